@@ -1,0 +1,143 @@
+"""Catalog tables (SQLAlchemy 2 declarative). The catalog is the source of truth.
+
+Every table any part of facesearch stores lives on ``Base.metadata`` so that one Alembic
+migration history covers the whole catalog. Changes to these classes need a new migration in
+``facesearch/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Image(Base):
+    """One distinct image file content (by SHA-256); duplicates share this row."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)  # where it was first read
+    thumbnail: Mapped[str | None] = mapped_column(String(64))  # blob key
+    face_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    faces: Mapped[list[Face]] = relationship(back_populates="image", cascade="all, delete-orphan")
+    provenance: Mapped[list[Provenance]] = relationship(
+        back_populates="image", cascade="all, delete-orphan"
+    )
+
+
+class Provenance(Base):
+    """Where an image came from. One image may have many provenance records."""
+
+    __tablename__ = "provenance"
+    __table_args__ = (
+        UniqueConstraint("image_id", "collection_id", "path", "source_url", name="uq_provenance"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str] = mapped_column(Text, default="")
+    page_url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ingest_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+    image: Mapped[Image] = relationship(back_populates="provenance")
+    collection: Mapped[Collection] = relationship()
+
+
+class Face(Base):
+    """One detected face. Its id is also its vector id in the vector index."""
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        UniqueConstraint("image_id", "face_index", "model", name="uq_face"),
+        Index("ix_faces_searchable_model", "searchable", "model"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    face_index: Mapped[int] = mapped_column(Integer)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list[list[float]]] = mapped_column(JSON)
+    detector_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float] = mapped_column(Float)
+    yaw: Mapped[float] = mapped_column(Float)
+    flags: Mapped[str] = mapped_column(String(200), default="")  # comma-separated reasons
+    searchable: Mapped[bool] = mapped_column(Boolean, default=True)
+    model: Mapped[str] = mapped_column(String(120))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, unit norm
+    crop: Mapped[str | None] = mapped_column(String(64))  # blob key
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="faces")
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    sources: Mapped[list[str]] = mapped_column(JSON, default=list)
+    collection: Mapped[str | None] = mapped_column(String(200))
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+    failures: Mapped[list[IngestFailure]] = relationship(cascade="all, delete-orphan")
+
+
+class IngestFailure(Base):
+    __tablename__ = "ingest_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

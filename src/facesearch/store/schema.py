@@ -26,6 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+#: 64-bit ids on PostgreSQL (galleries of billions of faces); SQLite's rowid is 64-bit already.
+FaceId = BigInteger().with_variant(Integer, "sqlite")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -97,7 +101,7 @@ class Face(Base):
         Index("ix_faces_searchable_model", "searchable", "model"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(FaceId, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     face_index: Mapped[int] = mapped_column(Integer)
     x: Mapped[float] = mapped_column(Float)

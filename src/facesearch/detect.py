@@ -1,0 +1,175 @@
+"""Detect: YuNet face detection with five landmarks, on images of any size.
+
+YuNet sees faces from about 10 to a few hundred pixels. So that no face is missed because a
+photo is large or small, detection runs on a working copy whose long side is at most
+``max_side`` (downscaled only), padded with a border (a face that fills the whole frame is
+otherwise missed), and, for photos much larger than that, on overlapping tiles at a higher
+resolution so that small faces in large photos are still found. Detections from all passes are
+mapped back to original pixels and merged by non-maximum suppression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facesearch.models.base import InferenceModel
+from facesearch.models.manifest import ModelSpec, verified_model_path
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face in original-image pixels."""
+
+    bbox: tuple[float, float, float, float]  # x, y, w, h
+    landmarks: np.ndarray  # (5, 2) float32: right eye, left eye, nose, right/left mouth corner
+    score: float
+
+    @property
+    def area(self) -> float:
+        return self.bbox[2] * self.bbox[3]
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    score_threshold: float = 0.6
+    nms_threshold: float = 0.3
+    max_side: int = 960
+    pad_fraction: float = 0.25  # border added when the first pass finds nothing
+    fallback_score_threshold: float = 0.3  # last resort when nothing is found at all
+    min_side: int = 160  # smaller images are upscaled to this before detection
+    tile_above: float = 1.6  # tile when the original's long side exceeds max_side * this
+    tile_max_side: int = 2880  # resolution at which tiles are cut
+    tile_overlap: int = 160
+
+
+class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
+    def __init__(self, spec: ModelSpec, settings: DetectorSettings | None = None) -> None:
+        super().__init__(spec)
+        self.settings = settings or DetectorSettings()
+        self._net = None
+
+    def _load(self) -> None:
+        import cv2
+
+        path = verified_model_path(self.spec)
+        self._net = cv2.FaceDetectorYN.create(
+            str(path),
+            "",
+            self.spec.input_size,
+            self.settings.score_threshold,
+            self.settings.nms_threshold,
+            5000,
+        )
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        assert self._net is not None
+        h, w = image.shape[:2]
+        self._net.setInputSize((w, h))
+        _, faces = self._net.detect(image)
+        return np.zeros((0, 15), np.float32) if faces is None else faces
+
+    def _detect_scaled(self, image: np.ndarray, scale: float, pad: int) -> np.ndarray:
+        """Run on ``image`` resized by ``scale`` and padded; rows in original coordinates."""
+        import cv2
+
+        h, w = image.shape[:2]
+        work = image
+        if scale != 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            work = cv2.resize(image, size, interpolation=interp)
+        if pad:
+            work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        rows = self._run(work).copy()
+        if len(rows):
+            xs = [0, 4, 6, 8, 10, 12]
+            ys = [1, 5, 7, 9, 11, 13]
+            rows[:, xs] = (rows[:, xs] - pad) / scale
+            rows[:, ys] = (rows[:, ys] - pad) / scale
+            rows[:, 2:4] /= scale
+        return rows
+
+    def _predict(self, image: np.ndarray) -> list[Detection]:
+        s = self.settings
+        h, w = image.shape[:2]
+        long_side, short_side = max(h, w), min(h, w)
+        scale = min(1.0, s.max_side / long_side)
+        if short_side * scale < s.min_side:
+            scale = min(s.min_side / short_side, s.max_side / long_side * 2)
+        rows = [self._detect_scaled(image, scale, 0)]
+        if long_side > s.max_side * s.tile_above:
+            rows.extend(self._detect_tiles(image))
+        if not any(len(r) for r in rows):
+            # A face that fills the frame, or a hard pose: retry with a border, then with a
+            # lower score threshold (such faces are flagged low_confidence by quality).
+            pad = int(round(max(h, w) * scale * s.pad_fraction))
+            rows = [self._detect_scaled(image, scale, pad)]
+            if not len(rows[0]):
+                assert self._net is not None
+                self._net.setScoreThreshold(s.fallback_score_threshold)
+                try:
+                    rows = [self._detect_scaled(image, scale, pad)]
+                finally:
+                    self._net.setScoreThreshold(s.score_threshold)
+        merged = _nms(np.concatenate(rows, axis=0), s.nms_threshold)
+        detections = [
+            Detection(
+                bbox=_clip_box(r[:4], w, h),
+                landmarks=r[4:14].reshape(5, 2).astype(np.float32),
+                score=float(r[14]),
+            )
+            for r in merged
+        ]
+        detections = [d for d in detections if d.bbox[2] >= 1 and d.bbox[3] >= 1]
+        detections.sort(key=lambda d: d.area, reverse=True)
+        return detections
+
+    def _detect_tiles(self, image: np.ndarray) -> list[np.ndarray]:
+        s = self.settings
+        h, w = image.shape[:2]
+        scale = min(1.0, s.tile_max_side / max(h, w))
+        tile = int(np.ceil(s.max_side / scale))  # tile side in original pixels
+        step = max(1, tile - int(np.ceil(s.tile_overlap / scale)))
+        out = []
+        for y0 in range(0, max(1, h - tile + step), step):
+            for x0 in range(0, max(1, w - tile + step), step):
+                crop = image[y0 : min(h, y0 + tile), x0 : min(w, x0 + tile)]
+                rows = self._detect_scaled(crop, scale, 0)
+                if len(rows):
+                    rows[:, [0, 4, 6, 8, 10, 12]] += x0
+                    rows[:, [1, 5, 7, 9, 11, 13]] += y0
+                    out.append(rows)
+        return out
+
+
+def _clip_box(box: np.ndarray, w: int, h: int) -> tuple[float, float, float, float]:
+    x0, y0 = max(0.0, float(box[0])), max(0.0, float(box[1]))
+    x1, y1 = min(float(w), float(box[0] + box[2])), min(float(h), float(box[1] + box[3]))
+    return (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+
+
+def _nms(rows: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on YuNet rows (x, y, w, h, ..., score)."""
+    if len(rows) <= 1:
+        return rows
+    order = np.argsort(-rows[:, 14])
+    rows = rows[order]
+    x0, y0 = rows[:, 0], rows[:, 1]
+    x1, y1 = x0 + rows[:, 2], y0 + rows[:, 3]
+    areas = rows[:, 2] * rows[:, 3]
+    keep: list[int] = []
+    suppressed = np.zeros(len(rows), bool)
+    for i in range(len(rows)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        ix0, iy0 = np.maximum(x0[i], x0), np.maximum(y0[i], y0)
+        ix1, iy1 = np.minimum(x1[i], x1), np.minimum(y1[i], y1)
+        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        iou = inter / (areas[i] + areas - inter + 1e-9)
+        # also drop a box mostly inside a kept one (a tile cut a face in two)
+        inside = inter / (np.minimum(areas[i], areas) + 1e-9)
+        suppressed |= (iou > threshold) | (inside > 0.8)
+    return rows[keep]

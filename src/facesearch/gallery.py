@@ -1,0 +1,389 @@
+"""The gallery: a data directory holding a catalog, a vector index and a blob store.
+
+This is the library's front door::
+
+    gallery = Gallery.open("facesearch-data")
+    gallery.ingest(["photos/"], collection="case-files")
+    result = gallery.search("probe.jpg", k=20)
+    comparison = gallery.compare("a.jpg", "b.jpg")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facesearch.decode import DecodedImage, decode_array, decode_bytes, decode_file
+from facesearch.errors import (
+    FacesearchError,
+    IndexCorruptError,
+    ModelMismatchError,
+    NoFaceError,
+)
+from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
+from facesearch.models.manifest import Manifest, load_manifest
+from facesearch.pipeline import Face, FacePipeline, PipelineSettings
+from facesearch.search import Bands, Candidate, Comparison, ProbeFace, SearchResult
+from facesearch.settings import resolve_data_dir, resolve_database_url
+from facesearch.store.blobs import BlobStore
+from facesearch.store.catalog import SqlCatalog
+from facesearch.store.vector_index import VectorIndex, load_index, new_index
+
+log = logging.getLogger(__name__)
+
+GALLERY_FILE = "gallery.json"
+FORMAT_VERSION = 1
+INDEX_SAVE_INTERVAL_S = 30.0
+
+ImageInput = bytes | str | Path | np.ndarray | DecodedImage
+
+
+class Gallery:
+    def __init__(
+        self,
+        data_dir: Path,
+        catalog: SqlCatalog,
+        *,
+        manifest: Manifest | None = None,
+        pipeline_settings: PipelineSettings | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.catalog = catalog
+        self.manifest = manifest or load_manifest()
+        self.pipeline_settings = pipeline_settings or PipelineSettings()
+        self.blobs = BlobStore(data_dir / "blobs")
+        self.bands = Bands.from_spec(self.manifest.recognizer)
+        self._pipeline: FacePipeline | None = None
+        self._index: VectorIndex | None = None
+        self._index_dirty = False
+        self._index_saved_at = time.monotonic()
+        self.index_repairs: dict[str, int] = {}
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path | str | None = None,
+        *,
+        database_url: str | None = None,
+        pipeline_settings: PipelineSettings | None = None,
+    ) -> Gallery:
+        """Open (creating if needed) the gallery in ``data_dir``.
+
+        ``data_dir`` defaults to $FACESEARCH_DATA or ./facesearch-data; the catalog to SQLite
+        in that folder unless ``database_url`` or $FACESEARCH_DATABASE_URL names another.
+        """
+        root = resolve_data_dir(data_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        meta_path = root / GALLERY_FILE
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format_version", 0) > FORMAT_VERSION:
+                raise FacesearchError(
+                    f"{root} was written by a newer facesearch (format {meta['format_version']})"
+                )
+        else:
+            meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
+        catalog = SqlCatalog(resolve_database_url(root, database_url))
+        return cls(root, catalog, pipeline_settings=pipeline_settings)
+
+    def close(self) -> None:
+        if self._index_dirty:
+            self.save_index()
+        self.catalog.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- models ---------------------------------------------------------------------------
+    @property
+    def model_key(self) -> str:
+        return self.manifest.recognizer.model_key
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The face pipeline, loaded (and its model files verified) on first use."""
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(self.manifest, self.pipeline_settings)
+            self._pipeline.detector.load()
+            self._pipeline.embedder.load()
+        return self._pipeline
+
+    # --- the vector index -------------------------------------------------------------------
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index, loaded on first use and reconciled with the catalog."""
+        if self._index is None:
+            self._index = self._open_index()
+        return self._index
+
+    def _open_index(self) -> VectorIndex:
+        try:
+            index = load_index(self.index_dir)
+        except IndexCorruptError as exc:
+            log.warning("%s; rebuilding from the catalog", exc)
+            self.index_repairs["rebuilt"] = 1
+            return self._build_index()
+        if index is None:
+            return self._build_index()
+        if index.model_key != self.model_key:
+            raise ModelMismatchError(
+                f"the vector index holds vectors of {index.model_key}, but this facesearch "
+                f"uses {self.model_key}: run 'facesearch reindex' after re-embedding"
+            )
+        self._reconcile(index)
+        return index
+
+    def _build_index(self) -> VectorIndex:
+        ids = self.catalog.face_ids(self.model_key)
+        index = new_index(self.model_key, self.pipeline_dim, expected_size=len(ids))
+        for chunk_ids, vectors in self.catalog.iter_embeddings(self.model_key):
+            index.add(chunk_ids, vectors)
+        self._index_dirty = True
+        self._index = index
+        self.save_index()
+        return index
+
+    @property
+    def pipeline_dim(self) -> int:
+        return int(self.manifest.recognizer.embedding_size or 0)
+
+    def _reconcile(self, index: VectorIndex) -> None:
+        """Make the index hold exactly the catalog's searchable faces (after a crash)."""
+        count, max_id = self.catalog.searchable_summary(self.model_key)
+        ids = index.ids()
+        if len(ids) == count and (count == 0 or int(ids[-1]) == max_id):
+            return
+        wanted = self.catalog.face_ids(self.model_key)
+        missing = np.setdiff1d(wanted, ids, assume_unique=True)
+        extra = np.setdiff1d(ids, wanted, assume_unique=True)
+        if len(extra):
+            index.remove(extra)
+        if len(missing):
+            index.add(missing, self.catalog.embeddings(missing))
+        self.index_repairs = {"added": int(len(missing)), "removed": int(len(extra))}
+        log.warning(
+            "vector index disagreed with the catalog: added %d, removed %d", len(missing), len(extra)
+        )
+        self._index = index
+        self._index_dirty = True
+        self.save_index()
+
+    def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
+        if len(ids) == 0:
+            return
+        self.index.add(np.asarray(ids, np.int64), np.stack(list(vectors)))
+        self._index_dirty = True
+
+    def save_index(self) -> None:
+        if self._index is not None and self._index_dirty:
+            self._index.save(self.index_dir)
+            self._index_dirty = False
+            self._index_saved_at = time.monotonic()
+
+    def maybe_save_index(self) -> None:
+        if time.monotonic() - self._index_saved_at > INDEX_SAVE_INTERVAL_S:
+            self.save_index()
+
+    def reindex(self) -> int:
+        """Rebuild the vector index from the catalog, the source of truth."""
+        self._index = None
+        index = self._build_index()
+        return len(index)
+
+    # --- hooks for governance ---------------------------------------------------------------
+    def extra_flags(self, embedding: np.ndarray, flags: tuple[str, ...]) -> tuple[str, ...]:
+        """Flags added at ingest beyond quality (e.g. a suppressed person)."""
+        return flags
+
+    # --- ingest -----------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        collection: str | None = None,
+        manifest: Path | str | None = None,
+        workers: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Add every face in the given files, folders, archives and manifest."""
+        self.index  # noqa: B018  (open and reconcile the index before adding to it)
+        run = IngestRun(
+            self,
+            [Path(p) for p in paths],
+            collection=collection,
+            manifest=Path(manifest) if manifest else None,
+            workers=workers,
+            on_progress=on_progress,
+        )
+        return run.run()
+
+    # --- faces of an input ------------------------------------------------------------------
+    def decode(self, image: ImageInput) -> DecodedImage:
+        if isinstance(image, DecodedImage):
+            return image
+        if isinstance(image, bytes):
+            return decode_bytes(image, self.pipeline_settings.max_pixels)
+        if isinstance(image, np.ndarray):
+            return decode_array(image)
+        return decode_file(Path(image), self.pipeline_settings.max_pixels)
+
+    def embed(self, image: ImageInput) -> list[Face]:
+        """Every face in ``image``, largest first, with quality and embedding."""
+        return self.pipeline.process_image(self.decode(image)).faces
+
+    def _probe(self, image: ImageInput, face: int | None) -> tuple[DecodedImage, list[Face], Face]:
+        decoded = self.decode(image)
+        faces = self.pipeline.process_image(decoded).faces
+        if not faces:
+            raise NoFaceError("no face found in the image")
+        index = 0 if face is None else face
+        if not 0 <= index < len(faces):
+            raise NoFaceError(
+                f"face {index} requested, but the image has {len(faces)} face(s) (0..{len(faces) - 1})"
+            )
+        return decoded, faces, faces[index]
+
+    # --- search -----------------------------------------------------------------------------
+    def search(
+        self,
+        probe: ImageInput,
+        k: int = 20,
+        *,
+        face: int | None = None,
+        collection: str | None = None,
+    ) -> SearchResult:
+        """The k gallery faces most similar to the probe's face (the largest by default)."""
+        start = time.perf_counter()
+        decoded, faces, chosen = self._probe(probe, face)
+        return self.search_embedding(
+            chosen.embedding,
+            k,
+            model=chosen.model,
+            collection=collection,
+            probe_sha256=decoded.sha256,
+            probe_faces=[_probe_face(f) for f in faces],
+            face=chosen.index,
+            started=start,
+        )
+
+    def search_embedding(
+        self,
+        embedding: np.ndarray,
+        k: int = 20,
+        *,
+        model: str,
+        collection: str | None = None,
+        probe_sha256: str = "",
+        probe_faces: list[ProbeFace] | None = None,
+        face: int = 0,
+        started: float | None = None,
+    ) -> SearchResult:
+        start = time.perf_counter() if started is None else started
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        index = self.index
+        if model != index.model_key:
+            raise ModelMismatchError(
+                f"probe embedded with {model} but the gallery holds {index.model_key}"
+            )
+        allowed = None
+        if collection is not None:
+            allowed = self.catalog.face_ids(self.model_key, collection=collection)
+        hits = index.search(np.asarray(embedding, np.float32)[None, :], k, allowed_ids=allowed)
+        pairs = [(int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0]
+        stored = self.catalog.faces([i for i, _ in pairs])
+        candidates = []
+        for face_id, score in pairs:
+            sf = stored.get(face_id)
+            if sf is None:  # deleted in the catalog after the index was written
+                continue
+            candidates.append(
+                Candidate(
+                    rank=len(candidates) + 1,
+                    face_id=face_id,
+                    score=round(score, 4),
+                    band=self.bands.band(score),
+                    face_index=sf.face_index,
+                    bbox=sf.bbox,
+                    quality=sf.quality,
+                    crop=sf.crop,
+                    crop_path=str(self.blobs.path(sf.crop)) if sf.crop else None,
+                    image_sha256=sf.image_sha256,
+                    image_path=sf.image_path,
+                    thumbnail=sf.thumbnail,
+                    provenance=sf.provenance,
+                )
+            )
+        spec = self.manifest.recognizer
+        return SearchResult(
+            probe_sha256=probe_sha256,
+            model=index.model_key,
+            model_sha256=spec.sha256,
+            thresholds={"match": self.bands.match, "strong": self.bands.strong},
+            k=k,
+            face=face,
+            probe_faces=probe_faces or [],
+            candidates=candidates,
+            gallery_size=len(index),
+            seconds=round(time.perf_counter() - start, 4),
+        )
+
+    def compare(
+        self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None
+    ) -> Comparison:
+        """1:1 verification of the largest (or chosen) face in each image."""
+        _, _, fa = self._probe(a, face_a)
+        _, _, fb = self._probe(b, face_b)
+        if fa.model != fb.model:
+            raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
+        score = float(np.dot(fa.embedding, fb.embedding))
+        return Comparison(
+            score=round(score, 4),
+            band=self.bands.band(score),
+            same=score >= self.bands.match,
+            threshold=self.bands.match,
+            model=fa.model,
+            face_a=_probe_face(fa),
+            face_b=_probe_face(fb),
+        )
+
+    # --- removal and status -----------------------------------------------------------------
+    def remove_faces(self, face_ids: Sequence[int]) -> int:
+        """Delete faces from the catalog and, at once, from search results."""
+        ids = np.asarray(list(face_ids), np.int64)
+        removed = self.catalog.delete_faces(ids.tolist())
+        self.index.remove(ids)
+        self._index_dirty = True
+        self.save_index()
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.catalog.stats()
+        stats["indexed_faces"] = len(self.index)
+        stats["index"] = self.index.describe()
+        stats["model"] = self.model_key
+        stats["data_dir"] = str(self.data_dir)
+        return stats
+
+
+def _probe_face(f: Face) -> ProbeFace:
+    return ProbeFace(
+        index=f.index,
+        bbox=tuple(round(v, 1) for v in f.bbox),  # type: ignore[arg-type]
+        quality=f.quality.score,
+        flags=f.quality.flags,
+    )

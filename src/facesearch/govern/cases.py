@@ -1,0 +1,294 @@
+"""Cases: the only context in which a face search may run.
+
+Life cycle::
+
+    open (an investigator or supervisor requests it, naming a purpose the policy allows,
+          the legal authority and a justification)
+      -> pending   when the purpose needs approval
+      -> open      at once when the policy says the purpose needs none
+    pending -> open      approve, by a supervisor who is not the requester
+    pending -> rejected  reject, by a supervisor who is not the requester
+    open    -> closed    close, by a supervisor or the requester
+
+Searches run only while a case is ``open``, and only by active investigators assigned to it.
+The requester, if an investigator, is assigned when the case is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facesearch.govern.audit import AuditLog
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.policy import Policy
+from facesearch.govern.schema import Case, CaseAssignment, User
+from facesearch.govern.users import Role, find_user, has_role, require_user
+
+PENDING = "pending"
+OPEN = "open"
+REJECTED = "rejected"
+CLOSED = "closed"
+CASE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+
+
+def find_case(session: Session, number: str) -> Case | None:
+    return session.execute(select(Case).where(Case.number == number.strip())).scalar_one_or_none()
+
+
+def require_case(session: Session, number: str, action: str) -> Case:
+    case = find_case(session, number)
+    if case is None:
+        raise RefusedError(action, f"no case {number!r}")
+    return case
+
+
+def active_assignment(case: Case, user: User) -> CaseAssignment | None:
+    for a in case.assignments:
+        if a.user_id == user.id and a.removed_at is None:
+            return a
+    return None
+
+
+def assigned_usernames(case: Case) -> list[str]:
+    return [a.user.username for a in case.assignments if a.removed_at is None]
+
+
+def can_read_case(user: User, case: Case) -> bool:
+    """Supervisors, auditors, the requester and assigned investigators may read a case."""
+    if has_role(user, Role.SUPERVISOR) or has_role(user, Role.AUDITOR):
+        return True
+    return case.requested_by_id == user.id or active_assignment(case, user) is not None
+
+
+def require_readable_case(session: Session, user: User, number: str, action: str) -> Case:
+    case = require_case(session, number, action)
+    if not can_read_case(user, case):
+        raise RefusedError(
+            action,
+            f"user {user.username!r} is not assigned to case {case.number!r} "
+            "(and is not a supervisor or auditor)",
+        )
+    return case
+
+
+def open_case(
+    session: Session,
+    audit: AuditLog,
+    policy: Policy,
+    actor: str,
+    number: str,
+    purpose: str,
+    legal_authority: str,
+    justification: str,
+    now: datetime,
+) -> Case:
+    action = "case.open"
+    user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
+    number = number.strip()
+    if not CASE_NUMBER_RE.match(number):
+        raise RefusedError(
+            action, f"invalid case number {number!r}: letters, digits, '.', '_', '/', '-'"
+        )
+    p = policy.purpose(purpose)
+    if p is None:
+        allowed = "; ".join(f"{x.key} ({x.name})" for x in policy.purposes)
+        raise RefusedError(action, f"purpose {purpose!r} is not allowed by the policy: {allowed}")
+    if not legal_authority.strip():
+        raise RefusedError(action, "a legal authority reference is required")
+    if len(justification.strip()) < 10:
+        raise RefusedError(action, "a justification is required (at least 10 characters)")
+    if find_case(session, number) is not None:
+        raise RefusedError(action, f"case {number!r} already exists")
+    status = PENDING if p.requires_approval else OPEN
+    case = Case(
+        number=number,
+        purpose_key=p.key,
+        purpose_name=p.name,
+        legal_authority=legal_authority.strip(),
+        justification=justification.strip(),
+        status=status,
+        requires_approval=p.requires_approval,
+        requested_by_id=user.id,
+        requested_at=now,
+        opened_at=None if p.requires_approval else now,
+    )
+    session.add(case)
+    session.flush()
+    audit.record(
+        actor,
+        action,
+        {
+            "case": number,
+            "purpose": p.key,
+            "purpose_name": p.name,
+            "legal_authority": case.legal_authority,
+            "justification": case.justification,
+            "requires_approval": p.requires_approval,
+            "status": status,
+            "policy_sha256": policy.sha256,
+        },
+    )
+    if has_role(user, Role.INVESTIGATOR):
+        _assign(session, audit, actor, case, user, now)
+    return case
+
+
+def _decide(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    number: str,
+    approve: bool,
+    note: str,
+    now: datetime,
+) -> Case:
+    action = "case.approve" if approve else "case.reject"
+    user = require_user(session, actor, action, {Role.SUPERVISOR})
+    case = require_case(session, number, action)
+    if case.requested_by_id == user.id:
+        raise RefusedError(
+            action, f"{user.username!r} requested case {case.number!r} and cannot decide on it"
+        )
+    if case.status != PENDING:
+        raise RefusedError(action, f"case {case.number!r} is {case.status}, not pending approval")
+    case.decided_by_id = user.id
+    case.decided_at = now
+    case.decision_note = note.strip()
+    case.status = OPEN if approve else REJECTED
+    if approve:
+        case.opened_at = now
+    audit.record(
+        actor,
+        action,
+        {
+            "case": case.number,
+            "purpose": case.purpose_key,
+            "requested_by": case.requested_by.username,
+            "note": case.decision_note,
+        },
+    )
+    return case
+
+
+def approve_case(
+    session: Session, audit: AuditLog, actor: str, number: str, note: str, now: datetime
+) -> Case:
+    return _decide(session, audit, actor, number, True, note, now)
+
+
+def reject_case(
+    session: Session, audit: AuditLog, actor: str, number: str, note: str, now: datetime
+) -> Case:
+    return _decide(session, audit, actor, number, False, note, now)
+
+
+def _assign(
+    session: Session, audit: AuditLog, actor: str, case: Case, target: User, now: datetime
+) -> None:
+    a = CaseAssignment(case=case, user=target, assigned_by=actor, assigned_at=now)
+    session.add(a)
+    session.flush()
+    audit.record(actor, "case.assign", {"case": case.number, "user": target.username})
+
+
+def assign(
+    session: Session, audit: AuditLog, actor: str, number: str, username: str, now: datetime
+) -> Case:
+    action = "case.assign"
+    require_user(session, actor, action, {Role.SUPERVISOR})
+    case = require_case(session, number, action)
+    if case.status not in (PENDING, OPEN):
+        raise RefusedError(action, f"case {case.number!r} is {case.status}")
+    target = find_user(session, username)
+    if target is None:
+        raise RefusedError(action, f"unknown user {username!r}")
+    if not target.active:
+        raise RefusedError(action, f"user {target.username!r} is disabled")
+    if not has_role(target, Role.INVESTIGATOR):
+        raise RefusedError(action, f"user {target.username!r} is not an investigator")
+    if active_assignment(case, target) is not None:
+        raise RefusedError(action, f"{target.username!r} is already assigned to {case.number!r}")
+    _assign(session, audit, actor, case, target, now)
+    return case
+
+
+def unassign(
+    session: Session, audit: AuditLog, actor: str, number: str, username: str, now: datetime
+) -> Case:
+    action = "case.unassign"
+    require_user(session, actor, action, {Role.SUPERVISOR})
+    case = require_case(session, number, action)
+    target = find_user(session, username)
+    a = active_assignment(case, target) if target is not None else None
+    if target is None or a is None:
+        raise RefusedError(action, f"{username!r} is not assigned to case {case.number!r}")
+    a.removed_at = now
+    a.removed_by = actor
+    audit.record(actor, action, {"case": case.number, "user": target.username})
+    return case
+
+
+def close_case(
+    session: Session, audit: AuditLog, actor: str, number: str, note: str, now: datetime
+) -> Case:
+    action = "case.close"
+    user = require_user(session, actor, action)
+    case = require_case(session, number, action)
+    if not (has_role(user, Role.SUPERVISOR) or case.requested_by_id == user.id):
+        raise RefusedError(action, "only a supervisor or the case's requester may close it")
+    if case.status not in (PENDING, OPEN):
+        raise RefusedError(action, f"case {case.number!r} is already {case.status}")
+    case.status = CLOSED
+    case.closed_by_id = user.id
+    case.closed_at = now
+    case.close_note = note.strip()
+    audit.record(actor, action, {"case": case.number, "note": case.close_note})
+    return case
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    number: str
+    status: str
+    purpose_key: str
+    purpose_name: str
+    legal_authority: str
+    justification: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    opened_at: datetime | None
+    closed_by: str | None
+    closed_at: datetime | None
+    close_note: str | None
+    assigned: tuple[str, ...]
+    searches: int
+
+    @classmethod
+    def of(cls, case: Case, searches: int = 0) -> CaseSummary:
+        return cls(
+            number=case.number,
+            status=case.status,
+            purpose_key=case.purpose_key,
+            purpose_name=case.purpose_name,
+            legal_authority=case.legal_authority,
+            justification=case.justification,
+            requested_by=case.requested_by.username,
+            requested_at=case.requested_at,
+            decided_by=case.decided_by.username if case.decided_by else None,
+            decided_at=case.decided_at,
+            decision_note=case.decision_note,
+            opened_at=case.opened_at,
+            closed_by=case.closed_by.username if case.closed_by else None,
+            closed_at=case.closed_at,
+            close_note=case.close_note,
+            assigned=tuple(assigned_usernames(case)),
+            searches=searches,
+        )

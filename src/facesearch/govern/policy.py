@@ -1,0 +1,288 @@
+"""The governance policy: a TOML file parsed whole into frozen dataclasses.
+
+The file is read completely, every field is validated (all problems are collected, each
+naming its field, e.g. ``search.max_candidates``), and only then is a :class:`Policy` built.
+A policy that fails validation is never partly used. Every field is required and unknown
+fields are errors, so a typo cannot silently fall back to a default.
+
+See ``default_policy.toml`` beside this module for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from facesearch.govern.errors import PolicyError
+
+DEFAULT_POLICY_RESOURCE = "default_policy.toml"
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Purpose:
+    key: str  # short identifier users type, e.g. "threat-to-life"
+    name: str  # the purpose in full, as written in the policy
+    requires_approval: bool  # a supervisor (not the requester) must approve the case
+
+
+@dataclass(frozen=True)
+class SearchPolicy:
+    max_candidates: int
+    min_probe_quality: float
+    bands: tuple[str, ...]  # strongest first
+    min_band_shown: str
+
+    def band_shown(self, band: str) -> bool:
+        """True if candidates in ``band`` may be shown (unknown bands are never shown)."""
+        if band not in self.bands:
+            return False
+        return self.bands.index(band) <= self.bands.index(self.min_band_shown)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    probe_days_after_close: int
+    results_days_after_close: int
+
+
+@dataclass(frozen=True)
+class OversightPolicy:
+    max_searches_per_case: int
+    max_searches_per_case_per_day: int
+
+
+@dataclass(frozen=True)
+class SuppressionPolicy:
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: int
+    purposes: tuple[Purpose, ...]
+    search: SearchPolicy
+    retention: RetentionPolicy
+    oversight: OversightPolicy
+    suppression: SuppressionPolicy
+    source: str  # the file it came from
+    text: str  # the file's text, as read
+    sha256: str  # of the text (UTF-8)
+
+    def purpose(self, key_or_name: str) -> Purpose | None:
+        """The purpose with this key or full name, or None if the policy does not allow it."""
+        wanted = key_or_name.strip()
+        for p in self.purposes:
+            if wanted in (p.key, p.name):
+                return p
+        return None
+
+    def describe(self) -> str:
+        """A readable summary of the policy in force."""
+        lines = [f"policy {self.source} (sha256 {self.sha256})", "purposes:"]
+        for p in self.purposes:
+            approval = "supervisor approval required" if p.requires_approval else "no approval"
+            lines.append(f"  {p.key}: {p.name} ({approval})")
+        s, r, o = self.search, self.retention, self.oversight
+        lines += [
+            f"search: at most {s.max_candidates} candidates; probe quality >= "
+            f"{s.min_probe_quality}; bands {', '.join(s.bands)}; shown down to "
+            f"'{s.min_band_shown}'",
+            f"retention: probes {r.probe_days_after_close} days and results "
+            f"{r.results_days_after_close} days after a case is closed",
+            f"oversight: flag > {o.max_searches_per_case} searches per case in a period or > "
+            f"{o.max_searches_per_case_per_day} per case per day",
+            f"suppression: similarity threshold {self.suppression.threshold}",
+        ]
+        return "\n".join(lines)
+
+
+class _Checker:
+    """Collects problems while reading a parsed TOML document."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def bad(self, field: str, message: str) -> None:
+        self.problems.append((field, message))
+
+    def table(self, doc: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+        value = doc.get(name)
+        if value is None:
+            self.bad(name, "section is missing")
+            return {}
+        if not isinstance(value, dict):
+            self.bad(name, f"must be a table ([{name}]), got {type(value).__name__}")
+            return {}
+        self.unknown(value, name, allowed)
+        return value
+
+    def unknown(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+        for key in sorted(set(table) - allowed):
+            self.bad(_join(prefix, key), "unknown field (typo?)")
+
+    def int_(self, t: dict[str, Any], prefix: str, key: str, minimum: int) -> int:
+        field = _join(prefix, key)
+        if key not in t:
+            self.bad(field, "is missing")
+            return minimum
+        v = t[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.bad(field, f"must be an integer, got {v!r}")
+            return minimum
+        if v < minimum:
+            self.bad(field, f"must be at least {minimum}, got {v}")
+        return v
+
+    def float_(self, t: dict[str, Any], prefix: str, key: str, lo: float, hi: float) -> float:
+        field = _join(prefix, key)
+        if key not in t:
+            self.bad(field, "is missing")
+            return lo
+        v = t[key]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            self.bad(field, f"must be a number, got {v!r}")
+            return lo
+        if not lo <= float(v) <= hi:
+            self.bad(field, f"must be between {lo} and {hi}, got {v}")
+        return float(v)
+
+    def bool_(self, t: dict[str, Any], prefix: str, key: str) -> bool:
+        field = _join(prefix, key)
+        if key not in t:
+            self.bad(field, "is missing")
+            return True
+        v = t[key]
+        if not isinstance(v, bool):
+            self.bad(field, f"must be true or false, got {v!r}")
+            return True
+        return v
+
+    def str_(self, t: dict[str, Any], prefix: str, key: str) -> str:
+        field = _join(prefix, key)
+        if key not in t:
+            self.bad(field, "is missing")
+            return ""
+        v = t[key]
+        if not isinstance(v, str) or not v.strip():
+            self.bad(field, f"must be a non-empty string, got {v!r}")
+            return ""
+        return v.strip()
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def parse_policy(text: str, source: str = "<string>") -> Policy:
+    """Parse and validate a policy; raises :class:`PolicyError` listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, [("", f"not valid TOML: {exc}")]) from None
+    c = _Checker()
+    c.unknown(doc, "", {"version", "purposes", "search", "retention", "oversight", "suppression"})
+
+    version = c.int_(doc, "", "version", 1)
+    if "version" in doc and version != 1:
+        c.bad("version", f"only version 1 is understood, got {version!r}")
+
+    purposes: list[Purpose] = []
+    raw_purposes = doc.get("purposes")
+    if raw_purposes is None:
+        c.bad("purposes", "is missing: list at least one [[purposes]]")
+    elif not isinstance(raw_purposes, list) or not all(isinstance(p, dict) for p in raw_purposes):
+        c.bad("purposes", "must be an array of tables ([[purposes]])")
+    elif not raw_purposes:
+        c.bad("purposes", "must list at least one purpose")
+    else:
+        seen: set[str] = set()
+        for i, p in enumerate(raw_purposes):
+            prefix = f"purposes[{i}]"
+            c.unknown(p, prefix, {"key", "name", "requires_approval"})
+            key = c.str_(p, prefix, "key")
+            if key and not _KEY_RE.match(key):
+                c.bad(f"{prefix}.key", f"use lower-case letters, digits, '-' or '_', got {key!r}")
+            name = c.str_(p, prefix, "name")
+            approval = c.bool_(p, prefix, "requires_approval")
+            for ident, what in ((key, "key"), (name, "name")):
+                if ident and ident in seen:
+                    c.bad(f"{prefix}.{what}", f"duplicate purpose {what} {ident!r}")
+                seen.add(ident)
+            purposes.append(Purpose(key=key, name=name, requires_approval=approval))
+
+    s = c.table(doc, "search", {"max_candidates", "min_probe_quality", "bands", "min_band_shown"})
+    max_candidates = c.int_(s, "search", "max_candidates", 1) if s else 1
+    min_quality = c.float_(s, "search", "min_probe_quality", 0.0, 1.0) if s else 0.0
+    bands: tuple[str, ...] = ()
+    min_band = ""
+    if s:
+        raw_bands = s.get("bands")
+        if raw_bands is None:
+            c.bad("search.bands", "is missing")
+        elif (
+            not isinstance(raw_bands, list)
+            or not raw_bands
+            or not all(isinstance(b, str) and b.strip() for b in raw_bands)
+        ):
+            c.bad("search.bands", f"must be a non-empty list of band names, got {raw_bands!r}")
+        elif len(set(raw_bands)) != len(raw_bands):
+            c.bad("search.bands", f"lists a band twice: {raw_bands!r}")
+        else:
+            bands = tuple(b.strip() for b in raw_bands)
+        min_band = c.str_(s, "search", "min_band_shown")
+        if bands and min_band and min_band not in bands:
+            c.bad("search.min_band_shown", f"must be one of {list(bands)}, got {min_band!r}")
+
+    r = c.table(doc, "retention", {"probe_days_after_close", "results_days_after_close"})
+    probe_days = c.int_(r, "retention", "probe_days_after_close", 0) if r else 0
+    results_days = c.int_(r, "retention", "results_days_after_close", 0) if r else 0
+
+    o = c.table(doc, "oversight", {"max_searches_per_case", "max_searches_per_case_per_day"})
+    max_per_case = c.int_(o, "oversight", "max_searches_per_case", 1) if o else 1
+    max_per_day = c.int_(o, "oversight", "max_searches_per_case_per_day", 1) if o else 1
+
+    sp = c.table(doc, "suppression", {"threshold"})
+    threshold = c.float_(sp, "suppression", "threshold", 0.0, 1.0) if sp else 0.0
+
+    if c.problems:
+        raise PolicyError(source, c.problems)
+    return Policy(
+        version=version,
+        purposes=tuple(purposes),
+        search=SearchPolicy(max_candidates, min_quality, bands, min_band),
+        retention=RetentionPolicy(probe_days, results_days),
+        oversight=OversightPolicy(max_per_case, max_per_day),
+        suppression=SuppressionPolicy(threshold),
+        source=source,
+        text=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """Read the policy at ``path``, or the packaged default policy when ``path`` is None."""
+    if path is None:
+        text = resources.files("facesearch.govern").joinpath(DEFAULT_POLICY_RESOURCE).read_text(
+            encoding="utf-8"
+        )
+        return parse_policy(text, source=f"<default {DEFAULT_POLICY_RESOURCE}>")
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise PolicyError(str(p), [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(str(p), [("", "the file is not UTF-8 text")]) from None
+    return parse_policy(text, source=str(p))
+
+
+def default_policy() -> Policy:
+    return load_policy(None)

@@ -1,0 +1,339 @@
+"""Governance tables, on the catalog's ``Base`` so one Alembic history covers everything.
+
+All names start with ``gov_``. Portable types only (SQLite and PostgreSQL).
+
+Storage decisions:
+
+* Probe images are stored in the database (``gov_probes.data``), AES-GCM encrypted when an
+  encryption key is configured (see :mod:`facesearch.govern.crypto`). Retention sets ``data``
+  to NULL and ``purged_at``; the SHA-256 stays so the chain of custody still names the probe.
+* Search results (``gov_candidates`` and the ``gov_reviews`` on them) are deleted by retention;
+  the search row itself (who, when, probe hash, model, threshold) stays, and so does the audit
+  log, which holds the face ids and scores shown but never an image.
+* The audit log (``gov_audit``) is append-only: on SQLite and PostgreSQL triggers refuse
+  UPDATE and DELETE (see :func:`append_only_ddl`, which a migration must also run), and every
+  entry is hash-chained so that anything that gets past the triggers is detected by
+  :func:`facesearch.govern.audit.verify`. ``gov_audit_head`` holds the latest sequence number
+  and hash; appends lock it, which serialises writers on PostgreSQL, and verify compares it
+  with the last entry, which detects entries deleted at the end of the log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DDL,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from facesearch.store.schema import Base, utcnow
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "Case",
+    "CaseAssignment",
+    "Candidate",
+    "PolicyVersion",
+    "Probe",
+    "RemovalRequest",
+    "Review",
+    "Search",
+    "Suppression",
+    "Token",
+    "User",
+    "append_only_ddl",
+]
+
+
+class User(Base):
+    __tablename__ = "gov_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    roles: Mapped[str] = mapped_column(String(200))  # comma-separated, sorted
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(r for r in self.roles.split(",") if r)
+
+
+class Token(Base):
+    """An API token. Only the SHA-256 of the token is stored; the token is shown once."""
+
+    __tablename__ = "gov_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise it
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class PolicyVersion(Base):
+    """Every policy that has been in force, in full, with when it was first seen."""
+
+    __tablename__ = "gov_policy_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    activated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_by: Mapped[str] = mapped_column(String(64))
+
+
+class Case(Base):
+    __tablename__ = "gov_cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    purpose_key: Mapped[str] = mapped_column(String(64))
+    purpose_name: Mapped[str] = mapped_column(Text)
+    legal_authority: Mapped[str] = mapped_column(Text)
+    justification: Mapped[str] = mapped_column(Text)
+    # pending (awaiting approval) -> open (searches allowed) -> closed; or pending -> rejected
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    requires_approval: Mapped[bool] = mapped_column(Boolean)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_note: Mapped[str | None] = mapped_column(Text)
+
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+    assignments: Mapped[list[CaseAssignment]] = relationship(
+        back_populates="case", order_by="CaseAssignment.id"
+    )
+
+
+class CaseAssignment(Base):
+    __tablename__ = "gov_case_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship(back_populates="assignments")
+    user: Mapped[User] = relationship()
+
+
+class Probe(Base):
+    """A probe image used in a case (one row per distinct image per case)."""
+
+    __tablename__ = "gov_probes"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_gov_probe"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # NULL once purged
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Search(Base):
+    __tablename__ = "gov_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    probe_id: Mapped[int] = mapped_column(ForeignKey("gov_probes.id"))
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    probe_quality: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(120))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    k_requested: Mapped[int] = mapped_column(Integer)
+    k_used: Mapped[int] = mapped_column(Integer)
+    face: Mapped[int | None] = mapped_column(Integer)
+    collection: Mapped[str | None] = mapped_column(String(200))
+    min_band_shown: Mapped[str] = mapped_column(String(40))
+    hidden_below_band: Mapped[int] = mapped_column(Integer, default=0)
+    hidden_suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    audit_seq: Mapped[int | None] = mapped_column(Integer)
+    results_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship()
+    user: Mapped[User] = relationship()
+    probe: Mapped[Probe] = relationship()
+    candidates: Mapped[list[Candidate]] = relationship(
+        back_populates="search", order_by="Candidate.rank"
+    )
+
+
+class Candidate(Base):
+    """One candidate shown to the searcher (after policy filters)."""
+
+    __tablename__ = "gov_candidates"
+    __table_args__ = (UniqueConstraint("search_id", "face_id", name="uq_gov_candidate"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("gov_searches.id"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    face_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(40))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    provenance: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    crop: Mapped[str | None] = mapped_column(String(64))
+
+    search: Mapped[Search] = relationship(back_populates="candidates")
+    reviews: Mapped[list[Review]] = relationship(back_populates="candidate", order_by="Review.id")
+
+
+class Review(Base):
+    """A person's decision on one candidate. Later decisions supersede earlier ones."""
+
+    __tablename__ = "gov_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("gov_candidates.id"), index=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("gov_searches.id"), index=True)
+    face_id: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    audit_seq: Mapped[int | None] = mapped_column(Integer)
+
+    candidate: Mapped[Candidate] = relationship(back_populates="reviews")
+    reviewer: Mapped[User] = relationship()
+
+
+class RemovalRequest(Base):
+    """A request to remove a person from the gallery and keep them out of it."""
+
+    __tablename__ = "gov_removal_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester: Mapped[str] = mapped_column(Text)  # who asked (person, counsel, authority)
+    reason: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(120))
+    threshold: Mapped[float] = mapped_column(Float)
+    # previewed -> applying -> applied | failed; previewed -> cancelled
+    status: Mapped[str] = mapped_column(String(20))
+    preview: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    removed: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    applied_by: Mapped[str | None] = mapped_column(String(64))
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Suppression(Base):
+    """A face embedding (never an image) that ingest and search must leave out."""
+
+    __tablename__ = "gov_suppressions"
+    __table_args__ = (Index("ix_gov_suppressions_active_model", "active", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("gov_removal_requests.id"))
+    model: Mapped[str] = mapped_column(String(120))
+    dim: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, unit norm
+    requester: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One audit log entry. ``hash`` = SHA-256 over all other columns (see audit.entry_hash)."""
+
+    __tablename__ = "gov_audit"
+    __table_args__ = (Index("ix_gov_audit_case", "case_number"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(32), index=True)  # UTC, 2024-05-01T12:00:00.000000Z
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    case_number: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row (id 1) holding the latest audit sequence number and hash."""
+
+    __tablename__ = "gov_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+_SQLITE_DDL = [
+    "CREATE TRIGGER IF NOT EXISTS gov_audit_no_update BEFORE UPDATE ON gov_audit "
+    "BEGIN SELECT RAISE(ABORT, 'gov_audit is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS gov_audit_no_delete BEFORE DELETE ON gov_audit "
+    "BEGIN SELECT RAISE(ABORT, 'gov_audit is append-only'); END",
+]
+
+_POSTGRES_DDL = [
+    "CREATE OR REPLACE FUNCTION gov_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$fn$ BEGIN RAISE EXCEPTION 'gov_audit is append-only'; END $fn$",
+    "CREATE TRIGGER gov_audit_no_change BEFORE UPDATE OR DELETE ON gov_audit "
+    "FOR EACH ROW EXECUTE FUNCTION gov_audit_append_only()",
+    "CREATE TRIGGER gov_audit_no_truncate BEFORE TRUNCATE ON gov_audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION gov_audit_append_only()",
+]
+
+
+def append_only_ddl(dialect: str) -> list[str]:
+    """SQL that makes ``gov_audit`` refuse UPDATE/DELETE on ``dialect`` (sqlite, postgresql).
+
+    ``create_all`` runs it automatically; an Alembic migration must run it with ``op.execute``.
+    """
+    return {"sqlite": _SQLITE_DDL, "postgresql": _POSTGRES_DDL}.get(dialect, [])
+
+
+for _stmt in _SQLITE_DDL:
+    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
+for _stmt in _POSTGRES_DDL:
+    event.listen(
+        AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql")
+    )

@@ -1,0 +1,359 @@
+"""Users, roles, passwords (argon2id) and API tokens.
+
+Roles:
+
+* ``administrator`` - manages users and tokens, runs retention purges and removals.
+* ``investigator`` - opens cases, searches and reviews in cases assigned to them.
+* ``supervisor`` - approves or rejects cases (never their own), assigns investigators,
+  closes cases, reads case reports.
+* ``auditor`` - reads everything needed for oversight (audit verify/report, case reports);
+  changes nothing.
+
+A user may hold several roles, but a case is never approved by the user who requested it.
+
+API tokens are ``fst_`` + 43 random URL-safe characters (256 bits). Only their SHA-256 is
+stored (a fast hash is right for a random secret of that size; passwords get argon2id). A
+token is shown once, at creation. Revoked or expired tokens, and tokens of disabled users,
+are refused.
+
+The functions here work inside a caller's session and raise :class:`RefusedError`; the
+:class:`~facesearch.govern.service.Governance` facade commits, and logs refusals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from facesearch.govern.audit import AuditLog, as_utc
+from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.schema import Token, User
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"
+    INVESTIGATOR = "investigator"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+
+
+PASSWORD_MIN_LENGTH = 12
+TOKEN_PREFIX = "fst_"
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+
+def parse_roles(roles: Iterable[str | Role]) -> frozenset[Role]:
+    out: set[Role] = set()
+    for r in roles:
+        name = str(r).strip().lower()
+        if not name:
+            continue
+        try:
+            out.add(Role(name))
+        except ValueError:
+            valid = ", ".join(x.value for x in Role)
+            raise ValueError(f"unknown role {name!r}; roles are {valid}") from None
+    if not out:
+        raise ValueError("a user needs at least one role")
+    return frozenset(out)
+
+
+def roles_text(roles: Iterable[Role]) -> str:
+    return ",".join(sorted(r.value for r in roles))
+
+
+def hash_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise ValueError(f"a password needs at least {PASSWORD_MIN_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    """True if ``password`` is the user's; rehashes in place if the parameters changed."""
+    if not user.password_hash:
+        return False
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return True
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.execute(
+        select(User).where(User.username == username.strip().lower())
+    ).scalar_one_or_none()
+
+
+def count_users(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(User)).scalar_one())
+
+
+def require_user(
+    session: Session, username: str, action: str, roles: Iterable[Role] | None = None
+) -> User:
+    """The active user ``username``, holding one of ``roles`` (any role when None)."""
+    user = find_user(session, username) if username else None
+    if user is None:
+        raise RefusedError(action, f"unknown user {username!r}")
+    if not user.active:
+        raise RefusedError(action, f"user {user.username!r} is disabled")
+    wanted = frozenset(roles or ())
+    if wanted and not (user.role_set & {r.value for r in wanted}):
+        need = " or ".join(sorted(r.value for r in wanted))
+        have = ", ".join(sorted(user.role_set)) or "none"
+        raise RefusedError(
+            action, f"user {user.username!r} lacks the role needed ({need}); has: {have}"
+        )
+    return user
+
+
+def has_role(user: User, role: Role) -> bool:
+    return role.value in user.role_set
+
+
+def add_user(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    username: str,
+    roles: Iterable[str | Role],
+    password: str | None,
+    display_name: str = "",
+    now: datetime | None = None,
+) -> User:
+    """Add a user. The very first user needs no actor and must be an administrator."""
+    action = "user.add"
+    bootstrap = count_users(session) == 0
+    role_set = _roles_or_refuse(action, roles)
+    if bootstrap:
+        if Role.ADMINISTRATOR not in role_set:
+            raise RefusedError(action, "the first user must be an administrator")
+    else:
+        require_user(session, actor, action, {Role.ADMINISTRATOR})
+    name = username.strip().lower()
+    if not USERNAME_RE.match(name):
+        raise RefusedError(
+            action, f"invalid username {username!r}: use a-z, 0-9, '.', '_' or '-' (max 64)"
+        )
+    if find_user(session, name) is not None:
+        raise RefusedError(action, f"user {name!r} already exists")
+    pw_hash = None
+    if password is not None:
+        try:
+            pw_hash = hash_password(password)
+        except ValueError as exc:
+            raise RefusedError(action, str(exc)) from None
+    user = User(
+        username=name,
+        display_name=display_name.strip(),
+        roles=roles_text(role_set),
+        password_hash=pw_hash,
+        active=True,
+    )
+    if now is not None:
+        user.created_at = now
+    session.add(user)
+    session.flush()
+    audit.record(
+        actor,
+        action,
+        {
+            "user": name,
+            "roles": sorted(r.value for r in role_set),
+            "display_name": user.display_name,
+            "password_set": pw_hash is not None,
+            "bootstrap": bootstrap,
+        },
+    )
+    return user
+
+
+def _roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role]:
+    try:
+        return parse_roles(roles)
+    except ValueError as exc:
+        raise RefusedError(action, str(exc)) from None
+
+
+def set_password(
+    session: Session, audit: AuditLog, actor: str, username: str, password: str
+) -> None:
+    """Users change their own password; administrators anyone's."""
+    action = "user.passwd"
+    acting = require_user(session, actor, action)
+    target = _target(session, action, username)
+    if acting.id != target.id and not has_role(acting, Role.ADMINISTRATOR):
+        raise RefusedError(action, "only an administrator may set another user's password")
+    try:
+        target.password_hash = hash_password(password)
+    except ValueError as exc:
+        raise RefusedError(action, str(exc)) from None
+    audit.record(actor, action, {"user": target.username})
+
+
+def set_active(
+    session: Session, audit: AuditLog, actor: str, username: str, active: bool, now: datetime
+) -> None:
+    action = "user.enable" if active else "user.disable"
+    acting = require_user(session, actor, action, {Role.ADMINISTRATOR})
+    target = _target(session, action, username)
+    if not active and acting.id == target.id:
+        raise RefusedError(action, "administrators cannot disable themselves")
+    target.active = active
+    target.disabled_at = None if active else now
+    audit.record(actor, action, {"user": target.username})
+
+
+def set_roles(
+    session: Session, audit: AuditLog, actor: str, username: str, roles: Iterable[str | Role]
+) -> None:
+    action = "user.roles"
+    require_user(session, actor, action, {Role.ADMINISTRATOR})
+    target = _target(session, action, username)
+    role_set = _roles_or_refuse(action, roles)
+    old = sorted(target.role_set)
+    target.roles = roles_text(role_set)
+    audit.record(
+        actor, action, {"user": target.username, "from": old, "to": sorted(target.role_set)}
+    )
+
+
+def _target(session: Session, action: str, username: str) -> User:
+    user = find_user(session, username)
+    if user is None:
+        raise RefusedError(action, f"unknown user {username!r}")
+    return user
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User:
+    user = find_user(session, username)
+    if user is None or not check_password(user, password):
+        raise AuthenticationError("wrong username or password")
+    if not user.active:
+        raise AuthenticationError(f"user {user.username!r} is disabled")
+    return user
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def create_token(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    username: str,
+    name: str,
+    now: datetime,
+    expires_days: int | None = None,
+) -> tuple[str, Token]:
+    """Create a token for ``username`` (administrators for anyone, others for themselves).
+
+    Returns ``(token, row)``; the token itself is never stored and cannot be shown again.
+    """
+    action = "token.create"
+    acting = require_user(session, actor, action)
+    target = _target(session, action, username)
+    if acting.id != target.id and not has_role(acting, Role.ADMINISTRATOR):
+        raise RefusedError(action, "only an administrator may create tokens for another user")
+    if not target.active:
+        raise RefusedError(action, f"user {target.username!r} is disabled")
+    if expires_days is not None and expires_days < 1:
+        raise RefusedError(action, "expires_days must be at least 1")
+    token = new_token()
+    row = Token(
+        user_id=target.id,
+        name=name.strip(),
+        prefix=token[:12],
+        token_hash=token_digest(token),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_days) if expires_days else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        actor,
+        action,
+        {
+            "token_id": row.id,
+            "prefix": row.prefix,
+            "user": target.username,
+            "name": row.name,
+            "expires_at": row.expires_at,
+        },
+    )
+    return token, row
+
+
+def list_tokens(session: Session, actor: str, username: str | None = None) -> list[Token]:
+    """Tokens of ``username`` (or all, for administrators). Never includes the secrets."""
+    action = "token.list"
+    acting = require_user(session, actor, action)
+    is_admin = has_role(acting, Role.ADMINISTRATOR)
+    q = select(Token).join(User).order_by(Token.id)
+    if username is not None:
+        target = _target(session, action, username)
+        if target.id != acting.id and not is_admin:
+            raise RefusedError(action, "only an administrator may list another user's tokens")
+        q = q.where(Token.user_id == target.id)
+    elif not is_admin:
+        q = q.where(Token.user_id == acting.id)
+    return list(session.execute(q).scalars())
+
+
+def revoke_token(
+    session: Session, audit: AuditLog, actor: str, token_id: int, now: datetime
+) -> Token:
+    action = "token.revoke"
+    acting = require_user(session, actor, action)
+    row = session.get(Token, token_id)
+    if row is None:
+        raise RefusedError(action, f"no token with id {token_id}")
+    if row.user_id != acting.id and not has_role(acting, Role.ADMINISTRATOR):
+        raise RefusedError(action, "only an administrator may revoke another user's token")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        row.revoked_by = acting.username
+    audit.record(
+        actor, action, {"token_id": row.id, "prefix": row.prefix, "user": row.user.username}
+    )
+    return row
+
+
+def authenticate_token(session: Session, token: str, now: datetime) -> User:
+    """The user a token belongs to; :class:`AuthenticationError` if it is not valid now."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        raise AuthenticationError("not a facesearch API token")
+    digest = token_digest(token)
+    row = session.execute(select(Token).where(Token.token_hash == digest)).scalar_one_or_none()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        raise AuthenticationError(f"unknown token {token[:12]}...")
+    if row.revoked_at is not None:
+        raise AuthenticationError(f"token {row.prefix}... was revoked")
+    if row.expires_at is not None and as_utc(row.expires_at) <= as_utc(now):
+        raise AuthenticationError(f"token {row.prefix}... expired")
+    if not row.user.active:
+        raise AuthenticationError(f"user {row.user.username!r} is disabled")
+    row.last_used_at = now
+    return row.user

@@ -1,0 +1,1 @@
+"""Ingest: turn folders, archives and manifests of photos into searchable faces."""

@@ -1,0 +1,314 @@
+"""The ingest run: enumerate sources, hash, skip what is stored, process in workers, store.
+
+Writes are grouped into transactions; a run killed at any point leaves the catalog with whole
+images only (an image, its faces and its provenance commit together), and the vector index is
+reconciled with the catalog when the gallery is next opened. Re-running skips every image whose
+SHA-256 is already stored, so an interrupted run resumes with nothing lost and nothing doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facesearch.ingest.sources import SourceItem, iter_sources
+from facesearch.ingest.worker import BatchOut, ImageOut, init_worker, process_batch
+from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
+
+if TYPE_CHECKING:
+    from facesearch.gallery import Gallery
+
+DEFAULT_COLLECTION = "default"
+
+
+@dataclass
+class IngestProgress:
+    files_total: int
+    files_done: int = 0
+    faces: int = 0
+
+
+@dataclass
+class IngestReport:
+    run_id: int
+    files_read: int = 0
+    images_new: int = 0
+    images_already_stored: int = 0
+    duplicates: int = 0  # same bytes as another file: stored once, provenance added
+    images_without_face: int = 0
+    faces_indexed: int = 0
+    faces_flagged: dict[str, int] = field(default_factory=dict)  # by reason
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+    faces_flagged_total: int = 0  # faces kept in the catalog but not searched
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "files_read": self.files_read,
+            "images_new": self.images_new,
+            "images_already_stored": self.images_already_stored,
+            "duplicates": self.duplicates,
+            "images_without_face": self.images_without_face,
+            "faces_indexed": self.faces_indexed,
+            "faces_flagged": self.faces_flagged_total,
+            "failures": len(self.failures),
+        }
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass
+class _Pending:
+    sha256: str
+    path: str
+    provenance: ProvenanceRecord
+
+
+class IngestRun:
+    def __init__(
+        self,
+        gallery: Gallery,
+        paths: list[Path],
+        *,
+        collection: str | None = None,
+        manifest: Path | None = None,
+        workers: int | None = None,
+        batch_size: int = 8,
+        commit_every: int = 64,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.gallery = gallery
+        self.paths = [Path(p) for p in paths]
+        self.collection = collection
+        self.manifest = manifest
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.batch_size = batch_size
+        self.commit_every = commit_every
+        self.on_progress = on_progress
+        self._dup_waiting: dict[str, list[ProvenanceRecord]] = defaultdict(list)
+        self._pending: dict[int, _Pending] = {}
+        self._to_store: list[tuple[_Pending, ImageOut]] = []
+        self._next_key = 0
+
+    def count(self) -> int:
+        return sum(1 for _ in iter_sources(self.paths, self.manifest))
+
+    def run(self) -> IngestReport:
+        catalog = self.gallery.catalog
+        sources = [str(p) for p in self.paths] + ([str(self.manifest)] if self.manifest else [])
+        run_id = catalog.start_run(sources, self.collection)
+        self.report = IngestReport(run_id=run_id)
+        self.progress = IngestProgress(files_total=self.count())
+        self._emit()
+        start = time.perf_counter()
+        executor = None
+        try:
+            if self.workers > 0:
+                ctx = multiprocessing.get_context("spawn")
+                executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=ctx,
+                    initializer=init_worker,
+                    initargs=(self.gallery.pipeline_settings, 1),
+                )
+            self._run(executor)
+            status = "completed"
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+            status = "interrupted"
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            self._store(force=True)
+            self.gallery.save_index()
+            self.report.seconds = time.perf_counter() - start
+        catalog.finish_run(run_id, status, self.report.counts())
+        return self.report
+
+    # --- main loop ------------------------------------------------------------------------
+    def _run(self, executor: ProcessPoolExecutor | None) -> None:
+        batch: list[tuple[int, str, bytes]] = []
+        in_flight: set[Future[BatchOut]] = set()
+        max_in_flight = 3 * max(1, self.workers)
+        for item in iter_sources(self.paths, self.manifest):
+            data = self._read(item)
+            if data is None:
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            prov = self._provenance(item)
+            if sha in self._dup_waiting:  # same bytes already being processed in this run
+                self._dup_waiting[sha].append(prov)
+                continue
+            image_id = self.gallery.catalog.image_id_by_sha(sha)
+            if image_id is not None:
+                if self.gallery.catalog.add_provenance(image_id, prov, self.report.run_id):
+                    self.report.duplicates += 1
+                else:
+                    self.report.images_already_stored += 1
+                self._advance(1)
+                continue
+            key = self._next_key
+            self._next_key += 1
+            self._pending[key] = _Pending(sha, item.path, prov)
+            self._dup_waiting[sha] = []
+            batch.append((key, sha, data))
+            if len(batch) >= self.batch_size:
+                in_flight.add(self._submit(executor, batch))
+                batch = []
+            while len(in_flight) >= max_in_flight:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                self._collect(done)
+        if batch:
+            in_flight.add(self._submit(executor, batch))
+        while in_flight:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            self._collect(done)
+
+    def _submit(
+        self, executor: ProcessPoolExecutor | None, batch: list[tuple[int, str, bytes]]
+    ) -> Future[BatchOut]:
+        if executor is not None:
+            return executor.submit(process_batch, batch)
+        future: Future[BatchOut] = Future()
+        future.set_result(process_batch(batch, self.gallery.pipeline))
+        return future
+
+    def _read(self, item: SourceItem) -> bytes | None:
+        self.report.files_read += 1
+        if item.error is not None or item.read is None:
+            self._fail(item.path, item.error or "unreadable")
+            return None
+        try:
+            data = item.read()
+        except Exception as exc:
+            self._fail(item.path, f"cannot read: {exc}")
+            return None
+        if not data:
+            self._fail(item.path, "empty file (0 bytes)")
+            return None
+        return data
+
+    def _provenance(self, item: SourceItem) -> ProvenanceRecord:
+        return ProvenanceRecord(
+            path=item.path,
+            collection=item.collection or self.collection or DEFAULT_COLLECTION,
+            source_url=item.source_url,
+            page_url=item.page_url,
+            title=item.title,
+            captured_at=item.captured_at,
+        )
+
+    def _fail(self, path: str, reason: str) -> None:
+        self.report.failures.append((path, reason))
+        self.gallery.catalog.add_failure(self.report.run_id, path, reason)
+        self._advance(1)
+
+    def _advance(self, files: int, faces: int = 0) -> None:
+        self.progress.files_done += files
+        self.progress.faces += faces
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    def _collect(self, done: set[Future[BatchOut]]) -> None:
+        for future in done:
+            out = future.result()
+            for stage, secs in out.timings.items():
+                self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
+            for image in out.images:
+                pending = self._pending.pop(image.key)
+                if not image.ok:
+                    waiting = self._dup_waiting.pop(pending.sha256, [])
+                    self._fail(pending.path, image.reason)
+                    for dup in waiting:
+                        self._fail(dup.path, f"{image.reason} (same bytes as {pending.path})")
+                    continue
+                self._to_store.append((pending, image))
+        self._store(force=False)
+
+    # --- storing --------------------------------------------------------------------------
+    def _store(self, force: bool) -> None:
+        if not self._to_store or (len(self._to_store) < self.commit_every and not force):
+            return
+        t0 = time.perf_counter()
+        gallery = self.gallery
+        items, self._to_store = self._to_store, []
+        records = []
+        for pending, image in items:
+            faces = [
+                FaceRecord(
+                    face_index=i,
+                    bbox=f.bbox,
+                    landmarks=f.landmarks,
+                    detector_score=f.detector_score,
+                    quality=f.quality,
+                    sharpness=f.sharpness,
+                    yaw=f.yaw,
+                    flags=gallery.extra_flags(f.embedding, f.flags),
+                    model=gallery.model_key,
+                    embedding=f.embedding,
+                    crop=gallery.blobs.put(f.crop_jpeg),
+                )
+                for i, f in enumerate(image.faces)
+            ]
+            records.append(
+                ImageRecord(
+                    sha256=image.sha256,
+                    size_bytes=image.size_bytes,
+                    width=image.width,
+                    height=image.height,
+                    format=image.format,
+                    path=pending.path,
+                    thumbnail=gallery.blobs.put(image.thumbnail_jpeg),
+                    faces=faces,
+                    provenance=pending.provenance,
+                )
+            )
+        face_ids = gallery.catalog.add_images(records, self.report.run_id)
+        ids, vectors = [], []
+        for record, created in zip(records, face_ids, strict=True):
+            for face, face_id in zip(record.faces, created, strict=True):
+                if face.searchable:
+                    ids.append(face_id)
+                    vectors.append(face.embedding)
+                else:
+                    for flag in face.flags:
+                        self.report.faces_flagged[flag] = self.report.faces_flagged.get(flag, 0) + 1
+                    self.report.faces_flagged_total += 1
+            if not record.faces:
+                self.report.images_without_face += 1
+        gallery.index_add(ids, vectors)
+        self.report.faces_indexed += len(ids)
+        self.report.images_new += len(records)
+        # duplicates of these images seen while they were in flight
+        files = len(records)
+        for record, (pending, _) in zip(records, items, strict=True):
+            waiting = self._dup_waiting.pop(pending.sha256, [])
+            image_id = gallery.catalog.image_id_by_sha(record.sha256)
+            for prov in waiting:
+                if image_id is not None and gallery.catalog.add_provenance(
+                    image_id, prov, self.report.run_id
+                ):
+                    self.report.duplicates += 1
+                else:
+                    self.report.images_already_stored += 1
+                files += 1
+        self.report.stage_seconds["store"] = (
+            self.report.stage_seconds.get("store", 0.0) + time.perf_counter() - t0
+        )
+        self._advance(files, sum(len(r.faces) for r in records))
+        gallery.maybe_save_index()

@@ -1,0 +1,276 @@
+"""Where photos come from: files, folders (recursive), zip and tar archives, and manifests.
+
+Archives are read in place, member by member; absolute paths, ``..`` components, links and
+special files are refused with a reason and nothing is ever written outside the data
+directory. A manifest (CSV or JSON Lines) lists files with where each came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from facesearch.errors import FacesearchError, UnsafeArchiveMemberError
+
+IMAGE_EXTENSIONS = {
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib",
+    ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".pbm",
+}  # fmt: skip
+MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
+MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One file to ingest, or one thing that could not be read (``error`` set)."""
+
+    path: str  # shown to people and stored as provenance (archive members: "a.zip!dir/x.jpg")
+    read: Callable[[], bytes] | None
+    collection: str | None = None
+    source_url: str = ""
+    page_url: str | None = None
+    title: str | None = None
+    captured_at: datetime | None = None
+    error: str | None = None
+
+
+class SourceError(FacesearchError):
+    pass
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _reader(path: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        size = path.stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise SourceError(f"file is {size:,} bytes, over the {MAX_MEMBER_BYTES:,} limit")
+        return path.read_bytes()
+
+    return read
+
+
+def is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz"))
+
+
+def iter_sources(paths: list[Path], manifest: Path | None = None) -> Iterator[SourceItem]:
+    """Every item from the given paths (files, folders, archives) and the manifest."""
+    for path in paths:
+        yield from iter_path(Path(path))
+    if manifest is not None:
+        yield from iter_manifest(Path(manifest))
+
+
+def iter_path(path: Path) -> Iterator[SourceItem]:
+    if not path.exists() and not path.is_symlink():
+        yield SourceItem(str(path), None, error="no such file or folder")
+    elif path.is_dir():
+        yield from iter_folder(path)
+    elif is_archive(path):
+        yield from iter_archive(path)
+    elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        yield from iter_manifest(path)
+    else:
+        yield SourceItem(str(path), _reader(path))
+
+
+def iter_folder(root: Path) -> Iterator[SourceItem]:
+    """Image files under ``root``, recursively, sorted; links that leave ``root`` refused."""
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not is_image_name(name):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(real_root):
+                    yield SourceItem(
+                        str(path), None, error="refused: link points outside the folder"
+                    )
+                    continue
+            if not path.is_file():
+                yield SourceItem(str(path), None, error="not a regular file")
+                continue
+            yield SourceItem(str(path), _reader(path))
+
+
+def safe_member_name(name: str) -> str:
+    """The member's normalised relative path, or UnsafeArchiveMemberError."""
+    if "\x00" in name:
+        raise UnsafeArchiveMemberError("refused: NUL byte in archive member name")
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
+        raise UnsafeArchiveMemberError("refused: absolute path in archive")
+    parts = PurePosixPath(posix).parts
+    if any(p == ".." for p in parts):
+        raise UnsafeArchiveMemberError("refused: '..' in archive path escapes the archive")
+    return "/".join(p for p in parts if p not in ("", "."))
+
+
+def iter_archive(path: Path) -> Iterator[SourceItem]:
+    try:
+        if zipfile.is_zipfile(path):
+            yield from _iter_zip(path)
+        elif tarfile.is_tarfile(path):
+            yield from _iter_tar(path)
+        else:
+            yield SourceItem(str(path), None, error="not a readable zip or tar archive")
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
+
+
+def _iter_zip(path: Path) -> Iterator[SourceItem]:
+    # The archive stays open while its items are consumed (reads happen in order).
+    with zipfile.ZipFile(path) as zf:
+        yield from _zip_members(path, zf)
+
+
+def _zip_members(path: Path, zf: zipfile.ZipFile) -> Iterator[SourceItem]:
+    for info in sorted(zf.infolist(), key=lambda i: i.filename):
+        if info.is_dir():
+            continue
+        label = f"{path}!{info.filename}"
+        try:
+            name = safe_member_name(info.filename)
+        except UnsafeArchiveMemberError as exc:
+            yield SourceItem(label, None, error=str(exc))
+            continue
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            yield SourceItem(label, None, error="refused: link inside archive")
+            continue
+        if not is_image_name(name):
+            continue
+        if info.file_size > MAX_MEMBER_BYTES:
+            yield SourceItem(label, None, error=f"member is {info.file_size:,} bytes, too large")
+            continue
+
+        def read(member: zipfile.ZipInfo = info) -> bytes:
+            with zf.open(member) as fh:
+                data = fh.read(MAX_MEMBER_BYTES + 1)
+            if len(data) > MAX_MEMBER_BYTES:
+                raise SourceError("archive member expands past the size limit")
+            return data
+
+        yield SourceItem(f"{path}!{name}", read)
+
+
+def _iter_tar(path: Path) -> Iterator[SourceItem]:
+    # Members in archive order: compressed tars are read sequentially, never re-opened.
+    with tarfile.open(path) as tf:
+        yield from _tar_members(path, tf)
+
+
+def _tar_members(path: Path, tf: tarfile.TarFile) -> Iterator[SourceItem]:
+    for member in tf:
+        if member.isdir():
+            continue
+        label = f"{path}!{member.name}"
+        try:
+            name = safe_member_name(member.name)
+        except UnsafeArchiveMemberError as exc:
+            yield SourceItem(label, None, error=str(exc))
+            continue
+        if member.issym() or member.islnk():
+            yield SourceItem(label, None, error="refused: link inside archive")
+            continue
+        if not member.isfile():
+            yield SourceItem(label, None, error="refused: special file inside archive")
+            continue
+        if not is_image_name(name):
+            continue
+        if member.size > MAX_MEMBER_BYTES:
+            yield SourceItem(label, None, error=f"member is {member.size:,} bytes, too large")
+            continue
+
+        def read(info: tarfile.TarInfo = member) -> bytes:
+            fh = tf.extractfile(info)
+            if fh is None:
+                raise SourceError("cannot read archive member")
+            return fh.read(MAX_MEMBER_BYTES)
+
+        yield SourceItem(f"{path}!{name}", read)
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 date or date-time; naive values are taken as UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iter_manifest(manifest: Path) -> Iterator[SourceItem]:
+    """Rows of a CSV (with a header) or JSON Lines manifest; paths relative to its folder."""
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        yield SourceItem(str(manifest), None, error=f"cannot read manifest: {exc}")
+        return
+    base = manifest.parent
+    rows: Iterator[tuple[int, dict[str, str] | str]]
+    if manifest.suffix.lower() in (".jsonl", ".ndjson"):
+        rows = _jsonl_rows(text)
+    else:
+        rows = ((i + 2, row) for i, row in enumerate(csv.DictReader(io.StringIO(text))))
+    for line, row in rows:
+        where = f"{manifest}:{line}"
+        if isinstance(row, str):
+            yield SourceItem(where, None, error=row)
+            continue
+        yield _manifest_item(base, where, row)
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+    for i, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield i, f"invalid JSON: {exc.msg}"
+            continue
+        if not isinstance(obj, dict):
+            yield i, "each line must be a JSON object"
+            continue
+        yield i, {k: "" if v is None else str(v) for k, v in obj.items()}
+
+
+def _manifest_item(base: Path, where: str, row: dict[str, str]) -> SourceItem:
+    raw_path = (row.get("path") or "").strip()
+    if not raw_path:
+        return SourceItem(where, None, error="manifest row has no 'path'")
+    path = Path(raw_path)
+    if not path.is_absolute():
+        path = base / path
+    captured = (row.get("captured_at") or "").strip()
+    try:
+        captured_at = parse_datetime(captured) if captured else None
+    except ValueError:
+        return SourceItem(
+            str(path), None, error=f"{where}: captured_at {captured!r} is not an ISO 8601 date"
+        )
+    if not path.is_file():
+        return SourceItem(str(path), None, error=f"{where}: file not found")
+    return SourceItem(
+        str(path),
+        _reader(path),
+        collection=(row.get("collection") or "").strip() or None,
+        source_url=(row.get("source_url") or "").strip(),
+        page_url=(row.get("page_url") or "").strip() or None,
+        title=(row.get("title") or "").strip() or None,
+        captured_at=captured_at,
+    )

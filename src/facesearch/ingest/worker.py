@@ -1,0 +1,148 @@
+"""Worker processes: decode, detect, align, assess and embed a batch of images.
+
+Each worker loads its own pipeline once (in ``init_worker``) and uses one OpenCV thread, so
+that N workers keep N cores busy. Results carry only plain data (arrays, bytes, numbers).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facesearch.errors import DecodeError
+from facesearch.pipeline import FacePipeline, PipelineSettings
+
+CROP_MAX_SIDE = 160
+THUMB_MAX_SIDE = 320
+
+
+@dataclass
+class FaceOut:
+    bbox: tuple[float, float, float, float]
+    landmarks: list[list[float]]
+    detector_score: float
+    quality: float
+    sharpness: float
+    yaw: float
+    flags: tuple[str, ...]
+    embedding: np.ndarray
+    crop_jpeg: bytes
+
+
+@dataclass
+class ImageOut:
+    key: int
+    sha256: str
+    ok: bool
+    reason: str = ""
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    size_bytes: int = 0
+    thumbnail_jpeg: bytes = b""
+    faces: list[FaceOut] = field(default_factory=list)
+
+
+@dataclass
+class BatchOut:
+    images: list[ImageOut]
+    timings: dict[str, float]  # seconds per stage for the whole batch
+    model: str
+
+
+class _WorkerState:
+    pipeline: FacePipeline | None = None
+
+
+_state = _WorkerState()
+
+
+def init_worker(settings: PipelineSettings | None, threads: int = 1) -> None:
+    from facesearch.models.runtime import set_threads
+
+    set_threads(threads)
+    _state.pipeline = FacePipeline.load(settings)
+
+
+def encode_jpeg(pixels: np.ndarray, max_side: int, quality: int = 85) -> bytes:
+    import cv2
+
+    h, w = pixels.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        pixels = cv2.resize(
+            pixels, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+    ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """The face box with a 25% margin, clipped to the image."""
+    h, w = pixels.shape[:2]
+    x, y, bw, bh = bbox
+    mx, my = 0.25 * bw, 0.25 * bh
+    x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
+    x1, y1 = min(w, int(np.ceil(x + bw + mx))), min(h, int(np.ceil(y + bh + my)))
+    return pixels[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else pixels
+
+
+def process_batch(
+    items: list[tuple[int, str, bytes]], pipeline: FacePipeline | None = None
+) -> BatchOut:
+    """Process (key, sha256, bytes) items; never raises for a bad image, reports it instead."""
+    from facesearch.decode import decode_bytes
+
+    pipe = pipeline or _state.pipeline
+    if pipe is None:
+        raise RuntimeError("worker used before init_worker")
+    timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0, "encode": 0.0}
+    outs: dict[int, ImageOut] = {}
+    decoded = []
+    for key, sha, data in items:
+        t0 = time.perf_counter()
+        try:
+            image = decode_bytes(data, pipe.settings.max_pixels)
+        except DecodeError as exc:
+            outs[key] = ImageOut(key=key, sha256=sha, ok=False, reason=str(exc))
+            continue
+        except Exception as exc:  # a decoder bug must not stop the run
+            outs[key] = ImageOut(key=key, sha256=sha, ok=False, reason=f"decoder error: {exc}")
+            continue
+        finally:
+            timings["decode"] += time.perf_counter() - t0
+        decoded.append((key, image))
+    processed = pipe.process_many([img for _, img in decoded], timings=timings)
+    t0 = time.perf_counter()
+    for (key, image), result in zip(decoded, processed, strict=True):
+        faces = [
+            FaceOut(
+                bbox=f.bbox,
+                landmarks=f.landmarks.astype(float).round(2).tolist(),
+                detector_score=round(f.detector_score, 4),
+                quality=f.quality.score,
+                sharpness=f.quality.sharpness,
+                yaw=f.quality.yaw,
+                flags=f.quality.flags,
+                embedding=f.embedding,
+                crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
+            )
+            for f in result.faces
+        ]
+        outs[key] = ImageOut(
+            key=key,
+            sha256=image.sha256,
+            ok=True,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            size_bytes=image.size_bytes,
+            thumbnail_jpeg=encode_jpeg(image.pixels, THUMB_MAX_SIDE, quality=80),
+            faces=faces,
+        )
+    timings["encode"] += time.perf_counter() - t0
+    return BatchOut(images=[outs[k] for k, _, _ in items], timings=timings, model=pipe.model_key)

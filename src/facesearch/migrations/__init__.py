@@ -1,0 +1,1 @@
+"""Alembic migrations for the catalog (run automatically when a gallery is opened)."""

@@ -1,0 +1,145 @@
+"""The face pipeline: decode, detect, align, assess quality, embed.
+
+Ingest, search, compare and evaluation all go through ``FacePipeline`` so that a face is
+processed the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facesearch.align import align_face
+from facesearch.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
+from facesearch.detect import Detection, DetectorSettings, YuNetDetector
+from facesearch.embed import SFaceEmbedder
+from facesearch.models.manifest import Manifest, load_manifest
+from facesearch.quality import QualityReport, QualitySettings, assess
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image, with everything the catalog stores about it."""
+
+    index: int  # 0 = largest face in the image
+    bbox: tuple[float, float, float, float]  # x, y, w, h in original pixels
+    landmarks: np.ndarray  # (5, 2) original pixels
+    detector_score: float
+    quality: QualityReport
+    aligned: np.ndarray  # 112 x 112 x 3 BGR crop the recognizer saw
+    embedding: np.ndarray  # (dim,) float32, unit norm
+    model: str  # model key of the recognizer
+
+    @property
+    def searchable(self) -> bool:
+        return self.quality.searchable
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    image: DecodedImage
+    faces: list[Face]
+
+
+class FacePipeline:
+    def __init__(self, manifest: Manifest, settings: PipelineSettings | None = None) -> None:
+        self.manifest = manifest
+        self.settings = settings or PipelineSettings()
+        self.detector = YuNetDetector(manifest.detector, self.settings.detector)
+        self.embedder = SFaceEmbedder(manifest.recognizer, batch_size=self.settings.batch_size)
+        template = manifest.recognizer.alignment_template
+        if template is None:
+            raise ValueError(f"recognizer {manifest.recognizer.key} has no alignment template")
+        self.template = np.asarray(template, dtype=np.float32)
+        self.input_size = manifest.recognizer.input_size
+
+    @classmethod
+    def load(cls, settings: PipelineSettings | None = None) -> FacePipeline:
+        """Build the pipeline from the shipped manifest and load (and verify) both models."""
+        pipe = cls(load_manifest(), settings)
+        pipe.detector.load()
+        pipe.embedder.load()
+        return pipe
+
+    @property
+    def model_key(self) -> str:
+        return self.manifest.recognizer.model_key
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    # --- single images -------------------------------------------------------------------
+    def process_bytes(self, data: bytes) -> ProcessedImage:
+        return self.process_image(decode_bytes(data, self.settings.max_pixels))
+
+    def process_file(self, path: Path | str) -> list[Face]:
+        """Faces in the file, largest first (raises DecodeError for unreadable files)."""
+        return self.process_image(decode_file(Path(path), self.settings.max_pixels)).faces
+
+    def process_image(self, image: DecodedImage) -> ProcessedImage:
+        return self.process_many([image])[0]
+
+    # --- batches ----------------------------------------------------------------------------
+    def detect(self, image: DecodedImage) -> list[Detection]:
+        return self.detector.predict(image.pixels)
+
+    def process_many(
+        self, images: Sequence[DecodedImage], timings: dict[str, float] | None = None
+    ) -> list[ProcessedImage]:
+        """Detect and align in every image, then embed all faces in batches.
+
+        ``timings``, when given, accumulates seconds spent in detect, align and embed.
+        """
+        clock = timings if timings is not None else {}
+        pending: list[tuple[int, Detection, np.ndarray, QualityReport]] = []
+        for i, image in enumerate(images):
+            t0 = time.perf_counter()
+            detections = self.detect(image)
+            t1 = time.perf_counter()
+            for det in detections:
+                aligned = align_face(image.pixels, det.landmarks, self.template, self.input_size)
+                report = assess(
+                    det.bbox, det.landmarks, det.score, aligned, self.settings.quality
+                )
+                pending.append((i, det, aligned, report))
+            t2 = time.perf_counter()
+            clock["detect"] = clock.get("detect", 0.0) + (t1 - t0)
+            clock["align"] = clock.get("align", 0.0) + (t2 - t1)
+        t0 = time.perf_counter()
+        vectors = (
+            self.embedder.predict(np.stack([p[2] for p in pending]))
+            if pending
+            else np.zeros((0, self.dim), np.float32)
+        )
+        clock["embed"] = clock.get("embed", 0.0) + (time.perf_counter() - t0)
+        per_image: list[list[Face]] = [[] for _ in images]
+        for (i, det, aligned, report), vec in zip(pending, vectors, strict=True):
+            per_image[i].append(
+                Face(
+                    index=len(per_image[i]),
+                    bbox=det.bbox,
+                    landmarks=det.landmarks,
+                    detector_score=det.score,
+                    quality=report,
+                    aligned=aligned,
+                    embedding=vec,
+                    model=self.model_key,
+                )
+            )
+        return [ProcessedImage(image, faces) for image, faces in zip(images, per_image, strict=True)]
+
+    def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
+        return self.embedder.predict(crops)

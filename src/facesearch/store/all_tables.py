@@ -1,0 +1,3 @@
+"""Import every module that defines catalog tables, so Base.metadata knows them all."""
+
+from facesearch.store import schema  # noqa: F401

@@ -1,0 +1,479 @@
+"""The catalog: the relational record of collections, images, provenance, faces and runs.
+
+``Catalog`` is the interface the pipeline, ingest and search use; ``SqlCatalog`` implements it
+with SQLAlchemy 2 on SQLite (the embedded default, in WAL mode) or PostgreSQL. The schema is
+created and upgraded with Alembic when a catalog is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from facesearch.store.schema import (
+    Collection,
+    Face,
+    Image,
+    IngestFailure,
+    IngestRun,
+    Provenance,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class ProvenanceRecord:
+    path: str
+    collection: str
+    source_url: str = ""
+    page_url: str | None = None
+    title: str | None = None
+    captured_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    face_index: int
+    bbox: tuple[float, float, float, float]
+    landmarks: list[list[float]]
+    detector_score: float
+    quality: float
+    sharpness: float
+    yaw: float
+    flags: tuple[str, ...]
+    model: str
+    embedding: np.ndarray
+    crop: str | None = None
+
+    @property
+    def searchable(self) -> bool:
+        return not self.flags
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+    path: str
+    thumbnail: str | None
+    faces: list[FaceRecord]
+    provenance: ProvenanceRecord
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face as search results show it: the face, its image and every provenance record."""
+
+    face_id: int
+    face_index: int
+    bbox: tuple[float, float, float, float]
+    quality: float
+    flags: tuple[str, ...]
+    model: str
+    crop: str | None
+    image_id: int
+    image_sha256: str
+    image_path: str
+    image_width: int
+    image_height: int
+    thumbnail: str | None
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Catalog(Protocol):
+    """What ingest and search need from a catalog (SQL today; anything relational later)."""
+
+    def image_id_by_sha(self, sha256: str) -> int | None: ...
+    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]: ...
+    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool: ...
+    def start_run(self, sources: list[str], collection: str | None) -> int: ...
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None: ...
+    def add_failure(self, run_id: int, path: str, reason: str) -> None: ...
+    def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]: ...
+    def face_ids(
+        self, model: str, searchable_only: bool = True, collection: str | None = None
+    ) -> np.ndarray: ...
+    def iter_embeddings(
+        self, model: str, searchable_only: bool = True, chunk: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def delete_faces(self, face_ids: Sequence[int]) -> int: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        in_memory = parsed.database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            poolclass=StaticPool if in_memory else None,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("facesearch") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def embedding_to_bytes(vec: np.ndarray) -> bytes:
+    return np.asarray(vec, dtype="<f4").tobytes()
+
+
+def embedding_from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+class SqlCatalog:
+    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if run_migrations:
+            migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._collections: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # --- collections -------------------------------------------------------------------
+    def collection_id(self, session: Session, name: str) -> int:
+        if name in self._collections:
+            return self._collections[name]
+        found = session.scalar(select(Collection.id).where(Collection.name == name))
+        if found is None:
+            coll = Collection(name=name)
+            session.add(coll)
+            session.flush()
+            found = coll.id
+        self._collections[name] = found
+        return found
+
+    def collections(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(Collection.name, func.count(func.distinct(Provenance.image_id)))
+                .join(Provenance, Provenance.collection_id == Collection.id, isouter=True)
+                .group_by(Collection.name)
+                .order_by(Collection.name)
+            ).all()
+        return [{"name": name, "images": count} for name, count in rows]
+
+    # --- ingest -----------------------------------------------------------------------
+    def image_id_by_sha(self, sha256: str) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(Image.id).where(Image.sha256 == sha256))
+
+    def _provenance_row(
+        self, session: Session, image_id: int, prov: ProvenanceRecord, run_id: int | None
+    ) -> Provenance | None:
+        coll = self.collection_id(session, prov.collection)
+        exists = session.scalar(
+            select(Provenance.id).where(
+                Provenance.image_id == image_id,
+                Provenance.collection_id == coll,
+                Provenance.path == prov.path,
+                Provenance.source_url == prov.source_url,
+            )
+        )
+        if exists is not None:
+            return None
+        return Provenance(
+            image_id=image_id,
+            collection_id=coll,
+            path=prov.path,
+            source_url=prov.source_url,
+            page_url=prov.page_url,
+            title=prov.title,
+            captured_at=prov.captured_at,
+            ingest_run_id=run_id,
+        )
+
+    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
+        """Store images with their faces and provenance in one transaction.
+
+        An image whose sha256 is already stored only gains the new provenance record.
+        Returns, per record, the ids of the faces created (empty for a known image).
+        """
+        out: list[list[int]] = []
+        with self.session() as s:
+            for rec in records:
+                image_id = s.scalar(select(Image.id).where(Image.sha256 == rec.sha256))
+                created: list[int] = []
+                if image_id is None:
+                    image = Image(
+                        sha256=rec.sha256,
+                        bytes=rec.size_bytes,
+                        width=rec.width,
+                        height=rec.height,
+                        format=rec.format,
+                        path=rec.path,
+                        thumbnail=rec.thumbnail,
+                        face_count=len(rec.faces),
+                    )
+                    s.add(image)
+                    s.flush()
+                    image_id = image.id
+                    rows = [_face_row(image_id, f) for f in rec.faces]
+                    s.add_all(rows)
+                    s.flush()
+                    created = [r.id for r in rows]
+                prov = self._provenance_row(s, image_id, rec.provenance, run_id)
+                if prov is not None:
+                    s.add(prov)
+                out.append(created)
+        return out
+
+    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
+        with self.session() as s:
+            row = self._provenance_row(s, image_id, prov, run_id)
+            if row is None:
+                return False
+            s.add(row)
+            return True
+
+    def start_run(self, sources: list[str], collection: str | None) -> int:
+        with self.session() as s:
+            run = IngestRun(sources=sources, collection=collection, counts={})
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        with self.session() as s:
+            s.execute(
+                update(IngestRun)
+                .where(IngestRun.id == run_id)
+                .values(status=status, counts=counts, finished_at=utcnow())
+            )
+
+    def add_failure(self, run_id: int, path: str, reason: str) -> None:
+        with self.session() as s:
+            s.add(IngestFailure(run_id=run_id, path=path, reason=reason))
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)).all()
+            return [
+                {
+                    "id": r.id,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "status": r.status,
+                    "sources": r.sources,
+                    "collection": r.collection,
+                    "counts": r.counts,
+                }
+                for r in rows
+            ]
+
+    def failures(self, run_id: int) -> list[tuple[str, str]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(IngestFailure.path, IngestFailure.reason)
+                .where(IngestFailure.run_id == run_id)
+                .order_by(IngestFailure.id)
+            ).all()
+        return [(p, r) for p, r in rows]
+
+    # --- search -----------------------------------------------------------------------
+    def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]:
+        ids = [int(i) for i in face_ids]
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(
+                select(Face)
+                .where(Face.id.in_(ids))
+                .options(
+                    selectinload(Face.image)
+                    .selectinload(Image.provenance)
+                    .selectinload(Provenance.collection)
+                )
+            ).all()
+            return {f.id: _stored_face(f) for f in rows}
+
+    def face_ids(
+        self, model: str, searchable_only: bool = True, collection: str | None = None
+    ) -> np.ndarray:
+        with self.session() as s:
+            q = select(Face.id).where(Face.model == model)
+            if searchable_only:
+                q = q.where(Face.searchable.is_(True))
+            if collection is not None:
+                q = q.where(
+                    Face.image_id.in_(
+                        select(Provenance.image_id)
+                        .join(Collection, Collection.id == Provenance.collection_id)
+                        .where(Collection.name == collection)
+                    )
+                )
+            ids = s.scalars(q.order_by(Face.id)).all()
+        return np.asarray(ids, dtype=np.int64)
+
+    def iter_embeddings(
+        self, model: str, searchable_only: bool = True, chunk: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = 0
+        while True:
+            with self.session() as s:
+                q = select(Face.id, Face.embedding).where(Face.model == model, Face.id > last)
+                if searchable_only:
+                    q = q.where(Face.searchable.is_(True))
+                rows = s.execute(q.order_by(Face.id).limit(chunk)).all()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.stack([embedding_from_bytes(r[1]) for r in rows])
+            last = int(ids[-1])
+            yield ids, vecs
+
+    def searchable_summary(self, model: str) -> tuple[int, int]:
+        """(count, max id) of the searchable faces of ``model``: a cheap consistency check."""
+        with self.session() as s:
+            count, max_id = s.execute(
+                select(func.count(Face.id), func.max(Face.id)).where(
+                    Face.model == model, Face.searchable.is_(True)
+                )
+            ).one()
+        return int(count or 0), int(max_id or 0)
+
+    def embeddings(self, face_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Embeddings of the given faces, in the order given."""
+        ids = [int(i) for i in face_ids]
+        found: dict[int, np.ndarray] = {}
+        with self.session() as s:
+            for start in range(0, len(ids), 10_000):
+                part = ids[start : start + 10_000]
+                for face_id, blob in s.execute(
+                    select(Face.id, Face.embedding).where(Face.id.in_(part))
+                ).all():
+                    found[face_id] = embedding_from_bytes(blob)
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    def models(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(Face.model).distinct()).all())
+
+    def delete_faces(self, face_ids: Sequence[int]) -> int:
+        ids = [int(i) for i in face_ids]
+        if not ids:
+            return 0
+        with self.session() as s:
+            result = s.execute(delete(Face).where(Face.id.in_(ids)))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def stats(self) -> dict[str, Any]:
+        with self.session() as s:
+            images = s.scalar(select(func.count(Image.id))) or 0
+            faces = s.scalar(select(func.count(Face.id))) or 0
+            searchable = s.scalar(select(func.count(Face.id)).where(Face.searchable.is_(True)))
+            provenance = s.scalar(select(func.count(Provenance.id))) or 0
+            flagged: dict[str, int] = {}
+            for flags, count in s.execute(
+                select(Face.flags, func.count(Face.id))
+                .where(Face.searchable.is_(False))
+                .group_by(Face.flags)
+            ).all():
+                for flag in flags.split(","):
+                    if flag:
+                        flagged[flag] = flagged.get(flag, 0) + count
+            collections = s.scalar(select(func.count(Collection.id))) or 0
+        return {
+            "images": images,
+            "faces": faces,
+            "searchable_faces": searchable or 0,
+            "flagged_faces": flagged,
+            "provenance_records": provenance,
+            "collections": collections,
+        }
+
+
+def _face_row(image_id: int, f: FaceRecord) -> Face:
+    return Face(
+        image_id=image_id,
+        face_index=f.face_index,
+        x=f.bbox[0],
+        y=f.bbox[1],
+        w=f.bbox[2],
+        h=f.bbox[3],
+        landmarks=f.landmarks,
+        detector_score=f.detector_score,
+        quality=f.quality,
+        sharpness=f.sharpness,
+        yaw=f.yaw,
+        flags=",".join(f.flags),
+        searchable=f.searchable,
+        model=f.model,
+        embedding=embedding_to_bytes(f.embedding),
+        crop=f.crop,
+    )
+
+
+def _stored_face(f: Face) -> StoredFace:
+    img = f.image
+    return StoredFace(
+        face_id=f.id,
+        face_index=f.face_index,
+        bbox=(f.x, f.y, f.w, f.h),
+        quality=f.quality,
+        flags=tuple(x for x in f.flags.split(",") if x),
+        model=f.model,
+        crop=f.crop,
+        image_id=img.id,
+        image_sha256=img.sha256,
+        image_path=img.path,
+        image_width=img.width,
+        image_height=img.height,
+        thumbnail=img.thumbnail,
+        provenance=[
+            {
+                "collection": p.collection.name,
+                "path": p.path,
+                "source_url": p.source_url or None,
+                "page_url": p.page_url,
+                "title": p.title,
+                "captured_at": p.captured_at.isoformat() if p.captured_at else None,
+                "ingested_at": p.ingested_at.isoformat() if p.ingested_at else None,
+            }
+            for p in sorted(img.provenance, key=lambda p: p.id)
+        ],
+    )

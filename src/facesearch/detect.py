@@ -53,6 +53,9 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
     def _load(self) -> None:
         import cv2
 
+        from facesearch.models.runtime import quiet_opencv
+
+        quiet_opencv()
         path = verified_model_path(self.spec)
         self._net = cv2.FaceDetectorYN.create(
             str(path),

@@ -259,8 +259,7 @@ class VerifyResult:
     def summary(self) -> str:
         if self.ok:
             return (
-                f"audit log intact: {self.checked} entries, head #{self.head_seq} "
-                f"{self.head_hash}"
+                f"audit log intact: {self.checked} entries, head #{self.head_seq} {self.head_hash}"
             )
         more = f" ({len(self.problems)} problems in all)" if len(self.problems) > 1 else ""
         return f"audit log TAMPERED at entry #{self.first_bad_seq}: {self.problem}{more}"
@@ -282,9 +281,7 @@ def verify(session: Session, anchors: Mapping[int, str] | None = None) -> Verify
     for row in session.execute(q).scalars():
         checked += 1
         if row.seq > expected:
-            missing = (
-                f"#{expected}" if row.seq == expected + 1 else f"#{expected}..#{row.seq - 1}"
-            )
+            missing = f"#{expected}" if row.seq == expected + 1 else f"#{expected}..#{row.seq - 1}"
             bad(expected, f"entries {missing} are missing (deleted)")
         recomputed = entry_hash(
             row.seq, row.ts, row.actor, row.action, row.case_number, row.details, row.prev_hash
@@ -297,9 +294,8 @@ def verify(session: Session, anchors: Mapping[int, str] | None = None) -> Verify
                 f"entry does not follow entry #{row.seq - 1}: its previous-hash link is broken "
                 "(an entry was inserted, deleted, reordered or rewritten before it)",
             )
-        if row.seq in pending_anchors:
-            if pending_anchors.pop(row.seq) != row.hash:
-                bad(row.seq, "entry hash differs from the anchor kept outside the database")
+        if row.seq in pending_anchors and pending_anchors.pop(row.seq) != row.hash:
+            bad(row.seq, "entry hash differs from the anchor kept outside the database")
         prev_hash = row.hash
         expected = row.seq + 1
     last_seq = expected - 1

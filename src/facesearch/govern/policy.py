@@ -268,8 +268,10 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
 def load_policy(path: Path | str | None = None) -> Policy:
     """Read the policy at ``path``, or the packaged default policy when ``path`` is None."""
     if path is None:
-        text = resources.files("facesearch.govern").joinpath(DEFAULT_POLICY_RESOURCE).read_text(
-            encoding="utf-8"
+        text = (
+            resources.files("facesearch.govern")
+            .joinpath(DEFAULT_POLICY_RESOURCE)
+            .read_text(encoding="utf-8")
         )
         return parse_policy(text, source=f"<default {DEFAULT_POLICY_RESOURCE}>")
     p = Path(path)

@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     DDL,
+    JSON,
     Boolean,
     DateTime,
     Float,
@@ -46,9 +46,9 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Candidate",
     "Case",
     "CaseAssignment",
-    "Candidate",
     "PolicyVersion",
     "Probe",
     "RemovalRequest",
@@ -334,6 +334,4 @@ def append_only_ddl(dialect: str) -> list[str]:
 for _stmt in _SQLITE_DDL:
     event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
 for _stmt in _POSTGRES_DDL:
-    event.listen(
-        AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql")
-    )
+    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql"))

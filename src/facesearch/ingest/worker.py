@@ -60,8 +60,12 @@ _state = _WorkerState()
 
 
 def init_worker(settings: PipelineSettings | None, threads: int = 1) -> None:
+    import signal
+
     from facesearch.models.runtime import set_threads
 
+    # Ctrl-C is handled by the main process, which stops the pool and keeps finished work.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(threads)
     _state.pipeline = FacePipeline.load(settings)
 

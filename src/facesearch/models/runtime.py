@@ -20,6 +20,7 @@ class OpenCVDnnSession:
     def __init__(self, path: Path, input_name: str) -> None:
         import cv2
 
+        quiet_opencv()
         self._net = cv2.dnn.readNetFromONNX(str(path))
         self._input_name = input_name
 
@@ -33,3 +34,13 @@ def set_threads(n: int) -> None:
     import cv2
 
     cv2.setNumThreads(n)
+
+
+def quiet_opencv() -> None:
+    """Keep OpenCV's informational warnings (e.g. about DNN targets) off the user's terminal."""
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older builds without the logging module
+        pass

@@ -1,0 +1,48 @@
+"""Shared CLI options and error handling."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from facesearch.errors import FacesearchError
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        "-d",
+        help="Data directory (default: $FACESEARCH_DATA or ./facesearch-data).",
+        show_default=False,
+    ),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Catalog database URL (default: $FACESEARCH_DATABASE_URL or SQLite in the data dir).",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn facesearch errors into one clear line on stderr and exit code 1."""
+    try:
+        yield
+    except FacesearchError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+    except FileNotFoundError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}")
+        sys.exit(1)

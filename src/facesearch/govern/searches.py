@@ -1,0 +1,413 @@
+"""Governed searches and the review of their candidates.
+
+The search itself is done by a :class:`SearchBackend` the caller supplies (the real one
+wraps ``Gallery.search``). Governance decides whether it may run, filters what is shown
+(policy band, suppression, maximum count), stores the probe and the candidates for the
+case, and records everything in the audit log in the same transaction.
+
+Every result carries :data:`LEADS_STATEMENT`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facesearch.govern.audit import AuditLog, jsonable
+from facesearch.govern.cases import OPEN, active_assignment, require_case, require_readable_case
+from facesearch.govern.crypto import Cipher, maybe_encrypt
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.policy import Policy
+from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
+from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
+from facesearch.govern.users import Role, has_role, require_user
+
+LEADS_STATEMENT = (
+    "Investigative leads only. A face search result is not an identification: every "
+    "candidate must be independently confirmed by other evidence before any action is taken."
+)
+
+
+class Decision:
+    POSSIBLE_MATCH = "possible_match"
+    NOT_A_MATCH = "not_a_match"
+    INSUFFICIENT_QUALITY = "insufficient_quality"
+    ALL: ClassVar[tuple[str, ...]] = (POSSIBLE_MATCH, NOT_A_MATCH, INSUFFICIENT_QUALITY)
+    LABELS: ClassVar[dict[str, str]] = {
+        POSSIBLE_MATCH: "possible match",
+        NOT_A_MATCH: "not a match",
+        INSUFFICIENT_QUALITY: "insufficient quality",
+    }
+
+
+def parse_decision(text: str) -> str:
+    t = text.strip().lower().replace(" ", "_").replace("-", "_")
+    if t not in Decision.ALL:
+        raise ValueError(f"decision must be one of {', '.join(Decision.ALL)}; got {text!r}")
+    return t
+
+
+@runtime_checkable
+class CandidateLike(Protocol):
+    face_id: int
+    score: float
+    band: str
+
+
+@runtime_checkable
+class SearchResultLike(Protocol):
+    """What a backend returns. Optional attributes read when present: ``probe_quality``
+    (float 0..1, quality of the probe face searched), and on candidates ``image_sha256``,
+    ``provenance`` (list of dicts), ``crop`` (blob key), ``embedding`` (for suppression; the
+    catalog's is used otherwise)."""
+
+    probe_sha256: str
+    model: str
+    model_sha256: str
+    threshold: float
+    candidates: Sequence[Any]
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    def search(
+        self, probe: bytes, k: int, face: int | None, collection: str | None
+    ) -> SearchResultLike: ...
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    decision: str
+    note: str
+    reviewer: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    rank: int
+    face_id: int
+    score: float
+    band: str
+    image_sha256: str | None
+    provenance: list[dict[str, Any]]
+    crop: str | None
+    reviews: tuple[ReviewView, ...] = ()
+
+    @property
+    def decision(self) -> str | None:
+        """The latest review decision, if any."""
+        return self.reviews[-1].decision if self.reviews else None
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    search_id: int
+    case: str
+    purpose: str
+    user: str
+    at: datetime
+    probe_sha256: str
+    probe_quality: float | None
+    model: str
+    model_sha256: str
+    threshold: float | None
+    k_requested: int
+    k_used: int
+    min_band_shown: str
+    hidden_below_band: int
+    hidden_suppressed: int
+    candidates: tuple[CandidateView, ...]
+    audit_seq: int | None
+    results_purged_at: datetime | None = None
+    statement: str = field(default=LEADS_STATEMENT)
+
+
+def outcome_of(search: Search) -> SearchOutcome:
+    cands = tuple(
+        CandidateView(
+            rank=c.rank,
+            face_id=c.face_id,
+            score=c.score,
+            band=c.band,
+            image_sha256=c.image_sha256,
+            provenance=list(c.provenance or []),
+            crop=c.crop,
+            reviews=tuple(
+                ReviewView(r.decision, r.note, r.reviewer.username, r.at) for r in c.reviews
+            ),
+        )
+        for c in search.candidates
+    )
+    return SearchOutcome(
+        search_id=search.id,
+        case=search.case.number,
+        purpose=search.case.purpose_key,
+        user=search.user.username,
+        at=search.at,
+        probe_sha256=search.probe_sha256,
+        probe_quality=search.probe_quality,
+        model=search.model,
+        model_sha256=search.model_sha256,
+        threshold=search.threshold,
+        k_requested=search.k_requested,
+        k_used=search.k_used,
+        min_band_shown=search.min_band_shown,
+        hidden_below_band=search.hidden_below_band,
+        hidden_suppressed=search.hidden_suppressed,
+        candidates=cands,
+        audit_seq=search.audit_seq,
+        results_purged_at=search.results_purged_at,
+    )
+
+
+def check_may_search(
+    session: Session, policy: Policy, actor: str, number: str, k: int
+) -> tuple[User, Case]:
+    """Raise :class:`RefusedError` unless ``actor`` may search in case ``number`` now."""
+    action = "search"
+    user = require_user(session, actor, action, {Role.INVESTIGATOR})
+    case = require_case(session, number, action)
+    if case.status != OPEN:
+        why = {
+            "pending": "is awaiting a supervisor's approval",
+            "rejected": "was rejected",
+            "closed": "is closed",
+        }.get(case.status, f"is {case.status}")
+        raise RefusedError(action, f"case {case.number!r} {why}; searches need an open case")
+    if policy.purpose(case.purpose_key) is None:
+        raise RefusedError(
+            action,
+            f"case {case.number!r} purpose {case.purpose_key!r} is no longer allowed by the "
+            "policy in force",
+        )
+    if active_assignment(case, user) is None:
+        raise RefusedError(
+            action, f"user {user.username!r} is not assigned to case {case.number!r}"
+        )
+    if k < 1:
+        raise RefusedError(action, f"k must be at least 1, got {k}")
+    return user, case
+
+
+def run_search(
+    session: Session,
+    audit: AuditLog,
+    policy: Policy,
+    backend: SearchBackend,
+    matcher: SuppressionMatcher,
+    cipher: Cipher | None,
+    actor: str,
+    number: str,
+    probe: bytes,
+    k: int | None,
+    face: int | None,
+    collection: str | None,
+    now: datetime,
+) -> SearchOutcome:
+    k_req = policy.search.max_candidates if k is None else int(k)
+    user, case = check_may_search(session, policy, actor, number, k_req)
+    if not probe:
+        raise RefusedError("search", "the probe image is empty")
+    probe_sha = hashlib.sha256(probe).hexdigest()
+    k_used = min(k_req, policy.search.max_candidates)
+    result = backend.search(probe, k_used, face, collection)
+    quality = getattr(result, "probe_quality", None)
+    min_q = policy.search.min_probe_quality
+    if min_q > 0:
+        if quality is None:
+            raise RefusedError(
+                "search",
+                f"the policy requires probe quality >= {min_q} but the search engine did not "
+                "report the probe's quality",
+            )
+        if float(quality) < min_q:
+            raise RefusedError(
+                "search",
+                f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
+            )
+    raw = list(result.candidates)
+    shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
+    below_band = len(raw) - len(shown_band)
+    kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)
+    kept = sorted(kept, key=lambda c: -float(c.score))[:k_used]
+
+    probe_row = session.execute(
+        select(Probe).where(Probe.case_id == case.id, Probe.sha256 == probe_sha)
+    ).scalar_one_or_none()
+    if probe_row is None:
+        probe_row = Probe(
+            case_id=case.id,
+            sha256=probe_sha,
+            size=len(probe),
+            data=maybe_encrypt(cipher, probe, aad=probe_sha.encode()),
+            encrypted=cipher is not None,
+            created_at=now,
+        )
+        session.add(probe_row)
+    elif probe_row.data is None:  # purged earlier, used again: keep it under retention anew
+        probe_row.data = maybe_encrypt(cipher, probe, aad=probe_sha.encode())
+        probe_row.encrypted = cipher is not None
+        probe_row.purged_at = None
+    search = Search(
+        case=case,
+        user=user,
+        at=now,
+        probe=probe_row,
+        probe_sha256=probe_sha,
+        probe_quality=None if quality is None else float(quality),
+        model=str(result.model),
+        model_sha256=str(result.model_sha256),
+        threshold=None if result.threshold is None else float(result.threshold),
+        k_requested=k_req,
+        k_used=k_used,
+        face=face,
+        collection=collection,
+        min_band_shown=policy.search.min_band_shown,
+        hidden_below_band=below_band,
+        hidden_suppressed=suppressed,
+        policy_sha256=policy.sha256,
+    )
+    session.add(search)
+    for rank, c in enumerate(kept, start=1):
+        session.add(
+            Candidate(
+                search=search,
+                rank=rank,
+                face_id=int(c.face_id),
+                score=float(c.score),
+                band=str(c.band),
+                image_sha256=getattr(c, "image_sha256", None),
+                provenance=jsonable(list(getattr(c, "provenance", None) or [])),
+                crop=getattr(c, "crop", None),
+            )
+        )
+    session.flush()
+    details: dict[str, Any] = {
+        "case": case.number,
+        "purpose": case.purpose_key,
+        "search_id": search.id,
+        "probe_sha256": probe_sha,
+        "probe_quality": search.probe_quality,
+        "model": search.model,
+        "model_sha256": search.model_sha256,
+        "threshold": search.threshold,
+        "k_requested": k_req,
+        "k": k_used,
+        "face": face,
+        "collection": collection,
+        "min_band_shown": search.min_band_shown,
+        "hidden_below_band": below_band,
+        "hidden_suppressed": suppressed,
+        "policy_sha256": policy.sha256,
+        "candidates": [
+            {"face_id": int(c.face_id), "score": round(float(c.score), 6), "band": str(c.band)}
+            for c in kept
+        ],
+    }
+    backend_sha = getattr(result, "probe_sha256", None)
+    if backend_sha and backend_sha != probe_sha:
+        details["backend_probe_sha256"] = backend_sha
+    entry = audit.record(actor, "search", details)
+    search.audit_seq = entry.seq
+    session.flush()
+    session.refresh(search)
+    return outcome_of(search)
+
+
+def require_search(session: Session, action: str, search_id: int) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise RefusedError(action, f"no search {search_id}")
+    return search
+
+
+def view_search(session: Session, audit: AuditLog, actor: str, search_id: int) -> SearchOutcome:
+    action = "search.view"
+    user = require_user(session, actor, action)
+    search = require_search(session, action, search_id)
+    require_readable_case(session, user, search.case.number, action)
+    audit.record(
+        actor,
+        action,
+        {
+            "case": search.case.number,
+            "search_id": search.id,
+            "candidates": [c.face_id for c in search.candidates],
+            "results_purged": search.results_purged_at is not None,
+        },
+    )
+    return outcome_of(search)
+
+
+def review_candidate(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    search_id: int,
+    face_id: int,
+    decision: str,
+    note: str,
+    now: datetime,
+) -> ReviewView:
+    action = "review"
+    user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
+    search = require_search(session, action, search_id)
+    case = search.case
+    if case.status != OPEN:
+        raise RefusedError(action, f"case {case.number!r} is {case.status}; reviews need it open")
+    if not has_role(user, Role.SUPERVISOR) and active_assignment(case, user) is None:
+        raise RefusedError(
+            action, f"user {user.username!r} is not assigned to case {case.number!r}"
+        )
+    try:
+        d = parse_decision(decision)
+    except ValueError as exc:
+        raise RefusedError(action, str(exc)) from None
+    if search.results_purged_at is not None:
+        raise RefusedError(action, f"the results of search {search_id} have been purged")
+    cand = next((c for c in search.candidates if c.face_id == int(face_id)), None)
+    if cand is None:
+        raise RefusedError(
+            action, f"face {face_id} was not a candidate shown in search {search_id}"
+        )
+    row = Review(
+        candidate=cand,
+        search_id=search.id,
+        face_id=cand.face_id,
+        decision=d,
+        note=note.strip(),
+        reviewer=user,
+        at=now,
+    )
+    session.add(row)
+    session.flush()
+    entry = audit.record(
+        actor,
+        action,
+        {
+            "case": case.number,
+            "search_id": search.id,
+            "face_id": cand.face_id,
+            "score": round(cand.score, 6),
+            "decision": d,
+            # the note is kept with the case's results; the permanent log keeps its hash
+            "note_sha256": hashlib.sha256(row.note.encode("utf-8")).hexdigest(),
+        },
+    )
+    row.audit_seq = entry.seq
+    return ReviewView(d, row.note, user.username, now)
+
+
+def searches_of_case(session: Session, case: Case) -> list[Search]:
+    return list(
+        session.execute(
+            select(Search).where(Search.case_id == case.id).order_by(Search.at, Search.id)
+        ).scalars()
+    )

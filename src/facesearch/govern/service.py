@@ -1,0 +1,688 @@
+"""The governance facade: one object the CLI, an API and the search/ingest code go through.
+
+Each method is one transaction: the operation and its audit entry commit together. When an
+operation is refused, its transaction is rolled back, the refusal (actor, action, reason,
+and what was asked) is written to the audit log in a transaction of its own, and
+:class:`RefusedError` is raised with the reason.
+
+Typical wiring::
+
+    gov = Governance(sessionmaker(engine), load_policy(path), backend=GalleryBackend(...))
+    outcome = gov.search("alice", "CASE-1", probe_bytes, k=20)
+
+The search backend, the face finder and the remover are supplied by the caller, so this
+package does not import the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from facesearch.govern import cases as cases_mod
+from facesearch.govern import oversight, report, retention, searches, suppression, users
+from facesearch.govern.audit import AuditLog, Entry, VerifyResult, utc_now
+from facesearch.govern.cases import CaseSummary
+from facesearch.govern.crypto import Cipher, maybe_decrypt
+from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
+from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.schema import Base, Case, PolicyVersion, Probe, Search, Token
+from facesearch.govern.searches import ReviewView, SearchBackend, SearchOutcome
+from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
+from facesearch.govern.users import Role
+
+T = TypeVar("T")
+SessionFactory = Callable[[], Session]
+
+
+class Governance:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        policy: Policy,
+        *,
+        backend: SearchBackend | None = None,
+        cipher: Cipher | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.session_factory = session_factory
+        self.policy = policy
+        self.backend = backend
+        self.cipher = cipher
+        self.clock = clock
+        self._policy_recorded = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        policy: Policy | None = None,
+        *,
+        create_tables: bool = False,
+        **kwargs: Any,
+    ) -> Governance:
+        """Convenience for scripts and tests: an engine from ``url`` (tables created if asked)."""
+        engine = create_engine(url)
+        if create_tables:
+            Base.metadata.create_all(engine)
+        return cls(sessionmaker(engine), policy or load_policy(None), **kwargs)
+
+    @property
+    def engine(self) -> Engine | None:
+        with self.session_factory() as s:
+            bind = s.get_bind()
+            return bind if isinstance(bind, Engine) else None
+
+    # --- transactions and refusals -----------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        s = self.session_factory()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def _audit(self, s: Session) -> AuditLog:
+        return AuditLog(s, self.clock)
+
+    def _run(
+        self,
+        actor: str,
+        action: str,
+        asked: Mapping[str, Any],
+        fn: Callable[[Session, AuditLog], T],
+    ) -> T:
+        self._ensure_policy_recorded(actor)
+        try:
+            with self.session() as s:
+                return fn(s, self._audit(s))
+        except RefusedError as exc:
+            self._log_refusal(actor, exc.action or action, exc.reason, asked)
+            raise
+
+    def _log_refusal(self, actor: str, action: str, reason: str, asked: Mapping[str, Any]) -> None:
+        with self.session() as s:
+            self._audit(s).record(
+                actor or "(none)", f"{action}.refused", {**asked, "reason": reason}
+            )
+
+    def _ensure_policy_recorded(self, actor: str) -> None:
+        """Record the policy in force (in full) the first time this object is used, if it is
+        not the one recorded last. Its own transaction, so a refusal cannot roll it back."""
+        if self._policy_recorded:
+            return
+        with self.session() as s:
+            latest = s.execute(
+                select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            if latest != self.policy.sha256:
+                s.add(
+                    PolicyVersion(
+                        sha256=self.policy.sha256,
+                        text=self.policy.text,
+                        source=self.policy.source,
+                        activated_at=self.clock(),
+                        activated_by=actor or "(none)",
+                    )
+                )
+                self._audit(s).record(
+                    "system",
+                    "policy.activate",
+                    {
+                        "first_used_by": actor,
+                        "policy_sha256": self.policy.sha256,
+                        "previous_sha256": latest,
+                        "source": self.policy.source,
+                        "purposes": [p.key for p in self.policy.purposes],
+                    },
+                )
+        self._policy_recorded = True
+
+    # --- audit -------------------------------------------------------------------------------
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        case: str | None = None,
+    ) -> Entry:
+        """Append an audit entry in its own transaction (e.g. for ingest and deletions).
+
+        To log atomically with your own database work, use
+        ``AuditLog(session).record(...)`` in your session instead.
+        """
+        self._ensure_policy_recorded(actor)
+        with self.session() as s:
+            return self._audit(s).record(actor, action, details, case=case)
+
+    def verify_audit(self, actor: str, anchors: Mapping[int, str] | None = None) -> VerifyResult:
+        def fn(s: Session, audit: AuditLog) -> VerifyResult:
+            users.require_user(s, actor, "audit.verify", {Role.AUDITOR, Role.ADMINISTRATOR})
+            result = audit.verify(anchors)
+            audit.record(
+                actor,
+                "audit.verify",
+                {
+                    "ok": result.ok,
+                    "checked": result.checked,
+                    "first_bad_seq": result.first_bad_seq,
+                    "problem": result.problem,
+                },
+            )
+            return result
+
+        return self._run(actor, "audit.verify", {}, fn)
+
+    def oversight_report(
+        self,
+        actor: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        period: str = "month",
+    ) -> oversight.OversightReport:
+        def fn(s: Session, audit: AuditLog) -> oversight.OversightReport:
+            users.require_user(s, actor, "audit.report", {Role.AUDITOR, Role.SUPERVISOR})
+            rep = oversight.build_report(s, self.policy, start, end, period)
+            audit.record(
+                actor,
+                "audit.report",
+                {"start": start, "end": end, "period": period, "anomalies": len(rep.anomalies)},
+            )
+            return rep
+
+        return self._run(actor, "audit.report", {"start": start, "end": end}, fn)
+
+    # --- users and tokens --------------------------------------------------------------------
+
+    def add_user(
+        self,
+        actor: str,
+        username: str,
+        roles: Iterable[str | Role],
+        password: str | None = None,
+        display_name: str = "",
+    ) -> None:
+        roles = list(roles)
+        self._run(
+            actor,
+            "user.add",
+            {"user": username, "roles": [str(r) for r in roles]},
+            lambda s, a: users.add_user(
+                s, a, actor, username, roles, password, display_name, self.clock()
+            ),
+        )
+
+    def set_password(self, actor: str, username: str, password: str) -> None:
+        self._run(
+            actor,
+            "user.passwd",
+            {"user": username},
+            lambda s, a: users.set_password(s, a, actor, username, password),
+        )
+
+    def disable_user(self, actor: str, username: str) -> None:
+        self._run(
+            actor,
+            "user.disable",
+            {"user": username},
+            lambda s, a: users.set_active(s, a, actor, username, False, self.clock()),
+        )
+
+    def enable_user(self, actor: str, username: str) -> None:
+        self._run(
+            actor,
+            "user.enable",
+            {"user": username},
+            lambda s, a: users.set_active(s, a, actor, username, True, self.clock()),
+        )
+
+    def set_roles(self, actor: str, username: str, roles: Iterable[str | Role]) -> None:
+        roles = list(roles)
+        self._run(
+            actor,
+            "user.roles",
+            {"user": username, "roles": [str(r) for r in roles]},
+            lambda s, a: users.set_roles(s, a, actor, username, roles),
+        )
+
+    def list_users(self, actor: str) -> list[dict[str, Any]]:
+        def fn(s: Session, audit: AuditLog) -> list[dict[str, Any]]:
+            users.require_user(s, actor, "user.list", {Role.ADMINISTRATOR, Role.AUDITOR})
+            rows = s.execute(select(users.User).order_by(users.User.username)).scalars()
+            out = [
+                {
+                    "username": u.username,
+                    "display_name": u.display_name,
+                    "roles": sorted(u.role_set),
+                    "active": u.active,
+                    "created_at": u.created_at,
+                    "disabled_at": u.disabled_at,
+                }
+                for u in rows
+            ]
+            audit.record(actor, "user.list", {"count": len(out)})
+            return out
+
+        return self._run(actor, "user.list", {}, fn)
+
+    def create_token(
+        self, actor: str, username: str, name: str = "", expires_days: int | None = None
+    ) -> tuple[str, int]:
+        """Returns ``(token, token_id)``. Show the token once; it is not stored."""
+
+        def fn(s: Session, a: AuditLog) -> tuple[str, int]:
+            token, row = users.create_token(s, a, actor, username, name, self.clock(), expires_days)
+            return token, row.id
+
+        return self._run(actor, "token.create", {"user": username, "name": name}, fn)
+
+    def list_tokens(self, actor: str, username: str | None = None) -> list[dict[str, Any]]:
+        def fn(s: Session, a: AuditLog) -> list[dict[str, Any]]:
+            rows: list[Token] = users.list_tokens(s, actor, username)
+            return [
+                {
+                    "id": t.id,
+                    "user": t.user.username,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "created_at": t.created_at,
+                    "expires_at": t.expires_at,
+                    "revoked_at": t.revoked_at,
+                    "last_used_at": t.last_used_at,
+                }
+                for t in rows
+            ]
+
+        return self._run(actor, "token.list", {"user": username}, fn)
+
+    def revoke_token(self, actor: str, token_id: int) -> None:
+        self._run(
+            actor,
+            "token.revoke",
+            {"token_id": token_id},
+            lambda s, a: users.revoke_token(s, a, actor, token_id, self.clock()),
+        )
+
+    def authenticate_token(self, token: str) -> str:
+        """The username a valid token belongs to; failures are logged and raise
+        :class:`AuthenticationError`."""
+        try:
+            with self.session() as s:
+                return users.authenticate_token(s, token, self.clock()).username
+        except AuthenticationError as exc:
+            self._log_refusal(
+                "(token)", "authenticate", exc.reason, {"method": "token", "prefix": token[:12]}
+            )
+            raise
+
+    def authenticate_password(self, username: str, password: str) -> str:
+        try:
+            with self.session() as s:
+                return users.authenticate_password(s, username, password).username
+        except AuthenticationError as exc:
+            self._log_refusal(username, "authenticate", exc.reason, {"method": "password"})
+            raise
+
+    def resolve_actor(self, username: str | None, token: str | None = None) -> str:
+        """The acting user for a CLI or API call: from the token when one is given (it must
+        then match ``username`` if that is given too), else ``username``."""
+        if token:
+            owner = self.authenticate_token(token)
+            if username and username.strip().lower() != owner:
+                self._log_refusal(
+                    username, "authenticate", f"token belongs to {owner!r}", {"method": "token"}
+                )
+                raise AuthenticationError(f"the token belongs to {owner!r}, not {username!r}")
+            return owner
+        if not username:
+            raise AuthenticationError("no acting user: pass --as USER or set FACESEARCH_USER")
+        return username.strip().lower()
+
+    # --- cases -------------------------------------------------------------------------------
+
+    def open_case(
+        self, actor: str, number: str, purpose: str, legal_authority: str, justification: str
+    ) -> CaseSummary:
+        return self._run(
+            actor,
+            "case.open",
+            {"case": number, "purpose": purpose, "legal_authority": legal_authority},
+            lambda s, a: CaseSummary.of(
+                cases_mod.open_case(
+                    s,
+                    a,
+                    self.policy,
+                    actor,
+                    number,
+                    purpose,
+                    legal_authority,
+                    justification,
+                    self.clock(),
+                )
+            ),
+        )
+
+    def approve_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
+        return self._run(
+            actor,
+            "case.approve",
+            {"case": number},
+            lambda s, a: CaseSummary.of(
+                cases_mod.approve_case(s, a, actor, number, note, self.clock())
+            ),
+        )
+
+    def reject_case(self, actor: str, number: str, note: str) -> CaseSummary:
+        return self._run(
+            actor,
+            "case.reject",
+            {"case": number},
+            lambda s, a: CaseSummary.of(
+                cases_mod.reject_case(s, a, actor, number, note, self.clock())
+            ),
+        )
+
+    def assign(self, actor: str, number: str, username: str) -> CaseSummary:
+        return self._run(
+            actor,
+            "case.assign",
+            {"case": number, "user": username},
+            lambda s, a: CaseSummary.of(
+                cases_mod.assign(s, a, actor, number, username, self.clock())
+            ),
+        )
+
+    def unassign(self, actor: str, number: str, username: str) -> CaseSummary:
+        return self._run(
+            actor,
+            "case.unassign",
+            {"case": number, "user": username},
+            lambda s, a: CaseSummary.of(
+                cases_mod.unassign(s, a, actor, number, username, self.clock())
+            ),
+        )
+
+    def close_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
+        return self._run(
+            actor,
+            "case.close",
+            {"case": number},
+            lambda s, a: CaseSummary.of(
+                cases_mod.close_case(s, a, actor, number, note, self.clock())
+            ),
+        )
+
+    def show_case(self, actor: str, number: str) -> tuple[CaseSummary, list[SearchOutcome]]:
+        def fn(s: Session, a: AuditLog) -> tuple[CaseSummary, list[SearchOutcome]]:
+            user = users.require_user(s, actor, "case.view")
+            case = cases_mod.require_readable_case(s, user, number, "case.view")
+            found = searches.searches_of_case(s, case)
+            a.record(actor, "case.view", {"case": case.number, "searches": len(found)})
+            return CaseSummary.of(case, len(found)), [searches.outcome_of(x) for x in found]
+
+        return self._run(actor, "case.view", {"case": number}, fn)
+
+    def list_cases(self, actor: str, status: str | None = None) -> list[CaseSummary]:
+        def fn(s: Session, a: AuditLog) -> list[CaseSummary]:
+            user = users.require_user(s, actor, "case.list")
+            q = select(Case).order_by(Case.requested_at, Case.id)
+            if status:
+                q = q.where(Case.status == status)
+            counts = dict(
+                s.execute(select(Search.case_id, func.count()).group_by(Search.case_id)).all()
+            )
+            out = [
+                CaseSummary.of(c, int(counts.get(c.id, 0)))
+                for c in s.execute(q).scalars()
+                if cases_mod.can_read_case(user, c)
+            ]
+            a.record(actor, "case.list", {"status": status, "count": len(out)})
+            return out
+
+        return self._run(actor, "case.list", {"status": status}, fn)
+
+    def case_report(self, actor: str, number: str, fmt: str = "html") -> bytes:
+        """The case report as HTML (UTF-8) or PDF bytes; logged as an export with its hash."""
+        if fmt not in ("html", "pdf"):
+            raise ValueError("fmt must be 'html' or 'pdf'")
+
+        def fn(s: Session, a: AuditLog) -> bytes:
+            user = users.require_user(s, actor, "case.report")
+            case = cases_mod.require_readable_case(s, user, number, "case.report")
+            data = report.build_case_report(s, case, actor, self.clock(), self.policy.sha256)
+            out = (
+                report.render_html(data).encode("utf-8")
+                if fmt == "html"
+                else report.render_pdf(data)
+            )
+            a.record(
+                actor,
+                "case.report",
+                {
+                    "case": case.number,
+                    "format": fmt,
+                    "sha256": hashlib.sha256(out).hexdigest(),
+                    "bytes": len(out),
+                    "searches": len(data.searches),
+                    "audit_head": [data.chain.head_seq, data.chain.head_hash],
+                },
+            )
+            return out
+
+        return self._run(actor, "case.report", {"case": number, "format": fmt}, fn)
+
+    # --- search and review -------------------------------------------------------------------
+
+    def search(
+        self,
+        actor: str,
+        case: str,
+        probe: bytes,
+        *,
+        k: int | None = None,
+        face: int | None = None,
+        collection: str | None = None,
+        backend: SearchBackend | None = None,
+    ) -> SearchOutcome:
+        """Run a governed search; :class:`RefusedError` (logged) unless allowed."""
+        engine = backend or self.backend
+        if engine is None:
+            raise GovernanceError("no search backend configured")
+        asked = {
+            "case": case,
+            "probe_sha256": hashlib.sha256(probe).hexdigest(),
+            "k": k,
+            "face": face,
+            "collection": collection,
+        }
+
+        def fn(s: Session, a: AuditLog) -> SearchOutcome:
+            matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
+            return searches.run_search(
+                s,
+                a,
+                self.policy,
+                engine,
+                matcher,
+                self.cipher,
+                actor,
+                case,
+                probe,
+                k,
+                face,
+                collection,
+                self.clock(),
+            )
+
+        try:
+            return self._run(actor, "search", asked, fn)
+        except RefusedError:
+            raise
+        except Exception as exc:
+            with self.session() as s:
+                self._audit(s).record(
+                    actor, "search.failed", {**asked, "error": f"{type(exc).__name__}: {exc}"}
+                )
+            raise
+
+    def view_search(self, actor: str, search_id: int) -> SearchOutcome:
+        return self._run(
+            actor,
+            "search.view",
+            {"search_id": search_id},
+            lambda s, a: searches.view_search(s, a, actor, search_id),
+        )
+
+    def probe_image(self, actor: str, search_id: int) -> bytes:
+        """The probe image of a search (decrypted), for people who may read the case."""
+
+        def fn(s: Session, a: AuditLog) -> bytes:
+            user = users.require_user(s, actor, "probe.view")
+            found = searches.require_search(s, "probe.view", search_id)
+            cases_mod.require_readable_case(s, user, found.case.number, "probe.view")
+            probe: Probe = found.probe
+            if probe.data is None:
+                raise RefusedError("probe.view", f"probe {probe.sha256} was purged")
+            a.record(
+                actor,
+                "probe.view",
+                {"case": found.case.number, "search_id": search_id, "probe_sha256": probe.sha256},
+            )
+            return maybe_decrypt(self.cipher, probe.data, aad=probe.sha256.encode())
+
+        return self._run(actor, "probe.view", {"search_id": search_id}, fn)
+
+    def review(
+        self, actor: str, search_id: int, face_id: int, decision: str, note: str = ""
+    ) -> ReviewView:
+        return self._run(
+            actor,
+            "review",
+            {"search_id": search_id, "face_id": face_id, "decision": decision},
+            lambda s, a: searches.review_candidate(
+                s, a, actor, search_id, face_id, decision, note, self.clock()
+            ),
+        )
+
+    # --- retention ---------------------------------------------------------------------------
+
+    def purge(self, actor: str, now: datetime | None = None) -> retention.PurgeResult:
+        when = now or self.clock()
+        return self._run(
+            actor,
+            "retention.purge",
+            {},
+            lambda s, a: retention.purge(s, a, self.policy, actor, when),
+        )
+
+    # --- removal and suppression -------------------------------------------------------------
+
+    def suppression_matcher(self) -> SuppressionMatcher:
+        """Active suppression entries, loaded once: call per ingest run, then
+        ``matcher.is_suppressed(embedding, model)`` per face."""
+        with self.session() as s:
+            return SuppressionMatcher.load(s, self.policy.suppression.threshold)
+
+    def is_suppressed(self, embedding: np.ndarray, model: str | None = None) -> bool:
+        return self.suppression_matcher().is_suppressed(embedding, model)
+
+    def filter_candidates(
+        self, candidates: Sequence[Any], model: str | None = None
+    ) -> tuple[list[Any], int]:
+        """Drop candidates of suppressed people; returns ``(kept, number dropped)``."""
+        with self.session() as s:
+            matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
+            return suppression.filter_candidates(s, matcher, candidates, model)
+
+    def preview_removal(
+        self,
+        actor: str,
+        embeddings: np.ndarray,
+        model: str,
+        requester: str,
+        reason: str,
+        *,
+        finder: FaceFinder | None = None,
+        threshold: float | None = None,
+    ) -> tuple[int, list[PreviewMatch]]:
+        """Find the gallery faces matching a person's embeddings; returns
+        ``(request_id, matches)`` for a person to check before :meth:`apply_removal`."""
+
+        def fn(s: Session, a: AuditLog) -> tuple[int, list[PreviewMatch]]:
+            req, matches = suppression.preview_removal(
+                s,
+                a,
+                self.policy,
+                actor,
+                embeddings,
+                model,
+                requester,
+                reason,
+                self.clock(),
+                finder,
+                threshold,
+            )
+            return req.id, matches
+
+        return self._run(actor, "removal.preview", {"requester": requester, "model": model}, fn)
+
+    def apply_removal(
+        self,
+        actor: str,
+        request_id: int,
+        remover: Callable[[list[int]], Any],
+        face_ids: Iterable[int] | None = None,
+    ) -> list[int]:
+        """Activate the request's suppression, remove the confirmed faces through
+        ``remover`` (e.g. ``gallery.remove_faces``), and record the outcome. Returns the
+        face ids removed."""
+        chosen_ids = None if face_ids is None else list(face_ids)
+
+        def start(s: Session, a: AuditLog) -> list[int]:
+            _, chosen, _ = suppression.start_removal(
+                s, a, actor, request_id, chosen_ids, self.clock()
+            )
+            return chosen
+
+        chosen = self._run(actor, "removal.apply", {"request_id": request_id}, start)
+        try:
+            outcome = remover(chosen) if chosen else 0
+        except Exception as exc:
+            with self.session() as s:
+                suppression.finish_removal(
+                    s,
+                    self._audit(s),
+                    actor,
+                    request_id,
+                    chosen,
+                    None,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            raise
+        with self.session() as s:
+            suppression.finish_removal(s, self._audit(s), actor, request_id, chosen, outcome)
+        return chosen
+
+    def cancel_removal(self, actor: str, request_id: int, note: str = "") -> None:
+        self._run(
+            actor,
+            "removal.cancel",
+            {"request_id": request_id},
+            lambda s, a: suppression.cancel_removal(s, a, actor, request_id, note),
+        )

@@ -1,0 +1,107 @@
+"""Shared fixtures: real models, fresh galleries, the shared face data and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FACES = Path(os.environ.get("FACESEARCH_SHARED_FACES", REPO.parent / "shared" / "faces"))
+POSTGRES_URL = os.environ.get(
+    "FACESEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    if not (SHARED_FACES / "README.md").exists():
+        pytest.skip(f"shared face data not found at {SHARED_FACES} (set FACESEARCH_SHARED_FACES)")
+    return SHARED_FACES
+
+
+@pytest.fixture(scope="session")
+def pipeline():  # type: ignore[no-untyped-def]
+    from facesearch.pipeline import FacePipeline
+
+    return FacePipeline.load()
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, pipeline):  # type: ignore[no-untyped-def]
+    """A fresh gallery in a temporary data directory (SQLite), sharing the loaded models."""
+    from facesearch.gallery import Gallery
+
+    g = Gallery.open(tmp_path / "data")
+    g._pipeline = pipeline
+    yield g
+    g.close()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def other_faces() -> list[np.ndarray]:
+    """Faces of other people from installed packages (RGB uint8)."""
+    import cv2
+    import matplotlib.cbook as cbook
+    from PIL import Image
+    from skimage import data
+
+    hopper = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    lfw = data.lfw_subset()[:100]  # the first 100 are faces
+    small = [
+        cv2.resize((img * 255).astype(np.uint8), (100, 100), interpolation=cv2.INTER_CUBIC)
+        for img in lfw
+    ]
+    return [hopper, *[np.repeat(s[:, :, None], 3, axis=2) for s in small]]
+
+
+def _postgres_available() -> bool:
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} in CI")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def write_image(path: Path, rgb: np.ndarray, **save_args: object) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, **save_args)
+    return path

@@ -124,13 +124,13 @@ class FailureScores:
     n_failures: int
 
 
-def scores_with_failures(scores: Iterable[float | None] | ArrayLike) -> FailureScores:
+def scores_with_failures(scores: Iterable[float | None] | NDArray[Any]) -> FailureScores:
     """Map missing scores (``None``, NaN; ``-inf`` is kept) to ``-inf`` and count them.
 
     The returned scores are accepted by no threshold, so they count as rejections: false
     non-matches for genuine pairs, correct non-matches for impostor pairs.
     """
-    values = scores if isinstance(scores, np.ndarray) else list(scores)  # type: ignore[arg-type]
+    values = scores if isinstance(scores, np.ndarray) else list(scores)
     arr = np.array(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {arr.shape}")
@@ -138,9 +138,7 @@ def scores_with_failures(scores: Iterable[float | None] | ArrayLike) -> FailureS
         raise ValueError("scores have +inf; similarities must be finite")
     failed = np.isnan(arr) | np.isneginf(arr)
     arr[failed] = -np.inf
-    return FailureScores(
-        scores=_frozen(arr), failed=_frozen(failed), n_failures=int(failed.sum())
-    )
+    return FailureScores(scores=_frozen(arr), failed=_frozen(failed), n_failures=int(failed.sum()))
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ class FteCounts:
         return self.n_failed / self.n_pairs if self.n_pairs else math.nan
 
 
-def fte_counts(scores: Iterable[float | None] | ArrayLike, labels: ArrayLike) -> FteCounts:
+def fte_counts(scores: Iterable[float | None] | NDArray[Any], labels: ArrayLike) -> FteCounts:
     """Count pairs whose score is missing (``None``/NaN/``-inf``), split by label."""
     fs = scores_with_failures(scores)
     y = _labels(labels, fs.scores.size)
@@ -601,9 +599,7 @@ def fnir_at_fpir(
             )
     if gl.size == 0:
         raise ValueError("empty gallery")
-    top_nonmated = (
-        nonmated.max(axis=1) if nonmated.shape[0] else np.empty(0, dtype=np.float64)
-    )
+    top_nonmated = nonmated.max(axis=1) if nonmated.shape[0] else np.empty(0, dtype=np.float64)
     n_nonmated = int(top_nonmated.size)
     if n_nonmated == 0 or _allowed_errors(n_nonmated, fpir) < 1:
         return None
@@ -715,7 +711,9 @@ def per_group_error_rates(
         c[2] += 1
         c[3] += score >= t
     groups = {
-        g: GroupRates(g, n_genuine=c[0], n_false_non_match=c[1], n_impostor=c[2], n_false_match=c[3])
+        g: GroupRates(
+            g, n_genuine=c[0], n_false_non_match=c[1], n_impostor=c[2], n_false_match=c[3]
+        )
         for g, c in sorted(counts.items(), key=lambda kv: str(kv[0]))
     }
     return PerGroupRates(

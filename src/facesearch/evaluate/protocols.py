@@ -80,8 +80,8 @@ def pair_labels_and_folds(
 # --------------------------------------------------------------------------- helpers
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines, stripped, with 1-based line numbers."""
+def _numbered_lines(path: Path, *, strip: bool = True) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with 1-based line numbers, stripped unless ``strip=False``."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,7 +89,7 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped:
-            yield number, stripped
+            yield number, stripped if strip else line
 
 
 def _positive_int(path: Path, line: int, text: str, what: str) -> int:
@@ -317,7 +317,8 @@ def _delimiter(path: Path, header: str) -> str:
 
 def _read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header (lower-cased, stripped) and rows with their 1-based line numbers."""
-    lines = list(_numbered_lines(path))
+    # Not stripped: a trailing tab is an empty last field, not whitespace.
+    lines = list(_numbered_lines(path, strip=False))
     if not lines:
         raise ProtocolFormatError(path, None, "empty file (expected a header line)")
     delimiter = _delimiter(path, lines[0][1])
@@ -459,9 +460,7 @@ def read_manifest(
         seen[image] = line
         if check_exists:
             _require_file(manifest, image, line)
-        records.append(
-            FaceRecord(image, row[col_identity], tuple((g, row[g]) for g in groups))
-        )
+        records.append(FaceRecord(image, row[col_identity], tuple((g, row[g]) for g in groups)))
     return records
 
 

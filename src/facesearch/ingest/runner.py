@@ -298,6 +298,8 @@ class IngestRun:
         files = len(records)
         for record, (pending, _) in zip(records, items, strict=True):
             waiting = self._dup_waiting.pop(pending.sha256, [])
+            if not waiting:
+                continue
             image_id = gallery.catalog.image_id_by_sha(record.sha256)
             for prov in waiting:
                 if image_id is not None and gallery.catalog.add_provenance(

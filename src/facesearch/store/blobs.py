@@ -16,6 +16,7 @@ _HEX = set("0123456789abcdef")
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._dirs: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or not set(key) <= _HEX:
@@ -27,7 +28,9 @@ class BlobStore:
         path = self._path(key)
         if path.exists():
             return key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             fh.write(data)

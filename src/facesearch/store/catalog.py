@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -202,73 +202,100 @@ class SqlCatalog:
         with self.session() as s:
             return s.scalar(select(Image.id).where(Image.sha256 == sha256))
 
-    def _provenance_row(
-        self, session: Session, image_id: int, prov: ProvenanceRecord, run_id: int | None
-    ) -> Provenance | None:
-        coll = self.collection_id(session, prov.collection)
-        exists = session.scalar(
-            select(Provenance.id).where(
-                Provenance.image_id == image_id,
-                Provenance.collection_id == coll,
-                Provenance.path == prov.path,
-                Provenance.source_url == prov.source_url,
-            )
-        )
-        if exists is not None:
-            return None
-        return Provenance(
-            image_id=image_id,
-            collection_id=coll,
-            path=prov.path,
-            source_url=prov.source_url,
-            page_url=prov.page_url,
-            title=prov.title,
-            captured_at=prov.captured_at,
-            ingest_run_id=run_id,
-        )
-
     def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
         """Store images with their faces and provenance in one transaction.
 
-        An image whose sha256 is already stored only gains the new provenance record.
-        Returns, per record, the ids of the faces created (empty for a known image).
+        An image whose sha256 is already stored (or appears earlier in ``records``) only gains
+        the new provenance record. Returns, per record, the ids of the faces created. Rows are
+        written with multi-row INSERT ... RETURNING, a few statements per batch.
         """
-        out: list[list[int]] = []
+        if not records:
+            return []
         with self.session() as s:
+            shas = list(dict.fromkeys(r.sha256 for r in records))
+            image_ids: dict[str, int] = {
+                sha: image_id
+                for sha, image_id in s.execute(
+                    select(Image.sha256, Image.id).where(Image.sha256.in_(shas))
+                )
+            }
+            fresh: dict[str, ImageRecord] = {}
             for rec in records:
-                image_id = s.scalar(select(Image.id).where(Image.sha256 == rec.sha256))
-                created: list[int] = []
-                if image_id is None:
-                    image = Image(
-                        sha256=rec.sha256,
-                        bytes=rec.size_bytes,
-                        width=rec.width,
-                        height=rec.height,
-                        format=rec.format,
-                        path=rec.path,
-                        thumbnail=rec.thumbnail,
-                        face_count=len(rec.faces),
-                    )
-                    s.add(image)
-                    s.flush()
-                    image_id = image.id
-                    rows = [_face_row(image_id, f) for f in rec.faces]
-                    s.add_all(rows)
-                    s.flush()
-                    created = [r.id for r in rows]
-                prov = self._provenance_row(s, image_id, rec.provenance, run_id)
-                if prov is not None:
-                    s.add(prov)
-                out.append(created)
-        return out
+                if rec.sha256 not in image_ids and rec.sha256 not in fresh:
+                    fresh[rec.sha256] = rec
+            face_ids: dict[str, list[int]] = {}
+            if fresh:
+                new_ids = s.scalars(
+                    insert(Image).returning(Image.id, sort_by_parameter_order=True),
+                    [_image_values(r) for r in fresh.values()],
+                ).all()
+                image_ids.update(zip(fresh, new_ids, strict=True))
+                face_rows = [
+                    _face_values(image_ids[sha], f) for sha, r in fresh.items() for f in r.faces
+                ]
+                created = (
+                    s.scalars(
+                        insert(Face).returning(Face.id, sort_by_parameter_order=True), face_rows
+                    ).all()
+                    if face_rows
+                    else []
+                )
+                pos = 0
+                for sha, r in fresh.items():
+                    face_ids[sha] = list(created[pos : pos + len(r.faces)])
+                    pos += len(r.faces)
+            self._insert_provenance(
+                s, [(image_ids[r.sha256], r.provenance) for r in records], run_id
+            )
+            # face ids go to the first record of each new image
+            return [face_ids.pop(rec.sha256, []) for rec in records]
+
+    def _insert_provenance(
+        self,
+        session: Session,
+        items: Sequence[tuple[int, ProvenanceRecord]],
+        run_id: int | None,
+    ) -> int:
+        """Insert the provenance records not already stored; returns how many were new."""
+        keyed: dict[tuple[int, int, str, str], ProvenanceRecord] = {}
+        for image_id, prov in items:
+            coll = self.collection_id(session, prov.collection)
+            keyed.setdefault((image_id, coll, prov.path, prov.source_url), prov)
+        image_ids = sorted({k[0] for k in keyed})
+        existing = {
+            tuple(row)
+            for row in session.execute(
+                select(
+                    Provenance.image_id,
+                    Provenance.collection_id,
+                    Provenance.path,
+                    Provenance.source_url,
+                ).where(Provenance.image_id.in_(image_ids))
+            )
+        }
+        rows = [
+            {
+                "image_id": key[0],
+                "collection_id": key[1],
+                "path": prov.path,
+                "source_url": prov.source_url,
+                "page_url": prov.page_url,
+                "title": prov.title,
+                "captured_at": prov.captured_at,
+                "ingest_run_id": run_id,
+                "ingested_at": utcnow(),
+            }
+            for key, prov in keyed.items()
+            if key not in existing
+        ]
+        if rows:
+            session.execute(insert(Provenance), rows)
+        return len(rows)
 
     def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
+        """Add one provenance record to a stored image; False if it was already there."""
         with self.session() as s:
-            row = self._provenance_row(s, image_id, prov, run_id)
-            if row is None:
-                return False
-            s.add(row)
-            return True
+            return self._insert_provenance(s, [(image_id, prov)], run_id) == 1
 
     def start_run(self, sources: list[str], collection: str | None) -> int:
         with self.session() as s:
@@ -427,25 +454,40 @@ class SqlCatalog:
         }
 
 
-def _face_row(image_id: int, f: FaceRecord) -> Face:
-    return Face(
-        image_id=image_id,
-        face_index=f.face_index,
-        x=f.bbox[0],
-        y=f.bbox[1],
-        w=f.bbox[2],
-        h=f.bbox[3],
-        landmarks=f.landmarks,
-        detector_score=f.detector_score,
-        quality=f.quality,
-        sharpness=f.sharpness,
-        yaw=f.yaw,
-        flags=",".join(f.flags),
-        searchable=f.searchable,
-        model=f.model,
-        embedding=embedding_to_bytes(f.embedding),
-        crop=f.crop,
-    )
+def _image_values(r: ImageRecord) -> dict[str, Any]:
+    return {
+        "sha256": r.sha256,
+        "bytes": r.size_bytes,
+        "width": r.width,
+        "height": r.height,
+        "format": r.format,
+        "path": r.path,
+        "thumbnail": r.thumbnail,
+        "face_count": len(r.faces),
+        "created_at": utcnow(),
+    }
+
+
+def _face_values(image_id: int, f: FaceRecord) -> dict[str, Any]:
+    return {
+        "image_id": image_id,
+        "face_index": f.face_index,
+        "x": f.bbox[0],
+        "y": f.bbox[1],
+        "w": f.bbox[2],
+        "h": f.bbox[3],
+        "landmarks": f.landmarks,
+        "detector_score": f.detector_score,
+        "quality": f.quality,
+        "sharpness": f.sharpness,
+        "yaw": f.yaw,
+        "flags": ",".join(f.flags),
+        "searchable": f.searchable,
+        "model": f.model,
+        "embedding": embedding_to_bytes(f.embedding),
+        "crop": f.crop,
+        "created_at": utcnow(),
+    }
 
 
 def _stored_face(f: Face) -> StoredFace:

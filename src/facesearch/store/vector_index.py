@@ -225,7 +225,9 @@ class FlatVectorIndex(VectorIndex):
             allowed = _as_ids(allowed_ids)
             if len(allowed) == 0:
                 return _empty_hits(n)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            selector = faiss.IDSelectorBatch(allowed)  # kept alive until the search returns
+            params = faiss.SearchParameters()
+            params.sel = selector
         kk = min(k, self._index.ntotal)
         scores, ids = self._index.search(queries, kk, params=params)
         return SearchHits(scores.astype(np.float32), ids.astype(np.int64))
@@ -502,15 +504,17 @@ class PQRefineVectorIndex(VectorIndex):
         effort = max(int(rerank if rerank is not None else self.rerank), k)
         allowed_pos: np.ndarray | None = None
         if allowed_ids is not None:
-            found, allowed_pos = self._lookup(np.unique(_as_ids(allowed_ids)))
+            _, allowed_pos = self._lookup(np.unique(_as_ids(allowed_ids)))
             allowed_pos = np.sort(allowed_pos)
             if len(allowed_pos) == 0:
                 return _empty_hits(n)
-            if not self._trained or len(allowed_pos) <= self.exact_filter_max:
-                return self._exact(queries, min(k, len(allowed_pos)), allowed_pos)
+        kk = min(k, self._n_live)  # as FAISS: width min(k, size), padded where filtered
+        if allowed_pos is not None and (
+            not self._trained or len(allowed_pos) <= self.exact_filter_max
+        ):
+            return self._exact(queries, kk, allowed_pos)
         if not self._trained:
-            return self._exact(queries, min(k, self._n_live), None)
-        kk = min(k, self._n_live if allowed_pos is None else len(allowed_pos))
+            return self._exact(queries, kk, None)
         pool = self._n_live if allowed_pos is None else len(allowed_pos)
         ntotal = self._vecs.n
         fetch = min(ntotal, math.ceil(effort * ntotal / pool))
@@ -524,7 +528,7 @@ class PQRefineVectorIndex(VectorIndex):
             c = c[live[c]]
             if allowed_pos is not None:
                 c = c[_member(c, allowed_pos)]
-            if len(c) < kk and fetch < ntotal:
+            if len(c) < min(kk, pool) and fetch < ntotal:
                 # Too few survivors after filtering: fall back to an exact scan of the pool.
                 hits = self._exact(queries[row : row + 1], kk, allowed_pos)
                 scores[row], out[row] = hits.scores[0], hits.ids[0]
@@ -538,16 +542,22 @@ class PQRefineVectorIndex(VectorIndex):
 
     def _exact(self, queries: np.ndarray, k: int, pos: np.ndarray | None) -> SearchHits:
         """Exact top-k over the live positions ``pos`` (all live positions if None)."""
-        if pos is None:
-            pos = np.flatnonzero(self._live.view)
-        n = len(queries)
-        k = min(k, len(pos))
+        n, width = len(queries), k
+        vecs, live = self._vecs.view, self._live.view
+        total = len(vecs) if pos is None else len(pos)
+        k = min(k, self._n_live if pos is None else len(pos))
         best_s = np.full((n, 0), MISSING_SCORE, np.float32)
         best_p = np.zeros((n, 0), np.int64)
-        vecs = self._vecs.view
-        for start in range(0, len(pos), 131072):
-            p = pos[start : start + 131072]
-            s = queries @ vecs[p].astype(np.float32, copy=False).T
+        for start in range(0, total, 131072):
+            if pos is None:  # every position, tombstones scored below anything real
+                p = np.arange(start, min(start + 131072, total), dtype=np.int64)
+                block = vecs[start : start + 131072]
+            else:
+                p = pos[start : start + 131072]
+                block = vecs[p]
+            s = queries @ block.astype(np.float32, copy=False).T
+            if pos is None:
+                s[:, ~live[start : start + 131072]] = -np.inf
             part = np.argpartition(-s, k - 1, axis=1)[:, :k] if s.shape[1] > k else None
             if part is not None:
                 s = np.take_along_axis(s, part, axis=1)
@@ -563,7 +573,10 @@ class PQRefineVectorIndex(VectorIndex):
         order = np.argsort(-best_s, axis=1, kind="stable")
         best_s = np.take_along_axis(best_s, order, axis=1).astype(np.float32)
         best_p = np.take_along_axis(best_p, order, axis=1)
-        return SearchHits(best_s, self._pos_ids.view[best_p])
+        scores = np.full((n, width), MISSING_SCORE, np.float32)
+        out = np.full((n, width), -1, np.int64)
+        scores[:, :k], out[:, :k] = best_s, self._pos_ids.view[best_p]
+        return SearchHits(scores, out)
 
     # -- introspection ----------------------------------------------------------------- #
     def ids(self) -> np.ndarray:
@@ -608,9 +621,7 @@ class PQRefineVectorIndex(VectorIndex):
     def _sections(self) -> list[tuple[str, np.ndarray]]:
         import faiss
 
-        faiss_bytes = (
-            faiss.serialize_index(self._index) if self._trained else np.zeros(0, np.uint8)
-        )
+        faiss_bytes = faiss.serialize_index(self._index) if self._trained else np.zeros(0, np.uint8)
         return [
             ("faiss", np.ascontiguousarray(faiss_bytes, dtype=np.uint8)),
             ("ids", self._pos_ids.view),
@@ -644,7 +655,7 @@ class PQRefineVectorIndex(VectorIndex):
             for _, arr in sections:
                 flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
                 for start in range(0, len(flat), 1 << 26):
-                    chunk = memoryview(flat[start : start + (1 << 26)])
+                    chunk = flat[start : start + (1 << 26)].data
                     digest.update(chunk)
                     fh.write(chunk)
 
@@ -695,7 +706,7 @@ class PQRefineVectorIndex(VectorIndex):
                 raise IndexCorruptError(f"cannot deserialise PQ codes: {exc}") from exc
             if fi.d != dim or fi.ntotal != n or not isinstance(fi, faiss.IndexPQFastScan):
                 raise IndexCorruptError("PQ code index does not match the vectors")
-            if fi.pq.M != index.pq_m:
+            if index.pq_m != fi.pq.M:
                 raise IndexCorruptError("PQ code index does not match the recorded pq_m")
             index._index, index._trained = fi, True
         index._vecs.replace(vecs)
@@ -749,10 +760,10 @@ def _read_sections(path: Path, layout: list[dict[str, Any]], sha256: str) -> dic
                 got = 0
                 while got < nbytes:
                     chunk = flat[got : got + (1 << 26)]
-                    r = fh.readinto(memoryview(chunk))
+                    r = fh.readinto(chunk.data)
                     if not r:
                         raise IndexCorruptError("vector index file is truncated")
-                    digest.update(memoryview(chunk[:r]))
+                    digest.update(chunk[:r].data)
                     got += r
                 arrays[str(sec["name"])] = arr
                 expected += nbytes

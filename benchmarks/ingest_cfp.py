@@ -99,13 +99,17 @@ def main() -> None:
         return
     print(f"CFP ingest, {len(files)} photos, {args.workers} workers, median of {args.repeat}")
     print(f"  raw models alone (1 core, nothing stored): {raw:6.1f} photos/s")
-    print(f"  ingest: {median['photos_per_s']:6.1f} photos/s, {median['faces_per_s']:6.1f} faces/s, "
-          f"{median['wall_s']:.1f} s wall, {int(median['failures'])} failures")
+    print(
+        f"  ingest: {median['photos_per_s']:6.1f} photos/s, {median['faces_per_s']:6.1f} faces/s, "
+        f"{median['wall_s']:.1f} s wall, {int(median['failures'])} failures"
+    )
     print("  stage seconds (summed over workers):")
     for stage in ("decode", "detect", "align", "embed", "encode", "store"):
         print(f"    {stage:7s} {median.get(stage + '_s', 0.0):8.1f}")
-    print(f"  model inference share of worker time: {median['inference_share']:.1%}; "
-          f"everything else: {median['non_inference_share']:.1%}")
+    print(
+        f"  model inference share of worker time: {median['inference_share']:.1%}; "
+        f"everything else: {median['non_inference_share']:.1%}"
+    )
     print(f"  peak RSS: main {peak_main:.0f} MB, largest worker {peak_worker:.0f} MB")
 
 

@@ -15,15 +15,29 @@ def _record(sha: str, n_faces: int, path: str, collection: str = "c") -> ImageRe
         v = rng.normal(size=128).astype(np.float32)
         faces.append(
             FaceRecord(
-                face_index=i, bbox=(1.0, 2.0, 50.0, 60.0), landmarks=[[0.0, 0.0]] * 5,
-                detector_score=0.9, quality=0.8, sharpness=100.0, yaw=0.0,
-                flags=("too_small",) if i == 1 else (), model="m@1",
+                face_index=i,
+                bbox=(1.0, 2.0, 50.0, 60.0),
+                landmarks=[[0.0, 0.0]] * 5,
+                detector_score=0.9,
+                quality=0.8,
+                sharpness=100.0,
+                yaw=0.0,
+                flags=("too_small",) if i == 1 else (),
+                model="m@1",
                 embedding=v / np.linalg.norm(v),
             )
         )
-    return ImageRecord(sha256=sha, size_bytes=10, width=100, height=100, format="jpeg",
-                       path=path, thumbnail=None, faces=faces,
-                       provenance=ProvenanceRecord(path=path, collection=collection))
+    return ImageRecord(
+        sha256=sha,
+        size_bytes=10,
+        width=100,
+        height=100,
+        format="jpeg",
+        path=path,
+        thumbnail=None,
+        faces=faces,
+        provenance=ProvenanceRecord(path=path, collection=collection),
+    )
 
 
 def _exercise(catalog: SqlCatalog) -> None:
@@ -33,8 +47,12 @@ def _exercise(catalog: SqlCatalog) -> None:
     # the same bytes again: no new faces, one more provenance
     again = catalog.add_images([_record("a" * 64, 2, "/copy/a.jpg", "other")], run)
     assert again == [[]]
-    assert catalog.add_provenance(catalog.image_id_by_sha("a" * 64),
-                                  ProvenanceRecord(path="/a.jpg", collection="c"), run) is False
+    assert (
+        catalog.add_provenance(
+            catalog.image_id_by_sha("a" * 64), ProvenanceRecord(path="/a.jpg", collection="c"), run
+        )
+        is False
+    )
     stats = catalog.stats()
     assert stats["images"] == 2 and stats["faces"] == 3 and stats["searchable_faces"] == 2
     assert stats["flagged_faces"] == {"too_small": 1} and stats["provenance_records"] == 3
@@ -77,8 +95,9 @@ def test_postgres_catalog(postgres_url):
 
 @pytest.mark.postgres
 def test_gallery_on_postgres(tmp_path, postgres_url, pipeline, astronaut, other_faces):
-    from facesearch.gallery import Gallery
     from tests.conftest import write_image
+
+    from facesearch.gallery import Gallery
 
     folder = tmp_path / "p"
     write_image(folder / "a.png", astronaut)

@@ -7,10 +7,10 @@ import io
 import json
 
 import numpy as np
+from tests.conftest import write_image
 from typer.testing import CliRunner
 
 from facesearch.cli import app
-from tests.conftest import write_image
 
 runner = CliRunner()
 
@@ -19,21 +19,26 @@ def _photos(tmp_path, astronaut, other_faces):
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.jpg", astronaut)
     write_image(folder / "hopper.jpg", other_faces[0])
-    write_image(folder / "group.png", np.concatenate([astronaut, np.resize(other_faces[0], (512, 512, 3))], axis=1))
+    write_image(
+        folder / "group.png",
+        np.concatenate([astronaut, np.resize(other_faces[0], (512, 512, 3))], axis=1),
+    )
     return folder
 
 
 def test_ingest_search_json_and_csv(tmp_path, astronaut, other_faces):
     folder = _photos(tmp_path, astronaut, other_faces)
     data = str(tmp_path / "data")
-    res = runner.invoke(app, ["ingest", str(folder), "-c", "demo", "--workers", "0", "--json",
-                              "-d", data])
+    res = runner.invoke(
+        app, ["ingest", str(folder), "-c", "demo", "--workers", "0", "--json", "-d", data]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["images_new"] == 3 and summary["failures"] == []
 
-    res = runner.invoke(app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--json",
-                              "-d", data])
+    res = runner.invoke(
+        app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--json", "-d", data]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["candidates"][0]["image_path"].endswith("astronaut.jpg")
@@ -41,13 +46,15 @@ def test_ingest_search_json_and_csv(tmp_path, astronaut, other_faces):
     assert "investigative leads" in out["notice"]
     assert len(out["probe_sha256"]) == 64
 
-    res = runner.invoke(app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--csv",
-                              "-d", data])
+    res = runner.invoke(
+        app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--csv", "-d", data]
+    )
     rows = list(csv.DictReader(io.StringIO(res.output)))
     assert rows[0]["rank"] == "1" and rows[0]["collection"] == "demo"
 
-    res = runner.invoke(app, ["search", str(folder / "group.png"), "--face", "1", "--json",
-                              "-d", data])
+    res = runner.invoke(
+        app, ["search", str(folder / "group.png"), "--face", "1", "--json", "-d", data]
+    )
     assert res.exit_code == 0
     out = json.loads(res.output)
     assert out["face"] == 1 and len(out["probe_faces"]) >= 2
@@ -74,7 +81,7 @@ def test_embed_json_lines(tmp_path, astronaut):
     lines = [json.loads(x) for x in res.output.splitlines()]
     face = lines[0]
     assert face["file"] == str(photo) and face["face"] == 0
-    x, y, w, h = face["bbox"]
+    x, _, w, _ = face["bbox"]
     assert 150 < x < 210 and 70 < w < 120
     assert len(face["landmarks"]) == 5 and len(face["embedding"]) == 128
     assert abs(np.linalg.norm(face["embedding"]) - 1) < 1e-4
@@ -86,7 +93,7 @@ def test_embed_json_lines(tmp_path, astronaut):
 def test_compare_and_pairs(tmp_path, astronaut, other_faces):
     a = write_image(tmp_path / "a.png", astronaut)
     a2 = write_image(tmp_path / "a2.jpg", astronaut[:, ::-1])
-    h = write_image(tmp_path / "h.jpg", other_faces[0])
+    write_image(tmp_path / "h.jpg", other_faces[0])
     res = runner.invoke(app, ["compare", str(a), str(a2), "--json"])
     out = json.loads(res.output)
     assert out["same"] is True and out["score"] > out["threshold"]

@@ -18,8 +18,15 @@ def _encode(rgb: np.ndarray, fmt: str, **kw: object) -> bytes:
 
 @pytest.mark.parametrize(
     ("fmt", "name", "mode"),
-    [("JPEG", "jpeg", "RGB"), ("PNG", "png", "RGB"), ("WEBP", "webp", "RGB"),
-     ("GIF", "gif", "P"), ("BMP", "bmp", "RGB"), ("TIFF", "tiff", "RGB"), ("PPM", "pgm", "L")],
+    [
+        ("JPEG", "jpeg", "RGB"),
+        ("PNG", "png", "RGB"),
+        ("WEBP", "webp", "RGB"),
+        ("GIF", "gif", "P"),
+        ("BMP", "bmp", "RGB"),
+        ("TIFF", "tiff", "RGB"),
+        ("PPM", "pgm", "L"),
+    ],
 )
 def test_supported_formats_decode_to_bgr(astronaut, fmt, name, mode):
     small = astronaut[::4, ::4]
@@ -39,7 +46,7 @@ def test_gif_first_frame_is_used():
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
     decoded = decode_bytes(buf.getvalue())
-    b, g, r = decoded.pixels[16, 16]
+    b, _, r = decoded.pixels[16, 16]
     assert r > 200 and b < 50
 
 
@@ -54,7 +61,7 @@ def test_exif_orientation_is_applied(astronaut):
 
 
 def test_sixteen_bit_grey_is_scaled():
-    arr = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    arr = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     decoded = decode_bytes(buf.getvalue())
@@ -86,11 +93,16 @@ def test_corrupt_png(astronaut):
 
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
     )
 
 

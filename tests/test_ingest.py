@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.conftest import write_image
 
 
@@ -59,9 +58,14 @@ def test_duplicates_are_stored_once_with_every_provenance(gallery, photos, tmp_p
 def test_manifest_provenance_is_kept(gallery, photos, tmp_path):
     manifest = tmp_path / "manifest.jsonl"
     rows = [
-        {"path": str(photos / "a" / "astronaut.jpg"), "source_url": "https://example.org/a.jpg",
-         "page_url": "https://example.org/a", "title": "Astronaut portrait",
-         "captured_at": "1984-02-07", "collection": "nasa"},
+        {
+            "path": str(photos / "a" / "astronaut.jpg"),
+            "source_url": "https://example.org/a.jpg",
+            "page_url": "https://example.org/a",
+            "title": "Astronaut portrait",
+            "captured_at": "1984-02-07",
+            "collection": "nasa",
+        },
         {"path": "missing.jpg"},
         {"path": str(photos / "b" / "hopper.png"), "captured_at": "not a date"},
     ]
@@ -118,7 +122,7 @@ def test_hostile_archives_write_nothing_outside_the_data_dir(gallery, photos, tm
         zf.writestr("../escape.jpg", good)
         zf.writestr("/abs/escape2.jpg", good)
         link = zipfile.ZipInfo("ok/link.jpg")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         zf.writestr(link, "../../etc/passwd")
     tpath = tmp_path / "evil.tar.gz"
     with tarfile.open(tpath, "w:gz") as tf:

@@ -37,5 +37,5 @@ def test_hash_mismatch_names_file_and_expected_hash():
 
 def test_missing_file_is_a_clear_error():
     spec = replace(load_manifest().recognizer, file="models/nope.onnx")
-    with pytest.raises(ModelFileError, match="nope.onnx"):
+    with pytest.raises(ModelFileError, match=r"nope\.onnx"):
         verified_model_path(spec)

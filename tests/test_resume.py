@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.conftest import write_image
 
 
@@ -87,7 +86,7 @@ def test_kill_9_mid_ingest_then_resume(many_photos, tmp_path):
     assert 10 < partial < 200, f"kill landed outside the run ({partial} images stored)"
 
     done = _cli(data, "ingest", str(many_photos), "--workers", "0", "--json")
-    out, err = done.communicate(timeout=300)
+    _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err.decode()
     # the 10 warm-up photos are the same bytes at another path: one more provenance each
     _check_consistent(data, expected_images=200, expected_provenance=210)

@@ -33,8 +33,10 @@ def align_face(
     template: np.ndarray,
     size: tuple[int, int] = (112, 112),
 ) -> np.ndarray:
-    """Warp ``image`` so the five landmarks land on ``template``; returns a size[1] x size[0] crop."""
+    """Warp ``image`` so the five landmarks land on ``template`` (a size[1] x size[0] crop)."""
     import cv2
 
     matrix = similarity_transform(landmarks, template)
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(
+        image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )

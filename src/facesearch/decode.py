@@ -12,10 +12,14 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facesearch.errors import DecodeError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 #: Pillow format names we accept, mapped to the name we report.
 ACCEPTED_FORMATS = {
@@ -85,8 +89,7 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
             im.load()
-            im = ImageOps.exif_transpose(im) or im
-            rgb = _to_rgb(im)
+            rgb = _to_rgb(ImageOps.exif_transpose(im) or im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise DecodeError(f"refused: image is too large ({exc})") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -97,7 +100,7 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
     return DecodedImage(pixels=pixels, format=fmt, sha256=sha, size_bytes=len(data))
 
 
-def _to_rgb(im):  # type: ignore[no-untyped-def]
+def _to_rgb(im: PILImage) -> PILImage:
     from PIL import Image
 
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -11,6 +11,7 @@ mapped back to original pixels and merged by non-maximum suppression.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
     def __init__(self, spec: ModelSpec, settings: DetectorSettings | None = None) -> None:
         super().__init__(spec)
         self.settings = settings or DetectorSettings()
-        self._net = None
+        self._net: Any = None
 
     def _load(self) -> None:
         import cv2
@@ -107,7 +108,7 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
         if not any(len(r) for r in rows):
             # A face that fills the frame, or a hard pose: retry with a border, then with a
             # lower score threshold (such faces are flagged low_confidence by quality).
-            pad = int(round(max(h, w) * scale * s.pad_fraction))
+            pad = round(max(h, w) * scale * s.pad_fraction)
             rows = [self._detect_scaled(image, scale, pad)]
             if not len(rows[0]):
                 assert self._net is not None

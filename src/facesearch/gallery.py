@@ -174,9 +174,11 @@ class Gallery:
             index.remove(extra)
         if len(missing):
             index.add(missing, self.catalog.embeddings(missing))
-        self.index_repairs = {"added": int(len(missing)), "removed": int(len(extra))}
+        self.index_repairs = {"added": len(missing), "removed": len(extra)}
         log.warning(
-            "vector index disagreed with the catalog: added %d, removed %d", len(missing), len(extra)
+            "vector index disagreed with the catalog: added %d, removed %d",
+            len(missing),
+            len(extra),
         )
         self._index = index
         self._index_dirty = True
@@ -253,7 +255,8 @@ class Gallery:
         index = 0 if face is None else face
         if not 0 <= index < len(faces):
             raise NoFaceError(
-                f"face {index} requested, but the image has {len(faces)} face(s) (0..{len(faces) - 1})"
+                f"face {index} requested, but the image has {len(faces)} face(s) "
+                f"(0..{len(faces) - 1})"
             )
         return decoded, faces, faces[index]
 
@@ -304,9 +307,11 @@ class Gallery:
         if collection is not None:
             allowed = self.catalog.face_ids(self.model_key, collection=collection)
         hits = index.search(np.asarray(embedding, np.float32)[None, :], k, allowed_ids=allowed)
-        pairs = [(int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0]
+        pairs = [
+            (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0
+        ]
         stored = self.catalog.faces([i for i, _ in pairs])
-        candidates = []
+        candidates: list[Candidate] = []
         for face_id, score in pairs:
             sf = stored.get(face_id)
             if sf is None:  # deleted in the catalog after the index was written

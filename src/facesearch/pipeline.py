@@ -111,9 +111,7 @@ class FacePipeline:
             t1 = time.perf_counter()
             for det in detections:
                 aligned = align_face(image.pixels, det.landmarks, self.template, self.input_size)
-                report = assess(
-                    det.bbox, det.landmarks, det.score, aligned, self.settings.quality
-                )
+                report = assess(det.bbox, det.landmarks, det.score, aligned, self.settings.quality)
                 pending.append((i, det, aligned, report))
             t2 = time.perf_counter()
             clock["detect"] = clock.get("detect", 0.0) + (t1 - t0)
@@ -139,7 +137,9 @@ class FacePipeline:
                     model=self.model_key,
                 )
             )
-        return [ProcessedImage(image, faces) for image, faces in zip(images, per_image, strict=True)]
+        return [
+            ProcessedImage(image, faces) for image, faces in zip(images, per_image, strict=True)
+        ]
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
         return self.embedder.predict(crops)

@@ -60,6 +60,9 @@ def compare_pairs(gallery: Gallery, pairs: list[tuple[Path, Path]]) -> Iterator[
             row.update(score=None, same=False, band=None, error=str(reason))
         else:
             score = float(np.dot(va, vb))
-            row.update(score=round(score, 4), same=score >= gallery.bands.match,
-                       band=gallery.bands.band(score))
+            row.update(
+                score=round(score, 4),
+                same=score >= gallery.bands.match,
+                band=gallery.bands.band(score),
+            )
         yield row

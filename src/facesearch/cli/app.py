@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -28,6 +28,9 @@ from facesearch.cli.common import (
 )
 from facesearch.errors import DecodeError
 
+if TYPE_CHECKING:
+    from facesearch.gallery import Gallery
+
 app = typer.Typer(
     name="facesearch",
     help="Face search for accountable investigations: ingest lawfully held photos, search by face.",
@@ -37,7 +40,7 @@ app = typer.Typer(
 )
 
 
-def _open(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+def _open(data_dir: Path | None, database_url: str | None) -> Gallery:
     from facesearch.gallery import Gallery
 
     return Gallery.open(data_dir, database_url=database_url)
@@ -51,8 +54,10 @@ def ingest(
     ] = None,
     manifest: Annotated[
         Path | None,
-        typer.Option(help="CSV or JSON Lines manifest: path, source_url, page_url, title, "
-        "captured_at, collection."),
+        typer.Option(
+            help="CSV or JSON Lines manifest: path, source_url, page_url, title, "
+            "captured_at, collection."
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core; 0 = in-process).")
@@ -86,7 +91,10 @@ def ingest(
                 )
 
             report = gallery.ingest(
-                paths, collection=collection, manifest=manifest, workers=workers,
+                paths,
+                collection=collection,
+                manifest=manifest,
+                workers=workers,
                 on_progress=on_progress,
             )
         gallery.close()
@@ -111,8 +119,10 @@ def ingest(
 
 def _print_ingest_summary(report: Any) -> None:
     rate = report.images_new / report.seconds if report.seconds else 0.0
-    table = Table(title=f"Ingest run {report.run_id}" + (" (interrupted)" if report.interrupted else ""),
-                  show_header=False)
+    table = Table(
+        title=f"Ingest run {report.run_id}" + (" (interrupted)" if report.interrupted else ""),
+        show_header=False,
+    )
     table.add_row("files read", str(report.files_read))
     table.add_row("new images", f"{report.images_new}  ({rate:.1f}/s)")
     table.add_row("already stored (skipped)", str(report.images_already_stored))
@@ -120,7 +130,9 @@ def _print_ingest_summary(report: Any) -> None:
     table.add_row("images without a face", str(report.images_without_face))
     table.add_row("faces indexed", str(report.faces_indexed))
     flagged = ", ".join(f"{k} {v}" for k, v in sorted(report.faces_flagged.items())) or "none"
-    table.add_row("faces flagged (kept, not searched)", f"{report.faces_flagged_total}  ({flagged})")
+    table.add_row(
+        "faces flagged (kept, not searched)", f"{report.faces_flagged_total}  ({flagged})"
+    )
     table.add_row("failures", str(len(report.failures)))
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
@@ -161,45 +173,95 @@ def search(
 
 def _write_search_csv(result: Any) -> None:
     writer = csv.writer(sys.stdout)
-    writer.writerow(["rank", "score", "band", "face_id", "image_path", "image_sha256", "crop_path",
-                     "collection", "source_url", "page_url", "title", "captured_at"])
+    writer.writerow(
+        [
+            "rank",
+            "score",
+            "band",
+            "face_id",
+            "image_path",
+            "image_sha256",
+            "crop_path",
+            "collection",
+            "source_url",
+            "page_url",
+            "title",
+            "captured_at",
+        ]
+    )
     for c in result.candidates:
         for p in c.provenance or [{}]:
-            writer.writerow([c.rank, c.score, c.band, c.face_id, c.image_path, c.image_sha256,
-                             c.crop_path or "", p.get("collection", ""), p.get("source_url") or "",
-                             p.get("page_url") or "", p.get("title") or "",
-                             p.get("captured_at") or ""])
+            writer.writerow(
+                [
+                    c.rank,
+                    c.score,
+                    c.band,
+                    c.face_id,
+                    c.image_path,
+                    c.image_sha256,
+                    c.crop_path or "",
+                    p.get("collection", ""),
+                    p.get("source_url") or "",
+                    p.get("page_url") or "",
+                    p.get("title") or "",
+                    p.get("captured_at") or "",
+                ]
+            )
 
 
 def _print_search(result: Any) -> None:
     faces = result.probe_faces
     if len(faces) > 1:
-        console.print(f"The probe has {len(faces)} faces; searched face {result.face} "
-                      f"(use --face N to pick another):")
+        console.print(
+            f"The probe has {len(faces)} faces; searched face {result.face} "
+            f"(use --face N to pick another):"
+        )
         for f in faces:
             mark = "*" if f.index == result.face else " "
-            console.print(f"  {mark} face {f.index}: box {f.bbox}, quality {f.quality:.2f}"
-                          + (f", flagged {','.join(f.flags)}" if f.flags else ""))
+            console.print(
+                f"  {mark} face {f.index}: box {f.bbox}, quality {f.quality:.2f}"
+                + (f", flagged {','.join(f.flags)}" if f.flags else "")
+            )
     chosen = faces[result.face] if faces else None
     if chosen is not None and chosen.flags:
-        console.print(f"[yellow]warning:[/] the probe face is flagged {', '.join(chosen.flags)}; "
-                      "results are less reliable.")
-    table = Table(title=f"{len(result.candidates)} candidates from {result.gallery_size} faces "
-                        f"({result.seconds * 1000:.0f} ms, model {result.model})")
+        console.print(
+            f"[yellow]warning:[/] the probe face is flagged {', '.join(chosen.flags)}; "
+            "results are less reliable."
+        )
+    table = Table(
+        title=f"{len(result.candidates)} candidates from {result.gallery_size} faces "
+        f"({result.seconds * 1000:.0f} ms, model {result.model})"
+    )
     for col in ("#", "score", "band", "image", "provenance", "face crop"):
         table.add_column(col, overflow="fold")
     colours = {"strong": "green", "possible": "yellow", "weak": "dim"}
     for c in result.candidates:
         prov = "\n".join(
-            " | ".join(str(x) for x in (p["collection"], p.get("source_url"), p.get("title"),
-                                         p.get("captured_at")) if x)
+            " | ".join(
+                str(x)
+                for x in (
+                    p["collection"],
+                    p.get("source_url"),
+                    p.get("title"),
+                    p.get("captured_at"),
+                )
+                if x
+            )
             for p in c.provenance
         )
-        table.add_row(str(c.rank), f"{c.score:.3f}", f"[{colours[c.band]}]{c.band}[/]",
-                      c.image_path, prov, c.crop_path or "")
+        table.add_row(
+            str(c.rank),
+            f"{c.score:.3f}",
+            f"[{colours[c.band]}]{c.band}[/]",
+            c.image_path,
+            prov,
+            c.crop_path or "",
+        )
     console.print(table)
-    console.print(f"Bands: strong >= {result.thresholds['strong']}, possible >= "
-                  f"{result.thresholds['match']}, weak below.")
+    console.print(
+        f"Bands: strong >= {result.thresholds['strong']}, possible >= "
+        f"{result.thresholds['match']}, weak below."
+    )
     console.print(f"[bold]{result.notice}[/]")
 
 
@@ -222,24 +284,40 @@ def embed(
             try:
                 faces = pipeline.process_image(decode_file(path)).faces
             except DecodeError as exc:
-                _jsonl({"file": str(path), "face": None, "model": model, "embedding": None,
-                        "error": str(exc)})
+                _jsonl(
+                    {
+                        "file": str(path),
+                        "face": None,
+                        "model": model,
+                        "embedding": None,
+                        "error": str(exc),
+                    }
+                )
                 continue
             if not faces:
-                _jsonl({"file": str(path), "face": None, "model": model, "embedding": None,
-                        "reason": "no face found"})
+                _jsonl(
+                    {
+                        "file": str(path),
+                        "face": None,
+                        "model": model,
+                        "embedding": None,
+                        "reason": "no face found",
+                    }
+                )
             for f in faces:
-                _jsonl({
-                    "file": str(path),
-                    "face": f.index,
-                    "bbox": [round(v, 2) for v in f.bbox],
-                    "landmarks": f.landmarks.astype(float).round(2).tolist(),
-                    "detector_score": round(f.detector_score, 4),
-                    "quality": f.quality.score,
-                    "flags": list(f.quality.flags),
-                    "model": f.model,
-                    "embedding": [round(float(v), 7) for v in f.embedding],
-                })
+                _jsonl(
+                    {
+                        "file": str(path),
+                        "face": f.index,
+                        "bbox": [round(v, 2) for v in f.bbox],
+                        "landmarks": f.landmarks.astype(float).round(2).tolist(),
+                        "detector_score": round(f.detector_score, 4),
+                        "quality": f.quality.score,
+                        "flags": list(f.quality.flags),
+                        "model": f.model,
+                        "embedding": [round(float(v), 7) for v in f.embedding],
+                    }
+                )
 
 
 def _jsonl(obj: dict[str, Any]) -> None:
@@ -279,9 +357,12 @@ def compare(
     if json_out:
         _jsonl({"a": str(a), "b": str(b), **result.to_dict()})
         return
-    verdict = "[green]same person (possible match)[/]" if result.same else "[red]different people[/]"
-    console.print(f"similarity {result.score:.4f} ({result.band}); threshold {result.threshold}: "
-                  f"{verdict}")
+    verdict = (
+        "[green]same person (possible match)[/]" if result.same else "[red]different people[/]"
+    )
+    console.print(
+        f"similarity {result.score:.4f} ({result.band}); threshold {result.threshold}: {verdict}"
+    )
     console.print(f"[dim]{result.notice}[/]")
 
 
@@ -302,8 +383,9 @@ def stats(
         return
     table = Table(show_header=False, title="Gallery")
     for key, value in info.items():
-        table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list)
-                      else str(value))
+        table.add_row(
+            key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        )
     console.print(table)
 
 
@@ -324,8 +406,13 @@ def runs(
         for col in ("id", "started", "status", "sources", "counts"):
             table.add_column(col, overflow="fold")
         for r in gallery.catalog.runs():
-            table.add_row(str(r["id"]), str(r["started_at"])[:19], r["status"],
-                          "\n".join(r["sources"]), json.dumps(r["counts"]))
+            table.add_row(
+                str(r["id"]),
+                str(r["started_at"])[:19],
+                r["status"],
+                "\n".join(r["sources"]),
+                json.dumps(r["counts"]),
+            )
         console.print(table)
 
 

@@ -77,7 +77,9 @@ def encode_jpeg(pixels: np.ndarray, max_side: int, quality: int = 85) -> bytes:
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         pixels = cv2.resize(
-            pixels, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            pixels,
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA,
         )
     ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +41,5 @@ def quiet_opencv() -> None:
     """Keep OpenCV's informational warnings (e.g. about DNN targets) off the user's terminal."""
     import cv2
 
-    try:
+    with contextlib.suppress(AttributeError):  # older builds lack the logging module
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except AttributeError:  # older builds without the logging module
-        pass

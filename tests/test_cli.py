@@ -116,3 +116,22 @@ def test_stats_and_runs(tmp_path, astronaut, other_faces):
     assert res.exit_code == 0 and "completed" in res.output
     res = runner.invoke(app, ["reindex", "-d", data])
     assert res.exit_code == 0 and f"{info['searchable_faces']} faces" in res.output
+
+
+def test_search_grid_picture(tmp_path, astronaut, other_faces):
+    from PIL import Image
+
+    folder = _photos(tmp_path, astronaut, other_faces)
+    data = str(tmp_path / "data")
+    runner.invoke(app, ["ingest", str(folder), "--workers", "0", "-d", data])
+    grid = tmp_path / "grid.png"
+    res = runner.invoke(
+        app, ["search", str(folder / "astronaut.jpg"), "-k", "3", "--grid", str(grid), "-d", data]
+    )
+    assert res.exit_code == 0, res.output
+    img = Image.open(grid)
+    assert img.format == "PNG" and img.width > 600
+    pixels = np.asarray(img.convert("RGB"))
+    # the first candidate (the astronaut itself, 'strong') is framed in green
+    strong_green = (pixels[:, :, 1] > 120) & (pixels[:, :, 0] < 60) & (pixels[:, :, 2] < 60)
+    assert strong_green.sum() > 500

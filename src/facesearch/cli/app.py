@@ -154,13 +154,22 @@ def search(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+    grid: Annotated[
+        Path | None, typer.Option(help="Also write a PNG grid of the probe and candidate faces.")
+    ] = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Find the gallery faces most likely to be the person in PROBE."""
     with friendly_errors():
         gallery = _open(data_dir, database_url)
-        result = gallery.search(probe, k=k, face=face, collection=collection)
+        decoded = gallery.decode(probe)
+        result = gallery.search(decoded, k=k, face=face, collection=collection)
+        if grid is not None:
+            from facesearch.render import result_grid
+
+            grid.write_bytes(result_grid(result, decoded.pixels[:, :, ::-1], gallery.blobs))
+            err_console.print(f"result grid written to {grid}")
         gallery.close()
     if json_out:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")

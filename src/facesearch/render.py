@@ -1,0 +1,79 @@
+"""Pictures of results: a grid of the probe face and its candidates, for people to look at."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from facesearch.search import LEADS_NOTICE, SearchResult
+
+if TYPE_CHECKING:
+    from facesearch.store.blobs import BlobStore
+
+BAND_COLOURS = {"strong": (34, 139, 34), "possible": (218, 165, 32), "weak": (150, 150, 150)}
+TILE = 160
+LABEL_H = 54
+
+
+def result_grid(
+    result: SearchResult, probe_rgb: np.ndarray, blobs: BlobStore, columns: int = 5
+) -> bytes:
+    """A PNG: the probe face, then each candidate's face crop with rank, score, band, source."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=13)
+    n = len(result.candidates)
+    rows = max(1, -(-n // columns))
+    width = TILE * (columns + 1) + 20
+    height = 40 + rows * (TILE + LABEL_H) + 30
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 10), f"probe {result.probe_sha256[:12]}  model {result.model}", (0, 0, 0), font)
+
+    face = result.probe_faces[result.face] if result.probe_faces else None
+    if face is not None:
+        x, y, w, h = (int(v) for v in face.bbox)
+        crop = probe_rgb[max(0, y) : y + h, max(0, x) : x + w]
+        if crop.size:
+            canvas.paste(_fit(Image.fromarray(crop)), (10, 40))
+    draw.text((10, 40 + TILE + 4), "probe", (0, 0, 0), font)
+
+    for i, cand in enumerate(result.candidates):
+        col, row = i % columns, i // columns
+        left, top = 20 + TILE * (col + 1), 40 + row * (TILE + LABEL_H)
+        if cand.crop and blobs.exists(cand.crop):
+            tile = Image.open(io.BytesIO(blobs.get(cand.crop))).convert("RGB")
+            canvas.paste(_fit(tile), (left, top))
+        colour = BAND_COLOURS.get(cand.band, (0, 0, 0))
+        draw.rectangle([left, top, left + TILE - 1, top + TILE - 1], outline=colour, width=4)
+        source = cand.provenance[0]["collection"] if cand.provenance else ""
+        draw.text(
+            (left + 4, top + TILE + 2), f"#{cand.rank}  {cand.score:.3f}  {cand.band}", colour, font
+        )
+        draw.text((left + 4, top + TILE + 18), _short(source, 22), (60, 60, 60), font)
+        draw.text(
+            (left + 4, top + TILE + 34),
+            _short(cand.image_path.split("/")[-1], 22),
+            (60, 60, 60),
+            font,
+        )
+    draw.text((10, height - 24), LEADS_NOTICE[:150], (120, 0, 0), font)
+    out = io.BytesIO()
+    canvas.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _fit(img: Any) -> Any:
+    from PIL import Image
+
+    img = img.copy()
+    img.thumbnail((TILE, TILE))
+    tile = Image.new("RGB", (TILE, TILE), (240, 240, 240))
+    tile.paste(img, ((TILE - img.width) // 2, (TILE - img.height) // 2))
+    return tile
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

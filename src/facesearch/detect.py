@@ -40,7 +40,7 @@ class DetectorSettings:
     pad_fraction: float = 0.25  # border added when the first pass finds nothing
     fallback_score_threshold: float = 0.3  # last resort when nothing is found at all
     min_side: int = 160  # smaller images are upscaled to this before detection
-    tile_above: float = 1.6  # tile when the original's long side exceeds max_side * this
+    tile_above: float = 2.0  # tile when the original's long side exceeds max_side * this
     tile_max_side: int = 2880  # resolution at which tiles are cut
     tile_overlap: int = 160
 

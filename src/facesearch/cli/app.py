@@ -48,7 +48,9 @@ def _open(data_dir: Path | None, database_url: str | None) -> Gallery:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files, folders, zip/tar archives.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files, folders, zip/tar archives.")
+    ] = None,
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="Collection for these photos.")
     ] = None,
@@ -90,8 +92,10 @@ def ingest(
                     task, total=p.files_total, completed=p.files_done, faces=p.faces, rate=rate
                 )
 
+            if not paths and manifest is None:
+                raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
             report = gallery.ingest(
-                paths,
+                paths or [],
                 collection=collection,
                 manifest=manifest,
                 workers=workers,
@@ -241,7 +245,7 @@ def _print_search(result: Any) -> None:
         title=f"{len(result.candidates)} candidates from {result.gallery_size} faces "
         f"({result.seconds * 1000:.0f} ms, model {result.model})"
     )
-    for col in ("#", "score", "band", "image", "provenance", "face crop"):
+    for col in ("#", "score", "band", "image", "provenance"):
         table.add_column(col, overflow="fold")
     colours = {"strong": "green", "possible": "yellow", "weak": "dim"}
     for c in result.candidates:
@@ -259,18 +263,14 @@ def _print_search(result: Any) -> None:
             for p in c.provenance
         )
         table.add_row(
-            str(c.rank),
-            f"{c.score:.3f}",
-            f"[{colours[c.band]}]{c.band}[/]",
-            c.image_path,
-            prov,
-            c.crop_path or "",
+            str(c.rank), f"{c.score:.3f}", f"[{colours[c.band]}]{c.band}[/]", c.image_path, prov
         )
     console.print(table)
     console.print(
         f"Bands: strong >= {result.thresholds['strong']}, possible >= "
         f"{result.thresholds['match']}, weak below."
     )
+    console.print("Face crops: --grid FILE.png draws them; --json gives each crop_path.")
     console.print(f"[bold]{result.notice}[/]")
 
 

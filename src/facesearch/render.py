@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +28,7 @@ def result_grid(
     n = len(result.candidates)
     rows = max(1, -(-n // columns))
     width = TILE * (columns + 1) + 20
-    height = 40 + rows * (TILE + LABEL_H) + 30
+    height = 40 + rows * (TILE + LABEL_H) + 44
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     draw.text((10, 10), f"probe {result.probe_sha256[:12]}  model {result.model}", (0, 0, 0), font)
@@ -59,7 +60,9 @@ def result_grid(
             (60, 60, 60),
             font,
         )
-    draw.text((10, height - 24), LEADS_NOTICE[:150], (120, 0, 0), font)
+    notice = textwrap.wrap(LEADS_NOTICE, width=max(40, width // 7))
+    for i, line in enumerate(notice[:2]):
+        draw.text((10, height - 38 + 16 * i), line, (120, 0, 0), font)
     out = io.BytesIO()
     canvas.save(out, format="PNG")
     return out.getvalue()
@@ -68,8 +71,8 @@ def result_grid(
 def _fit(img: Any) -> Any:
     from PIL import Image
 
-    img = img.copy()
-    img.thumbnail((TILE, TILE))
+    scale = TILE / max(img.width, img.height)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
     tile = Image.new("RGB", (TILE, TILE), (240, 240, 240))
     tile.paste(img, ((TILE - img.width) // 2, (TILE - img.height) // 2))
     return tile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -144,3 +145,33 @@ def test_removed_faces_leave_results_at_once(gallery, many_photos):
     assert gallery.remove_faces([top.face_id]) == 1
     again = gallery.search(probe, k=5)
     assert top.face_id not in [c.face_id for c in again.candidates]
+
+
+def _worker_pids(parent: int) -> list[int]:
+    pids = []
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+                pids.append(int(child))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_stop_the_run(many_photos, tmp_path):
+    data = tmp_path / "data"
+    proc = _cli(data, "ingest", str(many_photos), "--workers", "2", "--json")
+    _wait_for_images(data, proc, at_least=1)
+    victims = _worker_pids(proc.pid)
+    assert victims, "no worker processes found"
+    os.kill(victims[0], signal.SIGKILL)  # as the out-of-memory killer would
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["worker_crashes"] >= 1
+    assert summary["failures"] == []  # every image of the lost batch was retried
+    _check_consistent(data, expected_images=200, expected_provenance=200)

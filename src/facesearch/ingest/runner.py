@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ class IngestReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    worker_crashes: int = 0  # batches lost to a dying worker and retried image by image
 
     faces_flagged_total: int = 0  # faces kept in the catalog but not searched
 
@@ -63,6 +65,7 @@ class IngestReport:
             "faces_indexed": self.faces_indexed,
             "faces_flagged": self.faces_flagged_total,
             "failures": len(self.failures),
+            "worker_crashes": self.worker_crashes,
         }
 
 
@@ -101,6 +104,8 @@ class IngestRun:
         self._pending: dict[int, _Pending] = {}
         self._to_store: list[tuple[_Pending, ImageOut]] = []
         self._next_key = 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._batches: dict[Future[BatchOut], list[tuple[int, str, bytes]]] = {}
 
     def count(self) -> int:
         return sum(1 for _ in iter_sources(self.paths, self.manifest))
@@ -113,24 +118,16 @@ class IngestRun:
         self.progress = IngestProgress(files_total=self.count())
         self._emit()
         start = time.perf_counter()
-        executor = None
+        self._executor = self._new_executor()
         try:
-            if self.workers > 0:
-                ctx = multiprocessing.get_context("spawn")
-                executor = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=ctx,
-                    initializer=init_worker,
-                    initargs=(self.gallery.pipeline_settings, 1),
-                )
-            self._run(executor)
+            self._run()
             status = "completed"
         except KeyboardInterrupt:
             self.report.interrupted = True
             status = "interrupted"
         finally:
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
             self._store(force=True)
             self.gallery.save_index()
             self.report.seconds = time.perf_counter() - start
@@ -138,7 +135,17 @@ class IngestRun:
         return self.report
 
     # --- main loop ------------------------------------------------------------------------
-    def _run(self, executor: ProcessPoolExecutor | None) -> None:
+    def _new_executor(self) -> ProcessPoolExecutor | None:
+        if self.workers <= 0:
+            return None
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(self.gallery.pipeline_settings, 1),
+        )
+
+    def _run(self) -> None:
         batch: list[tuple[int, str, bytes]] = []
         in_flight: set[Future[BatchOut]] = set()
         max_in_flight = 3 * max(1, self.workers)
@@ -165,25 +172,46 @@ class IngestRun:
             self._dup_waiting[sha] = []
             batch.append((key, sha, data))
             if len(batch) >= self.batch_size:
-                in_flight.add(self._submit(executor, batch))
+                in_flight.add(self._submit(batch))
                 batch = []
             while len(in_flight) >= max_in_flight:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                self._collect(done)
+                in_flight |= self._collect(done)
         if batch:
-            in_flight.add(self._submit(executor, batch))
+            in_flight.add(self._submit(batch))
         while in_flight:
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            self._collect(done)
+            in_flight |= self._collect(done)
 
-    def _submit(
-        self, executor: ProcessPoolExecutor | None, batch: list[tuple[int, str, bytes]]
-    ) -> Future[BatchOut]:
-        if executor is not None:
-            return executor.submit(process_batch, batch)
-        future: Future[BatchOut] = Future()
-        future.set_result(process_batch(batch, self.gallery.pipeline))
+    def _submit(self, batch: list[tuple[int, str, bytes]]) -> Future[BatchOut]:
+        if self._executor is not None:
+            try:
+                future = self._executor.submit(process_batch, batch)
+            except BrokenProcessPool:  # a worker died: start a fresh pool
+                self._executor.shutdown(wait=False, cancel_futures=False)
+                self._executor = self._new_executor()
+                assert self._executor is not None
+                future = self._executor.submit(process_batch, batch)
+        else:
+            future = Future()
+            future.set_result(process_batch(batch, self.gallery.pipeline))
+        self._batches[future] = batch
         return future
+
+    def _retry_after_crash(self, batch: list[tuple[int, str, bytes]]) -> set[Future[BatchOut]]:
+        """A worker died (killed, out of memory, a crash in native code) during ``batch``.
+
+        Start a new pool and retry each image of the batch on its own, so that an image that
+        kills a worker again fails alone, with a reason, and the run goes on.
+        """
+        if len(batch) == 1:
+            key = batch[0][0]
+            pending = self._pending.pop(key)
+            self._fail(pending.path, "worker process crashed while reading this file")
+            for dup in self._dup_waiting.pop(pending.sha256, []):
+                self._fail(dup.path, f"worker process crashed (same bytes as {pending.path})")
+            return set()
+        return {self._submit([item]) for item in batch}
 
     def _read(self, item: SourceItem) -> bytes | None:
         self.report.files_read += 1
@@ -224,9 +252,17 @@ class IngestRun:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def _collect(self, done: set[Future[BatchOut]]) -> None:
+    def _collect(self, done: set[Future[BatchOut]]) -> set[Future[BatchOut]]:
+        """Take finished batches; returns the futures of batches resubmitted after a crash."""
+        resubmitted: set[Future[BatchOut]] = set()
         for future in done:
-            out = future.result()
+            batch = self._batches.pop(future)
+            try:
+                out = future.result()
+            except BrokenProcessPool:
+                self.report.worker_crashes += 1
+                resubmitted |= self._retry_after_crash(batch)
+                continue
             for stage, secs in out.timings.items():
                 self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
             for image in out.images:
@@ -239,6 +275,7 @@ class IngestRun:
                     continue
                 self._to_store.append((pending, image))
         self._store(force=False)
+        return resubmitted
 
     # --- storing --------------------------------------------------------------------------
     def _store(self, force: bool) -> None:

@@ -178,3 +178,32 @@ def test_worker_processes_give_the_same_catalog(gallery, photos, pipeline, tmp_p
     assert [c.image_sha256 for c in a.candidates] == [c.image_sha256 for c in b.candidates]
     assert np.allclose([c.score for c in a.candidates], [c.score for c in b.candidates], atol=1e-4)
     other.close()
+
+
+def test_filters_restrict_search_without_losing_the_mate(gallery, photos, tmp_path):
+    from datetime import UTC, datetime
+
+    from facesearch.store.catalog import SearchFilters
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,source_url,captured_at,collection\n"
+        f"{photos / 'a' / 'astronaut.jpg'},https://nasa.example/a.jpg,1984-02-07,nasa\n"
+        f"{photos / 'b' / 'hopper.png'},https://navy.example/h.png,1960-01-01,navy\n"
+    )
+    gallery.ingest([photos], collection="all", workers=0)
+    gallery.ingest([], manifest=manifest, workers=0)
+    probe = photos / "a" / "astronaut.jpg"
+
+    def top(**kw):
+        return [
+            c.image_path
+            for c in gallery.search(probe, k=10, filters=SearchFilters(**kw)).candidates
+        ]
+
+    assert top(collection="nasa") == [str(photos / "a" / "astronaut.jpg")]
+    assert top(source_prefix="https://navy.example/") == [str(photos / "b" / "hopper.png")]
+    assert top(captured_from=datetime(1980, 1, 1, tzinfo=UTC))[0].endswith("astronaut.jpg")
+    assert top(captured_to=datetime(1970, 1, 1, tzinfo=UTC)) == [str(photos / "b" / "hopper.png")]
+    assert top(collection="nasa", captured_to=datetime(1970, 1, 1, tzinfo=UTC)) == []
+    assert len(top(collection="all")) == gallery.catalog.stats()["searchable_faces"]

@@ -32,7 +32,7 @@ from facesearch.pipeline import Face, FacePipeline, PipelineSettings
 from facesearch.search import Bands, Candidate, Comparison, ProbeFace, SearchResult
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
-from facesearch.store.catalog import SqlCatalog
+from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.vector_index import VectorIndex, load_index, new_index
 
 log = logging.getLogger(__name__)
@@ -268,8 +268,13 @@ class Gallery:
         *,
         face: int | None = None,
         collection: str | None = None,
+        filters: SearchFilters | None = None,
     ) -> SearchResult:
-        """The k gallery faces most similar to the probe's face (the largest by default)."""
+        """The k gallery faces most similar to the probe's face (the largest by default).
+
+        ``collection`` (or ``filters``: collection, capture date range, source URL prefix)
+        restricts the search to faces whose image has a matching provenance record.
+        """
         self.pipeline  # noqa: B018  (load the models before the clock starts)
         start = time.perf_counter()
         decoded, faces, chosen = self._probe(probe, face)
@@ -278,6 +283,7 @@ class Gallery:
             k,
             model=chosen.model,
             collection=collection,
+            filters=filters,
             probe_sha256=decoded.sha256,
             probe_faces=[_probe_face(f) for f in faces],
             face=chosen.index,
@@ -291,6 +297,7 @@ class Gallery:
         *,
         model: str,
         collection: str | None = None,
+        filters: SearchFilters | None = None,
         probe_sha256: str = "",
         probe_faces: list[ProbeFace] | None = None,
         face: int = 0,
@@ -305,8 +312,8 @@ class Gallery:
                 f"probe embedded with {model} but the gallery holds {index.model_key}"
             )
         allowed = None
-        if collection is not None:
-            allowed = self.catalog.face_ids(self.model_key, collection=collection)
+        if collection is not None or (filters is not None and not filters.empty):
+            allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
         hits = index.search(np.asarray(embedding, np.float32)[None, :], k, allowed_ids=allowed)
         pairs = [
             (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0

@@ -27,6 +27,7 @@ from facesearch.cli.common import (
     friendly_errors,
 )
 from facesearch.errors import DecodeError
+from facesearch.store.catalog import SearchFilters
 
 if TYPE_CHECKING:
     from facesearch.gallery import Gallery
@@ -156,6 +157,15 @@ def search(
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="Search this collection only.")
     ] = None,
+    captured_from: Annotated[
+        str | None, typer.Option(help="Only photos captured on or after this ISO date.")
+    ] = None,
+    captured_to: Annotated[
+        str | None, typer.Option(help="Only photos captured on or before this ISO date.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only photos whose source URL starts with this.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
     grid: Annotated[
@@ -167,8 +177,9 @@ def search(
     """Find the gallery faces most likely to be the person in PROBE."""
     with friendly_errors():
         gallery = _open(data_dir, database_url)
+        filters = _filters(collection, captured_from, captured_to, source)
         decoded = gallery.decode(probe)
-        result = gallery.search(decoded, k=k, face=face, collection=collection)
+        result = gallery.search(decoded, k=k, face=face, filters=filters)
         if grid is not None:
             from facesearch.render import result_grid
 
@@ -182,6 +193,21 @@ def search(
         _write_search_csv(result)
         return
     _print_search(result)
+
+
+def _filters(
+    collection: str | None, captured_from: str | None, captured_to: str | None, source: str | None
+) -> SearchFilters:
+    from facesearch.ingest.sources import parse_datetime
+
+    try:
+        start = parse_datetime(captured_from) if captured_from else None
+        end = parse_datetime(captured_to) if captured_to else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates must be ISO 8601 (YYYY-MM-DD): {exc}") from None
+    if end is not None and captured_to and len(captured_to.strip()) == 10:
+        end = end.replace(hour=23, minute=59, second=59, microsecond=999999)  # whole last day
+    return SearchFilters(collection, start, end, source)
 
 
 def _write_search_csv(result: Any) -> None:

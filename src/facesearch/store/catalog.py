@@ -74,6 +74,23 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search to faces whose image has a provenance record matching all of these."""
+
+    collection: str | None = None
+    captured_from: datetime | None = None
+    captured_to: datetime | None = None
+    source_prefix: str | None = None  # e.g. "https://evidence.example.org/case-114/"
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None
+            for v in (self.collection, self.captured_from, self.captured_to, self.source_prefix)
+        )
+
+
+@dataclass(frozen=True)
 class StoredFace:
     """A face as search results show it: the face, its image and every provenance record."""
 
@@ -104,7 +121,11 @@ class Catalog(Protocol):
     def add_failure(self, run_id: int, path: str, reason: str) -> None: ...
     def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]: ...
     def face_ids(
-        self, model: str, searchable_only: bool = True, collection: str | None = None
+        self,
+        model: str,
+        searchable_only: bool = True,
+        collection: str | None = None,
+        filters: SearchFilters | None = None,
     ) -> np.ndarray: ...
     def iter_embeddings(
         self, model: str, searchable_only: bool = True, chunk: int = 50_000
@@ -359,20 +380,34 @@ class SqlCatalog:
             return {f.id: _stored_face(f) for f in rows}
 
     def face_ids(
-        self, model: str, searchable_only: bool = True, collection: str | None = None
+        self,
+        model: str,
+        searchable_only: bool = True,
+        collection: str | None = None,
+        filters: SearchFilters | None = None,
     ) -> np.ndarray:
+        """Ids of the faces of ``model``, optionally only those whose image has a provenance
+        record matching every given filter (collection, capture dates, source URL prefix)."""
+        f = filters or SearchFilters()
+        if collection is not None:
+            f = SearchFilters(collection, f.captured_from, f.captured_to, f.source_prefix)
         with self.session() as s:
             q = select(Face.id).where(Face.model == model)
             if searchable_only:
                 q = q.where(Face.searchable.is_(True))
-            if collection is not None:
-                q = q.where(
-                    Face.image_id.in_(
-                        select(Provenance.image_id)
-                        .join(Collection, Collection.id == Provenance.collection_id)
-                        .where(Collection.name == collection)
+            if not f.empty:
+                prov = select(Provenance.image_id)
+                if f.collection is not None:
+                    prov = prov.join(Collection, Collection.id == Provenance.collection_id).where(
+                        Collection.name == f.collection
                     )
-                )
+                if f.captured_from is not None:
+                    prov = prov.where(Provenance.captured_at >= f.captured_from)
+                if f.captured_to is not None:
+                    prov = prov.where(Provenance.captured_at <= f.captured_to)
+                if f.source_prefix is not None:
+                    prov = prov.where(Provenance.source_url.startswith(f.source_prefix))
+                q = q.where(Face.image_id.in_(prov))
             ids = s.scalars(q.order_by(Face.id)).all()
         return np.asarray(ids, dtype=np.int64)
 

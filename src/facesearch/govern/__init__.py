@@ -22,7 +22,6 @@ from facesearch.govern.errors import (
     AuthenticationError,
     EncryptionError,
     GovernanceError,
-    NotFoundError,
     PolicyError,
     RefusedError,
 )
@@ -62,7 +61,6 @@ __all__ = [
     "FaceFinder",
     "Governance",
     "GovernanceError",
-    "NotFoundError",
     "OversightReport",
     "Policy",
     "PolicyError",

@@ -40,9 +40,5 @@ class AuthenticationError(RefusedError):
         super().__init__("authenticate", reason)
 
 
-class NotFoundError(GovernanceError):
-    """A named user, case, search, token or request does not exist."""
-
-
 class EncryptionError(GovernanceError):
     """Encryption at rest is misconfigured, or data cannot be decrypted with the key given."""

@@ -153,16 +153,22 @@ def _search_rows(s: SearchRow) -> list[tuple[str, str]]:
         ("Probe quality", "-" if o.probe_quality is None else f"{o.probe_quality:.3f}"),
         ("Model", o.model),
         ("Model SHA-256", o.model_sha256),
-        ("Threshold", "-" if o.threshold is None else f"{o.threshold:.4f}"),
+        ("Thresholds", _thresholds_text(o.thresholds, o.threshold)),
         ("k requested / used", f"{o.k_requested} / {o.k_used}"),
         (
-            "Face / collection",
-            f"{s.face if s.face is not None else 'largest'} / {s.collection or 'all'}",
+            "Probe face / collection",
+            f"{'#' + str(s.face) if s.face is not None else 'largest'} / {s.collection or 'all'}",
         ),
         ("Hidden by policy", hidden),
         ("Policy SHA-256", s.policy_sha256),
         ("Audit entry", f"#{o.audit_seq}" if o.audit_seq else "-"),
     ]
+
+
+def _thresholds_text(thresholds: dict[str, float], match: float | None) -> str:
+    if thresholds:
+        return ", ".join(f"{k} {v:.4f}" for k, v in sorted(thresholds.items()))
+    return "-" if match is None else f"match {match:.4f}"
 
 
 def _reviews_text(reviews: Sequence[Any]) -> str:
@@ -339,12 +345,12 @@ def render_pdf(d: CaseReportData) -> bytes:
     def heading(text: str, size: float = 13) -> None:
         pdf.ln(2)
         pdf.set_font(family, "B", size)
-        pdf.multi_cell(width, size * 0.5, t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(width, size * 0.5, t(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(1)
 
     def para(text: str, size: float = 9, style: str = "") -> None:
         pdf.set_font(family, style, size)
-        pdf.multi_cell(width, size * 0.48, t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(width, size * 0.48, t(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def kv(rows: Sequence[tuple[str, str]]) -> None:
         pdf.set_font(family, "", 8)
@@ -368,7 +374,7 @@ def render_pdf(d: CaseReportData) -> bytes:
                     r.cell(t(x))
 
     heading(f"Face search case report: {d.case.number}", 16)
-    pdf.set_draw_color(170, 0, 0)
+    pdf.set_draw_color(140, 140, 140)
     para(d.statement, 10, "B")
     para(
         f"Generated {fmt_time(d.generated_at)} by {d.generated_by}; "
@@ -441,7 +447,7 @@ def render_pdf(d: CaseReportData) -> bytes:
     para(d.chain.summary(), 9, "B")
     grid(
         ("#", "Time", "User", "Action", "Entry SHA-256"),
-        [(str(a.seq), a.ts, a.actor, a.action, a.hash) for a in d.audit] or [("-",) * 5],
+        [(str(a.seq), a.ts[:19] + "Z", a.actor, a.action, a.hash) for a in d.audit] or [("-",) * 5],
         (6, 22, 14, 14, 44),
     )
     pdf.ln(3)

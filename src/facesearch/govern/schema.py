@@ -183,10 +183,11 @@ class Search(Base):
     probe_quality: Mapped[float | None] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(120))
     model_sha256: Mapped[str] = mapped_column(String(64))
-    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)  # the "match" threshold
+    thresholds: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)  # all, by name
     k_requested: Mapped[int] = mapped_column(Integer)
     k_used: Mapped[int] = mapped_column(Integer)
-    face: Mapped[int | None] = mapped_column(Integer)
+    face: Mapped[int | None] = mapped_column(Integer)  # index of the probe face searched
     collection: Mapped[str | None] = mapped_column(String(200))
     min_band_shown: Mapped[str] = mapped_column(String(40))
     hidden_below_band: Mapped[int] = mapped_column(Integer, default=0)

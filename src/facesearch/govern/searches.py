@@ -5,13 +5,22 @@ wraps ``Gallery.search``). Governance decides whether it may run, filters what i
 (policy band, suppression, maximum count), stores the probe and the candidates for the
 case, and records everything in the audit log in the same transaction.
 
+Rules: a search runs only in an ``open`` case, by an active investigator assigned to it, for
+a purpose the policy in force still allows. ``k`` is capped at ``search.max_candidates``. A
+probe whose quality (as the backend reports it: see :class:`SearchResultLike`) is below
+``search.min_probe_quality`` is refused, as is one whose quality the backend does not report
+when the minimum is above 0. Candidates in a band weaker than ``search.min_band_shown``, or in
+a band the policy does not list, are not shown (counted as ``hidden_below_band``); candidates
+of suppressed people are not shown (``hidden_suppressed``). Reviews are accepted while the
+case is open, from assigned investigators and supervisors, on candidates that were shown.
+
 Every result carries :data:`LEADS_STATEMENT`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -62,23 +71,57 @@ class CandidateLike(Protocol):
 
 @runtime_checkable
 class SearchResultLike(Protocol):
-    """What a backend returns. Optional attributes read when present: ``probe_quality``
-    (float 0..1, quality of the probe face searched), and on candidates ``image_sha256``,
-    ``provenance`` (list of dicts), ``crop`` (blob key), ``embedding`` (for suppression; the
-    catalog's is used otherwise)."""
+    """What a backend returns (``facesearch.search.SearchResult`` fits).
+
+    Also read when present: the threshold, as ``threshold`` (float) or ``thresholds`` (dict,
+    its ``"match"`` entry is the threshold); the probe's quality, as ``probe_quality`` or as
+    ``probe_faces[i].quality`` for the face whose ``index`` is ``face`` (the face searched);
+    and on candidates ``image_sha256``, ``provenance`` (list of dicts), ``crop`` (blob key)
+    and ``embedding`` (for suppression; the catalog's is used otherwise)."""
 
     probe_sha256: str
     model: str
     model_sha256: str
-    threshold: float
     candidates: Sequence[Any]
 
 
 @runtime_checkable
 class SearchBackend(Protocol):
+    """The search engine (``facesearch.gallery.Gallery`` fits)."""
+
     def search(
-        self, probe: bytes, k: int, face: int | None, collection: str | None
-    ) -> SearchResultLike: ...
+        self, probe: bytes, k: int = ..., *, face: int | None = ..., collection: str | None = ...
+    ) -> Any: ...
+
+
+def result_thresholds(result: Any) -> dict[str, float]:
+    """All thresholds a result reports, by name (``match`` is the decision threshold)."""
+    out: dict[str, float] = {}
+    raw = getattr(result, "thresholds", None)
+    if isinstance(raw, Mapping):
+        out.update({str(k): float(v) for k, v in raw.items() if v is not None})
+    single = getattr(result, "threshold", None)
+    if single is not None:
+        out.setdefault("match", float(single))
+    return out
+
+
+def result_face(result: Any, requested: int | None) -> int | None:
+    face = getattr(result, "face", None)
+    return int(face) if isinstance(face, int) else requested
+
+
+def result_probe_quality(result: Any) -> float | None:
+    """Quality (0..1) of the probe face that was searched, if the result says."""
+    q = getattr(result, "probe_quality", None)
+    if q is not None:
+        return float(q)
+    faces = getattr(result, "probe_faces", None) or []
+    searched = getattr(result, "face", None)
+    for f in faces:
+        if getattr(f, "index", None) == searched and getattr(f, "quality", None) is not None:
+            return float(f.quality)
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,6 +161,7 @@ class SearchOutcome:
     model: str
     model_sha256: str
     threshold: float | None
+    thresholds: dict[str, float]
     k_requested: int
     k_used: int
     min_band_shown: str
@@ -156,6 +200,7 @@ def outcome_of(search: Search) -> SearchOutcome:
         model=search.model,
         model_sha256=search.model_sha256,
         threshold=search.threshold,
+        thresholds=dict(search.thresholds or {}),
         k_requested=search.k_requested,
         k_used=search.k_used,
         min_band_shown=search.min_band_shown,
@@ -217,8 +262,9 @@ def run_search(
         raise RefusedError("search", "the probe image is empty")
     probe_sha = hashlib.sha256(probe).hexdigest()
     k_used = min(k_req, policy.search.max_candidates)
-    result = backend.search(probe, k_used, face, collection)
-    quality = getattr(result, "probe_quality", None)
+    result = backend.search(probe, k_used, face=face, collection=collection)
+    quality = result_probe_quality(result)
+    thresholds = result_thresholds(result)
     min_q = policy.search.min_probe_quality
     if min_q > 0:
         if quality is None:
@@ -264,10 +310,11 @@ def run_search(
         probe_quality=None if quality is None else float(quality),
         model=str(result.model),
         model_sha256=str(result.model_sha256),
-        threshold=None if result.threshold is None else float(result.threshold),
+        threshold=thresholds.get("match"),
+        thresholds=thresholds,
         k_requested=k_req,
         k_used=k_used,
-        face=face,
+        face=result_face(result, face),
         collection=collection,
         min_band_shown=policy.search.min_band_shown,
         hidden_below_band=below_band,
@@ -298,9 +345,11 @@ def run_search(
         "model": search.model,
         "model_sha256": search.model_sha256,
         "threshold": search.threshold,
+        "thresholds": thresholds,
         "k_requested": k_req,
         "k": k_used,
-        "face": face,
+        "face": search.face,
+        "face_requested": face,
         "collection": collection,
         "min_band_shown": search.min_band_shown,
         "hidden_below_band": below_band,

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.govern import cases as cases_mod
@@ -74,12 +73,6 @@ class Governance:
         if create_tables:
             Base.metadata.create_all(engine)
         return cls(sessionmaker(engine), policy or load_policy(None), **kwargs)
-
-    @property
-    def engine(self) -> Engine | None:
-        with self.session_factory() as s:
-            bind = s.get_bind()
-            return bind if isinstance(bind, Engine) else None
 
     # --- transactions and refusals -----------------------------------------------------------
 

@@ -1,0 +1,652 @@
+"""Governance commands: user, token, case, review, audit, purge, policy, suppress.
+
+A thin layer over :class:`facesearch.govern.Governance`. The main CLI registers them with::
+
+    from facesearch.cli.govern import GovernHooks, register
+    register(app, factory, hooks)
+
+``factory(ctx)`` returns the :class:`Governance` for the data directory (the context lets
+it read global options); ``hooks`` supplies what needs the engine (embedding images for a
+removal request, removing faces, finding faces through the vector index).
+
+Every command names its acting user with ``--as USER`` (or ``FACESEARCH_USER``); with
+``--token`` (or ``FACESEARCH_TOKEN``) the user is the token's owner, checked. Refusals print
+the reason and exit with status 2; other errors exit with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import numpy as np
+import typer
+
+from facesearch.errors import FacesearchError
+from facesearch.govern import (
+    LEADS_STATEMENT,
+    CaseSummary,
+    Governance,
+    PolicyError,
+    RefusedError,
+    SearchOutcome,
+    load_policy,
+)
+from facesearch.govern.report import fmt_time
+from facesearch.govern.suppression import FaceFinder
+
+GovernanceFactory = Callable[[typer.Context], Governance]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class GovernHooks:
+    """Engine functions the governance commands need; all optional.
+
+    * ``embed_images(paths) -> (embeddings (n, d) float32, model key)`` - for
+      ``suppress preview --image``.
+    * ``remove_faces(face_ids)`` - for ``suppress apply`` (e.g. ``gallery.remove_faces``).
+    * ``face_finder(gov, model) -> FaceFinder`` - e.g. ``index_finder(gallery.index.search)``;
+      without it the catalog's embeddings are scanned.
+    """
+
+    embed_images: Callable[[list[Path]], tuple[np.ndarray, str]] | None = None
+    remove_faces: Callable[[list[int]], Any] | None = None
+    face_finder: Callable[[Governance, str], FaceFinder] | None = None
+
+
+Actor = Annotated[
+    str | None,
+    typer.Option("--as", envvar="FACESEARCH_USER", help="Acting user (or FACESEARCH_USER)."),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="FACESEARCH_TOKEN",
+        help="API token; the acting user is its owner (or FACESEARCH_TOKEN).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn governance errors into a message and an exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except RefusedError as exc:
+            _fail(f"refused: {exc.reason}", 2)
+        except (FacesearchError, ValueError, OSError) as exc:
+            _fail(f"error: {exc}", 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO date/time: {text!r}") from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _read_secret(prompt: str, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+def _print_case(c: CaseSummary) -> None:
+    typer.echo(f"case {c.number}: {c.status}")
+    typer.echo(f"  purpose:         {c.purpose_name} ({c.purpose_key})")
+    typer.echo(f"  legal authority: {c.legal_authority}")
+    typer.echo(f"  justification:   {c.justification}")
+    typer.echo(f"  requested:       {c.requested_by}, {fmt_time(c.requested_at)}")
+    if c.decided_by:
+        note = f" - {c.decision_note}" if c.decision_note else ""
+        typer.echo(f"  decided:         {c.decided_by}, {fmt_time(c.decided_at)}{note}")
+    typer.echo(f"  opened:          {fmt_time(c.opened_at)}")
+    if c.closed_by:
+        typer.echo(f"  closed:          {c.closed_by}, {fmt_time(c.closed_at)}")
+    typer.echo(f"  assigned:        {', '.join(c.assigned) or '-'}")
+    typer.echo(f"  searches:        {c.searches}")
+
+
+def print_outcome(o: SearchOutcome) -> None:
+    """Print a search outcome (also for the lead's ``search`` command)."""
+    typer.echo(LEADS_STATEMENT)
+    typer.echo(
+        f"search {o.search_id} in case {o.case} by {o.user} at {fmt_time(o.at)}; probe "
+        f"{o.probe_sha256}; model {o.model} ({o.model_sha256}); thresholds {o.thresholds}"
+    )
+    if o.results_purged_at:
+        typer.echo(f"  results purged {fmt_time(o.results_purged_at)}")
+        return
+    hidden = o.hidden_below_band + o.hidden_suppressed
+    if hidden:
+        typer.echo(
+            f"  {o.hidden_below_band} below band '{o.min_band_shown}' and "
+            f"{o.hidden_suppressed} suppressed candidates not shown"
+        )
+    for c in o.candidates:
+        decision = c.decision or "not reviewed"
+        typer.echo(
+            f"  {c.rank:>3}. face {c.face_id:<8} score {c.score:.4f} {c.band:<10} "
+            f"image {c.image_sha256 or '-'}  [{decision}]"
+        )
+        for p in c.provenance:
+            where = p.get("source_url") or p.get("path") or ""
+            typer.echo(f"        from {p.get('collection', '?')}: {where}")
+    if not o.candidates:
+        typer.echo("  no candidates shown")
+
+
+def build_apps(
+    factory: GovernanceFactory, hooks: GovernHooks | None = None
+) -> dict[str, typer.Typer]:
+    """The sub-apps by name: user, token, case, review, audit, policy, suppress."""
+    hooks = hooks or GovernHooks()
+
+    def gov_actor(
+        ctx: typer.Context, actor: str | None, token: str | None
+    ) -> tuple[Governance, str]:
+        gov = factory(ctx)
+        return gov, gov.resolve_actor(actor, token)
+
+    # --- user ---------------------------------------------------------------------------------
+    user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+
+    @user_app.command("add")
+    @_guard
+    def user_add(
+        ctx: typer.Context,
+        username: str,
+        role: Annotated[
+            list[str],
+            typer.Option("--role", "-r", help="administrator, investigator, supervisor, auditor"),
+        ],
+        name: Annotated[str, typer.Option(help="Display name.")] = "",
+        password_stdin: Annotated[
+            bool, typer.Option(help="Read the password from standard input.")
+        ] = False,
+        no_password: Annotated[bool, typer.Option(help="Token-only user.")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Add a user (the first user must be an administrator; --as names them)."""
+        gov = factory(ctx)
+        who = gov.resolve_actor(actor or username, token)
+        password = None if no_password else _read_secret("Password", password_stdin)
+        gov.add_user(who, username, role, password, name)
+        typer.echo(f"added user {username.lower()} ({', '.join(sorted(role))})")
+
+    @user_app.command("list")
+    @_guard
+    def user_list(ctx: typer.Context, actor: Actor = None, token: TokenOpt = None) -> None:
+        """List users."""
+        gov, who = gov_actor(ctx, actor, token)
+        for u in gov.list_users(who):
+            state = "active" if u["active"] else f"disabled {fmt_time(u['disabled_at'])}"
+            typer.echo(f"{u['username']:<24} {','.join(u['roles']):<36} {state}")
+
+    @user_app.command("passwd")
+    @_guard
+    def user_passwd(
+        ctx: typer.Context,
+        username: str,
+        password_stdin: Annotated[bool, typer.Option()] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Set a password (your own, or anyone's as an administrator)."""
+        gov, who = gov_actor(ctx, actor, token)
+        gov.set_password(who, username, _read_secret("New password", password_stdin))
+        typer.echo(f"password set for {username}")
+
+    @user_app.command("disable")
+    @_guard
+    def user_disable(
+        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Disable a user: they, and their tokens, are refused from now on."""
+        gov, who = gov_actor(ctx, actor, token)
+        gov.disable_user(who, username)
+        typer.echo(f"disabled {username}")
+
+    @user_app.command("enable")
+    @_guard
+    def user_enable(
+        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Enable a disabled user."""
+        gov, who = gov_actor(ctx, actor, token)
+        gov.enable_user(who, username)
+        typer.echo(f"enabled {username}")
+
+    # --- token --------------------------------------------------------------------------------
+    token_app = typer.Typer(help="API tokens (only their hash is stored).", no_args_is_help=True)
+
+    @token_app.command("create")
+    @_guard
+    def token_create(
+        ctx: typer.Context,
+        user: Annotated[str | None, typer.Option(help="Owner (default: you).")] = None,
+        name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+        expires_days: Annotated[int | None, typer.Option(min=1)] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Create a token. It is shown once, now."""
+        gov, who = gov_actor(ctx, actor, token)
+        secret, token_id = gov.create_token(who, user or who, name, expires_days)
+        typer.echo(f"token {token_id} for {user or who} (shown once, store it now):")
+        typer.echo(secret)
+
+    @token_app.command("list")
+    @_guard
+    def token_list(
+        ctx: typer.Context,
+        user: Annotated[str | None, typer.Option()] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """List tokens (yours, or all/any user's as an administrator)."""
+        gov, who = gov_actor(ctx, actor, token)
+        for t in gov.list_tokens(who, user):
+            if t["revoked_at"]:
+                state = f"revoked {fmt_time(t['revoked_at'])}"
+            elif t["expires_at"]:
+                state = f"expires {fmt_time(t['expires_at'])}"
+            else:
+                state = "no expiry"
+            typer.echo(
+                f"{t['id']:>5} {t['prefix']}... {t['user']:<20} {t['name']:<24} "
+                f"created {fmt_time(t['created_at'])}  {state}"
+            )
+
+    @token_app.command("revoke")
+    @_guard
+    def token_revoke(
+        ctx: typer.Context, token_id: int, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Revoke a token by id."""
+        gov, who = gov_actor(ctx, actor, token)
+        gov.revoke_token(who, token_id)
+        typer.echo(f"revoked token {token_id}")
+
+    # --- case ---------------------------------------------------------------------------------
+    case_app = typer.Typer(help="Cases: the only context searches run in.", no_args_is_help=True)
+
+    @case_app.command("open")
+    @_guard
+    def case_open(
+        ctx: typer.Context,
+        number: str,
+        purpose: Annotated[str, typer.Option(help="A purpose key from the policy.")],
+        authority: Annotated[str, typer.Option(help="Legal authority reference.")],
+        justification: Annotated[str, typer.Option(help="Why a face search is needed.")],
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Open (request) a case."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.open_case(who, number, purpose, authority, justification))
+
+    @case_app.command("approve")
+    @_guard
+    def case_approve(
+        ctx: typer.Context,
+        number: str,
+        note: Annotated[str, typer.Option()] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Approve a case (a supervisor who did not request it)."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.approve_case(who, number, note))
+
+    @case_app.command("reject")
+    @_guard
+    def case_reject(
+        ctx: typer.Context,
+        number: str,
+        note: Annotated[str, typer.Option(help="Why.")],
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Reject a case request."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.reject_case(who, number, note))
+
+    @case_app.command("assign")
+    @_guard
+    def case_assign(
+        ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Assign an investigator to a case."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.assign(who, number, user))
+
+    @case_app.command("unassign")
+    @_guard
+    def case_unassign(
+        ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Remove an investigator from a case."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.unassign(who, number, user))
+
+    @case_app.command("close")
+    @_guard
+    def case_close(
+        ctx: typer.Context,
+        number: str,
+        note: Annotated[str, typer.Option()] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Close a case: no more searches; the retention clock starts."""
+        gov, who = gov_actor(ctx, actor, token)
+        _print_case(gov.close_case(who, number, note))
+
+    @case_app.command("show")
+    @_guard
+    def case_show(
+        ctx: typer.Context, number: str, actor: Actor = None, token: TokenOpt = None
+    ) -> None:
+        """Show a case and its searches."""
+        gov, who = gov_actor(ctx, actor, token)
+        summary, outcomes = gov.show_case(who, number)
+        _print_case(summary)
+        for o in outcomes:
+            typer.echo("")
+            print_outcome(o)
+
+    @case_app.command("list")
+    @_guard
+    def case_list(
+        ctx: typer.Context,
+        status: Annotated[str | None, typer.Option(help="pending, open, rejected, closed")] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """List the cases you may read."""
+        gov, who = gov_actor(ctx, actor, token)
+        for c in gov.list_cases(who, status):
+            typer.echo(
+                f"{c.number:<24} {c.status:<9} {c.purpose_key:<20} by {c.requested_by:<16} "
+                f"{fmt_time(c.requested_at)}  searches {c.searches}"
+            )
+
+    @case_app.command("report")
+    @_guard
+    def case_report(
+        ctx: typer.Context,
+        number: str,
+        html: Annotated[Path | None, typer.Option("--html", help="Write HTML here.")] = None,
+        pdf: Annotated[Path | None, typer.Option("--pdf", help="Write PDF here.")] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Write the case report (chain of custody) as HTML and/or PDF."""
+        if html is None and pdf is None:
+            raise typer.BadParameter("give --html PATH and/or --pdf PATH")
+        gov, who = gov_actor(ctx, actor, token)
+        for fmt, path in (("html", html), ("pdf", pdf)):
+            if path is not None:
+                path.write_bytes(gov.case_report(who, number, fmt))
+                typer.echo(f"wrote {path}")
+
+    # --- review -------------------------------------------------------------------------------
+    review_app = typer.Typer(help="Review candidates.", no_args_is_help=True)
+
+    @review_app.command("mark")
+    @_guard
+    def review_mark(
+        ctx: typer.Context,
+        search_id: int,
+        face_id: int,
+        decision: Annotated[
+            str, typer.Argument(help="possible_match, not_a_match or insufficient_quality")
+        ],
+        note: Annotated[str, typer.Option()] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Record your decision on a candidate shown in a search."""
+        gov, who = gov_actor(ctx, actor, token)
+        r = gov.review(who, search_id, face_id, decision, note)
+        typer.echo(f"search {search_id} face {face_id}: {r.decision} by {r.reviewer}")
+        typer.echo(LEADS_STATEMENT)
+
+    # --- audit --------------------------------------------------------------------------------
+    audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+    @audit_app.command("verify")
+    @_guard
+    def audit_verify(
+        ctx: typer.Context,
+        anchor: Annotated[
+            list[str] | None,
+            typer.Option(help="SEQ:HASH kept outside the database (repeatable)."),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Verify the hash chain; exit status 3 if it is broken."""
+        anchors: dict[int, str] = {}
+        for a in anchor or []:
+            seq, _, h = a.partition(":")
+            if not seq.isdigit() or len(h) != 64:
+                raise typer.BadParameter(f"anchor must be SEQ:HASH, got {a!r}")
+            anchors[int(seq)] = h.lower()
+        gov, who = gov_actor(ctx, actor, token)
+        result = gov.verify_audit(who, anchors)
+        typer.echo(result.summary())
+        for bad_seq, problem in result.problems[1:]:
+            typer.echo(f"  also #{bad_seq}: {problem}")
+        if not result.ok:
+            raise typer.Exit(3)
+
+    @audit_app.command("report")
+    @_guard
+    def audit_report(
+        ctx: typer.Context,
+        since: Annotated[str | None, typer.Option(help="ISO date/time (UTC), inclusive")] = None,
+        until: Annotated[str | None, typer.Option(help="ISO date/time (UTC), exclusive")] = None,
+        period: Annotated[str, typer.Option(help="day, week or month")] = "month",
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Oversight figures by user, case, purpose and period, with anomalies."""
+        gov, who = gov_actor(ctx, actor, token)
+        rep = gov.oversight_report(who, _when(since), _when(until), period)
+        if as_json:
+            typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
+        else:
+            typer.echo(rep.to_text())
+
+    # --- policy -------------------------------------------------------------------------------
+    policy_app = typer.Typer(help="The governance policy.", no_args_is_help=True)
+
+    @policy_app.command("show")
+    @_guard
+    def policy_show(ctx: typer.Context) -> None:
+        """Show the policy in force."""
+        typer.echo(factory(ctx).policy.describe())
+
+    @policy_app.command("check")
+    def policy_check(file: Path) -> None:
+        """Validate a policy file without using it; lists every problem by field."""
+        try:
+            policy = load_policy(file)
+        except PolicyError as exc:
+            _fail(str(exc), 1)
+            return
+        typer.echo(f"policy OK: {file} (sha256 {policy.sha256})")
+        typer.echo(policy.describe())
+
+    # --- suppress -----------------------------------------------------------------------------
+    suppress_app = typer.Typer(
+        help="Removal on request, and suppression from ingest and results.", no_args_is_help=True
+    )
+
+    @suppress_app.command("preview")
+    @_guard
+    def suppress_preview(
+        ctx: typer.Context,
+        requester: Annotated[str, typer.Option(help="Who asked (person, counsel, authority).")],
+        reason: Annotated[str, typer.Option(help="Why (e.g. request reference).")],
+        image: Annotated[
+            list[Path] | None, typer.Option(help="Photo of the person (repeatable).")
+        ] = None,
+        embeddings: Annotated[
+            Path | None, typer.Option(help=".npy file of (n, d) embeddings, instead of images.")
+        ] = None,
+        model: Annotated[str | None, typer.Option(help="Model key of --embeddings.")] = None,
+        threshold: Annotated[float | None, typer.Option(help="Default: policy.")] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """List the gallery faces matching a person, for a human to check before apply."""
+        gov, who = gov_actor(ctx, actor, token)
+        if image:
+            if hooks.embed_images is None:
+                raise ValueError("this installation cannot embed images here; use --embeddings")
+            vecs, model_key = hooks.embed_images(list(image))
+        elif embeddings is not None and model:
+            vecs, model_key = np.load(embeddings, allow_pickle=False), model
+        else:
+            raise typer.BadParameter("give --image PATH, or --embeddings FILE.npy and --model")
+        finder = hooks.face_finder(gov, model_key) if hooks.face_finder else None
+        request_id, matches = gov.preview_removal(
+            who, vecs, model_key, requester, reason, finder=finder, threshold=threshold
+        )
+        typer.echo(f"removal request {request_id}: {len(matches)} matching faces")
+        for m in matches:
+            typer.echo(
+                f"  face {m.face_id:<8} score {m.score:.4f} image {m.image_sha256 or '-'} "
+                f"{m.image_path or ''}"
+            )
+        typer.echo(
+            f"check them, then: suppress apply {request_id} [--face ID ...] "
+            f"(or suppress cancel {request_id})"
+        )
+
+    @suppress_app.command("apply")
+    @_guard
+    def suppress_apply(
+        ctx: typer.Context,
+        request_id: int,
+        face: Annotated[
+            list[int] | None, typer.Option(help="Only these previewed faces (repeatable).")
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Suppress the person and remove the confirmed faces."""
+        if hooks.remove_faces is None:
+            raise ValueError("this installation has no face remover wired in")
+        gov, who = gov_actor(ctx, actor, token)
+        removed = gov.apply_removal(who, request_id, hooks.remove_faces, face or None)
+        typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
+
+    @suppress_app.command("cancel")
+    @_guard
+    def suppress_cancel(
+        ctx: typer.Context,
+        request_id: int,
+        note: Annotated[str, typer.Option()] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Cancel a previewed request (nothing removed or suppressed)."""
+        gov, who = gov_actor(ctx, actor, token)
+        gov.cancel_removal(who, request_id, note)
+        typer.echo(f"request {request_id} cancelled")
+
+    return {
+        "user": user_app,
+        "token": token_app,
+        "case": case_app,
+        "review": review_app,
+        "audit": audit_app,
+        "policy": policy_app,
+        "suppress": suppress_app,
+    }
+
+
+def make_purge_command(factory: GovernanceFactory) -> Callable[..., None]:
+    @_guard
+    def purge(
+        ctx: typer.Context,
+        now: Annotated[
+            str | None, typer.Option(help="Purge as of this ISO time (default: now).")
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Delete probe images and search results whose retention period has ended."""
+        gov = factory(ctx)
+        who = gov.resolve_actor(actor, token)
+        r = gov.purge(who, _when(now))
+        typer.echo(
+            f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
+            f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "
+            f"{len(r.cases)} cases; audit entry #{r.audit_seq}"
+        )
+
+    return purge
+
+
+def register(
+    app: typer.Typer, factory: GovernanceFactory, hooks: GovernHooks | None = None
+) -> None:
+    """Add the governance sub-apps and the ``purge`` command to ``app``."""
+    for name, sub in build_apps(factory, hooks).items():
+        app.add_typer(sub, name=name)
+    app.command("purge")(make_purge_command(factory))
+
+
+def env_factory(ctx: typer.Context) -> Governance:
+    """Standalone use: ``FACESEARCH_DB_URL`` (default sqlite:///facesearch-govern.db) and
+    ``FACESEARCH_POLICY`` (default: the packaged policy). Creates missing tables."""
+    from facesearch.govern.crypto import Cipher
+
+    url = os.environ.get("FACESEARCH_DB_URL", "sqlite:///facesearch-govern.db")
+    policy_path = os.environ.get("FACESEARCH_POLICY")
+    return Governance.from_url(
+        url, load_policy(policy_path), create_tables=True, cipher=Cipher.from_env()
+    )
+
+
+def make_app(
+    factory: GovernanceFactory = env_factory, hooks: GovernHooks | None = None
+) -> typer.Typer:
+    app = typer.Typer(help="facesearch governance.", no_args_is_help=True)
+    register(app, factory, hooks)
+    return app
+
+
+if __name__ == "__main__":  # pragma: no cover
+    make_app()()

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from facesearch.govern import Cipher, EncryptionError, decrypt, encrypt, generate_key
+from facesearch.govern.crypto import ENV_VAR, is_encrypted, maybe_decrypt, parse_key
+
+pytest.importorskip("cryptography")
+
+
+def test_round_trip_and_format() -> None:
+    c = Cipher(parse_key(generate_key()))
+    data = b"\xff\xd8\xff jpeg bytes" * 100
+    blob = c.encrypt(data, aad=b"crop/abc")
+    assert is_encrypted(blob) and data not in blob and len(blob) == len(data) + 40
+    assert c.decrypt(blob, aad=b"crop/abc") == data
+    assert c.encrypt(data) != c.encrypt(data)  # random nonce
+
+
+def test_wrong_key_tampering_and_swapped_names_are_clear_errors() -> None:
+    a, b = Cipher(parse_key(generate_key())), Cipher(parse_key(generate_key()))
+    blob = a.encrypt(b"secret", aad=b"k1")
+    with pytest.raises(EncryptionError, match="different key"):
+        b.decrypt(blob, aad=b"k1")
+    with pytest.raises(EncryptionError, match="modified, or belongs under another name"):
+        a.decrypt(blob, aad=b"k2")
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(EncryptionError, match="modified"):
+        a.decrypt(tampered, aad=b"k1")
+    with pytest.raises(EncryptionError, match="not encrypted"):
+        a.decrypt(b"plain")
+    with pytest.raises(EncryptionError, match="not set"):
+        maybe_decrypt(None, blob)
+    assert maybe_decrypt(None, b"plain") == b"plain"
+
+
+def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert Cipher.from_env() is None
+    with pytest.raises(EncryptionError, match="not set"):
+        encrypt(b"x")
+    key = bytes(range(32))
+    monkeypatch.setenv(ENV_VAR, base64.urlsafe_b64encode(key).decode())
+    blob = encrypt(b"thumbnail")
+    monkeypatch.setenv(ENV_VAR, key.hex())  # the same key, as hex
+    assert decrypt(blob) == b"thumbnail"
+    monkeypatch.setenv(ENV_VAR, generate_key())
+    with pytest.raises(EncryptionError, match="different key"):
+        decrypt(blob)
+    monkeypatch.setenv(ENV_VAR, "too-short")
+    with pytest.raises(EncryptionError, match="32 bytes"):
+        Cipher.from_env()

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from facesearch.govern import LEADS_STATEMENT, Cipher, RefusedError, generate_key
+from facesearch.govern.crypto import is_encrypted, parse_key
+from facesearch.govern.schema import Probe
+from test_govern_support import (  # noqa: F401
+    MODEL,
+    MODEL_SHA,
+    World,
+    engine,
+    make_world,
+    open_approved_case,
+    policy_with,
+    probe_bytes,
+    world,
+)
+
+
+def test_search_records_everything_and_shows_only_policy_bands(world: World) -> None:  # noqa: F811
+    open_approved_case(world)
+    probe = probe_bytes(3)
+    o = world.gov.search("alice", "C-1", probe, k=50)
+    assert o.statement == LEADS_STATEMENT
+    assert o.k_requested == 50 and o.k_used == 20  # policy maximum
+    assert world.backend.calls[-1][0] == 20
+    # the two faces of person 3 are strong; everyone else is weak and hidden by the policy
+    assert [c.face_id for c in o.candidates] == sorted(
+        [world.faces[(3, 0)], world.faces[(3, 1)]],
+        key=lambda f: -next(c.score for c in o.candidates if c.face_id == f),
+    )
+    assert all(c.band in ("strong", "possible") for c in o.candidates)
+    assert o.hidden_below_band == 8
+    assert o.candidates[0].provenance[0]["collection"] == "web"
+    entry = world.last_entry()
+    assert entry.action == "search" and entry.actor == "alice" and entry.case_number == "C-1"
+    d = entry.details
+    assert d["probe_sha256"] == hashlib.sha256(probe).hexdigest()
+    assert d["model"] == MODEL and d["model_sha256"] == MODEL_SHA
+    assert d["threshold"] == 0.4 and d["thresholds"] == {"match": 0.4, "strong": 0.6}
+    assert d["k"] == 20 and d["purpose"] == "threat-to-life" and d["face"] == 0
+    assert d["policy_sha256"] == world.gov.policy.sha256
+    assert [c["face_id"] for c in d["candidates"]] == [c.face_id for c in o.candidates]
+    assert d["candidates"][0]["score"] == pytest.approx(o.candidates[0].score, abs=1e-6)
+    assert entry.at == world.clock.now
+    assert o.audit_seq == entry.seq
+
+
+def test_result_in_the_briefs_shape(world: World) -> None:  # noqa: F811
+    open_approved_case(world)
+    world.backend.brief = True
+    o = world.gov.search("alice", "C-1", probe_bytes(3), face=None)
+    assert o.threshold == 0.4 and o.thresholds == {"match": 0.4} and o.probe_quality == 0.9
+    assert len(o.candidates) == 2
+    world.backend.quality = 0.1
+    with pytest.raises(RefusedError, match="below the policy minimum"):
+        world.gov.search("alice", "C-1", probe_bytes(3))
+
+
+def test_max_candidates_and_min_band(engine: Engine) -> None:  # noqa: F811
+    policy = policy_with(
+        **{
+            "max_candidates = 20": "max_candidates = 1",
+            'min_band_shown = "possible"': 'min_band_shown = "weak"',
+        }
+    )
+    w = make_world(engine, policy)
+    open_approved_case(w)
+    o = w.gov.search("alice", "C-1", probe_bytes(3), k=5)
+    assert len(o.candidates) == 1 and o.k_used == 1 and o.hidden_below_band == 0
+
+
+def test_low_quality_probe_is_refused(world: World) -> None:  # noqa: F811
+    open_approved_case(world)
+    world.backend.quality = 0.1
+    with pytest.raises(RefusedError, match="below the policy minimum"):
+        world.gov.search("alice", "C-1", probe_bytes(3))
+    world.backend.quality = None
+    with pytest.raises(RefusedError, match="did not report the probe's quality"):
+        world.gov.search("alice", "C-1", probe_bytes(3))
+    assert world.audit_actions().count("search.refused") == 2
+    with world.sessions() as s:  # nothing stored for refused searches
+        assert s.execute(select(Probe)).first() is None
+
+
+def test_engine_failure_is_logged(world: World) -> None:  # noqa: F811
+    open_approved_case(world)
+    world.backend.fail = True
+    with pytest.raises(RuntimeError, match="engine exploded"):
+        world.gov.search("alice", "C-1", probe_bytes(3))
+    last = world.last_entry()
+    assert last.action == "search.failed" and "engine exploded" in last.details["error"]
+
+
+def test_review_marks_candidates(world: World) -> None:  # noqa: F811
+    gov = world.gov
+    open_approved_case(world)
+    o = gov.search("alice", "C-1", probe_bytes(3))
+    first, second = o.candidates[0].face_id, o.candidates[1].face_id
+    gov.review("alice", o.search_id, first, "possible_match", "same scar on the left cheek")
+    gov.review("alice", o.search_id, second, "insufficient quality")
+    gov.review("sam", o.search_id, second, "not_a_match", "different ear shape")
+    entry = world.last_entry()
+    assert entry.action == "review" and entry.details["decision"] == "not_a_match"
+    assert entry.details["face_id"] == second
+    assert "different ear shape" not in str(entry.details)  # only the note's hash is kept
+    with pytest.raises(RefusedError, match="was not a candidate shown"):
+        gov.review("alice", o.search_id, world.faces[(5, 0)], "possible_match")
+    with pytest.raises(RefusedError, match="decision must be one of"):
+        gov.review("alice", o.search_id, first, "definitely him")
+    with pytest.raises(RefusedError, match="not assigned"):
+        gov.review("bob", o.search_id, first, "not_a_match")
+    view = gov.view_search("alice", o.search_id)
+    assert world.last_entry().action == "search.view"
+    by_face = {c.face_id: c for c in view.candidates}
+    assert by_face[first].decision == "possible_match"
+    assert by_face[first].reviews[0].note == "same scar on the left cheek"
+    assert [r.decision for r in by_face[second].reviews] == ["insufficient_quality", "not_a_match"]
+    assert view.statement == LEADS_STATEMENT
+
+
+def test_probe_is_encrypted_at_rest_when_a_key_is_set(engine: Engine) -> None:  # noqa: F811
+    cipher = Cipher(parse_key(generate_key()))
+    w = make_world(engine, cipher=cipher)
+    open_approved_case(w)
+    probe = probe_bytes(3)
+    o = w.gov.search("alice", "C-1", probe)
+    with w.sessions() as s:
+        row = s.execute(select(Probe)).scalar_one()
+        assert row.encrypted and row.data is not None and is_encrypted(row.data)
+        assert probe not in row.data
+    assert w.gov.probe_image("alice", o.search_id) == probe
+    assert w.last_entry().action == "probe.view"

@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from tests.conftest import write_image
 from typer.testing import CliRunner
 
@@ -19,54 +20,189 @@ def _photos(tmp_path, astronaut, other_faces):
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.jpg", astronaut)
     write_image(folder / "hopper.jpg", other_faces[0])
-    write_image(
-        folder / "group.png",
-        np.concatenate([astronaut, np.resize(other_faces[0], (512, 512, 3))], axis=1),
-    )
+    group = np.concatenate([astronaut, np.resize(other_faces[0], (512, 512, 3))], axis=1)
+    write_image(folder / "group.png", group)
     return folder
 
 
-def test_ingest_search_json_and_csv(tmp_path, astronaut, other_faces):
-    folder = _photos(tmp_path, astronaut, other_faces)
+def _run(*args: str, user: str | None = None, ok: bool = True):
+    env = {"FACESEARCH_USER": user} if user else {}
+    res = runner.invoke(app, list(args), env=env)
+    if ok:
+        assert res.exit_code == 0, res.output
+    return res
+
+
+@pytest.fixture
+def workspace_dir(tmp_path):
+    """A data directory with an administrator, a supervisor, two investigators and an open,
+    approved case CASE-1 (opened by inv1, who is thereby assigned to it)."""
     data = str(tmp_path / "data")
-    res = runner.invoke(
-        app, ["ingest", str(folder), "-c", "demo", "--workers", "0", "--json", "-d", data]
+    _run("-d", data, "init", "--admin", "admin")
+    for name, role in (("sup", "supervisor"), ("inv1", "investigator"), ("inv2", "investigator")):
+        _run("-d", data, "user", "add", name, "--role", role, "--no-password", user="admin")
+    _run(
+        "-d",
+        data,
+        "case",
+        "open",
+        "CASE-1",
+        "--purpose",
+        "cse-victim-id",
+        "--authority",
+        "Warrant 2026-0042",
+        "--justification",
+        "identify the child",
+        user="inv1",
     )
-    assert res.exit_code == 0, res.output
+    _run("-d", data, "case", "approve", "CASE-1", user="sup")
+    return data
+
+
+def test_ingest_search_json_and_csv(tmp_path, astronaut, other_faces, workspace_dir):
+    folder = _photos(tmp_path, astronaut, other_faces)
+    data = workspace_dir
+    res = _run(
+        "ingest", str(folder), "-c", "demo", "--workers", "0", "--json", "-d", data, user="admin"
+    )
     summary = json.loads(res.output)
     assert summary["images_new"] == 3 and summary["failures"] == []
 
-    res = runner.invoke(
-        app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--json", "-d", data]
+    res = _run(
+        "search",
+        str(folder / "astronaut.jpg"),
+        "--case",
+        "CASE-1",
+        "-k",
+        "2",
+        "--json",
+        "-d",
+        data,
+        user="inv1",
     )
-    assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["candidates"][0]["image_path"].endswith("astronaut.jpg")
     assert out["candidates"][0]["band"] == "strong"
-    assert "investigative leads" in out["notice"]
+    assert "investigative leads" in out["statement"]
     assert len(out["probe_sha256"]) == 64
+    assert out["case"] == "CASE-1" and out["user"] == "inv1"
 
-    res = runner.invoke(
-        app, ["search", str(folder / "astronaut.jpg"), "-k", "2", "--csv", "-d", data]
+    res = _run(
+        "search",
+        str(folder / "astronaut.jpg"),
+        "--case",
+        "CASE-1",
+        "-k",
+        "2",
+        "--csv",
+        "-d",
+        data,
+        user="inv1",
     )
     rows = list(csv.DictReader(io.StringIO(res.output)))
     assert rows[0]["rank"] == "1" and rows[0]["collection"] == "demo"
+    assert rows[0]["case"] == "CASE-1"
 
-    res = runner.invoke(
-        app, ["search", str(folder / "group.png"), "--face", "1", "--json", "-d", data]
+    res = _run(
+        "search",
+        str(folder / "group.png"),
+        "--case",
+        "CASE-1",
+        "--face",
+        "1",
+        "--json",
+        "-d",
+        data,
+        user="inv1",
     )
-    assert res.exit_code == 0
     out = json.loads(res.output)
     assert out["face"] == 1 and len(out["probe_faces"]) >= 2
 
-    res = runner.invoke(app, ["search", str(folder / "group.png"), "--face", "9", "-d", data])
+    res = _run(
+        "search",
+        str(folder / "group.png"),
+        "--case",
+        "CASE-1",
+        "--face",
+        "9",
+        "-d",
+        data,
+        user="inv1",
+        ok=False,
+    )
     assert res.exit_code == 1 and "face 9 requested" in res.output
 
 
-def test_search_without_a_face_says_so(tmp_path):
+def test_search_is_refused_outside_an_approved_case(
+    tmp_path, astronaut, other_faces, workspace_dir
+):
+    folder = _photos(tmp_path, astronaut, other_faces)
+    data = workspace_dir
+    _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    probe = str(folder / "astronaut.jpg")
+    res = _run("search", probe, "-d", data, user="inv1", ok=False)
+    assert res.exit_code == 2 and "--case" in res.output
+    res = _run("search", probe, "--case", "CASE-1", "-d", data, user="inv2", ok=False)
+    assert res.exit_code == 2 and "refused" in res.output  # not assigned to the case
+    res = _run("search", probe, "--case", "NO-SUCH", "-d", data, user="inv1", ok=False)
+    assert res.exit_code == 2
+    res = _run("ingest", str(folder), "-d", data, user="inv1", ok=False)
+    assert res.exit_code == 2 and "administrator" in res.output
+    # every refusal is in the audit log, and the chain verifies
+    from facesearch.govern import audit
+    from facesearch.workspace import Workspace
+
+    with Workspace.open(data) as ws, ws.governance.session() as session:
+        refused = [
+            (e.actor, e.action) for e in audit.entries(session) if e.action.endswith(".refused")
+        ]
+    assert ("inv2", "search.refused") in refused
+    assert ("inv1", "ingest.refused") in refused
+    assert sum(1 for _, action in refused if action == "search.refused") == 3
+    verify = _run("-d", data, "audit", "verify", user="admin")
+    assert "intact" in verify.output.lower() or " ok" in verify.output.lower()
+
+
+def test_full_flow_review_and_report(tmp_path, astronaut, other_faces, workspace_dir):
+    folder = _photos(tmp_path, astronaut, other_faces)
+    data = workspace_dir
+    _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    out = json.loads(
+        _run(
+            "search",
+            str(folder / "astronaut.jpg"),
+            "--case",
+            "CASE-1",
+            "--json",
+            "-d",
+            data,
+            user="inv1",
+        ).output
+    )
+    top = out["candidates"][0]
+    _run(
+        "-d",
+        data,
+        "review",
+        "mark",
+        str(out["search_id"]),
+        str(top["face_id"]),
+        "possible_match",
+        "--note",
+        "same scar",
+        user="inv1",
+    )
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    _run("-d", data, "case", "report", "CASE-1", "--html", str(html), "--pdf", str(pdf), user="sup")
+    text = html.read_text()
+    assert "CASE-1" in text and out["probe_sha256"] in text and "possible" in text
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_search_without_a_face_says_so(tmp_path, workspace_dir):
     noise = np.random.default_rng(3).integers(0, 255, (200, 200, 3), dtype=np.uint8)
     probe = write_image(tmp_path / "noise.png", noise)
-    res = runner.invoke(app, ["search", str(probe), "-d", str(tmp_path / "data")])
+    res = _run("search", str(probe), "--case", "CASE-1", "-d", workspace_dir, user="inv1", ok=False)
     assert res.exit_code == 1
     assert "no face found" in res.output
 
@@ -105,30 +241,38 @@ def test_compare_and_pairs(tmp_path, astronaut, other_faces):
     assert set(rows[0]) >= {"a", "b", "score", "same"}
 
 
-def test_stats_and_runs(tmp_path, astronaut, other_faces):
+def test_stats_and_runs(tmp_path, astronaut, other_faces, workspace_dir):
     folder = _photos(tmp_path, astronaut, other_faces)
-    data = str(tmp_path / "data")
-    runner.invoke(app, ["ingest", str(folder), "--workers", "0", "-d", data])
-    res = runner.invoke(app, ["stats", "--json", "-d", data])
-    info = json.loads(res.output)
+    data = workspace_dir
+    _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    info = json.loads(_run("stats", "--json", "-d", data).output)
     assert info["images"] == 3 and info["indexed_faces"] == info["searchable_faces"]
-    res = runner.invoke(app, ["runs", "-d", data])
-    assert res.exit_code == 0 and "completed" in res.output
-    res = runner.invoke(app, ["reindex", "-d", data])
-    assert res.exit_code == 0 and f"{info['searchable_faces']} faces" in res.output
+    assert "completed" in _run("runs", "-d", data).output
+    res = _run("reindex", "-d", data, user="admin")
+    assert f"{info['searchable_faces']} faces" in res.output
+    assert _run("reindex", "-d", data, user="inv1", ok=False).exit_code == 2
 
 
-def test_search_grid_picture(tmp_path, astronaut, other_faces):
+def test_search_grid_picture(tmp_path, astronaut, other_faces, workspace_dir):
     from PIL import Image
 
     folder = _photos(tmp_path, astronaut, other_faces)
-    data = str(tmp_path / "data")
-    runner.invoke(app, ["ingest", str(folder), "--workers", "0", "-d", data])
+    data = workspace_dir
+    _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
     grid = tmp_path / "grid.png"
-    res = runner.invoke(
-        app, ["search", str(folder / "astronaut.jpg"), "-k", "3", "--grid", str(grid), "-d", data]
+    _run(
+        "search",
+        str(folder / "astronaut.jpg"),
+        "--case",
+        "CASE-1",
+        "-k",
+        "3",
+        "--grid",
+        str(grid),
+        "-d",
+        data,
+        user="inv1",
     )
-    assert res.exit_code == 0, res.output
     img = Image.open(grid)
     assert img.format == "PNG" and img.width > 600
     pixels = np.asarray(img.convert("RGB"))

@@ -26,10 +26,20 @@ def many_photos(tmp_path: Path, other_faces) -> Path:
 
 
 def _cli(data: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``facesearch ARGS`` as the administrator of ``data`` (set up on first use)."""
+    env = {**os.environ, "FACESEARCH_USER": "admin"}
+    if not (data / "catalog.db").exists():
+        subprocess.run(
+            [sys.executable, "-m", "facesearch", "-d", str(data), "init", "--admin", "admin"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
     return subprocess.Popen(
         [sys.executable, "-m", "facesearch", *args, "--data-dir", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     )
 
 

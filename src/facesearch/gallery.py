@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from facesearch.errors import (
     FacesearchError,
     IndexCorruptError,
     ModelMismatchError,
-    NoFaceError,
 )
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.models.manifest import Manifest, load_manifest
@@ -34,6 +33,7 @@ from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.vector_index import VectorIndex, load_index, new_index
+from facesearch.verify import Verifier, probe_face
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Gallery:
         self._index_dirty = False
         self._index_saved_at = time.monotonic()
         self.index_repairs: dict[str, int] = {}
+        self.suppression: Callable[[np.ndarray], bool] | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -207,9 +208,13 @@ class Gallery:
         return len(index)
 
     # --- hooks for governance ---------------------------------------------------------------
-    def extra_flags(self, embedding: np.ndarray, flags: tuple[str, ...]) -> tuple[str, ...]:
-        """Flags added at ingest beyond quality (e.g. a suppressed person)."""
-        return flags
+    def is_suppressed(self, embedding: np.ndarray) -> bool:
+        """True for the face of a person who asked to be removed: ingest never stores it.
+
+        Always False for a bare gallery; ``facesearch.workspace`` sets it from the
+        suppression list kept by governance.
+        """
+        return self.suppression is not None and self.suppression(embedding)
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(
@@ -247,18 +252,9 @@ class Gallery:
         """Every face in ``image``, largest first, with quality and embedding."""
         return self.pipeline.process_image(self.decode(image)).faces
 
-    def _probe(self, image: ImageInput, face: int | None) -> tuple[DecodedImage, list[Face], Face]:
-        decoded = self.decode(image)
-        faces = self.pipeline.process_image(decoded).faces
-        if not faces:
-            raise NoFaceError("no face found in the image")
-        index = 0 if face is None else face
-        if not 0 <= index < len(faces):
-            raise NoFaceError(
-                f"face {index} requested, but the image has {len(faces)} face(s) "
-                f"(0..{len(faces) - 1})"
-            )
-        return decoded, faces, faces[index]
+    @property
+    def verifier(self) -> Verifier:
+        return Verifier(self.pipeline, self.bands)
 
     # --- search -----------------------------------------------------------------------------
     def search(
@@ -277,7 +273,7 @@ class Gallery:
         """
         self.pipeline  # noqa: B018  (load the models before the clock starts)
         start = time.perf_counter()
-        decoded, faces, chosen = self._probe(probe, face)
+        decoded, faces, chosen = self.verifier.face(self.decode(probe), face)
         return self.search_embedding(
             chosen.embedding,
             k,
@@ -285,7 +281,7 @@ class Gallery:
             collection=collection,
             filters=filters,
             probe_sha256=decoded.sha256,
-            probe_faces=[_probe_face(f) for f in faces],
+            probe_faces=[probe_face(f) for f in faces],
             face=chosen.index,
             started=start,
         )
@@ -359,20 +355,7 @@ class Gallery:
         self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None
     ) -> Comparison:
         """1:1 verification of the largest (or chosen) face in each image."""
-        _, _, fa = self._probe(a, face_a)
-        _, _, fb = self._probe(b, face_b)
-        if fa.model != fb.model:
-            raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
-        score = float(np.dot(fa.embedding, fb.embedding))
-        return Comparison(
-            score=round(score, 4),
-            band=self.bands.band(score),
-            same=score >= self.bands.match,
-            threshold=self.bands.match,
-            model=fa.model,
-            face_a=_probe_face(fa),
-            face_b=_probe_face(fb),
-        )
+        return self.verifier.compare(a, b, face_a=face_a, face_b=face_b)
 
     # --- removal and status -----------------------------------------------------------------
     def remove_faces(self, face_ids: Sequence[int]) -> int:
@@ -391,12 +374,3 @@ class Gallery:
         stats["model"] = self.model_key
         stats["data_dir"] = str(self.data_dir)
         return stats
-
-
-def _probe_face(f: Face) -> ProbeFace:
-    return ProbeFace(
-        index=f.index,
-        bbox=tuple(round(v, 1) for v in f.bbox),  # type: ignore[arg-type]
-        quality=f.quality.score,
-        flags=f.quality.flags,
-    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,44 +21,61 @@ LABEL_H = 54
 
 
 def result_grid(
-    result: SearchResult, probe_rgb: np.ndarray, blobs: BlobStore, columns: int = 5
+    result: SearchResult | Mapping[str, Any],
+    probe_rgb: np.ndarray,
+    blobs: BlobStore,
+    columns: int = 5,
 ) -> bytes:
-    """A PNG: the probe face, then each candidate's face crop with rank, score, band, source."""
+    """A PNG: the probe face, then each candidate's face crop with rank, score, band, source.
+
+    ``result`` is the engine's SearchResult or a governed search view (a dict with the same
+    fields: probe_sha256, model, face, probe_faces, candidates).
+    """
     from PIL import Image, ImageDraw, ImageFont
 
+    view = asdict(result) if isinstance(result, SearchResult) else dict(result)
     font = ImageFont.load_default(size=13)
-    n = len(result.candidates)
+    candidates = view["candidates"]
+    n = len(candidates)
     rows = max(1, -(-n // columns))
     width = TILE * (columns + 1) + 20
     height = 40 + rows * (TILE + LABEL_H) + 44
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    draw.text((10, 10), f"probe {result.probe_sha256[:12]}  model {result.model}", (0, 0, 0), font)
+    draw.text(
+        (10, 10), f"probe {view['probe_sha256'][:12]}  model {view['model']}", (0, 0, 0), font
+    )
 
-    face = result.probe_faces[result.face] if result.probe_faces else None
+    faces, chosen = view.get("probe_faces") or [], view.get("face")
+    face = faces[chosen] if faces and chosen is not None else None
     if face is not None:
-        x, y, w, h = (int(v) for v in face.bbox)
+        x, y, w, h = (int(v) for v in face["bbox"])
         crop = probe_rgb[max(0, y) : y + h, max(0, x) : x + w]
         if crop.size:
             canvas.paste(_fit(Image.fromarray(crop)), (10, 40))
     draw.text((10, 40 + TILE + 4), "probe", (0, 0, 0), font)
 
-    for i, cand in enumerate(result.candidates):
+    for i, cand in enumerate(candidates):
         col, row = i % columns, i // columns
         left, top = 20 + TILE * (col + 1), 40 + row * (TILE + LABEL_H)
-        if cand.crop and blobs.exists(cand.crop):
-            tile = Image.open(io.BytesIO(blobs.get(cand.crop))).convert("RGB")
+        if cand["crop"] and blobs.exists(cand["crop"]):
+            tile = Image.open(io.BytesIO(blobs.get(cand["crop"]))).convert("RGB")
             canvas.paste(_fit(tile), (left, top))
-        colour = BAND_COLOURS.get(cand.band, (0, 0, 0))
+        colour = BAND_COLOURS.get(cand["band"], (0, 0, 0))
         draw.rectangle([left, top, left + TILE - 1, top + TILE - 1], outline=colour, width=4)
-        source = cand.provenance[0]["collection"] if cand.provenance else ""
+        provenance = cand.get("provenance") or [{}]
+        source = provenance[0].get("collection", "")
+        image_path = cand.get("image_path") or provenance[0].get("path") or ""
         draw.text(
-            (left + 4, top + TILE + 2), f"#{cand.rank}  {cand.score:.3f}  {cand.band}", colour, font
+            (left + 4, top + TILE + 2),
+            f"#{cand['rank']}  {cand['score']:.3f}  {cand['band']}",
+            colour,
+            font,
         )
         draw.text((left + 4, top + TILE + 18), _short(source, 22), (60, 60, 60), font)
         draw.text(
             (left + 4, top + TILE + 34),
-            _short(cand.image_path.split("/")[-1], 22),
+            _short(image_path.split("/")[-1], 22),
             (60, 60, 60),
             font,
         )

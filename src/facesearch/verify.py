@@ -1,18 +1,23 @@
-"""Scoring many pairs of images with the same scoring that search uses."""
+"""1:1 verification: compare two photos, or score many pairs, with the scoring search uses.
+
+Needs no gallery: ``Verifier.load()`` loads the models and the bands from the manifest.
+"""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from facesearch.errors import DecodeError, FacesearchError
+from facesearch.decode import DecodedImage, decode_array, decode_bytes, decode_file
+from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
+from facesearch.pipeline import Face, FacePipeline
+from facesearch.search import Bands, Comparison, ProbeFace
 
-if TYPE_CHECKING:
-    from facesearch.gallery import Gallery
+ImageInput = bytes | str | Path | np.ndarray | DecodedImage
 
 
 class PairError(FacesearchError):
@@ -39,8 +44,84 @@ def read_pair_list(path: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def compare_pairs(gallery: Gallery, pairs: list[tuple[Path, Path]]) -> Iterator[dict[str, Any]]:
-    """One result per pair; each image is embedded once even if it appears in many pairs."""
+class Embedder(Protocol):
+    bands: Bands
+
+    def embed(self, image: ImageInput) -> list[Face]: ...
+
+
+class Verifier:
+    """Faces of images and their comparison, without a gallery."""
+
+    def __init__(self, pipeline: FacePipeline, bands: Bands) -> None:
+        self.pipeline = pipeline
+        self.bands = bands
+
+    @classmethod
+    def load(cls) -> Verifier:
+        pipeline = FacePipeline.load()
+        return cls(pipeline, Bands.from_spec(pipeline.manifest.recognizer))
+
+    def decode(self, image: ImageInput) -> DecodedImage:
+        if isinstance(image, DecodedImage):
+            return image
+        max_pixels = self.pipeline.settings.max_pixels
+        if isinstance(image, bytes):
+            return decode_bytes(image, max_pixels)
+        if isinstance(image, np.ndarray):
+            return decode_array(image)
+        return decode_file(Path(image), max_pixels)
+
+    def embed(self, image: ImageInput) -> list[Face]:
+        """Every face in ``image``, largest first, with quality and embedding."""
+        return self.pipeline.process_image(self.decode(image)).faces
+
+    def face(
+        self, image: ImageInput, index: int | None = None
+    ) -> tuple[DecodedImage, list[Face], Face]:
+        """The decoded image, all its faces, and the chosen one (the largest by default)."""
+        decoded = self.decode(image)
+        faces = self.pipeline.process_image(decoded).faces
+        if not faces:
+            raise NoFaceError("no face found in the image")
+        i = 0 if index is None else index
+        if not 0 <= i < len(faces):
+            raise NoFaceError(
+                f"face {i} requested, but the image has {len(faces)} face(s) (0..{len(faces) - 1})"
+            )
+        return decoded, faces, faces[i]
+
+    def compare(
+        self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None
+    ) -> Comparison:
+        """1:1 verification of the largest (or chosen) face in each image."""
+        _, _, fa = self.face(a, face_a)
+        _, _, fb = self.face(b, face_b)
+        if fa.model != fb.model:
+            raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
+        score = float(np.dot(fa.embedding, fb.embedding))
+        return Comparison(
+            score=round(score, 4),
+            band=self.bands.band(score),
+            same=score >= self.bands.match,
+            threshold=self.bands.match,
+            model=fa.model,
+            face_a=probe_face(fa),
+            face_b=probe_face(fb),
+        )
+
+
+def probe_face(f: Face) -> ProbeFace:
+    x, y, w, h = (round(float(v), 1) for v in f.bbox)
+    return ProbeFace(
+        index=f.index, bbox=(x, y, w, h), quality=f.quality.score, flags=f.quality.flags
+    )
+
+
+def compare_pairs(gallery: Embedder, pairs: list[tuple[Path, Path]]) -> Iterator[dict[str, Any]]:
+    """One result per pair; each image is embedded once even if it appears in many pairs.
+
+    ``gallery`` is a Verifier or a Gallery (anything with ``embed`` and ``bands``)."""
     cache: dict[Path, np.ndarray | str] = {}
 
     def vector(path: Path) -> np.ndarray | str:

@@ -1,10 +1,12 @@
-"""``facesearch`` commands: ingest, search, embed, compare, stats, reindex, runs."""
+"""``facesearch`` commands: init, ingest, search, embed, compare, stats, runs, reindex, and the
+governance sub-commands (user, token, case, review, audit, policy, suppress, purge)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,17 +22,22 @@ from rich.progress import (
 from rich.table import Table
 
 from facesearch.cli.common import (
+    Actor,
     DatabaseUrlOption,
     DataDirOption,
+    TokenOpt,
     console,
     err_console,
     friendly_errors,
 )
+from facesearch.cli.govern import GovernHooks, register
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
 
 if TYPE_CHECKING:
     from facesearch.gallery import Gallery
+    from facesearch.govern import Governance
+    from facesearch.workspace import Workspace
 
 app = typer.Typer(
     name="facesearch",
@@ -41,14 +48,80 @@ app = typer.Typer(
 )
 
 
-def _open(data_dir: Path | None, database_url: str | None) -> Gallery:
-    from facesearch.gallery import Gallery
+@dataclass
+class CliState:
+    data_dir: Path | None = None
+    database_url: str | None = None
+    workspace: Workspace | None = None
 
-    return Gallery.open(data_dir, database_url=database_url)
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Face search for accountable investigations: ingest lawfully held photos, search by face.
+
+    Searches run only inside an open, approved case (see 'facesearch case'); every search,
+    view, review and administrative act is written to a hash-chained audit log.
+    """
+    ctx.obj = CliState(data_dir, database_url)
+
+
+def _state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def _workspace(
+    ctx: typer.Context, data_dir: Path | None = None, database_url: str | None = None
+) -> Workspace:
+    """The workspace for this invocation: command options win over the global ones."""
+    from facesearch.workspace import Workspace
+
+    state = _state(ctx)
+    if state.workspace is None:
+        state.workspace = Workspace.open(
+            data_dir or state.data_dir, database_url=database_url or state.database_url
+        )
+        ctx.call_on_close(state.workspace.close)
+    return state.workspace
+
+
+def _open(ctx: typer.Context, data_dir: Path | None, database_url: str | None) -> Gallery:
+    return _workspace(ctx, data_dir, database_url).gallery
+
+
+def _actor(ws: Workspace, actor: str | None, token: str | None) -> str:
+    return ws.governance.resolve_actor(actor, token)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    admin: Annotated[str, typer.Option(help="User name of the first administrator.")],
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the administrator's password from standard input.")
+    ] = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Set up a data directory: catalog, default policy (policy.toml) and first administrator."""
+    with friendly_errors():
+        ws = _workspace(ctx, data_dir, database_url)
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+        policy = ws.init(admin, password)
+    console.print(f"initialised {ws.gallery.data_dir}: administrator {admin!r}, policy {policy}")
+    console.print("Next: add users ('facesearch user add'), ingest photos, open a case.")
 
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files, folders, zip/tar archives.")
     ] = None,
@@ -66,12 +139,18 @@ def ingest(
         int | None, typer.Option(help="Worker processes (default: one per core; 0 = in-process).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    actor: Actor = None,
+    token: TokenOpt = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Add every face in PATHS (and the manifest) to the gallery."""
+    """Add every face in PATHS (and the manifest) to the gallery (administrators; logged).
+
+    Faces of people on the suppression list are left out.
+    """
     with friendly_errors():
-        gallery = _open(data_dir, database_url)
+        ws = _workspace(ctx, data_dir, database_url)
+        who = _actor(ws, actor, token)
         with Progress(
             TextColumn("[bold]ingest"),
             BarColumn(),
@@ -95,14 +174,14 @@ def ingest(
 
             if not paths and manifest is None:
                 raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
-            report = gallery.ingest(
+            report = ws.ingest(
+                who,
                 paths or [],
                 collection=collection,
                 manifest=manifest,
                 workers=workers,
                 on_progress=on_progress,
             )
-        gallery.close()
     if json_out:
         console.print_json(
             json.dumps(
@@ -138,6 +217,8 @@ def _print_ingest_summary(report: Any) -> None:
     table.add_row(
         "faces flagged (kept, not searched)", f"{report.faces_flagged_total}  ({flagged})"
     )
+    if report.faces_suppressed:
+        table.add_row("faces suppressed (not stored)", str(report.faces_suppressed))
     table.add_row("failures", str(len(report.failures)))
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
@@ -149,8 +230,15 @@ def _print_ingest_summary(report: Any) -> None:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     probe: Annotated[Path, typer.Argument(help="Probe photo.")],
-    k: Annotated[int, typer.Option("-k", help="Number of candidates.", min=1, max=1000)] = 20,
+    case: Annotated[
+        str | None, typer.Option("--case", help="The open, approved case this search serves.")
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("-k", help="Number of candidates (default and cap: the policy's).", min=1),
+    ] = None,
     face: Annotated[
         int | None, typer.Option("--face", help="Which face of the probe (default: largest).")
     ] = None,
@@ -171,28 +259,57 @@ def search(
     grid: Annotated[
         Path | None, typer.Option(help="Also write a PNG grid of the probe and candidate faces.")
     ] = None,
+    actor: Actor = None,
+    token: TokenOpt = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Find the gallery faces most likely to be the person in PROBE."""
+    """Find the gallery faces most likely to be the person in PROBE, inside a case.
+
+    Runs only inside an open, approved case, by an investigator assigned to it; anything else
+    is refused with the reason, and the refusal is logged. Every search is in the audit log.
+    """
     with friendly_errors():
-        gallery = _open(data_dir, database_url)
+        ws = _workspace(ctx, data_dir, database_url)
+        who = _actor(ws, actor, token)
+        if not case:
+            ws.governance.refuse(
+                who,
+                "search",
+                "a search needs --case CASE (an open, approved case)",
+                {"probe": str(probe)},
+            )
         filters = _filters(collection, captured_from, captured_to, source)
-        decoded = gallery.decode(probe)
-        result = gallery.search(decoded, k=k, face=face, filters=filters)
+        data = probe.read_bytes()
+        outcome, engine = ws.search(who, case, data, k=k, face=face, filters=filters)
+        view = _search_view(ws, outcome, engine)
         if grid is not None:
             from facesearch.render import result_grid
 
-            grid.write_bytes(result_grid(result, decoded.pixels[:, :, ::-1], gallery.blobs))
+            pixels = ws.gallery.decode(data).pixels[:, :, ::-1]
+            grid.write_bytes(result_grid(view, pixels, ws.gallery.blobs))
             err_console.print(f"result grid written to {grid}")
-        gallery.close()
     if json_out:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
         return
     if csv_out:
-        _write_search_csv(result)
+        _write_search_csv(view)
         return
-    _print_search(result)
+    _print_search(view)
+
+
+def _search_view(ws: Workspace, outcome: Any, engine: Any) -> dict[str, Any]:
+    """What a search shows: the governed outcome, with the engine's probe faces and timing."""
+    view = asdict(outcome)
+    view["face"] = engine.face if engine else None
+    view["probe_faces"] = [asdict(f) for f in engine.probe_faces] if engine else []
+    view["gallery_size"] = engine.gallery_size if engine else None
+    view["seconds"] = engine.seconds if engine else None
+    for cand in view["candidates"]:
+        cand["crop_path"] = str(ws.gallery.blobs.path(cand["crop"])) if cand["crop"] else None
+        first = cand["provenance"][0] if cand["provenance"] else {}
+        cand["image_path"] = first.get("path")
+    return view
 
 
 def _filters(
@@ -210,102 +327,88 @@ def _filters(
     return SearchFilters(collection, start, end, source)
 
 
-def _write_search_csv(result: Any) -> None:
+CSV_COLUMNS = (
+    "rank", "score", "band", "face_id", "image_path", "image_sha256", "crop_path",
+    "collection", "source_url", "page_url", "title", "captured_at",
+)  # fmt: skip
+
+
+def _write_search_csv(view: dict[str, Any]) -> None:
+    """One row per candidate and provenance record."""
     writer = csv.writer(sys.stdout)
-    writer.writerow(
-        [
-            "rank",
-            "score",
-            "band",
-            "face_id",
-            "image_path",
-            "image_sha256",
-            "crop_path",
-            "collection",
-            "source_url",
-            "page_url",
-            "title",
-            "captured_at",
-        ]
-    )
-    for c in result.candidates:
-        for p in c.provenance or [{}]:
+    writer.writerow(["search_id", "case", *CSV_COLUMNS])
+    for c in view["candidates"]:
+        for p in c["provenance"] or [{}]:
+            row = {**c, **{k: p.get(k) for k in CSV_COLUMNS[7:]}}
             writer.writerow(
-                [
-                    c.rank,
-                    c.score,
-                    c.band,
-                    c.face_id,
-                    c.image_path,
-                    c.image_sha256,
-                    c.crop_path or "",
-                    p.get("collection", ""),
-                    p.get("source_url") or "",
-                    p.get("page_url") or "",
-                    p.get("title") or "",
-                    p.get("captured_at") or "",
-                ]
+                [view["search_id"], view["case"], *(row.get(k) or "" for k in CSV_COLUMNS)]
             )
 
 
-def _print_search(result: Any) -> None:
-    faces = result.probe_faces
+def _print_search(view: dict[str, Any]) -> None:
+    faces = view["probe_faces"]
+    chosen = view["face"]
     if len(faces) > 1:
         console.print(
-            f"The probe has {len(faces)} faces; searched face {result.face} "
-            f"(use --face N to pick another):"
+            f"The probe has {len(faces)} faces; searched face {chosen} "
+            "(use --face N to pick another):"
         )
         for f in faces:
-            mark = "*" if f.index == result.face else " "
+            mark = "*" if f["index"] == chosen else " "
+            flags = f", flagged {','.join(f['flags'])}" if f["flags"] else ""
             console.print(
-                f"  {mark} face {f.index}: box {f.bbox}, quality {f.quality:.2f}"
-                + (f", flagged {','.join(f.flags)}" if f.flags else "")
+                f"  {mark} face {f['index']}: box {f['bbox']}, quality {f['quality']:.2f}{flags}"
             )
-    chosen = faces[result.face] if faces else None
-    if chosen is not None and chosen.flags:
+    if faces and chosen is not None and faces[chosen]["flags"]:
         console.print(
-            f"[yellow]warning:[/] the probe face is flagged {', '.join(chosen.flags)}; "
-            "results are less reliable."
+            f"[yellow]warning:[/] the probe face is flagged {', '.join(faces[chosen]['flags'])};"
+            " results are less reliable."
         )
+    ms = f"{view['seconds'] * 1000:.0f} ms, " if view.get("seconds") is not None else ""
     table = Table(
-        title=f"{len(result.candidates)} candidates from {result.gallery_size} faces "
-        f"({result.seconds * 1000:.0f} ms, model {result.model})"
+        title=f"Search {view['search_id']} in case {view['case']} by {view['user']}: "
+        f"{len(view['candidates'])} candidates from {view['gallery_size']} faces "
+        f"({ms}model {view['model']})"
     )
     for col in ("#", "score", "band", "image", "provenance"):
         table.add_column(col, overflow="fold")
     colours = {"strong": "green", "possible": "yellow", "weak": "dim"}
-    for c in result.candidates:
+    for c in view["candidates"]:
         prov = "\n".join(
             " | ".join(
                 str(x)
                 for x in (
-                    p["collection"],
+                    p.get("collection"),
                     p.get("source_url"),
                     p.get("title"),
                     p.get("captured_at"),
                 )
                 if x
             )
-            for p in c.provenance
+            for p in c["provenance"]
         )
-        table.add_row(
-            str(c.rank), f"{c.score:.3f}", f"[{colours[c.band]}]{c.band}[/]", c.image_path, prov
-        )
+        band = f"[{colours.get(c['band'], 'white')}]{c['band']}[/]"
+        table.add_row(str(c["rank"]), f"{c['score']:.3f}", band, c["image_path"] or "", prov)
     console.print(table)
-    console.print(
-        f"Bands: strong >= {result.thresholds['strong']}, possible >= "
-        f"{result.thresholds['match']}, weak below."
-    )
+    hidden = view["hidden_below_band"] + view["hidden_suppressed"]
+    if hidden:
+        console.print(
+            f"{view['hidden_below_band']} candidates below the band shown "
+            f"('{view['min_band_shown']}') and {view['hidden_suppressed']} of suppressed "
+            "people are not shown."
+        )
+    t = view["thresholds"]
+    if "strong" in t and "match" in t:
+        console.print(f"Bands: strong >= {t['strong']}, possible >= {t['match']}, weak below.")
     console.print("Face crops: --grid FILE.png draws them; --json gives each crop_path.")
-    console.print(f"[bold]{result.notice}[/]")
+    console.print(f"Review each candidate: facesearch review mark {view['search_id']} FACE_ID ...")
+    console.print(f"[bold]{view['statement']}[/]")
 
 
 @app.command()
 def embed(
     files: Annotated[list[Path], typer.Argument(help="Image files.")],
     json_out: Annotated[bool, typer.Option("--json", help="JSON Lines (the only format).")] = True,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Print one JSON line per detected face: box, landmarks, quality, model, embedding."""
     from facesearch.decode import decode_file
@@ -367,18 +470,17 @@ def compare(
         Path | None, typer.Option(help="TSV of image pairs (two paths per line) to score.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseUrlOption = None,
 ) -> None:
-    """1:1 verification: similarity of the largest face in A and in B, and the decision."""
-    from facesearch.verify import PairError, compare_pairs, read_pair_list
+    """1:1 verification: similarity of the largest face in A and in B, and the decision.
+
+    Compares the two photos given; it does not search or touch a gallery.
+    """
+    from facesearch.verify import PairError, Verifier, compare_pairs, read_pair_list
 
     with friendly_errors():
-        from facesearch.gallery import Gallery
-
         if pairs is not None:
-            gallery = Gallery.open(data_dir, database_url=database_url)
-            for row in compare_pairs(gallery, read_pair_list(pairs)):
+            verifier = Verifier.load()
+            for row in compare_pairs(verifier, read_pair_list(pairs)):
                 _jsonl(row) if json_out else console.print(
                     f"{row['score'] if row['score'] is not None else '-':>7}  "
                     f"{'same' if row['same'] else 'different':9}  {row['a']}  {row['b']}"
@@ -387,8 +489,7 @@ def compare(
             return
         if a is None or b is None:
             raise PairError("give two photos, or --pairs FILE")
-        gallery = Gallery.open(data_dir, database_url=database_url)
-        result = gallery.compare(a, b)
+        result = Verifier.load().compare(a, b)
     if json_out:
         _jsonl({"a": str(a), "b": str(b), **result.to_dict()})
         return
@@ -403,13 +504,14 @@ def compare(
 
 @app.command()
 def stats(
+    ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Images, faces, flags, collections and the index of the gallery."""
     with friendly_errors():
-        gallery = _open(data_dir, database_url)
+        gallery = _open(ctx, data_dir, database_url)
         info = gallery.stats()
         info["collections"] = gallery.catalog.collections()
         gallery.close()
@@ -426,13 +528,14 @@ def stats(
 
 @app.command()
 def runs(
+    ctx: typer.Context,
     run_id: Annotated[int | None, typer.Argument(help="Show failures of this run.")] = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """List ingest runs, or the failures of one run."""
     with friendly_errors():
-        gallery = _open(data_dir, database_url)
+        gallery = _open(ctx, data_dir, database_url)
         if run_id is not None:
             for path, reason in gallery.catalog.failures(run_id):
                 console.print(f"{path}: {reason}")
@@ -453,15 +556,37 @@ def runs(
 
 @app.command()
 def reindex(
+    ctx: typer.Context,
+    actor: Actor = None,
+    token: TokenOpt = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Rebuild the vector index from the catalog (the source of truth)."""
+    """Rebuild the vector index from the catalog, the source of truth (administrators)."""
     with friendly_errors():
-        gallery = _open(data_dir, database_url)
-        n = gallery.reindex()
-        gallery.close()
+        ws = _workspace(ctx, data_dir, database_url)
+        n = ws.reindex(_actor(ws, actor, token))
     console.print(f"index rebuilt: {n} faces")
+
+
+def _governance_for(ctx: typer.Context) -> Governance:
+    return _workspace(ctx).governance
+
+
+def _hooks() -> GovernHooks:
+    """Engine functions for the governance commands, bound to this invocation's workspace."""
+    from facesearch.govern.suppression import index_finder
+
+    return GovernHooks(
+        embed_images=lambda ctx, paths: _workspace(ctx).embed_first_faces(paths),
+        remove_faces=lambda ctx, ids: _workspace(ctx).gallery.remove_faces(ids),
+        face_finder=lambda ctx, gov, model: index_finder(
+            _workspace(ctx).gallery.index.search, k=1000
+        ),
+    )
+
+
+register(app, _governance_for, _hooks())
 
 
 def main() -> None:

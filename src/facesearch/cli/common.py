@@ -37,12 +37,33 @@ DatabaseUrlOption = Annotated[
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Turn facesearch errors into one clear line on stderr and exit code 1."""
+    """Turn facesearch errors into one clear line on stderr: exit code 2 for a refusal by the
+    policy (it is in the audit log too), 1 for anything else."""
+    from facesearch.govern.errors import RefusedError
+
     try:
         yield
+    except RefusedError as exc:
+        err_console.print(f"[bold red]refused:[/] {exc.reason}")
+        sys.exit(2)
     except FacesearchError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
     except FileNotFoundError as exc:
         err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}")
         sys.exit(1)
+
+
+Actor = Annotated[
+    str | None,
+    typer.Option("--as", envvar="FACESEARCH_USER", help="Acting user (or FACESEARCH_USER)."),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="FACESEARCH_TOKEN",
+        help="API token; the acting user is its owner (or FACESEARCH_TOKEN).",
+        show_default=False,
+    ),
+]

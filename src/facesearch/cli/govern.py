@@ -51,16 +51,18 @@ R = TypeVar("R")
 class GovernHooks:
     """Engine functions the governance commands need; all optional.
 
-    * ``embed_images(paths) -> (embeddings (n, d) float32, model key)`` - for
+    Each receives the command's context first, so it can reach this invocation's engine.
+
+    * ``embed_images(ctx, paths) -> (embeddings (n, d) float32, model key)`` - for
       ``suppress preview --image``.
-    * ``remove_faces(face_ids)`` - for ``suppress apply`` (e.g. ``gallery.remove_faces``).
-    * ``face_finder(gov, model) -> FaceFinder`` - e.g. ``index_finder(gallery.index.search)``;
-      without it the catalog's embeddings are scanned.
+    * ``remove_faces(ctx, face_ids)`` - for ``suppress apply`` (e.g. ``gallery.remove_faces``).
+    * ``face_finder(ctx, gov, model) -> FaceFinder`` - e.g.
+      ``index_finder(gallery.index.search)``; without it the catalog's embeddings are scanned.
     """
 
-    embed_images: Callable[[list[Path]], tuple[np.ndarray, str]] | None = None
-    remove_faces: Callable[[list[int]], Any] | None = None
-    face_finder: Callable[[Governance, str], FaceFinder] | None = None
+    embed_images: Callable[[typer.Context, list[Path]], tuple[np.ndarray, str]] | None = None
+    remove_faces: Callable[[typer.Context, list[int]], Any] | None = None
+    face_finder: Callable[[typer.Context, Governance, str], FaceFinder] | None = None
 
 
 Actor = Annotated[
@@ -533,12 +535,12 @@ def build_apps(
         if image:
             if hooks.embed_images is None:
                 raise ValueError("this installation cannot embed images here; use --embeddings")
-            vecs, model_key = hooks.embed_images(list(image))
+            vecs, model_key = hooks.embed_images(ctx, list(image))
         elif embeddings is not None and model:
             vecs, model_key = np.load(embeddings, allow_pickle=False), model
         else:
             raise typer.BadParameter("give --image PATH, or --embeddings FILE.npy and --model")
-        finder = hooks.face_finder(gov, model_key) if hooks.face_finder else None
+        finder = hooks.face_finder(ctx, gov, model_key) if hooks.face_finder else None
         request_id, matches = gov.preview_removal(
             who, vecs, model_key, requester, reason, finder=finder, threshold=threshold
         )
@@ -565,10 +567,13 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Suppress the person and remove the confirmed faces."""
-        if hooks.remove_faces is None:
+        remover = hooks.remove_faces
+        if remover is None:
             raise ValueError("this installation has no face remover wired in")
         gov, who = gov_actor(ctx, actor, token)
-        removed = gov.apply_removal(who, request_id, hooks.remove_faces, face or None)
+        removed = gov.apply_removal(
+            who, request_id, lambda ids: remover(ctx, list(ids)), face or None
+        )
         typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
 
     @suppress_app.command("cancel")

@@ -36,11 +36,9 @@ from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
+from facesearch.search import LEADS_NOTICE
 
-LEADS_STATEMENT = (
-    "Investigative leads only. A face search result is not an identification: every "
-    "candidate must be independently confirmed by other evidence before any action is taken."
-)
+LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search)
 
 
 class Decision:

@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 from sqlalchemy import create_engine, func, select
@@ -106,6 +106,28 @@ class Governance:
         except RefusedError as exc:
             self._log_refusal(actor, exc.action or action, exc.reason, asked)
             raise
+
+    def require_role(
+        self, actor: str, action: str, role: Role, asked: Mapping[str, Any] | None = None
+    ) -> None:
+        """Refuse (and log the refusal) unless ``actor`` is an active user holding ``role``.
+
+        For acts governed outside this class, such as ingest and deleting faces."""
+        self._run(
+            actor,
+            action,
+            dict(asked or {}),
+            lambda s, _a: users.require_user(s, actor, action, [role]),
+        )
+
+    def refuse(
+        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
+    ) -> NoReturn:
+        """Log a refusal decided outside this class (e.g. a search without a case), then
+        raise it."""
+        self._ensure_policy_recorded(actor)
+        self._log_refusal(actor, action, reason, dict(asked or {}))
+        raise RefusedError(action, reason)
 
     def _log_refusal(self, actor: str, action: str, reason: str, asked: Mapping[str, Any]) -> None:
         with self.session() as s:

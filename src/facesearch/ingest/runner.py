@@ -51,6 +51,7 @@ class IngestReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    faces_suppressed: int = 0  # faces of people on the suppression list: not stored
     worker_crashes: int = 0  # batches lost to a dying worker and retried image by image
 
     faces_flagged_total: int = 0  # faces kept in the catalog but not searched
@@ -65,6 +66,7 @@ class IngestReport:
             "faces_indexed": self.faces_indexed,
             "faces_flagged": self.faces_flagged_total,
             "failures": len(self.failures),
+            "faces_suppressed": self.faces_suppressed,
             "worker_crashes": self.worker_crashes,
         }
 
@@ -286,6 +288,8 @@ class IngestRun:
         items, self._to_store = self._to_store, []
         records = []
         for pending, image in items:
+            kept = [f for f in image.faces if not gallery.is_suppressed(f.embedding)]
+            self.report.faces_suppressed += len(image.faces) - len(kept)
             faces = [
                 FaceRecord(
                     face_index=i,
@@ -295,12 +299,12 @@ class IngestRun:
                     quality=f.quality,
                     sharpness=f.sharpness,
                     yaw=f.yaw,
-                    flags=gallery.extra_flags(f.embedding, f.flags),
+                    flags=f.flags,
                     model=gallery.model_key,
                     embedding=f.embedding,
                     crop=gallery.blobs.put(f.crop_jpeg),
                 )
-                for i, f in enumerate(image.faces)
+                for i, f in enumerate(kept)
             ]
             records.append(
                 ImageRecord(

@@ -1,3 +1,4 @@
 """Import every module that defines catalog tables, so Base.metadata knows them all."""
 
+from facesearch.govern import schema as govern_schema  # noqa: F401
 from facesearch.store import schema  # noqa: F401

@@ -1,0 +1,294 @@
+"""``facesearch eval`` and ``facesearch calibrate``: accuracy you can state.
+
+The main CLI registers both commands with::
+
+    from facesearch.cli.evaluate import register as register_evaluate
+    register_evaluate(app)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
+
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="cfp-ff, cfp-fp, lfw, pairs, folders or manifest (default: guessed; CFP must be "
+        "named).",
+        show_default=False,
+    ),
+]
+IncludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--include",
+        help="Only images whose path (relative to DATA) matches this glob, e.g. "
+        "'*/frontal/*'. Repeatable. Folders and manifests only.",
+        show_default=False,
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default: one per core; 0 = in-process).", min=0),
+]
+ImagesOption = Annotated[
+    Path | None,
+    typer.Option(help="LFW image root (default: the 'lfw' folder beside pairs.txt)."),
+]
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("images"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not enabled,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f}%"
+
+
+def eval_command(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Identity folders, a manifest, an LFW pairs.txt, the CFP folder or a pair "
+            "table (img_a, img_b, same_person)."
+        ),
+    ],
+    protocol: ProtocolOption = None,
+    images: ImagesOption = None,
+    include: IncludeOption = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            "-g",
+            help="Manifest column to report FMR/FNMR per value of (repeatable; default: "
+            "every column with at most 20 values that is not provenance).",
+            show_default=False,
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write roc.png and scores.png (and scores.tsv) here."),
+    ] = None,
+    workers: WorkersOption = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampled pairs, folds and splits.")] = 2016,
+    max_impostors: Annotated[
+        int,
+        typer.Option(help="Impostor pairs sampled from identity sets (0 = all of them).", min=0),
+    ] = 2_000_000,
+    no_flip: Annotated[
+        bool,
+        typer.Option(
+            "--no-flip", help="Embed without flip fusion (to compare with the raw model)."
+        ),
+    ] = False,
+) -> None:
+    """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline."""
+    from facesearch.evaluate.runner import (
+        iter_summary_rows,
+        load_dataset,
+        run_evaluation,
+        write_plots,
+        write_scores,
+    )
+    from facesearch.pipeline import PipelineSettings
+
+    with friendly_errors():
+        try:
+            dataset = load_dataset(
+                data, protocol, images=images, include=include or (), group_columns=group
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        settings = PipelineSettings(flip_fusion=not no_flip)
+        with _progress("embed", err_console.is_terminal) as update:
+            report = run_evaluation(
+                dataset,
+                settings=settings,
+                workers=workers,
+                seed=seed,
+                max_impostors=max_impostors or None,
+                on_progress=update,
+            )
+        written: list[Path] = []
+        if out is not None:
+            written += write_plots(report, out, name=data.name or str(data))
+            if dataset.pairs:
+                written.append(write_scores(report, out / "scores.tsv"))
+        if json_file is not None:
+            json_file.parent.mkdir(parents=True, exist_ok=True)
+            json_file.write_text(
+                json.dumps(report.to_dict(), indent=2, default=_json_default) + "\n",
+                encoding="utf-8",
+            )
+            written.append(json_file)
+    emb = report.embeddings
+    table = Table(
+        title=f"{dataset.kind}: {data}  (model {emb.model_key}, {emb.variant})",
+        show_header=False,
+    )
+    table.add_column("figure", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in iter_summary_rows(report):
+        table.add_row(name, value)
+    console.print(table)
+    for note in [*dataset.notes, *report.notes]:
+        console.print(f"[dim]note: {note}[/]")
+    missing = report.no_face + [r.path for r in report.unreadable]
+    for path in missing[:20]:
+        console.print(f"  [yellow]no face / unreadable[/] {path}")
+    if len(missing) > 20:
+        console.print(f"  ... and {len(missing) - 20} more (see the JSON report)")
+    for path in written:
+        console.print(f"[dim]wrote {path}[/]")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def calibrate_command(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Labelled photos: identity folders or a manifest (path, identity). Pair "
+            "protocols work too but seldom hold enough impostor pairs."
+        ),
+    ],
+    protocol: ProtocolOption = None,
+    images: ImagesOption = None,
+    include: IncludeOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Calibration file to write (default: calibration.json in the data directory).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show old and new thresholds; write nothing.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the calibration as JSON.")
+    ] = False,
+    workers: WorkersOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
+    from facesearch.evaluate.calibrate import (
+        CALIBRATION_FILE,
+        calibrate_dataset,
+        calibrated_manifest,
+        write_calibration,
+    )
+    from facesearch.evaluate.runner import embed_images, load_dataset
+    from facesearch.pipeline import PipelineSettings
+    from facesearch.settings import resolve_data_dir
+
+    with friendly_errors():
+        root = resolve_data_dir(data_dir)
+        target = output or root / CALIBRATION_FILE
+        settings = PipelineSettings()
+        current = calibrated_manifest(root, settings=settings).recognizer.thresholds
+        try:
+            dataset = load_dataset(data, protocol, images=images, include=include or ())
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        with _progress("embed", err_console.is_terminal and not json_out) as update:
+            embeddings = embed_images(
+                dataset.paths, settings=settings, workers=workers, on_progress=update
+            )
+        calibration = calibrate_dataset(dataset, embeddings)
+        if not dry_run:
+            write_calibration(calibration, target)
+    if json_out:
+        console.print_json(json.dumps(calibration.to_dict()))
+        return
+    old_match, old_strong = float(current["match"]), float(current["strong"])
+    table = Table(title=f"Calibration on {data} ({calibration.protocol})")
+    for col in ("band", "old threshold", "new threshold", "FAR target", "TAR on this data"):
+        table.add_column(col)
+    for band, old, new, far in (
+        ("match (possible)", old_match, calibration.match, "1e-03"),
+        ("strong", old_strong, calibration.strong, "1e-04"),
+    ):
+        fig = calibration.figures.get(f"far_{far}", {})
+        table.add_row(band, f"{old:.4f}", f"{new:.4f}", far, _fmt_pct(fig.get("tar")))
+    console.print(table)
+    console.print(
+        f"{calibration.n_images} images ({calibration.n_no_face} without a face, counted), "
+        f"{calibration.n_genuine} genuine and {calibration.n_impostor} impostor comparisons; "
+        f"model {calibration.model_key} ({calibration.embedding})."
+    )
+    for warning in calibration.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if dry_run:
+        console.print("dry run: nothing written")
+    else:
+        console.print(
+            f"wrote {target}; galleries in {root} use these thresholds. "
+            "Delete the file to return to the packaged ones."
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` and ``calibrate`` to the main ``facesearch`` app."""
+    app.command("eval")(eval_command)
+    app.command("calibrate")(calibrate_command)
+
+
+def make_app() -> typer.Typer:
+    """A stand-alone app with just these two commands (tests, or before registration)."""
+    app = typer.Typer(
+        name="facesearch-eval",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    register(app)
+    return app

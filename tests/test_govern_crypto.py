@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from facesearch.govern import Cipher, EncryptionError, decrypt, encrypt, generate_key
-from facesearch.govern.crypto import ENV_VAR, is_encrypted, maybe_decrypt, parse_key
+from facesearch.store.crypto import ENV_VAR, is_encrypted, maybe_decrypt, parse_key
 
 pytest.importorskip("cryptography")
 

@@ -207,3 +207,19 @@ def test_filters_restrict_search_without_losing_the_mate(gallery, photos, tmp_pa
     assert top(captured_to=datetime(1970, 1, 1, tzinfo=UTC)) == [str(photos / "b" / "hopper.png")]
     assert top(collection="nasa", captured_to=datetime(1970, 1, 1, tzinfo=UTC)) == []
     assert len(top(collection="all")) == gallery.catalog.stats()["searchable_faces"]
+
+
+def test_crops_encrypted_at_rest_with_a_key(gallery, photos, monkeypatch):
+    from facesearch.store.blobs import BlobStore
+    from facesearch.store.crypto import Cipher, generate_key, is_encrypted
+
+    monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", generate_key())
+    gallery.blobs = BlobStore(gallery.blobs.root, cipher=Cipher.from_env())
+    gallery.ingest([photos / "a"], workers=0)
+    top = gallery.search(photos / "a" / "astronaut.jpg", k=1).candidates[0]
+    raw = gallery.blobs.path(top.crop).read_bytes()
+    assert is_encrypted(raw) and b"JFIF" not in raw
+    assert gallery.blobs.get(top.crop)[:2] == b"\xff\xd8"  # decrypts to the JPEG crop
+    stranger = BlobStore(gallery.blobs.root, cipher=Cipher(bytes(32)))
+    with pytest.raises(Exception, match="different key"):
+        stranger.get(top.crop)

@@ -31,5 +31,9 @@ class UnsafeArchiveMemberError(FacesearchError):
     """An archive member would escape the extraction folder (absolute path, '..', link)."""
 
 
+class EncryptionError(FacesearchError):
+    """Encryption at rest is misconfigured, or data cannot be decrypted with the key given."""
+
+
 class ConfigError(FacesearchError):
     """Settings are invalid."""

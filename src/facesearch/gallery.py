@@ -32,6 +32,7 @@ from facesearch.search import Bands, Candidate, Comparison, ProbeFace, SearchRes
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
 from facesearch.store.catalog import SearchFilters, SqlCatalog
+from facesearch.store.crypto import Cipher
 from facesearch.store.vector_index import VectorIndex, load_index, new_index
 from facesearch.verify import Verifier, probe_face
 
@@ -57,7 +58,7 @@ class Gallery:
         self.catalog = catalog
         self.manifest = manifest or load_manifest()
         self.pipeline_settings = pipeline_settings or PipelineSettings()
-        self.blobs = BlobStore(data_dir / "blobs")
+        self.blobs = BlobStore(data_dir / "blobs", cipher=Cipher.from_env())
         self.bands = Bands.from_spec(self.manifest.recognizer)
         self._pipeline: FacePipeline | None = None
         self._index: VectorIndex | None = None
@@ -359,9 +360,12 @@ class Gallery:
 
     # --- removal and status -----------------------------------------------------------------
     def remove_faces(self, face_ids: Sequence[int]) -> int:
-        """Delete faces from the catalog and, at once, from search results."""
+        """Delete faces from the catalog and, at once, from search results; their crops, and
+        any image left without a face (its thumbnail and provenance), go too."""
         ids = np.asarray(list(face_ids), np.int64)
-        removed = self.catalog.delete_faces(ids.tolist())
+        removed, orphans = self.catalog.remove_faces(ids.tolist())
+        for key in orphans:
+            self.blobs.delete(key)
         self.index.remove(ids)
         self._index_dirty = True
         self.save_index()

@@ -15,12 +15,11 @@
 Importing this package registers its tables on ``facesearch.store.schema.Base``.
 """
 
+from facesearch.errors import EncryptionError
 from facesearch.govern.audit import AuditLog, Entry, VerifyResult, canonical_json, verify
 from facesearch.govern.cases import CaseSummary
-from facesearch.govern.crypto import Cipher, decrypt, encrypt, generate_key
 from facesearch.govern.errors import (
     AuthenticationError,
-    EncryptionError,
     GovernanceError,
     PolicyError,
     RefusedError,
@@ -46,6 +45,7 @@ from facesearch.govern.suppression import (
     index_finder,
 )
 from facesearch.govern.users import Role
+from facesearch.store.crypto import Cipher, decrypt, encrypt, generate_key
 
 __all__ = [
     "LEADS_STATEMENT",

@@ -38,7 +38,3 @@ class AuthenticationError(RefusedError):
 
     def __init__(self, reason: str) -> None:
         super().__init__("authenticate", reason)
-
-
-class EncryptionError(GovernanceError):
-    """Encryption at rest is misconfigured, or data cannot be decrypted with the key given."""

@@ -5,7 +5,7 @@ All names start with ``gov_``. Portable types only (SQLite and PostgreSQL).
 Storage decisions:
 
 * Probe images are stored in the database (``gov_probes.data``), AES-GCM encrypted when an
-  encryption key is configured (see :mod:`facesearch.govern.crypto`). Retention sets ``data``
+  encryption key is configured (see :mod:`facesearch.store.crypto`). Retention sets ``data``
   to NULL and ``purged_at``; the SHA-256 stays so the chain of custody still names the probe.
 * Search results (``gov_candidates`` and the ``gov_reviews`` on them) are deleted by retention;
   the search row itself (who, when, probe hash, model, threshold) stays, and so does the audit

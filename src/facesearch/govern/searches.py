@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, jsonable
 from facesearch.govern.cases import OPEN, active_assignment, require_case, require_readable_case
-from facesearch.govern.crypto import Cipher, maybe_encrypt
+from facesearch.store.crypto import Cipher, maybe_encrypt
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User

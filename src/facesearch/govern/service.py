@@ -30,7 +30,7 @@ from facesearch.govern import cases as cases_mod
 from facesearch.govern import oversight, report, retention, searches, suppression, users
 from facesearch.govern.audit import AuditLog, Entry, VerifyResult, utc_now
 from facesearch.govern.cases import CaseSummary
-from facesearch.govern.crypto import Cipher, maybe_decrypt
+from facesearch.store.crypto import Cipher, maybe_decrypt
 from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.schema import Base, Case, PolicyVersion, Probe, Search, Token

@@ -314,7 +314,10 @@ class IngestRun:
                     height=image.height,
                     format=image.format,
                     path=pending.path,
-                    thumbnail=gallery.blobs.put(image.thumbnail_jpeg),
+                    # no picture is kept of an image whose every face is suppressed
+                    thumbnail=None
+                    if image.faces and not kept
+                    else gallery.blobs.put(image.thumbnail_jpeg),
                     faces=faces,
                     provenance=pending.provenance,
                 )

@@ -10,12 +10,22 @@ import hashlib
 import os
 from pathlib import Path
 
+from facesearch.store.crypto import Cipher, maybe_decrypt, maybe_encrypt
+
 _HEX = set("0123456789abcdef")
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    """Files named by the SHA-256 of their plaintext.
+
+    With a ``cipher`` (``FACESEARCH_ENCRYPTION_KEY``, see ``facesearch.store.crypto``) each
+    file is stored AES-256-GCM encrypted, bound to its key, and ``get`` decrypts it; files
+    written without a key stay readable.
+    """
+
+    def __init__(self, root: Path, cipher: Cipher | None = None) -> None:
         self.root = Path(root)
+        self.cipher = cipher
         self._dirs: set[Path] = set()
 
     def _path(self, key: str) -> Path:
@@ -33,14 +43,16 @@ class BlobStore:
             self._dirs.add(path.parent)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            fh.write(maybe_encrypt(self.cipher, data, aad=key.encode()))
         os.replace(tmp, path)
         return key
 
     def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        """The plaintext stored under ``key`` (decrypted if it was stored encrypted)."""
+        return maybe_decrypt(self.cipher, self._path(key).read_bytes(), aad=key.encode())
 
     def path(self, key: str) -> Path:
+        """Where the file lies (encrypted when a key is in use: read it with ``get``)."""
         return self._path(key)
 
     def exists(self, key: str) -> bool:

@@ -463,6 +463,36 @@ class SqlCatalog:
             result = s.execute(delete(Face).where(Face.id.in_(ids)))
             return int(getattr(result, "rowcount", 0) or 0)
 
+    def remove_faces(self, face_ids: Sequence[int]) -> tuple[int, list[str]]:
+        """Delete faces, and every image left without a face (with its provenance).
+
+        Returns how many faces were deleted and the blob keys (crops, thumbnails) that no
+        remaining row refers to, for the caller to delete.
+        """
+        ids = [int(i) for i in face_ids]
+        if not ids:
+            return 0, []
+        with self.session() as s:
+            rows = s.execute(select(Face.image_id, Face.crop).where(Face.id.in_(ids))).all()
+            image_ids = {r[0] for r in rows}
+            keys = {r[1] for r in rows if r[1]}
+            s.execute(delete(Face).where(Face.id.in_(ids)))
+            emptied = [
+                image_id
+                for image_id in image_ids
+                if s.scalar(select(func.count(Face.id)).where(Face.image_id == image_id)) == 0
+            ]
+            if emptied:
+                keys |= {
+                    t for t in s.scalars(select(Image.thumbnail).where(Image.id.in_(emptied))) if t
+                }
+                s.execute(delete(Provenance).where(Provenance.image_id.in_(emptied)))
+                s.execute(delete(Image).where(Image.id.in_(emptied)))
+            still_used = set(s.scalars(select(Face.crop).where(Face.crop.in_(keys)))) | set(
+                s.scalars(select(Image.thumbnail).where(Image.thumbnail.in_(keys)))
+            )
+        return len(rows), sorted(keys - still_used)
+
     def stats(self) -> dict[str, Any]:
         with self.session() as s:
             images = s.scalar(select(func.count(Image.id))) or 0

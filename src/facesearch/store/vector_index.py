@@ -197,7 +197,7 @@ class FlatVectorIndex(VectorIndex):
             raise ValueError("ids and vectors differ in length")
         if len(ids) == 0:
             return
-        if len(np.unique(ids)) != len(ids):
+        if len(_sorted_unique(ids)) != len(ids):
             keep = _last_occurrence(ids)
             ids, vectors = ids[keep], np.ascontiguousarray(vectors[keep])
         self.remove(ids)
@@ -329,8 +329,9 @@ class PQRefineVectorIndex(VectorIndex):
 
     Search effort is ``rerank``: the number of live candidates re-scored exactly per query
     (fetched from the code scan with over-fetch for tombstones). With ``allowed_ids`` of at
-    most ``exact_filter_max`` live ids the search is exact over just those; larger allowed
-    sets over-fetch by ``live / allowed`` so that about ``rerank`` allowed candidates remain.
+    most ``max(exact_filter_max, sqrt(rerank * live) / 2)`` ids the search is exact over
+    just those; larger allowed sets over-fetch from the code scan by ``live / allowed`` so
+    that about ``rerank`` allowed candidates remain to re-rank.
     """
 
     kind_name = "pq_refine"
@@ -344,7 +345,7 @@ class PQRefineVectorIndex(VectorIndex):
         rerank: int = 1000,
         refine_dtype: str = "float32",
         train_size: int = 65536,
-        exact_filter_max: int = 65536,
+        exact_filter_max: int = 4096,
         expected_size: int = 0,
     ) -> None:
         if dim % pq_m:
@@ -444,7 +445,7 @@ class PQRefineVectorIndex(VectorIndex):
             raise ValueError("ids and vectors differ in length")
         if len(ids) == 0:
             return
-        if len(np.unique(ids)) != len(ids):
+        if len(_sorted_unique(ids)) != len(ids):
             keep = _last_occurrence(ids)
             ids, vectors = ids[keep], np.ascontiguousarray(vectors[keep])
         self.remove(ids)
@@ -461,7 +462,7 @@ class PQRefineVectorIndex(VectorIndex):
             self.train()
 
     def remove(self, ids: np.ndarray) -> int:
-        ids = np.unique(_as_ids(ids))
+        ids = _sorted_unique(_as_ids(ids))
         found, pos = self._lookup(ids)
         if len(pos) == 0:
             return 0
@@ -502,20 +503,24 @@ class PQRefineVectorIndex(VectorIndex):
         if k <= 0 or self._n_live == 0:
             return _empty_hits(n)
         effort = max(int(rerank if rerank is not None else self.rerank), k)
-        allowed_pos: np.ndarray | None = None
-        if allowed_ids is not None:
-            _, allowed_pos = self._lookup(np.unique(_as_ids(allowed_ids)))
-            allowed_pos = np.sort(allowed_pos)
-            if len(allowed_pos) == 0:
-                return _empty_hits(n)
         kk = min(k, self._n_live)  # as FAISS: width min(k, size), padded where filtered
-        if allowed_pos is not None and (
-            not self._trained or len(allowed_pos) <= self.exact_filter_max
-        ):
-            return self._exact(queries, kk, allowed_pos)
-        if not self._trained:
+        allowed: np.ndarray | None = None
+        pool = self._n_live
+        if allowed_ids is not None:
+            allowed = _sorted_unique(_as_ids(allowed_ids))
+            if len(allowed) == 0:
+                return _empty_hits(n)
+            m = len(allowed)
+            # exact over the allowed vectors costs ~m; the code scan needs ~effort*n/m
+            # candidates, which beats it once m > sqrt(effort*n)/2 (measured at 1M: ~16k)
+            if not self._trained or m <= self.exact_filter_max or 4 * m * m < effort * pool:
+                return self._exact(queries, kk, self._allowed_positions(allowed))
+            # Over-fetch so that about `effort` allowed candidates survive the filter. The
+            # allowed ids are taken to be live (they come from the catalog); where fewer
+            # than k survive, the query falls back to an exact scan of the allowed ids.
+            pool = min(len(allowed), self._n_live)
+        elif not self._trained:
             return self._exact(queries, kk, None)
-        pool = self._n_live if allowed_pos is None else len(allowed_pos)
         ntotal = self._vecs.n
         fetch = min(ntotal, math.ceil(effort * ntotal / pool))
         _, cand = self._index.search(queries, fetch)
@@ -526,19 +531,22 @@ class PQRefineVectorIndex(VectorIndex):
             c = cand[row]
             c = c[c >= 0]
             c = c[live[c]]
-            if allowed_pos is not None:
-                c = c[_member(c, allowed_pos)]
-            if len(c) < min(kk, pool) and fetch < ntotal:
-                # Too few survivors after filtering: fall back to an exact scan of the pool.
-                hits = self._exact(queries[row : row + 1], kk, allowed_pos)
-                scores[row], out[row] = hits.scores[0], hits.ids[0]
-                continue
+            if allowed is not None:
+                c = c[_member(pos_ids[c], allowed)]
+                if len(c) < kk and fetch < ntotal:
+                    hits = self._exact(queries[row : row + 1], kk, self._allowed_positions(allowed))
+                    scores[row], out[row] = hits.scores[0], hits.ids[0]
+                    continue
             s = vecs[c].astype(np.float32, copy=False) @ queries[row]
             top = _top_k(s, kk)
             m = len(top)
             scores[row, :m] = s[top]
             out[row, :m] = pos_ids[c[top]]
         return SearchHits(scores, out)
+
+    def _allowed_positions(self, allowed: np.ndarray) -> np.ndarray:
+        """Sorted positions of the live ids among sorted, unique ``allowed``."""
+        return np.sort(self._lookup(allowed)[1])
 
     def _exact(self, queries: np.ndarray, k: int, pos: np.ndarray | None) -> SearchHits:
         """Exact top-k over the live positions ``pos`` (all live positions if None)."""
@@ -721,6 +729,14 @@ class PQRefineVectorIndex(VectorIndex):
         index._key_ids.replace(live_ids[order])
         index._key_pos.replace(live_pos[order])
         return index
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` for int64 ids, without a copy when they already are sorted and unique."""
+    if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
+        return values
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _member(values: np.ndarray, sorted_pool: np.ndarray) -> np.ndarray:

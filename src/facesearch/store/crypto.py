@@ -1,4 +1,4 @@
-"""Optional encryption at rest (AES-256-GCM) for crops, thumbnails and probe images.
+"""Optional encryption at rest (AES-256-GCM) for face crops, thumbnails and probe images.
 
 Key: ``FACESEARCH_ENCRYPTION_KEY`` holds 32 random bytes, as 64 hex digits or URL-safe
 base64 (``facesearch`` prints a new one with :func:`generate_key`). When it is unset nothing
@@ -29,7 +29,7 @@ import hashlib
 import os
 import secrets
 
-from facesearch.govern.errors import EncryptionError
+from facesearch.errors import EncryptionError
 
 ENV_VAR = "FACESEARCH_ENCRYPTION_KEY"
 MAGIC = b"FSE1"
@@ -60,7 +60,7 @@ def parse_key(text: str) -> bytes:
     if raw is None or len(raw) != 32:
         raise EncryptionError(
             f"{ENV_VAR} must be 32 bytes as 64 hex digits or base64 "
-            "(generate one with facesearch.govern.crypto.generate_key())"
+            "(generate one with facesearch.store.crypto.generate_key())"
         )
     return raw
 

@@ -1,0 +1,96 @@
+"""The governed product end to end, with the real engine: removal on request and suppression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.users import Role
+from facesearch.workspace import Workspace
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def ws(tmp_path, pipeline, astronaut, other_faces):
+    w = Workspace.open(tmp_path / "data")
+    w.gallery._pipeline = pipeline
+    w.init("admin")
+    gov = w.governance
+    gov.add_user("admin", "sup", [Role.SUPERVISOR])
+    gov.add_user("admin", "inv", [Role.INVESTIGATOR])
+    gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
+    gov.approve_case("sup", "C-1")
+    folder = tmp_path / "photos"
+    write_image(folder / "astronaut.png", astronaut)
+    write_image(folder / "astronaut_flipped.jpg", np.ascontiguousarray(astronaut[:, ::-1]))
+    for i, img in enumerate(other_faces[:6]):
+        write_image(folder / f"other_{i}.png", img)
+    w.ingest("admin", [folder], workers=0)
+    w.folder = folder  # type: ignore[attr-defined]
+    yield w
+    w.close()
+
+
+def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
+    gov, folder = ws.governance, ws.folder
+    request_photo = write_image(tmp_path / "request.jpg", astronaut[40:300, 120:360])
+    vectors, model = ws.embed_first_faces([request_photo])
+    from facesearch.govern.suppression import index_finder
+
+    request_id, matches = gov.preview_removal(
+        "admin",
+        vectors,
+        model,
+        "the person",
+        "erasure request",
+        finder=index_finder(ws.gallery.index.search, k=100),
+    )
+    found = {m.image_path.split("/")[-1] for m in matches if m.image_path}
+    assert found == {"astronaut.png", "astronaut_flipped.jpg"}
+    removed = gov.apply_removal("admin", request_id, ws.gallery.remove_faces)
+    assert len(removed) == 2
+
+    # gone from results at once
+    outcome, _ = ws.search("inv", "C-1", (folder / "astronaut.png").read_bytes())
+    assert all(
+        "astronaut" not in (c.provenance[0]["path"] if c.provenance else "")
+        for c in outcome.candidates
+    )
+    # and never ingested again
+    report = ws.ingest("admin", [folder], workers=0)
+    assert report.images_already_stored == 6  # the others are still there
+    assert report.images_new == 2  # the two emptied images were deleted, seen again now ...
+    assert report.faces_suppressed == 2 and report.faces_indexed == 0  # ... and left out
+    for path in ("astronaut.png", "astronaut_flipped.jpg"):
+        sha = __import__("hashlib").sha256((folder / path).read_bytes()).hexdigest()
+        with ws.gallery.catalog.session() as s:
+            from facesearch.store.schema import Image
+
+            image = s.query(Image).filter_by(sha256=sha).one()
+            assert image.thumbnail is None and image.face_count == 0
+    outcome, _ = ws.search("inv", "C-1", (folder / "astronaut.png").read_bytes())
+    assert all(c.score < 0.5 for c in outcome.candidates)
+
+
+def test_ingest_is_logged_and_needs_an_administrator(ws):
+    from facesearch.govern import audit
+
+    with pytest.raises(RefusedError, match="lacks the role"):
+        ws.ingest("inv", [ws.folder], workers=0)
+    with ws.governance.session() as s:
+        actions = [(e.actor, e.action) for e in audit.entries(s)]
+    assert ("admin", "ingest.run") in actions and ("inv", "ingest.refused") in actions
+
+
+def test_search_records_what_was_shown(ws):
+    from facesearch.govern import audit
+
+    outcome, engine = ws.search("inv", "C-1", (ws.folder / "astronaut.png").read_bytes(), k=5)
+    assert engine is not None and outcome.candidates
+    assert outcome.candidates[0].score == engine.candidates[0].score
+    with ws.governance.session() as s:
+        entry = [e for e in audit.entries(s) if e.action == "search"][-1]
+    assert entry.details["probe_sha256"] == outcome.probe_sha256
+    shown = entry.details.get("candidates") or entry.details.get("shown")
+    assert shown, entry.details

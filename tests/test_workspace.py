@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.conftest import write_image
 
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role
 from facesearch.workspace import Workspace
-from tests.conftest import write_image
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ class PipelineSettings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     max_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = 32
+    # Embed each aligned face and its mirror image and average them (see embed.py).
+    flip_fusion: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ class FacePipeline:
         self.manifest = manifest
         self.settings = settings or PipelineSettings()
         self.detector = YuNetDetector(manifest.detector, self.settings.detector)
-        self.embedder = SFaceEmbedder(manifest.recognizer, batch_size=self.settings.batch_size)
+        self.embedder = SFaceEmbedder(
+            manifest.recognizer,
+            batch_size=self.settings.batch_size,
+            flip_fusion=self.settings.flip_fusion,
+        )
         template = manifest.recognizer.alignment_template
         if template is None:
             raise ValueError(f"recognizer {manifest.recognizer.key} has no alignment template")

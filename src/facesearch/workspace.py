@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance, load_policy
-from facesearch.govern.crypto import Cipher
+from facesearch.store.crypto import Cipher
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role

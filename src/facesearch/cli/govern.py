@@ -636,7 +636,7 @@ def register(
 def env_factory(ctx: typer.Context) -> Governance:
     """Standalone use: ``FACESEARCH_DB_URL`` (default sqlite:///facesearch-govern.db) and
     ``FACESEARCH_POLICY`` (default: the packaged policy). Creates missing tables."""
-    from facesearch.govern.crypto import Cipher
+    from facesearch.store.crypto import Cipher
 
     url = os.environ.get("FACESEARCH_DB_URL", "sqlite:///facesearch-govern.db")
     policy_path = os.environ.get("FACESEARCH_POLICY")

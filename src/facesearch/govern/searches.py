@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, jsonable
 from facesearch.govern.cases import OPEN, active_assignment, require_case, require_readable_case
-from facesearch.store.crypto import Cipher, maybe_encrypt
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.search import LEADS_NOTICE
+from facesearch.store.crypto import Cipher, maybe_encrypt
 
 LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search)
 

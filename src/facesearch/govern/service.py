@@ -30,13 +30,13 @@ from facesearch.govern import cases as cases_mod
 from facesearch.govern import oversight, report, retention, searches, suppression, users
 from facesearch.govern.audit import AuditLog, Entry, VerifyResult, utc_now
 from facesearch.govern.cases import CaseSummary
-from facesearch.store.crypto import Cipher, maybe_decrypt
 from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.schema import Base, Case, PolicyVersion, Probe, Search, Token
 from facesearch.govern.searches import ReviewView, SearchBackend, SearchOutcome
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
 from facesearch.govern.users import Role
+from facesearch.store.crypto import Cipher, maybe_decrypt
 
 T = TypeVar("T")
 SessionFactory = Callable[[], Session]

@@ -20,12 +20,9 @@ test:
 test-fast:
 	$(PY) -m pytest -q -m "not slow"
 
-# The main job on the embedded default (SQLite + FAISS in ./facesearch-data):
-# install, ingest a folder of photos, search a probe.
+# The main job on the embedded default (SQLite + FAISS in ./facesearch-data): install,
+# ingest a folder of photos, open and approve a case, search a probe in it, review, report.
 PHOTOS ?= ../shared/faces/deepface_tests
 PROBE ?= $(PHOTOS)/img1.jpg
 demo:
-	python3 -m venv .venv
-	.venv/bin/python -m pip install --quiet -e .
-	.venv/bin/facesearch ingest $(PHOTOS) --collection demo
-	.venv/bin/facesearch search $(PROBE) -k 5 --grid facesearch-data/last-search.png
+	scripts/demo.sh $(PHOTOS) $(PROBE)

@@ -66,6 +66,19 @@ def other_faces() -> list[np.ndarray]:
     return [hopper, *[np.repeat(s[:, :, None], 3, axis=2) for s in small]]
 
 
+@pytest.fixture(scope="session")
+def other_embeddings(pipeline, other_faces) -> np.ndarray:
+    """Embeddings of the largest face in each of ``other_faces`` (computed once)."""
+    from facesearch.decode import decode_array
+
+    vectors = [
+        faces[0].embedding
+        for img in other_faces
+        if (faces := pipeline.process_image(decode_array(img)).faces)
+    ]
+    return np.stack(vectors)
+
+
 def _postgres_available() -> bool:
     try:
         import sqlalchemy as sa

@@ -28,7 +28,7 @@ EDITS = {
 
 
 @pytest.mark.parametrize("edit", sorted(EDITS))
-def test_edited_face_matches_and_ranks_first(gallery, astronaut, other_faces, edit):
+def test_edited_face_matches_and_ranks_first(gallery, astronaut, other_embeddings, edit):
     threshold = gallery.bands.match
     original = gallery.embed(astronaut)[0].embedding
     edited = gallery.pipeline.process_image(EDITS[edit](astronaut)).faces
@@ -36,9 +36,8 @@ def test_edited_face_matches_and_ranks_first(gallery, astronaut, other_faces, ed
     score = float(np.dot(original, edited[0].embedding))
     assert score > threshold, f"{edit}: similarity {score:.3f} below {threshold}"
 
-    others = [f.embedding for img in other_faces for f in gallery.embed(img)[:1]]
-    assert len(others) >= 50
-    impostor_best = max(float(np.dot(edited[0].embedding, o)) for o in others)
+    assert len(other_embeddings) >= 50
+    impostor_best = float(np.max(other_embeddings @ edited[0].embedding))
     assert impostor_best < score, f"{edit}: another face scored {impostor_best:.3f} >= {score:.3f}"
 
 

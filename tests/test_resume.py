@@ -25,6 +25,14 @@ def many_photos(tmp_path: Path, other_faces) -> Path:
     return folder
 
 
+@pytest.fixture
+def some_photos(tmp_path: Path, other_faces) -> Path:
+    folder = tmp_path / "some"
+    for i, img in enumerate(other_faces[1:31]):
+        write_image(folder / f"{i:03d}.png", img)
+    return folder
+
+
 def _cli(data: Path, *args: str) -> subprocess.Popen[bytes]:
     """``facesearch ARGS`` as the administrator of ``data`` (set up on first use)."""
     env = {**os.environ, "FACESEARCH_USER": "admin"}
@@ -118,10 +126,10 @@ def test_ctrl_c_stops_cleanly_and_resumes(many_photos, tmp_path):
     _check_consistent(data, expected_images=200, expected_provenance=200)
 
 
-def test_index_repaired_when_it_disagrees_with_the_catalog(gallery, many_photos):
+def test_index_repaired_when_it_disagrees_with_the_catalog(gallery, some_photos):
     from facesearch.gallery import Gallery
 
-    gallery.ingest([many_photos], workers=0)
+    gallery.ingest([some_photos], workers=0)
     wanted = gallery.catalog.face_ids(gallery.model_key)
     data = gallery.data_dir
     # simulate a crash between catalog and index writes: index lost some faces, kept a ghost
@@ -135,10 +143,10 @@ def test_index_repaired_when_it_disagrees_with_the_catalog(gallery, many_photos)
         assert reopened.index_repairs == {"added": 7, "removed": 1}
 
 
-def test_corrupt_index_file_is_rebuilt(gallery, many_photos):
+def test_corrupt_index_file_is_rebuilt(gallery, some_photos):
     from facesearch.gallery import Gallery
 
-    gallery.ingest([many_photos], workers=0)
+    gallery.ingest([some_photos], workers=0)
     wanted = gallery.catalog.face_ids(gallery.model_key)
     data = gallery.data_dir
     gallery.close()
@@ -148,9 +156,9 @@ def test_corrupt_index_file_is_rebuilt(gallery, many_photos):
         assert reopened.index_repairs == {"rebuilt": 1}
 
 
-def test_removed_faces_leave_results_at_once(gallery, many_photos):
-    gallery.ingest([many_photos], workers=0)
-    probe = many_photos / "000.png"
+def test_removed_faces_leave_results_at_once(gallery, some_photos):
+    gallery.ingest([some_photos], workers=0)
+    probe = some_photos / "000.png"
     top = gallery.search(probe, k=1).candidates[0]
     assert gallery.remove_faces([top.face_id]) == 1
     again = gallery.search(probe, k=5)

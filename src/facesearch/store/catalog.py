@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from facesearch.store.schema import (
@@ -364,20 +364,51 @@ class SqlCatalog:
 
     # --- search -----------------------------------------------------------------------
     def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]:
+        """The faces with their image and every provenance record: two queries in all."""
         ids = [int(i) for i in face_ids]
         if not ids:
             return {}
         with self.session() as s:
-            rows = s.scalars(
-                select(Face)
-                .where(Face.id.in_(ids))
-                .options(
-                    selectinload(Face.image)
-                    .selectinload(Image.provenance)
-                    .selectinload(Provenance.collection)
+            rows = s.execute(
+                select(
+                    Face.id,
+                    Face.face_index,
+                    Face.x,
+                    Face.y,
+                    Face.w,
+                    Face.h,
+                    Face.quality,
+                    Face.flags,
+                    Face.model,
+                    Face.crop,
+                    Image.id,
+                    Image.sha256,
+                    Image.path,
+                    Image.width,
+                    Image.height,
+                    Image.thumbnail,
                 )
+                .join(Image, Image.id == Face.image_id)
+                .where(Face.id.in_(ids))
             ).all()
-            return {f.id: _stored_face(f) for f in rows}
+            provenance: dict[int, list[dict[str, Any]]] = {}
+            image_ids = sorted({r[10] for r in rows})
+            for p, collection in s.execute(
+                select(Provenance, Collection.name)
+                .join(Collection, Collection.id == Provenance.collection_id)
+                .where(Provenance.image_id.in_(image_ids))
+                .order_by(Provenance.id)
+            ):
+                provenance.setdefault(p.image_id, []).append(_provenance_dict(p, collection))
+        return {
+            r[0]: StoredFace(
+                face_id=r[0], face_index=r[1], bbox=(r[2], r[3], r[4], r[5]), quality=r[6],
+                flags=tuple(x for x in r[7].split(",") if x), model=r[8], crop=r[9],
+                image_id=r[10], image_sha256=r[11], image_path=r[12], image_width=r[13],
+                image_height=r[14], thumbnail=r[15], provenance=provenance.get(r[10], []),
+            )
+            for r in rows
+        }  # fmt: skip
 
     def face_ids(
         self,
@@ -555,32 +586,13 @@ def _face_values(image_id: int, f: FaceRecord) -> dict[str, Any]:
     }
 
 
-def _stored_face(f: Face) -> StoredFace:
-    img = f.image
-    return StoredFace(
-        face_id=f.id,
-        face_index=f.face_index,
-        bbox=(f.x, f.y, f.w, f.h),
-        quality=f.quality,
-        flags=tuple(x for x in f.flags.split(",") if x),
-        model=f.model,
-        crop=f.crop,
-        image_id=img.id,
-        image_sha256=img.sha256,
-        image_path=img.path,
-        image_width=img.width,
-        image_height=img.height,
-        thumbnail=img.thumbnail,
-        provenance=[
-            {
-                "collection": p.collection.name,
-                "path": p.path,
-                "source_url": p.source_url or None,
-                "page_url": p.page_url,
-                "title": p.title,
-                "captured_at": p.captured_at.isoformat() if p.captured_at else None,
-                "ingested_at": p.ingested_at.isoformat() if p.ingested_at else None,
-            }
-            for p in sorted(img.provenance, key=lambda p: p.id)
-        ],
-    )
+def _provenance_dict(p: Provenance, collection: str) -> dict[str, Any]:
+    return {
+        "collection": collection,
+        "path": p.path,
+        "source_url": p.source_url or None,
+        "page_url": p.page_url,
+        "title": p.title,
+        "captured_at": p.captured_at.isoformat() if p.captured_at else None,
+        "ingested_at": p.ingested_at.isoformat() if p.ingested_at else None,
+    }

@@ -223,3 +223,18 @@ def test_crops_encrypted_at_rest_with_a_key(gallery, photos, monkeypatch):
     stranger = BlobStore(gallery.blobs.root, cipher=Cipher(bytes(32)))
     with pytest.raises(Exception, match="different key"):
         stranger.get(top.crop)
+
+
+def test_flagged_faces_are_kept_but_searched_only_on_request(gallery, tmp_path, astronaut):
+    import cv2
+
+    tiny = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)  # a ~20 px face
+    folder = tmp_path / "small"
+    write_image(folder / "tiny.png", tiny)
+    report = gallery.ingest([folder], workers=0)
+    assert report.faces_indexed == 0 and report.faces_flagged.get("too_small") == 1
+    assert gallery.catalog.stats()["faces"] == 1  # kept in the catalog, not searched
+    assert gallery.search(astronaut, k=5).candidates == []
+    found = gallery.search(astronaut, k=5, include_flagged=True).candidates
+    assert len(found) == 1 and found[0].image_path.endswith("tiny.png")
+    assert found[0].score > gallery.bands.match

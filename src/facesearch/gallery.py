@@ -266,11 +266,15 @@ class Gallery:
         face: int | None = None,
         collection: str | None = None,
         filters: SearchFilters | None = None,
+        include_flagged: bool = False,
     ) -> SearchResult:
         """The k gallery faces most similar to the probe's face (the largest by default).
 
         ``collection`` (or ``filters``: collection, capture date range, source URL prefix)
         restricts the search to faces whose image has a matching provenance record.
+        ``include_flagged`` also scans the faces kept out of the index for low quality (an
+        exact scan of their embeddings in the catalog: slower, and their scores are less
+        reliable).
         """
         self.pipeline  # noqa: B018  (load the models before the clock starts)
         start = time.perf_counter()
@@ -281,6 +285,7 @@ class Gallery:
             model=chosen.model,
             collection=collection,
             filters=filters,
+            include_flagged=include_flagged,
             probe_sha256=decoded.sha256,
             probe_faces=[probe_face(f) for f in faces],
             face=chosen.index,
@@ -299,6 +304,7 @@ class Gallery:
         probe_faces: list[ProbeFace] | None = None,
         face: int = 0,
         started: float | None = None,
+        include_flagged: bool = False,
     ) -> SearchResult:
         start = time.perf_counter() if started is None else started
         if k < 1:
@@ -311,10 +317,13 @@ class Gallery:
         allowed = None
         if collection is not None or (filters is not None and not filters.empty):
             allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
-        hits = index.search(np.asarray(embedding, np.float32)[None, :], k, allowed_ids=allowed)
+        query = np.asarray(embedding, np.float32)
+        hits = index.search(query[None, :], k, allowed_ids=allowed)
         pairs = [
             (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0
         ]
+        if include_flagged:
+            pairs = sorted(pairs + self._flagged_hits(query, k, allowed), key=lambda p: -p[1])[:k]
         stored = self.catalog.faces([i for i, _ in pairs])
         candidates: list[Candidate] = []
         for face_id, score in pairs:
@@ -351,6 +360,23 @@ class Gallery:
             gallery_size=len(index),
             seconds=round(time.perf_counter() - start, 4),
         )
+
+    def _flagged_hits(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Exact top-k among the flagged (low-quality) faces, which the index does not hold."""
+        best: list[tuple[int, float]] = []
+        for ids, vectors in self.catalog.iter_embeddings(self.model_key, flagged_only=True):
+            if allowed is not None:
+                keep = np.isin(ids, allowed)
+                ids, vectors = ids[keep], vectors[keep]
+            scores = vectors @ query
+            top = np.argsort(-scores)[:k]
+            best = sorted(
+                best + [(int(ids[i]), float(scores[i])) for i in top], key=lambda p: -p[1]
+            )
+            best = best[:k]
+        return best
 
     def compare(
         self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None

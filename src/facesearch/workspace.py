@@ -17,7 +17,6 @@ from sqlalchemy.orm import sessionmaker
 
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance, load_policy
-from facesearch.store.crypto import Cipher
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role
@@ -25,6 +24,7 @@ from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.search import SearchResult
 from facesearch.settings import resolve_data_dir
 from facesearch.store.catalog import SearchFilters
+from facesearch.store.crypto import Cipher
 
 POLICY_FILE = "policy.toml"
 
@@ -84,13 +84,14 @@ class Workspace:
         k: int | None = None,
         face: int | None = None,
         filters: SearchFilters | None = None,
+        include_flagged: bool = False,
     ) -> tuple[SearchOutcome, SearchResult | None]:
         """A search inside ``case`` by ``actor``; refused (and logged) unless the policy allows.
 
         Returns the governed outcome (what may be shown, as recorded) and the engine's own
         result (probe faces, timings), which is None when the search was refused.
         """
-        engine = _FilteredSearch(self.gallery, filters)
+        engine = _FilteredSearch(self.gallery, filters, include_flagged)
         outcome = self.governance.search(
             actor,
             case,
@@ -179,9 +180,12 @@ class _FilteredSearch:
     """The gallery as a search backend, with the filters governance does not know about, and
     keeping the engine's result for the caller."""
 
-    def __init__(self, gallery: Gallery, filters: SearchFilters | None) -> None:
+    def __init__(
+        self, gallery: Gallery, filters: SearchFilters | None, include_flagged: bool
+    ) -> None:
         self.gallery = gallery
         self.filters = filters
+        self.include_flagged = include_flagged
         self.last: SearchResult | None = None
 
     def search(
@@ -192,5 +196,7 @@ class _FilteredSearch:
         face: int | None = None,
         collection: str | None = None,
     ) -> SearchResult:
-        self.last = self.gallery.search(probe, k, face=face, filters=self.filters)
+        self.last = self.gallery.search(
+            probe, k, face=face, filters=self.filters, include_flagged=self.include_flagged
+        )
         return self.last

@@ -254,6 +254,10 @@ def search(
     source: Annotated[
         str | None, typer.Option(help="Only photos whose source URL starts with this.")
     ] = None,
+    include_flagged: Annotated[
+        bool,
+        typer.Option(help="Also search faces flagged for low quality (slower, less reliable)."),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
     grid: Annotated[
@@ -281,7 +285,9 @@ def search(
             )
         filters = _filters(collection, captured_from, captured_to, source)
         data = probe.read_bytes()
-        outcome, engine = ws.search(who, case, data, k=k, face=face, filters=filters)
+        outcome, engine = ws.search(
+            who, case, data, k=k, face=face, filters=filters, include_flagged=include_flagged
+        )
         view = _search_view(ws, outcome, engine)
         if grid is not None:
             from facesearch.render import result_grid

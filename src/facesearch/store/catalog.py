@@ -443,13 +443,20 @@ class SqlCatalog:
         return np.asarray(ids, dtype=np.int64)
 
     def iter_embeddings(
-        self, model: str, searchable_only: bool = True, chunk: int = 50_000
+        self,
+        model: str,
+        searchable_only: bool = True,
+        chunk: int = 50_000,
+        flagged_only: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, embeddings) in chunks, by id: searchable faces, all, or only flagged ones."""
         last = 0
         while True:
             with self.session() as s:
                 q = select(Face.id, Face.embedding).where(Face.model == model, Face.id > last)
-                if searchable_only:
+                if flagged_only:
+                    q = q.where(Face.searchable.is_(False))
+                elif searchable_only:
                     q = q.where(Face.searchable.is_(True))
                 rows = s.execute(q.order_by(Face.id).limit(chunk)).all()
             if not rows:

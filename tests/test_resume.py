@@ -193,3 +193,29 @@ def test_a_killed_worker_does_not_stop_the_run(many_photos, tmp_path):
     assert summary["worker_crashes"] >= 1
     assert summary["failures"] == []  # every image of the lost batch was retried
     _check_consistent(data, expected_images=200, expected_provenance=200)
+
+
+def test_index_structure_follows_the_gallery_size(gallery, some_photos, monkeypatch):
+    """Past the size limit of exact search, ingest switches the index to compressed codes
+    with exact re-ranking; results stay those of exact search over the live faces."""
+    from facesearch.store import vector_index
+
+    monkeypatch.setattr(vector_index, "FLAT_MAX", 20)  # 30 faces: past the limit
+    gallery.ingest([some_photos], workers=0)
+    assert gallery.index.describe()["kind"] == "pq_refine"
+    probe = some_photos / "000.png"
+    wanted = gallery.catalog.face_ids(gallery.model_key)
+    assert np.array_equal(gallery.index.ids(), wanted)
+    emb = gallery.embed(probe)[0].embedding
+    exact = gallery.catalog.embeddings(wanted) @ emb
+    top = gallery.search(probe, k=5).candidates
+    assert [c.face_id for c in top] == [int(wanted[i]) for i in np.argsort(-exact)[:5]]
+    gallery.remove_faces([top[0].face_id])
+    assert top[0].face_id not in [c.face_id for c in gallery.search(probe, k=5).candidates]
+    data = gallery.data_dir
+    gallery.close()
+    from facesearch.gallery import Gallery
+
+    with Gallery.open(data) as reopened:
+        assert reopened.index.describe()["kind"] == "pq_refine"
+        assert top[0].face_id not in reopened.index.ids()

@@ -33,7 +33,7 @@ from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
-from facesearch.store.vector_index import VectorIndex, load_index, new_index
+from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
 from facesearch.verify import Verifier, probe_face
 
 log = logging.getLogger(__name__)
@@ -150,10 +150,14 @@ class Gallery:
         return index
 
     def _build_index(self) -> VectorIndex:
-        ids = self.catalog.face_ids(self.model_key)
-        index = new_index(self.model_key, self.pipeline_dim, expected_size=len(ids))
-        for chunk_ids, vectors in self.catalog.iter_embeddings(self.model_key):
-            index.add(chunk_ids, vectors)
+        """The structure planned for the gallery's size, filled from the catalog."""
+        count, _ = self.catalog.searchable_summary(self.model_key)
+        index = build_index(
+            self.model_key,
+            self.pipeline_dim,
+            self.catalog.iter_embeddings(self.model_key),
+            expected_size=count,
+        )
         self._index_dirty = True
         self._index = index
         self.save_index()
@@ -191,6 +195,22 @@ class Gallery:
             return
         self.index.add(np.asarray(ids, np.int64), np.stack(list(vectors)))
         self._index_dirty = True
+
+    def fit_index(self) -> None:
+        """Rebuild the index from the catalog when the gallery has grown (or shrunk) past the
+        size its structure was chosen for (exact search up to 200k faces, then compressed
+        codes with exact re-ranking; see ``vector_index.index_plan``)."""
+        if self._index is not None and needs_rebuild(self._index):
+            self._index = None
+            self._build_index()
+
+    def compact_index(self) -> int:
+        """Drop removed faces from the index's storage (they already leave results at once)."""
+        dropped = self.index.compact()
+        if dropped:
+            self._index_dirty = True
+            self.save_index()
+        return dropped
 
     def save_index(self) -> None:
         if self._index is not None and self._index_dirty:
@@ -392,7 +412,10 @@ class Gallery:
         removed, orphans = self.catalog.remove_faces(ids.tolist())
         for key in orphans:
             self.blobs.delete(key)
-        self.index.remove(ids)
+        index = self.index
+        index.remove(ids)
+        if getattr(index, "n_removed", 0) > 0.1 * max(1, len(index)):
+            index.compact()
         self._index_dirty = True
         self.save_index()
         return removed

@@ -131,6 +131,7 @@ class IngestRun:
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
             self._store(force=True)
+            self.gallery.fit_index()
             self.gallery.save_index()
             self.report.seconds = time.perf_counter() - start
         catalog.finish_run(run_id, status, self.report.counts())

@@ -23,6 +23,18 @@ products of unit vectors).
 rebuilds an index when its gallery has outgrown (or shrunk far below) its structure, and
 `build_index` builds one from batches of (ids, vectors) read from the catalog.
 
+Why these structures (benchmarks/search_scale.py: 500 CFP mates among random distractors,
+4,500 probes, one thread, 2 shared cores; details in benchmarks/README.md):
+
+* < 200k: exact. 100k: p50 2.4 ms; exact search costs 24-29 ms at 1M.
+* 1M, ``PQ64x4fs`` + re-rank 1000 (float32): p50 2.2 ms, 546 MB; the mate is kept wherever
+  exact search has it at rank 1 for 4,500/4,500 probes (rank 20: 4,499). IVF-PQ kept only
+  52-95% of rank-1 mates at nprobe up to 256 (isotropic distractors: a mate at cosine 0.6
+  rarely shares the probe's nearest cells), HNSW 89-98.8% (reference run in the issue);
+  ``PQ32x4fs`` needs ~10x longer re-rank lists for the same kept rate.
+* 10M, ``PQ64x4fs`` + re-rank 1000 (float16): 2.98 GB, p50 18-22 ms, all rank-1 mates kept;
+  ``PQ32x4fs`` was faster (11 ms) but lost 27 rank-1 mates (2 even re-ranking 10,000).
+
 Files: ``vectors.faiss`` (data) and ``vectors.json`` (metadata: kind, FAISS factory string,
 parameters, section layout, SHA-256 of the data file). Loading dispatches on the recorded
 kind and checks the digest and every shape; nothing is guessed and nothing is unpickled.
@@ -537,7 +549,7 @@ class PQRefineVectorIndex(VectorIndex):
                     hits = self._exact(queries[row : row + 1], kk, self._allowed_positions(allowed))
                     scores[row], out[row] = hits.scores[0], hits.ids[0]
                     continue
-            s = vecs[c].astype(np.float32, copy=False) @ queries[row]
+            s = _dot(vecs[c], queries[row : row + 1])[0]
             top = _top_k(s, kk)
             m = len(top)
             scores[row, :m] = s[top]
@@ -563,7 +575,7 @@ class PQRefineVectorIndex(VectorIndex):
             else:
                 p = pos[start : start + 131072]
                 block = vecs[p]
-            s = queries @ block.astype(np.float32, copy=False).T
+            s = _dot(block, queries)
             if pos is None:
                 s[:, ~live[start : start + 131072]] = -np.inf
             part = np.argpartition(-s, k - 1, axis=1)[:, :k] if s.shape[1] > k else None
@@ -731,6 +743,19 @@ class PQRefineVectorIndex(VectorIndex):
         return index
 
 
+def _dot(block: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Inner products (n_queries, n_rows) of float32 queries with float32/16 rows.
+
+    One query goes through ``einsum`` (single-threaded SIMD): a BLAS matrix-vector product
+    above a few thousand rows wakes OpenBLAS's thread pool, which on a busy 2-core machine
+    took 8 ms for what one thread does in 0.4 ms. Batches use BLAS.
+    """
+    block = block.astype(np.float32, copy=False)
+    if len(queries) == 1:
+        return np.einsum("ij,j->i", block, queries[0])[None, :]
+    return np.asarray(queries @ block.T)
+
+
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """``np.unique`` for int64 ids, without a copy when they already are sorted and unique."""
     if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
@@ -823,10 +848,11 @@ def load_index(directory: Path) -> VectorIndex | None:
 
 # -- choosing a structure ------------------------------------------------------------- #
 
-#: Up to this many vectors exact search answers one query in about 4 ms or less on one core
-#: (measured 2.1 ms at 100k, 20 ms at 1M; see benchmarks/README.md).
+#: Below this many vectors exact search answers one query in about 5 ms or less on one core
+#: (measured 2.4-2.9 ms at 100k, 24-29 ms at 1M; see benchmarks/README.md).
 FLAT_MAX = 200_000
-#: From this size the re-ranking vectors are kept as float16 (10M x 128 float32 = 5.1 GB).
+#: From this size the re-ranking vectors are kept as float16: float32 costs 544 B a vector
+#: (2.2 GB at 4M, 5.4 GB at 10M), float16 288 B (3.0 GB measured at 10M, < 4 GB to ~13M).
 FLOAT16_FROM = 4_000_000
 
 
@@ -839,7 +865,11 @@ class IndexPlan:
 
 
 def index_plan(expected_size: int, dim: int = 128) -> IndexPlan:
-    """The structure for a gallery of ``expected_size`` vectors (figures in the module doc)."""
+    """The structure for a gallery of ``expected_size`` vectors (figures in the module doc).
+
+    ``flat`` below `FLAT_MAX`; above, ``pq_refine`` with ``PQ64x4fs`` codes and 1,000
+    candidates re-ranked against float32 vectors, float16 from `FLOAT16_FROM`.
+    """
     if expected_size < FLAT_MAX:
         return IndexPlan("flat")
     refine = "float16" if expected_size >= FLOAT16_FROM else "float32"
@@ -863,10 +893,12 @@ def _plan_of(index: VectorIndex) -> IndexPlan:
     if desc["kind"] == "flat":
         return IndexPlan("flat")
     p = desc["params"]
-    return IndexPlan(
-        desc["kind"],
-        {"pq_m": p["pq_m"], "rerank": p["rerank"], "refine_dtype": p["refine_dtype"]},
-    )
+    return IndexPlan(desc["kind"], {"pq_m": p["pq_m"], "refine_dtype": p["refine_dtype"]})
+
+
+def _structure(plan: IndexPlan) -> IndexPlan:
+    """The plan less its search-time knobs (``rerank``), which need no rebuild."""
+    return IndexPlan(plan.kind, {k: v for k, v in plan.params.items() if k != "rerank"})
 
 
 def needs_rebuild(index: VectorIndex, size: int | None = None) -> bool:
@@ -877,7 +909,7 @@ def needs_rebuild(index: VectorIndex, size: int | None = None) -> bool:
     """
     size = len(index) if size is None else size
     current = _plan_of(index)
-    return index_plan(size, index.dim) != current and index_plan(2 * size, index.dim) != current
+    return all(_structure(index_plan(s, index.dim)) != current for s in (size, 2 * size))
 
 
 def build_index(

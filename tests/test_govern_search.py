@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from facesearch.govern import LEADS_STATEMENT, Cipher, RefusedError, generate_key
-from facesearch.store.crypto import is_encrypted, parse_key
 from facesearch.govern.schema import Probe
+from facesearch.store.crypto import is_encrypted, parse_key
 from test_govern_support import (  # noqa: F401
     MODEL,
     MODEL_SHA,

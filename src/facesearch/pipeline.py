@@ -27,8 +27,9 @@ class PipelineSettings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     max_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = 32
-    # Embed each aligned face and its mirror image and average them (see embed.py).
-    flip_fusion: bool = True
+    # Also embed each aligned face's mirror image and average the two (see embed.py). Off:
+    # measured on CFP with the 10-fold protocol it did not help (docs/accuracy.md).
+    flip_fusion: bool = False
 
 
 @dataclass(frozen=True)

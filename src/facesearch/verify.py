@@ -58,9 +58,17 @@ class Verifier:
         self.bands = bands
 
     @classmethod
-    def load(cls) -> Verifier:
-        pipeline = FacePipeline.load()
-        return cls(pipeline, Bands.from_spec(pipeline.manifest.recognizer))
+    def load(cls, data_dir: Path | str | None = None) -> Verifier:
+        """Models and bands from the manifest, with the calibration of ``data_dir`` (default
+        $FACESEARCH_DATA or ./facesearch-data) applied when it has one; no gallery opened."""
+        from facesearch.evaluate.calibrate import calibrated_manifest
+        from facesearch.settings import resolve_data_dir
+
+        manifest = calibrated_manifest(resolve_data_dir(data_dir))
+        pipeline = FacePipeline(manifest)
+        pipeline.detector.load()
+        pipeline.embedder.load()
+        return cls(pipeline, Bands.from_spec(manifest.recognizer))
 
     def decode(self, image: ImageInput) -> DecodedImage:
         if isinstance(image, DecodedImage):

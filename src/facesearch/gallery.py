@@ -27,7 +27,7 @@ from facesearch.errors import (
 )
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.models.manifest import Manifest, load_manifest
-from facesearch.pipeline import Face, FacePipeline, PipelineSettings
+from facesearch.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.search import Bands, Candidate, Comparison, ProbeFace, SearchResult
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
@@ -112,7 +112,7 @@ class Gallery:
     # --- models ---------------------------------------------------------------------------
     @property
     def model_key(self) -> str:
-        return self.manifest.recognizer.model_key
+        return embedding_model_key(self.manifest, self.pipeline_settings)
 
     @property
     def pipeline(self) -> FacePipeline:

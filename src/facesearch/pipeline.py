@@ -82,7 +82,7 @@ class FacePipeline:
 
     @property
     def model_key(self) -> str:
-        return self.manifest.recognizer.model_key
+        return embedding_model_key(self.manifest, self.settings)
 
     @property
     def dim(self) -> int:
@@ -150,3 +150,10 @@ class FacePipeline:
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
         return self.embedder.predict(crops)
+
+
+def embedding_model_key(manifest: Manifest, settings: PipelineSettings | None = None) -> str:
+    """The key stored with every vector: the recognizer, plus the embedding variant when it is
+    not the plain one (flip-fused vectors must never be compared with plain ones)."""
+    key = manifest.recognizer.model_key
+    return f"{key}+flip-fusion" if settings is not None and settings.flip_fusion else key

@@ -202,14 +202,11 @@ _worker = _Worker()
 
 
 def _init_worker(settings: PipelineSettings | None, second_model: bool = False) -> None:
-    import signal
+    """Set up as ingest's workers are (one OpenCV thread, Ctrl-C left to the parent)."""
+    from facesearch.ingest.worker import init_worker, worker_pipeline
 
-    from facesearch.models.runtime import set_threads
-    from facesearch.pipeline import FacePipeline
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    set_threads(1)
-    _worker.pipeline = FacePipeline.load(settings)
+    init_worker(settings, 1)
+    _worker.pipeline = worker_pipeline()
     if second_model:
         from facesearch.embed import load_second_model
 

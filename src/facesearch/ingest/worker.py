@@ -70,6 +70,13 @@ def init_worker(settings: PipelineSettings | None, threads: int = 1) -> None:
     _state.pipeline = FacePipeline.load(settings)
 
 
+def worker_pipeline() -> FacePipeline:
+    """The pipeline ``init_worker`` loaded in this worker process."""
+    if _state.pipeline is None:
+        raise RuntimeError("worker used before init_worker")
+    return _state.pipeline
+
+
 def encode_jpeg(pixels: np.ndarray, max_side: int, quality: int = 85) -> bytes:
     import cv2
 

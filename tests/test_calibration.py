@@ -110,6 +110,22 @@ def test_a_calibration_for_another_model_or_embedding_is_refused() -> None:
         apply_calibration(load_manifest(), _calibration(embedding="other"), variant="flip-fusion")
 
 
+def test_packaged_fused_thresholds_come_from_the_fusion_record() -> None:
+    from facesearch.embed import DLIB_RECOGNIZER_KEY, manifest_fusion
+    from facesearch.search import Scoring
+
+    manifest = load_manifest()
+    record = manifest.models[DLIB_RECOGNIZER_KEY].calibration
+    scoring = Scoring.from_manifest(manifest)
+    assert scoring.fused and scoring.fusion == manifest_fusion(manifest)
+    fused = record["fused_thresholds"]
+    assert scoring.bands_for(True).match == fused["match"] == round_up(fused[far_key(1e-3)])
+    assert scoring.bands_for(True).strong == fused["strong"] == round_up(fused[far_key(1e-4)])
+    # a fused score reads with fused bands, a SFace-only one with SFace's
+    assert scoring.bands_for(False) == Bands.from_spec(manifest.recognizer)
+    assert Scoring.from_manifest(manifest, fusion=False).fusion is None
+
+
 def test_packaged_manifest_thresholds_come_from_its_calibration_record() -> None:
     spec = load_manifest().recognizer
     cal = packaged_calibration()
@@ -144,6 +160,19 @@ def test_calibrate_reproduces_the_recorded_subset(shared_faces, tmp_path):
     assert written["n_no_face"] == subset["n_no_face"]
     for key in ("match", "strong"):
         assert written[key] == pytest.approx(subset[key], abs=2e-3), key
+    # the fused bands (SFace + dlib, what search and compare use) are calibrated too
+    from facesearch.embed import DLIB_RECOGNIZER_KEY
+    from facesearch.search import Scoring
+
+    fused_subset = load_manifest().models[DLIB_RECOGNIZER_KEY].calibration["check_subset"]
+    for key in ("match", "strong"):
+        assert written["fused"][key] == pytest.approx(fused_subset[key], abs=2e-3), key
+    assert "fused match" in result.output
     # and the gallery-side loader applies exactly this file
     manifest = calibrated_manifest(tmp_path)
     assert manifest.recognizer.thresholds["match"] == written["match"]
+    fused_bands = Scoring.from_manifest(manifest).bands_for(True)
+    assert (fused_bands.match, fused_bands.strong) == (
+        written["fused"]["match"],
+        written["fused"]["strong"],
+    )

@@ -228,8 +228,6 @@ def test_score_fusion_standardises_and_reranks() -> None:
 
 
 def test_second_model_files_are_checked_against_the_manifest() -> None:
-    pytest.importorskip("dlib")
-    pytest.importorskip("face_recognition_models")
     import dataclasses
 
     from facesearch.embed import DLIB_RECOGNIZER_KEY, DlibEmbedder, load_second_model
@@ -238,11 +236,11 @@ def test_second_model_files_are_checked_against_the_manifest() -> None:
 
     manifest = load_manifest()
     model = load_second_model(manifest)
-    image = np.zeros((200, 200, 3), np.uint8)
-    vectors = model.predict((image, [(50.0, 50.0, 100.0, 100.0)]))
-    assert vectors.shape == (1, 128)
-    assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
+    chips = np.zeros((2, 150, 150, 3), np.uint8)
+    vectors = model.predict(chips)
+    assert vectors.shape == (2, 128)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)
     spec = manifest.models[DLIB_RECOGNIZER_KEY]
-    bad = DlibEmbedder(dataclasses.replace(spec, sha256="0" * 64), model.landmarker_spec)
+    bad = DlibEmbedder(dataclasses.replace(spec, sha256="0" * 64))
     with pytest.raises(ModelFileError, match="does not match its recorded hash"):
         bad.load()

@@ -237,4 +237,5 @@ def test_flagged_faces_are_kept_but_searched_only_on_request(gallery, tmp_path, 
     assert gallery.search(astronaut, k=5).candidates == []
     found = gallery.search(astronaut, k=5, include_flagged=True).candidates
     assert len(found) == 1 and found[0].image_path.endswith("tiny.png")
-    assert found[0].score > gallery.bands.match
+    assert found[0].fused  # both recognizers ran on probe and gallery face
+    assert found[0].score > gallery.scoring.bands_for(True).match

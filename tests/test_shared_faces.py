@@ -25,9 +25,10 @@ def test_every_labeled_pair_is_decided_correctly(gallery, shared_faces, pair_lis
         labels = [row["same_person"] == "1" for row in csv.DictReader(fh, delimiter="\t")]
     rows = list(compare_pairs(gallery, read_pair_list(path)))
     assert len(rows) == len(labels) > 0
-    threshold = gallery.bands.match
     for row, same in zip(rows, labels, strict=True):
         assert row["score"] is not None, row
+        assert row["fused"], row  # scored as search scores: both recognizers
+        threshold = gallery.scoring.bands_for(True).match
         if same:
             assert row["score"] > threshold, f"same person scored {row['score']}: {row}"
         else:

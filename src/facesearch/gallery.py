@@ -28,10 +28,10 @@ from facesearch.errors import (
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
-from facesearch.search import Bands, Candidate, Comparison, ProbeFace, SearchResult
+from facesearch.search import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
-from facesearch.store.catalog import SearchFilters, SqlCatalog
+from facesearch.store.catalog import SearchFilters, SqlCatalog, StoredFace
 from facesearch.store.crypto import Cipher
 from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
 from facesearch.verify import Verifier, probe_face
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
+# With score fusion, the index's best this-many candidates are re-ranked by fused score.
+FUSION_CANDIDATES = 100
 
 
 class Gallery:
@@ -63,6 +65,9 @@ class Gallery:
         )
         self.blobs = BlobStore(data_dir / "blobs", cipher=Cipher.from_env())
         self.bands = Bands.from_spec(self.manifest.recognizer)
+        self.scoring = Scoring.from_manifest(
+            self.manifest, fusion=self.pipeline_settings.second_model
+        )
         self._pipeline: FacePipeline | None = None
         self._index: VectorIndex | None = None
         self._index_dirty = False
@@ -119,8 +124,7 @@ class Gallery:
         """The face pipeline, loaded (and its model files verified) on first use."""
         if self._pipeline is None:
             self._pipeline = FacePipeline(self.manifest, self.pipeline_settings)
-            self._pipeline.detector.load()
-            self._pipeline.embedder.load()
+            self._pipeline.load_models()
         return self._pipeline
 
     # --- the vector index -------------------------------------------------------------------
@@ -272,7 +276,7 @@ class Gallery:
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.pipeline, self.bands)
+        return Verifier(self.pipeline, self.scoring)
 
     # --- search -----------------------------------------------------------------------------
     def search(
@@ -300,6 +304,7 @@ class Gallery:
             chosen.embedding,
             k,
             model=chosen.model,
+            second=chosen.second,
             collection=collection,
             filters=filters,
             include_flagged=include_flagged,
@@ -315,6 +320,7 @@ class Gallery:
         k: int = 20,
         *,
         model: str,
+        second: np.ndarray | None = None,
         collection: str | None = None,
         filters: SearchFilters | None = None,
         probe_sha256: str = "",
@@ -323,6 +329,9 @@ class Gallery:
         started: float | None = None,
         include_flagged: bool = False,
     ) -> SearchResult:
+        """The k gallery faces nearest to ``embedding``; with the probe's ``second`` vector
+        and fusion on, the index's best :data:`FUSION_CANDIDATES` (at least k) are re-ranked
+        by fused score (gallery faces without a second vector keep their SFace score)."""
         start = time.perf_counter() if started is None else started
         if k < 1:
             raise ValueError("k must be at least 1")
@@ -335,24 +344,29 @@ class Gallery:
         if collection is not None or (filters is not None and not filters.empty):
             allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
         query = np.asarray(embedding, np.float32)
-        hits = index.search(query[None, :], k, allowed_ids=allowed)
+        fuse = self.scoring.fused and second is not None
+        shortlist = max(k, FUSION_CANDIDATES) if fuse else k
+        hits = index.search(query[None, :], shortlist, allowed_ids=allowed)
         pairs = [
             (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0
         ]
         if include_flagged:
-            pairs = sorted(pairs + self._flagged_hits(query, k, allowed), key=lambda p: -p[1])[:k]
+            pairs = sorted(
+                pairs + self._flagged_hits(query, shortlist, allowed), key=lambda p: -p[1]
+            )[:shortlist]
         stored = self.catalog.faces([i for i, _ in pairs])
+        pairs = [(i, s) for i, s in pairs if i in stored]  # deleted after the index was written
+        scored = self._fused(pairs, stored, second) if fuse else [(i, s, False) for i, s in pairs]
         candidates: list[Candidate] = []
-        for face_id, score in pairs:
-            sf = stored.get(face_id)
-            if sf is None:  # deleted in the catalog after the index was written
-                continue
+        for face_id, score, fused in scored[:k]:
+            sf = stored[face_id]
             candidates.append(
                 Candidate(
                     rank=len(candidates) + 1,
                     face_id=face_id,
                     score=round(score, 4),
-                    band=self.bands.band(score),
+                    band=self.scoring.bands_for(fused).band(score),
+                    fused=fused,
                     face_index=sf.face_index,
                     bbox=sf.bbox,
                     quality=sf.quality,
@@ -369,7 +383,7 @@ class Gallery:
             probe_sha256=probe_sha256,
             model=index.model_key,
             model_sha256=spec.sha256,
-            thresholds={"match": self.bands.match, "strong": self.bands.strong},
+            thresholds=self.scoring.thresholds(),
             k=k,
             face=face,
             probe_faces=probe_faces or [],
@@ -377,6 +391,25 @@ class Gallery:
             gallery_size=len(index),
             seconds=round(time.perf_counter() - start, 4),
         )
+
+    def _fused(
+        self,
+        pairs: list[tuple[int, float]],
+        stored: dict[int, StoredFace],
+        second: np.ndarray | None,
+    ) -> list[tuple[int, float, bool]]:
+        """Re-rank (id, SFace score) pairs by fused score, best first."""
+        if not pairs:
+            return []
+        dim = len(second) if second is not None else 0
+        others = np.full((len(pairs), dim), np.nan, np.float32)
+        for row, (face_id, _) in enumerate(pairs):
+            sf = stored[face_id]
+            if sf.second_embedding is not None and sf.second_model == self.scoring.second_model:
+                others[row] = sf.second_embedding
+        scores, fused = self.scoring.scores(np.array([s for _, s in pairs]), second, others)
+        order = np.argsort(-scores, kind="stable")
+        return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
 
     def _flagged_hits(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None

@@ -7,9 +7,15 @@ statement, the score, and a plain-language band derived from the model's thresho
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from facesearch.models.manifest import ModelSpec
+
+if TYPE_CHECKING:
+    from facesearch.embed import ScoreFusion
+    from facesearch.models.manifest import Manifest
 
 LEADS_NOTICE = (
     "Results are investigative leads, not identifications: every candidate needs independent "
@@ -39,6 +45,89 @@ class Bands:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """How two faces are scored, the same way in search, ``compare`` and ``eval``.
+
+    With ``fusion`` (the default pipeline: SFace plus dlib's ResNet), a pair whose faces both
+    carry the second model's vector gets the fused score (:class:`~facesearch.embed.ScoreFusion`,
+    on SFace's scale) and is banded with ``fused_bands``; a pair without it (a gallery face
+    ingested with the second model switched off) keeps the SFace score and SFace's ``bands``.
+    """
+
+    bands: Bands
+    fusion: ScoreFusion | None = None
+    fused_bands: Bands | None = None
+    model: str = ""  # key of the primary recognizer
+    second_model: str = ""  # key of the second recognizer when fusion is on
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, *, fusion: bool = True) -> Scoring:
+        from facesearch.embed import manifest_fusion, second_model_spec
+
+        bands = Bands.from_spec(manifest.recognizer)
+        spec = second_model_spec(manifest) if fusion else None
+        score_fusion = manifest_fusion(manifest) if spec is not None else None
+        if spec is None or score_fusion is None:
+            return cls(bands=bands, model=manifest.recognizer.model_key)
+        if "match" not in spec.thresholds or "strong" not in spec.thresholds:
+            from facesearch.errors import ConfigError
+
+            raise ConfigError(
+                f"the manifest records a score fusion for {spec.key} but no fused thresholds"
+            )
+        return cls(
+            bands=bands,
+            fusion=score_fusion,
+            fused_bands=Bands.from_spec(spec),
+            model=manifest.recognizer.model_key,
+            second_model=spec.model_key,
+        )
+
+    @property
+    def fused(self) -> bool:
+        return self.fusion is not None
+
+    def scores(
+        self, primary: np.ndarray, probe_second: np.ndarray | None, others_second: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of one face against many: ``primary`` (n,) SFace cosines, the probe's second
+        vector (or None) and the others' (n, d) second vectors (NaN rows where absent).
+        Returns the scores and a boolean mask of which ones are fused."""
+        p = np.asarray(primary, np.float64)
+        if self.fusion is None or probe_second is None:
+            return p, np.zeros(p.shape, bool)
+        second = np.asarray(others_second, np.float64).reshape(len(p), -1) @ np.asarray(
+            probe_second, np.float64
+        )
+        fused = np.isfinite(second)
+        out = np.where(fused, self.fusion.fuse(p, np.where(fused, second, 0.0)), p)
+        return out, fused
+
+    def score(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        a_second: np.ndarray | None = None,
+        b_second: np.ndarray | None = None,
+    ) -> tuple[float, Bands]:
+        """One pair: the score and the bands it is read with."""
+        primary = float(np.dot(a, b))
+        if self.fusion is None or self.fused_bands is None or a_second is None or b_second is None:
+            return primary, self.bands
+        fused = self.fusion.fuse(np.array([primary]), np.array([float(np.dot(a_second, b_second))]))
+        return float(fused[0]), self.fused_bands
+
+    def bands_for(self, fused: bool) -> Bands:
+        return self.fused_bands if fused and self.fused_bands is not None else self.bands
+
+    def thresholds(self) -> dict[str, float]:
+        out = {"match": self.bands.match, "strong": self.bands.strong}
+        if self.fused_bands is not None:
+            out.update(fused_match=self.fused_bands.match, fused_strong=self.fused_bands.strong)
+        return out
+
+
+@dataclass(frozen=True)
 class ProbeFace:
     index: int
     bbox: tuple[float, float, float, float]
@@ -61,6 +150,7 @@ class Candidate:
     image_path: str
     thumbnail: str | None
     provenance: list[dict[str, Any]] = field(default_factory=list)
+    fused: bool = False  # scored with both recognizers (see Scoring)
 
 
 @dataclass(frozen=True)
@@ -90,6 +180,7 @@ class Comparison:
     model: str
     face_a: ProbeFace
     face_b: ProbeFace
+    fused: bool = False  # scored with both recognizers (see Scoring)
     notice: str = LEADS_NOTICE
 
     def to_dict(self) -> dict[str, Any]:

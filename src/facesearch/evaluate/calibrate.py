@@ -89,6 +89,9 @@ class Calibration:
     warnings: tuple[str, ...] = ()
     band_rule: str = BAND_RULE
     facesearch_version: str = ""
+    # thresholds for fused scores (SFace + the second recognizer), with the fusion they
+    # belong to: {"model", "fusion", "match", "strong", "thresholds", "figures"}
+    fused: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -277,7 +280,51 @@ def calibrate_dataset(
     include: Sequence[str] = (),
 ) -> Calibration:
     """Calibrate on an evaluation input: all pairs of an identity-labelled set, or a pair
-    protocol's own pairs (which seldom hold enough impostor pairs for FAR 1e-4)."""
+    protocol's own pairs (which seldom hold enough impostor pairs for FAR 1e-4).
+
+    With fused embeddings (the default pipeline), SFace's own bands and the fused bands are
+    both calibrated; the fused ones go in ``Calibration.fused``."""
+    kwargs: dict[str, Any] = dict(
+        far_match=far_match,
+        far_strong=far_strong,
+        seed=seed,
+        check_halves=check_halves,
+        date=date,
+        include=include,
+    )
+    if embeddings.fusion is None:
+        return _calibrate_one(dataset, embeddings, **kwargs)
+    from facesearch.embed import DLIB_RECOGNIZER_KEY
+
+    base_variant = embeddings.variant.removesuffix("+dlib-fusion")
+    primary = _calibrate_one(
+        dataset, dataclasses.replace(embeddings, fusion=None, variant=base_variant), **kwargs
+    )
+    fused = _calibrate_one(dataset, embeddings, **kwargs)
+    return dataclasses.replace(
+        primary,
+        fused={
+            "model": DLIB_RECOGNIZER_KEY,
+            "fusion": embeddings.fusion.to_dict(),
+            "match": fused.match,
+            "strong": fused.strong,
+            "thresholds": fused.thresholds,
+            "figures": fused.figures,
+        },
+    )
+
+
+def _calibrate_one(
+    dataset: Dataset,
+    embeddings: EmbeddingSet,
+    *,
+    far_match: float,
+    far_strong: float,
+    seed: int,
+    check_halves: bool,
+    date: str | None,
+    include: Sequence[str],
+) -> Calibration:
     from facesearch.evaluate.runner import pair_scores, prepare_records
 
     failures = embeddings.failures()
@@ -411,6 +458,24 @@ def apply_calibration(
     }
     new_spec = dataclasses.replace(spec, thresholds=thresholds, calibration=calibration.to_dict())
     models = {**manifest.models, spec.key: new_spec}
+    second = manifest.models.get(calibration.fused["model"]) if calibration.fused else None
+    if calibration.fused and second is not None:
+        from facesearch.embed import manifest_fusion
+
+        current = manifest_fusion(manifest)
+        if current is None or current.to_dict() != calibration.fused.get("fusion"):
+            raise CalibrationError(
+                "the calibration's fused thresholds were made with another score fusion than "
+                "this facesearch's: run 'facesearch calibrate' again"
+            )
+        fused_thresholds = {
+            **second.thresholds,
+            **calibration.fused.get("thresholds", {}),
+            "match": float(calibration.fused["match"]),
+            "strong": float(calibration.fused["strong"]),
+            "source": f"calibration file ({calibration.dataset}, {calibration.date})",
+        }
+        models[second.key] = dataclasses.replace(second, thresholds=fused_thresholds)
     return dataclasses.replace(manifest, models=models)
 
 

@@ -78,7 +78,7 @@ from facesearch.evaluate.protocols import (
 )
 
 if TYPE_CHECKING:
-    from facesearch.embed import DlibEmbedder, ScoreFusion
+    from facesearch.embed import ScoreFusion
     from facesearch.pipeline import FacePipeline, PipelineSettings
 
 FAR_TARGETS = (1e-2, 1e-3, 1e-4)
@@ -160,13 +160,9 @@ class EmbeddingSet:
         )
 
 
-def embed_one(
-    pipeline: FacePipeline, path: Path, second_model: DlibEmbedder | None = None
-) -> ImageResult:
-    """Decode ``path`` and run it through the pipeline; the largest face is kept.
-
-    With ``second_model``, that face (YuNet's box) is also described by the second model.
-    """
+def embed_one(pipeline: FacePipeline, path: Path) -> ImageResult:
+    """Decode ``path`` and run it through the pipeline; the largest face is kept, with the
+    second recognizer's vector when the pipeline runs it."""
     from facesearch.decode import decode_file
     from facesearch.errors import DecodeError
 
@@ -178,9 +174,7 @@ def embed_one(
     if not faces:
         return ImageResult(path, None, math.nan, (), 0, decoded.sha256, NO_FACE)
     face = faces[0]
-    second = None
-    if second_model is not None:
-        second = second_model.predict((decoded.pixels, [face.bbox]))[0]
+    second = None if face.second is None else np.asarray(face.second, np.float32)
     return ImageResult(
         path=path,
         embedding=np.asarray(face.embedding, np.float32),
@@ -195,28 +189,23 @@ def embed_one(
 
 class _Worker:
     pipeline: FacePipeline | None = None
-    second: DlibEmbedder | None = None
 
 
 _worker = _Worker()
 
 
-def _init_worker(settings: PipelineSettings | None, second_model: bool = False) -> None:
+def _init_worker(settings: PipelineSettings | None) -> None:
     """Set up as ingest's workers are (one OpenCV thread, Ctrl-C left to the parent)."""
     from facesearch.ingest.worker import init_worker, worker_pipeline
 
     init_worker(settings, 1)
     _worker.pipeline = worker_pipeline()
-    if second_model:
-        from facesearch.embed import load_second_model
-
-        _worker.second = load_second_model(_worker.pipeline.manifest)
 
 
 def _embed_chunk(paths: list[Path]) -> list[ImageResult]:
     if _worker.pipeline is None:  # pragma: no cover - guarded by the initializer
         raise RuntimeError("evaluation worker used before initialisation")
-    return [embed_one(_worker.pipeline, p, _worker.second) for p in paths]
+    return [embed_one(_worker.pipeline, p) for p in paths]
 
 
 def default_workers(n_images: int) -> int:
@@ -241,9 +230,12 @@ def embed_images(
 
     ``workers=0`` runs in this process (with ``pipeline`` if given); otherwise a spawn pool
     of ``workers`` processes, each with its own pipeline and one OpenCV thread (as ingest's
-    workers). ``workers=None`` picks :func:`default_workers`. With ``fusion``, each face is
-    also described by the second model (dlib) and every score is the fused score.
+    workers). ``workers=None`` picks :func:`default_workers`. When the pipeline runs the
+    second recognizer (``PipelineSettings.second_model``, the default), every score is
+    fused, with ``fusion`` or else the manifest's recorded fusion, as search and ``compare``
+    score; ``PipelineSettings(second_model=False)`` measures SFace alone.
     """
+    from facesearch.embed import manifest_fusion
     from facesearch.models.manifest import load_manifest
     from facesearch.pipeline import FacePipeline
 
@@ -256,13 +248,8 @@ def embed_images(
         on_progress(0, len(unique))
     if n_workers == 0:
         pipe = pipeline or FacePipeline.load(settings)
-        second = None
-        if fusion is not None:
-            from facesearch.embed import load_second_model
-
-            second = load_second_model(pipe.manifest)
         for path in unique:
-            results[path] = embed_one(pipe, path, second)
+            results[path] = embed_one(pipe, path)
             done += 1
             if on_progress:
                 on_progress(done, len(unique))
@@ -275,7 +262,7 @@ def embed_images(
             max_workers=n_workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(chosen, fusion is not None),
+            initargs=(chosen,),
         ) as pool:
             for chunk_results in pool.map(_embed_chunk, chunks):
                 for r in chunk_results:
@@ -283,8 +270,12 @@ def embed_images(
                 done += len(chunk_results)
                 if on_progress:
                     on_progress(done, len(unique))
-        probe = pipeline or FacePipeline(load_manifest(), chosen)
-        key, variant, dim = probe.model_key, _variant(probe), probe.dim
+        pipe = pipeline or FacePipeline(load_manifest(), chosen)
+        key, variant, dim = pipe.model_key, _variant(pipe), pipe.dim
+    if pipe.second is None:
+        fusion = None
+    elif fusion is None:
+        fusion = manifest_fusion(pipe.manifest)
     return EmbeddingSet(
         results=results,
         model_key=key,

@@ -304,6 +304,8 @@ class IngestRun:
                     model=gallery.model_key,
                     embedding=f.embedding,
                     crop=gallery.blobs.put(f.crop_jpeg),
+                    second_model=gallery.scoring.second_model or None,
+                    second_embedding=f.second,
                 )
                 for i, f in enumerate(kept)
             ]

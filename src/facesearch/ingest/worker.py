@@ -29,6 +29,7 @@ class FaceOut:
     flags: tuple[str, ...]
     embedding: np.ndarray
     crop_jpeg: bytes
+    second: np.ndarray | None = None  # the second recognizer's vector, when it ran
 
 
 @dataclass
@@ -143,6 +144,7 @@ def process_batch(
                 flags=f.quality.flags,
                 embedding=f.embedding,
                 crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
+                second=f.second,
             )
             for f in result.faces
         ]

@@ -54,6 +54,8 @@ class FaceRecord:
     model: str
     embedding: np.ndarray
     crop: str | None = None
+    second_model: str | None = None
+    second_embedding: np.ndarray | None = None
 
     @property
     def searchable(self) -> bool:
@@ -108,6 +110,8 @@ class StoredFace:
     image_height: int
     thumbnail: str | None
     provenance: list[dict[str, Any]] = field(default_factory=list)
+    second_model: str | None = None
+    second_embedding: np.ndarray | None = None  # the second recognizer's vector, if stored
 
 
 class Catalog(Protocol):
@@ -387,6 +391,8 @@ class SqlCatalog:
                     Image.width,
                     Image.height,
                     Image.thumbnail,
+                    Face.second_model,
+                    Face.second_embedding,
                 )
                 .join(Image, Image.id == Face.image_id)
                 .where(Face.id.in_(ids))
@@ -406,6 +412,8 @@ class SqlCatalog:
                 flags=tuple(x for x in r[7].split(",") if x), model=r[8], crop=r[9],
                 image_id=r[10], image_sha256=r[11], image_path=r[12], image_width=r[13],
                 image_height=r[14], thumbnail=r[15], provenance=provenance.get(r[10], []),
+                second_model=r[16],
+                second_embedding=None if r[17] is None else embedding_from_bytes(r[17]),
             )
             for r in rows
         }  # fmt: skip
@@ -588,6 +596,10 @@ def _face_values(image_id: int, f: FaceRecord) -> dict[str, Any]:
         "searchable": f.searchable,
         "model": f.model,
         "embedding": embedding_to_bytes(f.embedding),
+        "second_model": f.second_model if f.second_embedding is not None else None,
+        "second_embedding": None
+        if f.second_embedding is None
+        else embedding_to_bytes(f.second_embedding),
         "crop": f.crop,
         "created_at": utcnow(),
     }

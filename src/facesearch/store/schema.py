@@ -116,6 +116,9 @@ class Face(Base):
     searchable: Mapped[bool] = mapped_column(Boolean, default=True)
     model: Mapped[str] = mapped_column(String(120))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, unit norm
+    # the second recognizer's vector (score fusion), absent when it did not run
+    second_model: Mapped[str | None] = mapped_column(String(120))
+    second_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     crop: Mapped[str | None] = mapped_column(String(64))  # blob key
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

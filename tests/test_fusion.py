@@ -1,0 +1,114 @@
+"""Score fusion of the two recognizers, as search, compare and eval use it.
+
+Every fused score is checked against an oracle computed here from the raw vectors and the
+manifest's fusion record: ``m1 + s1 * ((1 - w) * z_sface + w * z_dlib)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesearch.embed import ScoreFusion, manifest_fusion
+from facesearch.models.manifest import load_manifest
+from facesearch.search import Bands, Scoring
+
+
+def _oracle(fusion: ScoreFusion, sface: float, dlib: float) -> float:
+    z1 = (sface - fusion.primary_mean) / fusion.primary_std
+    z2 = (dlib - fusion.secondary_mean) / fusion.secondary_std
+    return fusion.primary_mean + fusion.primary_std * (
+        (1 - fusion.weight) * z1 + fusion.weight * z2
+    )
+
+
+def test_scores_fuse_where_both_vectors_exist_and_fall_back_elsewhere() -> None:
+    rng = np.random.default_rng(7)
+    fusion = ScoreFusion(0.4, 0.04, 0.09, 0.83, 0.04)
+    scoring = Scoring(Bands(0.33, 0.39), fusion, Bands(0.29, 0.34), "a", "b")
+    primary = np.array([0.5, 0.2, 0.1])
+    probe = rng.normal(size=8)
+    probe /= np.linalg.norm(probe)
+    others = rng.normal(size=(3, 8))
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    others[1] = np.nan  # a gallery face without the second vector
+    scores, fused = scoring.scores(primary, probe, others)
+    assert fused.tolist() == [True, False, True]
+    assert scores[1] == primary[1]
+    for i in (0, 2):
+        assert scores[i] == pytest.approx(_oracle(fusion, primary[i], float(others[i] @ probe)))
+    # no probe vector: nothing fused
+    plain, none = scoring.scores(primary, None, others)
+    assert plain.tolist() == primary.tolist() and not none.any()
+    # one pair: fused bands with both vectors, SFace bands without
+    a, b = others[0], others[2]
+    score, bands = scoring.score(np.array([1.0, 0.0]), np.array([0.6, 0.8]), a, b)
+    assert bands == Bands(0.29, 0.34)
+    assert score == pytest.approx(_oracle(fusion, 0.6, float(a @ b)))
+    assert scoring.score(np.array([1.0, 0.0]), np.array([0.6, 0.8]), a, None) == (
+        pytest.approx(0.6),
+        Bands(0.33, 0.39),
+    )
+
+
+def test_pipeline_describes_each_face_with_both_models(pipeline, astronaut) -> None:
+    from facesearch.decode import decode_array
+    from facesearch.pipeline import FacePipeline, PipelineSettings
+
+    face = pipeline.process_image(decode_array(astronaut)).faces[0]
+    assert face.second is not None and face.second.shape == (128,)
+    assert np.linalg.norm(face.second) == pytest.approx(1.0, abs=1e-5)
+    mirrored = pipeline.process_image(decode_array(astronaut[:, ::-1].copy())).faces[0]
+    assert float(face.second @ mirrored.second) > 0.9  # dlib: same person, same photo mirrored
+    fast = FacePipeline(load_manifest(), PipelineSettings(second_model=False))
+    assert fast.second is None
+
+
+def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_faces, tmp_path):
+    from tests.conftest import write_image
+
+    from facesearch.decode import decode_array
+
+    folder = tmp_path / "photos"
+    write_image(folder / "astronaut.png", astronaut)
+    for i, img in enumerate(other_faces[:30]):
+        write_image(folder / f"other_{i:03d}.png", img)
+    gallery.ingest([folder], workers=0)
+    probe = np.clip(astronaut.astype(int) - 40, 0, 255).astype(np.uint8)[:, ::-1].copy()
+    result = gallery.search(probe, k=5)
+    top = result.candidates[0]
+    assert top.image_path.endswith("astronaut.png") and top.fused
+    assert result.thresholds["fused_match"] == gallery.scoring.bands_for(True).match
+    # the oracle, from the vectors the pipeline makes of both photos
+    fusion = manifest_fusion(load_manifest())
+    assert fusion is not None
+    pf = gallery.pipeline.process_image(decode_array(probe)).faces[0]
+    gf = gallery.pipeline.process_image(decode_array(astronaut)).faces[0]
+    want = _oracle(fusion, float(pf.embedding @ gf.embedding), float(pf.second @ gf.second))
+    assert top.score == pytest.approx(want, abs=2e-4)
+    comparison = gallery.compare(probe, astronaut)
+    assert comparison.fused and comparison.score == pytest.approx(want, abs=2e-4)
+    assert comparison.threshold == gallery.scoring.bands_for(True).match
+    # candidates are ranked by fused score
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_gallery_faces_without_second_vectors_keep_their_sface_score(tmp_path, astronaut):
+    """A gallery ingested with the second model off is searched with SFace scores only."""
+    from tests.conftest import write_image
+
+    from facesearch.gallery import Gallery
+    from facesearch.pipeline import PipelineSettings
+
+    folder = tmp_path / "photos"
+    write_image(folder / "astronaut.png", astronaut)
+    data = tmp_path / "data"
+    with Gallery.open(data, pipeline_settings=PipelineSettings(second_model=False)) as fast:
+        fast.ingest([folder], workers=0)
+        sface_only = fast.search(astronaut, k=1).candidates[0]
+    assert not sface_only.fused
+    with Gallery.open(data) as fused_gallery:  # default: fusion on, probe has both vectors
+        top = fused_gallery.search(astronaut, k=1).candidates[0]
+    assert not top.fused and top.score == pytest.approx(sface_only.score, abs=1e-4)
+    assert top.band == fused_gallery.scoring.bands.band(top.score)

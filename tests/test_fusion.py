@@ -74,19 +74,30 @@ def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_
     for i, img in enumerate(other_faces[:30]):
         write_image(folder / f"other_{i:03d}.png", img)
     gallery.ingest([folder], workers=0)
+    assert gallery.catalog.faces([1])[1].second_embedding is None  # ingest stays fast
     probe = np.clip(astronaut.astype(int) - 40, 0, 255).astype(np.uint8)[:, ::-1].copy()
     result = gallery.search(probe, k=5)
     top = result.candidates[0]
     assert top.image_path.endswith("astronaut.png") and top.fused
     assert result.thresholds["fused_match"] == gallery.scoring.bands_for(True).match
-    # the oracle, from the vectors the pipeline makes of both photos
-    fusion = manifest_fusion(load_manifest())
-    assert fusion is not None
+    # the search described each candidate from its stored crop, and kept the vectors
+    stored = gallery.catalog.faces([c.face_id for c in result.candidates])
+    assert all(stored[c.face_id].second_embedding is not None for c in result.candidates)
+    kept = stored[top.face_id].second_embedding
+    assert stored[top.face_id].second_model == gallery.scoring.second_model
+    # ... close to what the pipeline makes from the original photo
     pf = gallery.pipeline.process_image(decode_array(probe)).faces[0]
     gf = gallery.pipeline.process_image(decode_array(astronaut)).faces[0]
-    want = _oracle(fusion, float(pf.embedding @ gf.embedding), float(pf.second @ gf.second))
+    assert float(kept @ gf.second) > 0.95
+    # the oracle: the fusion record applied to the raw vectors
+    fusion = manifest_fusion(load_manifest())
+    assert fusion is not None
+    want = _oracle(fusion, float(pf.embedding @ gf.embedding), float(pf.second @ kept))
     assert top.score == pytest.approx(want, abs=2e-4)
-    comparison = gallery.compare(probe, astronaut)
+    again = gallery.search(probe, k=5).candidates[0]  # now from the stored vectors
+    assert again.score == top.score
+    comparison = gallery.compare(probe, astronaut)  # from the photos themselves
+    want = _oracle(fusion, float(pf.embedding @ gf.embedding), float(pf.second @ gf.second))
     assert comparison.fused and comparison.score == pytest.approx(want, abs=2e-4)
     assert comparison.threshold == gallery.scoring.bands_for(True).match
     # candidates are ranked by fused score
@@ -108,7 +119,29 @@ def test_gallery_faces_without_second_vectors_keep_their_sface_score(tmp_path, a
         fast.ingest([folder], workers=0)
         sface_only = fast.search(astronaut, k=1).candidates[0]
     assert not sface_only.fused
-    with Gallery.open(data) as fused_gallery:  # default: fusion on, probe has both vectors
+    with Gallery.open(data) as fused_gallery:  # fusion on, but this face has no crop to use
+        fused_gallery.catalog.engine.dispose()
+        import sqlalchemy as sa
+
+        with fused_gallery.catalog.engine.begin() as conn:
+            conn.execute(sa.text("update faces set crop = null"))
         top = fused_gallery.search(astronaut, k=1).candidates[0]
     assert not top.fused and top.score == pytest.approx(sface_only.score, abs=1e-4)
     assert top.band == fused_gallery.scoring.bands.band(top.score)
+
+
+def test_second_vectors_can_be_made_at_ingest(tmp_path, astronaut, pipeline):
+    from tests.conftest import write_image
+
+    from facesearch.decode import decode_array
+    from facesearch.gallery import Gallery
+
+    folder = tmp_path / "photos"
+    write_image(folder / "astronaut.png", astronaut)
+    with Gallery.open(tmp_path / "data", second_vectors_at_ingest=True) as g:
+        g._pipeline = pipeline
+        g.ingest([folder], workers=0)
+        stored = g.catalog.faces([1])[1]
+    want = pipeline.process_image(decode_array(astronaut)).faces[0].second
+    assert stored.second_embedding is not None
+    assert float(stored.second_embedding @ want) == pytest.approx(1.0, abs=1e-5)

@@ -10,6 +10,7 @@ This is the library's front door::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -53,6 +54,7 @@ class Gallery:
         *,
         manifest: Manifest | None = None,
         pipeline_settings: PipelineSettings | None = None,
+        second_vectors_at_ingest: bool = False,
     ) -> None:
         from facesearch.evaluate.calibrate import calibrated_manifest
 
@@ -69,6 +71,10 @@ class Gallery:
             self.manifest, fusion=self.pipeline_settings.second_model
         )
         self._pipeline: FacePipeline | None = None
+        self._ingest_pipeline: FacePipeline | None = None
+        # Ingest stays fast by default: the second recognizer describes a gallery face the
+        # first time a search re-ranks it (from its stored crop), and the vector is kept.
+        self.second_vectors_at_ingest = second_vectors_at_ingest
         self._index: VectorIndex | None = None
         self._index_dirty = False
         self._index_saved_at = time.monotonic()
@@ -83,6 +89,7 @@ class Gallery:
         *,
         database_url: str | None = None,
         pipeline_settings: PipelineSettings | None = None,
+        second_vectors_at_ingest: bool = False,
     ) -> Gallery:
         """Open (creating if needed) the gallery in ``data_dir``.
 
@@ -101,7 +108,12 @@ class Gallery:
         else:
             meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
         catalog = SqlCatalog(resolve_database_url(root, database_url))
-        return cls(root, catalog, pipeline_settings=pipeline_settings)
+        return cls(
+            root,
+            catalog,
+            pipeline_settings=pipeline_settings,
+            second_vectors_at_ingest=second_vectors_at_ingest,
+        )
 
     def close(self) -> None:
         if self._index_dirty:
@@ -126,6 +138,24 @@ class Gallery:
             self._pipeline = FacePipeline(self.manifest, self.pipeline_settings)
             self._pipeline.load_models()
         return self._pipeline
+
+    @property
+    def ingest_settings(self) -> PipelineSettings:
+        """The pipeline settings of ingest workers (no second recognizer unless asked)."""
+        second = self.pipeline_settings.second_model and self.second_vectors_at_ingest
+        return dataclasses.replace(self.pipeline_settings, second_model=second)
+
+    @property
+    def ingest_pipeline(self) -> FacePipeline:
+        """The pipeline of in-process ingest: :attr:`ingest_settings`, the same loaded models."""
+        settings = self.ingest_settings
+        if settings == self.pipeline_settings:
+            return self.pipeline
+        if self._ingest_pipeline is None:
+            pipe = FacePipeline(self.manifest, settings)
+            pipe.detector, pipe.embedder = self.pipeline.detector, self.pipeline.embedder
+            self._ingest_pipeline = pipe
+        return self._ingest_pipeline
 
     # --- the vector index -------------------------------------------------------------------
     @property
@@ -403,13 +433,51 @@ class Gallery:
             return []
         dim = len(second) if second is not None else 0
         others = np.full((len(pairs), dim), np.nan, np.float32)
+        known = self._second_vectors([stored[face_id] for face_id, _ in pairs])
         for row, (face_id, _) in enumerate(pairs):
-            sf = stored[face_id]
-            if sf.second_embedding is not None and sf.second_model == self.scoring.second_model:
-                others[row] = sf.second_embedding
+            if face_id in known:
+                others[row] = known[face_id]
         scores, fused = self.scoring.scores(np.array([s for _, s in pairs]), second, others)
         order = np.argsort(-scores, kind="stable")
         return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
+
+    def _second_vectors(self, faces: Sequence[StoredFace]) -> dict[int, np.ndarray]:
+        """The second recognizer's vector of each face: stored, or made now from the face's
+        stored crop and landmarks (then stored). Faces without a crop are left out."""
+        import cv2
+
+        from facesearch.align import align_face
+        from facesearch.ingest.worker import crop_origin
+
+        model = self.scoring.second_model
+        out: dict[int, np.ndarray] = {}
+        todo: list[tuple[int, np.ndarray]] = []
+        pipe = self.pipeline
+        recognizer = pipe.second
+        for sf in faces:
+            if sf.second_embedding is not None and sf.second_model == model:
+                out[sf.face_id] = sf.second_embedding
+                continue
+            if recognizer is None or pipe.second_template is None or not sf.crop:
+                continue
+            if len(sf.landmarks) != 5 or not self.blobs.exists(sf.crop):
+                continue
+            pixels = cv2.imdecode(
+                np.frombuffer(self.blobs.get(sf.crop), np.uint8), cv2.IMREAD_COLOR
+            )
+            if pixels is None:
+                continue
+            (x0, y0), (cw, ch) = crop_origin((sf.image_width, sf.image_height), sf.bbox)
+            scale = np.array([pixels.shape[1] / cw, pixels.shape[0] / ch], np.float32)
+            points = (np.asarray(sf.landmarks, np.float32) - [x0, y0]) * scale
+            chip = align_face(pixels, points, pipe.second_template, pipe.second_size)
+            todo.append((sf.face_id, chip))
+        if todo and recognizer is not None:
+            vectors = recognizer.predict(np.stack([chip for _, chip in todo]))
+            made = {face_id: vec for (face_id, _), vec in zip(todo, vectors, strict=True)}
+            self.catalog.set_second_embeddings(model, made)
+            out.update(made)
+        return out
 
     def _flagged_hits(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None

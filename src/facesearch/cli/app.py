@@ -504,8 +504,10 @@ def compare(
     verdict = (
         "[green]same person (possible match)[/]" if result.same else "[red]different people[/]"
     )
+    scored_by = "SFace + dlib, fused" if result.fused else "SFace"
     console.print(
-        f"similarity {result.score:.4f} ({result.band}); threshold {result.threshold}: {verdict}"
+        f"similarity {result.score:.4f} ({result.band}; {scored_by}); threshold "
+        f"{result.threshold}: {verdict}"
     )
     console.print(f"[dim]{result.notice}[/]")
 

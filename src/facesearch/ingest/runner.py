@@ -145,7 +145,7 @@ class IngestRun:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(self.gallery.pipeline_settings, 1),
+            initargs=(self.gallery.ingest_settings, 1),
         )
 
     def _run(self) -> None:
@@ -197,7 +197,7 @@ class IngestRun:
                 future = self._executor.submit(process_batch, batch)
         else:
             future = Future()
-            future.set_result(process_batch(batch, self.gallery.pipeline))
+            future.set_result(process_batch(batch, self.gallery.ingest_pipeline))
         self._batches[future] = batch
         return future
 

@@ -95,14 +95,25 @@ def encode_jpeg(pixels: np.ndarray, max_side: int, quality: int = 85) -> bytes:
     return buf.tobytes()
 
 
-def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
-    """The face box with a 25% margin, clipped to the image."""
-    h, w = pixels.shape[:2]
+def crop_origin(
+    image_size: tuple[int, int], bbox: tuple[float, float, float, float]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Top-left corner and (width, height), in image pixels, of the stored face crop: the
+    face box with a 25% margin, clipped to the image (the whole image if that is empty)."""
+    w, h = image_size
     x, y, bw, bh = bbox
     mx, my = 0.25 * bw, 0.25 * bh
     x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
     x1, y1 = min(w, int(np.ceil(x + bw + mx))), min(h, int(np.ceil(y + bh + my)))
-    return pixels[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else pixels
+    if x1 > x0 and y1 > y0:
+        return (x0, y0), (x1 - x0, y1 - y0)
+    return (0, 0), (w, h)
+
+
+def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """The face box with a 25% margin, clipped to the image."""
+    (x0, y0), (cw, ch) = crop_origin((pixels.shape[1], pixels.shape[0]), bbox)
+    return pixels[y0 : y0 + ch, x0 : x0 + cw]
 
 
 def process_batch(

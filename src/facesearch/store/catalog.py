@@ -112,6 +112,7 @@ class StoredFace:
     provenance: list[dict[str, Any]] = field(default_factory=list)
     second_model: str | None = None
     second_embedding: np.ndarray | None = None  # the second recognizer's vector, if stored
+    landmarks: tuple[tuple[float, float], ...] = ()  # five points, original image pixels
 
 
 class Catalog(Protocol):
@@ -124,6 +125,7 @@ class Catalog(Protocol):
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None: ...
     def add_failure(self, run_id: int, path: str, reason: str) -> None: ...
     def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]: ...
+    def set_second_embeddings(self, model: str, vectors: dict[int, np.ndarray]) -> None: ...
     def face_ids(
         self,
         model: str,
@@ -393,6 +395,7 @@ class SqlCatalog:
                     Image.thumbnail,
                     Face.second_model,
                     Face.second_embedding,
+                    Face.landmarks,
                 )
                 .join(Image, Image.id == Face.image_id)
                 .where(Face.id.in_(ids))
@@ -414,9 +417,22 @@ class SqlCatalog:
                 image_height=r[14], thumbnail=r[15], provenance=provenance.get(r[10], []),
                 second_model=r[16],
                 second_embedding=None if r[17] is None else embedding_from_bytes(r[17]),
+                landmarks=tuple((float(x), float(y)) for x, y in (r[18] or [])),
             )
             for r in rows
         }  # fmt: skip
+
+    def set_second_embeddings(self, model: str, vectors: dict[int, np.ndarray]) -> None:
+        """Store second-recognizer vectors computed after ingest (search's re-ranking)."""
+        if not vectors:
+            return
+        with self.session() as s:
+            for face_id, vec in vectors.items():
+                s.execute(
+                    update(Face)
+                    .where(Face.id == int(face_id))
+                    .values(second_model=model, second_embedding=embedding_to_bytes(vec))
+                )
 
     def face_ids(
         self,

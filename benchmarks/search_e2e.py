@@ -111,14 +111,21 @@ def main() -> None:
     size = len(gallery.index)
     open_s = time.perf_counter() - t0
     probes = [sorted((person / "frontal").glob("*.jpg"))[0] for person in people]
-    gallery.search(probes[0], k=args.k)  # warm-up
-    totals, hits = [], 0
-    for person, probe in zip(people, probes, strict=True):
-        t0 = time.perf_counter()
-        result = gallery.search(probe, k=args.k)
-        totals.append((time.perf_counter() - t0) * 1000)
-        top = result.candidates[0].image_path if result.candidates else ""
-        hits += f"/{person.name}/" in top
+    # Pass 1 is "cold": each gallery face re-ranked for the first time is described by the
+    # second recognizer from its stored crop (and kept). Pass 2 repeats the same probes "warm".
+    passes: list[list[float]] = []
+    hits = 0
+    for _ in range(2):
+        totals = []
+        hits = 0
+        for person, probe in zip(people, probes, strict=True):
+            t0 = time.perf_counter()
+            result = gallery.search(probe, k=args.k)
+            totals.append((time.perf_counter() - t0) * 1000)
+            top = result.candidates[0].image_path if result.candidates else ""
+            hits += f"/{person.name}/" in top
+        passes.append(totals)
+    cold, totals = passes
     # the index and catalog part alone, from the probe's embedding
     emb = gallery.embed(probes[0])[0].embedding
     lookups = []
@@ -134,6 +141,8 @@ def main() -> None:
         "probes": len(totals),
         "p50_ms": statistics.median(totals),
         "p99_ms": float(np.percentile(totals, 99)),
+        "cold_p50_ms": statistics.median(cold),
+        "cold_p99_ms": float(np.percentile(cold, 99)),
         "index_and_catalog_p50_ms": statistics.median(lookups),
         "mate_rank1": hits / len(totals),
     }
@@ -149,7 +158,12 @@ def main() -> None:
             print(f"  build {key[:-2]:8s} {out[key]:8.1f} s")
     print(
         f"  probe photo to ranked candidates with provenance: p50 {out['p50_ms']:.0f} ms, "
-        f"p99 {out['p99_ms']:.0f} ms over {len(totals)} probes"
+        f"p99 {out['p99_ms']:.0f} ms over {len(totals)} probes (candidates already described "
+        "by the second recognizer)"
+    )
+    print(
+        f"  first search of those candidates (each described from its crop): "
+        f"p50 {out['cold_p50_ms']:.0f} ms, p99 {out['cold_p99_ms']:.0f} ms"
     )
     print(
         f"  of which index search + catalog look-ups: p50 {out['index_and_catalog_p50_ms']:.1f} ms"

@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
-# With score fusion, the index's best this-many candidates are re-ranked by fused score.
-FUSION_CANDIDATES = 100
+# With score fusion, the index's best max(k, this) candidates are re-ranked by fused score. A
+# gallery face is described by the second recognizer (about 60 ms) the first time it is
+# re-ranked, so a search of a fresh gallery costs up to this many descriptions.
+FUSION_CANDIDATES = 20
 
 
 class Gallery:

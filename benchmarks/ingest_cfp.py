@@ -27,10 +27,10 @@ def raw_models(files: list[Path]) -> float:
     """Photos per second for decode+detect+align+embed on one core, nothing stored."""
     from facesearch.decode import decode_file
     from facesearch.models.runtime import set_threads
-    from facesearch.pipeline import FacePipeline
+    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     set_threads(1)
-    pipe = FacePipeline.load()
+    pipe = FacePipeline.load(PipelineSettings(second_model=False))  # what ingest runs
     for f in files[:20]:  # warm-up
         pipe.process_image(decode_file(f))
     start = time.perf_counter()

@@ -204,7 +204,8 @@ def test_eval_orl_subset_in_a_sane_range(shared_faces, tmp_path):
 
 
 def test_score_fusion_standardises_and_reranks() -> None:
-    from facesearch.embed import ScoreFusion, rerank
+    from facesearch.embed import ScoreFusion
+    from facesearch.search import Bands, Scoring
 
     rng = np.random.default_rng(3)
     imp1, imp2 = rng.normal(0.04, 0.09, 5000), rng.normal(0.83, 0.04, 5000)
@@ -221,10 +222,10 @@ def test_score_fusion_standardises_and_reranks() -> None:
     # a candidate the second model is sure about moves up; unknown vectors keep their score
     probe = np.eye(4)[0]
     cands = np.stack([np.eye(4)[1], np.eye(4)[0], np.full(4, np.nan)])
-    order, fused = rerank(
-        np.array([0.50, 0.48, 0.40]), probe, cands, ScoreFusion(0.5, 0, 0.1, 0, 0.1)
-    )
-    assert order.tolist() == [1, 2, 0] and fused[1] == pytest.approx(0.40)
+    scoring = Scoring(Bands(0.3, 0.4), ScoreFusion(0.5, 0, 0.1, 0, 0.1), Bands(0.3, 0.4))
+    scores, fused = scoring.scores(np.array([0.50, 0.48, 0.40]), probe, cands)
+    assert np.argsort(-scores, kind="stable").tolist() == [1, 2, 0]
+    assert fused.tolist() == [True, True, False] and scores[2] == pytest.approx(0.40)
 
 
 def test_second_model_files_are_checked_against_the_manifest() -> None:

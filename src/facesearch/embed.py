@@ -1,4 +1,6 @@
-"""Embed: SFace embeddings of aligned faces, L2-normalised, in batches.
+"""Embed: SFace embeddings of aligned faces, L2-normalised, in batches; dlib's ResNet as a
+second, independent recognizer (:class:`DlibEmbedder`) whose cosine is fused with SFace's
+(:class:`ScoreFusion`, applied by ``search.Scoring``).
 
 Flip fusion (``flip_fusion=True``, off by default): each aligned crop is embedded as it is and
 mirrored left to right, and the two unit vectors are averaged and renormalised. It costs a
@@ -208,27 +210,6 @@ class ScoreFusion:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ScoreFusion:
         return cls(**{k: float(raw[k]) for k in cls.__dataclass_fields__})
-
-
-def rerank(
-    primary_scores: np.ndarray,
-    probe_secondary: np.ndarray,
-    candidates_secondary: np.ndarray,
-    fusion: ScoreFusion,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank a search's top candidates by fused score.
-
-    ``primary_scores``: (k,) SFace scores of the candidates; ``probe_secondary``: (128,)
-    dlib vector of the probe; ``candidates_secondary``: (k, 128) dlib vectors of the
-    candidates (NaN rows where unknown: those keep their SFace score). Returns the new order
-    (indices into the candidates) and the fused scores in that order.
-    """
-    primary = np.asarray(primary_scores, np.float64)
-    secondary = np.asarray(candidates_secondary, np.float64) @ np.asarray(probe_secondary)
-    fused = fusion.fuse(primary, secondary)
-    fused = np.where(np.isfinite(fused), fused, primary)
-    order = np.argsort(-fused, kind="stable")
-    return order, fused[order]
 
 
 DLIB_RECOGNIZER_KEY = "dlib-resnet-v1"

@@ -43,7 +43,7 @@ GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
 # With score fusion, the index's best max(k, this) candidates are re-ranked by fused score. A
-# gallery face is described by the second recognizer (about 60 ms) the first time it is
+# gallery face is described by the second recognizer (about 120 ms) the first time it is
 # re-ranked, so a search of a fresh gallery costs up to this many descriptions.
 FUSION_CANDIDATES = 20
 

@@ -32,8 +32,8 @@ class PipelineSettings:
     flip_fusion: bool = False
     # Also describe each face with the second recognizer (dlib's ResNet, on a chip aligned on
     # the same YuNet landmarks), so that scores can be fused (search.Scoring). On: it lifts
-    # CFP frontal-profile 10-fold accuracy from 94.3% to 95.0% (docs/accuracy.md), at about
-    # 60 ms more per face. Off gives the fast SFace-only pipeline.
+    # CFP frontal-profile 10-fold accuracy from 94.3% to 95.1% (docs/accuracy.md), at about
+    # 120 ms more per face on one core. Off gives the fast SFace-only pipeline (ingest).
     second_model: bool = True
 
 

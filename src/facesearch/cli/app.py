@@ -144,7 +144,7 @@ def ingest(
         bool,
         typer.Option(
             "--second-vectors",
-            help="Also run the second recognizer (dlib) on every face now, about 60 ms per "
+            help="Also run the second recognizer (dlib) on every face now, about 120 ms per "
             "face, instead of on a face's first search.",
         ),
     ] = False,

@@ -79,7 +79,8 @@ def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_
     result = gallery.search(probe, k=5)
     top = result.candidates[0]
     assert top.image_path.endswith("astronaut.png") and top.fused
-    assert result.thresholds["fused_match"] == gallery.scoring.bands_for(True).match
+    assert result.thresholds["match"] == gallery.scoring.bands_for(True).match
+    assert result.thresholds["sface_match"] == gallery.scoring.bands.match
     # the search described each candidate from its stored crop, and kept the vectors
     stored = gallery.catalog.faces([c.face_id for c in result.candidates])
     assert all(stored[c.face_id].second_embedding is not None for c in result.candidates)

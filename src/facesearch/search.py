@@ -121,10 +121,16 @@ class Scoring:
         return self.fused_bands if fused and self.fused_bands is not None else self.bands
 
     def thresholds(self) -> dict[str, float]:
-        out = {"match": self.bands.match, "strong": self.bands.strong}
-        if self.fused_bands is not None:
-            out.update(fused_match=self.fused_bands.match, fused_strong=self.fused_bands.strong)
-        return out
+        """The operating bands (``match``, ``strong``: the fused ones when fusion is on) and,
+        with fusion, SFace's own (``sface_match``, ``sface_strong``) for unfused scores."""
+        if self.fused_bands is None:
+            return {"match": self.bands.match, "strong": self.bands.strong}
+        return {
+            "match": self.fused_bands.match,
+            "strong": self.fused_bands.strong,
+            "sface_match": self.bands.match,
+            "sface_strong": self.bands.strong,
+        }
 
 
 @dataclass(frozen=True)

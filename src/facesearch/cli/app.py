@@ -416,6 +416,12 @@ def _print_search(view: dict[str, Any]) -> None:
     t = view["thresholds"]
     if "strong" in t and "match" in t:
         console.print(f"Bands: strong >= {t['strong']}, possible >= {t['match']}, weak below.")
+    if "sface_match" in t:
+        console.print(
+            "Scores fuse both recognizers; a candidate without the second one's vector keeps "
+            f"SFace's score, banded at strong >= {t['sface_strong']}, possible >= "
+            f"{t['sface_match']}."
+        )
     console.print("Face crops: --grid FILE.png draws them; --json gives each crop_path.")
     console.print(f"Review each candidate: facesearch review mark {view['search_id']} FACE_ID ...")
     console.print(f"[bold]{view['statement']}[/]")

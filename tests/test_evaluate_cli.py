@@ -231,12 +231,13 @@ def test_score_fusion_standardises_and_reranks() -> None:
 def test_second_model_files_are_checked_against_the_manifest() -> None:
     import dataclasses
 
-    from facesearch.embed import DLIB_RECOGNIZER_KEY, DlibEmbedder, load_second_model
+    from facesearch.embed import DLIB_RECOGNIZER_KEY, DlibEmbedder, second_model_spec
     from facesearch.errors import ModelFileError
     from facesearch.models.manifest import load_manifest
 
     manifest = load_manifest()
-    model = load_second_model(manifest)
+    model = DlibEmbedder(second_model_spec(manifest))
+    model.load()
     chips = np.zeros((2, 150, 150, 3), np.uint8)
     vectors = model.predict(chips)
     assert vectors.shape == (2, 128)

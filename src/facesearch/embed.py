@@ -215,25 +215,13 @@ class ScoreFusion:
 DLIB_RECOGNIZER_KEY = "dlib-resnet-v1"
 
 
-def load_second_model(manifest: Manifest) -> DlibEmbedder:
-    """The second recognizer named in the manifest, loaded and its files' hashes checked."""
-    from facesearch.errors import ModelFileError
-
-    spec = second_model_spec(manifest)
-    if spec is None:
-        raise ModelFileError(f"the manifest has no {DLIB_RECOGNIZER_KEY!r} model entry")
-    model = DlibEmbedder(spec)
-    model.load()
-    return model
-
-
 def second_model_spec(manifest: Manifest) -> ModelSpec | None:
     return manifest.models.get(DLIB_RECOGNIZER_KEY)
 
 
 def manifest_fusion(manifest: Manifest) -> ScoreFusion | None:
     """The score fusion recorded for the second recognizer in the manifest, if any."""
-    spec = manifest.models.get(DLIB_RECOGNIZER_KEY)
+    spec = second_model_spec(manifest)
     if spec is None or not spec.calibration or "fusion" not in spec.calibration:
         return None
     return ScoreFusion.from_dict(spec.calibration["fusion"])

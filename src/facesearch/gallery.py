@@ -68,7 +68,6 @@ class Gallery:
             data_dir, manifest or load_manifest(), self.pipeline_settings
         )
         self.blobs = BlobStore(data_dir / "blobs", cipher=Cipher.from_env())
-        self.bands = Bands.from_spec(self.manifest.recognizer)
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )
@@ -132,6 +131,11 @@ class Gallery:
     @property
     def model_key(self) -> str:
         return embedding_model_key(self.manifest, self.pipeline_settings)
+
+    @property
+    def bands(self) -> Bands:
+        """SFace's own bands (fused scores use ``scoring.bands_for(True)``)."""
+        return self.scoring.bands
 
     @property
     def pipeline(self) -> FacePipeline:

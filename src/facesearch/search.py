@@ -109,13 +109,13 @@ class Scoring:
         b: np.ndarray,
         a_second: np.ndarray | None = None,
         b_second: np.ndarray | None = None,
-    ) -> tuple[float, Bands]:
-        """One pair: the score and the bands it is read with."""
+    ) -> tuple[float, bool]:
+        """One pair: the score and whether it is fused (read it with :meth:`bands_for`)."""
         primary = float(np.dot(a, b))
         if self.fusion is None or self.fused_bands is None or a_second is None or b_second is None:
-            return primary, self.bands
+            return primary, False
         fused = self.fusion.fuse(np.array([primary]), np.array([float(np.dot(a_second, b_second))]))
-        return float(fused[0]), self.fused_bands
+        return float(fused[0]), True
 
     def bands_for(self, fused: bool) -> Bands:
         return self.fused_bands if fused and self.fused_bands is not None else self.bands

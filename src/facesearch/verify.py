@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from facesearch.decode import DecodedImage, ImageInput, decode_any
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
 from facesearch.pipeline import Face, FacePipeline
@@ -99,7 +101,8 @@ class Verifier:
         _, _, fb = self.face(b, face_b)
         if fa.model != fb.model:
             raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
-        score, bands = self.scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
+        score, fused = self.scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
+        bands = self.scoring.bands_for(fused)
         return Comparison(
             score=round(score, 4),
             band=bands.band(score),
@@ -108,7 +111,7 @@ class Verifier:
             model=fa.model,
             face_a=probe_face(fa),
             face_b=probe_face(fb),
-            fused=bands is not self.scoring.bands,
+            fused=fused,
         )
 
 
@@ -124,13 +127,14 @@ def compare_pairs(gallery: Embedder, pairs: list[tuple[Path, Path]]) -> Iterator
 
     ``gallery`` is a Verifier or a Gallery (anything with ``embed`` and ``scoring``); each
     pair is scored as ``compare`` and search score it (fused when both recognizers ran)."""
-    cache: dict[Path, Face | str] = {}
+    Vectors = tuple[np.ndarray, np.ndarray | None]  # SFace's and the second recognizer's
+    cache: dict[Path, Vectors | str] = {}
 
-    def largest(path: Path) -> Face | str:
+    def largest(path: Path) -> Vectors | str:
         if path not in cache:
             try:
                 faces = gallery.embed(path)
-                cache[path] = faces[0] if faces else "no face found"
+                cache[path] = (faces[0].embedding, faces[0].second) if faces else "no face found"
             except DecodeError as exc:
                 cache[path] = str(exc)
         return cache[path]
@@ -143,11 +147,12 @@ def compare_pairs(gallery: Embedder, pairs: list[tuple[Path, Path]]) -> Iterator
             reason = fa if isinstance(fa, str) else fb
             row.update(score=None, same=False, band=None, error=str(reason))
         else:
-            score, bands = scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
+            score, fused = scoring.score(fa[0], fb[0], fa[1], fb[1])
+            bands = scoring.bands_for(fused)
             row.update(
                 score=round(score, 4),
                 same=score >= bands.match,
                 band=bands.band(score),
-                fused=bands is not scoring.bands,
+                fused=fused,
             )
         yield row

@@ -1,13 +1,27 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 
+from facesearch.govern import PolicyError, default_policy, parse_policy
 from facesearch.govern.audit import entry_hash, verify
+from facesearch.govern.checkpoint import (
+    KEY_ENV,
+    KEY_PEM_ENV,
+    Checkpoint,
+    CheckpointError,
+    generate_key_files,
+    load_public_key,
+    load_signing_key,
+)
+from facesearch.govern.policy import Policy
 from facesearch.govern.schema import AuditEntry, AuditHead
 from test_govern_support import (  # noqa: F401
     World,
@@ -216,3 +230,252 @@ def _entries(w: World):  # type: ignore[no-untyped-def]
 
     with w.sessions() as s:
         return list(entries(s))
+
+
+# --- signed checkpoints (issue 9, defect 5) --------------------------------------------------
+
+
+@pytest.fixture
+def signer(tmp_path: Path) -> tuple[Path, Ed25519PrivateKey, Ed25519PublicKey]:
+    """A key pair made as `audit keygen` makes it, outside any data directory."""
+    key_path, pub_path, _ = generate_key_files(tmp_path / "keys" / "audit.key")
+    return key_path, load_signing_key(key_path, env={}), load_public_key(pub_path)
+
+
+def _checkpoint(w: World, tmp_path: Path, key: Ed25519PrivateKey, name: str = "cp.json") -> Path:
+    out = tmp_path / "checkpoints" / name
+    w.gov.checkpoint("audrey", out, key)
+    return out
+
+
+def _verify_with(w: World, trusted: Ed25519PublicKey, *files: Path):  # type: ignore[no-untyped-def]
+    return w.gov.verify_audit("audrey", checkpoints=list(files), trusted_key=trusted)
+
+
+def _drop_last_and_move_head(engine: Engine) -> int:  # noqa: F811
+    """Delete the newest entry and point the head row at the one before, as an insider with
+    the database file would. Returns the deleted entry's number."""
+    with engine.begin() as conn:
+        last = conn.execute(text("SELECT max(seq) FROM gov_audit")).scalar_one()
+        prev_hash = conn.execute(
+            text("SELECT hash FROM gov_audit WHERE seq = :s"), {"s": last - 1}
+        ).scalar_one()
+        conn.execute(text("DELETE FROM gov_audit WHERE seq = :s"), {"s": last})
+        conn.execute(
+            text("UPDATE gov_audit_head SET seq = :s, hash = :h WHERE id = 1"),
+            {"s": last - 1, "h": prev_hash},
+        )
+    return int(last)
+
+
+def test_checkpoint_file_is_signed_json_of_the_head(logged: World, tmp_path: Path, signer) -> None:  # type: ignore[no-untyped-def]
+    key_path, key, trusted = signer
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    head_seq = _verify(logged).head_seq
+    out = _checkpoint(logged, tmp_path, key)
+    doc = json.loads(out.read_text())
+    assert doc["seq"] == head_seq and doc["entry_hash"] == _row(logged, head_seq).hash
+    assert doc["entry_ts"] == _row(logged, head_seq).ts
+    assert doc["fingerprint"] == Checkpoint.read(out).fingerprint
+    assert Checkpoint.read(out).problems(trusted) == []
+    assert logged.last_entry().action == "audit.checkpoint"  # the act is logged
+    result = _verify_with(logged, trusted, out)
+    assert result.ok and result.checkpoints_verified == [str(out)]
+    assert "1 signed checkpoints hold" in result.summary()
+
+
+def test_deleting_the_newest_entries_is_caught_only_by_a_checkpoint(
+    logged: World,
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    signer,  # type: ignore[no-untyped-def]
+) -> None:
+    _, key, trusted = signer
+    out = _checkpoint(logged, tmp_path, key)
+    checkpointed = Checkpoint.read(out).seq
+    allow_tampering(engine)
+    deleted = _drop_last_and_move_head(engine)  # the audit.checkpoint entry
+    deleted = _drop_last_and_move_head(engine)  # and the checkpointed head itself
+    assert deleted == checkpointed
+    assert _verify(logged).ok  # the chain alone cannot tell ...
+    result = _verify_with(logged, trusted, out)  # ... the signed checkpoint can
+    assert not result.ok and not result.problems
+    missing, behind = result.checkpoint_problems
+    assert {missing.source, behind.source} == {str(out)}
+    assert not missing.forged and not behind.forged
+    assert f"no longer holds checkpointed entry #{checkpointed}" in missing.problem
+    assert f"head #{checkpointed - 1} is behind" in behind.problem
+    assert str(out) in result.summary() and "FAILS checkpoint" in result.summary()
+
+
+def test_a_shortened_log_written_on_is_caught_by_its_checkpoint(
+    logged: World,
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    signer,  # type: ignore[no-untyped-def]
+) -> None:
+    _, key, trusted = signer
+    out = _checkpoint(logged, tmp_path, key)
+    allow_tampering(engine)
+    _drop_last_and_move_head(engine)
+    _drop_last_and_move_head(engine)
+    logged.gov.record("admin", "user.list", {"count": 6})  # a new entry takes the number
+    result = _verify_with(logged, trusted, out)
+    assert not result.ok
+    assert "differs from the checkpointed one" in result.checkpoint_problems[0].problem
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["edit", "delete-middle", "re-time", "re-attribute"],
+)
+def test_every_kind_of_tampering_is_detected_with_checkpoints(
+    logged: World,
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    signer,  # type: ignore[no-untyped-def]
+    tamper: str,
+) -> None:
+    _, key, trusted = signer
+    out = _checkpoint(logged, tmp_path, key)
+    allow_tampering(engine)
+    search = next(e for e in _entries(logged) if e.action == "search")
+    row = _row(logged, search.seq)
+    if tamper == "edit":
+        _set(logged, search.seq, details=row.details.replace('"k":', '"k":1', 1))
+    elif tamper == "delete-middle":
+        with engine.begin() as conn:
+            conn.execute(text(f"DELETE FROM gov_audit WHERE seq = {search.seq}"))
+    elif tamper == "re-time":
+        _set(logged, search.seq, ts=row.ts.replace(row.ts[:4], "2019", 1))
+    else:
+        _set(logged, search.seq, actor="bob")
+    result = _verify_with(logged, trusted, out)
+    assert not result.ok and result.first_bad_seq == search.seq, result.problems
+    assert "TAMPERED" in result.summary()
+
+
+def test_forged_checkpoints_are_refused(logged: World, tmp_path: Path, signer) -> None:  # type: ignore[no-untyped-def]
+    _, key, trusted = signer
+    genuine = _checkpoint(logged, tmp_path, key)
+    # signed by another key: a forger's own, embedded in the file
+    other = _checkpoint(logged, tmp_path, Ed25519PrivateKey.generate(), "other.json")
+    # a genuine checkpoint with its number or hash edited
+    doc = json.loads(genuine.read_text())
+    edited_seq = tmp_path / "edited-seq.json"
+    edited_seq.write_text(json.dumps({**doc, "seq": doc["seq"] - 3}))
+    edited_hash = tmp_path / "edited-hash.json"
+    edited_hash.write_text(json.dumps({**doc, "entry_hash": _row(logged, 2).hash}))
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    result = _verify_with(logged, trusted, genuine, other, edited_seq, edited_hash, garbage)
+    assert not result.ok and result.checkpoints_verified == [str(genuine)]
+    found = {p.source: p for p in result.checkpoint_problems}
+    assert set(found) == {str(other), str(edited_seq), str(edited_hash), str(garbage)}
+    assert all(p.forged for p in found.values())
+    assert "signed by another key" in found[str(other)].problem
+    assert "signature does not verify" in found[str(edited_seq)].problem
+    assert "signature does not verify" in found[str(edited_hash)].problem
+    assert "not JSON" in found[str(garbage)].problem
+    # without a trusted key, a checkpoint is not checked against its own key
+    with pytest.raises(CheckpointError, match="trusted public key"):
+        logged.gov.verify_audit("audrey", checkpoints=[genuine])
+
+
+def test_signing_key_is_refused_inside_the_data_directory(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    key_path, _, _ = generate_key_files(data / "audit.key")
+    with pytest.raises(CheckpointError, match="inside the data directory"):
+        load_signing_key(key_path, env={}, protected=[data])
+    with pytest.raises(CheckpointError, match="no signing key"):
+        load_signing_key(None, env={})
+    pem = key_path.read_text()
+    assert isinstance(load_signing_key(None, env={KEY_PEM_ENV: pem}), Ed25519PrivateKey)
+    with pytest.raises(CheckpointError, match="refusing to overwrite"):
+        generate_key_files(data / "audit.key")
+
+
+def _auto_policy(folder: Path, entries: int, minutes: int = 0) -> Policy:
+    text_ = default_policy().text + (
+        f'\n[audit]\ncheckpoint_folder = "{folder}"\n'
+        f"checkpoint_every_entries = {entries}\ncheckpoint_every_minutes = {minutes}\n"
+    )
+    return parse_policy(text_, "<test>")
+
+
+def test_automatic_checkpoints_every_n_entries(
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    signer,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key_path, _, trusted = signer
+    monkeypatch.setenv(KEY_ENV, str(key_path))
+    folder = tmp_path / "auto"
+    w = make_world(engine, _auto_policy(folder, entries=5))
+    open_approved_case(w)
+    for i in range(3):
+        w.gov.search("alice", "C-1", probe_bytes(i + 1))
+    files = sorted(folder.iterdir())
+    assert files and all(f.name.startswith("checkpoint-") for f in files)  # no temporary left
+    seqs = [Checkpoint.read(f).seq for f in files]
+    assert seqs == sorted(seqs) and all(b - a >= 5 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert files[-1].name == f"checkpoint-{seqs[-1]:012d}.json"
+    recorded = [e for e in _entries(w) if e.action == "audit.checkpoint"]
+    assert [e.details["seq"] for e in recorded] == seqs
+    assert all(e.details["automatic"] for e in recorded)
+    assert _verify_with(w, trusted, *files).ok
+    # the case report carries the latest one
+    html = w.gov.case_report("sam", "C-1", "html").decode()
+    latest = Checkpoint.read(files[-1])
+    assert f"Latest signed checkpoint: entry #{latest.seq} {latest.entry_hash}" in html
+    assert latest.fingerprint[:16] in html
+
+
+def test_automatic_checkpoints_by_time(
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    signer,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key_path, _, _ = signer
+    monkeypatch.setenv(KEY_ENV, str(key_path))
+    folder = tmp_path / "auto"
+    w = make_world(engine, _auto_policy(folder, entries=0, minutes=30))
+    first = sorted(folder.iterdir())
+    assert len(first) == 1  # the first entry finds no checkpoint: one is due at once
+    w.gov.record("admin", "user.list", {"count": 6})
+    assert sorted(folder.iterdir()) == first  # not due yet
+    w.clock.advance(minutes=31)
+    w.gov.record("admin", "user.list", {"count": 6})
+    assert len(sorted(folder.iterdir())) == 2
+
+
+def test_automatic_checkpoint_failure_loses_nothing_and_is_logged(
+    engine: Engine,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_PEM_ENV, raising=False)
+    w = make_world(engine, _auto_policy(tmp_path / "auto", entries=3))
+    open_approved_case(w)  # every operation still commits
+    failed = [e for e in _entries(w) if e.action == "audit.checkpoint.failed"]
+    assert len(failed) == 1 and "no signing key" in failed[0].details["reason"]
+    assert _verify(w).ok and not (tmp_path / "auto").exists()
+
+
+def test_audit_policy_section_is_validated() -> None:
+    bad = default_policy().text + (
+        '\n[audit]\ncheckpoint_folder = ""\ncheckpoint_every_entries = -1\nsigning_key = "x"\n'
+    )
+    with pytest.raises(PolicyError) as err:
+        parse_policy(bad, "<test>")
+    assert set(err.value.fields) == {
+        "audit.checkpoint_folder",
+        "audit.checkpoint_every_entries",
+        "audit.checkpoint_every_minutes",
+        "audit.signing_key",
+    }
+    assert default_policy().audit is None

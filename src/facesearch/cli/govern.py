@@ -40,6 +40,7 @@ from facesearch.govern import (
     SearchOutcome,
     load_policy,
 )
+from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.report import fmt_time
 from facesearch.govern.suppression import FaceFinder
 
@@ -435,25 +436,110 @@ def build_apps(
         ctx: typer.Context,
         anchor: Annotated[
             list[str] | None,
-            typer.Option(help="SEQ:HASH kept outside the database (repeatable)."),
+            typer.Option(
+                metavar="SEQ:HASH",
+                help="A head kept outside the database (repeatable).",
+                show_default=False,
+            ),
+        ] = None,
+        checkpoint: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--checkpoint",
+                metavar="FILE",
+                help="A signed checkpoint the log must still hold (repeatable).",
+                show_default=False,
+            ),
+        ] = None,
+        public_key: Annotated[
+            Path | None,
+            typer.Option(
+                "--public-key",
+                envvar=ckpt.PUBLIC_KEY_ENV,
+                metavar="FILE",
+                help="The trusted public key the checkpoints must be signed with (KEY.pub "
+                f"from keygen; or {ckpt.PUBLIC_KEY_ENV}).",
+                show_default=False,
+            ),
         ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
-        """Verify the hash chain; exit status 3 if it is broken."""
+        """Verify the hash chain and any signed checkpoints.
+
+        Exit status 3 if the log is broken or fails a checkpoint (entries deleted, altered),
+        1 if a checkpoint itself cannot be trusted (unreadable, another key, altered).
+        """
         anchors: dict[int, str] = {}
         for a in anchor or []:
             seq, _, h = a.partition(":")
             if not seq.isdigit() or len(h) != 64:
                 raise typer.BadParameter(f"anchor must be SEQ:HASH, got {a!r}")
             anchors[int(seq)] = h.lower()
+        trusted = ckpt.load_public_key(public_key) if public_key is not None else None
         gov, who = gov_actor(ctx, actor, token)
-        result = gov.verify_audit(who, anchors)
+        result = gov.verify_audit(
+            who, anchors, checkpoints=list(checkpoint or []), trusted_key=trusted
+        )
         typer.echo(result.summary())
         for bad_seq, problem in result.problems[1:]:
             typer.echo(f"  also #{bad_seq}: {problem}")
-        if not result.ok:
+        for p in result.checkpoint_problems:
+            what = "refused" if p.forged else "FAILED"
+            typer.echo(f"  checkpoint {p.source} {what}: {p.problem}")
+        for source in result.checkpoints_verified:
+            typer.echo(f"  checkpoint {source}: held")
+        if result.problems or any(not p.forged for p in result.checkpoint_problems):
             raise typer.Exit(3)
+        if result.checkpoint_problems:
+            raise typer.Exit(1)
+
+    @audit_app.command("keygen")
+    @_guard
+    def audit_keygen(
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out",
+                metavar="KEYFILE",
+                help="Private key to write (mode 0600; keep it outside the data directory); "
+                "the public key goes to KEYFILE.pub.",
+            ),
+        ],
+    ) -> None:
+        """Make an Ed25519 key pair for signing audit checkpoints."""
+        private_path, public_path, fp = ckpt.generate_key_files(out)
+        typer.echo(f"wrote private key {private_path} (mode 0600) and public key {public_path}")
+        typer.echo(f"key fingerprint {fp[:16]} (sha256 {fp})")
+        typer.echo(public_path.read_text(encoding="ascii").rstrip())
+
+    @audit_app.command("checkpoint")
+    @_guard
+    def audit_checkpoint(
+        ctx: typer.Context,
+        out: Annotated[
+            Path,
+            typer.Option("--out", metavar="FILE", help="Checkpoint file to write (JSON)."),
+        ],
+        key: Annotated[
+            Path | None,
+            typer.Option(
+                "--key",
+                metavar="KEYFILE",
+                help=f"Signing key (default: ${ckpt.KEY_ENV}, a file, or ${ckpt.KEY_PEM_ENV}).",
+                show_default=False,
+            ),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Sign the audit log's head (after verifying the chain) and write it to FILE."""
+        gov, who = gov_actor(ctx, actor, token)
+        cp, path = gov.checkpoint(who, out, gov.signing_key(key))
+        typer.echo(
+            f"checkpoint {path}: entry #{cp.seq} {cp.entry_hash}, signed {cp.signed_at}, "
+            f"key {cp.fingerprint[:16]}"
+        )
 
     @audit_app.command("report")
     @_guard

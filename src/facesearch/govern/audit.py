@@ -14,7 +14,10 @@ a modified entry (its hash no longer matches), a deleted entry (a gap in the seq
 log shorter than the head row records), an inserted or reordered entry (a broken link).
 Someone able to rewrite the whole table *and* recompute every later hash can only be caught
 with a copy of the head kept elsewhere: :func:`head` gives ``(seq, hash)`` to publish (it is
-printed in every case report) and :func:`verify` accepts such ``anchors``.
+printed in every case report) and :func:`verify` accepts such ``anchors``. Deleting the newest
+entries and moving the head row back leaves a chain that verifies: only a copy of the head
+kept elsewhere shows it, which is what signed checkpoints are
+(:mod:`facesearch.govern.checkpoint`; their findings join :class:`VerifyResult`).
 
 The log never holds an image: probes and faces appear as SHA-256 hashes and face ids.
 """
@@ -154,9 +157,15 @@ class AuditLog:
     """The audit log, in a session. ``record`` adds to the session's transaction: the entry
     commits, or rolls back, together with the operation it records."""
 
-    def __init__(self, session: Session, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        session: Session,
+        clock: Callable[[], datetime] = utc_now,
+        on_record: Callable[[Entry], None] | None = None,
+    ) -> None:
         self.session = session
         self.clock = clock
+        self.on_record = on_record  # told of every entry added (e.g. to checkpoint when due)
 
     def record(
         self,
@@ -199,7 +208,10 @@ class AuditLog:
         head.seq = seq
         head.hash = h
         self.session.flush()
-        return Entry.from_row(row)
+        entry = Entry.from_row(row)
+        if self.on_record is not None:
+            self.on_record(entry)
+        return entry
 
     def head(self) -> tuple[int, str]:
         return head(self.session)
@@ -246,6 +258,16 @@ def entries(
         yield Entry.from_row(row)
 
 
+@dataclass(frozen=True)
+class CheckpointProblem:
+    """A checkpoint the log fails (``forged`` False), or one that cannot be trusted itself
+    (``forged`` True: unreadable, signed by another key, or altered)."""
+
+    source: str  # the checkpoint file
+    problem: str
+    forged: bool
+
+
 @dataclass
 class VerifyResult:
     ok: bool
@@ -255,14 +277,21 @@ class VerifyResult:
     first_bad_seq: int | None = None
     problem: str | None = None  # the first problem, in words
     problems: list[tuple[int, str]] = field(default_factory=list)  # up to 100
+    checkpoints_verified: list[str] = field(default_factory=list)  # checkpoint files passed
+    checkpoint_problems: list[CheckpointProblem] = field(default_factory=list)
 
     def summary(self) -> str:
-        if self.ok:
-            return (
-                f"audit log intact: {self.checked} entries, head #{self.head_seq} {self.head_hash}"
-            )
-        more = f" ({len(self.problems)} problems in all)" if len(self.problems) > 1 else ""
-        return f"audit log TAMPERED at entry #{self.first_bad_seq}: {self.problem}{more}"
+        if self.problems:
+            more = f" ({len(self.problems)} problems in all)" if len(self.problems) > 1 else ""
+            return f"audit log TAMPERED at entry #{self.first_bad_seq}: {self.problem}{more}"
+        if self.checkpoint_problems:
+            first = self.checkpoint_problems[0]
+            what = "REFUSED checkpoint" if first.forged else "FAILS checkpoint"
+            return f"audit log {what} {first.source}: {first.problem}"
+        text = f"audit log intact: {self.checked} entries, head #{self.head_seq} {self.head_hash}"
+        if self.checkpoints_verified:
+            text += f"; {len(self.checkpoints_verified)} signed checkpoints hold"
+        return text
 
 
 def verify(session: Session, anchors: Mapping[int, str] | None = None) -> VerifyResult:
@@ -322,3 +351,33 @@ def verify(session: Session, anchors: Mapping[int, str] | None = None) -> Verify
         problem=first[1] if first else None,
         problems=problems,
     )
+
+
+def segment_problem(session: Session, start_seq: int, start_hash: str) -> str | None:
+    """Check the chain from entry ``start_seq`` (which must still have ``start_hash``) to the
+    head, cheaply: only the entries since then are read. ``None`` when it holds."""
+    q = (
+        select(AuditEntry)
+        .where(AuditEntry.seq >= start_seq)
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=1000)
+    )
+    prev_hash, expected = (GENESIS_HASH, 1) if start_seq == 0 else (start_hash, start_seq)
+    for row in session.execute(q).scalars():
+        if row.seq != expected:
+            return f"entry #{expected} is missing"
+        recomputed = entry_hash(
+            row.seq, row.ts, row.actor, row.action, row.case_number, row.details, row.prev_hash
+        )
+        if row.seq == start_seq:
+            if row.hash != start_hash or recomputed != row.hash:
+                return f"entry #{start_seq} is no longer the one checkpointed last"
+        elif recomputed != row.hash or row.prev_hash != prev_hash:
+            return f"entry #{row.seq} was modified or does not follow #{row.seq - 1}"
+        prev_hash, expected = row.hash, row.seq + 1
+    if start_seq and expected == start_seq:
+        return f"entry #{start_seq}, checkpointed last, is missing"
+    head_seq, head_hash = head(session)
+    if head_seq != expected - 1 or head_hash != prev_hash:
+        return "the head row does not match the last entry"
+    return None

@@ -63,6 +63,16 @@ class SuppressionPolicy:
 
 
 @dataclass(frozen=True)
+class AuditPolicy:
+    """Automatic signed checkpoints of the audit log (the key is never in the policy: it
+    comes from ``FACESEARCH_AUDIT_KEY`` or ``FACESEARCH_AUDIT_KEY_PEM``)."""
+
+    checkpoint_folder: str  # relative paths are relative to the policy file's folder
+    checkpoint_every_entries: int  # 0: not by count
+    checkpoint_every_minutes: int  # 0: not by time
+
+
+@dataclass(frozen=True)
 class Policy:
     version: int
     purposes: tuple[Purpose, ...]
@@ -73,6 +83,7 @@ class Policy:
     source: str  # the file it came from
     text: str  # the file's text, as read
     sha256: str  # of the text (UTF-8)
+    audit: AuditPolicy | None = None  # the optional [audit] section
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -99,6 +110,13 @@ class Policy:
             f"{o.max_searches_per_case_per_day} per case per day",
             f"suppression: similarity threshold {self.suppression.threshold}",
         ]
+        if self.audit is not None:
+            a = self.audit
+            lines.append(
+                f"audit: signed checkpoints to {a.checkpoint_folder} every "
+                f"{a.checkpoint_every_entries or '-'} entries / "
+                f"{a.checkpoint_every_minutes or '-'} minutes"
+            )
         return "\n".join(lines)
 
 
@@ -186,7 +204,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(source, [("", f"not valid TOML: {exc}")]) from None
     c = _Checker()
-    c.unknown(doc, "", {"version", "purposes", "search", "retention", "oversight", "suppression"})
+    c.unknown(
+        doc,
+        "",
+        {"version", "purposes", "search", "retention", "oversight", "suppression", "audit"},
+    )
 
     version = c.int_(doc, "", "version", 1)
     if "version" in doc and version != 1:
@@ -250,6 +272,8 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     sp = c.table(doc, "suppression", {"threshold"})
     threshold = c.float_(sp, "suppression", "threshold", 0.0, 1.0) if sp else 0.0
 
+    audit = _audit_policy(c, doc) if "audit" in doc else None
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -259,10 +283,25 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         retention=RetentionPolicy(probe_days, results_days),
         oversight=OversightPolicy(max_per_case, max_per_day),
         suppression=SuppressionPolicy(threshold),
+        audit=audit,
         source=source,
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def _audit_policy(c: _Checker, doc: dict[str, Any]) -> AuditPolicy | None:
+    """The optional [audit] section; when present, all of its fields are required."""
+    fields = {"checkpoint_folder", "checkpoint_every_entries", "checkpoint_every_minutes"}
+    a = c.table(doc, "audit", fields)
+    if not a:
+        return None
+    folder = c.str_(a, "audit", "checkpoint_folder")
+    every_entries = c.int_(a, "audit", "checkpoint_every_entries", 0)
+    every_minutes = c.int_(a, "audit", "checkpoint_every_minutes", 0)
+    if every_entries == 0 and every_minutes == 0 and fields <= set(a):
+        c.bad("audit", "set checkpoint_every_entries or checkpoint_every_minutes above 0")
+    return AuditPolicy(folder, every_entries, every_minutes)
 
 
 def load_policy(path: Path | str | None = None) -> Policy:

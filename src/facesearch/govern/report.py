@@ -5,8 +5,9 @@ assigned and closed it, and when); every probe (SHA-256, size, when stored, when
 every search (when, by whom, probe hash, model name and hash, threshold, k, band shown,
 policy hash, how many candidates were hidden and why) with each candidate shown (score,
 band, image hash, provenance) and every review decision on it; the case's audit entries with
-their hashes; the audit chain's verification and head at the time of the report, and the
-statement that results are investigative leads.
+their hashes; the audit chain's verification and head at the time of the report, the latest
+signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
+exists, and the statement that results are investigative leads.
 
 The PDF uses DejaVu Sans when installed (full Unicode), else the PDF core font Helvetica
 (text outside Latin-1 is replaced by '?').
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
 from facesearch.govern.cases import CaseSummary
+from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.schema import Case, Probe
 from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
@@ -69,6 +71,18 @@ class CaseReportData:
     generated_by: str
     policy_sha256: str
     statement: str = LEADS_STATEMENT
+    checkpoint: Checkpoint | None = None  # the latest signed checkpoint the log records
+
+    @property
+    def checkpoint_text(self) -> str:
+        cp = self.checkpoint
+        if cp is None:
+            return "No signed checkpoint of the audit log has been made."
+        return (
+            f"Latest signed checkpoint: entry #{cp.seq} {cp.entry_hash} (entry time "
+            f"{cp.entry_ts}), signed {cp.signed_at} with the Ed25519 key of fingerprint "
+            f"{cp.fingerprint[:16]}."
+        )
 
     @property
     def reviews(self) -> int:
@@ -96,6 +110,7 @@ def build_case_report(
         ),
         audit=tuple(entries(session, case=case.number)),
         chain=verify(session),
+        checkpoint=latest_recorded(session),
         generated_at=generated_at,
         generated_by=generated_by,
         policy_sha256=policy_sha256,
@@ -257,6 +272,7 @@ def render_html(d: CaseReportData) -> str:
     out.append("<h2>Audit entries for this case</h2>")
     cls = "ok" if d.chain.ok else "bad"
     out.append(f'<p class="{cls}">{e(d.chain.summary())}</p>')
+    out.append(f'<p class="checkpoint">{e(d.checkpoint_text)}</p>')
     out.append(
         "<table><tr><th>#</th><th>Time</th><th>User</th><th>Action</th><th>Entry SHA-256</th></tr>"
     )
@@ -445,6 +461,7 @@ def render_pdf(d: CaseReportData) -> bytes:
         )
     heading("Audit entries for this case")
     para(d.chain.summary(), 9, "B")
+    para(d.checkpoint_text, 8)
     grid(
         ("#", "Time", "User", "Action", "Entry SHA-256"),
         [(str(a.seq), a.ts[:19] + "Z", a.actor, a.action, a.hash) for a in d.audit] or [("-",) * 5],

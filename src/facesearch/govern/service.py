@@ -17,9 +17,11 @@ package does not import the engine.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
@@ -27,8 +29,16 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.govern import cases as cases_mod
+from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import oversight, report, retention, searches, suppression, users
-from facesearch.govern.audit import AuditLog, Entry, VerifyResult, utc_now
+from facesearch.govern.audit import (
+    AuditLog,
+    CheckpointProblem,
+    Entry,
+    VerifyResult,
+    segment_problem,
+    utc_now,
+)
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
 from facesearch.govern.policy import Policy, load_policy
@@ -40,6 +50,8 @@ from facesearch.store.crypto import Cipher, maybe_decrypt
 
 T = TypeVar("T")
 SessionFactory = Callable[[], Session]
+log = logging.getLogger(__name__)
+_RECORDED = "facesearch_audit_last"  # Session.info key: the last entry recorded in it
 
 
 class Governance:
@@ -58,6 +70,8 @@ class Governance:
         self.cipher = cipher
         self.clock = clock
         self._policy_recorded = False
+        self._checkpointer: ckpt.AutoCheckpointer | None = None
+        self._signing_key: ckpt.Ed25519PrivateKey | None = None
 
     @classmethod
     def from_url(
@@ -88,9 +102,12 @@ class Governance:
             raise
         finally:
             s.close()
+        last = s.info.pop(_RECORDED, None)
+        if last is not None:
+            self._checkpoint_if_due(last)
 
     def _audit(self, s: Session) -> AuditLog:
-        return AuditLog(s, self.clock)
+        return AuditLog(s, self.clock, on_record=lambda e: s.info.__setitem__(_RECORDED, e))
 
     def _run(
         self,
@@ -186,10 +203,44 @@ class Governance:
         with self.session() as s:
             return self._audit(s).record(actor, action, details, case=case)
 
-    def verify_audit(self, actor: str, anchors: Mapping[int, str] | None = None) -> VerifyResult:
+    def verify_audit(
+        self,
+        actor: str,
+        anchors: Mapping[int, str] | None = None,
+        *,
+        checkpoints: Sequence[Path] = (),
+        trusted_key: ckpt.Ed25519PublicKey | None = None,
+    ) -> VerifyResult:
+        """Verify the chain, and the log against each signed checkpoint file: its signature
+        must verify under ``trusted_key`` and the log must still hold its entry (and not end
+        before it). Problems name the file; ``result.ok`` is False if there is any."""
+        if checkpoints and trusted_key is None:
+            raise ckpt.CheckpointError(
+                "checking checkpoints needs the trusted public key: give --public-key FILE "
+                f"(or set {ckpt.PUBLIC_KEY_ENV}); the key inside a checkpoint proves nothing"
+            )
+        loaded: list[tuple[str, ckpt.Checkpoint]] = []
+        unreadable: list[CheckpointProblem] = []
+        for path in checkpoints:
+            try:
+                loaded.append((str(path), ckpt.Checkpoint.read(path)))
+            except ckpt.CheckpointError as exc:
+                unreadable.append(CheckpointProblem(str(path), str(exc), forged=True))
+
         def fn(s: Session, audit: AuditLog) -> VerifyResult:
             users.require_user(s, actor, "audit.verify", {Role.AUDITOR, Role.ADMINISTRATOR})
             result = audit.verify(anchors)
+            problems = list(unreadable)
+            for source, cp in loaded:
+                assert trusted_key is not None
+                untrusted = cp.problems(trusted_key)
+                problems += [CheckpointProblem(source, p, forged=True) for p in untrusted]
+                failed = [] if untrusted else ckpt.check_log(s, cp)
+                problems += [CheckpointProblem(source, p, forged=False) for p in failed]
+                if not untrusted and not failed:
+                    result.checkpoints_verified.append(source)
+            result.checkpoint_problems = problems
+            result.ok = result.ok and not problems
             audit.record(
                 actor,
                 "audit.verify",
@@ -198,11 +249,117 @@ class Governance:
                     "checked": result.checked,
                     "first_bad_seq": result.first_bad_seq,
                     "problem": result.problem,
+                    "checkpoints": len(checkpoints),
+                    "checkpoint_problems": [[p.source, p.problem] for p in problems],
                 },
             )
             return result
 
         return self._run(actor, "audit.verify", {}, fn)
+
+    def protected_dirs(self) -> list[Path]:
+        """Folders a signing key must not be in: the policy file's folder (the data directory)
+        and the SQLite database's folder."""
+        dirs = []
+        if not self.policy.source.startswith("<"):
+            dirs.append(Path(self.policy.source).parent)
+        with self.session_factory() as s:
+            url = s.get_bind().engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            dirs.append(Path(url.database).parent)
+        return dirs
+
+    def signing_key(self, path: Path | None = None) -> ckpt.Ed25519PrivateKey:
+        """The checkpoint signing key (``path``, or the environment), refused if it is kept in
+        the data directory."""
+        return ckpt.load_signing_key(path, protected=self.protected_dirs())
+
+    def checkpoint(
+        self, actor: str, out: Path, key: ckpt.Ed25519PrivateKey
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        """Sign the log's head (after verifying the whole chain) and write it to ``out``
+        (auditors and administrators; logged as ``audit.checkpoint``)."""
+
+        def fn(s: Session, audit: AuditLog) -> tuple[ckpt.Checkpoint, Path]:
+            users.require_user(s, actor, "audit.checkpoint", {Role.AUDITOR, Role.ADMINISTRATOR})
+            result = audit.verify()
+            if not result.ok:
+                raise GovernanceError(f"{result.summary()}: no checkpoint signed")
+
+            def write(cp: ckpt.Checkpoint) -> Path:
+                ckpt.write_atomically(out, cp.to_json())
+                return out
+
+            return self._sign_head(s, audit, actor, key, write, automatic=False)
+
+        return self._run(actor, "audit.checkpoint", {"out": str(out)}, fn)
+
+    def latest_checkpoint(self, s: Session) -> ckpt.Checkpoint | None:
+        return ckpt.latest_recorded(s)
+
+    def _sign_head(
+        self,
+        s: Session,
+        audit: AuditLog,
+        actor: str,
+        key: ckpt.Ed25519PrivateKey,
+        write: Callable[[ckpt.Checkpoint], Path],
+        *,
+        automatic: bool,
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        row = ckpt.head_entry(s)
+        if row is None:
+            raise GovernanceError("the audit log has no head entry: nothing to checkpoint")
+        cp = ckpt.sign_head(key, row.seq, row.hash, row.ts, self.clock())
+        path = write(cp)
+        audit.record(
+            actor, "audit.checkpoint", {**cp.as_dict(), "file": str(path), "automatic": automatic}
+        )
+        return cp, path
+
+    def _auto_checkpointer(self) -> ckpt.AutoCheckpointer | None:
+        """The policy's automatic checkpoints ([audit] section), made on first use."""
+        if self._checkpointer is None and self.policy.audit is not None:
+            folder = Path(self.policy.audit.checkpoint_folder).expanduser()
+            if not folder.is_absolute() and not self.policy.source.startswith("<"):
+                folder = Path(self.policy.source).parent / folder
+            self._checkpointer = ckpt.AutoCheckpointer(
+                folder,
+                self.policy.audit.checkpoint_every_entries,
+                self.policy.audit.checkpoint_every_minutes,
+            )
+        return self._checkpointer
+
+    def _checkpoint_if_due(self, last: Entry) -> None:
+        """After a commit that recorded ``last``: write an automatic checkpoint when one is due.
+        A failure never undoes the committed work: it is logged (once) and checkpoints stop."""
+        if last.action.startswith("audit.checkpoint"):
+            return
+        auto = self._auto_checkpointer()
+        if auto is None or not auto.due(last.seq, self.clock()):
+            return
+        try:
+            if self._signing_key is None:
+                self._signing_key = self.signing_key()
+            key = self._signing_key
+            with self.session() as s:
+                previous = auto.last
+                start = (previous.seq, previous.entry_hash) if previous else (0, "")
+                problem = segment_problem(s, *start)
+                if problem is not None:
+                    raise GovernanceError(
+                        f"the audit log does not verify since the last checkpoint ({problem})"
+                    )
+                self._sign_head(s, self._audit(s), "system", key, auto.write, automatic=True)
+        except (GovernanceError, OSError) as exc:
+            auto.disabled_reason = str(exc)
+            log.warning("automatic audit checkpoints stopped: %s", exc)
+            with self.session() as s:
+                self._audit(s).record(
+                    "system",
+                    "audit.checkpoint.failed",
+                    {"reason": str(exc), "folder": str(auto.folder)},
+                )
 
     def oversight_report(
         self,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,7 +282,7 @@ def test_checkpoint_file_is_signed_json_of_the_head(logged: World, tmp_path: Pat
     assert logged.last_entry().action == "audit.checkpoint"  # the act is logged
     result = _verify_with(logged, trusted, out)
     assert result.ok and result.checkpoints_verified == [str(out)]
-    assert "1 signed checkpoints hold" in result.summary()
+    assert "1 signed checkpoint held" in result.summary()
 
 
 def test_deleting_the_newest_entries_is_caught_only_by_a_checkpoint(
@@ -420,7 +421,7 @@ def test_automatic_checkpoints_every_n_entries(
     files = sorted(folder.iterdir())
     assert files and all(f.name.startswith("checkpoint-") for f in files)  # no temporary left
     seqs = [Checkpoint.read(f).seq for f in files]
-    assert seqs == sorted(seqs) and all(b - a >= 5 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert seqs == sorted(seqs) and all(b - a >= 5 for a, b in itertools.pairwise(seqs))
     assert files[-1].name == f"checkpoint-{seqs[-1]:012d}.json"
     recorded = [e for e in _entries(w) if e.action == "audit.checkpoint"]
     assert [e.details["seq"] for e in recorded] == seqs

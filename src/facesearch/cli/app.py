@@ -104,9 +104,14 @@ def _actor(ws: Workspace, actor: str | None, token: str | None) -> str:
 @app.command()
 def init(
     ctx: typer.Context,
-    admin: Annotated[str, typer.Option(help="User name of the first administrator.")],
+    admin: Annotated[
+        str, typer.Option(metavar="NAME", help="User name of the first administrator.")
+    ],
     password_stdin: Annotated[
-        bool, typer.Option(help="Read the administrator's password from standard input.")
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the administrator's password from standard input."
+        ),
     ] = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
@@ -124,20 +129,24 @@ def init(
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files, folders, zip/tar archives.")
+        list[Path] | None,
+        typer.Argument(help="Files, folders, zip/tar archives.", show_default=False),
     ] = None,
     collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Collection for these photos.")
+        str | None,
+        typer.Option("--collection", "-c", metavar="NAME", help="Collection for these photos."),
     ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="CSV or JSON Lines manifest: path, source_url, page_url, title, "
-            "captured_at, collection."
+            "captured_at, collection.",
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: one per core; 0 = in-process).")
+        int | None,
+        typer.Option(metavar="N", help="Worker processes (default: one per core; 0 = in-process)."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     second_vectors: Annotated[
@@ -243,35 +252,47 @@ def search(
     ctx: typer.Context,
     probe: Annotated[Path, typer.Argument(help="Probe photo.")],
     case: Annotated[
-        str | None, typer.Option("--case", help="The open, approved case this search serves.")
+        str | None,
+        typer.Option("--case", metavar="CASE", help="The open, approved case this search serves."),
     ] = None,
     k: Annotated[
         int | None,
-        typer.Option("-k", help="Number of candidates (default and cap: the policy's).", min=1),
+        typer.Option(
+            "-k", metavar="N", help="Number of candidates (default and cap: the policy's).", min=1
+        ),
     ] = None,
     face: Annotated[
-        int | None, typer.Option("--face", help="Which face of the probe (default: largest).")
+        int | None,
+        typer.Option("--face", metavar="N", help="Which face of the probe (default: largest)."),
     ] = None,
     collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Search this collection only.")
+        str | None,
+        typer.Option("--collection", "-c", metavar="NAME", help="Search this collection only."),
     ] = None,
     captured_from: Annotated[
-        str | None, typer.Option(help="Only photos captured on or after this ISO date.")
+        str | None,
+        typer.Option(metavar="DATE", help="Only photos captured on or after this ISO date."),
     ] = None,
     captured_to: Annotated[
-        str | None, typer.Option(help="Only photos captured on or before this ISO date.")
+        str | None,
+        typer.Option(metavar="DATE", help="Only photos captured on or before this ISO date."),
     ] = None,
     source: Annotated[
-        str | None, typer.Option(help="Only photos whose source URL starts with this.")
+        str | None,
+        typer.Option(metavar="URL-PREFIX", help="Only photos whose source URL starts with this."),
     ] = None,
     include_flagged: Annotated[
         bool,
-        typer.Option(help="Also search faces flagged for low quality (slower, less reliable)."),
+        typer.Option(
+            "--include-flagged",
+            help="Also search faces flagged for low quality (slower, less reliable).",
+        ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
     grid: Annotated[
-        Path | None, typer.Option(help="Also write a PNG grid of the probe and candidate faces.")
+        Path | None,
+        typer.Option(metavar="PNG", help="Also write a PNG grid of the probe and candidate faces."),
     ] = None,
     actor: Actor = None,
     token: TokenOpt = None,
@@ -430,7 +451,10 @@ def _print_search(view: dict[str, Any]) -> None:
 @app.command()
 def embed(
     files: Annotated[list[Path], typer.Argument(help="Image files.")],
-    json_out: Annotated[bool, typer.Option("--json", help="JSON Lines (the only format).")] = True,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="JSON Lines (the only format).", show_default=False),
+    ] = True,
 ) -> None:
     """Print one JSON line per detected face: box, landmarks, quality, model, embedding."""
     from facesearch.decode import decode_file
@@ -489,7 +513,8 @@ def compare(
     a: Annotated[Path | None, typer.Argument(help="First photo.")] = None,
     b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
     pairs: Annotated[
-        Path | None, typer.Option(help="TSV of image pairs (two paths per line) to score.")
+        Path | None,
+        typer.Option(metavar="FILE", help="TSV of image pairs (two paths per line) to score."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDirOption = None,

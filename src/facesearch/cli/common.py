@@ -21,6 +21,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         "-d",
+        metavar="DIR",
         help="Data directory (default: $FACESEARCH_DATA or ./facesearch-data).",
         show_default=False,
     ),
@@ -29,6 +30,7 @@ DatabaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
+        metavar="URL",
         help="Catalog database URL (default: $FACESEARCH_DATABASE_URL or SQLite in the data dir).",
         show_default=False,
     ),
@@ -56,13 +58,16 @@ def friendly_errors() -> Iterator[None]:
 
 Actor = Annotated[
     str | None,
-    typer.Option("--as", envvar="FACESEARCH_USER", help="Acting user (or FACESEARCH_USER)."),
+    typer.Option(
+        "--as", envvar="FACESEARCH_USER", metavar="USER", help="Acting user (or FACESEARCH_USER)."
+    ),
 ]
 TokenOpt = Annotated[
     str | None,
     typer.Option(
         "--token",
         envvar="FACESEARCH_TOKEN",
+        metavar="TOKEN",
         help="API token; the acting user is its owner (or FACESEARCH_TOKEN).",
         show_default=False,
     ),

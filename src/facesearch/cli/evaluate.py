@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,13 +29,24 @@ from rich.table import Table
 
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
 
+
+class Protocol(StrEnum):
+    """Evaluation protocols, for ``--protocol``."""
+
+    CFP_FF = "cfp-ff"
+    CFP_FP = "cfp-fp"
+    LFW = "lfw"
+    PAIRS = "pairs"
+    FOLDERS = "folders"
+    MANIFEST = "manifest"
+
+
 ProtocolOption = Annotated[
-    str | None,
+    Protocol | None,
     typer.Option(
         "--protocol",
         "-p",
-        help="cfp-ff, cfp-fp, lfw, pairs, folders or manifest (default: guessed; CFP must be "
-        "named).",
+        help="How DATA is laid out (default: guessed; CFP must be named).",
         show_default=False,
     ),
 ]
@@ -42,6 +54,7 @@ IncludeOption = Annotated[
     list[str] | None,
     typer.Option(
         "--include",
+        metavar="GLOB",
         help="Only images whose path (relative to DATA) matches this glob, e.g. "
         "'*/frontal/*'. Repeatable. Folders and manifests only.",
         show_default=False,
@@ -49,20 +62,28 @@ IncludeOption = Annotated[
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(help="Worker processes (default: one per core; 0 = in-process).", min=0),
+    typer.Option(
+        metavar="N", help="Worker processes (default: one per core; 0 = in-process).", min=0
+    ),
 ]
-FusionOption = Annotated[
+SfaceOnlyOption = Annotated[
     bool,
     typer.Option(
-        "--fusion/--sface-only",
-        help="Score as search and compare do: SFace fused with the second recognizer (dlib "
-        "ResNet), or SFace alone (to measure it).",
+        "--sface-only",
+        help="Score with SFace alone (to measure it), not as search and compare do (SFace "
+        "fused with the second recognizer, dlib ResNet).",
     ),
 ]
 ImagesOption = Annotated[
     Path | None,
-    typer.Option(help="LFW image root (default: the 'lfw' folder beside pairs.txt)."),
+    typer.Option(
+        metavar="FOLDER", help="LFW image root (default: the 'lfw' folder beside pairs.txt)."
+    ),
 ]
+
+
+def _protocol(choice: Protocol | None) -> str | None:
+    return choice.value if choice is not None else None
 
 
 @contextmanager
@@ -115,23 +136,31 @@ def eval_command(
         typer.Option(
             "--group",
             "-g",
+            metavar="COLUMN",
             help="Manifest column to report FMR/FNMR per value of (repeatable; default: "
             "every column with at most 20 values that is not provenance).",
             show_default=False,
         ),
     ] = None,
     json_file: Annotated[
-        Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Write every figure to this JSON file."),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write roc.png and scores.png (and scores.tsv) here."),
+        typer.Option(
+            "--out", metavar="DIR", help="Write roc.png and scores.png (and scores.tsv) here."
+        ),
     ] = None,
     workers: WorkersOption = None,
-    seed: Annotated[int, typer.Option(help="Seed for sampled pairs, folds and splits.")] = 2016,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed for sampled pairs, folds and splits.")
+    ] = 2016,
     max_impostors: Annotated[
         int,
-        typer.Option(help="Impostor pairs sampled from identity sets (0 = all of them).", min=0),
+        typer.Option(
+            metavar="N", help="Impostor pairs sampled from identity sets (0 = all of them).", min=0
+        ),
     ] = 2_000_000,
     flip: Annotated[
         bool,
@@ -139,7 +168,7 @@ def eval_command(
             "--flip", help="Embed with flip fusion (to measure it; the pipeline does not use it)."
         ),
     ] = False,
-    fusion: FusionOption = True,
+    sface_only: SfaceOnlyOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline.
@@ -159,10 +188,11 @@ def eval_command(
     with friendly_errors():
         try:
             dataset = load_dataset(
-                data, protocol, images=images, include=include or (), group_columns=group
+                data, _protocol(protocol), images=images, include=include or (), group_columns=group
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
+        fusion = not sface_only
         settings = PipelineSettings(flip_fusion=flip, second_model=fusion)
         with _progress("embed", err_console.is_terminal) as update:
             report = run_evaluation(
@@ -251,6 +281,7 @@ def calibrate_command(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Calibration file to write (default: calibration.json in the data directory).",
             show_default=False,
         ),
@@ -262,7 +293,7 @@ def calibrate_command(
         bool, typer.Option("--json", help="Print the calibration as JSON.")
     ] = False,
     workers: WorkersOption = None,
-    fusion: FusionOption = True,
+    sface_only: SfaceOnlyOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
@@ -282,6 +313,7 @@ def calibrate_command(
     with friendly_errors():
         root = resolve_data_dir(_data_dir(ctx, data_dir))
         target = output or root / CALIBRATION_FILE
+        fusion = not sface_only
         settings = PipelineSettings(second_model=fusion)
         try:
             current_manifest = calibrated_manifest(root, settings=settings)
@@ -292,7 +324,7 @@ def calibrate_command(
         second_spec = second_model_spec(current_manifest)
         current_fused = dict(second_spec.thresholds) if second_spec is not None else {}
         try:
-            dataset = load_dataset(data, protocol, images=images, include=include or ())
+            dataset = load_dataset(data, _protocol(protocol), images=images, include=include or ())
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         with _progress("embed", err_console.is_terminal and not json_out) as update:

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -43,6 +44,7 @@ from facesearch.govern import (
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.report import fmt_time
 from facesearch.govern.suppression import FaceFinder
+from facesearch.govern.users import Role
 
 GovernanceFactory = Callable[[typer.Context], Governance]
 P = ParamSpec("P")
@@ -65,6 +67,31 @@ class GovernHooks:
     embed_images: Callable[[typer.Context, list[Path]], tuple[np.ndarray, str]] | None = None
     remove_faces: Callable[[typer.Context, list[int]], Any] | None = None
     face_finder: Callable[[typer.Context, Governance, str], FaceFinder] | None = None
+
+
+class CaseStatusChoice(StrEnum):
+    """Case states, for ``case list --status``."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+
+
+class DecisionChoice(StrEnum):
+    """Review decisions, for ``review mark``."""
+
+    POSSIBLE_MATCH = "possible_match"
+    NOT_A_MATCH = "not_a_match"
+    INSUFFICIENT_QUALITY = "insufficient_quality"
+
+
+class PeriodChoice(StrEnum):
+    """Reporting periods, for ``audit report --period``."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
 
 
 def _fail(message: str, code: int) -> None:
@@ -170,14 +197,22 @@ def build_apps(
         ctx: typer.Context,
         username: str,
         role: Annotated[
-            list[str],
-            typer.Option("--role", "-r", help="administrator, investigator, supervisor, auditor"),
+            list[Role],
+            typer.Option(
+                "--role",
+                "-r",
+                metavar="ROLE",
+                help=f"A role: {', '.join(r.value for r in Role)} (repeatable).",
+            ),
         ],
-        name: Annotated[str, typer.Option(help="Display name.")] = "",
+        name: Annotated[str, typer.Option(metavar="TEXT", help="Display name.")] = "",
         password_stdin: Annotated[
-            bool, typer.Option(help="Read the password from standard input.")
+            bool,
+            typer.Option("--password-stdin", help="Read the password from standard input."),
         ] = False,
-        no_password: Annotated[bool, typer.Option(help="Token-only user.")] = False,
+        no_password: Annotated[
+            bool, typer.Option("--no-password", help="No password: a token-only user.")
+        ] = False,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -186,7 +221,7 @@ def build_apps(
         who = gov.resolve_actor(actor or username, token)
         password = None if no_password else _read_secret("Password", password_stdin)
         gov.add_user(who, username, role, password, name)
-        typer.echo(f"added user {username.lower()} ({', '.join(sorted(role))})")
+        typer.echo(f"added user {username.lower()} ({', '.join(sorted(r.value for r in role))})")
 
     @user_app.command("list")
     @_guard
@@ -202,7 +237,10 @@ def build_apps(
     def user_passwd(
         ctx: typer.Context,
         username: str,
-        password_stdin: Annotated[bool, typer.Option()] = False,
+        password_stdin: Annotated[
+            bool,
+            typer.Option("--password-stdin", help="Read the new password from standard input."),
+        ] = False,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -238,9 +276,16 @@ def build_apps(
     @_guard
     def token_create(
         ctx: typer.Context,
-        user: Annotated[str | None, typer.Option(help="Owner (default: you).")] = None,
-        name: Annotated[str, typer.Option(help="What the token is for.")] = "",
-        expires_days: Annotated[int | None, typer.Option(min=1)] = None,
+        user: Annotated[
+            str | None, typer.Option(metavar="USER", help="Owner (default: you).")
+        ] = None,
+        name: Annotated[str, typer.Option(metavar="TEXT", help="What the token is for.")] = "",
+        expires_days: Annotated[
+            int | None,
+            typer.Option(
+                min=1, metavar="DAYS", help="Expire after this many days (default: never)."
+            ),
+        ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -254,7 +299,10 @@ def build_apps(
     @_guard
     def token_list(
         ctx: typer.Context,
-        user: Annotated[str | None, typer.Option()] = None,
+        user: Annotated[
+            str | None,
+            typer.Option(metavar="USER", help="Only this user's tokens (administrators)."),
+        ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -290,9 +338,11 @@ def build_apps(
     def case_open(
         ctx: typer.Context,
         number: str,
-        purpose: Annotated[str, typer.Option(help="A purpose key from the policy.")],
-        authority: Annotated[str, typer.Option(help="Legal authority reference.")],
-        justification: Annotated[str, typer.Option(help="Why a face search is needed.")],
+        purpose: Annotated[str, typer.Option(metavar="KEY", help="A purpose key from the policy.")],
+        authority: Annotated[str, typer.Option(metavar="TEXT", help="Legal authority reference.")],
+        justification: Annotated[
+            str, typer.Option(metavar="TEXT", help="Why a face search is needed.")
+        ],
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -305,7 +355,7 @@ def build_apps(
     def case_approve(
         ctx: typer.Context,
         number: str,
-        note: Annotated[str, typer.Option()] = "",
+        note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -318,7 +368,7 @@ def build_apps(
     def case_reject(
         ctx: typer.Context,
         number: str,
-        note: Annotated[str, typer.Option(help="Why.")],
+        note: Annotated[str, typer.Option(metavar="TEXT", help="Why.")],
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -349,7 +399,7 @@ def build_apps(
     def case_close(
         ctx: typer.Context,
         number: str,
-        note: Annotated[str, typer.Option()] = "",
+        note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -374,13 +424,15 @@ def build_apps(
     @_guard
     def case_list(
         ctx: typer.Context,
-        status: Annotated[str | None, typer.Option(help="pending, open, rejected, closed")] = None,
+        status: Annotated[
+            CaseStatusChoice | None, typer.Option(help="Only cases in this state.")
+        ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
         """List the cases you may read."""
         gov, who = gov_actor(ctx, actor, token)
-        for c in gov.list_cases(who, status):
+        for c in gov.list_cases(who, status.value if status else None):
             typer.echo(
                 f"{c.number:<24} {c.status:<9} {c.purpose_key:<20} by {c.requested_by:<16} "
                 f"{fmt_time(c.requested_at)}  searches {c.searches}"
@@ -391,8 +443,12 @@ def build_apps(
     def case_report(
         ctx: typer.Context,
         number: str,
-        html: Annotated[Path | None, typer.Option("--html", help="Write HTML here.")] = None,
-        pdf: Annotated[Path | None, typer.Option("--pdf", help="Write PDF here.")] = None,
+        html: Annotated[
+            Path | None, typer.Option("--html", metavar="FILE", help="Write HTML here.")
+        ] = None,
+        pdf: Annotated[
+            Path | None, typer.Option("--pdf", metavar="FILE", help="Write PDF here.")
+        ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -414,16 +470,14 @@ def build_apps(
         ctx: typer.Context,
         search_id: int,
         face_id: int,
-        decision: Annotated[
-            str, typer.Argument(help="possible_match, not_a_match or insufficient_quality")
-        ],
-        note: Annotated[str, typer.Option()] = "",
+        decision: Annotated[DecisionChoice, typer.Argument(help="Your decision.")],
+        note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
         """Record your decision on a candidate shown in a search."""
         gov, who = gov_actor(ctx, actor, token)
-        r = gov.review(who, search_id, face_id, decision, note)
+        r = gov.review(who, search_id, face_id, decision.value, note)
         typer.echo(f"search {search_id} face {face_id}: {r.decision} by {r.reviewer}")
         typer.echo(LEADS_STATEMENT)
 
@@ -545,16 +599,24 @@ def build_apps(
     @_guard
     def audit_report(
         ctx: typer.Context,
-        since: Annotated[str | None, typer.Option(help="ISO date/time (UTC), inclusive")] = None,
-        until: Annotated[str | None, typer.Option(help="ISO date/time (UTC), exclusive")] = None,
-        period: Annotated[str, typer.Option(help="day, week or month")] = "month",
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        since: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), inclusive."),
+        ] = None,
+        until: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), exclusive."),
+        ] = None,
+        period: Annotated[
+            PeriodChoice, typer.Option(help="Figures per period.")
+        ] = PeriodChoice.MONTH,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
         """Oversight figures by user, case, purpose and period, with anomalies."""
         gov, who = gov_actor(ctx, actor, token)
-        rep = gov.oversight_report(who, _when(since), _when(until), period)
+        rep = gov.oversight_report(who, _when(since), _when(until), period.value)
         if as_json:
             typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
         else:
@@ -589,16 +651,29 @@ def build_apps(
     @_guard
     def suppress_preview(
         ctx: typer.Context,
-        requester: Annotated[str, typer.Option(help="Who asked (person, counsel, authority).")],
-        reason: Annotated[str, typer.Option(help="Why (e.g. request reference).")],
+        requester: Annotated[
+            str, typer.Option(metavar="TEXT", help="Who asked (person, counsel, authority).")
+        ],
+        reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (e.g. request reference).")],
         image: Annotated[
-            list[Path] | None, typer.Option(help="Photo of the person (repeatable).")
+            list[Path] | None,
+            typer.Option(
+                metavar="PHOTO", help="Photo of the person (repeatable).", show_default=False
+            ),
         ] = None,
         embeddings: Annotated[
-            Path | None, typer.Option(help=".npy file of (n, d) embeddings, instead of images.")
+            Path | None,
+            typer.Option(
+                metavar="FILE.npy", help=".npy file of (n, d) embeddings, instead of images."
+            ),
         ] = None,
-        model: Annotated[str | None, typer.Option(help="Model key of --embeddings.")] = None,
-        threshold: Annotated[float | None, typer.Option(help="Default: policy.")] = None,
+        model: Annotated[
+            str | None, typer.Option(metavar="MODEL", help="Model key of --embeddings.")
+        ] = None,
+        threshold: Annotated[
+            float | None,
+            typer.Option(metavar="SCORE", help="Similarity threshold (default: the policy's)."),
+        ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -633,7 +708,12 @@ def build_apps(
         ctx: typer.Context,
         request_id: int,
         face: Annotated[
-            list[int] | None, typer.Option(help="Only these previewed faces (repeatable).")
+            list[int] | None,
+            typer.Option(
+                metavar="FACE_ID",
+                help="Only this previewed face (repeatable; default: all).",
+                show_default=False,
+            ),
         ] = None,
         actor: Actor = None,
         token: TokenOpt = None,
@@ -653,7 +733,7 @@ def build_apps(
     def suppress_cancel(
         ctx: typer.Context,
         request_id: int,
-        note: Annotated[str, typer.Option()] = "",
+        note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
@@ -678,7 +758,8 @@ def make_purge_command(factory: GovernanceFactory) -> Callable[..., None]:
     def purge(
         ctx: typer.Context,
         now: Annotated[
-            str | None, typer.Option(help="Purge as of this ISO time (default: now).")
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="Purge as of this ISO time (default: now)."),
         ] = None,
         actor: Actor = None,
         token: TokenOpt = None,

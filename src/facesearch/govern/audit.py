@@ -290,7 +290,8 @@ class VerifyResult:
             return f"audit log {what} {first.source}: {first.problem}"
         text = f"audit log intact: {self.checked} entries, head #{self.head_seq} {self.head_hash}"
         if self.checkpoints_verified:
-            text += f"; {len(self.checkpoints_verified)} signed checkpoints hold"
+            n = len(self.checkpoints_verified)
+            text += f"; {n} signed checkpoint{'' if n == 1 else 's'} held"
         return text
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 
@@ -480,3 +480,64 @@ def test_audit_policy_section_is_validated() -> None:
         "audit.signing_key",
     }
     assert default_policy().audit is None
+
+
+def test_cli_detects_a_shortened_log_with_a_checkpoint(tmp_path: Path) -> None:
+    """The issue's 'done when': `audit verify --checkpoint` detects a shortened log, made
+    directly in the SQLite file as an insider would (triggers dropped)."""
+    from typer.testing import CliRunner
+
+    from facesearch.cli import app
+
+    runner = CliRunner()
+    data, keys = tmp_path / "data", tmp_path / "keys"
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, ["-d", str(data), *args], env={"FACESEARCH_USER": "admin"})
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("init", "--admin", "admin")
+    out = run("audit", "keygen", "--out", str(keys / "audit.key"))
+    assert "BEGIN PUBLIC KEY" in out and (keys / "audit.key.pub").exists()
+    run("audit", "keygen", "--out", str(data / "inside.key"))
+    out = run(
+        "audit",
+        "checkpoint",
+        "--out",
+        str(tmp_path / "x.json"),
+        "--key",
+        str(data / "inside.key"),
+        code=1,
+    )  # never signed with a key kept in the data directory
+    assert "inside the data directory" in out and not (tmp_path / "x.json").exists()
+    run("user", "add", "ivy", "--role", "investigator", "--no-password")
+    cp = tmp_path / "cps" / "head.json"
+    out = run("audit", "checkpoint", "--out", str(cp), "--key", str(keys / "audit.key"))
+    seq = json.loads(cp.read_text())["seq"]
+    assert f"entry #{seq}" in out
+    verify_args = ["audit", "verify", "--checkpoint", str(cp)]
+    trusted = ["--public-key", str(keys / "audit.key.pub")]
+    assert "1 signed checkpoint held" in run(*verify_args, *trusted)
+    assert "trusted public key" in run(*verify_args, code=1)  # never its own embedded key
+
+    catalog = create_engine(f"sqlite:///{data / 'catalog.db'}")
+    allow_tampering(catalog)
+    with catalog.begin() as conn:  # keep entries up to just before the checkpointed head
+        conn.execute(text("DELETE FROM gov_audit WHERE seq >= :s"), {"s": seq})
+        prev = conn.execute(
+            text("SELECT hash FROM gov_audit WHERE seq = :s"), {"s": seq - 1}
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE gov_audit_head SET seq = :s, hash = :h"), {"s": seq - 1, "h": prev}
+        )
+    catalog.dispose()
+    assert "audit log intact" in run("audit", "verify")  # the chain alone is fooled
+    out = run(*verify_args, *trusted, code=3)
+    # (the plain verify above was itself logged as a new #seq: the log was written on)
+    assert f"FAILS checkpoint {cp}" in out and f"entry #{seq} differs" in out
+
+    forged = tmp_path / "forged.json"
+    forged.write_text(cp.read_text().replace(f'"seq": {seq}', f'"seq": {seq - 1}'))
+    out = run("audit", "verify", "--checkpoint", str(forged), *trusted, code=1)
+    assert f"REFUSED checkpoint {forged}" in out and "signature does not verify" in out

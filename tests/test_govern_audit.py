@@ -432,6 +432,16 @@ def test_automatic_checkpoints_every_n_entries(
     latest = Checkpoint.read(files[-1])
     assert f"Latest signed checkpoint: entry #{latest.seq} {latest.entry_hash}" in html
     assert latest.fingerprint[:16] in html
+    pdfium = pytest.importorskip("pypdfium2")
+    doc = pdfium.PdfDocument(w.gov.case_report("sam", "C-1", "pdf"))
+    try:
+        text_ = " ".join(
+            "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).split()
+        )
+    finally:
+        doc.close()
+    assert f"Latest signed checkpoint: entry #{latest.seq}" in text_
+    assert latest.fingerprint[:16] in text_
 
 
 def test_automatic_checkpoints_by_time(

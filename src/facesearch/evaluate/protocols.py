@@ -78,9 +78,7 @@ class FaceConvention:
     reason: str
 
 
-_LARGEST_AS_COMPARE = FaceConvention(
-    LARGEST, "the largest face, as compare, ingest and search choose by default"
-)
+_LARGEST_AS_COMPARE = FaceConvention(LARGEST, "as compare, ingest and search choose by default")
 # CFP: checked on all 7,000 photos of ../shared/faces/cfp (detection only): they are not
 # crops centred on the person (sizes vary; profiles sit off-centre, the ear often nearest the
 # centre). 47 photos give a second detection, every one of the same single person (an ear, a
@@ -90,18 +88,16 @@ _LARGEST_AS_COMPARE = FaceConvention(
 FACE_CONVENTIONS: dict[str, FaceConvention] = {
     "lfw": FaceConvention(
         CENTRAL,
-        "the central face: LFW images are 250x250 crops centred on the labelled person; "
+        "LFW images are 250x250 crops centred on the labelled person; "
         "other faces in them are bystanders, sometimes larger",
     ),
     "cfp-ff": FaceConvention(
         LARGEST,
-        "the largest face: CFP photos show one person, not centred; their extra detections "
-        "are parts of that person",
+        "CFP photos show one person, not centred; their extra detections are parts of that person",
     ),
     "cfp-fp": FaceConvention(
         LARGEST,
-        "the largest face: CFP photos show one person, not centred; their extra detections "
-        "are parts of that person",
+        "CFP photos show one person, not centred; their extra detections are parts of that person",
     ),
     "pairs": _LARGEST_AS_COMPARE,
     "folders": _LARGEST_AS_COMPARE,

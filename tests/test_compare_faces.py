@@ -174,6 +174,9 @@ def test_pair_file_faces_by_header_and_bad_values(tmp_path) -> None:
     named.write_text("img_a\timg_b\tsame_person\tface_b\tface_a\na.jpg\tb.jpg\t1\t2\t\n")
     [entry] = read_pair_list(named)
     assert (entry.face_a, entry.face_b) == (None, 2)  # the columns named face_a / face_b
+    scores = tmp_path / "scores.tsv"  # face columns third and fourth, then more columns
+    scores.write_text("img_a\timg_b\tface_a\tface_b\tscore\na.jpg\tb.jpg\t1\t0\t0.5\n")
+    assert [(e.face_a, e.face_b) for e in read_pair_list(scores)] == [(1, 0)]
     labelled = tmp_path / "labelled.tsv"
     labelled.write_text("img_a\timg_b\tsame_person\na.jpg\tb.jpg\t1\n")
     assert read_pair_list(labelled)[0].face_a is None  # other columns ignored under a header

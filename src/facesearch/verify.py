@@ -182,7 +182,8 @@ def read_pair_list(path: Path) -> list[PairEntry]:
     """
     pairs = []
     base = path.parent
-    face_columns: tuple[int, int] | None = (2, 3)
+    face_columns: tuple[int, int] | None = (2, 3)  # positions, unless a header names them
+    header = False
     with open(path, newline="", encoding="utf-8") as fh:
         for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
             if not row or not "".join(row).strip() or row[0].startswith("#"):
@@ -191,10 +192,10 @@ def read_pair_list(path: Path) -> list[PairEntry]:
                 raise PairError(f"{path}:{lineno}: expected two tab-separated image paths")
             a, b = Path(row[0].strip()), Path(row[1].strip())
             if lineno == 1 and not (base / a).exists() and a.suffix == "":
-                face_columns = _header_face_columns(row)
+                face_columns, header = _header_face_columns(row), True
                 continue
             face_a = face_b = None
-            if face_columns == (2, 3) and len(row) not in (2, 4):
+            if not header and len(row) not in (2, 4):
                 raise PairError(
                     f"{path}:{lineno}: expected 2 fields (A, B) or 4 (A, B, FACE_A, FACE_B), "
                     f"got {len(row)}; other columns need a header line naming them"

@@ -173,8 +173,16 @@ class SearchResult:
     seconds: float
     notice: str = LEADS_NOTICE
 
+    @property
+    def probe_ambiguous(self) -> bool:
+        """The probe's two largest faces are of similar size (``verify.ambiguous_faces``):
+        which face is meant cannot be told from size, so the searched one must be checked."""
+        from facesearch.verify import ambiguous_faces
+
+        return ambiguous_faces(self.probe_faces)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "probe_ambiguous": self.probe_ambiguous}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,6 +40,14 @@ if TYPE_CHECKING:
     from facesearch.gallery import Gallery
     from facesearch.govern import Governance
     from facesearch.workspace import Workspace
+
+
+class FaceRuleChoice(StrEnum):
+    """Which face of a photo is compared when none is given."""
+
+    LARGEST = "largest"
+    CENTRAL = "central"
+
 
 app = typer.Typer(
     name="facesearch",
@@ -340,6 +349,7 @@ def _search_view(ws: Workspace, outcome: Any, engine: Any) -> dict[str, Any]:
     view = asdict(outcome)
     view["face"] = engine.face if engine else None
     view["probe_faces"] = [asdict(f) for f in engine.probe_faces] if engine else []
+    view["probe_ambiguous"] = bool(engine.probe_ambiguous) if engine else False
     view["gallery_size"] = engine.gallery_size if engine else None
     view["seconds"] = engine.seconds if engine else None
     for cand in view["candidates"]:
@@ -396,6 +406,11 @@ def _print_search(view: dict[str, Any]) -> None:
             console.print(
                 f"  {mark} face {f['index']}: box {f['bbox']}, quality {f['quality']:.2f}{flags}"
             )
+    if view.get("probe_ambiguous"):
+        err_console.print(
+            f"[yellow]warning:[/] the probe's largest faces are of similar size; searched face "
+            f"{chosen}. Check it is the person meant (--face N picks another)."
+        )
     if faces and chosen is not None and faces[chosen]["flags"]:
         console.print(
             f"[yellow]warning:[/] the probe face is flagged {', '.join(faces[chosen]['flags'])};"
@@ -514,33 +529,65 @@ def compare(
     b: Annotated[Path | None, typer.Argument(help="Second photo.")] = None,
     pairs: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="TSV of image pairs (two paths per line) to score."),
+        typer.Option(
+            metavar="FILE",
+            help="TSV of image pairs to score: A<TAB>B per line, optionally <TAB>FACE_A<TAB>FACE_B "
+            "(face numbers; empty = the rule's face).",
+        ),
     ] = None,
+    face_a: Annotated[
+        int | None,
+        typer.Option("--face-a", min=0, help="Face of A to compare (0 = largest; see the list)."),
+    ] = None,
+    face_b: Annotated[
+        int | None,
+        typer.Option("--face-b", min=0, help="Face of B to compare (0 = largest)."),
+    ] = None,
+    face_rule: Annotated[
+        FaceRuleChoice,
+        typer.Option(
+            "--face-rule",
+            help="Face compared when none is given: 'largest' (as Rekognition) or 'central' "
+            "(box centre nearest the image centre).",
+        ),
+    ] = FaceRuleChoice.LARGEST,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """1:1 verification: similarity of the largest face in A and in B, and the decision.
+    """1:1 verification: similarity of a face in A and one in B, and the decision.
 
-    Compares the two photos given; it does not search or touch a gallery.
+    Every face found in each photo is listed with the one compared; a photo whose two largest
+    faces are of similar size is reported ambiguous (a warning and a JSON field). Compares the
+    photos given; it does not search or touch a gallery.
     """
-    from facesearch.verify import PairError, Verifier, compare_pairs, read_pair_list
+    from facesearch.verify import PairError, Verifier, check_rule
 
     with friendly_errors():
+        check_rule(str(face_rule))
         if pairs is not None:
-            verifier = Verifier.load(data_dir)
-            for row in compare_pairs(verifier, read_pair_list(pairs)):
-                _jsonl(row) if json_out else console.print(
-                    f"{row['score'] if row['score'] is not None else '-':>7}  "
-                    f"{'same' if row['same'] else 'different':9}  {row['a']}  {row['b']}"
-                    + (f"  ({row['error']})" if row.get("error") else "")
+            if face_a is not None or face_b is not None:
+                raise PairError(
+                    "--face-a/--face-b are for two photos; with --pairs give the faces in the "
+                    "pair file's face columns"
                 )
+            _compare_pair_file(Verifier.load(data_dir), pairs, str(face_rule), json_out)
             return
         if a is None or b is None:
             raise PairError("give two photos, or --pairs FILE")
-        result = Verifier.load(data_dir).compare(a, b)
+        result = Verifier.load(data_dir).compare(
+            a, b, face_a=face_a, face_b=face_b, rule=str(face_rule)
+        )
+    for side, photo, option in (("a", a, "--face-a N"), ("b", b, "--face-b N")):
+        choice = result.choice(side)
+        if choice.decided_by_rule:
+            err_console.print(
+                f"[yellow]warning:[/] {choice.warning(f'{side.upper()} ({photo})', option)}"
+            )
     if json_out:
         _jsonl({"a": str(a), "b": str(b), **result.to_dict()})
         return
+    for side, photo in (("a", a), ("b", b)):
+        _print_faces(f"{side.upper()} {photo}", result.choice(side))
     verdict = (
         "[green]same person (possible match)[/]" if result.same else "[red]different people[/]"
     )
@@ -550,6 +597,60 @@ def compare(
         f"{result.threshold}: {verdict}"
     )
     console.print(f"[dim]{result.notice}[/]")
+
+
+def _print_faces(label: str, choice: Any) -> None:
+    """One photo's faces, the compared one starred, and how it was chosen."""
+    n = len(choice.faces)
+    console.print(
+        f"{label}: {n} face{'s' if n != 1 else ''}; compared face {choice.used} "
+        f"({choice.chosen_by})" + (", [yellow]ambiguous[/]" if choice.ambiguous else "")
+    )
+    for f in choice.faces:
+        mark = "*" if f.index == choice.used else " "
+        flags = f", flagged {','.join(f.flags)}" if f.flags else ""
+        console.print(
+            f"  {mark} face {f.index}: box {list(f.bbox)}, quality {f.quality:.2f}{flags}"
+        )
+
+
+def _compare_pair_file(verifier: Any, pairs: Path, rule: str, json_out: bool) -> None:
+    """``compare --pairs``: a line per pair (JSON or text), a warning per ambiguous photo
+    whose face the rule picked (on stderr, so that the output stays one row per pair)."""
+    from facesearch.verify import compare_pairs, read_pair_list
+
+    warned = 0
+    for row in compare_pairs(verifier, read_pair_list(pairs), rule=rule):
+        if json_out:
+            _jsonl(row)
+        else:
+            console.print(
+                f"{row['score'] if row['score'] is not None else '-':>7}  "
+                f"{'same' if row['same'] else 'different':9}  {row['a']}  {row['b']}  "
+                f"faces {_face_used(row, 'a')} {_face_used(row, 'b')}"
+                + (f"  ({row['error']})" if row.get("error") else "")
+            )
+        for side in ("a", "b"):
+            if row[f"ambiguous_{side}"] and row.get(f"chosen_{side}") not in (None, "given"):
+                warned += 1
+                if not json_out:
+                    err_console.print(
+                        f"[yellow]warning:[/] line {row.get('line', '?')}: {row[side]} holds "
+                        f"faces of similar size; compared face {row[f'face_{side}']['index']} "
+                        f"({row[f'chosen_{side}']}). Choose it in the face_{side} column."
+                    )
+    if warned and json_out:
+        err_console.print(
+            f"[yellow]warning:[/] {warned} photo(s) hold faces of similar size and were "
+            "compared on the rule's face (ambiguous_a/ambiguous_b in the rows); choose their "
+            "faces in the pair file's face columns."
+        )
+
+
+def _face_used(row: dict[str, Any], side: str) -> str:
+    """'0/2': face 0 of 2 compared (or '-/2' when none could be)."""
+    face = row[f"face_{side}"]
+    return f"{face['index'] if face else '-'}/{len(row[f'faces_{side}'])}"
 
 
 @app.command()

@@ -6,6 +6,7 @@
 * :func:`read_identity_folders` - a folder of identity subfolders.
 * :func:`read_manifest` - a CSV/TSV manifest with ``path``, ``identity`` and group columns.
 * :func:`make_identification_split` - seeded gallery / mated / non-mated probe split.
+* :func:`face_convention` - which face of a photo each protocol scores.
 
 Malformed input raises :class:`ProtocolFormatError` (a ``ValueError``) naming the file
 and the 1-based line number. Fold ids are 1-based everywhere: LFW's first block of pairs
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facesearch.errors import FacesearchError
+from facesearch.verify import CENTRAL, LARGEST
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"}
@@ -65,6 +67,52 @@ class FaceRecord:
             if key == name:
                 return value
         return None
+
+
+@dataclass(frozen=True)
+class FaceConvention:
+    """Which face of a photo a protocol scores (a face rule of ``facesearch.verify``), and
+    why: the report states both."""
+
+    rule: str
+    reason: str
+
+
+_LARGEST_AS_COMPARE = FaceConvention(LARGEST, "as compare, ingest and search choose by default")
+# CFP: checked on all 7,000 photos of ../shared/faces/cfp (detection only): they are not
+# crops centred on the person (sizes vary; profiles sit off-centre, the ear often nearest the
+# centre). 47 photos give a second detection, every one of the same single person (an ear, a
+# shifted or nested box); the central and largest boxes differ in 7, and the central one is
+# no better there (an ear in 439/profile/02). So CFP keeps the largest face, and its figures
+# are unchanged.
+FACE_CONVENTIONS: dict[str, FaceConvention] = {
+    "lfw": FaceConvention(
+        CENTRAL,
+        "LFW images are 250x250 crops centred on the labelled person; "
+        "other faces in them are bystanders, sometimes larger",
+    ),
+    "cfp-ff": FaceConvention(
+        LARGEST,
+        "CFP photos show one person, not centred; their extra detections are parts of that person",
+    ),
+    "cfp-fp": FaceConvention(
+        LARGEST,
+        "CFP photos show one person, not centred; their extra detections are parts of that person",
+    ),
+    "pairs": _LARGEST_AS_COMPARE,
+    "folders": _LARGEST_AS_COMPARE,
+    "manifest": _LARGEST_AS_COMPARE,
+}
+
+
+def face_convention(protocol: str) -> FaceConvention:
+    """The face convention of ``protocol`` (one of the evaluation input kinds)."""
+    try:
+        return FACE_CONVENTIONS[protocol.lower()]
+    except KeyError:
+        raise ValueError(
+            f"no face convention for protocol {protocol!r}: one of {', '.join(FACE_CONVENTIONS)}"
+        ) from None
 
 
 def pair_labels_and_folds(

@@ -2,8 +2,13 @@
 
 This is what ``facesearch eval`` runs. Every image goes through
 :meth:`facesearch.pipeline.FacePipeline.process_image`, the path ingest, search and
-``compare`` use, and the image's **largest** face is the one scored (as ``compare`` does).
-Each image is embedded once per run, whatever the number of pairs it is in.
+``compare`` use, and one face per image is scored: the one the protocol's face convention
+picks (:func:`~facesearch.evaluate.protocols.face_convention`: the **central** face for LFW
+``pairs.txt``, whose images are crops centred on the labelled person; the **largest**, as
+``compare`` does by default, for everything else). The report says which rule ran, and
+counts the photos whose two largest faces are of similar size (ambiguous) and those where
+the face scored is not the largest. Each image is embedded once per run, whatever the number
+of pairs it is in.
 
 Inputs (see :func:`load_dataset`):
 
@@ -66,9 +71,11 @@ from facesearch.evaluate.metrics import (
     tar_at_far,
 )
 from facesearch.evaluate.protocols import (
+    FaceConvention,
     FaceRecord,
     ProtocolFormatError,
     VerificationPair,
+    face_convention,
     make_identification_split,
     read_cfp_protocol,
     read_identity_folders,
@@ -76,6 +83,7 @@ from facesearch.evaluate.protocols import (
     read_manifest,
     read_pair_table,
 )
+from facesearch.verify import LARGEST, choose_face, probe_face
 
 if TYPE_CHECKING:
     from facesearch.embed import ScoreFusion
@@ -106,16 +114,18 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ImageResult:
-    """What the pipeline made of one image: its largest face's embedding, or why not."""
+    """What the pipeline made of one image: the scored face's embedding, or why not."""
 
     path: Path
-    embedding: np.ndarray | None  # unit vector of the largest face; None = failure to enrol
+    embedding: np.ndarray | None  # unit vector of the scored face; None = failure to enrol
     quality: float  # that face's quality score; NaN without a face
     flags: tuple[str, ...]
     n_faces: int
     sha256: str  # "" when the file could not be read
     error: str  # "" when enrolled; "no face found" or the decode error otherwise
     second: np.ndarray | None = None  # the second model's vector of that face (fusion runs)
+    face: int | None = None  # index of the face scored (0 = largest); None without a face
+    ambiguous: bool = False  # its two largest faces are of similar size (verify)
 
     @property
     def enrolled(self) -> bool:
@@ -133,6 +143,7 @@ class EmbeddingSet:
     seconds: float = 0.0
     workers: int = 0
     fusion: ScoreFusion | None = None  # set when a second model's vectors are fused in
+    face_rule: str = LARGEST  # which face of each image was embedded (verify.FACE_RULES)
 
     def __getitem__(self, path: Path) -> ImageResult:
         return self.results[path]
@@ -160,9 +171,9 @@ class EmbeddingSet:
         )
 
 
-def embed_one(pipeline: FacePipeline, path: Path) -> ImageResult:
-    """Decode ``path`` and run it through the pipeline; the largest face is kept, with the
-    second recognizer's vector when the pipeline runs it."""
+def embed_one(pipeline: FacePipeline, path: Path, face_rule: str = LARGEST) -> ImageResult:
+    """Decode ``path`` and run it through the pipeline; the face ``face_rule`` picks is kept
+    (``verify.choose_face``), with the second recognizer's vector when the pipeline runs it."""
     from facesearch.decode import decode_file
     from facesearch.errors import DecodeError
 
@@ -173,7 +184,10 @@ def embed_one(pipeline: FacePipeline, path: Path) -> ImageResult:
     faces = pipeline.process_image(decoded).faces
     if not faces:
         return ImageResult(path, None, math.nan, (), 0, decoded.sha256, NO_FACE)
-    face = faces[0]
+    choice = choose_face(
+        [probe_face(f) for f in faces], decoded.width, decoded.height, rule=face_rule
+    )
+    face = faces[choice.used]
     second = None if face.second is None else np.asarray(face.second, np.float32)
     return ImageResult(
         path=path,
@@ -184,6 +198,8 @@ def embed_one(pipeline: FacePipeline, path: Path) -> ImageResult:
         sha256=decoded.sha256,
         error="",
         second=second,
+        face=choice.used,
+        ambiguous=choice.ambiguous,
     )
 
 
@@ -202,10 +218,10 @@ def _init_worker(settings: PipelineSettings | None) -> None:
     _worker.pipeline = worker_pipeline()
 
 
-def _embed_chunk(paths: list[Path]) -> list[ImageResult]:
+def _embed_chunk(paths: list[Path], face_rule: str = LARGEST) -> list[ImageResult]:
     if _worker.pipeline is None:  # pragma: no cover - guarded by the initializer
         raise RuntimeError("evaluation worker used before initialisation")
-    return [embed_one(_worker.pipeline, p) for p in paths]
+    return [embed_one(_worker.pipeline, p, face_rule) for p in paths]
 
 
 def default_workers(n_images: int) -> int:
@@ -225,8 +241,9 @@ def embed_images(
     on_progress: ProgressFn | None = None,
     chunk_size: int = 16,
     fusion: ScoreFusion | None = None,
+    face_rule: str = LARGEST,
 ) -> EmbeddingSet:
-    """Embed every distinct path once.
+    """Embed every distinct path once, keeping the face ``face_rule`` picks in each.
 
     ``workers=0`` runs in this process (with ``pipeline`` if given); otherwise a spawn pool
     of ``workers`` processes, each with its own pipeline and one OpenCV thread (as ingest's
@@ -249,7 +266,7 @@ def embed_images(
     if n_workers == 0:
         pipe = pipeline or FacePipeline.load(settings)
         for path in unique:
-            results[path] = embed_one(pipe, path)
+            results[path] = embed_one(pipe, path, face_rule)
             done += 1
             if on_progress:
                 on_progress(done, len(unique))
@@ -264,7 +281,7 @@ def embed_images(
             initializer=_init_worker,
             initargs=(chosen,),
         ) as pool:
-            for chunk_results in pool.map(_embed_chunk, chunks):
+            for chunk_results in pool.map(_embed_chunk, chunks, [face_rule] * len(chunks)):
                 for r in chunk_results:
                     results[r.path] = r
                 done += len(chunk_results)
@@ -284,6 +301,7 @@ def embed_images(
         seconds=time.perf_counter() - start,
         workers=n_workers,
         fusion=fusion,
+        face_rule=face_rule,
     )
 
 
@@ -492,6 +510,10 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def face_convention(self) -> FaceConvention:
+        return face_convention(self.dataset.kind)
+
+    @property
     def results(self) -> list[ImageResult]:
         """This data set's images (an embedding pass may cover several data sets)."""
         return [self.embeddings[p] for p in self.dataset.paths]
@@ -509,6 +531,8 @@ class EvalReport:
         emb = self.embeddings
         results = self.results
         multi = sum(1 for r in results if r.n_faces > 1)
+        convention = self.face_convention
+        rule = emb.face_rule
         return {
             "dataset": {
                 "protocol": self.dataset.kind,
@@ -518,6 +542,10 @@ class EvalReport:
                 "n_multi_person_excluded": self.n_multi_excluded,
                 "group_columns": list(self.dataset.group_columns),
                 "notes": [*self.dataset.notes, *self.notes],
+                "face_rule": rule,
+                "face_rule_reason": convention.reason
+                if rule == convention.rule
+                else f"{rule}, set for this run (the protocol's convention: {convention.rule})",
             },
             "model": {
                 "key": emb.model_key,
@@ -530,6 +558,8 @@ class EvalReport:
                 "n_no_face": len(self.no_face),
                 "n_unreadable": len(self.unreadable),
                 "n_several_faces": multi,
+                "n_ambiguous": sum(1 for r in results if r.ambiguous),
+                "n_scored_face_not_largest": sum(1 for r in results if r.face not in (None, 0)),
                 "no_face": [str(p) for p in self.no_face],
                 "unreadable": [{"path": str(r.path), "reason": r.error} for r in self.unreadable],
             },
@@ -1043,6 +1073,7 @@ def run_evaluation(
     dataset: Dataset,
     *,
     thresholds: Thresholds | None = None,
+    face_rule: str | None = None,
     pipeline: FacePipeline | None = None,
     settings: PipelineSettings | None = None,
     workers: int | None = None,
@@ -1054,8 +1085,11 @@ def run_evaluation(
 ) -> EvalReport:
     """Embed the data set's images once, then compute every figure it supports.
 
-    ``thresholds`` default to the manifest's search bands (the operating point).
+    ``thresholds`` default to the manifest's search bands (the operating point);
+    ``face_rule`` to the protocol's face convention (:func:`face_convention`).
     """
+    if face_rule is None:
+        face_rule = face_convention(dataset.kind).rule
     if thresholds is None:
         thresholds = manifest_thresholds()
     embeddings = embed_images(
@@ -1065,6 +1099,7 @@ def run_evaluation(
         workers=workers,
         on_progress=on_progress,
         fusion=fusion,
+        face_rule=face_rule,
     )
     return evaluate(
         dataset,
@@ -1128,8 +1163,9 @@ def write_plots(report: EvalReport, out_dir: Path | str, *, name: str | None = N
 def write_scores(report: EvalReport, path: Path | str) -> Path:
     """The scored pairs of a pair protocol as a TSV that ``facesearch compare --pairs`` reads.
 
-    Columns ``img_a, img_b, same_person, score``: the first two are what ``compare --pairs``
-    scores, so its output reproduces the ``score`` column.
+    Columns ``img_a, img_b, same_person, score, face_a, face_b``: ``compare --pairs`` scores
+    the two images on the faces named (the ones this run scored), so its output reproduces
+    the ``score`` column.
     """
     if not report.dataset.pairs:
         raise ValueError("per-pair scores are written for pair protocols only")
@@ -1137,11 +1173,13 @@ def write_scores(report: EvalReport, path: Path | str) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as fh:
-        fh.write("img_a\timg_b\tsame_person\tscore\n")
+        fh.write("img_a\timg_b\tsame_person\tscore\tface_a\tface_b\n")
         for pair, score in zip(report.dataset.pairs, scores, strict=True):
             shown = "" if math.isnan(score) else f"{score:.4f}"
             a, b = pair.path_a.resolve(), pair.path_b.resolve()
-            fh.write(f"{a}\t{b}\t{int(pair.same)}\t{shown}\n")
+            faces = [report.embeddings[p].face for p in (pair.path_a, pair.path_b)]
+            face_a, face_b = ("" if f is None else str(f) for f in faces)
+            fh.write(f"{a}\t{b}\t{int(pair.same)}\t{shown}\t{face_a}\t{face_b}\n")
     return out
 
 
@@ -1154,6 +1192,12 @@ def iter_summary_rows(report: EvalReport) -> Iterator[tuple[str, str]]:
     d = report.to_dict()
     enrol = d["enrolment"]
     yield "images", f"{enrol['n_images']} ({report.n_duplicates_removed} duplicates left out)"
+    yield "face scored", f"{d['dataset']['face_rule']}: {d['dataset']['face_rule_reason']}"
+    yield (
+        "photos with several faces",
+        f"{enrol['n_several_faces']} ({enrol['n_ambiguous']} ambiguous: two largest of similar "
+        f"size; scored face not the largest in {enrol['n_scored_face_not_largest']})",
+    )
     yield "no face found (counted as errors)", str(enrol["n_no_face"])
     if enrol["n_unreadable"]:
         yield "unreadable (counted as errors)", str(enrol["n_unreadable"])

@@ -40,7 +40,8 @@ fs() { "$PY" -m facesearch "$@"; }
 
 DEMO_NOTE=""
 if [ -z "$PHOTOS" ]; then
-  eval "$("$PY" -m facesearch.demo --shell)"
+  DEMO_VARS=$("$PY" -m facesearch.demo --shell)  # fetched once, then cached; exits on error
+  eval "$DEMO_VARS"
   PHOTOS=$DEMO_GALLERY
   if [ -z "$PROBE" ]; then
     PROBE=$DEMO_PROBE

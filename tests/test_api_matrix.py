@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+
 from api_support import ApiEnv, api_env
 from conftest import write_image
-from fastapi.testclient import TestClient
 
 ROLES = ("anonymous", "admin", "inv", "inv2", "sup", "aud")
 _counter = itertools.count(1)
@@ -183,7 +184,13 @@ CELLS: list[Cell] = [
         only(201, "admin"),
         json=lambda w: {"username": _unique("new"), "roles": ["auditor"]},
     ),
-    Cell("PATCH", "/users/{username}", only(200, "admin"), fresh_user, lambda w: {"roles": ["auditor"]}),
+    Cell(
+        "PATCH",
+        "/users/{username}",
+        only(200, "admin"),
+        fresh_user,
+        lambda w: {"roles": ["auditor"]},
+    ),
     Cell("GET", "/tokens", OK),
     Cell("POST", "/tokens", dict.fromkeys(ROLES[1:], 201), json=lambda w: {"name": "x"}),
     Cell("DELETE", "/tokens/{token_id}", only(204, "admin", "inv"), token_of_inv),
@@ -239,8 +246,12 @@ CELLS: list[Cell] = [
         },
     ),
     Cell("GET", "/cases/C-1", only(200, "inv", "sup", "aud")),
-    Cell("POST", "/cases/{number}/approve", only(200, "sup"), pending_case, lambda w: {"note": "ok"}),
-    Cell("POST", "/cases/{number}/reject", only(200, "sup"), pending_case, lambda w: {"note": "no"}),
+    Cell(
+        "POST", "/cases/{number}/approve", only(200, "sup"), pending_case, lambda w: {"note": "ok"}
+    ),
+    Cell(
+        "POST", "/cases/{number}/reject", only(200, "sup"), pending_case, lambda w: {"note": "no"}
+    ),
     Cell(
         "POST",
         "/cases/{number}/assign",
@@ -257,7 +268,11 @@ CELLS: list[Cell] = [
     ),
     # the requester may close their own case too
     Cell(
-        "POST", "/cases/{number}/close", only(200, "sup", "inv"), open_case_without_inv2, lambda w: {}
+        "POST",
+        "/cases/{number}/close",
+        only(200, "sup", "inv"),
+        open_case_without_inv2,
+        lambda w: {},
     ),
     Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud")),
     Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud"), params={"format": "pdf"}),
@@ -295,7 +310,9 @@ CELLS: list[Cell] = [
         data={"requester": "the person", "reason": "asked to be removed"},
     ),
     Cell("POST", "/removals/{request_id}/apply", only(200, "admin"), removal_request, lambda w: {}),
-    Cell("POST", "/removals/{request_id}/cancel", only(204, "admin"), removal_request, lambda w: {}),
+    Cell(
+        "POST", "/removals/{request_id}/cancel", only(204, "admin"), removal_request, lambda w: {}
+    ),
     Cell("GET", "/policy", OK),
     Cell(
         "POST",

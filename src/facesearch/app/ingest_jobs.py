@@ -41,7 +41,9 @@ class IngestJobs:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, sources: list[str], collection: str | None, actor: str, cleanup: list[str]) -> IngestJob:
+    def submit(
+        self, sources: list[str], collection: str | None, actor: str, cleanup: list[str]
+    ) -> IngestJob:
         with self._cond:
             job = IngestJob(
                 id=self._next_id,
@@ -55,9 +57,7 @@ class IngestJobs:
             self._jobs[job.id] = job
             self._queue.append(job.id)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="ingest-jobs", daemon=True
-                )
+                self._thread = threading.Thread(target=self._loop, name="ingest-jobs", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
         return job

@@ -27,6 +27,8 @@ from facesearch.app.concurrency import ReadersWriterLock, SearchPool
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.app.results import IngestJob, Media, SearchView
+from facesearch.gallery import Gallery
+from facesearch.govern import Governance
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import users as users_mod
 from facesearch.govern.audit import VerifyResult
@@ -87,7 +89,9 @@ class _PoolBackend:
     def search(
         self, probe: bytes, k: int = 20, *, face: int | None = None, collection: str | None = None
     ) -> SearchResult:
-        self.last = self.service.pool.run(lambda: self.service.engine_search(probe, k, self.request))
+        self.last = self.service.pool.run(
+            lambda: self.service.engine_search(probe, k, self.request)
+        )
         return self.last
 
 
@@ -110,11 +114,11 @@ class Service:
         self.workspace.close()
 
     @property
-    def governance(self) -> Any:
+    def governance(self) -> Governance:
         return self.workspace.governance
 
     @property
-    def gallery(self) -> Any:
+    def gallery(self) -> Gallery:
         return self.workspace.gallery
 
     @property
@@ -391,9 +395,7 @@ class Service:
     def review(
         self, who: Principal, search_id: int, face_id: int, decision: str, note: str
     ) -> ReviewView:
-        found: ReviewView = self.governance.review(
-            who.username, search_id, face_id, decision, note
-        )
+        found: ReviewView = self.governance.review(who.username, search_id, face_id, decision, note)
         return found
 
     def face_boxes(self, face_ids: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
@@ -494,9 +496,7 @@ class Service:
             return None  # changed on disk since ingest: not the photo the search found
         return data
 
-    def reveal(
-        self, who: Principal, search_id: int, face_id: int, reason: str = ""
-    ) -> int:
+    def reveal(self, who: Principal, search_id: int, face_id: int, reason: str = "") -> int:
         """Log that ``who`` un-blurred the full image of a candidate; returns the audit seq."""
         action = "face.reveal"
         asked = {"face_id": face_id, "search_id": search_id}
@@ -580,9 +580,7 @@ class Service:
 
     def validate_policy(self, who: Principal, text: str) -> Policy:
         """Parse a policy text (raises PolicyError with every problem); nothing is changed."""
-        self.require(
-            who, "policy.validate", Role.ADMINISTRATOR, Role.SUPERVISOR, Role.AUDITOR
-        )
+        self.require(who, "policy.validate", Role.ADMINISTRATOR, Role.SUPERVISOR, Role.AUDITOR)
         return parse_policy(text, source="<uploaded>")
 
     def show_policy(self, who: Principal) -> Policy:
@@ -605,8 +603,7 @@ class Service:
         self.governance.refuse(
             who.username,
             "ingest",
-            f"{path} is not under a folder the server allows for ingest "
-            "(FACESEARCH_INGEST_ROOTS)",
+            f"{path} is not under a folder the server allows for ingest (FACESEARCH_INGEST_ROOTS)",
             {"path": path},
         )
 
@@ -625,7 +622,9 @@ class Service:
         self.require(who, "ingest", Role.ADMINISTRATOR)
         job = self.jobs.submit(sources, collection, who.username, cleanup or [])
         self.governance.record(
-            who.username, "ingest.queue", {"job": job.id, "sources": sources, "collection": collection}
+            who.username,
+            "ingest.queue",
+            {"job": job.id, "sources": sources, "collection": collection},
         )
         return job
 

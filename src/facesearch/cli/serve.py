@@ -35,9 +35,7 @@ def serve(
     from facesearch.settings import Settings
 
     with friendly_errors():
-        settings = Settings.load(
-            host=host, port=port, data_dir=data_dir, database_url=database_url
-        )
+        settings = Settings.load(host=host, port=port, data_dir=data_dir, database_url=database_url)
         app = create_app(settings)
         err_console.print(
             f"facesearch serving {settings.data_dir} on http://{settings.host}:{settings.port} "

@@ -114,10 +114,11 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
         ]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        loc: list[str] = list(errors[0]["loc"]) if errors else []
+        msg = str(errors[0]["msg"]) if errors else "invalid request"
+        detail = f"{'.'.join(loc)}: {msg}" if loc else msg
         return problem(request, 422, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
+        return problem(request, exc.status_code, str(exc.detail), dict(exc.headers or {}) or None)

@@ -33,9 +33,7 @@ def read_image(upload: UploadFile, limit: int, what: str = "probe") -> bytes:
     if not data:
         raise ApiError(422, f"the {what} is empty")
     if sniff_image_type(data) is None:
-        raise ApiError(
-            415, f"the {what} must be an image (JPEG, PNG, WebP, BMP or TIFF)"
-        )
+        raise ApiError(415, f"the {what} must be an image (JPEG, PNG, WebP, BMP or TIFF)")
     return data
 
 

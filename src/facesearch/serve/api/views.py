@@ -56,7 +56,10 @@ def candidate_out(
 
 
 def _provenance(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v if isinstance(v, str | int | float | bool) or v is None else str(v)) for k, v in p.items()}
+    return {
+        k: (v if isinstance(v, str | int | float | bool) or v is None else str(v))
+        for k, v in p.items()
+    }
 
 
 def search_out(

@@ -4,7 +4,7 @@ supervisors)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -24,9 +24,9 @@ def verify(who: CurrentPrincipal, service: ServiceDep) -> VerifyOut:
 def oversight_report(
     who: CurrentPrincipal,
     service: ServiceDep,
-    start: datetime | None = Query(default=None),
-    end: datetime | None = Query(default=None),
-    period: Literal["day", "week", "month"] = Query(default="month"),
+    start: Annotated[datetime | None, Query()] = None,
+    end: Annotated[datetime | None, Query()] = None,
+    period: Annotated[Literal["day", "week", "month"], Query()] = "month",
 ) -> dict[str, Any]:
     report: dict[str, Any] = service.oversight_report(who, start, end, period).as_dict()
     return report

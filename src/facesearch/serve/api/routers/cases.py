@@ -3,7 +3,7 @@ read (their readers), and the case report as HTML or PDF."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -20,7 +20,7 @@ def list_cases(
     who: CurrentPrincipal,
     service: ServiceDep,
     params: PageDep,
-    status: CaseStatus | None = Query(default=None),
+    status: Annotated[CaseStatus | None, Query()] = None,
 ) -> dict[str, Any]:
     return page([case_out(c) for c in service.list_cases(who, status)], params)
 
@@ -71,7 +71,7 @@ def report(
     number: str,
     who: CurrentPrincipal,
     service: ServiceDep,
-    format: Literal["html", "pdf"] = Query(default="html"),
+    format: Annotated[Literal["html", "pdf"], Query()] = "html",
 ) -> Response:
     media = service.case_report(who, number, format)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)

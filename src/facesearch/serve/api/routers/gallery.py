@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -27,15 +27,13 @@ def stats(who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
     return service.stats(who)
 
 
-@router.get(
-    "/faces/{face_id}/{kind}", response_class=Response, responses=MEDIA_RESPONSES
-)
+@router.get("/faces/{face_id}/{kind}", response_class=Response, responses=MEDIA_RESPONSES)
 def face_media(
     face_id: int,
     kind: Literal["crop", "thumbnail", "image"],
     who: CurrentPrincipal,
     service: ServiceDep,
-    search_id: int | None = Query(default=None),
+    search_id: Annotated[int | None, Query()] = None,
 ) -> Response:
     media = service.face_media(who, face_id, kind, search_id)
     return Response(

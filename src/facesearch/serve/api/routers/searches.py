@@ -11,10 +11,10 @@ from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, Set
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
     Page,
-    ReviewIn,
-    ReviewOut,
     RevealIn,
     RevealOut,
+    ReviewIn,
+    ReviewOut,
     SearchOut,
 )
 from facesearch.serve.api.uploads import check_content_length, read_image
@@ -72,9 +72,7 @@ def search(
     check_content_length(request, settings.max_probe_bytes, "probe")
     data = read_image(probe, settings.max_probe_bytes)
     filters = _filters(collection, captured_from, captured_to, source_prefix)
-    view = service.search(
-        who, number, data, SearchRequest(k, face, filters, include_flagged)
-    )
+    view = service.search(who, number, data, SearchRequest(k, face, filters, include_flagged))
     return search_out(view.outcome, view.boxes, view)
 
 
@@ -109,9 +107,7 @@ def probe_image(search_id: int, who: CurrentPrincipal, service: ServiceDep) -> R
 
 
 @router.post("/searches/{search_id}/reviews", response_model=ReviewOut, status_code=201)
-def review(
-    search_id: int, body: ReviewIn, who: CurrentPrincipal, service: ServiceDep
-) -> ReviewOut:
+def review(search_id: int, body: ReviewIn, who: CurrentPrincipal, service: ServiceDep) -> ReviewOut:
     return review_out(service.review(who, search_id, body.face_id, body.decision, body.note))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -44,7 +44,7 @@ def list_tokens(
     who: CurrentPrincipal,
     service: ServiceDep,
     params: PageDep,
-    user: str | None = Query(default=None, max_length=64),
+    user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return page(service.list_tokens(who, user), params)
 

@@ -304,3 +304,20 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("FACESEARCH_DATA_DIR")
     monkeypatch.setenv("FACESEARCH_DATA", str(tmp_path / "old"))
     assert Settings.load().data_dir == tmp_path / "old"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/searches/99999999999999999999"),
+        ("GET", "/api/v1/faces/99999999999999999999/crop"),
+        ("GET", "/api/v1/faces/1/crop?search_id=99999999999999999999"),
+        ("GET", "/api/v1/ingest/runs/99999999999999999999/failures"),
+        ("DELETE", "/api/v1/tokens/-5"),
+    ],
+)
+def test_out_of_range_ids_are_422_not_a_server_error(env: ApiEnv, method: str, path: str) -> None:
+    client = env.client("inv")
+    r = client.request(method, path)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from facesearch.app import Principal, Service
 from facesearch.govern.errors import AuthenticationError
@@ -153,3 +153,8 @@ def page(items: list[T], params: PageParams) -> dict[str, Any]:
         "limit": params.limit,
         "offset": params.offset,
     }
+
+
+# a path or query id: bounded so that no client number overflows a database integer
+PathId = Annotated[int, Path(ge=0, le=2**31 - 1)]
+QueryId = Annotated[int | None, Query(ge=0, le=2**31 - 1)]

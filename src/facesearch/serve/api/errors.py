@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +17,7 @@ from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedEr
 from facesearch.govern.searches import QuotaExceededError
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -118,6 +120,11 @@ def install_error_handlers(app: FastAPI) -> None:
         msg = str(errors[0]["msg"]) if errors else "invalid request"
         detail = f"{'.'.join(loc)}: {msg}" if loc else msg
         return problem(request, 422, detail, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(request, 500, "internal error; it has been logged on the server")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,11 +4,18 @@ never set a field the server owns (ids, times, audit numbers)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from facesearch.govern.audit import as_utc
 
 T = TypeVar("T")
+# SQLite hands back naive datetimes (they are UTC): always send them with their offset
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+# ids are 32-bit integer columns in every catalog (PostgreSQL's integer)
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 Username = Field(min_length=1, max_length=64)
 
@@ -43,13 +50,13 @@ class MeOut(BaseModel):
     roles: list[str]
     auth: Literal["session", "token", "password", "cli"]
     csrf_token: str | None = None
-    session_expires_at: datetime | None = None
+    session_expires_at: UtcDateTime | None = None
 
 
 class LoginOut(BaseModel):
     user: MeOut
     csrf_token: str
-    expires_at: datetime
+    expires_at: UtcDateTime
 
 
 # --- users and tokens ------------------------------------------------------------------------
@@ -73,8 +80,8 @@ class UserOut(BaseModel):
     display_name: str
     roles: list[str]
     active: bool
-    created_at: datetime
-    disabled_at: datetime | None
+    created_at: UtcDateTime
+    disabled_at: UtcDateTime | None
 
 
 class TokenIn(_In):
@@ -88,10 +95,10 @@ class TokenOut(BaseModel):
     user: str
     name: str
     prefix: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
 
 
 class TokenCreatedOut(BaseModel):
@@ -135,16 +142,16 @@ class IngestJobOut(BaseModel):
     run_id: int | None
     counts: dict[str, Any] | None
     error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
     created_by: str
 
 
 class IngestRunOut(BaseModel):
     id: int
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
     status: str
     sources: list[str]
     collection: str | None
@@ -182,13 +189,13 @@ class CaseOut(BaseModel):
     legal_authority: str
     justification: str
     requested_by: str
-    requested_at: datetime
+    requested_at: UtcDateTime
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: UtcDateTime | None
     decision_note: str | None
-    opened_at: datetime | None
+    opened_at: UtcDateTime | None
     closed_by: str | None
-    closed_at: datetime | None
+    closed_at: UtcDateTime | None
     close_note: str | None
     assigned: list[str]
     searches: int
@@ -205,7 +212,7 @@ class ProbeFaceOut(BaseModel):
 
 
 class ReviewIn(_In):
-    face_id: int = Field(ge=0, le=2**62)
+    face_id: Id
     decision: Literal["possible_match", "not_a_match", "insufficient_quality"]
     note: str = Field(default="", max_length=10000)
 
@@ -214,7 +221,7 @@ class ReviewOut(BaseModel):
     decision: str
     note: str
     reviewer: str
-    at: datetime
+    at: UtcDateTime
 
 
 class ProvenanceOut(BaseModel):
@@ -224,7 +231,7 @@ class ProvenanceOut(BaseModel):
     source_url: str | None = None
     page_url: str | None = None
     title: str | None = None
-    captured_at: datetime | str | None = None
+    captured_at: UtcDateTime | str | None = None
 
 
 class CandidateOut(BaseModel):
@@ -247,7 +254,7 @@ class SearchOut(BaseModel):
     case: str
     purpose: str
     user: str
-    at: datetime
+    at: UtcDateTime
     probe_sha256: str
     probe_quality: float | None
     model: str
@@ -260,7 +267,7 @@ class SearchOut(BaseModel):
     hidden_below_band: int
     hidden_suppressed: int
     audit_seq: int | None
-    results_purged_at: datetime | None
+    results_purged_at: UtcDateTime | None
     statement: str
     face: int | None
     probe_faces: list[ProbeFaceOut]
@@ -304,7 +311,7 @@ class RemovalPreviewOut(BaseModel):
 
 
 class RemovalApplyIn(_In):
-    face_ids: list[int] | None = Field(default=None, max_length=100000)
+    face_ids: list[Id] | None = Field(default=None, max_length=100000)
 
 
 class RemovalAppliedOut(BaseModel):
@@ -317,7 +324,7 @@ class RemovalOut(BaseModel):
     requester: str
     status: str
     created_by: str
-    created_at: datetime
+    created_at: UtcDateTime
     removed: list[int]
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
-from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, page
+from facesearch.serve.api.deps import CurrentPrincipal, PageDep, PathId, QueryId, ServiceDep, page
 from facesearch.serve.api.schemas import CollectionOut, Page, StatsOut
 
 router = APIRouter(tags=["gallery"])
@@ -29,11 +29,11 @@ def stats(who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
 
 @router.get("/faces/{face_id}/{kind}", response_class=Response, responses=MEDIA_RESPONSES)
 def face_media(
-    face_id: int,
+    face_id: PathId,
     kind: Literal["crop", "thumbnail", "image"],
     who: CurrentPrincipal,
     service: ServiceDep,
-    search_id: Annotated[int | None, Query()] = None,
+    search_id: QueryId = None,
 ) -> Response:
     media = service.face_media(who, face_id, kind, search_id)
     return Response(

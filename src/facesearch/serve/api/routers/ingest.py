@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, SettingsDep, page
+from facesearch.serve.api.deps import (
+    CurrentPrincipal,
+    PageDep,
+    PathId,
+    ServiceDep,
+    SettingsDep,
+    page,
+)
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
     FailureOut,
@@ -69,12 +76,12 @@ def list_jobs(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> di
 
 
 @router.get("/jobs/{job_id}", response_model=IngestJobOut)
-def get_job(job_id: int, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
     return job_out(service.ingest_job(who, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=IngestJobOut)
-def cancel_job(job_id: int, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
     return job_out(service.cancel_ingest(who, job_id))
 
 
@@ -85,7 +92,7 @@ def list_runs(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> di
 
 @router.get("/runs/{run_id}/failures", response_model=Page[FailureOut])
 def run_failures(
-    run_id: int, who: CurrentPrincipal, service: ServiceDep, params: PageDep
+    run_id: PathId, who: CurrentPrincipal, service: ServiceDep, params: PageDep
 ) -> dict[str, Any]:
     rows = [{"path": p, "reason": r} for p, r in service.run_failures(who, run_id)]
     return page(rows, params)

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, SettingsDep, page
+from facesearch.serve.api.deps import (
+    CurrentPrincipal,
+    PageDep,
+    PathId,
+    ServiceDep,
+    SettingsDep,
+    page,
+)
 from facesearch.serve.api.schemas import (
     NoteIn,
     Page,
@@ -56,13 +63,15 @@ def preview(
 
 @router.post("/{request_id}/apply", response_model=RemovalAppliedOut)
 def apply(
-    request_id: int, body: RemovalApplyIn, who: CurrentPrincipal, service: ServiceDep
+    request_id: PathId, body: RemovalApplyIn, who: CurrentPrincipal, service: ServiceDep
 ) -> RemovalAppliedOut:
     removed = service.apply_removal(who, request_id, body.face_ids)
     return RemovalAppliedOut(request_id=request_id, removed=removed)
 
 
 @router.post("/{request_id}/cancel", status_code=204, response_class=Response)
-def cancel(request_id: int, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> Response:
+def cancel(
+    request_id: PathId, body: NoteIn, who: CurrentPrincipal, service: ServiceDep
+) -> Response:
     service.cancel_removal(who, request_id, body.note)
     return Response(status_code=204)

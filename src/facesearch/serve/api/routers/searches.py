@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from facesearch.app.service import SearchRequest
-from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, SettingsDep, page
+from facesearch.serve.api.deps import (
+    CurrentPrincipal,
+    PageDep,
+    PathId,
+    ServiceDep,
+    SettingsDep,
+    page,
+)
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
     Page,
@@ -89,7 +96,7 @@ def list_searches(
 
 
 @router.get("/searches/{search_id}", response_model=SearchOut)
-def view_search(search_id: int, who: CurrentPrincipal, service: ServiceDep) -> SearchOut:
+def view_search(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> SearchOut:
     outcome = service.view_search(who, search_id)
     return search_out(outcome, service.face_boxes([c.face_id for c in outcome.candidates]))
 
@@ -99,7 +106,7 @@ def view_search(search_id: int, who: CurrentPrincipal, service: ServiceDep) -> S
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
 )
-def probe_image(search_id: int, who: CurrentPrincipal, service: ServiceDep) -> Response:
+def probe_image(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
     media = service.probe_image(who, search_id)
     return Response(
         media.data, media_type=media.media_type, headers={"Cache-Control": "private, no-store"}
@@ -107,7 +114,9 @@ def probe_image(search_id: int, who: CurrentPrincipal, service: ServiceDep) -> R
 
 
 @router.post("/searches/{search_id}/reviews", response_model=ReviewOut, status_code=201)
-def review(search_id: int, body: ReviewIn, who: CurrentPrincipal, service: ServiceDep) -> ReviewOut:
+def review(
+    search_id: PathId, body: ReviewIn, who: CurrentPrincipal, service: ServiceDep
+) -> ReviewOut:
     return review_out(service.review(who, search_id, body.face_id, body.decision, body.note))
 
 
@@ -117,7 +126,7 @@ def review(search_id: int, body: ReviewIn, who: CurrentPrincipal, service: Servi
     status_code=201,
 )
 def reveal(
-    search_id: int, face_id: int, body: RevealIn, who: CurrentPrincipal, service: ServiceDep
+    search_id: PathId, face_id: PathId, body: RevealIn, who: CurrentPrincipal, service: ServiceDep
 ) -> RevealOut:
     seq = service.reveal(who, search_id, face_id, body.reason)
     return RevealOut(search_id=search_id, face_id=face_id, audit_seq=seq)

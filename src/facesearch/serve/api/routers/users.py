@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, page
+from facesearch.serve.api.deps import CurrentPrincipal, PageDep, PathId, ServiceDep, page
 from facesearch.serve.api.schemas import (
     Page,
     TokenCreatedOut,
@@ -56,6 +56,6 @@ def create_token(body: TokenIn, who: CurrentPrincipal, service: ServiceDep) -> T
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
-def revoke_token(token_id: int, who: CurrentPrincipal, service: ServiceDep) -> Response:
+def revoke_token(token_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
     service.revoke_token(who, token_id)
     return Response(status_code=204)

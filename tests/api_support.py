@@ -68,6 +68,7 @@ def api_env(
     database_url: str | None = None,
     *,
     passwords: tuple[str, ...] | None = None,
+    policy_text: str | None = None,
     **extra: Any,
 ) -> Iterator[ApiEnv]:
     """A workspace with one user per role (``passwords``: who gets :data:`PASSWORD`, default
@@ -78,6 +79,9 @@ def api_env(
     (static / "index.html").write_text("<!doctype html><title>facesearch</title>", "utf-8")
     (static / "app.js").write_text("console.log('facesearch');", "utf-8")
     settings = make_settings(data_dir, database_url=database_url, **extra)
+    if policy_text is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "policy.toml").write_text(policy_text, "utf-8")
     ws = Workspace.from_settings(settings)
     ws.init("admin", PASSWORD)
     for name, roles in USERS.items():

@@ -122,9 +122,15 @@ class IngestJobs:
                 self._cond.notify_all()
 
     def _execute(self, job: IngestJob) -> None:
+        reports = 0
+
         def on_progress(p: IngestProgress) -> None:
+            nonlocal reports
+            reports += 1
             job.files_total, job.files_done, job.faces = p.files_total, p.files_done, p.faces
-            if job.cancel_requested:
+            # not at the first report: the run has not yet entered the loop that records an
+            # interruption (and keeps what was stored) when the run stops
+            if job.cancel_requested and reports > 1:
                 raise IngestCancelled()
 
         try:
@@ -132,6 +138,8 @@ class IngestJobs:
             job.run_id = report.run_id
             job.counts = dict(report.counts())
             job.status = "cancelled" if report.interrupted else "completed"
+        except IngestCancelled:
+            job.status = "cancelled"
         except Exception as exc:  # the job fails, the server goes on
             log.exception("ingest job %s failed", job.id)
             job.status = "failed"

@@ -381,6 +381,13 @@ class Service:
             local.verifier = verifier
         return verifier
 
+    def _embed(self, image: bytes) -> list[Any]:
+        """Every face of ``image`` on this search thread's pipeline (under the read lock)."""
+        verifier = self._thread_verifier()
+        with self.engine_lock.read():
+            faces: list[Any] = verifier.pipeline.process_image(self.gallery.decode(image)).faces
+            return faces
+
     def list_searches(self, who: Principal, number: str) -> list[SearchOutcome]:
         return self.show_case(who, number)[1]
 
@@ -526,7 +533,7 @@ class Service:
         self.require(who, "removal.preview", Role.ADMINISTRATOR)
         vectors = []
         for i, photo in enumerate(photos):
-            faces = self.gallery.embed(photo)
+            faces = self.pool.run(lambda data=photo: self._embed(data))  # type: ignore[misc]
             if not faces:
                 self.governance.refuse(
                     who.username, "removal.preview", f"no face found in photo {i + 1}"

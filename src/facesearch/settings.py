@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Server folders an administrator may ingest from."
     )
     search_workers: int = Field(default=2, ge=1, le=64)
-    search_queue_size: int = Field(default=32, ge=0)
+    search_queue_size: int = Field(default=64, ge=0)
     ingest_workers: int | None = Field(
         default=None, ge=0, description="Ingest worker processes (0: in the server process)."
     )

@@ -106,6 +106,12 @@ class Service:
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
+        """The service of a server process. With several search threads each OpenCV call runs
+        on one thread (the threads already use the cores; nested pools oversubscribe them)."""
+        if settings.search_workers > 1:
+            import cv2
+
+            cv2.setNumThreads(1)
         return cls(settings, Workspace.from_settings(settings))
 
     def close(self) -> None:

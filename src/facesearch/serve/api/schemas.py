@@ -110,8 +110,8 @@ class TokenCreatedOut(BaseModel):
 
 
 class CollectionOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
     name: str
+    images: int
 
 
 class StatsOut(BaseModel):

@@ -52,14 +52,14 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
 
 
 def make_settings(data_dir: Path, **extra: Any) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        environment="development",
-        search_workers=1,
-        search_queue_size=8,
-        ingest_workers=0,
+    given: dict[str, Any] = {
+        "environment": "development",
+        "search_workers": 1,
+        "search_queue_size": 8,
+        "ingest_workers": 0,
         **extra,
-    )
+    }
+    return Settings(data_dir=data_dir, **given)
 
 
 @contextmanager

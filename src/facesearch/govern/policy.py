@@ -3,7 +3,9 @@
 The file is read completely, every field is validated (all problems are collected, each
 naming its field, e.g. ``search.max_candidates``), and only then is a :class:`Policy` built.
 A policy that fails validation is never partly used. Every field is required and unknown
-fields are errors, so a typo cannot silently fall back to a default.
+fields are errors, so a typo cannot silently fall back to a default. The one exception is the
+``[access]`` table (web sessions and search quotas), added later: a policy without it gets
+:data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -73,6 +75,25 @@ class AuditPolicy:
 
 
 @dataclass(frozen=True)
+class AccessPolicy:
+    """Web sessions and per-user search quotas (the server enforces them)."""
+
+    session_idle_minutes: int  # a session unused this long ends
+    session_absolute_hours: int  # a session ends this long after login, used or not
+    searches_per_user_per_hour: int
+    searches_per_user_per_day: int
+
+
+DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
+_ACCESS_FIELDS = {
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "searches_per_user_per_hour",
+    "searches_per_user_per_day",
+}
+
+
+@dataclass(frozen=True)
 class Policy:
     version: int
     purposes: tuple[Purpose, ...]
@@ -84,6 +105,7 @@ class Policy:
     text: str  # the file's text, as read
     sha256: str  # of the text (UTF-8)
     audit: AuditPolicy | None = None  # the optional [audit] section
+    access: AccessPolicy = DEFAULT_ACCESS
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -109,6 +131,10 @@ class Policy:
             f"oversight: flag > {o.max_searches_per_case} searches per case in a period or > "
             f"{o.max_searches_per_case_per_day} per case per day",
             f"suppression: similarity threshold {self.suppression.threshold}",
+            f"access: sessions end after {self.access.session_idle_minutes} idle minutes or "
+            f"{self.access.session_absolute_hours} hours; at most "
+            f"{self.access.searches_per_user_per_hour} searches per user per hour and "
+            f"{self.access.searches_per_user_per_day} per day",
         ]
         if self.audit is not None:
             a = self.audit
@@ -207,7 +233,16 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     c.unknown(
         doc,
         "",
-        {"version", "purposes", "search", "retention", "oversight", "suppression", "audit"},
+        {
+            "version",
+            "purposes",
+            "search",
+            "retention",
+            "oversight",
+            "suppression",
+            "audit",
+            "access",
+        },
     )
 
     version = c.int_(doc, "", "version", 1)
@@ -273,6 +308,16 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     threshold = c.float_(sp, "suppression", "threshold", 0.0, 1.0) if sp else 0.0
 
     audit = _audit_policy(c, doc) if "audit" in doc else None
+    access = DEFAULT_ACCESS
+    if "access" in doc:
+        a = c.table(doc, "access", _ACCESS_FIELDS)
+        if a:
+            access = AccessPolicy(
+                c.int_(a, "access", "session_idle_minutes", 1),
+                c.int_(a, "access", "session_absolute_hours", 1),
+                c.int_(a, "access", "searches_per_user_per_hour", 1),
+                c.int_(a, "access", "searches_per_user_per_day", 1),
+            )
 
     if c.problems:
         raise PolicyError(source, c.problems)
@@ -287,6 +332,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         source=source,
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        access=access,
     )
 
 

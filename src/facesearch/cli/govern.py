@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -787,14 +786,18 @@ def register(
 
 
 def env_factory(ctx: typer.Context) -> Governance:
-    """Standalone use: ``FACESEARCH_DB_URL`` (default sqlite:///facesearch-govern.db) and
-    ``FACESEARCH_POLICY`` (default: the packaged policy). Creates missing tables."""
+    """Standalone use: the catalog and policy of the data directory named by the typed
+    settings (``FACESEARCH_DATA_DIR``, ``FACESEARCH_DATABASE_URL``). Creates missing tables."""
+    from facesearch.settings import Settings
     from facesearch.store.crypto import Cipher
 
-    url = os.environ.get("FACESEARCH_DB_URL", "sqlite:///facesearch-govern.db")
-    policy_path = os.environ.get("FACESEARCH_POLICY")
+    settings = Settings.load()
+    policy_path = settings.data_dir / "policy.toml"
     return Governance.from_url(
-        url, load_policy(policy_path), create_tables=True, cipher=Cipher.from_env()
+        settings.catalog_url,
+        load_policy(policy_path if policy_path.exists() else None),
+        create_tables=True,
+        cipher=Cipher.from_env(settings.encryption_environ()),
     )
 
 

@@ -244,9 +244,16 @@ def test_compare_and_pairs(tmp_path, astronaut, other_faces):
 def test_stats_and_runs(tmp_path, astronaut, other_faces, workspace_dir):
     folder = _photos(tmp_path, astronaut, other_faces)
     data = workspace_dir
-    _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    res = _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    assert "second vectors made" in res.output  # ingest ran the second pass
     info = json.loads(_run("stats", "--json", "-d", data).output)
     assert info["images"] == 3 and info["indexed_faces"] == info["searchable_faces"]
+    second = info["second_vectors"]
+    assert second["with"] == second["from_photo"] == info["faces"] and second["pending"] == 0
+    assert "faces with a second vector" in _run("stats", "-d", data).output
+    again = json.loads(_run("second-pass", "--json", "-d", data, user="admin").output)
+    assert again["second_vectors_made"] == 0 and again["second_vectors_remaining"] == 0
+    assert _run("second-pass", "-d", data, user="inv1", ok=False).exit_code == 2
     assert "completed" in _run("runs", "-d", data).output
     res = _run("reindex", "-d", data, user="admin")
     assert f"{info['searchable_faces']} faces" in res.output

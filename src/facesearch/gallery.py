@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,21 @@ from facesearch.errors import (
     ModelMismatchError,
 )
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
+from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, SecondPassReport
+from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
+from facesearch.ingest.worker import ChipGeometry
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.search import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
-from facesearch.store.catalog import SearchFilters, SqlCatalog, StoredFace
+from facesearch.store.catalog import (
+    ImageRecord,
+    ProvenanceRecord,
+    SearchFilters,
+    SqlCatalog,
+    StoredFace,
+)
 from facesearch.store.crypto import Cipher
 from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
 from facesearch.verify import Verifier, probe_face
@@ -42,9 +51,9 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
-# With score fusion, the index's best max(k, this) candidates are re-ranked by fused score. A
-# gallery face is described by the second recognizer (about 120 ms) the first time it is
-# re-ranked, so a search of a fresh gallery costs up to this many descriptions.
+# With score fusion, the index's best max(k, this) candidates are re-ranked by fused score, from
+# the second vectors stored in the catalog (made by the pass after ingest; search never makes
+# one): a candidate without one keeps its SFace score and SFace's bands.
 FUSION_CANDIDATES = 20
 
 
@@ -56,7 +65,6 @@ class Gallery:
         *,
         manifest: Manifest | None = None,
         pipeline_settings: PipelineSettings | None = None,
-        second_vectors_at_ingest: bool = False,
     ) -> None:
         from facesearch.evaluate.calibrate import calibrated_manifest
 
@@ -72,15 +80,11 @@ class Gallery:
             self.manifest, fusion=self.pipeline_settings.second_model
         )
         self._pipeline: FacePipeline | None = None
-        self._ingest_pipeline: FacePipeline | None = None
-        # Ingest stays fast by default: the second recognizer describes a gallery face the
-        # first time a search re-ranks it (from its stored crop), and the vector is kept.
-        self.second_vectors_at_ingest = second_vectors_at_ingest
+        self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         self._index: VectorIndex | None = None
         self._index_dirty = False
         self._index_saved_at = time.monotonic()
         self.index_repairs: dict[str, int] = {}
-        self.suppression: Callable[[np.ndarray], bool] | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -90,7 +94,6 @@ class Gallery:
         *,
         database_url: str | None = None,
         pipeline_settings: PipelineSettings | None = None,
-        second_vectors_at_ingest: bool = False,
     ) -> Gallery:
         """Open (creating if needed) the gallery in ``data_dir``.
 
@@ -109,12 +112,7 @@ class Gallery:
         else:
             meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
         catalog = SqlCatalog(resolve_database_url(root, database_url))
-        return cls(
-            root,
-            catalog,
-            pipeline_settings=pipeline_settings,
-            second_vectors_at_ingest=second_vectors_at_ingest,
-        )
+        return cls(root, catalog, pipeline_settings=pipeline_settings)
 
     def close(self) -> None:
         if self._index_dirty:
@@ -145,23 +143,21 @@ class Gallery:
             self._pipeline.load_models()
         return self._pipeline
 
-    @property
-    def ingest_settings(self) -> PipelineSettings:
-        """The pipeline settings of ingest workers (no second recognizer unless asked)."""
-        second = self.pipeline_settings.second_model and self.second_vectors_at_ingest
+    def ingest_settings(self, second_vectors_in_workers: bool = False) -> PipelineSettings:
+        """The pipeline settings of ingest workers: SFace only, unless the second recognizer
+        is on and asked to run inside the workers."""
+        second = self.pipeline_settings.second_model and second_vectors_in_workers
         return dataclasses.replace(self.pipeline_settings, second_model=second)
 
-    @property
-    def ingest_pipeline(self) -> FacePipeline:
-        """The pipeline of in-process ingest: :attr:`ingest_settings`, the same loaded models."""
-        settings = self.ingest_settings
+    def ingest_pipeline(self, settings: PipelineSettings) -> FacePipeline:
+        """The pipeline of in-process ingest with ``settings``, sharing the loaded models."""
         if settings == self.pipeline_settings:
             return self.pipeline
-        if self._ingest_pipeline is None:
+        if settings not in self._ingest_pipelines:
             pipe = FacePipeline(self.manifest, settings)
             pipe.detector, pipe.embedder = self.pipeline.detector, self.pipeline.embedder
-            self._ingest_pipeline = pipe
-        return self._ingest_pipeline
+            self._ingest_pipelines[settings] = pipe
+        return self._ingest_pipelines[settings]
 
     # --- the vector index -------------------------------------------------------------------
     @property
@@ -271,15 +267,6 @@ class Gallery:
         index = self._build_index()
         return len(index)
 
-    # --- hooks for governance ---------------------------------------------------------------
-    def is_suppressed(self, embedding: np.ndarray) -> bool:
-        """True for the face of a person who asked to be removed: ingest never stores it.
-
-        Always False for a bare gallery; ``facesearch.workspace`` sets it from the
-        suppression list kept by governance.
-        """
-        return self.suppression is not None and self.suppression(embedding)
-
     # --- ingest -----------------------------------------------------------------------------
     def ingest(
         self,
@@ -289,18 +276,59 @@ class Gallery:
         manifest: Path | str | None = None,
         workers: int | None = None,
         on_progress: ProgressCallback | None = None,
+        suppressed: SuppressionPredicate | None = None,
+        second_vectors_in_workers: bool = False,
     ) -> IngestReport:
-        """Add every face in the given files, folders, archives and manifest."""
+        """Add every face in the given files, folders, archives and manifest (the SFace pass).
+
+        ``suppressed`` says which faces belong to people on the suppression list (never
+        stored; governance supplies it). With the second recognizer on, each face's chip is
+        queued for :meth:`second_pass`, which makes its second vector from the photo;
+        ``second_vectors_in_workers`` runs the second recognizer in the ingest workers
+        instead (about 120 ms more per face: ingest is about 6 times slower).
+        """
         self.index  # noqa: B018  (open and reconcile the index before adding to it)
+        settings = self.ingest_settings(second_vectors_in_workers)
+        fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
+        chips = (
+            ChipGeometry.from_manifest(self.manifest)
+            if fusion and not settings.second_model
+            else None
+        )
+        plan = IngestPlan(
+            worker_settings=settings,
+            model=self.model_key,
+            second_model=self.scoring.second_model or None,
+            chips=chips,
+            pipeline=lambda: self.ingest_pipeline(settings),
+        )
         run = IngestRun(
-            self,
+            GallerySink(self),
             [Path(p) for p in paths],
+            plan=plan,
+            suppressed=suppressed,
             collection=collection,
             manifest=Path(manifest) if manifest else None,
             workers=workers,
             on_progress=on_progress,
         )
         return run.run()
+
+    def second_pass(
+        self, *, workers: int | None = None, on_progress: SecondPassCallback | None = None
+    ) -> SecondPassReport:
+        """Make the second vector of every queued face (see ``ingest/second_pass.py``).
+
+        Resumable: run it again after an interruption and it does what is left. Does nothing
+        when the second recognizer is off."""
+        from facesearch.embed import second_model_spec
+
+        spec = second_model_spec(self.manifest) if self.scoring.fused else None
+        if spec is None:
+            return SecondPassReport()
+        return SecondPass(
+            self.catalog, self.blobs, spec, workers=workers, on_progress=on_progress
+        ).run()
 
     # --- faces of an input ------------------------------------------------------------------
     def decode(self, image: ImageInput) -> DecodedImage:
@@ -367,7 +395,8 @@ class Gallery:
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding``; with the probe's ``second`` vector
         and fusion on, the index's best :data:`FUSION_CANDIDATES` (at least k) are re-ranked
-        by fused score (gallery faces without a second vector keep their SFace score)."""
+        by fused score from their stored second vectors (a face without one keeps its SFace
+        score and SFace's bands, ``fused: False``). Reads only."""
         start = time.perf_counter() if started is None else started
         if k < 1:
             raise ValueError("k must be at least 1")
@@ -448,42 +477,14 @@ class Gallery:
         return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
 
     def _second_vectors(self, faces: Sequence[StoredFace]) -> dict[int, np.ndarray]:
-        """The second recognizer's vector of each face: stored, or made now from the face's
-        stored crop and landmarks (then stored). Faces without a crop are left out."""
-        import cv2
-
-        from facesearch.align import align_face
-        from facesearch.ingest.worker import crop_origin
-
+        """The stored second-recognizer vector of each face that has one (of the model in
+        use). Read only: search never makes a gallery vector and never writes."""
         model = self.scoring.second_model
-        out: dict[int, np.ndarray] = {}
-        todo: list[tuple[int, np.ndarray]] = []
-        pipe = self.pipeline
-        recognizer = pipe.second
-        for sf in faces:
-            if sf.second_embedding is not None and sf.second_model == model:
-                out[sf.face_id] = sf.second_embedding
-                continue
-            if recognizer is None or pipe.second_template is None or not sf.crop:
-                continue
-            if len(sf.landmarks) != 5 or not self.blobs.exists(sf.crop):
-                continue
-            pixels = cv2.imdecode(
-                np.frombuffer(self.blobs.get(sf.crop), np.uint8), cv2.IMREAD_COLOR
-            )
-            if pixels is None:
-                continue
-            (x0, y0), (cw, ch) = crop_origin((sf.image_width, sf.image_height), sf.bbox)
-            scale = np.array([pixels.shape[1] / cw, pixels.shape[0] / ch], np.float32)
-            points = (np.asarray(sf.landmarks, np.float32) - [x0, y0]) * scale
-            chip = align_face(pixels, points, pipe.second_template, pipe.second_size)
-            todo.append((sf.face_id, chip))
-        if todo and recognizer is not None:
-            vectors = recognizer.predict(np.stack([chip for _, chip in todo]))
-            made = {face_id: vec for (face_id, _), vec in zip(todo, vectors, strict=True)}
-            self.catalog.set_second_embeddings(model, made)
-            out.update(made)
-        return out
+        return {
+            sf.face_id: sf.second_embedding
+            for sf in faces
+            if sf.second_embedding is not None and sf.second_model == model
+        }
 
     def _flagged_hits(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None
@@ -531,3 +532,44 @@ class Gallery:
         stats["model"] = self.model_key
         stats["data_dir"] = str(self.data_dir)
         return stats
+
+
+class GallerySink:
+    """The gallery as an ingest run's :class:`~facesearch.ingest.sink.IngestSink`: rows into
+    the catalog, crops, thumbnails and chips into the blob store, vectors into the index."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self._gallery = gallery
+        self._catalog = gallery.catalog
+        self._blobs = gallery.blobs
+
+    def start_run(self, sources: list[str], collection: str | None) -> int:
+        return self._catalog.start_run(sources, collection)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        self._catalog.finish_run(run_id, status, counts)
+
+    def add_failure(self, run_id: int, path: str, reason: str) -> None:
+        self._catalog.add_failure(run_id, path, reason)
+
+    def image_id_by_sha(self, sha256: str) -> int | None:
+        return self._catalog.image_id_by_sha(sha256)
+
+    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
+        return self._catalog.add_provenance(image_id, prov, run_id)
+
+    def put_blob(self, data: bytes) -> str:
+        return self._blobs.put(data)
+
+    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
+        return self._catalog.add_images(records, run_id)
+
+    def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
+        self._gallery.index_add(ids, vectors)
+
+    def checkpoint(self) -> None:
+        self._gallery.maybe_save_index()
+
+    def finish(self) -> None:
+        self._gallery.fit_index()
+        self._gallery.save_index()

@@ -22,6 +22,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
+from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.search import SearchResult
 from facesearch.settings import Settings, resolve_data_dir
 from facesearch.store.catalog import SearchFilters
@@ -134,8 +135,15 @@ class Workspace:
         manifest: Path | str | None = None,
         workers: int | None = None,
         on_progress: ProgressCallback | None = None,
+        second_pass: bool = True,
+        on_second_progress: SecondPassCallback | None = None,
+        second_vectors_in_workers: bool = False,
     ) -> IngestReport:
-        """Ingest by an administrator; suppressed people are left out; the run is logged."""
+        """Ingest by an administrator; suppressed people are left out; the run is logged.
+
+        Then, unless the SFace pass was interrupted or ``second_pass`` is False, the
+        second-vector pass runs (its report is ``report.second_pass``; Ctrl-C stops it
+        cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
         asked = {
             "sources": [str(p) for p in paths] + ([str(manifest)] if manifest else []),
             "collection": collection,
@@ -143,19 +151,21 @@ class Workspace:
         self.governance.require_role(actor, "ingest", Role.ADMINISTRATOR, asked)
         matcher = self.governance.suppression_matcher()
         model = self.gallery.model_key
-        self.gallery.suppression = (
-            (lambda emb: bool(matcher.is_suppressed(emb, model))) if len(matcher) else None
+        report = self.gallery.ingest(
+            paths,
+            collection=collection,
+            manifest=manifest,
+            workers=workers,
+            on_progress=on_progress,
+            suppressed=(lambda emb: bool(matcher.is_suppressed(emb, model)))
+            if len(matcher)
+            else None,
+            second_vectors_in_workers=second_vectors_in_workers,
         )
-        try:
-            report = self.gallery.ingest(
-                paths,
-                collection=collection,
-                manifest=manifest,
-                workers=workers,
-                on_progress=on_progress,
+        if second_pass and not report.interrupted:
+            report.second_pass = self.gallery.second_pass(
+                workers=workers, on_progress=on_second_progress
             )
-        finally:
-            self.gallery.suppression = None
         self.governance.record(
             actor,
             "ingest.run",
@@ -164,7 +174,23 @@ class Workspace:
                 "run_id": report.run_id,
                 **report.counts(),
                 "interrupted": report.interrupted,
+                **(report.second_pass.counts() if report.second_pass else {}),
             },
+        )
+        return report
+
+    def second_pass(
+        self,
+        actor: str,
+        *,
+        workers: int | None = None,
+        on_progress: SecondPassCallback | None = None,
+    ) -> SecondPassReport:
+        """Run (or resume) the second-vector pass alone (administrators; logged)."""
+        self.governance.require_role(actor, "ingest.second_pass", Role.ADMINISTRATOR, {})
+        report = self.gallery.second_pass(workers=workers, on_progress=on_progress)
+        self.governance.record(
+            actor, "ingest.second_pass", {**report.counts(), "interrupted": report.interrupted}
         )
         return report
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -178,40 +180,22 @@ def ingest(
     """
     with friendly_errors():
         ws = _workspace(ctx, data_dir, database_url)
-        ws.gallery.second_vectors_at_ingest = second_vectors
         who = _actor(ws, actor, token)
-        with Progress(
-            TextColumn("[bold]ingest"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files"),
-            TextColumn("{task.fields[faces]} faces"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=json_out or not err_console.is_terminal,
-        ) as progress:
-            task = progress.add_task("ingest", total=None, faces=0, rate="")
-
-            def on_progress(p: Any) -> None:
-                elapsed = progress.tasks[task].elapsed or 0.0
-                rate = f"{p.files_done / elapsed:.1f} files/s" if elapsed > 0 else ""
-                progress.update(
-                    task, total=p.files_total, completed=p.files_done, faces=p.faces, rate=rate
-                )
-
-            if not paths and manifest is None:
-                raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
+        if not paths and manifest is None:
+            raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
+        with _ingest_progress(disable=json_out) as bars:
             report = ws.ingest(
                 who,
                 paths or [],
                 collection=collection,
                 manifest=manifest,
                 workers=workers,
-                on_progress=on_progress,
+                on_progress=bars.sface,
+                on_second_progress=bars.second,
+                second_vectors_in_workers=second_vectors,
             )
     if json_out:
+        second = report.second_pass
         console.print_json(
             json.dumps(
                 {
@@ -221,13 +205,83 @@ def ingest(
                     "failures": [{"path": p, "reason": r} for p, r in report.failures],
                     "seconds": round(report.seconds, 2),
                     "interrupted": report.interrupted,
+                    "second_pass": _second_pass_json(second) if second else None,
                 }
             )
         )
     else:
         _print_ingest_summary(report)
-    if report.interrupted:
+    if report.interrupted or (report.second_pass and report.second_pass.interrupted):
         raise typer.Exit(130)
+
+
+class _IngestBars:
+    """Progress bars on stderr: one for the SFace pass (files), one for the second pass
+    (faces), added when it starts."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._sface: Any = None
+        self._second: Any = None
+
+    def sface(self, p: Any) -> None:
+        if self._sface is None:
+            self._sface = self.progress.add_task("ingest", total=None, unit="files", rate="")
+        self._update(self._sface, p.files_total, p.files_done, f"{p.faces} faces")
+
+    def second(self, p: Any) -> None:
+        if self._second is None:
+            self._second = self.progress.add_task(
+                "second vectors", total=None, unit="faces", rate=""
+            )
+        failed = f"{p.failed} failed" if p.failed else ""
+        self._update(self._second, p.total, p.done + p.failed, failed)
+
+    def _update(self, task: Any, total: int, done: int, note: str) -> None:
+        elapsed = self.progress.tasks[task].elapsed or 0.0
+        unit = self.progress.tasks[task].fields["unit"]
+        rate = f"{done / elapsed:.1f} {unit}/s" if elapsed > 0 else ""
+        self.progress.update(task, total=total, completed=done, rate=f"{note} {rate}".strip())
+
+
+@contextmanager
+def _ingest_progress(disable: bool) -> Iterator[_IngestBars]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=disable or not err_console.is_terminal,
+    ) as progress:
+        yield _IngestBars(progress)
+
+
+def _second_pass_json(report: Any) -> dict[str, Any]:
+    return {
+        **report.counts(),
+        "faces_per_s": round(report.faces_per_second, 2),
+        "interrupted": report.interrupted,
+        "failures": [{"face_id": i, "reason": r} for i, r in report.failed.items()],
+    }
+
+
+def _second_pass_rows(table: Table, second: Any) -> None:
+    made = f"{second.described}  ({second.faces_per_second:.1f}/s)"
+    if second.from_crop:
+        made += f", {second.from_crop} from stored crops"
+    table.add_row("second vectors made", made)
+    if second.failed:
+        table.add_row("second vectors failed", str(len(second.failed)))
+    if second.interrupted or second.remaining:
+        table.add_row(
+            "second vectors left",
+            f"{second.remaining}  (run 'facesearch second-pass' to finish)",
+        )
+    table.add_row("second pass time", f"{second.seconds:.1f} s")
 
 
 def _print_ingest_summary(report: Any) -> None:
@@ -250,11 +304,49 @@ def _print_ingest_summary(report: Any) -> None:
         table.add_row("faces suppressed (not stored)", str(report.faces_suppressed))
     table.add_row("failures", str(len(report.failures)))
     table.add_row("time", f"{report.seconds:.1f} s")
+    second = report.second_pass
+    if second is not None:
+        _second_pass_rows(table, second)
     console.print(table)
     for path, reason in report.failures[:50]:
         console.print(f"  [red]failed[/] {path}: {reason}")
     if len(report.failures) > 50:
         console.print(f"  ... and {len(report.failures) - 50} more (see 'facesearch runs')")
+
+
+@app.command("second-pass")
+def second_pass(
+    ctx: typer.Context,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core; 0 = in-process).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    actor: Actor = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Make the second recognizer's vector of every face still waiting for one
+    (administrators; logged).
+
+    'facesearch ingest' runs this pass after each ingest; run it alone to finish one that was
+    interrupted. Resumable: Ctrl-C keeps what is done.
+    """
+    with friendly_errors():
+        ws = _workspace(ctx, data_dir, database_url)
+        who = _actor(ws, actor, token)
+        with _ingest_progress(disable=json_out) as bars:
+            report = ws.second_pass(who, workers=workers, on_progress=bars.second)
+    if json_out:
+        sys.stdout.write(json.dumps(_second_pass_json(report)) + "\n")
+    else:
+        table = Table(title="Second-vector pass", show_header=False)
+        _second_pass_rows(table, report)
+        console.print(table)
+        for face_id, reason in list(report.failed.items())[:50]:
+            console.print(f"  [red]failed[/] face {face_id}: {reason}")
+    if report.interrupted:
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -670,10 +762,29 @@ def stats(
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
+    second = info.pop("second_vectors", None)
     table = Table(show_header=False, title="Gallery")
     for key, value in info.items():
         table.add_row(
             key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        )
+    if second is not None:
+        sources = ", ".join(
+            f"{n} {label}"
+            for label, n in (
+                ("from the photo", second["from_photo"]),
+                ("from the stored crop", second["from_crop"]),
+                ("made before 0004", second["made_before_0004"]),
+            )
+            if n
+        )
+        table.add_row(
+            "faces with a second vector",
+            f"{second['with']}" + (f"  ({sources})" if sources else ""),
+        )
+        table.add_row(
+            "faces without one (scored by SFace alone)",
+            f"{second['without']}  (pending {second['pending']}, failed {second['failed']})",
         )
     console.print(table)
 

@@ -4,6 +4,9 @@ Writes are grouped into transactions; a run killed at any point leaves the catal
 images only (an image, its faces and its provenance commit together), and the vector index is
 reconciled with the catalog when the gallery is next opened. Re-running skips every image whose
 SHA-256 is already stored, so an interrupted run resumes with nothing lost and nothing doubled.
+
+The run writes through an :class:`~facesearch.ingest.sink.IngestSink` and is told what to make
+by an :class:`~facesearch.ingest.sink.IngestPlan`; it does not know the gallery.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from facesearch.ingest.second_pass import SecondPassReport
+from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
 from facesearch.ingest.sources import SourceItem, iter_sources
 from facesearch.ingest.worker import BatchOut, ImageOut, init_worker, process_batch
+from facesearch.ports import Executor, InlineExecutor
 from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
-
-if TYPE_CHECKING:
-    from facesearch.gallery import Gallery
 
 DEFAULT_COLLECTION = "default"
 
@@ -55,6 +58,7 @@ class IngestReport:
     worker_crashes: int = 0  # batches lost to a dying worker and retried image by image
 
     faces_flagged_total: int = 0  # faces kept in the catalog but not searched
+    second_pass: SecondPassReport | None = None  # the second-vector pass run after this one
 
     def counts(self) -> dict[str, int]:
         return {
@@ -84,9 +88,11 @@ class _Pending:
 class IngestRun:
     def __init__(
         self,
-        gallery: Gallery,
+        sink: IngestSink,
         paths: list[Path],
         *,
+        plan: IngestPlan,
+        suppressed: SuppressionPredicate | None = None,
         collection: str | None = None,
         manifest: Path | None = None,
         workers: int | None = None,
@@ -94,7 +100,9 @@ class IngestRun:
         commit_every: int = 64,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        self.gallery = gallery
+        self.sink = sink
+        self.plan = plan
+        self.suppressed = suppressed
         self.paths = [Path(p) for p in paths]
         self.collection = collection
         self.manifest = manifest
@@ -106,16 +114,16 @@ class IngestRun:
         self._pending: dict[int, _Pending] = {}
         self._to_store: list[tuple[_Pending, ImageOut]] = []
         self._next_key = 0
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: Executor | None = None
         self._batches: dict[Future[BatchOut], list[tuple[int, str, bytes]]] = {}
 
     def count(self) -> int:
         return sum(1 for _ in iter_sources(self.paths, self.manifest))
 
     def run(self) -> IngestReport:
-        catalog = self.gallery.catalog
+        sink = self.sink
         sources = [str(p) for p in self.paths] + ([str(self.manifest)] if self.manifest else [])
-        run_id = catalog.start_run(sources, self.collection)
+        run_id = sink.start_run(sources, self.collection)
         self.report = IngestReport(run_id=run_id)
         self.progress = IngestProgress(files_total=self.count())
         self._emit()
@@ -131,22 +139,27 @@ class IngestRun:
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
             self._store(force=True)
-            self.gallery.fit_index()
-            self.gallery.save_index()
+            sink.finish()
             self.report.seconds = time.perf_counter() - start
-        catalog.finish_run(run_id, status, self.report.counts())
+        sink.finish_run(run_id, status, self.report.counts())
         return self.report
 
     # --- main loop ------------------------------------------------------------------------
-    def _new_executor(self) -> ProcessPoolExecutor | None:
+    def _new_executor(self) -> Executor:
         if self.workers <= 0:
-            return None
+            return InlineExecutor()
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(self.gallery.ingest_settings, 1),
+            initargs=(self.plan.worker_settings, 1, self.plan.chips),
         )
+
+    def _task(self) -> partial[BatchOut]:
+        """The batch function for the executor: in-process runs pass their own pipeline."""
+        if isinstance(self._executor, InlineExecutor):
+            return partial(process_batch, pipeline=self.plan.pipeline(), chips=self.plan.chips)
+        return partial(process_batch)
 
     def _run(self) -> None:
         batch: list[tuple[int, str, bytes]] = []
@@ -161,9 +174,9 @@ class IngestRun:
             if sha in self._dup_waiting:  # same bytes already being processed in this run
                 self._dup_waiting[sha].append(prov)
                 continue
-            image_id = self.gallery.catalog.image_id_by_sha(sha)
+            image_id = self.sink.image_id_by_sha(sha)
             if image_id is not None:
-                if self.gallery.catalog.add_provenance(image_id, prov, self.report.run_id):
+                if self.sink.add_provenance(image_id, prov, self.report.run_id):
                     self.report.duplicates += 1
                 else:
                     self.report.images_already_stored += 1
@@ -187,17 +200,13 @@ class IngestRun:
             in_flight |= self._collect(done)
 
     def _submit(self, batch: list[tuple[int, str, bytes]]) -> Future[BatchOut]:
-        if self._executor is not None:
-            try:
-                future = self._executor.submit(process_batch, batch)
-            except BrokenProcessPool:  # a worker died: start a fresh pool
-                self._executor.shutdown(wait=False, cancel_futures=False)
-                self._executor = self._new_executor()
-                assert self._executor is not None
-                future = self._executor.submit(process_batch, batch)
-        else:
-            future = Future()
-            future.set_result(process_batch(batch, self.gallery.ingest_pipeline))
+        assert self._executor is not None
+        try:
+            future = self._executor.submit(self._task(), batch)
+        except BrokenProcessPool:  # a worker died: start a fresh pool
+            self._executor.shutdown(wait=False, cancel_futures=False)
+            self._executor = self._new_executor()
+            future = self._executor.submit(self._task(), batch)
         self._batches[future] = batch
         return future
 
@@ -243,7 +252,7 @@ class IngestRun:
 
     def _fail(self, path: str, reason: str) -> None:
         self.report.failures.append((path, reason))
-        self.gallery.catalog.add_failure(self.report.run_id, path, reason)
+        self.sink.add_failure(self.report.run_id, path, reason)
         self._advance(1)
 
     def _advance(self, files: int, faces: int = 0) -> None:
@@ -285,11 +294,15 @@ class IngestRun:
         if not self._to_store or (len(self._to_store) < self.commit_every and not force):
             return
         t0 = time.perf_counter()
-        gallery = self.gallery
+        sink, plan = self.sink, self.plan
         items, self._to_store = self._to_store, []
         records = []
         for pending, image in items:
-            kept = [f for f in image.faces if not gallery.is_suppressed(f.embedding)]
+            kept = [
+                f
+                for f in image.faces
+                if self.suppressed is None or not self.suppressed(f.embedding)
+            ]
             self.report.faces_suppressed += len(image.faces) - len(kept)
             faces = [
                 FaceRecord(
@@ -301,11 +314,14 @@ class IngestRun:
                     sharpness=f.sharpness,
                     yaw=f.yaw,
                     flags=f.flags,
-                    model=gallery.model_key,
+                    model=plan.model,
                     embedding=f.embedding,
-                    crop=gallery.blobs.put(f.crop_jpeg),
-                    second_model=gallery.scoring.second_model or None,
+                    crop=sink.put_blob(f.crop_jpeg),
+                    second_model=plan.second_model,
                     second_embedding=f.second,
+                    second_chip=None
+                    if f.second_chip_png is None or plan.second_model is None
+                    else sink.put_blob(f.second_chip_png),
                 )
                 for i, f in enumerate(kept)
             ]
@@ -320,12 +336,12 @@ class IngestRun:
                     # no picture is kept of an image whose every face is suppressed
                     thumbnail=None
                     if image.faces and not kept
-                    else gallery.blobs.put(image.thumbnail_jpeg),
+                    else sink.put_blob(image.thumbnail_jpeg),
                     faces=faces,
                     provenance=pending.provenance,
                 )
             )
-        face_ids = gallery.catalog.add_images(records, self.report.run_id)
+        face_ids = sink.add_images(records, self.report.run_id)
         ids, vectors = [], []
         for record, created in zip(records, face_ids, strict=True):
             for face, face_id in zip(record.faces, created, strict=True):
@@ -338,7 +354,7 @@ class IngestRun:
                     self.report.faces_flagged_total += 1
             if not record.faces:
                 self.report.images_without_face += 1
-        gallery.index_add(ids, vectors)
+        sink.index_add(ids, vectors)
         self.report.faces_indexed += len(ids)
         self.report.images_new += len(records)
         # duplicates of these images seen while they were in flight
@@ -347,11 +363,9 @@ class IngestRun:
             waiting = self._dup_waiting.pop(pending.sha256, [])
             if not waiting:
                 continue
-            image_id = gallery.catalog.image_id_by_sha(record.sha256)
+            image_id = sink.image_id_by_sha(record.sha256)
             for prov in waiting:
-                if image_id is not None and gallery.catalog.add_provenance(
-                    image_id, prov, self.report.run_id
-                ):
+                if image_id is not None and sink.add_provenance(image_id, prov, self.report.run_id):
                     self.report.duplicates += 1
                 else:
                     self.report.images_already_stored += 1
@@ -360,4 +374,4 @@ class IngestRun:
             self.report.stage_seconds.get("store", 0.0) + time.perf_counter() - t0
         )
         self._advance(files, sum(len(r.faces) for r in records))
-        gallery.maybe_save_index()
+        sink.checkpoint()

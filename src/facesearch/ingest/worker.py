@@ -2,17 +2,26 @@
 
 Each worker loads its own pipeline once (in ``init_worker``) and uses one OpenCV thread, so
 that N workers keep N cores busy. Results carry only plain data (arrays, bytes, numbers).
+
+With a :class:`ChipGeometry`, a worker also aligns each face for the second recognizer on the
+full-resolution photo it holds (a warp and a PNG encoding, about a millisecond) and returns the
+chip, so that the second-vector pass (``ingest/second_pass.py``), which runs the slow recognizer
+after ingest, describes the face from the photo itself and never from the small stored crop.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facesearch.errors import DecodeError
 from facesearch.pipeline import FacePipeline, PipelineSettings
+
+if TYPE_CHECKING:
+    from facesearch.models.manifest import Manifest
 
 CROP_MAX_SIDE = 160
 THUMB_MAX_SIDE = 320
@@ -30,6 +39,7 @@ class FaceOut:
     embedding: np.ndarray
     crop_jpeg: bytes
     second: np.ndarray | None = None  # the second recognizer's vector, when it ran
+    second_chip_png: bytes | None = None  # its aligned chip, for the pass after ingest
 
 
 @dataclass
@@ -53,14 +63,47 @@ class BatchOut:
     model: str
 
 
+@dataclass(frozen=True)
+class ChipGeometry:
+    """Where the second recognizer wants the five landmarks, and its input size (w, h)."""
+
+    template: np.ndarray
+    size: tuple[int, int]
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> ChipGeometry | None:
+        """The second recognizer's geometry, or None when the manifest has none."""
+        from facesearch.embed import second_model_spec
+
+        spec = second_model_spec(manifest)
+        if spec is None or spec.alignment_template is None:
+            return None
+        return cls(np.asarray(spec.alignment_template, np.float32), tuple(spec.input_size))  # type: ignore[arg-type]
+
+    def chip_png(self, pixels: np.ndarray, landmarks: np.ndarray) -> bytes:
+        """The face aligned on the photo's own pixels, PNG (lossless, fast compression)."""
+        import cv2
+
+        from facesearch.align import align_face
+
+        chip = align_face(pixels, landmarks, self.template, self.size)
+        ok, buf = cv2.imencode(".png", chip, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise ValueError("PNG encoding failed")
+        return buf.tobytes()
+
+
 class _WorkerState:
     pipeline: FacePipeline | None = None
+    chips: ChipGeometry | None = None
 
 
 _state = _WorkerState()
 
 
-def init_worker(settings: PipelineSettings | None, threads: int = 1) -> None:
+def init_worker(
+    settings: PipelineSettings | None, threads: int = 1, chips: ChipGeometry | None = None
+) -> None:
     import signal
 
     from facesearch.models.runtime import set_threads
@@ -69,6 +112,7 @@ def init_worker(settings: PipelineSettings | None, threads: int = 1) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(threads)
     _state.pipeline = FacePipeline.load(settings)
+    _state.chips = chips
 
 
 def worker_pipeline() -> FacePipeline:
@@ -117,15 +161,23 @@ def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np
 
 
 def process_batch(
-    items: list[tuple[int, str, bytes]], pipeline: FacePipeline | None = None
+    items: list[tuple[int, str, bytes]],
+    pipeline: FacePipeline | None = None,
+    chips: ChipGeometry | None = None,
 ) -> BatchOut:
-    """Process (key, sha256, bytes) items; never raises for a bad image, reports it instead."""
+    """Process (key, sha256, bytes) items; never raises for a bad image, reports it instead.
+
+    In a worker process the pipeline and chip geometry are those of ``init_worker``; in-process
+    callers pass them."""
     from facesearch.decode import decode_bytes
 
     pipe = pipeline or _state.pipeline
+    chips = chips if pipeline is not None else _state.chips
     if pipe is None:
         raise RuntimeError("worker used before init_worker")
     timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0, "encode": 0.0}
+    if chips is not None:
+        timings["chip"] = 0.0
     outs: dict[int, ImageOut] = {}
     decoded = []
     for key, sha, data in items:
@@ -142,8 +194,17 @@ def process_batch(
             timings["decode"] += time.perf_counter() - t0
         decoded.append((key, image))
     processed = pipe.process_many([img for _, img in decoded], timings=timings)
-    t0 = time.perf_counter()
     for (key, image), result in zip(decoded, processed, strict=True):
+        t0 = time.perf_counter()
+        second_chips = [
+            chips.chip_png(image.pixels, f.landmarks)
+            if chips is not None and f.second is None
+            else None
+            for f in result.faces
+        ]
+        if chips is not None:
+            timings["chip"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
         faces = [
             FaceOut(
                 bbox=f.bbox,
@@ -156,8 +217,9 @@ def process_batch(
                 embedding=f.embedding,
                 crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
                 second=f.second,
+                second_chip_png=chip,
             )
-            for f in result.faces
+            for f, chip in zip(result.faces, second_chips, strict=True)
         ]
         outs[key] = ImageOut(
             key=key,
@@ -170,5 +232,5 @@ def process_batch(
             thumbnail_jpeg=encode_jpeg(image.pixels, THUMB_MAX_SIDE, quality=80),
             faces=faces,
         )
-    timings["encode"] += time.perf_counter() - t0
+        timings["encode"] += time.perf_counter() - t0
     return BatchOut(images=[outs[k] for k, _, _ in items], timings=timings, model=pipe.model_key)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
@@ -27,8 +27,12 @@ from facesearch.store.schema import (
     IngestFailure,
     IngestRun,
     Provenance,
+    SecondVectorQueue,
     utcnow,
 )
+
+#: What a face's second vector was made from (``faces.second_source``).
+FROM_PHOTO, FROM_CROP = "photo", "crop"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ class FaceRecord:
     embedding: np.ndarray
     crop: str | None = None
     second_model: str | None = None
-    second_embedding: np.ndarray | None = None
+    second_embedding: np.ndarray | None = None  # made in the worker, from the photo
+    # blob key of the second recognizer's chip, aligned on the photo: queued for the pass
+    second_chip: str | None = None
 
     @property
     def searchable(self) -> bool:
@@ -115,29 +121,18 @@ class StoredFace:
     landmarks: tuple[tuple[float, float], ...] = ()  # five points, original image pixels
 
 
-class Catalog(Protocol):
-    """What ingest and search need from a catalog (SQL today; anything relational later)."""
+@dataclass(frozen=True)
+class PendingSecond:
+    """A face waiting for its second vector: its chip, or (``chip`` None) what is needed to
+    make one from its stored crop."""
 
-    def image_id_by_sha(self, sha256: str) -> int | None: ...
-    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]: ...
-    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool: ...
-    def start_run(self, sources: list[str], collection: str | None) -> int: ...
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None: ...
-    def add_failure(self, run_id: int, path: str, reason: str) -> None: ...
-    def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]: ...
-    def set_second_embeddings(self, model: str, vectors: dict[int, np.ndarray]) -> None: ...
-    def face_ids(
-        self,
-        model: str,
-        searchable_only: bool = True,
-        collection: str | None = None,
-        filters: SearchFilters | None = None,
-    ) -> np.ndarray: ...
-    def iter_embeddings(
-        self, model: str, searchable_only: bool = True, chunk: int = 50_000
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
-    def delete_faces(self, face_ids: Sequence[int]) -> int: ...
-    def stats(self) -> dict[str, Any]: ...
+    face_id: int
+    chip: str | None
+    crop: str | None
+    bbox: tuple[float, float, float, float]
+    landmarks: tuple[tuple[float, float], ...]
+    image_width: int
+    image_height: int
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -271,6 +266,14 @@ class SqlCatalog:
                 for sha, r in fresh.items():
                     face_ids[sha] = list(created[pos : pos + len(r.faces)])
                     pos += len(r.faces)
+                queued = [
+                    {"face_id": face_id, "chip": f.second_chip, "created_at": utcnow()}
+                    for sha, r in fresh.items()
+                    for f, face_id in zip(r.faces, face_ids[sha], strict=True)
+                    if f.second_chip is not None
+                ]
+                if queued:
+                    s.execute(insert(SecondVectorQueue), queued)
             self._insert_provenance(
                 s, [(image_ids[r.sha256], r.provenance) for r in records], run_id
             )
@@ -422,17 +425,105 @@ class SqlCatalog:
             for r in rows
         }  # fmt: skip
 
-    def set_second_embeddings(self, model: str, vectors: dict[int, np.ndarray]) -> None:
-        """Store second-recognizer vectors computed after ingest (search's re-ranking)."""
+    # --- the second-vector pass ---------------------------------------------------------
+    def pending_second(self, after_id: int = 0, limit: int = 256) -> list[PendingSecond]:
+        """Queued faces (not failed) with ids above ``after_id``, by id."""
+        with self.session() as s:
+            rows = s.execute(
+                select(
+                    SecondVectorQueue.face_id,
+                    SecondVectorQueue.chip,
+                    Face.crop,
+                    Face.x,
+                    Face.y,
+                    Face.w,
+                    Face.h,
+                    Face.landmarks,
+                    Image.width,
+                    Image.height,
+                )
+                .join(Face, Face.id == SecondVectorQueue.face_id)
+                .join(Image, Image.id == Face.image_id)
+                .where(SecondVectorQueue.face_id > after_id, SecondVectorQueue.error.is_(None))
+                .order_by(SecondVectorQueue.face_id)
+                .limit(limit)
+            ).all()
+        return [
+            PendingSecond(
+                face_id=int(r[0]), chip=r[1], crop=r[2], bbox=(r[3], r[4], r[5], r[6]),
+                landmarks=tuple((float(x), float(y)) for x, y in (r[7] or [])),
+                image_width=r[8], image_height=r[9],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def store_second_vectors(
+        self, model: str, vectors: dict[int, tuple[np.ndarray, str]]
+    ) -> list[str]:
+        """Store second vectors ({face id: (vector, source)}) and take those faces off the
+        queue, in one transaction. Returns the chip blob keys no longer needed (for the caller
+        to delete once this has committed)."""
         if not vectors:
+            return []
+        ids = [int(i) for i in vectors]
+        with self.session() as s:
+            chips = [
+                c
+                for c in s.scalars(
+                    select(SecondVectorQueue.chip).where(SecondVectorQueue.face_id.in_(ids))
+                )
+                if c
+            ]
+            s.execute(
+                update(Face),
+                [
+                    {
+                        "id": int(face_id),
+                        "second_model": model,
+                        "second_embedding": embedding_to_bytes(vec),
+                        "second_source": source,
+                    }
+                    for face_id, (vec, source) in vectors.items()
+                ],
+            )
+            s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
+        return chips
+
+    def fail_second(self, errors: dict[int, str]) -> None:
+        """Keep faces the pass could not describe out of later passes, with the reason."""
+        if not errors:
             return
         with self.session() as s:
-            for face_id, vec in vectors.items():
+            for face_id, reason in errors.items():
                 s.execute(
-                    update(Face)
-                    .where(Face.id == int(face_id))
-                    .values(second_model=model, second_embedding=embedding_to_bytes(vec))
+                    update(SecondVectorQueue)
+                    .where(SecondVectorQueue.face_id == int(face_id))
+                    .values(error=reason)
                 )
+
+    def second_vector_counts(self) -> dict[str, int]:
+        """Faces with a second vector (by what it was made from), pending, failed, without."""
+        with self.session() as s:
+            total = s.scalar(select(func.count(Face.id))) or 0
+            by_source = dict(
+                s.execute(
+                    select(Face.second_source, func.count(Face.id))
+                    .where(Face.second_embedding.is_not(None))
+                    .group_by(Face.second_source)
+                ).all()
+            )
+            failed = s.scalar(select(func.count()).where(SecondVectorQueue.error.is_not(None)))
+            queued = s.scalar(select(func.count(SecondVectorQueue.face_id))) or 0
+        with_vector = sum(by_source.values())
+        return {
+            "with": with_vector,
+            "from_photo": by_source.get(FROM_PHOTO, 0),
+            "from_crop": by_source.get(FROM_CROP, 0),
+            "made_before_0004": by_source.get(None, 0),
+            "pending": queued - (failed or 0),
+            "failed": failed or 0,
+            "without": total - with_vector,
+        }
 
     def face_ids(
         self,
@@ -538,6 +629,14 @@ class SqlCatalog:
             rows = s.execute(select(Face.image_id, Face.crop).where(Face.id.in_(ids))).all()
             image_ids = {r[0] for r in rows}
             keys = {r[1] for r in rows if r[1]}
+            keys |= {  # chips still waiting for the second pass
+                c
+                for c in s.scalars(
+                    select(SecondVectorQueue.chip).where(SecondVectorQueue.face_id.in_(ids))
+                )
+                if c
+            }
+            s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
             s.execute(delete(Face).where(Face.id.in_(ids)))
             emptied = [
                 image_id
@@ -578,6 +677,7 @@ class SqlCatalog:
             "flagged_faces": flagged,
             "provenance_records": provenance,
             "collections": collections,
+            "second_vectors": self.second_vector_counts(),
         }
 
 
@@ -613,6 +713,7 @@ def _face_values(image_id: int, f: FaceRecord) -> dict[str, Any]:
         "model": f.model,
         "embedding": embedding_to_bytes(f.embedding),
         "second_model": f.second_model if f.second_embedding is not None else None,
+        "second_source": FROM_PHOTO if f.second_embedding is not None else None,
         "second_embedding": None
         if f.second_embedding is None
         else embedding_to_bytes(f.second_embedding),

@@ -119,10 +119,34 @@ class Face(Base):
     # the second recognizer's vector (score fusion), absent when it did not run
     second_model: Mapped[str | None] = mapped_column(String(120))
     second_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # what the second vector was made from: "photo" (a chip aligned on the full-resolution
+    # photo) or "crop" (the stored 160 px crop, for faces ingested before chips were kept);
+    # None for vectors made before revision 0004, or no vector
+    second_source: Mapped[str | None] = mapped_column(String(8))
     crop: Mapped[str | None] = mapped_column(String(64))  # blob key
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     image: Mapped[Image] = relationship(back_populates="faces")
+
+
+class SecondVectorQueue(Base):
+    """Faces waiting for the second recognizer's vector (the pass after ingest).
+
+    ``chip`` is the blob key of the face's 150x150 chip, aligned by the ingest worker on the
+    full-resolution photo and stored losslessly (PNG); None means: make it from the face's
+    stored crop (faces ingested before revision 0004). A row goes, and its chip with it, once
+    the vector is stored; ``error`` keeps a face the pass could not describe out of later
+    passes, with the reason.
+    """
+
+    __tablename__ = "second_vector_queue"
+
+    face_id: Mapped[int] = mapped_column(
+        FaceId, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    chip: Mapped[str | None] = mapped_column(String(64))  # blob key
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class IngestRun(Base):

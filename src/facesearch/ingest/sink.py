@@ -1,0 +1,57 @@
+"""Where an ingest run writes: the :class:`IngestSink` port, and what a run is told to make.
+
+An :class:`~facesearch.ingest.runner.IngestRun` never sees the gallery: it reads sources, hands
+images to workers and writes their results through a sink (the gallery side implements it:
+``facesearch.gallery.GallerySink``), so ingest can be tested or redirected on its own and the
+gallery and the runner do not import each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from facesearch.ingest.worker import ChipGeometry
+    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.store.catalog import ImageRecord, ProvenanceRecord
+
+#: True for the face (its primary embedding) of a person on the suppression list.
+SuppressionPredicate = Callable[[np.ndarray], bool]
+
+
+class IngestSink(Protocol):
+    """What an ingest run writes to: catalog rows, blobs and the vector index."""
+
+    def start_run(self, sources: list[str], collection: str | None) -> int: ...
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None: ...
+    def add_failure(self, run_id: int, path: str, reason: str) -> None: ...
+    def image_id_by_sha(self, sha256: str) -> int | None: ...
+    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool: ...
+    def put_blob(self, data: bytes) -> str: ...
+    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]: ...
+    def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None: ...
+    def checkpoint(self) -> None:
+        """Called after each group of stored images (e.g. save the index now and then)."""
+
+    def finish(self) -> None:
+        """Called once at the end of a run, interrupted or not (fit and save the index)."""
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """What the workers run and what the stored faces record.
+
+    ``chips``: the workers also align each face's chip for the second recognizer (queued for
+    the pass after ingest); None when the second recognizer is off, or when it runs inside the
+    workers (``worker_settings.second_model``, the vectors then come with the faces).
+    ``pipeline``: the loaded pipeline for in-process runs (``workers=0``)."""
+
+    worker_settings: PipelineSettings
+    model: str
+    second_model: str | None
+    chips: ChipGeometry | None
+    pipeline: Callable[[], FacePipeline]

@@ -42,7 +42,9 @@ export async function newSearchView(app, [number]) {
   dropzone.addEventListener("drop", (e) => {
     e.preventDefault();
     const file = e.dataTransfer.files[0];
-    if (file) choose(file);
+    if (!file) return;
+    fileInput.files = e.dataTransfer.files; // the chooser shows the dropped file too
+    choose(file);
   });
   fileInput.addEventListener("change", () => fileInput.files[0] && choose(fileInput.files[0]));
 
@@ -110,7 +112,7 @@ export async function newSearchView(app, [number]) {
           class: "secondary face-choice",
           "aria-pressed": searched ? "true" : "false",
           "aria-label": searched ? `${label}: searched` : `Search ${label}`,
-          dataset: { face: String(f.index) },
+          dataset: { face: String(f.index), bbox: f.bbox.join(",") },
           on: { click: () => (searched ? app.go(`#/searches/${out.search_id}`) : run(f.index)) },
         },
         thumb,

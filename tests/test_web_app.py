@@ -161,7 +161,8 @@ def _search_with_picked_face(session: Any, server: WebServer) -> int:
     boxes = [choices.nth(i).get_attribute("data-bbox") for i in range(2)]
     left = min(range(2), key=lambda i: float(str(boxes[i]).split(",")[0]))
     choices.nth(left).click()  # the searched face opens its results; the other searches again
-    page.locator("#candidates li").first.wait_for(timeout=120_000)
+    page.locator("#candidates li, main .error-box").first.wait_for(timeout=120_000)
+    assert page.locator("main .error-box").count() == 0, page.locator("main .error-box").inner_text()
     return int(re.search(r"#/searches/(\d+)", page.url).group(1))  # type: ignore[union-attr]
 
 

@@ -84,7 +84,7 @@ export async function newSearchView(app, [number]) {
     try {
       const out = await api("POST", `/cases/${encodeURIComponent(c.number)}/searches`, { form });
       const faces = out.probe_faces || [];
-      if (faces.length > 1) {
+      if (faces.length > 1 && (face === null || face === undefined)) {
         replace(status, h("p", {}, `The probe shows ${faces.length} faces. Search ${out.search_id} used face ${out.face + 1}.`));
         showPicker(out);
       } else {

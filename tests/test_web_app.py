@@ -320,7 +320,7 @@ def test_administrator_pages(session_for: Any, web_server: WebServer) -> None:
     token = page.locator("#new-token")
     token.wait_for()
     assert token.inner_text().startswith("fst_")
-    assert page.get_by_role("row").filter(has_text="lab script").count() == 1
+    page.get_by_role("row").filter(has_text="lab script").wait_for()  # the list is refreshed
     check_page(session)
     session.screenshot("users-and-tokens")
 

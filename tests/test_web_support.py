@@ -119,7 +119,7 @@ def make_photos(root: Path, astronaut: np.ndarray, others: list[np.ndarray]) -> 
     return manifest, probe
 
 
-def prepare_data(data_dir: Path, manifest: Path) -> None:
+def prepare_data(data_dir: Path, manifest: Path, astronaut_probe: Path) -> None:
     """Users of each role, the policy, an approved case, and the gallery, via the library."""
     from facesearch.workspace import Workspace
 
@@ -138,6 +138,8 @@ def prepare_data(data_dir: Path, manifest: Path) -> None:
         gov = ws.governance
         gov.open_case("ivy", CASE, "threat-to-life", "Order 2026-17", "threats made by phone")
         gov.approve_case("sam", CASE, "urgent: threat to life")
+        # One search already there (the astronaut alone), for the tests that read results.
+        ws.search("ivy", CASE, astronaut_probe.read_bytes(), k=12)
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +159,7 @@ def web_server(
     _save(ingest_root / "batch" / "person-x.jpg", np.asarray(Image.fromarray(other_faces[20]).resize((200, 200))))
     (ingest_root / "batch" / "not-a-photo.jpg").write_bytes(b"this is not an image")
     data_dir = root / "data"
-    prepare_data(data_dir, manifest)
+    prepare_data(data_dir, manifest, manifest.parent / "astronaut-small.jpg")
 
     settings = Settings(data_dir=data_dir, ingest_roots=[ingest_root], ingest_workers=1)
     port = _free_port()
@@ -220,7 +222,8 @@ class Session:
 
     def go(self, hash_route: str) -> Any:
         self.page.goto(f"{self.server.url}/{hash_route}")
-        self.page.locator("main h1").first.wait_for()
+        path = hash_route.lstrip("#").split("?")[0]
+        self.page.locator(f'main[data-route="{path}"]').wait_for()
         return self.page
 
     def screenshot(self, name: str) -> Path:

@@ -110,6 +110,7 @@ export function parseHash(hash = window.location.hash) {
 async function route() {
   for (const fn of app.cleanup.splice(0)) fn();
   const { path, query } = parseHash();
+  main.dataset.route = ""; // set again once the page for this address is shown
   if (!app.me && path !== "/login") {
     try {
       await app.signedIn(await api("GET", "/auth/me"));
@@ -143,6 +144,7 @@ async function route() {
 
 function show(...content) {
   replace(main, ...content);
+  main.dataset.route = parseHash().path;
   const heading = main.querySelector("h1");
   document.title = heading ? `${heading.textContent} · facesearch` : "facesearch";
   main.focus({ preventScroll: true });

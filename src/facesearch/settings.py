@@ -1,20 +1,105 @@
-"""Where facesearch keeps its data, from options and the environment."""
+"""Typed settings, built once (in ``main()`` or ``create_app``) and passed down.
+
+Every setting comes from an argument, else the environment variable ``FACESEARCH_<NAME>``
+(e.g. ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DATABASE_URL``), else its default. One spelling per
+setting: the database URL is ``FACESEARCH_DATABASE_URL`` only. ``FACESEARCH_DATA`` is still read
+for the data directory (the older name) when ``FACESEARCH_DATA_DIR`` is unset.
+
+:meth:`Settings.check_for_start` refuses to serve outside development mode with a missing or
+default secret key, so a production server never signs anything with a known key.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-DATA_DIR_ENV = "FACESEARCH_DATA"
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facesearch.errors import ConfigError
+
+DATA_DIR_ENV = "FACESEARCH_DATA"  # the older name of FACESEARCH_DATA_DIR, still read
 DATABASE_URL_ENV = "FACESEARCH_DATABASE_URL"
 DEFAULT_DATA_DIR = Path("facesearch-data")
+DEVELOPMENT_SECRET = "development-only-not-secret"
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Everything the service and the server need from their environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FACESEARCH_", extra="ignore")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Data directory.")
+    database_url: str | None = Field(
+        default=None, description="Catalog URL (default: SQLite catalog.db in the data dir)."
+    )
+    environment: Literal["development", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_probe_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_archive_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    ingest_roots: list[Path] = Field(
+        default_factory=list, description="Server folders an administrator may ingest from."
+    )
+    search_workers: int = Field(default=2, ge=1, le=64)
+    search_queue_size: int = Field(default=32, ge=0)
+    ingest_workers: int | None = Field(
+        default=None, ge=0, description="Ingest worker processes (0: in the server process)."
+    )
+    encryption_key: SecretStr | None = None
+    secure_cookies: bool | None = Field(
+        default=None, description="Mark cookies Secure (default: when the request is HTTPS)."
+    )
+    login_failures_per_minute: int = Field(default=5, ge=1)
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """The settings from the environment, with explicit (non-None) ``overrides`` winning."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" not in given and "FACESEARCH_DATA_DIR" not in os.environ:
+            legacy = os.environ.get(DATA_DIR_ENV)
+            if legacy:
+                given["data_dir"] = Path(legacy)
+        return cls(**given)  # type: ignore[arg-type]
+
+    @property
+    def catalog_url(self) -> str:
+        return resolve_database_url(self.data_dir, self.database_url)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    def check_for_start(self) -> None:
+        """Refuse to serve outside development with a missing, default or short secret key."""
+        if self.is_development:
+            return
+        secret = self.secret_key.get_secret_value()
+        if not secret or secret == DEVELOPMENT_SECRET or len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "FACESEARCH_SECRET_KEY must be set to a random secret of at least "
+                f"{MIN_SECRET_LENGTH} characters outside development mode (e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+
+    def encryption_environ(self) -> dict[str, str]:
+        """The encryption key as ``Cipher.from_env`` reads it (empty: encryption off)."""
+        key = self.encryption_key.get_secret_value() if self.encryption_key else ""
+        return {"FACESEARCH_ENCRYPTION_KEY": key}
+
+
+# --- thin shims for callers not yet moved onto Settings (removed at the merge) ---------------
 
 
 def resolve_data_dir(path: Path | str | None = None) -> Path:
-    """The option if given, else $FACESEARCH_DATA, else ./facesearch-data."""
+    """The option if given, else $FACESEARCH_DATA_DIR / $FACESEARCH_DATA, else ./facesearch-data."""
     if path is not None:
         return Path(path)
-    env = os.environ.get(DATA_DIR_ENV)
+    env = os.environ.get("FACESEARCH_DATA_DIR") or os.environ.get(DATA_DIR_ENV)
     return Path(env) if env else DEFAULT_DATA_DIR
 
 

@@ -8,6 +8,7 @@ suppression list keeps removed people out of later ingests and results.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.search import SearchResult
-from facesearch.settings import resolve_data_dir
+from facesearch.settings import Settings, resolve_data_dir
 from facesearch.store.catalog import SearchFilters
 from facesearch.store.crypto import Cipher
 
@@ -50,6 +51,26 @@ class Workspace:
             backend=gallery,
             cipher=Cipher.from_env(),
         )
+        return cls(gallery, governance)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Workspace:
+        """The workspace the settings name (data directory, catalog URL, encryption key).
+
+        With SQLite, governance transactions are serialised in this process (one writer at a
+        time keeps the audit chain's head consistent under concurrent requests)."""
+        root = settings.data_dir
+        gallery = Gallery.open(root, database_url=settings.catalog_url)
+        policy_path = root / POLICY_FILE
+        policy = load_policy(policy_path if policy_path.exists() else None)
+        governance = Governance(
+            sessionmaker(gallery.catalog.engine, expire_on_commit=False),
+            policy,
+            backend=gallery,
+            cipher=Cipher.from_env(settings.encryption_environ()),
+        )
+        if gallery.catalog.engine.dialect.name == "sqlite":
+            governance.transaction_lock = threading.RLock()
         return cls(gallery, governance)
 
     def close(self) -> None:

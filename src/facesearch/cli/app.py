@@ -32,6 +32,7 @@ from facesearch.cli.common import (
 )
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import GovernHooks, register
+from facesearch.cli.serve import register as register_serve
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
 
@@ -613,6 +614,7 @@ def _hooks() -> GovernHooks:
 
 register(app, _governance_for, _hooks())
 register_evaluate(app)
+register_serve(app)
 
 
 def main() -> None:

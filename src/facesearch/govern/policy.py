@@ -3,7 +3,9 @@
 The file is read completely, every field is validated (all problems are collected, each
 naming its field, e.g. ``search.max_candidates``), and only then is a :class:`Policy` built.
 A policy that fails validation is never partly used. Every field is required and unknown
-fields are errors, so a typo cannot silently fall back to a default.
+fields are errors, so a typo cannot silently fall back to a default. The one exception is the
+``[access]`` table (web sessions and search quotas), added later: a policy without it gets
+:data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -63,6 +65,25 @@ class SuppressionPolicy:
 
 
 @dataclass(frozen=True)
+class AccessPolicy:
+    """Web sessions and per-user search quotas (the server enforces them)."""
+
+    session_idle_minutes: int  # a session unused this long ends
+    session_absolute_hours: int  # a session ends this long after login, used or not
+    searches_per_user_per_hour: int
+    searches_per_user_per_day: int
+
+
+DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
+_ACCESS_FIELDS = {
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "searches_per_user_per_hour",
+    "searches_per_user_per_day",
+}
+
+
+@dataclass(frozen=True)
 class Policy:
     version: int
     purposes: tuple[Purpose, ...]
@@ -73,6 +94,7 @@ class Policy:
     source: str  # the file it came from
     text: str  # the file's text, as read
     sha256: str  # of the text (UTF-8)
+    access: AccessPolicy = DEFAULT_ACCESS
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -98,6 +120,10 @@ class Policy:
             f"oversight: flag > {o.max_searches_per_case} searches per case in a period or > "
             f"{o.max_searches_per_case_per_day} per case per day",
             f"suppression: similarity threshold {self.suppression.threshold}",
+            f"access: sessions end after {self.access.session_idle_minutes} idle minutes or "
+            f"{self.access.session_absolute_hours} hours; at most "
+            f"{self.access.searches_per_user_per_hour} searches per user per hour and "
+            f"{self.access.searches_per_user_per_day} per day",
         ]
         return "\n".join(lines)
 
@@ -186,7 +212,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(source, [("", f"not valid TOML: {exc}")]) from None
     c = _Checker()
-    c.unknown(doc, "", {"version", "purposes", "search", "retention", "oversight", "suppression"})
+    c.unknown(
+        doc,
+        "",
+        {"version", "purposes", "search", "retention", "oversight", "suppression", "access"},
+    )
 
     version = c.int_(doc, "", "version", 1)
     if "version" in doc and version != 1:
@@ -250,6 +280,17 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     sp = c.table(doc, "suppression", {"threshold"})
     threshold = c.float_(sp, "suppression", "threshold", 0.0, 1.0) if sp else 0.0
 
+    access = DEFAULT_ACCESS
+    if "access" in doc:
+        a = c.table(doc, "access", _ACCESS_FIELDS)
+        if a:
+            access = AccessPolicy(
+                c.int_(a, "access", "session_idle_minutes", 1),
+                c.int_(a, "access", "session_absolute_hours", 1),
+                c.int_(a, "access", "searches_per_user_per_hour", 1),
+                c.int_(a, "access", "searches_per_user_per_day", 1),
+            )
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -262,6 +303,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         source=source,
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        access=access,
     )
 
 

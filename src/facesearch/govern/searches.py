@@ -22,13 +22,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.govern.audit import AuditLog, jsonable
+from facesearch.govern.audit import AuditLog, as_utc, jsonable
 from facesearch.govern.cases import OPEN, active_assignment, require_case, require_readable_case
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
@@ -239,6 +239,61 @@ def check_may_search(
     return user, case
 
 
+class QuotaExceededError(RefusedError):
+    """A user ran as many searches as the policy allows in a period; ``retry_after`` is the
+    number of seconds until the oldest counted search leaves the period."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__("search", reason)
+        self.retry_after = retry_after
+
+
+def check_quota(session: Session, policy: Policy, user: User, now: datetime) -> None:
+    """Refuse a search beyond the policy's per-user hourly and daily quotas."""
+    limits = (
+        (timedelta(hours=1), policy.access.searches_per_user_per_hour, "hour"),
+        (timedelta(days=1), policy.access.searches_per_user_per_day, "day"),
+    )
+    for period, limit, name in limits:
+        since = now - period
+        times = list(
+            session.execute(
+                select(Search.at)
+                .where(Search.user_id == user.id, Search.at > since)
+                .order_by(Search.at)
+                .limit(limit)
+            ).scalars()
+        )
+        if len(times) >= limit:
+            oldest = as_utc(times[0])
+            wait = max(1, int((oldest + period - as_utc(now)).total_seconds()) + 1)
+            raise QuotaExceededError(
+                f"user {user.username!r} has run {limit} searches in the last {name}, the "
+                f"policy's limit; try again in {wait} s",
+                wait,
+            )
+
+
+@dataclass(frozen=True)
+class SearchPermit:
+    """What the check before a search decided: the search may run, with these numbers."""
+
+    actor: str
+    case: str
+    k_requested: int
+    k_used: int
+
+
+def permit_search(
+    session: Session, policy: Policy, actor: str, number: str, k: int | None, now: datetime
+) -> SearchPermit:
+    """Step 1 of a governed search (its own transaction): role, case, assignment, quota."""
+    k_req = policy.search.max_candidates if k is None else int(k)
+    user, case = check_may_search(session, policy, actor, number, k_req)
+    check_quota(session, policy, user, now)
+    return SearchPermit(actor, case.number, k_req, min(k_req, policy.search.max_candidates))
+
+
 def run_search(
     session: Session,
     audit: AuditLog,
@@ -254,13 +309,37 @@ def run_search(
     collection: str | None,
     now: datetime,
 ) -> SearchOutcome:
-    k_req = policy.search.max_candidates if k is None else int(k)
-    user, case = check_may_search(session, policy, actor, number, k_req)
+    """Check, search and record in one session (for callers that hold no concurrency; the
+    service runs the three steps in separate transactions, see ``Governance.search``)."""
     if not probe:
         raise RefusedError("search", "the probe image is empty")
+    permit = permit_search(session, policy, actor, number, k, now)
+    result = backend.search(probe, permit.k_used, face=face, collection=collection)
+    return record_search(
+        session, audit, policy, matcher, cipher, permit, probe, result, face, collection, now
+    )
+
+
+def record_search(
+    session: Session,
+    audit: AuditLog,
+    policy: Policy,
+    matcher: SuppressionMatcher,
+    cipher: Cipher | None,
+    permit: SearchPermit,
+    probe: bytes,
+    result: Any,
+    face: int | None,
+    collection: str | None,
+    now: datetime,
+) -> SearchOutcome:
+    """Step 3 of a governed search (its own transaction): check again that the case is still
+    open and assigned (it may have closed while the engine ran), apply the policy's quality,
+    band and suppression rules to the engine's ``result``, store the probe and candidates, and
+    write the audit entry."""
+    actor, k_req, k_used = permit.actor, permit.k_requested, permit.k_used
+    user, case = check_may_search(session, policy, actor, permit.case, k_req)
     probe_sha = hashlib.sha256(probe).hexdigest()
-    k_used = min(k_req, policy.search.max_candidates)
-    result = backend.search(probe, k_used, face=face, collection=collection)
     quality = result_probe_quality(result)
     thresholds = result_thresholds(result)
     min_q = policy.search.min_probe_quality

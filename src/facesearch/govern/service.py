@@ -17,6 +17,7 @@ package does not import the engine.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -58,6 +59,9 @@ class Governance:
         self.cipher = cipher
         self.clock = clock
         self._policy_recorded = False
+        # Held around every transaction when set (SQLite: one writer at a time, so that two
+        # threads appending to the audit chain never read the same head).
+        self.transaction_lock: threading.RLock | None = None
 
     @classmethod
     def from_url(
@@ -79,6 +83,9 @@ class Governance:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
+        lock = self.transaction_lock
+        if lock is not None:
+            lock.acquire()
         s = self.session_factory()
         try:
             yield s
@@ -88,6 +95,8 @@ class Governance:
             raise
         finally:
             s.close()
+            if lock is not None:
+                lock.release()
 
     def _audit(self, s: Session) -> AuditLog:
         return AuditLog(s, self.clock)
@@ -128,6 +137,14 @@ class Governance:
         self._ensure_policy_recorded(actor)
         self._log_refusal(actor, action, reason, dict(asked or {}))
         raise RefusedError(action, reason)
+
+    def log_refusal(
+        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
+    ) -> None:
+        """Log a refusal decided outside this class without raising (e.g. an HTTP request
+        without credentials, a failed CSRF check, a rate limit)."""
+        self._ensure_policy_recorded(actor)
+        self._log_refusal(actor, action, reason, dict(asked or {}))
 
     def _log_refusal(self, actor: str, action: str, reason: str, asked: Mapping[str, Any]) -> None:
         with self.session() as s:
@@ -527,26 +544,37 @@ class Governance:
             "collection": collection,
         }
 
-        def fn(s: Session, a: AuditLog) -> SearchOutcome:
-            matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
-            return searches.run_search(
-                s,
-                a,
-                self.policy,
-                engine,
-                matcher,
-                self.cipher,
-                actor,
-                case,
-                probe,
-                k,
-                face,
-                collection,
-                self.clock(),
-            )
-
+        if not probe:
+            self.refuse(actor, "search", "the probe image is empty", asked)
+        # 1. check (policy, case, assignment, quota) in a transaction of its own
+        permit = self._run(
+            actor,
+            "search",
+            asked,
+            lambda s, _a: searches.permit_search(s, self.policy, actor, case, k, self.clock()),
+        )
         try:
-            return self._run(actor, "search", asked, fn)
+            # 2. the engine search, holding no transaction
+            result = engine.search(probe, permit.k_used, face=face, collection=collection)
+
+            # 3. record (audit, probe, candidates), checking the case again
+            def record(s: Session, a: AuditLog) -> SearchOutcome:
+                matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
+                return searches.record_search(
+                    s,
+                    a,
+                    self.policy,
+                    matcher,
+                    self.cipher,
+                    permit,
+                    probe,
+                    result,
+                    face,
+                    collection,
+                    self.clock(),
+                )
+
+            return self._run(actor, "search", asked, record)
         except RefusedError:
             raise
         except Exception as exc:

@@ -1,0 +1,28 @@
+"""Who is acting: an authenticated user with their roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from facesearch.govern.users import Role
+
+AuthMethod = Literal["session", "token", "password", "cli"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated, active user. Built only by :class:`facesearch.app.Service` after it
+    checked a session, a token or a password (or, for the local CLI, a named user)."""
+
+    username: str
+    roles: frozenset[Role]
+    display_name: str = ""
+    via: AuthMethod = "session"
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles & set(roles))
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMINISTRATOR in self.roles

@@ -1,0 +1,160 @@
+"""Typed dependencies: the settings, the service, the session store, the current principal.
+
+State lives on ``app.state`` (set by :func:`facesearch.serve.api.app.create_app`); nothing is a
+module global. ``current_principal`` accepts a Bearer token or a session cookie; with the
+cookie, a state-changing method also needs the session's CSRF token in ``X-CSRF-Token``.
+Every refusal here (no credentials, a bad token, a failed CSRF check) is logged in the audit
+chain with who (when known), from which address, and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Path, Query, Request
+
+from facesearch.app import Principal, Service
+from facesearch.govern.errors import AuthenticationError
+from facesearch.serve.api.errors import ApiError
+from facesearch.serve.api.security import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    LoginRateLimiter,
+    SessionStore,
+    WebSession,
+    csrf_matches,
+)
+from facesearch.settings import Settings
+
+T = TypeVar("T")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def get_sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def get_rate_limiter(request: Request) -> LoginRateLimiter:
+    limiter: LoginRateLimiter = request.app.state.login_limiter
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The principal and, for browser sessions, the session (None for Bearer tokens)."""
+
+    principal: Principal
+    session: WebSession | None
+    session_id: str | None
+
+
+def _refuse(service: Service, request: Request, actor: str, status: int, reason: str) -> ApiError:
+    service.log_refusal(
+        actor,
+        "http",
+        reason,
+        {"method": request.method, "path": request.url.path, "address": client_address(request)},
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ApiError(status, reason, headers)
+
+
+def current_caller(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    sessions: Annotated[SessionStore, Depends(get_sessions)],
+) -> Caller:
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _refuse(service, request, "(anonymous)", 401, "use 'Authorization: Bearer TOKEN'")
+        try:
+            principal = service.principal_from_token(token.strip())
+        except AuthenticationError as exc:
+            raise ApiError(401, exc.reason, {"WWW-Authenticate": "Bearer"}) from None
+        return Caller(principal, None, None)
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    session = sessions.get(session_id) if session_id else None
+    if session is None:
+        reason = (
+            "your session has ended (timed out or logged out); sign in again"
+            if session_id
+            else "sign in, or send an API token as 'Authorization: Bearer TOKEN'"
+        )
+        raise _refuse(service, request, "(anonymous)", 401, reason)
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise _refuse(
+            service,
+            request,
+            session.username,
+            403,
+            f"missing or wrong {CSRF_HEADER} header (CSRF protection)",
+        )
+    try:
+        principal = service.principal(session.username, "session")
+    except AuthenticationError as exc:
+        sessions.delete(session_id)
+        raise _refuse(service, request, session.username, 401, exc.reason) from None
+    return Caller(principal, session, session_id)
+
+
+def current_principal(caller: Annotated[Caller, Depends(current_caller)]) -> Principal:
+    return caller.principal
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+ServiceDep = Annotated[Service, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+LimiterDep = Annotated[LoginRateLimiter, Depends(get_rate_limiter)]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit, offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def page(items: list[T], params: PageParams) -> dict[str, Any]:
+    """The ``Page`` shape for one slice of ``items``."""
+    return {
+        "items": items[params.offset : params.offset + params.limit],
+        "total": len(items),
+        "limit": params.limit,
+        "offset": params.offset,
+    }
+
+
+# a path or query id: bounded so that no client number overflows a database integer
+PathId = Annotated[int, Path(ge=0, le=2**31 - 1)]
+QueryId = Annotated[int | None, Query(ge=0, le=2**31 - 1)]

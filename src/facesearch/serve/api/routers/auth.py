@@ -1,0 +1,123 @@
+"""Login, logout and the current user.
+
+Login checks the password (argon2id), refuses after too many failures per account or address
+(429 with ``Retry-After``), and issues a new session id every time (never reusing one the
+browser sent: no session fixation). Logout ends the session on the server."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from facesearch.app import Principal
+from facesearch.govern.errors import AuthenticationError
+from facesearch.serve.api.deps import (
+    CurrentCaller,
+    LimiterDep,
+    ServiceDep,
+    SessionsDep,
+    SettingsDep,
+    client_address,
+)
+from facesearch.serve.api.errors import ApiError
+from facesearch.serve.api.schemas import LoginIn, LoginOut, MeOut
+from facesearch.serve.api.security import CSRF_COOKIE, SESSION_COOKIE, WebSession
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def me_out(principal: Principal, session: WebSession | None, sessions: SessionsDep) -> MeOut:
+    return MeOut(
+        username=principal.username,
+        display_name=principal.display_name,
+        roles=sorted(r.value for r in principal.roles),
+        auth="session" if session else principal.via,
+        csrf_token=session.csrf_token if session else None,
+        session_expires_at=(
+            session.expires_at(sessions.idle, sessions.absolute) if session else None
+        ),
+    )
+
+
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
+)
+def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    sessions: SessionsDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+) -> LoginOut:
+    address = client_address(request)
+    wait = limiter.retry_after(body.username, address)
+    if wait:
+        service.log_refusal(
+            body.username,
+            "authenticate",
+            "too many failed logins; rate limited",
+            {"method": "password", "address": address},
+        )
+        raise ApiError(
+            429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}
+        )
+    try:
+        principal = service.login(body.username, body.password)
+    except AuthenticationError:
+        limiter.failed(body.username, address)
+        raise ApiError(401, "wrong user name or password") from None
+    limiter.succeeded(body.username)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        sessions.delete(old)  # a new id at every login
+    session_id, session = sessions.create(principal.username, address)
+    secure = (
+        settings.secure_cookies
+        if settings.secure_cookies is not None
+        else request.url.scheme == "https"
+    )
+    max_age = int(sessions.absolute.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=max_age,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        session.csrf_token,
+        max_age=max_age,
+        httponly=False,
+        secure=secure,
+        samesite="strict",
+        path="/",
+    )
+    user = me_out(principal, session, sessions)
+    user.auth = "session"
+    return LoginOut(
+        user=user,
+        csrf_token=session.csrf_token,
+        expires_at=session.expires_at(sessions.idle, sessions.absolute),
+    )
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(caller: CurrentCaller, service: ServiceDep, sessions: SessionsDep) -> Response:
+    if caller.session_id:
+        sessions.delete(caller.session_id)
+    service.logout(caller.principal)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")
+    return response
+
+
+@router.get("/me", response_model=MeOut)
+def me(caller: CurrentCaller, sessions: SessionsDep) -> MeOut:
+    return me_out(caller.principal, caller.session, sessions)

@@ -1,0 +1,363 @@
+"""Request (``...In``) and response (``...Out``) schemas of the API: separate, so a client can
+never set a field the server owns (ids, times, audit numbers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from facesearch.govern.audit import as_utc
+
+T = TypeVar("T")
+# SQLite hands back naive datetimes (they are UTC): always send them with their offset
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+# ids are 32-bit integer columns in every catalog (PostgreSQL's integer)
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+Username = Field(min_length=1, max_length=64)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- health and auth -------------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class MeOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    auth: Literal["session", "token", "password", "cli"]
+    csrf_token: str | None = None
+    session_expires_at: UtcDateTime | None = None
+
+
+class LoginOut(BaseModel):
+    user: MeOut
+    csrf_token: str
+    expires_at: UtcDateTime
+
+
+# --- users and tokens ------------------------------------------------------------------------
+
+
+class UserIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    roles: list[str] = Field(min_length=1, max_length=4)
+    password: str | None = Field(default=None, max_length=1024)
+    display_name: str = Field(default="", max_length=200)
+
+
+class UserPatch(_In):
+    roles: list[str] | None = Field(default=None, min_length=1, max_length=4)
+    active: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    active: bool
+    created_at: UtcDateTime
+    disabled_at: UtcDateTime | None
+
+
+class TokenIn(_In):
+    username: str | None = Field(default=None, max_length=64)
+    name: str = Field(default="", max_length=200)
+    expires_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    name: str
+    prefix: str
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
+
+
+class TokenCreatedOut(BaseModel):
+    id: int
+    token: str
+
+
+# --- gallery ---------------------------------------------------------------------------------
+
+
+class CollectionOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class StatsOut(BaseModel):
+    images: int
+    faces: int
+    searchable_faces: int
+    flagged_faces: dict[str, int]
+    provenance_records: int
+    collections: int
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+class IngestPathIn(_In):
+    path: str = Field(min_length=1, max_length=4096)
+    collection: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class IngestJobOut(BaseModel):
+    id: int
+    status: Literal["queued", "running", "completed", "cancelled", "failed"]
+    sources: list[str]
+    collection: str | None
+    files_total: int
+    files_done: int
+    faces: int
+    run_id: int | None
+    counts: dict[str, Any] | None
+    error: str | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
+    created_by: str
+
+
+class IngestRunOut(BaseModel):
+    id: int
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
+    status: str
+    sources: list[str]
+    collection: str | None
+    counts: dict[str, Any] | None
+
+
+class FailureOut(BaseModel):
+    path: str
+    reason: str
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+
+class CaseIn(_In):
+    number: str = Field(min_length=1, max_length=64)
+    purpose: str = Field(min_length=1, max_length=200)
+    legal_authority: str = Field(min_length=1, max_length=2000)
+    justification: str = Field(min_length=1, max_length=10000)
+
+
+class NoteIn(_In):
+    note: str = Field(default="", max_length=10000)
+
+
+class AssignIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+
+
+class CaseOut(BaseModel):
+    number: str
+    status: str
+    purpose_key: str
+    purpose_name: str
+    legal_authority: str
+    justification: str
+    requested_by: str
+    requested_at: UtcDateTime
+    decided_by: str | None
+    decided_at: UtcDateTime | None
+    decision_note: str | None
+    opened_at: UtcDateTime | None
+    closed_by: str | None
+    closed_at: UtcDateTime | None
+    close_note: str | None
+    assigned: list[str]
+    searches: int
+
+
+# --- searches and reviews --------------------------------------------------------------------
+
+
+class ProbeFaceOut(BaseModel):
+    index: int
+    bbox: tuple[float, float, float, float]
+    quality: float
+    flags: list[str]
+
+
+class ReviewIn(_In):
+    face_id: Id
+    decision: Literal["possible_match", "not_a_match", "insufficient_quality"]
+    note: str = Field(default="", max_length=10000)
+
+
+class ReviewOut(BaseModel):
+    decision: str
+    note: str
+    reviewer: str
+    at: UtcDateTime
+
+
+class ProvenanceOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    collection: str | None = None
+    path: str | None = None
+    source_url: str | None = None
+    page_url: str | None = None
+    title: str | None = None
+    captured_at: UtcDateTime | str | None = None
+
+
+class CandidateOut(BaseModel):
+    rank: int
+    face_id: int
+    score: float
+    band: str
+    image_sha256: str | None
+    provenance: list[ProvenanceOut]
+    crop_url: str
+    image_url: str
+    thumbnail_url: str
+    bbox: tuple[float, float, float, float] | None
+    decision: str | None
+    reviews: list[ReviewOut]
+
+
+class SearchOut(BaseModel):
+    search_id: int
+    case: str
+    purpose: str
+    user: str
+    at: UtcDateTime
+    probe_sha256: str
+    probe_quality: float | None
+    model: str
+    model_sha256: str
+    threshold: float | None
+    thresholds: dict[str, float]
+    k_requested: int
+    k_used: int
+    min_band_shown: str
+    hidden_below_band: int
+    hidden_suppressed: int
+    audit_seq: int | None
+    results_purged_at: UtcDateTime | None
+    statement: str
+    face: int | None
+    probe_faces: list[ProbeFaceOut]
+    gallery_size: int | None
+    seconds: float | None
+    candidates: list[CandidateOut]
+
+
+class RevealIn(_In):
+    reason: str = Field(default="", max_length=2000)
+
+
+class RevealOut(BaseModel):
+    search_id: int
+    face_id: int
+    audit_seq: int
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+# --- removals --------------------------------------------------------------------------------
+
+
+class RemovalMatchOut(BaseModel):
+    face_id: int
+    score: float
+    image_sha256: str | None
+
+
+class RemovalPreviewOut(BaseModel):
+    request_id: int
+    matches: list[RemovalMatchOut]
+
+
+class RemovalApplyIn(_In):
+    face_ids: list[Id] | None = Field(default=None, max_length=100000)
+
+
+class RemovalAppliedOut(BaseModel):
+    request_id: int
+    removed: list[int]
+
+
+class RemovalOut(BaseModel):
+    id: int
+    requester: str
+    status: str
+    created_by: str
+    created_at: UtcDateTime
+    removed: list[int]
+
+
+# --- policy ----------------------------------------------------------------------------------
+
+
+class PurposeOut(BaseModel):
+    key: str
+    name: str
+    requires_approval: bool
+
+
+class PolicyOut(BaseModel):
+    sha256: str
+    source: str
+    text: str
+    purposes: list[PurposeOut]
+    search: dict[str, Any]
+    retention: dict[str, Any]
+    session: dict[str, int]
+    quota: dict[str, int]
+
+
+class PolicyTextIn(_In):
+    text: str = Field(max_length=1_000_000)
+
+
+class PolicyProblemOut(BaseModel):
+    field: str
+    message: str
+
+
+class PolicyCheckOut(BaseModel):
+    valid: bool
+    sha256: str | None
+    problems: list[PolicyProblemOut]

@@ -1,0 +1,66 @@
+"""Upload limits and types: 413 above the settings' size, 415 for a wrong type (checked from
+the bytes, not the client's declared type)."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import Request, UploadFile
+
+from facesearch.app.service import sniff_image_type
+from facesearch.serve.api.errors import ApiError
+
+CHUNK = 1024 * 1024
+MULTIPART_SLACK = 64 * 1024  # the form's other fields and boundaries
+
+
+def check_content_length(request: Request, limit: int, what: str) -> None:
+    """Refuse at once when the declared body is larger than ``limit`` allows."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+        raise ApiError(413, f"the {what} is larger than the server's limit of {limit} bytes")
+
+
+def read_image(upload: UploadFile, limit: int, what: str = "probe") -> bytes:
+    """The upload's bytes if it is an image of at most ``limit`` bytes."""
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"the {what} is larger than the server's limit of {limit} bytes")
+    if not data:
+        raise ApiError(422, f"the {what} is empty")
+    if sniff_image_type(data) is None:
+        raise ApiError(415, f"the {what} must be an image (JPEG, PNG, WebP, BMP or TIFF)")
+    return data
+
+
+def is_archive(stream: BinaryIO, name: str) -> bool:
+    head = stream.read(512)
+    stream.seek(0)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x1f\x8b"):
+        return True
+    if head[:3] in (b"BZh",) or head.startswith(b"\xfd7zXZ\x00"):
+        return True
+    return len(head) > 262 and head[257:262] == b"ustar"
+
+
+def save_upload(stream: BinaryIO, target: Path, limit: int, what: str) -> int:
+    """Copy the upload to ``target`` in chunks, refusing (413) past ``limit`` bytes."""
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := stream.read(CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise ApiError(
+                    413, f"the {what} is larger than the server's limit of {limit} bytes"
+                )
+            out.write(chunk)
+    if zipfile.is_zipfile(target) or tarfile.is_tarfile(target):
+        return written
+    raise ApiError(415, f"the {what} is not a readable zip or tar archive")
+
+
+__all__ = ["check_content_length", "is_archive", "read_image", "save_upload", "shutil"]

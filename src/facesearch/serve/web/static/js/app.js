@@ -1,0 +1,166 @@
+// The single-page app: hash routes, the signed-in user, the navigation by role.
+import { api, ApiError, setCsrfToken } from "./api.js";
+import { h, replace } from "./dom.js";
+import { loginView } from "./views/login.js";
+import { casesView, approvalsView } from "./views/cases.js";
+import { caseView } from "./views/case.js";
+import { newSearchView } from "./views/search.js";
+import { resultsView } from "./views/results.js";
+import { collectionsView, ingestView, usersView } from "./views/admin.js";
+import { policyView } from "./views/policy.js";
+import { auditView } from "./views/audit.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const whoami = document.getElementById("whoami");
+const flashBox = document.getElementById("flash");
+
+/** What every view gets: the user, navigation, messages. */
+const app = {
+  me: null,
+  has(...roles) {
+    return Boolean(this.me) && roles.some((r) => this.me.roles.includes(r));
+  },
+  go(hash) {
+    if (window.location.hash === hash) route();
+    else window.location.hash = hash;
+  },
+  flash(message, isError = false) {
+    replace(flashBox, h("p", { class: isError ? "msg error" : "msg" }, message));
+  },
+  clearFlash() {
+    replace(flashBox);
+  },
+  async signedIn(me) {
+    this.me = me;
+    setCsrfToken(me.csrf_token);
+    renderChrome();
+  },
+  cleanup: [],
+};
+
+const NAV = [
+  { hash: "#/cases", label: "Cases", roles: ["investigator", "supervisor", "auditor"] },
+  { hash: "#/approvals", label: "Approval queue", roles: ["supervisor"] },
+  { hash: "#/admin/collections", label: "Collections", roles: ["administrator"] },
+  { hash: "#/admin/ingest", label: "Ingest", roles: ["administrator"] },
+  { hash: "#/admin/users", label: "Users and tokens", roles: ["administrator"] },
+  { hash: "#/audit", label: "Audit", roles: ["auditor", "supervisor", "administrator"] },
+  { hash: "#/policy", label: "Policy", roles: null },
+];
+
+const ROUTES = [
+  [/^\/login$/, loginView, null],
+  [/^\/cases$/, casesView, ["investigator", "supervisor", "auditor", "administrator"]],
+  [/^\/approvals$/, approvalsView, ["supervisor"]],
+  [/^\/cases\/([^/]+)$/, caseView, null],
+  [/^\/cases\/([^/]+)\/search$/, newSearchView, ["investigator"]],
+  [/^\/searches\/(\d+)$/, resultsView, null],
+  [/^\/admin\/collections$/, collectionsView, ["administrator"]],
+  [/^\/admin\/ingest$/, ingestView, ["administrator"]],
+  [/^\/admin\/users$/, usersView, ["administrator"]],
+  [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
+  [/^\/policy$/, policyView, null],
+];
+
+function homeFor(me) {
+  if (me.roles.includes("investigator") || me.roles.includes("supervisor")) return "#/cases";
+  if (me.roles.includes("auditor")) return "#/audit";
+  if (me.roles.includes("administrator")) return "#/admin/ingest";
+  return "#/policy";
+}
+
+function renderChrome() {
+  const current = window.location.hash.split("?")[0];
+  if (!app.me) {
+    replace(nav);
+    replace(whoami);
+    return;
+  }
+  const items = NAV.filter((item) => !item.roles || app.has(...item.roles)).map((item) =>
+    h("li", {}, h("a", { href: item.hash, "aria-current": current.startsWith(item.hash) ? "page" : null }, item.label)),
+  );
+  replace(nav, h("ul", {}, items));
+  replace(
+    whoami,
+    h("span", {}, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
+    h("button", { type: "button", class: "secondary", id: "logout", on: { click: logout } }, "Sign out"),
+  );
+}
+
+async function logout() {
+  try {
+    await api("POST", "/auth/logout");
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) app.flash(err.message, true);
+  }
+  app.me = null;
+  setCsrfToken(null);
+  renderChrome();
+  app.go("#/login");
+}
+
+/** Parse "#/path?x=1" into its path and query. */
+export function parseHash(hash = window.location.hash) {
+  const raw = hash.replace(/^#/, "") || "/";
+  const [path, query = ""] = raw.split("?");
+  return { path, query: new URLSearchParams(query) };
+}
+
+async function route() {
+  for (const fn of app.cleanup.splice(0)) fn();
+  const { path, query } = parseHash();
+  main.dataset.route = ""; // set again once the page for this address is shown
+  if (!app.me && path !== "/login") {
+    try {
+      await app.signedIn(await api("GET", "/auth/me"));
+    } catch {
+      app.go(`#/login?next=${encodeURIComponent(window.location.hash || "")}`);
+      return;
+    }
+  }
+  if (path === "/" || path === "") {
+    app.go(app.me ? homeFor(app.me) : "#/login");
+    return;
+  }
+  renderChrome();
+  const found = ROUTES.map(([re, view, roles]) => [path.match(re), view, roles]).find(([m]) => m);
+  if (!found) {
+    show(h("h1", {}, "Not found"), h("p", {}, "There is no page at this address."), h("a", { href: "#/" }, "Home"));
+    return;
+  }
+  const [match, view, roles] = found;
+  if (roles && !app.has(...roles)) {
+    show(h("h1", {}, "Not available"), h("p", {}, `This page is for ${roles.join(" or ")} accounts.`));
+    return;
+  }
+  try {
+    const content = await view(app, match.slice(1).map(decodeURIComponent), query);
+    show(content);
+  } catch (err) {
+    show(h("h1", {}, "Something went wrong"), h("p", { class: "error-box", role: "alert" }, err.message));
+  }
+}
+
+function show(...content) {
+  replace(main, ...content);
+  main.dataset.route = parseHash().path;
+  const heading = main.querySelector("h1");
+  document.title = heading ? `${heading.textContent} · facesearch` : "facesearch";
+  main.focus({ preventScroll: true });
+}
+
+app.homeFor = homeFor;
+window.addEventListener("hashchange", () => {
+  app.clearFlash();
+  route();
+});
+window.addEventListener("facesearch:unauthorized", () => {
+  if (app.me) {
+    app.me = null;
+    renderChrome();
+    app.flash("Your session has ended. Please sign in again.", true);
+    app.go(`#/login?next=${encodeURIComponent(window.location.hash)}`);
+  }
+});
+route();

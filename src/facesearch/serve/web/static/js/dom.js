@@ -1,0 +1,84 @@
+// Small DOM helpers: elements are built with createElement and textContent only (never
+// innerHTML), so nothing from the server is ever parsed as markup.
+
+/**
+ * Make an element. attrs: `class`, `for`, `on` ({event: handler}), `dataset`, boolean
+ * properties (disabled, checked, hidden, required, multiple, selected), anything else as an
+ * attribute. Children: nodes, strings (as text), arrays, null/false/undefined (skipped).
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "for") el.htmlFor = value;
+    else if (key === "on") for (const [ev, fn] of Object.entries(value)) el.addEventListener(ev, fn);
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (["disabled", "checked", "hidden", "required", "multiple", "selected"].includes(key)) el[key] = Boolean(value);
+    else if (key === "value") el.value = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let idCounter = 0;
+/** A unique id for label/control pairs. */
+export function uid(prefix = "f") {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+/** A labelled form field: returns the wrapper; the control is reachable as `.control`. */
+export function field(label, control, hint) {
+  if (!control.id) control.id = uid();
+  const hintEl = hint ? h("span", { class: "hint", id: `${control.id}-hint` }, hint) : null;
+  if (hintEl) control.setAttribute("aria-describedby", hintEl.id);
+  const wrapper = h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintEl);
+  wrapper.control = control;
+  return wrapper;
+}
+
+export function input(name, attrs = {}) {
+  return h("input", { name, type: "text", ...attrs });
+}
+
+export function select(name, options, attrs = {}) {
+  return h(
+    "select",
+    { name, ...attrs },
+    options.map(([value, label]) => h("option", { value }, label)),
+  );
+}
+
+/** Replace the children of `el`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function formatTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+}
+
+export function table(headers, rows, caption) {
+  return h(
+    "table",
+    {},
+    caption ? h("caption", { class: "hidden" }, caption) : null,
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col", class: x.num ? "num" : null }, x.label ?? x)))),
+    h("tbody", {}, rows),
+  );
+}

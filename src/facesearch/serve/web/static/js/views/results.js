@@ -1,0 +1,273 @@
+import { api } from "../api.js";
+import { formatTime, h, replace } from "../dom.js";
+import { bandBadge, DECISION_WORDS, errorBox } from "./common.js";
+import { openViewer } from "../viewer.js";
+
+const KEYS = [
+  ["1", "possible_match", "Possible match"],
+  ["2", "not_a_match", "Not a match"],
+  ["3", "insufficient_quality", "Insufficient quality"],
+];
+const SKIP_KEYS = ["s", "ArrowRight", "j"];
+const BACK_KEYS = ["ArrowLeft", "k"];
+
+function positionKey(searchId) {
+  return `facesearch.review.${searchId}`;
+}
+
+/**
+ * Results and their review: a grid of face crops (rank, score, band), the current candidate
+ * with its provenance, keyboard review with notes, progress, undo, and the position kept in
+ * the address (and this browser) so that a reload comes back to the same candidate.
+ */
+export async function resultsView(app, [searchId], query) {
+  const search = await api("GET", `/searches/${searchId}`);
+  const candidates = search.candidates;
+  const canReview = app.has("investigator", "supervisor");
+  const history = []; // {index, decision} of this visit, for undo
+  let at = initialPosition(searchId, query, candidates);
+
+  const grid = h("ol", { class: "grid", id: "candidates", "aria-label": "Candidates" });
+  const panel = h("aside", { class: "review-panel", id: "review-panel", "aria-label": "Current candidate" });
+  const progressText = h("p", { id: "review-progress", role: "status", "aria-live": "polite" });
+  const progressBar = h("progress", { max: String(candidates.length || 1), value: "0", "aria-label": "Candidates reviewed" });
+  const note = h("textarea", { id: "review-note", name: "note", "aria-describedby": "note-hint" });
+
+  function save() {
+    const hash = `#/searches/${searchId}?at=${at}`;
+    window.history.replaceState(null, "", hash);
+    localStorage.setItem(positionKey(searchId), String(at));
+  }
+
+  function renderGrid() {
+    replace(
+      grid,
+      candidates.map((c, i) =>
+        h(
+          "li",
+          { class: `candidate band-border-${c.band}${i === at ? " current" : ""}`, dataset: { rank: String(c.rank), faceId: String(c.face_id) } },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "pick",
+              "aria-current": i === at ? "true" : null,
+              "aria-label": `Candidate ${c.rank}: score ${c.score.toFixed(3)}, band ${c.band}${c.decision ? `, reviewed: ${DECISION_WORDS[c.decision]}` : ", not reviewed"}`,
+              on: { click: () => moveTo(i) },
+            },
+            h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}`, loading: "lazy" }),
+            h("div", { class: "meta" }, h("span", {}, `#${c.rank}`), h("span", {}, c.score.toFixed(3)), bandBadge(c.band)),
+            h("div", { class: "decision" }, c.decision ? DECISION_WORDS[c.decision] : "not reviewed"),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function renderProgress() {
+    const done = candidates.filter((c) => c.decision).length;
+    progressBar.value = done;
+    progressText.textContent = candidates.length
+      ? `Candidate ${at + 1} of ${candidates.length}. Reviewed ${done} of ${candidates.length}.`
+      : "No candidates to review.";
+  }
+
+  function renderPanel() {
+    const c = candidates[at];
+    if (!c) {
+      replace(panel, h("p", {}, "No candidate above the policy's band."));
+      return;
+    }
+    const sameImage = candidates.filter((o) => o !== c && o.image_sha256 === c.image_sha256);
+    note.value = "";
+    replace(
+      panel,
+      h("h2", { id: "current-title" }, `Candidate ${c.rank} of ${candidates.length}`),
+      h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}` }),
+      h("p", {}, `Score ${c.score.toFixed(3)} `, bandBadge(c.band), ` — ${bandMeaning(c.band)}`),
+      h("p", { id: "current-decision" }, c.decision ? `Decision: ${DECISION_WORDS[c.decision]}` : "Not reviewed yet"),
+      (c.reviews || []).length
+        ? h("ul", { class: "provenance" }, c.reviews.map((r) => h("li", {}, `${DECISION_WORDS[r.decision] || r.decision} by ${r.reviewer}, ${formatTime(r.at)}${r.note ? `: ${r.note}` : ""}`)))
+        : null,
+      h("h3", {}, "Where the image comes from"),
+      h("ul", { class: "provenance" }, (c.provenance || []).map(provenanceItem)),
+      h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)")),
+      sameImage.length
+        ? h("p", {}, "Other faces of the same image in these results: ", sameImage.map((o) => h("button", { type: "button", class: "secondary", on: { click: () => moveTo(candidates.indexOf(o)) } }, `#${o.rank}`)))
+        : null,
+      canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
+    );
+  }
+
+  function reviewControls() {
+    return h(
+      "div",
+      {},
+      h("label", { for: note.id }, "Note (optional)"),
+      note,
+      h("p", { class: "hint muted", id: "note-hint" }, "Keys work outside the note; press Escape to leave it."),
+      h(
+        "div",
+        { class: "review-buttons" },
+        KEYS.map(([key, decision, label]) =>
+          h("button", { type: "button", dataset: { decision }, on: { click: () => decide(decision) } }, h("kbd", {}, key), ` ${label}`),
+        ),
+        h("button", { type: "button", class: "secondary", id: "skip", on: { click: () => skip() } }, h("kbd", {}, "S"), " Skip"),
+        h("button", { type: "button", class: "secondary", id: "undo", on: { click: () => undo() } }, h("kbd", {}, "U"), " Undo"),
+      ),
+      h(
+        "div",
+        { class: "keys", "aria-label": "Keyboard shortcuts" },
+        h("span", {}, h("kbd", {}, "←"), " ", h("kbd", {}, "→")),
+        h("span", {}, "previous / next candidate"),
+        h("span", {}, h("kbd", {}, "V")),
+        h("span", {}, "full image"),
+        h("span", {}, h("kbd", {}, "N")),
+        h("span", {}, "write a note"),
+      ),
+    );
+  }
+
+  function render() {
+    renderGrid();
+    renderPanel();
+    renderProgress();
+  }
+
+  function moveTo(i) {
+    if (i < 0 || i >= candidates.length) return;
+    at = i;
+    save();
+    render();
+  }
+
+  function skip() {
+    history.push({ index: at, decision: null });
+    moveTo(Math.min(at + 1, candidates.length - 1));
+  }
+
+  async function decide(decision) {
+    const c = candidates[at];
+    if (!c) return;
+    try {
+      const review = await api("POST", `/searches/${search.search_id}/reviews`, {
+        json: { face_id: c.face_id, decision, note: note.value.trim() },
+      });
+      history.push({ index: at, decision: c.decision });
+      c.decision = review.decision;
+      c.reviews = [...(c.reviews || []), review];
+      app.flash(`Candidate ${c.rank}: ${DECISION_WORDS[decision]}.`);
+      const next = candidates.findIndex((x, i) => i > at && !x.decision);
+      moveTo(next >= 0 ? next : Math.min(at + 1, candidates.length - 1));
+    } catch (err) {
+      app.flash(err.message, true);
+    }
+  }
+
+  function undo() {
+    const last = history.pop();
+    if (!last) {
+      app.flash("Nothing to undo in this visit.");
+      return;
+    }
+    moveTo(last.index);
+    const c = candidates[last.index];
+    app.flash(
+      c.decision && c.decision !== last.decision
+        ? `Back to candidate ${c.rank}. Reviews are kept in the audit log: choose a new decision to replace “${DECISION_WORDS[c.decision]}”.`
+        : `Back to candidate ${c.rank}.`,
+    );
+  }
+
+  function showImage(c) {
+    openViewer(app, search, c, candidates);
+  }
+
+  function onKey(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target === note && event.key === "Escape") {
+      note.blur();
+      return;
+    }
+    if (target.closest && target.closest("input, textarea, select, dialog")) return;
+    const key = event.key;
+    const decision = KEYS.find(([k]) => k === key);
+    if (canReview && decision) decide(decision[1]);
+    else if (canReview && ["p", "P"].includes(key)) decide("possible_match");
+    else if (canReview && ["x", "X"].includes(key)) decide("not_a_match");
+    else if (canReview && ["q", "Q"].includes(key)) decide("insufficient_quality");
+    else if (SKIP_KEYS.includes(key) || key === "S") skip();
+    else if (BACK_KEYS.includes(key)) moveTo(at - 1);
+    else if (canReview && ["u", "U"].includes(key)) undo();
+    else if (["v", "V"].includes(key)) showImage(candidates[at]);
+    else if (canReview && ["n", "N"].includes(key)) note.focus();
+    else return;
+    event.preventDefault();
+  }
+  document.addEventListener("keydown", onKey);
+  app.cleanup.push(() => document.removeEventListener("keydown", onKey));
+
+  save();
+  render();
+  const hidden = [];
+  if (search.hidden_below_band) hidden.push(`${search.hidden_below_band} below the ${search.min_band_shown} band`);
+  if (search.hidden_suppressed) hidden.push(`${search.hidden_suppressed} suppressed on request`);
+  return h(
+    "section",
+    {},
+    h("h1", {}, `Search ${search.search_id} in case `, h("a", { href: `#/cases/${encodeURIComponent(search.case)}` }, search.case)),
+    h("p", { class: "statement", id: "statement" }, search.statement),
+    h(
+      "p",
+      { class: "muted" },
+      `By ${search.user}, ${formatTime(search.at)}; ${candidates.length} candidates (k ${search.k_used})`,
+      hidden.length ? `; hidden: ${hidden.join(", ")}` : "",
+      `; model ${search.model}; probe SHA-256 ${String(search.probe_sha256).slice(0, 12)}…`,
+    ),
+    search.results_purged_at ? errorBox(new Error(`Results purged ${formatTime(search.results_purged_at)} (retention).`)) : null,
+    progressText,
+    progressBar,
+    h("div", { class: "results-layout" }, grid, panel),
+  );
+}
+
+function initialPosition(searchId, query, candidates) {
+  const fromHash = Number.parseInt(query.get("at") ?? "", 10);
+  const stored = Number.parseInt(localStorage.getItem(positionKey(searchId)) ?? "", 10);
+  const firstOpen = candidates.findIndex((c) => !c.decision);
+  const at = Number.isFinite(fromHash) ? fromHash : Number.isFinite(stored) ? stored : Math.max(firstOpen, 0);
+  return Math.min(Math.max(at, 0), Math.max(candidates.length - 1, 0));
+}
+
+function bandMeaning(band) {
+  if (band === "strong") return "the scores of the same person usually reach this; still only a lead";
+  if (band === "possible") return "sometimes the same person, often not";
+  return "below the match threshold: most likely someone else";
+}
+
+function provenanceItem(p) {
+  const bits = [];
+  if (p.title) bits.push(p.title);
+  if (p.collection) bits.push(`collection ${p.collection}`);
+  if (p.captured_at) bits.push(`captured ${p.captured_at}`);
+  const link = safeLink(p.page_url) || safeLink(p.source_url);
+  return h(
+    "li",
+    {},
+    bits.join(", ") || p.path || "recorded source",
+    link ? [" — ", h("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, "source page")] : null,
+    !link && p.path ? h("div", { class: "muted" }, p.path) : null,
+  );
+}
+
+/** Only http(s) links leave the app (never javascript: or data: addresses). */
+function safeLink(value) {
+  if (!value) return null;
+  try {
+    const u = new URL(value);
+    return ["http:", "https:"].includes(u.protocol) ? u.href : null;
+  } catch {
+    return null;
+  }
+}

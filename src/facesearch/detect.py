@@ -218,7 +218,7 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     each overlapping the next by at least ``overlap`` (one tile when the length fits)."""
     if length <= tile:
         return [(0, length)]
-    overlap = min(overlap, tile // 2)
+    overlap = min(overlap, tile // 2) + 1  # one pixel more: starts are rounded
     count = int(np.ceil((length - overlap) / (tile - overlap)))
     side = int(np.ceil((length + (count - 1) * overlap) / count))
     starts = np.linspace(0, length - side, count).round().astype(int)

@@ -222,7 +222,8 @@ def test_compare_cli_reports_the_faces_and_warns_on_an_ambiguous_photo(photos, t
     res = runner.invoke(app, ["compare", "--pairs", str(pairs), "--face-a", "0", "-d", data])
     assert res.exit_code == 1 and "face columns" in res.output
     res = runner.invoke(app, ["compare", similar, astro, "--face-rule", "middle", "-d", data])
-    assert res.exit_code == 1 and "unknown face rule 'middle'" in res.output
+    # a usage error (exit 2) that lists the choices
+    assert res.exit_code == 2 and "'middle'" in res.output and "central" in res.output
 
 
 # ----------------------------------------------------------------------------------- eval

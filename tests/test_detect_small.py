@@ -7,65 +7,21 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from facesearch.decode import decode_array, decode_file
 from facesearch.detect import tile_spans
+from facesearch.evaluate.scenes import centre_inside, paste_face, real_background
 from facesearch.pipeline import Face, FacePipeline
 from facesearch.search import Scoring
 
 CFP_FACE = Path("cfp/Data/Images/007/frontal/02.jpg")
 
 
-def real_background(width: int, height: int) -> np.ndarray:
-    """A grid of real photos without people from scikit-image, resized to fill the frame."""
-    from skimage import data
-
-    sources = [data.coffee(), data.rocket(), data.chelsea(), data.hubble_deep_field()]
-    gray = [data.brick(), data.grass(), data.gravel(), data.clock()]
-    sources += [np.repeat(g[:, :, None], 3, axis=2) for g in gray]
-    canvas = np.zeros((height, width, 3), np.uint8)
-    cols, rows = 4, 2
-    cw, ch = -(-width // cols), -(-height // rows)
-    for i, image in enumerate(sources):
-        x, y = (i % cols) * cw, (i // cols) * ch
-        tile = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), (cw, ch))
-        canvas[y : y + ch, x : x + cw] = tile[: height - y, : width - x]
-    return canvas
-
-
-def paste_face(
-    canvas: np.ndarray, photo: np.ndarray, box: tuple[float, ...], width: int, x: int, y: int
-) -> tuple[float, float, float, float]:
-    """Paste the face ``box`` of ``photo`` (with half a box of context on each side) so that
-    the box is ``width`` pixels wide and its top left corner lands at (x, y), with a feathered
-    edge; returns the face box in the canvas."""
-    bx, by, bw, bh = box
-    x0, y0 = max(0, int(bx - bw / 2)), max(0, int(by - bh / 2))
-    x1 = min(photo.shape[1], int(bx + 1.5 * bw))
-    y1 = min(photo.shape[0], int(by + 1.5 * bh))
-    scale = width / bw
-    patch = cv2.resize(photo[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    ph, pw = patch.shape[:2]
-    mask = np.zeros((ph, pw), np.float32)
-    cv2.ellipse(mask, (pw // 2, ph // 2), (pw // 2, ph // 2), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, min(pw, ph) / 12))[:, :, None]
-    px, py = x - round((bx - x0) * scale), y - round((by - y0) * scale)
-    region = canvas[py : py + ph, px : px + pw].astype(np.float32)
-    canvas[py : py + ph, px : px + pw] = (mask * patch + (1 - mask) * region).astype(np.uint8)
-    return (float(x), float(y), bw * scale, bh * scale)
-
-
 def faces_on(faces: list[Face], box: tuple[float, float, float, float]) -> list[Face]:
     """The detected faces whose centre lies inside ``box``."""
-    x, y, w, h = box
-    return [
-        f
-        for f in faces
-        if x <= f.bbox[0] + f.bbox[2] / 2 <= x + w and y <= f.bbox[1] + f.bbox[3] / 2 <= y + h
-    ]
+    return [f for f in faces if centre_inside(f.bbox, box)]
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +55,33 @@ def test_a_40_pixel_face_in_a_24_megapixel_photo_is_found_and_matches(pipeline, 
     assert_matches(pipeline, found[0], face)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 9: 24-pixel faces are not found yet (the 40-pixel target holds)"
-)
-def test_a_24_pixel_face_in_a_2_megapixel_photo_is_found(pipeline, original):
-    photo, face = original
-    canvas = real_background(1632, 1224)
-    box = paste_face(canvas, photo, face.bbox, 24, 1100, 300)
-    faces = pipeline.process_image(decode_array(canvas, rgb=False)).faces
-    assert len(faces_on(faces, box)) == 1
+def test_most_24_pixel_faces_in_2_megapixel_photos_are_found(shared_faces, pipeline):
+    """Issue 9's target at 24 pixels (at least 80% found), on 36 faces of 36 people pasted
+    into three 2-megapixel scenes; the backgrounds alone give no detection where they are."""
+    from facesearch.evaluate.scenes import plan_scene
+
+    sources = []
+    for folder in sorted((shared_faces / "cfp" / "Data" / "Images").iterdir())[:36]:
+        pixels = decode_file(folder / "frontal" / "01.jpg").pixels
+        sources.append((pixels, pipeline.detector.predict(pixels)[0].bbox))
+    found, pasted, on_background = 0, 0, 0
+    for seed in range(3):
+        background = real_background(1632, 1224, seed=100 + seed)
+        canvas = background.copy()
+        boxes = []
+        for p in plan_scene(1632, 1224, (24, 80), 12, len(sources), seed=seed):
+            if p.width == 24:  # the 80-pixel cells only space the faces out
+                photo, box = sources[pasted % len(sources)]
+                boxes.append(paste_face(canvas, photo, box, 24, p.x, p.y))
+                pasted += 1
+        detections = pipeline.detector.predict(canvas)
+        found += sum(
+            any(centre_inside(d.bbox, b) and d.bbox[2] < 48 for d in detections) for b in boxes
+        )
+        empty = pipeline.detector.predict(background)
+        on_background += sum(centre_inside(d.bbox, b) for d in empty for b in boxes)
+    assert pasted == 36 and on_background == 0
+    assert found >= 0.8 * pasted, f"{found} of {pasted} 24-pixel faces found"
 
 
 @pytest.mark.parametrize(
@@ -123,3 +97,28 @@ def test_tiles_are_equal_cover_the_photo_and_overlap(length, tile, overlap):
 
 def test_one_tile_when_the_photo_fits():
     assert tile_spans(1224, 2048, 100) == [(0, 1224)]
+
+
+def test_scene_plans_keep_faces_apart_and_inside_the_photo():
+    from facesearch.evaluate.scenes import plan_scene
+
+    sizes = (20, 40, 80)
+    plan = plan_scene(1632, 1224, sizes, per_size=4, sources=5, seed=3)
+    assert sorted(p.width for p in plan) == sorted(list(sizes) * 4)
+    patches = [  # the pasted patch: half a box of context each side, boxes up to 1.4x tall
+        (p.x - 0.5 * p.width, p.y - 0.7 * p.width, p.x + 1.5 * p.width, p.y + 2.1 * p.width)
+        for p in plan
+    ]
+    assert all(x0 >= 0 and y0 >= 0 and x1 <= 1632 and y1 <= 1224 for x0, y0, x1, y1 in patches)
+    for a, b in itertools.combinations(patches, 2):
+        assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    assert plan == plan_scene(1632, 1224, sizes, per_size=4, sources=5, seed=3)
+    with pytest.raises(ValueError, match="do not fit"):
+        plan_scene(400, 300, sizes, per_size=4, sources=5, seed=3)
+
+
+def test_a_seeded_background_differs_by_seed_and_repeats_for_one():
+    a, b = real_background(640, 480, seed=1), real_background(640, 480, seed=2)
+    assert a.shape == (480, 640, 3) and a.std() > 10  # a real, non-uniform photo
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, real_background(640, 480, seed=1))

@@ -50,10 +50,11 @@ class DetectorSettings:
     fallback_score_threshold: float = 0.3  # last resort when nothing is found at all
     min_side: int = 160  # smaller images are upscaled to this before detection
     # The fine pass (photos whose working copy is downscaled): resolution relative to the
-    # original, and the largest tile side YuNet sees. At 1.0, 24-pixel faces are found in
-    # about 9 of 10 cases and 40-pixel ones in 98 of 100 (benchmarks/detect_small.py); 1.5
-    # finds 20-pixel faces too but costs 2.25 times as much (about 160 ms per megapixel that
-    # YuNet sees, on one core).
+    # original, and the largest tile side YuNet sees. At 1.0, 88% of 24-pixel faces and all
+    # from 32 pixels are found in 2 to 24 megapixel photos (benchmarks/detect_small.py, 66
+    # faces per size); 1.25 finds 97% of 24-pixel and 86% of 20-pixel faces at twice the time
+    # of the fine pass, 1.5 finds 98.5% and 95.5% at 3.4 times (YuNet's time follows the
+    # pixels it sees).
     fine_scale: float = 1.0
     tile_side: int = 2048
     # The smallest face (in pixels YuNet sees) that the coarse pass finds reliably: tiles

@@ -529,3 +529,23 @@ def test_shard_positions_must_cover_every_vector_once(data, tmp_path: Path) -> N
     (tmp_path / vi.META_FILE).write_text(json.dumps(meta))
     with pytest.raises(IndexCorruptError, match="each position once"):
         load_index(tmp_path)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_add_after_compact_finds_new_vectors(shards: int, data) -> None:
+    """FAISS fast-scan ORs added codes into the last block of 32, where remove_ids leaves
+    removed codes' nibbles: without clearing them, vectors added after a compaction that
+    leaves a partial block are scanned as noise."""
+    ids, xb, _ = data
+    index = PQRefineVectorIndex("m", DIM, pq_m=32, rerank=50, train_size=4096, shards=shards)
+    index.add(ids[:9600], xb[:9600])  # 9600 = 300 full blocks (3 shards: 100 each)
+    first = np.concatenate([sp.view[:5] for sp in index._shard_pos])
+    index.remove(index._pos_ids.view[first])  # each shard loses 5 codes of its first block
+    index.compact()
+    assert all(c.ntotal % 32 for c in index._codes)
+    new_ids, new_vecs = ids[9600:9900], xb[9600:9900]
+    index.add(new_ids, new_vecs)
+    check_shards(index)
+    # rerank 50 of 9,895: the new vectors are found from their codes, not by the re-rank
+    hits = index.search(new_vecs, 1)
+    np.testing.assert_array_equal(hits.ids[:, 0], new_ids)

@@ -17,7 +17,9 @@ products of unit vectors).
     is scanned, so no partition or graph can hide a mate; the candidate list only has to be
     long enough for the quantisation noise, and re-ranking makes the final order and scores
     those of exact search. Deletes are tombstones filtered at search time (with over-fetch)
-    and dropped from the files at the next ``compact()``.
+    and dropped from the files at the next ``compact()``. The codes are split into
+    ``shards`` (2 by default) that one query scans on as many threads at once, the shards'
+    best candidates merged by PQ score as one index would rank them.
 
 `index_plan` says which structure suits a gallery size; `new_index` creates it, `fit_index`
 rebuilds an index when its gallery has outgrown (or shrunk far below) its structure, and

@@ -3,7 +3,8 @@
 For each gallery size N it builds the index ``new_index`` picks (or ``--kind``), plants one
 frontal photo per CFP identity among N - 500 random unit vectors, probes with the other
 frontal photos of each identity, and prints: build time, index memory (RSS delta and the
-index's own arrays), single-query latency (p50/p99, one thread), batch throughput, recall@10
+index's own arrays), single-query latency (p50/p99; one query at a time, its shards scanned on
+``--search-threads`` threads, several values timed side by side), batch throughput, recall@10
 against exact search, and mate retrieval at rank 1 and 20 next to exact search in the same
 run, plus how often the mate is kept wherever exact search retrieves it. Exact search is run
 chunk by chunk over regenerated distractors, so 10M needs no 5 GB float32 copy.

@@ -3,7 +3,8 @@
 For each gallery size N it builds the index ``new_index`` picks (or ``--kind``), plants one
 frontal photo per CFP identity among N - 500 random unit vectors, probes with the other
 frontal photos of each identity, and prints: build time, index memory (RSS delta and the
-index's own arrays), single-query latency (p50/p99, one thread), batch throughput, recall@10
+index's own arrays), single-query latency (p50/p99; one query at a time, its shards scanned on
+``--search-threads`` threads, several values timed side by side), batch throughput, recall@10
 against exact search, and mate retrieval at rank 1 and 20 next to exact search in the same
 run, plus how often the mate is kept wherever exact search retrieves it. Exact search is run
 chunk by chunk over regenerated distractors, so 10M needs no 5 GB float32 copy.
@@ -258,6 +259,25 @@ def timed_single(index: VectorIndex, probes: np.ndarray, **kw: Any) -> np.ndarra
     return lat
 
 
+def interleaved(
+    index: VectorIndex, probes: np.ndarray, threads: list[int], repeats: int, **kw: Any
+) -> dict[int, np.ndarray]:
+    """Single-query latencies per ``search_threads`` value, taking turns query by query."""
+    lat = {t: np.empty(repeats * len(probes)) for t in threads}
+    before = getattr(index, "search_threads", 0)
+    for rep in range(repeats):
+        for q in range(len(probes)):
+            for t in threads:
+                if t:
+                    index.search_threads = t  # type: ignore[attr-defined]
+                t0 = time.perf_counter()
+                index.search(probes[q : q + 1], TOP, **kw)
+                lat[t][rep * len(probes) + q] = time.perf_counter() - t0
+    if before:
+        index.search_threads = before  # type: ignore[attr-defined]
+    return lat
+
+
 def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) -> dict[str, Any]:
     import faiss
 
@@ -276,10 +296,9 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
     faiss.omp_set_num_threads(args.threads)
     gc.collect()
     rss0 = rss_mb()
-    if args.kind == "auto":
-        index = new_index("sface", DIM, n)
-    elif args.kind == "flat":
-        index = FlatVectorIndex("sface", DIM)
+    custom = args.pq_m or args.refine_dtype or args.shards
+    if args.kind == "flat" or (args.kind == "auto" and not custom):
+        index = FlatVectorIndex("sface", DIM) if args.kind == "flat" else new_index("sface", DIM, n)
     else:
         plan = index_plan(max(n, 1_000_000), DIM)
         params = {**plan.params, "expected_size": n}
@@ -287,6 +306,8 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
             params["pq_m"] = args.pq_m
         if args.refine_dtype:
             params["refine_dtype"] = args.refine_dtype
+        if args.shards:
+            params["shards"] = args.shards
         index = PQRefineVectorIndex("sface", DIM, **params)
     build = 0.0
     for ids, vecs in gallery.chunks():
@@ -319,13 +340,21 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
     efforts: list[int | None] = [None]
     if isinstance(index, PQRefineVectorIndex) and args.rerank:
         efforts = list(args.rerank)
+    # threads scanning the shards of one query: each value is timed on the same build,
+    # interleaved query by query so that the machine's load falls on all of them alike
+    scan_threads = [0]
+    if isinstance(index, PQRefineVectorIndex):
+        scan_threads = args.search_threads or [index.search_threads]
     sweep = []
     for effort in efforts:
         kw: dict[str, Any] = {} if effort is None else {"rerank": effort}
         faiss.omp_set_num_threads(1)
         timed_single(index, lat_probes[:20], **kw)  # warm-up
-        lat = np.concatenate([timed_single(index, lat_probes, **kw) for _ in range(args.repeats)])
-        lat_f = timed_single(index, lat_probes, allowed_ids=allowed, **kw)
+        lat_by = interleaved(index, lat_probes, scan_threads, args.repeats, **kw)
+        lat = lat_by[scan_threads[0]]
+        lat_f = interleaved(index, lat_probes, scan_threads[:1], 1, allowed_ids=allowed, **kw)[
+            scan_threads[0]
+        ]
         faiss.omp_set_num_threads(args.threads)
         t0 = time.perf_counter()
         hits = index.search(probes, TOP, **kw)
@@ -338,8 +367,20 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
         )
         row: dict[str, Any] = {
             "rerank": effort if effort is not None else index.describe()["params"].get("rerank"),
+            "search_threads": scan_threads[0],
             "p50_ms": float(np.median(lat) * 1e3),
             "p99_ms": float(np.quantile(lat, 0.99) * 1e3),
+            "by_threads": {
+                str(t): {
+                    "p50_ms": float(np.median(v) * 1e3),
+                    "p99_ms": float(np.quantile(v, 0.99) * 1e3),
+                    # p50 of each timing pass: the spread from the machine's load
+                    "pass_p50_ms": [
+                        float(np.median(part) * 1e3) for part in np.array_split(v, args.repeats)
+                    ],
+                }
+                for t, v in lat_by.items()
+            },
             "batch_qps": float(nq / batch_s),
             "recall_at_10": float(rec10),
             **retrieval(r, r_exact),
@@ -361,7 +402,7 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
         "index_nbytes_mb": round(index_bytes / 2**20, 1),
         "exact_p50_ms": float(np.median(oracle["lat"]) * 1e3),
         "exact_p99_ms": float(np.quantile(oracle["lat"], 0.99) * 1e3),
-        "single_query_threads": 1,
+        "single_query_threads": sweep[0]["search_threads"],
         "batch_threads": args.threads,
         "filter_allowed": len(allowed),
         # other work on the machine skews latency: the 1-minute load average at the end
@@ -383,6 +424,14 @@ def main() -> None:
     ap.add_argument("--rerank", type=int, action="append", help="rerank values to sweep")
     ap.add_argument("--pq-m", type=int, default=0, help="override PQ sub-quantisers")
     ap.add_argument("--refine-dtype", choices=["float32", "float16"], default="")
+    ap.add_argument("--shards", type=int, default=0, help="override the PQ code shards")
+    ap.add_argument(
+        "--search-threads",
+        type=int,
+        action="append",
+        help="threads scanning one query's shards (repeatable: timed side by side; the first "
+        "is reported)",
+    )
     ap.add_argument("--threads", type=int, default=2, help="threads for build and batches")
     ap.add_argument("--probes-per-identity", type=int, default=9)
     ap.add_argument("--latency-queries", type=int, default=500)
@@ -425,9 +474,15 @@ def main() -> None:
             f"(1 thread, {res['probes']} probes, {res['mates']} mates)"
         )
         for row in res["sweep"]:
+            by = "; ".join(
+                f"{t or 1} thread(s) p50 {v['p50_ms']:.2f} p99 {v['p99_ms']:.2f} ms (passes "
+                + ", ".join(f"{x:.1f}" for x in v["pass_p50_ms"])
+                + ")"
+                for t, v in row["by_threads"].items()
+            )
             print(
-                f"  rerank {row['rerank']}: p50 {row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms"
-                f" (1 thread); batch {row['batch_qps']:.0f} q/s ({args.threads} threads); "
+                f"  rerank {row['rerank']}: {by}; batch {row['batch_qps']:.0f} q/s "
+                f"({args.threads} threads); "
                 f"recall@10 {row['recall_at_10']:.4f}\n"
                 f"    mate rank1 {row['mate_rank1']:.4f} (exact {row['mate_rank1_exact']:.4f}), "
                 f"rank20 {row['mate_rank20']:.4f} (exact {row['mate_rank20_exact']:.4f}); kept "

@@ -82,11 +82,13 @@ def recall(got: np.ndarray, want: np.ndarray) -> float:
 def make(kind: str) -> VectorIndex:
     if kind == "flat":
         return FlatVectorIndex("m", DIM)
-    if kind == "pq_refine":
-        return PQRefineVectorIndex("m", DIM, pq_m=32, rerank=1000, train_size=4096)
-    if kind == "pq_refine_fp16":
+    if kind == "pq_refine":  # three uneven shards, scanned by two threads per query
         return PQRefineVectorIndex(
-            "m", DIM, pq_m=64, rerank=200, refine_dtype="float16", train_size=4096
+            "m", DIM, pq_m=32, rerank=1000, train_size=4096, shards=3, search_threads=2
+        )
+    if kind == "pq_refine_fp16":  # one shard: the structure written before shards existed
+        return PQRefineVectorIndex(
+            "m", DIM, pq_m=64, rerank=200, refine_dtype="float16", train_size=4096, shards=1
         )
     raise AssertionError(kind)
 
@@ -324,6 +326,7 @@ def test_plan_by_size_and_growth(data) -> None:
     mid, big = index_plan(vi.FLAT_MAX), index_plan(10_000_000)
     assert mid.kind == big.kind == "pq_refine"
     assert mid.params["refine_dtype"] == "float32" and big.params["refine_dtype"] == "float16"
+    assert mid.params["shards"] == big.params["shards"] == vi.SCAN_SHARDS
     assert isinstance(new_index("m", DIM, 100), FlatVectorIndex)
     assert isinstance(new_index("m", DIM, 1_000_000), PQRefineVectorIndex)
 
@@ -363,3 +366,186 @@ def test_bad_inputs() -> None:
     assert len(index) == 1
     assert index.search(v[1:], 1).ids[0, 0] == 7
     np.testing.assert_allclose(index.search(v[1:], 1).scores[0, 0], 1.0, atol=1e-5)
+
+
+def shard_positions(index: PQRefineVectorIndex) -> list[np.ndarray]:
+    return [sp.view.copy() for sp in index._shard_pos]
+
+
+def check_shards(index: PQRefineVectorIndex) -> None:
+    """Every position's code is in exactly one shard, and the shards' sizes match their codes."""
+    pos = shard_positions(index)
+    assert len(pos) == index.shards == len(index._codes)
+    for p, codes in zip(pos, index._codes, strict=True):
+        assert codes.ntotal == len(p)
+    np.testing.assert_array_equal(np.sort(np.concatenate(pos)), np.arange(index._vecs.n))
+
+
+def test_shards_scan_like_one_index(data) -> None:
+    """Sharded codes give one index's candidates: the same results on 1 thread and on 2, and
+    (up to ties of quantised PQ scores at the end of the candidate list) as one shard."""
+    ids, xb, xq = data
+    one = PQRefineVectorIndex("m", DIM, pq_m=32, rerank=300, train_size=4096, shards=1)
+    two = PQRefineVectorIndex("m", DIM, pq_m=32, rerank=300, train_size=4096, shards=2)
+    for index in (one, two):
+        for start in range(0, N, 3000):
+            index.add(ids[start : start + 3000], xb[start : start + 3000])
+    check_shards(two)
+    sizes = [len(p) for p in shard_positions(two)]
+    assert max(sizes) - min(sizes) <= 1  # adds keep the shards level
+    _, want_i = oracle(ids, xb, xq, K)
+    single = one.search(xq, K)
+    by_row = [two.search(xq[q : q + 1], K) for q in range(len(xq))]  # the threaded path
+    two.search_threads = 1
+    by_row_1 = [two.search(xq[q : q + 1], K) for q in range(len(xq))]
+    batch = two.search(xq, K)  # shard after shard, FAISS threads over the queries
+    for q in range(len(xq)):
+        np.testing.assert_array_equal(by_row[q].ids[0], by_row_1[q].ids[0])
+        np.testing.assert_array_equal(by_row[q].ids[0], batch.ids[q])
+        np.testing.assert_array_equal(by_row[q].scores[0], batch.scores[q])
+    same_rows = np.mean(np.all(batch.ids == single.ids, axis=1))
+    assert same_rows >= 0.95, same_rows
+    assert abs(recall(batch.ids, want_i) - recall(single.ids, want_i)) <= 0.01
+    np.testing.assert_array_equal(batch.ids[:150, 0], want_i[:150, 0])
+
+
+def test_threaded_searches_at_once(built: dict[str, VectorIndex], data) -> None:
+    """Several request threads searching one sharded index get what one thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, xq = data
+    index = built["pq_refine"]
+    alone = [index.search(xq[q : q + 1], K).ids[0] for q in range(40)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda q: index.search(xq[q : q + 1], K).ids[0], range(40)))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_scan_thread_errors_reach_the_caller(built: dict[str, VectorIndex]) -> None:
+    index = built["pq_refine"]
+    assert isinstance(index, PQRefineVectorIndex)
+
+    def fail_on_two(j: int) -> int:
+        if j == 2:
+            raise RuntimeError("shard 2 failed")
+        return j
+
+    with pytest.raises(RuntimeError, match="shard 2 failed"):
+        index._run_shared(fail_on_two, [0, 1, 2])
+    assert index._run_shared(lambda j: j * 10, [0, 1, 2]) == [0, 10, 20]
+
+
+def test_reshard_keeps_results(data, tmp_path: Path) -> None:
+    ids, xb, xq = data
+    index = make("pq_refine")
+    assert isinstance(index, PQRefineVectorIndex)
+    index.add(ids, xb)
+    index.remove(ids[::7])
+    before = index.search(xq, K)
+    for shards in (1, 4, 2):
+        index.reshard(shards)
+        check_shards(index)
+        after = index.search(xq, K)
+        assert np.mean(np.all(after.ids == before.ids, axis=1)) >= 0.95
+        np.testing.assert_array_equal(after.ids[:, 0], before.ids[:, 0])
+        assert not np.isin(after.ids, ids[::7]).any()
+    index.compact()
+    check_shards(index)
+    index.save(tmp_path)
+    loaded = load_index(tmp_path)
+    assert isinstance(loaded, PQRefineVectorIndex) and loaded.shards == 2
+    check_shards(loaded)
+    np.testing.assert_array_equal(loaded.search(xq, K).ids, index.search(xq, K).ids)
+    with pytest.raises(ValueError):
+        index.reshard(0)
+
+
+def write_legacy(index: PQRefineVectorIndex, directory: Path) -> None:
+    """Save a one-shard index as files were written before shards: one "faiss" section."""
+    import faiss
+
+    sections = [
+        ("faiss", np.asarray(faiss.serialize_index(index._codes[0]), np.uint8)),
+        ("ids", index._pos_ids.view),
+        ("live", index._live.view.view(np.uint8)),
+        ("vectors", index._vecs.view),
+    ]
+    payload = b"".join(np.ascontiguousarray(a).tobytes() for _, a in sections)
+    desc = index.describe()
+    del desc["params"]["shards"]
+    meta = {
+        "model_key": index.model_key,
+        "dim": index.dim,
+        "count": len(index),
+        "sha256": vi.hashlib.sha256(payload).hexdigest(),
+        **desc,
+        "sections": index._layout(sections),
+    }
+    directory.mkdir(parents=True)
+    (directory / vi.INDEX_FILE).write_bytes(payload)
+    (directory / vi.META_FILE).write_text(json.dumps(meta))
+
+
+def test_index_saved_before_shards_loads_sharded(data, tmp_path: Path) -> None:
+    ids, xb, xq = data
+    old = make("pq_refine_fp16")
+    assert isinstance(old, PQRefineVectorIndex) and old.shards == 1
+    old.add(ids, xb)
+    old.remove(ids[:500])
+    write_legacy(old, tmp_path / "old")
+    loaded = load_index(tmp_path / "old")
+    assert isinstance(loaded, PQRefineVectorIndex)
+    assert loaded.shards == vi.SCAN_SHARDS > 1  # spread over the planned shards on load
+    check_shards(loaded)
+    assert len(loaded) == len(old) and loaded.n_removed == 500
+    h_old, h_new = old.search(xq, K), loaded.search(xq, K)
+    assert np.mean(np.all(h_new.ids == h_old.ids, axis=1)) >= 0.95
+    np.testing.assert_array_equal(h_new.ids[:150, 0], h_old.ids[:150, 0])
+    assert not np.isin(h_new.ids, ids[:500]).any()
+    # saved again, it is in the sharded format
+    loaded.save(tmp_path / "new")
+    names = [
+        s["name"] for s in json.loads((tmp_path / "new" / vi.META_FILE).read_text())["sections"]
+    ]
+    assert names[:4] == ["faiss.0", "positions.0", "faiss.1", "positions.1"]
+    again = load_index(tmp_path / "new")
+    assert again is not None
+    np.testing.assert_array_equal(again.search(xq, K).ids, h_new.ids)
+
+
+def test_shard_positions_must_cover_every_vector_once(data, tmp_path: Path) -> None:
+    ids, xb, _ = data
+    index = make("pq_refine")
+    index.add(ids[:6000], xb[:6000])
+    index.save(tmp_path)
+    meta = json.loads((tmp_path / vi.META_FILE).read_text())
+    raw = bytearray((tmp_path / vi.INDEX_FILE).read_bytes())
+    sec = {s["name"]: s for s in meta["sections"]}
+    a, b = sec["positions.0"]["offset"], sec["positions.1"]["offset"]
+    raw[a : a + 8] = raw[b : b + 8]  # shard 0's first code now claims shard 1's first position
+    meta["sha256"] = vi.hashlib.sha256(bytes(raw)).hexdigest()
+    (tmp_path / vi.INDEX_FILE).write_bytes(bytes(raw))
+    (tmp_path / vi.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IndexCorruptError, match="each position once"):
+        load_index(tmp_path)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_add_after_compact_finds_new_vectors(shards: int, data) -> None:
+    """FAISS fast-scan ORs added codes into the last block of 32, where remove_ids leaves
+    removed codes' nibbles: without clearing them, vectors added after a compaction that
+    leaves a partial block are scanned as noise."""
+    ids, xb, _ = data
+    index = PQRefineVectorIndex("m", DIM, pq_m=32, rerank=50, train_size=4096, shards=shards)
+    index.add(ids[:9600], xb[:9600])  # 9600 = 300 full blocks (3 shards: 100 each)
+    first = np.concatenate([sp.view[:5] for sp in index._shard_pos])
+    index.remove(index._pos_ids.view[first])  # each shard loses 5 codes of its first block
+    index.compact()
+    assert all(c.ntotal % 32 for c in index._codes)
+    new_ids, new_vecs = ids[9600:9900], xb[9600:9900]
+    index.add(new_ids, new_vecs)
+    check_shards(index)
+    # rerank 50 of 9,895: the new vectors are found from their codes, not by the re-rank
+    hits = index.search(new_vecs, 1)
+    np.testing.assert_array_equal(hits.ids[:, 0], new_ids)

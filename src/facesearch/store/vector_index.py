@@ -17,7 +17,9 @@ products of unit vectors).
     is scanned, so no partition or graph can hide a mate; the candidate list only has to be
     long enough for the quantisation noise, and re-ranking makes the final order and scores
     those of exact search. Deletes are tombstones filtered at search time (with over-fetch)
-    and dropped from the files at the next ``compact()``.
+    and dropped from the files at the next ``compact()``. The codes are split into
+    ``shards`` (2 by default) that one query scans on as many threads at once, the shards'
+    best candidates merged by PQ score as one index would rank them.
 
 `index_plan` says which structure suits a gallery size; `new_index` creates it, `fit_index`
 rebuilds an index when its gallery has outgrown (or shrunk far below) its structure, and
@@ -43,11 +45,15 @@ kind and checks the digest and every shape; nothing is guessed and nothing is un
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import logging
 import math
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -55,6 +61,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from facesearch.errors import IndexCorruptError
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "vectors.faiss"
 META_FILE = "vectors.json"
@@ -330,6 +338,13 @@ class _Rows:
 _REFINE_DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """An exception raised in a scan thread, carried back to the caller."""
+
+    exc: BaseException
+
+
 class PQRefineVectorIndex(VectorIndex):
     """Exhaustive 4-bit PQ fast-scan for candidates, exact re-ranking from full vectors.
 
@@ -359,11 +374,15 @@ class PQRefineVectorIndex(VectorIndex):
         train_size: int = 65536,
         exact_filter_max: int = 4096,
         expected_size: int = 0,
+        shards: int = 1,
+        search_threads: int | None = None,
     ) -> None:
         if dim % pq_m:
             raise ValueError(f"pq_m={pq_m} must divide dim={dim}")
         if refine_dtype not in _REFINE_DTYPES:
             raise ValueError(f"refine_dtype must be one of {sorted(_REFINE_DTYPES)}")
+        if not 1 <= int(shards) <= 64:
+            raise ValueError(f"shards must be between 1 and 64, got {shards}")
         self.model_key = model_key
         self.dim = dim
         self.pq_m = pq_m
@@ -371,7 +390,15 @@ class PQRefineVectorIndex(VectorIndex):
         self.refine_dtype = refine_dtype
         self.train_size = int(train_size)
         self.exact_filter_max = int(exact_filter_max)
-        self._index: Any = self._new_faiss_index()
+        self.shards = int(shards)
+        #: threads that scan the shards of one query at once (1: one after the other)
+        self.search_threads = max(1, int(search_threads or min(self.shards, os.cpu_count() or 1)))
+        # one FAISS fast-scan index per shard; `_shard_pos[j][i]` is the position of code i of
+        # shard j (a position's code is in exactly one shard)
+        self._codes: list[Any] = [self._new_faiss_index() for _ in range(self.shards)]
+        self._shard_pos = [_Rows(np.int64) for _ in range(self.shards)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._trained = False
         self._vecs = _Rows(_REFINE_DTYPES[refine_dtype], dim)
         self._pos_ids = _Rows(np.int64)
@@ -396,6 +423,8 @@ class PQRefineVectorIndex(VectorIndex):
         """Pre-allocate room for ``rows`` vectors (avoids re-allocation while growing)."""
         for arr in (self._vecs, self._pos_ids, self._live, self._key_ids, self._key_pos):
             arr.reserve(rows)
+        for sp in self._shard_pos:
+            sp.reserve(-(-rows // self.shards))
 
     @property
     def is_trained(self) -> bool:
@@ -410,13 +439,64 @@ class PQRefineVectorIndex(VectorIndex):
             step = max(1, len(stored) // self.train_size)
             sample = stored[::step][: self.train_size]
         sample = _as_vectors(sample, self.dim)
+        import faiss
+
         index = self._new_faiss_index()
         index.train(sample)
+        self._codes = [index] + [faiss.clone_index(index) for _ in range(self.shards - 1)]
+        self._shard_pos = [_Rows(np.int64) for _ in range(self.shards)]
+        self._trained = True
         for start in range(0, self._vecs.n, 262144):
             chunk = self._vecs.view[start : start + 262144]
-            index.add(np.ascontiguousarray(chunk, dtype=np.float32))
-        self._index = index
-        self._trained = True
+            self._add_codes(np.ascontiguousarray(chunk, dtype=np.float32), start)
+
+    def _add_codes(self, vectors: np.ndarray, start: int) -> None:
+        """Encode ``vectors`` (positions ``start``...) into the shards, keeping them level."""
+        sizes = [sp.n for sp in self._shard_pos]
+        base, extra = divmod(sum(sizes) + len(vectors), self.shards)
+        offset = 0
+        for j, size in enumerate(sizes):
+            take = min(max(0, base + (j < extra) - size), len(vectors) - offset)
+            if take:
+                self._codes[j].add(vectors[offset : offset + take])
+                self._shard_pos[j].append(
+                    np.arange(start + offset, start + offset + take, dtype=np.int64)
+                )
+                offset += take
+        assert offset == len(vectors)
+
+    def reshard(self, shards: int) -> None:
+        """Spread the PQ codes over ``shards`` shards, without re-encoding a vector."""
+        import faiss
+
+        if not 1 <= int(shards) <= 64:
+            raise ValueError(f"shards must be between 1 and 64, got {shards}")
+        shards = int(shards)
+        if shards == self.shards:
+            return
+        if self._trained:
+            whole = self._codes[0]
+            for other in self._codes[1:]:
+                whole.merge_from(other, 0)
+                _clear_tail(whole)
+            pos = np.concatenate([sp.view for sp in self._shard_pos])
+            bounds = [len(pos) * j // shards for j in range(shards + 1)]
+            codes = []
+            for j in range(shards):
+                part = faiss.clone_index(whole) if j < shards - 1 else whole
+                keep = faiss.IDSelectorRange(bounds[j], bounds[j + 1])
+                part.remove_ids(faiss.IDSelectorNot(keep))
+                _clear_tail(part)
+                codes.append(part)
+            self._codes = codes
+            self._shard_pos = [
+                _Rows(np.int64, data=pos[a:b]) for a, b in itertools.pairwise(bounds)
+            ]
+        else:
+            self._codes = [self._new_faiss_index() for _ in range(shards)]
+            self._shard_pos = [_Rows(np.int64) for _ in range(shards)]
+        self.shards = shards
+        self.search_threads = min(shards, os.cpu_count() or 1)
 
     # -- id map ------------------------------------------------------------------------ #
     def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -469,7 +549,7 @@ class PQRefineVectorIndex(VectorIndex):
         self._n_live += len(ids)
         self._insert_keys(ids, pos)
         if self._trained:
-            self._index.add(vectors)
+            self._add_codes(vectors, start)
         elif self._vecs.n >= self.train_size:
             self.train()
 
@@ -490,11 +570,19 @@ class PQRefineVectorIndex(VectorIndex):
         dead = np.flatnonzero(~live)
         if len(dead) == 0:
             return 0
-        if self._trained:
-            # IndexFastScan.remove_ids keeps the remaining codes in order, so positions
-            # stay aligned with the compacted arrays below.
-            self._index.remove_ids(faiss.IDSelectorBatch(dead.astype(np.int64)))
         new_pos = np.cumsum(live, dtype=np.int64) - 1
+        if self._trained:
+            # IndexFastScan.remove_ids keeps the remaining codes in order, so each shard's
+            # position list stays aligned once its dead entries are dropped too.
+            for codes, sp in zip(self._codes, self._shard_pos, strict=True):
+                alive = live[sp.view]
+                gone = np.flatnonzero(~alive)
+                if len(gone):
+                    codes.remove_ids(faiss.IDSelectorBatch(gone.astype(np.int64)))
+                    _clear_tail(codes)
+                    sp.replace(new_pos[sp.view[alive]])
+                else:
+                    sp.replace(new_pos[sp.view])
         self._vecs.replace(self._vecs.view[live])
         self._pos_ids.replace(self._pos_ids.view[live])
         self._live.replace(np.ones(self._n_live, bool))
@@ -535,7 +623,7 @@ class PQRefineVectorIndex(VectorIndex):
             return self._exact(queries, kk, None)
         ntotal = self._vecs.n
         fetch = min(ntotal, math.ceil(effort * ntotal / pool))
-        _, cand = self._index.search(queries, fetch)
+        cand = self._scan(queries, fetch)
         scores = np.full((n, kk), MISSING_SCORE, np.float32)
         out = np.full((n, kk), -1, np.int64)
         live, vecs, pos_ids = self._live.view, self._vecs.view, self._pos_ids.view
@@ -555,6 +643,80 @@ class PQRefineVectorIndex(VectorIndex):
             scores[row, :m] = s[top]
             out[row, :m] = pos_ids[c[top]]
         return SearchHits(scores, out)
+
+    def _scan(self, queries: np.ndarray, fetch: int) -> np.ndarray:
+        """Positions (n, <= fetch) of the ``fetch`` best codes per query, -1 padded.
+
+        Each shard returns its own best ``fetch`` (the overall best may all sit in one) and
+        the union is cut back to the ``fetch`` best PQ scores, as one index over every code
+        would return them (all shards share the codebooks, so their scores compare). One
+        query scans the shards on up to ``search_threads`` threads at once (FAISS releases
+        the GIL), each thread taking the next shard nobody has started: when the machine is
+        busy and a helper thread is not scheduled in time, the calling thread scans that
+        shard itself, so a query is never slower than one thread by more than the merge. A
+        batch scans the shards one after the other, each over the queries on FAISS's OpenMP
+        threads.
+        """
+        pairs = zip(self._codes, self._shard_pos, strict=True)
+        jobs = [(c, sp.view, min(fetch, sp.n)) for c, sp in pairs]
+        jobs = [job for job in jobs if job[2] > 0]
+
+        def one(job: tuple[Any, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+            codes, pos, f = job
+            d, local = codes.search(queries, f)
+            return d, np.where(local >= 0, pos[np.maximum(local, 0)], -1)
+
+        if len(jobs) > 1 and len(queries) == 1 and self.search_threads > 1:
+            parts = self._run_shared(one, jobs)
+        else:
+            parts = [one(job) for job in jobs]
+        if len(parts) == 1:
+            return parts[0][1]
+        d = np.concatenate([p[0] for p in parts], axis=1)
+        cand = np.concatenate([p[1] for p in parts], axis=1)
+        if cand.shape[1] <= fetch:
+            return cand
+        d = np.where(cand >= 0, d, -np.inf)
+        best = np.argpartition(-d, fetch - 1, axis=1)[:, :fetch]
+        return np.take_along_axis(cand, best, axis=1)
+
+    def _run_shared(self, fn: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+        """``[fn(job) for job in jobs]``, the calling thread and the scan pool taking turns."""
+        results: list[Any] = [None] * len(jobs)
+        done = [threading.Event() for _ in jobs]
+        claim = threading.Lock()
+        following = iter(range(len(jobs)))
+
+        def work() -> None:
+            while True:
+                with claim:
+                    j = next(following, None)
+                if j is None:
+                    return
+                try:
+                    results[j] = fn(jobs[j])
+                except BaseException as exc:  # re-raised in the calling thread
+                    results[j] = _Failed(exc)
+                finally:
+                    done[j].set()
+
+        pool = self._scan_pool()
+        for _ in range(min(self.search_threads, len(jobs)) - 1):
+            pool.submit(work)
+        work()
+        for event in done:  # only jobs a helper has started are still running
+            event.wait()
+        for r in results:
+            if isinstance(r, _Failed):
+                raise r.exc
+        return results
+
+    def _scan_pool(self) -> ThreadPoolExecutor:
+        """This index's scan threads, made on first use (again in a forked child)."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(self.search_threads - 1, "facesearch-scan")
+            self._pool_pid = os.getpid()
+        return self._pool
 
     def _allowed_positions(self, allowed: np.ndarray) -> np.ndarray:
         """Sorted positions of the live ids among sorted, unique ``allowed``."""
@@ -613,7 +775,7 @@ class PQRefineVectorIndex(VectorIndex):
     def nbytes(self) -> int:
         codes = self._vecs.n * self.pq_m // 2 if self._trained else 0
         arrays = (self._vecs, self._pos_ids, self._live, self._key_ids, self._key_pos)
-        return codes + sum(a.nbytes for a in arrays)
+        return codes + sum(a.nbytes for a in (*arrays, *self._shard_pos))
 
     def iter_vectors(self, batch: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         keys, pos = self._key_ids.view, self._key_pos.view
@@ -633,6 +795,7 @@ class PQRefineVectorIndex(VectorIndex):
                 "refine_dtype": self.refine_dtype,
                 "train_size": self.train_size,
                 "exact_filter_max": self.exact_filter_max,
+                "shards": self.shards,
                 "trained": self._trained,
             },
         }
@@ -641,9 +804,13 @@ class PQRefineVectorIndex(VectorIndex):
     def _sections(self) -> list[tuple[str, np.ndarray]]:
         import faiss
 
-        faiss_bytes = faiss.serialize_index(self._index) if self._trained else np.zeros(0, np.uint8)
+        shards: list[tuple[str, np.ndarray]] = []
+        for j, (codes, sp) in enumerate(zip(self._codes, self._shard_pos, strict=True)):
+            raw = faiss.serialize_index(codes) if self._trained else np.zeros(0, np.uint8)
+            shards.append((f"faiss.{j}", np.ascontiguousarray(raw, dtype=np.uint8)))
+            shards.append((f"positions.{j}", sp.view))
         return [
-            ("faiss", np.ascontiguousarray(faiss_bytes, dtype=np.uint8)),
+            *shards,
             ("ids", self._pos_ids.view),
             ("live", self._live.view.view(np.uint8)),
             ("vectors", self._vecs.view),
@@ -684,11 +851,11 @@ class PQRefineVectorIndex(VectorIndex):
 
     @classmethod
     def _load(cls, meta: dict[str, Any], path: Path) -> PQRefineVectorIndex:
-        import faiss
-
         params = meta.get("params") or {}
         dim = int(meta["dim"])
         try:
+            # files written before shards existed hold one "faiss" section and no "shards"
+            legacy = "shards" not in params
             index = cls(
                 str(meta["model_key"]),
                 dim,
@@ -697,6 +864,7 @@ class PQRefineVectorIndex(VectorIndex):
                 refine_dtype=str(params["refine_dtype"]),
                 train_size=int(params["train_size"]),
                 exact_filter_max=int(params["exact_filter_max"]),
+                shards=1 if legacy else int(params["shards"]),
             )
             trained = bool(params["trained"])
             layout = {s["name"]: s for s in meta["sections"]}
@@ -705,10 +873,15 @@ class PQRefineVectorIndex(VectorIndex):
         arrays = _read_sections(path, meta["sections"], str(meta.get("sha256")))
         try:
             ids, live, vecs = arrays["ids"], arrays["live"].view(np.bool_), arrays["vectors"]
-            fb = arrays["faiss"]
+            n = len(ids)
+            if legacy:
+                shard_data = [(arrays["faiss"], np.arange(n, dtype=np.int64))]
+            else:
+                shard_data = [
+                    (arrays[f"faiss.{j}"], arrays[f"positions.{j}"]) for j in range(index.shards)
+                ]
         except KeyError as exc:
             raise IndexCorruptError(f"pq_refine data lacks section {exc}") from exc
-        n = len(ids)
         want_vec_dtype = np.dtype(_REFINE_DTYPES[index.refine_dtype])
         if (
             ids.dtype != np.int64
@@ -720,15 +893,11 @@ class PQRefineVectorIndex(VectorIndex):
         ):
             raise IndexCorruptError("pq_refine sections disagree in shape or dtype")
         if trained:
-            try:
-                fi = faiss.deserialize_index(fb)
-            except RuntimeError as exc:
-                raise IndexCorruptError(f"cannot deserialise PQ codes: {exc}") from exc
-            if fi.d != dim or fi.ntotal != n or not isinstance(fi, faiss.IndexPQFastScan):
-                raise IndexCorruptError("PQ code index does not match the vectors")
-            if index.pq_m != fi.pq.M:
-                raise IndexCorruptError("PQ code index does not match the recorded pq_m")
-            index._index, index._trained = fi, True
+            index._codes = index._load_shards(shard_data, n)
+            index._shard_pos = [_Rows(np.int64, data=pos) for _, pos in shard_data]
+            index._trained = True
+        elif any(len(raw) or (len(pos) and not legacy) for raw, pos in shard_data):
+            raise IndexCorruptError("an untrained pq_refine index holds PQ codes")
         index._vecs.replace(vecs)
         index._pos_ids.replace(ids)
         index._live.replace(live)
@@ -740,7 +909,61 @@ class PQRefineVectorIndex(VectorIndex):
             raise IndexCorruptError("pq_refine data holds a live id twice")
         index._key_ids.replace(live_ids[order])
         index._key_pos.replace(live_pos[order])
+        if legacy:
+            planned = int(index_plan(max(n, FLAT_MAX), dim).params.get("shards", 1))
+            if planned != index.shards:
+                log.info("vector index in %s: spreading its codes over %d shards", path, planned)
+                index.reshard(planned)
         return index
+
+    def _load_shards(self, shard_data: list[tuple[np.ndarray, np.ndarray]], n: int) -> list[Any]:
+        """The shards' FAISS indexes, checked against each other and the positions."""
+        import faiss
+
+        codes, seen, ref = [], np.zeros(n, np.bool_), None
+        for raw, pos in shard_data:
+            try:
+                fi = faiss.deserialize_index(raw)
+            except RuntimeError as exc:
+                raise IndexCorruptError(f"cannot deserialise PQ codes: {exc}") from exc
+            if fi.d != self.dim or not isinstance(fi, faiss.IndexPQFastScan):
+                raise IndexCorruptError("PQ code index does not match the vectors")
+            if self.pq_m != fi.pq.M:
+                raise IndexCorruptError("PQ code index does not match the recorded pq_m")
+            centroids = faiss.vector_to_array(fi.pq.centroids)
+            if ref is None:
+                ref = centroids
+            elif not np.array_equal(ref, centroids):
+                raise IndexCorruptError("PQ shards were trained apart")
+            if pos.dtype != np.int64 or pos.ndim != 1 or fi.ntotal != len(pos):
+                raise IndexCorruptError("PQ code index does not match its positions")
+            if len(pos) and (pos.min() < 0 or pos.max() >= n or seen[pos].any()):
+                raise IndexCorruptError("PQ shards do not hold each position once")
+            seen[pos] = True
+            _clear_tail(fi)  # files written before the fix may carry stale nibbles there
+            codes.append(fi)
+        if not seen.all():
+            raise IndexCorruptError("PQ shards do not hold each position once")
+        return codes
+
+
+def _clear_tail(codes: Any) -> None:
+    """Zero the unused slots of a fast-scan index's last block of 32 codes.
+
+    FAISS's ``IndexFastScan.add`` ORs new 4-bit codes into that block, while ``remove_ids``
+    and ``merge_from`` leave removed (or uninitialised) nibbles in the slots past ``ntotal``:
+    codes added after a removal would be corrupted (faiss 1.15.1; seen as re-added vectors
+    that the scan no longer finds). Called after every remove, merge and load.
+    """
+    import faiss
+
+    if codes.ntotal2 <= codes.ntotal:
+        return
+    packer = codes.get_CodePacker()
+    packer.thisown = True  # a new object the caller owns
+    zero = np.zeros(packer.code_size, np.uint8)
+    for i in range(codes.ntotal, codes.ntotal2):
+        packer.pack_1_c(faiss.swig_ptr(zero), i, codes.codes.get())
 
 
 def _dot(block: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -854,6 +1077,9 @@ FLAT_MAX = 200_000
 #: From this size the re-ranking vectors are kept as float16: float32 costs 544 B a vector
 #: (2.2 GB at 4M, 5.4 GB at 10M), float16 288 B (3.0 GB measured at 10M, < 4 GB to ~13M).
 FLOAT16_FROM = 4_000_000
+#: The PQ codes are split into this many shards, which one query scans on as many threads
+#: at once (the scan is ~90% of a query's time; see benchmarks/README.md).
+SCAN_SHARDS = 2
 
 
 @dataclass(frozen=True)
@@ -876,7 +1102,7 @@ def index_plan(expected_size: int, dim: int = 128) -> IndexPlan:
     pq_m = 64 if dim % 64 == 0 else next(m for m in (32, 16, 8, 4, 2, 1) if dim % m == 0)
     return IndexPlan(
         PQRefineVectorIndex.kind_name,
-        {"pq_m": pq_m, "rerank": 1000, "refine_dtype": refine},
+        {"pq_m": pq_m, "rerank": 1000, "refine_dtype": refine, "shards": SCAN_SHARDS},
     )
 
 
@@ -897,8 +1123,11 @@ def _plan_of(index: VectorIndex) -> IndexPlan:
 
 
 def _structure(plan: IndexPlan) -> IndexPlan:
-    """The plan less its search-time knobs (``rerank``), which need no rebuild."""
-    return IndexPlan(plan.kind, {k: v for k, v in plan.params.items() if k != "rerank"})
+    """The plan less what changes without a rebuild: ``rerank`` (search time) and ``shards``
+    (`PQRefineVectorIndex.reshard` moves codes without re-encoding)."""
+    return IndexPlan(
+        plan.kind, {k: v for k, v in plan.params.items() if k not in ("rerank", "shards")}
+    )
 
 
 def needs_rebuild(index: VectorIndex, size: int | None = None) -> bool:
@@ -934,6 +1163,8 @@ def fit_index(index: VectorIndex, size: int | None = None) -> VectorIndex:
     rebuild from the catalog with `build_index` instead.
     """
     if not needs_rebuild(index, size):
+        if isinstance(index, PQRefineVectorIndex):
+            index.reshard(int(index_plan(max(len(index), FLAT_MAX), index.dim).params["shards"]))
         return index
     if isinstance(index, PQRefineVectorIndex):
         index.compact()

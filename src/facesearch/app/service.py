@@ -197,7 +197,10 @@ class Service:
         self.governance.record(principal.username, "logout", {"method": principal.via})
 
     def principal_from_token(self, token: str) -> Principal:
-        return self.principal(self.governance.authenticate_token(token), "token")
+        """The owner of a valid API token (checked and read in one transaction)."""
+        user = self.governance.token_owner(token)
+        roles = frozenset(Role(r) for r in user.roles)
+        return Principal(user.username, roles, user.display_name, "token")
 
     def principal_for_cli(self, username: str | None, token: str | None) -> Principal:
         """The CLI's acting user, from --token (checked) or --as (a user of the data

@@ -41,7 +41,7 @@ def _search(ws, probe: bytes, k: int | None = None):
 
 
 def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
-    gov, folder = ws.governance, ws.folder
+    folder = ws.folder
     request_photo = write_image(tmp_path / "request.jpg", astronaut[40:300, 120:360])
     admin = ws.service.principal("admin", "cli")
     request_id, matches = ws.service.preview_removal(

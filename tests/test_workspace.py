@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from tests.conftest import write_image
 
+from facesearch.app.service import SearchRequest, Service
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role
+from facesearch.settings import Settings
 from facesearch.workspace import Workspace
 
 
@@ -28,31 +30,30 @@ def ws(tmp_path, pipeline, astronaut, other_faces):
         write_image(folder / f"other_{i}.png", img)
     w.ingest("admin", [folder], workers=0)
     w.folder = folder  # type: ignore[attr-defined]
+    w.service = Service(Settings(data_dir=tmp_path / "data"), w)  # type: ignore[attr-defined]
     yield w
-    w.close()
+    w.service.close()  # closes the workspace too
+
+
+def _search(ws, probe: bytes, k: int | None = None):
+    service = ws.service
+    return service.search(service.principal("inv", "cli"), "C-1", probe, SearchRequest(k=k))
 
 
 def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
-    gov, folder = ws.governance, ws.folder
+    folder = ws.folder
     request_photo = write_image(tmp_path / "request.jpg", astronaut[40:300, 120:360])
-    vectors, model = ws.embed_first_faces([request_photo])
-    from facesearch.govern.suppression import index_finder
-
-    request_id, matches = gov.preview_removal(
-        "admin",
-        vectors,
-        model,
-        "the person",
-        "erasure request",
-        finder=index_finder(ws.gallery.index.search, k=100),
+    admin = ws.service.principal("admin", "cli")
+    request_id, matches = ws.service.preview_removal(
+        admin, [request_photo.read_bytes()], "the person", "erasure request"
     )
     found = {m.image_path.split("/")[-1] for m in matches if m.image_path}
     assert found == {"astronaut.png", "astronaut_flipped.jpg"}
-    removed = gov.apply_removal("admin", request_id, ws.gallery.remove_faces)
+    removed = ws.service.apply_removal(admin, request_id, None)
     assert len(removed) == 2
 
     # gone from results at once
-    outcome, _ = ws.search("inv", "C-1", (folder / "astronaut.png").read_bytes())
+    outcome = _search(ws, (folder / "astronaut.png").read_bytes()).outcome
     assert all(
         "astronaut" not in (c.provenance[0]["path"] if c.provenance else "")
         for c in outcome.candidates
@@ -69,7 +70,7 @@ def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
 
             image = s.query(Image).filter_by(sha256=sha).one()
             assert image.thumbnail is None and image.face_count == 0
-    outcome, _ = ws.search("inv", "C-1", (folder / "astronaut.png").read_bytes())
+    outcome = _search(ws, (folder / "astronaut.png").read_bytes()).outcome
     assert all(c.score < 0.5 for c in outcome.candidates)
 
 
@@ -86,9 +87,12 @@ def test_ingest_is_logged_and_needs_an_administrator(ws):
 def test_search_records_what_was_shown(ws):
     from facesearch.govern import audit
 
-    outcome, engine = ws.search("inv", "C-1", (ws.folder / "astronaut.png").read_bytes(), k=5)
-    assert engine is not None and outcome.candidates
+    probe = (ws.folder / "astronaut.png").read_bytes()
+    view = _search(ws, probe, k=5)
+    outcome, engine = view.outcome, ws.gallery.search(probe, 5)
+    assert view.gallery_size == engine.gallery_size and outcome.candidates
     assert outcome.candidates[0].score == engine.candidates[0].score
+    assert {c.face_id for c in outcome.candidates} <= set(view.boxes)
     with ws.governance.session() as s:
         entry = [e for e in audit.entries(s) if e.action == "search"][-1]
     assert entry.details["probe_sha256"] == outcome.probe_sha256

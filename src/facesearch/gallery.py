@@ -352,6 +352,7 @@ class Gallery:
         collection: str | None = None,
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
+        verifier: Verifier | None = None,
     ) -> SearchResult:
         """The k gallery faces most similar to the probe's face (the largest by default).
 
@@ -359,11 +360,14 @@ class Gallery:
         restricts the search to faces whose image has a matching provenance record.
         ``include_flagged`` also scans the faces kept out of the index for low quality (an
         exact scan of their embeddings in the catalog: slower, and their scores are less
-        reliable).
+        reliable). ``verifier`` finds and embeds the probe's faces (default: one on the
+        gallery's pipeline; a server's search threads each pass their own).
         """
-        self.pipeline  # noqa: B018  (load the models before the clock starts)
+        if verifier is None:
+            self.pipeline  # noqa: B018  (load the models before the clock starts)
+            verifier = self.verifier
         start = time.perf_counter()
-        decoded, faces, chosen = self.verifier.face(self.decode(probe), face)
+        decoded, faces, chosen = verifier.face(self.decode(probe), face)
         return self.search_embedding(
             chosen.embedding,
             k,

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         default=None, description="Mark cookies Secure (default: when the request is HTTPS)."
     )
     login_failures_per_minute: int = Field(default=5, ge=1)
+    malloc_arenas: int | None = Field(
+        default=None,
+        ge=0,
+        description="glibc malloc arenas for the server's threads (default: search workers "
+        "+ 1; 0: glibc's own default of 8 per core).",
+    )
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

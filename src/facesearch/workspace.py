@@ -1,9 +1,10 @@
 """The governed product: a gallery (the engine) plus governance (who may do what, and the audit).
 
-The CLI, and any later web app or API, go through a ``Workspace`` so that the same rules apply
-everywhere: ingest and removal are administrative acts by a named administrator and are
-logged; searches run only inside an open, approved case (``Governance.search``); the
-suppression list keeps removed people out of later ingests and results.
+The application service (:class:`facesearch.app.Service`, which the CLI, the HTTP API and the
+web app call) holds a ``Workspace``: ingest and removal are administrative acts by a named
+administrator and are logged; searches run only inside an open, approved case
+(``Governance.search``, driven by ``Service.search``); the suppression list keeps removed
+people out of later ingests and results.
 """
 
 from __future__ import annotations
@@ -13,19 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy.orm import sessionmaker
 
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance, load_policy
-from facesearch.govern.errors import RefusedError
-from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
-from facesearch.search import SearchResult
-from facesearch.settings import Settings, resolve_data_dir
-from facesearch.store.catalog import SearchFilters
+from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher
 
 POLICY_FILE = "policy.toml"
@@ -41,18 +37,8 @@ class Workspace:
         cls, data_dir: Path | str | None = None, *, database_url: str | None = None
     ) -> Workspace:
         """Open the gallery in ``data_dir`` with the policy in ``data_dir/policy.toml``
-        (the packaged default policy where there is none)."""
-        root = resolve_data_dir(data_dir)
-        gallery = Gallery.open(root, database_url=database_url)
-        policy_path = root / POLICY_FILE
-        policy = load_policy(policy_path if policy_path.exists() else None)
-        governance = Governance(
-            sessionmaker(gallery.catalog.engine, expire_on_commit=False),
-            policy,
-            backend=gallery,
-            cipher=Cipher.from_env(),
-        )
-        return cls(gallery, governance)
+        (the packaged default policy where there is none); the rest from the settings."""
+        return cls.from_settings(Settings.load(data_dir=data_dir, database_url=database_url))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
@@ -95,35 +81,6 @@ class Workspace:
             policy_path.write_text(default.read_text(encoding="utf-8"), encoding="utf-8")
         self.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
         return policy_path
-
-    # --- governed search ----------------------------------------------------------------------
-    def search(
-        self,
-        actor: str,
-        case: str,
-        probe: bytes,
-        *,
-        k: int | None = None,
-        face: int | None = None,
-        filters: SearchFilters | None = None,
-        include_flagged: bool = False,
-    ) -> tuple[SearchOutcome, SearchResult | None]:
-        """A search inside ``case`` by ``actor``; refused (and logged) unless the policy allows.
-
-        Returns the governed outcome (what may be shown, as recorded) and the engine's own
-        result (probe faces, timings), which is None when the search was refused.
-        """
-        engine = _FilteredSearch(self.gallery, filters, include_flagged)
-        outcome = self.governance.search(
-            actor,
-            case,
-            probe,
-            k=k,
-            face=face,
-            collection=filters.collection if filters else None,
-            backend=engine,
-        )
-        return outcome, engine.last
 
     # --- administrative acts ----------------------------------------------------------------
     def ingest(
@@ -211,39 +168,3 @@ class Workspace:
         n = self.gallery.reindex()
         self.governance.record(actor, "index.rebuild", {"faces": n})
         return n
-
-    def embed_first_faces(self, paths: Sequence[Path]) -> tuple[np.ndarray, str]:
-        """The largest face of each photo (for a removal request); refuses a photo without one."""
-        vectors = []
-        for path in paths:
-            faces = self.gallery.embed(path)
-            if not faces:
-                raise RefusedError("suppress.preview", f"no face found in {path}")
-            vectors.append(faces[0].embedding)
-        return np.stack(vectors), self.gallery.model_key
-
-
-class _FilteredSearch:
-    """The gallery as a search backend, with the filters governance does not know about, and
-    keeping the engine's result for the caller."""
-
-    def __init__(
-        self, gallery: Gallery, filters: SearchFilters | None, include_flagged: bool
-    ) -> None:
-        self.gallery = gallery
-        self.filters = filters
-        self.include_flagged = include_flagged
-        self.last: SearchResult | None = None
-
-    def search(
-        self,
-        probe: bytes,
-        k: int = 20,
-        *,
-        face: int | None = None,
-        collection: str | None = None,
-    ) -> SearchResult:
-        self.last = self.gallery.search(
-            probe, k, face=face, filters=self.filters, include_flagged=self.include_flagged
-        )
-        return self.last

@@ -7,13 +7,18 @@ from typing import Literal
 
 from facesearch.govern.users import Role
 
-AuthMethod = Literal["session", "token", "password", "cli"]
+AuthMethod = Literal["session", "token", "password", "cli", "local"]
 
 
 @dataclass(frozen=True)
 class Principal:
     """An authenticated, active user. Built only by :class:`facesearch.app.Service` after it
-    checked a session, a token or a password (or, for the local CLI, a named user)."""
+    checked a session, a token or a password (or, for the local CLI, a named user).
+
+    ``via="local"`` is the operator of the machine that holds the data, for the CLI commands
+    that never named a user (``stats``, ``runs``, ``policy show``): it holds no role, and the
+    service lets it do only those reads (:data:`facesearch.app.service.LOCAL_READS`). The HTTP
+    layer never makes one."""
 
     username: str
     roles: frozenset[Role]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +24,24 @@ class SearchView:
     gallery_size: int | None = None
     seconds: float | None = None
     boxes: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
+    probe_ambiguous: bool = False  # the probe's two largest faces are of similar size
+
+    def to_dict(self, crop_path: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The view as plain data (the CLI's ``--json``, the grid): the outcome's fields, the
+        probe faces, timing, and per candidate its first provenance path and, given
+        ``crop_path`` (blob key to file), where its face crop is stored."""
+        view = asdict(self.outcome)
+        view["face"] = self.face
+        view["probe_faces"] = [asdict(f) for f in self.probe_faces]
+        view["probe_ambiguous"] = self.probe_ambiguous
+        view["gallery_size"] = self.gallery_size
+        view["seconds"] = self.seconds
+        for cand in view["candidates"]:
+            crop = cand["crop"]
+            cand["crop_path"] = crop_path(crop) if crop and crop_path else None
+            first = cand["provenance"][0] if cand["provenance"] else {}
+            cand["image_path"] = first.get("path")
+        return view
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,20 +27,24 @@ from facesearch.app.concurrency import ReadersWriterLock, SearchPool
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.app.results import IngestJob, Media, SearchView
+from facesearch.errors import ConfigError
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance
 from facesearch.govern import cases as cases_mod
+from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import users as users_mod
 from facesearch.govern.audit import VerifyResult
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import AuthenticationError, RefusedError
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import Policy, parse_policy
+from facesearch.govern.retention import PurgeResult
 from facesearch.govern.schema import Candidate, Case, RemovalRequest, Search
 from facesearch.govern.searches import ReviewView, SearchOutcome
 from facesearch.govern.suppression import PreviewMatch, index_finder
 from facesearch.govern.users import Role
-from facesearch.ingest.runner import IngestProgress, IngestReport
+from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
+from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.search import SearchResult
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
@@ -54,6 +58,26 @@ IMAGE_TYPES = {
     b"II*\x00": "image/tiff",
     b"MM\x00*": "image/tiff",
 }
+
+
+# What the operator of the machine that holds the data may read without naming a user (the
+# CLI's stats, runs and policy commands always could): figures, runs and the policy text.
+LOCAL_READS = frozenset(
+    {"gallery.stats", "gallery.collections", "ingest.runs", "policy.show", "policy.validate"}
+)
+
+
+@dataclass
+class GovernanceOnly:
+    """A catalog's governance without the engine: the standalone governance CLI
+    (``python -m facesearch.cli.govern``), which has no gallery to search, embed or index.
+    ``remove_faces`` deletes faces for an applied removal request when one is wired in."""
+
+    governance: Governance
+    remove_faces: Callable[[list[int]], Any] | None = None
+
+    def close(self) -> None:
+        """Nothing to release: the caller owns the governance's database."""
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -96,7 +120,11 @@ class _PoolBackend:
 
 
 class Service:
-    def __init__(self, settings: Settings, workspace: Workspace) -> None:
+    """The governed operations. ``workspace`` is the gallery and its governance (a server, the
+    CLI), or :class:`GovernanceOnly` (the standalone governance CLI: every operation that
+    needs the engine says so with a :class:`ConfigError`)."""
+
+    def __init__(self, settings: Settings, workspace: Workspace | GovernanceOnly) -> None:
         self.settings = settings
         self.workspace = workspace
         self.engine_lock = ReadersWriterLock()
@@ -119,13 +147,28 @@ class Service:
         self.pool.shutdown()
         self.workspace.close()
 
+    @classmethod
+    def for_cli(cls, settings: Settings) -> Service:
+        """The service of one CLI invocation, on the machine that holds the data."""
+        return cls(settings, Workspace.from_settings(settings))
+
     @property
     def governance(self) -> Governance:
         return self.workspace.governance
 
     @property
+    def engine(self) -> Workspace:
+        """The gallery with its governance; ConfigError where there is no gallery."""
+        if not isinstance(self.workspace, Workspace):
+            raise ConfigError(
+                "this installation has no gallery (governance commands only): searching, "
+                "embedding photos and ingest need 'facesearch' on the data directory"
+            )
+        return self.workspace
+
+    @property
     def gallery(self) -> Gallery:
-        return self.workspace.gallery
+        return self.engine.gallery
 
     @property
     def policy(self) -> Policy:
@@ -154,12 +197,27 @@ class Service:
         self.governance.record(principal.username, "logout", {"method": principal.via})
 
     def principal_from_token(self, token: str) -> Principal:
-        return self.principal(self.governance.authenticate_token(token), "token")
+        """The owner of a valid API token (checked and read in one transaction)."""
+        user = self.governance.token_owner(token)
+        roles = frozenset(Role(r) for r in user.roles)
+        return Principal(user.username, roles, user.display_name, "token")
 
     def principal_for_cli(self, username: str | None, token: str | None) -> Principal:
-        """The CLI's acting user, from --token or --as (a local user of the data directory)."""
+        """The CLI's acting user, from --token (checked) or --as (a user of the data
+        directory, on the machine that holds it). A name that is not an active user yet (the
+        first administrator being added, a disabled or unknown user) gets no role here: every
+        operation checks the catalog itself and refuses, with the reason logged, as before."""
         name = self.governance.resolve_actor(username, token)
-        return self.principal(name, "token" if token else "cli")
+        via: AuthMethod = "token" if token else "cli"
+        try:
+            return self.principal(name, via)
+        except AuthenticationError:
+            return Principal(name, frozenset(), "", via)
+
+    @staticmethod
+    def local_operator() -> Principal:
+        """The operator at the data's machine, for the reads in :data:`LOCAL_READS`."""
+        return Principal("(local)", frozenset(), "", "local")
 
     def log_refusal(
         self, actor: str, action: str, reason: str, asked: dict[str, Any] | None = None
@@ -168,6 +226,8 @@ class Service:
 
     def require(self, who: Principal, action: str, *roles: Role) -> None:
         """Refuse (and log) unless ``who`` holds one of ``roles`` (checked in the catalog)."""
+        if who.via == "local" and action in LOCAL_READS:
+            return
         with self.governance.session() as s:
             try:
                 users_mod.require_user(s, who.username, action, set(roles) or None)
@@ -247,8 +307,10 @@ class Service:
     # --- gallery information ---------------------------------------------------------------
 
     def stats(self, who: Principal) -> dict[str, Any]:
+        """Images, faces, flags, second vectors, the index and its model."""
         self.require(who, "gallery.stats")
-        info: dict[str, Any] = self.gallery.catalog.stats()
+        with self.engine_lock.read():
+            info: dict[str, Any] = self.gallery.stats()
         return info
 
     def collections(self, who: Principal) -> list[dict[str, Any]]:
@@ -313,7 +375,10 @@ class Service:
         asked = {"probe_sha256": hashlib.sha256(probe).hexdigest(), "k": request.k}
         if not case:
             self.governance.refuse(
-                who.username, "search", "a search needs a case (an open, approved case)", asked
+                who.username,
+                "search",
+                "a search needs a case: an open, approved case (the CLI's --case CASE)",
+                asked,
             )
         backend = _PoolBackend(self, request)
         filters = request.filters
@@ -335,36 +400,35 @@ class Service:
             gallery_size=engine.gallery_size if engine else None,
             seconds=engine.seconds if engine else None,
             boxes=boxes,
+            probe_ambiguous=bool(engine.probe_ambiguous) if engine else False,
         )
+
+    def search_grid(self, view: SearchView, probe: bytes) -> bytes:
+        """A PNG of the probe face and each candidate's crop with rank, score, band, source."""
+        from facesearch.render import result_grid
+
+        pixels = self.gallery.decode(probe).pixels[:, :, ::-1]
+        return result_grid(view.to_dict(), pixels, self.gallery.blobs)
+
+    def crop_file(self, key: str) -> str:
+        """Where a face crop's blob is stored (for the CLI on the data's machine)."""
+        return str(self.gallery.blobs.path(key))
 
     def engine_search(self, probe: bytes, k: int, request: SearchRequest) -> SearchResult:
         """The engine's search, on the calling (search pool) thread's own face pipeline,
         under the engine's read lock. Also what the load benchmark compares against."""
-        import time
-
-        from facesearch.verify import Verifier, probe_face
-
-        gallery = self.gallery
         verifier = self._thread_verifier()
+        filters = request.filters
         with self.engine_lock.read():
-            start = time.perf_counter()
-            decoded, faces, chosen = verifier.face(gallery.decode(probe), request.face)
-            filters = request.filters
-            result: SearchResult = gallery.search_embedding(
-                chosen.embedding,
+            return self.gallery.search(
+                probe,
                 k,
-                model=chosen.model,
-                second=chosen.second,
+                face=request.face,
                 collection=filters.collection if filters else None,
                 filters=filters,
                 include_flagged=request.include_flagged,
-                probe_sha256=decoded.sha256,
-                probe_faces=[probe_face(f) for f in faces],
-                face=chosen.index,
-                started=start,
+                verifier=verifier,
             )
-        assert isinstance(verifier, Verifier)
-        return result
 
     def _thread_verifier(self) -> Any:
         """This thread's verifier: its own face pipeline (the models' per-call state is not
@@ -521,8 +585,34 @@ class Service:
 
     # --- audit -------------------------------------------------------------------------------
 
-    def verify_audit(self, who: Principal) -> VerifyResult:
-        result: VerifyResult = self.governance.verify_audit(who.username)
+    def verify_audit(
+        self,
+        who: Principal,
+        anchors: Mapping[int, str] | None = None,
+        checkpoints: Sequence[Path] = (),
+        trusted_key: ckpt.Ed25519PublicKey | None = None,
+    ) -> VerifyResult:
+        """Verify the hash chain, against heads kept elsewhere (``anchors``) and signed
+        checkpoint files (their signature checked under ``trusted_key``)."""
+        result: VerifyResult = self.governance.verify_audit(
+            who.username, anchors, checkpoints=checkpoints, trusted_key=trusted_key
+        )
+        return result
+
+    def checkpoint(
+        self, who: Principal, out: Path, key_path: Path | None = None
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        """Sign the audit log's head with the key at ``key_path`` (or the environment's) and
+        write the checkpoint to ``out``; refused if the key lies in the data directory."""
+        gov = self.governance
+        found: tuple[ckpt.Checkpoint, Path] = gov.checkpoint(
+            who.username, out, gov.signing_key(key_path)
+        )
+        return found
+
+    def purge(self, who: Principal, now: datetime | None = None) -> PurgeResult:
+        """Delete the probes and results whose retention period has ended (as of ``now``)."""
+        result: PurgeResult = self.governance.purge(who.username, now)
         return result
 
     def oversight_report(
@@ -534,36 +624,68 @@ class Service:
     # --- removal and suppression --------------------------------------------------------------
 
     def preview_removal(
-        self, who: Principal, photos: Sequence[bytes], requester: str, reason: str
+        self,
+        who: Principal,
+        photos: Sequence[bytes],
+        requester: str,
+        reason: str,
+        *,
+        names: Sequence[str] | None = None,
+        threshold: float | None = None,
     ) -> tuple[int, list[PreviewMatch]]:
+        """A removal request from photos of the person (the largest face of each; a photo
+        without a face is refused, named by ``names[i]`` or its position)."""
         self.require(who, "removal.preview", Role.ADMINISTRATOR)
         vectors = []
         for i, photo in enumerate(photos):
             faces = self.pool.run(lambda data=photo: self._embed(data))  # type: ignore[misc]
             if not faces:
-                self.governance.refuse(
-                    who.username, "removal.preview", f"no face found in photo {i + 1}"
-                )
+                where = names[i] if names else f"photo {i + 1}"
+                self.governance.refuse(who.username, "removal.preview", f"no face found in {where}")
             vectors.append(faces[0].embedding)
-        with self.engine_lock.read():
-            finder = index_finder(self.gallery.index.search, k=1000)
+        return self.preview_removal_embeddings(
+            who, np.stack(vectors), self.gallery.model_key, requester, reason, threshold=threshold
+        )
+
+    def preview_removal_embeddings(
+        self,
+        who: Principal,
+        embeddings: np.ndarray,
+        model: str,
+        requester: str,
+        reason: str,
+        *,
+        threshold: float | None = None,
+    ) -> tuple[int, list[PreviewMatch]]:
+        """A removal request from the person's embeddings (``(n, d)``, of ``model``): the
+        gallery faces matching them, through the vector index (the catalog's embeddings are
+        scanned where there is no gallery)."""
+        if not isinstance(self.workspace, Workspace):
             found: tuple[int, list[PreviewMatch]] = self.governance.preview_removal(
+                who.username, embeddings, model, requester, reason, threshold=threshold
+            )
+            return found
+        with self.engine_lock.read():
+            return self.governance.preview_removal(
                 who.username,
-                np.stack(vectors),
-                self.gallery.model_key,
+                embeddings,
+                model,
                 requester,
                 reason,
-                finder=finder,
+                finder=index_finder(self.gallery.index.search, k=1000),
+                threshold=threshold,
             )
-        return found
 
     def apply_removal(
         self, who: Principal, request_id: int, face_ids: Sequence[int] | None
     ) -> list[int]:
-        def remove(ids: list[int]) -> int:
+        def remove(ids: list[int]) -> Any:
+            if isinstance(self.workspace, GovernanceOnly):
+                if self.workspace.remove_faces is None:
+                    raise ConfigError("this installation has no face remover wired in")
+                return self.workspace.remove_faces(ids)
             with self.engine_lock.write():
-                removed: int = self.gallery.remove_faces(ids)
-                return removed
+                return self.gallery.remove_faces(ids)
 
         chosen: list[int] = self.governance.apply_removal(
             who.username, request_id, remove, face_ids
@@ -591,10 +713,11 @@ class Service:
 
     # --- policy --------------------------------------------------------------------------------
 
-    def validate_policy(self, who: Principal, text: str) -> Policy:
-        """Parse a policy text (raises PolicyError with every problem); nothing is changed."""
+    def validate_policy(self, who: Principal, text: str, source: str = "<uploaded>") -> Policy:
+        """Parse a policy text (raises PolicyError with every problem, naming ``source``);
+        nothing is changed."""
         self.require(who, "policy.validate", Role.ADMINISTRATOR, Role.SUPERVISOR, Role.AUDITOR)
-        return parse_policy(text, source="<uploaded>")
+        return parse_policy(text, source=source)
 
     def show_policy(self, who: Principal) -> Policy:
         self.require(who, "policy.show")
@@ -644,15 +767,65 @@ class Service:
     def _run_ingest_job(
         self, job: IngestJob, on_progress: Callable[[IngestProgress], None]
     ) -> IngestReport:
+        return self.ingest(
+            self.principal(job.created_by, "session"),
+            job.sources,
+            collection=job.collection,
+            workers=self.settings.ingest_workers,
+            on_progress=on_progress,
+        )
+
+    def ingest(
+        self,
+        who: Principal,
+        sources: Sequence[Path | str],
+        *,
+        collection: str | None = None,
+        manifest: Path | str | None = None,
+        workers: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_second_progress: SecondPassCallback | None = None,
+        second_vectors_in_workers: bool = False,
+    ) -> IngestReport:
+        """Ingest now, in this thread (administrators; logged; suppressed people left out),
+        then the second-vector pass; the engine's write lock is held throughout, so searches
+        wait for the end rather than read a half-changed index. Resumable."""
         with self.engine_lock.write():
-            report: IngestReport = self.workspace.ingest(
-                job.created_by,
-                job.sources,
-                collection=job.collection,
-                workers=self.settings.ingest_workers,
+            report: IngestReport = self.engine.ingest(
+                who.username,
+                sources,
+                collection=collection,
+                manifest=manifest,
+                workers=workers,
                 on_progress=on_progress,
+                on_second_progress=on_second_progress,
+                second_vectors_in_workers=second_vectors_in_workers,
             )
             return report
+
+    def second_pass(
+        self,
+        who: Principal,
+        *,
+        workers: int | None = None,
+        on_progress: SecondPassCallback | None = None,
+    ) -> SecondPassReport:
+        """Run (or resume) the second-vector pass alone (administrators; logged)."""
+        with self.engine_lock.write():
+            report: SecondPassReport = self.engine.second_pass(
+                who.username, workers=workers, on_progress=on_progress
+            )
+            return report
+
+    def reindex(self, who: Principal) -> int:
+        """Rebuild the vector index from the catalog (administrators; logged)."""
+        with self.engine_lock.write():
+            return self.engine.reindex(who.username)
+
+    def initialise(self, admin: str, password: str | None = None) -> Path:
+        """Set up the data directory: the default policy and the first administrator (refused
+        once there are users). Returns the policy file's path."""
+        return self.engine.init(admin, password)
 
     def ingest_jobs(self, who: Principal) -> list[IngestJob]:
         self.require(who, "ingest.jobs", Role.ADMINISTRATOR)

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,15 +34,13 @@ from facesearch.cli.common import (
     friendly_errors,
 )
 from facesearch.cli.evaluate import register as register_evaluate
-from facesearch.cli.govern import GovernHooks, register
+from facesearch.cli.govern import register
 from facesearch.cli.serve import register as register_serve
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
 
 if TYPE_CHECKING:
-    from facesearch.gallery import Gallery
-    from facesearch.govern import Governance
-    from facesearch.workspace import Workspace
+    from facesearch.app import Principal, Service
 
 
 class FaceRuleChoice(StrEnum):
@@ -65,7 +63,7 @@ app = typer.Typer(
 class CliState:
     data_dir: Path | None = None
     database_url: str | None = None
-    workspace: Workspace | None = None
+    service: Service | None = None
 
 
 @app.callback()
@@ -90,27 +88,26 @@ def _state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def _workspace(
+def _service(
     ctx: typer.Context, data_dir: Path | None = None, database_url: str | None = None
-) -> Workspace:
-    """The workspace for this invocation: command options win over the global ones."""
-    from facesearch.workspace import Workspace
+) -> Service:
+    """The application service for this invocation (the typed settings, with the command's
+    options winning over the global ones), closed when the command ends."""
+    from facesearch.app import Service
+    from facesearch.settings import Settings
 
     state = _state(ctx)
-    if state.workspace is None:
-        state.workspace = Workspace.open(
-            data_dir or state.data_dir, database_url=database_url or state.database_url
+    if state.service is None:
+        settings = Settings.load(
+            data_dir=data_dir or state.data_dir, database_url=database_url or state.database_url
         )
-        ctx.call_on_close(state.workspace.close)
-    return state.workspace
+        state.service = Service.for_cli(settings)
+        ctx.call_on_close(state.service.close)
+    return state.service
 
 
-def _open(ctx: typer.Context, data_dir: Path | None, database_url: str | None) -> Gallery:
-    return _workspace(ctx, data_dir, database_url).gallery
-
-
-def _actor(ws: Workspace, actor: str | None, token: str | None) -> str:
-    return ws.governance.resolve_actor(actor, token)
+def _who(service: Service, actor: str | None, token: str | None) -> Principal:
+    return service.principal_for_cli(actor, token)
 
 
 @app.command()
@@ -130,10 +127,12 @@ def init(
 ) -> None:
     """Set up a data directory: catalog, default policy (policy.toml) and first administrator."""
     with friendly_errors():
-        ws = _workspace(ctx, data_dir, database_url)
+        service = _service(ctx, data_dir, database_url)
         password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-        policy = ws.init(admin, password)
-    console.print(f"initialised {ws.gallery.data_dir}: administrator {admin!r}, policy {policy}")
+        policy = service.initialise(admin, password)
+    console.print(
+        f"initialised {service.gallery.data_dir}: administrator {admin!r}, policy {policy}"
+    )
     console.print("Next: add users ('facesearch user add'), ingest photos, open a case.")
 
 
@@ -179,12 +178,12 @@ def ingest(
     Faces of people on the suppression list are left out.
     """
     with friendly_errors():
-        ws = _workspace(ctx, data_dir, database_url)
-        who = _actor(ws, actor, token)
+        service = _service(ctx, data_dir, database_url)
+        who = _who(service, actor, token)
         if not paths and manifest is None:
             raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
         with _ingest_progress(disable=json_out) as bars:
-            report = ws.ingest(
+            report = service.ingest(
                 who,
                 paths or [],
                 collection=collection,
@@ -333,10 +332,10 @@ def second_pass(
     interrupted. Resumable: Ctrl-C keeps what is done.
     """
     with friendly_errors():
-        ws = _workspace(ctx, data_dir, database_url)
-        who = _actor(ws, actor, token)
+        service = _service(ctx, data_dir, database_url)
+        who = _who(service, actor, token)
         with _ingest_progress(disable=json_out) as bars:
-            report = ws.second_pass(who, workers=workers, on_progress=bars.second)
+            report = service.second_pass(who, workers=workers, on_progress=bars.second)
     if json_out:
         sys.stdout.write(json.dumps(_second_pass_json(report)) + "\n")
     else:
@@ -407,26 +406,16 @@ def search(
     is refused with the reason, and the refusal is logged. Every search is in the audit log.
     """
     with friendly_errors():
-        ws = _workspace(ctx, data_dir, database_url)
-        who = _actor(ws, actor, token)
-        if not case:
-            ws.governance.refuse(
-                who,
-                "search",
-                "a search needs --case CASE (an open, approved case)",
-                {"probe": str(probe)},
-            )
+        from facesearch.app.service import SearchRequest
+
+        service = _service(ctx, data_dir, database_url)
+        who = _who(service, actor, token)
         filters = _filters(collection, captured_from, captured_to, source)
         data = probe.read_bytes()
-        outcome, engine = ws.search(
-            who, case, data, k=k, face=face, filters=filters, include_flagged=include_flagged
-        )
-        view = _search_view(ws, outcome, engine)
+        result = service.search(who, case, data, SearchRequest(k, face, filters, include_flagged))
+        view = result.to_dict(service.crop_file)
         if grid is not None:
-            from facesearch.render import result_grid
-
-            pixels = ws.gallery.decode(data).pixels[:, :, ::-1]
-            grid.write_bytes(result_grid(view, pixels, ws.gallery.blobs))
+            grid.write_bytes(service.search_grid(result, data))
             err_console.print(f"result grid written to {grid}")
     if json_out:
         sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
@@ -435,21 +424,6 @@ def search(
         _write_search_csv(view)
         return
     _print_search(view)
-
-
-def _search_view(ws: Workspace, outcome: Any, engine: Any) -> dict[str, Any]:
-    """What a search shows: the governed outcome, with the engine's probe faces and timing."""
-    view = asdict(outcome)
-    view["face"] = engine.face if engine else None
-    view["probe_faces"] = [asdict(f) for f in engine.probe_faces] if engine else []
-    view["probe_ambiguous"] = bool(engine.probe_ambiguous) if engine else False
-    view["gallery_size"] = engine.gallery_size if engine else None
-    view["seconds"] = engine.seconds if engine else None
-    for cand in view["candidates"]:
-        cand["crop_path"] = str(ws.gallery.blobs.path(cand["crop"])) if cand["crop"] else None
-        first = cand["provenance"][0] if cand["provenance"] else {}
-        cand["image_path"] = first.get("path")
-    return view
 
 
 def _filters(
@@ -755,10 +729,10 @@ def stats(
 ) -> None:
     """Images, faces, flags, collections and the index of the gallery."""
     with friendly_errors():
-        gallery = _open(ctx, data_dir, database_url)
-        info = gallery.stats()
-        info["collections"] = gallery.catalog.collections()
-        gallery.close()
+        service = _service(ctx, data_dir, database_url)
+        who = service.local_operator()
+        info = service.stats(who)
+        info["collections"] = service.collections(who)
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
@@ -798,15 +772,16 @@ def runs(
 ) -> None:
     """List ingest runs, or the failures of one run."""
     with friendly_errors():
-        gallery = _open(ctx, data_dir, database_url)
+        service = _service(ctx, data_dir, database_url)
+        who = service.local_operator()
         if run_id is not None:
-            for path, reason in gallery.catalog.failures(run_id):
+            for path, reason in service.run_failures(who, run_id):
                 console.print(f"{path}: {reason}")
             return
         table = Table(title="Ingest runs")
         for col in ("id", "started", "status", "sources", "counts"):
             table.add_column(col, overflow="fold")
-        for r in gallery.catalog.runs():
+        for r in service.runs(who, limit=20):
             table.add_row(
                 str(r["id"]),
                 str(r["started_at"])[:19],
@@ -827,29 +802,12 @@ def reindex(
 ) -> None:
     """Rebuild the vector index from the catalog, the source of truth (administrators)."""
     with friendly_errors():
-        ws = _workspace(ctx, data_dir, database_url)
-        n = ws.reindex(_actor(ws, actor, token))
+        service = _service(ctx, data_dir, database_url)
+        n = service.reindex(_who(service, actor, token))
     console.print(f"index rebuilt: {n} faces")
 
 
-def _governance_for(ctx: typer.Context) -> Governance:
-    return _workspace(ctx).governance
-
-
-def _hooks() -> GovernHooks:
-    """Engine functions for the governance commands, bound to this invocation's workspace."""
-    from facesearch.govern.suppression import index_finder
-
-    return GovernHooks(
-        embed_images=lambda ctx, paths: _workspace(ctx).embed_first_faces(paths),
-        remove_faces=lambda ctx, ids: _workspace(ctx).gallery.remove_faces(ids),
-        face_finder=lambda ctx, gov, model: index_finder(
-            _workspace(ctx).gallery.index.search, k=1000
-        ),
-    )
-
-
-register(app, _governance_for, _hooks())
+register(app, lambda ctx: _service(ctx))
 register_evaluate(app)
 register_serve(app)
 

@@ -1,13 +1,15 @@
 """Governance commands: user, token, case, review, audit, purge, policy, suppress.
 
-A thin layer over :class:`facesearch.govern.Governance`. The main CLI registers them with::
+A thin layer over the application service (:class:`facesearch.app.Service`), the same one the
+HTTP API calls. The main CLI registers them with::
 
-    from facesearch.cli.govern import GovernHooks, register
-    register(app, factory, hooks)
+    from facesearch.cli.govern import register
+    register(app, service_factory)
 
-``factory(ctx)`` returns the :class:`Governance` for the data directory (the context lets
-it read global options); ``hooks`` supplies what needs the engine (embedding images for a
-removal request, removing faces, finding faces through the vector index).
+``service_factory(ctx)`` returns this invocation's service (the context lets it read global
+options). :func:`make_app` is the standalone governance CLI over a catalog alone: its
+``factory(ctx)`` returns a :class:`Governance`, run through a service without a gallery
+(``GovernHooks.remove_faces`` deletes faces for an applied removal request).
 
 Every command names its acting user with ``--as USER`` (or ``FACESEARCH_USER``); with
 ``--token`` (or ``FACESEARCH_TOKEN``) the user is the token's owner, checked. Refusals print
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import numpy as np
 import typer
@@ -42,30 +44,23 @@ from facesearch.govern import (
 )
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.report import fmt_time
-from facesearch.govern.suppression import FaceFinder
 from facesearch.govern.users import Role
 
+if TYPE_CHECKING:
+    from facesearch.app import Principal, Service
+
 GovernanceFactory = Callable[[typer.Context], Governance]
+ServiceFactory = Callable[[typer.Context], "Service"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 @dataclass
 class GovernHooks:
-    """Engine functions the governance commands need; all optional.
+    """For the standalone governance CLI (:func:`make_app`), which has no gallery:
+    ``remove_faces(ctx, face_ids)`` deletes the faces of an applied removal request."""
 
-    Each receives the command's context first, so it can reach this invocation's engine.
-
-    * ``embed_images(ctx, paths) -> (embeddings (n, d) float32, model key)`` - for
-      ``suppress preview --image``.
-    * ``remove_faces(ctx, face_ids)`` - for ``suppress apply`` (e.g. ``gallery.remove_faces``).
-    * ``face_finder(ctx, gov, model) -> FaceFinder`` - e.g.
-      ``index_finder(gallery.index.search)``; without it the catalog's embeddings are scanned.
-    """
-
-    embed_images: Callable[[typer.Context, list[Path]], tuple[np.ndarray, str]] | None = None
     remove_faces: Callable[[typer.Context, list[int]], Any] | None = None
-    face_finder: Callable[[typer.Context, Governance, str], FaceFinder] | None = None
 
 
 class CaseStatusChoice(StrEnum):
@@ -175,17 +170,20 @@ def print_outcome(o: SearchOutcome) -> None:
         typer.echo("  no candidates shown")
 
 
-def build_apps(
-    factory: GovernanceFactory, hooks: GovernHooks | None = None
-) -> dict[str, typer.Typer]:
+def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     """The sub-apps by name: user, token, case, review, audit, policy, suppress."""
-    hooks = hooks or GovernHooks()
 
-    def gov_actor(
+    def acting(
         ctx: typer.Context, actor: str | None, token: str | None
-    ) -> tuple[Governance, str]:
-        gov = factory(ctx)
-        return gov, gov.resolve_actor(actor, token)
+    ) -> tuple[Service, Principal]:
+        service = factory(ctx)
+        return service, service.principal_for_cli(actor, token)
+
+    def decide(
+        ctx: typer.Context, actor: str | None, token: str | None, act: str, number: str, arg: str
+    ) -> None:
+        service, who = acting(ctx, actor, token)
+        _print_case(service.decide_case(who, number, act, arg))
 
     # --- user ---------------------------------------------------------------------------------
     user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -216,18 +214,18 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Add a user (the first user must be an administrator; --as names them)."""
-        gov = factory(ctx)
-        who = gov.resolve_actor(actor or username, token)
+        service = factory(ctx)
+        who = service.principal_for_cli(actor or username, token)
         password = None if no_password else _read_secret("Password", password_stdin)
-        gov.add_user(who, username, role, password, name)
+        service.add_user(who, username, role, password, name)
         typer.echo(f"added user {username.lower()} ({', '.join(sorted(r.value for r in role))})")
 
     @user_app.command("list")
     @_guard
     def user_list(ctx: typer.Context, actor: Actor = None, token: TokenOpt = None) -> None:
         """List users."""
-        gov, who = gov_actor(ctx, actor, token)
-        for u in gov.list_users(who):
+        service, who = acting(ctx, actor, token)
+        for u in service.list_users(who):
             state = "active" if u["active"] else f"disabled {fmt_time(u['disabled_at'])}"
             typer.echo(f"{u['username']:<24} {','.join(u['roles']):<36} {state}")
 
@@ -244,8 +242,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Set a password (your own, or anyone's as an administrator)."""
-        gov, who = gov_actor(ctx, actor, token)
-        gov.set_password(who, username, _read_secret("New password", password_stdin))
+        service, who = acting(ctx, actor, token)
+        service.update_user(who, username, password=_read_secret("New password", password_stdin))
         typer.echo(f"password set for {username}")
 
     @user_app.command("disable")
@@ -254,8 +252,8 @@ def build_apps(
         ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Disable a user: they, and their tokens, are refused from now on."""
-        gov, who = gov_actor(ctx, actor, token)
-        gov.disable_user(who, username)
+        service, who = acting(ctx, actor, token)
+        service.update_user(who, username, active=False)
         typer.echo(f"disabled {username}")
 
     @user_app.command("enable")
@@ -264,8 +262,8 @@ def build_apps(
         ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Enable a disabled user."""
-        gov, who = gov_actor(ctx, actor, token)
-        gov.enable_user(who, username)
+        service, who = acting(ctx, actor, token)
+        service.update_user(who, username, active=True)
         typer.echo(f"enabled {username}")
 
     # --- token --------------------------------------------------------------------------------
@@ -289,9 +287,9 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Create a token. It is shown once, now."""
-        gov, who = gov_actor(ctx, actor, token)
-        secret, token_id = gov.create_token(who, user or who, name, expires_days)
-        typer.echo(f"token {token_id} for {user or who} (shown once, store it now):")
+        service, who = acting(ctx, actor, token)
+        secret, token_id = service.create_token(who, user, name, expires_days)
+        typer.echo(f"token {token_id} for {user or who.username} (shown once, store it now):")
         typer.echo(secret)
 
     @token_app.command("list")
@@ -306,8 +304,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """List tokens (yours, or all/any user's as an administrator)."""
-        gov, who = gov_actor(ctx, actor, token)
-        for t in gov.list_tokens(who, user):
+        service, who = acting(ctx, actor, token)
+        for t in service.list_tokens(who, user):
             if t["revoked_at"]:
                 state = f"revoked {fmt_time(t['revoked_at'])}"
             elif t["expires_at"]:
@@ -325,8 +323,8 @@ def build_apps(
         ctx: typer.Context, token_id: int, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Revoke a token by id."""
-        gov, who = gov_actor(ctx, actor, token)
-        gov.revoke_token(who, token_id)
+        service, who = acting(ctx, actor, token)
+        service.revoke_token(who, token_id)
         typer.echo(f"revoked token {token_id}")
 
     # --- case ---------------------------------------------------------------------------------
@@ -346,8 +344,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Open (request) a case."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.open_case(who, number, purpose, authority, justification))
+        service, who = acting(ctx, actor, token)
+        _print_case(service.open_case(who, number, purpose, authority, justification))
 
     @case_app.command("approve")
     @_guard
@@ -359,8 +357,7 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Approve a case (a supervisor who did not request it)."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.approve_case(who, number, note))
+        decide(ctx, actor, token, "approve", number, note)
 
     @case_app.command("reject")
     @_guard
@@ -372,8 +369,7 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Reject a case request."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.reject_case(who, number, note))
+        decide(ctx, actor, token, "reject", number, note)
 
     @case_app.command("assign")
     @_guard
@@ -381,8 +377,7 @@ def build_apps(
         ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Assign an investigator to a case."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.assign(who, number, user))
+        decide(ctx, actor, token, "assign", number, user)
 
     @case_app.command("unassign")
     @_guard
@@ -390,8 +385,7 @@ def build_apps(
         ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Remove an investigator from a case."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.unassign(who, number, user))
+        decide(ctx, actor, token, "unassign", number, user)
 
     @case_app.command("close")
     @_guard
@@ -403,8 +397,7 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Close a case: no more searches; the retention clock starts."""
-        gov, who = gov_actor(ctx, actor, token)
-        _print_case(gov.close_case(who, number, note))
+        decide(ctx, actor, token, "close", number, note)
 
     @case_app.command("show")
     @_guard
@@ -412,8 +405,8 @@ def build_apps(
         ctx: typer.Context, number: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
         """Show a case and its searches."""
-        gov, who = gov_actor(ctx, actor, token)
-        summary, outcomes = gov.show_case(who, number)
+        service, who = acting(ctx, actor, token)
+        summary, outcomes = service.show_case(who, number)
         _print_case(summary)
         for o in outcomes:
             typer.echo("")
@@ -430,8 +423,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """List the cases you may read."""
-        gov, who = gov_actor(ctx, actor, token)
-        for c in gov.list_cases(who, status.value if status else None):
+        service, who = acting(ctx, actor, token)
+        for c in service.list_cases(who, status.value if status else None):
             typer.echo(
                 f"{c.number:<24} {c.status:<9} {c.purpose_key:<20} by {c.requested_by:<16} "
                 f"{fmt_time(c.requested_at)}  searches {c.searches}"
@@ -454,10 +447,10 @@ def build_apps(
         """Write the case report (chain of custody) as HTML and/or PDF."""
         if html is None and pdf is None:
             raise typer.BadParameter("give --html PATH and/or --pdf PATH")
-        gov, who = gov_actor(ctx, actor, token)
+        service, who = acting(ctx, actor, token)
         for fmt, path in (("html", html), ("pdf", pdf)):
             if path is not None:
-                path.write_bytes(gov.case_report(who, number, fmt))
+                path.write_bytes(service.case_report(who, number, fmt).data)
                 typer.echo(f"wrote {path}")
 
     # --- review -------------------------------------------------------------------------------
@@ -475,8 +468,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Record your decision on a candidate shown in a search."""
-        gov, who = gov_actor(ctx, actor, token)
-        r = gov.review(who, search_id, face_id, decision.value, note)
+        service, who = acting(ctx, actor, token)
+        r = service.review(who, search_id, face_id, decision.value, note)
         typer.echo(f"search {search_id} face {face_id}: {r.decision} by {r.reviewer}")
         typer.echo(LEADS_STATEMENT)
 
@@ -530,10 +523,8 @@ def build_apps(
                 raise typer.BadParameter(f"anchor must be SEQ:HASH, got {a!r}")
             anchors[int(seq)] = h.lower()
         trusted = ckpt.load_public_key(public_key) if public_key is not None else None
-        gov, who = gov_actor(ctx, actor, token)
-        result = gov.verify_audit(
-            who, anchors, checkpoints=list(checkpoint or []), trusted_key=trusted
-        )
+        service, who = acting(ctx, actor, token)
+        result = service.verify_audit(who, anchors, list(checkpoint or []), trusted)
         typer.echo(result.summary())
         for bad_seq, problem in result.problems[1:]:
             typer.echo(f"  also #{bad_seq}: {problem}")
@@ -587,8 +578,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Sign the audit log's head (after verifying the chain) and write it to FILE."""
-        gov, who = gov_actor(ctx, actor, token)
-        cp, path = gov.checkpoint(who, out, gov.signing_key(key))
+        service, who = acting(ctx, actor, token)
+        cp, path = service.checkpoint(who, out, key)
         typer.echo(
             f"checkpoint {path}: entry #{cp.seq} {cp.entry_hash}, signed {cp.signed_at}, "
             f"key {cp.fingerprint[:16]}"
@@ -614,8 +605,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Oversight figures by user, case, purpose and period, with anomalies."""
-        gov, who = gov_actor(ctx, actor, token)
-        rep = gov.oversight_report(who, _when(since), _when(until), period.value)
+        service, who = acting(ctx, actor, token)
+        rep = service.oversight_report(who, _when(since), _when(until), period.value)
         if as_json:
             typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
         else:
@@ -628,7 +619,8 @@ def build_apps(
     @_guard
     def policy_show(ctx: typer.Context) -> None:
         """Show the policy in force."""
-        typer.echo(factory(ctx).policy.describe())
+        service = factory(ctx)
+        typer.echo(service.show_policy(service.local_operator()).describe())
 
     @policy_app.command("check")
     def policy_check(file: Path) -> None:
@@ -677,19 +669,20 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """List the gallery faces matching a person, for a human to check before apply."""
-        gov, who = gov_actor(ctx, actor, token)
-        if image:
-            if hooks.embed_images is None:
-                raise ValueError("this installation cannot embed images here; use --embeddings")
-            vecs, model_key = hooks.embed_images(ctx, list(image))
-        elif embeddings is not None and model:
-            vecs, model_key = np.load(embeddings, allow_pickle=False), model
-        else:
+        if not image and (embeddings is None or not model):
             raise typer.BadParameter("give --image PATH, or --embeddings FILE.npy and --model")
-        finder = hooks.face_finder(ctx, gov, model_key) if hooks.face_finder else None
-        request_id, matches = gov.preview_removal(
-            who, vecs, model_key, requester, reason, finder=finder, threshold=threshold
-        )
+        service, who = acting(ctx, actor, token)
+        if image:
+            photos = [p.read_bytes() for p in image]
+            request_id, matches = service.preview_removal(
+                who, photos, requester, reason, names=[str(p) for p in image], threshold=threshold
+            )
+        else:
+            assert embeddings is not None and model
+            vecs = np.load(embeddings, allow_pickle=False)
+            request_id, matches = service.preview_removal_embeddings(
+                who, vecs, model, requester, reason, threshold=threshold
+            )
         typer.echo(f"removal request {request_id}: {len(matches)} matching faces")
         for m in matches:
             typer.echo(
@@ -718,13 +711,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Suppress the person and remove the confirmed faces."""
-        remover = hooks.remove_faces
-        if remover is None:
-            raise ValueError("this installation has no face remover wired in")
-        gov, who = gov_actor(ctx, actor, token)
-        removed = gov.apply_removal(
-            who, request_id, lambda ids: remover(ctx, list(ids)), face or None
-        )
+        service, who = acting(ctx, actor, token)
+        removed = service.apply_removal(who, request_id, face or None)
         typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
 
     @suppress_app.command("cancel")
@@ -737,8 +725,8 @@ def build_apps(
         token: TokenOpt = None,
     ) -> None:
         """Cancel a previewed request (nothing removed or suppressed)."""
-        gov, who = gov_actor(ctx, actor, token)
-        gov.cancel_removal(who, request_id, note)
+        service, who = acting(ctx, actor, token)
+        service.cancel_removal(who, request_id, note)
         typer.echo(f"request {request_id} cancelled")
 
     return {
@@ -752,7 +740,7 @@ def build_apps(
     }
 
 
-def make_purge_command(factory: GovernanceFactory) -> Callable[..., None]:
+def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
     @_guard
     def purge(
         ctx: typer.Context,
@@ -764,9 +752,8 @@ def make_purge_command(factory: GovernanceFactory) -> Callable[..., None]:
         token: TokenOpt = None,
     ) -> None:
         """Delete probe images and search results whose retention period has ended."""
-        gov = factory(ctx)
-        who = gov.resolve_actor(actor, token)
-        r = gov.purge(who, _when(now))
+        service = factory(ctx)
+        r = service.purge(service.principal_for_cli(actor, token), _when(now))
         typer.echo(
             f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
             f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "
@@ -776,11 +763,9 @@ def make_purge_command(factory: GovernanceFactory) -> Callable[..., None]:
     return purge
 
 
-def register(
-    app: typer.Typer, factory: GovernanceFactory, hooks: GovernHooks | None = None
-) -> None:
+def register(app: typer.Typer, factory: ServiceFactory) -> None:
     """Add the governance sub-apps and the ``purge`` command to ``app``."""
-    for name, sub in build_apps(factory, hooks).items():
+    for name, sub in build_apps(factory).items():
         app.add_typer(sub, name=name)
     app.command("purge")(make_purge_command(factory))
 
@@ -804,8 +789,21 @@ def env_factory(ctx: typer.Context) -> Governance:
 def make_app(
     factory: GovernanceFactory = env_factory, hooks: GovernHooks | None = None
 ) -> typer.Typer:
+    """The governance commands over a catalog alone (no gallery): each command runs on a
+    service around ``factory(ctx)``'s governance."""
+    from facesearch.app.service import GovernanceOnly, Service
+    from facesearch.settings import Settings
+
+    remover = (hooks or GovernHooks()).remove_faces
+
+    def service_factory(ctx: typer.Context) -> Service:
+        remove = (lambda ids: remover(ctx, list(ids))) if remover else None
+        service = Service(Settings.load(), GovernanceOnly(factory(ctx), remove))
+        ctx.call_on_close(service.close)
+        return service
+
     app = typer.Typer(help="facesearch governance.", no_args_is_help=True)
-    register(app, factory, hooks)
+    register(app, service_factory)
     return app
 
 

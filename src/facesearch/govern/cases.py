@@ -54,6 +54,21 @@ def active_assignment(case: Case, user: User) -> CaseAssignment | None:
     return None
 
 
+def is_assigned(session: Session, case: Case, user: User) -> bool:
+    """Whether ``user`` holds an active assignment to ``case``: one indexed lookup, not the
+    case's whole assignment list (a large team's case is checked twice per search)."""
+    found = session.execute(
+        select(CaseAssignment.id)
+        .where(
+            CaseAssignment.case_id == case.id,
+            CaseAssignment.user_id == user.id,
+            CaseAssignment.removed_at.is_(None),
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    return found is not None
+
+
 def assigned_usernames(case: Case) -> list[str]:
     return [a.user.username for a in case.assignments if a.removed_at is None]
 

@@ -25,11 +25,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, as_utc, jsonable
-from facesearch.govern.cases import OPEN, active_assignment, require_case, require_readable_case
+from facesearch.govern.cases import (
+    OPEN,
+    active_assignment,
+    is_assigned,
+    require_case,
+    require_readable_case,
+)
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
@@ -230,7 +237,7 @@ def check_may_search(
             f"case {case.number!r} purpose {case.purpose_key!r} is no longer allowed by the "
             "policy in force",
         )
-    if active_assignment(case, user) is None:
+    if not is_assigned(session, case, user):
         raise RefusedError(
             action, f"user {user.username!r} is not assigned to case {case.number!r}"
         )
@@ -249,24 +256,27 @@ class QuotaExceededError(RefusedError):
 
 
 def check_quota(session: Session, policy: Policy, user: User, now: datetime) -> None:
-    """Refuse a search beyond the policy's per-user hourly and daily quotas."""
+    """Refuse a search beyond the policy's per-user hourly and daily quotas.
+
+    One aggregate query over the user's last day (indexed by user), not the period's
+    searches themselves: a busy user has thousands."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    in_hour = Search.at > now - hour
+    day_count, day_first, hour_count, hour_first = session.execute(
+        select(
+            func.count(),
+            func.min(Search.at),
+            func.count(sql_case((in_hour, 1))),
+            func.min(sql_case((in_hour, Search.at))),
+        ).where(Search.user_id == user.id, Search.at > now - day)
+    ).one()
     limits = (
-        (timedelta(hours=1), policy.access.searches_per_user_per_hour, "hour"),
-        (timedelta(days=1), policy.access.searches_per_user_per_day, "day"),
+        (hour, policy.access.searches_per_user_per_hour, "hour", hour_count, hour_first),
+        (day, policy.access.searches_per_user_per_day, "day", day_count, day_first),
     )
-    for period, limit, name in limits:
-        since = now - period
-        times = list(
-            session.execute(
-                select(Search.at)
-                .where(Search.user_id == user.id, Search.at > since)
-                .order_by(Search.at)
-                .limit(limit)
-            ).scalars()
-        )
-        if len(times) >= limit:
-            oldest = as_utc(times[0])
-            wait = max(1, int((oldest + period - as_utc(now)).total_seconds()) + 1)
+    for period, limit, name, count, first in limits:
+        if count >= limit:
+            wait = max(1, int((as_utc(first) + period - as_utc(now)).total_seconds()) + 1)
             raise QuotaExceededError(
                 f"user {user.username!r} has run {limit} searches in the last {name}, the "
                 f"policy's limit; try again in {wait} s",
@@ -397,21 +407,25 @@ def record_search(
         hidden_below_band=below_band,
         hidden_suppressed=suppressed,
         policy_sha256=policy.sha256,
+        candidates=[],
     )
     session.add(search)
-    for rank, c in enumerate(kept, start=1):
-        session.add(
-            Candidate(
-                search=search,
-                rank=rank,
-                face_id=int(c.face_id),
-                score=float(c.score),
-                band=str(c.band),
-                image_sha256=getattr(c, "image_sha256", None),
-                provenance=jsonable(list(getattr(c, "provenance", None) or [])),
-                crop=getattr(c, "crop", None),
-            )
+    # one bulk INSERT of the candidates at the flush; built with their (empty) reviews so
+    # that the outcome below is made from memory, with no query per candidate
+    session.add_all(
+        Candidate(
+            search=search,
+            rank=rank,
+            face_id=int(c.face_id),
+            score=float(c.score),
+            band=str(c.band),
+            image_sha256=getattr(c, "image_sha256", None),
+            provenance=jsonable(list(getattr(c, "provenance", None) or [])),
+            crop=getattr(c, "crop", None),
+            reviews=[],
         )
+        for rank, c in enumerate(kept, start=1)
+    )
     session.flush()
     details: dict[str, Any] = {
         "case": case.number,
@@ -443,8 +457,7 @@ def record_search(
     entry = audit.record(actor, "search", details)
     search.audit_seq = entry.seq
     session.flush()
-    session.refresh(search)
-    return outcome_of(search)
+    return outcome_of(search)  # from the objects in memory: nothing is read back
 
 
 def require_search(session: Session, action: str, search_id: int) -> Search:

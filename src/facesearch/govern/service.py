@@ -511,9 +511,15 @@ class Governance:
     def authenticate_token(self, token: str) -> str:
         """The username a valid token belongs to; failures are logged and raise
         :class:`AuthenticationError`."""
+        return self.token_owner(token).username
+
+    def token_owner(self, token: str) -> users.UserInfo:
+        """The active user a valid token belongs to, with their roles, read in the one
+        transaction that checks the token; failures are logged and raise
+        :class:`AuthenticationError`."""
         try:
             with self.session() as s:
-                return users.authenticate_token(s, token, self.clock()).username
+                return users.UserInfo.of(users.authenticate_token(s, token, self.clock()))
         except AuthenticationError as exc:
             self._log_refusal(
                 "(token)", "authenticate", exc.reason, {"method": "token", "prefix": token[:12]}

@@ -27,6 +27,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -341,6 +342,22 @@ def revoke_token(
     return row
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user's name, roles and display name, read out of a session."""
+
+    username: str
+    roles: frozenset[str]
+    display_name: str
+
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        return cls(user.username, user.role_set, user.display_name or "")
+
+
 def authenticate_token(session: Session, token: str, now: datetime) -> User:
     """The user a token belongs to; :class:`AuthenticationError` if it is not valid now."""
     if not token or not token.startswith(TOKEN_PREFIX):
@@ -355,5 +372,7 @@ def authenticate_token(session: Session, token: str, now: datetime) -> User:
         raise AuthenticationError(f"token {row.prefix}... expired")
     if not row.user.active:
         raise AuthenticationError(f"user {row.user.username!r} is disabled")
-    row.last_used_at = now
+    last = row.last_used_at
+    if last is None or as_utc(now) - as_utc(last) >= LAST_USED_RESOLUTION:
+        row.last_used_at = now  # to the minute: a busy client does not write on every call
     return row.user

@@ -48,7 +48,7 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     roles: list[str]
-    auth: Literal["session", "token", "password", "cli"]
+    auth: Literal["session", "token", "password", "cli", "local"]
     csrf_token: str | None = None
     session_expires_at: UtcDateTime | None = None
 

@@ -39,42 +39,45 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from fusion_lodo import (  # noqa: E402
+    DEFAULT_CACHE,
+    labelled_sets,
+    lodo_report,
+    print_lodo,
+)
+
 # name -> PipelineSettings keywords; "sface+dlib" is the shipped default
 # (single is scored from the sface+dlib run's SFace vectors when both are asked for)
 VARIANTS: dict[str, dict[str, bool]] = {
     "sface+dlib": {},
     "single": {"second_model": False},
+    "dlib": {},  # the sface+dlib run's dlib vectors scored alone
     "flip-fusion": {"second_model": False, "flip_fusion": True},
 }
+DEFAULT_VARIANTS = "sface+dlib,single,dlib"
 FUSION_WEIGHT = 0.4
-PAIR_SETS = {
-    "deepface master.csv": "deepface_tests/master.csv",
-    "deepface test_verify_pairs": "deepface_tests/test_verify_pairs.tsv",
-    "face_recognition test_pairs": "face_recognition_ageitgey/test_pairs.tsv",
-    "openface demo_pairs": "openface_examples/demo_pairs.tsv",
-}
 
 
 def datasets(data: Path, quick: bool) -> dict[str, Any]:
+    """Every labelled set (``fusion_lodo.labelled_sets``) and CFP's frontal closed set."""
     from facesearch.evaluate.runner import load_dataset
 
     cfp = data / "cfp"
-    out: dict[str, Any] = {}
     if quick:
-        ids = "0[0-4]?/*"
-        out["CFP frontal (closed set)"] = load_dataset(
-            cfp / "Data" / "Images", "folders", include=[ids.replace("*", "frontal/*")]
-        )
-    else:
-        out["CFP-FF"] = load_dataset(cfp, "cfp-ff")
-        out["CFP-FP"] = load_dataset(cfp, "cfp-fp")
-        out["CFP frontal (closed set)"] = load_dataset(
-            cfp / "Data" / "Images", "folders", include=["*/frontal/*"]
-        )
-    out["ORL"] = load_dataset(data / "orl_att_faces", "folders")
-    out["Yale"] = load_dataset(data / "yale_faces", "folders")
-    for name, rel in PAIR_SETS.items():
-        out[name] = load_dataset(data / rel, "pairs")
+        ids = "0[0-4]?/frontal/*"
+        out: dict[str, Any] = {
+            "CFP frontal (closed set)": load_dataset(
+                cfp / "Data" / "Images", "folders", include=[ids]
+            )
+        }
+        rest = labelled_sets(data)
+        out.update({k: v for k, v in rest.items() if not k.startswith("CFP")})
+        return out
+    out = labelled_sets(data)
+    out["CFP frontal (closed set)"] = load_dataset(
+        cfp / "Data" / "Images", "folders", include=["*/frontal/*"]
+    )
     return out
 
 
@@ -349,7 +352,16 @@ def fmt(row: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "faces")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
+    parser.add_argument(
+        "--from-cache",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_CACHE,
+        help="Score the sface+dlib variant from fusion_lodo.py's feature cache (same pipeline, "
+        "no embedding pass).",
+    )
+    parser.add_argument("--family", default="constant weight", help="LODO candidate family.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "accuracy.json")
@@ -373,49 +385,83 @@ def main() -> None:
     if args.fit_dlib_template:
         fit_dlib_template(args)
         return
-    from facesearch.evaluate.runner import embed_images, evaluate, manifest_thresholds
+    from facesearch.evaluate.runner import (
+        EmbeddingSet,
+        Thresholds,
+        embed_images,
+        evaluate,
+        manifest_thresholds,
+    )
+    from facesearch.models.manifest import load_manifest
     from facesearch.pipeline import PipelineSettings
+    from facesearch.search import Scoring
 
     sets = datasets(args.data, args.quick)
     paths = list(dict.fromkeys(p for ds in sets.values() for p in ds.paths))
     thresholds = manifest_thresholds()
     results: dict[str, Any] = {"thresholds": vars(thresholds), "variants": {}}
-    fused_run = None
-    for variant in args.variants.split(","):
+    fused_run: EmbeddingSet | None = None
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {unknown}: choose from {', '.join(VARIANTS)}")
+    if "dlib" in variants and "sface+dlib" not in variants:
+        variants.insert(0, "sface+dlib")
+    for variant in variants:
         settings = PipelineSettings(**VARIANTS[variant])
         t0 = time.perf_counter()
         if variant == "single" and fused_run is not None:
             # the fused run's SFace vectors are exactly what SFace alone makes: score them alone
             emb = dataclasses.replace(fused_run, fusion=None, variant="single")
+        elif variant == "dlib" and fused_run is not None:
+            # the fused run's dlib vectors, scored alone (no bands of its own)
+            results_dlib = {
+                p: dataclasses.replace(r, embedding=r.second) for p, r in fused_run.results.items()
+            }
+            emb = dataclasses.replace(
+                fused_run, results=results_dlib, fusion=None, variant="dlib", dim=128
+            )
+        elif variant == "sface+dlib" and args.from_cache:
+            from facesearch.embed import manifest_fusion
+            from facesearch.evaluate.featurecache import FeatureCache
+
+            cache = FeatureCache.load(args.from_cache)
+            emb = cache.embedding_set(args.data, manifest_fusion(load_manifest()))
+            missing = [p for p in paths if p not in emb.results]
+            if missing:
+                sys.exit(f"{len(missing)} photos are not in {args.from_cache}: rebuild it")
         else:
             emb = embed_images(paths, settings=settings, workers=args.workers)
         if variant == "sface+dlib":
             fused_run = emb
         fusion = emb.fusion
         print(
-            f"[{variant}] embedded {len(paths)} images in {time.perf_counter() - t0:.0f} s "
+            f"[{variant}] {len(paths)} images in {time.perf_counter() - t0:.0f} s "
             f"({len(emb.failures())} without a face: {[str(r.path) for r in emb.failures()]})",
             flush=True,
         )
         bands = thresholds
         if fusion is not None:  # fused scores have their own thresholds
-            from facesearch.evaluate.runner import Thresholds
-            from facesearch.models.manifest import load_manifest
-            from facesearch.search import Scoring
-
             fused = Scoring.from_manifest(load_manifest()).bands_for(True)
             bands = Thresholds(fused.match, fused.strong)
         rows = {}
         for name, ds in sets.items():
             report = evaluate(ds, emb, bands, seed=args.seed)
             rows[name] = summary(report)
+            if variant == "dlib":  # SFace's bands mean nothing for dlib's cosines
+                rows[name].pop("accuracy_at_match", None)
         results["variants"][variant] = {
             "model": emb.model_key,
             "embedding": emb.variant,
             "seconds": emb.seconds,
-            "images_per_second": len(paths) / emb.seconds,
+            "images_per_second": len(paths) / emb.seconds if emb.seconds else None,
             "datasets": rows,
         }
+    if fused_run is not None and not args.quick:
+        from facesearch.evaluate.featurecache import FeatureCache
+
+        cache = FeatureCache.from_embeddings(fused_run, args.data, "")
+        results["lodo"] = lodo_report(cache, args.data, args.seed, args.family)
     if not args.no_cost:
         results["ms_per_face"] = embed_cost(args.data)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -428,6 +474,8 @@ def main() -> None:
     for name in sets:
         for variant, res in results["variants"].items():
             print(f"| {name} | {variant} " + fmt(res["datasets"][name]))
+    if "lodo" in results:
+        print_lodo(results["lodo"])
     if "ms_per_face" in results:
         print("recognizer ms per face (median, 1 thread):", results["ms_per_face"])
     print(f"wrote {args.json}")

@@ -355,6 +355,7 @@ class Service:
                 k,
                 model=chosen.model,
                 second=chosen.second,
+                yaw=chosen.quality.yaw,
                 collection=filters.collection if filters else None,
                 filters=filters,
                 include_flagged=request.include_flagged,

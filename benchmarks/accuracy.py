@@ -1,25 +1,29 @@
-"""Accuracy benchmark: every figure of docs/accuracy.md, for each embedding variant, in one run.
+"""Accuracy benchmark: every figure of docs/accuracy.md, for each scoring, in one run.
 
-Each variant embeds every image once through the real pipeline (``embed_images``, the code
-``facesearch eval`` runs), then scores CFP-FF and CFP-FP (official 10 folds), CFP frontal
-closed-set identification, ORL and Yale (identity folders) and the small pair sets from
-that one embedding pass. The per-face cost of each variant's recognizer pass is measured side
-by side on the same aligned crops, interleaved, and reported as medians.
+The shipped pipeline (``sface+dlib``) embeds every image once through the real pipeline
+(``embed_images``, the code ``facesearch eval`` runs); the same vectors are then scored three
+ways on every labelled set (CFP-FF and CFP-FP with their official 10 folds, CFP frontal
+closed-set identification, ORL, Yale, face-api.js BBT, CompreFace, deepface's master.csv and
+the small pair lists): SFace alone (``single``), dlib alone (``dlib``) and the shipped fusion
+recorded in the manifest (``sface+dlib``). Then the leave-one-dataset-out table
+(``fusion_lodo.py``: the fusion chosen without each held-out set, next to both recognizers
+alone). The per-face cost of each recognizer pass is measured side by side on the same
+aligned crops, interleaved, and reported as medians.
 
-    python benchmarks/accuracy.py [--data ../shared/faces] [--variants single,flip-fusion]
-        [--workers 2] [--json benchmarks/out/accuracy.json] [--quick]
+    python benchmarks/accuracy.py [--data ../shared/faces] [--variants sface+dlib,single,dlib]
+        [--from-cache [benchmarks/out/fusion_cache.npz]] [--workers 2] [--no-cost]
+        [--json benchmarks/out/accuracy.json] [--quick]
 
-``--quick`` uses CFP identities 001-049 only (a smoke run, not the published figures).
+``--from-cache`` scores the vectors ``python benchmarks/fusion_lodo.py --cache`` made (the same
+pipeline) instead of embedding again. ``--quick`` uses CFP identities 001-049 only (a smoke
+run, not the published figures). ``flip-fusion`` (SFace on the crop and its mirror) is one
+more embedding pass.
 
-The ``sface+dlib`` variant (the shipped pipeline) scores with the z-score fusion recorded in
-the manifest. That record is made by ``--fit-fusion`` (CFP frontal photos, all impostor pairs;
-weight 0.4)::
-
-    python benchmarks/accuracy.py --fit-fusion [--weight 0.4]
-
-``--nested`` checks that choice honestly on CFP-FF and CFP-FP: for each held-out fold, the
-fusion statistics are fitted on the frontal photos of the other folds' identities and the
-weight is chosen on the other folds' pairs only, then the fold is scored.
+The fusion record itself is chosen by ``python benchmarks/fusion_lodo.py --calibrate
+--write-manifest`` (see its docstring). Older tools kept for reference: ``--fit-fusion``
+(the previous record: statistics on CFP frontal photos, a given ``--weight``) and
+``--nested`` (the previous check on CFP-FF and CFP-FP: for each held-out fold, statistics and
+weight fitted on the other folds only).
 
 ``--fit-dlib-template`` measures the second model's alignment template: where YuNet's five
 landmarks fall, in median, inside dlib's own 150 px chips of CFP frontal photos.

@@ -263,10 +263,10 @@ def families() -> dict[str, list[Any]]:
     weight that moves from frontal to profile pairs with the pair's pose term."""
     from facesearch.evaluate.lodo import candidate_grid
 
-    return {
-        "constant weight": candidate_grid(GRID),
-        "pose-dependent weight": candidate_grid(GRID, profile_weights=GRID),
-    }
+    profile = tuple(float(w) for w in np.round(np.arange(0.1, 1.0, 0.1), 1))
+    constant = candidate_grid(GRID)
+    pose = [c for c in candidate_grid(GRID, ("z",), profile) if c.profile_weight is not None]
+    return {"constant weight": constant, "pose-dependent weight": constant + pose}
 
 
 def lodo_report(cache: Any, data: Path, seed: int, shipped_family: str) -> dict[str, Any]:
@@ -299,8 +299,9 @@ def lodo_report(cache: Any, data: Path, seed: int, shipped_family: str) -> dict[
     t0 = time.perf_counter()
     for family, candidates in families().items():
         record: dict[str, Any] = {"n_candidates": len(candidates)}
+        memo: dict[tuple[str, ...], Any] = {}
         for mode, by_group in (("lodo", False), ("lodo_by_group", True)):
-            results = leave_one_out(sets, candidates, by_group=by_group)
+            results = leave_one_out(sets, candidates, by_group=by_group, memo=memo)
             record[mode] = [r.to_dict() for r in results]
             record[mode + "_decision"] = accept(results).to_dict()
         chosen = select(sets, candidates)
@@ -316,6 +317,13 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def paired(r: dict[str, Any]) -> str:
+    t = r.get("paired_test_against_better_single")
+    if not t:
+        return "-"
+    return f"+{t['only_first_right']} / -{t['only_second_right']} (p {t['p_value']:.2g})"
+
+
 def print_lodo(report: dict[str, Any]) -> None:
     for name, note in report["notes"].items():
         print(f"note: {name}: {note}")
@@ -323,9 +331,10 @@ def print_lodo(report: dict[str, Any]) -> None:
         print(f"\n## LODO, {family} ({record['n_candidates']} candidates)")
         print(
             "| held-out set | pairs | SFace alone | dlib alone | shipped fusion | LODO fusion "
-            "| LODO choice | LODO by group | by-group choice |"
+            "| pairs won/lost vs better single (McNemar p) | LODO choice | LODO by group "
+            "| by-group choice |"
         )
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r1, r2 in zip(record["lodo"], record["lodo_by_group"], strict=True):
             name = r1["held_out"]
             info = report["sets"][name]
@@ -334,13 +343,110 @@ def print_lodo(report: dict[str, Any]) -> None:
                 f"| {name} | {info['pairs']} | {pct(r1['sface']['accuracy'])} | "
                 f"{pct(r1['second']['accuracy'])} | "
                 f"{pct(shipped['accuracy']) if shipped else '-'} | "
-                f"{pct(r1['fused']['accuracy'])} ± {pct(r1['fused']['std'])} | {r1['chosen']} | "
+                f"{pct(r1['fused']['accuracy'])} ± {pct(r1['fused']['std'])} | "
+                f"{paired(r1)} | {r1['chosen']} | "
                 f"{pct(r2['fused']['accuracy'])} | {r2['chosen']} |"
             )
         print("decision (LODO):", record["lodo_decision"])
         print("decision (LODO by group):", record["lodo_by_group_decision"])
         chosen = record["chosen_on_all_sets"]
         print("chosen on all sets:", chosen["candidate"], json.dumps(chosen["fusion"]))
+
+
+MANIFEST = REPO / "src" / "facesearch" / "models" / "manifest.json"
+
+
+def manifest_record(out: dict[str, Any], family: str, date: str) -> dict[str, Any]:
+    """The second recognizer's calibration record for the manifest: the fusion chosen on all
+    sets, how (LODO, per held-out set), and its fused bands."""
+    rec = out["families"][family]
+    chosen = rec["chosen_on_all_sets"]
+    bands = out["bands"]
+
+    def rows(mode: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "held_out": r["held_out"],
+                "chosen": r["chosen"],
+                "sface": round(r["sface"]["accuracy"], 6),
+                "dlib": round(r["second"]["accuracy"], 6),
+                "fused": round(r["fused"]["accuracy"], 6),
+                "fused_std": round(r["fused"]["std"], 6),
+                "no_worse_than_better_single": r["no_worse_than_better_single"],
+                "paired_test_against_better_single": r["paired_test_against_better_single"],
+            }
+            for r in rec[mode]
+        ]
+
+    return {
+        "fusion": chosen["fusion"],
+        "rule": "w = weight (for a pose-dependent fusion: moving linearly to profile_weight as "
+        "the pair's larger |yaw| goes from pose_start to pose_full); z = (1 - w) * n1(sface) + "
+        "w * n2(dlib), n = (s - mean) / std for normalisation 'z', (s - mean) / (1 - mean) for "
+        "'unit'; fused = m1 + (1 - m1) * z / z(1, 1): SFace's impostor mean stays m1 and a "
+        "perfect pair (a photo against itself) scores 1",
+        "fit_on": "impostor statistics: every impostor pair of the labelled sets in "
+        f"../shared/faces ({', '.join(chosen['trained_on'])}), each set counted once (mean of "
+        "the sets' means; root of the mean of their second moments about it)",
+        "lodo": {
+            "how": "python benchmarks/fusion_lodo.py --cache (once: both recognizers on every "
+            "photo, cached), then python benchmarks/fusion_lodo.py --calibrate "
+            "--write-manifest. Candidates: z or unit normalisation x weight 0.05..0.95 "
+            f"({rec['n_candidates']} in the '{family}' family). For each held-out set, the "
+            "statistics and the candidate are chosen on the other sets only: highest mean "
+            "10-fold accuracy over them (each set once) among candidates at least as accurate "
+            "as the better single recognizer on every one of them; ties to the lower mean EER, "
+            "then the simpler candidate. by_group also leaves out sets sharing photos with the "
+            "held-out one (CFP-FF with CFP-FP; deepface master.csv with the small pair lists).",
+            "family": family,
+            "held_out": rows("lodo"),
+            "decision": rec["lodo_decision"],
+            "held_out_by_group": rows("lodo_by_group"),
+            "decision_by_group": rec["lodo_by_group_decision"],
+            "chosen_on_all_sets": chosen["candidate"],
+            "notes": out["notes"],
+            "other_families": {
+                name: {
+                    "chosen_on_all_sets": r["chosen_on_all_sets"]["candidate"],
+                    "decision": r["lodo_decision"],
+                    "held_out": {
+                        x["held_out"]: round(x["fused"]["accuracy"], 6) for x in r["lodo"]
+                    },
+                }
+                for name, r in out["families"].items()
+                if name != family
+            },
+            "date": date,
+        },
+        "fused_thresholds": bands["full"]["fused"],
+        "fused_tar": bands["full"]["fused_tar"],
+        "bands_fit_on": f"CFP frontal photos, all {bands['full']['n_impostor']:,} impostor and "
+        f"{bands['full']['n_genuine']:,} genuine pairs of {bands['full']['n_images']:,} images "
+        "(match = FAR 1e-3, strong = FAR 1e-4, rounded up to 4 decimals)",
+        "status": "used by search (re-ranking of the index's best max(k, 20) candidates with "
+        "the second vectors made by the pass after ingest), compare and eval",
+        "check_subset": {
+            "what": "fused thresholds that 'facesearch calibrate' gives on the recognizer's "
+            "check_subset (tests/test_calibration.py)",
+            "match": bands["check_subset"]["fused"]["match"],
+            "strong": bands["check_subset"]["fused"]["strong"],
+        },
+    }
+
+
+def write_manifest(record: dict[str, Any]) -> None:
+    manifest = json.loads(MANIFEST.read_text())
+    spec = manifest["models"]["dlib-resnet-v1"]
+    fused = record["fused_thresholds"]
+    spec["thresholds"] = {
+        "match": fused["match"],
+        "strong": fused["strong"],
+        "note": "thresholds for the FUSED score (SFace and this model, see calibration.rule), "
+        "FAR 1e-3 and 1e-4 on CFP frontal photos",
+    }
+    spec["calibration"] = record
+    MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {MANIFEST}")
 
 
 def select_and_report(args: argparse.Namespace) -> None:
@@ -355,6 +461,11 @@ def select_and_report(args: argparse.Namespace) -> None:
         fusion = ScoreFusion.from_dict(chosen["fusion"])
         out["bands"] = calibrate_fused(args.data, cache, fusion)
         print("fused bands:", json.dumps(out["bands"], indent=2))
+        if args.write_manifest:
+            import datetime
+
+            today = datetime.datetime.now(datetime.UTC).date().isoformat()
+            write_manifest(manifest_record(out, args.family, today))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.json}")
@@ -369,6 +480,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--cache", dest="build", action="store_true", help="Build the cache.")
     parser.add_argument("--calibrate", action="store_true", help="Also make the fused bands.")
+    parser.add_argument(
+        "--write-manifest", action="store_true", help="With --calibrate: update the manifest."
+    )
     parser.add_argument(
         "--family",
         default="constant weight",

@@ -158,8 +158,9 @@ def seeded_sets() -> list[lodo.ScoredSet]:
 
 
 def _oracle(train: list[lodo.ScoredSet], candidates: list[lodo.Candidate]) -> int:
-    """The selection rule, recomputed by brute force: feasible first, then mean accuracy,
-    then mean EER, then the first candidate."""
+    """The selection rule, recomputed by brute force: most training sets where the fusion is
+    no worse than the better single model, then mean accuracy, then mean EER, then the
+    first candidate."""
     stats = lodo.impostor_statistics(train)
     best_single = {
         s.name: max(lodo.score_set(s.primary, s).accuracy, lodo.score_set(s.secondary, s).accuracy)
@@ -169,9 +170,9 @@ def _oracle(train: list[lodo.ScoredSet], candidates: list[lodo.Candidate]) -> in
     for i, c in enumerate(candidates):
         f = c.fusion(stats)
         per = [lodo.score_set(lodo.fused_scores(f, s), s) for s in train]
-        ok = all(p.accuracy >= best_single[s.name] - 1e-9 for p, s in zip(per, train, strict=True))
+        ok = sum(p.accuracy >= best_single[s.name] - 1e-9 for p, s in zip(per, train, strict=True))
         rows.append((ok, np.mean([p.accuracy for p in per]), np.mean([p.eer for p in per]), i))
-    feasible = [r for r in rows if r[0]] or rows
+    feasible = [r for r in rows if r[0] == max(x[0] for x in rows)]
     top = max(r[1] for r in feasible)
     tied = [r for r in feasible if r[1] >= top - 1e-9]
     low = min(r[2] for r in tied)
@@ -290,3 +291,13 @@ def test_search_and_compare_weigh_the_second_model_by_the_pairs_pose() -> None:
     assert scores[1] != pytest.approx(float(f.fuse(primary[1], others[1] @ probe, 0.0)))
     one, is_fused = scoring.score(np.eye(2)[0], np.eye(2)[0], probe, others[1], -0.7, 0.0)
     assert is_fused and one == pytest.approx(float(f.fuse(1.0, others[1] @ probe, 0.7)))
+
+
+def test_paired_test_counts_pairs_decided_differently() -> None:
+    a = np.array([True] * 10 + [False] * 2 + [True] * 5)
+    b = np.array([False] * 10 + [True] * 2 + [True] * 5)
+    t = lodo.PairedTest.of(a, b)
+    assert (t.only_first_right, t.only_second_right) == (10, 2)
+    # exact two-sided binomial: 2 * P(X <= 2), X ~ Bin(12, 1/2)
+    assert t.p_value == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert lodo.PairedTest.of(a, a).p_value == 1.0

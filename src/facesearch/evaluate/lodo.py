@@ -12,11 +12,11 @@ this:
 * A *candidate* is a way to build a fusion from training sets (:class:`Candidate`: a
   normalisation, a weight and optionally a profile weight); its impostor statistics are
   always fitted on the training sets only (:func:`impostor_statistics`).
-* :func:`select` fits every candidate on the training sets and keeps the one with the highest
-  mean 10-fold accuracy over them (each set counts once, whatever its size), among the
-  candidates that are at least as accurate as the better single recognizer on every training
-  set (when none is, the best mean wins and the choice is marked ``constrained=False``). Ties
-  go to the lower mean equal error rate, then to the simpler candidate (earlier in the list).
+* :func:`select` fits every candidate on the training sets and keeps, among the candidates
+  that are at least as accurate as the better single recognizer on the most training sets
+  (ideally all: ``constrained=True``), the one with the highest mean 10-fold accuracy over
+  them (each set counts once, whatever its size). Ties go to the lower mean equal error
+  rate, then to the simpler candidate (earlier in the list).
 * :func:`leave_one_out` runs :func:`select` once per held-out set on all other sets (with
   ``by_group=True``, on all sets outside the held-out set's group), then scores the held-out
   set with the chosen fusion, next to SFace alone and the second recognizer alone.
@@ -30,6 +30,7 @@ every threshold, as everywhere in ``facesearch eval``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,20 @@ class SetScore:
     eer: float
 
 
+def correct_decisions(scores: np.ndarray, s: ScoredSet) -> np.ndarray:
+    """Per pair, whether the 10-fold protocol decides it correctly (threshold from the other
+    folds)."""
+    x = _with_failures(scores)
+    k = kfold_verification_accuracy(x, s.labels, s.folds)
+    threshold = dict(zip(k.folds.tolist(), k.thresholds.tolist(), strict=True))
+    t = np.array([threshold[f] for f in s.folds.tolist()])
+    return (x >= t) == s.labels
+
+
+def _kfold_mean(scores: np.ndarray, s: ScoredSet) -> float:
+    return kfold_verification_accuracy(_with_failures(scores), s.labels, s.folds).mean
+
+
 def score_set(scores: np.ndarray, s: ScoredSet) -> SetScore:
     """10-fold accuracy (mean, std over folds) and EER of these scores of ``s``'s pairs."""
     x = _with_failures(scores)
@@ -168,6 +183,25 @@ def score_set(scores: np.ndarray, s: ScoredSet) -> SetScore:
     gen, imp = x[s.labels], x[~s.labels]
     e = eer(gen, imp).eer if gen.size and imp.size else float("nan")
     return SetScore(k.mean, k.std, float(e))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Exact McNemar test of two scorings' 10-fold decisions on the same pairs."""
+
+    only_first_right: int
+    only_second_right: int
+    p_value: float  # two-sided
+
+    @classmethod
+    def of(cls, first_right: np.ndarray, second_right: np.ndarray) -> PairedTest:
+        b = int(np.sum(first_right & ~second_right))
+        c = int(np.sum(~first_right & second_right))
+        n, k = b + c, min(b, c)
+        if n == 0:
+            return cls(b, c, 1.0)
+        tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+        return cls(b, c, min(1.0, 2.0 * tail))
 
 
 def fused_scores(fusion: ScoreFusion, s: ScoredSet) -> np.ndarray:
@@ -217,18 +251,27 @@ def select(
         s.name: max(v.accuracy for v in (singles.get(s.name) or single_scores(s)).values())
         for s in train
     }
-    best: tuple[tuple[bool, float, float], int, ScoreFusion, dict[str, SetScore]] | None = None
+    rows = []
     for i, cand in enumerate(candidates):
         fusion = cand.fusion(stats)
-        per = {s.name: score_set(fused_scores(fusion, s), s) for s in train}
-        ok = all(per[n].accuracy >= best_single[n] - EPS for n in per)
-        mean_acc = float(np.mean([v.accuracy for v in per.values()]))
-        mean_eer = float(np.nanmean([v.eer for v in per.values()]))
-        key = (ok, mean_acc, -mean_eer)
-        if best is None or _better(key, best[0]):
-            best = (key, i, fusion, per)
-    assert best is not None
-    key, i, fusion, per = best
+        scores = {s.name: fused_scores(fusion, s) for s in train}
+        accs = {s.name: _kfold_mean(scores[s.name], s) for s in train}
+        no_worse = sum(accs[n] >= best_single[n] - EPS for n in accs)
+        rows.append((no_worse, float(np.mean(list(accs.values()))), i, fusion))
+    most = max(r[0] for r in rows)
+    feasible = [r for r in rows if r[0] == most]
+    top = max(r[1] for r in feasible)
+    tied = [r for r in feasible if r[1] >= top - EPS]
+    # ties: the lower mean EER (computed only for the tied), then the earlier candidate
+    best_row, best_eer = tied[0], math.inf
+    for r in tied:
+        eers = [score_set(fused_scores(r[3], s), s).eer for s in train]
+        mean_eer = float(np.nanmean(eers)) if np.isfinite(eers).any() else math.inf
+        if mean_eer < best_eer - EPS:
+            best_row, best_eer = r, mean_eer
+    no_worse, mean_acc, i, fusion = best_row
+    per = {s.name: score_set(fused_scores(fusion, s), s) for s in train}
+    key = (no_worse == len(train), mean_acc)
     return Selection(
         candidate=candidates[i],
         fusion=fusion,
@@ -240,21 +283,13 @@ def select(
     )
 
 
-def _better(a: tuple[bool, float, float], b: tuple[bool, float, float]) -> bool:
-    """Strictly better (ties, within EPS, keep the earlier, simpler candidate)."""
-    if a[0] != b[0]:
-        return a[0]
-    if abs(a[1] - b[1]) > EPS:
-        return a[1] > b[1]
-    return a[2] > b[2] + EPS
-
-
 @dataclass(frozen=True)
 class HeldOut:
     name: str
     selection: Selection
     fused: SetScore  # the selection's fusion on the held-out set
     singles: dict[str, SetScore]  # SFace alone, second model alone on it
+    against_best_single: PairedTest | None = None  # fused vs the better single, pair by pair
 
     @property
     def best_single(self) -> float:
@@ -274,21 +309,37 @@ class HeldOut:
             "sface": vars(self.singles[SFACE]),
             "second": vars(self.singles[SECOND]),
             "no_worse_than_better_single": self.no_worse,
+            "paired_test_against_better_single": None
+            if self.against_best_single is None
+            else vars(self.against_best_single),
         }
 
 
 def leave_one_out(
-    sets: Sequence[ScoredSet], candidates: Sequence[Candidate], *, by_group: bool = False
+    sets: Sequence[ScoredSet],
+    candidates: Sequence[Candidate],
+    *,
+    by_group: bool = False,
+    memo: dict[tuple[str, ...], Selection] | None = None,
 ) -> list[HeldOut]:
     """For each set: choose on the others (``by_group``: on the sets outside its group), score
-    it with the choice and with each recognizer alone."""
+    it with the choice and with each recognizer alone. ``memo`` keeps selections by training
+    sets, to share them between calls with the same candidates."""
     singles = {s.name: single_scores(s) for s in sets}
+    memo = {} if memo is None else memo
     out = []
     for held in sets:
         train = [s for s in sets if (s.key != held.key if by_group else s.name != held.name)]
-        sel = select(train, candidates, singles)
-        fused = score_set(fused_scores(sel.fusion, held), held)
-        out.append(HeldOut(held.name, sel, fused, singles[held.name]))
+        names = tuple(s.name for s in train)
+        if names not in memo:
+            memo[names] = select(train, candidates, singles)
+        sel = memo[names]
+        scores = fused_scores(sel.fusion, held)
+        fused = score_set(scores, held)
+        mine = singles[held.name]
+        best = held.primary if mine[SFACE].accuracy >= mine[SECOND].accuracy else held.secondary
+        test = PairedTest.of(correct_decisions(scores, held), correct_decisions(best, held))
+        out.append(HeldOut(held.name, sel, fused, mine, test))
     return out
 
 

@@ -250,7 +250,11 @@ def calibrate_fused(data: Path, cache: Any, fusion: Any) -> dict[str, Any]:
                 "strong": cal.fused["strong"],
                 **cal.fused["thresholds"],
             },
-            "fused_tar": {k: v["tar"] for k, v in cal.fused["figures"].items() if "tar" in v},
+            "fused_tar": {
+                k: v["tar"]
+                for k, v in cal.fused["figures"].items()
+                if isinstance(v, dict) and "tar" in v
+            },
         }
     return out
 
@@ -378,8 +382,10 @@ def manifest_record(out: dict[str, Any], family: str, date: str) -> dict[str, An
             for r in rec[mode]
         ]
 
+    previous = json.loads(MANIFEST.read_text())["models"]["dlib-resnet-v1"]["calibration"]
+    lodo_chosen = out.get("ship") == "lodo"
     return {
-        "fusion": chosen["fusion"],
+        "fusion": out["shipped_fusion"],
         "rule": "w = weight (for a pose-dependent fusion: moving linearly to profile_weight as "
         "the pair's larger |yaw| goes from pose_start to pose_full); z = (1 - w) * n1(sface) + "
         "w * n2(dlib), n = (s - mean) / std for normalisation 'z', (s - mean) / (1 - mean) for "
@@ -387,7 +393,15 @@ def manifest_record(out: dict[str, Any], family: str, date: str) -> dict[str, An
         "perfect pair (a photo against itself) scores 1",
         "fit_on": "impostor statistics: every impostor pair of the labelled sets in "
         f"../shared/faces ({', '.join(chosen['trained_on'])}), each set counted once (mean of "
-        "the sets' means; root of the mean of their second moments about it)",
+        "the sets' means; root of the mean of their second moments about it)"
+        if lodo_chosen
+        else previous.get("fit_on", ""),
+        "weight_choice": "the leave-one-dataset-out choice on all sets"
+        if lodo_chosen
+        else "kept from the CFP fit (0.4; see lodo for why the LODO choice was not shipped): "
+        + previous.get("weight_choice", "")
+        + ". Since 2026-12 the output scale is 'unit' (a perfect pair scores 1; the order of "
+        "scores and the FARs of the bands are those of the z-score rule)",
         "lodo": {
             "how": "python benchmarks/fusion_lodo.py --cache (once: both recognizers on every "
             "photo, cached), then python benchmarks/fusion_lodo.py --calibrate "
@@ -458,7 +472,17 @@ def select_and_report(args: argparse.Namespace) -> None:
     print_lodo(out)
     if args.calibrate:
         chosen = out["families"][args.family]["chosen_on_all_sets"]
-        fusion = ScoreFusion.from_dict(chosen["fusion"])
+        if args.ship == "lodo":
+            fusion = ScoreFusion.from_dict(chosen["fusion"])
+        else:  # the manifest's statistics and weight, on the unit output scale
+            from facesearch.embed import manifest_fusion
+            from facesearch.models.manifest import load_manifest
+
+            current = manifest_fusion(load_manifest())
+            assert current is not None
+            fusion = dataclasses.replace(current, output="unit")
+        out["shipped_fusion"] = fusion.to_dict()
+        out["ship"] = args.ship
         out["bands"] = calibrate_fused(args.data, cache, fusion)
         print("fused bands:", json.dumps(out["bands"], indent=2))
         if args.write_manifest:
@@ -480,6 +504,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--cache", dest="build", action="store_true", help="Build the cache.")
     parser.add_argument("--calibrate", action="store_true", help="Also make the fused bands.")
+    parser.add_argument(
+        "--ship",
+        choices=("manifest", "lodo"),
+        default="manifest",
+        help="Fusion to calibrate and record: the manifest's weight and statistics (on the unit "
+        "scale), or the LODO choice on all sets (only if accepted).",
+    )
     parser.add_argument(
         "--write-manifest", action="store_true", help="With --calibrate: update the manifest."
     )

@@ -431,9 +431,12 @@ def main() -> None:
 
             cache = FeatureCache.load(args.from_cache)
             emb = cache.embedding_set(args.data, manifest_fusion(load_manifest()))
-            missing = [p for p in paths if p not in emb.results]
-            if missing:
-                sys.exit(f"{len(missing)} photos are not in {args.from_cache}: rebuild it")
+            for name in [
+                n for n, ds in sets.items() if any(p not in emb.results for p in ds.paths)
+            ]:
+                print(f"note: {name}: not all of its photos are in {args.from_cache}: left out")
+                del sets[name]
+            paths = [p for p in paths if p in emb.results]
         else:
             emb = embed_images(paths, settings=settings, workers=args.workers)
         if variant == "sface+dlib":

@@ -1,25 +1,29 @@
-"""Accuracy benchmark: every figure of docs/accuracy.md, for each embedding variant, in one run.
+"""Accuracy benchmark: every figure of docs/accuracy.md, for each scoring, in one run.
 
-Each variant embeds every image once through the real pipeline (``embed_images``, the code
-``facesearch eval`` runs), then scores CFP-FF and CFP-FP (official 10 folds), CFP frontal
-closed-set identification, ORL and Yale (identity folders) and the small pair sets from
-that one embedding pass. The per-face cost of each variant's recognizer pass is measured side
-by side on the same aligned crops, interleaved, and reported as medians.
+The shipped pipeline (``sface+dlib``) embeds every image once through the real pipeline
+(``embed_images``, the code ``facesearch eval`` runs); the same vectors are then scored three
+ways on every labelled set (CFP-FF and CFP-FP with their official 10 folds, CFP frontal
+closed-set identification, ORL, Yale, face-api.js BBT, CompreFace, deepface's master.csv and
+the small pair lists): SFace alone (``single``), dlib alone (``dlib``) and the shipped fusion
+recorded in the manifest (``sface+dlib``). Then the leave-one-dataset-out table
+(``fusion_lodo.py``: the fusion chosen without each held-out set, next to both recognizers
+alone). The per-face cost of each recognizer pass is measured side by side on the same
+aligned crops, interleaved, and reported as medians.
 
-    python benchmarks/accuracy.py [--data ../shared/faces] [--variants single,flip-fusion]
-        [--workers 2] [--json benchmarks/out/accuracy.json] [--quick]
+    python benchmarks/accuracy.py [--data ../shared/faces] [--variants sface+dlib,single,dlib]
+        [--from-cache [benchmarks/out/fusion_cache.npz]] [--workers 2] [--no-cost]
+        [--json benchmarks/out/accuracy.json] [--quick]
 
-``--quick`` uses CFP identities 001-049 only (a smoke run, not the published figures).
+``--from-cache`` scores the vectors ``python benchmarks/fusion_lodo.py --cache`` made (the same
+pipeline) instead of embedding again. ``--quick`` uses CFP identities 001-049 only (a smoke
+run, not the published figures). ``flip-fusion`` (SFace on the crop and its mirror) is one
+more embedding pass.
 
-The ``sface+dlib`` variant (the shipped pipeline) scores with the z-score fusion recorded in
-the manifest. That record is made by ``--fit-fusion`` (CFP frontal photos, all impostor pairs;
-weight 0.4)::
-
-    python benchmarks/accuracy.py --fit-fusion [--weight 0.4]
-
-``--nested`` checks that choice honestly on CFP-FF and CFP-FP: for each held-out fold, the
-fusion statistics are fitted on the frontal photos of the other folds' identities and the
-weight is chosen on the other folds' pairs only, then the fold is scored.
+The fusion record itself is chosen by ``python benchmarks/fusion_lodo.py --calibrate
+--write-manifest`` (see its docstring). Older tools kept for reference: ``--fit-fusion``
+(the previous record: statistics on CFP frontal photos, a given ``--weight``) and
+``--nested`` (the previous check on CFP-FF and CFP-FP: for each held-out fold, statistics and
+weight fitted on the other folds only).
 
 ``--fit-dlib-template`` measures the second model's alignment template: where YuNet's five
 landmarks fall, in median, inside dlib's own 150 px chips of CFP frontal photos.
@@ -39,42 +43,45 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from fusion_lodo import (  # noqa: E402
+    DEFAULT_CACHE,
+    labelled_sets,
+    lodo_report,
+    print_lodo,
+)
+
 # name -> PipelineSettings keywords; "sface+dlib" is the shipped default
 # (single is scored from the sface+dlib run's SFace vectors when both are asked for)
 VARIANTS: dict[str, dict[str, bool]] = {
     "sface+dlib": {},
     "single": {"second_model": False},
+    "dlib": {},  # the sface+dlib run's dlib vectors scored alone
     "flip-fusion": {"second_model": False, "flip_fusion": True},
 }
+DEFAULT_VARIANTS = "sface+dlib,single,dlib"
 FUSION_WEIGHT = 0.4
-PAIR_SETS = {
-    "deepface master.csv": "deepface_tests/master.csv",
-    "deepface test_verify_pairs": "deepface_tests/test_verify_pairs.tsv",
-    "face_recognition test_pairs": "face_recognition_ageitgey/test_pairs.tsv",
-    "openface demo_pairs": "openface_examples/demo_pairs.tsv",
-}
 
 
 def datasets(data: Path, quick: bool) -> dict[str, Any]:
+    """Every labelled set (``fusion_lodo.labelled_sets``) and CFP's frontal closed set."""
     from facesearch.evaluate.runner import load_dataset
 
     cfp = data / "cfp"
-    out: dict[str, Any] = {}
     if quick:
-        ids = "0[0-4]?/*"
-        out["CFP frontal (closed set)"] = load_dataset(
-            cfp / "Data" / "Images", "folders", include=[ids.replace("*", "frontal/*")]
-        )
-    else:
-        out["CFP-FF"] = load_dataset(cfp, "cfp-ff")
-        out["CFP-FP"] = load_dataset(cfp, "cfp-fp")
-        out["CFP frontal (closed set)"] = load_dataset(
-            cfp / "Data" / "Images", "folders", include=["*/frontal/*"]
-        )
-    out["ORL"] = load_dataset(data / "orl_att_faces", "folders")
-    out["Yale"] = load_dataset(data / "yale_faces", "folders")
-    for name, rel in PAIR_SETS.items():
-        out[name] = load_dataset(data / rel, "pairs")
+        ids = "0[0-4]?/frontal/*"
+        out: dict[str, Any] = {
+            "CFP frontal (closed set)": load_dataset(
+                cfp / "Data" / "Images", "folders", include=[ids]
+            )
+        }
+        rest = labelled_sets(data)
+        out.update({k: v for k, v in rest.items() if not k.startswith("CFP")})
+        return out
+    out = labelled_sets(data)
+    out["CFP frontal (closed set)"] = load_dataset(
+        cfp / "Data" / "Images", "folders", include=["*/frontal/*"]
+    )
     return out
 
 
@@ -349,7 +356,16 @@ def fmt(row: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "faces")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
+    parser.add_argument(
+        "--from-cache",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_CACHE,
+        help="Score the sface+dlib variant from fusion_lodo.py's feature cache (same pipeline, "
+        "no embedding pass).",
+    )
+    parser.add_argument("--family", default="constant weight", help="LODO candidate family.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "accuracy.json")
@@ -373,49 +389,86 @@ def main() -> None:
     if args.fit_dlib_template:
         fit_dlib_template(args)
         return
-    from facesearch.evaluate.runner import embed_images, evaluate, manifest_thresholds
+    from facesearch.evaluate.runner import (
+        EmbeddingSet,
+        Thresholds,
+        embed_images,
+        evaluate,
+        manifest_thresholds,
+    )
+    from facesearch.models.manifest import load_manifest
     from facesearch.pipeline import PipelineSettings
+    from facesearch.search import Scoring
 
     sets = datasets(args.data, args.quick)
     paths = list(dict.fromkeys(p for ds in sets.values() for p in ds.paths))
     thresholds = manifest_thresholds()
     results: dict[str, Any] = {"thresholds": vars(thresholds), "variants": {}}
-    fused_run = None
-    for variant in args.variants.split(","):
+    fused_run: EmbeddingSet | None = None
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {unknown}: choose from {', '.join(VARIANTS)}")
+    if "dlib" in variants and "sface+dlib" not in variants:
+        variants.insert(0, "sface+dlib")
+    for variant in variants:
         settings = PipelineSettings(**VARIANTS[variant])
         t0 = time.perf_counter()
         if variant == "single" and fused_run is not None:
             # the fused run's SFace vectors are exactly what SFace alone makes: score them alone
             emb = dataclasses.replace(fused_run, fusion=None, variant="single")
+        elif variant == "dlib" and fused_run is not None:
+            # the fused run's dlib vectors, scored alone (no bands of its own)
+            results_dlib = {
+                p: dataclasses.replace(r, embedding=r.second) for p, r in fused_run.results.items()
+            }
+            emb = dataclasses.replace(
+                fused_run, results=results_dlib, fusion=None, variant="dlib", dim=128
+            )
+        elif variant == "sface+dlib" and args.from_cache:
+            from facesearch.embed import manifest_fusion
+            from facesearch.evaluate.featurecache import FeatureCache
+
+            cache = FeatureCache.load(args.from_cache)
+            emb = cache.embedding_set(args.data, manifest_fusion(load_manifest()))
+            for name in [
+                n for n, ds in sets.items() if any(p not in emb.results for p in ds.paths)
+            ]:
+                print(f"note: {name}: not all of its photos are in {args.from_cache}: left out")
+                del sets[name]
+            paths = [p for p in paths if p in emb.results]
         else:
             emb = embed_images(paths, settings=settings, workers=args.workers)
         if variant == "sface+dlib":
             fused_run = emb
         fusion = emb.fusion
         print(
-            f"[{variant}] embedded {len(paths)} images in {time.perf_counter() - t0:.0f} s "
+            f"[{variant}] {len(paths)} images in {time.perf_counter() - t0:.0f} s "
             f"({len(emb.failures())} without a face: {[str(r.path) for r in emb.failures()]})",
             flush=True,
         )
         bands = thresholds
         if fusion is not None:  # fused scores have their own thresholds
-            from facesearch.evaluate.runner import Thresholds
-            from facesearch.models.manifest import load_manifest
-            from facesearch.search import Scoring
-
             fused = Scoring.from_manifest(load_manifest()).bands_for(True)
             bands = Thresholds(fused.match, fused.strong)
         rows = {}
         for name, ds in sets.items():
             report = evaluate(ds, emb, bands, seed=args.seed)
             rows[name] = summary(report)
+            if variant == "dlib":  # SFace's bands mean nothing for dlib's cosines
+                rows[name].pop("accuracy_at_match", None)
         results["variants"][variant] = {
             "model": emb.model_key,
             "embedding": emb.variant,
             "seconds": emb.seconds,
-            "images_per_second": len(paths) / emb.seconds,
+            "images_per_second": len(paths) / emb.seconds if emb.seconds else None,
             "datasets": rows,
         }
+    if fused_run is not None and not args.quick:
+        from facesearch.evaluate.featurecache import FeatureCache
+
+        cache = FeatureCache.from_embeddings(fused_run, args.data, "")
+        results["lodo"] = lodo_report(cache, args.data, args.seed, args.family)
     if not args.no_cost:
         results["ms_per_face"] = embed_cost(args.data)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -428,6 +481,8 @@ def main() -> None:
     for name in sets:
         for variant, res in results["variants"].items():
             print(f"| {name} | {variant} " + fmt(res["datasets"][name]))
+    if "lodo" in results:
+        print_lodo(results["lodo"])
     if "ms_per_face" in results:
         print("recognizer ms per face (median, 1 thread):", results["ms_per_face"])
     print(f"wrote {args.json}")

@@ -1,7 +1,8 @@
 """Score fusion of the two recognizers, as search, compare and eval use it.
 
 Every fused score is checked against an oracle computed here from the raw vectors and the
-manifest's fusion record: ``m1 + s1 * ((1 - w) * z_sface + w * z_dlib)``.
+manifest's fusion record: ``z = (1 - w) * z_sface + w * z_dlib``, mapped to
+``m1 + (1 - m1) * z / z(1, 1)`` (a perfect pair scores 1).
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ from facesearch.models.manifest import load_manifest
 from facesearch.search import Bands, Scoring
 
 
-def _oracle(fusion: ScoreFusion, sface: float, dlib: float) -> float:
-    z1 = (sface - fusion.primary_mean) / fusion.primary_std
-    z2 = (dlib - fusion.secondary_mean) / fusion.secondary_std
-    return fusion.primary_mean + fusion.primary_std * (
-        (1 - fusion.weight) * z1 + fusion.weight * z2
-    )
+def _oracle(fusion: ScoreFusion, sface: float, dlib: float, pose: float = 0.0) -> float:
+    w = float(fusion.pair_weight(pose))
+    if fusion.normalisation == "z":
+        scale1, scale2 = fusion.primary_std, fusion.secondary_std
+    else:
+        scale1, scale2 = 1 - fusion.primary_mean, 1 - fusion.secondary_mean
+    z1 = (sface - fusion.primary_mean) / scale1
+    z2 = (dlib - fusion.secondary_mean) / scale2
+    z = (1 - w) * z1 + w * z2
+    perfect = (1 - w) * (1 - fusion.primary_mean) / scale1 + w * (
+        1 - fusion.secondary_mean
+    ) / scale2
+    return fusion.primary_mean + (1 - fusion.primary_mean) * z / perfect
 
 
 def test_scores_fuse_where_both_vectors_exist_and_fall_back_elsewhere() -> None:

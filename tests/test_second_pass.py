@@ -99,12 +99,10 @@ def test_a_face_without_a_second_vector_is_scored_and_banded_by_sface(
         assert c.band == gallery.scoring.bands_for(c.fused).band(c.score)
 
 
-def test_a_photo_searched_for_itself_scores_the_fusions_ceiling_after_the_pass(
-    gallery, photos, astronaut
-):
-    """Both recognizers see the same pixels: both cosines are 1, and the fused score is the
-    highest the fusion can give (``fuse(1, 1)``, 0.7885 with the shipped record; from the
-    stored crop it was 0.784). It is not 1: the z-score fusion maps a perfect pair there."""
+def test_a_photo_searched_for_itself_scores_one_after_the_pass(gallery, photos, astronaut):
+    """Both recognizers see the same pixels: both cosines are 1, and the fused score is
+    ``fuse(1, 1)``, which the shipped fusion maps to 1 (issue 9: at least 0.99; it was 0.7885
+    under the old z-score scale, and 0.784 from the stored crop)."""
     gallery.ingest([photos], workers=0)
     report = gallery.second_pass(workers=0)
     assert report.described == gallery.catalog.stats()["faces"] and report.remaining == 0
@@ -112,8 +110,9 @@ def test_a_photo_searched_for_itself_scores_the_fusions_ceiling_after_the_pass(
     assert top.image_path.endswith("astronaut.png") and top.fused
     fusion = gallery.scoring.fusion
     assert fusion is not None
-    ceiling = float(fusion.fuse(np.array([1.0]), np.array([1.0]))[0])
-    assert top.score == pytest.approx(ceiling, abs=2e-4)
+    assert float(fusion.fuse(1.0, 1.0)) == pytest.approx(1.0, abs=1e-12)
+    assert top.score >= 0.99 and top.score == pytest.approx(1.0, abs=2e-4)
+    assert top.band == "strong"
 
 
 def test_the_pass_describes_each_face_from_its_photo_and_deletes_its_chip(

@@ -163,15 +163,32 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
         return normalise(np.stack(out))
 
 
+NORMALISATIONS = ("z", "unit")
+OUTPUTS = ("unit", "sface")
+
+
+def pair_pose(yaw_a: Any, yaw_b: Any) -> np.ndarray:
+    """A pair's pose term: the larger |yaw| of its two faces (``quality.estimate_yaw``);
+    NaN where a side has no yaw (read as frontal by :meth:`ScoreFusion.pair_weight`)."""
+    return np.fmax(np.abs(np.asarray(yaw_a, np.float64)), np.abs(np.asarray(yaw_b, np.float64)))
+
+
 @dataclass(frozen=True)
 class ScoreFusion:
-    """z-score fusion of two recognizers' cosine scores, on the primary model's scale.
+    """Fusion of two recognizers' cosine scores into one score on the primary (SFace) scale.
 
-    Each score is standardised with its model's impostor mean and standard deviation (from
-    a calibration set), the two are weighted ``(1 - weight, weight)``, and the result is
-    mapped back to the primary (SFace) score scale: ``mean1 + std1 * z``. With
-    ``weight=0`` the fused score is the SFace score. Fused scores need their own
-    thresholds (calibrate them with :mod:`facesearch.evaluate.calibrate`).
+    Each cosine is normalised with its model's impostor statistics (from a calibration set):
+    ``normalisation="z"``: ``(s - mean) / std``; ``"unit"``: ``(s - mean) / (1 - mean)``. The
+    two are mixed ``(1 - w, w)``, where ``w`` is ``weight`` for frontal pairs and moves
+    linearly to ``profile_weight`` (when set) as the pair's pose term (:func:`pair_pose`, the
+    larger |yaw|) goes from ``pose_start`` to ``pose_full``. The mix ``z`` is mapped to the
+    output scale (``output="unit"``, the default): ``mean1 + (1 - mean1) * z / z(1, 1)``, so
+    a pair at both models' impostor mean scores SFace's impostor mean and a perfect pair
+    (both cosines 1, a photo compared with itself) scores exactly 1, at every weight and
+    pose. The map is increasing in both cosines. ``output="sface"`` is the rule used until
+    2026-12 (``mean1 + std1 * z``, under which a perfect pair scored 0.7885); it is kept to
+    read older records. With ``weight=0`` (and no profile weight) the fused score is the
+    SFace score. Fused scores need their own thresholds (:mod:`facesearch.evaluate.calibrate`).
     """
 
     weight: float
@@ -179,37 +196,121 @@ class ScoreFusion:
     primary_std: float
     secondary_mean: float
     secondary_std: float
+    normalisation: str = "z"
+    profile_weight: float | None = None
+    pose_start: float = 0.15
+    pose_full: float = 0.45
+    output: str = "unit"
 
-    def fuse(self, primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    def __post_init__(self) -> None:
+        from facesearch.errors import ConfigError
+
+        if self.normalisation not in NORMALISATIONS:
+            raise ConfigError(
+                f"unknown fusion normalisation {self.normalisation!r}: {', '.join(NORMALISATIONS)}"
+            )
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"unknown fusion output {self.output!r}: {', '.join(OUTPUTS)}")
+        weights = [self.weight] + ([] if self.profile_weight is None else [self.profile_weight])
+        if any(not 0.0 <= w <= 1.0 for w in weights):
+            raise ConfigError(f"fusion weights must be in [0, 1], got {weights}")
+        if not (self.primary_mean < 1.0 and self.secondary_mean < 1.0):
+            raise ConfigError("fusion impostor means must be below 1")
+        if not (self.primary_std > 0 and self.secondary_std > 0):
+            raise ConfigError("fusion impostor standard deviations must be positive")
+        if self.profile_weight is not None and not self.pose_full > self.pose_start:
+            raise ConfigError("fusion pose_full must be above pose_start")
+
+    @property
+    def pose_dependent(self) -> bool:
+        return self.profile_weight is not None and self.profile_weight != self.weight
+
+    def pair_weight(self, pose: Any = None) -> np.ndarray:
+        """The second model's weight for pairs of pose term ``pose`` (None or NaN: frontal)."""
+        if not self.pose_dependent or pose is None:
+            return np.asarray(self.weight, np.float64)
+        assert self.profile_weight is not None
+        p = np.nan_to_num(np.asarray(pose, np.float64), nan=0.0)
+        ramp = np.clip((p - self.pose_start) / (self.pose_full - self.pose_start), 0.0, 1.0)
+        return self.weight + (self.profile_weight - self.weight) * ramp
+
+    def _normalised(self, score: Any, mean: float, std: float) -> Any:
+        if self.normalisation == "z":
+            return (score - mean) / std
+        return (score - mean) / (1.0 - mean)
+
+    def fuse(self, primary: Any, secondary: Any, pose: Any = None) -> np.ndarray:
+        """Fused scores of pairs with these SFace and second-model cosines (and pose terms,
+        used only by a pose-dependent fusion)."""
         p = np.asarray(primary, np.float64)
         s = np.asarray(secondary, np.float64)
-        z = (1.0 - self.weight) * (p - self.primary_mean) / self.primary_std + self.weight * (
-            s - self.secondary_mean
-        ) / self.secondary_std
-        return self.primary_mean + self.primary_std * z
+        w = self.pair_weight(pose)
+        m1, s1, m2, s2 = (
+            self.primary_mean,
+            self.primary_std,
+            self.secondary_mean,
+            self.secondary_std,
+        )
+        z = (1.0 - w) * self._normalised(p, m1, s1) + w * self._normalised(s, m2, s2)
+        if self.output == "sface":
+            return m1 + s1 * z
+        perfect = (1.0 - w) * self._normalised(np.float64(1.0), m1, s1) + w * self._normalised(
+            np.float64(1.0), m2, s2
+        )
+        return m1 + (1.0 - m1) * z / perfect
 
     @classmethod
     def fit(
-        cls, primary_impostor: np.ndarray, secondary_impostor: np.ndarray, weight: float
+        cls,
+        primary_impostor: np.ndarray,
+        secondary_impostor: np.ndarray,
+        weight: float,
+        **options: Any,
     ) -> ScoreFusion:
-        """Impostor statistics of both models (finite scores only) and the given weight."""
+        """Impostor statistics of both models (finite scores only), the given weight and
+        options (``normalisation``, ``profile_weight``, ``pose_start``, ``pose_full``)."""
         p = np.asarray(primary_impostor, np.float64)
         s = np.asarray(secondary_impostor, np.float64)
         p, s = p[np.isfinite(p)], s[np.isfinite(s)]
-        return cls(float(weight), float(p.mean()), float(p.std()), float(s.mean()), float(s.std()))
+        return cls(
+            float(weight),
+            float(p.mean()),
+            float(p.std()),
+            float(s.mean()),
+            float(s.std()),
+            **options,
+        )
 
-    def to_dict(self) -> dict[str, float]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "weight": self.weight,
             "primary_mean": self.primary_mean,
             "primary_std": self.primary_std,
             "secondary_mean": self.secondary_mean,
             "secondary_std": self.secondary_std,
+            "normalisation": self.normalisation,
+            "output": self.output,
         }
+        if self.profile_weight is not None:
+            out.update(
+                profile_weight=self.profile_weight,
+                pose_start=self.pose_start,
+                pose_full=self.pose_full,
+            )
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ScoreFusion:
-        return cls(**{k: float(raw[k]) for k in cls.__dataclass_fields__})
+        """Read a record; one without ``output`` is a pre-2026-12 record (``output="sface"``)."""
+        numbers = ("weight", "primary_mean", "primary_std", "secondary_mean", "secondary_std")
+        kwargs: dict[str, Any] = {k: float(raw[k]) for k in numbers}
+        kwargs["normalisation"] = str(raw.get("normalisation", "z"))
+        kwargs["output"] = str(raw.get("output", "sface"))
+        if raw.get("profile_weight") is not None:
+            kwargs["profile_weight"] = float(raw["profile_weight"])
+            kwargs["pose_start"] = float(raw.get("pose_start", 0.15))
+            kwargs["pose_full"] = float(raw.get("pose_full", 0.45))
+        return cls(**kwargs)
 
 
 DLIB_RECOGNIZER_KEY = "dlib-resnet-v1"

@@ -373,6 +373,7 @@ class Gallery:
             k,
             model=chosen.model,
             second=chosen.second,
+            yaw=chosen.quality.yaw,
             collection=collection,
             filters=filters,
             include_flagged=include_flagged,
@@ -389,6 +390,7 @@ class Gallery:
         *,
         model: str,
         second: np.ndarray | None = None,
+        yaw: float | None = None,
         collection: str | None = None,
         filters: SearchFilters | None = None,
         probe_sha256: str = "",
@@ -425,7 +427,9 @@ class Gallery:
             )[:shortlist]
         stored = self.catalog.faces([i for i, _ in pairs])
         pairs = [(i, s) for i, s in pairs if i in stored]  # deleted after the index was written
-        scored = self._fused(pairs, stored, second) if fuse else [(i, s, False) for i, s in pairs]
+        scored = (
+            self._fused(pairs, stored, second, yaw) if fuse else [(i, s, False) for i, s in pairs]
+        )
         candidates: list[Candidate] = []
         for face_id, score, fused in scored[:k]:
             sf = stored[face_id]
@@ -466,6 +470,7 @@ class Gallery:
         pairs: list[tuple[int, float]],
         stored: dict[int, StoredFace],
         second: np.ndarray | None,
+        yaw: float | None = None,
     ) -> list[tuple[int, float, bool]]:
         """Re-rank (id, SFace score) pairs by fused score, best first."""
         if not pairs:
@@ -476,7 +481,19 @@ class Gallery:
         for row, (face_id, _) in enumerate(pairs):
             if face_id in known:
                 others[row] = known[face_id]
-        scores, fused = self.scoring.scores(np.array([s for _, s in pairs]), second, others)
+        others_yaw = None
+        if self.scoring.fusion is not None and self.scoring.fusion.pose_dependent:
+            from facesearch.quality import estimate_yaw
+
+            others_yaw = np.array(
+                [
+                    estimate_yaw(np.asarray(stored[i].landmarks)) if stored[i].landmarks else np.nan
+                    for i, _ in pairs
+                ]
+            )
+        scores, fused = self.scoring.scores(
+            np.array([s for _, s in pairs]), second, others, yaw, others_yaw
+        )
         order = np.argsort(-scores, kind="stable")
         return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
 

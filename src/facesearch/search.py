@@ -88,11 +88,19 @@ class Scoring:
         return self.fusion is not None
 
     def scores(
-        self, primary: np.ndarray, probe_second: np.ndarray | None, others_second: np.ndarray
+        self,
+        primary: np.ndarray,
+        probe_second: np.ndarray | None,
+        others_second: np.ndarray,
+        probe_yaw: float | None = None,
+        others_yaw: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores of one face against many: ``primary`` (n,) SFace cosines, the probe's second
-        vector (or None) and the others' (n, d) second vectors (NaN rows where absent).
+        vector (or None) and the others' (n, d) second vectors (NaN rows where absent), and
+        the faces' yaws (used only by a pose-dependent fusion; unknown reads as frontal).
         Returns the scores and a boolean mask of which ones are fused."""
+        from facesearch.embed import pair_pose
+
         p = np.asarray(primary, np.float64)
         if self.fusion is None or probe_second is None:
             return p, np.zeros(p.shape, bool)
@@ -100,7 +108,11 @@ class Scoring:
             probe_second, np.float64
         )
         fused = np.isfinite(second)
-        out = np.where(fused, self.fusion.fuse(p, np.where(fused, second, 0.0)), p)
+        pose = None
+        if self.fusion.pose_dependent:
+            yaw_b = np.full(p.shape, np.nan) if others_yaw is None else others_yaw
+            pose = pair_pose(np.nan if probe_yaw is None else probe_yaw, yaw_b)
+        out = np.where(fused, self.fusion.fuse(p, np.where(fused, second, 0.0), pose), p)
         return out, fused
 
     def score(
@@ -109,13 +121,18 @@ class Scoring:
         b: np.ndarray,
         a_second: np.ndarray | None = None,
         b_second: np.ndarray | None = None,
+        a_yaw: float | None = None,
+        b_yaw: float | None = None,
     ) -> tuple[float, bool]:
         """One pair: the score and whether it is fused (read it with :meth:`bands_for`)."""
+        from facesearch.embed import pair_pose
+
         primary = float(np.dot(a, b))
         if self.fusion is None or self.fused_bands is None or a_second is None or b_second is None:
             return primary, False
-        fused = self.fusion.fuse(np.array([primary]), np.array([float(np.dot(a_second, b_second))]))
-        return float(fused[0]), True
+        pose = pair_pose(np.nan if a_yaw is None else a_yaw, np.nan if b_yaw is None else b_yaw)
+        fused = self.fusion.fuse(primary, float(np.dot(a_second, b_second)), pose)
+        return float(fused), True
 
     def bands_for(self, fused: bool) -> Bands:
         return self.fused_bands if fused and self.fused_bands is not None else self.bands

@@ -326,7 +326,9 @@ class Verifier:
         fa, fb = faces_a[choice_a.used], faces_b[choice_b.used]
         if fa.model != fb.model:
             raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
-        score, fused = self.scoring.score(fa.embedding, fb.embedding, fa.second, fb.second)
+        score, fused = self.scoring.score(
+            fa.embedding, fb.embedding, fa.second, fb.second, fa.quality.yaw, fb.quality.yaw
+        )
         bands = self.scoring.bands_for(fused)
         return PhotoComparison(
             score=round(score, 4),
@@ -357,7 +359,8 @@ def _photo_name(image: ImageInput, side: str) -> str:
 class _PhotoFaces:
     """What compare_pairs keeps of one photo: each face's two vectors and its description."""
 
-    vectors: list[tuple[np.ndarray, np.ndarray | None]]  # SFace's and the second recognizer's
+    # SFace's vector, the second recognizer's, and the face's yaw (the fusion's pose term)
+    vectors: list[tuple[np.ndarray, np.ndarray | None, float]]
     faces: list[ProbeFace]
     width: int
     height: int
@@ -398,7 +401,7 @@ def compare_pairs(
                 decoded = gallery.decode(path)
                 faces = gallery.embed(decoded)
                 cache[path] = _PhotoFaces(
-                    [(f.embedding, f.second) for f in faces],
+                    [(f.embedding, f.second, float(f.quality.yaw)) for f in faces],
                     [probe_face(f) for f in faces],
                     decoded.width,
                     decoded.height,
@@ -423,7 +426,7 @@ def compare_pairs(
             row.update(score=None, same=False, band=None, error=reason)
         else:
             va, vb = pa.vectors[choice_a.used], pb.vectors[choice_b.used]
-            score, fused = scoring.score(va[0], vb[0], va[1], vb[1])
+            score, fused = scoring.score(va[0], vb[0], va[1], vb[1], va[2], vb[2])
             bands = scoring.bands_for(fused)
             row.update(
                 score=round(score, 4),

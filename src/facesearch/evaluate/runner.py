@@ -126,6 +126,9 @@ class ImageResult:
     second: np.ndarray | None = None  # the second model's vector of that face (fusion runs)
     face: int | None = None  # index of the face scored (0 = largest); None without a face
     ambiguous: bool = False  # its two largest faces are of similar size (verify)
+    yaw: float = math.nan  # that face's yaw estimate from YuNet's landmarks (quality.yaw)
+    detector_score: float = math.nan  # YuNet's score for that face
+    face_size: float = math.nan  # sqrt(w * h) of its box, in original pixels
 
     @property
     def enrolled(self) -> bool:
@@ -165,6 +168,10 @@ class EmbeddingSet:
     def quality(self, paths: Sequence[Path]) -> np.ndarray:
         return np.array([self.results[p].quality for p in paths], np.float64)
 
+    def yaw(self, paths: Sequence[Path]) -> np.ndarray:
+        """Yaw of each path's scored face (NaN without one): the fusion's pose term."""
+        return np.array([self.results[p].yaw for p in paths], np.float64)
+
     def failures(self) -> list[ImageResult]:
         return sorted(
             (r for r in self.results.values() if not r.enrolled), key=lambda r: str(r.path)
@@ -200,6 +207,9 @@ def embed_one(pipeline: FacePipeline, path: Path, face_rule: str = LARGEST) -> I
         second=second,
         face=choice.used,
         ambiguous=choice.ambiguous,
+        yaw=float(face.quality.yaw),
+        detector_score=float(face.detector_score),
+        face_size=float(math.sqrt(max(face.bbox[2], 0.0) * max(face.bbox[3], 0.0))),
     )
 
 
@@ -714,8 +724,11 @@ def pair_scores(embeddings: EmbeddingSet, pairs: Sequence[VerificationPair]) -> 
     b = np.array([index[p.path_b] for p in pairs], np.int64)
     scores = _dot_rows(embeddings.matrix(paths), a, b)
     if embeddings.fusion is not None:
+        from facesearch.embed import pair_pose
+
         second = _dot_rows(embeddings.matrix(paths, second=True), a, b)
-        scores = embeddings.fusion.fuse(scores, second)
+        yaw = embeddings.yaw(paths)
+        scores = embeddings.fusion.fuse(scores, second, pair_pose(yaw[a], yaw[b]))
     return scores
 
 
@@ -781,6 +794,10 @@ class PreparedRecords:
     n_multi_excluded: int
     second: np.ndarray | None = None  # the second model's vectors (fusion runs)
     fusion: ScoreFusion | None = None
+    yaw: np.ndarray | None = None  # each record's yaw (the fusion's pose term)
+
+    def _yaw(self) -> np.ndarray:
+        return self.yaw if self.yaw is not None else np.full(len(self.labels), np.nan)
 
     def subset(self, mask: np.ndarray) -> PreparedRecords:
         return PreparedRecords(
@@ -792,21 +809,32 @@ class PreparedRecords:
             n_multi_excluded=0,
             second=None if self.second is None else self.second[mask],
             fusion=self.fusion,
+            yaw=None if self.yaw is None else self.yaw[mask],
         )
 
     def pair_scores(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Scores of record pairs (a[i], b[i]); NaN without a face."""
         scores = _dot_rows(self.matrix, a, b)
         if self.fusion is not None and self.second is not None:
-            scores = self.fusion.fuse(scores, _dot_rows(self.second, a, b))
+            from facesearch.embed import pair_pose
+
+            yaw = self._yaw()
+            pose = pair_pose(yaw[a], yaw[b])
+            scores = self.fusion.fuse(scores, _dot_rows(self.second, a, b), pose)
         return scores
 
     def similarity(self, rows: np.ndarray | slice, cols: np.ndarray | slice) -> np.ndarray:
         """Scores of records ``rows`` against records ``cols`` (NaN without a face)."""
         sim = _similarity(self.matrix[rows], self.matrix[cols])
         if self.fusion is not None and self.second is not None:
+            from facesearch.embed import pair_pose
+
             second = _similarity(self.second[rows], self.second[cols])
-            sim = self.fusion.fuse(sim, second).astype(np.float32)
+            pose = None
+            if self.fusion.pose_dependent:
+                yaw = self._yaw()
+                pose = pair_pose(yaw[rows][:, None], yaw[cols][None, :])
+            sim = self.fusion.fuse(sim, second, pose).astype(np.float32)
         return sim
 
 
@@ -836,6 +864,7 @@ def prepare_records(records: Sequence[FaceRecord], embeddings: EmbeddingSet) -> 
         n_multi_excluded=multi,
         second=embeddings.matrix(paths, second=True) if embeddings.has_second else None,
         fusion=embeddings.fusion,
+        yaw=embeddings.yaw(paths),
     )
 
 

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
         default=None, description="Mark cookies Secure (default: when the request is HTTPS)."
     )
     login_failures_per_minute: int = Field(default=5, ge=1)
+    # victim identification (facesearch media ...)
+    media_pdq_threshold: int = Field(
+        default=31, ge=0, le=256, description="PDQ Hamming distance that eliminates a file."
+    )
+    media_min_pdq_quality: int = Field(
+        default=50, ge=0, le=100, description="PDQ hashes of lower quality are not trusted."
+    )
+    media_cluster_threshold: float = Field(
+        default=0.40, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
+    )
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

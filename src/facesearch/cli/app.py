@@ -35,6 +35,7 @@ from facesearch.cli.common import (
 )
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import GovernHooks, register
+from facesearch.cli.media import register as register_media
 from facesearch.cli.serve import register as register_serve
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
@@ -852,6 +853,7 @@ def _hooks() -> GovernHooks:
 register(app, _governance_for, _hooks())
 register_evaluate(app)
 register_serve(app)
+register_media(app, lambda ctx: _workspace(ctx))
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default=50, ge=0, le=100, description="PDQ hashes of lower quality are not trusted."
     )
     media_cluster_threshold: float = Field(
-        default=0.40, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
+        default=0.50, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
     )
 
     @classmethod

@@ -295,7 +295,7 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
             float | None,
             typer.Option(
                 metavar="SIM",
-                help="Cosine similarity joining faces (default 0.40).",
+                help="Cosine similarity joining faces (default 0.50).",
                 show_default=False,
             ),
         ] = None,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.40  # cosine similarity (SFace); tuned on CFP frontal, docs/victim.md
+DEFAULT_THRESHOLD = 0.50  # cosine similarity (SFace); tuned on CFP frontal, docs/victim.md
 DEFAULT_NEIGHBOURS = 10
 
 

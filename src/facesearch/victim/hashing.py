@@ -89,7 +89,7 @@ def pdq_hash(bgr: np.ndarray) -> PdqHash:
             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
         )
     rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-    variants = []
+    variants: list[str] = []
     for k, flip in _DIHEDRAL:
         # the variants made on the pixels (exact symmetries of the square image):
         # pdqhash's own compute_dihedral is 50-60 bits away from these on real photos

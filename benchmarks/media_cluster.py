@@ -23,16 +23,16 @@ def main(path: str) -> None:
     emb, photo, ident = d["emb"], d["photo"], d["ident"]
     keep = ~d["flagged"]
     emb, photo, ident = emb[keep], photo[keep], ident[keep]
-    print(
-        f"{len(emb)} searchable faces of {len(set(photo.tolist()))} photos, {len(set(ident.tolist()))} people"
-    )
-    for th in (0.30, 0.35, 0.40, 0.45, 0.50):
+    people, photos = len(set(ident.tolist())), len(set(photo.tolist()))
+    print(f"{len(emb)} searchable faces of {photos} photos, {people} people")
+    for th in (0.40, 0.45, 0.50, 0.55, 0.60):
         t0 = time.perf_counter()
         labels = cluster_vectors(emb, photo, ClusterSettings(threshold=th))
         secs = time.perf_counter() - t0
         p, r, f = bcubed(labels, ident)
         print(
-            f"threshold {th:.2f}: {labels.max() + 1} clusters, BCubed P {p:.3f} R {r:.3f} F {f:.3f}, {secs:.1f} s"
+            f"threshold {th:.2f}: {labels.max() + 1} clusters, "
+            f"BCubed P {p:.3f} R {r:.3f} F {f:.3f}, {secs:.1f} s"
         )
     rng = np.random.default_rng(0)
     reps = 20

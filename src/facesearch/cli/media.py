@@ -252,7 +252,7 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
     def hashset_export(
         ctx: typer.Context,
         name: Annotated[str, typer.Argument(metavar="NAME")],
-        out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE")],
+        out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="VICS JSON file.")],
         vics_version: Annotated[int, typer.Option(metavar="1|2", help="VICS data model.")] = 2,
         actor: Actor = None,
         token: TokenOpt = None,
@@ -270,7 +270,7 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
     def export(
         ctx: typer.Context,
         case: CaseArg,
-        out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE")],
+        out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="VICS JSON file.")],
         category: Annotated[
             str | None, typer.Option(metavar="CAT", help="Category to give the entries.")
         ] = None,

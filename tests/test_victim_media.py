@@ -160,3 +160,34 @@ def test_known_images_are_eliminated_exactly_and_by_pdq_and_skip_faces(
     # the export of A's new material holds only new.jpg
     doc = media.export_new_material("ivy", "A")
     assert [e["MD5"].lower() for e in doc["value"]] == [files["seized/new.jpg"]["md5"]]
+
+
+def test_pictures_are_grey_and_blurred_outside_the_face_unless_revealed(setup, tmp_path, astronaut):
+    import cv2
+
+    folder = tmp_path / "w"
+    write_image(folder / "a.png", astronaut)
+    setup.media.import_media("ivy", "A", [folder], workers=0)
+    setup.media.cluster("ivy", "A")
+    face = setup.media.clusters("ivy", "A")[0].faces[0].face_id
+    shown = cv2.imdecode(
+        np.frombuffer(setup.media.face_picture("ivy", "A", face), np.uint8), cv2.IMREAD_COLOR
+    )
+    plain = cv2.imdecode(
+        np.frombuffer(setup.media.face_picture("ivy", "A", face, reveal=True), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
+    spread = shown.astype(int).max(axis=2) - shown.astype(int).min(axis=2)
+    assert spread.max() <= 12  # grey (JPEG leaves a little colour noise)
+    assert (plain.astype(int).max(axis=2) - plain.astype(int).min(axis=2)).max() > 60
+    grey = cv2.cvtColor(shown, cv2.COLOR_BGR2GRAY).astype(float)
+    ref = cv2.cvtColor(plain, cv2.COLOR_BGR2GRAY).astype(float)
+    corner = (slice(0, 60), slice(260, 320))  # the astronaut's shoulder patch area: not the face
+    assert (
+        cv2.Laplacian(grey[corner], cv2.CV_64F).var()
+        < 0.2 * cv2.Laplacian(ref[corner], cv2.CV_64F).var()
+    )
+    actions = audit_actions(setup.ws)
+    assert ("ivy", "media.face.view") in actions and ("ivy", "media.face.reveal") in actions
+    with pytest.raises(RefusedError, match="not assigned"):
+        setup.media.face_picture("ian", "A", face, reveal=True)

@@ -288,6 +288,25 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
         console.print(f"{len(doc['value'])} entries written to {out}")
 
     @media.command()
+    def picture(
+        ctx: typer.Context,
+        case: CaseArg,
+        face: Annotated[int, typer.Argument(metavar="FACE", help="Face id.")],
+        out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="JPEG file.")],
+        reveal: Annotated[
+            bool, typer.Option("--reveal", help="In colour, unblurred (logged as a reveal).")
+        ] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Write the picture of FACE: greyscale, blurred outside the face (default)."""
+        with friendly_errors():
+            svc, who = _service(ctx, actor, token)
+            data = svc.face_picture(who, case, face, reveal=reveal)
+        out.write_bytes(data)
+        console.print(f"{'revealed ' if reveal else ''}picture of face {face} written to {out}")
+
+    @media.command()
     def cluster(
         ctx: typer.Context,
         case: CaseArg,

@@ -355,6 +355,41 @@ class MediaService:
 
         return self._run(actor, "media.export", {"case": case}, fn)
 
+    # --- pictures (wellbeing) ------------------------------------------------------------------
+    def face_picture(self, actor: str, case: str, face_id: int, *, reveal: bool = False) -> bytes:
+        """The picture a face was found in, as JPEG: greyscale and blurred outside the face box
+        unless ``reveal`` (an explicit act, logged as ``media.face.reveal``)."""
+        import cv2
+
+        from facesearch.victim.wellbeing import shielded
+
+        action = "media.face.reveal" if reveal else "media.face.view"
+
+        def fn(s: Session, a: AuditLog) -> bytes:
+            _, c = self._media_case(s, actor, case, action)
+            face = s.get(MediaFace, face_id)
+            if face is None or face.case_id != c.id:
+                raise RefusedError(action, f"case {c.number!r} has no face {face_id}")
+            f = s.get(MediaFile, face.file_id)
+            assert f is not None
+            if f.thumbnail is None or not f.width:
+                raise RefusedError(action, f"no picture is kept of {f.path}")
+            pixels = cv2.imdecode(
+                np.frombuffer(self.blobs.get(f.thumbnail), np.uint8), cv2.IMREAD_COLOR
+            )
+            if pixels is None:
+                raise RefusedError(action, f"the stored picture of {f.path} cannot be read")
+            if not reveal:
+                k = pixels.shape[1] / f.width
+                pixels = shielded(pixels, (face.x * k, face.y * k, face.w * k, face.h * k))
+            ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                raise ValueError("JPEG encoding failed")
+            a.record(actor, action, {"case": c.number, "face": face_id, "file": f.path})
+            return bytes(buf.tobytes())
+
+        return self._run(actor, action, {"case": case, "face": face_id}, fn)
+
     # --- persons ------------------------------------------------------------------------------
     def cluster(self, actor: str, case: str) -> ClusterRun:
         """Group the case's faces into persons (again, incrementally: see :func:`recluster`)."""

@@ -162,11 +162,15 @@ def _search_with_picked_face(session: Any, server: WebServer) -> int:
     left = min(range(2), key=lambda i: float(str(boxes[i]).split(",")[0]))
     choices.nth(left).click()  # the searched face opens its results; the other searches again
     page.locator("#candidates li, main .error-box").first.wait_for(timeout=120_000)
-    assert page.locator("main .error-box").count() == 0, page.locator("main .error-box").inner_text()
+    assert page.locator("main .error-box").count() == 0, page.locator(
+        "main .error-box"
+    ).inner_text()
     return int(re.search(r"#/searches/(\d+)", page.url).group(1))  # type: ignore[union-attr]
 
 
-def test_search_pick_face_review_by_keyboard_and_export(session_for: Any, web_server: WebServer) -> None:
+def test_search_pick_face_review_by_keyboard_and_export(
+    session_for: Any, web_server: WebServer
+) -> None:
     session = session_for("ivy")
     search_id = _search_with_picked_face(session, web_server)
     page = session.page
@@ -177,8 +181,10 @@ def test_search_pick_face_review_by_keyboard_and_export(session_for: Any, web_se
     assert "leads" in statement and "identifications" in statement
     first = page.locator("#candidates li").first
     assert re.search(r"#1\s+0\.\d{3}\s+(strong|possible|weak)", first.inner_text())
-    assert page.locator("#review-panel a", has_text="source page").first.get_attribute("href").startswith(
-        "https://evidence.example.org/items/"
+    assert (
+        page.locator("#review-panel a", has_text="source page")
+        .first.get_attribute("href")
+        .startswith("https://evidence.example.org/items/")
     )
     check_page(session)
     session.screenshot("results")
@@ -209,7 +215,11 @@ def test_search_pick_face_review_by_keyboard_and_export(session_for: Any, web_se
     assert "at=3" in page.url
 
     decisions = _decisions(web_server, search_id)
-    assert [decisions.get(r) for r in (1, 2, 3)] == ["possible_match", "not_a_match", "insufficient_quality"]
+    assert [decisions.get(r) for r in (1, 2, 3)] == [
+        "possible_match",
+        "not_a_match",
+        "insufficient_quality",
+    ]
     notes = _notes(web_server, search_id)
     assert notes[3] == "face turned away, low resolution"
 
@@ -299,7 +309,9 @@ def test_administrator_pages(session_for: Any, web_server: WebServer) -> None:
     session.screenshot("collections")
 
     page = session.go("#/admin/ingest")
-    page.get_by_label("Server path (a folder, archive or manifest)").fill(str(web_server.ingest_root / "batch"))
+    page.get_by_label("Server path (a folder, archive or manifest)").fill(
+        str(web_server.ingest_root / "batch")
+    )
     page.get_by_label("Collection").first.fill("batch-2")
     page.get_by_role("button", name="Ingest this folder").click()
     job = page.locator("#jobs tr[data-job]").first
@@ -332,7 +344,12 @@ def test_auditor_sees_the_chain_and_the_oversight_report(session_for: Any) -> No
     assert "Intact" in page.locator("#chain").inner_text()
     page.locator("#oversight figure").first.wait_for()
     captions = page.locator("#oversight figcaption").all_inner_texts()
-    assert captions == ["Searches by user", "Searches by case", "Searches by purpose", "Searches by week"]
+    assert captions == [
+        "Searches by user",
+        "Searches by case",
+        "Searches by purpose",
+        "Searches by week",
+    ]
     assert page.locator("#oversight svg rect.bar").count() >= 1
     chart = page.locator("#oversight svg").first.get_attribute("aria-label")
     assert "ivy" in chart

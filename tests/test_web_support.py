@@ -54,13 +54,17 @@ class WebServer:
         from facesearch.workspace import Workspace
 
         with Workspace.open(self.data_dir) as ws, ws.governance.session() as s:
-            return [{"action": e.action, "actor": e.actor, "details": e.details} for e in entries(s)]
+            return [
+                {"action": e.action, "actor": e.actor, "details": e.details} for e in entries(s)
+            ]
 
 
 def require_chromium() -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+    )
 
 
 def _free_port() -> int:
@@ -156,7 +160,10 @@ def web_server(
     manifest, probe = make_photos(root, astronaut, other_faces)
     ingest_root = root / "ingest-root"
     _save(ingest_root / "batch" / "hopper-again.jpg", other_faces[0][::2, ::2].copy())
-    _save(ingest_root / "batch" / "person-x.jpg", np.asarray(Image.fromarray(other_faces[20]).resize((200, 200))))
+    _save(
+        ingest_root / "batch" / "person-x.jpg",
+        np.asarray(Image.fromarray(other_faces[20]).resize((200, 200))),
+    )
     (ingest_root / "batch" / "not-a-photo.jpg").write_bytes(b"this is not an image")
     data_dir = root / "data"
     prepare_data(data_dir, manifest, manifest.parent / "astronaut-small.jpg")
@@ -197,7 +204,9 @@ class Session:
 
     def __init__(self, browser: Any, server: WebServer) -> None:
         self.server = server
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        self.context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
         self.page = self.context.new_page()
         self.page.set_default_timeout(20_000)
         self.errors: list[str] = []

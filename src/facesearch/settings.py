@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         description="glibc malloc arenas for the server's threads (default: search workers "
         "+ 1; 0: glibc's own default of 8 per core).",
     )
+    # victim identification (facesearch media ...)
+    media_pdq_threshold: int = Field(
+        default=31, ge=0, le=256, description="PDQ Hamming distance that eliminates a file."
+    )
+    media_min_pdq_quality: int = Field(
+        default=50, ge=0, le=100, description="PDQ hashes of lower quality are not trusted."
+    )
+    media_cluster_threshold: float = Field(
+        default=0.50, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
+    )
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

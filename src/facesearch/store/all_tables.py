@@ -2,3 +2,4 @@
 
 from facesearch.govern import schema as govern_schema  # noqa: F401
 from facesearch.store import schema  # noqa: F401
+from facesearch.victim import schema as victim_schema  # noqa: F401

@@ -1,0 +1,1 @@
+"""Victim identification toolkit: media sets, known-image elimination, face clustering."""

@@ -115,7 +115,7 @@ class DlibReader:
         self.pos += n
         return chunk
 
-    def int(self) -> int:
+    def integer(self) -> int:
         """dlib's packed integer: a control byte (size | 0x80 if negative), then LE bytes."""
         control = self._take(1)[0]
         size, negative = control & 0x0F, bool(control & 0x80)
@@ -125,7 +125,7 @@ class DlibReader:
         return -value if negative else value
 
     def string(self) -> str:
-        n = self.int()
+        n = self.integer()
         if not 0 <= n < 1 << 16:
             raise self.fail(f"bad string length {n}")
         return self._take(n).decode("latin-1")
@@ -138,27 +138,27 @@ class DlibReader:
 
     def float(self) -> float:
         """dlib's float_details: an int64 mantissa and an int16 exponent."""
-        mantissa, exponent = self.int(), self.int()
+        mantissa, exponent = self.integer(), self.integer()
         if exponent >= 32000:
             return {32000: np.inf, 32001: -np.inf}.get(exponent, np.nan)
         return float(np.ldexp(float(mantissa), exponent))
 
     def tensor(self) -> np.ndarray:
         """A resizable_tensor: version 2, (n, k, nr, nc), then raw little-endian float32."""
-        version = self.int()
+        version = self.integer()
         if version != 2:
             raise self.fail(f"tensor version {version}")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         count = int(np.prod(shape))
         raw = self._take(4 * count)
         return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
 
     def alias(self) -> tuple[int, int, int, int]:
         """An alias_tensor: version 1 and its shape (a view into the layer's params)."""
-        version = self.int()
+        version = self.integer()
         if version != 1:
             raise self.fail(f"alias_tensor version {version}")
-        n, k, nr, nc = (self.int() for _ in range(4))
+        n, k, nr, nc = (self.integer() for _ in range(4))
         return (n, k, nr, nc)
 
     def expect(self, *tags: str) -> str:
@@ -187,8 +187,8 @@ def _read_details(r: DlibReader, d: LayerDef) -> dict[str, Any]:
     if d.kind == "con":
         version = r.expect("con_4", "con_5", "con_6")
         params = r.tensor().reshape(-1)
-        filters, nr, nc = r.int(), r.int(), r.int()
-        stride_y, stride_x, pad_y, pad_x = r.int(), r.int(), r.int(), r.int()
+        filters, nr, nc = r.integer(), r.integer(), r.integer()
+        stride_y, stride_x, pad_y, pad_x = r.integer(), r.integer(), r.integer(), r.integer()
         w_shape, b_shape = r.alias(), r.alias()
         for _ in range(4):  # learning-rate and weight-decay multipliers
             r.float()
@@ -205,7 +205,7 @@ def _read_details(r: DlibReader, d: LayerDef) -> dict[str, Any]:
         version = r.expect("affine_", "affine_2")
         params = r.tensor().reshape(-1)
         g_shape, b_shape = r.alias(), r.alias()
-        r.int()  # mode (conv)
+        r.integer()  # mode (conv)
         disabled = r.bool() if version == "affine_2" else False
         n_g = int(np.prod(g_shape))
         gamma, beta = params[:n_g], params[n_g : n_g + int(np.prod(b_shape))]
@@ -218,7 +218,7 @@ def _read_details(r: DlibReader, d: LayerDef) -> dict[str, Any]:
         return {}
     if d.kind in ("max_pool", "avg_pool", "gap"):
         r.expect("max_pool_2" if d.kind == "max_pool" else "avg_pool_2")
-        nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
+        nr, nc, sy, sx, py, px = (r.integer() for _ in range(6))
         want = (0, 0, 1, 1) if d.kind == "gap" else (d.size, d.size, d.stride, d.stride)
         if (nr, nc, sy, sx) != want:
             raise r.fail(f"{d.kind} {nr}x{nc}/{sy} where the network has {want}")
@@ -228,10 +228,10 @@ def _read_details(r: DlibReader, d: LayerDef) -> dict[str, Any]:
         return {}
     if d.kind == "fc":
         version = r.expect("fc_2", "fc_3")
-        outputs, inputs = r.int(), r.int()
+        outputs, inputs = r.integer(), r.integer()
         params = r.tensor().reshape(-1)
         w_shape, _b_shape = r.alias(), r.alias()
-        bias_mode = r.int()
+        bias_mode = r.integer()
         for _ in range(4):
             r.float()
         if version == "fc_3":
@@ -245,7 +245,7 @@ def _read_details(r: DlibReader, d: LayerDef) -> dict[str, Any]:
 def read_dlib_resnet(path: Path) -> DlibResNet:
     """Parse ``dlib_face_recognition_resnet_model_v1.dat`` against the published network."""
     r = DlibReader(Path(path).read_bytes(), str(path))
-    if r.int() != 1:
+    if r.integer() != 1:
         raise r.fail("loss layer version")
     if r.expect("loss_metric_", "loss_metric_2") == "loss_metric_2":
         r.float(), r.float()  # margin, distance threshold (training only)
@@ -253,7 +253,7 @@ def read_dlib_resnet(path: Path) -> DlibResNet:
     # Wrapper versions, from the outermost layer in.
     versions: list[int] = []
     for d in reversed(layers):
-        version = r.int()
+        version = r.integer()
         ok = {"tag": (1,), "skip": (1,)}.get(d.kind, (1, 2, 3))
         if version not in ok:
             raise r.fail(f"{d.kind} wrapper version {version}")
@@ -262,7 +262,7 @@ def read_dlib_resnet(path: Path) -> DlibResNet:
     # The input layer, inside the innermost add_layer.
     r.expect("input_rgb_image_sized")
     mean = (r.float(), r.float(), r.float())
-    if (r.int(), r.int()) != (CHIP_SIZE, CHIP_SIZE):
+    if (r.integer(), r.integer()) != (CHIP_SIZE, CHIP_SIZE):
         raise r.fail("input size is not 150x150")
     parsed: list[ParsedLayer] = []
     for i, (d, version) in enumerate(zip(layers, versions, strict=True)):
@@ -276,7 +276,7 @@ def read_dlib_resnet(path: Path) -> DlibResNet:
         if i == 0:  # the add_layer over the input keeps grad_final (+ expansion factor)
             r.tensor()
             if version >= 3:
-                r.int()
+                r.integer()
         elif version == 2:
             r.tensor()  # params_grad
         parsed.append(ParsedLayer(d, params))
@@ -314,7 +314,7 @@ def dlib_resnet_to_onnx(net: DlibResNet) -> Any:
     # dlib's input layer: (pixel - mean) / 256, per RGB channel.
     mean = np.asarray(net.mean_rgb, np.float32).reshape(1, 3, 1, 1)
     x = node("Sub", ["input", const(mean, "mean")], "centred")
-    x = node("Mul", [x, const(np.float32(1.0 / 256.0), "scale")], "scaled")
+    x = node("Mul", [x, const(np.asarray(1.0 / 256.0, np.float32), "scale")], "scaled")
     shape = (3, CHIP_SIZE, CHIP_SIZE)  # (channels, height, width) of x
     tags: dict[int, tuple[str, tuple[int, int, int]]] = {}
     layers = net.layers

@@ -20,12 +20,17 @@ original pixels and merged by non-maximum suppression.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facesearch.models.base import InferenceModel
 from facesearch.models.manifest import ModelSpec, verified_model_path
+
+if TYPE_CHECKING:
+    from facesearch.models.inference import InferenceSettings
+
+FACEDETECTORYN = "opencv-facedetectoryn"  # the engine name of cv2.FaceDetectorYN
 
 
 @dataclass(frozen=True)
@@ -65,26 +70,34 @@ class DetectorSettings:
 
 
 class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
-    def __init__(self, spec: ModelSpec, settings: DetectorSettings | None = None) -> None:
-        super().__init__(spec)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: DetectorSettings | None = None,
+        inference: InferenceSettings | None = None,
+    ) -> None:
+        super().__init__(spec, inference)
         self.settings = settings or DetectorSettings()
         self._net: Any = None
 
     def _load(self) -> None:
         import cv2
 
-        from facesearch.models.runtime import quiet_opencv
+        from facesearch.models.runtime import open_session, quiet_opencv
+        from facesearch.models.yunet import YuNetOnSession
 
         quiet_opencv()
-        path = verified_model_path(self.spec)
-        self._net = cv2.FaceDetectorYN.create(
-            str(path),
-            "",
-            self.spec.input_size,
-            self.settings.score_threshold,
-            self.settings.nms_threshold,
-            5000,
-        )
+        runtime, path = self.resolve_file(lambda: verified_model_path(self.spec))
+        s = self.settings
+        if runtime.engine == FACEDETECTORYN:  # OpenCV's own wrapper on its DNN engine
+            self._net = cv2.FaceDetectorYN.create(
+                str(path), "", self.spec.input_size, s.score_threshold, s.nms_threshold, 5000
+            )
+        else:  # the same pre- and post-processing around another engine's session
+            session = open_session(runtime.engine, path)
+            self._net = YuNetOnSession(
+                session, self.spec.input_size, s.score_threshold, s.nms_threshold, 5000
+            )
 
     def _run(self, image: np.ndarray) -> np.ndarray:
         assert self._net is not None

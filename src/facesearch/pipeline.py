@@ -17,6 +17,7 @@ from facesearch.align import align_face
 from facesearch.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
 from facesearch.detect import Detection, DetectorSettings, YuNetDetector
 from facesearch.embed import DlibEmbedder, SFaceEmbedder, second_model_spec
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.quality import QualityReport, QualitySettings, assess
 
@@ -35,6 +36,9 @@ class PipelineSettings:
     # CFP frontal-profile 10-fold accuracy from 94.3% to 95.1% (docs/accuracy.md), at about
     # 120 ms more per face on one core. Off gives the fast SFace-only pipeline (ingest).
     second_model: bool = True
+    # Which runtime runs each model and where derived model files are built (None: the
+    # manifest's choices and the settings from the environment; models/inference.py).
+    inference: InferenceSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,14 @@ class FacePipeline:
     def __init__(self, manifest: Manifest, settings: PipelineSettings | None = None) -> None:
         self.manifest = manifest
         self.settings = settings or PipelineSettings()
-        self.detector = YuNetDetector(manifest.detector, self.settings.detector)
+        inference = self.settings.inference or InferenceSettings.from_environment()
+        self.inference = inference
+        self.detector = YuNetDetector(manifest.detector, self.settings.detector, inference)
         self.embedder = SFaceEmbedder(
             manifest.recognizer,
             batch_size=self.settings.batch_size,
             flip_fusion=self.settings.flip_fusion,
+            inference=inference,
         )
         template = manifest.recognizer.alignment_template
         if template is None:
@@ -84,7 +91,7 @@ class FacePipeline:
         if spec is not None:
             if spec.alignment_template is None:
                 raise ValueError(f"second recognizer {spec.key} has no alignment template")
-            self.second = DlibEmbedder(spec)
+            self.second = DlibEmbedder(spec, self.settings.batch_size, inference)
             self.second_template = np.asarray(spec.alignment_template, dtype=np.float32)
             self.second_size = spec.input_size
 

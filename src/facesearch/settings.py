@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     media_cluster_threshold: float = Field(
         default=0.50, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
     )
+    # Inference (src/facesearch/models/inference.py): where derived model files are built, and
+    # runtimes chosen instead of the manifest's (e.g. "opencv", "onnxruntime-fp32").
+    model_cache_dir: Path | None = Field(
+        default=None, description="Derived model files (default: ~/.cache/facesearch/models)."
+    )
+    detector_runtime: str | None = None
+    recognizer_runtime: str | None = None
+    second_runtime: str | None = None
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:
@@ -85,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return resolve_database_url(self.data_dir, self.database_url)
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        return Path.home() / ".cache" / "facesearch" / "models"
 
     @property
     def is_development(self) -> bool:

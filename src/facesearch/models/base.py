@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from facesearch.models.manifest import ModelSpec
+from facesearch.models.manifest import ModelSpec, RuntimeSpec
+
+if TYPE_CHECKING:
+    from facesearch.models.inference import InferenceSettings
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
 class InferenceModel(ABC, Generic[In, Out]):
-    """A model described by a manifest entry. Nothing is loaded until ``load()``."""
+    """A model described by a manifest entry. Nothing is loaded until ``load()``.
 
-    def __init__(self, spec: ModelSpec) -> None:
+    ``inference`` says which runtime runs it and where derived files live (default: the
+    manifest's choice and the settings from the environment, read at ``load()``).
+    """
+
+    def __init__(self, spec: ModelSpec, inference: InferenceSettings | None = None) -> None:
         self.spec = spec
+        self._inference = inference
         self._loaded = False
 
     @property
     def loaded(self) -> bool:
         return self._loaded
+
+    @property
+    def inference(self) -> InferenceSettings:
+        if self._inference is None:
+            from facesearch.models.inference import InferenceSettings
+
+            self._inference = InferenceSettings.from_environment()
+        return self._inference
+
+    @property
+    def runtime(self) -> RuntimeSpec:
+        """The runtime this model runs on (engine, precision, file)."""
+        return self.inference.runtime_for(self.spec)
+
+    def resolve_file(self, shipped: Callable[[], Path]) -> tuple[RuntimeSpec, Path]:
+        """The chosen runtime and its verified model file (derived files built if needed)."""
+        runtime = self.runtime
+        return runtime, self.inference.model_file(self.spec, runtime, shipped)
 
     def load(self) -> None:
         if not self._loaded:

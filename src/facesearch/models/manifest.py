@@ -16,6 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from facesearch.errors import ModelFileError
+from facesearch.models.derive import SHIPPED, DerivedSpec
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One way to run a model: an engine on one of its files, at a precision."""
+
+    name: str  # e.g. "onnxruntime-fp32"
+    engine: str  # opencv-dnn, opencv-facedetectoryn, onnxruntime, openvino, dlib
+    precision: str  # fp32, int8, or how the shipped file computes
+    file: str = SHIPPED  # SHIPPED or the name of a derived file
+
+    @classmethod
+    def parse(cls, name: str, raw: dict[str, Any]) -> RuntimeSpec:
+        return cls(name, raw["engine"], raw["precision"], raw.get("file", SHIPPED))
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,18 @@ class ModelSpec:
     input_name: str | None = None
     alignment_template: tuple[tuple[float, float], ...] | None = None
     calibration: dict[str, Any] | None = None
+    runtimes: dict[str, RuntimeSpec] = field(default_factory=dict)
+    derived: dict[str, DerivedSpec] = field(default_factory=dict)
+
+    def runtime_spec(self, name: str | None = None) -> RuntimeSpec:
+        """The runtime ``name`` of this model (default: the one chosen in the manifest)."""
+        name = name or self.runtime
+        if name not in self.runtimes:
+            raise ModelFileError(
+                f"model {self.key} has no runtime {name!r}; choose one of "
+                f"{', '.join(sorted(self.runtimes)) or '(none recorded)'}"
+            )
+        return self.runtimes[name]
 
     @property
     def model_key(self) -> str:
@@ -80,6 +107,9 @@ def _parse_spec(key: str, raw: dict[str, Any]) -> ModelSpec:
         input_name=raw.get("input_name"),
         alignment_template=tuple((float(x), float(y)) for x, y in template) if template else None,
         calibration=raw.get("calibration"),
+        runtimes={n: RuntimeSpec.parse(n, r) for n, r in raw.get("runtimes", {}).items()}
+        or {raw["runtime"]: RuntimeSpec(raw["runtime"], raw["runtime"], "as shipped")},
+        derived={n: DerivedSpec.parse(n, d) for n, d in raw.get("derived", {}).items()},
     )
 
 

@@ -1,0 +1,83 @@
+"""Which runtime runs each model, and where its (verified) file is.
+
+Each model in the manifest lists the runtimes it can run on (engine, precision, file) and the
+one chosen by measurement on this project's reference CPU (``runtime``; benchmarks/inference.py
+measures them side by side). :class:`InferenceSettings` carries the model cache directory for
+derived files and any runtime chosen instead (``FACESEARCH_DETECTOR_RUNTIME``,
+``FACESEARCH_RECOGNIZER_RUNTIME``, ``FACESEARCH_SECOND_RUNTIME``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facesearch.models.derive import SHIPPED, DerivedFiles
+from facesearch.models.manifest import ModelSpec, RuntimeSpec
+
+if TYPE_CHECKING:
+    from facesearch.settings import Settings
+
+# model kind -> the Settings field that overrides its runtime
+KIND_SETTINGS = {
+    "detector": "detector_runtime",
+    "recognizer": "recognizer_runtime",
+    "recognizer-secondary": "second_runtime",
+}
+
+
+def _stderr(message: str) -> None:
+    print(f"facesearch: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    cache_dir: Path
+    # (model kind, runtime name) pairs that replace the manifest's choice
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InferenceSettings:
+        overrides = tuple(
+            (kind, str(getattr(settings, field)))
+            for kind, field in KIND_SETTINGS.items()
+            if getattr(settings, field, None)
+        )
+        return cls(settings.resolved_model_cache_dir, overrides)
+
+    @classmethod
+    def from_environment(cls) -> InferenceSettings:
+        from facesearch.settings import Settings
+
+        return cls.from_settings(Settings.load())
+
+    def with_runtime(self, kind: str, runtime: str) -> InferenceSettings:
+        kept = tuple((k, r) for k, r in self.overrides if k != kind)
+        return InferenceSettings(self.cache_dir, (*kept, (kind, runtime)))
+
+    def runtime_for(self, spec: ModelSpec) -> RuntimeSpec:
+        chosen = dict(self.overrides).get(spec.kind)
+        return spec.runtime_spec(chosen)
+
+    def model_file(
+        self,
+        spec: ModelSpec,
+        runtime: RuntimeSpec,
+        shipped: Callable[[], Path],
+        progress: Callable[[str], None] | None = _stderr,
+    ) -> Path:
+        """The verified file ``runtime`` runs: the shipped one, or a derived one (built into
+        the cache on first use)."""
+        source = shipped()  # always verified: it is what every derived file is built from
+        if runtime.file == SHIPPED:
+            return source
+        if runtime.file not in spec.derived:
+            from facesearch.errors import ModelFileError
+
+            raise ModelFileError(f"model {spec.key}: runtime {runtime.name} needs an unrecorded "
+                                 f"derived file {runtime.file!r}")  # fmt: skip
+        cache = DerivedFiles(self.cache_dir, progress)
+        return cache.path(spec.key, spec.derived[runtime.file], spec.derived, lambda: source)

@@ -118,3 +118,51 @@ def write_image(path: Path, rgb: np.ndarray, **save_args: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, **save_args)
     return path
+
+
+# --- distributed backends: real servers started once per test session ----------------------
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus standalone (the ``milvus`` package's server binary, ~15-25 s to start)."""
+    try:
+        from milvus import MilvusServer
+    except ImportError as exc:  # pragma: no cover - the dev extra installs it
+        pytest.skip(f"the milvus server package cannot be imported: {exc}")
+    server = MilvusServer()
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus")))
+    try:
+        server.start()
+    except Exception as exc:  # pragma: no cover - e.g. not Linux x86_64
+        pytest.skip(f"the milvus standalone server cannot run here: {exc}")
+    try:
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's standalone S3 server over HTTP on loopback (no S3 server comes from PyPI)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[str]:
+    """A local Ray cluster with 2 CPUs (in production: ``ray://HOST:10001``)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield "ray://local"
+    finally:
+        ray.shutdown()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         StoredFace,
     )
     from facesearch.store.vector_index import SearchHits
+    from facesearch.store.vector_store import Facet, StoreHealth, VectorFilter
 
 T = TypeVar("T")
 
@@ -72,15 +73,39 @@ class BlobStore(Protocol):
 
 
 class VectorStore(Protocol):
-    """The searchable vectors (vector id = face id)."""
+    """The searchable vectors (vector id = face id), filters pushed down into the search.
+
+    Backends: ``store.vector_store.FaissVectorStore`` (embedded, the default) and
+    ``store.milvus_store.MilvusVectorStore``; ``tests/test_vector_store_conformance.py`` holds
+    both to an exact brute-force oracle. ``add`` with vectors of another model (another
+    dimension, or ``model_key`` given and different) raises ``ModelMismatchError``; a face
+    removed is never returned once ``remove`` has returned."""
 
     model_key: str
+    dim: int
+    backend: str
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def add(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        facets: Sequence[Sequence[Facet]] | None = None,
+        *,
+        model_key: str | None = None,
+    ) -> None: ...
     def remove(self, ids: np.ndarray) -> int: ...
     def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        *,
+        where: VectorFilter | None = None,
     ) -> SearchHits: ...
+    def count(self) -> int: ...
+    def ids(self) -> np.ndarray: ...
+    def health(self) -> StoreHealth: ...
+    def describe(self) -> dict[str, Any]: ...
     def __len__(self) -> int: ...
 
 

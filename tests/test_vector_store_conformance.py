@@ -1,0 +1,265 @@
+"""One conformance suite for every VectorStore backend, against an exact brute-force oracle.
+
+FAISS (the embedded default) and Milvus (a real standalone server, started once per session by
+the ``milvus_uri`` fixture) must give the oracle's top-k ids and scores for seeded data: after
+adds, removes (a removed face is never returned once ``remove`` has returned), re-adds, under
+each filter, with k larger than the store, on an empty store; vectors of another model are
+refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from facesearch.errors import ModelMismatchError
+from facesearch.store.vector_store import Facet, FaissVectorStore, VectorFilter
+
+MODEL = "sface:test-conformance"
+DIM = 128
+N = 400
+COLLECTIONS = ["alpha", "beta", 'gamma" or face_id > 0 or "']  # the last one: hostile text
+BASE = datetime(2020, 1, 1)
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class Oracle:
+    """Exact search over what was added, filters applied record by record in Python."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[np.ndarray, list[Facet]]] = {}
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray, facets: list[list[Facet]]) -> None:
+        for i, v, f in zip(ids.tolist(), vecs, facets, strict=True):
+            self.rows[i] = (v, f)
+
+    def remove(self, ids: np.ndarray) -> int:
+        return sum(self.rows.pop(i, None) is not None for i in ids.tolist())
+
+    def search(self, q: np.ndarray, k: int, where: VectorFilter | None = None) -> list[int]:
+        scored = []
+        for fid, (v, facets) in self.rows.items():
+            if where is not None:
+                if where.allowed_ids is not None and fid not in set(where.allowed_ids.tolist()):
+                    continue
+                if where.excluded_ids is not None and fid in set(where.excluded_ids.tolist()):
+                    continue
+                if where.has_facet_terms and not any(_matches(where, f) for f in facets):
+                    continue
+            scored.append((float(np.dot(v, q)), fid))
+        scored.sort(key=lambda p: (-p[0], p[1]))
+        return [fid for _, fid in scored[:k]]
+
+
+def _matches(w: VectorFilter, f: Facet) -> bool:
+    """The filter rule written out independently of the product's code."""
+    if w.collection is not None and f.collection != w.collection:
+        return False
+    if w.captured_from is not None and (f.captured_at is None or f.captured_at < w.captured_from):
+        return False
+    if w.captured_to is not None and (f.captured_at is None or f.captured_at > w.captured_to):
+        return False
+    return w.source_prefix is None or f.source_url.startswith(w.source_prefix)
+
+
+def seeded(seed: int = 7) -> tuple[np.ndarray, np.ndarray, list[list[Facet]]]:
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(np.arange(1, 10 * N), size=N, replace=False).astype(np.int64)
+    vecs = unit(rng, N)
+    facets = []
+    for i in range(N):
+        records = []
+        for _ in range(1 + (i % 7 == 0)):  # every 7th face has two provenance records
+            day = int(rng.integers(0, 1000))
+            records.append(
+                Facet(
+                    collection=COLLECTIONS[int(rng.integers(0, len(COLLECTIONS)))],
+                    captured_at=None if rng.random() < 0.15 else BASE + timedelta(days=day),
+                    source_url=f"https://src{int(rng.integers(0, 4))}.example.org/p/{i}",
+                )
+            )
+        facets.append(records)
+    return ids, vecs, facets
+
+
+def probes(vecs: np.ndarray, n: int = 12, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q = vecs[:n] + 0.6 * unit(rng, n)
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+BACKENDS = ["faiss", "milvus"]
+
+
+@pytest.fixture(scope="module")
+def milvus_store(request: pytest.FixtureRequest) -> Iterator[object]:
+    """One collection for the module (creating one takes seconds); emptied before each test."""
+    from facesearch.store.milvus_store import MilvusConfig, MilvusVectorStore
+
+    uri = request.getfixturevalue("milvus_uri")
+    cfg = MilvusConfig(uri=uri, prefix=f"t{uuid.uuid4().hex[:10]}", rerank=100, num_partitions=16)
+    s = MilvusVectorStore(cfg, MODEL, DIM)
+    yield s
+    s.drop()
+    s.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest) -> Iterator[object]:
+    if request.param == "faiss":
+        yield FaissVectorStore.new(MODEL, DIM)
+        return
+    s = request.getfixturevalue("milvus_store")
+    s.remove(s.ids())
+    assert s.count() == 0
+    yield s
+
+
+def check(store, oracle: Oracle, queries: np.ndarray, k: int, where=None) -> None:  # type: ignore[no-untyped-def]
+    hits = store.search(queries, k, where=where)
+    for qi, q in enumerate(queries):
+        want = oracle.search(q, k, where)
+        got = [int(i) for i in hits.ids[qi] if i >= 0]
+        assert got == want, f"query {qi}: {got[:5]}... != {want[:5]}..."
+        exact = [float(np.dot(oracle.rows[i][0], q)) for i in got]
+        np.testing.assert_allclose(hits.scores[qi][: len(got)], exact, atol=1e-5)
+
+
+def test_empty_store(store) -> None:  # type: ignore[no-untyped-def]
+    q = unit(np.random.default_rng(0), 2)
+    hits = store.search(q, 5)
+    assert hits.ids.shape[0] == 2 and (hits.ids < 0).all()
+    assert store.count() == 0
+    assert store.remove(np.array([1, 2, 3])) == 0
+    assert store.health().ok
+
+
+def test_add_and_search_like_exact(store) -> None:  # type: ignore[no-untyped-def]
+    ids, vecs, facets = seeded()
+    oracle = Oracle()
+    store.add(ids, vecs, facets)
+    oracle.add(ids, vecs, facets)
+    assert store.count() == N
+    assert np.array_equal(store.ids(), np.sort(ids))
+    check(store, oracle, probes(vecs), 10)
+    # k larger than the store: every face once, best first
+    hits = store.search(probes(vecs, 2), N + 50)
+    assert sorted(int(i) for i in hits.ids[0] if i >= 0) == sorted(ids.tolist())
+    check(store, oracle, probes(vecs, 2), N + 50)
+
+
+def test_remove_then_never_returned_and_readd(store) -> None:  # type: ignore[no-untyped-def]
+    ids, vecs, facets = seeded()
+    oracle = Oracle()
+    store.add(ids, vecs, facets)
+    oracle.add(ids, vecs, facets)
+    gone = ids[:60]
+    assert store.remove(np.concatenate([gone, [10**9]])) == 60  # an unknown id is not counted
+    oracle.remove(gone)
+    assert store.count() == N - 60
+    queries = vecs[:60]  # each removed face's own vector: it would be rank 1
+    hits = store.search(queries, 20)
+    assert not set(hits.ids.ravel().tolist()) & set(gone.tolist())
+    check(store, oracle, queries, 20)
+    # re-add five with new vectors and new provenance: the new ones are what is found
+    rng = np.random.default_rng(11)
+    back, new_vecs = gone[:5], unit(rng, 5)
+    new_facets = [[Facet("beta", BASE, "https://readded.example.org/x")] for _ in range(5)]
+    store.add(back, new_vecs, new_facets)
+    oracle.add(back, new_vecs, new_facets)
+    assert store.count() == N - 55
+    check(store, oracle, new_vecs, 5)
+    check(store, oracle, new_vecs, 5, VectorFilter(source_prefix="https://readded."))
+    # re-adding an id replaces it: its old provenance no longer matches
+    store.add(ids[100:101], vecs[100:101], [[Facet("alpha")]])
+    oracle.add(ids[100:101], vecs[100:101], [[Facet("alpha")]])
+    check(store, oracle, vecs[100:101], 10, VectorFilter(collection="alpha"))
+    check(store, oracle, vecs[100:101], 10, VectorFilter(collection="beta"))
+    assert store.count() == N - 55
+
+
+FILTERS = {
+    "collection": VectorFilter(collection="alpha"),
+    "hostile collection text": VectorFilter(collection=COLLECTIONS[2]),
+    "unknown collection": VectorFilter(collection='nope" or "1" == "1'),
+    "captured from": VectorFilter(captured_from=BASE + timedelta(days=500)),
+    "captured to": VectorFilter(captured_to=BASE + timedelta(days=300)),
+    "captured range": VectorFilter(
+        captured_from=BASE + timedelta(days=200), captured_to=BASE + timedelta(days=400)
+    ),
+    "source prefix": VectorFilter(source_prefix="https://src1.example.org/"),
+    "source prefix with wildcard": VectorFilter(source_prefix="https://src_.example.org/p/1"),
+    "collection and dates": VectorFilter(
+        collection="beta", captured_from=BASE + timedelta(days=100)
+    ),
+}
+
+
+def test_each_filter(store) -> None:  # type: ignore[no-untyped-def]
+    ids, vecs, facets = seeded()
+    oracle = Oracle()
+    store.add(ids, vecs, facets)
+    oracle.add(ids, vecs, facets)
+    for name, where in FILTERS.items():
+        # each filter keeps some faces, except those meant to keep none ("src_" is literal)
+        empty = name in ("unknown collection", "source prefix with wildcard")
+        assert bool(oracle.search(vecs[0], 10, where)) != empty, name
+        check(store, oracle, probes(vecs, 6), 10, where)
+
+
+def test_id_filters(store) -> None:  # type: ignore[no-untyped-def]
+    ids, vecs, facets = seeded()
+    oracle = Oracle()
+    store.add(ids, vecs, facets)
+    oracle.add(ids, vecs, facets)
+    q = probes(vecs, 6)
+    allowed = ids[::3]
+    check(store, oracle, q, 10, VectorFilter(allowed_ids=allowed))
+    check(store, oracle, q, 10, VectorFilter(excluded_ids=ids[:6]))  # suppressed faces
+    check(
+        store,
+        oracle,
+        q,
+        10,
+        VectorFilter(collection="alpha", allowed_ids=allowed, excluded_ids=ids[:30]),
+    )
+    assert (
+        store.search(q, 10, where=VectorFilter(allowed_ids=np.array([], np.int64))).ids < 0
+    ).all()
+    # the allowed_ids argument (what today's gallery passes) works the same way
+    hits = store.search(q, 10, allowed_ids=allowed)
+    assert set(hits.ids[hits.ids >= 0].tolist()) <= set(allowed.tolist())
+
+
+def test_vectors_of_another_model_refused(store) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(1)
+    with pytest.raises(ModelMismatchError):
+        store.add(np.array([1]), unit(rng, 1)[:, :64])
+    with pytest.raises(ModelMismatchError):
+        store.add(np.array([1]), unit(rng, 1), model_key="dlib:other")
+    with pytest.raises(ModelMismatchError):
+        store.search(unit(rng, 1)[:, :64], 5)
+    assert store.count() == 0
+
+
+def test_milvus_collection_of_another_model_refused(milvus_uri: str) -> None:
+    from facesearch.store.milvus_store import MilvusConfig, MilvusVectorStore, collection_name
+
+    cfg = MilvusConfig(uri=milvus_uri, prefix=f"t{uuid.uuid4().hex[:10]}")
+    store = MilvusVectorStore(cfg, MODEL, DIM)
+    try:
+        with pytest.raises(ModelMismatchError):
+            MilvusVectorStore(cfg, MODEL, 64)  # same collection name, another dimension
+        assert store.name == collection_name(cfg.prefix, MODEL)
+        assert store.describe()["consistency"] == "Strong"
+    finally:
+        store.drop()
+        store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,10 +232,10 @@ def test_search_pick_face_review_by_keyboard_and_export(
     session.screenshot("case")
     with page.expect_download() as pdf:
         page.get_by_role("link", name="Export PDF").click()
-    assert open(pdf.value.path(), "rb").read(5) == b"%PDF-"
+    assert Path(pdf.value.path()).read_bytes()[:5] == b"%PDF-"
     with page.expect_download() as html:
         page.get_by_role("link", name="Export HTML").click()
-    text = open(html.value.path(), encoding="utf-8").read()
+    text = Path(html.value.path()).read_text(encoding="utf-8")
     assert CASE in text and "face turned away" in text
 
 

@@ -134,7 +134,12 @@ def prepare_data(data_dir: Path, manifest: Path, astronaut_probe: Path) -> None:
             assert old in text, f"the default policy no longer has {old!r}"
             text = text.replace(old, new)
         policy_path.write_text(text, encoding="utf-8")
-    with Workspace.open(data_dir) as ws:  # reopened: the policy above is in force
+    from facesearch.app.service import SearchRequest, Service
+    from facesearch.settings import Settings
+
+    ws = Workspace.open(data_dir)  # reopened: the policy above is in force
+    service = Service(Settings(data_dir=data_dir), ws)
+    try:
         for name, (role, display) in USERS.items():
             if name != "admin":
                 ws.governance.add_user("admin", name, [role], PASSWORD, display)
@@ -143,7 +148,10 @@ def prepare_data(data_dir: Path, manifest: Path, astronaut_probe: Path) -> None:
         gov.open_case("ivy", CASE, "threat-to-life", "Order 2026-17", "threats made by phone")
         gov.approve_case("sam", CASE, "urgent: threat to life")
         # One search already there (the astronaut alone), for the tests that read results.
-        ws.search("ivy", CASE, astronaut_probe.read_bytes(), k=12)
+        ivy = service.principal("ivy", "cli")
+        service.search(ivy, CASE, astronaut_probe.read_bytes(), SearchRequest(k=12))
+    finally:
+        service.close()  # closes the workspace too
 
 
 @pytest.fixture(scope="session")

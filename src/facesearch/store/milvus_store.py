@@ -43,7 +43,7 @@ from facesearch.store.vector_store import (
     StoreHealth,
     VectorFilter,
     as_ids,
-    check_model,
+    check_batch,
     check_vectors,
     micros,
 )
@@ -290,11 +290,7 @@ class MilvusVectorStore:
         model_key: str | None = None,
     ) -> None:
         """Insert vectors (re-adding an id replaces its rows and facets)."""
-        check_model(model_key, self.model_key)
-        ids = as_ids(ids)
-        vectors = check_vectors(vectors, self.dim, self.model_key)
-        if len(ids) != len(vectors) or (facets is not None and len(facets) != len(ids)):
-            raise ValueError("ids, vectors and facets differ in length")
+        ids, vectors = check_batch(ids, vectors, facets, model_key, self.model_key, self.dim)
         if len(ids) == 0:
             return
         last: dict[int, int] = {int(fid): row for row, fid in enumerate(ids.tolist())}

@@ -127,6 +127,24 @@ def check_model(model_key: str | None, store_key: str) -> None:
         raise ModelMismatchError(f"vectors of {model_key} offered to a store of {store_key}")
 
 
+def check_batch(
+    ids: np.ndarray | Sequence[int],
+    vectors: np.ndarray,
+    facets: Sequence[Sequence[Facet]] | None,
+    model_key: str | None,
+    store_key: str,
+    dim: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What every backend's ``add`` checks first: the model, the vectors' width, and ids,
+    vectors and facets of one length. Returns the ids and vectors as the stores take them."""
+    check_model(model_key, store_key)
+    ids = as_ids(ids)
+    vectors = check_vectors(vectors, dim, store_key)
+    if len(ids) != len(vectors) or (facets is not None and len(facets) != len(ids)):
+        raise ValueError("ids, vectors and facets differ in length")
+    return ids, vectors
+
+
 class FacetTable:
     """Facets held in memory (for a FAISS store without a catalog: tests, benchmarks)."""
 
@@ -180,11 +198,7 @@ class FaissVectorStore:
         *,
         model_key: str | None = None,
     ) -> None:
-        check_model(model_key, self.model_key)
-        ids = as_ids(ids)
-        vectors = check_vectors(vectors, self.dim, self.model_key)
-        if len(ids) != len(vectors) or (facets is not None and len(facets) != len(ids)):
-            raise ValueError("ids, vectors and facets differ in length")
+        ids, vectors = check_batch(ids, vectors, facets, model_key, self.model_key, self.dim)
         self.index.add(ids, vectors)
         if self._table is not None:
             self._table.set(ids, facets)

@@ -304,26 +304,7 @@ class Gallery:
         ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
         """
         self.index  # noqa: B018  (open and reconcile the index before adding to it)
-        settings = self.ingest_settings()
-        where = self.second_vectors_plan(second_vectors)
-        chips = ChipGeometry.from_manifest(self.manifest) if where.at != "off" else None
-        second = None
-        if where.in_workers and chips is not None:
-            from facesearch.embed import second_model_spec
-
-            spec = second_model_spec(self.manifest)
-            assert spec is not None  # where.at is "off" without it
-            second = SecondRecognizer(spec, self.pipeline_settings.inference)
-        plan = IngestPlan(
-            worker_settings=settings,
-            model=self.model_key,
-            second_model=self.scoring.second_model or None,
-            chips=chips,
-            pipeline=lambda: self.ingest_pipeline(settings),
-            second=second,
-            second_in_process=self._loaded_second,
-            second_vectors=where,
-        )
+        plan = self.ingest_plan(second_vectors)
         run = IngestRun(
             GallerySink(self),
             [Path(p) for p in paths],
@@ -335,6 +316,29 @@ class Gallery:
             on_progress=on_progress,
         )
         return run.run()
+
+    def ingest_plan(self, second_vectors: SecondVectors = "auto") -> IngestPlan:
+        """What ingest's workers run and what the stored faces record (see :meth:`ingest`)."""
+        settings = self.ingest_settings()
+        where = self.second_vectors_plan(second_vectors)
+        chips = ChipGeometry.from_manifest(self.manifest) if where.at != "off" else None
+        second = None
+        if where.in_workers and chips is not None:
+            from facesearch.embed import second_model_spec
+
+            spec = second_model_spec(self.manifest)
+            assert spec is not None  # where.at is "off" without it
+            second = SecondRecognizer(spec, self.pipeline_settings.inference)
+        return IngestPlan(
+            worker_settings=settings,
+            model=self.model_key,
+            second_model=self.scoring.second_model or None,
+            chips=chips,
+            pipeline=lambda: self.ingest_pipeline(settings),
+            second=second,
+            second_in_process=self._loaded_second,
+            second_vectors=where,
+        )
 
     def _loaded_second(self) -> DlibEmbedder:
         """The second recognizer of the gallery's own pipeline (in-process ingest)."""

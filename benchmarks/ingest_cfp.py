@@ -1,17 +1,26 @@
 """Ingest benchmark: the CFP photos (7,000 at about 250x250) into a fresh gallery.
 
-Prints photos/s, faces/s, the time split by stage (decode, detect, align, embed, chip, encode,
-store), the share of everything but model inference, and peak memory; then the second-vector
-pass (dlib on every face's queued chip) and its faces/s. Also measures the raw models alone
-(decode, detect, align, embed on one core, nothing stored) on a sample, side by side.
+Prints photos/s, faces/s, the time split by stage (decode, detect, align, embed, chip, second,
+encode, store), the share of everything but model inference, and peak memory; then the
+second-vector pass (the second recognizer on every face's queued chip, if any) and its
+faces/s. Also measures the raw models alone (decode, detect, align, embed on one core, nothing
+stored) on a sample, side by side.
 
-``--baseline SRC`` also ingests with another checkout's code (e.g. main, from
-``git worktree add --detach /tmp/fs-main main``: ``--baseline /tmp/fs-main/src``), each run in
-its own process, old and new back to back in the same run, so that the SFace pass of both is
-compared on the same machine at the same moment.
+This code is run once per ``--modes`` entry (``--second-vectors`` of ``facesearch ingest``):
+``ingest`` (both vectors made in the workers, the default with a fast second runtime) and
+``pass`` (SFace and chips at ingest, then the pass). ``--baseline SRC`` also ingests with
+another checkout's code (e.g. ``git worktree add --detach /tmp/fs-base e951adb``:
+``--baseline /tmp/fs-base/src``), with its own defaults. Every run is in its own process;
+with ``--repeat N`` the runs alternate (baseline, then each mode, N times), so that old and new
+are compared on the same machine at the same moment; medians are printed, with each run's own
+figures and the load average (1 min) before and after each run, since the machine is shared.
+``--baseline-second-pass-limit`` stops the baseline's pass after that many faces (its dlib pass
+is slow); its faces/s is measured on those, and the time until every face has both vectors is
+then extrapolated (stated as such).
 
     python benchmarks/ingest_cfp.py [--data ../shared/faces/cfp] [--workers 2] [--repeat 1]
-        [--baseline /tmp/fs-main/src] [--second-pass-limit N]
+        [--modes ingest,pass] [--baseline /tmp/fs-base/src] [--baseline-second-pass-limit N]
+        [--second-pass-limit N] [--limit N]
 """
 
 from __future__ import annotations
@@ -47,17 +56,28 @@ def raw_models(files: list[Path]) -> float:
     return len(files) / (time.perf_counter() - start)
 
 
-def ingest_once(folder: Path, workers: int, second_pass_limit: int = 0) -> dict[str, float]:
-    """One fresh ingest of ``folder`` with the code on ``sys.path`` (old or new), then, where
-    that code has it, the second-vector pass (on at most ``second_pass_limit`` faces if set:
-    the rest are left queued)."""
+def ingest_once(
+    folder: Path, workers: int, second_pass_limit: int = 0, mode: str = "", limit: int = 0
+) -> dict[str, float]:
+    """One fresh ingest of ``folder`` (its first ``limit`` photos if set) with the code on
+    ``sys.path`` (old or new; ``mode``: its ``second_vectors``, empty for the code's own
+    default), then, where that code has it, the second-vector pass (on at most
+    ``second_pass_limit`` faces if set: the rest are left queued)."""
     from facesearch.gallery import Gallery
 
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-"))
     try:
+        if limit:  # a subset: copies of the first photos, in a folder of its own
+            subset = tmp / "photos"
+            for i, f in enumerate(sorted(folder.rglob("*.jpg"))[:limit]):
+                (subset / f"{i // 1000:02d}").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, subset / f"{i // 1000:02d}" / f"{i:05d}.jpg")
+            folder = subset
         gallery = Gallery.open(tmp / "data")
+        kwargs = {"second_vectors": mode} if mode else {}
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
-        report = gallery.ingest([folder], workers=workers)
+        report = gallery.ingest([folder], workers=workers, **kwargs)
         wall = time.perf_counter() - start
         second: dict[str, float] = {}
         if hasattr(gallery, "second_pass"):
@@ -66,8 +86,17 @@ def ingest_once(folder: Path, workers: int, second_pass_limit: int = 0) -> dict[
         stages = report.stage_seconds
         inference = stages.get("detect", 0.0) + stages.get("embed", 0.0)
         busy = wall * max(1, workers)
+        counts = report.counts()
         return {
             **second,
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+            "second_at_ingest": counts.get("second_vectors_at_ingest", 0),
+            # the old code queued every face (its report does not count them)
+            "second_queued": counts.get(
+                "second_vectors_queued",
+                second.get("second_pass_faces", 0) + second.get("second_pass_left", 0),
+            ),
             "photos": report.images_new,
             "faces": report.faces_indexed + report.faces_flagged_total,
             "failures": len(report.failures),
@@ -102,43 +131,75 @@ def second_pass(gallery, workers: int, limit: int) -> dict[str, float]:  # type:
 
 
 def ingest_in_subprocess(
-    src: Path, folder: Path, workers: int, second_pass_limit: int
+    src: Path, folder: Path, workers: int, second_pass_limit: int, mode: str = "", limit: int = 0
 ) -> dict[str, float]:
     """:func:`ingest_once` in a fresh interpreter whose ``facesearch`` comes from ``src``."""
     code = (
         "import json, sys; sys.path.insert(0, sys.argv[1]); import ingest_cfp as b; "
         "print(json.dumps(b.ingest_once(__import__('pathlib').Path(sys.argv[2]), "
-        "int(sys.argv[3]), int(sys.argv[4]))))"
+        "int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))))"
     )
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent), str(folder), str(workers),
-         str(second_pass_limit)],
+         str(second_pass_limit), mode, str(limit)],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
-def print_run(name: str, r: dict[str, float]) -> None:
+def all_vectors_s(r: dict[str, float]) -> float:
+    """Seconds until every face has both vectors: ingest, then the pass on what it queued
+    (the rest extrapolated at the pass's measured faces/s when it was stopped early)."""
+    total = r["wall_s"] + r.get("second_pass_wall_s", 0.0)
+    left = r.get("second_pass_left", 0.0)
+    if left:
+        rate = r.get("second_pass_faces_per_s", 0.0)
+        total += left / rate if rate else float("inf")
+    return total
+
+
+def print_run(name: str, r: dict[str, float], each: list[dict[str, float]] | None = None) -> None:
     print(
         f"  {name}: {r['photos_per_s']:6.1f} photos/s, {r['faces_per_s']:6.1f} faces/s, "
         f"{r['wall_s']:.1f} s wall, {int(r['failures'])} failures"
     )
+    if "second_at_ingest" in r:
+        print(
+            f"    second vectors: {int(r['second_at_ingest'])} made at ingest, "
+            f"{int(r['second_queued'])} queued for the pass"
+        )
+    for i, one in enumerate(each or []):
+        print(
+            f"    run {i + 1}: {one['photos_per_s']:6.1f} photos/s, "
+            f"load average {one.get('load_before', 0.0):.2f} -> {one.get('load_after', 0.0):.2f}"
+        )
     print("    stage seconds (summed over workers): " + ", ".join(
         f"{stage} {r.get(stage + '_s', 0.0):.1f}"
-        for stage in ("decode", "detect", "align", "embed", "chip", "encode", "store")
+        for stage in ("decode", "detect", "align", "embed", "chip", "second", "encode", "store")
         if stage + "_s" in r
     ))  # fmt: skip
     print(
         f"    model inference share of worker time: {r['inference_share']:.1%}; "
         f"everything else: {r['non_inference_share']:.1%}"
     )
-    if "second_pass_faces" in r:
+    if r.get("second_pass_faces"):
         print(
             f"    second-vector pass: {int(r['second_pass_faces'])} faces in "
             f"{r['second_pass_wall_s']:.1f} s, {r['second_pass_faces_per_s']:.1f} faces/s "
             f"({int(r['second_pass_left'])} left queued)"
         )
+    if "second_queued" in r:
+        extrapolated = r.get("second_pass_left", 0) > 0
+        print(
+            f"    every face with both vectors after {all_vectors_s(r):.1f} s"
+            + (" (the rest of the pass extrapolated)" if extrapolated else "")
+        )
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
@@ -149,41 +210,74 @@ def main() -> None:
     parser.add_argument("--raw-sample", type=int, default=500)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--baseline", type=Path, help="src folder of the code to compare with.")
+    parser.add_argument("--modes", default="ingest", help="this code's --second-vectors runs.")
     parser.add_argument("--second-pass-limit", type=int, default=0)
+    parser.add_argument("--baseline-second-pass-limit", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="ingest only the first N photos.")
     args = parser.parse_args()
     images = args.data / "Data" / "Images"
     if not images.is_dir():
         sys.exit(f"CFP images not found at {images}")
     files = sorted(images.rglob("*.jpg"))
+    photos = min(len(files), args.limit) if args.limit else len(files)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     step = max(1, len(files) // args.raw_sample)
+    load_start = os.getloadavg()
     raw = raw_models(files[::step][: args.raw_sample])
     src = REPO / "src"
-    runs, baseline = [], []
-    for _ in range(args.repeat):  # old and new back to back, each in its own process
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    baseline: list[dict[str, float]] = []
+    for _ in range(args.repeat):  # old and new alternating, each in its own process
         if args.baseline:
-            baseline.append(ingest_in_subprocess(args.baseline, images, args.workers, 0))
-        runs.append(ingest_in_subprocess(src, images, args.workers, args.second_pass_limit))
-    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    old = {k: statistics.median(r[k] for r in baseline) for k in baseline[0]} if baseline else {}
+            baseline.append(
+                ingest_in_subprocess(
+                    args.baseline, images, args.workers, args.baseline_second_pass_limit,
+                    "", args.limit,
+                )
+            )  # fmt: skip
+        for mode in modes:
+            runs[mode].append(
+                ingest_in_subprocess(
+                    src, images, args.workers, args.second_pass_limit, mode, args.limit
+                )
+            )
+    medians = {m: median_of(r) for m, r in runs.items()}
+    old = median_of(baseline) if baseline else {}
+    load_end = os.getloadavg()
     peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
-        "photos_total": len(files),
+        "photos_total": photos,
         "workers": args.workers,
         "repeats": args.repeat,
+        "load_average_start": load_start,
+        "load_average_end": load_end,
         "raw_models_photos_per_s_one_core": raw,
-        **median,
+        "modes": medians,
         "baseline": old or None,
         "peak_rss_children_mb": peak_worker,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"CFP ingest, {len(files)} photos, {args.workers} workers, median of {args.repeat}")
-    print(f"  raw models alone (1 core, nothing stored): {raw:6.1f} photos/s")
+    print(f"CFP ingest, {photos} photos, {args.workers} workers, median of {args.repeat}")
+    print(
+        "  load average (1, 5, 15 min) at start "
+        + " ".join(f"{x:.2f}" for x in load_start)
+        + ", at end "
+        + " ".join(f"{x:.2f}" for x in load_end)
+    )
+    print(f"  raw models alone (1 core, SFace only, nothing stored): {raw:6.1f} photos/s")
     if old:
-        print_run(f"baseline ({args.baseline})", old)
-    print_run("this code", median)
+        print_run(f"baseline ({args.baseline}, its defaults)", old, baseline)
+    for mode, median in medians.items():
+        print_run(f"this code, --second-vectors {mode}", median, runs[mode])
+        if old:
+            print(
+                f"    vs baseline: ingest {median['photos_per_s'] / old['photos_per_s']:.2f}x "
+                f"photos/s; every face with both vectors "
+                f"{all_vectors_s(old) / all_vectors_s(median):.2f}x sooner"
+            )
     print(f"  peak RSS: main {peak_main:.0f} MB, largest child process {peak_worker:.0f} MB")
 
 

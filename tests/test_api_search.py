@@ -221,6 +221,9 @@ def test_ingest_job_from_an_uploaded_archive(g: Gallery, other_faces: Any) -> No
     job = admin.get(f"/api/v1/ingest/jobs/{job_id}").json()
     assert job["status"] == "completed", job
     assert job["files_total"] == 1 and job["files_done"] == 1 and job["counts"]["images_new"] == 1
+    faces = job["counts"]["faces_indexed"] + job["counts"]["faces_flagged"]
+    assert job["counts"]["second_vectors_at_ingest"] == faces  # both vectors at ingest
+    assert job["counts"]["second_vectors_queued"] == 0
     assert not any((g.env.settings.data_dir / "uploads").iterdir())  # upload removed
     names = {c["name"] for c in admin.get("/api/v1/collections").json()["items"]}
     assert {"evidence", "uploaded"} <= names

@@ -245,11 +245,28 @@ def test_stats_and_runs(tmp_path, astronaut, other_faces, workspace_dir):
     folder = _photos(tmp_path, astronaut, other_faces)
     data = workspace_dir
     res = _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
-    assert "second vectors made" in res.output  # ingest ran the second pass
     info = json.loads(_run("stats", "--json", "-d", data).output)
+    # default: both vectors made at ingest, nothing left for the pass (the pass row is shown
+    # only when the pass had work)
+    assert f"{info['faces']} made at ingest" in res.output
+    assert "second vectors made" not in res.output
     assert info["images"] == 3 and info["indexed_faces"] == info["searchable_faces"]
     second = info["second_vectors"]
     assert second["with"] == second["from_photo"] == info["faces"] and second["pending"] == 0
+    # --second-vectors pass: chips queued, and the pass that ingest runs describes them
+    more = tmp_path / "more"
+    write_image(more / "other.jpg", other_faces[1])
+    res = _run(
+        "ingest", str(more), "--workers", "0", "--second-vectors", "pass", "--json", "-d", data,
+        user="admin",
+    )  # fmt: skip
+    out = json.loads(res.output)
+    assert out["second_vectors"] == "pass" and out["second_vectors_at_ingest"] == 0
+    assert out["second_vectors_queued"] == out["second_pass"]["second_vectors_made"] >= 1
+    info = json.loads(_run("stats", "--json", "-d", data).output)
+    assert info["second_vectors"]["with"] == info["faces"] and info["images"] == 4
+    bad = _run("ingest", str(more), "--second-vectors", "later", "-d", data, user="admin", ok=False)
+    assert bad.exit_code == 2 and "auto" in bad.output
     assert "faces with a second vector" in _run("stats", "-d", data).output
     again = json.loads(_run("second-pass", "--json", "-d", data, user="admin").output)
     assert again["second_vectors_made"] == 0 and again["second_vectors_remaining"] == 0

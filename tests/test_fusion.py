@@ -79,8 +79,8 @@ def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_
     write_image(folder / "astronaut.png", astronaut)
     for i, img in enumerate(other_faces[:30]):
         write_image(folder / f"other_{i:03d}.png", img)
-    gallery.ingest([folder], workers=0)
-    assert gallery.catalog.faces([1])[1].second_embedding is None  # ingest stays fast
+    gallery.ingest([folder], workers=0, second_vectors="pass")  # chips queued, no vector yet
+    assert gallery.catalog.faces([1])[1].second_embedding is None
     made = gallery.second_pass(workers=0)  # the pass after ingest, from each photo
     assert made.described == gallery.catalog.stats()["faces"] and not made.failed
     probe = np.clip(astronaut.astype(int) - 40, 0, 255).astype(np.uint8)[:, ::-1].copy()
@@ -139,7 +139,7 @@ def test_second_vectors_can_be_made_in_the_ingest_workers(gallery, tmp_path, ast
 
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)
-    gallery.ingest([folder], workers=0, second_vectors_in_workers=True)
+    gallery.ingest([folder], workers=0, second_vectors="ingest")
     stored = gallery.catalog.faces([1])[1]
     want = pipeline.process_image(decode_array(astronaut)).faces[0].second
     assert stored.second_embedding is not None

@@ -45,7 +45,7 @@ def _faces_table(gallery) -> list[tuple]:
 
 
 def test_search_never_writes_to_the_faces(gallery, photos, astronaut):
-    gallery.ingest([photos], collection="c", workers=0)
+    gallery.ingest([photos], collection="c", workers=0, second_vectors="pass")
     writes: list[str] = []
 
     def watch(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -74,7 +74,7 @@ def test_search_never_writes_to_the_faces(gallery, photos, astronaut):
 def test_a_face_without_a_second_vector_is_scored_and_banded_by_sface(
     gallery, photos, astronaut, pipeline
 ):
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     probe = np.clip(astronaut.astype(int) - 30, 0, 255).astype(np.uint8)
     pf = pipeline.process_image(decode_array(probe)).faces[0]
     gf = pipeline.process_image(decode_array(astronaut)).faces[0]
@@ -103,7 +103,7 @@ def test_a_photo_searched_for_itself_scores_one_after_the_pass(gallery, photos, 
     """Both recognizers see the same pixels: both cosines are 1, and the fused score is
     ``fuse(1, 1)``, which the shipped fusion maps to 1 (issue 9: at least 0.99; it was 0.7885
     under the old z-score scale, and 0.784 from the stored crop)."""
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     report = gallery.second_pass(workers=0)
     assert report.described == gallery.catalog.stats()["faces"] and report.remaining == 0
     top = gallery.search(astronaut, k=1).candidates[0]
@@ -118,7 +118,7 @@ def test_a_photo_searched_for_itself_scores_one_after_the_pass(gallery, photos, 
 def test_the_pass_describes_each_face_from_its_photo_and_deletes_its_chip(
     gallery, photos, pipeline
 ):
-    report = gallery.ingest([photos], workers=0)
+    report = gallery.ingest([photos], workers=0, second_vectors="pass")
     queue = _queue(gallery)
     faces = gallery.catalog.stats()["faces"]
     assert len(queue) == faces == report.faces_indexed + report.faces_flagged_total
@@ -162,7 +162,7 @@ def test_an_interrupted_pass_keeps_its_work_and_the_next_one_finishes(gallery, p
     from facesearch.embed import second_model_spec
     from facesearch.ingest.second_pass import SecondPass
 
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     faces = gallery.catalog.stats()["faces"]
     spec = second_model_spec(gallery.manifest)
 
@@ -182,7 +182,7 @@ def test_an_interrupted_pass_keeps_its_work_and_the_next_one_finishes(gallery, p
 
 
 def test_the_pass_runs_in_worker_processes(gallery, photos):
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     faces = gallery.catalog.stats()["faces"]
     report = gallery.second_pass(workers=2)
     assert report.described == faces and report.faces_per_second > 0
@@ -190,7 +190,7 @@ def test_the_pass_runs_in_worker_processes(gallery, photos):
 
 
 def test_faces_ingested_before_chips_are_described_from_their_crop(gallery, photos, pipeline):
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     with gallery.catalog.engine.begin() as conn:  # as migration 0004 queues older faces
         conn.execute(sa.text("update second_vector_queue set chip = null"))
     made = gallery.second_pass(workers=0)
@@ -203,7 +203,7 @@ def test_faces_ingested_before_chips_are_described_from_their_crop(gallery, phot
 
 
 def test_a_missing_chip_fails_with_its_reason_and_is_not_retried(gallery, photos):
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     face_id, chip, _ = _queue(gallery)[0]
     gallery.blobs.delete(chip)
     report = gallery.second_pass(workers=0)
@@ -215,7 +215,7 @@ def test_a_missing_chip_fails_with_its_reason_and_is_not_retried(gallery, photos
 
 
 def test_removing_a_face_removes_its_waiting_chip(gallery, photos):
-    gallery.ingest([photos], workers=0)
+    gallery.ingest([photos], workers=0, second_vectors="pass")
     face_id, chip, _ = _queue(gallery)[0]
     gallery.remove_faces([face_id])
     assert not gallery.blobs.exists(chip) and face_id not in [q[0] for q in _queue(gallery)]
@@ -227,7 +227,7 @@ def test_chips_are_encrypted_at_rest_with_a_key(tmp_path, photos, pipeline, monk
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", "ab" * 32)
     with Gallery.open(tmp_path / "enc") as g:
         g._pipeline = pipeline
-        g.ingest([photos], workers=0)
+        g.ingest([photos], workers=0, second_vectors="pass")
         _, chip, _ = _queue(g)[0]
         on_disk = g.blobs.path(chip).read_bytes()
         assert not on_disk.startswith(b"\x89PNG") and g.blobs.get(chip).startswith(b"\x89PNG")

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,8 +28,10 @@ from facesearch.errors import (
 )
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, SecondPassReport
+from facesearch.ingest.second_vectors import SecondVectors, SecondVectorsPlan
+from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
-from facesearch.ingest.worker import ChipGeometry
+from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.search import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
@@ -46,14 +48,17 @@ from facesearch.store.crypto import Cipher
 from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
 from facesearch.verify import Verifier, probe_face
 
+if TYPE_CHECKING:
+    from facesearch.embed import DlibEmbedder
+
 log = logging.getLogger(__name__)
 
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
 # With score fusion, the index's best max(k, this) candidates are re-ranked by fused score, from
-# the second vectors stored in the catalog (made by the pass after ingest; search never makes
-# one): a candidate without one keeps its SFace score and SFace's bands.
+# the second vectors stored in the catalog (made at ingest or by the pass after it; search never
+# makes one): a candidate without one keeps its SFace score and SFace's bands.
 FUSION_CANDIDATES = 20
 
 
@@ -143,11 +148,21 @@ class Gallery:
             self._pipeline.load_models()
         return self._pipeline
 
-    def ingest_settings(self, second_vectors_in_workers: bool = False) -> PipelineSettings:
-        """The pipeline settings of ingest workers: SFace only, unless the second recognizer
-        is on and asked to run inside the workers."""
-        second = self.pipeline_settings.second_model and second_vectors_in_workers
-        return dataclasses.replace(self.pipeline_settings, second_model=second)
+    def ingest_settings(self) -> PipelineSettings:
+        """The pipeline settings of ingest workers: SFace only (the workers run the second
+        recognizer themselves when it is made at ingest; ``ingest/worker.py``)."""
+        return dataclasses.replace(self.pipeline_settings, second_model=False)
+
+    def second_vectors_plan(self, mode: SecondVectors = "auto") -> SecondVectorsPlan:
+        """Where ingest makes second vectors with ``mode`` (``ingest/second_vectors.py``):
+        resolved against the runtime chosen for the second recognizer."""
+        from facesearch.embed import second_model_spec
+        from facesearch.models.inference import InferenceSettings
+
+        fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
+        spec = second_model_spec(self.manifest) if fusion else None
+        inference = self.pipeline_settings.inference or InferenceSettings.from_environment()
+        return resolve_second_vectors(mode, None if spec is None else inference.runtime_for(spec))
 
     def ingest_pipeline(self, settings: PipelineSettings) -> FacePipeline:
         """The pipeline of in-process ingest with ``settings``, sharing the loaded models."""
@@ -277,31 +292,19 @@ class Gallery:
         workers: int | None = None,
         on_progress: ProgressCallback | None = None,
         suppressed: SuppressionPredicate | None = None,
-        second_vectors_in_workers: bool = False,
+        second_vectors: SecondVectors = "auto",
     ) -> IngestReport:
-        """Add every face in the given files, folders, archives and manifest (the SFace pass).
+        """Add every face in the given files, folders, archives and manifest.
 
         ``suppressed`` says which faces belong to people on the suppression list (never
-        stored; governance supplies it). With the second recognizer on, each face's chip is
-        queued for :meth:`second_pass`, which makes its second vector from the photo;
-        ``second_vectors_in_workers`` runs the second recognizer in the ingest workers
-        instead (about 120 ms more per face: ingest is about 6 times slower).
+        stored; governance supplies it). With the second recognizer on, ``second_vectors``
+        says where each face's second vector is made (see :meth:`second_vectors_plan`): in
+        the workers, stored with the face ("ingest"; the default "auto" when the second
+        recognizer's runtime is fast), or from a chip queued for :meth:`second_pass`
+        ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
         """
         self.index  # noqa: B018  (open and reconcile the index before adding to it)
-        settings = self.ingest_settings(second_vectors_in_workers)
-        fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
-        chips = (
-            ChipGeometry.from_manifest(self.manifest)
-            if fusion and not settings.second_model
-            else None
-        )
-        plan = IngestPlan(
-            worker_settings=settings,
-            model=self.model_key,
-            second_model=self.scoring.second_model or None,
-            chips=chips,
-            pipeline=lambda: self.ingest_pipeline(settings),
-        )
+        plan = self.ingest_plan(second_vectors)
         run = IngestRun(
             GallerySink(self),
             [Path(p) for p in paths],
@@ -313,6 +316,36 @@ class Gallery:
             on_progress=on_progress,
         )
         return run.run()
+
+    def ingest_plan(self, second_vectors: SecondVectors = "auto") -> IngestPlan:
+        """What ingest's workers run and what the stored faces record (see :meth:`ingest`)."""
+        settings = self.ingest_settings()
+        where = self.second_vectors_plan(second_vectors)
+        chips = ChipGeometry.from_manifest(self.manifest) if where.at != "off" else None
+        second = None
+        if where.in_workers and chips is not None:
+            from facesearch.embed import second_model_spec
+
+            spec = second_model_spec(self.manifest)
+            assert spec is not None  # where.at is "off" without it
+            second = SecondRecognizer(spec, self.pipeline_settings.inference)
+        return IngestPlan(
+            worker_settings=settings,
+            model=self.model_key,
+            second_model=self.scoring.second_model or None,
+            chips=chips,
+            pipeline=lambda: self.ingest_pipeline(settings),
+            second=second,
+            second_in_process=self._loaded_second,
+            second_vectors=where,
+        )
+
+    def _loaded_second(self) -> DlibEmbedder:
+        """The second recognizer of the gallery's own pipeline (in-process ingest)."""
+        second = self.pipeline.second
+        if second is None:
+            raise FacesearchError("the second recognizer is off in this gallery's pipeline")
+        return second
 
     def second_pass(
         self, *, workers: int | None = None, on_progress: SecondPassCallback | None = None

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(
         default=None, ge=0, description="Ingest worker processes (0: in the server process)."
     )
+    second_vectors: Literal["auto", "ingest", "pass"] = Field(
+        default="auto",
+        description="Where ingest makes each face's second vector: in its workers ('ingest'), "
+        "in the pass after it ('pass'), or 'auto': in the workers unless the second "
+        "recognizer runs on dlib's own (slow) code (src/facesearch/ingest/second_vectors.py).",
+    )
     encryption_key: SecretStr | None = None
     secure_cookies: bool | None = Field(
         default=None, description="Mark cookies Secure (default: when the request is HTTPS)."

@@ -21,6 +21,7 @@ from facesearch.govern import Governance, load_policy
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
+from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher
 
@@ -94,13 +95,14 @@ class Workspace:
         on_progress: ProgressCallback | None = None,
         second_pass: bool = True,
         on_second_progress: SecondPassCallback | None = None,
-        second_vectors_in_workers: bool = False,
+        second_vectors: SecondVectors = "auto",
     ) -> IngestReport:
         """Ingest by an administrator; suppressed people are left out; the run is logged.
 
-        Then, unless the SFace pass was interrupted or ``second_pass`` is False, the
-        second-vector pass runs (its report is ``report.second_pass``; Ctrl-C stops it
-        cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
+        ``second_vectors`` says where second vectors are made (``Gallery.ingest``). Then,
+        unless ingest was interrupted or ``second_pass`` is False, the second-vector pass runs
+        on the faces still queued, if any (its report is ``report.second_pass``; Ctrl-C stops
+        it cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
         asked = {
             "sources": [str(p) for p in paths] + ([str(manifest)] if manifest else []),
             "collection": collection,
@@ -117,7 +119,7 @@ class Workspace:
             suppressed=(lambda emb: bool(matcher.is_suppressed(emb, model)))
             if len(matcher)
             else None,
-            second_vectors_in_workers=second_vectors_in_workers,
+            second_vectors=second_vectors,
         )
         if second_pass and not report.interrupted:
             report.second_pass = self.gallery.second_pass(

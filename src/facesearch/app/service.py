@@ -45,6 +45,7 @@ from facesearch.govern.suppression import PreviewMatch, index_finder
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
+from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search import SearchResult
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
@@ -773,6 +774,7 @@ class Service:
             collection=job.collection,
             workers=self.settings.ingest_workers,
             on_progress=on_progress,
+            second_vectors=self.settings.second_vectors,
         )
 
     def ingest(
@@ -785,11 +787,13 @@ class Service:
         workers: int | None = None,
         on_progress: ProgressCallback | None = None,
         on_second_progress: SecondPassCallback | None = None,
-        second_vectors_in_workers: bool = False,
+        second_vectors: SecondVectors | None = None,
     ) -> IngestReport:
         """Ingest now, in this thread (administrators; logged; suppressed people left out),
-        then the second-vector pass; the engine's write lock is held throughout, so searches
-        wait for the end rather than read a half-changed index. Resumable."""
+        then the second-vector pass on faces still queued; the engine's write lock is held
+        throughout, so searches wait for the end rather than read a half-changed index.
+        Resumable. ``second_vectors``: where second vectors are made (default: the setting
+        ``second_vectors``; ``ingest/second_vectors.py``)."""
         with self.engine_lock.write():
             report: IngestReport = self.engine.ingest(
                 who.username,
@@ -799,7 +803,7 @@ class Service:
                 workers=workers,
                 on_progress=on_progress,
                 on_second_progress=on_second_progress,
-                second_vectors_in_workers=second_vectors_in_workers,
+                second_vectors=second_vectors or self.settings.second_vectors,
             )
             return report
 

@@ -44,6 +44,14 @@ if TYPE_CHECKING:
     from facesearch.app import Principal, Service
 
 
+class SecondVectorsChoice(StrEnum):
+    """Where ingest makes each face's second vector (facesearch.ingest.second_vectors)."""
+
+    AUTO = "auto"
+    INGEST = "ingest"
+    PASS = "pass"
+
+
 class FaceRuleChoice(StrEnum):
     """Which face of a photo is compared when none is given."""
 
@@ -162,13 +170,16 @@ def ingest(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     second_vectors: Annotated[
-        bool,
+        SecondVectorsChoice | None,
         typer.Option(
             "--second-vectors",
-            help="Also run the second recognizer (dlib) on every face now, about 120 ms per "
-            "face, instead of on a face's first search.",
+            help="Where each face's second-recognizer vector is made: 'ingest' (in the "
+            "workers, stored with the face), 'pass' (chips queued, described by the "
+            "second-vector pass after ingest), 'auto' ('ingest' unless the second recognizer "
+            "runs on dlib's own slow code). Default: $FACESEARCH_SECOND_VECTORS, else auto.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     actor: Actor = None,
     token: TokenOpt = None,
     data_dir: DataDirOption = None,
@@ -192,7 +203,7 @@ def ingest(
                 workers=workers,
                 on_progress=bars.sface,
                 on_second_progress=bars.second,
-                second_vectors_in_workers=second_vectors,
+                second_vectors=None if second_vectors is None else second_vectors.value,
             )
     if json_out:
         second = report.second_pass
@@ -205,6 +216,8 @@ def ingest(
                     "failures": [{"path": p, "reason": r} for p, r in report.failures],
                     "seconds": round(report.seconds, 2),
                     "interrupted": report.interrupted,
+                    "second_vectors": report.second_vectors,
+                    "second_errors": report.second_errors,
                     "second_pass": _second_pass_json(second) if second else None,
                 }
             )
@@ -304,8 +317,15 @@ def _print_ingest_summary(report: Any) -> None:
         table.add_row("faces suppressed (not stored)", str(report.faces_suppressed))
     table.add_row("failures", str(len(report.failures)))
     table.add_row("time", f"{report.seconds:.1f} s")
+    if report.second_vectors != "off":
+        made = f"{report.second_vectors_made} made at ingest"
+        if report.second_vectors_queued:
+            made += f", {report.second_vectors_queued} queued for the second-vector pass"
+        table.add_row("second vectors", made)
+    for error in report.second_errors[:3]:
+        table.add_row("second recognizer error", error)
     second = report.second_pass
-    if second is not None:
+    if second is not None and (second.described or second.failed or second.remaining):
         _second_pass_rows(table, second)
     console.print(table)
     for path, reason in report.failures[:50]:

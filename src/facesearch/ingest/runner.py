@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
@@ -29,6 +30,9 @@ from facesearch.ingest.sources import SourceItem, iter_sources
 from facesearch.ingest.worker import BatchOut, ImageOut, init_worker, process_batch
 from facesearch.ports import Executor, InlineExecutor
 from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
+
+if TYPE_CHECKING:
+    from facesearch.embed import DlibEmbedder
 
 DEFAULT_COLLECTION = "default"
 
@@ -58,6 +62,11 @@ class IngestReport:
     worker_crashes: int = 0  # batches lost to a dying worker and retried image by image
 
     faces_flagged_total: int = 0  # faces kept in the catalog but not searched
+    # where second vectors were made ("ingest", "pass" or "off"; ingest/second_vectors.py)
+    second_vectors: str = "off"
+    second_vectors_made: int = 0  # stored with their face, made in the workers
+    second_vectors_queued: int = 0  # chips queued for the second-vector pass
+    second_errors: list[str] = field(default_factory=list)  # the runtime's errors, if any
     second_pass: SecondPassReport | None = None  # the second-vector pass run after this one
 
     def counts(self) -> dict[str, int]:
@@ -72,6 +81,8 @@ class IngestReport:
             "failures": len(self.failures),
             "faces_suppressed": self.faces_suppressed,
             "worker_crashes": self.worker_crashes,
+            "second_vectors_at_ingest": self.second_vectors_made,
+            "second_vectors_queued": self.second_vectors_queued,
         }
 
 
@@ -116,6 +127,7 @@ class IngestRun:
         self._next_key = 0
         self._executor: Executor | None = None
         self._batches: dict[Future[BatchOut], list[tuple[int, str, bytes]]] = {}
+        self._inline_second: DlibEmbedder | None = None
 
     def count(self) -> int:
         return sum(1 for _ in iter_sources(self.paths, self.manifest))
@@ -125,6 +137,8 @@ class IngestRun:
         sources = [str(p) for p in self.paths] + ([str(self.manifest)] if self.manifest else [])
         run_id = sink.start_run(sources, self.collection)
         self.report = IngestReport(run_id=run_id)
+        if self.plan.second_vectors is not None:
+            self.report.second_vectors = self.plan.second_vectors.at
         self.progress = IngestProgress(files_total=self.count())
         self._emit()
         start = time.perf_counter()
@@ -152,13 +166,22 @@ class IngestRun:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(self.plan.worker_settings, 1, self.plan.chips),
+            initargs=(self.plan.worker_settings, 1, self.plan.chips, self.plan.second),
         )
 
     def _task(self) -> partial[BatchOut]:
-        """The batch function for the executor: in-process runs pass their own pipeline."""
+        """The batch function for the executor: in-process runs pass their own models."""
+        plan = self.plan
         if isinstance(self._executor, InlineExecutor):
-            return partial(process_batch, pipeline=self.plan.pipeline(), chips=self.plan.chips)
+            if self._inline_second is None and plan.second is not None:
+                load = plan.second_in_process or plan.second.load
+                self._inline_second = load()
+            return partial(
+                process_batch,
+                pipeline=plan.pipeline(),
+                chips=plan.chips,
+                second=self._inline_second,
+            )
         return partial(process_batch)
 
     def _run(self) -> None:
@@ -277,6 +300,8 @@ class IngestRun:
                 continue
             for stage, secs in out.timings.items():
                 self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
+            if out.second_error and len(self.report.second_errors) < 10:
+                self.report.second_errors.append(out.second_error)
             for image in out.images:
                 pending = self._pending.pop(image.key)
                 if not image.ok:
@@ -304,6 +329,12 @@ class IngestRun:
                 if self.suppressed is None or not self.suppressed(f.embedding)
             ]
             self.report.faces_suppressed += len(image.faces) - len(kept)
+            if plan.second_model is not None:
+                made = sum(1 for f in kept if f.second is not None)
+                self.report.second_vectors_made += made
+                self.report.second_vectors_queued += sum(
+                    1 for f in kept if f.second is None and f.second_chip_png is not None
+                )
             faces = [
                 FaceRecord(
                     face_index=i,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from facesearch.ingest.worker import ChipGeometry
+    from facesearch.embed import DlibEmbedder
+    from facesearch.ingest.second_vectors import SecondVectorsPlan
+    from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
     from facesearch.pipeline import FacePipeline, PipelineSettings
     from facesearch.store.catalog import ImageRecord, ProvenanceRecord
 
@@ -45,13 +47,19 @@ class IngestSink(Protocol):
 class IngestPlan:
     """What the workers run and what the stored faces record.
 
-    ``chips``: the workers also align each face's chip for the second recognizer (queued for
-    the pass after ingest); None when the second recognizer is off, or when it runs inside the
-    workers (``worker_settings.second_model``, the vectors then come with the faces).
-    ``pipeline``: the loaded pipeline for in-process runs (``workers=0``)."""
+    ``worker_settings``: the workers' pipeline (SFace; the second recognizer is run by the
+    worker itself, below). ``chips``: the workers also align each face's chip for the second
+    recognizer (None when it is off). ``second``: the workers describe those chips with the
+    second recognizer and the vectors come with the faces (None: the chips are queued for the
+    pass after ingest); ``second_vectors`` says which was chosen and why.
+    ``pipeline`` and ``second_in_process``: the loaded models for in-process runs
+    (``workers=0``)."""
 
     worker_settings: PipelineSettings
     model: str
     second_model: str | None
     chips: ChipGeometry | None
     pipeline: Callable[[], FacePipeline]
+    second: SecondRecognizer | None = None
+    second_in_process: Callable[[], DlibEmbedder] | None = None
+    second_vectors: SecondVectorsPlan | None = None

@@ -4,9 +4,13 @@ Each worker loads its own pipeline once (in ``init_worker``) and uses one OpenCV
 that N workers keep N cores busy. Results carry only plain data (arrays, bytes, numbers).
 
 With a :class:`ChipGeometry`, a worker also aligns each face for the second recognizer on the
-full-resolution photo it holds (a warp and a PNG encoding, about a millisecond) and returns the
-chip, so that the second-vector pass (``ingest/second_pass.py``), which runs the slow recognizer
-after ingest, describes the face from the photo itself and never from the small stored crop.
+full-resolution photo it holds (a warp, well under a millisecond). With a
+:class:`SecondRecognizer` as well (the second recognizer on a fast runtime, see
+``ingest/second_vectors.py``), the worker describes all the batch's chips at once and returns
+each face's second vector with its first; without one, or for the faces of a batch the second
+recognizer failed on, it returns the chip as a PNG, queued for the second-vector pass
+(``ingest/second_pass.py``). Either way the vector comes from the photo itself, never from the
+small stored crop.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facesearch.errors import DecodeError
-from facesearch.pipeline import FacePipeline, PipelineSettings
+from facesearch.pipeline import FacePipeline, PipelineSettings, ProcessedImage
 
 if TYPE_CHECKING:
-    from facesearch.models.manifest import Manifest
+    from facesearch.embed import DlibEmbedder
+    from facesearch.models.inference import InferenceSettings
+    from facesearch.models.manifest import Manifest, ModelSpec
 
 CROP_MAX_SIDE = 160
 THUMB_MAX_SIDE = 320
@@ -61,6 +67,8 @@ class BatchOut:
     images: list[ImageOut]
     timings: dict[str, float]  # seconds per stage for the whole batch
     model: str
+    # the second recognizer's error on this batch (its faces' chips were queued instead)
+    second_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,29 +88,57 @@ class ChipGeometry:
             return None
         return cls(np.asarray(spec.alignment_template, np.float32), tuple(spec.input_size))  # type: ignore[arg-type]
 
-    def chip_png(self, pixels: np.ndarray, landmarks: np.ndarray) -> bytes:
-        """The face aligned on the photo's own pixels, PNG (lossless, fast compression)."""
-        import cv2
-
+    def align(self, pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The face aligned on the photo's own pixels (BGR, ``size``)."""
         from facesearch.align import align_face
 
-        chip = align_face(pixels, landmarks, self.template, self.size)
+        return align_face(pixels, landmarks, self.template, self.size)
+
+    @staticmethod
+    def png(chip: np.ndarray) -> bytes:
+        """A chip as PNG (lossless, fast compression), for the queue of the pass."""
+        import cv2
+
         ok, buf = cv2.imencode(".png", chip, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise ValueError("PNG encoding failed")
         return buf.tobytes()
 
+    def chip_png(self, pixels: np.ndarray, landmarks: np.ndarray) -> bytes:
+        """The face aligned on the photo's own pixels, PNG."""
+        return self.png(self.align(pixels, landmarks))
+
+
+@dataclass(frozen=True)
+class SecondRecognizer:
+    """The second recognizer to run inside the ingest workers: its manifest entry and the
+    inference settings that choose its runtime (None: from the environment)."""
+
+    spec: ModelSpec
+    inference: InferenceSettings | None = None
+
+    def load(self, batch_size: int = 32) -> DlibEmbedder:
+        from facesearch.embed import DlibEmbedder
+
+        model = DlibEmbedder(self.spec, batch_size, self.inference)
+        model.load()
+        return model
+
 
 class _WorkerState:
     pipeline: FacePipeline | None = None
     chips: ChipGeometry | None = None
+    second: DlibEmbedder | None = None
 
 
 _state = _WorkerState()
 
 
 def init_worker(
-    settings: PipelineSettings | None, threads: int = 1, chips: ChipGeometry | None = None
+    settings: PipelineSettings | None,
+    threads: int = 1,
+    chips: ChipGeometry | None = None,
+    second: SecondRecognizer | None = None,
 ) -> None:
     import signal
 
@@ -113,6 +149,7 @@ def init_worker(
     set_threads(threads)
     _state.pipeline = FacePipeline.load(settings)
     _state.chips = chips
+    _state.second = second.load() if second is not None and chips is not None else None
 
 
 def worker_pipeline() -> FacePipeline:
@@ -164,20 +201,20 @@ def process_batch(
     items: list[tuple[int, str, bytes]],
     pipeline: FacePipeline | None = None,
     chips: ChipGeometry | None = None,
+    second: DlibEmbedder | None = None,
 ) -> BatchOut:
     """Process (key, sha256, bytes) items; never raises for a bad image, reports it instead.
 
-    In a worker process the pipeline and chip geometry are those of ``init_worker``; in-process
-    callers pass them."""
+    In a worker process the pipeline, chip geometry and second recognizer are those of
+    ``init_worker``; in-process callers pass them."""
     from facesearch.decode import decode_bytes
 
     pipe = pipeline or _state.pipeline
-    chips = chips if pipeline is not None else _state.chips
+    if pipeline is None:
+        chips, second = _state.chips, _state.second
     if pipe is None:
         raise RuntimeError("worker used before init_worker")
     timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0, "encode": 0.0}
-    if chips is not None:
-        timings["chip"] = 0.0
     outs: dict[int, ImageOut] = {}
     decoded = []
     for key, sha, data in items:
@@ -194,16 +231,11 @@ def process_batch(
             timings["decode"] += time.perf_counter() - t0
         decoded.append((key, image))
     processed = pipe.process_many([img for _, img in decoded], timings=timings)
-    for (key, image), result in zip(decoded, processed, strict=True):
-        t0 = time.perf_counter()
-        second_chips = [
-            chips.chip_png(image.pixels, f.landmarks)
-            if chips is not None and f.second is None
-            else None
-            for f in result.faces
-        ]
-        if chips is not None:
-            timings["chip"] += time.perf_counter() - t0
+    seconds: list[list[SecondOut]] = [[(f.second, None) for f in r.faces] for r in processed]
+    second_error = ""
+    if chips is not None:
+        seconds, second_error = second_vectors(processed, chips, second, timings)
+    for (key, image), result, made in zip(decoded, processed, seconds, strict=True):
         t0 = time.perf_counter()
         faces = [
             FaceOut(
@@ -216,10 +248,10 @@ def process_batch(
                 flags=f.quality.flags,
                 embedding=f.embedding,
                 crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
-                second=f.second,
+                second=vec,
                 second_chip_png=chip,
             )
-            for f, chip in zip(result.faces, second_chips, strict=True)
+            for f, (vec, chip) in zip(result.faces, made, strict=True)
         ]
         outs[key] = ImageOut(
             key=key,
@@ -233,4 +265,63 @@ def process_batch(
             faces=faces,
         )
         timings["encode"] += time.perf_counter() - t0
-    return BatchOut(images=[outs[k] for k, _, _ in items], timings=timings, model=pipe.model_key)
+    return BatchOut(
+        images=[outs[k] for k, _, _ in items],
+        timings=timings,
+        model=pipe.model_key,
+        second_error=second_error,
+    )
+
+
+SecondOut = tuple[np.ndarray | None, bytes | None]  # (vector, or the chip queued for the pass)
+
+
+def second_vectors(
+    processed: list[ProcessedImage],
+    chips: ChipGeometry,
+    second: DlibEmbedder | None,
+    timings: dict[str, float],
+) -> tuple[list[list[SecondOut]], str]:
+    """Each face's second vector, or its chip (PNG) for the pass after ingest; and the second
+    recognizer's error, if it failed on the batch.
+
+    Every face of the batch is aligned on its photo (``chip`` seconds); with ``second``, all
+    the chips are described in one call (``second`` seconds). Faces the pipeline already
+    described keep their vector. Should the second recognizer fail, the batch's faces are
+    queued as chips instead, so that the pass can retry them.
+    """
+    t0 = time.perf_counter()
+    aligned: list[list[np.ndarray | None]] = [
+        [
+            None if f.second is not None else chips.align(r.image.pixels, f.landmarks)
+            for f in r.faces
+        ]
+        for r in processed
+    ]
+    todo = [chip for per_image in aligned for chip in per_image if chip is not None]
+    timings["chip"] = timings.get("chip", 0.0) + time.perf_counter() - t0
+    vectors: list[np.ndarray] | None = None
+    error = ""
+    if second is not None and todo:
+        t0 = time.perf_counter()
+        try:
+            vectors = list(second.predict(np.stack(todo)))
+        except Exception as exc:  # a runtime error must not lose the faces: queue them instead
+            error = f"{type(exc).__name__}: {exc}"
+        timings["second"] = timings.get("second", 0.0) + time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out: list[list[SecondOut]] = []
+    pos = 0
+    for r, per_image in zip(processed, aligned, strict=True):
+        made: list[SecondOut] = []
+        for f, chip in zip(r.faces, per_image, strict=True):
+            if chip is None:
+                made.append((f.second, None))
+            elif vectors is not None:
+                made.append((vectors[pos], None))
+                pos += 1
+            else:
+                made.append((None, chips.png(chip)))
+        out.append(made)
+    timings["chip"] += time.perf_counter() - t0
+    return out, error

@@ -99,7 +99,13 @@ def _count(engine: Engine, table: Table) -> int:
         return int(conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
-def copy_catalog(source: Engine, target: Engine, on_progress: MigrateProgress | None = None) -> int:
+def copy_catalog(
+    source: Engine,
+    target: Engine,
+    on_progress: MigrateProgress | None = None,
+    *,
+    chunk: int = ROW_CHUNK,
+) -> int:
     """Copy every table's rows the target lacks (by id); returns how many rows were copied."""
     copied = 0
     tables = _tables()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.backends import Backends
 from facesearch.decode import DecodedImage, ImageInput, decode_any
 from facesearch.errors import (
     FacesearchError,
@@ -50,6 +51,8 @@ from facesearch.verify import Verifier, probe_face
 
 if TYPE_CHECKING:
     from facesearch.embed import DlibEmbedder
+    from facesearch.store.milvus_store import MilvusVectorStore
+    from facesearch.store.s3_blobs import S3BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +73,26 @@ class Gallery:
         *,
         manifest: Manifest | None = None,
         pipeline_settings: PipelineSettings | None = None,
+        backends: Backends | None = None,
     ) -> None:
         from facesearch.evaluate.calibrate import calibrated_manifest
 
         self.data_dir = data_dir
         self.catalog = catalog
+        # vector store, blob store and ingest executor (default: FAISS, files, local processes)
+        self.backends = backends or Backends()
         self.pipeline_settings = pipeline_settings or PipelineSettings()
         # the packaged manifest, with this data directory's own calibration if it has one
         self.manifest = calibrated_manifest(
             data_dir, manifest or load_manifest(), self.pipeline_settings
         )
-        self.blobs = BlobStore(data_dir / "blobs", cipher=Cipher.from_env())
+        self.blobs: BlobStore | S3BlobStore = self.backends.open_blobs(data_dir, Cipher.from_env())
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )
         self._pipeline: FacePipeline | None = None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
-        self._index: VectorIndex | None = None
+        self._index: VectorIndex | MilvusVectorStore | None = None
         self._index_dirty = False
         self._index_saved_at = time.monotonic()
         self.index_repairs: dict[str, int] = {}
@@ -99,11 +105,15 @@ class Gallery:
         *,
         database_url: str | None = None,
         pipeline_settings: PipelineSettings | None = None,
+        backends: Backends | None = None,
     ) -> Gallery:
         """Open (creating if needed) the gallery in ``data_dir``.
 
         ``data_dir`` defaults to $FACESEARCH_DATA or ./facesearch-data; the catalog to SQLite
         in that folder unless ``database_url`` or $FACESEARCH_DATABASE_URL names another.
+        ``backends`` (``facesearch.backends``, from the settings' URLs) chooses the vector
+        store, the blob store and the ingest executor; the data directory still holds the
+        gallery's small files (format, policy, calibration).
         """
         root = resolve_data_dir(data_dir)
         root.mkdir(parents=True, exist_ok=True)
@@ -116,8 +126,10 @@ class Gallery:
                 )
         else:
             meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
+        if database_url is None and backends is not None:
+            database_url = backends.database_url
         catalog = SqlCatalog(resolve_database_url(root, database_url))
-        return cls(root, catalog, pipeline_settings=pipeline_settings)
+        return cls(root, catalog, pipeline_settings=pipeline_settings, backends=backends)
 
     def close(self) -> None:
         if self._index_dirty:
@@ -180,13 +192,24 @@ class Gallery:
         return self.data_dir / "index"
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> VectorIndex | MilvusVectorStore:
         """The vector index, loaded on first use and reconciled with the catalog."""
         if self._index is None:
             self._index = self._open_index()
         return self._index
 
-    def _open_index(self) -> VectorIndex:
+    @property
+    def remote_index(self) -> bool:
+        """Whether the vectors live on a server (Milvus) rather than in the data directory."""
+        return self.backends.vector_store.kind != "faiss"
+
+    def _open_index(self) -> VectorIndex | MilvusVectorStore:
+        if self.remote_index:
+            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
+            count, _ = self.catalog.searchable_summary(self.model_key)
+            if store.count() != count:  # a crash between catalog and store: repair
+                self._reconcile(store)
+            return store
         try:
             index = load_index(self.index_dir)
         except IndexCorruptError as exc:
@@ -203,8 +226,16 @@ class Gallery:
         self._reconcile(index)
         return index
 
-    def _build_index(self) -> VectorIndex:
+    def _build_index(self) -> VectorIndex | MilvusVectorStore:
         """The structure planned for the gallery's size, filled from the catalog."""
+        if self.remote_index:
+            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
+            store.drop()
+            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
+            for ids, vectors in self.catalog.iter_embeddings(self.model_key, chunk=10_000):
+                store.add(ids, vectors)
+            self._index = store
+            return store
         count, _ = self.catalog.searchable_summary(self.model_key)
         index = build_index(
             self.model_key,
@@ -221,7 +252,7 @@ class Gallery:
     def pipeline_dim(self) -> int:
         return int(self.manifest.recognizer.embedding_size or 0)
 
-    def _reconcile(self, index: VectorIndex) -> None:
+    def _reconcile(self, index: VectorIndex | MilvusVectorStore) -> None:
         """Make the index hold exactly the catalog's searchable faces (after a crash)."""
         count, max_id = self.catalog.searchable_summary(self.model_key)
         ids = index.ids()
@@ -254,7 +285,7 @@ class Gallery:
         """Rebuild the index from the catalog when the gallery has grown (or shrunk) past the
         size its structure was chosen for (exact search up to 200k faces, then compressed
         codes with exact re-ranking; see ``vector_index.index_plan``)."""
-        if self._index is not None and needs_rebuild(self._index):
+        if isinstance(self._index, VectorIndex) and needs_rebuild(self._index):
             self._index = None
             self._build_index()
 
@@ -314,6 +345,7 @@ class Gallery:
             manifest=Path(manifest) if manifest else None,
             workers=workers,
             on_progress=on_progress,
+            executor=self.backends.executor_factory(),
         )
         return run.run()
 
@@ -583,6 +615,7 @@ class Gallery:
         stats = self.catalog.stats()
         stats["indexed_faces"] = len(self.index)
         stats["index"] = self.index.describe()
+        stats["backends"] = self.backends.describe()
         stats["model"] = self.model_key
         stats["data_dir"] = str(self.data_dir)
         return stats

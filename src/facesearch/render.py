@@ -13,7 +13,7 @@ import numpy as np
 from facesearch.search import LEADS_NOTICE, SearchResult
 
 if TYPE_CHECKING:
-    from facesearch.store.blobs import BlobStore
+    from facesearch.ports import BlobStore
 
 BAND_COLOURS = {"strong": (34, 139, 34), "possible": (218, 165, 32), "weak": (150, 150, 150)}
 TILE = 160

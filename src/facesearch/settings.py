@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Catalog URL (default: SQLite catalog.db in the data dir)."
     )
+    # where the data lives and the work runs (facesearch/backends.py parses and checks these)
+    vector_store: str = Field(
+        default="faiss", description="'faiss' (embedded) or milvus://HOST:19530[?...]."
+    )
+    blobs: str = Field(
+        default="file", description="'file' (the data dir) or s3://BUCKET/PREFIX[?endpoint_url=]."
+    )
+    executor: str = Field(
+        default="local", description="'local' (worker processes), ray://HOST:10001 or ray://local."
+    )
     environment: Literal["development", "production"] = "development"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     host: str = "127.0.0.1"

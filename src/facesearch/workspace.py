@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
+from facesearch.backends import Backends
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance, load_policy
 from facesearch.govern.users import Role
@@ -43,12 +44,14 @@ class Workspace:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
-        """The workspace the settings name (data directory, catalog URL, encryption key).
+        """The workspace the settings name (data directory, catalog URL, encryption key, and
+        the vector store, blob store and executor URLs: ``facesearch.backends``).
 
         With SQLite, governance transactions are serialised in this process (one writer at a
         time keeps the audit chain's head consistent under concurrent requests)."""
         root = settings.data_dir
-        gallery = Gallery.open(root, database_url=settings.catalog_url)
+        backends = Backends.from_settings(settings)
+        gallery = Gallery.open(root, database_url=settings.catalog_url, backends=backends)
         policy_path = root / POLICY_FILE
         policy = load_policy(policy_path if policy_path.exists() else None)
         governance = Governance(

@@ -27,6 +27,7 @@ from facesearch.app.concurrency import ReadersWriterLock, SearchPool
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.app.results import IngestJob, Media, SearchView
+from facesearch.backends import Backends
 from facesearch.errors import ConfigError
 from facesearch.gallery import Gallery
 from facesearch.govern import Governance
@@ -49,6 +50,7 @@ from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search import SearchResult
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
+from facesearch.store.migrate import MigrateProgress, MigrationReport
 from facesearch.workspace import Workspace
 
 IMAGE_TYPES = {
@@ -820,6 +822,51 @@ class Service:
                 who.username, workers=workers, on_progress=on_progress
             )
             return report
+
+    def migrate(
+        self,
+        who: Principal,
+        target: Backends,
+        *,
+        sample: int = 50,
+        k: int = 10,
+        on_progress: MigrateProgress | None = None,
+    ) -> MigrationReport:
+        """Copy this embedded gallery to the target backends and verify it (administrators;
+        logged before the copy, so the target's audit chain holds the entry too)."""
+        from facesearch.store.migrate import migrate_gallery
+
+        self.require(who, "gallery.migrate", Role.ADMINISTRATOR)
+        gallery = self.gallery
+        if not gallery.backends.embedded:
+            raise ConfigError(
+                "migrate copies an embedded data directory (SQLite, FAISS, files); this one "
+                f"already uses {gallery.backends.describe()}"
+            )
+        if target.database_url is None or target.database_url.startswith("sqlite"):
+            raise ConfigError("--to-database must name a server database (e.g. PostgreSQL)")
+        if target.vector_store.kind == "faiss":
+            raise ConfigError("--to-vector-store must name a server (milvus://HOST:19530)")
+        self.governance.record(who.username, "gallery.migrate", {"to": target.describe()})
+        with self.engine_lock.write():
+            store = target.open_vector_store(gallery.model_key, gallery.pipeline_dim)
+            blobs = None
+            if target.blobs.kind != "file":
+                from facesearch.store.crypto import Cipher
+
+                blobs = target.open_blobs(gallery.data_dir, Cipher.from_env())
+            try:
+                return migrate_gallery(
+                    gallery,
+                    target.database_url,
+                    store,
+                    blobs,
+                    sample=sample,
+                    k=k,
+                    on_progress=on_progress,
+                )
+            finally:
+                store.close()
 
     def reindex(self, who: Principal) -> int:
         """Rebuild the vector index from the catalog (administrators; logged)."""

@@ -36,6 +36,7 @@ from facesearch.cli.common import (
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import register
 from facesearch.cli.media import register as register_media
+from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.serve import register as register_serve
 from facesearch.errors import DecodeError
 from facesearch.store.catalog import SearchFilters
@@ -831,6 +832,7 @@ def reindex(
 register(app, lambda ctx: _service(ctx))
 register_evaluate(app)
 register_serve(app)
+register_migrate(app, _service)
 register_media(app, lambda ctx: _service(ctx).engine)
 
 

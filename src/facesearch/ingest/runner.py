@@ -87,6 +87,9 @@ class IngestReport:
 
 
 ProgressCallback = Callable[[IngestProgress], None]
+#: Starts the workers of a run (plan, worker count); None: the local process pool. An executor
+#: whose worker died fails that batch's future with ``BrokenProcessPool`` (retried below).
+ExecutorFactory = Callable[[IngestPlan, int], Executor]
 
 
 @dataclass
@@ -110,8 +113,10 @@ class IngestRun:
         batch_size: int = 8,
         commit_every: int = 64,
         on_progress: ProgressCallback | None = None,
+        executor: ExecutorFactory | None = None,
     ) -> None:
         self.sink = sink
+        self.executor_factory = executor
         self.plan = plan
         self.suppressed = suppressed
         self.paths = [Path(p) for p in paths]
@@ -162,6 +167,8 @@ class IngestRun:
     def _new_executor(self) -> Executor:
         if self.workers <= 0:
             return InlineExecutor()
+        if self.executor_factory is not None:  # e.g. Ray actors (ingest/ray_executor.py)
+            return self.executor_factory(self.plan, self.workers)
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),

@@ -100,6 +100,14 @@ class S3BlobStore:
             raise BlobStoreError(f"cannot write blob {key} to {self.location.url}: {exc}") from exc
         return key
 
+    def put_stored(self, key: str, body: bytes) -> None:
+        """Write an object exactly as another blob store holds it (already encrypted when a key
+        is in use, bound to ``key``): migration from a local blob store."""
+        try:
+            self._s3.put_object(Bucket=self.location.bucket, Key=self.object_key(key), Body=body)
+        except Exception as exc:
+            raise BlobStoreError(f"cannot write blob {key} to {self.location.url}: {exc}") from exc
+
     def get(self, key: str) -> bytes:
         """The plaintext stored under ``key``; FileNotFoundError when there is none."""
         from botocore.exceptions import ClientError

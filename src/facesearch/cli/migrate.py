@@ -1,0 +1,121 @@
+"""``facesearch migrate``: copy an embedded data directory onto distributed backends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from facesearch.cli.common import (
+    Actor,
+    DatabaseUrlOption,
+    DataDirOption,
+    TokenOpt,
+    console,
+    err_console,
+    friendly_errors,
+)
+
+if TYPE_CHECKING:
+    from facesearch.app import Service
+
+STAGES = {"catalog": "catalog rows", "blobs": "blobs", "vectors": "vectors", "verify": "probes"}
+
+
+def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
+    @app.command()
+    def migrate(
+        ctx: typer.Context,
+        to_database: Annotated[
+            str,
+            typer.Option(
+                "--to-database", metavar="URL", help="Target catalog (postgresql+psycopg://...)."
+            ),
+        ],
+        to_vector_store: Annotated[
+            str,
+            typer.Option(
+                "--to-vector-store", metavar="URL", help="Target vectors (milvus://HOST:19530)."
+            ),
+        ],
+        to_blobs: Annotated[
+            str | None,
+            typer.Option(
+                "--to-blobs",
+                metavar="URL",
+                help="Target blob store (s3://BUCKET/PREFIX); default: keep the data dir's.",
+                show_default=False,
+            ),
+        ] = None,
+        sample: Annotated[
+            int, typer.Option(min=0, help="Probes sampled to compare top-k results.")
+        ] = 50,
+        k: Annotated[int, typer.Option("-k", min=1, help="Top-k compared per probe.")] = 10,
+        json_out: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOption = None,
+        database_url: DatabaseUrlOption = None,
+    ) -> None:
+        """Copy an embedded data directory (SQLite, FAISS, files) to a server database, a
+        vector store and (optionally) object storage, then verify counts and top-k results on
+        sampled probes (administrators). Resumable: run it again to continue."""
+        from facesearch.backends import Backends
+
+        with friendly_errors():
+            target = Backends.parse(
+                database_url=to_database, vector_store=to_vector_store, blobs=to_blobs
+            )
+            service = service_for(ctx, data_dir, database_url)
+            who = service.principal_for_cli(actor, token)
+            with Progress(
+                TextColumn("{task.description:>12}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=json_out,
+            ) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def on_progress(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                report = service.migrate(who, target, sample=sample, k=k, on_progress=on_progress)
+        if json_out:
+            sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        else:
+            console.print(
+                f"copied {report.rows_copied} catalog rows, {report.vectors_copied} vectors, "
+                f"{report.blobs_copied} blobs"
+            )
+            console.print(
+                f"verified: {len(report.tables)} tables, vectors {report.vectors[1]}/"
+                f"{report.vectors[0]}, top-{report.k} equal on {report.topk_equal}/"
+                f"{report.probes} sampled probes"
+            )
+        if not report.ok:
+            for problem in report.problems:
+                err_console.print(f"[bold red]not verified:[/] {problem}")
+            err_console.print("run the command again to continue the copy")
+            raise typer.Exit(1)
+        if not json_out:
+            shown = target.describe()
+            console.print("[bold green]migration verified.[/] To use it, set:")
+            console.print(f"  FACESEARCH_DATABASE_URL={shown['database']}")
+            console.print(f"  FACESEARCH_VECTOR_STORE={shown['vector_store']}")
+            if to_blobs:
+                console.print(f"  FACESEARCH_BLOBS={shown['blobs']}")

@@ -45,6 +45,8 @@ from facesearch.victim.schema import (
     MediaImport,
     MediaSet,
 )
+from facesearch.victim.tracks import TrackView, track_views
+from facesearch.victim.video import VideoSettings
 
 if TYPE_CHECKING:
     from facesearch.gallery import Gallery
@@ -58,6 +60,7 @@ DEFAULT_SET = "default"
 class MediaSettings:
     elimination: EliminationSettings = field(default_factory=EliminationSettings)
     clustering: ClusterSettings = field(default_factory=ClusterSettings)
+    video: VideoSettings = field(default_factory=VideoSettings)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ class MediaService:
             elimination=self.settings.elimination,
             workers=workers,
             on_progress=on_progress,
+            video=self.settings.video,
         )
         report = run.run()
         status = "interrupted" if report.interrupted else "completed"
@@ -425,6 +429,17 @@ class MediaService:
 
         return self._run(actor, "media.clusters", {"case": case}, fn)
 
+    def tracks(self, actor: str, case: str) -> list[TrackView]:
+        """The appearances of faces in the case's videos (file, times, faces kept); logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[TrackView]:
+            _, c = self._media_case(s, actor, case, "media.tracks")
+            views = track_views(s, c)
+            a.record(actor, "media.tracks", {"case": c.number, "tracks": len(views)})
+            return views
+
+        return self._run(actor, "media.tracks", {"case": case}, fn)
+
     def decide(
         self,
         actor: str,
@@ -473,6 +488,8 @@ def _file_view(f: MediaFile, set_name: str) -> dict[str, Any]:
         "exif_datetime": f.exif_datetime,
         "camera": " ".join(x for x in (f.camera_make, f.camera_model) if x) or None,
         "status": f.status,
+        "kind": f.kind,
+        "duration_ms": f.duration_ms,
         "category": f.category,
         "elimination": f.elimination,
         "faces": f.face_count,

@@ -408,7 +408,8 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
             console.print_json(json.dumps({"tracks": [dataclasses.asdict(v) for v in views]}))
             return
         table = Table(title=f"Faces in the videos of case {case}")
-        for col in ("file", "track", "time", "frames", "faces kept", "clusters"):
+        table.add_column("file", overflow="fold")
+        for col in ("track", "time", "frames", "faces kept", "clusters"):
             table.add_column(col)
         for v in views:
             clusters = sorted({f.cluster for f in v.faces if f.cluster is not None})

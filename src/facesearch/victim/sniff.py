@@ -24,6 +24,8 @@ def media_kind(head: bytes) -> MediaKind | None:
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image"
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:  # HEIF, AVIF: reported if undecodable
+        return "image"
     if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
         return "image"
     return "video" if is_video(head) else None

@@ -42,6 +42,12 @@ def _scene(shared):
     return appearances, make_video(appearances, seconds=6)
 
 
+def _jpeg(data):
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(float)
+
+
 def _assert_time_range(track, appearance):
     # sampled every 500 ms from 0: first seen at the first sample on screen, last seen at the
     # last sample before it left
@@ -89,6 +95,19 @@ def test_video_gives_one_track_per_appearance_with_times(setup, tmp_path, shared
     video_faces = [f for v in views for f in v.faces if f.file == "phone/DCIM/VID_0001.bin"]
     assert len(video_faces) == sum(len(t.faces) for t in tracks)
     assert all(f.frame_ms is not None and f.frame_ms % SAMPLE_MS == 0 for f in video_faces)
+
+    # a video face's picture is its own frame's crop, shielded outside its own box
+    face = tracks[1].faces[0]
+    shown = _jpeg(setup.media.face_picture("ivy", "A", face.face_id))
+    revealed = _jpeg(setup.media.face_picture("ivy", "A", face.face_id, reveal=True))
+    assert shown.shape == revealed.shape and 100 <= max(shown.shape[:2]) <= 160
+    grey = revealed @ np.array([0.114, 0.587, 0.299])  # BGR to grey, as OpenCV
+    h, w = grey.shape  # the crop is the face box with a 25% margin on each side
+    inner = (slice(h // 6 + 2, h - h // 6 - 2), slice(w // 6 + 2, w - w // 6 - 2))
+    assert np.abs(shown[..., 0][inner] - grey[inner]).mean() < 4  # the face: grey, sharp
+    assert (
+        np.abs(shown[..., 0] - grey).mean() > 2 * np.abs(shown[..., 0][inner] - grey[inner]).mean()
+    )
 
     # resume: the video is not processed again; the broken one is tried again
     again = setup.media.import_media("ivy", "A", [root], workers=0)

@@ -46,7 +46,7 @@ from facesearch.victim.schema import (
     MediaSet,
 )
 from facesearch.victim.tracks import TrackView, track_views
-from facesearch.victim.video import VideoSettings
+from facesearch.victim.video import VideoSettings, box_in_crop
 
 if TYPE_CHECKING:
     from facesearch.gallery import Gallery
@@ -378,14 +378,21 @@ class MediaService:
             assert f is not None
             if f.thumbnail is None or not f.width:
                 raise RefusedError(action, f"no picture is kept of {f.path}")
-            pixels = cv2.imdecode(
-                np.frombuffer(self.blobs.get(f.thumbnail), np.uint8), cv2.IMREAD_COLOR
-            )
+            # a video's face: the crop of its own frame (the thumbnail is another frame)
+            video = face.frame_ms is not None and face.crop is not None and f.height
+            kept = face.crop if video else f.thumbnail
+            assert kept is not None
+            pixels = cv2.imdecode(np.frombuffer(self.blobs.get(kept), np.uint8), cv2.IMREAD_COLOR)
             if pixels is None:
                 raise RefusedError(action, f"the stored picture of {f.path} cannot be read")
             if not reveal:
-                k = pixels.shape[1] / f.width
-                pixels = shielded(pixels, (face.x * k, face.y * k, face.w * k, face.h * k))
+                box = (face.x, face.y, face.w, face.h)
+                if video:
+                    box = box_in_crop(box, (f.width, f.height or 0), pixels.shape[1])
+                else:
+                    k = pixels.shape[1] / f.width
+                    box = (face.x * k, face.y * k, face.w * k, face.h * k)
+                pixels = shielded(pixels, box)
             ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
             if not ok:
                 raise ValueError("JPEG encoding failed")

@@ -29,7 +29,7 @@ import numpy as np
 from facesearch.decode import DecodedImage, decode_array
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
-from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, encode_jpeg, face_crop
+from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, crop_origin, encode_jpeg, face_crop
 from facesearch.pipeline import FacePipeline, ProcessedImage
 from facesearch.victim.hashing import FileMetadata
 from facesearch.victim.sources import DEFAULT_MAX_VIDEO_BYTES
@@ -169,6 +169,16 @@ def sample_frames(
         container.close()
 
 
+def box_in_crop(
+    box: tuple[float, float, float, float], frame_size: tuple[int, int], crop_width: int
+) -> tuple[float, float, float, float]:
+    """The face box in the pixels of its stored crop (``face_crop`` of its frame, resized to
+    ``crop_width`` wide): a video face's picture is its crop, not the video's thumbnail."""
+    (x0, y0), (cw, _) = crop_origin(frame_size, box)
+    k = crop_width / cw
+    return ((box[0] - x0) * k, (box[1] - y0) * k, box[2] * k, box[3] * k)
+
+
 def _rank(face: FaceOut) -> tuple[bool, float, float]:
     return (not face.flags, face.quality, face.detector_score)
 
@@ -274,8 +284,8 @@ def process_video(
     if keeper.thumbnail is None and first is not None:
         keeper.thumbnail = encode_jpeg(first.image.pixels, THUMB_MAX_SIDE, quality=80)
     out.thumbnail_jpeg = keeper.thumbnail
-    if out.duration_ms is None and first is not None:
-        out.duration_ms = first.ms
+    if first is not None:  # the frames' size after display rotation
+        out.width, out.height = first.image.width, first.image.height
     timings["encode"] += time.perf_counter() - t0
     timings["frames_decoded"] = float(counts.get("decoded", 0))
     timings["frames_sampled"] = float(sampled)

@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     media_cluster_threshold: float = Field(
         default=0.50, gt=-1.0, lt=1.0, description="Cosine similarity joining faces."
     )
+    media_video_fps: float = Field(
+        default=2.0, gt=0.0, le=120.0, description="Video frames sampled per second for faces."
+    )
+    media_video_faces_per_track: int = Field(
+        default=3, ge=1, le=100, description="Best faces kept of each appearance in a video."
+    )
+    media_video_max_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1, description="Largest video imported (read in memory)."
+    )
     # Inference (src/facesearch/models/inference.py): where derived model files are built, and
     # runtimes chosen instead of the manifest's (e.g. "opencv", "onnxruntime-fp32").
     model_cache_dir: Path | None = Field(

@@ -43,20 +43,29 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
         token: str | None,
         pdq_threshold: int | None = None,
         cluster_threshold: float | None = None,
+        video_fps: float | None = None,
     ) -> tuple[MediaService, str]:
         from facesearch.settings import Settings
         from facesearch.victim.cluster import ClusterSettings
         from facesearch.victim.elimination import EliminationSettings
         from facesearch.victim.service import MediaService, MediaSettings
+        from facesearch.victim.video import VideoSettings
 
         ws = workspace_for(ctx)
         who = ws.governance.resolve_actor(actor, token)
         cfg = Settings.load(
-            media_pdq_threshold=pdq_threshold, media_cluster_threshold=cluster_threshold
+            media_pdq_threshold=pdq_threshold,
+            media_cluster_threshold=cluster_threshold,
+            media_video_fps=video_fps,
         )
         settings = MediaSettings(
             elimination=EliminationSettings(cfg.media_pdq_threshold, cfg.media_min_pdq_quality),
             clustering=ClusterSettings(threshold=cfg.media_cluster_threshold),
+            video=VideoSettings(
+                fps=cfg.media_video_fps,
+                faces_per_track=cfg.media_video_faces_per_track,
+                max_bytes=cfg.media_video_max_bytes,
+            ),
         )
         return MediaService(ws.governance, ws.gallery, settings), who
 
@@ -83,6 +92,14 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
                 show_default=False,
             ),
         ] = None,
+        video_fps: Annotated[
+            float | None,
+            typer.Option(
+                metavar="N",
+                help="Video frames sampled per second (default $FACESEARCH_MEDIA_VIDEO_FPS or 2).",
+                show_default=False,
+            ),
+        ] = None,
         json_out: JsonOpt = False,
         actor: Actor = None,
         token: TokenOpt = None,
@@ -91,7 +108,7 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
 
         Resumable: run it again and files already imported are skipped."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token, pdq_threshold)
+            svc, who = _service(ctx, actor, token, pdq_threshold, video_fps=video_fps)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -134,6 +151,9 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
             table.add_row(f"  category {cat}", str(n))
         for how, n in sorted(report.eliminated_by_match.items()):
             table.add_row(f"  by {how}", str(n))
+        if report.videos:
+            frames = report.video_frames.get("sampled", 0)
+            table.add_row("videos", f"{report.videos}  ({frames} frames sampled)")
         table.add_row("files without a face", str(report.without_face))
         table.add_row("faces", str(report.faces))
         table.add_row("faces flagged (kept aside)", str(report.faces_flagged))
@@ -365,9 +385,42 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
         table = Table(title=f"Persons in case {case}")
         for col in ("cluster", "name", "faces", "files"):
             table.add_column(col)
+        from facesearch.victim.tracks import clock
+
         for v in views:
-            shown = ", ".join(sorted({f.file for f in v.faces})[:3])
-            table.add_row(str(v.cluster), v.name or "", str(len(v.faces)), shown)
+            named = sorted({f"{f.file} {clock(f.frame_ms)}".strip() for f in v.faces})
+            table.add_row(str(v.cluster), v.name or "", str(len(v.faces)), ", ".join(named[:3]))
+        console.print(table)
+
+    @media.command()
+    def tracks(
+        ctx: typer.Context,
+        case: CaseArg,
+        json_out: JsonOpt = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """The appearances of faces in CASE's videos: file, from-to time, faces kept."""
+        with friendly_errors():
+            svc, who = _service(ctx, actor, token)
+            views = svc.tracks(who, case)
+        if json_out:
+            console.print_json(json.dumps({"tracks": [dataclasses.asdict(v) for v in views]}))
+            return
+        table = Table(title=f"Faces in the videos of case {case}")
+        table.add_column("file", overflow="fold")
+        for col in ("track", "time", "frames", "faces kept", "clusters"):
+            table.add_column(col)
+        for v in views:
+            clusters = sorted({f.cluster for f in v.faces if f.cluster is not None})
+            table.add_row(
+                v.file,
+                str(v.track),
+                v.when,
+                str(v.frames),
+                ", ".join(str(f.face_id) for f in v.faces),
+                ", ".join(map(str, clusters)),
+            )
         console.print(table)
 
     def _decide(

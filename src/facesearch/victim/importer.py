@@ -27,12 +27,22 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from facesearch.ingest.sources import SourceItem, iter_path
+from facesearch.ingest.sources import SourceItem
 from facesearch.pipeline import FacePipeline, PipelineSettings
 from facesearch.ports import BlobStore, Executor, InlineExecutor
 from facesearch.victim.elimination import EliminationSettings, PdqIndex
 from facesearch.victim.hashing import FileHashes, file_hashes, hex_to_code
-from facesearch.victim.schema import HashEntry, HashSet, MediaFace, MediaFailure, MediaFile
+from facesearch.victim.schema import (
+    HashEntry,
+    HashSet,
+    MediaFace,
+    MediaFailure,
+    MediaFile,
+    MediaTrack,
+)
+from facesearch.victim.sniff import SNIFF_BYTES, media_kind
+from facesearch.victim.sources import iter_media
+from facesearch.victim.video import VideoFaceOut, VideoSettings, process_video
 from facesearch.victim.worker import MediaBatchOut, MediaOut, init_media_worker, process_media_batch
 
 SessionFactory = Callable[[], Session]
@@ -68,6 +78,8 @@ class MediaImportReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    videos: int = 0
+    video_frames: dict[str, int] = field(default_factory=dict)  # decoded, sampled
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -82,6 +94,7 @@ class MediaImportReport:
             "faces": self.faces,
             "faces_flagged": self.faces_flagged,
             "failures": len(self.failures),
+            "videos": self.videos,
         }
 
 
@@ -91,6 +104,7 @@ class _Pending:
     source: str
     hashes: FileHashes
     exact: dict[str, Any] | None  # the elimination by an exact hash, if any
+    kind: str = "image"  # by content (victim/sniff.py): image | video
 
 
 def set_path(root: Path, item: SourceItem) -> str:
@@ -128,6 +142,7 @@ class MediaImportRun:
         batch_size: int = 8,
         commit_every: int = 64,
         on_progress: MediaProgressCallback | None = None,
+        video: VideoSettings | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.blobs = blobs
@@ -141,6 +156,7 @@ class MediaImportRun:
         self.batch_size = batch_size
         self.commit_every = commit_every
         self.on_progress = on_progress
+        self.video = video or VideoSettings()
         self.report = MediaImportReport(import_id, case, set_name)
         self._pending: dict[int, _Pending] = {}
         self._waiting: dict[str, list[_Pending]] = defaultdict(list)  # same bytes, in flight
@@ -198,7 +214,7 @@ class MediaImportRun:
     def run(self) -> MediaImportReport:
         start = time.perf_counter()
         self._load_state()
-        total = sum(1 for root in self.paths for _ in iter_path(root))
+        total = sum(1 for root in self.paths for _ in self._iter(root))
         self.progress = MediaProgress(files_total=total)
         self._emit()
         self._executor = self._new_executor()
@@ -217,7 +233,7 @@ class MediaImportRun:
         in_flight: set[Future[MediaBatchOut]] = set()
         max_in_flight = 3 * max(1, self.workers)
         for root in self.paths:
-            for item in iter_path(root):
+            for item in self._iter(root):
                 self.report.files_read += 1
                 path = set_path(root, item)
                 if path in self._known_paths:
@@ -240,7 +256,11 @@ class MediaImportRun:
                 self._next_key += 1
                 self._pending[key] = pending
                 self._waiting[hashes.sha256] = []
-                batch.append((key, data, pending.exact is not None))
+                if media_kind(data[:SNIFF_BYTES]) == "video":
+                    pending.kind = "video"
+                    in_flight.add(self._submit_video(key, data, pending.exact is not None))
+                else:
+                    batch.append((key, data, pending.exact is not None))
                 if len(batch) >= self.batch_size:
                     in_flight.add(self._submit(batch))
                     batch = []
@@ -257,6 +277,19 @@ class MediaImportRun:
         assert self._executor is not None
         future = self._executor.submit(self._task(), batch)
         self._batches[future] = batch
+        return future
+
+    def _iter(self, root: Path) -> Any:
+        return iter_media(root, self.video.max_bytes)
+
+    def _submit_video(self, key: int, data: bytes, eliminated: bool) -> Future[MediaBatchOut]:
+        assert self._executor is not None
+        if isinstance(self._executor, InlineExecutor):
+            task: Callable[..., MediaBatchOut] = partial(process_video, pipeline=self.pipeline())
+        else:
+            task = process_video
+        future = self._executor.submit(task, key, data, eliminated, self.video)
+        self._batches[future] = []
         return future
 
     def _read(self, item: SourceItem, path: str) -> bytes | None:
@@ -315,6 +348,12 @@ class MediaImportRun:
             self._batches.pop(future)
             out = future.result()
             for stage, secs in out.timings.items():
+                if stage.startswith("frames_"):  # videos' frame counts, not seconds
+                    name = stage.removeprefix("frames_")
+                    self.report.video_frames[name] = self.report.video_frames.get(name, 0) + int(
+                        secs
+                    )
+                    continue
                 self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
             for item in out.items:
                 pending = self._pending.pop(item.key)
@@ -361,12 +400,27 @@ class MediaImportRun:
                 s.add(row)
                 s.flush()
                 self._by_sha[pending.hashes.sha256] = row.id
+                if out.kind == "video":
+                    self.report.videos += 1
+                    for t in out.tracks:
+                        s.add(
+                            MediaTrack(
+                                file_id=row.id,
+                                case_id=self.case_id,
+                                track=t.track,
+                                start_ms=t.start_ms,
+                                end_ms=t.end_ms,
+                                frames=t.frames,
+                            )
+                        )
                 for i, f in enumerate(out.faces):
+                    video = f if isinstance(f, VideoFaceOut) else None
                     s.add(
                         MediaFace(
                             file_id=row.id,
                             case_id=self.case_id,
-                            frame_ms=None,
+                            frame_ms=video.frame_ms if video else None,
+                            track=video.track if video else None,
                             face_index=i,
                             x=f.bbox[0],
                             y=f.bbox[1],
@@ -413,7 +467,8 @@ class MediaImportRun:
             import_id=self.import_id,
             path=pending.path,
             source=pending.source,
-            kind="image",
+            kind=out.kind,
+            duration_ms=out.duration_ms,
             size=h.size,
             md5=h.md5,
             sha1=h.sha1,
@@ -456,6 +511,7 @@ class MediaImportRun:
                             path=dup.path,
                             source=dup.source,
                             kind=original.kind,
+                            duration_ms=original.duration_ms,
                             size=dup.hashes.size,
                             md5=dup.hashes.md5,
                             sha1=dup.hashes.sha1,

@@ -12,6 +12,9 @@ cross-case alerts that reveal nothing but the other case's number and supervisor
   category and how it matched (``elimination``).
 * ``media_faces``: faces of the files not eliminated, with their embedding (float32, unit norm),
   box, quality, flags, crop (blob key in the media blob store) and cluster.
+* ``media_tracks``: the appearances of faces in a video (victim/video.py): file, track number,
+  first and last time seen (ms), sampled frames; its best faces are ``media_faces`` rows with
+  the same ``track`` and their ``frame_ms``.
 * ``media_clusters``: persons found by clustering; a person's decisions pin faces
   (``media_faces.pinned``), so that re-clustering keeps them; ``media_cluster_decisions`` keeps
   each decision (also in the audit log).
@@ -52,6 +55,7 @@ __all__ = [
     "MediaFile",
     "MediaImport",
     "MediaSet",
+    "MediaTrack",
 ]
 
 
@@ -201,3 +205,16 @@ class HashEntry(Base):
     media_size: Mapped[int | None] = mapped_column(BigInteger)
     photodna: Mapped[str | None] = mapped_column(Text)  # opaque, kept as given
     media_id: Mapped[str | None] = mapped_column(String(100))  # the source's own id
+
+
+class MediaTrack(Base):
+    __tablename__ = "media_tracks"
+    __table_args__ = (UniqueConstraint("file_id", "track", name="uq_media_track"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("media_files.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    track: Mapped[int] = mapped_column(Integer)  # within the file, from 1
+    start_ms: Mapped[int] = mapped_column(Integer)  # first sampled frame it was seen in
+    end_ms: Mapped[int] = mapped_column(Integer)  # last sampled frame it was seen in
+    frames: Mapped[int] = mapped_column(Integer)  # sampled frames it was seen in

@@ -45,6 +45,8 @@ from facesearch.victim.schema import (
     MediaImport,
     MediaSet,
 )
+from facesearch.victim.tracks import TrackView, track_views
+from facesearch.victim.video import VideoSettings, box_in_crop
 
 if TYPE_CHECKING:
     from facesearch.gallery import Gallery
@@ -58,6 +60,7 @@ DEFAULT_SET = "default"
 class MediaSettings:
     elimination: EliminationSettings = field(default_factory=EliminationSettings)
     clustering: ClusterSettings = field(default_factory=ClusterSettings)
+    video: VideoSettings = field(default_factory=VideoSettings)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ class MediaService:
             elimination=self.settings.elimination,
             workers=workers,
             on_progress=on_progress,
+            video=self.settings.video,
         )
         report = run.run()
         status = "interrupted" if report.interrupted else "completed"
@@ -374,14 +378,21 @@ class MediaService:
             assert f is not None
             if f.thumbnail is None or not f.width:
                 raise RefusedError(action, f"no picture is kept of {f.path}")
-            pixels = cv2.imdecode(
-                np.frombuffer(self.blobs.get(f.thumbnail), np.uint8), cv2.IMREAD_COLOR
-            )
+            # a video's face: the crop of its own frame (the thumbnail is another frame)
+            video = face.frame_ms is not None and face.crop is not None and f.height
+            kept = face.crop if video else f.thumbnail
+            assert kept is not None
+            pixels = cv2.imdecode(np.frombuffer(self.blobs.get(kept), np.uint8), cv2.IMREAD_COLOR)
             if pixels is None:
                 raise RefusedError(action, f"the stored picture of {f.path} cannot be read")
             if not reveal:
-                k = pixels.shape[1] / f.width
-                pixels = shielded(pixels, (face.x * k, face.y * k, face.w * k, face.h * k))
+                box = (face.x, face.y, face.w, face.h)
+                if video:
+                    box = box_in_crop(box, (f.width, f.height or 0), pixels.shape[1])
+                else:
+                    k = pixels.shape[1] / f.width
+                    box = (face.x * k, face.y * k, face.w * k, face.h * k)
+                pixels = shielded(pixels, box)
             ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
             if not ok:
                 raise ValueError("JPEG encoding failed")
@@ -424,6 +435,17 @@ class MediaService:
             return views
 
         return self._run(actor, "media.clusters", {"case": case}, fn)
+
+    def tracks(self, actor: str, case: str) -> list[TrackView]:
+        """The appearances of faces in the case's videos (file, times, faces kept); logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[TrackView]:
+            _, c = self._media_case(s, actor, case, "media.tracks")
+            views = track_views(s, c)
+            a.record(actor, "media.tracks", {"case": c.number, "tracks": len(views)})
+            return views
+
+        return self._run(actor, "media.tracks", {"case": case}, fn)
 
     def decide(
         self,
@@ -473,6 +495,8 @@ def _file_view(f: MediaFile, set_name: str) -> dict[str, Any]:
         "exif_datetime": f.exif_datetime,
         "camera": " ".join(x for x in (f.camera_make, f.camera_model) if x) or None,
         "status": f.status,
+        "kind": f.kind,
+        "duration_ms": f.duration_ms,
         "category": f.category,
         "elimination": f.elimination,
         "faces": f.face_count,

@@ -18,6 +18,7 @@ from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, encode_jpeg, face_
 from facesearch.pipeline import FacePipeline, PipelineSettings
 from facesearch.victim.elimination import EliminationSettings, PdqIndex, PdqMatch
 from facesearch.victim.hashing import FileMetadata, PdqHash, pdq_hash, read_metadata
+from facesearch.victim.tracking import TrackOut
 
 CROP_MAX_SIDE = 160
 
@@ -35,6 +36,10 @@ class MediaOut:
     metadata: FileMetadata = field(default_factory=FileMetadata)
     thumbnail_jpeg: bytes | None = None
     faces: list[FaceOut] = field(default_factory=list)
+    # videos (victim/video.py): faces are VideoFaceOut, with their time and track
+    kind: str = "image"
+    duration_ms: int | None = None
+    tracks: list[TrackOut] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,50 @@
+"""What a file is, from its first bytes: a photo, a video, or neither.
+
+Seized material is often renamed (``IMG_0001.dat``, ``.jpg`` files that are films), so the media
+import recognises pictures and films by their signatures, not only by their names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MediaKind = Literal["image", "video"]
+SNIFF_BYTES = 512  # enough for every signature below (MPEG-TS needs three 188-byte packets)
+
+# ISO base media (MP4, MOV, 3GP, M4V ...) brands that are still pictures, not films.
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif", b"avis"}
+_QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+def media_kind(head: bytes) -> MediaKind | None:
+    """``"image"``, ``"video"`` or ``None`` (neither) for a file starting with ``head``."""
+    if head.startswith(
+        (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+    ):
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:  # HEIF, AVIF: reported if undecodable
+        return "image"
+    if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
+        return "image"
+    return "video" if is_video(head) else None
+
+
+def is_video(head: bytes) -> bool:
+    """True for the containers FFmpeg reads that phones, cameras and chat apps write."""
+    box = head[4:8]
+    if box == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    if box in _QUICKTIME_ATOMS and int.from_bytes(head[:4], "big") >= 8:
+        return True
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # Matroska, WebM
+        return True
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return True
+    if head.startswith((b"FLV\x01", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")):  # FLV, ASF/WMV
+        return True
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):  # MPEG program/video stream
+        return True
+    # MPEG transport stream: a sync byte every 188 bytes
+    return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47

@@ -36,7 +36,7 @@ from facesearch.govern import users as users_mod
 from facesearch.govern.audit import VerifyResult
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import AuthenticationError, RefusedError
-from facesearch.govern.multisearch import MultiSearchOutcome
+from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
@@ -430,6 +430,16 @@ class Service:
         from facesearch.app.multisearch import search_cluster
 
         return search_cluster(self, who, case, cluster, request, max_probes=max_probes)
+
+    def multi_probe_details(
+        self, search_ids: Sequence[int]
+    ) -> dict[int, tuple[tuple[ProbeView, ...], dict[int, ProbeScores], int | None]]:
+        """The probes and per-candidate scores of those searches that were multi-probe (for
+        searches the caller has just been allowed to see: no check, no audit entry)."""
+        from facesearch.govern.multisearch import multi_details
+
+        with self.governance.session() as s:
+            return multi_details(s, search_ids)
 
     def search_grid(self, view: SearchView, probe: bytes) -> bytes:
         """A PNG of the probe face and each candidate's crop with rank, score, band, source."""

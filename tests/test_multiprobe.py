@@ -193,3 +193,48 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
         world.service.cluster_search(ian, "A", child.cluster, SearchRequest())
     with pytest.raises(RefusedError, match="no cluster"):
         world.service.cluster_search(ian, "B", child.cluster, SearchRequest())
+
+
+def test_cli_multi_probe_search_cluster_search_and_alerts(tmp_path, shared_faces) -> None:
+    from typer.testing import CliRunner
+
+    from facesearch.cli import app
+
+    runner = CliRunner()
+    data = str(tmp_path / "data")
+    make_workspace(tmp_path / "data").ws.close()
+    gallery, a, b = tmp_path / "gallery", tmp_path / "a", tmp_path / "b"
+    for folder in (gallery, a, b):
+        folder.mkdir()
+    for p in (40, 41, 42):
+        shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
+    for k in (1, 2):
+        shutil.copy(cfp_frontal(shared_faces, 41, k), a / f"a{k}.jpg")
+    shutil.copy(cfp_frontal(shared_faces, 41, 3), b / "b-only.jpg")
+
+    def run(user, *args, code=0):
+        res = runner.invoke(app, ["-d", data, *args], env={"FACESEARCH_USER": user})
+        assert res.exit_code == code, res.output
+        return res.output
+
+    run("admin", "ingest", str(gallery), "--workers", "0")
+    probes = [str(cfp_frontal(shared_faces, 42, k)) for k in (1, 2, 3)]
+    out = json.loads(run("ivy", "search", *probes, "--case", "A", "-k", "2", "--json"))
+    assert out["multi_probe"] and len(out["probes"]) == 3
+    assert out["candidates"][0]["matched_probes"] == [1, 2, 3]
+    assert out["candidates"][0]["provenance"][0]["path"].endswith("p42_8.jpg")
+    text = run("ivy", "search", *probes, "--case", "A")
+    assert "Probes (photos)" in text and "2: 02.jpg" in text and "possible match" not in text
+    run("ivy", "media", "import", str(a), "--case", "A", "--workers", "0", "--json")
+    imported = run("ian", "media", "import", str(b), "--case", "B", "--workers", "0")
+    assert "Case A has a possible match" in imported and "a1.jpg" not in imported
+    alerts = json.loads(run("ivy", "media", "alerts", "A", "--json"))["alerts"]
+    assert [x["other_case"] for x in alerts] == ["B"] and "b-only" not in str(alerts)
+    assert "no new" not in run("ivy", "media", "crosscheck", "A")
+    run("ivy", "media", "cluster", "A")
+    cid = json.loads(run("ivy", "media", "clusters", "A", "--json"))["clusters"][0]["cluster"]
+    found = json.loads(run("ivy", "media", "search", "A", "--cluster", str(cid), "--json"))
+    assert found["cluster"] == cid and len(found["probes"]) == 2
+    assert found["candidates"][0]["provenance"][0]["path"].endswith("p41_8.jpg")
+    for args in (("media", "alerts", "A"), ("media", "search", "A", "--cluster", str(cid))):
+        assert "not assigned" in run("ian", *args, code=2)

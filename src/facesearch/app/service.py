@@ -37,6 +37,7 @@ from facesearch.govern import users as users_mod
 from facesearch.govern.audit import VerifyResult
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
@@ -405,6 +406,43 @@ class Service:
             boxes=boxes,
             probe_ambiguous=bool(engine.probe_ambiguous) if engine else False,
         )
+
+    def multi_search(
+        self,
+        who: Principal,
+        case: str | None,
+        photos: Sequence[bytes],
+        request: SearchRequest,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> MultiSearchOutcome:
+        """Several photos of one person as one governed query (see app/multisearch.py)."""
+        from facesearch.app.multisearch import search_photos
+
+        return search_photos(self, who, case, photos, request, names=names)
+
+    def cluster_search(
+        self,
+        who: Principal,
+        case: str | None,
+        cluster: int,
+        request: SearchRequest,
+        max_probes: int = 5,
+    ) -> MultiSearchOutcome:
+        """The best faces of one of the case's media-set clusters as one governed query."""
+        from facesearch.app.multisearch import search_cluster
+
+        return search_cluster(self, who, case, cluster, request, max_probes=max_probes)
+
+    def multi_probe_details(
+        self, search_ids: Sequence[int]
+    ) -> dict[int, tuple[tuple[ProbeView, ...], dict[int, ProbeScores], int | None]]:
+        """The probes and per-candidate scores of those searches that were multi-probe (for
+        searches the caller has just been allowed to see: no check, no audit entry)."""
+        from facesearch.govern.multisearch import multi_details
+
+        with self.governance.session() as s:
+            return multi_details(s, search_ids)
 
     def search_grid(self, view: SearchView, probe: bytes) -> bytes:
         """A PNG of the probe face and each candidate's crop with rank, score, band, source."""

@@ -373,7 +373,14 @@ def second_pass(
 @app.command()
 def search(
     ctx: typer.Context,
-    probe: Annotated[Path, typer.Argument(help="Probe photo.")],
+    probes: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PROBE...",
+            help="Probe photo; several photos of one person are searched as one query "
+            "(mean of their embeddings; the best single score and the matching photos shown).",
+        ),
+    ],
     case: Annotated[
         str | None,
         typer.Option("--case", metavar="CASE", help="The open, approved case this search serves."),
@@ -433,7 +440,14 @@ def search(
         service = _service(ctx, data_dir, database_url)
         who = _who(service, actor, token)
         filters = _filters(collection, captured_from, captured_to, source)
-        data = probe.read_bytes()
+        if len(probes) > 1:
+            if grid is not None or csv_out or include_flagged:
+                raise typer.BadParameter(
+                    "--grid, --csv and --include-flagged apply to a single probe"
+                )
+            _multi_search(service, who, case, probes, SearchRequest(k, face, filters), json_out)
+            return
+        data = probes[0].read_bytes()
         result = service.search(who, case, data, SearchRequest(k, face, filters, include_flagged))
         view = result.to_dict(service.crop_file)
         if grid is not None:
@@ -446,6 +460,25 @@ def search(
         _write_search_csv(view)
         return
     _print_search(view)
+
+
+def _multi_search(
+    service: Service,
+    who: Principal,
+    case: str | None,
+    probes: list[Path],
+    request: Any,
+    json_out: bool,
+) -> None:
+    from facesearch.cli.media_search import print_multi
+
+    photos = [p.read_bytes() for p in probes]
+    out = service.multi_search(who, case, photos, request, names=[p.name for p in probes])
+    view = out.to_dict()
+    if json_out:
+        sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
+        return
+    print_multi(view)
 
 
 def _filters(
@@ -833,7 +866,7 @@ register(app, lambda ctx: _service(ctx))
 register_evaluate(app)
 register_serve(app)
 register_migrate(app, _service)
-register_media(app, lambda ctx: _service(ctx).engine)
+register_media(app, lambda ctx: _service(ctx).engine, lambda ctx: _service(ctx))
 
 
 def main() -> None:

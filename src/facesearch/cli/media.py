@@ -16,6 +16,7 @@ from rich.table import Table
 from facesearch.cli.common import Actor, TokenOpt, console, err_console, friendly_errors
 
 if TYPE_CHECKING:
+    from facesearch.app import Service
     from facesearch.victim.service import MediaService
     from facesearch.workspace import Workspace
 
@@ -27,8 +28,13 @@ ClusterArg = Annotated[int, typer.Argument(metavar="CLUSTER", help="Cluster id."
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the decision).")]
 
 
-def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
-    """Add the ``media`` command group to ``app``."""
+def register(
+    app: typer.Typer,
+    workspace_for: WorkspaceFor,
+    service_for: Callable[[typer.Context], Service] | None = None,
+) -> None:
+    """Add the ``media`` command group to ``app`` (``service_for``: the application service,
+    for the commands that search the gallery)."""
     media = typer.Typer(
         name="media",
         help="Victim identification: import a case's seized material, eliminate known "
@@ -36,6 +42,10 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
         no_args_is_help=True,
     )
     app.add_typer(media)
+    if service_for is not None:
+        from facesearch.cli import media_search
+
+        media_search.register(media, service_for, workspace_for)
 
     def _service(
         ctx: typer.Context,
@@ -162,6 +172,8 @@ def register(app: typer.Typer, workspace_for: WorkspaceFor) -> None:
         console.print(table)
         for path, reason in report.failures:
             err_console.print(f"[yellow]failed:[/] {path}: {reason}")
+        for alert in svc.alerts(who, case) if report.faces else []:
+            err_console.print(f"[bold yellow]cross-case alert:[/] {alert.message}")
         if report.interrupted:
             err_console.print("interrupted: run the same command again to resume")
 

@@ -7,7 +7,10 @@ policy hash, how many candidates were hidden and why) with each candidate shown 
 band, image hash, provenance) and every review decision on it; the case's audit entries with
 their hashes; the audit chain's verification and head at the time of the report, the latest
 signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
-exists, and the statement that results are investigative leads.
+exists, and the statement that results are investigative leads. With media sets
+(victim identification, :mod:`facesearch.victim.report`): the elimination counts by category,
+the persons found and their review decisions, the multi-probe searches with their probes and
+which probes matched each candidate, and the cross-case alerts.
 
 The PDF uses DejaVu Sans when installed (full Unicode), else the PDF core font Helvetica
 (text outside Latin-1 is replaced by '?').
@@ -31,6 +34,7 @@ from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.schema import Case, Probe
 from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
+from facesearch.victim.report import ReportTable, media_tables, render_html_tables
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class CaseReportData:
     policy_sha256: str
     statement: str = LEADS_STATEMENT
     checkpoint: Checkpoint | None = None  # the latest signed checkpoint the log records
+    # victim identification: media, elimination, persons, multi-probe searches, alerts
+    media: tuple[ReportTable, ...] = ()
 
     @property
     def checkpoint_text(self) -> str:
@@ -111,6 +117,7 @@ def build_case_report(
         audit=tuple(entries(session, case=case.number)),
         chain=verify(session),
         checkpoint=latest_recorded(session),
+        media=tuple(media_tables(session, case)),
         generated_at=generated_at,
         generated_by=generated_by,
         policy_sha256=policy_sha256,
@@ -269,6 +276,7 @@ def render_html(d: CaseReportData) -> str:
                 f"<td>{prov}</td><td>{e(_reviews_text(c.reviews))}</td></tr>"
             )
         out.append("</table>")
+    out.extend(render_html_tables(d.media))
     out.append("<h2>Audit entries for this case</h2>")
     cls = "ok" if d.chain.ok else "bad"
     out.append(f'<p class="{cls}">{e(d.chain.summary())}</p>')
@@ -459,6 +467,14 @@ def render_pdf(d: CaseReportData) -> bytes:
             or [("-", "-", "-", "-", "no candidates shown", "-", "-")],
             (6, 8, 9, 10, 25, 27, 25),
         )
+    for table in d.media:
+        heading(table.title, 13 if table.level == 2 else 11)
+        if table.note:
+            para(table.note, 8)
+        if any(table.headers):
+            grid(table.headers, table.rows, table.widths)
+        else:
+            kv([(r[0], r[1]) for r in table.rows])
     heading("Audit entries for this case")
     para(d.chain.summary(), 9, "B")
     para(d.checkpoint_text, 8)

@@ -98,6 +98,10 @@ def purge(
                 n_cands = _count_deleted(
                     session.execute(delete(Candidate).where(Candidate.search_id.in_(ids)))
                 )
+                # the per-probe scores of multi-probe searches go with their candidates
+                from facesearch.victim.search_schema import MultiProbeScore
+
+                session.execute(delete(MultiProbeScore).where(MultiProbeScore.search_id.in_(ids)))
                 for s in searches:
                     s.results_purged_at = now
                 search_ids = ids

@@ -371,23 +371,7 @@ def record_search(
     kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)
     kept = sorted(kept, key=lambda c: -float(c.score))[:k_used]
 
-    probe_row = session.execute(
-        select(Probe).where(Probe.case_id == case.id, Probe.sha256 == probe_sha)
-    ).scalar_one_or_none()
-    if probe_row is None:
-        probe_row = Probe(
-            case_id=case.id,
-            sha256=probe_sha,
-            size=len(probe),
-            data=maybe_encrypt(cipher, probe, aad=probe_sha.encode()),
-            encrypted=cipher is not None,
-            created_at=now,
-        )
-        session.add(probe_row)
-    elif probe_row.data is None:  # purged earlier, used again: keep it under retention anew
-        probe_row.data = maybe_encrypt(cipher, probe, aad=probe_sha.encode())
-        probe_row.encrypted = cipher is not None
-        probe_row.purged_at = None
+    probe_row = store_probe(session, case, cipher, probe, now)
     search = Search(
         case=case,
         user=user,
@@ -458,6 +442,32 @@ def record_search(
     search.audit_seq = entry.seq
     session.flush()
     return outcome_of(search)  # from the objects in memory: nothing is read back
+
+
+def store_probe(
+    session: Session, case: Case, cipher: Cipher | None, probe: bytes, now: datetime
+) -> Probe:
+    """The case's stored copy of a probe image (one row per distinct image per case),
+    encrypted when a cipher is set; a copy purged earlier and used again is kept anew."""
+    probe_sha = hashlib.sha256(probe).hexdigest()
+    probe_row = session.execute(
+        select(Probe).where(Probe.case_id == case.id, Probe.sha256 == probe_sha)
+    ).scalar_one_or_none()
+    if probe_row is None:
+        probe_row = Probe(
+            case_id=case.id,
+            sha256=probe_sha,
+            size=len(probe),
+            data=maybe_encrypt(cipher, probe, aad=probe_sha.encode()),
+            encrypted=cipher is not None,
+            created_at=now,
+        )
+        session.add(probe_row)
+    elif probe_row.data is None:  # purged earlier, used again: keep it under retention anew
+        probe_row.data = maybe_encrypt(cipher, probe, aad=probe_sha.encode())
+        probe_row.encrypted = cipher is not None
+        probe_row.purged_at = None
+    return probe_row
 
 
 def require_search(session: Session, action: str, search_id: int) -> Search:

@@ -32,6 +32,7 @@ from facesearch.govern.schema import Case, User
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.store.blobs import BlobStore
 from facesearch.victim import hashsets
+from facesearch.victim.alerts import AlertView, CrossCheck, alerts_of_case, cross_check
 from facesearch.victim.cluster import ClusterSettings, cluster_vectors
 from facesearch.victim.elimination import EliminationSettings
 from facesearch.victim.importer import MediaImportReport, MediaImportRun, MediaProgressCallback
@@ -201,6 +202,8 @@ class MediaService:
             )
 
         self._run(actor, "media.import", asked, finish)
+        if report.faces:  # new faces: look for them in the other cases' media (victim/alerts)
+            self.crosscheck(actor, case)
         return report
 
     # --- what is in a case --------------------------------------------------------------------
@@ -475,8 +478,104 @@ class MediaService:
 
         return self._run(actor, audit_action, asked, fn)
 
+    # --- cross-case alerts (victim/alerts.py) ------------------------------------------------
+    def crosscheck(self, actor: str, case: str) -> CrossCheck:
+        """Compare the case's media faces with every other case's; new hits at or above the
+        strong band become alerts for both cases (audited on both sides)."""
+
+        def fn(s: Session, a: AuditLog) -> CrossCheck:
+            _, c = self._media_case(s, actor, case, "media.crosscheck")
+            found = cross_check(
+                s,
+                a,
+                c,
+                strong=self.gallery.scoring.bands.strong,
+                model=self.gallery.model_key,
+                actor=actor,
+                now=self.gov.clock(),
+            )
+            a.record(
+                actor,
+                "media.crosscheck",
+                {
+                    "case": c.number,
+                    "faces": found.faces,
+                    "compared_with": found.compared_with,
+                    "new_pairs": found.new_pairs,
+                    "cases_with_new_alerts": list(found.cases_with_new_alerts),
+                },
+            )
+            return found
+
+        return self._run(actor, "media.crosscheck", {"case": case}, fn)
+
+    def alerts(self, actor: str, case: str) -> list[AlertView]:
+        """The case's cross-case alerts: the other case's number and supervisor, and which of
+        this case's faces matched; nothing of the other case. Logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[AlertView]:
+            _, c = self._media_case(s, actor, case, "media.alerts")
+            views = alerts_of_case(s, c)
+            a.record(
+                actor,
+                "media.alerts",
+                {"case": c.number, "other_cases": [v.other_case for v in views]},
+            )
+            return views
+
+        return self._run(actor, "media.alerts", {"case": case}, fn)
+
+    def media_sets(self, actor: str, case: str) -> list[dict[str, Any]]:
+        """The case's media sets with their file counts and imports. Logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[dict[str, Any]]:
+            _, c = self._media_case(s, actor, case, "media.sets")
+            out = media_sets_of_case(s, c)
+            a.record(actor, "media.sets", {"case": c.number, "sets": len(out)})
+            return out
+
+        return self._run(actor, "media.sets", {"case": case}, fn)
+
 
 # --- helpers (sessions in, plain data out) ----------------------------------------------------
+
+
+def media_sets_of_case(s: Session, c: Case) -> list[dict[str, Any]]:
+    """The case's media sets: name, who made it and when, files by status, imports."""
+    out = []
+    for mset in s.execute(
+        select(MediaSet).where(MediaSet.case_id == c.id).order_by(MediaSet.id)
+    ).scalars():
+        by_status = dict(
+            s.execute(
+                select(MediaFile.status, func.count())
+                .where(MediaFile.set_id == mset.id)
+                .group_by(MediaFile.status)
+            ).all()
+        )
+        imports = s.execute(
+            select(MediaImport).where(MediaImport.set_id == mset.id).order_by(MediaImport.id)
+        ).scalars()
+        out.append(
+            {
+                "name": mset.name,
+                "created_by": mset.created_by,
+                "created_at": mset.created_at,
+                "files": int(sum(by_status.values())),
+                "files_by_status": {k: int(v) for k, v in sorted(by_status.items())},
+                "imports": [
+                    {
+                        "import_id": i.id,
+                        "actor": i.actor,
+                        "started_at": i.started_at,
+                        "finished_at": i.finished_at,
+                        "status": i.status,
+                    }
+                    for i in imports
+                ],
+            }
+        )
+    return out
 
 
 def _file_view(f: MediaFile, set_name: str) -> dict[str, Any]:

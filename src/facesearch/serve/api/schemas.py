@@ -247,6 +247,28 @@ class CandidateOut(BaseModel):
     bbox: tuple[float, float, float, float] | None
     decision: str | None
     reviews: list[ReviewOut]
+    # multi-probe searches: the best single probe's score, which probe, each probe's score
+    # and the probes that matched (own score at or above the match band); ``score`` is the
+    # score against the mean of the probes
+    best_score: float | None = None
+    best_band: str | None = None
+    best_probe: int | None = None
+    probe_scores: list[float] | None = None
+    matched_probes: list[int] | None = None
+
+
+class ClusterSearchIn(_In):
+    k: int | None = Field(default=None, ge=1, le=1000)
+    probes: int = Field(default=5, ge=1, le=20, description="the cluster's N best faces")
+
+
+class SearchProbeOut(BaseModel):
+    position: int
+    sha256: str
+    quality: float | None
+    face: int | None
+    media_face_id: int | None
+    label: str
 
 
 class SearchOut(BaseModel):
@@ -274,6 +296,9 @@ class SearchOut(BaseModel):
     gallery_size: int | None
     seconds: float | None
     candidates: list[CandidateOut]
+    multi_probe: bool = False
+    probes: list[SearchProbeOut] = Field(default_factory=list)
+    cluster: int | None = None  # the media-set cluster whose faces were the probes
 
 
 class RevealIn(_In):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from facesearch.app.results import IngestJob, SearchView
 from facesearch.govern.cases import CaseSummary
+from facesearch.govern.multisearch import ProbeScores, ProbeView
 from facesearch.govern.policy import Policy
 from facesearch.govern.searches import CandidateView, ReviewView, SearchOutcome
 from facesearch.serve.api.schemas import (
@@ -19,6 +22,7 @@ from facesearch.serve.api.schemas import (
     PurposeOut,
     ReviewOut,
     SearchOut,
+    SearchProbeOut,
 )
 
 API = "/api/v1"
@@ -143,4 +147,37 @@ def policy_out(p: Policy) -> PolicyOut:
             "searches_per_user_per_hour": p.access.searches_per_user_per_hour,
             "searches_per_user_per_day": p.access.searches_per_user_per_day,
         },
+    )
+
+
+def with_probes(
+    out: SearchOut,
+    probes: Sequence[ProbeView],
+    scores: Mapping[int, ProbeScores],
+    cluster: int | None,
+) -> SearchOut:
+    """``out`` with a multi-probe search's probes and per-candidate probe scores."""
+    cands = []
+    for c in out.candidates:
+        sc = scores.get(c.face_id)
+        cands.append(
+            c.model_copy(
+                update={
+                    "best_score": sc.best_score,
+                    "best_band": sc.best_band,
+                    "best_probe": sc.best_probe,
+                    "probe_scores": list(sc.scores),
+                    "matched_probes": list(sc.matched),
+                }
+            )
+            if sc
+            else c
+        )
+    return out.model_copy(
+        update={
+            "multi_probe": True,
+            "cluster": cluster,
+            "probes": [SearchProbeOut(**dataclasses.asdict(p)) for p in probes],
+            "candidates": cands,
+        }
     )

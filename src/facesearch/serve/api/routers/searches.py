@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from facesearch.app.service import SearchRequest
+from facesearch.govern.multisearch import MultiSearchOutcome
 from facesearch.serve.api.deps import (
     CurrentPrincipal,
     PageDep,
@@ -17,6 +18,7 @@ from facesearch.serve.api.deps import (
 )
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
+    ClusterSearchIn,
     Page,
     RevealIn,
     RevealOut,
@@ -25,8 +27,9 @@ from facesearch.serve.api.schemas import (
     SearchOut,
 )
 from facesearch.serve.api.uploads import check_content_length, read_image
-from facesearch.serve.api.views import review_out, search_out
+from facesearch.serve.api.views import review_out, search_out, with_probes
 from facesearch.store.catalog import SearchFilters
+from facesearch.victim.multiprobe import MAX_PROBES
 
 router = APIRouter(tags=["searches"])
 
@@ -67,7 +70,14 @@ def search(
     who: CurrentPrincipal,
     service: ServiceDep,
     settings: SettingsDep,
-    probe: Annotated[UploadFile, File(description="The probe photo.")],
+    probe: Annotated[
+        list[UploadFile],
+        File(
+            description="The probe photo; several photos of one person (at most 20) are "
+            "searched as one query (multi-probe: mean of their embeddings, with the best "
+            "single score and the probes that matched each candidate)."
+        ),
+    ],
     k: Annotated[int | None, Form(ge=1, le=1000)] = None,
     face: Annotated[int | None, Form(ge=0, le=1000)] = None,
     collection: Annotated[str | None, Form(max_length=200)] = None,
@@ -76,11 +86,47 @@ def search(
     source_prefix: Annotated[str | None, Form(max_length=2000)] = None,
     include_flagged: Annotated[bool, Form()] = False,
 ) -> SearchOut:
-    check_content_length(request, settings.max_probe_bytes, "probe")
-    data = read_image(probe, settings.max_probe_bytes)
+    if len(probe) > MAX_PROBES:
+        raise ApiError(422, f"at most {MAX_PROBES} probes in one search, got {len(probe)}")
+    check_content_length(request, settings.max_probe_bytes * len(probe), "probe")
+    photos = [read_image(p, settings.max_probe_bytes) for p in probe]
     filters = _filters(collection, captured_from, captured_to, source_prefix)
-    view = service.search(who, number, data, SearchRequest(k, face, filters, include_flagged))
+    if len(photos) > 1:
+        names = [p.filename or f"probe {i}" for i, p in enumerate(probe, start=1)]
+        out = service.multi_search(
+            who, number, photos, SearchRequest(k, face, filters), names=names
+        )
+        return _multi_out(service, out)
+    view = service.search(who, number, photos[0], SearchRequest(k, face, filters, include_flagged))
     return search_out(view.outcome, view.boxes, view)
+
+
+def _multi_out(service: Any, out: MultiSearchOutcome) -> SearchOut:
+    boxes = service.face_boxes([c.face_id for c in out.outcome.candidates])
+    return with_probes(search_out(out.outcome, boxes), out.probes, out.scores, out.cluster)
+
+
+@router.post(
+    "/cases/{number}/media/clusters/{cluster}/searches",
+    response_model=SearchOut,
+    status_code=201,
+    responses={429: {"description": "over the search quota"}, 503: {"description": "queue full"}},
+)
+def search_cluster(
+    number: str,
+    cluster: PathId,
+    who: CurrentPrincipal,
+    service: ServiceDep,
+    body: ClusterSearchIn,
+) -> SearchOut:
+    """Search the gallery with the best faces of one of the case's media-set clusters."""
+    out = service.cluster_search(who, number, cluster, SearchRequest(k=body.k), body.probes)
+    return _multi_out(service, out)
+
+
+def _with_details(service: Any, outs: list[SearchOut]) -> list[SearchOut]:
+    details = service.multi_probe_details([o.search_id for o in outs])
+    return [with_probes(o, *details[o.search_id]) if o.search_id in details else o for o in outs]
 
 
 @router.get("/cases/{number}/searches", response_model=Page[SearchOut])
@@ -91,14 +137,15 @@ def list_searches(
     chosen = outcomes[params.offset : params.offset + params.limit]
     boxes = service.face_boxes([c.face_id for o in chosen for c in o.candidates])
     result = page(outcomes, params)
-    result["items"] = [search_out(o, boxes) for o in chosen]
+    result["items"] = _with_details(service, [search_out(o, boxes) for o in chosen])
     return result
 
 
 @router.get("/searches/{search_id}", response_model=SearchOut)
 def view_search(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> SearchOut:
     outcome = service.view_search(who, search_id)
-    return search_out(outcome, service.face_boxes([c.face_id for c in outcome.candidates]))
+    out = search_out(outcome, service.face_boxes([c.face_id for c in outcome.candidates]))
+    return _with_details(service, [out])[0]
 
 
 @router.get(

@@ -1,0 +1,186 @@
+"""``facesearch media search|alerts|crosscheck`` and the printing of multi-probe results
+(also used by ``facesearch search PROBE PROBE ...``). Thin: the application service
+(:class:`facesearch.app.Service`) and :class:`facesearch.victim.MediaService` do the work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from facesearch.cli.common import Actor, TokenOpt, console, friendly_errors
+
+if TYPE_CHECKING:
+    from facesearch.app import Service
+    from facesearch.workspace import Workspace
+
+CaseArg = Annotated[str, typer.Argument(metavar="CASE", help="Case number.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(
+    media: typer.Typer,
+    service_for: Callable[[typer.Context], Service],
+    workspace_for: Callable[[typer.Context], Workspace],
+) -> None:
+    """Add the commands to the ``media`` group."""
+
+    @media.command("search")
+    def search_cluster(
+        ctx: typer.Context,
+        case: CaseArg,
+        cluster: Annotated[
+            int,
+            typer.Option("--cluster", metavar="ID", help="The media-set cluster (person) of CASE."),
+        ],
+        probes: Annotated[
+            int,
+            typer.Option(
+                "--probes", metavar="N", min=1, max=20, help="Its N best faces by quality."
+            ),
+        ] = 5,
+        k: Annotated[
+            int | None,
+            typer.Option(
+                "-k", metavar="N", help="Candidates (default and cap: the policy's).", min=1
+            ),
+        ] = None,
+        json_out: JsonOpt = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Search the gallery with a person found in CASE's media: the best faces of the cluster
+        as one query (mean of their embeddings; best single score and matching faces shown).
+
+        Governed and logged like any search: an open case, an assigned investigator."""
+        with friendly_errors():
+            from facesearch.app.service import SearchRequest
+
+            service = service_for(ctx)
+            who = service.principal_for_cli(actor, token)
+            out = service.cluster_search(who, case, cluster, SearchRequest(k=k), probes)
+        view = out.to_dict()
+        if json_out:
+            sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
+            return
+        print_multi(view)
+
+    @media.command()
+    def alerts(
+        ctx: typer.Context,
+        case: CaseArg,
+        json_out: JsonOpt = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Cross-case alerts of CASE: other cases whose media hold a strong match for a face of
+        CASE, with who supervises them (nothing else of those cases is shown)."""
+        with friendly_errors():
+            svc, who = _media(ctx, workspace_for, actor, token)
+            found = svc.alerts(who, case)
+        if json_out:
+            sys.stdout.write(
+                json.dumps({"alerts": [a.to_dict() for a in found]}, indent=2, default=str) + "\n"
+            )
+            return
+        if not found:
+            console.print(f"No cross-case alerts for case {case}.")
+            return
+        for a in found:
+            console.print(a.message)
+            console.print(f"  this case's faces: {', '.join(str(f) for f in a.faces)}")
+
+    @media.command()
+    def crosscheck(
+        ctx: typer.Context,
+        case: CaseArg,
+        json_out: JsonOpt = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Compare CASE's media faces with every other case's now (done after each import)."""
+        with friendly_errors():
+            svc, who = _media(ctx, workspace_for, actor, token)
+            found = svc.crosscheck(who, case)
+        if json_out:
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "faces": found.faces,
+                        "compared_with": found.compared_with,
+                        "new_pairs": found.new_pairs,
+                        "cases_with_new_alerts": list(found.cases_with_new_alerts),
+                    }
+                )
+                + "\n"
+            )
+            return
+        console.print(
+            f"Compared {found.faces} faces of case {case} with {found.compared_with} faces of "
+            f"other cases: {found.new_pairs} new strong matches"
+            + (
+                f" (cases {', '.join(found.cases_with_new_alerts)})"
+                if found.cases_with_new_alerts
+                else ""
+            )
+            + f". See: facesearch media alerts {case}"
+        )
+
+
+def _media(
+    ctx: typer.Context,
+    workspace_for: Callable[[typer.Context], Workspace],
+    actor: str | None,
+    token: str | None,
+) -> tuple[Any, str]:
+    from facesearch.victim.service import MediaService
+
+    ws = workspace_for(ctx)
+    return MediaService(ws.governance, ws.gallery), ws.governance.resolve_actor(actor, token)
+
+
+def print_multi(view: dict[str, Any]) -> None:
+    """A multi-probe result: the probes, then per candidate the mean score (rank), its band,
+    the best single score and probe, and which probes matched."""
+    probes = view["probes"]
+    what = f"cluster {view['cluster']}" if view.get("cluster") is not None else "photos"
+    console.print(f"Probes ({what}):")
+    for p in probes:
+        q = f", quality {p['quality']:.2f}" if p["quality"] is not None else ""
+        console.print(f"  {p['position']}: {p['label']}  sha256 {p['sha256'][:16]}…{q}")
+    table = Table(
+        title=f"Multi-probe search {view['search_id']} in case {view['case']} by {view['user']}: "
+        f"{len(view['candidates'])} candidates (model {view['model']})"
+    )
+    for col in ("#", "mean", "band", "best", "best probe", "matched probes", "provenance"):
+        table.add_column(col, overflow="fold")
+    colours = {"strong": "green", "possible": "yellow", "weak": "dim"}
+    for c in view["candidates"]:
+        prov = "\n".join(
+            " | ".join(str(x) for x in (p.get("collection"), p.get("title"), p.get("path")) if x)
+            for p in c["provenance"]
+        )
+        band = f"[{colours.get(c['band'], 'white')}]{c['band']}[/]"
+        best = "-" if c["best_score"] is None else f"{c['best_score']:.3f} ({c['best_band']})"
+        matched = ", ".join(str(m) for m in c["matched_probes"]) or "none"
+        table.add_row(
+            str(c["rank"]),
+            f"{c['score']:.3f}",
+            band,
+            best,
+            str(c["best_probe"] or "-"),
+            matched,
+            prov,
+        )
+    console.print(table)
+    hidden = view["hidden_below_band"] + view["hidden_suppressed"]
+    if hidden:
+        console.print(
+            f"{view['hidden_below_band']} below the band shown, "
+            f"{view['hidden_suppressed']} suppressed: not shown."
+        )
+    console.print(view["statement"])

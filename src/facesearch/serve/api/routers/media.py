@@ -1,0 +1,118 @@
+"""A case's media sets, read-only: the sets, the elimination summary, the persons found
+(clusters) and the cross-case alerts. Governed like the CLI (``facesearch media``): only the
+case's assigned investigators and supervisors; every read and every refusal is logged; a case
+the caller may not read answers as it does for any other refusal. Import, clustering and review
+decisions stay on the CLI (they run for minutes on the data's machine)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from facesearch.app.service import Service
+from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
+from facesearch.victim.service import MediaService
+
+router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
+
+
+class MediaImportOut(BaseModel):
+    import_id: int
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+
+
+class MediaSetOut(BaseModel):
+    name: str
+    created_by: str
+    created_at: datetime
+    files: int
+    files_by_status: dict[str, int]
+    imports: list[MediaImportOut]
+
+
+class MediaSummaryOut(BaseModel):
+    case: str
+    media_sets: int
+    files: int
+    files_by_status: dict[str, int]
+    eliminated: int
+    eliminated_by_category: dict[str, int]
+    eliminated_by_hash_set: dict[str, int]
+    eliminated_by_match: dict[str, int]
+    faces: int
+    faces_flagged: int
+    clusters: int
+    clusters_named: int
+    clusters_hidden: int
+    decisions: dict[str, int]
+
+
+class ClusterFaceOut(BaseModel):
+    face_id: int
+    file: str
+    frame_ms: int | None
+
+
+class ClusterOut(BaseModel):
+    cluster: int
+    name: str | None
+    hidden: bool
+    reviewed: bool
+    faces: list[ClusterFaceOut]
+
+
+class AlertOut(BaseModel):
+    other_case: str
+    supervisor: str | None
+    supervisor_name: str
+    faces: list[int]
+    first_at: datetime
+    last_at: datetime
+    message: str
+
+
+def _media(service: Service) -> MediaService:
+    return MediaService(service.governance, service.gallery)
+
+
+@router.get("", response_model=list[MediaSetOut])
+def media_sets(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[dict[str, Any]]:
+    return _media(service).media_sets(who.username, number)
+
+
+@router.get("/summary", response_model=MediaSummaryOut)
+def summary(number: str, who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
+    return _media(service).summary(who.username, number)
+
+
+@router.get("/clusters", response_model=list[ClusterOut])
+def clusters(
+    number: str,
+    who: CurrentPrincipal,
+    service: ServiceDep,
+    include_hidden: Annotated[bool, Query()] = False,
+) -> list[ClusterOut]:
+    views = _media(service).clusters(who.username, number, include_hidden=include_hidden)
+    return [
+        ClusterOut(
+            cluster=v.cluster,
+            name=v.name,
+            hidden=v.hidden,
+            reviewed=v.reviewed,
+            faces=[
+                ClusterFaceOut(face_id=f.face_id, file=f.file, frame_ms=f.frame_ms) for f in v.faces
+            ],
+        )
+        for v in views
+    ]
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def alerts(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in _media(service).alerts(who.username, number)]

@@ -1,0 +1,218 @@
+"""The case report's victim-identification sections, as plain tables that the HTML and PDF
+renderers of :mod:`facesearch.govern.report` print alike: the media sets and the known-image
+elimination by category, hash set and match; the persons found (clusters) and every review
+decision on them; the multi-probe searches with their probes and which probes matched each
+candidate; the cross-case alerts (the other case's number and supervisor only).
+
+Sections without content are left out, so a case without media reads as before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facesearch.govern.audit import as_utc
+from facesearch.govern.schema import Case
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One table of a report section: ``widths`` are percentages of the PDF page's width."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    widths: tuple[int, ...]
+    note: str = ""
+    level: int = 2  # 2: a section heading; 3: a table within the section above
+
+
+def _t(dt: Any) -> str:
+    return as_utc(dt).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
+
+
+def _counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"
+
+
+def media_tables(s: Session, case: Case) -> list[ReportTable]:
+    from facesearch.govern.multisearch import multi_searches_of_case
+    from facesearch.victim.alerts import alerts_of_case
+    from facesearch.victim.schema import ClusterDecision, MediaCluster
+    from facesearch.victim.service import cluster_views, media_summary
+
+    out: list[ReportTable] = []
+    summary = media_summary(s, case)
+    if summary["files"]:
+        rows = [
+            ("Media sets", str(summary["media_sets"])),
+            ("Files", str(summary["files"])),
+            ("Files by outcome", _counts(summary["files_by_status"])),
+            ("Eliminated as known material", str(summary["eliminated"])),
+        ]
+        rows += [
+            (f"  category {cat}", str(n)) for cat, n in summary["eliminated_by_category"].items()
+        ]
+        rows += [
+            ("Eliminated by hash set", _counts(summary["eliminated_by_hash_set"])),
+            ("Eliminated by match", _counts(summary["eliminated_by_match"])),
+            ("Faces (flagged, kept aside)", f"{summary['faces']} ({summary['faces_flagged']})"),
+        ]
+        out.append(
+            ReportTable(
+                "Media sets and known-image elimination",
+                ("", ""),
+                tuple(rows),
+                (40, 60),
+                "Eliminated files matched a hash set of known material and were not processed "
+                "for faces.",
+            )
+        )
+    views = cluster_views(s, case, include_hidden=True)
+    if views:
+        names = {
+            c.id: c
+            for c in s.execute(select(MediaCluster).where(MediaCluster.case_id == case.id))
+            .scalars()
+            .all()
+        }
+        out.append(
+            ReportTable(
+                f"Persons found in the media (clusters: {len(views)})",
+                ("Cluster", "Faces", "Name", "Reviewed", "Hidden"),
+                tuple(
+                    (
+                        str(v.cluster),
+                        str(len(v.faces)),
+                        v.name or "-",
+                        "yes" if names[v.cluster].reviewed else "no",
+                        "yes" if v.hidden else "no",
+                    )
+                    for v in views
+                ),
+                (14, 14, 40, 16, 16),
+            )
+        )
+    decisions = (
+        s.execute(
+            select(ClusterDecision)
+            .where(ClusterDecision.case_id == case.id)
+            .order_by(ClusterDecision.at, ClusterDecision.id)
+        )
+        .scalars()
+        .all()
+    )
+    if decisions:
+        out.append(
+            ReportTable(
+                "Review decisions on the persons",
+                ("Time", "By", "Decision", "Details"),
+                tuple((_t(d.at), d.actor, d.action, _details(d.details)) for d in decisions),
+                (22, 14, 12, 52),
+                level=3,
+            )
+        )
+    multis = multi_searches_of_case(s, case)
+    if multis:
+        out.append(
+            ReportTable(
+                f"Multi-probe searches ({len(multis)})",
+                ("Search", "Probe", "SHA-256", "Quality", "From"),
+                tuple(
+                    (
+                        str(m.outcome.search_id),
+                        str(p.position),
+                        p.sha256,
+                        "-" if p.quality is None else f"{p.quality:.3f}",
+                        (
+                            f"media face {p.media_face_id} (cluster {m.cluster})"
+                            if p.media_face_id is not None
+                            else p.label or "photo"
+                        ),
+                    )
+                    for m in multis
+                    for p in m.probes
+                ),
+                (9, 7, 46, 10, 28),
+                "Each search used several probes as one query: candidates are ranked by the "
+                "score against the mean of the probes' normalised embeddings; the best single "
+                "probe's score and the probes that matched (own score at or above the match "
+                "band) are listed per candidate. The searches are also listed above.",
+            )
+        )
+        for m in multis:
+            out.append(
+                ReportTable(
+                    f"Search {m.outcome.search_id}: candidates and the probes that matched",
+                    ("Rank", "Face", "Mean score", "Band", "Best score (probe)", "Matched probes"),
+                    tuple(
+                        (
+                            str(c.rank),
+                            str(c.face_id),
+                            f"{c.score:.4f}",
+                            c.band,
+                            (
+                                f"{sc.best_score:.4f} ({sc.best_probe})"
+                                if (sc := m.scores.get(c.face_id))
+                                else "-"
+                            ),
+                            ", ".join(str(i) for i in sc.matched) if sc else "-",
+                        )
+                        for c in m.outcome.candidates
+                    )
+                    or (("-", "-", "-", "-", "-", "no candidates stored"),),
+                    (8, 10, 16, 14, 24, 28),
+                    level=3,
+                )
+            )
+    alerts = alerts_of_case(s, case)
+    if alerts:
+        out.append(
+            ReportTable(
+                "Cross-case alerts",
+                ("Other case", "Its supervisor", "This case's faces", "First", "Latest"),
+                tuple(
+                    (
+                        a.other_case,
+                        a.supervisor or "(none recorded)",
+                        ", ".join(str(f) for f in a.faces),
+                        _t(a.first_at),
+                        _t(a.last_at),
+                    )
+                    for a in alerts
+                ),
+                (14, 18, 28, 20, 20),
+                "A face of this case's media matched a face of the other case's media at or "
+                "above the strong band. Nothing of the other case is shown: contact its "
+                "supervisor.",
+            )
+        )
+    return out
+
+
+def _details(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "-"
+    return "; ".join(f"{k}: {v}" for k, v in d.items() if v not in (None, "", []))
+
+
+def render_html_tables(tables: Sequence[ReportTable]) -> list[str]:
+    import html
+
+    e = html.escape
+    out: list[str] = []
+    for t in tables:
+        out.append(f"<h{t.level}>{e(t.title)}</h{t.level}>")
+        if t.note:
+            out.append(f"<p>{e(t.note)}</p>")
+        head = "".join(f"<th>{e(h)}</th>" for h in t.headers) if any(t.headers) else ""
+        out.append("<table>" + (f"<tr>{head}</tr>" if head else ""))
+        for row in t.rows:
+            cells = "".join(f"<td{' class=hash' if len(v) == 64 else ''}>{e(v)}</td>" for v in row)
+            out.append(f"<tr>{cells}</tr>")
+        out.append("</table>")
+    return out

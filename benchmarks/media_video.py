@@ -59,14 +59,14 @@ def make_clip(photos: list[Path], seconds: int, seed: int, path: Path) -> int:
     room = np.stack([80 + 60 * xx / WIDTH, 90 + 50 * yy / HEIGHT, 100 + 0 * xx], -1).astype(
         np.uint8
     )
+    noise = [rng.integers(0, 6, room.shape, dtype=np.uint8) for _ in range(7)]
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream("libx264", rate=RATE)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "23"}
         for n in range(seconds * RATE):
             ms = n * 1000 // RATE
-            frame = room.copy()
-            frame += rng.integers(0, 6, frame.shape, dtype=np.uint8)  # sensor noise
+            frame = room + noise[n % len(noise)]  # sensor noise
             for i, start, end, x, y in shows:
                 if start <= ms < end:
                     tile = tiles[i]

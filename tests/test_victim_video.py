@@ -228,3 +228,16 @@ def test_tracker_keeps_people_apart_when_they_cross_and_splits_on_long_gaps():
         (2, 0, 1000, 3),
         (3, 3000, 3000, 1),
     ]
+
+
+@pytest.mark.slow
+def test_video_in_a_worker_process(setup, tmp_path, shared_faces):
+    appearances, clip = _scene(shared_faces)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.mov").write_bytes(clip)
+    report = setup.media.import_media("ivy", "A", [tmp_path / "in"], workers=1)
+    assert report.videos == 1 and not report.failures
+    tracks = setup.media.tracks("ivy", "A")
+    assert len(tracks) == 3
+    for track, appearance in zip(tracks, appearances, strict=True):
+        _assert_time_range(track, appearance)

@@ -52,6 +52,7 @@ class VideoSettings:
     # photo detector's coarse + tiled fine passes see the same pixels twice), and no
     # retries on frames without a face (see detect.DetectorSettings.fallbacks).
     detect_max_side: int = 1920
+    detect_fallbacks: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 120:
@@ -196,7 +197,7 @@ class _VideoPipelines:
         det = dataclasses.replace(
             pipe.settings.detector,
             max_side=max(pipe.settings.detector.max_side, settings.detect_max_side),
-            fallbacks=False,
+            fallbacks=settings.detect_fallbacks,
         )
         for base, d, built in self._built:
             if base is pipe and d == det:

@@ -228,3 +228,34 @@ def test_tracker_keeps_people_apart_when_they_cross_and_splits_on_long_gaps():
         (2, 0, 1000, 3),
         (3, 3000, 3000, 1),
     ]
+
+
+@pytest.mark.slow
+def test_video_in_a_worker_process(setup, tmp_path, shared_faces):
+    appearances, clip = _scene(shared_faces)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.mov").write_bytes(clip)
+    report = setup.media.import_media("ivy", "A", [tmp_path / "in"], workers=1)
+    assert report.videos == 1 and not report.failures
+    tracks = setup.media.tracks("ivy", "A")
+    assert len(tracks) == 3
+    for track, appearance in zip(tracks, appearances, strict=True):
+        _assert_time_range(track, appearance)
+
+
+def test_a_known_video_is_eliminated_by_its_hash_and_never_decoded(setup, tmp_path):
+    import hashlib
+
+    clip = make_video([], seconds=1, size=(160, 96))
+    listed = tmp_path / "md5.txt"
+    listed.write_text(hashlib.md5(clip).hexdigest() + "\n")
+    setup.media.import_hash_set("sup", listed, name="known-films", category="1")
+    (tmp_path / "seized").mkdir()
+    (tmp_path / "seized" / "film.mp4").write_bytes(clip)
+    report = setup.media.import_media("ivy", "A", [tmp_path / "seized"], workers=0)
+    assert report.videos == 1 and report.eliminated_by_match == {"md5": 1}
+    assert report.video_frames == {}  # probed for its size and duration only
+    (row,) = setup.media.files("ivy", "A")
+    assert row["status"] == "eliminated" and row["kind"] == "video"
+    assert row["duration_ms"] == 1000 and row["faces"] == 0 and row["pdq"] is None
+    assert setup.media.tracks("ivy", "A") == []

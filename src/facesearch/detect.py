@@ -67,6 +67,9 @@ class DetectorSettings:
     coarse_min_face: int = 40
     # last resort for tilted or frame-filling faces: rotate the photo by these angles
     rotation_fallback_degrees: tuple[float, ...] = (20.0, -20.0, 35.0, -35.0)
+    # Off: no padded, low-threshold or rotated retries when nothing is found (video frames:
+    # most have no face, and the retries cost up to six more passes each).
+    fallbacks: bool = True
 
 
 class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
@@ -137,7 +140,7 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
         rows = [self._detect_scaled(image, scale, 0)]
         if scale < s.fine_scale:
             rows.extend(self._detect_fine(image, scale))
-        if not any(len(r) for r in rows):
+        if s.fallbacks and not any(len(r) for r in rows):
             # A face that fills the frame, or a hard pose: retry with a border, then with a
             # lower score threshold (such faces are flagged low_confidence by quality).
             pad = round(max(h, w) * scale * s.pad_fraction)

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -279,7 +279,7 @@ class MediaImportRun:
         self._batches[future] = batch
         return future
 
-    def _iter(self, root: Path) -> Any:
+    def _iter(self, root: Path) -> Iterator[SourceItem]:
         return iter_media(root, self.video.max_bytes)
 
     def _submit_video(self, key: int, data: bytes, eliminated: bool) -> Future[MediaBatchOut]:

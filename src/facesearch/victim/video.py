@@ -18,6 +18,7 @@ no PDQ hash (PDQ is a photo hash; exact MD5/SHA-1/SHA-256 elimination applies to
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.decode import DecodedImage, decode_array
+from facesearch.detect import DetectorSettings
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
 from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, crop_origin, encode_jpeg, face_crop
@@ -46,6 +48,11 @@ class VideoSettings:
     decoder_threads: int = 1  # one worker per video; 0 lets FFmpeg choose
     max_bytes: int = DEFAULT_MAX_VIDEO_BYTES  # larger videos are refused unread
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    # Detection on frames: one pass at the frame's own resolution up to this long side (the
+    # photo detector's coarse + tiled fine passes see the same pixels twice), and no
+    # retries on frames without a face (see detect.DetectorSettings.fallbacks).
+    detect_max_side: int = 1920
+    detect_fallbacks: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 120:
@@ -179,6 +186,32 @@ def box_in_crop(
     return ((box[0] - x0) * k, (box[1] - y0) * k, box[2] * k, box[3] * k)
 
 
+class _VideoPipelines:
+    """The detector settings of video frames on top of a loaded pipeline: a second detector
+    (YuNet is small), the recognizers shared. One per worker process, built on first use."""
+
+    def __init__(self) -> None:
+        self._built: list[tuple[FacePipeline, DetectorSettings, FacePipeline]] = []
+
+    def get(self, pipe: FacePipeline, settings: VideoSettings) -> FacePipeline:
+        det = dataclasses.replace(
+            pipe.settings.detector,
+            max_side=max(pipe.settings.detector.max_side, settings.detect_max_side),
+            fallbacks=settings.detect_fallbacks,
+        )
+        for base, d, built in self._built:
+            if base is pipe and d == det:
+                return built
+        video = FacePipeline(pipe.manifest, dataclasses.replace(pipe.settings, detector=det))
+        video.embedder, video.second = pipe.embedder, pipe.second
+        video.detector.load()
+        self._built.append((pipe, det, video))
+        return video
+
+
+_pipelines = _VideoPipelines()
+
+
 def _rank(face: FaceOut) -> tuple[bool, float, float]:
     return (not face.flags, face.quality, face.detector_score)
 
@@ -256,7 +289,7 @@ def process_video(
     )
     if eliminated:
         return MediaBatchOut([out], timings)
-    pipe = pipeline or ingest_worker.worker_pipeline()
+    pipe = _pipelines.get(pipeline or ingest_worker.worker_pipeline(), settings)
     tracker = FaceTracker(settings.tracker)
     keeper = _Keeper(settings.faces_per_track)
     counts: dict[str, int] = {}

@@ -24,6 +24,9 @@ from facesearch.victim.search_schema import MultiProbeScore, SearchProbe
 from facesearch.victim.service import MediaService
 from facesearch.workspace import Workspace
 
+# real models and a gallery ingested from the shared photos: tens of seconds each
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+
 GALLERY_PEOPLE = range(60, 72)
 
 

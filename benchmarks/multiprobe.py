@@ -16,13 +16,22 @@ import argparse
 import csv
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from facesearch.errors import NoFaceError
 from facesearch.gallery import Gallery
-from facesearch.victim.multiprobe import multi_probe_search, probe_from_face
+from facesearch.victim.multiprobe import MultiCandidate, multi_probe_search, probe_from_face
+
+RULES: dict[str, Callable[[MultiCandidate], float]] = {
+    "mean score (shipped)": lambda c: c.score,
+    "best single score": lambda c: c.best_score,
+    "max(mean, best)": lambda c: max(c.score, c.best_score),
+    "(mean + best) / 2": lambda c: (c.score + c.best_score) / 2,
+    "mean of the probes' scores": lambda c: float(np.mean(c.scores)),
+}
 
 
 def degrade(data: bytes, scale: float) -> bytes:
@@ -72,7 +81,7 @@ def main() -> None:
         print(f"gallery: {len(g.index)} faces, ingest {time.perf_counter() - t0:.1f} s")
         single = np.zeros((args.n, 3), bool)
         multi = np.zeros(args.n, bool)
-        by_best = np.zeros(args.n, bool)
+        by_rule = {name: np.zeros(args.n, bool) for name in RULES}
         t_single = t_multi = 0.0
         no_face = 0
         for row, p in enumerate(targets):
@@ -96,10 +105,12 @@ def main() -> None:
             t0 = time.perf_counter()
             res_m = multi_probe_search(g, probes, 20, model=g.model_key)
             t_multi += time.perf_counter() - t0
-            title = {c.face_id: c.provenance[0]["title"] for c in res_m.candidates}
-            multi[row] = title[res_m.candidates[0].face_id] == p
-            top_best = max(res_m.candidates, key=lambda c: c.best_score)
-            by_best[row] = title[top_best.face_id] == p
+            multi[row] = res_m.candidates[0].provenance[0]["title"] == p
+            # every candidate of the union, to rank by the other rules
+            every = multi_probe_search(g, probes, 10_000, model=g.model_key).candidates
+            for name, key in RULES.items():
+                top = max(every, key=key)
+                by_rule[name][row] = top.provenance[0]["title"] == p
         per_slot = single.sum(axis=0)
         print(f"people: {args.n}, gallery photo: {args.gallery}, probe scale {args.probe_scale}")
         print(f"probe photos without a face found: {no_face}")
@@ -107,7 +118,8 @@ def main() -> None:
         print(f"rank-1, best single photo: {per_slot.max()}")
         print(f"rank-1, any single photo (oracle): {single.any(axis=1).sum()}")
         print(f"rank-1, multi-probe (mean, shipped): {multi.sum()}")
-        print(f"rank-1, ranked by best single score: {by_best.sum()}")
+        for name, hits in by_rule.items():
+            print(f"rank-1, ranked by {name}: {hits.sum()}")
         print(
             f"time per search: single {1000 * t_single / (3 * args.n):.0f} ms (with embedding), "
             f"multi {1000 * t_multi / args.n:.1f} ms (3 probes embedded beforehand)"

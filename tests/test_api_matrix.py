@@ -37,6 +37,7 @@ class World:
     face_id: int
     photos: Path
     archive: bytes
+    cluster: int | None = None
 
     def client(self, role: str) -> TestClient:
         client = self.env.client()
@@ -139,6 +140,18 @@ def removal_request(w: World) -> dict[str, Any]:
 
 def search_ids(w: World) -> dict[str, Any]:
     return {"search_id": w.search_id, "face_id": w.face_id}
+
+
+def media_cluster(w: World) -> dict[str, Any]:
+    """A person found in C-1's media (the astronaut photo imported as seized material)."""
+    if w.cluster is None:
+        from facesearch.victim.service import MediaService
+
+        media = MediaService(w.gov, w.env.service.gallery)
+        media.import_media("inv", "C-1", [w.photos / "astronaut.jpg"], workers=0)
+        media.cluster("inv", "C-1")
+        w.cluster = media.clusters("inv", "C-1")[0].cluster
+    return {"cluster": w.cluster}
 
 
 def ingest_job(w: World) -> dict[str, Any]:
@@ -282,6 +295,24 @@ CELLS: list[Cell] = [
         only(201, "inv"),
         files=lambda w: {"probe": ("p.jpg", w.probe, "image/jpeg")},
     ),
+    Cell(
+        "POST",
+        "/cases/C-1/searches",
+        only(201, "inv"),
+        files=lambda w: [("probe", ("p.jpg", w.probe, "image/jpeg"))] * 2,  # multi-probe
+    ),
+    Cell(
+        "POST",
+        "/cases/C-1/media/clusters/{cluster}/searches",
+        only(201, "inv"),
+        media_cluster,
+        lambda w: {"k": 3},
+    ),
+    # a case's media: its assigned investigators and supervisors only
+    Cell("GET", "/cases/C-1/media", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/summary", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/clusters", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/alerts", only(200, "inv", "sup"), media_cluster),
     Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud")),
     Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud"), search_ids),
     Cell("GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud"), search_ids),

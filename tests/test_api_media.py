@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from tests.api_support import api_env, open_case
 from tests.victim_support import cfp_frontal
 
 from facesearch.victim.service import MediaService
+
+# real models and a gallery ingested from the shared photos: tens of seconds each
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
 
 def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_faces) -> None:

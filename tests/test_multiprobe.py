@@ -24,6 +24,9 @@ from facesearch.victim.search_schema import MultiProbeScore, SearchProbe
 from facesearch.victim.service import MediaService
 from facesearch.workspace import Workspace
 
+# real models and a gallery ingested from the shared photos: tens of seconds each
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+
 GALLERY_PEOPLE = range(60, 72)
 
 
@@ -187,6 +190,11 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
     assert out.outcome.candidates[0].provenance[0]["path"].endswith(("p65_8.jpg", "p65_9.jpg"))
     (probes,) = _entries(world.ws, "search.probes")
     assert probes.details["cluster"] == child.cluster
+    # the report's media sections in both formats (persons, the cluster search, the alert)
+    html_a = world.service.case_report(ivy, "A", "html").data.decode()
+    assert f"media face {out.probes[0].media_face_id} (cluster {child.cluster})" in html_a
+    assert "Persons found in the media" in html_a and "known-image elimination" in html_a
+    assert world.service.case_report(ivy, "A", "pdf").data[:5] == b"%PDF-"
     # B's investigator cannot search A's cluster, in A or in B
     ian = world.service.principal("ian", "cli")
     with pytest.raises(RefusedError):

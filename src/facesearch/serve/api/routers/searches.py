@@ -92,6 +92,8 @@ def search(
     photos = [read_image(p, settings.max_probe_bytes) for p in probe]
     filters = _filters(collection, captured_from, captured_to, source_prefix)
     if len(photos) > 1:
+        if include_flagged:
+            raise ApiError(422, "include_flagged applies to a single probe")
         names = [p.filename or f"probe {i}" for i, p in enumerate(probe, start=1)]
         out = service.multi_search(
             who, number, photos, SearchRequest(k, face, filters), names=names

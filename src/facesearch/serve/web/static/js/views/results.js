@@ -85,6 +85,14 @@ export async function resultsView(app, [searchId], query) {
       h("h2", { id: "current-title" }, `Candidate ${c.rank} of ${candidates.length}`),
       h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}` }),
       h("p", {}, `Score ${c.score.toFixed(3)} `, bandBadge(c.band), ` — ${bandMeaning(c.band)}`),
+      c.best_score !== null && c.best_score !== undefined
+        ? h(
+            "p",
+            { class: "muted", id: "probe-match" },
+            `Score against the mean of the probes; best single probe ${c.best_probe}: ${c.best_score.toFixed(3)} (${c.best_band}); `,
+            `matched by probe${(c.matched_probes || []).length === 1 ? "" : "s"} ${(c.matched_probes || []).join(", ") || "none"} of ${c.probe_scores.length}.`,
+          )
+        : null,
       h("p", { id: "current-decision" }, c.decision ? `Decision: ${DECISION_WORDS[c.decision]}` : "Not reviewed yet"),
       (c.reviews || []).length
         ? h("ul", { class: "provenance" }, c.reviews.map((r) => h("li", {}, `${DECISION_WORDS[r.decision] || r.decision} by ${r.reviewer}, ${formatTime(r.at)}${r.note ? `: ${r.note}` : ""}`)))
@@ -225,6 +233,14 @@ export async function resultsView(app, [searchId], query) {
       hidden.length ? `; hidden: ${hidden.join(", ")}` : "",
       `; model ${search.model}; probe SHA-256 ${String(search.probe_sha256).slice(0, 12)}…`,
     ),
+    search.multi_probe
+      ? h(
+          "p",
+          { class: "muted", id: "probes" },
+          `${search.probes.length} probes as one query${search.cluster !== null && search.cluster !== undefined ? ` (media cluster ${search.cluster})` : ""}: `,
+          search.probes.map((p) => `${p.position}. ${p.label || "probe"} (${String(p.sha256).slice(0, 12)}…)`).join("; "),
+        )
+      : null,
     search.results_purged_at ? errorBox(new Error(`Results purged ${formatTime(search.results_purged_at)} (retention).`)) : null,
     progressText,
     progressBar,

@@ -9,10 +9,11 @@ import { errorBox } from "./common.js";
 export async function newSearchView(app, [number]) {
   const c = await api("GET", `/cases/${encodeURIComponent(number)}`);
   const collections = await all("/collections");
-  let probe = null; // the File chosen
+  let probe = null; // the File chosen (the first, when several photos of one person are)
+  let extra = []; // the other photos: searched with the first as one query
   let bitmap = null;
 
-  const fileInput = h("input", { type: "file", name: "probe", accept: "image/*", id: "probe-file" });
+  const fileInput = h("input", { type: "file", name: "probe", accept: "image/*", id: "probe-file", multiple: true });
   const dropzone = h(
     "div",
     { class: "dropzone", id: "dropzone" },
@@ -44,15 +45,18 @@ export async function newSearchView(app, [number]) {
     const file = e.dataTransfer.files[0];
     if (!file) return;
     fileInput.files = e.dataTransfer.files; // the chooser shows the dropped file too
-    choose(file);
+    choose(file, Array.from(e.dataTransfer.files).slice(1, 20));
   });
-  fileInput.addEventListener("change", () => fileInput.files[0] && choose(fileInput.files[0]));
+  fileInput.addEventListener("change", () => fileInput.files[0] && choose(fileInput.files[0], Array.from(fileInput.files).slice(1, 20)));
 
-  async function choose(file) {
+  async function choose(file, others = []) {
     probe = file;
+    extra = others;
     replace(picker);
     replace(status);
-    dropzone.querySelector("#probe-name").textContent = `${file.name} (${Math.round(file.size / 1024)} KiB)`;
+    dropzone.querySelector("#probe-name").textContent = extra.length
+      ? `${extra.length + 1} photos of one person, searched as one query: ${[file, ...extra].map((f) => f.name).join(", ")}`
+      : `${file.name} (${Math.round(file.size / 1024)} KiB)`;
     try {
       bitmap = await createImageBitmap(file);
       drawProbe(preview, bitmap, [], null);
@@ -72,6 +76,7 @@ export async function newSearchView(app, [number]) {
     }
     const form = new FormData();
     form.append("probe", probe, probe.name || "probe");
+    for (const other of extra) form.append("probe", other, other.name || "probe");
     form.append("k", k.value);
     if (face !== null && face !== undefined) form.append("face", String(face));
     if (collection.value) form.append("collection", collection.value);

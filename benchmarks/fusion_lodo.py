@@ -12,6 +12,15 @@ that goes into the manifest (``benchmarks/out/fusion_lodo.json``); ``--calibrate
 the fused bands (FAR 1e-3 / 1e-4 on all CFP frontal impostor pairs) with the chosen fusion::
 
     python benchmarks/fusion_lodo.py [--calibrate]
+
+Flip averaging (test-time augmentation), chosen the same way: ``--cache --flips`` also caches
+each recognizer's vector of the mirrored face (one more inference per recognizer and photo),
+and ``--flip-study`` chooses, by leave-one-dataset-out, whether to average each recognizer's
+vector with its mirror's together with the fusion, against every single option (SFace or dlib,
+plain or flip-averaged; ``lodo.leave_one_out_variants``)::
+
+    FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py --cache --flips
+    python benchmarks/fusion_lodo.py --flip-study      # writes benchmarks/out/fusion_lodo_flip.json
 """
 
 from __future__ import annotations

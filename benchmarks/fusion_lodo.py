@@ -609,6 +609,20 @@ def flip_study(args: argparse.Namespace) -> None:
     wanted = ["constant weight"] + (["pose-dependent weight"] if args.with_pose else [])
     out = flip_report(cache, args.data, args.seed, wanted)
     print_flip(out)
+    if args.calibrate:  # the bands the choice on all sets would ship with (nothing is written)
+        from facesearch.embed import ScoreFusion
+        from facesearch.evaluate.lodo import variant_flips
+
+        family = wanted[-1]
+        chosen = out["families"][family]["chosen_on_all_sets"]
+        flips = cache.with_flip_averaging(*variant_flips(chosen["variant"]))
+        out["bands"] = {
+            "family": family,
+            "variant": chosen["variant"],
+            "fusion": chosen["fusion"],
+            **calibrate_fused(args.data, flips, ScoreFusion.from_dict(chosen["fusion"])),
+        }
+        print("bands of the choice on all sets:", json.dumps(out["bands"], indent=2))
     target = args.json.with_name("fusion_lodo_flip.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2) + "\n")

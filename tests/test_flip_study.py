@@ -133,6 +133,10 @@ def test_variant_choice_matches_a_brute_force_oracle(seed: int) -> None:
             lodo.score_set(v, held).accuracy for v in options[r.name].values()
         )
         assert set(r.singles) == {"sface", "sface+flip", "second"}
+        assert r.no_worse == (r.fused.accuracy >= r.best_single - 1e-9)
+    decision = lodo.accept_variants(results)
+    assert decision.failures == [r.name for r in results if not r.no_worse]
+    assert decision.accepted == all(r.no_worse for r in results)
 
 
 def test_variants_must_share_pairs_and_names_must_be_known() -> None:

@@ -21,6 +21,7 @@ plain or flip-averaged; ``lodo.leave_one_out_variants``)::
 
     FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py --cache --flips
     python benchmarks/fusion_lodo.py --flip-study      # writes benchmarks/out/fusion_lodo_flip.json
+    python benchmarks/fusion_lodo.py --flip-study --with-pose --calibrate  # + pose family, bands
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ aligned crops, interleaved, and reported as medians.
         [--runtime detector=NAME --runtime recognizer=NAME --runtime second=NAME] [--cfp-only]
 
 ``--from-cache`` scores the vectors ``python benchmarks/fusion_lodo.py --cache`` made (the same
-pipeline) instead of embedding again. ``--quick`` uses CFP identities 001-049 only (a smoke
-run, not the published figures). ``flip-fusion`` (SFace on the crop and its mirror) is one
-more embedding pass.
+pipeline) instead of embedding again; when that cache holds the mirrored vectors
+(``fusion_lodo.py --cache --flips``), the run ends with the flip study's tables too
+(``fusion_lodo.py --flip-study``: flip averaging chosen by leave-one-dataset-out).
+``--quick`` uses CFP identities 001-049 only (a smoke run, not the published figures).
+``flip-fusion`` (SFace on the crop and its mirror) is one more embedding pass.
 
 The fusion record itself is chosen by ``python benchmarks/fusion_lodo.py --calibrate
 --write-manifest`` (see its docstring). Older tools kept for reference: ``--fit-fusion``
@@ -53,8 +55,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from fusion_lodo import (  # noqa: E402
     DEFAULT_CACHE,
+    flip_report,
     labelled_sets,
     lodo_report,
+    print_flip,
     print_lodo,
 )
 
@@ -522,6 +526,10 @@ def main() -> None:
 
         cache = FeatureCache.from_embeddings(fused_run, args.data, "")
         results["lodo"] = lodo_report(cache, args.data, args.seed, args.family)
+        if args.from_cache:  # flip averaging chosen by LODO, when the cache has the mirrors
+            flips = FeatureCache.load(args.from_cache)
+            if flips.has_flips:
+                results["lodo_flip"] = flip_report(flips, args.data, args.seed, [args.family])
     if not args.no_cost:
         results["ms_per_face"] = embed_cost(args.data)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -536,6 +544,8 @@ def main() -> None:
             print(f"| {name} | {variant} " + fmt(res["datasets"][name]))
     if "lodo" in results:
         print_lodo(results["lodo"])
+    if "lodo_flip" in results:
+        print_flip(results["lodo_flip"])
     if "ms_per_face" in results:
         print("recognizer ms per face (median, 1 thread):", results["ms_per_face"])
     print(f"wrote {args.json}")

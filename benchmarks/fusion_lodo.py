@@ -12,6 +12,16 @@ that goes into the manifest (``benchmarks/out/fusion_lodo.json``); ``--calibrate
 the fused bands (FAR 1e-3 / 1e-4 on all CFP frontal impostor pairs) with the chosen fusion::
 
     python benchmarks/fusion_lodo.py [--calibrate]
+
+Flip averaging (test-time augmentation), chosen the same way: ``--cache --flips`` also caches
+each recognizer's vector of the mirrored face (one more inference per recognizer and photo),
+and ``--flip-study`` chooses, by leave-one-dataset-out, whether to average each recognizer's
+vector with its mirror's together with the fusion, against every single option (SFace or dlib,
+plain or flip-averaged; ``lodo.leave_one_out_variants``)::
+
+    FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py --cache --flips
+    python benchmarks/fusion_lodo.py --flip-study      # writes benchmarks/out/fusion_lodo_flip.json
+    python benchmarks/fusion_lodo.py --flip-study --with-pose --calibrate  # + pose family, bands
 """
 
 from __future__ import annotations
@@ -95,7 +105,9 @@ def build(args: argparse.Namespace) -> None:
             print(f"  {done}/{total} photos, {rate:.1f}/s", flush=True)
 
     print(f"embedding {len(paths)} photos of {len(sets)} sets with both recognizers", flush=True)
-    cache = build_cache(paths, args.data, args.cache, workers=args.workers, on_progress=progress)
+    cache = build_cache(
+        paths, args.data, args.cache, workers=args.workers, on_progress=progress, flips=args.flips
+    )
     target = args.cache
     print(
         f"wrote {target}: {len(cache.paths)} photos, {int((~cache.enrolled).sum())} without a "
@@ -495,6 +507,129 @@ def select_and_report(args: argparse.Namespace) -> None:
     print(f"wrote {args.json}")
 
 
+VARIANTS = ("plain", "sface+flip", "second+flip", "both+flip")
+
+
+def flip_report(cache: Any, data: Path, seed: int, families_wanted: list[str]) -> dict[str, Any]:
+    """Flip averaging chosen by leave-one-dataset-out: every set scored in each embedding
+    variant (either recognizer's vector averaged with its mirror's, or not), the variant and
+    the fusion chosen on the training sets, the held-out set scored against every single
+    option (``lodo.leave_one_out_variants``)."""
+    from facesearch.evaluate.lodo import (
+        accept_variants,
+        leave_one_out_variants,
+        select_variant,
+        single_options,
+    )
+    from facesearch.evaluate.lodo import score_set as score
+
+    if not cache.has_flips:
+        raise SystemExit("the cache has no mirrored vectors: rebuild it with --cache --flips")
+    sets_by_variant: dict[str, list[Any]] = {}
+    notes: dict[str, Any] = {}
+    for variant in VARIANTS:
+        from facesearch.evaluate.lodo import variant_flips
+
+        f1, f2 = variant_flips(variant)
+        sets, notes = scored_sets(
+            labelled_sets(data), cache.with_flip_averaging(f1, f2), data, seed
+        )
+        sets_by_variant[variant] = sets
+    options = single_options(sets_by_variant)
+    first = {s.name: s for s in sets_by_variant["plain"]}
+    out: dict[str, Any] = {"notes": notes, "singles": {}, "families": {}}
+    for name, opts in options.items():
+        out["singles"][name] = {k: vars(score(v, first[name])) for k, v in opts.items()}
+        out["singles"][name]["pairs"] = len(first[name].labels)
+    for family, candidates in families().items():
+        if family not in families_wanted:
+            continue
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {"n_candidates": len(candidates)}
+        groups = {s.key for s in sets_by_variant["plain"]}
+        memo: dict[tuple[str, ...], Any] = {}
+        for mode, by_group in (("lodo", False), ("lodo_by_group", True)):
+            if by_group and len(groups) < 2:
+                record[mode], record[mode + "_decision"] = [], {"note": "one group only"}
+                continue
+            results = leave_one_out_variants(
+                sets_by_variant, candidates, by_group=by_group, memo=memo
+            )
+            record[mode] = [r.to_dict() for r in results]
+            record[mode + "_decision"] = accept_variants(results).to_dict()
+        singles = {
+            n: {k: score(v, first[n]) for k, v in opts.items()} for n, opts in options.items()
+        }
+        variant, chosen = select_variant(sets_by_variant, list(first), candidates, singles)
+        record["chosen_on_all_sets"] = {"variant": variant, **chosen.to_dict()}
+        record["seconds"] = time.perf_counter() - t0
+        out["families"][family] = record
+    return out
+
+
+def print_flip(report: dict[str, Any]) -> None:
+    for name, note in report["notes"].items():
+        print(f"note: {name}: {note}")
+    print("\n## Single recognizers, plain and flip-averaged (10-fold accuracy %, EER %)")
+    print("| set | pairs | SFace | SFace+flip | dlib | dlib+flip |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, s in report["singles"].items():
+        cells = [
+            f"{pct(s[k]['accuracy'])} ({pct(s[k]['eer'])})"
+            for k in ("sface", "sface+flip", "second", "second+flip")
+        ]
+        print(f"| {name} | {s['pairs']} | " + " | ".join(cells) + " |")
+    for family, record in report["families"].items():
+        print(f"\n## LODO with the flip choice, {family} ({record['n_candidates']} candidates)")
+        print(
+            "| held-out set | best single option | LODO variant + fusion | LODO fused "
+            "| won/lost vs best single (p) | by group: variant + fusion | by group fused |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        by_group = record["lodo_by_group"] or [None] * len(record["lodo"])
+        for r1, r2 in zip(record["lodo"], by_group, strict=True):
+            best = r1["best_single"]
+            r2 = r2 or {"variant": "-", "chosen": "-", "fused": {"accuracy": float("nan")}}
+            print(
+                f"| {r1['held_out']} | {best} {pct(r1['singles'][best]['accuracy'])} | "
+                f"{r1['variant']}, {r1['chosen']} | "
+                f"{pct(r1['fused']['accuracy'])} ± {pct(r1['fused']['std'])} | {paired(r1)} | "
+                f"{r2['variant']}, {r2['chosen']} | {pct(r2['fused']['accuracy'])} |"
+            )
+        print("decision (LODO):", record["lodo_decision"])
+        print("decision (LODO by group):", record["lodo_by_group_decision"])
+        chosen = record["chosen_on_all_sets"]
+        print("chosen on all sets:", chosen["variant"], chosen["candidate"])
+        print(f"({record['seconds']:.0f} s)")
+
+
+def flip_study(args: argparse.Namespace) -> None:
+    from facesearch.evaluate.featurecache import FeatureCache
+
+    cache = FeatureCache.load(args.cache)
+    wanted = ["constant weight"] + (["pose-dependent weight"] if args.with_pose else [])
+    out = flip_report(cache, args.data, args.seed, wanted)
+    print_flip(out)
+    if args.calibrate:  # the bands the choice on all sets would ship with (nothing is written)
+        from facesearch.embed import ScoreFusion
+        from facesearch.evaluate.lodo import variant_flips
+
+        family = wanted[-1]
+        chosen = out["families"][family]["chosen_on_all_sets"]
+        flips = cache.with_flip_averaging(*variant_flips(chosen["variant"]))
+        out["bands"] = {
+            "family": family,
+            "variant": chosen["variant"],
+            "fusion": chosen["fusion"],
+            **calibrate_fused(args.data, flips, ScoreFusion.from_dict(chosen["fusion"])),
+        }
+        print("bands of the choice on all sets:", json.dumps(out["bands"], indent=2))
+    target = args.json.with_name("fusion_lodo_flip.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {target}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -503,6 +638,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--cache", dest="build", action="store_true", help="Build the cache.")
+    parser.add_argument(
+        "--flips",
+        action="store_true",
+        help="With --cache: also cache each recognizer's vector of the mirrored face.",
+    )
+    parser.add_argument(
+        "--flip-study",
+        action="store_true",
+        help="Choose flip averaging (per recognizer) and the fusion by LODO (needs --flips cache).",
+    )
+    parser.add_argument(
+        "--with-pose", action="store_true", help="With --flip-study: also the pose family."
+    )
     parser.add_argument("--calibrate", action="store_true", help="Also make the fused bands.")
     parser.add_argument(
         "--ship",
@@ -527,6 +675,9 @@ def main() -> None:
         return
     if not args.cache.exists():
         sys.exit(f"no feature cache at {args.cache}: run with --cache first")
+    if args.flip_study:
+        flip_study(args)
+        return
     select_and_report(args)
 
 

@@ -7,10 +7,16 @@ pipeline once (:func:`facesearch.evaluate.runner.embed_images`, as ``facesearch 
 :class:`FeatureCache` keeps what it made, keyed by the path relative to a data root, so the
 cache stays valid when the data folder moves. Stored with ``numpy.savez`` (no pickle: strings
 are fixed-width unicode arrays, loaded with ``allow_pickle=False``).
+
+With ``flips=True`` (:func:`build_cache`), the cache also keeps each recognizer's unit vector
+of the same face mirrored left to right (the aligned SFace crop and the dlib chip, flipped), so
+that test-time flip averaging (``normalise(v + v_mirror)``) can be measured per recognizer
+without embedding anything again (:meth:`FeatureCache.with_flip_averaging`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +26,11 @@ import numpy as np
 
 if TYPE_CHECKING:
     from facesearch.embed import ScoreFusion
-    from facesearch.evaluate.runner import EmbeddingSet, ProgressFn
-    from facesearch.pipeline import PipelineSettings
+    from facesearch.evaluate.runner import EmbeddingSet, ImageResult, ProgressFn
+    from facesearch.pipeline import FacePipeline, PipelineSettings
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no mirrored vectors
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,19 @@ class FeatureCache:
     sha256: np.ndarray  # (n,) str, "" when unreadable
     model_key: str
     second_model_key: str
+    # unit vectors of the same face mirrored left to right (NaN rows where not made)
+    primary_flip: np.ndarray | None = None
+    secondary_flip: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.paths)
         for name in ("primary", "secondary", "yaw", "detector_score", "face_size", "quality"):
             if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"feature cache: {name} has {len(getattr(self, name))} rows, not {n}"
+                )
+        for name in ("primary_flip", "secondary_flip"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(
                     f"feature cache: {name} has {len(getattr(self, name))} rows, not {n}"
                 )
@@ -85,6 +100,8 @@ class FeatureCache:
             sha256=self.sha256.astype(str),
             model_key=np.array(self.model_key),
             second_model_key=np.array(self.second_model_key),
+            primary_flip=self.flipped(second=False),
+            secondary_flip=self.flipped(second=True),
         )
         tmp.replace(target)
         return target
@@ -93,7 +110,7 @@ class FeatureCache:
     def load(cls, path: Path | str) -> FeatureCache:
         with np.load(Path(path), allow_pickle=False) as z:
             version = int(z["version"])
-            if version != CACHE_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ValueError(
                     f"{path}: feature cache version {version}, expected {CACHE_VERSION}; rebuild it"
                 )
@@ -108,7 +125,45 @@ class FeatureCache:
                 sha256=z["sha256"],
                 model_key=str(z["model_key"]),
                 second_model_key=str(z["second_model_key"]),
+                primary_flip=z.get("primary_flip"),
+                secondary_flip=z.get("secondary_flip"),
             )
+
+    def flipped(self, second: bool) -> np.ndarray:
+        """The mirrored vectors of one recognizer (all NaN when the cache has none)."""
+        got = self.secondary_flip if second else self.primary_flip
+        if got is not None:
+            return got
+        like = self.secondary if second else self.primary
+        return np.full(like.shape, np.nan, np.float32)
+
+    @property
+    def has_flips(self) -> bool:
+        """Every photo with a face has both recognizers' mirrored vectors."""
+        ok = self.enrolled & np.isfinite(self.secondary[:, 0])
+        return bool(
+            np.isfinite(self.flipped(False)[ok, 0]).all()
+            and np.isfinite(self.flipped(True)[ok, 0]).all()
+        )
+
+    def with_flip_averaging(self, primary: bool, secondary: bool) -> FeatureCache:
+        """The cache as a flip-averaging pipeline would have made it: for the recognizers
+        asked, each vector is ``normalise(v + v_mirror)`` (as ``SFaceEmbedder(flip_fusion=
+        True)``); a photo without a mirrored vector keeps NaN there (no face)."""
+        from facesearch.embed import normalise
+
+        def average(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+            out = np.full(v.shape, np.nan, np.float32)
+            ok = np.isfinite(v[:, 0]) & np.isfinite(f[:, 0])
+            if ok.any():
+                out[ok] = normalise(v[ok] + f[ok])
+            return out
+
+        return dataclasses.replace(
+            self,
+            primary=average(self.primary, self.flipped(False)) if primary else self.primary,
+            secondary=average(self.secondary, self.flipped(True)) if secondary else self.secondary,
+        )
 
     def merge(self, other: FeatureCache) -> FeatureCache:
         """This cache's rows and ``other``'s (``other`` wins for a path in both)."""
@@ -126,6 +181,9 @@ class FeatureCache:
             name: np.concatenate([getattr(self, name)[mine], getattr(other, name)])
             for name in (*names, "quality", "sha256")
         }
+        if self.primary_flip is not None or other.primary_flip is not None:
+            for name, second in (("primary_flip", False), ("secondary_flip", True)):
+                fields[name] = np.concatenate([self.flipped(second)[mine], other.flipped(second)])
         order = np.argsort(fields["paths"], kind="stable")
         return FeatureCache(
             **{k: v[order] for k, v in fields.items()},
@@ -205,6 +263,98 @@ class FeatureCache:
         )
 
 
+def describe_with_flips(
+    pipeline: FacePipeline, path: Path
+) -> tuple[ImageResult, np.ndarray | None, np.ndarray | None]:
+    """The scored face of ``path`` (as ``facesearch eval``), and each recognizer's unit vector
+    of that face mirrored left to right: the same aligned SFace crop and dlib chip, flipped
+    (one more inference per recognizer)."""
+    from facesearch.align import align_face
+    from facesearch.evaluate.runner import embed_one_face
+
+    result, face, decoded = embed_one_face(pipeline, path)
+    if face is None or decoded is None:
+        return result, None, None
+    if pipeline.settings.flip_fusion:
+        raise ValueError("describe the mirrored face with a pipeline without flip_fusion")
+    mirrored = np.ascontiguousarray(face.aligned[:, ::-1])
+    flip1 = pipeline.embedder.predict(mirrored[None])[0]
+    flip2 = None
+    if pipeline.second is not None and pipeline.second_template is not None:
+        chip = align_face(
+            decoded.pixels, face.landmarks, pipeline.second_template, pipeline.second_size
+        )
+        flip2 = pipeline.second.predict(np.ascontiguousarray(chip[:, ::-1])[None])[0]
+    return result, flip1, flip2
+
+
+def _flip_chunk(
+    paths: list[Path],
+) -> list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]]:
+    from facesearch.evaluate.runner import _worker
+
+    if _worker.pipeline is None:  # pragma: no cover - guarded by the initializer
+        raise RuntimeError("feature cache worker used before initialisation")
+    return [describe_with_flips(_worker.pipeline, p) for p in paths]
+
+
+def _embed_with_flips(
+    paths: Sequence[Path],
+    root: Path,
+    settings: PipelineSettings,
+    second_key: str,
+    workers: int,
+    on_progress: ProgressFn | None,
+    chunk_size: int = 8,
+) -> FeatureCache:
+    """Like :meth:`FeatureCache.from_embeddings` of ``embed_images``, with mirrored vectors."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from facesearch.evaluate.runner import EmbeddingSet, _init_worker
+    from facesearch.models.manifest import load_manifest
+    from facesearch.pipeline import FacePipeline
+
+    rows: list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]] = []
+    chunks = [list(paths[i : i + chunk_size]) for i in range(0, len(paths), chunk_size)]
+    if workers <= 0:
+        pipe = FacePipeline.load(settings)
+        for part in chunks:
+            rows += [describe_with_flips(pipe, p) for p in part]
+            if on_progress:
+                on_progress(len(rows), len(paths))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)
+        ) as pool:
+            for got in pool.map(_flip_chunk, chunks):
+                rows += got
+                if on_progress:
+                    on_progress(len(rows), len(paths))
+    model_key = FacePipeline(load_manifest(), settings).model_key
+    emb = EmbeddingSet(
+        results={r.path: r for r, _, _ in rows}, model_key=model_key, variant="single", dim=128
+    )
+    base = FeatureCache.from_embeddings(emb, root, second_key)
+    order = {r.path: (f1, f2) for r, f1, f2 in rows}
+    absolute = {Path(p).resolve().relative_to(root.resolve()).as_posix(): Path(p) for p in order}
+
+    def stack(i: int, like: np.ndarray) -> np.ndarray:
+        out = np.full(like.shape, np.nan, np.float32)
+        for row, rel in enumerate(base.paths.tolist()):
+            v = order[absolute[rel]][i]
+            if v is not None:
+                out[row] = v
+        return out
+
+    return dataclasses.replace(
+        base,
+        primary_flip=stack(0, base.primary),
+        secondary_flip=stack(1, base.secondary),
+    )
+
+
 def build_cache(
     paths: Sequence[Path],
     root: Path,
@@ -214,12 +364,15 @@ def build_cache(
     workers: int | None = None,
     chunk: int = 500,
     on_progress: ProgressFn | None = None,
+    flips: bool = False,
 ) -> FeatureCache:
     """Embed ``paths`` once with both recognizers (the default pipeline) into ``target``.
 
     Resumable: photos already in ``target`` (made by the same models) are not embedded again,
     and the cache is saved after every ``chunk`` photos, in the order given, so an
     interrupted run keeps what it made. ``on_progress(done, total)`` counts all ``paths``.
+    ``flips``: also each recognizer's vector of the mirrored face (:func:`describe_with_flips`;
+    a cache made without them is started again).
     """
     from facesearch.embed import second_model_spec
     from facesearch.evaluate.runner import embed_images
@@ -236,6 +389,8 @@ def build_cache(
     cache = FeatureCache.load(target) if Path(target).exists() else FeatureCache.empty()
     if cache.len and (cache.model_key, cache.second_model_key) != (model_key, second_key):
         cache = FeatureCache.empty()  # made by other models: start again
+    if flips and cache.len and not cache.has_flips:
+        cache = FeatureCache.empty()  # made without mirrored vectors: start again
     have = set(cache.paths.tolist())
     unique = list(dict.fromkeys(Path(p) for p in paths))
     todo = [p for p in unique if p.resolve().relative_to(root.resolve()).as_posix() not in have]
@@ -250,8 +405,13 @@ def build_cache(
             if on_progress:
                 on_progress(base + n, len(unique))
 
-        emb = embed_images(part, settings=chosen, workers=workers, on_progress=progress)
-        cache = cache.merge(FeatureCache.from_embeddings(emb, root, second_key))
+        if flips:
+            n_workers = 2 if workers is None else workers
+            made = _embed_with_flips(part, root, chosen, second_key, n_workers, progress)
+        else:
+            emb = embed_images(part, settings=chosen, workers=workers, on_progress=progress)
+            made = FeatureCache.from_embeddings(emb, root, second_key)
+        cache = cache.merge(made)
         cache.save(target)
         done += len(part)
     return cache

@@ -357,3 +357,158 @@ def accept(results: Sequence[HeldOut]) -> Decision:
     as the better of the two recognizers alone."""
     failures = [r.name for r in results if not r.no_worse]
     return Decision(not failures, failures)
+
+
+# ------------------------------------------------------------------ embedding variants
+#
+# Whether to embed each face's mirror image too (flip averaging, per recognizer) changes the
+# vectors, so every pair's cosines: a *variant* is one such choice, and each labelled set is
+# scored once per variant (same pairs, same folds). The variant is chosen by leave-one-dataset-
+# out like the weight: on the training sets, each variant's best candidate is found by
+# :func:`select`, and the variants are then compared by the same rule (no worse than the best
+# single option on the most training sets, then the highest mean accuracy, then the lower mean
+# EER, then the earlier, simpler variant). The single options a fusion must not lose to are
+# every recognizer alone in every variant (SFace plain or flip-averaged, dlib plain or
+# flip-averaged): a flip that helps SFace alone must not be credited to the fusion.
+
+
+@dataclass(frozen=True)
+class VariantHeldOut:
+    name: str
+    variant: str
+    selection: Selection
+    fused: SetScore
+    singles: dict[str, SetScore]  # every single option ("sface", "sface+flip", ...)
+    best_single_name: str
+    against_best_single: PairedTest
+
+    @property
+    def best_single(self) -> float:
+        return self.singles[self.best_single_name].accuracy
+
+    @property
+    def no_worse(self) -> bool:
+        return self.fused.accuracy >= self.best_single - EPS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "held_out": self.name,
+            "variant": self.variant,
+            "chosen": self.selection.candidate.label,
+            "fusion": self.selection.fusion.to_dict(),
+            "trained_on": list(self.selection.trained_on),
+            "fused": vars(self.fused),
+            "singles": {k: vars(v) for k, v in self.singles.items()},
+            "best_single": self.best_single_name,
+            "no_worse_than_better_single": self.no_worse,
+            "paired_test_against_better_single": vars(self.against_best_single),
+        }
+
+
+def single_options(variants: dict[str, Sequence[ScoredSet]]) -> dict[str, dict[str, np.ndarray]]:
+    """Per set name, each distinct single-recognizer scoring over the variants, keyed
+    ``sface`` / ``second`` plus the variant's flag for that recognizer (``+flip``)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for variant, sets in variants.items():
+        flips = variant_flips(variant)
+        for s in sets:
+            mine = out.setdefault(s.name, {})
+            mine[SFACE + ("+flip" if flips[0] else "")] = s.primary
+            mine[SECOND + ("+flip" if flips[1] else "")] = s.secondary
+    return out
+
+
+def variant_flips(variant: str) -> tuple[bool, bool]:
+    """(flip SFace, flip the second recognizer) of a variant name such as ``sface+flip``,
+    ``second+flip``, ``both+flip`` or ``plain``."""
+    names = {"plain": (False, False), "sface+flip": (True, False)}
+    names |= {"second+flip": (False, True), "both+flip": (True, True)}
+    if variant not in names:
+        raise ValueError(f"unknown embedding variant {variant!r}: one of {sorted(names)}")
+    return names[variant]
+
+
+def _check_variants(variants: dict[str, Sequence[ScoredSet]]) -> list[str]:
+    if not variants:
+        raise ValueError("no variants")
+    first = next(iter(variants.values()))
+    names = [s.name for s in first]
+    for v, sets in variants.items():
+        if [s.name for s in sets] != names:
+            raise ValueError(f"variant {v}: not the same sets as the others")
+        for a, b in zip(first, sets, strict=True):
+            if not (np.array_equal(a.labels, b.labels) and np.array_equal(a.folds, b.folds)):
+                raise ValueError(f"variant {v}: set {a.name} has other pairs or folds")
+    return names
+
+
+def select_variant(
+    variants: dict[str, Sequence[ScoredSet]],
+    train_names: Sequence[str],
+    candidates: Sequence[Candidate],
+    singles: dict[str, dict[str, SetScore]],
+) -> tuple[str, Selection]:
+    """The variant and candidate chosen on the training sets ``train_names``."""
+    best_single = {n: max(v.accuracy for v in singles[n].values()) for n in train_names}
+    rows = []
+    for order, (variant, sets) in enumerate(variants.items()):
+        train = [s for s in sets if s.name in train_names]
+        sel = select(train, candidates, {n: singles[n] for n in train_names})
+        no_worse = sum(sel.per_set[n].accuracy >= best_single[n] - EPS for n in train_names)
+        eers = [sel.per_set[n].eer for n in train_names]
+        mean_eer = float(np.nanmean(eers)) if np.isfinite(eers).any() else math.inf
+        rows.append(((no_worse, sel.mean_accuracy, -mean_eer, -order), variant, sel))
+    # compare accuracies with a tolerance, as select does
+    rows.sort(key=lambda r: r[0], reverse=True)
+    best = rows[0]
+    for r in rows[1:]:
+        same = r[0][0] == best[0][0] and abs(r[0][1] - best[0][1]) <= EPS
+        lower_eer = r[0][2] > best[0][2] + EPS
+        earlier = abs(r[0][2] - best[0][2]) <= EPS and r[0][3] > best[0][3]
+        if same and (lower_eer or earlier):
+            best = r
+    return best[1], best[2]
+
+
+def leave_one_out_variants(
+    variants: dict[str, Sequence[ScoredSet]],
+    candidates: Sequence[Candidate],
+    *,
+    by_group: bool = False,
+    memo: dict[tuple[str, ...], tuple[str, Selection]] | None = None,
+) -> list[VariantHeldOut]:
+    """:func:`leave_one_out` where the embedding variant is chosen too (on the training sets),
+    and the held-out fusion must be no worse than every single option on that set. ``memo``
+    keeps choices by training sets, to share them between calls with the same candidates."""
+    names = _check_variants(variants)
+    options = single_options(variants)
+    first = {s.name: s for s in next(iter(variants.values()))}
+    singles = {
+        n: {label: score_set(scores, first[n]) for label, scores in options[n].items()}
+        for n in names
+    }
+    out = []
+    for held_name in names:
+        held_key = first[held_name].key
+        train = [n for n in names if (first[n].key != held_key if by_group else n != held_name)]
+        if memo is None or tuple(train) not in memo:
+            chosen = select_variant(variants, train, candidates, singles)
+            if memo is not None:
+                memo[tuple(train)] = chosen
+        variant, sel = memo[tuple(train)] if memo is not None else chosen
+        held = next(s for s in variants[variant] if s.name == held_name)
+        scores = fused_scores(sel.fusion, held)
+        fused = score_set(scores, held)
+        mine = singles[held_name]
+        best_name = max(mine, key=lambda k: mine[k].accuracy)
+        test = PairedTest.of(
+            correct_decisions(scores, held), correct_decisions(options[held_name][best_name], held)
+        )
+        out.append(VariantHeldOut(held_name, variant, sel, fused, mine, best_name, test))
+    return out
+
+
+def accept_variants(results: Sequence[VariantHeldOut]) -> Decision:
+    """:func:`accept` for variant choices: no worse than every single option on every set."""
+    failures = [r.name for r in results if not r.no_worse]
+    return Decision(not failures, failures)

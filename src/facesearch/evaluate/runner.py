@@ -86,8 +86,9 @@ from facesearch.evaluate.protocols import (
 from facesearch.verify import LARGEST, choose_face, probe_face
 
 if TYPE_CHECKING:
+    from facesearch.decode import DecodedImage
     from facesearch.embed import ScoreFusion
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.pipeline import Face, FacePipeline, PipelineSettings
 
 FAR_TARGETS = (1e-2, 1e-3, 1e-4)
 FPIR_TARGETS = (0.01, 0.003)
@@ -181,22 +182,30 @@ class EmbeddingSet:
 def embed_one(pipeline: FacePipeline, path: Path, face_rule: str = LARGEST) -> ImageResult:
     """Decode ``path`` and run it through the pipeline; the face ``face_rule`` picks is kept
     (``verify.choose_face``), with the second recognizer's vector when the pipeline runs it."""
+    return embed_one_face(pipeline, path, face_rule)[0]
+
+
+def embed_one_face(
+    pipeline: FacePipeline, path: Path, face_rule: str = LARGEST
+) -> tuple[ImageResult, Face | None, DecodedImage | None]:
+    """:func:`embed_one`, with the scored pipeline face and the decoded image (None when there
+    is none), for studies that describe the same face again (``featurecache``'s flips)."""
     from facesearch.decode import decode_file
     from facesearch.errors import DecodeError
 
     try:
         decoded = decode_file(path, pipeline.settings.max_pixels)
     except DecodeError as exc:
-        return ImageResult(path, None, math.nan, (), 0, "", str(exc))
+        return ImageResult(path, None, math.nan, (), 0, "", str(exc)), None, None
     faces = pipeline.process_image(decoded).faces
     if not faces:
-        return ImageResult(path, None, math.nan, (), 0, decoded.sha256, NO_FACE)
+        return ImageResult(path, None, math.nan, (), 0, decoded.sha256, NO_FACE), None, decoded
     choice = choose_face(
         [probe_face(f) for f in faces], decoded.width, decoded.height, rule=face_rule
     )
     face = faces[choice.used]
     second = None if face.second is None else np.asarray(face.second, np.float32)
-    return ImageResult(
+    result = ImageResult(
         path=path,
         embedding=np.asarray(face.embedding, np.float32),
         quality=float(face.quality.score),
@@ -211,6 +220,7 @@ def embed_one(pipeline: FacePipeline, path: Path, face_rule: str = LARGEST) -> I
         detector_score=float(face.detector_score),
         face_size=float(math.sqrt(max(face.bbox[2], 0.0) * max(face.bbox[3], 0.0))),
     )
+    return result, face, decoded
 
 
 class _Worker:

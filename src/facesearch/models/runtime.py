@@ -80,13 +80,19 @@ class OnnxRuntimeSession:
 class OpenVINOSession:
     """OpenVINO's CPU plugin, latency mode, one stream of ``threads`` threads, float32
     inference precision by default (no silent bf16/fp16 on CPUs that have them), or
-    ``precision="bf16"``: float32 layers computed in bf16 where the CPU has bf16 instructions
-    (OpenVINO falls back to f32 where it has not)."""
+    ``precision="bf16"``: float32 layers computed in bf16 on CPUs that OpenVINO reports as
+    having bf16 instructions (AVX512-BF16, AMX); elsewhere float32, explicitly
+    (:attr:`precision` says which one runs)."""
 
     def __init__(self, path: Path, threads: int | None = None, precision: str = "f32") -> None:
         import openvino as ov
 
         core = ov.Core()
+        if precision == "bf16" and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            precision = "f32"
+        self.precision = precision
         compiled = core.compile_model(
             str(path),
             "CPU",

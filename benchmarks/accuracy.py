@@ -13,6 +13,7 @@ aligned crops, interleaved, and reported as medians.
     python benchmarks/accuracy.py [--data ../shared/faces] [--variants sface+dlib,single,dlib]
         [--from-cache [benchmarks/out/fusion_cache.npz]] [--workers 2] [--no-cost]
         [--json benchmarks/out/accuracy.json] [--quick]
+        [--runtime detector=NAME --runtime recognizer=NAME --runtime second=NAME] [--cfp-only]
 
 ``--from-cache`` scores the vectors ``python benchmarks/fusion_lodo.py --cache`` made (the same
 pipeline) instead of embedding again. ``--quick`` uses CFP identities 001-049 only (a smoke
@@ -24,6 +25,12 @@ The fusion record itself is chosen by ``python benchmarks/fusion_lodo.py --calib
 (the previous record: statistics on CFP frontal photos, a given ``--weight``) and
 ``--nested`` (the previous check on CFP-FF and CFP-FP: for each held-out fold, statistics and
 weight fitted on the other folds only).
+
+``--runtime KIND=NAME`` runs a model kind (detector, recognizer, second) on another of its
+manifest runtimes (e.g. ``--runtime recognizer=openvino-bf16``; the same as setting
+``FACESEARCH_RECOGNIZER_RUNTIME``, which the worker processes inherit): the accuracy gate of a
+faster runtime. ``--cfp-only`` scores CFP-FF, CFP-FP and CFP's frontal closed set only (no
+LODO table).
 
 ``--fit-dlib-template`` measures the second model's alignment template: where YuNet's five
 landmarks fall, in median, inside dlib's own 150 px chips of CFP frontal photos.
@@ -338,6 +345,37 @@ def fit_dlib_template(args: argparse.Namespace, n: int = 334) -> None:
     print(json.dumps([[round(float(x), 2), round(float(y), 2)] for x, y in template]))
 
 
+RUNTIME_ENV = {
+    "detector": "FACESEARCH_DETECTOR_RUNTIME",
+    "recognizer": "FACESEARCH_RECOGNIZER_RUNTIME",
+    "second": "FACESEARCH_SECOND_RUNTIME",
+}
+
+
+def set_runtimes(choices: list[str]) -> dict[str, str]:
+    """``KIND=NAME`` choices into the environment (inherited by the worker processes); the
+    runtime each model kind runs on in this run."""
+    import os
+
+    from facesearch.models.manifest import load_manifest
+
+    for choice in choices:
+        kind, _, name = choice.partition("=")
+        if kind not in RUNTIME_ENV or not name:
+            sys.exit(f"--runtime {choice!r}: expected KIND=NAME, KIND one of {list(RUNTIME_ENV)}")
+        os.environ[RUNTIME_ENV[kind]] = name
+    manifest = load_manifest()
+    specs = {"detector": manifest.detector, "recognizer": manifest.recognizer,
+             "second": manifest.models["dlib-resnet-v1"]}  # fmt: skip
+    out = {}
+    for kind, spec in specs.items():
+        name = os.environ.get(RUNTIME_ENV[kind]) or spec.runtime
+        spec.runtime_spec(name)  # an unknown name is a clear error here, not in a worker
+        out[kind] = name
+    print(f"runtimes: {out}", flush=True)
+    return out
+
+
 def fmt(row: dict[str, Any]) -> str:
     def pct(key: str) -> str:
         return f"{100 * row[key]:.2f}%" if key in row else "-"
@@ -370,6 +408,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "accuracy.json")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="KIND=NAME",
+        help="Run a model kind (detector, recognizer, second) on another manifest runtime.",
+    )
+    parser.add_argument("--cfp-only", action="store_true", help="CFP sets only, no LODO.")
     parser.add_argument("--no-cost", action="store_true", help="Skip the ms-per-face timing.")
     parser.add_argument("--fit-fusion", action="store_true", help="Fit the score fusion.")
     parser.add_argument("--weight", type=float, default=FUSION_WEIGHT)
@@ -380,6 +426,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "README.md").exists():
         sys.exit(f"shared face data not found at {args.data}")
+    runtimes = set_runtimes(args.runtime)
     if args.fit_fusion:
         fit_fusion(args)
         return
@@ -401,9 +448,15 @@ def main() -> None:
     from facesearch.search import Scoring
 
     sets = datasets(args.data, args.quick)
+    if args.cfp_only:
+        sets = {k: v for k, v in sets.items() if k.startswith("CFP")}
     paths = list(dict.fromkeys(p for ds in sets.values() for p in ds.paths))
     thresholds = manifest_thresholds()
-    results: dict[str, Any] = {"thresholds": vars(thresholds), "variants": {}}
+    results: dict[str, Any] = {
+        "thresholds": vars(thresholds),
+        "runtimes": runtimes,
+        "variants": {},
+    }
     fused_run: EmbeddingSet | None = None
     variants = args.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -464,7 +517,7 @@ def main() -> None:
             "images_per_second": len(paths) / emb.seconds if emb.seconds else None,
             "datasets": rows,
         }
-    if fused_run is not None and not args.quick:
+    if fused_run is not None and not args.quick and not args.cfp_only:
         from facesearch.evaluate.featurecache import FeatureCache
 
         cache = FeatureCache.from_embeddings(fused_run, args.data, "")

@@ -39,3 +39,21 @@ def test_missing_file_is_a_clear_error():
     spec = replace(load_manifest().recognizer, file="models/nope.onnx")
     with pytest.raises(ModelFileError, match=r"nope\.onnx"):
         verified_model_path(spec)
+
+
+def test_default_runtimes_make_the_reference_vectors_and_others_warn(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    from facesearch.models.inference import InferenceSettings
+
+    manifest = load_manifest()
+    for spec in manifest.models.values():
+        assert spec.runtime_spec().same_vectors, spec.key  # the model key stays meaningful
+        for runtime in spec.runtimes.values():
+            assert runtime.file == "shipped" or runtime.file in spec.derived
+    sface = manifest.recognizer
+    drifting = [r for r in sface.runtimes.values() if not r.same_vectors]
+    assert drifting, "the manifest records SFace runtimes whose vectors differ"
+    settings = InferenceSettings(tmp_path).with_runtime(sface.kind, drifting[0].name)
+    assert settings.runtime_for(sface) == drifting[0]
+    settings.runtime_for(sface)
+    err = capsys.readouterr().err
+    assert err.count(f"runtime {drifting[0].name} of {sface.key} makes vectors that differ") == 1

@@ -54,6 +54,7 @@ class DerivedSpec:
     source: str = SHIPPED  # SHIPPED or the name of another derived file of the same model
     dynamic_axes: tuple[tuple[int, str], ...] = ()  # input axes made dynamic (dequantize)
     calibration: str | None = None  # package resource with activation ranges (quantize-int8)
+    reduce_range: bool = False  # quantize-int8: weights in 7 bits (for AVX2 without VNNI)
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> DerivedSpec:
@@ -68,6 +69,7 @@ class DerivedSpec:
             source=raw.get("source", SHIPPED),
             dynamic_axes=tuple((int(a), str(n)) for a, n in raw.get("dynamic_axes", [])),
             calibration=raw.get("calibration"),
+            reduce_range=bool(raw.get("reduce_range", False)),
         )
 
 
@@ -168,7 +170,9 @@ def _preprocessed(source: Path, workdir: Path) -> Path:
     return out
 
 
-def _quantize(source: Path, out: Path, ranges: Path, reader: Any = None) -> None:
+def _quantize(
+    source: Path, out: Path, ranges: Path, reader: Any = None, reduce_range: bool = False
+) -> None:
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -184,7 +188,7 @@ def _quantize(source: Path, out: Path, ranges: Path, reader: Any = None) -> None
             reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            reduce_range=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
@@ -192,12 +196,12 @@ def _quantize(source: Path, out: Path, ranges: Path, reader: Any = None) -> None
         )
 
 
-def build_int8(source: Path, out: Path, ranges: Path) -> None:
+def build_int8(source: Path, out: Path, ranges: Path, reduce_range: bool = False) -> None:
     if not ranges.is_file():
         raise ModelFileError(
             f"the activation ranges {ranges} for int8 quantization are missing from facesearch"
         )
-    _quantize(source, out, ranges)
+    _quantize(source, out, ranges, reduce_range=reduce_range)
 
 
 def calibrate(source: Path, ranges: Path, batches: Iterator[np.ndarray], input_name: str) -> None:
@@ -290,7 +294,7 @@ class DerivedFiles:
         else:
             if spec.calibration is None:
                 raise ModelFileError(f"derived file {spec.file}: no activation ranges recorded")
-            build_int8(source, out, calibration_resource(spec.calibration))
+            build_int8(source, out, calibration_resource(spec.calibration), spec.reduce_range)
 
     def _say(self, message: str) -> None:
         if self.progress is not None:

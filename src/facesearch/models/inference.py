@@ -33,6 +33,22 @@ def _stderr(message: str) -> None:
     print(f"facesearch: {message}", file=sys.stderr, flush=True)
 
 
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(model: str, runtime: RuntimeSpec) -> None:
+    """Say (once per process) that a chosen runtime's vectors are not the reference's."""
+    if (model, runtime.name) in _warned:
+        return
+    _warned.add((model, runtime.name))
+    _stderr(
+        f"warning: runtime {runtime.name} of {model} makes vectors that differ from the "
+        f"reference runtime's (lowest cosine {runtime.min_cosine:.4f} on real faces) but are "
+        f"stored under the same model key with the same bands; use it to measure, not for a "
+        f"gallery made with another runtime"
+    )
+
+
 @dataclass(frozen=True)
 class InferenceSettings:
     cache_dir: Path
@@ -60,7 +76,10 @@ class InferenceSettings:
 
     def runtime_for(self, spec: ModelSpec) -> RuntimeSpec:
         chosen = dict(self.overrides).get(spec.kind)
-        return spec.runtime_spec(chosen)
+        runtime = spec.runtime_spec(chosen)
+        if not runtime.same_vectors:
+            _warn_once(spec.key, runtime)
+        return runtime
 
     def model_file(
         self,

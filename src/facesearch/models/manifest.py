@@ -18,6 +18,10 @@ from typing import Any
 from facesearch.errors import ModelFileError
 from facesearch.models.derive import SHIPPED, DerivedSpec
 
+# A recognizer runtime whose vectors stay at or above this cosine of the reference runtime's on
+# real faces makes "the same" vectors: they share the model key and the calibrated bands.
+SAME_VECTORS = 0.9999
+
 
 @dataclass(frozen=True)
 class RuntimeSpec:
@@ -27,10 +31,25 @@ class RuntimeSpec:
     engine: str  # opencv-dnn, opencv-facedetectoryn, onnxruntime, openvino, dlib
     precision: str  # fp32, int8, or how the shipped file computes
     file: str = SHIPPED  # SHIPPED or the name of a derived file
+    # recognizers: the lowest cosine of its vectors to the reference runtime's on real faces
+    # (benchmarks/inference.py --cosine); None where not measured
+    min_cosine: float | None = None
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> RuntimeSpec:
-        return cls(name, raw["engine"], raw["precision"], raw.get("file", SHIPPED))
+        cosine = raw.get("cosine_to_reference", {}).get("min")
+        return cls(
+            name,
+            raw["engine"],
+            raw["precision"],
+            raw.get("file", SHIPPED),
+            None if cosine is None else float(cosine),
+        )
+
+    @property
+    def same_vectors(self) -> bool:
+        """Whether its vectors are the reference runtime's within :data:`SAME_VECTORS`."""
+        return self.min_cosine is None or self.min_cosine >= SAME_VECTORS
 
 
 @dataclass(frozen=True)

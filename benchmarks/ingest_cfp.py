@@ -20,7 +20,7 @@ then extrapolated (stated as such).
 
     python benchmarks/ingest_cfp.py [--data ../shared/faces/cfp] [--workers 2] [--repeat 1]
         [--modes ingest,pass] [--baseline /tmp/fs-base/src] [--baseline-second-pass-limit N]
-        [--second-pass-limit N] [--limit N]
+        [--second-pass-limit N] [--limit N] [--baseline-last]
 """
 
 from __future__ import annotations
@@ -198,6 +198,12 @@ def print_run(name: str, r: dict[str, float], each: list[dict[str, float]] | Non
         )
 
 
+def run_baseline(args: argparse.Namespace, images: Path) -> dict[str, float]:
+    return ingest_in_subprocess(
+        args.baseline, images, args.workers, args.baseline_second_pass_limit, "", args.limit
+    )
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -214,6 +220,9 @@ def main() -> None:
     parser.add_argument("--second-pass-limit", type=int, default=0)
     parser.add_argument("--baseline-second-pass-limit", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="ingest only the first N photos.")
+    parser.add_argument(
+        "--baseline-last", action="store_true", help="in each repeat, run the baseline last."
+    )
     args = parser.parse_args()
     images = args.data / "Data" / "Images"
     if not images.is_dir():
@@ -228,19 +237,16 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     baseline: list[dict[str, float]] = []
     for _ in range(args.repeat):  # old and new alternating, each in its own process
-        if args.baseline:
-            baseline.append(
-                ingest_in_subprocess(
-                    args.baseline, images, args.workers, args.baseline_second_pass_limit,
-                    "", args.limit,
-                )
-            )  # fmt: skip
+        if args.baseline and not args.baseline_last:
+            baseline.append(run_baseline(args, images))
         for mode in modes:
             runs[mode].append(
                 ingest_in_subprocess(
                     src, images, args.workers, args.second_pass_limit, mode, args.limit
                 )
             )
+        if args.baseline and args.baseline_last:
+            baseline.append(run_baseline(args, images))
     medians = {m: median_of(r) for m, r in runs.items()}
     old = median_of(baseline) if baseline else {}
     load_end = os.getloadavg()

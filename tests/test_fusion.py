@@ -95,7 +95,7 @@ def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_
     # ... what the pipeline makes from the original photo (the chip was aligned on it)
     pf = gallery.pipeline.process_image(decode_array(probe)).faces[0]
     gf = gallery.pipeline.process_image(decode_array(astronaut)).faces[0]
-    assert float(kept @ gf.second) == pytest.approx(1.0, abs=1e-5)
+    assert float(kept @ gf.second) == pytest.approx(1.0, abs=1e-4)  # bf16: batch-dependent rounding
     # the oracle: the fusion record applied to the raw vectors
     fusion = manifest_fusion(load_manifest())
     assert fusion is not None
@@ -143,6 +143,6 @@ def test_second_vectors_can_be_made_in_the_ingest_workers(gallery, tmp_path, ast
     stored = gallery.catalog.faces([1])[1]
     want = pipeline.process_image(decode_array(astronaut)).faces[0].second
     assert stored.second_embedding is not None
-    assert float(stored.second_embedding @ want) == pytest.approx(1.0, abs=1e-5)
+    assert float(stored.second_embedding @ want) == pytest.approx(1.0, abs=1e-4)
     counts = gallery.catalog.second_vector_counts()
     assert counts["from_photo"] == 1 and counts["pending"] == 0  # nothing left for the pass

@@ -235,7 +235,8 @@ def test_flagged_faces_are_kept_but_searched_only_on_request(gallery, tmp_path, 
     assert report.faces_indexed == 0 and report.faces_flagged.get("too_small") == 1
     assert gallery.catalog.stats()["faces"] == 1  # kept in the catalog, not searched
     assert gallery.search(astronaut, k=5).candidates == []
-    assert gallery.second_pass(workers=0).described == 1  # flagged faces get one too
+    assert report.second_vectors_made == 1  # flagged faces get a second vector too
+    assert gallery.catalog.second_vector_counts()["with"] == 1
     found = gallery.search(astronaut, k=5, include_flagged=True).candidates
     assert len(found) == 1 and found[0].image_path.endswith("tiny.png")
     assert found[0].fused  # both recognizers ran on probe and gallery face

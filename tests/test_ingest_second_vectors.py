@@ -89,7 +89,9 @@ def test_a_default_ingest_stores_both_vectors_and_queues_nothing(
     stored = gallery.catalog.faces([face_id])[face_id]
     want = pipeline.process_image(decode_array(astronaut)).faces[0].second
     assert stored.second_model == gallery.scoring.second_model
-    assert float(stored.second_embedding @ want) == pytest.approx(1.0, abs=1e-5)
+    assert float(stored.second_embedding @ want) == pytest.approx(
+        1.0, abs=1e-4
+    )  # bf16 runtimes round by batch
     result = gallery.search(astronaut, k=5)
     assert result.candidates and all(c.fused for c in result.candidates)
     top = result.candidates[0]

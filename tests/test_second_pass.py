@@ -135,7 +135,9 @@ def test_the_pass_describes_each_face_from_its_photo_and_deletes_its_chip(
     }  # fmt: skip
     stored = _astronaut_face(gallery, photos)
     want = pipeline.process_image(decode_array(_read(photos / "astronaut.png"))).faces[0].second
-    assert float(stored.second_embedding @ want) == pytest.approx(1.0, abs=1e-5)
+    assert float(stored.second_embedding @ want) == pytest.approx(
+        1.0, abs=1e-4
+    )  # bf16: batch-dependent rounding
     assert stored.second_model == gallery.scoring.second_model
     assert gallery.second_pass(workers=0).described == 0  # idempotent
     assert gallery.stats()["second_vectors"]["with"] == faces

@@ -53,6 +53,7 @@ SOURCE_MAX = 4096  # stored source URL length (longer ones are cut; the post-che
 COLLECTION_MAX = 255
 ID_CHUNK = 4096  # allowed ids per search expression; larger sets are searched in chunks
 INSERT_CHUNK = 2000
+REPLY_BYTES = 24 * 2**20  # the shortlists with vectors of one search request, at most
 
 INDEX_DEFAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # index type: (build params, search params)
@@ -392,14 +393,31 @@ class MilvusVectorStore:
     ) -> list[dict[int, float]]:
         """Per query: up to k faces (id -> exact score) matching the filter in this chunk."""
         expr = filter_expr(where, chunk)
+        results: list[dict[int, float]] = [{} for _ in queries]
+        # one request carries each query's shortlist with full vectors: keep it well under
+        # gRPC's 64 MB message limit by sending the queries in groups
+        per_query = max(k, self.config.rerank) * (self.dim * 4 + 128)
+        group = max(1, REPLY_BYTES // per_query)
+        for start in range(0, len(queries), group):
+            part = list(range(start, min(start + group, len(queries))))
+            self._search_group(queries, k, expr, where, part, results)
+        return results
+
+    def _search_group(
+        self,
+        queries: np.ndarray,
+        k: int,
+        expr: Expr,
+        where: VectorFilter | None,
+        pending: list[int],
+        results: list[dict[int, float]],
+    ) -> None:
         limit = min(MAX_TOPK, max(k, self.config.rerank))
         excluded = (
             set(as_ids(where.excluded_ids).tolist())
             if where is not None and where.excluded_ids is not None
             else set()
         )
-        pending = list(range(len(queries)))
-        results: list[dict[int, float]] = [{} for _ in queries]
         while pending:
             params = dict(self.config.query_params)
             if self.config.index_type == "HNSW":
@@ -436,7 +454,6 @@ class MilvusVectorStore:
             if not again:
                 break
             pending, limit = again, min(MAX_TOPK, limit * 4)
-        return results
 
     def count(self) -> int:
         expr = Expr()

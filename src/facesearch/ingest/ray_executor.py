@@ -14,9 +14,9 @@ load again) and each batch it held is sent whole to a live actor; a batch that k
 retries its images one by one (``IngestRun._retry_after_crash``), so a poisonous image fails
 alone. Nothing is lost and, since only the driver stores results, nothing is stored twice.
 
-Cluster nodes need facesearch installed (the same version) and the model files in their cache
-(``facesearch models`` there, or a shared ``FACESEARCH_MODEL_CACHE_DIR``); no weights are
-downloaded at run time.
+Cluster nodes need facesearch installed (the same version; the model files come with its pinned
+packages); derived model files are built in each node's cache (``FACESEARCH_MODEL_CACHE_DIR``
+is passed on to the actors). No weights are downloaded at run time.
 """
 
 from __future__ import annotations

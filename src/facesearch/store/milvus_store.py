@@ -10,7 +10,10 @@ counts) and ``vec`` (the full float32 vector). A face with several provenance re
 several rows, so that "one record matches every filter" is exactly what Milvus evaluates.
 
 Consistency: the collection is created with, and every read asks for, ``Strong``
-consistency, so a search issued after ``remove`` returned sees the deletion.
+consistency by default, so a search issued after ``remove`` returned sees the deletion; each
+such search waits for the server's time tick (measured 200-400 ms per query on the standalone
+here). ``MilvusConfig.consistency="Bounded"`` (``?consistency=Bounded``) searches without that
+wait; counts, id listings and removals stay ``Strong``.
 
 Filters are Milvus boolean expressions built by :class:`Expr` from typed values with
 parameter templates (``{name}`` placeholders and ``filter_params``, Milvus 2.5+). Servers that
@@ -53,6 +56,7 @@ SOURCE_MAX = 4096  # stored source URL length (longer ones are cut; the post-che
 COLLECTION_MAX = 255
 ID_CHUNK = 4096  # allowed ids per search expression; larger sets are searched in chunks
 INSERT_CHUNK = 2000
+CONSISTENCY_LEVELS = frozenset({"Strong", "Bounded", "Session", "Eventually"})
 REPLY_BYTES = 24 * 2**20  # the shortlists with vectors of one search request, at most
 
 INDEX_DEFAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -81,11 +85,20 @@ class MilvusConfig:
     search_params: dict[str, Any] = field(default_factory=dict)
     rerank: int = 200  # shortlist re-ranked exactly from the full vectors
     num_partitions: int = 64
+    # consistency of searches: "Strong" (a removed face is never returned once remove has
+    # returned; each search waits for the server's time tick, ~200 ms on a standalone) or
+    # "Bounded" (a few hundred ms of staleness; a gallery still never shows a removed face,
+    # since it checks every candidate against the catalog before showing it)
+    consistency: str = "Strong"
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_DEFAULTS:
             raise ConfigError(
                 f"unknown Milvus index type {self.index_type!r}: one of {sorted(INDEX_DEFAULTS)}"
+            )
+        if self.consistency not in CONSISTENCY_LEVELS:
+            raise ConfigError(
+                f"unknown consistency {self.consistency!r}: one of {sorted(CONSISTENCY_LEVELS)}"
             )
         if not 1 <= self.rerank <= MAX_TOPK:
             raise ConfigError(f"rerank must be 1..{MAX_TOPK}")
@@ -429,7 +442,7 @@ class MilvusVectorStore:
                     limit=limit,
                     output_fields=["face_id", "collection", "captured", "source", "vec"],
                     search_params={"metric_type": "IP", "params": params},
-                    consistency_level="Strong",
+                    consistency_level=self.config.consistency,
                     **self._filter_kwargs(expr),
                 )
             except Exception as exc:
@@ -515,7 +528,7 @@ class MilvusVectorStore:
             "params": self.config.build_params,
             "search_params": self.config.query_params,
             "rerank": self.config.rerank,
-            "consistency": "Strong",
+            "consistency": self.config.consistency,
             "filter_templates": self.templates,
         }
 

@@ -46,7 +46,8 @@ def one(paths: list[Path], executor: str, workers: int) -> dict[str, Any]:
             report = g.ingest(paths, workers=workers)
             seconds = time.perf_counter() - t0
             blobs = sum(f.stat().st_size for f in (root / "blobs").rglob("*") if f.is_file())
-            catalog = (root / "catalog.db").stat().st_size
+        # the SQLite catalog with its write-ahead log (checkpointed when the gallery closes)
+        catalog = sum(f.stat().st_size for f in root.glob("catalog.db*"))
         return {
             "executor": executor,
             "workers": workers,
@@ -56,6 +57,7 @@ def one(paths: list[Path], executor: str, workers: int) -> dict[str, Any]:
             "photos_per_s": round(report.images_new / seconds, 2),
             "faces_per_s": round(report.faces_indexed / seconds, 2),
             "failures": len(report.failures),
+            # crops, thumbnails and the second recognizer's chips (deleted by the second pass)
             "blob_bytes_per_face": round(blobs / max(1, report.faces_indexed)),
             "catalog_bytes_per_face": round(catalog / max(1, report.faces_indexed)),
         }

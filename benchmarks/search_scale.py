@@ -542,6 +542,27 @@ def run_store(
     r = ranks(hits.ids, mate_id)
     hits_f = store.search(probes[:nf], TOP, allowed_ids=allowed)
     rf = ranks(hits_f.ids, mate_id[:nf])
+    sweep = []  # wider HNSW/IVF search on the same collection (Bounded: no time-tick wait)
+    for effort in args.milvus_effort or []:
+        key = {"HNSW": "ef", "DISKANN": "search_list"}.get(strong.index_type, "nprobe")
+        store.config = replace(
+            strong, consistency="Bounded", search_params={**strong.search_params, key: effort}
+        )
+        lat_e = np.empty(len(lat_probes))
+        for q in range(len(lat_probes)):
+            t2 = time.perf_counter()
+            store.search(lat_probes[q : q + 1], TOP)
+            lat_e[q] = time.perf_counter() - t2
+        r_e = ranks(store.search(probes, TOP).ids, mate_id)
+        sweep.append(
+            {
+                key: effort,
+                "p50_ms": float(np.median(lat_e) * 1e3),
+                "p99_ms": float(np.quantile(lat_e, 0.99) * 1e3),
+                **retrieval(r_e, r_exact),
+            }
+        )
+    store.config = strong
     rss1 = _proc_rss_mb(pid) if pid else float("nan")
     disk1 = _du_mb(base) if base else float("nan")
     out: dict[str, Any] = {
@@ -563,6 +584,7 @@ def run_store(
         "server_disk_delta_mb": round(disk1 - disk0, 1),
         "bytes_per_face_rss": round((rss1 - rss0) * 2**20 / n, 1),
         "bytes_per_face_disk": round((disk1 - disk0) * 2**20 / n, 1),
+        "sweep": sweep,
     }
     if "collection=" not in url:
         store.drop()
@@ -611,6 +633,12 @@ def main() -> None:
     )
     ap.add_argument("--milvus-index-timeout", type=float, default=1800)
     ap.add_argument("--filtered-queries", type=int, default=100)
+    ap.add_argument(
+        "--milvus-effort",
+        type=int,
+        action="append",
+        help="also time these ef (HNSW) / nprobe (IVF) / search_list (DISKANN) values",
+    )
     args = ap.parse_args()
     sizes = args.n or [100_000, 1_000_000]
 
@@ -688,6 +716,16 @@ def main() -> None:
                 f"(delta {st['server_disk_delta_mb']:.0f} MB)",
                 flush=True,
             )
+            for row in st["sweep"]:
+                effort = {k: v for k, v in row.items() if k in ("ef", "nprobe", "search_list")}
+                print(
+                    f"    {json.dumps(effort)} (Bounded): p50 {row['p50_ms']:.2f} ms, p99 "
+                    f"{row['p99_ms']:.2f} ms; mate rank1 {row['mate_rank1']:.4f}, rank20 "
+                    f"{row['mate_rank20']:.4f}; kept rank1 {row['mate_kept_rank1']:.4f} "
+                    f"({row['mate_lost_rank1']} lost), rank20 {row['mate_kept_rank20']:.4f} "
+                    f"({row['mate_lost_rank20']} lost)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 from facesearch.errors import ConfigError
 
 if TYPE_CHECKING:
-    from facesearch.ingest.sink import IngestPlan
+    from facesearch.ingest.runner import ExecutorFactory
     from facesearch.ports import Executor
     from facesearch.settings import Settings
     from facesearch.store.crypto import Cipher
@@ -300,16 +300,18 @@ class Backends:
             create_bucket=True,
         )
 
-    def executor_factory(self) -> Callable[[IngestPlan, int], Executor] | None:
+    def executor_factory(self) -> ExecutorFactory | None:
         """How ingest starts its workers: None for the local process pool (the runner's own),
-        else a function (plan, workers) -> a Ray executor."""
+        else a function (workers, initializer, initargs) -> a Ray executor."""
         if self.executor.kind == "local":
             return None
         address = self.executor.address
 
-        def make(plan: IngestPlan, workers: int) -> Executor:
+        def make(
+            workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]
+        ) -> Executor:
             from facesearch.ingest.ray_executor import RayExecutor
 
-            return RayExecutor(plan, workers, address=address)
+            return RayExecutor(workers, initializer, initargs, address=address)
 
         return make

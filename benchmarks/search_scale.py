@@ -12,6 +12,8 @@ chunk by chunk over regenerated distractors, so 10M needs no 5 GB float32 copy.
     python benchmarks/search_scale.py                     # N = 100k and 1M
     python benchmarks/search_scale.py --n 10000000 --json
     python benchmarks/search_scale.py --n 1000000 --rerank 250 --rerank 1000 --rerank 4000
+    python benchmarks/search_scale.py --n 100000 --vector-store milvus://127.0.0.1:19530 \
+        --milvus-base /tmp/scale-milvus/base      # Milvus beside FAISS, same mates and exact
 
 The CFP embeddings are cached in benchmarks/out/cfp_embeddings.npz (made with
 ``facesearch.pipeline.FacePipeline`` when missing).
@@ -20,6 +22,7 @@ The CFP embeddings are cached in benchmarks/out/cfp_embeddings.npz (made with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -391,6 +394,16 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
         }
         sweep.append(row)
     index_bytes = index.nbytes()
+    disk_dir = Path(args.mates_cache).parent / f"faiss_disk_{n}"
+    index.save(disk_dir)  # the FAISS index's files, as a gallery keeps them
+    faiss_disk_mb = _du_mb(disk_dir)
+    import shutil
+
+    shutil.rmtree(disk_dir, ignore_errors=True)
+    stores = [
+        run_store(url, n, args, gallery, probes, lat_probes, allowed, mate_id, r_exact, rf_exact)
+        for url in args.vector_store or []
+    ]
     result: dict[str, Any] = {
         "n": n,
         "mates": len(gal_vecs),
@@ -410,10 +423,173 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
         "cpus": os.cpu_count(),
         **sweep[0],
         "sweep": sweep,
+        "faiss_disk_mb": round(faiss_disk_mb, 1),
+        "bytes_per_face_rss": round(rss_delta * 2**20 / n, 1),
+        "bytes_per_face_disk": round(faiss_disk_mb * 2**20 / n, 1),
+        "stores": stores,
     }
     del index
     gc.collect()
     return result
+
+
+def _proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _milvus_process(base: Path) -> int | None:
+    """The pid of the Milvus standalone whose binary lies under ``base`` (its --milvus-base)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if argv0.startswith(str(base)) and argv0.endswith("milvus"):
+            return int(proc.name)
+    return None
+
+
+def _du_mb(path: Path, skip: str = "bin") -> float:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d != skip]
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, f)).st_size
+    return total / 2**20
+
+
+def run_store(
+    url: str,
+    n: int,
+    args: argparse.Namespace,
+    gallery: Gallery,
+    probes: np.ndarray,
+    lat_probes: np.ndarray,
+    allowed: np.ndarray,
+    mate_id: np.ndarray,
+    r_exact: np.ndarray,
+    rf_exact: np.ndarray,
+) -> dict[str, Any]:
+    """The same gallery in a server vector store (``milvus://...``): insert, index, latency,
+    mate retention against the same exact results, and the server's memory and disk."""
+    import uuid
+
+    from facesearch.backends import Backends
+
+    spec = Backends.parse(vector_store=url).vector_store
+    assert spec.milvus is not None, "--vector-store must be a milvus:// URL"
+    cfg = spec.milvus
+    from dataclasses import replace
+
+    if "collection=" not in url:  # a collection of its own, dropped at the end
+        cfg = replace(cfg, prefix=f"bench{uuid.uuid4().hex[:8]}")
+    from facesearch.store.milvus_store import MilvusVectorStore
+
+    base = Path(args.milvus_base) if args.milvus_base else None
+    pid = _milvus_process(base) if base else None
+    rss0 = _proc_rss_mb(pid) if pid else float("nan")
+    disk0 = _du_mb(base) if base else float("nan")
+    store = MilvusVectorStore(cfg, "sface-bench", DIM)
+    t0 = time.perf_counter()
+    for ids, vecs in gallery.chunks():
+        for start in range(0, len(ids), 50_000):
+            store.add(ids[start : start + 50_000], vecs[start : start + 50_000])
+    insert_s = time.perf_counter() - t0
+    store.client.flush(store.name)
+    t1 = time.perf_counter()
+    while True:  # the index is built on sealed segments in the background
+        info = store.client.describe_index(store.name, "vec")
+        if int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 1)) > 0:
+            break
+        if time.perf_counter() - t1 > args.milvus_index_timeout:
+            log(f"N={n}: Milvus index still building after {args.milvus_index_timeout} s: {info}")
+            break
+        time.sleep(2)
+    index_s = time.perf_counter() - t1
+    store.client.release_collection(store.name)
+    store.client.load_collection(store.name)
+    log(f"N={n}: Milvus insert {insert_s:.1f} s, index {index_s:.1f} s ({store.count()} faces)")
+    for q in range(min(20, len(lat_probes))):  # warm-up
+        store.search(lat_probes[q : q + 1], TOP)
+    lat = np.empty(len(lat_probes))
+    for q in range(len(lat_probes)):
+        t2 = time.perf_counter()
+        store.search(lat_probes[q : q + 1], TOP)
+        lat[q] = time.perf_counter() - t2
+    strong = store.config  # the same searches without Strong consistency's wait
+    store.config = replace(strong, consistency="Bounded")
+    lat_b = np.empty(len(lat_probes))
+    for q in range(len(lat_probes)):
+        t2 = time.perf_counter()
+        store.search(lat_probes[q : q + 1], TOP)
+        lat_b[q] = time.perf_counter() - t2
+    store.config = strong
+    nf = min(len(lat_probes), args.filtered_queries)
+    lat_f = np.empty(nf)
+    for q in range(nf):
+        t2 = time.perf_counter()
+        store.search(lat_probes[q : q + 1], TOP, allowed_ids=allowed)
+        lat_f[q] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    hits = store.search(probes, TOP)
+    batch_s = time.perf_counter() - t3
+    r = ranks(hits.ids, mate_id)
+    hits_f = store.search(probes[:nf], TOP, allowed_ids=allowed)
+    rf = ranks(hits_f.ids, mate_id[:nf])
+    sweep = []  # wider HNSW/IVF search on the same collection (Bounded: no time-tick wait)
+    for effort in args.milvus_effort or []:
+        key = {"HNSW": "ef", "DISKANN": "search_list"}.get(strong.index_type, "nprobe")
+        store.config = replace(
+            strong, consistency="Bounded", search_params={**strong.search_params, key: effort}
+        )
+        lat_e = np.empty(len(lat_probes))
+        for q in range(len(lat_probes)):
+            t2 = time.perf_counter()
+            store.search(lat_probes[q : q + 1], TOP)
+            lat_e[q] = time.perf_counter() - t2
+        r_e = ranks(store.search(probes, TOP).ids, mate_id)
+        sweep.append(
+            {
+                key: effort,
+                "p50_ms": float(np.median(lat_e) * 1e3),
+                "p99_ms": float(np.quantile(lat_e, 0.99) * 1e3),
+                **retrieval(r_e, r_exact),
+            }
+        )
+    store.config = strong
+    rss1 = _proc_rss_mb(pid) if pid else float("nan")
+    disk1 = _du_mb(base) if base else float("nan")
+    out: dict[str, Any] = {
+        "url": url,
+        "describe": store.describe(),
+        "insert_s": round(insert_s, 1),
+        "index_s": round(index_s, 1),
+        "p50_ms": float(np.median(lat) * 1e3),
+        "p99_ms": float(np.quantile(lat, 0.99) * 1e3),
+        "bounded_p50_ms": float(np.median(lat_b) * 1e3),
+        "bounded_p99_ms": float(np.quantile(lat_b, 0.99) * 1e3),
+        "batch_qps": float(len(probes) / batch_s),
+        **retrieval(r, r_exact),
+        "filtered_queries": nf,
+        "filtered_p50_ms": float(np.median(lat_f) * 1e3),
+        "filtered_mate_rank1": float((rf == 1).mean()),
+        "filtered_mate_rank1_exact": float((rf_exact[:nf] == 1).mean()),
+        "server_rss_delta_mb": round(rss1 - rss0, 1),
+        "server_disk_delta_mb": round(disk1 - disk0, 1),
+        "bytes_per_face_rss": round((rss1 - rss0) * 2**20 / n, 1),
+        "bytes_per_face_disk": round((disk1 - disk0) * 2**20 / n, 1),
+        "sweep": sweep,
+    }
+    if "collection=" not in url:
+        store.drop()
+    store.close()
+    return out
 
 
 def main() -> None:
@@ -444,6 +620,25 @@ def main() -> None:
         "--reuse-exact", action="store_true", help="cache exact results per N in benchmarks/out"
     )
     ap.add_argument("--synthetic-mates", action="store_true", help="no CFP: synthetic mates")
+    ap.add_argument(
+        "--vector-store",
+        action="append",
+        metavar="URL",
+        help="also measure this server store (milvus://HOST:19530[?index=..]) beside FAISS",
+    )
+    ap.add_argument(
+        "--milvus-base",
+        default="",
+        help="the Milvus standalone's base dir (its process RSS and disk are measured)",
+    )
+    ap.add_argument("--milvus-index-timeout", type=float, default=1800)
+    ap.add_argument("--filtered-queries", type=int, default=100)
+    ap.add_argument(
+        "--milvus-effort",
+        type=int,
+        action="append",
+        help="also time these ef (HNSW) / nprobe (IVF) / search_list (DISKANN) values",
+    )
     args = ap.parse_args()
     sizes = args.n or [100_000, 1_000_000]
 
@@ -495,6 +690,42 @@ def main() -> None:
                 f"{row['filtered_mate_kept_rank1']:.4f}",
                 flush=True,
             )
+        print(
+            f"  FAISS per face: {res['bytes_per_face_rss']:.0f} B RAM (RSS), "
+            f"{res['bytes_per_face_disk']:.0f} B disk ({res['faiss_disk_mb']:.0f} MB saved)"
+        )
+        for st in res["stores"]:
+            d = st["describe"]
+            print(
+                f"  {d['backend']} {d['index_type']} {json.dumps(d['params'])} search "
+                f"{json.dumps(d['search_params'])} rerank {d['rerank']}: insert "
+                f"{st['insert_s']:.1f} s, index {st['index_s']:.1f} s\n"
+                f"    single query ({d['consistency']}) p50 {st['p50_ms']:.2f} ms, p99 "
+                f"{st['p99_ms']:.2f} ms; Bounded p50 {st['bounded_p50_ms']:.2f} ms, p99 "
+                f"{st['bounded_p99_ms']:.2f} ms; batch {st['batch_qps']:.0f} q/s\n"
+                f"    mate rank1 {st['mate_rank1']:.4f} (exact {st['mate_rank1_exact']:.4f}), "
+                f"rank20 {st['mate_rank20']:.4f} (exact {st['mate_rank20_exact']:.4f}); kept "
+                f"where exact has it: rank1 {st['mate_kept_rank1']:.4f} "
+                f"({st['mate_lost_rank1']} lost), rank20 {st['mate_kept_rank20']:.4f} "
+                f"({st['mate_lost_rank20']} lost)\n"
+                f"    filtered ({st['filtered_queries']} queries): p50 "
+                f"{st['filtered_p50_ms']:.2f} ms, mate rank1 {st['filtered_mate_rank1']:.4f} "
+                f"(exact {st['filtered_mate_rank1_exact']:.4f})\n"
+                f"    server per face: {st['bytes_per_face_rss']:.0f} B RAM (RSS delta "
+                f"{st['server_rss_delta_mb']:.0f} MB), {st['bytes_per_face_disk']:.0f} B disk "
+                f"(delta {st['server_disk_delta_mb']:.0f} MB)",
+                flush=True,
+            )
+            for row in st["sweep"]:
+                effort = {k: v for k, v in row.items() if k in ("ef", "nprobe", "search_list")}
+                print(
+                    f"    {json.dumps(effort)} (Bounded): p50 {row['p50_ms']:.2f} ms, p99 "
+                    f"{row['p99_ms']:.2f} ms; mate rank1 {row['mate_rank1']:.4f}, rank20 "
+                    f"{row['mate_rank20']:.4f}; kept rank1 {row['mate_kept_rank1']:.4f} "
+                    f"({row['mate_lost_rank1']} lost), rank20 {row['mate_kept_rank20']:.4f} "
+                    f"({row['mate_lost_rank20']} lost)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -125,7 +125,13 @@ def write_image(path: Path, rgb: np.ndarray, **save_args: object) -> Path:
 
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Milvus standalone (the ``milvus`` package's server binary, ~15-25 s to start)."""
+    """A real Milvus standalone (the ``milvus`` package's server binary, ~15-25 s to start),
+    or the server at $FACESEARCH_TEST_MILVUS_URI when set (two standalones cannot run on one
+    machine: the embedded etcd's peer port 2380 is fixed)."""
+    given = os.environ.get("FACESEARCH_TEST_MILVUS_URI")
+    if given:
+        yield given
+        return
     try:
         from milvus import MilvusServer
     except ImportError as exc:  # pragma: no cover - the dev extra installs it

@@ -51,6 +51,9 @@ def test_urls_from_the_environment(tmp_path, monkeypatch) -> None:
     )
     assert b.executor.address == "ray://head.internal:10001"
     assert Backends.parse(executor="ray://local").executor.address is None
+    bounded = Backends.parse(vector_store="milvus://h?consistency=bounded").vector_store.milvus
+    assert bounded is not None and bounded.consistency == "Bounded"
+    assert m.consistency == "Strong"  # the default: removed faces never returned
     shown = json.dumps(b.describe())
     assert "dbpw" not in shown and ":pw@" not in shown and "***" in shown
     assert not b.embedded
@@ -65,6 +68,7 @@ def test_urls_from_the_environment(tmp_path, monkeypatch) -> None:
         ("vector_store", "milvus://host:19530?nprobe=many"),
         ("vector_store", "milvus://host:19530?colection=typo"),
         ("vector_store", "milvus://host:notaport"),
+        ("vector_store", "milvus://host?consistency=sometimes"),
         ("blobs", "s3://"),
         ("blobs", "gs://bucket/prefix"),
         ("blobs", "s3://KEY:SECRET@bucket/prefix"),

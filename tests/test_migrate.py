@@ -111,7 +111,7 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
 
     again = json.loads(runner.invoke(app, args).stdout)  # resumable: nothing left to copy
     assert again["ok"] and again["vectors_copied"] == 0 and again["blobs_copied"] == 0
-    assert again["rows_copied"] == 1  # only this run's own audit entry
+    assert again["rows_copied"] == 2  # this run's own audit entry, and the chain's head
 
     # the copy, opened through the URLs, serves the same governed search
     moved = Settings(

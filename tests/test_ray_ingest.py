@@ -77,8 +77,8 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
             killed.append(pid)
 
-    def make(plan, workers):  # type: ignore[no-untyped-def]
-        started.append(RayExecutor(plan, workers))
+    def make(workers, initializer, initargs):  # type: ignore[no-untyped-def]
+        started.append(RayExecutor(workers, initializer, initargs))
         threading.Thread(target=kill_one_actor_mid_batch, args=(started[0],)).start()
         return started[0]
 

@@ -16,9 +16,10 @@ Milvus query parameters: ``collection`` (the collection name prefix, default ``f
 ``index`` (``HNSW``, ``IVF_FLAT``, ``IVF_SQ8``, ``DISKANN``, ``FLAT``), build parameters
 (``M``, ``efConstruction``, ``nlist``), search parameters (``ef``, ``nprobe``,
 ``search_list``), ``rerank`` (shortlist re-scored exactly), ``partitions``, ``secure=true``
-(HTTPS); ``milvus://USER:PASSWORD@HOST:PORT`` passes ``USER:PASSWORD`` as the token. S3
-credentials come from boto3's usual chain (environment, ``~/.aws``, instance role), never the
-URL. A malformed URL raises :class:`~facesearch.errors.ConfigError` naming the setting.
+(HTTPS), ``consistency`` (``Strong`` default, or ``Bounded``: see ``store/milvus_store.py``);
+``milvus://USER:PASSWORD@HOST:PORT`` passes ``USER:PASSWORD`` as the token. S3 credentials
+come from boto3's usual chain (environment, ``~/.aws``, instance role), never the URL. A
+malformed URL raises :class:`~facesearch.errors.ConfigError` naming the setting.
 
 Nothing here connects at import or parse time: :class:`Backends` only describes; the
 ``open_*`` methods connect.
@@ -35,7 +36,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 from facesearch.errors import ConfigError
 
 if TYPE_CHECKING:
-    from facesearch.ingest.sink import IngestPlan
+    from facesearch.ingest.runner import ExecutorFactory
     from facesearch.ports import Executor
     from facesearch.settings import Settings
     from facesearch.store.crypto import Cipher
@@ -113,7 +114,7 @@ class VectorStoreSpec:
             port = parsed.port or 19530
         except ValueError:
             raise ConfigError(f"{setting}={mask_url(text)}: bad port") from None
-        allowed = {"collection", "index", "rerank", "partitions", "secure"}
+        allowed = {"collection", "index", "rerank", "partitions", "secure", "consistency"}
         allowed |= set(_MILVUS_BUILD) | set(_MILVUS_SEARCH)
         q = _query(setting, text, parsed.query, allowed)
         secure = q.get("secure", "false").lower()
@@ -137,6 +138,8 @@ class VectorStoreSpec:
             kwargs["index_type"] = q["index"].upper()
         if "rerank" in q:
             kwargs["rerank"] = _int(setting, text, "rerank", q["rerank"])
+        if "consistency" in q:
+            kwargs["consistency"] = q["consistency"].capitalize()
         if "partitions" in q:
             kwargs["num_partitions"] = _int(setting, text, "partitions", q["partitions"])
         try:
@@ -297,16 +300,18 @@ class Backends:
             create_bucket=True,
         )
 
-    def executor_factory(self) -> Callable[[IngestPlan, int], Executor] | None:
+    def executor_factory(self) -> ExecutorFactory | None:
         """How ingest starts its workers: None for the local process pool (the runner's own),
-        else a function (plan, workers) -> a Ray executor."""
+        else a function (workers, initializer, initargs) -> a Ray executor."""
         if self.executor.kind == "local":
             return None
         address = self.executor.address
 
-        def make(plan: IngestPlan, workers: int) -> Executor:
+        def make(
+            workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]
+        ) -> Executor:
             from facesearch.ingest.ray_executor import RayExecutor
 
-            return RayExecutor(plan, workers, address=address)
+            return RayExecutor(workers, initializer, initargs, address=address)
 
         return make

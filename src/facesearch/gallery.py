@@ -134,6 +134,9 @@ class Gallery:
     def close(self) -> None:
         if self._index_dirty:
             self.save_index()
+        if self.remote_index and self._index is not None:
+            self._index.close()  # type: ignore[union-attr]
+            self._index = None
         self.catalog.close()
 
     def __enter__(self) -> Gallery:

@@ -3,10 +3,11 @@
 ``FACESEARCH_EXECUTOR=ray://HOST:10001`` (a cluster's Ray client port) or ``ray://local`` (a
 local cluster started in this process) makes an ingest run hand its batches to
 :class:`RayExecutor` instead of the local process pool. Each actor calls the pool's own
-initializer (``worker.init_worker``: the pipeline loaded once, one OpenCV thread) and then runs
-``worker.process_batch`` exactly as a pool process does, so results are identical; the run
-itself (hashing, skipping stored images, storing, resuming) is unchanged and stays in the
-driver, which alone writes to the catalog, the vector store and the blob store.
+initializer with the pool's arguments (``worker.init_worker``: the pipeline loaded once, one
+OpenCV thread) and then runs ``worker.process_batch`` exactly as a pool process does, so
+results are identical; the run itself (hashing, skipping stored images, storing, resuming) is
+unchanged and stays in the driver, which alone writes to the catalog, the vector store and
+the blob store.
 
 A killed actor (node lost, out of memory, a crash in native code): Ray restarts it (its models
 load again) and each batch it held is sent whole to a live actor; a batch that kills its actor
@@ -14,9 +15,9 @@ load again) and each batch it held is sent whole to a live actor; a batch that k
 retries its images one by one (``IngestRun._retry_after_crash``), so a poisonous image fails
 alone. Nothing is lost and, since only the driver stores results, nothing is stored twice.
 
-Cluster nodes need facesearch installed (the same version) and the model files in their cache
-(``facesearch models`` there, or a shared ``FACESEARCH_MODEL_CACHE_DIR``); no weights are
-downloaded at run time.
+Cluster nodes need facesearch installed (the same version; the model files come with its pinned
+packages); derived model files are built in each node's cache (``FACESEARCH_MODEL_CACHE_DIR``
+is passed on to the actors). No weights are downloaded at run time.
 """
 
 from __future__ import annotations
@@ -26,12 +27,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from facesearch.errors import ConfigError
-
-if TYPE_CHECKING:
-    from facesearch.ingest.sink import IngestPlan
 
 T = TypeVar("T")
 
@@ -39,11 +37,11 @@ T = TypeVar("T")
 class IngestActor:
     """One Ray worker process with the ingest pipeline loaded (made a Ray actor below)."""
 
-    def __init__(self, plan_settings: Any, chips: Any, environ: dict[str, str]) -> None:
-        from facesearch.ingest.worker import init_worker
-
+    def __init__(
+        self, initializer: Callable[..., None], initargs: tuple[Any, ...], environ: dict[str, str]
+    ) -> None:
         os.environ.update(environ)
-        init_worker(plan_settings, 1, chips)
+        initializer(*initargs)  # the process pool's own (worker.init_worker)
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return fn(*args, **kwargs)
@@ -64,7 +62,13 @@ class RayExecutor:
     if it was started here)."""
 
     def __init__(
-        self, plan: IngestPlan, workers: int, *, address: str | None = None, attempts: int = 3
+        self,
+        workers: int,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...],
+        *,
+        address: str | None = None,
+        attempts: int = 3,
     ) -> None:
         try:
             import ray
@@ -93,7 +97,7 @@ class RayExecutor:
         environ = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(IngestActor)
         self.actors: list[Any] = [
-            actor_class.remote(plan.worker_settings, plan.chips, environ) for _ in range(workers)
+            actor_class.remote(initializer, initargs, environ) for _ in range(workers)
         ]
         self._load = [0] * len(self.actors)
         self._live = [True] * len(self.actors)

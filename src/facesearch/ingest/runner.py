@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
@@ -87,9 +87,10 @@ class IngestReport:
 
 
 ProgressCallback = Callable[[IngestProgress], None]
-#: Starts the workers of a run (plan, worker count); None: the local process pool. An executor
-#: whose worker died fails that batch's future with ``BrokenProcessPool`` (retried below).
-ExecutorFactory = Callable[[IngestPlan, int], Executor]
+#: Starts the workers of a run (worker count, and the pool's own initializer and its arguments,
+#: which each worker runs once); None: the local process pool. An executor whose worker died
+#: fails that batch's future with ``BrokenProcessPool`` (retried below).
+ExecutorFactory = Callable[[int, Callable[..., None], tuple[Any, ...]], Executor]
 
 
 @dataclass
@@ -167,13 +168,14 @@ class IngestRun:
     def _new_executor(self) -> Executor:
         if self.workers <= 0:
             return InlineExecutor()
+        initargs = (self.plan.worker_settings, 1, self.plan.chips, self.plan.second)
         if self.executor_factory is not None:  # e.g. Ray actors (ingest/ray_executor.py)
-            return self.executor_factory(self.plan, self.workers)
+            return self.executor_factory(self.workers, init_worker, initargs)
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(self.plan.worker_settings, 1, self.plan.chips, self.plan.second),
+            initargs=initargs,
         )
 
     def _task(self) -> partial[BatchOut]:

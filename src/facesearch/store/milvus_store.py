@@ -10,7 +10,10 @@ counts) and ``vec`` (the full float32 vector). A face with several provenance re
 several rows, so that "one record matches every filter" is exactly what Milvus evaluates.
 
 Consistency: the collection is created with, and every read asks for, ``Strong``
-consistency, so a search issued after ``remove`` returned sees the deletion.
+consistency by default, so a search issued after ``remove`` returned sees the deletion; each
+such search waits for the server's time tick (measured 200-400 ms per query on the standalone
+here). ``MilvusConfig.consistency="Bounded"`` (``?consistency=Bounded``) searches without that
+wait; counts, id listings and removals stay ``Strong``.
 
 Filters are Milvus boolean expressions built by :class:`Expr` from typed values with
 parameter templates (``{name}`` placeholders and ``filter_params``, Milvus 2.5+). Servers that
@@ -53,13 +56,17 @@ SOURCE_MAX = 4096  # stored source URL length (longer ones are cut; the post-che
 COLLECTION_MAX = 255
 ID_CHUNK = 4096  # allowed ids per search expression; larger sets are searched in chunks
 INSERT_CHUNK = 2000
+CONSISTENCY_LEVELS = frozenset({"Strong", "Bounded", "Session", "Eventually"})
+REPLY_BYTES = 24 * 2**20  # the shortlists with vectors of one search request, at most
 
 INDEX_DEFAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # index type: (build params, search params)
     "FLAT": ({}, {}),
     "IVF_FLAT": ({"nlist": 1024}, {"nprobe": 64}),
     "IVF_SQ8": ({"nlist": 1024}, {"nprobe": 64}),
-    "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 256}),
+    # ef 4096: mate rank 1 and 20 equal to exact search at 100k (benchmarks/README.md, 2026-12-03;
+    # ef 256 lost 4.4-4.8% of the rank-1 mates, ef 1024 0.16%), p50 24.9 ms vs 14.6 ms (Bounded)
+    "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 4096}),
     "DISKANN": ({}, {"search_list": 200}),
 }
 
@@ -80,11 +87,20 @@ class MilvusConfig:
     search_params: dict[str, Any] = field(default_factory=dict)
     rerank: int = 200  # shortlist re-ranked exactly from the full vectors
     num_partitions: int = 64
+    # consistency of searches: "Strong" (a removed face is never returned once remove has
+    # returned; each search waits for the server's time tick, ~200 ms on a standalone) or
+    # "Bounded" (a few hundred ms of staleness; a gallery still never shows a removed face,
+    # since it checks every candidate against the catalog before showing it)
+    consistency: str = "Strong"
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_DEFAULTS:
             raise ConfigError(
                 f"unknown Milvus index type {self.index_type!r}: one of {sorted(INDEX_DEFAULTS)}"
+            )
+        if self.consistency not in CONSISTENCY_LEVELS:
+            raise ConfigError(
+                f"unknown consistency {self.consistency!r}: one of {sorted(CONSISTENCY_LEVELS)}"
             )
         if not 1 <= self.rerank <= MAX_TOPK:
             raise ConfigError(f"rerank must be 1..{MAX_TOPK}")
@@ -392,14 +408,31 @@ class MilvusVectorStore:
     ) -> list[dict[int, float]]:
         """Per query: up to k faces (id -> exact score) matching the filter in this chunk."""
         expr = filter_expr(where, chunk)
+        results: list[dict[int, float]] = [{} for _ in queries]
+        # one request carries each query's shortlist with full vectors: keep it well under
+        # gRPC's 64 MB message limit by sending the queries in groups
+        per_query = max(k, self.config.rerank) * (self.dim * 4 + 128)
+        group = max(1, REPLY_BYTES // per_query)
+        for start in range(0, len(queries), group):
+            part = list(range(start, min(start + group, len(queries))))
+            self._search_group(queries, k, expr, where, part, results)
+        return results
+
+    def _search_group(
+        self,
+        queries: np.ndarray,
+        k: int,
+        expr: Expr,
+        where: VectorFilter | None,
+        pending: list[int],
+        results: list[dict[int, float]],
+    ) -> None:
         limit = min(MAX_TOPK, max(k, self.config.rerank))
         excluded = (
             set(as_ids(where.excluded_ids).tolist())
             if where is not None and where.excluded_ids is not None
             else set()
         )
-        pending = list(range(len(queries)))
-        results: list[dict[int, float]] = [{} for _ in queries]
         while pending:
             params = dict(self.config.query_params)
             if self.config.index_type == "HNSW":
@@ -411,7 +444,7 @@ class MilvusVectorStore:
                     limit=limit,
                     output_fields=["face_id", "collection", "captured", "source", "vec"],
                     search_params={"metric_type": "IP", "params": params},
-                    consistency_level="Strong",
+                    consistency_level=self.config.consistency,
                     **self._filter_kwargs(expr),
                 )
             except Exception as exc:
@@ -436,7 +469,6 @@ class MilvusVectorStore:
             if not again:
                 break
             pending, limit = again, min(MAX_TOPK, limit * 4)
-        return results
 
     def count(self) -> int:
         expr = Expr()
@@ -498,7 +530,7 @@ class MilvusVectorStore:
             "params": self.config.build_params,
             "search_params": self.config.query_params,
             "rerank": self.config.rerank,
-            "consistency": "Strong",
+            "consistency": self.config.consistency,
             "filter_templates": self.templates,
         }
 

@@ -41,7 +41,7 @@ def test_missing_file_is_a_clear_error():
         verified_model_path(spec)
 
 
-def test_default_runtimes_make_the_reference_vectors_and_others_warn(tmp_path, capsys):  # type: ignore[no-untyped-def]
+def test_default_runtimes_make_the_reference_vectors_and_others_warn(tmp_path):  # type: ignore[no-untyped-def]
     from facesearch.models.inference import InferenceSettings
 
     manifest = load_manifest()
@@ -54,6 +54,12 @@ def test_default_runtimes_make_the_reference_vectors_and_others_warn(tmp_path, c
     assert drifting, "the manifest records SFace runtimes whose vectors differ"
     settings = InferenceSettings(tmp_path).with_runtime(sface.kind, drifting[0].name)
     assert settings.runtime_for(sface) == drifting[0]
-    settings.runtime_for(sface)
-    err = capsys.readouterr().err
-    assert err.count(f"runtime {drifting[0].name} of {sface.key} makes vectors that differ") == 1
+    messages: list[str] = []
+    settings.model_file(sface, drifting[0], lambda: verified_model_path(sface), messages.append)
+    said = f"runtime {drifting[0].name} of {sface.key} makes vectors that differ"
+    assert sum(said in m for m in messages) == 1, messages
+    messages.clear()
+    settings.model_file(
+        sface, sface.runtime_spec(), lambda: verified_model_path(sface), messages.append
+    )
+    assert messages == []

@@ -14,10 +14,12 @@ Recipes:
   made dynamic. The arithmetic is OpenCV's: ``(q - zero_point) * scale`` in float32.
 * ``dlib-to-onnx``: dlib's ResNet weight file converted by :mod:`facesearch.models.dlib_onnx`.
 * ``quantize-int8``: static int8 quantization (ONNX Runtime's QDQ format: per-channel int8
-  weights, uint8 activations with the weights' range reduced to 7 bits so that AVX2's u8 x s8
-  multiply-add cannot saturate) of another derived float32 file, with activation ranges that
-  ship with facesearch (``models/calibration/*.json``, made by :func:`calibrate` on aligned faces
-  of ``../shared/faces``; see benchmarks/inference.py --calibrate).
+  weights, uint8 activations) of another derived float32 file, with activation ranges that
+  ship with facesearch (``models/calibration/*.json``, made by :func:`calibrate` on aligned
+  faces of ``../shared/faces``: ``python benchmarks/inference.py --calibrate``). The weights
+  keep 8 bits (``reduce_range`` false in the manifest): on AVX512-VNNI 7-bit weights were no
+  faster and further from float32; on AVX2 without VNNI, ONNX Runtime's u8 x s8 kernels can
+  saturate with 8-bit weights, so int8 vectors are less accurate on such CPUs.
 """
 
 from __future__ import annotations

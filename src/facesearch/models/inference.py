@@ -33,15 +33,9 @@ def _stderr(message: str) -> None:
     print(f"facesearch: {message}", file=sys.stderr, flush=True)
 
 
-_warned: set[tuple[str, str]] = set()
-
-
-def _warn_once(model: str, runtime: RuntimeSpec) -> None:
-    """Say (once per process) that a chosen runtime's vectors are not the reference's."""
-    if (model, runtime.name) in _warned:
-        return
-    _warned.add((model, runtime.name))
-    _stderr(
+def _warn_differs(model: str, runtime: RuntimeSpec, say: Callable[[str], None]) -> None:
+    """Say that a chosen runtime's vectors are not the reference's."""
+    say(
         f"warning: runtime {runtime.name} of {model} makes vectors that differ from the "
         f"reference runtime's (lowest cosine {runtime.min_cosine:.4f} on real faces) but are "
         f"stored under the same model key with the same bands; use it to measure, not for a "
@@ -76,10 +70,7 @@ class InferenceSettings:
 
     def runtime_for(self, spec: ModelSpec) -> RuntimeSpec:
         chosen = dict(self.overrides).get(spec.kind)
-        runtime = spec.runtime_spec(chosen)
-        if not runtime.same_vectors:
-            _warn_once(spec.key, runtime)
-        return runtime
+        return spec.runtime_spec(chosen)
 
     def model_file(
         self,
@@ -89,7 +80,10 @@ class InferenceSettings:
         progress: Callable[[str], None] | None = _stderr,
     ) -> Path:
         """The verified file ``runtime`` runs: the shipped one, or a derived one (built into
-        the cache on first use)."""
+        the cache on first use). Loading a runtime whose vectors differ from the reference
+        runtime's is said on ``progress``."""
+        if not runtime.same_vectors and progress is not None:
+            _warn_differs(spec.key, runtime, progress)
         source = shipped()  # always verified: it is what every derived file is built from
         if runtime.file == SHIPPED:
             return source

@@ -102,7 +102,8 @@ def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_
     want = _oracle(fusion, float(pf.embedding @ gf.embedding), float(pf.second @ kept))
     assert top.score == pytest.approx(want, abs=2e-4)
     comparison = gallery.compare(probe, astronaut)  # from the photos themselves
-    assert comparison.fused and comparison.score == pytest.approx(top.score, abs=2e-4)
+    # within 1e-3: a bf16 dlib runtime (FACESEARCH_SECOND_RUNTIME) rounds differently by batch
+    assert comparison.fused and comparison.score == pytest.approx(top.score, abs=1e-3)
     assert comparison.threshold == gallery.scoring.bands_for(True).match
     # candidates are ranked by fused score
     scores = [c.score for c in result.candidates]

@@ -106,3 +106,17 @@ def test_a_choice_outside_the_list_is_refused_with_the_list() -> None:
     result = runner.invoke(app, ["audit", "report", "--period", "year"], env=WIDE)
     assert result.exit_code == 2
     assert "day" in result.output and "month" in result.output
+
+
+@pytest.mark.parametrize(
+    "path, cmd", [pytest.param(p, c, id=" ".join(p)) for p, c in ALL_COMMANDS if p]
+)
+def test_command_summary_is_one_line(path: tuple[str, ...], cmd: Any) -> None:
+    """A command's summary (its help's first paragraph) is what the parent's command list
+    shows: a line break in it is kept there and cuts the sentence in the middle of the list."""
+    summary = (cmd.help or "").strip().split("\n\n")[0]
+    assert summary, f"facesearch {' '.join(path)} has no help"
+    assert "\n" not in summary, (
+        f"facesearch {' '.join(path)}: the first paragraph of its help spans lines, so its "
+        f"parent's command list breaks it: {summary!r}"
+    )

@@ -347,8 +347,7 @@ def second_pass(
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Make the second recognizer's vector of every face still waiting for one
-    (administrators; logged).
+    """Make the second recognizer's vector of every face still waiting for one (administrators).
 
     'facesearch ingest' runs this pass after each ingest; run it alone to finish one that was
     interrupted. Resumable: Ctrl-C keeps what is done.

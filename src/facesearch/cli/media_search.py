@@ -53,8 +53,10 @@ def register(
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
-        """Search the gallery with a person found in CASE's media: the best faces of the cluster
-        as one query (mean of their embeddings; best single score and matching faces shown).
+        """Search the gallery with a person found in CASE's media, as one query.
+
+        The best faces of the cluster are searched together (mean of their embeddings; the best
+        single score and the matching faces are shown).
 
         Governed and logged like any search: an open case, an assigned investigator."""
         with friendly_errors():
@@ -77,8 +79,10 @@ def register(
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
-        """Cross-case alerts of CASE: other cases whose media hold a strong match for a face of
-        CASE, with who supervises them (nothing else of those cases is shown)."""
+        """Cross-case alerts of CASE: other cases with a strong match, and who supervises them.
+
+        Nothing else of those cases is shown: only their number and supervisor, and which of
+        CASE's own faces matched."""
         with friendly_errors():
             svc, who = _media(ctx, workspace_for, actor, token)
             found = svc.alerts(who, case)

@@ -68,9 +68,11 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         data_dir: DataDirOption = None,
         database_url: DatabaseUrlOption = None,
     ) -> None:
-        """Copy an embedded data directory (SQLite, FAISS, files) to a server database, a
-        vector store and (optionally) object storage, then verify counts and top-k results on
-        sampled probes (administrators). Resumable: run it again to continue."""
+        """Copy an embedded data directory to server backends, then verify it (administrators).
+
+        The catalog (SQLite) goes to a server database, the vectors (FAISS) to a vector store
+        and, optionally, the files to object storage; counts and top-k results on sampled
+        probes are compared before success is reported. Resumable: run it again to continue."""
         from facesearch.backends import Backends
 
         with friendly_errors():

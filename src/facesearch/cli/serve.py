@@ -30,8 +30,10 @@ def serve(
         str | None, typer.Option("--database-url", help="Catalog URL.", show_default=False)
     ] = None,
 ) -> None:
-    """Serve the REST API under /api/v1 and the web app at / (settings: FACESEARCH_* variables;
-    outside development mode FACESEARCH_SECRET_KEY must be set)."""
+    """Serve the REST API under /api/v1 and the web app at /.
+
+    Settings come from FACESEARCH_* variables; outside development mode FACESEARCH_SECRET_KEY
+    must be set."""
     import uvicorn
 
     from facesearch.serve.api.app import create_app

@@ -482,6 +482,14 @@ def test_media_view_blurred_reveal_logged_and_other_case_refused(
     assert page.locator(".candidate").count() > 0
     assert ivy.errors == [], ivy.errors
 
+    # the case's supervisor: the same persons, blurred, but no search (investigators search)
+    sam = session_for("sam")
+    sup = sam.go(f"#/cases/{CASE}/media")
+    sup.wait_for_function(PICTURES_SHOWN)
+    assert sup.locator('.media-face img[data-state="blurred"]').count() == len(faces)
+    assert sup.get_by_role("button", name=re.compile("^Search the gallery")).count() == 0
+    assert sam.errors == [], sam.errors
+
     # an investigator of another case: no media page, no picture, no file name
     iris = session_for(OTHER_INVESTIGATOR)
     other = iris.go(f"#/cases/{CASE}/media")

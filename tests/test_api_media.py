@@ -4,12 +4,16 @@ media endpoint. Real models, a real gallery from the shared CFP photos, SQLite."
 
 from __future__ import annotations
 
+import io
 import shutil
 
+import numpy as np
 import pytest
+from PIL import Image
 from tests.api_support import api_env, open_case
 from tests.victim_support import cfp_frontal
 
+from facesearch.govern.audit import entries
 from facesearch.victim.service import MediaService
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
@@ -51,10 +55,33 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         assert "two-secret" not in str(alerts)
         (alert_2,) = inv2.get("/api/v1/cases/C-2/media/alerts").json()
         assert alert_2["other_case"] == "C-1" and "one-" not in str(alert_2)
-        for path in ("", "/summary", "/clusters", "/alerts"):
+        face = clusters[0]["faces"][0]["face_id"]
+        for path in ("", "/summary", "/clusters", "/alerts", f"/faces/{face}/picture"):
             r = inv2.get(f"/api/v1/cases/C-1/media{path}")
             assert r.status_code in (403, 404), (path, r.status_code)
             assert "one-" not in r.text
+        r = inv2.post(f"/api/v1/cases/C-1/media/faces/{face}/reveal")
+        assert r.status_code in (403, 404) and "one-" not in r.text
+
+        # a face's picture: greyscale and blurred by default; as it is only on a logged reveal
+        shown = inv.get(f"/api/v1/cases/C-1/media/faces/{face}/picture")
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+        grey = np.asarray(Image.open(io.BytesIO(shown.content)).convert("RGB")).astype(int)
+        assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 2
+        assert inv.get(f"/api/v1/cases/C-1/media/faces/{face}/reveal").status_code in (404, 405)
+        revealed = inv.post(f"/api/v1/cases/C-1/media/faces/{face}/reveal")
+        assert revealed.status_code == 200
+        colour = np.asarray(Image.open(io.BytesIO(revealed.content)).convert("RGB")).astype(int)
+        assert colour.shape == grey.shape and np.abs(colour - grey).mean() > 1
+        with env.service.governance.session() as s:
+            log = [e for e in entries(s) if e.action.startswith("media.face.")]
+            assert [(e.action, e.actor) for e in log] == [
+                ("media.face.view.refused", "inv2"),  # refusals are logged too
+                ("media.face.reveal.refused", "inv2"),
+                ("media.face.view", "inv"),
+                ("media.face.reveal", "inv"),
+            ]
+            assert log[-1].details["face"] == face and log[-1].details["case"] == "C-1"
 
         files = [
             ("probe", (f"{k}.jpg", cfp_frontal(shared_faces, 32, k).read_bytes(), "image/jpeg"))

@@ -35,6 +35,10 @@ USERS = {  # username: (role, display name)
     "audrey": ("auditor", "Audrey Auditor"),
 }
 CASE = "WEB-1"  # opened by ivy and approved by sam before the server starts
+# Media: an investigator of another case (not in USERS: no sign-in test of her own) and her
+# case, whose media set holds the astronaut again, so that WEB-1 gets a cross-case alert.
+OTHER_INVESTIGATOR, OTHER_CASE = "iris", "WEB-3"
+KNOWN_CATEGORY = "known-category-1"  # the category of the hash set that eliminates one file
 # A policy like the default one but showing weak candidates too, so that a search of this
 # small gallery has several candidates to review (every band appears).
 POLICY_CHANGES = {'min_band_shown = "possible"': 'min_band_shown = "weak"'}
@@ -47,6 +51,7 @@ class WebServer:
     photos: Path
     ingest_root: Path
     probe: Path  # two faces: the astronaut (left) and Grace Hopper (right)
+    media_faces: int  # faces in CASE's media set (the astronaut and Grace Hopper photos)
 
     def audit_actions(self) -> list[dict[str, Any]]:
         """Every audit entry (action, actor, details), read through the library."""
@@ -123,8 +128,44 @@ def make_photos(root: Path, astronaut: np.ndarray, others: list[np.ndarray]) -> 
     return manifest, probe
 
 
-def prepare_data(data_dir: Path, manifest: Path, astronaut_probe: Path) -> None:
-    """Users of each role, the policy, an approved case, and the gallery, via the library."""
+def make_media(root: Path, probe: Path, photos: Path) -> dict[str, Path]:
+    """Seized material: for CASE the two-face probe, a small astronaut and a known file (its
+    MD5 in a plain hash list); for OTHER_CASE another rendering of the astronaut."""
+    import hashlib
+
+    seized, other = root / "seized" / CASE, root / "seized" / OTHER_CASE
+    seized.mkdir(parents=True)
+    other.mkdir(parents=True)
+    (seized / "IMG_0001.jpg").write_bytes(probe.read_bytes())
+    astro = Image.open(photos / "astronaut.jpg").convert("RGB")
+    _save(seized / "DCIM" / "IMG_0002.jpg", np.asarray(astro.resize((300, 300))))
+    known = (photos / "person-00.jpg").read_bytes()
+    (seized / "DCIM" / "IMG_0003.jpg").write_bytes(known)
+    _save(other / "frame.jpg", np.asarray(ImageEnhance.Contrast(astro).enhance(1.2)))
+    hashes = root / "known-md5.txt"
+    hashes.write_text(hashlib.md5(known).hexdigest() + "\n", encoding="utf-8")
+    return {CASE: seized, OTHER_CASE: other, "hashes": hashes}
+
+
+def prepare_media(ws: Any, media: dict[str, Path]) -> int:
+    """The hash set, both cases' media imported and clustered, the cross-check; CASE's faces."""
+    from facesearch.victim.service import MediaService
+
+    svc = MediaService(ws.governance, ws.gallery)
+    svc.import_hash_set("admin", media["hashes"], name="known-md5", category=KNOWN_CATEGORY)
+    report = svc.import_media("ivy", CASE, [media[CASE]], set_name="phone-1", workers=0)
+    svc.import_media(OTHER_INVESTIGATOR, OTHER_CASE, [media[OTHER_CASE]], workers=0)
+    svc.cluster("ivy", CASE)
+    svc.cluster(OTHER_INVESTIGATOR, OTHER_CASE)
+    svc.crosscheck("ivy", CASE)
+    return int(report.faces)
+
+
+def prepare_data(
+    data_dir: Path, manifest: Path, astronaut_probe: Path, media: dict[str, Path]
+) -> int:
+    """Users of each role, the policy, an approved case, the gallery and media sets, via the
+    library; answers the number of faces in CASE's media set."""
     from facesearch.workspace import Workspace
 
     with Workspace.open(data_dir) as ws:
@@ -147,11 +188,22 @@ def prepare_data(data_dir: Path, manifest: Path, astronaut_probe: Path) -> None:
         gov = ws.governance
         gov.open_case("ivy", CASE, "threat-to-life", "Order 2026-17", "threats made by phone")
         gov.approve_case("sam", CASE, "urgent: threat to life")
+        gov.add_user("admin", OTHER_INVESTIGATOR, ["investigator"], PASSWORD, "Iris Other")
+        gov.open_case(
+            OTHER_INVESTIGATOR,
+            OTHER_CASE,
+            "cse-victim-id",
+            "Warrant 9/2026",
+            "seized phone, victim id",
+        )
+        gov.approve_case("sam", OTHER_CASE, "victim identification")
+        media_faces = prepare_media(ws, media)
         # One search already there (the astronaut alone), for the tests that read results.
         ivy = service.principal("ivy", "cli")
         service.search(ivy, CASE, astronaut_probe.read_bytes(), SearchRequest(k=12))
     finally:
         service.close()  # closes the workspace too
+    return media_faces
 
 
 @pytest.fixture(scope="session")
@@ -174,7 +226,8 @@ def web_server(
     )
     (ingest_root / "batch" / "not-a-photo.jpg").write_bytes(b"this is not an image")
     data_dir = root / "data"
-    prepare_data(data_dir, manifest, manifest.parent / "astronaut-small.jpg")
+    media = make_media(root, probe, manifest.parent)
+    media_faces = prepare_data(data_dir, manifest, manifest.parent / "astronaut-small.jpg", media)
 
     settings = Settings(data_dir=data_dir, ingest_roots=[ingest_root], ingest_workers=1)
     port = _free_port()
@@ -189,7 +242,9 @@ def web_server(
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield WebServer(f"http://127.0.0.1:{port}", data_dir, manifest.parent, ingest_root, probe)
+        yield WebServer(
+            f"http://127.0.0.1:{port}", data_dir, manifest.parent, ingest_root, probe, media_faces
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)

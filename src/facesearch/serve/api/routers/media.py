@@ -1,7 +1,10 @@
 """A case's media sets, read-only: the sets, the elimination summary, the persons found
-(clusters) and the cross-case alerts. Governed like the CLI (``facesearch media``): only the
-case's assigned investigators and supervisors; every read and every refusal is logged; a case
-the caller may not read answers as it does for any other refusal. Import, clustering and review
+(clusters), the cross-case alerts and a face's picture. Governed like the CLI
+(``facesearch media``): only the case's assigned investigators and supervisors; every read and
+every refusal is logged; a case the caller may not read answers as it does for any other
+refusal. A face's picture is greyscale and blurred outside the face box (``GET .../picture``);
+the picture as it is only through the explicit ``POST .../reveal``, logged as
+``media.face.reveal`` (like ``facesearch media picture --reveal``). Import, clustering and review
 decisions stay on the CLI (they run for minutes on the data's machine)."""
 
 from __future__ import annotations
@@ -9,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from facesearch.app.service import Service
-from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
+from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 from facesearch.victim.service import MediaService
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
@@ -116,3 +119,22 @@ def clusters(
 @router.get("/alerts", response_model=list[AlertOut])
 def alerts(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[dict[str, Any]]:
     return [a.to_dict() for a in _media(service).alerts(who.username, number)]
+
+
+_JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
+
+
+@router.get("/faces/{face}/picture", response_class=Response, responses=_JPEG)
+def face_picture(number: str, face: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
+    """The picture the face was found in: greyscale, blurred outside the face box (logged as
+    ``media.face.view``)."""
+    data = _media(service).face_picture(who.username, number, face)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.post("/faces/{face}/reveal", response_class=Response, responses=_JPEG)
+def reveal_face(number: str, face: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
+    """The picture as it is, in colour and unblurred: an explicit act, logged as
+    ``media.face.reveal`` before the picture is sent."""
+    data = _media(service).face_picture(who.username, number, face, reveal=True)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

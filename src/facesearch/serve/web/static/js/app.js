@@ -6,6 +6,7 @@ import { casesView, approvalsView } from "./views/cases.js";
 import { caseView } from "./views/case.js";
 import { newSearchView } from "./views/search.js";
 import { resultsView } from "./views/results.js";
+import { mediaView } from "./views/media.js";
 import { collectionsView, ingestView, usersView } from "./views/admin.js";
 import { policyView } from "./views/policy.js";
 import { auditView } from "./views/audit.js";
@@ -55,6 +56,7 @@ const ROUTES = [
   [/^\/approvals$/, approvalsView, ["supervisor"]],
   [/^\/cases\/([^/]+)$/, caseView, null],
   [/^\/cases\/([^/]+)\/search$/, newSearchView, ["investigator"]],
+  [/^\/cases\/([^/]+)\/media$/, mediaView, ["investigator", "supervisor"]],
   [/^\/searches\/(\d+)$/, resultsView, null],
   [/^\/admin\/collections$/, collectionsView, ["administrator"]],
   [/^\/admin\/ingest$/, ingestView, ["administrator"]],

@@ -50,6 +50,9 @@ function actions(app, c, refresh) {
   if (app.has("investigator") && c.status === "open" && (c.assigned || []).includes(app.me.username)) {
     parts.push(h("a", { class: "button", href: `#/cases/${encodeURIComponent(c.number)}/search` }, "New search"));
   }
+  if (app.has("investigator", "supervisor") && c.status !== "pending" && c.status !== "rejected") {
+    parts.push(h("a", { class: "button secondary", href: `#/cases/${encodeURIComponent(c.number)}/media` }, "Media"));
+  }
   if (app.has("supervisor")) {
     if (c.status === "pending") parts.push(decisionControls(app, c, refresh));
     if (c.status === "open") parts.push(assignForm(app, c, refresh), closeForm(app, c, refresh));

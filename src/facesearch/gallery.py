@@ -416,7 +416,12 @@ class Gallery:
         if spec is None:
             return SecondPassReport()
         return SecondPass(
-            self.catalog, self.blobs, spec, workers=workers, on_progress=on_progress
+            self.catalog,
+            self.blobs,
+            spec,
+            workers=workers,
+            on_progress=on_progress,
+            executor=self.backends.executor_factory(),
         ).run()
 
     # --- faces of an input ------------------------------------------------------------------

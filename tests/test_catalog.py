@@ -67,6 +67,12 @@ def _exercise(catalog: SqlCatalog) -> None:
     faces = catalog.faces(searchable.tolist())
     provs = faces[ids[0][0]].provenance
     assert {p["collection"] for p in provs} == {"c", "other"}
+    # the facets a store that pushes filters down keeps beside each vector: per face given
+    facets = catalog.facets([ids[1][0], ids[0][0], 10**9])
+    assert [sorted(f.collection for f in fs) for fs in facets] == [["c"], ["c", "other"], []]
+    assert {f.source_url for f in facets[1]} == {""}
+    a_faces = catalog.image_face_ids([catalog.image_id_by_sha("a" * 64)], "m@1")
+    assert a_faces.tolist() == [ids[0][0]]  # the searchable one of a's two faces
     assert catalog.delete_faces([ids[1][0]]) == 1
     assert catalog.stats()["faces"] == 2
     catalog.finish_run(run, "completed", {"images_new": 2})

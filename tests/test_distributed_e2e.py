@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ import pytest
 from facesearch.app.service import SearchRequest, Service
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
+from facesearch.store.catalog import SearchFilters
 from facesearch.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.shared_data]
@@ -95,9 +97,14 @@ def both(
     distributed.close()
 
 
-def top(service: Service, probe: Path) -> list[tuple[str, float]]:
+def top(
+    service: Service, probe: Path, filters: SearchFilters | None = None
+) -> list[tuple[str, float]]:
     view = service.search(
-        service.principal("inv", "cli"), "C-1", probe.read_bytes(), SearchRequest(k=TOP)
+        service.principal("inv", "cli"),
+        "C-1",
+        probe.read_bytes(),
+        SearchRequest(k=TOP, filters=filters),
     )
     return [
         (Path(c.provenance[0]["path"]).relative_to(probe.parents[3]).as_posix(), c.score)
@@ -123,6 +130,33 @@ def test_same_results_removal_and_suppression_on_distributed_backends(both, shar
         assert [p for p, _ in got] == [p for p, _ in want], probe
         assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(got, want, strict=True))
         assert got[0][0].split("/")[1] == probe.parts[-3]  # the mate at rank 1
+
+    # filters pushed down into Milvus's expression: a second collection named by provenance
+    # added to images already stored (no new faces; Milvus's facets rewritten)
+    case_b = [cfp(shared_faces, p, n) for p in PEOPLE[1:5] for n in GALLERY_PHOTOS]
+    for service in (embedded, distributed):
+        again = service.engine.ingest("admin", case_b, collection="case-b", workers=0)
+        assert again.faces_indexed == 0 and again.failures == []
+    only_b = SearchFilters(collection="case-b")
+    for probe in (probes[0], probes[2]):
+        want, got = top(embedded, probe, only_b), top(distributed, probe, only_b)
+        assert [p for p, _ in got] == [p for p, _ in want], probe
+        assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(got, want, strict=True))
+        assert {p.split("/")[1] for p, _ in got} <= set(PEOPLE[1:5])
+        # below the policy's band the governed view hides candidates: the gallery shows all
+        ranked = [
+            [
+                (c.image_path, c.score)
+                for c in s.gallery.search(probe, k=20, filters=only_b).candidates
+            ]
+            for s in (embedded, distributed)
+        ]
+        assert [p for p, _ in ranked[1]] == [p for p, _ in ranked[0]]
+        assert len(ranked[1]) == len(case_b), ranked[1]
+        assert {Path(p).parts[-3] for p, _ in ranked[1]} == set(PEOPLE[1:5])
+    assert top(distributed, probes[2], only_b)[0][0].split("/")[1] == probes[2].parts[-3]
+    nothing = SearchFilters(collection="case-b", captured_to=datetime(1990, 1, 1))
+    assert top(distributed, probes[2], nothing) == top(embedded, probes[2], nothing) == []
 
     # removal on request: person 001, from one photo of them
     admin = distributed.principal("admin", "cli")

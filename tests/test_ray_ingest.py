@@ -116,3 +116,32 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             sf.image_sha256 for sf in g.catalog.faces(g.catalog.face_ids(g.model_key)).values()
         ]
         assert len(set(hashes)) == len(hashes)  # one face per photo here: nothing doubled
+
+
+@pytest.mark.slow
+def test_the_second_pass_runs_on_ray_actors(ray_local, other_faces, tmp_path) -> None:
+    """FACESEARCH_EXECUTOR=ray://... : the second-vector pass's batches go to Ray actors (dlib
+    loaded once each), with the vectors the in-process pass makes."""
+    folder = tmp_path / "few"
+    for i, img in enumerate(other_faces[1:7]):
+        write_image(folder / f"{i:03d}.png", img)
+    made: dict[str, dict[tuple[str, tuple[int, ...]], np.ndarray]] = {}
+    for name, executor, workers in (("local", "local", 0), ("ray", ray_local, 2)):
+        with _open(tmp_path / name, executor) as g:
+            g.ingest([folder], workers=0, second_vectors="pass")
+            pending = g.catalog.second_vector_counts()["pending"]
+            assert pending > 0
+            report = g.second_pass(workers=workers)
+            assert report.executor == ("RayExecutor" if name == "ray" else "inline")
+            assert report.described == pending and not report.failed and report.remaining == 0
+            ids = g.catalog.face_ids(g.model_key, searchable_only=False)
+            stored = g.catalog.faces(ids)
+            made[name] = {
+                (sf.image_sha256, tuple(round(v) for v in sf.bbox)): sf.second_embedding
+                for sf in stored.values()
+                if sf.second_embedding is not None
+            }
+            assert len(made[name]) == pending
+    assert sorted(made["ray"]) == sorted(made["local"])
+    for key, vec in made["local"].items():  # bf16 storage: batch-dependent rounding
+        assert float(vec @ made["ray"][key]) == pytest.approx(1.0, abs=1e-3), key

@@ -47,6 +47,7 @@ from facesearch.store.catalog import (
 )
 from facesearch.store.crypto import Cipher
 from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
+from facesearch.store.vector_store import VectorFilter
 from facesearch.verify import Verifier, probe_face
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ class Gallery:
             store.drop()
             store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
             for ids, vectors in self.catalog.iter_embeddings(self.model_key, chunk=10_000):
-                store.add(ids, vectors)
+                self._add_vectors(store, ids, vectors)
             self._index = store
             return store
         count, _ = self.catalog.searchable_summary(self.model_key)
@@ -267,7 +268,7 @@ class Gallery:
         if len(extra):
             index.remove(extra)
         if len(missing):
-            index.add(missing, self.catalog.embeddings(missing))
+            self._add_vectors(index, missing, self.catalog.embeddings(missing))
         self.index_repairs = {"added": len(missing), "removed": len(extra)}
         log.warning(
             "vector index disagreed with the catalog: added %d, removed %d",
@@ -281,8 +282,28 @@ class Gallery:
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
         if len(ids) == 0:
             return
-        self.index.add(np.asarray(ids, np.int64), np.stack(list(vectors)))
+        self._add_vectors(self.index, np.asarray(ids, np.int64), np.stack(list(vectors)))
         self._index_dirty = True
+
+    def _add_vectors(
+        self, index: VectorIndex | MilvusVectorStore, ids: np.ndarray, vectors: np.ndarray
+    ) -> None:
+        """Vectors into the index; a store on a server also gets each face's provenance
+        facets, so that search filters run inside the store (FAISS asks the catalog)."""
+        if isinstance(index, VectorIndex):
+            index.add(ids, vectors)
+        else:
+            index.add(ids, vectors, self.catalog.facets(ids))
+
+    def refresh_facets(self, image_ids: Sequence[int]) -> int:
+        """After provenance was added to stored images: their faces' facets in a store on a
+        server are rewritten (FAISS keeps none). Returns how many faces were rewritten."""
+        if not self.remote_index or not image_ids:
+            return 0
+        ids = self.catalog.image_face_ids(image_ids, self.model_key)
+        if len(ids):
+            self._add_vectors(self.index, ids, self.catalog.embeddings(ids))
+        return len(ids)
 
     def fit_index(self) -> None:
         """Rebuild the index from the catalog when the gallery has grown (or shrunk) past the
@@ -395,7 +416,12 @@ class Gallery:
         if spec is None:
             return SecondPassReport()
         return SecondPass(
-            self.catalog, self.blobs, spec, workers=workers, on_progress=on_progress
+            self.catalog,
+            self.blobs,
+            spec,
+            workers=workers,
+            on_progress=on_progress,
+            executor=self.backends.executor_factory(),
         ).run()
 
     # --- faces of an input ------------------------------------------------------------------
@@ -480,12 +506,29 @@ class Gallery:
                 f"probe embedded with {model} but the gallery holds {index.model_key}"
             )
         allowed = None
-        if collection is not None or (filters is not None and not filters.empty):
+        where = None
+        filtered = collection is not None or (filters is not None and not filters.empty)
+        if filtered and isinstance(index, VectorIndex):
             allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
+        elif filtered:  # the filter terms go into the store's own expression
+            f = filters or SearchFilters()
+            where = VectorFilter(
+                collection=collection if collection is not None else f.collection,
+                captured_from=f.captured_from,
+                captured_to=f.captured_to,
+                source_prefix=f.source_prefix,
+            )
         query = np.asarray(embedding, np.float32)
         fuse = self.scoring.fused and second is not None
         shortlist = max(k, FUSION_CANDIDATES) if fuse else k
-        hits = index.search(query[None, :], shortlist, allowed_ids=allowed)
+        if isinstance(index, VectorIndex):
+            hits = index.search(query[None, :], shortlist, allowed_ids=allowed)
+        else:
+            hits = index.search(query[None, :], shortlist, where=where)
+        if include_flagged and filtered:  # flagged faces live only in the catalog
+            allowed = self.catalog.face_ids(
+                self.model_key, searchable_only=False, collection=collection, filters=filters
+            )
         pairs = [
             (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0
         ]
@@ -646,13 +689,22 @@ class GallerySink:
         return self._catalog.image_id_by_sha(sha256)
 
     def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
-        return self._catalog.add_provenance(image_id, prov, run_id)
+        added = self._catalog.add_provenance(image_id, prov, run_id)
+        if added:
+            self._gallery.refresh_facets([image_id])
+        return added
 
     def put_blob(self, data: bytes) -> str:
         return self._blobs.put(data)
 
     def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
-        return self._catalog.add_images(records, run_id)
+        created = self._catalog.add_images(records, run_id)
+        if self._gallery.remote_index:  # images already stored may have gained provenance
+            first = {r.sha256 for r, ids in zip(records, created, strict=True) if ids}
+            known = {r.sha256 for r in records if r.faces and r.sha256 not in first}
+            image_ids = [self._catalog.image_id_by_sha(sha) for sha in sorted(known)]
+            self._gallery.refresh_facets([i for i in image_ids if i is not None])
+        return created
 
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
         self._gallery.index_add(ids, vectors)

@@ -279,6 +279,7 @@ def _second_pass_json(report: Any) -> dict[str, Any]:
         **report.counts(),
         "faces_per_s": round(report.faces_per_second, 2),
         "interrupted": report.interrupted,
+        "executor": report.executor,
         "failures": [{"face_id": i, "reason": r} for i, r in report.failed.items()],
     }
 

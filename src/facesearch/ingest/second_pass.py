@@ -3,8 +3,9 @@
 dlib costs about 120 ms per face on one core against SFace's 19 ms, so ingest does not run it:
 ingest's workers align each face's chip on the full-resolution photo and queue it
 (``second_vector_queue``). This pass describes the queued chips in batches in worker processes
-(one per core), stores the vectors in grouped transactions and deletes each chip once its
-vector is committed. Search only ever reads the stored vectors.
+(one per core; or on the configured executor: Ray actors with ``FACESEARCH_EXECUTOR=ray://...``,
+each loading dlib once), stores the vectors in grouped transactions and deletes each chip once
+its vector is committed. Search only ever reads the stored vectors.
 
 Resumable and idempotent by construction: a face leaves the queue in the transaction that
 stores its vector, so a pass killed at any point leaves only whole results behind, and the next
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +72,7 @@ class SecondPassReport:
     seconds: float = 0.0
     worker_seconds: float = 0.0  # recognizer time summed over the workers
     interrupted: bool = False
+    executor: str = ""  # where the workers ran: "processes", "inline", or e.g. "RayExecutor"
 
     @property
     def faces_per_second(self) -> float:
@@ -178,8 +181,12 @@ class SecondPass:
         batch_size: int = 16,
         commit_every: int = 128,
         on_progress: SecondPassCallback | None = None,
+        executor: Callable[[int, Callable[..., None], tuple[Any, ...]], Executor] | None = None,
     ) -> None:
         self.catalog = catalog
+        #: starts the workers (count, initializer, its arguments), e.g. Ray actors
+        #: (``ingest/ray_executor.py``); None: the local process pool
+        self.executor_factory = executor
         self.blobs = blobs
         self.spec = spec
         self.workers = (os.cpu_count() or 1) if workers is None else workers
@@ -193,6 +200,8 @@ class SecondPass:
         if self.workers <= 0:
             _state.describer = _state.describer or _Describer(self.spec)
             return InlineExecutor()
+        if self.executor_factory is not None:  # the same worker function on Ray actors
+            return self.executor_factory(self.workers, init_describer, (self.spec, 1))
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -210,6 +219,11 @@ class SecondPass:
         if self.progress.total == 0:
             return self.report
         executor = self._executor()
+        self.report.executor = (
+            "processes" if isinstance(executor, ProcessPoolExecutor) else type(executor).__name__
+        )
+        if isinstance(executor, InlineExecutor):
+            self.report.executor = "inline"
         try:
             self._run(executor)
         except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from facesearch.store.schema import (
     SecondVectorQueue,
     utcnow,
 )
+from facesearch.store.vector_store import Facet
 
 #: What a face's second vector was made from (``faces.second_source``).
 FROM_PHOTO, FROM_CROP = "photo", "crop"
@@ -603,6 +604,48 @@ class SqlCatalog:
                 ).all():
                     found[face_id] = embedding_from_bytes(blob)
         return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    def facets(self, face_ids: Sequence[int] | np.ndarray) -> list[list[Facet]]:
+        """Per face (in the order given), its image's provenance records as the vector store
+        filters on them (collection, capture time, source URL): what a store that pushes the
+        search filters down keeps beside each vector."""
+        ids = [int(i) for i in face_ids]
+        image_of: dict[int, int] = {}
+        by_image: dict[int, list[Facet]] = {}
+        with self.session() as s:
+            for start in range(0, len(ids), 10_000):
+                part = ids[start : start + 10_000]
+                rows = s.execute(select(Face.id, Face.image_id).where(Face.id.in_(part))).all()
+                image_of.update((int(f), int(i)) for f, i in rows)
+            images = sorted(set(image_of.values()))
+            for start in range(0, len(images), 10_000):
+                part = images[start : start + 10_000]
+                for image_id, name, captured, source in s.execute(
+                    select(
+                        Provenance.image_id,
+                        Collection.name,
+                        Provenance.captured_at,
+                        Provenance.source_url,
+                    )
+                    .join(Collection, Collection.id == Provenance.collection_id)
+                    .where(Provenance.image_id.in_(part))
+                    .order_by(Provenance.id)
+                ):
+                    by_image.setdefault(int(image_id), []).append(
+                        Facet(str(name), captured, str(source or ""))
+                    )
+        return [list(by_image.get(image_of.get(i, -1), [])) for i in ids]
+
+    def image_face_ids(self, image_ids: Sequence[int], model: str) -> np.ndarray:
+        """The searchable faces of ``model`` in these images (sorted)."""
+        ids = [int(i) for i in image_ids]
+        with self.session() as s:
+            found = s.scalars(
+                select(Face.id)
+                .where(Face.image_id.in_(ids), Face.model == model, Face.searchable.is_(True))
+                .order_by(Face.id)
+            ).all()
+        return np.asarray(found, dtype=np.int64)
 
     def models(self) -> list[str]:
         with self.session() as s:

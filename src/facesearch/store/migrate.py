@@ -197,7 +197,7 @@ def copy_vectors(
     for ids, vectors in catalog.iter_embeddings(model, chunk=VECTOR_CHUNK):
         keep = ~np.isin(ids, present, assume_unique=True)
         if keep.any():
-            target.add(ids[keep], vectors[keep])
+            target.add(ids[keep], vectors[keep], catalog.facets(ids[keep]))  # filters pushed down
             copied += int(keep.sum())
         done += len(ids)
         if on_progress:

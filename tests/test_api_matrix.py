@@ -154,6 +154,16 @@ def media_cluster(w: World) -> dict[str, Any]:
     return {"cluster": w.cluster}
 
 
+def media_face(w: World) -> dict[str, Any]:
+    """A face of C-1's media (of the person :func:`media_cluster` finds)."""
+    from facesearch.victim.service import MediaService
+
+    cluster = media_cluster(w)["cluster"]
+    views = MediaService(w.gov, w.env.service.gallery).clusters("inv", "C-1")
+    view = next(v for v in views if v.cluster == cluster)
+    return {"face": view.faces[0].face_id}
+
+
 def ingest_job(w: World) -> dict[str, Any]:
     admin = w.env.service.principal("admin", "token")
     job = w.env.service.start_ingest(admin, [str(w.photos)], "matrix")
@@ -313,6 +323,8 @@ CELLS: list[Cell] = [
     Cell("GET", "/cases/C-1/media/summary", only(200, "inv", "sup"), media_cluster),
     Cell("GET", "/cases/C-1/media/clusters", only(200, "inv", "sup"), media_cluster),
     Cell("GET", "/cases/C-1/media/alerts", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/faces/{face}/picture", only(200, "inv", "sup"), media_face),
+    Cell("POST", "/cases/C-1/media/faces/{face}/reveal", only(200, "inv", "sup"), media_face),
     Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud")),
     Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud"), search_ids),
     Cell("GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud"), search_ids),

@@ -46,7 +46,13 @@ from facesearch.store.catalog import (
     StoredFace,
 )
 from facesearch.store.crypto import Cipher
-from facesearch.store.vector_index import VectorIndex, build_index, load_index, needs_rebuild
+from facesearch.store.vector_index import (
+    SearchHits,
+    VectorIndex,
+    build_index,
+    load_index,
+    needs_rebuild,
+)
 from facesearch.store.vector_store import VectorFilter
 from facesearch.verify import Verifier, probe_face
 
@@ -305,6 +311,32 @@ class Gallery:
             self._add_vectors(self.index, ids, self.catalog.embeddings(ids))
         return len(ids)
 
+    def search_index(
+        self,
+        queries: np.ndarray,
+        n: int,
+        *,
+        collection: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> SearchHits:
+        """The index's ``n`` best searchable faces for each row of ``queries``, with the search
+        filters applied where they run: FAISS gets the catalog's allowed ids, a store on a server
+        gets the filter terms as its own expression."""
+        index = self.index
+        if collection is None and (filters is None or filters.empty):
+            return index.search(queries, n)
+        if isinstance(index, VectorIndex):
+            allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
+            return index.search(queries, n, allowed_ids=allowed)
+        f = filters or SearchFilters()
+        where = VectorFilter(
+            collection=collection if collection is not None else f.collection,
+            captured_from=f.captured_from,
+            captured_to=f.captured_to,
+            source_prefix=f.source_prefix,
+        )
+        return index.search(queries, n, where=where)
+
     def fit_index(self) -> None:
         """Rebuild the index from the catalog when the gallery has grown (or shrunk) past the
         size its structure was chosen for (exact search up to 200k faces, then compressed
@@ -505,26 +537,12 @@ class Gallery:
             raise ModelMismatchError(
                 f"probe embedded with {model} but the gallery holds {index.model_key}"
             )
-        allowed = None
-        where = None
-        filtered = collection is not None or (filters is not None and not filters.empty)
-        if filtered and isinstance(index, VectorIndex):
-            allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
-        elif filtered:  # the filter terms go into the store's own expression
-            f = filters or SearchFilters()
-            where = VectorFilter(
-                collection=collection if collection is not None else f.collection,
-                captured_from=f.captured_from,
-                captured_to=f.captured_to,
-                source_prefix=f.source_prefix,
-            )
         query = np.asarray(embedding, np.float32)
         fuse = self.scoring.fused and second is not None
         shortlist = max(k, FUSION_CANDIDATES) if fuse else k
-        if isinstance(index, VectorIndex):
-            hits = index.search(query[None, :], shortlist, allowed_ids=allowed)
-        else:
-            hits = index.search(query[None, :], shortlist, where=where)
+        hits = self.search_index(query[None, :], shortlist, collection=collection, filters=filters)
+        allowed = None
+        filtered = collection is not None or (filters is not None and not filters.empty)
         if include_flagged and filtered:  # flagged faces live only in the catalog
             allowed = self.catalog.face_ids(
                 self.model_key, searchable_only=False, collection=collection, filters=filters

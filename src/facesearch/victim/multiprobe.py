@@ -140,14 +140,9 @@ def multi_probe_search(
         raise ModelMismatchError(
             f"probes embedded with {model} but the gallery holds {index.model_key}"
         )
-    allowed = None
-    if collection is not None or (filters is not None and not filters.empty):
-        allowed = gallery.catalog.face_ids(
-            gallery.model_key, collection=collection, filters=filters
-        )
     mean = mean_probe(probes)
     queries = np.stack([mean.embedding, *[_unit(np.asarray(p.embedding)) for p in probes]])
-    hits = index.search(queries, max(k, SHORTLIST), allowed_ids=allowed)
+    hits = gallery.search_index(queries, max(k, SHORTLIST), collection=collection, filters=filters)
     ids = sorted({int(i) for i in hits.ids.ravel() if i >= 0})
     stored = gallery.catalog.faces(ids)
     ids = [i for i in ids if i in stored]  # deleted after the index was written

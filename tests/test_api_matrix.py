@@ -38,6 +38,8 @@ class World:
     photos: Path
     archive: bytes
     cluster: int | None = None
+    person: tuple[int, int] | None = None  # C-M's person (cluster) and its one face
+    other: int | None = None  # the person a split of it made last
 
     def client(self, role: str) -> TestClient:
         client = self.env.client()
@@ -162,6 +164,46 @@ def media_face(w: World) -> dict[str, Any]:
     views = MediaService(w.gov, w.env.service.gallery).clusters("inv", "C-1")
     view = next(v for v in views if v.cluster == cluster)
     return {"face": view.faces[0].face_id}
+
+
+MEDIA_CASE = "C-M"  # its own case, so that decisions never change what C-1's cells see
+
+
+def media_person(w: World) -> dict[str, Any]:
+    """The one person of C-M's media (the astronaut photo) and its face."""
+    from facesearch.victim.service import MediaService
+
+    if w.person is None:
+        w.gov.open_case("inv", MEDIA_CASE, "threat-to-life", "warrant", "media review case")
+        w.gov.approve_case("sup", MEDIA_CASE, "ok")
+        media = MediaService(w.gov, w.env.service.gallery)
+        media.import_media("inv", MEDIA_CASE, [w.photos / "astronaut.jpg"], workers=0)
+        media.cluster("inv", MEDIA_CASE)
+        (view,) = media.clusters("inv", MEDIA_CASE, include_hidden=True)
+        w.person = (view.cluster, view.faces[0].face_id)
+    return {"number": MEDIA_CASE, "cluster": w.person[0], "face": w.person[1]}
+
+
+def person_whole(w: World) -> dict[str, Any]:
+    """C-M's person holding its face (moved back if a split took it out)."""
+    from facesearch.victim.service import MediaService
+
+    ids = media_person(w)
+    media = MediaService(w.gov, w.env.service.gallery)
+    media.decide("inv", MEDIA_CASE, "move", cluster=ids["cluster"], faces=[ids["face"]])
+    return ids
+
+
+def person_split_off(w: World) -> dict[str, Any]:
+    """C-M's face split off its person into a new one (``w.other``)."""
+    from facesearch.victim.service import MediaService
+
+    ids = person_whole(w)
+    media = MediaService(w.gov, w.env.service.gallery)
+    w.other = media.decide("inv", MEDIA_CASE, "split", cluster=ids["cluster"], faces=[ids["face"]])[
+        "new_cluster"
+    ]
+    return ids
 
 
 def ingest_job(w: World) -> dict[str, Any]:
@@ -325,6 +367,50 @@ CELLS: list[Cell] = [
     Cell("GET", "/cases/C-1/media/alerts", only(200, "inv", "sup"), media_cluster),
     Cell("GET", "/cases/C-1/media/faces/{face}/picture", only(200, "inv", "sup"), media_face),
     Cell("POST", "/cases/C-1/media/faces/{face}/reveal", only(200, "inv", "sup"), media_face),
+    # review decisions on a person of the media: the case's investigators and supervisors
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "name", "name": "Child 1", "note": "matrix"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "hide"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "show"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_split_off,
+        lambda w: {"action": "merge", "other": w.other},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_whole,
+        lambda w: {"action": "split", "faces": [w.person[1] if w.person else 0]},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_split_off,
+        lambda w: {"action": "move", "faces": [w.person[1] if w.person else 0]},
+    ),
+    Cell("GET", "/cases/{number}/media/decisions", only(200, "inv", "sup"), media_person),
     Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud")),
     Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud"), search_ids),
     Cell("GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud"), search_ids),

@@ -18,6 +18,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,17 @@ class ClusterView:
     hidden: bool
     reviewed: bool
     faces: list[ClusterFace]
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """One recorded review decision; ``details`` as :func:`apply_decision` answered it."""
+
+    decision_id: int
+    action: str
+    actor: str
+    at: datetime
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -472,11 +484,32 @@ class MediaService:
             _, c = self._media_case(s, actor, case, audit_action, write=True)
             details = apply_decision(s, c, audit_action, action, cluster, other, list(faces), name)
             details["note"] = note
-            s.add(ClusterDecision(case_id=c.id, action=action, details=details, actor=actor))
-            a.record(actor, audit_action, {"case": c.number, **details})
-            return details
+            row = ClusterDecision(case_id=c.id, action=action, details=details, actor=actor)
+            s.add(row)
+            s.flush()
+            a.record(actor, audit_action, {"case": c.number, **details, "decision_id": row.id})
+            return {**details, "decision_id": int(row.id)}
 
         return self._run(actor, audit_action, asked, fn)
+
+    def decisions(self, actor: str, case: str) -> list[DecisionView]:
+        """The review decisions on the case's persons, oldest first (who, when, what); logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[DecisionView]:
+            _, c = self._media_case(s, actor, case, "media.decisions")
+            rows = s.execute(
+                select(ClusterDecision)
+                .where(ClusterDecision.case_id == c.id)
+                .order_by(ClusterDecision.at, ClusterDecision.id)
+            ).scalars()
+            views = [
+                DecisionView(int(d.id), d.action, d.actor, d.at, dict(d.details or {}))
+                for d in rows
+            ]
+            a.record(actor, "media.decisions", {"case": c.number, "decisions": len(views)})
+            return views
+
+        return self._run(actor, "media.decisions", {"case": case}, fn)
 
     # --- cross-case alerts (victim/alerts.py) ------------------------------------------------
     def crosscheck(self, actor: str, case: str) -> CrossCheck:

@@ -1,18 +1,18 @@
-"""A case's media sets, read-only: the sets, the elimination summary, the persons found
-(clusters), the cross-case alerts and a face's picture. Governed like the CLI
+"""A case's media sets, read-only: the sets, the elimination summary, the cross-case alerts
+and a face's picture (the persons found and their review: routers/persons). Governed like the CLI
 (``facesearch media``): only the case's assigned investigators and supervisors; every read and
 every refusal is logged; a case the caller may not read answers as it does for any other
 refusal. A face's picture is greyscale and blurred outside the face box (``GET .../picture``);
 the picture as it is only through the explicit ``POST .../reveal``, logged as
-``media.face.reveal`` (like ``facesearch media picture --reveal``). Import, clustering and review
-decisions stay on the CLI (they run for minutes on the data's machine)."""
+``media.face.reveal`` (like ``facesearch media picture --reveal``). Import and clustering stay on
+the CLI (they run for minutes on the data's machine)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from facesearch.app.service import Service
@@ -56,20 +56,6 @@ class MediaSummaryOut(BaseModel):
     decisions: dict[str, int]
 
 
-class ClusterFaceOut(BaseModel):
-    face_id: int
-    file: str
-    frame_ms: int | None
-
-
-class ClusterOut(BaseModel):
-    cluster: int
-    name: str | None
-    hidden: bool
-    reviewed: bool
-    faces: list[ClusterFaceOut]
-
-
 class AlertOut(BaseModel):
     other_case: str
     supervisor: str | None
@@ -92,28 +78,6 @@ def media_sets(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[
 @router.get("/summary", response_model=MediaSummaryOut)
 def summary(number: str, who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
     return _media(service).summary(who.username, number)
-
-
-@router.get("/clusters", response_model=list[ClusterOut])
-def clusters(
-    number: str,
-    who: CurrentPrincipal,
-    service: ServiceDep,
-    include_hidden: Annotated[bool, Query()] = False,
-) -> list[ClusterOut]:
-    views = _media(service).clusters(who.username, number, include_hidden=include_hidden)
-    return [
-        ClusterOut(
-            cluster=v.cluster,
-            name=v.name,
-            hidden=v.hidden,
-            reviewed=v.reviewed,
-            faces=[
-                ClusterFaceOut(face_id=f.face_id, file=f.file, frame_ms=f.frame_ms) for f in v.faces
-            ],
-        )
-        for v in views
-    ]
 
 
 @router.get("/alerts", response_model=list[AlertOut])

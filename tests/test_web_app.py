@@ -504,3 +504,119 @@ def test_media_view_blurred_reveal_logged_and_other_case_refused(
     )
     assert r.status in (403, 404)
     assert other.locator(".media-face").count() == 0
+
+
+def _person_of(clusters: list[dict[str, Any]], face: int) -> dict[str, Any]:
+    return next(c for c in clusters if face in {f["face_id"] for f in c["faces"]})
+
+
+def test_media_persons_reviewed_in_the_browser(session_for: Any, web_server: WebServer) -> None:
+    """The review of the persons found, with the Media page's own controls: a person named, a
+    move the server refuses (one photo's two faces), a face split off and merged back, a person
+    hidden and shown again. Each is a decision the server records and audits, and all of it is
+    still there after a reload."""
+    ivy = session_for("ivy")
+    page = ivy.go(f"#/cases/{CASE}/media")
+    api = f"{web_server.url}/api/v1/cases/{CASE}/media"
+    clusters = page.request.get(f"{api}/clusters").json()
+    sizes = [len(c["faces"]) for c in clusters]
+    assert sizes == sorted(sizes, reverse=True)  # largest first
+    faces = {f["file"].rsplit("/", 1)[-1]: f["face_id"] for c in clusters for f in c["faces"]}
+    small = faces["IMG_0002.jpg"]  # the astronaut alone
+    astronaut = _person_of(clusters, small)
+    pair = [
+        f["face_id"] for c in clusters for f in c["faces"] if f["file"].endswith("IMG_0001.jpg")
+    ]
+    (hopper_face,) = [f for f in pair if f not in {x["face_id"] for x in astronaut["faces"]}]
+    assert len(astronaut["faces"]) == 2, "the astronaut's two photos are one person"
+    hopper = _person_of(clusters, hopper_face)["cluster"]
+    person = astronaut["cluster"]
+    page.wait_for_function(PICTURES_SHOWN)
+    check_page(ivy)
+    actions_before = len(web_server.audit_actions())
+
+    def card(cluster: int) -> Any:
+        return page.locator(f'article.person[data-cluster="{cluster}"]')
+
+    def flash(text: str) -> str:
+        box = page.locator("#flash p", has_text=text)
+        box.wait_for()
+        return str(box.inner_text())
+
+    # a name, with a note kept with the decision
+    page.get_by_label("Note kept with each decision (optional)").fill("seen in two photos")
+    card(hopper).get_by_label(f"Name of person {hopper}").fill("Adult 1")
+    card(hopper).get_by_role("button", name="Save name").click()
+    card(hopper).locator("h3", has_text="Adult 1").wait_for()
+    flash(f"Person {hopper} named “Adult 1”.")
+    row = page.get_by_role("table", name="Review decisions").locator("tbody tr").first
+    assert "named “Adult 1”" in row.inner_text() and "seen in two photos" in row.inner_text()
+    page.wait_for_function(PICTURES_SHOWN)
+    check_page(ivy)
+    ivy.screenshot("media-review")
+
+    # a move the server refuses: the photo of Grace Hopper's face is already in the astronaut
+    card(hopper).get_by_label(f"Tick face {hopper_face} (move or split)").check()
+    card(person).get_by_role("button", name=f"Move the ticked faces to person {person}").click()
+    assert "already holds a face of the photo" in flash("already holds a face of the photo")
+    assert page.locator("#flash p.error").count() == 1
+
+    # a face split off into a new person, then merged back
+    card(person).get_by_label(f"Tick face {small} (move or split)").check()
+    card(person).get_by_role("button", name=f"Split the ticked faces off person {person}").click()
+    flash(f"split off person {person} into person")
+    after_split = page.request.get(f"{api}/clusters").json()
+    new = _person_of(after_split, small)
+    assert new["cluster"] != person and [f["face_id"] for f in new["faces"]] == [small]
+    card(new["cluster"]).wait_for()
+    card(person).get_by_label(f"Merge into person {person} (the same person)").select_option(
+        str(new["cluster"])
+    )
+    card(person).get_by_role("button", name="Merge", exact=True).click()
+    flash(f"Person {new['cluster']} merged into person {person}.")
+    merged = _person_of(page.request.get(f"{api}/clusters").json(), small)
+    assert merged["cluster"] == person and len(merged["faces"]) == 2
+
+    # hidden: off the list of persons, listed without pictures; still so after a reload
+    card(hopper).get_by_role("button", name=f"Hide Adult 1 (person {hopper})").click()
+    flash(f"Person {hopper} hidden.")
+    card(hopper).wait_for(state="detached")  # the page shown again as the server has it
+    page.locator("#hidden-persons").wait_for()
+    page.reload()
+    page.locator(f'main[data-route="/cases/{CASE}/media"]').wait_for()
+    hidden = page.locator("#hidden-persons")
+    assert f"Adult 1 (person {hopper}), 1 face" in hidden.inner_text()
+    assert hidden.locator("img").count() == 0
+    hidden.get_by_role("button", name=f"Show person {hopper} again").click()
+    flash(f"Person {hopper} shown again.")
+    card(hopper).locator("h3", has_text="Adult 1").wait_for()
+    assert page.locator("#hidden-persons").count() == 0
+    assert ivy.errors == [], ivy.errors
+
+    # persisted and audited: the decisions in order, one audit entry each, the refusal too
+    decisions = page.request.get(f"{api}/decisions").json()
+    mine = [(d["action"], d["cluster"]) for d in decisions[-5:]]
+    assert mine == [
+        ("name", hopper),
+        ("split", person),
+        ("merge", person),
+        ("hide", hopper),
+        ("show", hopper),
+    ]
+    assert decisions[-5]["name"] == "Adult 1" and decisions[-5]["note"] == "seen in two photos"
+    assert all(d["actor"] == "ivy" for d in decisions[-5:])
+    audited = [
+        (a["action"], a["details"].get("decision_id"))
+        for a in web_server.audit_actions()[actions_before:]
+        if a["action"].startswith("media.person.")
+    ]
+    assert audited == [
+        ("media.person.name", decisions[-5]["decision_id"]),
+        ("media.person.move.refused", None),
+        ("media.person.split", decisions[-4]["decision_id"]),
+        ("media.person.merge", decisions[-3]["decision_id"]),
+        ("media.person.hide", decisions[-2]["decision_id"]),
+        ("media.person.show", decisions[-1]["decision_id"]),
+    ]
+    clusters_now = {c["cluster"]: c for c in page.request.get(f"{api}/clusters").json()}
+    assert clusters_now[hopper]["name"] == "Adult 1" and clusters_now[hopper]["reviewed"]

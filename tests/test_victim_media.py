@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import zipfile
 
@@ -144,19 +145,28 @@ def test_known_images_are_eliminated_exactly_and_by_pdq_and_skip_faces(
     cv2.imwrite(str(seized / "reencoded.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 50])  # PDQ
     (seized / "listed.jpg").write_bytes(other)  # exact, from the MD5 list
     shutil.copy(cfp_frontal(shared_faces, 14, 1), seized / "new.jpg")  # unknown
+    # 5% cropped (2.5% off each side): found through the crops the export carries (PDQCrops)
+    img = cv2.imread(str(cfp_frontal(shared_faces, 12, 1)))
+    h, w = img.shape[:2]
+    dy, dx = round(h * 0.025), round(w * 0.025)
+    cv2.imwrite(str(seized / "cropped.jpg"), img[dy : h - dy, dx : w - dx])
+    assert all(len(e["PDQCrops"]) == 5 for e in json.loads(vics.read_text())["value"])
     report = media.import_media("ivy", "A", [seized], workers=0)
-    assert report.eliminated == 3
-    assert report.eliminated_by_category == {"1": 2, "2": 1}
-    assert report.eliminated_by_match == {"md5": 1, "pdq": 1, "sha256": 1}
+    assert report.eliminated == 4
+    assert report.eliminated_by_category == {"1": 3, "2": 1}
+    assert report.eliminated_by_match == {"md5": 1, "pdq": 2, "sha256": 1}
     files = {f["path"]: f for f in media.files("ivy", "A")}
     assert files["seized/reencoded.jpg"]["elimination"]["hash_set"] == "case-B"
     assert files["seized/reencoded.jpg"]["elimination"]["distance"] <= 31
+    cropped = files["seized/cropped.jpg"]["elimination"]
+    assert cropped["match"] == "pdq" and cropped["distance"] <= 31
+    assert "~crop " in cropped["variant"], cropped  # through a crop of the entry's
     assert files["seized/listed.jpg"]["elimination"]["match"] == "md5"
     assert all(files[p]["faces"] == 0 for p in ("seized/same.jpg", "seized/reencoded.jpg"))
     assert files["seized/new.jpg"]["faces"] == 1
     summary = media.summary("ivy", "A")
-    assert summary["eliminated_by_category"] == {"1": 2, "2": 1}
-    assert summary["eliminated_by_hash_set"] == {"case-B": 2, "md5s": 1}
+    assert summary["eliminated_by_category"] == {"1": 3, "2": 1}
+    assert summary["eliminated_by_hash_set"] == {"case-B": 3, "md5s": 1}
     # the export of A's new material holds only new.jpg
     doc = media.export_new_material("ivy", "A")
     assert [e["MD5"].lower() for e in doc["value"]] == [files["seized/new.jpg"]["md5"]]

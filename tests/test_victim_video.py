@@ -193,6 +193,26 @@ def test_videos_are_recognised_by_content_in_folders_and_archives(tmp_path):
     too_big = list(iter_media(tmp_path / "a.zip", max_bytes=100))
     assert len(too_big) == 1 and "too large" in str(too_big[0].error)
 
+    # one pass over a folder or archive: photos by name and videos by content in name order
+    (folder / "sub" / "0000.jpg").write_bytes(b"a photo by its name")
+    (folder / "sub" / "0002.jpg").write_bytes(b"another")
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as zf:
+        for name, data in (("x/z.jpg", b"z"), ("x/film", mkv), ("x/a.jpg", b"a"), ("x/t", b"t")):
+            zf.writestr(name, data)
+    assert [i.path for i in iter_media(folder)] == [
+        f"{folder}/sub/0000.jpg",
+        f"{folder}/sub/0001",
+        f"{folder}/sub/0002.jpg",
+    ]
+    zipped = tmp_path / "b.zip"
+    assert [i.path for i in iter_media(zipped)] == [
+        f"{zipped}!x/{n}" for n in ("a.jpg", "film", "z.jpg")
+    ]
+    # the gallery's own readers take the photos only (their default acceptance)
+    from facesearch.ingest.sources import iter_path
+
+    assert [i.path for i in iter_path(zipped)] == [f"{zipped}!x/a.jpg", f"{zipped}!x/z.jpg"]
+
 
 def _unit(v):
     v = np.asarray(v, np.float32)

@@ -3,6 +3,11 @@
 Archives are read in place, member by member; absolute paths, ``..`` components, links and
 special files are refused with a reason and nothing is ever written outside the data
 directory. A manifest (CSV or JSON Lines) lists files with where each came from.
+
+Which files of a folder or archive are read is the ``accept`` hook's choice (an
+:data:`Accept`): by default the photos by name (:func:`photos_by_name`); the media import
+(victim/sources.py) also takes files whose first bytes are a video or a picture, in the same
+single pass over the folder or archive.
 """
 
 from __future__ import annotations
@@ -51,14 +56,35 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _reader(path: Path) -> Callable[[], bytes]:
+# accept(name, head) -> the most bytes to read of the file, or None to leave it out. ``name``
+# is the file's (or archive member's) name; ``head()`` reads its first bytes (called only if
+# the hook needs them; it answers b"" if they cannot be read).
+Accept = Callable[[str, Callable[[int], bytes]], int | None]
+
+
+def photos_by_name(name: str, head: Callable[[int], bytes]) -> int | None:
+    """The gallery's choice: files with a photo extension, up to MAX_MEMBER_BYTES."""
+    return MAX_MEMBER_BYTES if is_image_name(name) else None
+
+
+def _reader(path: Path, limit: int = MAX_MEMBER_BYTES) -> Callable[[], bytes]:
     def read() -> bytes:
         size = path.stat().st_size
-        if size > MAX_MEMBER_BYTES:
-            raise SourceError(f"file is {size:,} bytes, over the {MAX_MEMBER_BYTES:,} limit")
+        if size > limit:
+            raise SourceError(f"file is {size:,} bytes, over the {limit:,} limit")
         return path.read_bytes()
 
     return read
+
+
+def _guarded(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    def head(n: int) -> bytes:
+        try:
+            return read(n)
+        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+            return b""
+
+    return head
 
 
 def is_archive(path: Path) -> bool:
@@ -74,39 +100,54 @@ def iter_sources(paths: list[Path], manifest: Path | None = None) -> Iterator[So
         yield from iter_manifest(Path(manifest))
 
 
-def iter_path(path: Path) -> Iterator[SourceItem]:
+def iter_path(path: Path, accept: Accept = photos_by_name) -> Iterator[SourceItem]:
+    """The items of a file, folder, archive or manifest; ``accept`` chooses which files of a
+    folder or archive are read (a file named on its own, or in a manifest, always is)."""
     if not path.exists() and not path.is_symlink():
         yield SourceItem(str(path), None, error="no such file or folder")
     elif path.is_dir():
-        yield from iter_folder(path)
+        yield from iter_folder(path, accept)
     elif is_archive(path):
-        yield from iter_archive(path)
+        yield from iter_archive(path, accept)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
         yield from iter_manifest(path)
     else:
         yield SourceItem(str(path), _reader(path))
 
 
-def iter_folder(root: Path) -> Iterator[SourceItem]:
-    """Image files under ``root``, recursively, sorted; links that leave ``root`` refused."""
+def _file_head(path: Path) -> Callable[[int], bytes]:
+    def head(n: int) -> bytes:
+        with path.open("rb") as fh:
+            return fh.read(n)
+
+    return _guarded(head)
+
+
+def iter_folder(root: Path, accept: Accept = photos_by_name) -> Iterator[SourceItem]:
+    """The files under ``root`` that ``accept`` takes, recursively, sorted; links that leave
+    ``root`` and special files are refused (reported if their name is a photo's, else left)."""
     real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith(".") or not is_image_name(name):
+            if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink():
                 target = path.resolve()
                 if not target.is_relative_to(real_root):
-                    yield SourceItem(
-                        str(path), None, error="refused: link points outside the folder"
-                    )
+                    if is_image_name(name):
+                        yield SourceItem(
+                            str(path), None, error="refused: link points outside the folder"
+                        )
                     continue
             if not path.is_file():
-                yield SourceItem(str(path), None, error="not a regular file")
+                if is_image_name(name):
+                    yield SourceItem(str(path), None, error="not a regular file")
                 continue
-            yield SourceItem(str(path), _reader(path))
+            limit = accept(name, _file_head(path))
+            if limit is not None:
+                yield SourceItem(str(path), _reader(path, limit))
 
 
 def safe_member_name(name: str) -> str:
@@ -122,25 +163,27 @@ def safe_member_name(name: str) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
-def iter_archive(path: Path) -> Iterator[SourceItem]:
+def iter_archive(path: Path, accept: Accept = photos_by_name) -> Iterator[SourceItem]:
     try:
         if zipfile.is_zipfile(path):
-            yield from _iter_zip(path)
+            yield from _iter_zip(path, accept)
         elif tarfile.is_tarfile(path):
-            yield from _iter_tar(path)
+            yield from _iter_tar(path, accept)
         else:
             yield SourceItem(str(path), None, error="not a readable zip or tar archive")
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
 
 
-def _iter_zip(path: Path) -> Iterator[SourceItem]:
+def _iter_zip(path: Path, accept: Accept) -> Iterator[SourceItem]:
     # The archive stays open while its items are consumed (reads happen in order).
     with zipfile.ZipFile(path) as zf:
-        yield from _zip_members(path, zf)
+        yield from _zip_members(path, zf, accept)
 
 
-def _zip_members(path: Path, zf: zipfile.ZipFile) -> Iterator[SourceItem]:
+def _zip_members(
+    path: Path, zf: zipfile.ZipFile, accept: Accept = photos_by_name
+) -> Iterator[SourceItem]:
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
         if info.is_dir():
             continue
@@ -154,29 +197,37 @@ def _zip_members(path: Path, zf: zipfile.ZipFile) -> Iterator[SourceItem]:
         if stat.S_ISLNK(mode):
             yield SourceItem(label, None, error="refused: link inside archive")
             continue
-        if not is_image_name(name):
+
+        def head(n: int, member: zipfile.ZipInfo = info) -> bytes:
+            with zf.open(member) as fh:
+                return fh.read(n)
+
+        limit = accept(name, _guarded(head))
+        if limit is None:
             continue
-        if info.file_size > MAX_MEMBER_BYTES:
+        if info.file_size > limit:
             yield SourceItem(label, None, error=f"member is {info.file_size:,} bytes, too large")
             continue
 
-        def read(member: zipfile.ZipInfo = info) -> bytes:
+        def read(member: zipfile.ZipInfo = info, limit: int = limit) -> bytes:
             with zf.open(member) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
-            if len(data) > MAX_MEMBER_BYTES:
+                data = fh.read(limit + 1)
+            if len(data) > limit:
                 raise SourceError("archive member expands past the size limit")
             return data
 
         yield SourceItem(f"{path}!{name}", read)
 
 
-def _iter_tar(path: Path) -> Iterator[SourceItem]:
+def _iter_tar(path: Path, accept: Accept) -> Iterator[SourceItem]:
     # Members in archive order: compressed tars are read sequentially, never re-opened.
     with tarfile.open(path) as tf:
-        yield from _tar_members(path, tf)
+        yield from _tar_members(path, tf, accept)
 
 
-def _tar_members(path: Path, tf: tarfile.TarFile) -> Iterator[SourceItem]:
+def _tar_members(
+    path: Path, tf: tarfile.TarFile, accept: Accept = photos_by_name
+) -> Iterator[SourceItem]:
     for member in tf:
         if member.isdir():
             continue
@@ -192,17 +243,23 @@ def _tar_members(path: Path, tf: tarfile.TarFile) -> Iterator[SourceItem]:
         if not member.isfile():
             yield SourceItem(label, None, error="refused: special file inside archive")
             continue
-        if not is_image_name(name):
+
+        def head(n: int, info: tarfile.TarInfo = member) -> bytes:
+            fh = tf.extractfile(info)
+            return fh.read(n) if fh is not None else b""
+
+        limit = accept(name, _guarded(head))
+        if limit is None:
             continue
-        if member.size > MAX_MEMBER_BYTES:
+        if member.size > limit:
             yield SourceItem(label, None, error=f"member is {member.size:,} bytes, too large")
             continue
 
-        def read(info: tarfile.TarInfo = member) -> bytes:
+        def read(info: tarfile.TarInfo = member, limit: int = limit) -> bytes:
             fh = tf.extractfile(info)
             if fh is None:
                 raise SourceError("cannot read archive member")
-            return fh.read(MAX_MEMBER_BYTES)
+            return fh.read(limit)
 
         yield SourceItem(f"{path}!{name}", read)
 

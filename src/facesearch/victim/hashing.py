@@ -11,6 +11,13 @@ Hex follows the PDQ reference implementation's order (the 16-bit word 15 first, 
 
 The 8 dihedral variants (rotations by 0/90/180/270 degrees, each mirrored or not) are computed
 in one pass, so that a rotated or mirrored copy of a known image still matches.
+
+PDQ is a whole-image DCT hash: a copy cropped by 2.5% on each side is ~55 bits from the
+original, far past any safe threshold. So each file also gets the PDQ of its centred crops
+(:data:`PDQ_CROPS`: 1, 2, 3, 4 and 5% off each side, upright only): a file whose hashes carry
+them (facesearch's own exports, ``PDQCrops``) is then found again when a copy of it was cropped
+by up to ~5.5% a side, and a file is compared through its crops with the known hashes, which
+finds the file when the known image is a crop of it.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ DIHEDRAL_NAMES = (
     "rotate270+mirror",
 )
 _DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+PDQ_CROPS = (0.01, 0.02, 0.03, 0.04, 0.05)  # centred crops: the share cut off each side
+_CROP_BASE = 256  # crops are cut from the image squared to this side (PDQ sees 128 anyway)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class PdqHash:
     hex: str  # of the image as it is
     quality: int  # 0..100; PDQ's authors advise not trusting hashes under 50
     variants: tuple[str, ...]  # the 8 dihedral variants, in DIHEDRAL_NAMES order
+    crops: tuple[str, ...] = ()  # centred crops, upright, in PDQ_CROPS order
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -75,11 +85,43 @@ def hamming(a: str, b: str) -> int:
     return int(np.unpackbits(hex_to_code(a) ^ hex_to_code(b)).sum())
 
 
-def pdq_hash(bgr: np.ndarray) -> PdqHash:
-    """PDQ of an image (H x W x 3 uint8, BGR as the decoder gives), with its dihedral variants."""
+def _squared(bgr: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    h, w = bgr.shape[:2]
+    if (h, w) == (side, side):
+        return bgr
+    shrink = h * w > side * side
+    return cv2.resize(
+        bgr, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
+
+
+def pdq_crop_hashes(bgr: np.ndarray, crops: tuple[float, ...] = PDQ_CROPS) -> tuple[str, ...]:
+    """PDQ of the image's centred crops (``crops``: the share cut off each side), upright."""
     import cv2
     import pdqhash
 
+    base = _squared(bgr, _CROP_BASE)
+    out = []
+    for share in crops:
+        cut = round(_CROP_BASE * share)
+        part = base[cut : _CROP_BASE - cut, cut : _CROP_BASE - cut]
+        # bilinear from ~2x: INTER_AREA at this ratio costs more than the hash itself
+        small = cv2.resize(part, (PDQ_SIDE, PDQ_SIDE), interpolation=cv2.INTER_LINEAR)
+        rgb = np.ascontiguousarray(small[:, :, ::-1])
+        bits, _ = pdqhash.compute(rgb)
+        out.append(bits_to_hex(bits))
+    return tuple(out)
+
+
+def pdq_hash(bgr: np.ndarray, *, crops: bool = False) -> PdqHash:
+    """PDQ of an image (H x W x 3 uint8, BGR as the decoder gives), with its dihedral variants
+    and, with ``crops``, the hashes of its centred crops (:func:`pdq_crop_hashes`)."""
+    import cv2
+    import pdqhash
+
+    cropped = pdq_crop_hashes(bgr) if crops else ()
     h, w = bgr.shape[:2]
     if (h, w) != (PDQ_SIDE, PDQ_SIDE):
         shrink = h * w > PDQ_SIDE * PDQ_SIDE
@@ -100,7 +142,7 @@ def pdq_hash(bgr: np.ndarray) -> PdqHash:
         if not variants:
             first_quality = int(quality)
         variants.append(bits_to_hex(bits))
-    return PdqHash(hex=variants[0], quality=first_quality, variants=tuple(variants))
+    return PdqHash(hex=variants[0], quality=first_quality, variants=tuple(variants), crops=cropped)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ Formats read (``detect_format`` chooses from the content):
 * **VICS** (Project VIC's OData data model): a JSON object whose ``value`` array holds Media
   entries with ``MD5`` and/or ``SHA1``, ``Category``, ``MediaSize``, ``MediaID`` and an optional
   ``PhotoDNA`` (kept as the opaque text it is). Data model 1.x names itself in
-  ``odata.metadata``, 2.0 in ``@odata.context``. facesearch's own exports are VICS 2.0 with three
-  more properties per entry (``SHA256``, ``PDQ``, ``PDQQuality``) that other tools ignore.
+  ``odata.metadata``, 2.0 in ``@odata.context``. facesearch's own exports are VICS 2.0 with four
+  more properties per entry (``SHA256``, ``PDQ``, ``PDQQuality`` and ``PDQCrops``, the PDQ of
+  the file's centred crops, see hashing.PDQ_CROPS) that other tools ignore.
 * **CAID** (the UK Child Abuse Image Database): its VICS-style JSON export (read as VICS, the
   categories kept as given) or a CSV with a header naming ``MD5`` and/or ``SHA1`` and
   optionally ``Category`` and ``MediaSize`` columns.
@@ -51,6 +52,7 @@ class HashRecord:
     media_size: int | None = None
     photodna: str | None = None
     media_id: str | None = None
+    pdq_crops: str | None = None  # PDQ of centred crops (hashing.PDQ_CROPS), space-separated
 
     def key(self) -> tuple[Any, ...]:
         return (
@@ -59,6 +61,7 @@ class HashRecord:
             self.sha256,
             self.pdq,
             self.pdq_quality,
+            self.pdq_crops,
             self.category,
             self.media_size,
             self.photodna,
@@ -169,6 +172,13 @@ def parse_vics(data: bytes, caid: bool = False) -> ParsedHashSet:
             isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100
         ):
             raise HashSetFormatError(f"{where}.PDQQuality: expected a whole number 0..100")
+        crops = entry.get("PDQCrops")
+        if crops is not None:
+            if not isinstance(crops, list) or len(crops) > 16:
+                raise HashSetFormatError(
+                    f"{where}.PDQCrops: expected an array of at most 16 PDQ hashes"
+                )
+            crops = [_hex(c, 64, f"{where}.PDQCrops[{k}]") for k, c in enumerate(crops)]
         photodna = entry.get("PhotoDNA")
         if photodna is not None and not isinstance(photodna, str):
             raise HashSetFormatError(f"{where}.PhotoDNA: expected a string (kept as given)")
@@ -184,6 +194,7 @@ def parse_vics(data: bytes, caid: bool = False) -> ParsedHashSet:
                 media_size=_size(entry.get("MediaSize"), f"{where}.MediaSize"),
                 photodna=photodna or None,
                 media_id=None if media_id is None else str(media_id)[:100],
+                pdq_crops=" ".join(crops) if crops else None,
             )
         )
     fmt = "caid" if caid else f"vics-{major}"
@@ -267,6 +278,8 @@ def to_vics(records: Iterable[HashRecord], *, version: int = 2) -> dict[str, Any
             entry["PDQ"] = r.pdq
             if r.pdq_quality is not None:
                 entry["PDQQuality"] = r.pdq_quality
+            if r.pdq_crops:
+                entry["PDQCrops"] = r.pdq_crops.split()
         entry["IsPrecategorized"] = r.category is not None
         value.append(entry)
     if version == 1:

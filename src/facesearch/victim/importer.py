@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from facesearch.ingest.sources import SourceItem
 from facesearch.pipeline import FacePipeline, PipelineSettings
 from facesearch.ports import BlobStore, Executor, InlineExecutor
-from facesearch.victim.elimination import EliminationSettings, PdqIndex
-from facesearch.victim.hashing import FileHashes, file_hashes, hex_to_code
+from facesearch.victim.elimination import EliminationSettings, PdqIndex, code_rows
+from facesearch.victim.hashing import FileHashes, file_hashes
 from facesearch.victim.schema import (
     HashEntry,
     HashSet,
@@ -178,7 +178,13 @@ class MediaImportRun:
             for r in rows:
                 self._by_sha.setdefault(r.sha256, r.id)
             pdq_rows = s.execute(
-                select(HashEntry.id, HashEntry.pdq, HashSet.name, HashEntry.category)
+                select(
+                    HashEntry.id,
+                    HashEntry.pdq,
+                    HashEntry.pdq_crops,
+                    HashSet.name,
+                    HashEntry.category,
+                )
                 .join(HashSet, HashSet.id == HashEntry.set_id)
                 .where(
                     HashEntry.pdq.is_not(None),
@@ -187,11 +193,9 @@ class MediaImportRun:
                 .order_by(HashEntry.id)
             ).all()
         self._pdq_info = {r.id: (r.name, r.category) for r in pdq_rows}
-        self._pdq_ids = np.array([r.id for r in pdq_rows], np.int64)
-        self._pdq_codes = (
-            np.stack([hex_to_code(r.pdq) for r in pdq_rows])
-            if pdq_rows
-            else np.zeros((0, 32), np.uint8)
+        # an entry's own hash and its crops' (hashing.PDQ_CROPS), all codes of the entry
+        self._pdq_codes, self._pdq_ids, self._pdq_crop_of = code_rows(
+            [(r.id, r.pdq, r.pdq_crops) for r in pdq_rows]
         )
 
     def _new_executor(self) -> Executor:
@@ -201,12 +205,18 @@ class MediaImportRun:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_media_worker,
-            initargs=(self.pipeline_settings, self._pdq_codes, self._pdq_ids, self.elimination),
+            initargs=(
+                self.pipeline_settings,
+                self._pdq_codes,
+                self._pdq_ids,
+                self.elimination,
+                self._pdq_crop_of,
+            ),
         )
 
     def _task(self) -> Callable[[list[tuple[int, bytes, bool]]], MediaBatchOut]:
         if isinstance(self._executor, InlineExecutor):
-            index = PdqIndex(self._pdq_codes, self._pdq_ids, self.elimination)
+            index = PdqIndex(self._pdq_codes, self._pdq_ids, self.elimination, self._pdq_crop_of)
             return partial(process_media_batch, pipeline=self.pipeline(), pdq=index)
         return process_media_batch
 
@@ -475,6 +485,7 @@ class MediaImportRun:
             sha256=h.sha256,
             pdq=out.pdq.hex if out.pdq else None,
             pdq_quality=out.pdq.quality if out.pdq else None,
+            pdq_crops=" ".join(out.pdq.crops) if out.pdq and out.pdq.crops else None,
             width=out.width or None,
             height=out.height or None,
             format=out.format or None,
@@ -518,6 +529,7 @@ class MediaImportRun:
                             sha256=dup.hashes.sha256,
                             pdq=original.pdq,
                             pdq_quality=original.pdq_quality,
+                            pdq_crops=original.pdq_crops,
                             width=original.width,
                             height=original.height,
                             format=original.format,

@@ -111,6 +111,7 @@ class MediaFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     pdq: Mapped[str | None] = mapped_column(String(64))  # 256 bits, hex
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    pdq_crops: Mapped[str | None] = mapped_column(Text)  # hex of PDQ_CROPS, space-separated
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     format: Mapped[str | None] = mapped_column(String(16))
@@ -201,6 +202,7 @@ class HashEntry(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     pdq: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    pdq_crops: Mapped[str | None] = mapped_column(Text)  # hex of PDQ_CROPS, space-separated
     category: Mapped[str | None] = mapped_column(String(100))
     media_size: Mapped[int | None] = mapped_column(BigInteger)
     photodna: Mapped[str | None] = mapped_column(Text)  # opaque, kept as given

@@ -361,6 +361,7 @@ class MediaService:
                     pdq_quality=f.pdq_quality,
                     category=category,
                     media_size=f.size,
+                    pdq_crops=f.pdq_crops,
                 )
                 for f in files
             ]
@@ -646,6 +647,7 @@ def _record_of(e: HashEntry) -> hashsets.HashRecord:
         media_size=e.media_size,
         photodna=e.photodna,
         media_id=e.media_id,
+        pdq_crops=e.pdq_crops,
     )
 
 

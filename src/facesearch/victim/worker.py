@@ -60,9 +60,10 @@ def init_media_worker(
     pdq_codes: np.ndarray,
     pdq_ids: np.ndarray,
     elimination: EliminationSettings,
+    pdq_crop_of: np.ndarray | None = None,
 ) -> None:
     ingest_worker.init_worker(settings, 1, None)
-    _state.pdq = PdqIndex(pdq_codes, pdq_ids, elimination)
+    _state.pdq = PdqIndex(pdq_codes, pdq_ids, elimination, pdq_crop_of)
 
 
 def process_media_batch(
@@ -95,7 +96,7 @@ def process_media_batch(
         finally:
             timings["decode"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        hashed = pdq_hash(image.pixels)
+        hashed = pdq_hash(image.pixels, crops=True)  # crops: see hashing.PDQ_CROPS
         match = None if eliminated or index is None else index.match(hashed)
         timings["pdq"] += time.perf_counter() - t0
         out = MediaOut(

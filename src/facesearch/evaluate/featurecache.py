@@ -272,14 +272,14 @@ def describe_with_flips(
     from facesearch.align import align_face
     from facesearch.evaluate.runner import embed_one_face
 
-    result, face, decoded = embed_one_face(pipeline, path)
-    if face is None or decoded is None:
-        return result, None, None
     if pipeline.settings.flip_fusion or (pipeline.second is not None and pipeline.second.flip):
         raise ValueError(
             "describe the mirrored face with a pipeline without flip averaging "
             "(PipelineSettings(flip_fusion=False, second_flip=False))"
         )
+    result, face, decoded = embed_one_face(pipeline, path)
+    if face is None or decoded is None:
+        return result, None, None
     mirrored = np.ascontiguousarray(face.aligned[:, ::-1])
     flip1 = pipeline.embedder.predict(mirrored[None])[0]
     flip2 = None

@@ -22,6 +22,16 @@ plain or flip-averaged; ``lodo.leave_one_out_variants``)::
     FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py --cache --flips
     python benchmarks/fusion_lodo.py --flip-study      # writes benchmarks/out/fusion_lodo_flip.json
     python benchmarks/fusion_lodo.py --flip-study --with-pose --calibrate  # + pose family, bands
+
+``--variants plain,second+flip`` restricts the choice to variants that keep SFace's vectors
+plain (the index's first pass); with ``--calibrate --write-manifest`` the choice on all sets
+(it must be ``second+flip``) is written to the manifest as the second recognizer's record for
+flip-averaged vectors (``vector_variant: "flip"``), the previous record kept as
+``calibration.plain_vectors``. It is written whatever the LODO decision; the record carries it
+(``lodo.decision``)::
+
+    python benchmarks/fusion_lodo.py --flip-study --variants plain,second+flip --calibrate \
+        --write-manifest
 """
 
 from __future__ import annotations

@@ -133,7 +133,9 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
     """Median ms per face of each recognizer pass, on the same faces, interleaved, 1 thread.
 
     ``single``: one SFace pass; ``flip-fusion``: SFace on the crop and its mirror; ``dlib``:
-    the second model's chip alignment and ResNet (what ``sface+dlib`` adds to ``single``).
+    the second model's chip alignment and ResNet as shipped (flip-averaged: the chip and its
+    mirror in one batch; what ``sface+dlib`` adds to ``single``); ``dlib-plain``: the same
+    without the mirror (``PipelineSettings(second_flip=False)``).
     """
     from facesearch.align import align_face
     from facesearch.decode import decode_file
@@ -143,8 +145,11 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
     set_threads(1)
     fused = FacePipeline.load(PipelineSettings())
     flip = FacePipeline.load(PipelineSettings(flip_fusion=True, second_model=False))
+    plain = FacePipeline.load(PipelineSettings(second_flip=False))
     assert fused.second is not None and fused.second_template is not None
+    assert plain.second is not None
     dlib_model, template, size = fused.second, fused.second_template, fused.second_size
+    dlib_plain = plain.second
     files = sorted((data / "cfp" / "Data" / "Images").glob("*/*/01.jpg"))[:n]
     crops, images, landmarks = [], [], []
     for f in files:
@@ -156,16 +161,17 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
             landmarks.append(faces[0].landmarks)
     batch = np.stack(crops)
 
-    def run_dlib() -> None:
+    def run_dlib(model: Any = dlib_model) -> None:
         chips = [
             align_face(px, lm, template, size) for px, lm in zip(images, landmarks, strict=True)
         ]
-        dlib_model.predict(np.stack(chips))
+        model.predict(np.stack(chips))
 
     runs = {
         "single": lambda: fused.embed_aligned(batch),
         "flip-fusion": lambda: flip.embed_aligned(batch),
         "dlib": run_dlib,
+        "dlib-plain": lambda: run_dlib(dlib_plain),
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     fused.embed_aligned(batch[:8])  # warm-up
@@ -483,10 +489,15 @@ def main() -> None:
                 fused_run, results=results_dlib, fusion=None, variant="dlib", dim=128
             )
         elif variant == "sface+dlib" and args.from_cache:
-            from facesearch.embed import manifest_fusion
+            from facesearch.embed import manifest_fusion, second_model_spec
             from facesearch.evaluate.featurecache import FeatureCache
 
             cache = FeatureCache.load(args.from_cache)
+            spec = second_model_spec(load_manifest())
+            if spec is not None and spec.vector_variant:  # the shipped flip-averaged dlib
+                if not cache.has_flips:
+                    sys.exit(f"{args.from_cache} has no mirrored vectors: make it with --flips")
+                cache = cache.with_flip_averaging(False, True)
             emb = cache.embedding_set(args.data, manifest_fusion(load_manifest()))
             for name in [
                 n for n, ds in sets.items() if any(p not in emb.results for p in ds.paths)

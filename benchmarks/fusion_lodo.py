@@ -22,6 +22,16 @@ plain or flip-averaged; ``lodo.leave_one_out_variants``)::
     FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py --cache --flips
     python benchmarks/fusion_lodo.py --flip-study      # writes benchmarks/out/fusion_lodo_flip.json
     python benchmarks/fusion_lodo.py --flip-study --with-pose --calibrate  # + pose family, bands
+
+``--variants plain,second+flip`` restricts the choice to variants that keep SFace's vectors
+plain (the index's first pass); with ``--calibrate --write-manifest`` the choice on all sets
+(it must be ``second+flip``) is written to the manifest as the second recognizer's record for
+flip-averaged vectors (``vector_variant: "flip"``), the previous record kept as
+``calibration.plain_vectors``. It is written whatever the LODO decision; the record carries it
+(``lodo.decision``)::
+
+    python benchmarks/fusion_lodo.py --flip-study --variants plain,second+flip --calibrate \
+        --write-manifest
 """
 
 from __future__ import annotations
@@ -510,11 +520,20 @@ def select_and_report(args: argparse.Namespace) -> None:
 VARIANTS = ("plain", "sface+flip", "second+flip", "both+flip")
 
 
-def flip_report(cache: Any, data: Path, seed: int, families_wanted: list[str]) -> dict[str, Any]:
+def flip_report(
+    cache: Any,
+    data: Path,
+    seed: int,
+    families_wanted: list[str],
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Any]:
     """Flip averaging chosen by leave-one-dataset-out: every set scored in each embedding
     variant (either recognizer's vector averaged with its mirror's, or not), the variant and
     the fusion chosen on the training sets, the held-out set scored against every single
-    option (``lodo.leave_one_out_variants``)."""
+    option of those variants (``lodo.leave_one_out_variants``). ``variants`` restricts the
+    candidates (e.g. ``plain,second+flip``: SFace's vectors as the index holds them); the
+    table of single recognizers always shows all four, and each held-out result records
+    whether it is also no worse than every one of them (``no_worse_than_all_four``)."""
     from facesearch.evaluate.lodo import (
         accept_variants,
         leave_one_out_variants,
@@ -525,7 +544,7 @@ def flip_report(cache: Any, data: Path, seed: int, families_wanted: list[str]) -
 
     if not cache.has_flips:
         raise SystemExit("the cache has no mirrored vectors: rebuild it with --cache --flips")
-    sets_by_variant: dict[str, list[Any]] = {}
+    all_variants: dict[str, list[Any]] = {}
     notes: dict[str, Any] = {}
     for variant in VARIANTS:
         from facesearch.evaluate.lodo import variant_flips
@@ -534,13 +553,23 @@ def flip_report(cache: Any, data: Path, seed: int, families_wanted: list[str]) -
         sets, notes = scored_sets(
             labelled_sets(data), cache.with_flip_averaging(f1, f2), data, seed
         )
-        sets_by_variant[variant] = sets
-    options = single_options(sets_by_variant)
+        all_variants[variant] = sets
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or "plain" not in variants:
+        raise SystemExit(f"--variants: a subset of {', '.join(VARIANTS)} including plain")
+    sets_by_variant = {v: all_variants[v] for v in VARIANTS if v in variants}
+    every = single_options(all_variants)
     first = {s.name: s for s in sets_by_variant["plain"]}
-    out: dict[str, Any] = {"notes": notes, "singles": {}, "families": {}}
-    for name, opts in options.items():
+    out: dict[str, Any] = {
+        "notes": notes,
+        "variants": list(sets_by_variant),
+        "singles": {},
+        "families": {},
+    }
+    for name, opts in every.items():
         out["singles"][name] = {k: vars(score(v, first[name])) for k, v in opts.items()}
         out["singles"][name]["pairs"] = len(first[name].labels)
+    options = single_options(sets_by_variant)
     for family, candidates in families().items():
         if family not in families_wanted:
             continue
@@ -555,7 +584,15 @@ def flip_report(cache: Any, data: Path, seed: int, families_wanted: list[str]) -
             results = leave_one_out_variants(
                 sets_by_variant, candidates, by_group=by_group, memo=memo
             )
-            record[mode] = [r.to_dict() for r in results]
+            rows = [r.to_dict() for r in results]
+            for row in rows:  # also against the options left out of the candidates
+                best_all = max(
+                    v["accuracy"]
+                    for k, v in out["singles"][row["held_out"]].items()
+                    if k != "pairs"
+                )
+                row["no_worse_than_all_four"] = row["fused"]["accuracy"] >= best_all - 1e-9
+            record[mode] = rows
             record[mode + "_decision"] = accept_variants(results).to_dict()
         singles = {
             n: {k: score(v, first[n]) for k, v in opts.items()} for n, opts in options.items()
@@ -603,12 +640,130 @@ def print_flip(report: dict[str, Any]) -> None:
         print(f"({record['seconds']:.0f} s)")
 
 
+def flip_manifest_record(out: dict[str, Any], family: str, date: str) -> dict[str, Any]:
+    """The second recognizer's calibration record for flip-averaged dlib vectors (SFace's
+    plain): the fusion chosen on all sets, how (LODO, per held-out set), its fused bands, and
+    the previous record for plain dlib vectors (``plain_vectors``, used with
+    ``PipelineSettings(second_flip=False)``)."""
+    from facesearch.evaluate.lodo import variant_flips
+
+    rec = out["families"][family]
+    chosen = rec["chosen_on_all_sets"]
+    if variant_flips(chosen["variant"]) != (False, True):
+        raise SystemExit(
+            f"the choice on all sets is {chosen['variant']!r}: only 'second+flip' (dlib "
+            "flip-averaged, SFace plain) can be written to the manifest by this script"
+        )
+    bands = out["bands"]
+    manifest = json.loads(MANIFEST.read_text())
+    spec = manifest["models"]["dlib-resnet-v1"]
+    previous = spec["calibration"]
+    if spec.get("vector_variant") == "flip":
+        plain = previous["plain_vectors"]
+    else:
+        plain = {**previous, "thresholds": {k: spec["thresholds"][k] for k in ("match", "strong")}}
+
+    def rows(mode: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "held_out": r["held_out"],
+                "variant": r["variant"],
+                "chosen": r["chosen"],
+                "singles": {k: round(v["accuracy"], 6) for k, v in r["singles"].items()},
+                "fused": round(r["fused"]["accuracy"], 6),
+                "fused_std": round(r["fused"]["std"], 6),
+                "best_single": r["best_single"],
+                "no_worse_than_best_single": r["no_worse_than_better_single"],
+                "no_worse_than_all_four": r["no_worse_than_all_four"],
+                "paired_test_against_best_single": r["paired_test_against_better_single"],
+            }
+            for r in rec[mode]
+        ]
+
+    return {
+        "vector_variant": "flip",
+        "vectors": "this model's vector of a face is normalise(v + v_mirror): dlib's ResNet on "
+        "the aligned chip and on the same chip mirrored left to right (one batch), each "
+        "L2-normalised; SFace's vectors (the index's first pass) stay plain",
+        "fusion": chosen["fusion"],
+        "rule": "w = weight (for a pose-dependent fusion: moving linearly to profile_weight as "
+        "the pair's larger |yaw| goes from pose_start to pose_full); z = (1 - w) * n1(sface) + "
+        "w * n2(dlib), n = (s - mean) / std for normalisation 'z', (s - mean) / (1 - mean) for "
+        "'unit'; fused = m1 + (1 - m1) * z / z(1, 1): SFace's impostor mean stays m1 and a "
+        "perfect pair (a photo against itself) scores 1",
+        "fit_on": "impostor statistics: every impostor pair of the labelled sets in "
+        f"../shared/faces ({', '.join(chosen['trained_on'])}), each set counted once (mean of "
+        "the sets' means; root of the mean of their second moments about it), with "
+        "flip-averaged dlib vectors",
+        "weight_choice": "the leave-one-dataset-out choice on all sets, among SFace-plain "
+        f"variants ({', '.join(out['variants'])}); family '{family}'",
+        "lodo": {
+            "how": "FACESEARCH_SECOND_RUNTIME=onnxruntime-fp32 python benchmarks/fusion_lodo.py "
+            "--cache --flips (once: both recognizers on every photo and its mirror, cached), "
+            "then python benchmarks/fusion_lodo.py --flip-study --with-pose --variants "
+            f"{','.join(out['variants'])} --calibrate --write-manifest. For each held-out set, "
+            "the variant, statistics and candidate are chosen on the other sets only (no worse "
+            "than the best single option on the most of them, then the highest mean 10-fold "
+            "accuracy, then the lower mean EER, then the simpler candidate); held out, the "
+            "fusion must be no worse than every single option of those variants. by_group also "
+            "leaves out sets sharing photos with the held-out one.",
+            "why_sface_plain": "cost, decided before the study: flipping SFace would change "
+            "its model key, every vector index and SFace's bands and add about 20 ms per face; "
+            "flipping dlib only changes the second vectors (one more chip per face in the same "
+            "batch)",
+            "family": family,
+            "variants": out["variants"],
+            "held_out": rows("lodo"),
+            "decision": rec["lodo_decision"],
+            "held_out_by_group": rows("lodo_by_group"),
+            "decision_by_group": rec["lodo_by_group_decision"],
+            "chosen_on_all_sets": f"{chosen['variant']}, {chosen['candidate']}",
+            "notes": out["notes"],
+            "date": date,
+        },
+        "fused_thresholds": bands["full"]["fused"],
+        "fused_tar": bands["full"]["fused_tar"],
+        "bands_fit_on": f"CFP frontal photos, all {bands['full']['n_impostor']:,} impostor and "
+        f"{bands['full']['n_genuine']:,} genuine pairs of {bands['full']['n_images']:,} images "
+        "(match = FAR 1e-3, strong = FAR 1e-4, rounded up to 4 decimals), flip-averaged dlib "
+        "vectors",
+        "status": "used by search (re-ranking of the index's best max(k, 20) candidates with "
+        "the stored second vectors), compare and eval",
+        "check_subset": {
+            "what": "fused thresholds that 'facesearch calibrate' gives on the recognizer's "
+            "check_subset (tests/test_calibration.py)",
+            "match": bands["check_subset"]["fused"]["match"],
+            "strong": bands["check_subset"]["fused"]["strong"],
+        },
+        "plain_vectors": plain,
+        "date": date,
+    }
+
+
+def write_flip_manifest(record: dict[str, Any]) -> None:
+    manifest = json.loads(MANIFEST.read_text())
+    spec = manifest["models"]["dlib-resnet-v1"]
+    fused = record["fused_thresholds"]
+    spec["vector_variant"] = "flip"
+    spec["thresholds"] = {
+        "match": fused["match"],
+        "strong": fused["strong"],
+        "note": "thresholds for the FUSED score (SFace and this model's flip-averaged vectors, "
+        "see calibration.rule), FAR 1e-3 and 1e-4 on CFP frontal photos; for plain dlib "
+        "vectors see calibration.plain_vectors",
+    }
+    spec["calibration"] = record
+    MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {MANIFEST}")
+
+
 def flip_study(args: argparse.Namespace) -> None:
     from facesearch.evaluate.featurecache import FeatureCache
 
     cache = FeatureCache.load(args.cache)
     wanted = ["constant weight"] + (["pose-dependent weight"] if args.with_pose else [])
-    out = flip_report(cache, args.data, args.seed, wanted)
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    out = flip_report(cache, args.data, args.seed, wanted, variants)
     print_flip(out)
     if args.calibrate:  # the bands the choice on all sets would ship with (nothing is written)
         from facesearch.embed import ScoreFusion
@@ -624,7 +779,14 @@ def flip_study(args: argparse.Namespace) -> None:
             **calibrate_fused(args.data, flips, ScoreFusion.from_dict(chosen["fusion"])),
         }
         print("bands of the choice on all sets:", json.dumps(out["bands"], indent=2))
-    target = args.json.with_name("fusion_lodo_flip.json")
+        if args.write_manifest:
+            import datetime
+
+            today = datetime.datetime.now(datetime.UTC).date().isoformat()
+            write_flip_manifest(flip_manifest_record(out, family, today))
+    target = args.json.with_name(
+        "fusion_lodo_flip.json" if variants == VARIANTS else "fusion_lodo_flip_restricted.json"
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target}")
@@ -650,6 +812,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--with-pose", action="store_true", help="With --flip-study: also the pose family."
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="With --flip-study: the embedding variants to choose among (comma list of "
+        f"{', '.join(VARIANTS)}; default all). plain,second+flip keeps SFace's vectors plain.",
     )
     parser.add_argument("--calibrate", action="store_true", help="Also make the fused bands.")
     parser.add_argument(

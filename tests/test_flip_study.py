@@ -16,7 +16,11 @@ from facesearch.evaluate import lodo
 from facesearch.evaluate.featurecache import FeatureCache, describe_with_flips
 
 
-def test_mirrored_vectors_describe_the_same_face(tmp_path, pipeline, astronaut) -> None:
+def test_mirrored_vectors_describe_the_same_face(tmp_path, astronaut) -> None:
+    from facesearch.pipeline import FacePipeline, PipelineSettings
+
+    # the cache holds plain vectors and their mirrors (the shipped pipeline flips dlib's)
+    pipeline = FacePipeline.load(PipelineSettings(second_flip=False))
     photo = write_image(tmp_path / "a.png", astronaut)
     mirror = write_image(tmp_path / "b.png", np.ascontiguousarray(astronaut[:, ::-1]))
     result, flip1, flip2 = describe_with_flips(pipeline, photo)

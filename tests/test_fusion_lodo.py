@@ -76,8 +76,11 @@ def test_fusion_is_one_at_a_perfect_pair_and_rises_with_each_cosine(fusion: Scor
 
 def test_unit_output_keeps_the_order_of_the_old_z_score_fusion() -> None:
     """For a constant weight the new score is an increasing affine map of the old one (so
-    the old order, and FAR at mapped thresholds, are unchanged)."""
-    fusion = manifest_fusion(load_manifest())
+    the old order, and FAR at mapped thresholds, are unchanged). The record of plain dlib
+    vectors (the one made when the scale changed; PipelineSettings(second_flip=False))."""
+    from facesearch.embed import second_vectors_manifest
+
+    fusion = manifest_fusion(second_vectors_manifest(load_manifest(), False))
     assert fusion is not None and not fusion.pose_dependent
     old = ScoreFusion.from_dict({k: v for k, v in fusion.to_dict().items() if k != "output"})
     assert old.output == "sface"  # a record without "output" is a pre-2026-12 record

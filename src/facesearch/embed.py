@@ -6,7 +6,9 @@ Flip fusion (``flip_fusion=True``, off by default): each aligned crop is embedde
 mirrored left to right, and the two unit vectors are averaged and renormalised. It costs a
 second pass of the recognizer per face, and on CFP's 10-fold protocol it did not measurably
 help SFace (frontal-frontal -0.06 points, frontal-profile +0.10; docs/accuracy.md), so the
-pipeline does not use it. It stays available to measure (``facesearch eval --flip``).
+pipeline does not use it for SFace. It stays available to measure (``facesearch eval --flip``).
+The second recognizer's vectors are flip-averaged by default (``DlibEmbedder.flip``,
+``PipelineSettings.second_flip``): chosen with the fusion by leave-one-dataset-out.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 FLIP_FUSION = "flip-fusion"
 SINGLE = "single"
+#: the second recognizer's flip-averaged vectors (``ModelSpec.vector_variant``)
+FLIP = "flip"
 
 
 def variant_name(flip_fusion: bool) -> str:
@@ -135,6 +139,12 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
 
     dlib's own 5-point shape predictor is not used: on profiles its landmarks are poor, and
     dlib alone scored 82.3% on CFP-FP with them against 89.7% on YuNet's (docs/accuracy.md).
+
+    Flip averaging (the spec's ``vector_variant`` is ``"flip"``, the shipped default, see
+    :func:`second_vectors_manifest`): each chip is described as it is and mirrored left to
+    right, in the same batch, and the face's vector is ``normalise(v + v_mirror)`` of the two
+    unit vectors. Chosen by leave-one-dataset-out with the fusion (docs/accuracy.md); its
+    vectors carry their own model key (``dlib-resnet-v1-flip@...``).
     """
 
     def __init__(
@@ -164,12 +174,26 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
             raise ModelFileError("the second model needs dlib (pip install dlib-bin)") from exc
         self._net = dlib.face_recognition_model_v1(str(path))
 
+    @property
+    def flip(self) -> bool:
+        """Whether a face's vector is averaged with its mirrored chip's."""
+        return self.spec.vector_variant == FLIP
+
     def _predict(self, chips: np.ndarray) -> np.ndarray:
         chips = np.asarray(chips)
         if chips.ndim == 3:
             chips = chips[None]
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if not self.flip:
+            return self.describe(chips)
+        n = len(chips)
+        both = self.describe(np.concatenate([chips, chips[:, :, ::-1]]))
+        return normalise(both[:n] + both[n:])
+
+    def describe(self, chips: np.ndarray) -> np.ndarray:
+        """Unit vectors of exactly these (n, 150, 150, 3) BGR chips (no flip averaging)."""
+        assert self._session is not None or self._net is not None, "call load() first"
         if self._session is not None:
             out_batches = []
             for start in range(0, len(chips), self.batch_size):
@@ -343,6 +367,35 @@ DLIB_RECOGNIZER_KEY = "dlib-resnet-v1"
 
 def second_model_spec(manifest: Manifest) -> ModelSpec | None:
     return manifest.models.get(DLIB_RECOGNIZER_KEY)
+
+
+def second_vectors_manifest(manifest: Manifest, flip: bool = True) -> Manifest:
+    """``manifest`` with its second recognizer making flip-averaged (``flip``, the shipped
+    default) or plain vectors: that variant's model key, fusion record and fused bands. The
+    packaged manifest records the flip variant and, in ``calibration.plain_vectors``, the
+    fusion and bands of plain vectors (``PipelineSettings.second_flip``)."""
+    import dataclasses
+
+    from facesearch.errors import ConfigError
+
+    spec = second_model_spec(manifest)
+    if spec is None or (spec.vector_variant == FLIP) == flip:
+        return manifest
+    if flip:
+        raise ConfigError(
+            f"the manifest records no fusion for flip-averaged {spec.key} vectors: "
+            "use PipelineSettings(second_flip=False)"
+        )
+    plain = (spec.calibration or {}).get("plain_vectors")
+    if not plain or "fusion" not in plain or "thresholds" not in plain:
+        raise ConfigError(f"the manifest records no fusion for plain {spec.key} vectors")
+    new = dataclasses.replace(
+        spec,
+        vector_variant="",
+        thresholds=dict(plain["thresholds"]),
+        calibration={k: v for k, v in plain.items() if k != "thresholds"},
+    )
+    return dataclasses.replace(manifest, models={**manifest.models, spec.key: new})
 
 
 def manifest_fusion(manifest: Manifest) -> ScoreFusion | None:

@@ -677,6 +677,8 @@ class Gallery:
 
     def stats(self) -> dict[str, Any]:
         stats = self.catalog.stats()
+        if self.scoring.second_model:  # and how many second vectors are of another model
+            stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
         stats["indexed_faces"] = len(self.index)
         stats["index"] = self.index.describe()
         stats["backends"] = self.backends.describe()

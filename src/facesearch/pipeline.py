@@ -16,7 +16,7 @@ import numpy as np
 from facesearch.align import align_face
 from facesearch.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
 from facesearch.detect import Detection, DetectorSettings, YuNetDetector
-from facesearch.embed import DlibEmbedder, SFaceEmbedder, second_model_spec
+from facesearch.embed import DlibEmbedder, SFaceEmbedder, second_model_spec, second_vectors_manifest
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.quality import QualityReport, QualitySettings, assess
@@ -36,6 +36,12 @@ class PipelineSettings:
     # CFP frontal-profile 10-fold accuracy from 94.3% to 95.1% (docs/accuracy.md), at about
     # 120 ms more per face on one core. Off gives the fast SFace-only pipeline (ingest).
     second_model: bool = True
+    # Flip averaging for the second recognizer: its vector of a face is normalise(v + v_mirror)
+    # of the chip and the chip mirrored (one batch; about 7 ms more per face on ONNX Runtime).
+    # On (the default): chosen with the fusion by leave-one-dataset-out (docs/accuracy.md).
+    # These vectors have their own model key (dlib-resnet-v1-flip@...), fusion and fused
+    # bands; off gives the plain vectors with theirs (embed.second_vectors_manifest).
+    second_flip: bool = True
     # Which runtime runs each model and where derived model files are built (None: the
     # manifest's choices and the settings from the environment; models/inference.py).
     inference: InferenceSettings | None = None
@@ -68,8 +74,10 @@ class ProcessedImage:
 
 class FacePipeline:
     def __init__(self, manifest: Manifest, settings: PipelineSettings | None = None) -> None:
-        self.manifest = manifest
         self.settings = settings or PipelineSettings()
+        if self.settings.second_model:  # the second recognizer's vectors, key and fusion
+            manifest = second_vectors_manifest(manifest, self.settings.second_flip)
+        self.manifest = manifest
         inference = self.settings.inference or InferenceSettings.from_environment()
         self.inference = inference
         self.detector = YuNetDetector(manifest.detector, self.settings.detector, inference)

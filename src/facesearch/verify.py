@@ -273,7 +273,9 @@ class Verifier:
         manifest = calibrated_manifest(resolve_data_dir(data_dir))
         pipeline = FacePipeline(manifest)
         pipeline.load_models()
-        return cls(pipeline, Scoring.from_manifest(manifest, fusion=pipeline.second is not None))
+        return cls(
+            pipeline, Scoring.from_manifest(pipeline.manifest, fusion=pipeline.second is not None)
+        )
 
     def decode(self, image: ImageInput) -> DecodedImage:
         return decode_any(image, self.pipeline.settings.max_pixels)

@@ -289,6 +289,8 @@ def _second_pass_rows(table: Table, second: Any) -> None:
     if second.from_crop:
         made += f", {second.from_crop} from stored crops"
     table.add_row("second vectors made", made)
+    if second.requeued:
+        table.add_row("of an older model, remade", str(second.requeued))
     if second.failed:
         table.add_row("second vectors failed", str(len(second.failed)))
     if second.interrupted or second.remaining:
@@ -815,6 +817,11 @@ def stats(
             "faces without one (scored by SFace alone)",
             f"{second['without']}  (pending {second['pending']}, failed {second['failed']})",
         )
+        if second.get("other_model"):
+            table.add_row(
+                "second vectors of an older model (scored by SFace alone)",
+                f"{second['other_model']}  (run 'facesearch second-pass' to remake them)",
+            )
     console.print(table)
 
 

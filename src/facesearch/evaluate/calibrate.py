@@ -464,10 +464,16 @@ def apply_calibration(
 
         current = manifest_fusion(manifest)
         if current is None or current.to_dict() != calibration.fused.get("fusion"):
-            raise CalibrationError(
+            # e.g. a file made before the second vectors were flip-averaged: its SFace bands
+            # still hold, its fused ones do not (the packaged fused bands are kept)
+            import logging
+
+            logging.getLogger(__name__).warning(
                 "the calibration's fused thresholds were made with another score fusion than "
-                "this facesearch's: run 'facesearch calibrate' again"
+                "this facesearch's, so the packaged fused thresholds are used: run "
+                "'facesearch calibrate' again"
             )
+            return dataclasses.replace(manifest, models=models)
         fused_thresholds = {
             **second.thresholds,
             **calibration.fused.get("thresholds", {}),
@@ -491,9 +497,14 @@ def calibrated_manifest(
         manifest = calibrated_manifest(data_dir, load_manifest(), pipeline_settings)
         bands = Bands.from_spec(manifest.recognizer)
     """
+    from facesearch.embed import second_vectors_manifest
     from facesearch.models.manifest import load_manifest
+    from facesearch.pipeline import PipelineSettings
 
+    chosen = settings or PipelineSettings()
     base = manifest or load_manifest()
+    if chosen.second_model:  # the second recognizer's vectors as this pipeline makes them
+        base = second_vectors_manifest(base, chosen.second_flip)
     calibration = find_calibration(data_dir)
     if calibration is None:
         return base

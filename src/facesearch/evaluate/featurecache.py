@@ -272,11 +272,14 @@ def describe_with_flips(
     from facesearch.align import align_face
     from facesearch.evaluate.runner import embed_one_face
 
+    if pipeline.settings.flip_fusion or (pipeline.second is not None and pipeline.second.flip):
+        raise ValueError(
+            "describe the mirrored face with a pipeline without flip averaging "
+            "(PipelineSettings(flip_fusion=False, second_flip=False))"
+        )
     result, face, decoded = embed_one_face(pipeline, path)
     if face is None or decoded is None:
         return result, None, None
-    if pipeline.settings.flip_fusion:
-        raise ValueError("describe the mirrored face with a pipeline without flip_fusion")
     mirrored = np.ascontiguousarray(face.aligned[:, ::-1])
     flip1 = pipeline.embedder.predict(mirrored[None])[0]
     flip2 = None
@@ -379,13 +382,15 @@ def build_cache(
     from facesearch.models.manifest import load_manifest
     from facesearch.pipeline import FacePipeline, PipelineSettings
 
-    chosen = settings or PipelineSettings()
+    # plain vectors of both recognizers (and, with ``flips``, their mirrors'): the flip-averaged
+    # ones are made from these (FeatureCache.with_flip_averaging)
+    chosen = settings or PipelineSettings(second_flip=False)
     if not chosen.second_model:
         raise ValueError("a fusion feature cache needs the second model (second_model=True)")
-    manifest = load_manifest()
-    spec = second_model_spec(manifest)
+    pipe = FacePipeline(load_manifest(), chosen)
+    spec = second_model_spec(pipe.manifest)
     second_key = spec.model_key if spec else ""
-    model_key = FacePipeline(manifest, chosen).model_key
+    model_key = pipe.model_key
     cache = FeatureCache.load(target) if Path(target).exists() else FeatureCache.empty()
     if cache.len and (cache.model_key, cache.second_model_key) != (model_key, second_key):
         cache = FeatureCache.empty()  # made by other models: start again

@@ -13,6 +13,11 @@ pass does what is left. A face queued without a chip (ingested before chips were
 described from its stored 160 px crop, and its vector is recorded as made from the crop. A face
 that cannot be described (its chip or crop missing or unreadable) stays in the queue with the
 reason, out of later passes, and is counted.
+
+Each pass first queues the faces whose stored second vector was made by another model than the
+one in use (``Catalog.queue_stale_second``; e.g. plain dlib vectors once they are flip-averaged,
+``PipelineSettings.second_flip``): search scores them with SFace alone (their vectors are never
+fused with the new ones), and the pass remakes them from their stored crops.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class SecondPassReport:
     worker_seconds: float = 0.0  # recognizer time summed over the workers
     interrupted: bool = False
     executor: str = ""  # where the workers ran: "processes", "inline", or e.g. "RayExecutor"
+    requeued: int = 0  # faces queued again because their second vector was of another model
 
     @property
     def faces_per_second(self) -> float:
@@ -84,6 +90,7 @@ class SecondPassReport:
             "second_vectors_from_crop": self.from_crop,
             "second_vectors_failed": len(self.failed),
             "second_vectors_remaining": self.remaining,
+            "second_vectors_requeued": self.requeued,
             "second_pass_seconds": round(self.seconds, 2),
         }
 
@@ -213,6 +220,7 @@ class SecondPass:
         """Describe the queue; Ctrl-C stops it cleanly (finished batches are kept)."""
         self.report = SecondPassReport()
         start = time.perf_counter()
+        self.report.requeued = self.catalog.queue_stale_second(self.spec.model_key)
         counts = self.catalog.second_vector_counts()
         self.progress = SecondPassProgress(total=counts["pending"])
         self._emit()

@@ -71,6 +71,9 @@ class ModelSpec:
     calibration: dict[str, Any] | None = None
     runtimes: dict[str, RuntimeSpec] = field(default_factory=dict)
     derived: dict[str, DerivedSpec] = field(default_factory=dict)
+    # how the model's vectors are made when not plain, e.g. "flip" (averaged with the mirrored
+    # face's, embed.DlibEmbedder); part of the model key, so the two are never compared
+    vector_variant: str = ""
 
     def runtime_spec(self, name: str | None = None) -> RuntimeSpec:
         """The runtime ``name`` of this model (default: the one chosen in the manifest)."""
@@ -85,7 +88,8 @@ class ModelSpec:
     @property
     def model_key(self) -> str:
         """The identifier stored with every vector: name, version and a hash prefix."""
-        return f"{self.key}@{self.sha256[:12]}"
+        variant = f"-{self.vector_variant}" if self.vector_variant else ""
+        return f"{self.key}{variant}@{self.sha256[:12]}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ def _parse_spec(key: str, raw: dict[str, Any]) -> ModelSpec:
         runtimes={n: RuntimeSpec.parse(n, r) for n, r in raw.get("runtimes", {}).items()}
         or {raw["runtime"]: RuntimeSpec(raw["runtime"], raw["runtime"], "as shipped")},
         derived={n: DerivedSpec.parse(n, d) for n, d in raw.get("derived", {}).items()},
+        vector_variant=str(raw.get("vector_variant", "")),
     )
 
 

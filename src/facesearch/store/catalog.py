@@ -490,6 +490,29 @@ class SqlCatalog:
             s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
         return chips
 
+    def queue_stale_second(self, model: str) -> int:
+        """Queue for the second-vector pass every face whose stored second vector was made
+        by another model than ``model`` (e.g. plain dlib vectors once they are flip-averaged:
+        search scores those faces with SFace alone until then). Their chips are gone, so the
+        pass describes them from the stored crop; a face without a crop is left as it is.
+        Returns how many faces were queued."""
+        with self.session() as s:
+            ids = s.scalars(
+                select(Face.id).where(
+                    Face.second_embedding.is_not(None),
+                    Face.second_model.is_distinct_from(model),
+                    Face.crop.is_not(None),
+                    Face.id.not_in(select(SecondVectorQueue.face_id)),
+                )
+            ).all()
+            if ids:
+                now = utcnow()
+                s.execute(
+                    insert(SecondVectorQueue),
+                    [{"face_id": int(i), "chip": None, "created_at": now} for i in ids],
+                )
+        return len(ids)
+
     def fail_second(self, errors: dict[int, str]) -> None:
         """Keep faces the pass could not describe out of later passes, with the reason."""
         if not errors:
@@ -502,9 +525,21 @@ class SqlCatalog:
                     .values(error=reason)
                 )
 
-    def second_vector_counts(self) -> dict[str, int]:
-        """Faces with a second vector (by what it was made from), pending, failed, without."""
+    def second_vector_counts(self, model: str | None = None) -> dict[str, int]:
+        """Faces with a second vector (by what it was made from), pending, failed, without;
+        with ``model``, also how many of those vectors were made by another model
+        (``other_model``: scored by SFace alone until the second-vector pass remakes them)."""
         with self.session() as s:
+            other = (
+                s.scalar(
+                    select(func.count(Face.id)).where(
+                        Face.second_embedding.is_not(None),
+                        Face.second_model.is_distinct_from(model),
+                    )
+                )
+                if model is not None
+                else None
+            )
             total = s.scalar(select(func.count(Face.id))) or 0
             by_source = dict(
                 s.execute(
@@ -524,7 +559,7 @@ class SqlCatalog:
             "pending": queued - (failed or 0),
             "failed": failed or 0,
             "without": total - with_vector,
-        }
+        } | ({} if other is None else {"other_model": other})
 
     def face_ids(
         self,

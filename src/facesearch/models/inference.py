@@ -33,6 +33,27 @@ def _stderr(message: str) -> None:
     print(f"facesearch: {message}", file=sys.stderr, flush=True)
 
 
+# /proc/cpuinfo flags of an int8 dot-product instruction (x86 VNNI, Arm's dot product)
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "asimddp"})
+
+
+def cpu_has_int8_dot(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether this CPU has an int8 dot-product instruction (None where it cannot be read).
+
+    Without one (an AVX2-only x86 CPU), ONNX Runtime's and OpenVINO's u8 x s8 kernels add
+    pairs of products in 16 bits and can saturate with 8-bit weights, so int8 files made on a
+    VNNI CPU give vectors much further from the reference than the manifest records."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & INT8_DOT_FLAGS)
+
+
 def _warn_differs(model: str, runtime: RuntimeSpec, say: Callable[[str], None]) -> None:
     """Say that a chosen runtime's vectors are not the reference's."""
     say(
@@ -41,6 +62,12 @@ def _warn_differs(model: str, runtime: RuntimeSpec, say: Callable[[str], None]) 
         f"stored under the same model key with the same bands; use it to measure, not for a "
         f"gallery made with another runtime"
     )
+    if runtime.precision == "int8" and cpu_has_int8_dot() is False:
+        say(
+            f"warning: this CPU has no int8 dot-product instruction (VNNI): {runtime.name}'s "
+            f"int8 kernels can saturate here, and its vectors are further from the reference "
+            f"than the recorded cosine"
+        )
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,7 @@ def run(n: int, args: argparse.Namespace, emb: np.ndarray, ident: np.ndarray) ->
         oracle = exact_oracle(gallery, probes, allowed, lat_n, args.threads)
         log(f"N={n}: exact oracle in {time.perf_counter() - t0:.0f} s")
         if args.reuse_exact:
+            cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(cache, **oracle)
     r_exact = ranks(oracle["ids"], mate_id)
     rf_exact = ranks(oracle["ids_f"], mate_id)

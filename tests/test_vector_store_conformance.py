@@ -263,3 +263,67 @@ def test_milvus_collection_of_another_model_refused(milvus_uri: str) -> None:
     finally:
         store.drop()
         store.close()
+
+
+def test_milvus_reingest_and_reindex_write_in_batches(  # type: ignore[no-untyped-def]
+    milvus_uri: str, tmp_path, pipeline, other_faces, monkeypatch
+) -> None:
+    """Photos already stored, ingested again into another collection: their faces' facets are
+    rewritten in Milvus in one batch (not one image at a time), and a search filtered on either
+    collection finds every face; ``reindex`` refills a new collection in batches without
+    delete round trips, with the same result."""
+    from urllib.parse import urlparse
+
+    from tests.conftest import write_image
+
+    from facesearch.backends import Backends
+    from facesearch.gallery import Gallery
+    from facesearch.store.milvus_store import MilvusVectorStore
+
+    m = urlparse(milvus_uri)
+    url = f"milvus://{m.hostname}:{m.port}?collection=t{uuid.uuid4().hex[:10]}"
+    folder = tmp_path / "photos"
+    for i, img in enumerate(other_faces[1:13]):
+        write_image(folder / f"{i:03d}.png", img)
+    g = Gallery.open(tmp_path / "data", backends=Backends.parse(vector_store=url))
+    g._pipeline = pipeline
+    try:
+        first = g.ingest([folder], collection="first", workers=0)
+        ids = g.catalog.face_ids(g.model_key)
+        assert first.faces_indexed == len(ids) >= 10
+
+        adds: list[int] = []
+        deletes: list[int] = []
+        real_add, real_delete = MilvusVectorStore.add, MilvusVectorStore._delete_ids
+
+        def add(self, ids, *args, **kwargs):  # type: ignore[no-untyped-def]
+            adds.append(len(ids))
+            return real_add(self, ids, *args, **kwargs)
+
+        def delete(self, ids):  # type: ignore[no-untyped-def]
+            deletes.append(len(ids))
+            return real_delete(self, ids)
+
+        monkeypatch.setattr(MilvusVectorStore, "add", add)
+        monkeypatch.setattr(MilvusVectorStore, "_delete_ids", delete)
+        again = g.ingest([folder], collection="second", workers=0)
+        assert again.duplicates == 12 and again.faces_indexed == 0
+        assert adds == [len(ids)] and deletes == [len(ids)]  # one write for the whole run
+
+        probes = g.catalog.embeddings(ids)
+
+        def found_in(collection: str) -> list[int]:
+            hits = g.search_index(probes, 1, collection=collection)
+            return [int(row[0]) if row.size else -1 for row in hits.ids]
+
+        assert found_in("first") == found_in("second") == ids.tolist()
+        assert set(found_in("third")) == {-1}
+
+        adds.clear(), deletes.clear()
+        assert g.reindex() == len(ids)
+        assert adds == [len(ids)] and deletes == []  # a new collection: nothing to delete
+        assert g.index.count() == len(ids)
+        assert found_in("first") == found_in("second") == ids.tolist()
+    finally:
+        g.index.drop()  # type: ignore[union-attr]
+        g.close()

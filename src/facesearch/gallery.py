@@ -66,6 +66,11 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
 INDEX_SAVE_INTERVAL_S = 30.0
+# Stored images that gained provenance during an ingest (a re-ingest into another collection)
+# have their faces' facets rewritten in a store on a server this many images at a time, and
+# when the run ends (also when interrupted); until then a search filtered on the new collection
+# does not see them there. `facesearch reindex` rewrites every face's facets.
+FACET_REFRESH_IMAGES = 1000
 # With score fusion, the index's best max(k, this) candidates are re-ranked by fused score, from
 # the second vectors stored in the catalog (made at ingest or by the pass after it; search never
 # makes one): a candidate without one keeps its SFace score and SFace's bands.
@@ -243,7 +248,8 @@ class Gallery:
             store.drop()
             store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
             for ids, vectors in self.catalog.iter_embeddings(self.model_key, chunk=10_000):
-                self._add_vectors(store, ids, vectors)
+                # a new, empty collection: nothing to replace, so no delete round trips
+                store.add(ids, vectors, self.catalog.facets(ids), replace=False)
             self._index = store
             return store
         count, _ = self.catalog.searchable_summary(self.model_key)
@@ -695,6 +701,9 @@ class GallerySink:
         self._gallery = gallery
         self._catalog = gallery.catalog
         self._blobs = gallery.blobs
+        # stored images that gained provenance in this run, whose faces' facets in a store on
+        # a server are rewritten together (see flush_facets)
+        self._stale_facets: set[int] = set()
 
     def start_run(self, sources: list[str], collection: str | None) -> int:
         return self._catalog.start_run(sources, collection)
@@ -711,8 +720,24 @@ class GallerySink:
     def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
         added = self._catalog.add_provenance(image_id, prov, run_id)
         if added:
-            self._gallery.refresh_facets([image_id])
+            self._facets_changed([image_id])
         return added
+
+    def _facets_changed(self, image_ids: Sequence[int]) -> None:
+        if not self._gallery.remote_index or not image_ids:
+            return
+        self._stale_facets.update(image_ids)
+        if len(self._stale_facets) >= FACET_REFRESH_IMAGES:
+            self.flush_facets()
+
+    def flush_facets(self) -> None:
+        """Rewrite the facets of the faces of every image that gained provenance since the last
+        flush, in one store write (a re-ingest of stored photos into another collection used to
+        rewrite them one image at a time: one delete and one insert round trip each)."""
+        if self._stale_facets:
+            image_ids = sorted(self._stale_facets)
+            self._stale_facets.clear()
+            self._gallery.refresh_facets(image_ids)
 
     def put_blob(self, data: bytes) -> str:
         return self._blobs.put(data)
@@ -723,7 +748,7 @@ class GallerySink:
             first = {r.sha256 for r, ids in zip(records, created, strict=True) if ids}
             known = {r.sha256 for r in records if r.faces and r.sha256 not in first}
             image_ids = [self._catalog.image_id_by_sha(sha) for sha in sorted(known)]
-            self._gallery.refresh_facets([i for i in image_ids if i is not None])
+            self._facets_changed([i for i in image_ids if i is not None])
         return created
 
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
@@ -733,5 +758,6 @@ class GallerySink:
         self._gallery.maybe_save_index()
 
     def finish(self) -> None:
+        self.flush_facets()
         self._gallery.fit_index()
         self._gallery.save_index()

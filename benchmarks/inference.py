@@ -442,8 +442,8 @@ def main() -> None:
             rows.append((spec.key, name, _precision(rt.precision), flops / 1e9, t1 * 1e3,
                          [t * 1e3 for t in per_face],
                          flops / best / 1e9 / peak, name == spec.runtime))  # fmt: skip
-    print("\nfraction of peak: GFLOP per call / the best of the per-face times / the peak of "
-          "the same model's loop (the int8, bf16 or fp32 peak by the runtime's precision)")  # fmt: skip
+    print("\nfraction of peak: GFLOP per call / the best of the per-face times / the peak "
+          "of the same model's loop (int8, bf16 or fp32 by the runtime's precision)")  # fmt: skip
     cols = "".join(f" ms/face at batch {b} |" for b in batches)
     print(f"| model | runtime | precision | GFLOP/call | ms at batch 1 |{cols} fraction of peak "
           f"| default |")  # fmt: skip

@@ -2,7 +2,7 @@
 peaks, and the time per call of every runtime x precision of every model, one thread, medians
 of interleaved repeats, in one table.
 
-    OMP_NUM_THREADS=1 python benchmarks/inference.py [--repeats 9] [--batch 8] [--cache DIR]
+    OMP_NUM_THREADS=1 python benchmarks/inference.py [--repeats 9] [--batch 4,8] [--cache DIR]
         [--cosine 200] [--data ../shared/faces]
 
 * peaks: 1024^3 matrix multiplies, one thread, timed inside each model's interleaved loop (so
@@ -12,7 +12,8 @@ of interleaved repeats, in one table.
   has it);
 * per model and runtime: median ms per call at batch 1 (YuNet: a 640x480 photo, pre- and
   post-processing included, as the detector runs it; the recognizers: one aligned chip) and,
-  for the recognizers, ms per face at ``--batch``; fraction of peak = graph FLOPs / time /
+  for the recognizers, ms per face at each batch size of ``--batch`` (comma-separated);
+  fraction of peak = graph FLOPs / the best of these times /
   peak (the int8 peak for int8 runtimes, the float32 peak otherwise);
 * ``--cosine N``: each recognizer runtime's embeddings against the reference runtime's (SFace:
   OpenCV on the shipped file; dlib: dlib itself) on N real CFP faces (min and median cosine),
@@ -374,7 +375,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--batch", type=int, default=8, help="faces per recognizer call (0: skip)")
+    ap.add_argument(
+        "--batch", default="8", help="faces per recognizer call, comma-separated (0: skip)"
+    )
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "faces")
     ap.add_argument("--models", default="", help="comma-separated model keys (default: all)")
@@ -397,6 +400,7 @@ def main() -> None:
     specs = [s for s in load_manifest().models.values()
              if not args.models or s.key in args.models.split(",")]  # fmt: skip
     wanted = set(args.runtimes.split(",")) if args.runtimes else None
+    batches = [b for b in (int(x) for x in str(args.batch).split(",") if x) if b > 1]
     peaks = matmul_peaks()
     peak_ops = 2 * 1024**3
     results: dict[str, Any] = {"models": {}, "peaks": {}}
@@ -406,14 +410,14 @@ def main() -> None:
     for spec in specs:
         shape = INPUTS[spec.kind]
         one = rng.uniform(0, 255, shape).astype(np.float32)
-        many = rng.uniform(0, 255, (args.batch, *shape[1:])).astype(np.float32)
+        many = {b: rng.uniform(0, 255, (b, *shape[1:])).astype(np.float32) for b in batches}
         runs: dict[str, Callable[[], Any]] = {}
         runtimes = {k: v for k, v in spec.runtimes.items() if wanted is None or k in wanted}
         for name, rt in runtimes.items():
             path = inference.model_file(spec, rt, lambda s=spec: shipped_file(s))
             runs[name] = runner(spec, rt, path, one, photo)
-            if args.batch and spec.kind != "detector":
-                runs[f"{name}@{args.batch}"] = runner(spec, rt, path, many, photo)
+            for b in batches if spec.kind != "detector" else ():
+                runs[f"{name}@{b}"] = runner(spec, rt, path, many[b], photo)
         fp32 = inference.model_file(spec, spec.runtime_spec("onnxruntime-fp32"),
                                     lambda s=spec: shipped_file(s))  # fmt: skip
         flops = graph_flops(fp32, shape)
@@ -433,19 +437,21 @@ def main() -> None:
         for name, rt in runtimes.items():
             peak = {"int8": peak8, "bf16": peak16}.get(rt.precision, peak32)
             t1 = med[name]
-            tb = med.get(f"{name}@{args.batch}", float("nan")) / max(args.batch, 1)
-            best = min(t1, tb) if spec.kind != "detector" else t1
+            per_face = [med[f"{name}@{b}"] / b for b in batches if f"{name}@{b}" in med]
+            best = min([t1, *per_face])
             rows.append((spec.key, name, _precision(rt.precision), flops / 1e9, t1 * 1e3,
-                         tb * 1e3 if spec.kind != "detector" else float("nan"),
+                         [t * 1e3 for t in per_face],
                          flops / best / 1e9 / peak, name == spec.runtime))  # fmt: skip
-    print("\nfraction of peak: GFLOP per call / best of the two times / the peak of the same "
-          "model's loop (the int8, bf16 or fp32 peak by the runtime's precision)")  # fmt: skip
-    print(f"| model | runtime | precision | GFLOP/call | ms at batch 1 | ms/face at batch "
-          f"{args.batch} | fraction of peak | default |")  # fmt: skip
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | --- |")
+    print("\nfraction of peak: GFLOP per call / the best of the per-face times / the peak "
+          "of the same model's loop (int8, bf16 or fp32 by the runtime's precision)")  # fmt: skip
+    cols = "".join(f" ms/face at batch {b} |" for b in batches)
+    print(f"| model | runtime | precision | GFLOP/call | ms at batch 1 |{cols} fraction of peak "
+          f"| default |")  # fmt: skip
+    print("| --- | --- | --- | ---: | ---: |" + " ---: |" * len(batches) + " ---: | --- |")
     for key, name, precision, gflop, t1, tb, frac, default in rows:
-        tbs = "-" if np.isnan(tb) else f"{tb:.2f}"
-        print(f"| {key} | {name} | {precision} | {gflop:.3f} | {t1:.2f} | {tbs} | {frac:.1%} "
+        tbs = " | ".join(f"{t:.2f}" for t in tb) if tb else " | ".join("-" for _ in batches)
+        tbs = f" {tbs} |" if batches else ""
+        print(f"| {key} | {name} | {precision} | {gflop:.3f} | {t1:.2f} |{tbs} {frac:.1%} "
               f"| {'yes' if default else ''} |")  # fmt: skip
     if args.cosine:
         check = cosine_check(specs, inference, args.data, args.cosine)

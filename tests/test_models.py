@@ -62,4 +62,4 @@ def test_default_runtimes_make_the_reference_vectors_and_others_warn(tmp_path): 
     settings.model_file(
         sface, sface.runtime_spec(), lambda: verified_model_path(sface), messages.append
     )
-    assert messages == []
+    assert not [m for m in messages if "differ" in m], messages  # building it may be said

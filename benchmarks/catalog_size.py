@@ -29,6 +29,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from ingest_executors import photos  # noqa: E402  (the same CFP frontal sample)
+
 from facesearch.gallery import Gallery  # noqa: E402
 
 SIZES = """
@@ -39,14 +41,6 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = :schema AND c.relkind = 'r'
 ORDER BY 2 DESC
 """
-
-
-def photos(cfp_root: Path, n: int) -> list[Path]:
-    found = sorted((cfp_root / "Data" / "Images").glob("*/frontal/*.jpg"))
-    if not found:
-        raise SystemExit(f"no CFP frontal photos under {cfp_root}")
-    step = max(1, len(found) // n)
-    return found[::step][:n]
 
 
 def measure(engine: Any, schema: str) -> dict[str, dict[str, int]]:

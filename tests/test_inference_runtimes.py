@@ -66,6 +66,23 @@ def test_corrupted_derived_file_is_rebuilt_or_refused(tmp_path: Path) -> None:
         cache.path(spec.key, wrong, spec.derived, lambda: verified_model_path(spec))
 
 
+def test_openvino_sessions_do_not_pin_threads_to_cores(tmp_path: Path) -> None:
+    """OpenVINO pins threads by default, and then each process's one inference thread lands on
+    the same core: two ingest workers ran SFace on one core of two. Sessions turn it off."""
+    from facesearch.models.derive import DerivedFiles
+    from facesearch.models.manifest import verified_model_path
+    from facesearch.models.runtime import OPENVINO, OPENVINO_BF16, open_session
+
+    spec = load_manifest().models["sface-2021dec-int8bq"]
+    path = DerivedFiles(tmp_path).path(
+        spec.key, spec.derived["fp32"], spec.derived, lambda: verified_model_path(spec)
+    )
+    for engine in (OPENVINO, OPENVINO_BF16):
+        session = open_session(engine, path, spec.input_name, threads=1)
+        assert session.cpu_pinning is False  # type: ignore[attr-defined]
+        assert session.run(np.zeros((1, 3, 112, 112), np.float32)).shape == (1, 128)
+
+
 # --------------------------------------------------------------------- every runtime x precision
 # Each runtime of each model loads its verified file (derived files built from scratch into a
 # temporary cache, so their recorded SHA-256 is checked) and is compared with the reference

@@ -84,7 +84,8 @@ def ingest_once(
             second = second_pass(gallery, workers, second_pass_limit)
         gallery.close()
         stages = report.stage_seconds
-        inference = stages.get("detect", 0.0) + stages.get("embed", 0.0)
+        # model inference: the detector, SFace and (made at ingest) the second recognizer
+        inference = sum(stages.get(k, 0.0) for k in ("detect", "embed", "second"))
         busy = wall * max(1, workers)
         counts = report.counts()
         return {

@@ -137,10 +137,10 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
     mirror in one batch; what ``sface+dlib`` adds to ``single``); ``dlib-plain``: the same
     without the mirror (``PipelineSettings(second_flip=False)``).
     """
-    from facesearch.align import align_face
-    from facesearch.decode import decode_file
+    from facesearch.engine.align import align_face
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.models.runtime import set_threads
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     set_threads(1)
     fused = FacePipeline.load(PipelineSettings())
@@ -187,7 +187,7 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
 
 def fit_fusion(args: argparse.Namespace) -> None:
     """Impostor statistics of SFace and dlib on CFP frontal photos, and the fused thresholds."""
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
     from facesearch.evaluate.calibrate import calibrate_dataset, fit_fusion
     from facesearch.evaluate.runner import embed_images, load_dataset
 
@@ -226,7 +226,7 @@ def fit_fusion(args: argparse.Namespace) -> None:
 
 def nested_fusion(args: argparse.Namespace) -> None:
     """10-fold accuracy of the fused score with the fusion fitted inside the training folds."""
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
     from facesearch.evaluate.metrics import best_accuracy_threshold
     from facesearch.evaluate.runner import embed_images, load_dataset
 
@@ -306,8 +306,8 @@ def fit_dlib_template(args: argparse.Namespace, n: int = 334) -> None:
     import dlib
     import face_recognition_models
 
-    from facesearch.decode import decode_file
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     pipe = FacePipeline.load(PipelineSettings(second_model=False))
     predictor = dlib.shape_predictor(
@@ -446,6 +446,7 @@ def main() -> None:
     if args.fit_dlib_template:
         fit_dlib_template(args)
         return
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.runner import (
         EmbeddingSet,
         Thresholds,
@@ -454,8 +455,7 @@ def main() -> None:
         manifest_thresholds,
     )
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import PipelineSettings
-    from facesearch.search import Scoring
+    from facesearch.search.scoring import Scoring
 
     sets = datasets(args.data, args.quick)
     if args.cfp_only:
@@ -489,7 +489,7 @@ def main() -> None:
                 fused_run, results=results_dlib, fusion=None, variant="dlib", dim=128
             )
         elif variant == "sface+dlib" and args.from_cache:
-            from facesearch.embed import manifest_fusion, second_model_spec
+            from facesearch.engine.embed import manifest_fusion, second_model_spec
             from facesearch.evaluate.featurecache import FeatureCache
 
             cache = FeatureCache.load(args.from_cache)

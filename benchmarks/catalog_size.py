@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from ingest_executors import photos  # noqa: E402  (the same CFP frontal sample)
 
-from facesearch.gallery import Gallery  # noqa: E402
+from facesearch.search.gallery import Gallery  # noqa: E402
 
 SIZES = """
 SELECT c.relname, pg_total_relation_size(c.oid),

@@ -44,7 +44,7 @@ PHOTOS = {2: (1632, 1224), 12: (4000, 3000), 24: (6000, 4000)}
 def old_detector_module(commit: str) -> Any:
     """The detector module as it was at ``commit``, imported from a temporary file."""
     source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{commit}:src/facesearch/detect.py"],
+        ["git", "-C", str(REPO), "show", f"{commit}:src/facesearch/engine/detect.py"],
         check=True,
         capture_output=True,
         text=True,
@@ -72,8 +72,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 def source_faces(cfp: Path, count: int) -> list[tuple[np.ndarray, tuple[float, ...]]]:
     """One frontal photo of each of ``count`` CFP people and its face box (the largest)."""
-    from facesearch.decode import decode_file
-    from facesearch.detect import YuNetDetector
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.detect import YuNetDetector
     from facesearch.models.manifest import load_manifest
 
     detector = YuNetDetector(load_manifest().detector)
@@ -102,7 +102,7 @@ def main() -> None:
     if not args.data.is_dir():
         raise SystemExit(f"no CFP folder at {args.data} (give --data)")
 
-    from facesearch.detect import DetectorSettings, YuNetDetector
+    from facesearch.engine.detect import DetectorSettings, YuNetDetector
     from facesearch.evaluate.scenes import (
         background_sources,
         centre_inside,

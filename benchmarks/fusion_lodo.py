@@ -137,7 +137,7 @@ def scored_sets(
     impostor pair for the fusion statistics. Sets sharing photos share a group. A set whose
     photos are not all cached yet keeps only its whole folds that are (noted).
     """
-    from facesearch.embed import pair_pose
+    from facesearch.engine.embed import pair_pose
     from facesearch.evaluate.lodo import ScoredSet
     from facesearch.evaluate.runner import (
         _dot_rows,
@@ -298,7 +298,7 @@ def families() -> dict[str, list[Any]]:
 def lodo_report(cache: Any, data: Path, seed: int, shipped_family: str) -> dict[str, Any]:
     """Score every set from ``cache``, run LODO (and LODO by group) for each family, choose
     on all sets, and score the manifest's fusion (what ships) on each set."""
-    from facesearch.embed import manifest_fusion
+    from facesearch.engine.embed import manifest_fusion
     from facesearch.evaluate.lodo import (
         accept,
         fused_scores,
@@ -486,7 +486,7 @@ def write_manifest(record: dict[str, Any]) -> None:
 
 
 def select_and_report(args: argparse.Namespace) -> None:
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
     from facesearch.evaluate.featurecache import FeatureCache
 
     cache = FeatureCache.load(args.cache)
@@ -497,7 +497,7 @@ def select_and_report(args: argparse.Namespace) -> None:
         if args.ship == "lodo":
             fusion = ScoreFusion.from_dict(chosen["fusion"])
         else:  # the manifest's statistics and weight, on the unit output scale
-            from facesearch.embed import manifest_fusion
+            from facesearch.engine.embed import manifest_fusion
             from facesearch.models.manifest import load_manifest
 
             current = manifest_fusion(load_manifest())
@@ -766,7 +766,7 @@ def flip_study(args: argparse.Namespace) -> None:
     out = flip_report(cache, args.data, args.seed, wanted, variants)
     print_flip(out)
     if args.calibrate:  # the bands the choice on all sets would ship with (nothing is written)
-        from facesearch.embed import ScoreFusion
+        from facesearch.engine.embed import ScoreFusion
         from facesearch.evaluate.lodo import variant_flips
 
         family = wanted[-1]

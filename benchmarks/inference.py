@@ -153,8 +153,8 @@ def calibration_photos(data: Path) -> list[Path]:
 
 def chips_of(pipe: Any, pixels: np.ndarray) -> dict[str, np.ndarray] | None:
     """The first face's SFace (112 px) and dlib (150 px) chips, BGR uint8, or None."""
-    from facesearch.align import align_face
-    from facesearch.decode import decode_array
+    from facesearch.engine.align import align_face
+    from facesearch.engine.decode import decode_array
 
     faces = pipe.detect(decode_array(pixels, rgb=False))
     if not faces:
@@ -178,7 +178,7 @@ def detector_blob(image: np.ndarray) -> np.ndarray:
     """YuNet's input for a BGR photo: scaled as the detector scales it, padded to 32."""
     import cv2
 
-    from facesearch.detect import DetectorSettings
+    from facesearch.engine.detect import DetectorSettings
 
     ds = DetectorSettings()
     h, w = image.shape[:2]
@@ -195,8 +195,8 @@ def detector_blob(image: np.ndarray) -> np.ndarray:
 def calibration_inputs(data: Path) -> dict[str, list[np.ndarray]]:
     """Per model kind, the float32 tensors its graph sees on the calibration photos and their
     mirror images (landmarks from the shipped detector)."""
-    from facesearch.decode import decode_file
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     pipe = FacePipeline.load(PipelineSettings(second_model=False))
     out: dict[str, list[np.ndarray]] = {k: [] for k in INPUTS}
@@ -214,7 +214,7 @@ def calibration_inputs(data: Path) -> dict[str, list[np.ndarray]]:
 
 
 def shipped_file(spec: Any) -> Path:
-    from facesearch.embed import DLIB_DISTRIBUTION, DLIB_PACKAGE, verified_package_file
+    from facesearch.engine.embed import DLIB_DISTRIBUTION, DLIB_PACKAGE, verified_package_file
     from facesearch.models.manifest import verified_model_path
 
     if spec.kind == "recognizer-secondary":
@@ -313,9 +313,9 @@ def interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, f
 
 def cosine_check(specs: list[Any], inference: Any, data: Path, n: int) -> dict[str, dict[str, Any]]:
     """Each runtime against the reference one on ``n`` real CFP faces (one per identity)."""
-    from facesearch.decode import decode_file
-    from facesearch.embed import normalise
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.embed import normalise
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     pipe = FacePipeline.load(PipelineSettings(second_model=False))
     files = sorted((data / "cfp" / "Data" / "Images").glob("*/*/01.jpg"))[:n]
@@ -328,7 +328,7 @@ def cosine_check(specs: list[Any], inference: Any, data: Path, n: int) -> dict[s
     for spec in specs:
         ref_name = REFERENCE[spec.kind]
         if spec.kind == "detector":
-            from facesearch.detect import YuNetDetector
+            from facesearch.engine.detect import YuNetDetector
 
             def landmarks(name: str, s: Any = spec) -> list[np.ndarray]:
                 det = YuNetDetector(s, inference=inference.with_runtime(s.kind, name))
@@ -347,7 +347,7 @@ def cosine_check(specs: list[Any], inference: Any, data: Path, n: int) -> dict[s
                     "found_differently": missed,
                 }
             continue
-        from facesearch.embed import DlibEmbedder, SFaceEmbedder
+        from facesearch.engine.embed import DlibEmbedder, SFaceEmbedder
 
         batch = np.stack(chips[spec.kind])
 

@@ -42,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def raw_models(files: list[Path]) -> float:
     """Photos per second for decode+detect+align+embed on one core, nothing stored."""
-    from facesearch.decode import decode_file
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.models.runtime import set_threads
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     set_threads(1)
     pipe = FacePipeline.load(PipelineSettings(second_model=False))  # what ingest runs
@@ -63,7 +63,7 @@ def ingest_once(
     ``sys.path`` (old or new; ``mode``: its ``second_vectors``, empty for the code's own
     default), then, where that code has it, the second-vector pass (on at most
     ``second_pass_limit`` faces if set: the rest are left queued)."""
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-"))
     try:

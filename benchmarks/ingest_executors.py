@@ -26,8 +26,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from facesearch.backends import Backends  # noqa: E402
-from facesearch.gallery import Gallery  # noqa: E402
+from facesearch.search.backends import Backends  # noqa: E402
+from facesearch.search.gallery import Gallery  # noqa: E402
 
 
 def photos(cfp_root: Path, n: int) -> list[Path]:

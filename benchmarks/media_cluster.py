@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from facesearch.victim.cluster import ClusterSettings, bcubed, cluster_vectors
+from facesearch.media.cluster import ClusterSettings, bcubed, cluster_vectors
 
 
 def main(path: str) -> None:

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from facesearch.victim.service import MediaService
-from facesearch.workspace import Workspace
+from facesearch.app.workspace import Workspace
+from facesearch.media.service import MediaService
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import cv2
 import faiss
 import numpy as np
 
-from facesearch.victim.elimination import code_rows
-from facesearch.victim.hashing import hex_to_code, pdq_hash
+from facesearch.media.elimination import code_rows
+from facesearch.media.hashing import hex_to_code, pdq_hash
 
 
 def photo(root: Path, person: int, k: int) -> Path:

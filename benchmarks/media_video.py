@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facesearch.victim.service import MediaService, MediaSettings
-from facesearch.victim.video import VideoSettings, process_video
-from facesearch.workspace import Workspace
+from facesearch.app.workspace import Workspace
+from facesearch.media.service import MediaService, MediaSettings
+from facesearch.media.video import VideoSettings, process_video
 
 WIDTH, HEIGHT, RATE = 1280, 720, 30
 

@@ -49,8 +49,8 @@ def main() -> None:
     sys.path.insert(0, args.src)
     import numpy as np
 
-    from facesearch.backends import Backends
-    from facesearch.gallery import Gallery
+    from facesearch.search.backends import Backends
+    from facesearch.search.gallery import Gallery
 
     sep = "&" if "?" in args.vector_store else "?"
     url = f"{args.vector_store}{sep}collection=reingest{uuid.uuid4().hex[:8]}"

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from facesearch.errors import NoFaceError
-from facesearch.gallery import Gallery
-from facesearch.victim.multiprobe import MultiCandidate, multi_probe_search, probe_from_face
+from facesearch.search.gallery import Gallery
+from facesearch.search.multiprobe import MultiCandidate, multi_probe_search, probe_from_face
 
 RULES: dict[str, Callable[[MultiCandidate], float]] = {
     "mean score (shipped)": lambda c: c.score,

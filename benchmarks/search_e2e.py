@@ -97,7 +97,7 @@ def main() -> None:
     cfp = args.data / "Data" / "Images"
     if not cfp.is_dir():
         sys.exit(f"CFP photos not found at {cfp}")
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fs-e2e-"))
     fresh = not (root / "gallery.json").exists()

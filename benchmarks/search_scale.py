@@ -16,7 +16,7 @@ chunk by chunk over regenerated distractors, so 10M needs no 5 GB float32 copy.
         --milvus-base /tmp/scale-milvus/base      # Milvus beside FAISS, same mates and exact
 
 The CFP embeddings are cached in benchmarks/out/cfp_embeddings.npz (made with
-``facesearch.pipeline.FacePipeline`` when missing).
+``facesearch.engine.pipeline.FacePipeline`` when missing).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from facesearch.store.vector_index import (  # noqa: E402
+from facesearch.store.vectors.index import (  # noqa: E402
     FlatVectorIndex,
     PQRefineVectorIndex,
     VectorIndex,
@@ -68,7 +68,7 @@ def log(msg: str) -> None:
 # -- mates ---------------------------------------------------------------------------- #
 def make_cache(cfp_root: Path, cache: Path) -> None:
     """Embed every frontal CFP photo with the facesearch pipeline into ``cache``."""
-    from facesearch.pipeline import FacePipeline
+    from facesearch.engine.pipeline import FacePipeline
 
     paths = sorted((cfp_root / "Data" / "Images").glob("*/frontal/*.jpg"))
     if not paths:
@@ -123,7 +123,7 @@ def load_mates(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     else:
         cache = Path(args.mates_cache)
         if not cache.exists():
-            log(f"{cache} missing: embedding CFP frontal photos with facesearch.pipeline")
+            log(f"{cache} missing: embedding CFP frontal photos with facesearch.engine.pipeline")
             make_cache(Path(args.cfp_root), cache)
         with np.load(cache, allow_pickle=False) as z:
             emb = unit(z["embeddings"].astype(np.float32))
@@ -481,7 +481,7 @@ def run_store(
     mate retention against the same exact results, and the server's memory and disk."""
     import uuid
 
-    from facesearch.backends import Backends
+    from facesearch.search.backends import Backends
 
     spec = Backends.parse(vector_store=url).vector_store
     assert spec.milvus is not None, "--vector-store must be a milvus:// URL"
@@ -490,8 +490,8 @@ def run_store(
 
     if "collection=" not in url:  # a collection of its own, dropped at the end
         cfg = replace(cfg, prefix=f"bench{uuid.uuid4().hex[:8]}")
-    from facesearch.store.milvus_store import MilvusVectorStore
-    from facesearch.store.vector_store import Facet, VectorFilter
+    from facesearch.store.vectors.faiss_store import Facet, VectorFilter
+    from facesearch.store.vectors.milvus import MilvusVectorStore
 
     # provenance facets beside the vectors: the allowed faces in collection "case", the rest
     # in "other", so that the facet filter (pushed into the Milvus expression) and the id-list

@@ -87,8 +87,8 @@ def build(root: Path, n: int, photos: list[Path], clients: int) -> None:
 
     from search_e2e import synthetic_faces
 
+    from facesearch.app.workspace import Workspace
     from facesearch.settings import Settings
-    from facesearch.workspace import Workspace
 
     root.mkdir(parents=True, exist_ok=True)
     text = (resources.files("facesearch.govern") / "default_policy.toml").read_text("utf-8")

@@ -54,8 +54,8 @@ RECIPES = ("ort-qdq", "ort-qdq-rr-excl", "nncf-mixed", "nncf-mixed-excl-bc")
 
 def chips(data: Path) -> tuple[np.ndarray, np.ndarray]:
     """(calibration, test) float32 NCHW tensors of SFace chips."""
-    from facesearch.decode import decode_file
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     pipe = FacePipeline.load(PipelineSettings(second_model=False))
     cal = []
@@ -142,9 +142,9 @@ def unit(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
 def cfp_chips(data: Path) -> tuple[np.ndarray, dict[str, int], dict[str, list[Any]]]:
     """SFace chips (float32 NCHW) of every photo of the CFP-FF and CFP-FP protocols, the row of
     each photo (photos without a face have none), and the protocols' pairs."""
-    from facesearch.decode import decode_file
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.evaluate.protocols import read_cfp_protocol
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     root = data / "cfp"
     pairs = {kind: read_cfp_protocol(root, kind) for kind in ("FF", "FP")}

@@ -6,7 +6,7 @@
 #   scripts/demo.sh [PHOTOS] [PROBE]
 #
 # Without PHOTOS, the gallery is the demo photos (Barack Obama and Joe Biden, from the MIT
-# sdist of face_recognition 1.3.0 on PyPI, fetched once and cached by facesearch.demo) and
+# sdist of face_recognition 1.3.0 on PyPI, fetched once and cached by facesearch.cli.demo) and
 # the probe is another photo of Obama that is not in the gallery. PROBE defaults to
 # PHOTOS/img1.jpg when PHOTOS is given.
 # Environment: FACESEARCH_DATA (data directory, default ./facesearch-data);
@@ -40,7 +40,7 @@ fs() { "$PY" -m facesearch "$@"; }
 
 DEMO_NOTE=""
 if [ -z "$PHOTOS" ]; then
-  DEMO_VARS=$("$PY" -m facesearch.demo --shell)  # fetched once, then cached; exits on error
+  DEMO_VARS=$("$PY" -m facesearch.cli.demo --shell)  # fetched once, then cached; exits on error
   eval "$DEMO_VARS"
   PHOTOS=$DEMO_GALLERY
   if [ -z "$PROBE" ]; then

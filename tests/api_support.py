@@ -12,10 +12,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from facesearch.app import Service
+from facesearch.app.workspace import Workspace
 from facesearch.serve.api.app import create_app
 from facesearch.serve.api.security import CSRF_HEADER
 from facesearch.settings import Settings
-from facesearch.workspace import Workspace
 
 PASSWORD = "correct horse battery staple"
 USERS = {

@@ -26,7 +26,7 @@ def shared_faces() -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline():  # type: ignore[no-untyped-def]
-    from facesearch.pipeline import FacePipeline
+    from facesearch.engine.pipeline import FacePipeline
 
     return FacePipeline.load()
 
@@ -34,7 +34,7 @@ def pipeline():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def gallery(tmp_path: Path, pipeline):  # type: ignore[no-untyped-def]
     """A fresh gallery in a temporary data directory (SQLite), sharing the loaded models."""
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     g = Gallery.open(tmp_path / "data")
     g._pipeline = pipeline
@@ -69,7 +69,7 @@ def other_faces() -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def other_embeddings(pipeline, other_faces) -> np.ndarray:
     """Embeddings of the largest face in each of ``other_faces`` (computed once)."""
-    from facesearch.decode import decode_array
+    from facesearch.engine.decode import decode_array
 
     vectors = [
         faces[0].embedding

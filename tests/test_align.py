@@ -1,6 +1,6 @@
 import numpy as np
 
-from facesearch.align import align_face, similarity_transform
+from facesearch.engine.align import align_face, similarity_transform
 from facesearch.models.manifest import load_manifest
 
 

@@ -147,7 +147,7 @@ def search_ids(w: World) -> dict[str, Any]:
 def media_cluster(w: World) -> dict[str, Any]:
     """A person found in C-1's media (the astronaut photo imported as seized material)."""
     if w.cluster is None:
-        from facesearch.victim.service import MediaService
+        from facesearch.media.service import MediaService
 
         media = MediaService(w.gov, w.env.service.gallery)
         media.import_media("inv", "C-1", [w.photos / "astronaut.jpg"], workers=0)
@@ -158,7 +158,7 @@ def media_cluster(w: World) -> dict[str, Any]:
 
 def media_face(w: World) -> dict[str, Any]:
     """A face of C-1's media (of the person :func:`media_cluster` finds)."""
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     cluster = media_cluster(w)["cluster"]
     views = MediaService(w.gov, w.env.service.gallery).clusters("inv", "C-1")
@@ -171,7 +171,7 @@ MEDIA_CASE = "C-M"  # its own case, so that decisions never change what C-1's ce
 
 def media_person(w: World) -> dict[str, Any]:
     """The one person of C-M's media (the astronaut photo) and its face."""
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     if w.person is None:
         w.gov.open_case("inv", MEDIA_CASE, "threat-to-life", "warrant", "media review case")
@@ -186,7 +186,7 @@ def media_person(w: World) -> dict[str, Any]:
 
 def person_whole(w: World) -> dict[str, Any]:
     """C-M's person holding its face (moved back if a split took it out)."""
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     ids = media_person(w)
     media = MediaService(w.gov, w.env.service.gallery)
@@ -196,7 +196,7 @@ def person_whole(w: World) -> dict[str, Any]:
 
 def person_split_off(w: World) -> dict[str, Any]:
     """C-M's face split off its person into a new one (``w.other``)."""
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     ids = person_whole(w)
     media = MediaService(w.gov, w.env.service.gallery)

@@ -14,7 +14,7 @@ from tests.api_support import api_env, open_case
 from tests.victim_support import cfp_frontal
 
 from facesearch.govern.audit import entries
-from facesearch.victim.service import MediaService
+from facesearch.media.service import MediaService
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]

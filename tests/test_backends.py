@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from facesearch.backends import Backends, mask_url
 from facesearch.cli import app
 from facesearch.errors import ConfigError
+from facesearch.search.backends import Backends, mask_url
 from facesearch.settings import Settings
 
 runner = CliRunner()

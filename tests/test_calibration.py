@@ -25,7 +25,7 @@ from facesearch.evaluate.calibrate import (
     write_calibration,
 )
 from facesearch.models.manifest import load_manifest
-from facesearch.search import Bands
+from facesearch.search.scoring import Bands
 
 
 def _scores(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +111,8 @@ def test_a_calibration_for_another_model_or_embedding_is_refused() -> None:
 
 
 def test_packaged_fused_thresholds_come_from_the_fusion_record() -> None:
-    from facesearch.embed import DLIB_RECOGNIZER_KEY, manifest_fusion
-    from facesearch.search import Scoring
+    from facesearch.engine.embed import DLIB_RECOGNIZER_KEY, manifest_fusion
+    from facesearch.search.scoring import Scoring
 
     manifest = load_manifest()
     record = manifest.models[DLIB_RECOGNIZER_KEY].calibration
@@ -161,8 +161,8 @@ def test_calibrate_reproduces_the_recorded_subset(shared_faces, tmp_path):
     for key in ("match", "strong"):
         assert written[key] == pytest.approx(subset[key], abs=2e-3), key
     # the fused bands (SFace + dlib, what search and compare use) are calibrated too
-    from facesearch.embed import DLIB_RECOGNIZER_KEY
-    from facesearch.search import Scoring
+    from facesearch.engine.embed import DLIB_RECOGNIZER_KEY
+    from facesearch.search.scoring import Scoring
 
     fused_subset = load_manifest().models[DLIB_RECOGNIZER_KEY].calibration["check_subset"]
     for key in ("match", "strong"):

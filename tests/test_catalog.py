@@ -103,7 +103,7 @@ def test_postgres_catalog(postgres_url):
 def test_gallery_on_postgres(tmp_path, postgres_url, pipeline, astronaut, other_faces):
     from tests.conftest import write_image
 
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     folder = tmp_path / "p"
     write_image(folder / "a.png", astronaut)

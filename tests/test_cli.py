@@ -149,8 +149,8 @@ def test_search_is_refused_outside_an_approved_case(
     res = _run("ingest", str(folder), "-d", data, user="inv1", ok=False)
     assert res.exit_code == 2 and "administrator" in res.output
     # every refusal is in the audit log, and the chain verifies
+    from facesearch.app.workspace import Workspace
     from facesearch.govern import audit
-    from facesearch.workspace import Workspace
 
     with Workspace.open(data) as ws, ws.governance.session() as session:
         refused = [

@@ -18,11 +18,10 @@ from tests.conftest import write_image
 from typer.testing import CliRunner
 
 from facesearch.cli import app
+from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import NoFaceError
 from facesearch.evaluate.protocols import face_convention
-from facesearch.quality import TOO_SMALL
-from facesearch.search import ProbeFace, Scoring
-from facesearch.verify import (
+from facesearch.search.compare import (
     CENTRAL,
     GIVEN,
     LARGEST,
@@ -35,6 +34,7 @@ from facesearch.verify import (
     compare_pairs,
     read_pair_list,
 )
+from facesearch.search.scoring import ProbeFace, Scoring
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesearch.decode import decode_bytes
+from facesearch.engine.decode import decode_bytes
 from facesearch.errors import DecodeError
 
 

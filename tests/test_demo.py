@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from tests.conftest import REPO, write_image
 
-from facesearch import demo
-from facesearch.demo import DemoPhotosError, fetch_demo_photos, is_cached, layout
+from facesearch.cli import demo
+from facesearch.cli.demo import DemoPhotosError, fetch_demo_photos, is_cached, layout
 
 TOP_LINE = re.compile(
     r"^Top candidate: (?P<image>.+) \(score (?P<score>[0-9.]+), band (?P<band>\w+)\)$"

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facesearch.decode import decode_array
+from facesearch.engine.decode import decode_array
 
 
 def _faces(pipeline, rgb):

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesearch.decode import decode_array, decode_file
-from facesearch.detect import tile_spans
+from facesearch.engine.decode import decode_array, decode_file
+from facesearch.engine.detect import tile_spans
+from facesearch.engine.pipeline import Face, FacePipeline
 from facesearch.evaluate.scenes import centre_inside, paste_face, real_background
-from facesearch.pipeline import Face, FacePipeline
-from facesearch.search import Scoring
+from facesearch.search.scoring import Scoring
 
 CFP_FACE = Path("cfp/Data/Images/007/frontal/02.jpg")
 

@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 import pytest
 
 from facesearch.app.service import SearchRequest, Service
+from facesearch.app.workspace import Workspace
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
-from facesearch.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.shared_data]
 

@@ -159,7 +159,7 @@ def test_eval_pair_table_writes_json_png_and_reproducible_scores(shared_faces, t
     for name in ("roc.png", "scores.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
     # scores.tsv is a pair list for `facesearch compare --pairs`: same scoring, same scores
-    from facesearch.verify import Verifier, compare_pairs, read_pair_list
+    from facesearch.search.compare import Verifier, compare_pairs, read_pair_list
 
     rows = (out / "scores.tsv").read_text().splitlines()[1:]
     recorded = [float(r.split("\t")[3]) for r in rows]
@@ -204,8 +204,8 @@ def test_eval_orl_subset_in_a_sane_range(shared_faces, tmp_path):
 
 
 def test_score_fusion_standardises_and_reranks() -> None:
-    from facesearch.embed import ScoreFusion
-    from facesearch.search import Bands, Scoring
+    from facesearch.engine.embed import ScoreFusion
+    from facesearch.search.scoring import Bands, Scoring
 
     rng = np.random.default_rng(3)
     imp1, imp2 = rng.normal(0.04, 0.09, 5000), rng.normal(0.83, 0.04, 5000)
@@ -231,7 +231,7 @@ def test_score_fusion_standardises_and_reranks() -> None:
 def test_second_model_files_are_checked_against_the_manifest() -> None:
     import dataclasses
 
-    from facesearch.embed import DLIB_RECOGNIZER_KEY, DlibEmbedder, second_model_spec
+    from facesearch.engine.embed import DLIB_RECOGNIZER_KEY, DlibEmbedder, second_model_spec
     from facesearch.errors import ModelFileError
     from facesearch.models.manifest import load_manifest
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from tests.conftest import write_image
 
-from facesearch.embed import normalise
+from facesearch.engine.embed import normalise
 from facesearch.evaluate import lodo
 from facesearch.evaluate.featurecache import FeatureCache, describe_with_flips
 
 
 def test_mirrored_vectors_describe_the_same_face(tmp_path, astronaut) -> None:
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     # the cache holds plain vectors and their mirrors (the shipped pipeline flips dlib's)
     pipeline = FacePipeline.load(PipelineSettings(second_flip=False))

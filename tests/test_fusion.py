@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facesearch.embed import ScoreFusion, manifest_fusion
+from facesearch.engine.embed import ScoreFusion, manifest_fusion
 from facesearch.models.manifest import load_manifest
-from facesearch.search import Bands, Scoring
+from facesearch.search.scoring import Bands, Scoring
 
 
 def _oracle(fusion: ScoreFusion, sface: float, dlib: float, pose: float = 0.0) -> float:
@@ -58,8 +58,8 @@ def test_scores_fuse_where_both_vectors_exist_and_fall_back_elsewhere() -> None:
 
 
 def test_pipeline_describes_each_face_with_both_models(pipeline, astronaut) -> None:
-    from facesearch.decode import decode_array
-    from facesearch.pipeline import FacePipeline, PipelineSettings
+    from facesearch.engine.decode import decode_array
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
     face = pipeline.process_image(decode_array(astronaut)).faces[0]
     assert face.second is not None and face.second.shape == (128,)
@@ -73,7 +73,7 @@ def test_pipeline_describes_each_face_with_both_models(pipeline, astronaut) -> N
 def test_compare_and_search_give_the_same_fused_score(gallery, astronaut, other_faces, tmp_path):
     from tests.conftest import write_image
 
-    from facesearch.decode import decode_array
+    from facesearch.engine.decode import decode_array
 
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)
@@ -115,8 +115,8 @@ def test_gallery_faces_without_second_vectors_keep_their_sface_score(tmp_path, a
     so is it once fusion is on, until the pass has described its faces."""
     from tests.conftest import write_image
 
-    from facesearch.gallery import Gallery
-    from facesearch.pipeline import PipelineSettings
+    from facesearch.engine.pipeline import PipelineSettings
+    from facesearch.search.gallery import Gallery
 
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)
@@ -136,7 +136,7 @@ def test_gallery_faces_without_second_vectors_keep_their_sface_score(tmp_path, a
 def test_second_vectors_can_be_made_in_the_ingest_workers(gallery, tmp_path, astronaut, pipeline):
     from tests.conftest import write_image
 
-    from facesearch.decode import decode_array
+    from facesearch.engine.decode import decode_array
 
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facesearch.embed import ScoreFusion, manifest_fusion, pair_pose, second_model_spec
+from facesearch.engine.embed import ScoreFusion, manifest_fusion, pair_pose, second_model_spec
 from facesearch.errors import ConfigError
 from facesearch.evaluate import lodo
 from facesearch.evaluate.calibrate import far_key, round_up
 from facesearch.evaluate.featurecache import FeatureCache
 from facesearch.models.manifest import load_manifest
-from facesearch.search import Scoring
+from facesearch.search.scoring import Scoring
 
 
 def _random_fusions(n: int = 40) -> list[ScoreFusion]:
@@ -78,7 +78,7 @@ def test_unit_output_keeps_the_order_of_the_old_z_score_fusion() -> None:
     """For a constant weight the new score is an increasing affine map of the old one (so
     the old order, and FAR at mapped thresholds, are unchanged). The record of plain dlib
     vectors (the one made when the scale changed; PipelineSettings(second_flip=False))."""
-    from facesearch.embed import second_vectors_manifest
+    from facesearch.engine.embed import second_vectors_manifest
 
     fusion = manifest_fusion(second_vectors_manifest(load_manifest(), False))
     assert fusion is not None and not fusion.pose_dependent
@@ -277,7 +277,7 @@ def test_feature_cache_round_trip_and_merge(tmp_path) -> None:
 
 
 def test_search_and_compare_weigh_the_second_model_by_the_pairs_pose() -> None:
-    from facesearch.search import Bands
+    from facesearch.search.scoring import Bands
 
     f = ScoreFusion(0.2, 0.04, 0.09, 0.83, 0.04, profile_weight=0.8)
     scoring = Scoring(Bands(0.33, 0.39), f, Bands(0.35, 0.42), "a", "b")

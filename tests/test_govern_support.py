@@ -71,7 +71,7 @@ class BriefResult:
 class FakeBackend:
     """Searches the catalog's faces by cosine similarity; see the module docstring.
 
-    Returns the engine's own ``facesearch.search.SearchResult`` (``brief=True``: the
+    Returns the engine's own ``facesearch.search.scoring.SearchResult`` (``brief=True``: the
     original brief's shape instead), so a change to the engine's result shows up here."""
 
     session_factory: Any
@@ -83,7 +83,7 @@ class FakeBackend:
     def search(
         self, probe: bytes, k: int = 20, *, face: int | None = None, collection: str | None = None
     ) -> Any:
-        from facesearch.search import Candidate, ProbeFace, SearchResult
+        from facesearch.search.scoring import Candidate, ProbeFace, SearchResult
 
         self.calls.append((k, face, collection))
         if self.fail:

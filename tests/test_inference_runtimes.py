@@ -15,8 +15,8 @@ from facesearch.models.manifest import load_manifest
 
 
 def _chips(pipeline, astronaut, other_faces):  # type: ignore[no-untyped-def]
-    from facesearch.align import align_face
-    from facesearch.decode import decode_array
+    from facesearch.engine.align import align_face
+    from facesearch.engine.decode import decode_array
 
     chips = []
     for img in [astronaut, *other_faces[:8]]:
@@ -32,7 +32,7 @@ def _chips(pipeline, astronaut, other_faces):  # type: ignore[no-untyped-def]
 
 
 def test_dlib_onnx_matches_dlib(tmp_path, pipeline, astronaut, other_faces):  # type: ignore[no-untyped-def]
-    from facesearch.embed import DlibEmbedder, second_model_spec
+    from facesearch.engine.embed import DlibEmbedder, second_model_spec
 
     spec = second_model_spec(load_manifest())
     assert spec is not None
@@ -123,7 +123,7 @@ def runtime_cache(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def cfp_photos(shared_faces):  # type: ignore[no-untyped-def]
-    from facesearch.decode import decode_file
+    from facesearch.engine.decode import decode_file
 
     files = sorted((shared_faces / "cfp" / "Data" / "Images").glob("0[01]?/*/01.jpg"))[:24]
     return [decode_file(f).pixels for f in files]
@@ -131,8 +131,8 @@ def cfp_photos(shared_faces):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def cfp_chips(pipeline, cfp_photos):  # type: ignore[no-untyped-def]
-    from facesearch.align import align_face
-    from facesearch.decode import decode_array
+    from facesearch.engine.align import align_face
+    from facesearch.engine.decode import decode_array
 
     second = load_manifest().models["dlib-resnet-v1"]
     chips: dict[str, list[np.ndarray]] = {"recognizer": [], "recognizer-secondary": []}
@@ -150,7 +150,7 @@ _references: dict[str, np.ndarray] = {}
 
 
 def _embed(spec, runtime: str, inference: InferenceSettings, chips: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from facesearch.embed import DlibEmbedder, SFaceEmbedder
+    from facesearch.engine.embed import DlibEmbedder, SFaceEmbedder
 
     chosen = inference.with_runtime(spec.kind, runtime)
     model = (
@@ -210,7 +210,7 @@ def test_cpu_int8_dot_product_read_from_cpuinfo(tmp_path: Path) -> None:
     ],
 )
 def test_detector_runtime_matches_reference(runtime, median_px, runtime_cache, cfp_photos):  # type: ignore[no-untyped-def]
-    from facesearch.detect import YuNetDetector
+    from facesearch.engine.detect import YuNetDetector
 
     spec = load_manifest().detector
 

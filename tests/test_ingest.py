@@ -166,7 +166,7 @@ def test_empty_folder_and_missing_path(gallery, tmp_path):
 
 
 def test_worker_processes_give_the_same_catalog(gallery, photos, pipeline, tmp_path):
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     report = gallery.ingest([photos], workers=2)
     other = Gallery.open(tmp_path / "inproc")

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_image
 
-from facesearch.decode import decode_array
+from facesearch.engine.decode import decode_array
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def _blob_keys_on_disk(gallery) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_the_choice_follows_the_second_recognizers_runtime() -> None:
-    from facesearch.embed import second_model_spec
+    from facesearch.engine.embed import second_model_spec
     from facesearch.ingest.second_vectors import resolve
     from facesearch.models.manifest import load_manifest
 
@@ -101,8 +101,8 @@ def test_a_default_ingest_stores_both_vectors_and_queues_nothing(
 
 
 def test_ingest_again_and_after_an_interruption_stores_each_face_once(gallery, photos):
-    from facesearch.gallery import GallerySink
     from facesearch.ingest.runner import IngestProgress, IngestRun
+    from facesearch.search.gallery import GallerySink
 
     pressed = []
 
@@ -135,7 +135,7 @@ def test_with_dlibs_own_runtime_chips_are_queued_for_the_pass(
 ):
     """``auto`` with the slow runtime keeps ingest fast: chips queued, the pass describes
     them (with dlib's own code), and the result matches the fast runtime's vector."""
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)
@@ -159,8 +159,8 @@ def test_a_runtime_error_queues_the_batchs_faces_instead_of_losing_them(pipeline
     graph): the faces come back with their chips for the pass, and the error is reported."""
     import cv2
 
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.ingest.worker import ChipGeometry, process_batch
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     sface = FacePipeline(pipeline.manifest, PipelineSettings(second_model=False))
     sface.detector, sface.embedder = pipeline.detector, pipeline.embedder

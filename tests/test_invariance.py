@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesearch.decode import decode_array, decode_bytes
+from facesearch.engine.decode import decode_array, decode_bytes
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> bytes:

@@ -14,12 +14,12 @@ from tests.conftest import write_image
 from typer.testing import CliRunner
 
 from facesearch.app.service import SearchRequest, Service
+from facesearch.app.transfer import copy_catalog
+from facesearch.app.workspace import Workspace
 from facesearch.cli import app
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
 from facesearch.store.catalog import make_engine
-from facesearch.store.migrate import copy_catalog
-from facesearch.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 runner = CliRunner()

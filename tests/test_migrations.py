@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import facesearch.store.all_tables  # noqa: F401
+import facesearch.migrations.tables  # noqa: F401
 from facesearch.store.catalog import SqlCatalog
 from facesearch.store.schema import Base
 

@@ -16,13 +16,13 @@ from tests.victim_support import cfp_frontal, make_workspace
 
 from facesearch.app import Service
 from facesearch.app.service import SearchRequest
+from facesearch.app.workspace import Workspace
 from facesearch.errors import NoFaceError
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import AuditEntry, Probe
+from facesearch.media.search_schema import MultiProbeScore, SearchProbe
+from facesearch.media.service import MediaService
 from facesearch.settings import Settings
-from facesearch.victim.search_schema import MultiProbeScore, SearchProbe
-from facesearch.victim.service import MediaService
-from facesearch.workspace import Workspace
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
@@ -67,7 +67,7 @@ def _entries(ws: Workspace, action: str) -> list[Logged]:
 
 def _media_faces(ws: Workspace, case: str) -> set[int]:
     from facesearch.govern.schema import Case
-    from facesearch.victim.schema import MediaFace
+    from facesearch.media.schema import MediaFace
 
     with ws.governance.session() as s:
         q = select(MediaFace.id).join(Case, Case.id == MediaFace.case_id).where(Case.number == case)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facesearch.errors import NoFaceError
-from facesearch.victim.multiprobe import multi_probe_search, probe_from_face
+from facesearch.search.multiprobe import multi_probe_search, probe_from_face
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from tests.conftest import write_image
 
-from facesearch.backends import Backends
-from facesearch.gallery import Gallery
+from facesearch.search.backends import Backends
+from facesearch.search.gallery import Gallery
 
 pytest.importorskip("ray")
 
@@ -94,7 +94,7 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             chips=None,
             pipeline=lambda: g.pipeline,
         )
-        from facesearch.gallery import GallerySink
+        from facesearch.search.gallery import GallerySink
 
         g.index  # noqa: B018
         report = IngestRun(

@@ -71,7 +71,7 @@ def _wait_for_images(data: Path, proc: subprocess.Popen[bytes], at_least: int) -
 
 
 def _check_consistent(data: Path, expected_images: int, expected_provenance: int) -> None:
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     with Gallery.open(data) as g:
         stats = g.catalog.stats()
@@ -127,7 +127,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(many_photos, tmp_path):
 
 
 def test_index_repaired_when_it_disagrees_with_the_catalog(gallery, some_photos):
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     gallery.ingest([some_photos], workers=0)
     wanted = gallery.catalog.face_ids(gallery.model_key)
@@ -144,7 +144,7 @@ def test_index_repaired_when_it_disagrees_with_the_catalog(gallery, some_photos)
 
 
 def test_corrupt_index_file_is_rebuilt(gallery, some_photos):
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     gallery.ingest([some_photos], workers=0)
     wanted = gallery.catalog.face_ids(gallery.model_key)
@@ -215,7 +215,7 @@ def test_index_structure_follows_the_gallery_size(gallery, some_photos, monkeypa
     assert top[0].face_id not in [c.face_id for c in gallery.search(probe, k=5).candidates]
     data = gallery.data_dir
     gallery.close()
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     with Gallery.open(data) as reopened:
         assert reopened.index.describe()["kind"] == "pq_refine"

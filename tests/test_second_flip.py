@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_image
 
-from facesearch.align import align_face
-from facesearch.decode import decode_array
-from facesearch.embed import (
+from facesearch.engine.align import align_face
+from facesearch.engine.decode import decode_array
+from facesearch.engine.embed import (
     DLIB_ENGINE,
     DlibEmbedder,
     manifest_fusion,
@@ -24,10 +24,10 @@ from facesearch.embed import (
     second_model_spec,
     second_vectors_manifest,
 )
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import load_manifest
-from facesearch.pipeline import FacePipeline, PipelineSettings
-from facesearch.search import Scoring
+from facesearch.search.scoring import Scoring
 
 FLIP_KEY = "dlib-resnet-v1-flip@55533b28a958"
 PLAIN_KEY = "dlib-resnet-v1@55533b28a958"

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_image
 
-from facesearch.decode import decode_array
+from facesearch.engine.decode import decode_array
 
 WRITES_FACES = re.compile(
     r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(faces|second_vector_queue)\b", re.I
@@ -161,7 +161,7 @@ def _read(path):  # type: ignore[no-untyped-def]
 
 
 def test_an_interrupted_pass_keeps_its_work_and_the_next_one_finishes(gallery, photos):
-    from facesearch.embed import second_model_spec
+    from facesearch.engine.embed import second_model_spec
     from facesearch.ingest.second_pass import SecondPass
 
     gallery.ingest([photos], workers=0, second_vectors="pass")
@@ -224,7 +224,7 @@ def test_removing_a_face_removes_its_waiting_chip(gallery, photos):
 
 
 def test_chips_are_encrypted_at_rest_with_a_key(tmp_path, photos, pipeline, monkeypatch):
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
 
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", "ab" * 32)
     with Gallery.open(tmp_path / "enc") as g:

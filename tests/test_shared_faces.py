@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesearch.verify import compare_pairs, read_pair_list
+from facesearch.search.compare import compare_pairs, read_pair_list
 
 PAIR_LISTS = [
     "deepface_tests/test_verify_pairs.tsv",

@@ -19,7 +19,7 @@ import pytest
 
 from facesearch.errors import IndexCorruptError
 from facesearch.store import vector_index as vi
-from facesearch.store.vector_index import (
+from facesearch.store.vectors.index import (
     FlatVectorIndex,
     PQRefineVectorIndex,
     VectorIndex,

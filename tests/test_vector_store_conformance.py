@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from facesearch.errors import ModelMismatchError
-from facesearch.store.vector_store import Facet, FaissVectorStore, VectorFilter
+from facesearch.store.vectors.faiss_store import Facet, FaissVectorStore, VectorFilter
 
 MODEL = "sface:test-conformance"
 DIM = 128
@@ -102,7 +102,7 @@ BACKENDS = ["faiss", "milvus"]
 @pytest.fixture(scope="module")
 def milvus_store(request: pytest.FixtureRequest) -> Iterator[object]:
     """One collection for the module (creating one takes seconds); emptied before each test."""
-    from facesearch.store.milvus_store import MilvusConfig, MilvusVectorStore
+    from facesearch.store.vectors.milvus import MilvusConfig, MilvusVectorStore
 
     uri = request.getfixturevalue("milvus_uri")
     cfg = MilvusConfig(uri=uri, prefix=f"t{uuid.uuid4().hex[:10]}", rerank=100, num_partitions=16)
@@ -251,7 +251,7 @@ def test_vectors_of_another_model_refused(store) -> None:  # type: ignore[no-unt
 
 
 def test_milvus_collection_of_another_model_refused(milvus_uri: str) -> None:
-    from facesearch.store.milvus_store import MilvusConfig, MilvusVectorStore, collection_name
+    from facesearch.store.vectors.milvus import MilvusConfig, MilvusVectorStore, collection_name
 
     cfg = MilvusConfig(uri=milvus_uri, prefix=f"t{uuid.uuid4().hex[:10]}")
     store = MilvusVectorStore(cfg, MODEL, DIM)
@@ -276,9 +276,9 @@ def test_milvus_reingest_and_reindex_write_in_batches(  # type: ignore[no-untype
 
     from tests.conftest import write_image
 
-    from facesearch.backends import Backends
-    from facesearch.gallery import Gallery
-    from facesearch.store.milvus_store import MilvusVectorStore
+    from facesearch.search.backends import Backends
+    from facesearch.search.gallery import Gallery
+    from facesearch.store.vectors.milvus import MilvusVectorStore
 
     m = urlparse(milvus_uri)
     url = f"milvus://{m.hostname}:{m.port}?collection=t{uuid.uuid4().hex[:10]}"

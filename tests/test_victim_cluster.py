@@ -13,7 +13,7 @@ from tests.victim_support import audit_actions, cfp_frontal, make_workspace
 from typer.testing import CliRunner
 
 from facesearch.govern.errors import RefusedError
-from facesearch.victim.cluster import bcubed, cluster_vectors
+from facesearch.media.cluster import bcubed, cluster_vectors
 
 
 def _copy(shared, folder, people, photos):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from tests.victim_support import cfp_frontal, make_workspace
 
-from facesearch.victim import hashsets
-from facesearch.victim.elimination import EliminationSettings, PdqIndex
-from facesearch.victim.hashing import hex_to_code, pdq_hash
-from facesearch.victim.hashsets import HashSetFormatError
+from facesearch.media import hashsets
+from facesearch.media.elimination import EliminationSettings, PdqIndex
+from facesearch.media.hashing import hex_to_code, pdq_hash
+from facesearch.media.hashsets import HashSetFormatError
 
 MD5 = "0123456789abcdef0123456789abcdef"
 SHA1 = "0123456789abcdef0123456789abcdef01234567"

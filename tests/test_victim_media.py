@@ -129,7 +129,7 @@ def test_known_images_are_eliminated_exactly_and_by_pdq_and_skip_faces(
         shutil.copy(cfp_frontal(shared_faces, p, 1), known_dir / f"k{p}.jpg")
     media.import_media("ian", "B", [known_dir], workers=0)
     vics = tmp_path / "b.json"
-    from facesearch.victim.hashsets import dumps
+    from facesearch.media.hashsets import dumps
 
     vics.write_text(dumps(media.export_new_material("ian", "B", category="1")))
     media.import_hash_set("sup", vics, name="case-B")

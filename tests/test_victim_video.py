@@ -16,9 +16,9 @@ from tests.victim_support import cfp_frontal, make_workspace
 from tests.video_support import Appearance, make_video
 from typer.testing import CliRunner
 
-from facesearch.victim.sniff import media_kind
-from facesearch.victim.sources import iter_media
-from facesearch.victim.tracking import FaceTracker, TrackerSettings
+from facesearch.media.sniff import media_kind
+from facesearch.media.sources import iter_media
+from facesearch.media.tracking import FaceTracker, TrackerSettings
 
 SAMPLE_MS = 500  # the default 2 frames per second
 

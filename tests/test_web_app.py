@@ -255,7 +255,7 @@ def test_search_pick_face_review_by_keyboard_and_export(
 
 
 def _search_candidates(server: WebServer, search_id: int) -> list[Any]:
-    from facesearch.workspace import Workspace
+    from facesearch.app.workspace import Workspace
 
     with Workspace.open(server.data_dir) as ws:
         return list(ws.governance.view_search("sam", search_id).candidates)

@@ -55,8 +55,8 @@ class WebServer:
 
     def audit_actions(self) -> list[dict[str, Any]]:
         """Every audit entry (action, actor, details), read through the library."""
+        from facesearch.app.workspace import Workspace
         from facesearch.govern.audit import entries
-        from facesearch.workspace import Workspace
 
         with Workspace.open(self.data_dir) as ws, ws.governance.session() as s:
             return [
@@ -149,7 +149,7 @@ def make_media(root: Path, probe: Path, photos: Path) -> dict[str, Path]:
 
 def prepare_media(ws: Any, media: dict[str, Path]) -> int:
     """The hash set, both cases' media imported and clustered, the cross-check; CASE's faces."""
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     svc = MediaService(ws.governance, ws.gallery)
     svc.import_hash_set("admin", media["hashes"], name="known-md5", category=KNOWN_CATEGORY)
@@ -166,7 +166,7 @@ def prepare_data(
 ) -> int:
     """Users of each role, the policy, an approved case, the gallery and media sets, via the
     library; answers the number of faces in CASE's media set."""
-    from facesearch.workspace import Workspace
+    from facesearch.app.workspace import Workspace
 
     with Workspace.open(data_dir) as ws:
         policy_path = ws.init("admin", PASSWORD, USERS["admin"][1])

@@ -7,10 +7,10 @@ import pytest
 from tests.conftest import write_image
 
 from facesearch.app.service import SearchRequest, Service
+from facesearch.app.workspace import Workspace
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
-from facesearch.workspace import Workspace
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from facesearch.victim.service import MediaService
-from facesearch.workspace import Workspace
+from facesearch.app.workspace import Workspace
+from facesearch.media.service import MediaService
 
 
 @dataclass

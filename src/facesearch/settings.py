@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Catalog URL (default: SQLite catalog.db in the data dir)."
     )
-    # where the data lives and the work runs (facesearch/backends.py parses and checks these)
+    # where the data lives and the work runs (facesearch/search/backends.py parses and checks these)
     vector_store: str = Field(
         default="faiss", description="'faiss' (embedded) or milvus://HOST:19530[?...]."
     )

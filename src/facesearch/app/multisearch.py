@@ -24,7 +24,7 @@ from facesearch.govern.multisearch import MultiSearchOutcome, record_multi_searc
 from facesearch.govern.schema import Case
 from facesearch.govern.searches import SearchPermit, permit_search
 from facesearch.govern.suppression import SuppressionMatcher
-from facesearch.victim.multiprobe import (
+from facesearch.search.multiprobe import (
     MAX_PROBES,
     MultiProbeResult,
     ProbeVector,
@@ -88,8 +88,8 @@ def search_cluster(
     """Search the gallery with the ``max_probes`` best faces (by quality) of a media-set
     cluster of ``case``. Their stored face crops are the probes kept with the search; the
     embeddings are the ones the import made (the primary model only: no fusion)."""
-    from facesearch.victim.schema import MediaFace, MediaFile
-    from facesearch.victim.service import MediaService
+    from facesearch.media.schema import MediaFace, MediaFile
+    from facesearch.media.service import MediaService
 
     gov = service.governance
     asked = {**_asked(case, request, []), "cluster": cluster, "max_probes": max_probes}

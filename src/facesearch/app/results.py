@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from facesearch.govern.searches import SearchOutcome
-from facesearch.search import ProbeFace
+from facesearch.search.scoring import ProbeFace
 
 JobStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 

@@ -27,9 +27,9 @@ from facesearch.app.concurrency import ReadersWriterLock, SearchPool
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.app.results import IngestJob, Media, SearchView
-from facesearch.backends import Backends
+from facesearch.app.transfer import MigrateProgress, MigrationReport
+from facesearch.app.workspace import Workspace
 from facesearch.errors import ConfigError
-from facesearch.gallery import Gallery
 from facesearch.govern import Governance
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
@@ -48,11 +48,11 @@ from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
-from facesearch.search import SearchResult
+from facesearch.search.backends import Backends
+from facesearch.search.gallery import Gallery
+from facesearch.search.scoring import SearchResult
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
-from facesearch.store.migrate import MigrateProgress, MigrationReport
-from facesearch.workspace import Workspace
 
 IMAGE_TYPES = {
     b"\xff\xd8\xff": "image/jpeg",
@@ -446,7 +446,7 @@ class Service:
 
     def search_grid(self, view: SearchView, probe: bytes) -> bytes:
         """A PNG of the probe face and each candidate's crop with rank, score, band, source."""
-        from facesearch.render import result_grid
+        from facesearch.search.grid import result_grid
 
         pixels = self.gallery.decode(probe).pixels[:, :, ::-1]
         return result_grid(view.to_dict(), pixels, self.gallery.blobs)
@@ -474,8 +474,8 @@ class Service:
     def _thread_verifier(self) -> Any:
         """This thread's verifier: its own face pipeline (the models' per-call state is not
         safe to share between threads); the first search thread reuses the gallery's."""
-        from facesearch.pipeline import FacePipeline
-        from facesearch.verify import Verifier
+        from facesearch.engine.pipeline import FacePipeline
+        from facesearch.search.compare import Verifier
 
         local = self.pool.local
         verifier = getattr(local, "verifier", None)
@@ -872,7 +872,7 @@ class Service:
     ) -> MigrationReport:
         """Copy this embedded gallery to the target backends and verify it (administrators;
         logged before the copy, so the target's audit chain holds the entry too)."""
-        from facesearch.store.migrate import migrate_gallery
+        from facesearch.app.transfer import migrate_gallery
 
         self.require(who, "gallery.migrate", Role.ADMINISTRATOR)
         gallery = self.gallery

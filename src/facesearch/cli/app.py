@@ -596,9 +596,9 @@ def embed(
     ] = True,
 ) -> None:
     """Print one JSON line per detected face: box, landmarks, quality, model, embedding."""
-    from facesearch.decode import decode_file
+    from facesearch.engine.decode import decode_file
+    from facesearch.engine.pipeline import FacePipeline
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import FacePipeline
 
     with friendly_errors():
         pipeline = FacePipeline.load()
@@ -684,7 +684,7 @@ def compare(
     faces are of similar size is reported ambiguous (a warning and a JSON field). Compares the
     photos given; it does not search or touch a gallery.
     """
-    from facesearch.verify import PairError, Verifier, check_rule
+    from facesearch.search.compare import PairError, Verifier, check_rule
 
     with friendly_errors():
         check_rule(str(face_rule))
@@ -741,7 +741,7 @@ def _print_faces(label: str, choice: Any) -> None:
 def _compare_pair_file(verifier: Any, pairs: Path, rule: str, json_out: bool) -> None:
     """``compare --pairs``: a line per pair (JSON or text), a warning per ambiguous photo
     whose face the rule picked (on stderr, so that the output stays one row per pair)."""
-    from facesearch.verify import compare_pairs, read_pair_list
+    from facesearch.search.compare import compare_pairs, read_pair_list
 
     warned = 0
     for row in compare_pairs(verifier, read_pair_list(pairs), rule=rule):

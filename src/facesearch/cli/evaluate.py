@@ -176,6 +176,7 @@ def eval_command(
     Figures at the operating point use the search bands of the data directory (its
     calibration.json if there is one, else the packaged manifest's).
     """
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.runner import (
         iter_summary_rows,
         load_dataset,
@@ -183,7 +184,6 @@ def eval_command(
         write_plots,
         write_scores,
     )
-    from facesearch.pipeline import PipelineSettings
 
     with friendly_errors():
         try:
@@ -243,7 +243,7 @@ def _thresholds(data_dir: Path | None, settings: Any, *, fused: bool) -> Any:
     from facesearch.evaluate.calibrate import CalibrationError, calibrated_manifest
     from facesearch.evaluate.runner import Thresholds
     from facesearch.models.manifest import load_manifest
-    from facesearch.search import Scoring
+    from facesearch.search.scoring import Scoring
     from facesearch.settings import resolve_data_dir
 
     try:
@@ -297,7 +297,8 @@ def calibrate_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
-    from facesearch.embed import second_model_spec
+    from facesearch.engine.embed import second_model_spec
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.calibrate import (
         CALIBRATION_FILE,
         CalibrationError,
@@ -307,7 +308,6 @@ def calibrate_command(
     )
     from facesearch.evaluate.runner import embed_images, load_dataset
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import PipelineSettings
     from facesearch.settings import resolve_data_dir
 
     with friendly_errors():

@@ -1,5 +1,5 @@
 """``facesearch media``: a case's seized material (media sets), known-image elimination with hash
-sets, and the persons found in it. A thin layer over :class:`facesearch.victim.MediaService`."""
+sets, and the persons found in it. A thin layer over :class:`facesearch.media.MediaService`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from facesearch.cli.common import Actor, TokenOpt, console, err_console, friendl
 
 if TYPE_CHECKING:
     from facesearch.app import Service
-    from facesearch.victim.service import MediaService
-    from facesearch.workspace import Workspace
+    from facesearch.app.workspace import Workspace
+    from facesearch.media.service import MediaService
 
 WorkspaceFor = Callable[[typer.Context], "Workspace"]
 
@@ -55,11 +55,11 @@ def register(
         cluster_threshold: float | None = None,
         video_fps: float | None = None,
     ) -> tuple[MediaService, str]:
+        from facesearch.media.cluster import ClusterSettings
+        from facesearch.media.elimination import EliminationSettings
+        from facesearch.media.service import MediaService, MediaSettings
+        from facesearch.media.video import VideoSettings
         from facesearch.settings import Settings
-        from facesearch.victim.cluster import ClusterSettings
-        from facesearch.victim.elimination import EliminationSettings
-        from facesearch.victim.service import MediaService, MediaSettings
-        from facesearch.victim.video import VideoSettings
 
         ws = workspace_for(ctx)
         who = ws.governance.resolve_actor(actor, token)
@@ -290,7 +290,7 @@ def register(
         token: TokenOpt = None,
     ) -> None:
         """Write a hash set as VICS JSON."""
-        from facesearch.victim.hashsets import dumps
+        from facesearch.media.hashsets import dumps
 
         with friendly_errors():
             svc, who = _service(ctx, actor, token)
@@ -311,7 +311,7 @@ def register(
         token: TokenOpt = None,
     ) -> None:
         """Write CASE's new material (what no hash set knew) as VICS JSON, with PDQ."""
-        from facesearch.victim.hashsets import dumps
+        from facesearch.media.hashsets import dumps
 
         with friendly_errors():
             svc, who = _service(ctx, actor, token)
@@ -397,7 +397,7 @@ def register(
         table = Table(title=f"Persons in case {case}")
         for col in ("cluster", "name", "faces", "files"):
             table.add_column(col)
-        from facesearch.victim.tracks import clock
+        from facesearch.media.tracks import clock
 
         for v in views:
             named = sorted({f"{f.file} {clock(f.frame_ms)}".strip() for f in v.faces})

@@ -1,6 +1,6 @@
 """``facesearch media search|alerts|crosscheck`` and the printing of multi-probe results
 (also used by ``facesearch search PROBE PROBE ...``). Thin: the application service
-(:class:`facesearch.app.Service`) and :class:`facesearch.victim.MediaService` do the work."""
+(:class:`facesearch.app.Service`) and :class:`facesearch.media.MediaService` do the work."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from facesearch.cli.common import Actor, TokenOpt, console, friendly_errors
 
 if TYPE_CHECKING:
     from facesearch.app import Service
-    from facesearch.workspace import Workspace
+    from facesearch.app.workspace import Workspace
 
 CaseArg = Annotated[str, typer.Argument(metavar="CASE", help="Case number.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -141,7 +141,7 @@ def _media(
     actor: str | None,
     token: str | None,
 ) -> tuple[Any, str]:
-    from facesearch.victim.service import MediaService
+    from facesearch.media.service import MediaService
 
     ws = workspace_for(ctx)
     return MediaService(ws.governance, ws.gallery), ws.governance.resolve_actor(actor, token)

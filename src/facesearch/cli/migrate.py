@@ -73,7 +73,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         The catalog (SQLite) goes to a server database, the vectors (FAISS) to a vector store
         and, optionally, the files to object storage; counts and top-k results on sampled
         probes are compared before success is reported. Resumable: run it again to continue."""
-        from facesearch.backends import Backends
+        from facesearch.search.backends import Backends
 
         with friendly_errors():
             target = Backends.parse(

@@ -43,10 +43,10 @@ from facesearch.errors import FacesearchError
 from facesearch.evaluate.metrics import threshold_for_far
 
 if TYPE_CHECKING:
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.runner import Dataset, EmbeddingSet, PreparedRecords
     from facesearch.models.manifest import Manifest
-    from facesearch.pipeline import PipelineSettings
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_FORMAT = 1
@@ -294,7 +294,7 @@ def calibrate_dataset(
     )
     if embeddings.fusion is None:
         return _calibrate_one(dataset, embeddings, **kwargs)
-    from facesearch.embed import DLIB_RECOGNIZER_KEY
+    from facesearch.engine.embed import DLIB_RECOGNIZER_KEY
 
     base_variant = embeddings.variant.removesuffix("+dlib-fusion")
     primary = _calibrate_one(
@@ -381,7 +381,7 @@ def _calibrate_one(
 def fit_fusion(dataset: Dataset, embeddings: EmbeddingSet, weight: float) -> ScoreFusion:
     """Score-fusion parameters: each model's impostor mean and spread over all impostor
     pairs of an identity-labelled set embedded with the second model too."""
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
     from facesearch.evaluate.runner import prepare_records
 
     prepared = prepare_records(dataset.records, embeddings)
@@ -424,8 +424,8 @@ def find_calibration(data_dir: Path | str) -> Calibration | None:
 
 def embedding_variant(settings: PipelineSettings | None = None) -> str:
     """The embedding variant a pipeline with these settings produces."""
-    from facesearch.embed import variant_name
-    from facesearch.pipeline import PipelineSettings
+    from facesearch.engine.embed import variant_name
+    from facesearch.engine.pipeline import PipelineSettings
 
     return variant_name((settings or PipelineSettings()).flip_fusion)
 
@@ -460,7 +460,7 @@ def apply_calibration(
     models = {**manifest.models, spec.key: new_spec}
     second = manifest.models.get(calibration.fused["model"]) if calibration.fused else None
     if calibration.fused and second is not None:
-        from facesearch.embed import manifest_fusion
+        from facesearch.engine.embed import manifest_fusion
 
         current = manifest_fusion(manifest)
         if current is None or current.to_dict() != calibration.fused.get("fusion"):
@@ -497,9 +497,9 @@ def calibrated_manifest(
         manifest = calibrated_manifest(data_dir, load_manifest(), pipeline_settings)
         bands = Bands.from_spec(manifest.recognizer)
     """
-    from facesearch.embed import second_vectors_manifest
+    from facesearch.engine.embed import second_vectors_manifest
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import PipelineSettings
 
     chosen = settings or PipelineSettings()
     base = manifest or load_manifest()

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.evaluate.runner import EmbeddingSet, ImageResult, ProgressFn
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
 CACHE_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1: no mirrored vectors
@@ -150,7 +150,7 @@ class FeatureCache:
         """The cache as a flip-averaging pipeline would have made it: for the recognizers
         asked, each vector is ``normalise(v + v_mirror)`` (as ``SFaceEmbedder(flip_fusion=
         True)``); a photo without a mirrored vector keeps NaN there (no face)."""
-        from facesearch.embed import normalise
+        from facesearch.engine.embed import normalise
 
         def average(v: np.ndarray, f: np.ndarray) -> np.ndarray:
             out = np.full(v.shape, np.nan, np.float32)
@@ -269,7 +269,7 @@ def describe_with_flips(
     """The scored face of ``path`` (as ``facesearch eval``), and each recognizer's unit vector
     of that face mirrored left to right: the same aligned SFace crop and dlib chip, flipped
     (one more inference per recognizer)."""
-    from facesearch.align import align_face
+    from facesearch.engine.align import align_face
     from facesearch.evaluate.runner import embed_one_face
 
     if pipeline.settings.flip_fusion or (pipeline.second is not None and pipeline.second.flip):
@@ -314,9 +314,9 @@ def _embed_with_flips(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from facesearch.engine.pipeline import FacePipeline
     from facesearch.evaluate.runner import EmbeddingSet, _init_worker
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import FacePipeline
 
     rows: list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]] = []
     chunks = [list(paths[i : i + chunk_size]) for i in range(0, len(paths), chunk_size)]
@@ -377,10 +377,10 @@ def build_cache(
     ``flips``: also each recognizer's vector of the mirrored face (:func:`describe_with_flips`;
     a cache made without them is started again).
     """
-    from facesearch.embed import second_model_spec
+    from facesearch.engine.embed import second_model_spec
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.evaluate.runner import embed_images
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import FacePipeline, PipelineSettings
 
     # plain vectors of both recognizers (and, with ``flips``, their mirrors'): the flip-averaged
     # ones are made from these (FeatureCache.with_flip_averaging)

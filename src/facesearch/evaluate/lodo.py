@@ -1,6 +1,6 @@
 """Choosing the score fusion by leave-one-dataset-out (LODO).
 
-A fusion (:class:`facesearch.embed.ScoreFusion`) has a weight, a normalisation, impostor
+A fusion (:class:`facesearch.engine.embed.ScoreFusion`) has a weight, a normalisation, impostor
 statistics and, optionally, a pose term. Choosing them on the set that is then scored
 flatters the figures, and the sets held here differ a lot (press photos, frontal and
 profile; small grey studio photos; phone photos), so the choice is made and checked like
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.embed import ScoreFusion
+from facesearch.engine.embed import ScoreFusion
 from facesearch.evaluate.metrics import eer, kfold_verification_accuracy
 
 SFACE, SECOND = "sface", "second"

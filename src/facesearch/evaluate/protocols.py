@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facesearch.errors import FacesearchError
-from facesearch.verify import CENTRAL, LARGEST
+from facesearch.search.compare import CENTRAL, LARGEST
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"}
@@ -71,7 +71,7 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class FaceConvention:
-    """Which face of a photo a protocol scores (a face rule of ``facesearch.verify``), and
+    """Which face of a photo a protocol scores (a face rule of ``facesearch.search.compare``), and
     why: the report states both."""
 
     rule: str

@@ -1,7 +1,7 @@
 """Evaluation runs: embed a labelled data set once through the face pipeline, then score it.
 
 This is what ``facesearch eval`` runs. Every image goes through
-:meth:`facesearch.pipeline.FacePipeline.process_image`, the path ingest, search and
+:meth:`facesearch.engine.pipeline.FacePipeline.process_image`, the path ingest, search and
 ``compare`` use, and one face per image is scored: the one the protocol's face convention
 picks (:func:`~facesearch.evaluate.protocols.face_convention`: the **central** face for LFW
 ``pairs.txt``, whose images are crops centred on the labelled person; the **largest**, as
@@ -83,12 +83,12 @@ from facesearch.evaluate.protocols import (
     read_manifest,
     read_pair_table,
 )
-from facesearch.verify import LARGEST, choose_face, probe_face
+from facesearch.search.compare import LARGEST, choose_face, probe_face
 
 if TYPE_CHECKING:
-    from facesearch.decode import DecodedImage
-    from facesearch.embed import ScoreFusion
-    from facesearch.pipeline import Face, FacePipeline, PipelineSettings
+    from facesearch.engine.decode import DecodedImage
+    from facesearch.engine.embed import ScoreFusion
+    from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings
 
 FAR_TARGETS = (1e-2, 1e-3, 1e-4)
 FPIR_TARGETS = (0.01, 0.003)
@@ -190,7 +190,7 @@ def embed_one_face(
 ) -> tuple[ImageResult, Face | None, DecodedImage | None]:
     """:func:`embed_one`, with the scored pipeline face and the decoded image (None when there
     is none), for studies that describe the same face again (``featurecache``'s flips)."""
-    from facesearch.decode import decode_file
+    from facesearch.engine.decode import decode_file
     from facesearch.errors import DecodeError
 
     try:
@@ -272,9 +272,9 @@ def embed_images(
     fused, with ``fusion`` or else the manifest's recorded fusion, as search and ``compare``
     score; ``PipelineSettings(second_model=False)`` measures SFace alone.
     """
-    from facesearch.embed import manifest_fusion
+    from facesearch.engine.embed import manifest_fusion
+    from facesearch.engine.pipeline import FacePipeline
     from facesearch.models.manifest import load_manifest
-    from facesearch.pipeline import FacePipeline
 
     unique = list(dict.fromkeys(Path(p) for p in paths))
     n_workers = default_workers(len(unique)) if workers is None else max(0, int(workers))
@@ -734,7 +734,7 @@ def pair_scores(embeddings: EmbeddingSet, pairs: Sequence[VerificationPair]) -> 
     b = np.array([index[p.path_b] for p in pairs], np.int64)
     scores = _dot_rows(embeddings.matrix(paths), a, b)
     if embeddings.fusion is not None:
-        from facesearch.embed import pair_pose
+        from facesearch.engine.embed import pair_pose
 
         second = _dot_rows(embeddings.matrix(paths, second=True), a, b)
         yaw = embeddings.yaw(paths)
@@ -826,7 +826,7 @@ class PreparedRecords:
         """Scores of record pairs (a[i], b[i]); NaN without a face."""
         scores = _dot_rows(self.matrix, a, b)
         if self.fusion is not None and self.second is not None:
-            from facesearch.embed import pair_pose
+            from facesearch.engine.embed import pair_pose
 
             yaw = self._yaw()
             pose = pair_pose(yaw[a], yaw[b])
@@ -837,7 +837,7 @@ class PreparedRecords:
         """Scores of records ``rows`` against records ``cols`` (NaN without a face)."""
         sim = _similarity(self.matrix[rows], self.matrix[cols])
         if self.fusion is not None and self.second is not None:
-            from facesearch.embed import pair_pose
+            from facesearch.engine.embed import pair_pose
 
             second = _similarity(self.second[rows], self.second[cols])
             pose = None

@@ -31,8 +31,8 @@ from facesearch.govern.searches import (
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.media.search_schema import MultiProbeScore, SearchProbe
 from facesearch.store.crypto import Cipher
-from facesearch.victim.search_schema import MultiProbeScore, SearchProbe
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def record_multi_search(
     cluster: int | None = None,
 ) -> MultiSearchOutcome:
     """Step 3 of a governed multi-probe search (see ``record_search``): ``result`` is a
-    :class:`facesearch.victim.multiprobe.MultiProbeResult` whose probes are ``probe_bytes``,
+    :class:`facesearch.search.multiprobe.MultiProbeResult` whose probes are ``probe_bytes``,
     in order (a cluster's probes are its faces' stored crops)."""
     probes = list(result.probes)
     if len(probes) != len(probe_bytes) or not probes:

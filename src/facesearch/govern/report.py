@@ -8,7 +8,7 @@ band, image hash, provenance) and every review decision on it; the case's audit 
 their hashes; the audit chain's verification and head at the time of the report, the latest
 signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
 exists, and the statement that results are investigative leads. With media sets
-(victim identification, :mod:`facesearch.victim.report`): the elimination counts by category,
+(victim identification, :mod:`facesearch.media.report`): the elimination counts by category,
 the persons found and their review decisions, the multi-probe searches with their probes and
 which probes matched each candidate, and the cross-case alerts.
 
@@ -34,7 +34,7 @@ from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.schema import Case, Probe
 from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
-from facesearch.victim.report import ReportTable, media_tables, render_html_tables
+from facesearch.media.report import ReportTable, media_tables, render_html_tables
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def purge(
                     session.execute(delete(Candidate).where(Candidate.search_id.in_(ids)))
                 )
                 # the per-probe scores of multi-probe searches go with their candidates
-                from facesearch.victim.search_schema import MultiProbeScore
+                from facesearch.media.search_schema import MultiProbeScore
 
                 session.execute(delete(MultiProbeScore).where(MultiProbeScore.search_id.in_(ids)))
                 for s in searches:

@@ -42,10 +42,10 @@ from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
-from facesearch.search import LEADS_NOTICE
+from facesearch.search.scoring import LEADS_NOTICE
 from facesearch.store.crypto import Cipher, maybe_encrypt
 
-LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search)
+LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search.scoring)
 
 
 class Decision:
@@ -76,7 +76,7 @@ class CandidateLike(Protocol):
 
 @runtime_checkable
 class SearchResultLike(Protocol):
-    """What a backend returns (``facesearch.search.SearchResult`` fits).
+    """What a backend returns (``facesearch.search.scoring.SearchResult`` fits).
 
     Also read when present: the threshold, as ``threshold`` (float) or ``thresholds`` (dict,
     its ``"match"`` entry is the threshold); the probe's quality, as ``probe_quality`` or as
@@ -92,7 +92,7 @@ class SearchResultLike(Protocol):
 
 @runtime_checkable
 class SearchBackend(Protocol):
-    """The search engine (``facesearch.gallery.Gallery`` fits)."""
+    """The search engine (``facesearch.search.gallery.Gallery`` fits)."""
 
     def search(
         self, probe: bytes, k: int = ..., *, face: int | None = ..., collection: str | None = ...

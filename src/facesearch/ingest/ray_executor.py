@@ -55,7 +55,7 @@ FORWARDED_ENV = ("FACESEARCH_MODEL_CACHE_DIR",)
 
 
 class RayExecutor:
-    """An :class:`~facesearch.ports.Executor` on ``workers`` Ray actors (1 CPU each).
+    """An :class:`~facesearch.store.ports.Executor` on ``workers`` Ray actors (1 CPU each).
 
     ``address``: ``ray://HOST:PORT`` for a remote cluster, None for a local one (started here
     unless Ray is already initialised in this process; it is shut down again at the end only

@@ -28,11 +28,11 @@ from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
 from facesearch.ingest.sources import SourceItem, iter_sources
 from facesearch.ingest.worker import BatchOut, ImageOut, init_worker, process_batch
-from facesearch.ports import Executor, InlineExecutor
 from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
+from facesearch.store.ports import Executor, InlineExecutor
 
 if TYPE_CHECKING:
-    from facesearch.embed import DlibEmbedder
+    from facesearch.engine.embed import DlibEmbedder
 
 DEFAULT_COLLECTION = "default"
 

@@ -34,8 +34,8 @@ import numpy as np
 
 from facesearch.ingest.worker import ChipGeometry, crop_origin
 from facesearch.models.manifest import ModelSpec
-from facesearch.ports import BlobStore, Catalog, Executor, InlineExecutor
 from facesearch.store.catalog import FROM_CROP, FROM_PHOTO, PendingSecond
+from facesearch.store.ports import BlobStore, Catalog, Executor, InlineExecutor
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ SecondPassCallback = Callable[[SecondPassProgress], None]
 # --- worker side ------------------------------------------------------------------------------
 class _Describer:
     def __init__(self, spec: ModelSpec) -> None:
-        from facesearch.embed import DlibEmbedder
+        from facesearch.engine.embed import DlibEmbedder
 
         if spec.alignment_template is None:
             raise ValueError(f"second recognizer {spec.key} has no alignment template")
@@ -116,7 +116,7 @@ class _Describer:
         """The job's 150x150 BGR chip (raises ValueError if its image cannot be read)."""
         import cv2
 
-        from facesearch.align import align_face
+        from facesearch.engine.align import align_face
 
         pixels = cv2.imdecode(np.frombuffer(job.data, np.uint8), cv2.IMREAD_COLOR)
         if pixels is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from facesearch.embed import DLIB_ENGINE
+from facesearch.engine.embed import DLIB_ENGINE
 from facesearch.models.manifest import RuntimeSpec
 
 SecondVectors = Literal["auto", "ingest", "pass"]

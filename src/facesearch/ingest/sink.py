@@ -2,7 +2,7 @@
 
 An :class:`~facesearch.ingest.runner.IngestRun` never sees the gallery: it reads sources, hands
 images to workers and writes their results through a sink (the gallery side implements it:
-``facesearch.gallery.GallerySink``), so ingest can be tested or redirected on its own and the
+``facesearch.search.gallery.GallerySink``), so ingest can be tested or redirected on its own and the
 gallery and the runner do not import each other.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from facesearch.embed import DlibEmbedder
+    from facesearch.engine.embed import DlibEmbedder
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.ingest.second_vectors import SecondVectorsPlan
     from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
-    from facesearch.pipeline import FacePipeline, PipelineSettings
     from facesearch.store.catalog import ImageRecord, ProvenanceRecord
 
 #: True for the face (its primary embedding) of a person on the suppression list.

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings, ProcessedImage
 from facesearch.errors import DecodeError
-from facesearch.pipeline import FacePipeline, PipelineSettings, ProcessedImage
 
 if TYPE_CHECKING:
-    from facesearch.embed import DlibEmbedder
+    from facesearch.engine.embed import DlibEmbedder
     from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import Manifest, ModelSpec
 
@@ -81,7 +81,7 @@ class ChipGeometry:
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> ChipGeometry | None:
         """The second recognizer's geometry, or None when the manifest has none."""
-        from facesearch.embed import second_model_spec
+        from facesearch.engine.embed import second_model_spec
 
         spec = second_model_spec(manifest)
         if spec is None or spec.alignment_template is None:
@@ -90,7 +90,7 @@ class ChipGeometry:
 
     def align(self, pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The face aligned on the photo's own pixels (BGR, ``size``)."""
-        from facesearch.align import align_face
+        from facesearch.engine.align import align_face
 
         return align_face(pixels, landmarks, self.template, self.size)
 
@@ -118,7 +118,7 @@ class SecondRecognizer:
     inference: InferenceSettings | None = None
 
     def load(self, batch_size: int = 32) -> DlibEmbedder:
-        from facesearch.embed import DlibEmbedder
+        from facesearch.engine.embed import DlibEmbedder
 
         model = DlibEmbedder(self.spec, batch_size, self.inference)
         model.load()
@@ -207,7 +207,7 @@ def process_batch(
 
     In a worker process the pipeline, chip geometry and second recognizer are those of
     ``init_worker``; in-process callers pass them."""
-    from facesearch.decode import decode_bytes
+    from facesearch.engine.decode import decode_bytes
 
     pipe = pipeline or _state.pipeline
     if pipeline is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
-import facesearch.store.all_tables  # noqa: F401  (registers every table on Base.metadata)
+import facesearch.migrations.tables  # noqa: F401  (registers every table on Base.metadata)
 from facesearch.store.schema import Base
 
 config = context.config

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from facesearch.app.service import Service
+from facesearch.media.service import MediaService
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
-from facesearch.victim.service import MediaService
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
 

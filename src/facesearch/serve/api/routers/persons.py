@@ -16,9 +16,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from facesearch.app.service import Service
+from facesearch.media.service import DecisionView, MediaService
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 from facesearch.serve.api.schemas import Id
-from facesearch.victim.service import DecisionView, MediaService
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["persons"])
 

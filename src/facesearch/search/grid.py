@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.search import LEADS_NOTICE, SearchResult
+from facesearch.search.scoring import LEADS_NOTICE, SearchResult
 
 if TYPE_CHECKING:
-    from facesearch.ports import BlobStore
+    from facesearch.store.ports import BlobStore
 
 BAND_COLOURS = {"strong": (34, 139, 34), "possible": (218, 165, 32), "weak": (150, 150, 150)}
 TILE = 160

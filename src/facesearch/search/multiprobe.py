@@ -5,7 +5,7 @@ fusion, the same for the probes' second-recognizer vectors). Candidates are the 
 index's best for the mean and for each probe alone, so a face that only one probe finds is
 still scored. Every candidate gets:
 
-* ``mean_score``: the (fused, as for single probes: see :class:`facesearch.search.Scoring`)
+* ``mean_score``: the (fused, as for single probes: see :class:`facesearch.search.scoring.Scoring`)
   score against the mean; candidates are ranked by it and banded by it;
 * ``best_score``, ``best_probe``: the best single probe's score and which probe gave it;
 * ``scores``: each probe's own score, and ``matched``: the probes whose own score is at or above
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.search import LEADS_NOTICE
+from facesearch.search.scoring import LEADS_NOTICE
 
 if TYPE_CHECKING:
-    from facesearch.gallery import Gallery
+    from facesearch.search.gallery import Gallery
     from facesearch.store.catalog import SearchFilters, StoredFace
 
 MAX_PROBES = 20
@@ -229,7 +229,7 @@ def _others(
                 others[row] = sf.second_embedding
     others_yaw = None
     if scoring.fusion is not None and scoring.fusion.pose_dependent:
-        from facesearch.quality import estimate_yaw
+        from facesearch.engine.quality import estimate_yaw
 
         others_yaw = np.array(
             [estimate_yaw(np.asarray(sf.landmarks)) if sf.landmarks else np.nan for sf in faces]
@@ -238,7 +238,7 @@ def _others(
 
 
 def probe_from_face(face: Any, sha256: str, label: str = "") -> ProbeVector:
-    """A :class:`ProbeVector` from a pipeline face (``facesearch.pipeline.Face``)."""
+    """A :class:`ProbeVector` from a pipeline face (``facesearch.engine.pipeline.Face``)."""
     second = getattr(face, "second", None)
     return ProbeVector(
         embedding=np.asarray(face.embedding, np.float32),

@@ -4,7 +4,7 @@
 (:func:`facesearch.ingest.sources.iter_path`) and their safety rules (no absolute paths, no
 ``..``, no links out of the folder or inside archives), and an acceptance hook that takes the
 photos by name and every other file whose first bytes say it is a video or a picture
-(:mod:`facesearch.victim.sniff`): renamed films and pictures are recognised by content. Photos
+(:mod:`facesearch.media.sniff`): renamed films and pictures are recognised by content. Photos
 by name are read up to the gallery's limit; other files (videos may be larger than a photo) up
 to ``max_bytes`` each (they are hashed and decoded in memory).
 """
@@ -23,7 +23,7 @@ from facesearch.ingest.sources import (
     is_image_name,
     iter_path,
 )
-from facesearch.victim.sniff import SNIFF_BYTES, media_kind
+from facesearch.media.sniff import SNIFF_BYTES, media_kind
 
 DEFAULT_MAX_VIDEO_BYTES = 1024 * 1024 * 1024  # 1 GiB
 

@@ -37,10 +37,10 @@ from facesearch.errors import ConfigError
 
 if TYPE_CHECKING:
     from facesearch.ingest.runner import ExecutorFactory
-    from facesearch.ports import Executor
     from facesearch.settings import Settings
     from facesearch.store.crypto import Cipher
-    from facesearch.store.milvus_store import MilvusConfig, MilvusVectorStore
+    from facesearch.store.ports import Executor
+    from facesearch.store.vectors.milvus import MilvusConfig, MilvusVectorStore
 
 VECTOR_STORE_ENV = "FACESEARCH_VECTOR_STORE"
 BLOBS_ENV = "FACESEARCH_BLOBS"
@@ -101,7 +101,7 @@ class VectorStoreSpec:
         text = (url or "faiss").strip()
         if text.lower() == "faiss":
             return cls("faiss", "faiss")
-        from facesearch.store.milvus_store import MilvusConfig
+        from facesearch.store.vectors.milvus import MilvusConfig
 
         setting = VECTOR_STORE_ENV
         parsed = urlparse(text)
@@ -280,7 +280,7 @@ class Backends:
         from its files in the data directory)."""
         if self.vector_store.milvus is None:
             raise ConfigError(f"{VECTOR_STORE_ENV} names no server (it is {self.vector_store.url})")
-        from facesearch.store.milvus_store import MilvusVectorStore
+        from facesearch.store.vectors.milvus import MilvusVectorStore
 
         return MilvusVectorStore(self.vector_store.milvus, model_key, dim)
 

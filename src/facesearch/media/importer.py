@@ -27,12 +27,11 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.ingest.sources import SourceItem
-from facesearch.pipeline import FacePipeline, PipelineSettings
-from facesearch.ports import BlobStore, Executor, InlineExecutor
-from facesearch.victim.elimination import EliminationSettings, PdqIndex, code_rows
-from facesearch.victim.hashing import FileHashes, file_hashes
-from facesearch.victim.schema import (
+from facesearch.media.elimination import EliminationSettings, PdqIndex, code_rows
+from facesearch.media.hashing import FileHashes, file_hashes
+from facesearch.media.schema import (
     HashEntry,
     HashSet,
     MediaFace,
@@ -40,10 +39,11 @@ from facesearch.victim.schema import (
     MediaFile,
     MediaTrack,
 )
-from facesearch.victim.sniff import SNIFF_BYTES, media_kind
-from facesearch.victim.sources import iter_media
-from facesearch.victim.video import VideoFaceOut, VideoSettings, process_video
-from facesearch.victim.worker import MediaBatchOut, MediaOut, init_media_worker, process_media_batch
+from facesearch.media.sniff import SNIFF_BYTES, media_kind
+from facesearch.media.sources import iter_media
+from facesearch.media.video import VideoFaceOut, VideoSettings, process_video
+from facesearch.media.worker import MediaBatchOut, MediaOut, init_media_worker, process_media_batch
+from facesearch.store.ports import BlobStore, Executor, InlineExecutor
 
 SessionFactory = Callable[[], Session]
 

@@ -31,13 +31,12 @@ from facesearch.govern.cases import OPEN, active_assignment, require_case
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import Case, User
 from facesearch.govern.users import Role, has_role, require_user
-from facesearch.store.blobs import BlobStore
-from facesearch.victim import hashsets
-from facesearch.victim.alerts import AlertView, CrossCheck, alerts_of_case, cross_check
-from facesearch.victim.cluster import ClusterSettings, cluster_vectors
-from facesearch.victim.elimination import EliminationSettings
-from facesearch.victim.importer import MediaImportReport, MediaImportRun, MediaProgressCallback
-from facesearch.victim.schema import (
+from facesearch.media import hashsets
+from facesearch.media.alerts import AlertView, CrossCheck, alerts_of_case, cross_check
+from facesearch.media.cluster import ClusterSettings, cluster_vectors
+from facesearch.media.elimination import EliminationSettings
+from facesearch.media.importer import MediaImportReport, MediaImportRun, MediaProgressCallback
+from facesearch.media.schema import (
     ClusterDecision,
     HashEntry,
     HashSet,
@@ -47,12 +46,13 @@ from facesearch.victim.schema import (
     MediaImport,
     MediaSet,
 )
-from facesearch.victim.tracks import TrackView, track_views
-from facesearch.victim.video import VideoSettings, box_in_crop
+from facesearch.media.tracks import TrackView, track_views
+from facesearch.media.video import VideoSettings, box_in_crop
+from facesearch.store.blobs import BlobStore
 
 if TYPE_CHECKING:
-    from facesearch.gallery import Gallery
     from facesearch.govern import Governance
+    from facesearch.search.gallery import Gallery
 
 MEDIA_BLOBS = "media-blobs"
 DEFAULT_SET = "default"
@@ -381,7 +381,7 @@ class MediaService:
         unless ``reveal`` (an explicit act, logged as ``media.face.reveal``)."""
         import cv2
 
-        from facesearch.victim.wellbeing import shielded
+        from facesearch.media.wellbeing import shielded
 
         action = "media.face.reveal" if reveal else "media.face.view"
 

@@ -4,7 +4,7 @@ Layout: one collection per model key (``{prefix}_{model slug}_{sha1[:8]}``; the 
 the dimension are recorded in the collection's description and checked on open, so vectors of
 another model are refused). One row per (face, provenance record): ``face_id``, ``collection``
 (the **partition key**, so a search in one collection reads only its partitions),
-``captured`` (epoch microseconds, :data:`~facesearch.store.vector_store.NO_DATE` when
+``captured`` (epoch microseconds, :data:`~facesearch.store.vectors.faiss_store.NO_DATE` when
 unknown), ``source`` (the source URL), ``lead`` (true on one row per face: what ``count``
 counts) and ``vec`` (the full float32 vector). A face with several provenance records has
 several rows, so that "one record matches every filter" is exactly what Milvus evaluates.
@@ -39,8 +39,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import ConfigError, FacesearchError, ModelMismatchError
-from facesearch.store.vector_index import MISSING_SCORE, SearchHits
-from facesearch.store.vector_store import (
+from facesearch.store.vectors.faiss_store import (
     NO_DATE,
     Facet,
     StoreHealth,
@@ -50,6 +49,7 @@ from facesearch.store.vector_store import (
     check_vectors,
     micros,
 )
+from facesearch.store.vectors.index import MISSING_SCORE, SearchHits
 
 MAX_TOPK = 16384  # Milvus's limit on one search's limit
 SOURCE_MAX = 4096  # stored source URL length (longer ones are cut; the post-check uses them)

@@ -41,9 +41,9 @@ def _counts(d: dict[str, int]) -> str:
 
 def media_tables(s: Session, case: Case) -> list[ReportTable]:
     from facesearch.govern.multisearch import multi_searches_of_case
-    from facesearch.victim.alerts import alerts_of_case
-    from facesearch.victim.schema import ClusterDecision, MediaCluster
-    from facesearch.victim.service import cluster_views, media_summary
+    from facesearch.media.alerts import alerts_of_case
+    from facesearch.media.schema import ClusterDecision, MediaCluster
+    from facesearch.media.service import cluster_views, media_summary
 
     out: list[ReportTable] = []
     summary = media_summary(s, case)

@@ -4,7 +4,7 @@ A video of a media set is one file (hashed, exact-matched against the hash sets 
 a photo) whose faces come from frames sampled at ``VideoSettings.fps`` (default 2 per second,
 ``FACESEARCH_MEDIA_VIDEO_FPS``): every sampled frame goes through the gallery's face pipeline
 (detect, align, quality, embed), the faces are followed across frames by
-:class:`facesearch.victim.tracking.FaceTracker` (one track per appearance), and each track keeps
+:class:`facesearch.media.tracking.FaceTracker` (one track per appearance), and each track keeps
 its ``faces_per_track`` best faces (unflagged first, then by quality) with their time in the
 video (``frame_ms``, from the frame's own timestamp). Those faces join the set's faces, so
 clustering and search treat them like faces of photos; the track's first and last time are
@@ -27,16 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.decode import DecodedImage, decode_array
-from facesearch.detect import DetectorSettings
+from facesearch.engine.decode import DecodedImage, decode_array
+from facesearch.engine.detect import DetectorSettings
+from facesearch.engine.pipeline import FacePipeline, ProcessedImage
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
 from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, crop_origin, encode_jpeg, face_crop
-from facesearch.pipeline import FacePipeline, ProcessedImage
-from facesearch.victim.hashing import FileMetadata
-from facesearch.victim.sources import DEFAULT_MAX_VIDEO_BYTES
-from facesearch.victim.tracking import FaceTracker, TrackerSettings
-from facesearch.victim.worker import CROP_MAX_SIDE, MediaBatchOut, MediaOut
+from facesearch.media.hashing import FileMetadata
+from facesearch.media.sources import DEFAULT_MAX_VIDEO_BYTES
+from facesearch.media.tracking import FaceTracker, TrackerSettings
+from facesearch.media.worker import CROP_MAX_SIDE, MediaBatchOut, MediaOut
 
 
 @dataclass(frozen=True)

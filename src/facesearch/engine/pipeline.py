@@ -13,13 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from facesearch.align import align_face
-from facesearch.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
-from facesearch.detect import Detection, DetectorSettings, YuNetDetector
-from facesearch.embed import DlibEmbedder, SFaceEmbedder, second_model_spec, second_vectors_manifest
+from facesearch.engine.align import align_face
+from facesearch.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
+from facesearch.engine.detect import Detection, DetectorSettings, YuNetDetector
+from facesearch.engine.embed import (
+    DlibEmbedder,
+    SFaceEmbedder,
+    second_model_spec,
+    second_vectors_manifest,
+)
+from facesearch.engine.quality import QualityReport, QualitySettings, assess
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
-from facesearch.quality import QualityReport, QualitySettings, assess
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.backends import Backends
-from facesearch.decode import DecodedImage, ImageInput, decode_any
+from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
+from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.errors import (
     FacesearchError,
     IndexCorruptError,
@@ -34,8 +34,9 @@ from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
 from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.manifest import Manifest, load_manifest
-from facesearch.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
-from facesearch.search import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
+from facesearch.search.backends import Backends
+from facesearch.search.compare import Verifier, probe_face
+from facesearch.search.scoring import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
 from facesearch.settings import resolve_data_dir, resolve_database_url
 from facesearch.store.blobs import BlobStore
 from facesearch.store.catalog import (
@@ -46,20 +47,19 @@ from facesearch.store.catalog import (
     StoredFace,
 )
 from facesearch.store.crypto import Cipher
-from facesearch.store.vector_index import (
+from facesearch.store.vectors.faiss_store import VectorFilter
+from facesearch.store.vectors.index import (
     SearchHits,
     VectorIndex,
     build_index,
     load_index,
     needs_rebuild,
 )
-from facesearch.store.vector_store import VectorFilter
-from facesearch.verify import Verifier, probe_face
 
 if TYPE_CHECKING:
-    from facesearch.embed import DlibEmbedder
-    from facesearch.store.milvus_store import MilvusVectorStore
+    from facesearch.engine.embed import DlibEmbedder
     from facesearch.store.s3_blobs import S3BlobStore
+    from facesearch.store.vectors.milvus import MilvusVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Gallery:
 
         ``data_dir`` defaults to $FACESEARCH_DATA or ./facesearch-data; the catalog to SQLite
         in that folder unless ``database_url`` or $FACESEARCH_DATABASE_URL names another.
-        ``backends`` (``facesearch.backends``, from the settings' URLs) chooses the vector
+        ``backends`` (``facesearch.search.backends``, from the settings' URLs) chooses the vector
         store, the blob store and the ingest executor; the data directory still holds the
         gallery's small files (format, policy, calibration).
         """
@@ -183,7 +183,7 @@ class Gallery:
     def second_vectors_plan(self, mode: SecondVectors = "auto") -> SecondVectorsPlan:
         """Where ingest makes second vectors with ``mode`` (``ingest/second_vectors.py``):
         resolved against the runtime chosen for the second recognizer."""
-        from facesearch.embed import second_model_spec
+        from facesearch.engine.embed import second_model_spec
         from facesearch.models.inference import InferenceSettings
 
         fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
@@ -418,7 +418,7 @@ class Gallery:
         chips = ChipGeometry.from_manifest(self.manifest) if where.at != "off" else None
         second = None
         if where.in_workers and chips is not None:
-            from facesearch.embed import second_model_spec
+            from facesearch.engine.embed import second_model_spec
 
             spec = second_model_spec(self.manifest)
             assert spec is not None  # where.at is "off" without it
@@ -448,7 +448,7 @@ class Gallery:
 
         Resumable: run it again after an interruption and it does what is left. Does nothing
         when the second recognizer is off."""
-        from facesearch.embed import second_model_spec
+        from facesearch.engine.embed import second_model_spec
 
         spec = second_model_spec(self.manifest) if self.scoring.fused else None
         if spec is None:
@@ -618,7 +618,7 @@ class Gallery:
                 others[row] = known[face_id]
         others_yaw = None
         if self.scoring.fusion is not None and self.scoring.fusion.pose_dependent:
-            from facesearch.quality import estimate_yaw
+            from facesearch.engine.quality import estimate_yaw
 
             others_yaw = np.array(
                 [

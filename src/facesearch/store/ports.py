@@ -20,8 +20,8 @@ if TYPE_CHECKING:
         SearchFilters,
         StoredFace,
     )
-    from facesearch.store.vector_index import SearchHits
-    from facesearch.store.vector_store import Facet, StoreHealth, VectorFilter
+    from facesearch.store.vectors.faiss_store import Facet, StoreHealth, VectorFilter
+    from facesearch.store.vectors.index import SearchHits
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import numpy as np
 from facesearch.models.manifest import ModelSpec
 
 if TYPE_CHECKING:
-    from facesearch.embed import ScoreFusion
+    from facesearch.engine.embed import ScoreFusion
     from facesearch.models.manifest import Manifest
 
 LEADS_NOTICE = (
@@ -49,8 +49,8 @@ class Scoring:
     """How two faces are scored, the same way in search, ``compare`` and ``eval``.
 
     With ``fusion`` (the default pipeline: SFace plus dlib's ResNet), a pair whose faces both
-    carry the second model's vector gets the fused score (:class:`~facesearch.embed.ScoreFusion`,
-    on SFace's scale) and is banded with ``fused_bands``; a pair without it (a gallery face
+    carry the second model's vector gets the fused score
+    (:class:`~facesearch.engine.embed.ScoreFusion`, on SFace's scale) and is banded with ``fused_bands``; a pair without it (a gallery face
     ingested with the second model switched off) keeps the SFace score and SFace's ``bands``.
     """
 
@@ -62,7 +62,7 @@ class Scoring:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, *, fusion: bool = True) -> Scoring:
-        from facesearch.embed import manifest_fusion, second_model_spec
+        from facesearch.engine.embed import manifest_fusion, second_model_spec
 
         bands = Bands.from_spec(manifest.recognizer)
         spec = second_model_spec(manifest) if fusion else None
@@ -99,7 +99,7 @@ class Scoring:
         vector (or None) and the others' (n, d) second vectors (NaN rows where absent), and
         the faces' yaws (used only by a pose-dependent fusion; unknown reads as frontal).
         Returns the scores and a boolean mask of which ones are fused."""
-        from facesearch.embed import pair_pose
+        from facesearch.engine.embed import pair_pose
 
         p = np.asarray(primary, np.float64)
         if self.fusion is None or probe_second is None:
@@ -125,7 +125,7 @@ class Scoring:
         b_yaw: float | None = None,
     ) -> tuple[float, bool]:
         """One pair: the score and whether it is fused (read it with :meth:`bands_for`)."""
-        from facesearch.embed import pair_pose
+        from facesearch.engine.embed import pair_pose
 
         primary = float(np.dot(a, b))
         if self.fusion is None or self.fused_bands is None or a_second is None or b_second is None:
@@ -194,7 +194,7 @@ class SearchResult:
     def probe_ambiguous(self) -> bool:
         """The probe's two largest faces are of similar size (``verify.ambiguous_faces``):
         which face is meant cannot be told from size, so the searched one must be checked."""
-        from facesearch.verify import ambiguous_faces
+        from facesearch.search.compare import ambiguous_faces
 
         return ambiguous_faces(self.probe_faces)
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.schema import Case
-from facesearch.victim.schema import MediaFace, MediaFile, MediaTrack
+from facesearch.media.schema import MediaFace, MediaFile, MediaTrack
 
 
 def clock(ms: int | None) -> str:

@@ -84,7 +84,7 @@ class MigrationReport:
 
 
 def _tables() -> list[Table]:
-    import facesearch.store.all_tables  # noqa: F401  (every table on Base.metadata)
+    import facesearch.migrations.tables  # noqa: F401  (every table on Base.metadata)
     from facesearch.store.schema import Base
 
     return list(Base.metadata.sorted_tables)
@@ -237,7 +237,7 @@ def migrate_gallery(
     k: int = 10,
     on_progress: MigrateProgress | None = None,
 ) -> MigrationReport:
-    """Copy the embedded gallery ``source`` (a :class:`~facesearch.gallery.Gallery`) to the
+    """Copy the embedded gallery ``source`` (a :class:`~facesearch.search.gallery.Gallery`) to the
     target catalog, vector store and (optionally) blob store, then verify (see module doc)."""
     from facesearch.store.catalog import SqlCatalog
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facesearch.victim.hashing import (
+from facesearch.media.hashing import (
     DIHEDRAL_NAMES,
     PDQ_BITS,
     PDQ_CROPS,

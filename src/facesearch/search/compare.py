@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from facesearch.decode import DecodedImage, ImageInput, decode_any
+from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
+from facesearch.engine.pipeline import Face, FacePipeline
+from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
-from facesearch.pipeline import Face, FacePipeline
-from facesearch.quality import TOO_SMALL
-from facesearch.search import Bands, Comparison, ProbeFace, Scoring
+from facesearch.search.scoring import Bands, Comparison, ProbeFace, Scoring
 
 LARGEST = "largest"  # the face with the largest box (as Amazon Rekognition's CompareFaces)
 CENTRAL = "central"  # the face whose box centre is nearest the image centre (LFW-style crops)

@@ -1,7 +1,7 @@
 """The vector store port's data types and its embedded backend (FAISS).
 
-A :class:`~facesearch.ports.VectorStore` holds the searchable vectors (vector id = catalog face
-id) and answers top-k searches with the search's filters pushed down into the scan:
+A :class:`~facesearch.store.ports.VectorStore` holds the searchable vectors (vector id = catalog
+face id) and answers top-k searches with the search's filters pushed down into the scan:
 
 * ``VectorFilter.collection``, ``captured_from``/``captured_to``, ``source_prefix``: a face
   matches when one of its provenance records (its :class:`Facet`) matches all of them, as in
@@ -11,7 +11,7 @@ id) and answers top-k searches with the search's filters pushed down into the sc
 Backends:
 
 ``FaissVectorStore`` (embedded default)
-    Today's FAISS :class:`~facesearch.store.vector_index.VectorIndex`, unchanged, behind the
+    Today's FAISS :class:`~facesearch.store.vectors.index.VectorIndex`, unchanged, behind the
     port. It holds vectors only; a :data:`FacetResolver` (the catalog in a gallery, or an
     in-memory :class:`FacetTable`) turns the provenance part of a filter into the ids that
     FAISS's ID selector lets through during the scan.
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import ModelMismatchError
-from facesearch.store.vector_index import SearchHits, VectorIndex, new_index
+from facesearch.store.vectors.index import SearchHits, VectorIndex, new_index
 
 #: A face with no capture date: compared as SQL NULL (no date bound matches it).
 NO_DATE = -(2**62)  # Milvus cannot parse int64 min; this is ~146,000 BC

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from facesearch.backends import Backends
-from facesearch.gallery import Gallery
 from facesearch.govern import Governance, load_policy
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
+from facesearch.search.backends import Backends
+from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher
 
@@ -45,7 +45,7 @@ class Workspace:
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
         """The workspace the settings name (data directory, catalog URL, encryption key, and
-        the vector store, blob store and executor URLs: ``facesearch.backends``).
+        the vector store, blob store and executor URLs: ``facesearch.search.backends``).
 
         With SQLite, governance transactions are serialised in this process (one writer at a
         time keeps the audit chain's head consistent under concurrent requests)."""

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.schema import Case, User
-from facesearch.victim.schema import MediaFace
-from facesearch.victim.search_schema import MediaAlert
+from facesearch.media.schema import MediaFace
+from facesearch.media.search_schema import MediaAlert
 
 CHUNK = 20_000  # other cases' faces scored per step
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
 from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, encode_jpeg, face_crop
-from facesearch.pipeline import FacePipeline, PipelineSettings
-from facesearch.victim.elimination import EliminationSettings, PdqIndex, PdqMatch
-from facesearch.victim.hashing import FileMetadata, PdqHash, pdq_hash, read_metadata
-from facesearch.victim.tracking import TrackOut
+from facesearch.media.elimination import EliminationSettings, PdqIndex, PdqMatch
+from facesearch.media.hashing import FileMetadata, PdqHash, pdq_hash, read_metadata
+from facesearch.media.tracking import TrackOut
 
 CROP_MAX_SIDE = 160
 
@@ -75,7 +75,7 @@ def process_media_batch(
 
     In a worker process the pipeline and PDQ index are those of :func:`init_media_worker`;
     in-process callers pass their own."""
-    from facesearch.decode import decode_bytes
+    from facesearch.engine.decode import decode_bytes
 
     pipe = pipeline or ingest_worker.worker_pipeline()
     index = pdq if pipeline is not None else _state.pdq

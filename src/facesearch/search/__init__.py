@@ -1,0 +1,1 @@
+"""Search: the gallery, index maintenance, scoring, comparison, multi-probe, grids."""

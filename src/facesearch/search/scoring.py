@@ -50,8 +50,9 @@ class Scoring:
 
     With ``fusion`` (the default pipeline: SFace plus dlib's ResNet), a pair whose faces both
     carry the second model's vector gets the fused score
-    (:class:`~facesearch.engine.embed.ScoreFusion`, on SFace's scale) and is banded with ``fused_bands``;
-    a pair without it (a gallery face ingested with the second model switched off) keeps the SFace score and SFace's ``bands``.
+    (:class:`~facesearch.engine.embed.ScoreFusion`, on SFace's scale) and is banded with
+    ``fused_bands``; a pair without it (a gallery face ingested with the second model switched
+    off) keeps the SFace score and SFace's ``bands``.
     """
 
     bands: Bands

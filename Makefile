@@ -10,6 +10,7 @@ format:
 
 lint:
 	$(PY) -m ruff check src tests benchmarks
+	lint-imports
 
 types:
 	$(PY) -m mypy

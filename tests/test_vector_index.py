@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from facesearch.errors import IndexCorruptError
-from facesearch.store import vector_index as vi
+from facesearch.store.vectors import index as vi
 from facesearch.store.vectors.index import (
     FlatVectorIndex,
     PQRefineVectorIndex,

@@ -103,9 +103,7 @@ def _command_sections(text: str) -> dict[str, str]:
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
     text = heading.strip().lower()
-    text = "".join(
-        c for c in text if c in " -_" or unicodedata.category(c)[0] in {"L", "N"}
-    )
+    text = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in {"L", "N"})
     return text.replace(" ", "-")
 
 
@@ -131,7 +129,7 @@ def _links(path: Path) -> Iterator[tuple[int, str]]:
             yield number, match.group(1)
 
 
-MARKDOWN = [README, *sorted(DOCS.glob("*.md"))]
+MARKDOWN = [README, *sorted(DOCS.glob("*.md")), REPO / "benchmarks" / "README.md"]
 
 
 # --- docs/cli.md -----------------------------------------------------------------------------
@@ -165,7 +163,8 @@ def test_every_option_of_a_command_is_in_its_section(path: str) -> None:
     missing = [
         name
         for name in _option_names(COMMANDS[path])
-        if name not in COMMON_OPTIONS and not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", section)
+        if name not in COMMON_OPTIONS
+        and not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", section)
     ]
     assert not missing, f"docs/cli.md, `facesearch {path}`: options not described: {missing}"
 
@@ -253,7 +252,9 @@ def test_every_relative_link_points_at_a_file_that_exists(doc: Path) -> None:
 def test_every_code_fence_is_closed(doc: Path) -> None:
     """An unclosed fence turns the rest of the page into code (and hides its links from the
     test above)."""
-    opened = [n for n, line, _ in _prose_lines(doc.read_text(encoding="utf-8")) if FENCE.match(line)]
+    opened = [
+        n for n, line, _ in _prose_lines(doc.read_text(encoding="utf-8")) if FENCE.match(line)
+    ]
     assert len(opened) % 2 == 0, f"{doc.name}: the code fence at line {opened[-1]} is not closed"
 
 

@@ -179,6 +179,60 @@ def test_the_options_every_command_takes_are_documented_once() -> None:
     assert COMMON_OPTIONS - {"--help"} <= seen, "a common option no command takes any more"
 
 
+COMMAND_LINE = re.compile(r"^\s*(?:\$\s+)?facesearch\s+(.*)$")
+GLOBAL_WITH_VALUE = {"-d", "--data-dir", "--database-url"}
+
+
+def _resolve(words: list[str]) -> tuple[str, list[str]]:
+    """The command path a ``facesearch ...`` line names, and the options it uses."""
+    words = [w for w in words if w not in {"|", "\\"}]
+    while words and words[0] in GLOBAL_WITH_VALUE:
+        words = words[2:]
+    cmd: click.Command = ROOT
+    path: list[str] = []
+    while isinstance(cmd, click.Group) and words and words[0] in cmd.commands:
+        path.append(words.pop(0))
+        cmd = cmd.commands[path[-1]]
+    options = [w.split("=")[0] for w in words if re.fullmatch(r"--?[a-z][\w-]*(=\S*)?", w)]
+    return " ".join(path), options
+
+
+def _command_lines(doc: Path) -> Iterator[tuple[int, str]]:
+    for number, line, fenced in _prose_lines(doc.read_text(encoding="utf-8")):
+        match = COMMAND_LINE.match(line) if fenced else None
+        if match:
+            yield number, match.group(1).split(" #", 1)[0]
+
+
+@pytest.mark.parametrize("doc", MARKDOWN, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_command_line_in_the_docs_runs_a_real_command(doc: Path) -> None:
+    """Each ``facesearch ...`` line of a code block (the quickstart, cli.md's usage lines)
+    names a command that exists, with options that command takes."""
+    wrong = []
+    for number, rest in _command_lines(doc):
+        words = re.sub(r"[\[\]()]", " ", rest).split()
+        path, options = _resolve(words)
+        if path not in COMMANDS:
+            wrong.append(f"{doc.name}:{number}: `facesearch {rest.strip()}` names no command")
+            continue
+        known = {o for p in COMMANDS[path].params if isinstance(p, click.Option) for o in p.opts}
+        known |= {o for p in ROOT.params for o in p.opts} | {"--help"}
+        wrong += [
+            f"{doc.name}:{number}: `facesearch {path}` has no option {o}"
+            for o in options
+            if o not in known
+        ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_command_line_reader_finds_path_and_options() -> None:
+    assert _resolve(["-d", "DIR", "case", "open", "C-1", "--purpose", "p", "--as", "ivy"]) == (
+        "case open",
+        ["--purpose", "--as"],
+    )
+    assert _resolve(["nonsense", "--x"]) == ("", ["--x"])
+
+
 def test_the_section_finder_reads_headings_and_skips_code() -> None:
     text = (
         "## `facesearch case`\nCases.\n#### `facesearch case open`\n```\n"

@@ -2,10 +2,12 @@
 
 docs/cli.md is written by hand, not generated: these tests walk the command tree typer builds
 from ``facesearch.cli.app`` and fail when a command, a sub-command or an option is missing
-from it (or when it documents one that no longer exists). They also hold the README to its
-size, check every relative link in README.md and docs/*.md, and check that the README's two
-set-up commands are the ones the Makefile and .ci/run define. Whether each command's --help
-reads well is tests/test_cli_help.py's job.
+from it (or when it documents one that no longer exists), and when a ``facesearch ...`` line
+in a code block of README.md, docs/*.md or benchmarks/README.md names a command or an option
+that does not exist. They also hold the README to its size, check every relative link (and
+its heading anchor) and code fence in those pages, and check that the README's two set-up
+commands are the ones the Makefile and .ci/run define. Whether each command's --help reads
+well is tests/test_cli_help.py's job.
 """
 
 from __future__ import annotations

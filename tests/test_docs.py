@@ -23,7 +23,8 @@ import typer
 
 from facesearch.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+# The repository root, wherever tests/ puts this file.
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 CLI_DOC = DOCS / "cli.md"

@@ -31,7 +31,7 @@ from facesearch.govern.searches import (
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
-from facesearch.media.search_schema import MultiProbeScore, SearchProbe
+from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.store.crypto import Cipher
 
 

@@ -31,8 +31,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.schema import Case, User
-from facesearch.media.schema import MediaFace
-from facesearch.media.search_schema import MediaAlert
+from facesearch.media.schema import MediaAlert, MediaFace
 
 CHUNK = 20_000  # other cases' faces scored per step
 

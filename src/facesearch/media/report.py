@@ -4,31 +4,32 @@ elimination by category, hash set and match; the persons found (clusters) and ev
 decision on them; the multi-probe searches with their probes and which probes matched each
 candidate; the cross-case alerts (the other case's number and supervisor only).
 
-Sections without content are left out, so a case without media reads as before."""
+Governance does not import media: the composition root adds these sections to the case report
+with :func:`register` (:mod:`facesearch.govern.report_sections`). Sections without content are
+left out, so a case without media reads as before."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import as_utc
+from facesearch.govern.multisearch import multi_searches_of_case
+from facesearch.govern.report_sections import CASE_REPORT_SECTIONS, ReportSections, ReportTable
 from facesearch.govern.schema import Case
+from facesearch.media.alerts import alerts_of_case
+from facesearch.media.material import media_summary
+from facesearch.media.persons import cluster_views
+from facesearch.media.schema import ClusterDecision, MediaCluster
+
+SECTION = "media"  # the name media's sections are added under
 
 
-@dataclass(frozen=True)
-class ReportTable:
-    """One table of a report section: ``widths`` are percentages of the PDF page's width."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    widths: tuple[int, ...]
-    note: str = ""
-    level: int = 2  # 2: a section heading; 3: a table within the section above
+def register(sections: ReportSections = CASE_REPORT_SECTIONS) -> None:
+    """Add media's sections to the case report (idempotent; called by the composition root)."""
+    sections.add(SECTION, media_tables)
 
 
 def _t(dt: Any) -> str:
@@ -40,11 +41,7 @@ def _counts(d: dict[str, int]) -> str:
 
 
 def media_tables(s: Session, case: Case) -> list[ReportTable]:
-    from facesearch.govern.multisearch import multi_searches_of_case
-    from facesearch.media.alerts import alerts_of_case
-    from facesearch.media.schema import ClusterDecision, MediaCluster
-    from facesearch.media.service import cluster_views, media_summary
-
+    """The case's media sections (a :class:`~facesearch.govern.report_sections.ReportSection`)."""
     out: list[ReportTable] = []
     summary = media_summary(s, case)
     if summary["files"]:
@@ -198,21 +195,3 @@ def _details(d: dict[str, Any] | None) -> str:
     if not d:
         return "-"
     return "; ".join(f"{k}: {v}" for k, v in d.items() if v not in (None, "", []))
-
-
-def render_html_tables(tables: Sequence[ReportTable]) -> list[str]:
-    import html
-
-    e = html.escape
-    out: list[str] = []
-    for t in tables:
-        out.append(f"<h{t.level}>{e(t.title)}</h{t.level}>")
-        if t.note:
-            out.append(f"<p>{e(t.note)}</p>")
-        head = "".join(f"<th>{e(h)}</th>" for h in t.headers) if any(t.headers) else ""
-        out.append("<table>" + (f"<tr>{head}</tr>" if head else ""))
-        for row in t.rows:
-            cells = "".join(f"<td{' class=hash' if len(v) == 64 else ''}>{e(v)}</td>" for v in row)
-            out.append(f"<tr>{cells}</tr>")
-        out.append("</table>")
-    return out

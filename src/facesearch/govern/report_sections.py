@@ -7,21 +7,23 @@ report's session and case returning plain :class:`ReportTable` rows, which the H
 renderers print alike; a section without content returns no table, so a case without it reads
 as before.
 
-Sections are added by the composition root (``facesearch.app``), once per process, never at
-import time::
+Governance's own multi-probe searches are the one section present from the start
+(:data:`MULTI_PROBE`); other sections are added by the composition root (``facesearch.app``),
+once per process, never at import time::
 
-    CASE_REPORT_SECTIONS.add("media", media_tables)
+    CASE_REPORT_SECTIONS.add("media", media_tables, before=MULTI_PROBE)
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from facesearch.govern.multisearch import multi_searches_of_case
 from facesearch.govern.schema import Case
 
 
@@ -46,14 +48,19 @@ class ReportSection(Protocol):
 
 
 class ReportSections:
-    """The sections added to the case report, in the order they were added; adding a name
-    again replaces its section in place (adding is idempotent)."""
+    """The sections of a report, in order: last, or ``before`` another one when added; adding
+    a name again replaces its section in place (adding is idempotent)."""
 
-    def __init__(self) -> None:
-        self._sections: dict[str, ReportSection] = {}
+    def __init__(self, sections: Mapping[str, ReportSection] | None = None) -> None:
+        self._sections: dict[str, ReportSection] = dict(sections or {})
 
-    def add(self, name: str, section: ReportSection) -> None:
-        self._sections[name] = section
+    def add(self, name: str, section: ReportSection, *, before: str | None = None) -> None:
+        if name in self._sections or before not in self._sections:
+            self._sections[name] = section
+            return
+        order = list(self._sections.items())
+        at = [n for n, _ in order].index(before)
+        self._sections = dict([*order[:at], (name, section), *order[at:]])
 
     def remove(self, name: str) -> None:
         self._sections.pop(name, None)
@@ -67,8 +74,71 @@ class ReportSections:
         return [t for section in self._sections.values() for t in section(session, case)]
 
 
-# The case report's sections in this process (filled by the composition root).
-CASE_REPORT_SECTIONS = ReportSections()
+MULTI_PROBE = "multi-probe"
+
+
+def multi_probe_tables(s: Session, case: Case) -> list[ReportTable]:
+    """The case's multi-probe searches (none: no table)."""
+    out: list[ReportTable] = []
+    multis = multi_searches_of_case(s, case)
+    if multis:
+        out.append(
+            ReportTable(
+                f"Multi-probe searches ({len(multis)})",
+                ("Search", "Probe", "SHA-256", "Quality", "From"),
+                tuple(
+                    (
+                        str(m.outcome.search_id),
+                        str(p.position),
+                        p.sha256,
+                        "-" if p.quality is None else f"{p.quality:.3f}",
+                        (
+                            f"media face {p.media_face_id} (cluster {m.cluster})"
+                            if p.media_face_id is not None
+                            else p.label or "photo"
+                        ),
+                    )
+                    for m in multis
+                    for p in m.probes
+                ),
+                (9, 7, 46, 10, 28),
+                "Each search used several probes as one query: candidates are ranked by the "
+                "score against the mean of the probes' normalised embeddings; the best single "
+                "probe's score and the probes that matched (own score at or above the match "
+                "band) are listed per candidate. The searches are also listed above.",
+            )
+        )
+        for m in multis:
+            out.append(
+                ReportTable(
+                    f"Search {m.outcome.search_id}: candidates and the probes that matched",
+                    ("Rank", "Face", "Mean score", "Band", "Best score (probe)", "Matched probes"),
+                    tuple(
+                        (
+                            str(c.rank),
+                            str(c.face_id),
+                            f"{c.score:.4f}",
+                            c.band,
+                            (
+                                f"{sc.best_score:.4f} ({sc.best_probe})"
+                                if (sc := m.scores.get(c.face_id))
+                                else "-"
+                            ),
+                            ", ".join(str(i) for i in sc.matched) if sc else "-",
+                        )
+                        for c in m.outcome.candidates
+                    )
+                    or (("-", "-", "-", "-", "-", "no candidates stored"),),
+                    (8, 10, 16, 14, 24, 28),
+                    level=3,
+                )
+            )
+    return out
+
+
+# The case report's sections in this process: governance's multi-probe searches, then what the
+# composition root adds.
+CASE_REPORT_SECTIONS = ReportSections({MULTI_PROBE: multi_probe_tables})
 
 
 def render_html_tables(tables: Sequence[ReportTable]) -> list[str]:

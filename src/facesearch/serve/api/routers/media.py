@@ -22,13 +22,13 @@ from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
 
 
-class _Out(BaseModel):
+class _MediaOut(BaseModel):
     """Read from the media acts' results: dataclasses (attributes) or dicts."""
 
     model_config = ConfigDict(from_attributes=True)
 
 
-class MediaImportOut(_Out):
+class MediaImportOut(_MediaOut):
     import_id: int
     actor: str
     started_at: datetime
@@ -36,7 +36,7 @@ class MediaImportOut(_Out):
     status: str
 
 
-class MediaSetOut(_Out):
+class MediaSetOut(_MediaOut):
     name: str
     created_by: str
     created_at: datetime
@@ -45,7 +45,7 @@ class MediaSetOut(_Out):
     imports: list[MediaImportOut]
 
 
-class MediaSummaryOut(_Out):
+class MediaSummaryOut(_MediaOut):
     case: str
     media_sets: int
     files: int
@@ -62,7 +62,7 @@ class MediaSummaryOut(_Out):
     decisions: dict[str, int]
 
 
-class AlertOut(_Out):
+class AlertOut(_MediaOut):
     other_case: str
     supervisor: str | None
     supervisor_name: str

@@ -30,19 +30,19 @@ class _DecisionBody(BaseModel):
 Note = Annotated[str, Field(default="", max_length=10000, description="Why (kept with it).")]
 
 
-class _Out(BaseModel):
+class _PersonOut(BaseModel):
     """Read from the media acts' results: dataclasses (attributes) or dicts."""
 
     model_config = ConfigDict(from_attributes=True)
 
 
-class ClusterFaceOut(_Out):
+class ClusterFaceOut(_PersonOut):
     face_id: int
     file: str
     frame_ms: int | None
 
 
-class ClusterOut(_Out):
+class ClusterOut(_PersonOut):
     cluster: int
     name: str | None
     hidden: bool
@@ -85,7 +85,7 @@ class FacesIn(_DecisionBody):
 DecisionIn = Annotated[NameIn | HideIn | MergeIn | FacesIn, Field(discriminator="action")]
 
 
-class DecisionOut(_Out):
+class DecisionOut(_PersonOut):
     """A recorded decision; read from what the decision answered (its ``details``), where
     ``previous`` is ``previous_name`` and ``from`` is ``from_clusters``."""
 

@@ -3,7 +3,9 @@ HTTP API (``/cases/{number}/media``) reach the media toolkit, and how it is plug
 governance.
 
 * :func:`register_media` - once per process, by the composition root: adds media's sections
-  to the case report (governance does not import media).
+  to the case report (the media sets, persons, decisions and cross-case alerts; governance does
+  not import media). Idempotent; ``register_media()`` with no argument fills the case report's
+  own registry (:data:`facesearch.govern.report_sections.CASE_REPORT_SECTIONS`).
 * :func:`media_service` - the governed media acts (:class:`MediaService`) on the composition
   root's governance and gallery, with the media settings of its one :class:`Settings` (the CLI
   may override three of them for one command); the environment is read in settings.py only.
@@ -19,17 +21,12 @@ from typing import Protocol
 from facesearch.govern import Governance
 from facesearch.media.alerts import AlertView, CrossCheck
 from facesearch.media.config import MediaSettings
+from facesearch.media.hashset_library import HashSetSummary
 from facesearch.media.hashsets import dumps as dump_vics
 from facesearch.media.importer import MediaImportReport, MediaProgress
-from facesearch.media.report import register as register_report_sections
-from facesearch.media.service import (
-    ClusterFace,
-    ClusterRun,
-    ClusterView,
-    DecisionView,
-    HashSetSummary,
-    MediaService,
-)
+from facesearch.media.persons import ClusterFace, ClusterRun, ClusterView, DecisionView
+from facesearch.media.report import register as register_media
+from facesearch.media.service import MediaService
 from facesearch.media.tracks import TrackView
 from facesearch.media.tracks import clock as media_clock
 from facesearch.search.gallery import Gallery
@@ -68,12 +65,6 @@ class MediaHost(Protocol):
 
     @property
     def gallery(self) -> Gallery: ...
-
-
-def register_media() -> None:
-    """Plug victim identification into governance: its case-report sections (the media sets,
-    persons, decisions, multi-probe searches and cross-case alerts). Idempotent."""
-    register_report_sections()
 
 
 def media_settings(

@@ -21,25 +21,13 @@ grouped by responsibility:
 
 from __future__ import annotations
 
-from facesearch.media.access import DEFAULT_SET, MEDIA_BLOBS
 from facesearch.media.config import MediaSettings
-from facesearch.media.hashset_library import HashSetLibrary, HashSetSummary
+from facesearch.media.hashset_library import HashSetLibrary
 from facesearch.media.material import CaseMaterial
-from facesearch.media.persons import ClusterFace, ClusterRun, ClusterView, DecisionView
 from facesearch.media.review import PersonReview
 from facesearch.media.wellbeing import Pictures
 
-__all__ = [
-    "DEFAULT_SET",
-    "MEDIA_BLOBS",
-    "ClusterFace",
-    "ClusterRun",
-    "ClusterView",
-    "DecisionView",
-    "HashSetSummary",
-    "MediaService",
-    "MediaSettings",
-]
+__all__ = ["MediaService", "MediaSettings"]
 
 
 class MediaService(CaseMaterial, HashSetLibrary, PersonReview, Pictures):

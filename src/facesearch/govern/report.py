@@ -7,11 +7,11 @@ policy hash, how many candidates were hidden and why) with each candidate shown 
 band, image hash, provenance) and every review decision on it; the case's audit entries with
 their hashes; the audit chain's verification and head at the time of the report, the latest
 signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
-exists, and the statement that results are investigative leads. Then the sections other
-parts add (:mod:`facesearch.govern.report_sections`; with media sets, victim identification's:
-the elimination counts by category, the persons found and their review decisions, the
-multi-probe searches with their probes and which probes matched each candidate, and the
-cross-case alerts).
+exists, and the statement that results are investigative leads. Then the report's sections
+(:mod:`facesearch.govern.report_sections`): the multi-probe searches with their probes and
+which probes matched each candidate, and those the composition root adds (victim
+identification's: the media sets and elimination counts by category, the persons found and
+their review decisions, and the cross-case alerts).
 
 The PDF uses DejaVu Sans when installed (full Unicode), else the PDF core font Helvetica
 (text outside Latin-1 is replaced by '?').
@@ -82,7 +82,7 @@ class CaseReportData:
     policy_sha256: str
     statement: str = LEADS_STATEMENT
     checkpoint: Checkpoint | None = None  # the latest signed checkpoint the log records
-    # the sections other parts add (report_sections; e.g. victim identification's media)
+    # the report's sections (report_sections: multi-probe searches, media when added)
     sections: tuple[ReportTable, ...] = ()
 
     @property

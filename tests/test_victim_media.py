@@ -252,3 +252,33 @@ def test_media_settings_come_from_the_one_settings(tmp_path, monkeypatch) -> Non
     assert over.elimination.min_pdq_quality == 70 and over.video.fps == 4.0
     with pytest.raises(ValidationError, match="media_pdq_threshold"):
         media_settings(settings, pdq_threshold=300)
+
+
+def test_the_media_interfaces_import_the_application_layer_only() -> None:
+    """The media CLI and routers reach media through ``facesearch.app`` (plus settings, errors
+    and their own interface's modules), never media, govern, search or store directly."""
+    import ast
+    from pathlib import Path
+
+    import facesearch
+
+    root = Path(facesearch.__file__).parent
+    files = [
+        root / "cli" / "media.py",
+        root / "cli" / "media_search.py",
+        root / "serve" / "api" / "routers" / "media.py",
+        root / "serve" / "api" / "routers" / "persons.py",
+    ]
+    allowed = ("facesearch.app", "facesearch.settings", "facesearch.errors")
+    for path in files:
+        own = "facesearch.cli" if path.parent.name == "cli" else "facesearch.serve"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "facesearch" or name.startswith("facesearch."):
+                    assert name.startswith((*allowed, own)), f"{path.name} imports {name}"

@@ -1,6 +1,7 @@
 """Known-image hash sets, agency-wide (not tied to a case): import (supervisors and
 administrators; a malformed file is refused as a whole), list, and export as VICS JSON. The
-formats are :mod:`facesearch.media.hashsets`'; the elimination is the importer's."""
+file formats are read and written by :mod:`facesearch.media.hashsets`; files are eliminated
+against the sets by the importer (:mod:`facesearch.media.elimination`)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class HashSetSummary:
 
 
 class HashSetLibrary(MediaAccess):
+    """The governed hash-set acts (supervisors and administrators; investigators may list)."""
+
     def import_hash_set(
         self,
         actor: str,

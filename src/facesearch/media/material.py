@@ -97,7 +97,7 @@ class CaseMaterial(CrossCases):
             )
 
         self._run(actor, "media.import", asked, finish)
-        if report.faces:  # new faces: look for them in the other cases' media (victim/alerts)
+        if report.faces:  # new faces: look for them in the other cases' media (alerts)
             self.crosscheck(actor, case)
         return report
 

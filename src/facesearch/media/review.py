@@ -25,6 +25,9 @@ from facesearch.media.tracks import TrackView, track_views
 
 
 class PersonReview(MediaAccess):
+    """Clustering, the persons and video appearances of a case, and the decisions on them
+    (a decision needs the case open; every one is recorded and kept by re-clustering)."""
+
     def cluster(self, actor: str, case: str) -> ClusterRun:
         """Group the case's faces into persons (again, incrementally: see :func:`recluster`)."""
 

@@ -13,8 +13,8 @@ from PIL import Image
 from tests.api_support import api_env, open_case
 from tests.victim_support import cfp_frontal
 
+from facesearch.app.media import MediaSettings, media_service
 from facesearch.govern.audit import entries
-from facesearch.media.service import MediaService
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
@@ -25,7 +25,8 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
     gallery.mkdir()
     for p in (30, 31, 32, 33):
         shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
-    with api_env(tmp_path, passwords=("inv", "inv2", "sup")) as env:
+    media_options = {"media_pdq_threshold": 24, "media_video_fps": 3.0}
+    with api_env(tmp_path, passwords=("inv", "inv2", "sup"), **media_options) as env:
         env.service.gallery._pipeline = pipeline
         admin = env.service.principal("admin", "cli")
         assert not env.service.ingest(admin, [gallery], workers=0).failures
@@ -37,7 +38,9 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         for k in (1, 2):
             shutil.copy(cfp_frontal(shared_faces, 31, k), seized_1 / f"one-{k}.jpg")
         shutil.copy(cfp_frontal(shared_faces, 31, 3), seized_2 / "two-secret.jpg")
-        media = MediaService(env.service.governance, env.service.gallery)
+        media = media_service(env.service)  # as the routers make it: the server's settings
+        assert media.settings == MediaSettings.from_settings(env.settings)
+        assert media.settings.elimination.pdq_threshold == 24 and media.settings.video.fps == 3.0
         media.import_media("inv", "C-1", [seized_1], workers=0)
         media.import_media("inv2", "C-2", [seized_2], workers=0)
         media.cluster("inv", "C-1")
@@ -111,3 +114,54 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         for number in ("C-1", "C-2"):
             r = inv2.post(f"/api/v1/cases/{number}/media/clusters/{cid}/searches", json={})
             assert r.status_code in (403, 404) and "one-" not in r.text
+
+
+def test_person_review_over_the_api(tmp_path, pipeline, shared_faces) -> None:
+    """Name, split, move and list decisions: what each decision answered, as the API shows it
+    (``previous`` as ``previous_name``, ``from`` as ``from_clusters``)."""
+    with api_env(tmp_path, passwords=("inv", "sup")) as env:
+        env.service.gallery._pipeline = pipeline
+        open_case(env, "C-1", "inv")
+        seized = tmp_path / "seized"
+        seized.mkdir()
+        for k in (1, 2):
+            shutil.copy(cfp_frontal(shared_faces, 34, k), seized / f"p-{k}.jpg")
+        media = media_service(env.service)
+        media.import_media("inv", "C-1", [seized], workers=0)
+        media.cluster("inv", "C-1")
+        inv = env.client("inv")
+        base = "/api/v1/cases/C-1/media"
+        (person,) = inv.get(f"{base}/clusters").json()
+        cid, (f1, f2) = person["cluster"], [f["face_id"] for f in person["faces"]]
+        assert (
+            person["faces"][0]["file"].endswith(".jpg") and person["faces"][0]["frame_ms"] is None
+        )
+
+        def decide(body: dict) -> dict:
+            r = inv.post(f"{base}/clusters/{cid}/decisions", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()
+
+        named = decide({"action": "name", "name": "Kim", "note": "first"})
+        assert (named["name"], named["previous_name"], named["at"]) == ("Kim", None, None)
+        renamed = decide({"action": "name", "name": "Kim L."})
+        assert renamed["previous_name"] == "Kim" and renamed["actor"] == "inv"
+        split = decide({"action": "split", "faces": [f2]})
+        assert split["faces"] == [f2] and split["new_cluster"] not in (None, cid)
+        moved = decide({"action": "move", "faces": [f2]})
+        assert moved["from_clusters"] == [split["new_cluster"]] and moved["faces"] == [f2]
+        r = inv.post(f"{base}/clusters/{cid}/decisions", json={"action": "name", "bogus": 1})
+        assert r.status_code == 422  # extra fields are refused
+        listed = inv.get(f"{base}/decisions").json()
+        assert [d["action"] for d in listed] == ["name", "name", "split", "move"]
+        assert [d["decision_id"] for d in listed] == [
+            named["decision_id"],
+            renamed["decision_id"],
+            split["decision_id"],
+            moved["decision_id"],
+        ]
+        assert listed[0]["note"] == "first" and listed[1]["previous_name"] == "Kim"
+        assert listed[3]["from_clusters"] == [split["new_cluster"]]
+        assert all(d["at"] for d in listed) and all(d["cluster"] == cid for d in listed)
+        (again,) = inv.get(f"{base}/clusters").json()
+        assert again["name"] == "Kim L." and {f["face_id"] for f in again["faces"]} == {f1, f2}

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import ast
 import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facesearch.govern import LEADS_STATEMENT, RefusedError
+from facesearch.govern.report_sections import (
+    CASE_REPORT_SECTIONS,
+    MULTI_PROBE,
+    ReportSections,
+    ReportTable,
+    multi_probe_tables,
+)
 from test_govern_support import (  # noqa: F401
     MODEL_SHA,
     World,
@@ -100,3 +110,109 @@ def test_report_needs_access(case_with_history: tuple) -> None:
     with pytest.raises(RefusedError, match="not assigned"):
         w.gov.case_report("carl", "OP-2024/017", "html")
     assert w.last_entry().action == "case.report.refused"
+
+
+# --- sections other parts add (govern/report_sections.py; media's: media/report.py) ----------
+
+
+def _two_tables(session, case) -> list[ReportTable]:  # type: ignore[no-untyped-def]
+    """A section as media adds one: a name/value table, then a table with headers."""
+    return [
+        ReportTable(
+            "Seized <material>", ("", ""), (("Files", "3"), ("Case", case.number)), (40, 60)
+        ),
+        ReportTable(
+            "Persons found",
+            ("Cluster", "Name"),
+            (("7", "Kim & Lee"),),
+            (30, 70),
+            note="named by a reviewer",
+            level=3,
+        ),
+    ]
+
+
+@pytest.fixture
+def added_section() -> Iterator[str]:
+    CASE_REPORT_SECTIONS.add("test-section", _two_tables, before=MULTI_PROBE)
+    yield "test-section"
+    CASE_REPORT_SECTIONS.remove("test-section")
+
+
+def test_added_sections_render_in_html_and_pdf(case_with_history: tuple, added_section) -> None:
+    w, _ = case_with_history
+    html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
+    assert "<h2>Seized &lt;material&gt;</h2>" in html  # escaped, a section heading
+    assert "<tr><td>Case</td><td>OP-2024/017</td></tr>" in html  # the section saw the case
+    assert "<h3>Persons found</h3>" in html and "<p>named by a reviewer</p>" in html
+    assert "<td>Kim &amp; Lee</td>" in html
+    # after the searches, before the audit entries
+    assert html.index('<h3 id="search-') < html.index("Seized") < html.index("Audit entries")
+    pdfium = pytest.importorskip("pypdfium2")
+    doc = pdfium.PdfDocument(w.gov.case_report("sue", "OP-2024/017", "pdf"))
+    try:
+        full = " ".join(
+            "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).split()
+        )
+    finally:
+        doc.close()
+    assert "Seized <material>" in full and "Kim & Lee" in full and "named by a reviewer" in full
+
+
+def test_a_report_without_added_sections_has_none(case_with_history: tuple) -> None:
+    w, _ = case_with_history
+    html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
+    assert "Seized" not in html and "Multi-probe searches" not in html  # none made here
+
+
+def test_sections_keep_their_order_and_adding_again_replaces() -> None:
+    def section(name: str):  # type: ignore[no-untyped-def]
+        return lambda s, c: [ReportTable(name, ("",), (), (100,))]
+
+    sections = ReportSections({MULTI_PROBE: section("multi")})
+    sections.add("b", section("b"))
+    sections.add("a", section("a"), before=MULTI_PROBE)
+    sections.add("c", section("c"), before="not there")  # unknown: last
+    assert sections.names == ("a", MULTI_PROBE, "b", "c")
+    sections.add(MULTI_PROBE, section("multi again"), before="a")  # known: replaced in place
+    assert sections.names == ("a", MULTI_PROBE, "b", "c")
+    assert [t.title for t in sections.tables(None, None)] == ["a", "multi again", "b", "c"]  # type: ignore[arg-type]
+    sections.remove("b")
+    sections.remove("b")  # removing twice is harmless
+    assert sections.names == ("a", MULTI_PROBE, "c")
+
+
+def test_media_registers_its_sections_around_the_multi_probe_searches() -> None:
+    from facesearch.media.report import alert_tables, media_tables, register
+
+    sections = ReportSections({MULTI_PROBE: multi_probe_tables})
+    register(sections)
+    register(sections)  # idempotent: the composition root may be built twice in a process
+    assert sections.names == ("media", MULTI_PROBE, "media-alerts")
+    assert sections._sections["media"] is media_tables
+    assert sections._sections["media-alerts"] is alert_tables
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside functions (TYPE_CHECKING included)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_governance_never_imports_media() -> None:
+    import facesearch.govern
+
+    root = Path(facesearch.govern.__file__).parent
+    offenders = {
+        f"{p.name}: {m}"
+        for p in root.glob("*.py")
+        for m in _imported_modules(p)
+        if m == "facesearch.media" or m.startswith("facesearch.media.")
+    }
+    assert offenders == set()

@@ -19,8 +19,8 @@ from facesearch.app.service import SearchRequest
 from facesearch.app.workspace import Workspace
 from facesearch.errors import NoFaceError
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.schema import AuditEntry, Probe
-from facesearch.media.search_schema import MultiProbeScore, SearchProbe
 from facesearch.media.service import MediaService
 from facesearch.settings import Settings
 

@@ -201,3 +201,84 @@ def test_pictures_are_grey_and_blurred_outside_the_face_unless_revealed(setup, t
     assert ("ivy", "media.face.view") in actions and ("ivy", "media.face.reveal") in actions
     with pytest.raises(RefusedError, match="not assigned"):
         setup.media.face_picture("ian", "A", face, reveal=True)
+
+
+def test_the_case_report_shows_the_media_of_its_own_case_only(setup, tmp_path, shared_faces):
+    media = setup.media
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for k in (1, 2):
+        shutil.copy(cfp_frontal(shared_faces, 21, k), folder / f"kid-{k}.jpg")
+    media.import_media("ivy", "A", [folder], workers=0)
+    media.cluster("ivy", "A")
+    (person,) = media.clusters("ivy", "A")
+    media.decide("ivy", "A", "name", cluster=person.cluster, name="Child <one>", note="same shirt")
+    html = setup.ws.governance.case_report("ivy", "A", "html").decode("utf-8")
+    assert "Media sets and known-image elimination" in html
+    assert "<tr><td>Files</td><td>2</td></tr>" in html
+    assert "Persons found in the media (clusters: 1)" in html and "Child &lt;one&gt;" in html
+    assert "Review decisions on the persons" in html and "same shirt" in html
+    # the media come after the searches and before the audit entries, as before
+    assert html.index("Searches (") < html.index("Media sets") < html.index("Audit entries")
+    other = setup.ws.governance.case_report("ian", "B", "html").decode("utf-8")
+    assert "Media sets" not in other and "Child" not in other
+
+
+def test_media_settings_come_from_the_one_settings(tmp_path, monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from facesearch.app.media import MediaSettings, media_settings
+    from facesearch.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path,
+        media_pdq_threshold=20,
+        media_min_pdq_quality=70,
+        media_cluster_threshold=0.6,
+        media_video_fps=4.0,
+        media_video_faces_per_track=2,
+        media_video_max_bytes=1000,
+    )
+    got = MediaSettings.from_settings(settings)
+    assert (got.elimination.pdq_threshold, got.elimination.min_pdq_quality) == (20, 70)
+    assert got.clustering.threshold == 0.6
+    assert (got.video.fps, got.video.faces_per_track, got.video.max_bytes) == (4.0, 2, 1000)
+    assert media_settings(settings) == got
+    # a command's options win; the environment is not read again (settings.py read it once)
+    monkeypatch.setenv("FACESEARCH_MEDIA_VIDEO_FPS", "9")
+    monkeypatch.setenv("FACESEARCH_MEDIA_MIN_PDQ_QUALITY", "10")
+    over = media_settings(settings, pdq_threshold=5, cluster_threshold=0.3)
+    assert over.elimination.pdq_threshold == 5 and over.clustering.threshold == 0.3
+    assert over.elimination.min_pdq_quality == 70 and over.video.fps == 4.0
+    with pytest.raises(ValidationError, match="media_pdq_threshold"):
+        media_settings(settings, pdq_threshold=300)
+
+
+def test_the_media_interfaces_import_the_application_layer_only() -> None:
+    """The media CLI and routers reach media through ``facesearch.app`` (plus settings, errors
+    and their own interface's modules), never media, govern, search or store directly."""
+    import ast
+    from pathlib import Path
+
+    import facesearch
+
+    root = Path(facesearch.__file__).parent
+    files = [
+        root / "cli" / "media.py",
+        root / "cli" / "media_search.py",
+        root / "serve" / "api" / "routers" / "media.py",
+        root / "serve" / "api" / "routers" / "persons.py",
+    ]
+    allowed = ("facesearch.app", "facesearch.settings", "facesearch.errors")
+    for path in files:
+        own = "facesearch.cli" if path.parent.name == "cli" else "facesearch.serve"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "facesearch" or name.startswith("facesearch."):
+                    assert name.startswith((*allowed, own)), f"{path.name} imports {name}"

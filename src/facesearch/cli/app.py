@@ -873,7 +873,7 @@ register(app, lambda ctx: _service(ctx))
 register_evaluate(app)
 register_serve(app)
 register_migrate(app, _service)
-register_media(app, lambda ctx: _service(ctx).engine, lambda ctx: _service(ctx))
+register_media(app, lambda ctx: _service(ctx))
 
 
 def main() -> None:

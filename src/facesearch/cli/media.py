@@ -1,5 +1,6 @@
 """``facesearch media``: a case's seized material (media sets), known-image elimination with hash
-sets, and the persons found in it. A thin layer over :class:`facesearch.media.MediaService`."""
+sets, and the persons found in it. A thin layer over the media acts of the application layer
+(:mod:`facesearch.app.media`)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from facesearch.cli import media_search
 from facesearch.cli.common import Actor, TokenOpt, console, err_console, friendly_errors
 
 if TYPE_CHECKING:
     from facesearch.app import Service
-    from facesearch.app.workspace import Workspace
-    from facesearch.media.service import MediaService
+    from facesearch.app.media import MediaService
 
-WorkspaceFor = Callable[[typer.Context], "Workspace"]
+ServiceFor = Callable[[typer.Context], "Service"]
 
 CaseArg = Annotated[str, typer.Argument(metavar="CASE", help="Case number.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -28,13 +29,9 @@ ClusterArg = Annotated[int, typer.Argument(metavar="CLUSTER", help="Cluster id."
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the decision).")]
 
 
-def register(
-    app: typer.Typer,
-    workspace_for: WorkspaceFor,
-    service_for: Callable[[typer.Context], Service] | None = None,
-) -> None:
-    """Add the ``media`` command group to ``app`` (``service_for``: the application service,
-    for the commands that search the gallery)."""
+def register(app: typer.Typer, service_for: ServiceFor) -> None:
+    """Add the ``media`` command group to ``app`` (``service_for``: the application service of
+    the invocation, whose settings, governance and gallery the media acts use)."""
     media = typer.Typer(
         name="media",
         help="Victim identification: import a case's seized material, eliminate known "
@@ -42,10 +39,7 @@ def register(
         no_args_is_help=True,
     )
     app.add_typer(media)
-    if service_for is not None:
-        from facesearch.cli import media_search
-
-        media_search.register(media, service_for, workspace_for)
+    media_search.register(media, service_for)
 
     def _service(
         ctx: typer.Context,
@@ -55,29 +49,19 @@ def register(
         cluster_threshold: float | None = None,
         video_fps: float | None = None,
     ) -> tuple[MediaService, str]:
-        from facesearch.media.cluster import ClusterSettings
-        from facesearch.media.elimination import EliminationSettings
-        from facesearch.media.service import MediaService, MediaSettings
-        from facesearch.media.video import VideoSettings
-        from facesearch.settings import Settings
+        """The media acts with the invocation's settings (the options given win) and the
+        acting user."""
+        from facesearch.app.media import media_service
 
-        ws = workspace_for(ctx)
-        who = ws.governance.resolve_actor(actor, token)
-        cfg = Settings.load(
-            media_pdq_threshold=pdq_threshold,
-            media_cluster_threshold=cluster_threshold,
-            media_video_fps=video_fps,
+        service = service_for(ctx)
+        who = service.governance.resolve_actor(actor, token)
+        svc = media_service(
+            service,
+            pdq_threshold=pdq_threshold,
+            cluster_threshold=cluster_threshold,
+            video_fps=video_fps,
         )
-        settings = MediaSettings(
-            elimination=EliminationSettings(cfg.media_pdq_threshold, cfg.media_min_pdq_quality),
-            clustering=ClusterSettings(threshold=cfg.media_cluster_threshold),
-            video=VideoSettings(
-                fps=cfg.media_video_fps,
-                faces_per_track=cfg.media_video_faces_per_track,
-                max_bytes=cfg.media_video_max_bytes,
-            ),
-        )
-        return MediaService(ws.governance, ws.gallery, settings), who
+        return svc, who
 
     @media.command("import")
     def import_(
@@ -290,12 +274,12 @@ def register(
         token: TokenOpt = None,
     ) -> None:
         """Write a hash set as VICS JSON."""
-        from facesearch.media.hashsets import dumps
+        from facesearch.app.media import dump_vics
 
         with friendly_errors():
             svc, who = _service(ctx, actor, token)
             doc = svc.export_hash_set(who, name, version=vics_version)
-        out.write_text(dumps(doc), encoding="utf-8")
+        out.write_text(dump_vics(doc), encoding="utf-8")
         console.print(f"{len(doc['value'])} entries written to {out}")
 
     @media.command("export")
@@ -311,12 +295,12 @@ def register(
         token: TokenOpt = None,
     ) -> None:
         """Write CASE's new material (what no hash set knew) as VICS JSON, with PDQ."""
-        from facesearch.media.hashsets import dumps
+        from facesearch.app.media import dump_vics
 
         with friendly_errors():
             svc, who = _service(ctx, actor, token)
             doc = svc.export_new_material(who, case, category=category, version=vics_version)
-        out.write_text(dumps(doc), encoding="utf-8")
+        out.write_text(dump_vics(doc), encoding="utf-8")
         console.print(f"{len(doc['value'])} entries written to {out}")
 
     @media.command()
@@ -397,10 +381,10 @@ def register(
         table = Table(title=f"Persons in case {case}")
         for col in ("cluster", "name", "faces", "files"):
             table.add_column(col)
-        from facesearch.media.tracks import clock
+        from facesearch.app.media import media_clock
 
         for v in views:
-            named = sorted({f"{f.file} {clock(f.frame_ms)}".strip() for f in v.faces})
+            named = sorted({f"{f.file} {media_clock(f.frame_ms)}".strip() for f in v.faces})
             table.add_row(str(v.cluster), v.name or "", str(len(v.faces)), ", ".join(named[:3]))
         console.print(table)
 

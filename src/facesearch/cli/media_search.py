@@ -1,6 +1,6 @@
 """``facesearch media search|alerts|crosscheck`` and the printing of multi-probe results
 (also used by ``facesearch search PROBE PROBE ...``). Thin: the application service
-(:class:`facesearch.app.Service`) and :class:`facesearch.media.MediaService` do the work."""
+(:class:`facesearch.app.Service`) and its media acts (:mod:`facesearch.app.media`) do the work."""
 
 from __future__ import annotations
 
@@ -16,17 +16,13 @@ from facesearch.cli.common import Actor, TokenOpt, console, friendly_errors
 
 if TYPE_CHECKING:
     from facesearch.app import Service
-    from facesearch.app.workspace import Workspace
+    from facesearch.app.media import MediaService
 
 CaseArg = Annotated[str, typer.Argument(metavar="CASE", help="Case number.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def register(
-    media: typer.Typer,
-    service_for: Callable[[typer.Context], Service],
-    workspace_for: Callable[[typer.Context], Workspace],
-) -> None:
+def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]) -> None:
     """Add the commands to the ``media`` group."""
 
     @media.command("search")
@@ -84,7 +80,7 @@ def register(
         Nothing else of those cases is shown: only their number and supervisor, and which of
         CASE's own faces matched."""
         with friendly_errors():
-            svc, who = _media(ctx, workspace_for, actor, token)
+            svc, who = _media(service_for(ctx), actor, token)
             found = svc.alerts(who, case)
         if json_out:
             sys.stdout.write(
@@ -108,7 +104,7 @@ def register(
     ) -> None:
         """Compare CASE's media faces with every other case's now (done after each import)."""
         with friendly_errors():
-            svc, who = _media(ctx, workspace_for, actor, token)
+            svc, who = _media(service_for(ctx), actor, token)
             found = svc.crosscheck(who, case)
         if json_out:
             sys.stdout.write(
@@ -135,16 +131,12 @@ def register(
         )
 
 
-def _media(
-    ctx: typer.Context,
-    workspace_for: Callable[[typer.Context], Workspace],
-    actor: str | None,
-    token: str | None,
-) -> tuple[Any, str]:
-    from facesearch.media.service import MediaService
+def _media(service: Service, actor: str | None, token: str | None) -> tuple[MediaService, str]:
+    """The media acts with the invocation's settings, and the acting user."""
+    from facesearch.app.media import media_service
 
-    ws = workspace_for(ctx)
-    return MediaService(ws.governance, ws.gallery), ws.governance.resolve_actor(actor, token)
+    who = service.governance.resolve_actor(actor, token)
+    return media_service(service), who
 
 
 def print_multi(view: dict[str, Any]) -> None:

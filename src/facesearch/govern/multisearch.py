@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Case, Search
 from facesearch.govern.searches import (
@@ -31,7 +32,6 @@ from facesearch.govern.searches import (
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
-from facesearch.media.search_schema import MultiProbeScore, SearchProbe
 from facesearch.store.crypto import Cipher
 
 

@@ -7,10 +7,11 @@ policy hash, how many candidates were hidden and why) with each candidate shown 
 band, image hash, provenance) and every review decision on it; the case's audit entries with
 their hashes; the audit chain's verification and head at the time of the report, the latest
 signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
-exists, and the statement that results are investigative leads. With media sets
-(victim identification, :mod:`facesearch.media.report`): the elimination counts by category,
-the persons found and their review decisions, the multi-probe searches with their probes and
-which probes matched each candidate, and the cross-case alerts.
+exists, and the statement that results are investigative leads. Then the report's sections
+(:mod:`facesearch.govern.report_sections`): the multi-probe searches with their probes and
+which probes matched each candidate, and those the composition root adds (victim
+identification's: the media sets and elimination counts by category, the persons found and
+their review decisions, and the cross-case alerts).
 
 The PDF uses DejaVu Sans when installed (full Unicode), else the PDF core font Helvetica
 (text outside Latin-1 is replaced by '?').
@@ -31,10 +32,15 @@ from sqlalchemy.orm import Session
 from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.checkpoint import Checkpoint, latest_recorded
+from facesearch.govern.report_sections import (
+    CASE_REPORT_SECTIONS,
+    ReportSections,
+    ReportTable,
+    render_html_tables,
+)
 from facesearch.govern.schema import Case, Probe
 from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
-from facesearch.media.report import ReportTable, media_tables, render_html_tables
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,8 @@ class CaseReportData:
     policy_sha256: str
     statement: str = LEADS_STATEMENT
     checkpoint: Checkpoint | None = None  # the latest signed checkpoint the log records
-    # victim identification: media, elimination, persons, multi-probe searches, alerts
-    media: tuple[ReportTable, ...] = ()
+    # the report's sections (report_sections: multi-probe searches, media when added)
+    sections: tuple[ReportTable, ...] = ()
 
     @property
     def checkpoint_text(self) -> str:
@@ -96,7 +102,12 @@ class CaseReportData:
 
 
 def build_case_report(
-    session: Session, case: Case, generated_by: str, generated_at: datetime, policy_sha256: str
+    session: Session,
+    case: Case,
+    generated_by: str,
+    generated_at: datetime,
+    policy_sha256: str,
+    sections: ReportSections = CASE_REPORT_SECTIONS,
 ) -> CaseReportData:
     searches = _searches_of_case(session, case)
     probes = session.execute(
@@ -117,7 +128,7 @@ def build_case_report(
         audit=tuple(entries(session, case=case.number)),
         chain=verify(session),
         checkpoint=latest_recorded(session),
-        media=tuple(media_tables(session, case)),
+        sections=tuple(sections.tables(session, case)),
         generated_at=generated_at,
         generated_by=generated_by,
         policy_sha256=policy_sha256,
@@ -276,7 +287,7 @@ def render_html(d: CaseReportData) -> str:
                 f"<td>{prov}</td><td>{e(_reviews_text(c.reviews))}</td></tr>"
             )
         out.append("</table>")
-    out.extend(render_html_tables(d.media))
+    out.extend(render_html_tables(d.sections))
     out.append("<h2>Audit entries for this case</h2>")
     cls = "ok" if d.chain.ok else "bad"
     out.append(f'<p class="{cls}">{e(d.chain.summary())}</p>')
@@ -467,7 +478,7 @@ def render_pdf(d: CaseReportData) -> bytes:
             or [("-", "-", "-", "-", "no candidates shown", "-", "-")],
             (6, 8, 9, 10, 25, 27, 25),
         )
-    for table in d.media:
+    for table in d.sections:
         heading(table.title, 13 if table.level == 2 else 11)
         if table.note:
             para(table.note, 8)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.cases import CLOSED
+from facesearch.govern.multisearch_schema import MultiProbeScore
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Candidate, Case, Probe, Review, Search
 from facesearch.govern.users import Role, require_user
@@ -99,8 +100,6 @@ def purge(
                     session.execute(delete(Candidate).where(Candidate.search_id.in_(ids)))
                 )
                 # the per-probe scores of multi-probe searches go with their candidates
-                from facesearch.media.search_schema import MultiProbeScore
-
                 session.execute(delete(MultiProbeScore).where(MultiProbeScore.search_id.in_(ids)))
                 for s in searches:
                     s.results_purged_at = now

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.schema import Case, User
-from facesearch.media.schema import MediaFace
-from facesearch.media.search_schema import MediaAlert
+from facesearch.media.access import MediaAccess
+from facesearch.media.schema import MediaAlert, MediaFace
 
 CHUNK = 20_000  # other cases' faces scored per step
 
@@ -240,3 +240,54 @@ def alerts_of_case(s: Session, case: Case) -> list[AlertView]:
         )
     views.sort(key=lambda v: (v.last_at, v.other_case), reverse=True)
     return views
+
+
+class CrossCases(MediaAccess):
+    """The governed cross-case acts: check a case's faces against the other cases', and
+    show a case its alerts."""
+
+    def crosscheck(self, actor: str, case: str) -> CrossCheck:
+        """Compare the case's media faces with every other case's; new hits at or above the
+        strong band become alerts for both cases (audited on both sides)."""
+
+        def fn(s: Session, a: AuditLog) -> CrossCheck:
+            _, c = self._media_case(s, actor, case, "media.crosscheck")
+            found = cross_check(
+                s,
+                a,
+                c,
+                strong=self.gallery.scoring.bands.strong,
+                model=self.gallery.model_key,
+                actor=actor,
+                now=self.gov.clock(),
+            )
+            a.record(
+                actor,
+                "media.crosscheck",
+                {
+                    "case": c.number,
+                    "faces": found.faces,
+                    "compared_with": found.compared_with,
+                    "new_pairs": found.new_pairs,
+                    "cases_with_new_alerts": list(found.cases_with_new_alerts),
+                },
+            )
+            return found
+
+        return self._run(actor, "media.crosscheck", {"case": case}, fn)
+
+    def alerts(self, actor: str, case: str) -> list[AlertView]:
+        """The case's cross-case alerts: the other case's number and supervisor, and which of
+        this case's faces matched; nothing of the other case. Logged."""
+
+        def fn(s: Session, a: AuditLog) -> list[AlertView]:
+            _, c = self._media_case(s, actor, case, "media.alerts")
+            views = alerts_of_case(s, c)
+            a.record(
+                actor,
+                "media.alerts",
+                {"case": c.number, "other_cases": [v.other_case for v in views]},
+            )
+            return views
+
+        return self._run(actor, "media.alerts", {"case": case}, fn)

@@ -1,34 +1,42 @@
 """The case report's victim-identification sections, as plain tables that the HTML and PDF
 renderers of :mod:`facesearch.govern.report` print alike: the media sets and the known-image
 elimination by category, hash set and match; the persons found (clusters) and every review
-decision on them; the multi-probe searches with their probes and which probes matched each
-candidate; the cross-case alerts (the other case's number and supervisor only).
+decision on them; after governance's multi-probe searches, the cross-case alerts (the other
+case's number and supervisor only).
 
-Sections without content are left out, so a case without media reads as before."""
+Governance does not import media: the composition root adds these sections to the case report
+with :func:`register` (:mod:`facesearch.govern.report_sections`). Sections without content are
+left out, so a case without media reads as before."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import as_utc
+from facesearch.govern.report_sections import (
+    CASE_REPORT_SECTIONS,
+    MULTI_PROBE,
+    ReportSections,
+    ReportTable,
+)
 from facesearch.govern.schema import Case
+from facesearch.media.alerts import alerts_of_case
+from facesearch.media.material import media_summary
+from facesearch.media.persons import cluster_views
+from facesearch.media.schema import ClusterDecision, MediaCluster
+
+MEDIA = "media"  # the sets, the elimination, the persons and the decisions on them
+ALERTS = "media-alerts"  # the cross-case alerts
 
 
-@dataclass(frozen=True)
-class ReportTable:
-    """One table of a report section: ``widths`` are percentages of the PDF page's width."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    widths: tuple[int, ...]
-    note: str = ""
-    level: int = 2  # 2: a section heading; 3: a table within the section above
+def register(sections: ReportSections = CASE_REPORT_SECTIONS) -> None:
+    """Add media's sections to the case report: the media before the multi-probe searches,
+    the alerts after them (idempotent; called by the composition root)."""
+    sections.add(MEDIA, media_tables, before=MULTI_PROBE)
+    sections.add(ALERTS, alert_tables)
 
 
 def _t(dt: Any) -> str:
@@ -40,11 +48,8 @@ def _counts(d: dict[str, int]) -> str:
 
 
 def media_tables(s: Session, case: Case) -> list[ReportTable]:
-    from facesearch.govern.multisearch import multi_searches_of_case
-    from facesearch.media.alerts import alerts_of_case
-    from facesearch.media.schema import ClusterDecision, MediaCluster
-    from facesearch.media.service import cluster_views, media_summary
-
+    """The case's media sets, elimination, persons and decisions (a
+    :class:`~facesearch.govern.report_sections.ReportSection`)."""
     out: list[ReportTable] = []
     summary = media_summary(s, case)
     if summary["files"]:
@@ -116,59 +121,12 @@ def media_tables(s: Session, case: Case) -> list[ReportTable]:
                 level=3,
             )
         )
-    multis = multi_searches_of_case(s, case)
-    if multis:
-        out.append(
-            ReportTable(
-                f"Multi-probe searches ({len(multis)})",
-                ("Search", "Probe", "SHA-256", "Quality", "From"),
-                tuple(
-                    (
-                        str(m.outcome.search_id),
-                        str(p.position),
-                        p.sha256,
-                        "-" if p.quality is None else f"{p.quality:.3f}",
-                        (
-                            f"media face {p.media_face_id} (cluster {m.cluster})"
-                            if p.media_face_id is not None
-                            else p.label or "photo"
-                        ),
-                    )
-                    for m in multis
-                    for p in m.probes
-                ),
-                (9, 7, 46, 10, 28),
-                "Each search used several probes as one query: candidates are ranked by the "
-                "score against the mean of the probes' normalised embeddings; the best single "
-                "probe's score and the probes that matched (own score at or above the match "
-                "band) are listed per candidate. The searches are also listed above.",
-            )
-        )
-        for m in multis:
-            out.append(
-                ReportTable(
-                    f"Search {m.outcome.search_id}: candidates and the probes that matched",
-                    ("Rank", "Face", "Mean score", "Band", "Best score (probe)", "Matched probes"),
-                    tuple(
-                        (
-                            str(c.rank),
-                            str(c.face_id),
-                            f"{c.score:.4f}",
-                            c.band,
-                            (
-                                f"{sc.best_score:.4f} ({sc.best_probe})"
-                                if (sc := m.scores.get(c.face_id))
-                                else "-"
-                            ),
-                            ", ".join(str(i) for i in sc.matched) if sc else "-",
-                        )
-                        for c in m.outcome.candidates
-                    )
-                    or (("-", "-", "-", "-", "-", "no candidates stored"),),
-                    (8, 10, 16, 14, 24, 28),
-                    level=3,
-                )
-            )
+    return out
+
+
+def alert_tables(s: Session, case: Case) -> list[ReportTable]:
+    """The case's cross-case alerts (the other case's number and supervisor only)."""
+    out: list[ReportTable] = []
     alerts = alerts_of_case(s, case)
     if alerts:
         out.append(
@@ -198,21 +156,3 @@ def _details(d: dict[str, Any] | None) -> str:
     if not d:
         return "-"
     return "; ".join(f"{k}: {v}" for k, v in d.items() if v not in (None, "", []))
-
-
-def render_html_tables(tables: Sequence[ReportTable]) -> list[str]:
-    import html
-
-    e = html.escape
-    out: list[str] = []
-    for t in tables:
-        out.append(f"<h{t.level}>{e(t.title)}</h{t.level}>")
-        if t.note:
-            out.append(f"<p>{e(t.note)}</p>")
-        head = "".join(f"<th>{e(h)}</th>" for h in t.headers) if any(t.headers) else ""
-        out.append("<table>" + (f"<tr>{head}</tr>" if head else ""))
-        for row in t.rows:
-            cells = "".join(f"<td{' class=hash' if len(v) == 64 else ''}>{e(v)}</td>" for v in row)
-            out.append(f"<tr>{cells}</tr>")
-        out.append("</table>")
-    return out

@@ -12,7 +12,7 @@ cross-case alerts that reveal nothing but the other case's number and supervisor
   category and how it matched (``elimination``).
 * ``media_faces``: faces of the files not eliminated, with their embedding (float32, unit norm),
   box, quality, flags, crop (blob key in the media blob store) and cluster.
-* ``media_tracks``: the appearances of faces in a video (victim/video.py): file, track number,
+* ``media_tracks``: the appearances of faces in a video (media/video.py): file, track number,
   first and last time seen (ms), sampled frames; its best faces are ``media_faces`` rows with
   the same ``track`` and their ``frame_ms``.
 * ``media_clusters``: persons found by clustering; a person's decisions pin faces
@@ -20,6 +20,13 @@ cross-case alerts that reveal nothing but the other case's number and supervisor
   each decision (also in the audit log).
 * ``media_hash_sets`` / ``media_hash_entries``: known material (Project VIC VICS, CAID, plain
   lists, facesearch's own exports), agency-wide, not tied to a case.
+* ``media_alerts``: one row per side of a cross-case hit (media/alerts.py): a media face of
+  ``case_id`` matched a media face of ``other_case_id`` at or above the strong band. The other
+  side's face and the score are kept for the audit; nothing of the other case is shown to
+  either side but its number and supervisor.
+
+The multi-probe searches made with a person's faces are governance records
+(``gov_search_probes``, ``gov_multiprobe_scores``: govern/multisearch_schema.py).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ __all__ = [
     "ClusterDecision",
     "HashEntry",
     "HashSet",
+    "MediaAlert",
     "MediaCluster",
     "MediaFace",
     "MediaFailure",
@@ -220,3 +228,17 @@ class MediaTrack(Base):
     start_ms: Mapped[int] = mapped_column(Integer)  # first sampled frame it was seen in
     end_ms: Mapped[int] = mapped_column(Integer)  # last sampled frame it was seen in
     frames: Mapped[int] = mapped_column(Integer)  # sampled frames it was seen in
+
+
+class MediaAlert(Base):
+    __tablename__ = "media_alerts"
+    __table_args__ = (UniqueConstraint("face_id", "other_face_id", name="uq_media_alert"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    face_id: Mapped[int] = mapped_column(FaceId, index=True)  # a media face of case_id
+    other_face_id: Mapped[int] = mapped_column(FaceId)  # never shown to case_id's people
+    score: Mapped[float] = mapped_column(Float)  # kept for the audit; not shown
+    model: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -2,12 +2,19 @@
 
 A media-set picture is shown greyscale, and blurred everywhere outside the face box, so that a
 person can judge a face without being shown the rest of the scene; the picture as it is only
-on an explicit, logged reveal (:meth:`MediaService.face_picture` with ``reveal=True``).
+on an explicit, logged reveal (:meth:`Pictures.face_picture` with ``reveal=True``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sqlalchemy.orm import Session
+
+from facesearch.govern.audit import AuditLog
+from facesearch.govern.errors import RefusedError
+from facesearch.media.access import MediaAccess
+from facesearch.media.schema import MediaFace, MediaFile
+from facesearch.media.video import box_in_crop
 
 BLUR_SIGMA_FRACTION = 0.03  # of the picture's longer side
 
@@ -26,3 +33,46 @@ def shielded(bgr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
     if x1 > x0 and y1 > y0:
         out[y0:y1, x0:x1] = grey[y0:y1, x0:x1]
     return out
+
+
+class Pictures(MediaAccess):
+    """A face's picture, shielded unless revealed (both logged)."""
+
+    def face_picture(self, actor: str, case: str, face_id: int, *, reveal: bool = False) -> bytes:
+        """The picture a face was found in, as JPEG: greyscale and blurred outside the face box
+        unless ``reveal`` (an explicit act, logged as ``media.face.reveal``)."""
+        import cv2
+
+        action = "media.face.reveal" if reveal else "media.face.view"
+
+        def fn(s: Session, a: AuditLog) -> bytes:
+            _, c = self._media_case(s, actor, case, action)
+            face = s.get(MediaFace, face_id)
+            if face is None or face.case_id != c.id:
+                raise RefusedError(action, f"case {c.number!r} has no face {face_id}")
+            f = s.get(MediaFile, face.file_id)
+            assert f is not None
+            if f.thumbnail is None or not f.width:
+                raise RefusedError(action, f"no picture is kept of {f.path}")
+            # a video's face: the crop of its own frame (the thumbnail is another frame)
+            video = face.frame_ms is not None and face.crop is not None and f.height
+            kept = face.crop if video else f.thumbnail
+            assert kept is not None
+            pixels = cv2.imdecode(np.frombuffer(self.blobs.get(kept), np.uint8), cv2.IMREAD_COLOR)
+            if pixels is None:
+                raise RefusedError(action, f"the stored picture of {f.path} cannot be read")
+            if not reveal:
+                box = (face.x, face.y, face.w, face.h)
+                if video:
+                    box = box_in_crop(box, (f.width, f.height or 0), pixels.shape[1])
+                else:
+                    k = pixels.shape[1] / f.width
+                    box = (face.x * k, face.y * k, face.w * k, face.h * k)
+                pixels = shielded(pixels, box)
+            ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                raise ValueError("JPEG encoding failed")
+            a.record(actor, action, {"case": c.number, "face": face_id, "file": f.path})
+            return bytes(buf.tobytes())
+
+        return self._run(actor, action, {"case": case, "face": face_id}, fn)

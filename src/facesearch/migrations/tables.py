@@ -1,6 +1,6 @@
 """Import every module that defines catalog tables, so Base.metadata knows them all."""
 
+from facesearch.govern import multisearch_schema as govern_multisearch_schema  # noqa: F401
 from facesearch.govern import schema as govern_schema  # noqa: F401
 from facesearch.media import schema as media_schema  # noqa: F401
-from facesearch.media import search_schema as media_search_schema  # noqa: F401
 from facesearch.store import schema  # noqa: F401

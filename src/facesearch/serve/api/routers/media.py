@@ -13,16 +13,22 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from facesearch.app.media import MediaService, media_service
 from facesearch.app.service import Service
-from facesearch.media.service import MediaService
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
 
 
-class MediaImportOut(BaseModel):
+class _MediaOut(BaseModel):
+    """Read from the media acts' results: dataclasses (attributes) or dicts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MediaImportOut(_MediaOut):
     import_id: int
     actor: str
     started_at: datetime
@@ -30,7 +36,7 @@ class MediaImportOut(BaseModel):
     status: str
 
 
-class MediaSetOut(BaseModel):
+class MediaSetOut(_MediaOut):
     name: str
     created_by: str
     created_at: datetime
@@ -39,7 +45,7 @@ class MediaSetOut(BaseModel):
     imports: list[MediaImportOut]
 
 
-class MediaSummaryOut(BaseModel):
+class MediaSummaryOut(_MediaOut):
     case: str
     media_sets: int
     files: int
@@ -56,7 +62,7 @@ class MediaSummaryOut(BaseModel):
     decisions: dict[str, int]
 
 
-class AlertOut(BaseModel):
+class AlertOut(_MediaOut):
     other_case: str
     supervisor: str | None
     supervisor_name: str
@@ -67,22 +73,23 @@ class AlertOut(BaseModel):
 
 
 def _media(service: Service) -> MediaService:
-    return MediaService(service.governance, service.gallery)
+    """The media acts with the server's settings (the same media settings as the CLI's)."""
+    return media_service(service)
 
 
 @router.get("", response_model=list[MediaSetOut])
-def media_sets(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[dict[str, Any]]:
-    return _media(service).media_sets(who.username, number)
+def media_sets(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[MediaSetOut]:
+    return [MediaSetOut.model_validate(m) for m in _media(service).media_sets(who.username, number)]
 
 
 @router.get("/summary", response_model=MediaSummaryOut)
-def summary(number: str, who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
-    return _media(service).summary(who.username, number)
+def summary(number: str, who: CurrentPrincipal, service: ServiceDep) -> MediaSummaryOut:
+    return MediaSummaryOut.model_validate(_media(service).summary(who.username, number))
 
 
 @router.get("/alerts", response_model=list[AlertOut])
-def alerts(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[dict[str, Any]]:
-    return [a.to_dict() for a in _media(service).alerts(who.username, number)]
+def alerts(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[AlertOut]:
+    return [AlertOut.model_validate(a) for a in _media(service).alerts(who.username, number)]
 
 
 _JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}

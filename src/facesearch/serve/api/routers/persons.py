@@ -13,30 +13,36 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from facesearch.app.media import MediaService, media_service
 from facesearch.app.service import Service
-from facesearch.media.service import DecisionView, MediaService
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 from facesearch.serve.api.schemas import Id
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["persons"])
 
 
-class _In(BaseModel):
+class _DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 Note = Annotated[str, Field(default="", max_length=10000, description="Why (kept with it).")]
 
 
-class ClusterFaceOut(BaseModel):
+class _PersonOut(BaseModel):
+    """Read from the media acts' results: dataclasses (attributes) or dicts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ClusterFaceOut(_PersonOut):
     face_id: int
     file: str
     frame_ms: int | None
 
 
-class ClusterOut(BaseModel):
+class ClusterOut(_PersonOut):
     cluster: int
     name: str | None
     hidden: bool
@@ -44,7 +50,7 @@ class ClusterOut(BaseModel):
     faces: list[ClusterFaceOut]
 
 
-class NameIn(_In):
+class NameIn(_DecisionBody):
     """Name (or label) the person; kept across re-clustering."""
 
     action: Literal["name"]
@@ -52,14 +58,14 @@ class NameIn(_In):
     note: Note = ""
 
 
-class HideIn(_In):
+class HideIn(_DecisionBody):
     """Hide the person from the list (``hide``), or list it again (``show``)."""
 
     action: Literal["hide", "show"]
     note: Note = ""
 
 
-class MergeIn(_In):
+class MergeIn(_DecisionBody):
     """Merge the person ``other`` into this one (refused if both hold a face of one photo)."""
 
     action: Literal["merge"]
@@ -67,7 +73,7 @@ class MergeIn(_In):
     note: Note = ""
 
 
-class FacesIn(_In):
+class FacesIn(_DecisionBody):
     """``split``: take these faces of the person out into a new person; ``move``: put these
     faces (of any person of the case) into this one."""
 
@@ -79,43 +85,41 @@ class FacesIn(_In):
 DecisionIn = Annotated[NameIn | HideIn | MergeIn | FacesIn, Field(discriminator="action")]
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(_PersonOut):
+    """A recorded decision; read from what the decision answered (its ``details``), where
+    ``previous`` is ``previous_name`` and ``from`` is ``from_clusters``."""
+
     decision_id: int
     action: str
     actor: str
     at: datetime | None = Field(description="When it was recorded (lists of decisions).")
     cluster: int = Field(description="The person decided on.")
     name: str | None = None
-    previous_name: str | None = None
+    previous_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("previous_name", "previous")
+    )
     hidden: bool | None = None
     merged: int | None = Field(default=None, description="The person merged into `cluster`.")
     new_cluster: int | None = Field(default=None, description="The person a split made.")
     faces: list[int] = Field(default_factory=list)
-    from_clusters: list[int] = Field(default_factory=list, description="Where moved faces were.")
+    from_clusters: list[int] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("from_clusters", "from"),
+        description="Where moved faces were.",
+    )
     note: str = ""
 
 
 def _media(service: Service) -> MediaService:
-    return MediaService(service.governance, service.gallery)
+    """The media acts with the server's settings (the same media settings as the CLI's)."""
+    return media_service(service)
 
 
 def _decision_out(
-    decision_id: int, action: str, actor: str, at: datetime | None, d: dict[str, Any]
+    decision_id: int, action: str, actor: str, at: datetime | None, details: dict[str, Any]
 ) -> DecisionOut:
-    return DecisionOut(
-        decision_id=decision_id,
-        action=action,
-        actor=actor,
-        at=at,
-        cluster=int(d["cluster"]),
-        name=d.get("name"),
-        previous_name=d.get("previous"),
-        hidden=d.get("hidden"),
-        merged=d.get("merged"),
-        new_cluster=d.get("new_cluster"),
-        faces=[int(f) for f in d.get("faces") or []],
-        from_clusters=[int(f) for f in d.get("from") or []],
-        note=str(d.get("note") or ""),
+    return DecisionOut.model_validate(
+        {**details, "decision_id": decision_id, "action": action, "actor": actor, "at": at}
     )
 
 
@@ -128,18 +132,7 @@ def clusters(
 ) -> list[ClusterOut]:
     """The persons found, largest first (hidden ones only with ``include_hidden``)."""
     views = _media(service).clusters(who.username, number, include_hidden=include_hidden)
-    return [
-        ClusterOut(
-            cluster=v.cluster,
-            name=v.name,
-            hidden=v.hidden,
-            reviewed=v.reviewed,
-            faces=[
-                ClusterFaceOut(face_id=f.face_id, file=f.file, frame_ms=f.frame_ms) for f in v.faces
-            ],
-        )
-        for v in views
-    ]
+    return [ClusterOut.model_validate(v) for v in views]
 
 
 @router.post(
@@ -166,5 +159,5 @@ def decide(
 @router.get("/decisions", response_model=list[DecisionOut])
 def decisions(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[DecisionOut]:
     """Every review decision on the case's persons, oldest first (logged)."""
-    views: list[DecisionView] = _media(service).decisions(who.username, number)
+    views = _media(service).decisions(who.username, number)
     return [_decision_out(v.decision_id, v.action, v.actor, v.at, v.details) for v in views]

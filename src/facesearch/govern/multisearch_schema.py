@@ -1,4 +1,4 @@
-"""Tables of multi-probe searches and cross-case alerts (issue 12, items 5 and 6).
+"""Tables of governed multi-probe searches (issue 12, item 5; see govern/multisearch.py).
 
 * ``gov_search_probes``: every probe of a multi-probe search, by position: its SHA-256, its
   stored copy (``gov_probes``, under the case's retention like any probe), quality, the face
@@ -8,22 +8,16 @@
   normalised embeddings (the rank score, also ``gov_candidates.score``), the best single
   probe's score and which probe gave it, each probe's score, and which probes matched (score at
   or above the match band). Deleted with the candidates when the results are purged.
-* ``media_alerts``: one row per side of a cross-case hit: a media face of ``case_id`` matched a
-  media face of ``other_case_id`` at or above the strong band. The other side's face and the
-  score are kept for the audit; nothing of the other case is shown to either side but its
-  number and supervisor.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from facesearch.store.schema import Base, FaceId, utcnow
+from facesearch.store.schema import Base, FaceId
 
-__all__ = ["MediaAlert", "MultiProbeScore", "SearchProbe"]
+__all__ = ["MultiProbeScore", "SearchProbe"]
 
 
 class SearchProbe(Base):
@@ -55,17 +49,3 @@ class MultiProbeScore(Base):
     best_band: Mapped[str] = mapped_column(String(20))
     scores: Mapped[list[float]] = mapped_column(JSON, default=list)  # by position
     matched: Mapped[list[int]] = mapped_column(JSON, default=list)  # positions
-
-
-class MediaAlert(Base):
-    __tablename__ = "media_alerts"
-    __table_args__ = (UniqueConstraint("face_id", "other_face_id", name="uq_media_alert"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
-    other_case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
-    face_id: Mapped[int] = mapped_column(FaceId, index=True)  # a media face of case_id
-    other_face_id: Mapped[int] = mapped_column(FaceId)  # never shown to case_id's people
-    score: Mapped[float] = mapped_column(Float)  # kept for the audit; not shown
-    model: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 CROP_MAX_SIDE = 160
 THUMB_MAX_SIDE = 320
 
+#: One image of a batch: the run's key for it, its SHA-256 and its bytes.
+WorkItem = tuple[int, str, bytes]
+
 
 @dataclass
 class FaceOut:
@@ -198,7 +201,7 @@ def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np
 
 
 def process_batch(
-    items: list[tuple[int, str, bytes]],
+    items: list[WorkItem],
     pipeline: FacePipeline | None = None,
     chips: ChipGeometry | None = None,
     second: DlibEmbedder | None = None,

@@ -58,7 +58,10 @@ def test_task_errors_propagate():
 def test_a_killed_worker_fails_only_its_poisonous_item(ordered):
     batches = [[1, 2, 3], [4, -1, 5], [6, 7], [8, 9, 10]]
     runner: BatchRunner[int, list[int]] = BatchRunner(
-        lambda: process_pool(2), _task, max_in_flight=4, ordered=ordered  # type: ignore[arg-type]
+        lambda: process_pool(2),
+        _task,
+        max_in_flight=4,
+        ordered=ordered,  # type: ignore[arg-type]
     )
     outcomes = list(runner.run(batches))
     failed = [o for o in outcomes if not o.ok]

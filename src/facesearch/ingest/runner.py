@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,8 @@ from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
 from facesearch.ingest.sources import SourceItem, iter_sources
 from facesearch.ingest.worker import BatchOut, ImageOut, WorkItem, init_worker, process_batch
-from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
 from facesearch.store.ports import Executor, InlineExecutor
+from facesearch.store.records import ImageRecord, ProvenanceRecord
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
@@ -306,29 +306,23 @@ class IngestRun:
             ]
             self.report.faces_suppressed += len(image.faces) - len(kept)
             if plan.second_model is not None:
-                made = sum(1 for f in kept if f.second is not None)
+                made = sum(1 for f in kept if f.second_embedding is not None)
                 self.report.second_vectors_made += made
                 self.report.second_vectors_queued += sum(
-                    1 for f in kept if f.second is None and f.second_chip_png is not None
+                    1 for f in kept if f.second_embedding is None and f.second_chip_png is not None
                 )
             faces = [
-                FaceRecord(
+                replace(
+                    f,
                     face_index=i,
-                    bbox=f.bbox,
-                    landmarks=f.landmarks,
-                    detector_score=f.detector_score,
-                    quality=f.quality,
-                    sharpness=f.sharpness,
-                    yaw=f.yaw,
-                    flags=f.flags,
                     model=plan.model,
-                    embedding=f.embedding,
                     crop=sink.put_blob(f.crop_jpeg),
+                    crop_jpeg=b"",
                     second_model=plan.second_model,
-                    second_embedding=f.second,
                     second_chip=None
                     if f.second_chip_png is None or plan.second_model is None
                     else sink.put_blob(f.second_chip_png),
+                    second_chip_png=None,
                 )
                 for i, f in enumerate(kept)
             ]

@@ -139,13 +139,8 @@ def scored_sets(
     """
     from facesearch.engine.embed import pair_pose
     from facesearch.evaluate.lodo import ScoredSet
-    from facesearch.evaluate.runner import (
-        _dot_rows,
-        _random_folds,
-        genuine_pairs,
-        impostor_pairs,
-        prepare_records,
-    )
+    from facesearch.evaluate.runner import genuine_pairs, impostor_pairs, prepare_records
+    from facesearch.evaluate.verification import _dot_rows, _random_folds
 
     emb = cache.embedding_set(root)
     cached = set(emb.results)

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from facesearch.engine.formats import IMAGE_SUFFIXES
 from facesearch.errors import FacesearchError
 from facesearch.search.compare import CENTRAL, LARGEST
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"}
-)
+#: The image files a dataset folder is read for: the one table's (engine/formats.py).
+IMAGE_EXTENSIONS: frozenset[str] = IMAGE_SUFFIXES
 
 
 class ProtocolFormatError(FacesearchError, ValueError):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facesearch.evaluate.protocols import (
-    FaceRecord,
+    LabelledImage,
     VerificationPair,
     read_cfp_protocol,
     read_identity_folders,
@@ -40,7 +40,7 @@ class Dataset:
     kind: str  # one of PROTOCOLS
     source: Path
     pairs: tuple[VerificationPair, ...] = ()
-    records: tuple[FaceRecord, ...] = ()
+    records: tuple[LabelledImage, ...] = ()
     group_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -86,7 +86,7 @@ def _included(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, pat) for pat in patterns)
 
 
-def _auto_group_columns(records: Sequence[FaceRecord]) -> tuple[list[str], list[str]]:
+def _auto_group_columns(records: Sequence[LabelledImage]) -> tuple[list[str], list[str]]:
     """Group columns worth a per-group table, and the columns skipped (with why)."""
     if not records or not records[0].groups:
         return [], []

@@ -9,15 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.evaluate.metrics import (
-    OpenSetPoint,
-    fnir_at_fpir,
-    rank_k_accuracy,
-)
 from facesearch.evaluate.protocols import (
-    FaceRecord,
-    make_identification_split,
+    LabelledImage,
 )
+from facesearch.evaluate.rank_metrics import OpenSetPoint, fnir_at_fpir, rank_k_accuracy
+from facesearch.evaluate.splits import make_identification_split
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import ScoreFusion
@@ -53,7 +49,7 @@ MULTI_PREFIX = "MULTI:"
 
 @dataclass(frozen=True)
 class PreparedRecords:
-    records: list[FaceRecord]
+    records: list[LabelledImage]
     labels: np.ndarray  # identity per record (object array of str)
     matrix: np.ndarray  # (n, dim) float32, NaN rows without a face
     quality: np.ndarray
@@ -105,9 +101,9 @@ class PreparedRecords:
         return sim
 
 
-def prepare_records(records: Sequence[FaceRecord], embeddings: EmbeddingSet) -> PreparedRecords:
+def prepare_records(records: Sequence[LabelledImage], embeddings: EmbeddingSet) -> PreparedRecords:
     """Leave out ``MULTI:`` photos and byte-identical copies under one identity."""
-    kept: list[FaceRecord] = []
+    kept: list[LabelledImage] = []
     seen: set[tuple[str, str]] = set()
     duplicates = multi = 0
     for r in sorted(records, key=lambda r: (r.identity, str(r.path))):

@@ -31,7 +31,7 @@ Protocols used on identity-labelled sets (folders, manifests):
   fold's threshold is chosen on the other nine only.
 * **1:N closed set**: leave-one-out: every image whose identity has another image is a probe
   against a gallery of all other images (rank-1, rank-5, pessimistic ties).
-* **1:N open set**: :func:`~facesearch.evaluate.protocols.make_identification_split`
+* **1:N open set**: :func:`~facesearch.evaluate.splits.make_identification_split`
   (seeded) leaves 20% of the identities out of the gallery; all their images are non-mated
   probes, one image of every other identity is a mated probe; FNIR at FPIR 0.01 and 0.003
   at rank 1 (NIST FRTE definitions).
@@ -50,9 +50,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facesearch.evaluate.metrics import (
-    roc_curve,
-)
+from facesearch.evaluate.metrics import roc_curve
 from facesearch.evaluate.protocols import (
     ProtocolFormatError,
     face_convention,

@@ -8,16 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.evaluate.metrics import (
-    OperatingPoint,
-    accuracy_by_quality_bin,
-    eer,
-    fte_counts,
-    kfold_verification_accuracy,
-    per_group_error_rates,
-    scores_with_failures,
-    tar_at_far,
-)
+from facesearch.evaluate.group_metrics import accuracy_by_quality_bin, per_group_error_rates
+from facesearch.evaluate.metric_inputs import fte_counts, scores_with_failures
+from facesearch.evaluate.metrics import OperatingPoint, eer, kfold_verification_accuracy, tar_at_far
 from facesearch.evaluate.protocols import (
     VerificationPair,
 )

@@ -6,6 +6,7 @@ recognizer's vector, the vectors stored, stale vectors queued again, and failure
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -18,10 +19,9 @@ from facesearch.store.schema import FaceRow, Image, SecondVectorQueue, utcnow
 
 
 class SecondVectorQueueMixin:
-    """The second-vector pass's side of the catalog (needs ``session()``)."""
+    """The second-vector pass's side of the catalog; the catalog gives it ``session()``."""
 
-    def session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
+    session: Callable[[], AbstractContextManager[Session]]
 
     def pending_second(self, after_id: int = 0, limit: int = 256) -> list[PendingSecond]:
         """Queued faces (not failed) with ids above ``after_id``, by id."""

@@ -60,7 +60,7 @@ MANIFEST_SETS = {"face-api.js BBT": "face_api_js_bbt/", "CompreFace": "comprefac
 
 def labelled_sets(data: Path) -> dict[str, Any]:
     """Every labelled set held in ``data`` (``../shared/faces``), as evaluation Datasets."""
-    from facesearch.evaluate.protocols import FaceRecord
+    from facesearch.evaluate.protocols import LabelledImage
     from facesearch.evaluate.runner import Dataset, load_dataset
 
     cfp = data / "cfp"
@@ -80,7 +80,9 @@ def labelled_sets(data: Path) -> dict[str, Any]:
     ]
     for name, prefix in MANIFEST_SETS.items():
         records = tuple(
-            FaceRecord(data / rel, identity) for rel, identity, *_ in rows if rel.startswith(prefix)
+            LabelledImage(data / rel, identity)
+            for rel, identity, *_ in rows
+            if rel.startswith(prefix)
         )
         if records:
             out[name] = Dataset("manifest", data / "MANIFEST.tsv", records=records)
@@ -139,13 +141,8 @@ def scored_sets(
     """
     from facesearch.engine.embed import pair_pose
     from facesearch.evaluate.lodo import ScoredSet
-    from facesearch.evaluate.runner import (
-        _dot_rows,
-        _random_folds,
-        genuine_pairs,
-        impostor_pairs,
-        prepare_records,
-    )
+    from facesearch.evaluate.runner import genuine_pairs, impostor_pairs, prepare_records
+    from facesearch.evaluate.verification import _dot_rows, _random_folds
 
     emb = cache.embedding_set(root)
     cached = set(emb.results)

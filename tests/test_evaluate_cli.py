@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facesearch.evaluate.protocols import FaceRecord, VerificationPair
+from facesearch.evaluate.protocols import LabelledImage, VerificationPair
 from facesearch.evaluate.runner import (
     NO_FACE,
     Dataset,
@@ -35,7 +35,7 @@ def _app():  # type: ignore[no-untyped-def]
 
 def _synthetic(
     n_ids: int, per_id: int, *, noise: float, seed: int = 0, no_face: int = 0
-) -> tuple[list[FaceRecord], EmbeddingSet]:
+) -> tuple[list[LabelledImage], EmbeddingSet]:
     """Records with group column 'set' and embeddings clustered per identity."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_ids, 32))
@@ -43,7 +43,7 @@ def _synthetic(
     for i in range(n_ids):
         for j in range(per_id):
             path = Path(f"/synthetic/id{i:03d}/{j:02d}.jpg")
-            records.append(FaceRecord(path, f"id{i:03d}", (("set", "A" if i % 2 else "B"),)))
+            records.append(LabelledImage(path, f"id{i:03d}", (("set", "A" if i % 2 else "B"),)))
             vec = centres[i] + noise * rng.normal(size=32)
             vec = (vec / np.linalg.norm(vec)).astype(np.float32)
             results[path] = ImageResult(path, vec, 0.5 + 0.5 * rng.random(), (), 1, f"{i}-{j}", "")

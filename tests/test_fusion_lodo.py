@@ -160,7 +160,7 @@ def seeded_sets() -> list[lodo.ScoredSet]:
     ]
 
 
-def _oracle(train: list[lodo.ScoredSet], candidates: list[lodo.Candidate]) -> int:
+def _oracle(train: list[lodo.ScoredSet], candidates: list[lodo.FusionCandidate]) -> int:
     """The selection rule, recomputed by brute force: most training sets where the fusion is
     no worse than the better single model, then mean accuracy, then mean EER, then the
     first candidate."""

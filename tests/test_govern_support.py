@@ -26,7 +26,8 @@ from sqlalchemy.pool import StaticPool
 import facesearch.govern.schema  # noqa: F401  (registers the governance tables)
 from facesearch.govern import Governance, Role, default_policy, parse_policy
 from facesearch.govern.policy import Policy
-from facesearch.store.schema import Base, Collection, Face, Image, Provenance
+from facesearch.store.schema import Base, Collection, Image, Provenance
+from facesearch.store.schema import FaceRow as Face
 
 DIM = 128
 MODEL = "sface-test"

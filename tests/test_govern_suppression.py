@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from facesearch.govern import RefusedError, index_finder
 from facesearch.govern.schema import AuditEntry, Suppression
-from facesearch.store.schema import Face
+from facesearch.store.schema import FaceRow as Face
 from test_govern_support import (  # noqa: F401
     MODEL,
     World,

@@ -169,15 +169,23 @@ def test_a_runtime_error_queues_the_batchs_faces_instead_of_losing_them(pipeline
     good = ChipGeometry(pipeline.second_template, pipeline.second_size)
     out = process_batch([(0, "a" * 64, data)], pipeline=sface, chips=good, second=pipeline.second)
     face = out.images[0].faces[0]
-    assert out.second_error == "" and face.second is not None and face.second_chip_png is None
+    assert (
+        out.second_error == ""
+        and face.second_embedding is not None
+        and face.second_chip_png is None
+    )
     wrong = ChipGeometry(pipeline.second_template * (100 / 150), (100, 100))
     out = process_batch([(0, "a" * 64, data)], pipeline=sface, chips=wrong, second=pipeline.second)
     face = out.images[0].faces[0]
-    assert out.images[0].ok and face.second is None
+    assert out.images[0].ok and face.second_embedding is None
     assert face.second_chip_png is not None and face.second_chip_png.startswith(b"\x89PNG")
     assert "150" in out.second_error  # the runtime's own message: it expected 150 pixels
     # without a second recognizer (the 'pass' choice) the chip is queued, no error
     out = process_batch([(0, "a" * 64, data)], pipeline=sface, chips=good, second=None)
     face = out.images[0].faces[0]
-    assert out.second_error == "" and face.second is None and face.second_chip_png is not None
+    assert (
+        out.second_error == ""
+        and face.second_embedding is None
+        and face.second_chip_png is not None
+    )
     assert np.frombuffer(face.second_chip_png, np.uint8).size > 0

@@ -7,20 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from facesearch.evaluate.group_metrics import accuracy_by_quality_bin, per_group_error_rates
+from facesearch.evaluate.metric_inputs import fte_counts, scores_with_failures
 from facesearch.evaluate.metrics import (
-    accuracy_by_quality_bin,
     best_accuracy_threshold,
     eer,
-    fnir_at_fpir,
-    fte_counts,
     kfold_verification_accuracy,
-    per_group_error_rates,
-    rank_k_accuracy,
     roc_curve,
-    scores_with_failures,
     tar_at_far,
     threshold_for_far,
 )
+from facesearch.evaluate.rank_metrics import fnir_at_fpir, rank_k_accuracy
 
 # ------------------------------------------------------------------------------ ROC
 

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from facesearch.evaluate.metrics import roc_curve, scores_with_failures
+from facesearch.evaluate.metric_inputs import scores_with_failures
+from facesearch.evaluate.metrics import roc_curve
 from facesearch.evaluate.plots import plot_roc, plot_score_histograms
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from facesearch.evaluate.protocols import (
-    FaceRecord,
+    LabelledImage,
     ProtocolFormatError,
-    make_identification_split,
     pair_labels_and_folds,
     read_cfp_protocol,
     read_identity_folders,
@@ -18,6 +17,7 @@ from facesearch.evaluate.protocols import (
     read_manifest,
     read_pair_table,
 )
+from facesearch.evaluate.splits import make_identification_split
 
 SHARED_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces"
 needs_shared = pytest.mark.skipif(
@@ -223,7 +223,7 @@ def test_manifest_with_groups(tmp_path):
         "path,identity,sex,age_band\nimg/a.jpg,p1,F,30-39\nimg/b.jpg,p2,M,\n",
     )
     records = read_manifest(manifest)
-    assert records[0] == FaceRecord(
+    assert records[0] == LabelledImage(
         tmp_path / "data" / "img" / "a.jpg", "p1", (("sex", "F"), ("age_band", "30-39"))
     )
     assert records[1].group("sex") == "M" and records[1].group("age_band") == ""
@@ -258,12 +258,14 @@ def test_manifest_errors(tmp_path):
 # ------------------------------------------------------------- identification split
 
 
-def _records() -> list[FaceRecord]:
+def _records() -> list[LabelledImage]:
     counts = {"ann": 3, "bob": 3, "cid": 2, "dee": 1, "eve": 4, "fay": 2, "gus": 3}
     records = [
-        FaceRecord(Path(f"/d/{name}/{i}.jpg"), name) for name, n in counts.items() for i in range(n)
+        LabelledImage(Path(f"/d/{name}/{i}.jpg"), name)
+        for name, n in counts.items()
+        for i in range(n)
     ]
-    records.append(FaceRecord(Path("/d/multi/1.jpg"), "MULTI:ann+bob"))
+    records.append(LabelledImage(Path("/d/multi/1.jpg"), "MULTI:ann+bob"))
     return records
 
 
@@ -278,7 +280,7 @@ def test_identification_split_invariants():
     buckets = [split.gallery, split.mated_probes, split.nonmated_probes, split.unused]
     paths = [r.path for bucket in buckets for r in bucket]
     assert sorted(paths) == sorted(r.path for r in records)  # each record exactly once
-    assert FaceRecord(Path("/d/multi/1.jpg"), "MULTI:ann+bob") in split.unused
+    assert LabelledImage(Path("/d/multi/1.jpg"), "MULTI:ann+bob") in split.unused
     if "dee" not in split.nonmated_probe_labels:  # a single image: enrolled, never a probe
         assert "dee" in gallery_ids and "dee" not in split.mated_probe_labels
 

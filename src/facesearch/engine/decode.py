@@ -1,6 +1,7 @@
 """Decode: bytes to pixels, safely.
 
-Accepts JPEG, PNG, WebP, GIF (first frame), BMP, TIFF and PGM/PPM. Applies the EXIF orientation,
+Accepts the formats of the one image-type table (:mod:`facesearch.engine.formats`: JPEG, PNG,
+WebP, GIF (first frame), BMP, TIFF and PGM/PPM/PBM). Applies the EXIF orientation,
 refuses images over a pixel-count cap before their pixels are decoded (decompression bombs), and
 turns every failure into a DecodeError with a reason a person can read.
 """
@@ -16,23 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.engine.formats import ACCEPTED_LABEL, PILLOW_FORMATS
 from facesearch.errors import DecodeError
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-#: Pillow format names we accept, mapped to the name we report.
-ACCEPTED_FORMATS = {
-    "JPEG": "jpeg",
-    "MPO": "jpeg",  # multi-picture JPEG from phones; first picture is the photo
-    "PNG": "png",
-    "WEBP": "webp",
-    "GIF": "gif",
-    "BMP": "bmp",
-    "DIB": "bmp",
-    "TIFF": "tiff",
-    "PPM": "pgm",  # Pillow reads PGM/PPM/PBM as "PPM"
-}
+#: Pillow format names we accept, mapped to the name we report (the one table's).
+ACCEPTED_FORMATS = PILLOW_FORMATS
 
 DEFAULT_MAX_PIXELS = 60_000_000  # 60 megapixels: larger than any phone photo, far below bombs
 
@@ -67,9 +59,7 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
         try:
             im = Image.open(io.BytesIO(data), formats=formats)
         except UnidentifiedImageError:
-            raise DecodeError(
-                "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, PGM)"
-            ) from None
+            raise DecodeError(f"not an image in a supported format ({ACCEPTED_LABEL})") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise DecodeError(f"refused: image is too large ({exc})") from None
         except Exception as exc:  # Pillow raises many types on hostile headers

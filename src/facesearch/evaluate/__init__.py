@@ -6,38 +6,36 @@ extra) when a plotting function is called.
 
 from __future__ import annotations
 
-from facesearch.evaluate.metrics import (
-    EerResult,
-    FailureScores,
-    FteCounts,
+from facesearch.evaluate.group_metrics import (
     GroupRates,
-    KFoldResult,
-    OpenSetPoint,
-    OperatingPoint,
     PerGroupRates,
     QualityBin,
-    RankAccuracy,
-    RocCurve,
     accuracy_by_quality_bin,
+    per_group_error_rates,
+)
+from facesearch.evaluate.metric_inputs import (
+    FailureScores,
+    FteCounts,
+    fte_counts,
+    scores_with_failures,
+)
+from facesearch.evaluate.metrics import (
+    EerResult,
+    KFoldResult,
+    OperatingPoint,
+    RocCurve,
     best_accuracy_threshold,
     eer,
-    fnir_at_fpir,
-    fte_counts,
     kfold_verification_accuracy,
-    per_group_error_rates,
-    rank_k_accuracy,
     roc_curve,
-    scores_with_failures,
     tar_at_far,
     threshold_for_far,
 )
 from facesearch.evaluate.protocols import (
     IMAGE_EXTENSIONS,
-    FaceRecord,
-    IdentificationSplit,
+    LabelledImage,
     ProtocolFormatError,
     VerificationPair,
-    make_identification_split,
     pair_labels_and_folds,
     read_cfp_list,
     read_cfp_protocol,
@@ -46,16 +44,23 @@ from facesearch.evaluate.protocols import (
     read_manifest,
     read_pair_table,
 )
+from facesearch.evaluate.rank_metrics import (
+    OpenSetPoint,
+    RankAccuracy,
+    fnir_at_fpir,
+    rank_k_accuracy,
+)
+from facesearch.evaluate.splits import IdentificationSplit, make_identification_split
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "EerResult",
-    "FaceRecord",
     "FailureScores",
     "FteCounts",
     "GroupRates",
     "IdentificationSplit",
     "KFoldResult",
+    "LabelledImage",
     "OpenSetPoint",
     "OperatingPoint",
     "PerGroupRates",

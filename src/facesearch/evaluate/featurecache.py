@@ -3,7 +3,7 @@ with the face terms a fusion may use (yaw, detector score, face size, quality), 
 
 Embedding every labelled photo with both recognizers takes tens of minutes on two cores;
 scoring pairs from stored vectors takes milliseconds. :func:`build_cache` runs the real
-pipeline once (:func:`facesearch.evaluate.runner.embed_images`, as ``facesearch eval``) and
+pipeline once (:func:`facesearch.evaluate.embedding.embed_images`, as ``facesearch eval``) and
 :class:`FeatureCache` keeps what it made, keyed by the path relative to a data root, so the
 cache stays valid when the data folder moves. Stored with ``numpy.savez`` (no pickle: strings
 are fixed-width unicode arrays, loaded with ``allow_pickle=False``).
@@ -27,7 +27,7 @@ import numpy as np
 if TYPE_CHECKING:
     from facesearch.engine.embed import ScoreFusion
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
-    from facesearch.evaluate.runner import EmbeddingSet, ImageResult, ProgressFn
+    from facesearch.evaluate.embedding import EmbeddingSet, ImageResult, ProgressFn
 
 CACHE_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1: no mirrored vectors
@@ -212,9 +212,9 @@ class FeatureCache:
         )
 
     def embedding_set(self, root: Path, fusion: ScoreFusion | None = None) -> EmbeddingSet:
-        """The cache as an evaluation :class:`~facesearch.evaluate.runner.EmbeddingSet` (absolute
+        """The cache as an evaluation :class:`~facesearch.evaluate.embedding.EmbeddingSet` (absolute
         paths under ``root``), scored with ``fusion`` (None: SFace alone)."""
-        from facesearch.evaluate.runner import NO_FACE, EmbeddingSet, ImageResult
+        from facesearch.evaluate.embedding import NO_FACE, EmbeddingSet, ImageResult
 
         results = {}
         for i, rel in enumerate(self.paths.tolist()):
@@ -270,7 +270,7 @@ def describe_with_flips(
     of that face mirrored left to right: the same aligned SFace crop and dlib chip, flipped
     (one more inference per recognizer)."""
     from facesearch.engine.align import align_face
-    from facesearch.evaluate.runner import embed_one_face
+    from facesearch.evaluate.embedding import embed_one_face
 
     if pipeline.settings.flip_fusion or (pipeline.second is not None and pipeline.second.flip):
         raise ValueError(
@@ -291,14 +291,20 @@ def describe_with_flips(
     return result, flip1, flip2
 
 
-def _flip_chunk(
-    paths: list[Path],
-) -> list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]]:
-    from facesearch.evaluate.runner import _worker
+FlipRow = tuple["ImageResult", np.ndarray | None, np.ndarray | None]
 
-    if _worker.pipeline is None:  # pragma: no cover - guarded by the initializer
-        raise RuntimeError("feature cache worker used before initialisation")
-    return [describe_with_flips(_worker.pipeline, p) for p in paths]
+
+def _flip_chunk(paths: list[Path]) -> list[FlipRow]:
+    from facesearch.evaluate.embedding import eval_worker_pipeline
+
+    pipeline = eval_worker_pipeline()
+    return [describe_with_flips(pipeline, p) for p in paths]
+
+
+def _flip_failed(path: Path, reason: str) -> FlipRow:
+    from facesearch.evaluate.embedding import failed_image
+
+    return failed_image(path, reason), None, None
 
 
 def _embed_with_flips(
@@ -311,11 +317,8 @@ def _embed_with_flips(
     chunk_size: int = 8,
 ) -> FeatureCache:
     """Like :meth:`FeatureCache.from_embeddings` of ``embed_images``, with mirrored vectors."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from facesearch.engine.pipeline import FacePipeline
-    from facesearch.evaluate.runner import EmbeddingSet, _init_worker
+    from facesearch.evaluate.embedding import EmbeddingSet, embed_in_workers
     from facesearch.models.manifest import load_manifest
 
     rows: list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]] = []
@@ -327,14 +330,10 @@ def _embed_with_flips(
             if on_progress:
                 on_progress(len(rows), len(paths))
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)
-        ) as pool:
-            for got in pool.map(_flip_chunk, chunks):
-                rows += got
-                if on_progress:
-                    on_progress(len(rows), len(paths))
+        for got in embed_in_workers(chunks, _flip_chunk, settings, workers, _flip_failed):
+            rows += got
+            if on_progress:
+                on_progress(len(rows), len(paths))
     model_key = FacePipeline(load_manifest(), settings).model_key
     emb = EmbeddingSet(
         results={r.path: r for r, _, _ in rows}, model_key=model_key, variant="single", dim=128
@@ -379,7 +378,7 @@ def build_cache(
     """
     from facesearch.engine.embed import second_model_spec
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
-    from facesearch.evaluate.runner import embed_images
+    from facesearch.evaluate.embedding import embed_images
     from facesearch.models.manifest import load_manifest
 
     # plain vectors of both recognizers (and, with ``flips``, their mirrors'): the flip-averaged

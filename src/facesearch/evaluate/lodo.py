@@ -9,7 +9,7 @@ this:
 * Every labelled set is a :class:`ScoredSet`: per pair, both recognizers' cosines, the label,
   a fold id (the protocol's folds, or seeded random ones) and the pair's pose term. Sets that
   share photos carry the same ``group`` (CFP-FF and CFP-FP share CFP's frontal photos).
-* A *candidate* is a way to build a fusion from training sets (:class:`Candidate`: a
+* A *candidate* is a way to build a fusion from training sets (:class:`FusionCandidate`: a
   normalisation, a weight and optionally a profile weight); its impostor statistics are
   always fitted on the training sets only (:func:`impostor_statistics`).
 * :func:`select` fits every candidate on the training sets and keeps, among the candidates
@@ -80,7 +80,7 @@ class ScoredSet:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class FusionCandidate:
     """How to build a fusion from training data: everything but the impostor statistics."""
 
     normalisation: str
@@ -116,15 +116,15 @@ def candidate_grid(
     normalisations: Sequence[str] = ("z", "unit"),
     profile_weights: Sequence[float] = (),
     pose_ramps: Sequence[tuple[float, float]] = ((0.15, 0.45),),
-) -> list[Candidate]:
+) -> list[FusionCandidate]:
     """Constant-weight candidates first (simpler), then pose-dependent ones."""
-    out = [Candidate(n, float(w)) for n in normalisations for w in weights]
+    out = [FusionCandidate(n, float(w)) for n in normalisations for w in weights]
     for n in normalisations:
         for ramp in pose_ramps:
             for w in weights:
                 for pw in profile_weights:
                     if abs(pw - w) > EPS:
-                        out.append(Candidate(n, float(w), float(pw), *ramp))
+                        out.append(FusionCandidate(n, float(w), float(pw), *ramp))
     return out
 
 
@@ -217,7 +217,7 @@ def single_scores(s: ScoredSet) -> dict[str, SetScore]:
 
 @dataclass(frozen=True)
 class Selection:
-    candidate: Candidate
+    candidate: FusionCandidate
     fusion: ScoreFusion
     trained_on: tuple[str, ...]
     mean_accuracy: float  # over the training sets
@@ -239,7 +239,7 @@ class Selection:
 
 def select(
     train: Sequence[ScoredSet],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[FusionCandidate],
     singles: dict[str, dict[str, SetScore]] | None = None,
 ) -> Selection:
     """The candidate chosen on ``train`` (see the module's docstring for the rule)."""
@@ -317,7 +317,7 @@ class HeldOut:
 
 def leave_one_out(
     sets: Sequence[ScoredSet],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[FusionCandidate],
     *,
     by_group: bool = False,
     memo: dict[tuple[str, ...], Selection] | None = None,
@@ -344,7 +344,7 @@ def leave_one_out(
 
 
 @dataclass(frozen=True)
-class Decision:
+class LodoDecision:
     accepted: bool
     failures: list[str] = field(default_factory=list)  # held-out sets where fusion lost
 
@@ -352,11 +352,11 @@ class Decision:
         return {"accepted": self.accepted, "held_out_sets_where_fusion_lost": self.failures}
 
 
-def accept(results: Sequence[HeldOut]) -> Decision:
+def accept(results: Sequence[HeldOut]) -> LodoDecision:
     """A fused default is accepted only if on every held-out set it is at least as accurate
     as the better of the two recognizers alone."""
     failures = [r.name for r in results if not r.no_worse]
-    return Decision(not failures, failures)
+    return LodoDecision(not failures, failures)
 
 
 # ------------------------------------------------------------------ embedding variants
@@ -445,7 +445,7 @@ def _check_variants(variants: dict[str, Sequence[ScoredSet]]) -> list[str]:
 def select_variant(
     variants: dict[str, Sequence[ScoredSet]],
     train_names: Sequence[str],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[FusionCandidate],
     singles: dict[str, dict[str, SetScore]],
 ) -> tuple[str, Selection]:
     """The variant and candidate chosen on the training sets ``train_names``."""
@@ -472,7 +472,7 @@ def select_variant(
 
 def leave_one_out_variants(
     variants: dict[str, Sequence[ScoredSet]],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[FusionCandidate],
     *,
     by_group: bool = False,
     memo: dict[tuple[str, ...], tuple[str, Selection]] | None = None,
@@ -508,7 +508,7 @@ def leave_one_out_variants(
     return out
 
 
-def accept_variants(results: Sequence[VariantHeldOut]) -> Decision:
+def accept_variants(results: Sequence[VariantHeldOut]) -> LodoDecision:
     """:func:`accept` for variant choices: no worse than every single option on every set."""
     failures = [r.name for r in results if not r.no_worse]
-    return Decision(not failures, failures)
+    return LodoDecision(not failures, failures)

@@ -16,7 +16,6 @@ is fold 1, CFP's ``Split/FF/01`` is fold 1.
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from facesearch.engine.formats import IMAGE_SUFFIXES
 from facesearch.errors import FacesearchError
 from facesearch.search.compare import CENTRAL, LARGEST
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"}
-)
+#: The image files a dataset folder is read for: the one table's (engine/formats.py).
+IMAGE_EXTENSIONS: frozenset[str] = IMAGE_SUFFIXES
 
 
 class ProtocolFormatError(FacesearchError, ValueError):
@@ -54,7 +53,7 @@ class VerificationPair:
 
 
 @dataclass(frozen=True)
-class FaceRecord:
+class LabelledImage:
     """One labelled image; ``groups`` holds (column, value) pairs such as ("sex", "F")."""
 
     path: Path
@@ -442,7 +441,7 @@ def read_identity_folders(
     *,
     extensions: Iterable[str] = IMAGE_EXTENSIONS,
     recursive: bool = True,
-) -> list[FaceRecord]:
+) -> list[LabelledImage]:
     """One record per image under ``root/<identity>/``; the folder name is the identity.
 
     Images in nested folders (``001/frontal/01.jpg``) belong to the top identity folder
@@ -461,7 +460,7 @@ def read_identity_folders(
         for image in sorted(files):
             hidden = any(part.startswith(".") for part in image.relative_to(folder).parts)
             if not hidden and _is_image(image, exts):
-                records.append(FaceRecord(image, folder.name))
+                records.append(LabelledImage(image, folder.name))
     return records
 
 
@@ -474,7 +473,7 @@ def read_manifest(
     *,
     group_columns: Sequence[str] | None = None,
     check_exists: bool = False,
-) -> list[FaceRecord]:
+) -> list[LabelledImage]:
     """Read a manifest CSV/TSV: ``path``, ``identity`` and optional group columns.
 
     Paths are relative to the manifest's folder. The shared ``MANIFEST.tsv`` spelling
@@ -508,98 +507,5 @@ def read_manifest(
         seen[image] = line
         if check_exists:
             _require_file(manifest, image, line)
-        records.append(FaceRecord(image, row[col_identity], tuple((g, row[g]) for g in groups)))
+        records.append(LabelledImage(image, row[col_identity], tuple((g, row[g]) for g in groups)))
     return records
-
-
-# ---------------------------------------------------------- identification splits
-
-
-@dataclass(frozen=True)
-class IdentificationSplit:
-    """Gallery, mated probes (identity enrolled) and non-mated probes (identity absent)."""
-
-    gallery: tuple[FaceRecord, ...]
-    mated_probes: tuple[FaceRecord, ...]
-    nonmated_probes: tuple[FaceRecord, ...]
-    unused: tuple[FaceRecord, ...]  # excluded labels and non-mated identities' extra images
-
-    @property
-    def gallery_labels(self) -> list[str]:
-        return [r.identity for r in self.gallery]
-
-    @property
-    def mated_probe_labels(self) -> list[str]:
-        return [r.identity for r in self.mated_probes]
-
-    @property
-    def nonmated_probe_labels(self) -> list[str]:
-        return [r.identity for r in self.nonmated_probes]
-
-
-def make_identification_split(
-    records: Iterable[FaceRecord],
-    *,
-    seed: int,
-    nonmated_fraction: float = 0.2,
-    probes_per_identity: int = 1,
-    exclude_prefixes: Sequence[str] = ("MULTI:",),
-) -> IdentificationSplit:
-    """Deterministic mated / non-mated identification split.
-
-    1. Records whose identity starts with one of ``exclude_prefixes`` (multi-person
-       photos) go to ``unused``.
-    2. ``round(nonmated_fraction * n_identities)`` identities, drawn with ``seed``, are
-       left out of the gallery: ``probes_per_identity`` of their images (drawn with the
-       seed) become non-mated probes, the rest go to ``unused``.
-    3. Every other identity with more than ``probes_per_identity`` images gives that
-       many mated probes and enrols the rest; identities with too few images are
-       enrolled only (gallery distractors without a probe).
-
-    The result depends only on the records' content and the seed, not their order.
-    Byte-identical copies under one label are not detected here; remove them first.
-    """
-    if not 0.0 <= nonmated_fraction <= 1.0:
-        raise ValueError(f"nonmated_fraction must be in [0, 1], got {nonmated_fraction}")
-    if probes_per_identity < 1:
-        raise ValueError(f"probes_per_identity must be >= 1, got {probes_per_identity}")
-    by_identity: dict[str, list[FaceRecord]] = {}
-    unused: list[FaceRecord] = []
-    seen: set[Path] = set()
-    for record in sorted(records, key=lambda r: (r.identity, str(r.path))):
-        if record.path in seen:
-            raise ValueError(f"image listed twice: {record.path}")
-        seen.add(record.path)
-        if any(record.identity.startswith(p) for p in exclude_prefixes):
-            unused.append(record)
-        else:
-            by_identity.setdefault(record.identity, []).append(record)
-    identities = sorted(by_identity)
-    rng = np.random.default_rng(seed)
-    n_nonmated = math.floor(nonmated_fraction * len(identities) + 0.5)
-    order = rng.permutation(len(identities))
-    nonmated_ids = {identities[i] for i in order[:n_nonmated]}
-    gallery: list[FaceRecord] = []
-    mated: list[FaceRecord] = []
-    nonmated: list[FaceRecord] = []
-    for identity in identities:
-        images = by_identity[identity]
-        shuffled = [images[i] for i in rng.permutation(len(images))]
-        if identity in nonmated_ids:
-            nonmated.extend(shuffled[:probes_per_identity])
-            unused.extend(shuffled[probes_per_identity:])
-        elif len(images) > probes_per_identity:
-            mated.extend(shuffled[:probes_per_identity])
-            gallery.extend(shuffled[probes_per_identity:])
-        else:
-            gallery.extend(images)
-
-    def ordered(items: list[FaceRecord]) -> tuple[FaceRecord, ...]:
-        return tuple(sorted(items, key=lambda r: (r.identity, str(r.path))))
-
-    return IdentificationSplit(
-        gallery=ordered(gallery),
-        mated_probes=ordered(mated),
-        nonmated_probes=ordered(nonmated),
-        unused=ordered(unused),
-    )

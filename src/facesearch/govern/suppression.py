@@ -34,7 +34,8 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import RemovalRequest, Suppression
 from facesearch.govern.users import Role, require_user
-from facesearch.store.schema import Face, Image
+from facesearch.store.schema import FaceRow as Face
+from facesearch.store.schema import Image
 
 # (queries (n, d) unit float32, threshold) -> [(face_id, best score)], best first
 FaceFinder = Callable[[np.ndarray, float], list[tuple[int, float]]]

@@ -11,20 +11,22 @@ the blob store.
 
 A killed actor (node lost, out of memory, a crash in native code): Ray restarts it (its models
 load again) and each batch it held is sent whole to a live actor; a batch that kills its actor
-``attempts`` times fails with ``BrokenProcessPool``, as a dying pool process does, and the run
-retries its images one by one (``IngestRun._retry_after_crash``), so a poisonous image fails
-alone. Nothing is lost and, since only the driver stores results, nothing is stored twice.
+``attempts`` times fails with ``BrokenProcessPool``, as a dying pool process does, and the batch
+runner (:mod:`facesearch.ingest.batches`) retries its images one by one, so a poisonous image
+fails alone. Nothing is lost and, since only the driver stores results, nothing is stored twice.
 
 Cluster nodes need facesearch installed (the same version; the model files come with its pinned
-packages); derived model files are built in each node's cache (``FACESEARCH_MODEL_CACHE_DIR``
-is passed on to the actors). No weights are downloaded at run time.
+packages). The actors read nothing from the driver's environment: what they need comes in the
+initializer's arguments (the typed pipeline settings, whose inference settings name the model
+cache), and ``environ``, when the caller gives it, is set in each actor before its initializer
+runs. No weights are downloaded at run time.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -50,16 +52,13 @@ class IngestActor:
         return os.getpid()
 
 
-#: Settings the workers read from the environment (model files, encryption stays in the driver).
-FORWARDED_ENV = ("FACESEARCH_MODEL_CACHE_DIR",)
-
-
 class RayExecutor:
     """An :class:`~facesearch.store.ports.Executor` on ``workers`` Ray actors (1 CPU each).
 
     ``address``: ``ray://HOST:PORT`` for a remote cluster, None for a local one (started here
     unless Ray is already initialised in this process; it is shut down again at the end only
-    if it was started here)."""
+    if it was started here). ``environ``: variables to set in each actor, built by the caller
+    from its typed settings (this process's environment is not read)."""
 
     def __init__(
         self,
@@ -69,6 +68,7 @@ class RayExecutor:
         *,
         address: str | None = None,
         attempts: int = 3,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         try:
             import ray
@@ -94,7 +94,7 @@ class RayExecutor:
                 where = address or "a local cluster"
                 raise ConfigError(f"cannot start Ray on {where}: {exc}") from exc
             self._started_ray = True
-        environ = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        environ = dict(environ or {})
         actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(IngestActor)
         self.actors: list[Any] = [
             actor_class.remote(initializer, initargs, environ) for _ in range(workers)

@@ -12,24 +12,22 @@ by an :class:`~facesearch.ingest.sink.IngestPlan`; it does not know the gallery.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
 from facesearch.ingest.sources import SourceItem, iter_sources
-from facesearch.ingest.worker import BatchOut, ImageOut, init_worker, process_batch
-from facesearch.store.catalog import FaceRecord, ImageRecord, ProvenanceRecord
+from facesearch.ingest.worker import BatchOut, ImageOut, WorkItem, init_worker, process_batch
 from facesearch.store.ports import Executor, InlineExecutor
+from facesearch.store.records import ImageRecord, ProvenanceRecord
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
@@ -94,7 +92,7 @@ ExecutorFactory = Callable[[int, Callable[..., None], tuple[Any, ...]], Executor
 
 
 @dataclass
-class _Pending:
+class _PendingImage:
     sha256: str
     path: str
     provenance: ProvenanceRecord
@@ -128,11 +126,10 @@ class IngestRun:
         self.commit_every = commit_every
         self.on_progress = on_progress
         self._dup_waiting: dict[str, list[ProvenanceRecord]] = defaultdict(list)
-        self._pending: dict[int, _Pending] = {}
-        self._to_store: list[tuple[_Pending, ImageOut]] = []
+        self._pending: dict[int, _PendingImage] = {}
+        self._to_store: list[tuple[_PendingImage, ImageOut]] = []
         self._next_key = 0
-        self._executor: Executor | None = None
-        self._batches: dict[Future[BatchOut], list[tuple[int, str, bytes]]] = {}
+        self._runner: BatchRunner[WorkItem, BatchOut] | None = None
         self._inline_second: DlibEmbedder | None = None
 
     def count(self) -> int:
@@ -148,7 +145,9 @@ class IngestRun:
         self.progress = IngestProgress(files_total=self.count())
         self._emit()
         start = time.perf_counter()
-        self._executor = self._new_executor()
+        self._runner = BatchRunner(
+            self._new_executor, self._task, max_in_flight=3 * max(1, self.workers)
+        )
         try:
             self._run()
             status = "completed"
@@ -156,8 +155,8 @@ class IngestRun:
             self.report.interrupted = True
             status = "interrupted"
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+            self._runner.shutdown()
+            self.report.worker_crashes = self._runner.crashes
             self._store(force=True)
             sink.finish()
             self.report.seconds = time.perf_counter() - start
@@ -171,17 +170,12 @@ class IngestRun:
         initargs = (self.plan.worker_settings, 1, self.plan.chips, self.plan.second)
         if self.executor_factory is not None:  # e.g. Ray actors (ingest/ray_executor.py)
             return self.executor_factory(self.workers, init_worker, initargs)
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker,
-            initargs=initargs,
-        )
+        return process_pool(self.workers, init_worker, initargs)
 
-    def _task(self) -> partial[BatchOut]:
+    def _task(self, executor: Executor) -> Callable[[list[WorkItem]], BatchOut]:
         """The batch function for the executor: in-process runs pass their own models."""
         plan = self.plan
-        if isinstance(self._executor, InlineExecutor):
+        if isinstance(executor, InlineExecutor):
             if self._inline_second is None and plan.second is not None:
                 load = plan.second_in_process or plan.second.load
                 self._inline_second = load()
@@ -191,12 +185,21 @@ class IngestRun:
                 chips=plan.chips,
                 second=self._inline_second,
             )
-        return partial(process_batch)
+        return process_batch
 
     def _run(self) -> None:
-        batch: list[tuple[int, str, bytes]] = []
-        in_flight: set[Future[BatchOut]] = set()
-        max_in_flight = 3 * max(1, self.workers)
+        assert self._runner is not None
+        for outcome in self._runner.run(self._batches()):
+            self.report.worker_crashes = self._runner.crashes
+            if outcome.result is None:  # one image that killed its worker on its own
+                self._fail_crashed(outcome.items[0], outcome.error)
+            else:
+                self._collect(outcome.result)
+            self._store(force=False)
+
+    def _batches(self) -> Iterator[list[WorkItem]]:
+        """The images to process, in batches: read, hashed, and skipped when stored."""
+        batch: list[WorkItem] = []
         for item in iter_sources(self.paths, self.manifest):
             data = self._read(item)
             if data is None:
@@ -216,46 +219,21 @@ class IngestRun:
                 continue
             key = self._next_key
             self._next_key += 1
-            self._pending[key] = _Pending(sha, item.path, prov)
+            self._pending[key] = _PendingImage(sha, item.path, prov)
             self._dup_waiting[sha] = []
             batch.append((key, sha, data))
             if len(batch) >= self.batch_size:
-                in_flight.add(self._submit(batch))
+                yield batch
                 batch = []
-            while len(in_flight) >= max_in_flight:
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                in_flight |= self._collect(done)
         if batch:
-            in_flight.add(self._submit(batch))
-        while in_flight:
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            in_flight |= self._collect(done)
+            yield batch
 
-    def _submit(self, batch: list[tuple[int, str, bytes]]) -> Future[BatchOut]:
-        assert self._executor is not None
-        try:
-            future = self._executor.submit(self._task(), batch)
-        except BrokenProcessPool:  # a worker died: start a fresh pool
-            self._executor.shutdown(wait=False, cancel_futures=False)
-            self._executor = self._new_executor()
-            future = self._executor.submit(self._task(), batch)
-        self._batches[future] = batch
-        return future
-
-    def _retry_after_crash(self, batch: list[tuple[int, str, bytes]]) -> set[Future[BatchOut]]:
-        """A worker died (killed, out of memory, a crash in native code) during ``batch``.
-
-        Start a new pool and retry each image of the batch on its own, so that an image that
-        kills a worker again fails alone, with a reason, and the run goes on.
-        """
-        if len(batch) == 1:
-            key = batch[0][0]
-            pending = self._pending.pop(key)
-            self._fail(pending.path, "worker process crashed while reading this file")
-            for dup in self._dup_waiting.pop(pending.sha256, []):
-                self._fail(dup.path, f"worker process crashed (same bytes as {pending.path})")
-            return set()
-        return {self._submit([item]) for item in batch}
+    def _fail_crashed(self, item: WorkItem, reason: str) -> None:
+        """An image that killed its worker again when run alone: it fails, with its copies."""
+        pending = self._pending.pop(item[0])
+        self._fail(pending.path, reason)
+        for dup in self._dup_waiting.pop(pending.sha256, []):
+            self._fail(dup.path, f"worker process crashed (same bytes as {pending.path})")
 
     def _read(self, item: SourceItem) -> bytes | None:
         self.report.files_read += 1
@@ -296,32 +274,21 @@ class IngestRun:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def _collect(self, done: set[Future[BatchOut]]) -> set[Future[BatchOut]]:
-        """Take finished batches; returns the futures of batches resubmitted after a crash."""
-        resubmitted: set[Future[BatchOut]] = set()
-        for future in done:
-            batch = self._batches.pop(future)
-            try:
-                out = future.result()
-            except BrokenProcessPool:
-                self.report.worker_crashes += 1
-                resubmitted |= self._retry_after_crash(batch)
+    def _collect(self, out: BatchOut) -> None:
+        """Take a finished batch: failed images are reported, the others queued to store."""
+        for stage, secs in out.timings.items():
+            self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
+        if out.second_error and len(self.report.second_errors) < 10:
+            self.report.second_errors.append(out.second_error)
+        for image in out.images:
+            pending = self._pending.pop(image.key)
+            if not image.ok:
+                waiting = self._dup_waiting.pop(pending.sha256, [])
+                self._fail(pending.path, image.reason)
+                for dup in waiting:
+                    self._fail(dup.path, f"{image.reason} (same bytes as {pending.path})")
                 continue
-            for stage, secs in out.timings.items():
-                self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
-            if out.second_error and len(self.report.second_errors) < 10:
-                self.report.second_errors.append(out.second_error)
-            for image in out.images:
-                pending = self._pending.pop(image.key)
-                if not image.ok:
-                    waiting = self._dup_waiting.pop(pending.sha256, [])
-                    self._fail(pending.path, image.reason)
-                    for dup in waiting:
-                        self._fail(dup.path, f"{image.reason} (same bytes as {pending.path})")
-                    continue
-                self._to_store.append((pending, image))
-        self._store(force=False)
-        return resubmitted
+            self._to_store.append((pending, image))
 
     # --- storing --------------------------------------------------------------------------
     def _store(self, force: bool) -> None:
@@ -339,29 +306,23 @@ class IngestRun:
             ]
             self.report.faces_suppressed += len(image.faces) - len(kept)
             if plan.second_model is not None:
-                made = sum(1 for f in kept if f.second is not None)
+                made = sum(1 for f in kept if f.second_embedding is not None)
                 self.report.second_vectors_made += made
                 self.report.second_vectors_queued += sum(
-                    1 for f in kept if f.second is None and f.second_chip_png is not None
+                    1 for f in kept if f.second_embedding is None and f.second_chip_png is not None
                 )
             faces = [
-                FaceRecord(
+                replace(
+                    f,
                     face_index=i,
-                    bbox=f.bbox,
-                    landmarks=f.landmarks,
-                    detector_score=f.detector_score,
-                    quality=f.quality,
-                    sharpness=f.sharpness,
-                    yaw=f.yaw,
-                    flags=f.flags,
                     model=plan.model,
-                    embedding=f.embedding,
                     crop=sink.put_blob(f.crop_jpeg),
+                    crop_jpeg=b"",
                     second_model=plan.second_model,
-                    second_embedding=f.second,
                     second_chip=None
                     if f.second_chip_png is None or plan.second_model is None
                     else sink.put_blob(f.second_chip_png),
+                    second_chip_png=None,
                 )
                 for i, f in enumerate(kept)
             ]

@@ -22,20 +22,20 @@ fused with the new ones), and the pass remakes them from their stored crops.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.worker import ChipGeometry, crop_origin
 from facesearch.models.manifest import ModelSpec
-from facesearch.store.catalog import FROM_CROP, FROM_PHOTO, PendingSecond
 from facesearch.store.ports import BlobStore, Catalog, Executor, InlineExecutor
+from facesearch.store.records import FROM_CROP, FROM_PHOTO, PendingSecond
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,11 @@ class _Describer:
         return out
 
 
-class _State:
+class _DescriberState:
     describer: _Describer | None = None
 
 
-_state = _State()
+_state = _DescriberState()
 
 
 def init_describer(spec: ModelSpec, threads: int = 1) -> None:
@@ -209,12 +209,7 @@ class SecondPass:
             return InlineExecutor()
         if self.executor_factory is not None:  # the same worker function on Ray actors
             return self.executor_factory(self.workers, init_describer, (self.spec, 1))
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_describer,
-            initargs=(self.spec, 1),
-        )
+        return process_pool(self.workers, init_describer, (self.spec, 1))
 
     def run(self) -> SecondPassReport:
         """Describe the queue; Ctrl-C stops it cleanly (finished batches are kept)."""
@@ -226,51 +221,49 @@ class SecondPass:
         self._emit()
         if self.progress.total == 0:
             return self.report
-        executor = self._executor()
+        runner: BatchRunner[ChipJob, ChipResults] = BatchRunner(
+            self._executor,
+            lambda executor: describe_chips,
+            max_in_flight=2 * max(1, self.workers),
+            crash_reason="worker process crashed while describing this face",
+        )
+        executor = runner.executor
         self.report.executor = (
             "processes" if isinstance(executor, ProcessPoolExecutor) else type(executor).__name__
         )
         if isinstance(executor, InlineExecutor):
             self.report.executor = "inline"
         try:
-            self._run(executor)
-        except KeyboardInterrupt:
-            self.report.interrupted = True
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-            self._commit()
-            self.report.seconds = time.perf_counter() - start
-            self.report.remaining = self.catalog.second_vector_counts()["pending"]
-        return self.report
-
-    def _run(self, executor: Executor) -> None:
-        after = 0
-        in_flight: set[Future[ChipResults]] = set()
-        max_in_flight = 2 * max(1, self.workers)
-        exhausted = False
-        while True:
-            while not exhausted and len(in_flight) < max_in_flight:
-                rows = self.catalog.pending_second(after, self.batch_size)
-                if not rows:
-                    exhausted = True
-                    break
-                after = rows[-1].face_id
-                jobs = self._jobs(rows)
-                if jobs:
-                    in_flight.add(executor.submit(describe_chips, jobs))
-            if not in_flight:
-                return
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
+            for outcome in runner.run(self._batches()):
+                if outcome.result is None:  # a face whose chip killed its worker on its own
+                    result = ChipResults(errors={outcome.items[0].face_id: outcome.error})
+                else:
+                    result = outcome.result
                 self._done.vectors.update(result.vectors)
                 self._done.errors.update(result.errors)
                 self.report.worker_seconds += result.seconds
                 self.progress.done += len(result.vectors)
                 self.progress.failed += len(result.errors)
-            self._emit()
-            if len(self._done.vectors) + len(self._done.errors) >= self.commit_every:
-                self._commit()
+                self._emit()
+                if len(self._done.vectors) + len(self._done.errors) >= self.commit_every:
+                    self._commit()
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+        finally:
+            runner.shutdown()
+            self._commit()
+            self.report.seconds = time.perf_counter() - start
+            self.report.remaining = self.catalog.second_vector_counts()["pending"]
+        return self.report
+
+    def _batches(self) -> Iterator[list[ChipJob]]:
+        """The queue, in batches of jobs, read as the workers need them."""
+        after = 0
+        while rows := self.catalog.pending_second(after, self.batch_size):
+            after = rows[-1].face_id
+            jobs = self._jobs(rows)
+            if jobs:
+                yield jobs
 
     def _jobs(self, rows: list[PendingSecond]) -> list[ChipJob]:
         """Read each face's chip (or crop); a face whose file is missing fails with the reason."""

@@ -24,12 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from facesearch.engine.formats import is_image_name
 from facesearch.errors import FacesearchError, UnsafeArchiveMemberError
 
-IMAGE_EXTENSIONS = {
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib",
-    ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".pbm",
-}  # fmt: skip
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
 
@@ -50,10 +47,6 @@ class SourceItem:
 
 class SourceError(FacesearchError):
     pass
-
-
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 # accept(name, head) -> the most bytes to read of the file, or None to leave it out. ``name``

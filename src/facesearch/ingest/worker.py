@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facesearch.engine.pipeline import FacePipeline, PipelineSettings, ProcessedImage
+from facesearch.engine.decode import decode_bytes
+from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, ProcessedImage
 from facesearch.errors import DecodeError
+from facesearch.store.records import FaceRecord
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
@@ -32,20 +34,8 @@ if TYPE_CHECKING:
 CROP_MAX_SIDE = 160
 THUMB_MAX_SIDE = 320
 
-
-@dataclass
-class FaceOut:
-    bbox: tuple[float, float, float, float]
-    landmarks: list[list[float]]
-    detector_score: float
-    quality: float
-    sharpness: float
-    yaw: float
-    flags: tuple[str, ...]
-    embedding: np.ndarray
-    crop_jpeg: bytes
-    second: np.ndarray | None = None  # the second recognizer's vector, when it ran
-    second_chip_png: bytes | None = None  # its aligned chip, for the pass after ingest
+#: One image of a batch: the run's key for it, its SHA-256 and its bytes.
+WorkItem = tuple[int, str, bytes]
 
 
 @dataclass
@@ -59,7 +49,7 @@ class ImageOut:
     format: str = ""
     size_bytes: int = 0
     thumbnail_jpeg: bytes = b""
-    faces: list[FaceOut] = field(default_factory=list)
+    faces: list[FaceRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -197,8 +187,40 @@ def face_crop(pixels: np.ndarray, bbox: tuple[float, float, float, float]) -> np
     return pixels[y0 : y0 + ch, x0 : x0 + cw]
 
 
+def face_record(
+    face: Face,
+    pixels: np.ndarray | None,
+    *,
+    second: np.ndarray | None = None,
+    second_chip_png: bytes | None = None,
+    frame_ms: int | None = None,
+    track: int | None = None,
+) -> FaceRecord:
+    """The one conversion of an in-memory face into the record workers return: rounded
+    landmarks and score, its quality, its vectors, and its crop (JPEG, cut from ``pixels``,
+    the photo or frame it was found in; none without ``pixels``)."""
+    return FaceRecord(
+        face_index=face.index,
+        bbox=face.bbox,
+        landmarks=face.landmarks.astype(float).round(2).tolist(),
+        detector_score=round(face.detector_score, 4),
+        quality=face.quality.score,
+        sharpness=face.quality.sharpness,
+        yaw=face.quality.yaw,
+        flags=face.quality.flags,
+        embedding=face.embedding,
+        crop_jpeg=b""
+        if pixels is None
+        else encode_jpeg(face_crop(pixels, face.bbox), CROP_MAX_SIDE),
+        second_embedding=second,
+        second_chip_png=second_chip_png,
+        frame_ms=frame_ms,
+        track=track,
+    )
+
+
 def process_batch(
-    items: list[tuple[int, str, bytes]],
+    items: list[WorkItem],
     pipeline: FacePipeline | None = None,
     chips: ChipGeometry | None = None,
     second: DlibEmbedder | None = None,
@@ -207,8 +229,6 @@ def process_batch(
 
     In a worker process the pipeline, chip geometry and second recognizer are those of
     ``init_worker``; in-process callers pass them."""
-    from facesearch.engine.decode import decode_bytes
-
     pipe = pipeline or _state.pipeline
     if pipeline is None:
         chips, second = _state.chips, _state.second
@@ -238,19 +258,7 @@ def process_batch(
     for (key, image), result, made in zip(decoded, processed, seconds, strict=True):
         t0 = time.perf_counter()
         faces = [
-            FaceOut(
-                bbox=f.bbox,
-                landmarks=f.landmarks.astype(float).round(2).tolist(),
-                detector_score=round(f.detector_score, 4),
-                quality=f.quality.score,
-                sharpness=f.quality.sharpness,
-                yaw=f.quality.yaw,
-                flags=f.quality.flags,
-                embedding=f.embedding,
-                crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
-                second=vec,
-                second_chip_png=chip,
-            )
+            face_record(f, image.pixels, second=vec, second_chip_png=chip)
             for f, (vec, chip) in zip(result.faces, made, strict=True)
         ]
         outs[key] = ImageOut(

@@ -12,12 +12,10 @@ nothing is lost or doubled. Every unreadable file is kept in ``media_failures`` 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,9 +26,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from facesearch.engine.pipeline import FacePipeline, PipelineSettings
+from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.sources import SourceItem
 from facesearch.media.elimination import EliminationSettings, PdqIndex, code_rows
 from facesearch.media.hashing import FileHashes, file_hashes
+from facesearch.media.payload import MediaBatchOut, MediaItem, MediaOut
 from facesearch.media.schema import (
     HashEntry,
     HashSet,
@@ -41,11 +41,14 @@ from facesearch.media.schema import (
 )
 from facesearch.media.sniff import SNIFF_BYTES, media_kind
 from facesearch.media.sources import iter_media
-from facesearch.media.video import VideoFaceOut, VideoSettings, process_video
-from facesearch.media.worker import MediaBatchOut, MediaOut, init_media_worker, process_media_batch
+from facesearch.media.video import VideoSettings
+from facesearch.media.worker import init_media_worker, process_media_batch
 from facesearch.store.ports import BlobStore, Executor, InlineExecutor
 
 SessionFactory = Callable[[], Session]
+#: Starts the workers of an import (worker count, the pool's initializer and its arguments);
+#: None: the local process pool. A dying worker fails its batch with ``BrokenProcessPool``.
+MediaExecutorFactory = Callable[[int, Callable[..., None], tuple[Any, ...]], Executor]
 
 
 @dataclass
@@ -80,6 +83,7 @@ class MediaImportReport:
     interrupted: bool = False
     videos: int = 0
     video_frames: dict[str, int] = field(default_factory=dict)  # decoded, sampled
+    worker_crashes: int = 0  # batches lost to a dying worker and retried file by file
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -95,11 +99,12 @@ class MediaImportReport:
             "faces_flagged": self.faces_flagged,
             "failures": len(self.failures),
             "videos": self.videos,
+            "worker_crashes": self.worker_crashes,
         }
 
 
 @dataclass
-class _Pending:
+class _PendingFile:
     path: str
     source: str
     hashes: FileHashes
@@ -143,6 +148,7 @@ class MediaImportRun:
         commit_every: int = 64,
         on_progress: MediaProgressCallback | None = None,
         video: VideoSettings | None = None,
+        executor: MediaExecutorFactory | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.blobs = blobs
@@ -158,12 +164,12 @@ class MediaImportRun:
         self.on_progress = on_progress
         self.video = video or VideoSettings()
         self.report = MediaImportReport(import_id, case, set_name)
-        self._pending: dict[int, _Pending] = {}
-        self._waiting: dict[str, list[_Pending]] = defaultdict(list)  # same bytes, in flight
-        self._to_store: list[tuple[_Pending, MediaOut]] = []
-        self._batches: dict[Future[MediaBatchOut], list[tuple[int, bytes, bool]]] = {}
+        self._pending: dict[int, _PendingFile] = {}
+        self._waiting: dict[str, list[_PendingFile]] = defaultdict(list)  # same bytes, in flight
+        self._to_store: list[tuple[_PendingFile, MediaOut]] = []
         self._next_key = 0
-        self._executor: Executor | None = None
+        self.executor_factory = executor
+        self._runner: BatchRunner[MediaItem, MediaBatchOut] | None = None
 
     # --- set-up -------------------------------------------------------------------------------
     def _load_state(self) -> None:
@@ -201,24 +207,24 @@ class MediaImportRun:
     def _new_executor(self) -> Executor:
         if self.workers <= 0:
             return InlineExecutor()
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_media_worker,
-            initargs=(
-                self.pipeline_settings,
-                self._pdq_codes,
-                self._pdq_ids,
-                self.elimination,
-                self._pdq_crop_of,
-            ),
+        initargs = (
+            self.pipeline_settings,
+            self._pdq_codes,
+            self._pdq_ids,
+            self.elimination,
+            self._pdq_crop_of,
         )
+        if self.executor_factory is not None:
+            return self.executor_factory(self.workers, init_media_worker, initargs)
+        return process_pool(self.workers, init_media_worker, initargs)
 
-    def _task(self) -> Callable[[list[tuple[int, bytes, bool]]], MediaBatchOut]:
-        if isinstance(self._executor, InlineExecutor):
+    def _task(self, executor: Executor) -> Callable[[list[MediaItem]], MediaBatchOut]:
+        if isinstance(executor, InlineExecutor):
             index = PdqIndex(self._pdq_codes, self._pdq_ids, self.elimination, self._pdq_crop_of)
-            return partial(process_media_batch, pipeline=self.pipeline(), pdq=index)
-        return process_media_batch
+            return partial(
+                process_media_batch, pipeline=self.pipeline(), pdq=index, video=self.video
+            )
+        return partial(process_media_batch, video=self.video)
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> MediaImportReport:
@@ -227,21 +233,29 @@ class MediaImportRun:
         total = sum(1 for root in self.paths for _ in self._iter(root))
         self.progress = MediaProgress(files_total=total)
         self._emit()
-        self._executor = self._new_executor()
+        self._runner = BatchRunner(
+            self._new_executor, self._task, max_in_flight=3 * max(1, self.workers)
+        )
         try:
-            self._run()
+            for outcome in self._runner.run(self._batches()):
+                if outcome.result is None:  # a file that killed its worker on its own
+                    self._fail_item(outcome.items[0][0], outcome.error)
+                else:
+                    self._collect(outcome.result)
+                self._store(force=False)
         except KeyboardInterrupt:
             self.report.interrupted = True
         finally:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._runner.shutdown()
+            self.report.worker_crashes = self._runner.crashes
             self._store(force=True)
             self.report.seconds = round(time.perf_counter() - start, 3)
         return self.report
 
-    def _run(self) -> None:
-        batch: list[tuple[int, bytes, bool]] = []
-        in_flight: set[Future[MediaBatchOut]] = set()
-        max_in_flight = 3 * max(1, self.workers)
+    def _batches(self) -> Iterator[list[MediaItem]]:
+        """The files to process: photos in batches, each video alone; read, hashed, and
+        skipped when already imported or the same bytes as another file."""
+        batch: list[MediaItem] = []
         for root in self.paths:
             for item in self._iter(root):
                 self.report.files_read += 1
@@ -255,7 +269,7 @@ class MediaImportRun:
                     continue
                 self._known_paths.add(path)
                 hashes = file_hashes(data)
-                pending = _Pending(path, item.path, hashes, None)
+                pending = _PendingFile(path, item.path, hashes, None)
                 if hashes.sha256 in self._waiting or hashes.sha256 in self._by_sha:
                     self._waiting[hashes.sha256].append(pending)
                     if hashes.sha256 in self._by_sha:
@@ -266,41 +280,20 @@ class MediaImportRun:
                 self._next_key += 1
                 self._pending[key] = pending
                 self._waiting[hashes.sha256] = []
+                eliminated = pending.exact is not None
                 if media_kind(data[:SNIFF_BYTES]) == "video":
                     pending.kind = "video"
-                    in_flight.add(self._submit_video(key, data, pending.exact is not None))
-                else:
-                    batch.append((key, data, pending.exact is not None))
+                    yield [(key, data, eliminated, "video")]
+                    continue
+                batch.append((key, data, eliminated, "image"))
                 if len(batch) >= self.batch_size:
-                    in_flight.add(self._submit(batch))
+                    yield batch
                     batch = []
-                while len(in_flight) >= max_in_flight:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    self._collect(done)
         if batch:
-            in_flight.add(self._submit(batch))
-        while in_flight:
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            self._collect(done)
-
-    def _submit(self, batch: list[tuple[int, bytes, bool]]) -> Future[MediaBatchOut]:
-        assert self._executor is not None
-        future = self._executor.submit(self._task(), batch)
-        self._batches[future] = batch
-        return future
+            yield batch
 
     def _iter(self, root: Path) -> Iterator[SourceItem]:
         return iter_media(root, self.video.max_bytes)
-
-    def _submit_video(self, key: int, data: bytes, eliminated: bool) -> Future[MediaBatchOut]:
-        assert self._executor is not None
-        if isinstance(self._executor, InlineExecutor):
-            task: Callable[..., MediaBatchOut] = partial(process_video, pipeline=self.pipeline())
-        else:
-            task = process_video
-        future = self._executor.submit(task, key, data, eliminated, self.video)
-        self._batches[future] = []
-        return future
 
     def _read(self, item: SourceItem, path: str) -> bytes | None:
         if item.error is not None or item.read is None:
@@ -353,32 +346,30 @@ class MediaImportRun:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def _collect(self, done: set[Future[MediaBatchOut]]) -> None:
-        for future in done:
-            self._batches.pop(future)
-            out = future.result()
-            for stage, secs in out.timings.items():
-                if stage.startswith("frames_"):  # videos' frame counts, not seconds
-                    name = stage.removeprefix("frames_")
-                    self.report.video_frames[name] = self.report.video_frames.get(name, 0) + int(
-                        secs
-                    )
-                    continue
-                self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
-            for item in out.items:
-                pending = self._pending.pop(item.key)
-                if not item.ok:
-                    self._known_paths.discard(pending.path)
-                    self._fail(pending.path, item.reason)
-                    for dup in self._waiting.pop(pending.hashes.sha256, []):
-                        self._known_paths.discard(dup.path)
-                        self._fail(dup.path, f"{item.reason} (same bytes as {pending.path})")
-                    continue
-                self._to_store.append((pending, item))
-        self._store(force=False)
+    def _collect(self, out: MediaBatchOut) -> None:
+        for stage, secs in out.timings.items():
+            if stage.startswith("frames_"):  # videos' frame counts, not seconds
+                name = stage.removeprefix("frames_")
+                self.report.video_frames[name] = self.report.video_frames.get(name, 0) + int(secs)
+                continue
+            self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
+        for item in out.items:
+            if not item.ok:
+                self._fail_item(item.key, item.reason)
+                continue
+            self._to_store.append((self._pending.pop(item.key), item))
+
+    def _fail_item(self, key: int, reason: str) -> None:
+        """A file the workers could not process: it fails, with every copy of its bytes."""
+        pending = self._pending.pop(key)
+        self._known_paths.discard(pending.path)
+        self._fail(pending.path, reason)
+        for dup in self._waiting.pop(pending.hashes.sha256, []):
+            self._known_paths.discard(dup.path)
+            self._fail(dup.path, f"{reason} (same bytes as {pending.path})")
 
     # --- storing ------------------------------------------------------------------------------
-    def _elimination(self, pending: _Pending, out: MediaOut) -> dict[str, Any] | None:
+    def _elimination(self, pending: _PendingFile, out: MediaOut) -> dict[str, Any] | None:
         if pending.exact is not None:
             return pending.exact
         if out.pdq_match is None:
@@ -424,13 +415,12 @@ class MediaImportRun:
                             )
                         )
                 for i, f in enumerate(out.faces):
-                    video = f if isinstance(f, VideoFaceOut) else None
                     s.add(
                         MediaFace(
                             file_id=row.id,
                             case_id=self.case_id,
-                            frame_ms=video.frame_ms if video else None,
-                            track=video.track if video else None,
+                            frame_ms=f.frame_ms,
+                            track=f.track,
                             face_index=i,
                             x=f.bbox[0],
                             y=f.bbox[1],
@@ -469,7 +459,7 @@ class MediaImportRun:
         self.report.eliminated_by_match[how] = self.report.eliminated_by_match.get(how, 0) + 1
 
     def _file_row(
-        self, pending: _Pending, out: MediaOut, status: str, elim: dict[str, Any] | None
+        self, pending: _PendingFile, out: MediaOut, status: str, elim: dict[str, Any] | None
     ) -> MediaFile:
         h = pending.hashes
         return MediaFile(

@@ -1,12 +1,16 @@
 """What a file is, from its first bytes: a photo, a video, or neither.
 
 Seized material is often renamed (``IMG_0001.dat``, ``.jpg`` files that are films), so the media
-import recognises pictures and films by their signatures, not only by their names.
+import recognises pictures and films by their signatures, not only by their names. Pictures are
+those of the one image-type table (:func:`facesearch.engine.formats.sniff`), plus HEIF and AVIF
+stills, taken so that they are reported as undecodable rather than silently left out.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from facesearch.engine.formats import sniff
 
 MediaKind = Literal["image", "video"]
 SNIFF_BYTES = 512  # enough for every signature below (MPEG-TS needs three 188-byte packets)
@@ -18,15 +22,9 @@ _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
 def media_kind(head: bytes) -> MediaKind | None:
     """``"image"``, ``"video"`` or ``None`` (neither) for a file starting with ``head``."""
-    if head.startswith(
-        (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
-    ):
-        return "image"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    if sniff(head) is not None:  # the one image-type table (engine/formats.py)
         return "image"
     if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:  # HEIF, AVIF: reported if undecodable
-        return "image"
-    if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
         return "image"
     return "video" if is_video(head) else None
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from facesearch.engine.formats import is_image_name
 from facesearch.ingest.sources import (
     MAX_MEMBER_BYTES,
     Accept,
     SourceError,
     SourceItem,
     is_archive,
-    is_image_name,
     iter_path,
 )
 from facesearch.media.sniff import SNIFF_BYTES, media_kind

@@ -29,14 +29,15 @@ import numpy as np
 
 from facesearch.engine.decode import DecodedImage, decode_array
 from facesearch.engine.detect import DetectorSettings
-from facesearch.engine.pipeline import FacePipeline, ProcessedImage
+from facesearch.engine.pipeline import Face, FacePipeline, ProcessedImage
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
-from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, crop_origin, encode_jpeg, face_crop
+from facesearch.ingest.worker import THUMB_MAX_SIDE, crop_origin, encode_jpeg, face_record
 from facesearch.media.hashing import FileMetadata
+from facesearch.media.payload import MediaBatchOut, MediaOut
 from facesearch.media.sources import DEFAULT_MAX_VIDEO_BYTES
 from facesearch.media.tracking import FaceTracker, TrackerSettings
-from facesearch.media.worker import CROP_MAX_SIDE, MediaBatchOut, MediaOut
+from facesearch.store.records import FaceRecord
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,6 @@ class VideoSettings:
             raise ValueError(f"video fps must be within (0, 120], got {self.fps}")
         if self.faces_per_track < 1:
             raise ValueError(f"faces_per_track must be ≥ 1, got {self.faces_per_track}")
-
-
-@dataclass
-class VideoFaceOut(FaceOut):
-    """A face of a video frame: when (``frame_ms``) and which appearance (``track``)."""
-
-    frame_ms: int = 0
-    track: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,7 +205,7 @@ class _VideoPipelines:
 _pipelines = _VideoPipelines()
 
 
-def _rank(face: FaceOut) -> tuple[bool, float, float]:
+def _rank(face: FaceRecord) -> tuple[bool, float, float]:
     return (not face.flags, face.quality, face.detector_score)
 
 
@@ -221,39 +214,26 @@ class _Keeper:
 
     def __init__(self, k: int) -> None:
         self.k = k
-        self.by_track: dict[int, list[VideoFaceOut]] = {}
+        self.by_track: dict[int, list[FaceRecord]] = {}
         self.thumbnail: bytes | None = None
         self._thumb_rank: tuple[bool, float, float] | None = None
 
-    def offer(self, frame: SampledFrame, face: Any, track: int) -> None:
-        out = VideoFaceOut(
-            bbox=face.bbox,
-            landmarks=face.landmarks.astype(float).round(2).tolist(),
-            detector_score=round(face.detector_score, 4),
-            quality=face.quality.score,
-            sharpness=face.quality.sharpness,
-            yaw=face.quality.yaw,
-            flags=face.quality.flags,
-            embedding=face.embedding,
-            crop_jpeg=b"",
-            frame_ms=frame.ms,
-            track=track,
-        )
+    def offer(self, frame: SampledFrame, face: Face, track: int) -> None:
+        out = face_record(face, None, frame_ms=frame.ms, track=track)
         kept = self.by_track.setdefault(track, [])
         rank = _rank(out)
         if len(kept) >= self.k and rank <= _rank(kept[-1]):
             return
-        out.crop_jpeg = encode_jpeg(face_crop(frame.image.pixels, out.bbox), CROP_MAX_SIDE)
-        kept.append(out)
+        kept.append(face_record(face, frame.image.pixels, frame_ms=frame.ms, track=track))
         kept.sort(key=_rank, reverse=True)
         del kept[self.k :]
         if self._thumb_rank is None or rank > self._thumb_rank:
             self._thumb_rank = rank
             self.thumbnail = encode_jpeg(frame.image.pixels, THUMB_MAX_SIDE, quality=80)
 
-    def faces(self) -> list[VideoFaceOut]:
+    def faces(self) -> list[FaceRecord]:
         every = [f for kept in self.by_track.values() for f in kept]
-        return sorted(every, key=lambda f: (f.frame_ms, f.track))
+        return sorted(every, key=lambda f: (f.frame_ms or 0, f.track or 0))
 
 
 def process_video(

@@ -8,51 +8,25 @@ detector. Results carry plain data only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from facesearch.engine.decode import decode_bytes
 from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.errors import DecodeError
 from facesearch.ingest import worker as ingest_worker
-from facesearch.ingest.worker import THUMB_MAX_SIDE, FaceOut, encode_jpeg, face_crop
-from facesearch.media.elimination import EliminationSettings, PdqIndex, PdqMatch
-from facesearch.media.hashing import FileMetadata, PdqHash, pdq_hash, read_metadata
-from facesearch.media.tracking import TrackOut
-
-CROP_MAX_SIDE = 160
-
-
-@dataclass
-class MediaOut:
-    key: int
-    ok: bool
-    reason: str = ""
-    width: int = 0
-    height: int = 0
-    format: str = ""
-    pdq: PdqHash | None = None
-    pdq_match: PdqMatch | None = None
-    metadata: FileMetadata = field(default_factory=FileMetadata)
-    thumbnail_jpeg: bytes | None = None
-    faces: list[FaceOut] = field(default_factory=list)
-    # videos (victim/video.py): faces are VideoFaceOut, with their time and track
-    kind: str = "image"
-    duration_ms: int | None = None
-    tracks: list[TrackOut] = field(default_factory=list)
+from facesearch.ingest.worker import THUMB_MAX_SIDE, encode_jpeg, face_record
+from facesearch.media.elimination import EliminationSettings, PdqIndex
+from facesearch.media.hashing import pdq_hash, read_metadata
+from facesearch.media.payload import MediaBatchOut, MediaItem, MediaOut
+from facesearch.media.video import VideoSettings, process_video
 
 
-@dataclass
-class MediaBatchOut:
-    items: list[MediaOut]
-    timings: dict[str, float]
-
-
-class _State:
+class _MediaWorkerState:
     pdq: PdqIndex | None = None
 
 
-_state = _State()
+_state = _MediaWorkerState()
 
 
 def init_media_worker(
@@ -67,16 +41,37 @@ def init_media_worker(
 
 
 def process_media_batch(
-    items: list[tuple[int, bytes, bool]],
+    items: list[MediaItem],
     pipeline: FacePipeline | None = None,
     pdq: PdqIndex | None = None,
+    video: VideoSettings | None = None,
 ) -> MediaBatchOut:
-    """Process (key, bytes, already_eliminated) items; a bad file is reported, never raised.
+    """Process (key, bytes, already_eliminated, kind) items, photos together and each video
+    on its own (:func:`facesearch.media.video.process_video`, with ``video``); a bad file is
+    reported, never raised. Results come in the items' order.
 
     In a worker process the pipeline and PDQ index are those of :func:`init_media_worker`;
     in-process callers pass their own."""
-    from facesearch.engine.decode import decode_bytes
+    photos = [(key, data, eliminated) for key, data, eliminated, kind in items if kind != "video"]
+    out = _process_photos(photos, pipeline, pdq) if photos else MediaBatchOut([], {})
+    by_key = {o.key: o for o in out.items}
+    timings = dict(out.timings)
+    for key, data, eliminated, kind in items:
+        if kind != "video":
+            continue
+        one = process_video(key, data, eliminated, video or VideoSettings(), pipeline=pipeline)
+        by_key.update((o.key, o) for o in one.items)
+        for stage, value in one.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + value
+    return MediaBatchOut([by_key[key] for key, _, _, _ in items], timings)
 
+
+def _process_photos(
+    items: list[tuple[int, bytes, bool]],
+    pipeline: FacePipeline | None,
+    pdq: PdqIndex | None,
+) -> MediaBatchOut:
+    """The photos of a batch: decode, PDQ, metadata, elimination by PDQ, then faces."""
     pipe = pipeline or ingest_worker.worker_pipeline()
     index = pdq if pipeline is not None else _state.pdq
     timings = {"decode": 0.0, "pdq": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}
@@ -116,19 +111,6 @@ def process_media_batch(
     for (out, image), result in zip(to_faces, processed, strict=True):
         t0 = time.perf_counter()
         out.thumbnail_jpeg = encode_jpeg(image.pixels, THUMB_MAX_SIDE, quality=80)
-        out.faces = [
-            FaceOut(
-                bbox=f.bbox,
-                landmarks=f.landmarks.astype(float).round(2).tolist(),
-                detector_score=round(f.detector_score, 4),
-                quality=f.quality.score,
-                sharpness=f.quality.sharpness,
-                yaw=f.quality.yaw,
-                flags=f.quality.flags,
-                embedding=f.embedding,
-                crop_jpeg=encode_jpeg(face_crop(image.pixels, f.bbox), CROP_MAX_SIDE),
-            )
-            for f in result.faces
-        ]
+        out.faces = [face_record(f, image.pixels) for f in result.faces]
         timings["encode"] += time.perf_counter() - t0
     return MediaBatchOut([outs[k] for k, _, _ in items], timings)

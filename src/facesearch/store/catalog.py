@@ -9,177 +9,59 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
+from facesearch.store.database import (
+    embedding_from_bytes,
+    embedding_to_bytes,
+    make_engine,
+    migrate,
+)
+from facesearch.store.records import (
+    FROM_CROP,
+    FROM_PHOTO,
+    FaceRecord,
+    ImageRecord,
+    PendingSecond,
+    ProvenanceRecord,
+    SearchFilters,
+    StoredFace,
+)
 from facesearch.store.schema import (
     Collection,
-    Face,
+    FaceRow,
     Image,
     IngestFailure,
-    IngestRun,
+    IngestRunRow,
     Provenance,
     SecondVectorQueue,
     utcnow,
 )
+from facesearch.store.second_queue import SecondVectorQueueMixin
 from facesearch.store.vectors.faiss_store import Facet
 
-#: What a face's second vector was made from (``faces.second_source``).
-FROM_PHOTO, FROM_CROP = "photo", "crop"
+__all__ = [
+    "FROM_CROP",
+    "FROM_PHOTO",
+    "FaceRecord",
+    "ImageRecord",
+    "PendingSecond",
+    "ProvenanceRecord",
+    "SearchFilters",
+    "SqlCatalog",
+    "StoredFace",
+    "embedding_from_bytes",
+    "embedding_to_bytes",
+    "make_engine",
+    "migrate",
+]
 
 
-@dataclass(frozen=True)
-class ProvenanceRecord:
-    path: str
-    collection: str
-    source_url: str = ""
-    page_url: str | None = None
-    title: str | None = None
-    captured_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    face_index: int
-    bbox: tuple[float, float, float, float]
-    landmarks: list[list[float]]
-    detector_score: float
-    quality: float
-    sharpness: float
-    yaw: float
-    flags: tuple[str, ...]
-    model: str
-    embedding: np.ndarray
-    crop: str | None = None
-    second_model: str | None = None
-    second_embedding: np.ndarray | None = None  # made in the worker, from the photo
-    # blob key of the second recognizer's chip, aligned on the photo: queued for the pass
-    second_chip: str | None = None
-
-    @property
-    def searchable(self) -> bool:
-        return not self.flags
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    sha256: str
-    size_bytes: int
-    width: int
-    height: int
-    format: str
-    path: str
-    thumbnail: str | None
-    faces: list[FaceRecord]
-    provenance: ProvenanceRecord
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrict a search to faces whose image has a provenance record matching all of these."""
-
-    collection: str | None = None
-    captured_from: datetime | None = None
-    captured_to: datetime | None = None
-    source_prefix: str | None = None  # e.g. "https://evidence.example.org/case-114/"
-
-    @property
-    def empty(self) -> bool:
-        return all(
-            v is None
-            for v in (self.collection, self.captured_from, self.captured_to, self.source_prefix)
-        )
-
-
-@dataclass(frozen=True)
-class StoredFace:
-    """A face as search results show it: the face, its image and every provenance record."""
-
-    face_id: int
-    face_index: int
-    bbox: tuple[float, float, float, float]
-    quality: float
-    flags: tuple[str, ...]
-    model: str
-    crop: str | None
-    image_id: int
-    image_sha256: str
-    image_path: str
-    image_width: int
-    image_height: int
-    thumbnail: str | None
-    provenance: list[dict[str, Any]] = field(default_factory=list)
-    second_model: str | None = None
-    second_embedding: np.ndarray | None = None  # the second recognizer's vector, if stored
-    landmarks: tuple[tuple[float, float], ...] = ()  # five points, original image pixels
-
-
-@dataclass(frozen=True)
-class PendingSecond:
-    """A face waiting for its second vector: its chip, or (``chip`` None) what is needed to
-    make one from its stored crop."""
-
-    face_id: int
-    chip: str | None
-    crop: str | None
-    bbox: tuple[float, float, float, float]
-    landmarks: tuple[tuple[float, float], ...]
-    image_width: int
-    image_height: int
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        in_memory = parsed.database in (None, "", ":memory:")
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False},
-            poolclass=StaticPool if in_memory else None,
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema up to the newest Alembic revision."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("facesearch") / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def embedding_to_bytes(vec: np.ndarray) -> bytes:
-    return np.asarray(vec, dtype="<f4").tobytes()
-
-
-def embedding_from_bytes(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<f4").astype(np.float32)
-
-
-class SqlCatalog:
+class SqlCatalog(SecondVectorQueueMixin):
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
@@ -258,7 +140,8 @@ class SqlCatalog:
                 ]
                 created = (
                     s.scalars(
-                        insert(Face).returning(Face.id, sort_by_parameter_order=True), face_rows
+                        insert(FaceRow).returning(FaceRow.id, sort_by_parameter_order=True),
+                        face_rows,
                     ).all()
                     if face_rows
                     else []
@@ -330,7 +213,7 @@ class SqlCatalog:
 
     def start_run(self, sources: list[str], collection: str | None) -> int:
         with self.session() as s:
-            run = IngestRun(sources=sources, collection=collection, counts={})
+            run = IngestRunRow(sources=sources, collection=collection, counts={})
             s.add(run)
             s.flush()
             return run.id
@@ -338,8 +221,8 @@ class SqlCatalog:
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self.session() as s:
             s.execute(
-                update(IngestRun)
-                .where(IngestRun.id == run_id)
+                update(IngestRunRow)
+                .where(IngestRunRow.id == run_id)
                 .values(status=status, counts=counts, finished_at=utcnow())
             )
 
@@ -349,7 +232,9 @@ class SqlCatalog:
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.session() as s:
-            rows = s.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)).all()
+            rows = s.scalars(
+                select(IngestRunRow).order_by(IngestRunRow.id.desc()).limit(limit)
+            ).all()
             return [
                 {
                     "id": r.id,
@@ -381,28 +266,28 @@ class SqlCatalog:
         with self.session() as s:
             rows = s.execute(
                 select(
-                    Face.id,
-                    Face.face_index,
-                    Face.x,
-                    Face.y,
-                    Face.w,
-                    Face.h,
-                    Face.quality,
-                    Face.flags,
-                    Face.model,
-                    Face.crop,
+                    FaceRow.id,
+                    FaceRow.face_index,
+                    FaceRow.x,
+                    FaceRow.y,
+                    FaceRow.w,
+                    FaceRow.h,
+                    FaceRow.quality,
+                    FaceRow.flags,
+                    FaceRow.model,
+                    FaceRow.crop,
                     Image.id,
                     Image.sha256,
                     Image.path,
                     Image.width,
                     Image.height,
                     Image.thumbnail,
-                    Face.second_model,
-                    Face.second_embedding,
-                    Face.landmarks,
+                    FaceRow.second_model,
+                    FaceRow.second_embedding,
+                    FaceRow.landmarks,
                 )
-                .join(Image, Image.id == Face.image_id)
-                .where(Face.id.in_(ids))
+                .join(Image, Image.id == FaceRow.image_id)
+                .where(FaceRow.id.in_(ids))
             ).all()
             provenance: dict[int, list[dict[str, Any]]] = {}
             image_ids = sorted({r[10] for r in rows})
@@ -426,141 +311,6 @@ class SqlCatalog:
             for r in rows
         }  # fmt: skip
 
-    # --- the second-vector pass ---------------------------------------------------------
-    def pending_second(self, after_id: int = 0, limit: int = 256) -> list[PendingSecond]:
-        """Queued faces (not failed) with ids above ``after_id``, by id."""
-        with self.session() as s:
-            rows = s.execute(
-                select(
-                    SecondVectorQueue.face_id,
-                    SecondVectorQueue.chip,
-                    Face.crop,
-                    Face.x,
-                    Face.y,
-                    Face.w,
-                    Face.h,
-                    Face.landmarks,
-                    Image.width,
-                    Image.height,
-                )
-                .join(Face, Face.id == SecondVectorQueue.face_id)
-                .join(Image, Image.id == Face.image_id)
-                .where(SecondVectorQueue.face_id > after_id, SecondVectorQueue.error.is_(None))
-                .order_by(SecondVectorQueue.face_id)
-                .limit(limit)
-            ).all()
-        return [
-            PendingSecond(
-                face_id=int(r[0]), chip=r[1], crop=r[2], bbox=(r[3], r[4], r[5], r[6]),
-                landmarks=tuple((float(x), float(y)) for x, y in (r[7] or [])),
-                image_width=r[8], image_height=r[9],
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    def store_second_vectors(
-        self, model: str, vectors: dict[int, tuple[np.ndarray, str]]
-    ) -> list[str]:
-        """Store second vectors ({face id: (vector, source)}) and take those faces off the
-        queue, in one transaction. Returns the chip blob keys no longer needed (for the caller
-        to delete once this has committed)."""
-        if not vectors:
-            return []
-        ids = [int(i) for i in vectors]
-        with self.session() as s:
-            chips = [
-                c
-                for c in s.scalars(
-                    select(SecondVectorQueue.chip).where(SecondVectorQueue.face_id.in_(ids))
-                )
-                if c
-            ]
-            s.execute(
-                update(Face),
-                [
-                    {
-                        "id": int(face_id),
-                        "second_model": model,
-                        "second_embedding": embedding_to_bytes(vec),
-                        "second_source": source,
-                    }
-                    for face_id, (vec, source) in vectors.items()
-                ],
-            )
-            s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
-        return chips
-
-    def queue_stale_second(self, model: str) -> int:
-        """Queue for the second-vector pass every face whose stored second vector was made
-        by another model than ``model`` (e.g. plain dlib vectors once they are flip-averaged:
-        search scores those faces with SFace alone until then). Their chips are gone, so the
-        pass describes them from the stored crop; a face without a crop is left as it is.
-        Returns how many faces were queued."""
-        with self.session() as s:
-            ids = s.scalars(
-                select(Face.id).where(
-                    Face.second_embedding.is_not(None),
-                    Face.second_model.is_distinct_from(model),
-                    Face.crop.is_not(None),
-                    Face.id.not_in(select(SecondVectorQueue.face_id)),
-                )
-            ).all()
-            if ids:
-                now = utcnow()
-                s.execute(
-                    insert(SecondVectorQueue),
-                    [{"face_id": int(i), "chip": None, "created_at": now} for i in ids],
-                )
-        return len(ids)
-
-    def fail_second(self, errors: dict[int, str]) -> None:
-        """Keep faces the pass could not describe out of later passes, with the reason."""
-        if not errors:
-            return
-        with self.session() as s:
-            for face_id, reason in errors.items():
-                s.execute(
-                    update(SecondVectorQueue)
-                    .where(SecondVectorQueue.face_id == int(face_id))
-                    .values(error=reason)
-                )
-
-    def second_vector_counts(self, model: str | None = None) -> dict[str, int]:
-        """Faces with a second vector (by what it was made from), pending, failed, without;
-        with ``model``, also how many of those vectors were made by another model
-        (``other_model``: scored by SFace alone until the second-vector pass remakes them)."""
-        with self.session() as s:
-            other = (
-                s.scalar(
-                    select(func.count(Face.id)).where(
-                        Face.second_embedding.is_not(None),
-                        Face.second_model.is_distinct_from(model),
-                    )
-                )
-                if model is not None
-                else None
-            )
-            total = s.scalar(select(func.count(Face.id))) or 0
-            by_source = dict(
-                s.execute(
-                    select(Face.second_source, func.count(Face.id))
-                    .where(Face.second_embedding.is_not(None))
-                    .group_by(Face.second_source)
-                ).all()
-            )
-            failed = s.scalar(select(func.count()).where(SecondVectorQueue.error.is_not(None)))
-            queued = s.scalar(select(func.count(SecondVectorQueue.face_id))) or 0
-        with_vector = sum(by_source.values())
-        return {
-            "with": with_vector,
-            "from_photo": by_source.get(FROM_PHOTO, 0),
-            "from_crop": by_source.get(FROM_CROP, 0),
-            "made_before_0004": by_source.get(None, 0),
-            "pending": queued - (failed or 0),
-            "failed": failed or 0,
-            "without": total - with_vector,
-        } | ({} if other is None else {"other_model": other})
-
     def face_ids(
         self,
         model: str,
@@ -574,9 +324,9 @@ class SqlCatalog:
         if collection is not None:
             f = SearchFilters(collection, f.captured_from, f.captured_to, f.source_prefix)
         with self.session() as s:
-            q = select(Face.id).where(Face.model == model)
+            q = select(FaceRow.id).where(FaceRow.model == model)
             if searchable_only:
-                q = q.where(Face.searchable.is_(True))
+                q = q.where(FaceRow.searchable.is_(True))
             if not f.empty:
                 prov = select(Provenance.image_id)
                 if f.collection is not None:
@@ -589,8 +339,8 @@ class SqlCatalog:
                     prov = prov.where(Provenance.captured_at <= f.captured_to)
                 if f.source_prefix is not None:
                     prov = prov.where(Provenance.source_url.startswith(f.source_prefix))
-                q = q.where(Face.image_id.in_(prov))
-            ids = s.scalars(q.order_by(Face.id)).all()
+                q = q.where(FaceRow.image_id.in_(prov))
+            ids = s.scalars(q.order_by(FaceRow.id)).all()
         return np.asarray(ids, dtype=np.int64)
 
     def iter_embeddings(
@@ -604,12 +354,14 @@ class SqlCatalog:
         last = 0
         while True:
             with self.session() as s:
-                q = select(Face.id, Face.embedding).where(Face.model == model, Face.id > last)
+                q = select(FaceRow.id, FaceRow.embedding).where(
+                    FaceRow.model == model, FaceRow.id > last
+                )
                 if flagged_only:
-                    q = q.where(Face.searchable.is_(False))
+                    q = q.where(FaceRow.searchable.is_(False))
                 elif searchable_only:
-                    q = q.where(Face.searchable.is_(True))
-                rows = s.execute(q.order_by(Face.id).limit(chunk)).all()
+                    q = q.where(FaceRow.searchable.is_(True))
+                rows = s.execute(q.order_by(FaceRow.id).limit(chunk)).all()
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -621,8 +373,8 @@ class SqlCatalog:
         """(count, max id) of the searchable faces of ``model``: a cheap consistency check."""
         with self.session() as s:
             count, max_id = s.execute(
-                select(func.count(Face.id), func.max(Face.id)).where(
-                    Face.model == model, Face.searchable.is_(True)
+                select(func.count(FaceRow.id), func.max(FaceRow.id)).where(
+                    FaceRow.model == model, FaceRow.searchable.is_(True)
                 )
             ).one()
         return int(count or 0), int(max_id or 0)
@@ -635,7 +387,7 @@ class SqlCatalog:
             for start in range(0, len(ids), 10_000):
                 part = ids[start : start + 10_000]
                 for face_id, blob in s.execute(
-                    select(Face.id, Face.embedding).where(Face.id.in_(part))
+                    select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_(part))
                 ).all():
                     found[face_id] = embedding_from_bytes(blob)
         return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
@@ -650,7 +402,9 @@ class SqlCatalog:
         with self.session() as s:
             for start in range(0, len(ids), 10_000):
                 part = ids[start : start + 10_000]
-                rows = s.execute(select(Face.id, Face.image_id).where(Face.id.in_(part))).all()
+                rows = s.execute(
+                    select(FaceRow.id, FaceRow.image_id).where(FaceRow.id.in_(part))
+                ).all()
                 image_of.update((int(f), int(i)) for f, i in rows)
             images = sorted(set(image_of.values()))
             for start in range(0, len(images), 10_000):
@@ -676,22 +430,24 @@ class SqlCatalog:
         ids = [int(i) for i in image_ids]
         with self.session() as s:
             found = s.scalars(
-                select(Face.id)
-                .where(Face.image_id.in_(ids), Face.model == model, Face.searchable.is_(True))
-                .order_by(Face.id)
+                select(FaceRow.id)
+                .where(
+                    FaceRow.image_id.in_(ids), FaceRow.model == model, FaceRow.searchable.is_(True)
+                )
+                .order_by(FaceRow.id)
             ).all()
         return np.asarray(found, dtype=np.int64)
 
     def models(self) -> list[str]:
         with self.session() as s:
-            return list(s.scalars(select(Face.model).distinct()).all())
+            return list(s.scalars(select(FaceRow.model).distinct()).all())
 
     def delete_faces(self, face_ids: Sequence[int]) -> int:
         ids = [int(i) for i in face_ids]
         if not ids:
             return 0
         with self.session() as s:
-            result = s.execute(delete(Face).where(Face.id.in_(ids)))
+            result = s.execute(delete(FaceRow).where(FaceRow.id.in_(ids)))
             return int(getattr(result, "rowcount", 0) or 0)
 
     def remove_faces(self, face_ids: Sequence[int]) -> tuple[int, list[str]]:
@@ -704,7 +460,9 @@ class SqlCatalog:
         if not ids:
             return 0, []
         with self.session() as s:
-            rows = s.execute(select(Face.image_id, Face.crop).where(Face.id.in_(ids))).all()
+            rows = s.execute(
+                select(FaceRow.image_id, FaceRow.crop).where(FaceRow.id.in_(ids))
+            ).all()
             image_ids = {r[0] for r in rows}
             keys = {r[1] for r in rows if r[1]}
             keys |= {  # chips still waiting for the second pass
@@ -715,11 +473,11 @@ class SqlCatalog:
                 if c
             }
             s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
-            s.execute(delete(Face).where(Face.id.in_(ids)))
+            s.execute(delete(FaceRow).where(FaceRow.id.in_(ids)))
             emptied = [
                 image_id
                 for image_id in image_ids
-                if s.scalar(select(func.count(Face.id)).where(Face.image_id == image_id)) == 0
+                if s.scalar(select(func.count(FaceRow.id)).where(FaceRow.image_id == image_id)) == 0
             ]
             if emptied:
                 keys |= {
@@ -727,7 +485,7 @@ class SqlCatalog:
                 }
                 s.execute(delete(Provenance).where(Provenance.image_id.in_(emptied)))
                 s.execute(delete(Image).where(Image.id.in_(emptied)))
-            still_used = set(s.scalars(select(Face.crop).where(Face.crop.in_(keys)))) | set(
+            still_used = set(s.scalars(select(FaceRow.crop).where(FaceRow.crop.in_(keys)))) | set(
                 s.scalars(select(Image.thumbnail).where(Image.thumbnail.in_(keys)))
             )
         return len(rows), sorted(keys - still_used)
@@ -735,14 +493,16 @@ class SqlCatalog:
     def stats(self) -> dict[str, Any]:
         with self.session() as s:
             images = s.scalar(select(func.count(Image.id))) or 0
-            faces = s.scalar(select(func.count(Face.id))) or 0
-            searchable = s.scalar(select(func.count(Face.id)).where(Face.searchable.is_(True)))
+            faces = s.scalar(select(func.count(FaceRow.id))) or 0
+            searchable = s.scalar(
+                select(func.count(FaceRow.id)).where(FaceRow.searchable.is_(True))
+            )
             provenance = s.scalar(select(func.count(Provenance.id))) or 0
             flagged: dict[str, int] = {}
             for flags, count in s.execute(
-                select(Face.flags, func.count(Face.id))
-                .where(Face.searchable.is_(False))
-                .group_by(Face.flags)
+                select(FaceRow.flags, func.count(FaceRow.id))
+                .where(FaceRow.searchable.is_(False))
+                .group_by(FaceRow.flags)
             ).all():
                 for flag in flags.split(","):
                     if flag:

@@ -62,7 +62,9 @@ class Image(Base):
     face_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    faces: Mapped[list[Face]] = relationship(back_populates="image", cascade="all, delete-orphan")
+    faces: Mapped[list[FaceRow]] = relationship(
+        back_populates="image", cascade="all, delete-orphan"
+    )
     provenance: Mapped[list[Provenance]] = relationship(
         back_populates="image", cascade="all, delete-orphan"
     )
@@ -91,7 +93,7 @@ class Provenance(Base):
     collection: Mapped[Collection] = relationship()
 
 
-class Face(Base):
+class FaceRow(Base):
     """One detected face. Its id is also its vector id in the vector index."""
 
     __tablename__ = "faces"
@@ -149,7 +151,7 @@ class SecondVectorQueue(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class IngestRun(Base):
+class IngestRunRow(Base):
     __tablename__ = "ingest_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

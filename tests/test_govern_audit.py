@@ -41,9 +41,9 @@ def logged(engine: Engine) -> Iterator[World]:  # noqa: F811
     """A world with a realistic log: users, a case, searches, reviews, a report."""
     w = make_world(engine)
     open_approved_case(w)
-    o = w.gov.search("alice", "C-1", probe_bytes(3))
+    o = w.search("alice", "C-1", probe_bytes(3))
     w.gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "note")
-    w.gov.search("alice", "C-1", probe_bytes(4))
+    w.search("alice", "C-1", probe_bytes(4))
     w.gov.case_report("sam", "C-1", "html")
     w.gov.close_case("sam", "C-1")
     assert _verify(w).ok
@@ -417,7 +417,7 @@ def test_automatic_checkpoints_every_n_entries(
     w = make_world(engine, _auto_policy(folder, entries=5))
     open_approved_case(w)
     for i in range(3):
-        w.gov.search("alice", "C-1", probe_bytes(i + 1))
+        w.search("alice", "C-1", probe_bytes(i + 1))
     files = sorted(folder.iterdir())
     assert files and all(f.name.startswith("checkpoint-") for f in files)  # no temporary left
     seqs = [Checkpoint.read(f).seq for f in files]

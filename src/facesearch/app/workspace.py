@@ -1,10 +1,10 @@
 """The governed product: a gallery (the engine) plus governance (who may do what, and the audit).
 
-The application service (:class:`facesearch.app.Service`, which the CLI, the HTTP API and the
-web app call) holds a ``Workspace``: ingest and removal are administrative acts by a named
-administrator and are logged; searches run only inside an open, approved case
-(``Governance.search``, driven by ``Service.search``); the suppression list keeps removed
-people out of later ingests and results.
+The application's composition root (:class:`facesearch.app.Service`, which the CLI, the HTTP
+API and the web app call) holds a ``Workspace``: ingest and removal are administrative acts by
+a named administrator and are logged; searches run only inside an open, approved case
+(``facesearch.app.searches``); the suppression list keeps removed people out of later ingests
+and results.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class Workspace:
         governance = Governance(
             sessionmaker(gallery.catalog.engine, expire_on_commit=False),
             policy,
-            backend=gallery,
             cipher=Cipher.from_env(settings.encryption_environ()),
         )
         if gallery.catalog.engine.dialect.name == "sqlite":

@@ -32,7 +32,7 @@ from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.schema import Case, Probe
-from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
+from facesearch.govern.searches import LEADS_STATEMENT, ReviewDecision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
 from facesearch.media.report import ReportTable, media_tables, render_html_tables
 
@@ -197,7 +197,7 @@ def _reviews_text(reviews: Sequence[Any]) -> str:
     if not reviews:
         return "not reviewed"
     return " | ".join(
-        f"{Decision.LABELS.get(r.decision, r.decision)} by {r.reviewer}, {fmt_time(r.at)}"
+        f"{ReviewDecision.LABELS.get(r.decision, r.decision)} by {r.reviewer}, {fmt_time(r.at)}"
         + (f": {r.note}" if r.note else "")
         for r in reviews
     )

@@ -7,11 +7,13 @@ and what was asked) is written to the audit log in a transaction of its own, and
 
 Typical wiring::
 
-    gov = Governance(sessionmaker(engine), load_policy(path), backend=GalleryBackend(...))
-    outcome = gov.search("alice", "CASE-1", probe_bytes, k=20)
+    gov = Governance(sessionmaker(engine), load_policy(path))
+    case = gov.open_case("alice", "CASE-1", purpose, authority, justification)
 
-The search backend, the face finder and the remover are supplied by the caller, so this
-package does not import the engine.
+:meth:`Governance.run` is the public unit of work: ``fn(session, audit)`` in one transaction,
+a refusal rolled back and logged. The application layer runs the steps of a governed search
+with it (``facesearch.app.searches``); the face finder and the remover are supplied by the
+caller, so this package does not import the engine.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.schema import Base, Case, PolicyVersion, Probe, Search, Token
-from facesearch.govern.searches import ReviewView, SearchBackend, SearchOutcome
+from facesearch.govern.searches import ReviewView, SearchOutcome
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
 from facesearch.govern.users import Role
 from facesearch.store.crypto import Cipher, maybe_decrypt
@@ -61,13 +63,11 @@ class Governance:
         session_factory: SessionFactory,
         policy: Policy,
         *,
-        backend: SearchBackend | None = None,
         cipher: Cipher | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
-        self.backend = backend
         self.cipher = cipher
         self.clock = clock
         self._policy_recorded = False
@@ -118,13 +118,16 @@ class Governance:
     def _audit(self, s: Session) -> AuditLog:
         return AuditLog(s, self.clock, on_record=lambda e: s.info.__setitem__(_RECORDED, e))
 
-    def _run(
+    def run(
         self,
         actor: str,
         action: str,
         asked: Mapping[str, Any],
         fn: Callable[[Session, AuditLog], T],
     ) -> T:
+        """The unit of work: ``fn(session, audit)`` in one transaction that commits with its
+        audit entries; a :class:`RefusedError` it raises rolls the transaction back, is logged
+        (``actor``, ``action``, what was ``asked``, the reason) and raised again."""
         self._ensure_policy_recorded(actor)
         try:
             with self.session() as s:
@@ -133,13 +136,17 @@ class Governance:
             self._log_refusal(actor, exc.action or action, exc.reason, asked)
             raise
 
+    # media/service.py (task E's file) still calls the old private name; the lead removes this
+    # alias at merge, once it calls :meth:`run`.
+    _run = run
+
     def require_role(
         self, actor: str, action: str, role: Role, asked: Mapping[str, Any] | None = None
     ) -> None:
         """Refuse (and log the refusal) unless ``actor`` is an active user holding ``role``.
 
         For acts governed outside this class, such as ingest and deleting faces."""
-        self._run(
+        self.run(
             actor,
             action,
             dict(asked or {}),
@@ -272,7 +279,7 @@ class Governance:
             )
             return result
 
-        return self._run(actor, "audit.verify", {}, fn)
+        return self.run(actor, "audit.verify", {}, fn)
 
     def protected_dirs(self) -> list[Path]:
         """Folders a signing key must not be in: the policy file's folder (the data directory)
@@ -309,7 +316,7 @@ class Governance:
 
             return self._sign_head(s, audit, actor, key, write, automatic=False)
 
-        return self._run(actor, "audit.checkpoint", {"out": str(out)}, fn)
+        return self.run(actor, "audit.checkpoint", {"out": str(out)}, fn)
 
     def latest_checkpoint(self, s: Session) -> ckpt.Checkpoint | None:
         return ckpt.latest_recorded(s)
@@ -395,7 +402,7 @@ class Governance:
             )
             return rep
 
-        return self._run(actor, "audit.report", {"start": start, "end": end}, fn)
+        return self.run(actor, "audit.report", {"start": start, "end": end}, fn)
 
     # --- users and tokens --------------------------------------------------------------------
 
@@ -408,7 +415,7 @@ class Governance:
         display_name: str = "",
     ) -> None:
         roles = list(roles)
-        self._run(
+        self.run(
             actor,
             "user.add",
             {"user": username, "roles": [str(r) for r in roles]},
@@ -418,7 +425,7 @@ class Governance:
         )
 
     def set_password(self, actor: str, username: str, password: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.passwd",
             {"user": username},
@@ -426,7 +433,7 @@ class Governance:
         )
 
     def disable_user(self, actor: str, username: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.disable",
             {"user": username},
@@ -434,7 +441,7 @@ class Governance:
         )
 
     def enable_user(self, actor: str, username: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.enable",
             {"user": username},
@@ -443,7 +450,7 @@ class Governance:
 
     def set_roles(self, actor: str, username: str, roles: Iterable[str | Role]) -> None:
         roles = list(roles)
-        self._run(
+        self.run(
             actor,
             "user.roles",
             {"user": username, "roles": [str(r) for r in roles]},
@@ -468,7 +475,7 @@ class Governance:
             audit.record(actor, "user.list", {"count": len(out)})
             return out
 
-        return self._run(actor, "user.list", {}, fn)
+        return self.run(actor, "user.list", {}, fn)
 
     def create_token(
         self, actor: str, username: str, name: str = "", expires_days: int | None = None
@@ -479,7 +486,7 @@ class Governance:
             token, row = users.create_token(s, a, actor, username, name, self.clock(), expires_days)
             return token, row.id
 
-        return self._run(actor, "token.create", {"user": username, "name": name}, fn)
+        return self.run(actor, "token.create", {"user": username, "name": name}, fn)
 
     def list_tokens(self, actor: str, username: str | None = None) -> list[dict[str, Any]]:
         def fn(s: Session, a: AuditLog) -> list[dict[str, Any]]:
@@ -498,10 +505,10 @@ class Governance:
                 for t in rows
             ]
 
-        return self._run(actor, "token.list", {"user": username}, fn)
+        return self.run(actor, "token.list", {"user": username}, fn)
 
     def revoke_token(self, actor: str, token_id: int) -> None:
-        self._run(
+        self.run(
             actor,
             "token.revoke",
             {"token_id": token_id},
@@ -554,7 +561,7 @@ class Governance:
     def open_case(
         self, actor: str, number: str, purpose: str, legal_authority: str, justification: str
     ) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.open",
             {"case": number, "purpose": purpose, "legal_authority": legal_authority},
@@ -574,7 +581,7 @@ class Governance:
         )
 
     def approve_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.approve",
             {"case": number},
@@ -584,7 +591,7 @@ class Governance:
         )
 
     def reject_case(self, actor: str, number: str, note: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.reject",
             {"case": number},
@@ -594,7 +601,7 @@ class Governance:
         )
 
     def assign(self, actor: str, number: str, username: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.assign",
             {"case": number, "user": username},
@@ -604,7 +611,7 @@ class Governance:
         )
 
     def unassign(self, actor: str, number: str, username: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.unassign",
             {"case": number, "user": username},
@@ -614,7 +621,7 @@ class Governance:
         )
 
     def close_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.close",
             {"case": number},
@@ -631,7 +638,7 @@ class Governance:
             a.record(actor, "case.view", {"case": case.number, "searches": len(found)})
             return CaseSummary.of(case, len(found)), [searches.outcome_of(x) for x in found]
 
-        return self._run(actor, "case.view", {"case": number}, fn)
+        return self.run(actor, "case.view", {"case": number}, fn)
 
     def list_cases(self, actor: str, status: str | None = None) -> list[CaseSummary]:
         def fn(s: Session, a: AuditLog) -> list[CaseSummary]:
@@ -650,7 +657,7 @@ class Governance:
             a.record(actor, "case.list", {"status": status, "count": len(out)})
             return out
 
-        return self._run(actor, "case.list", {"status": status}, fn)
+        return self.run(actor, "case.list", {"status": status}, fn)
 
     def case_report(self, actor: str, number: str, fmt: str = "html") -> bytes:
         """The case report as HTML (UTF-8) or PDF bytes; logged as an export with its hash."""
@@ -680,75 +687,12 @@ class Governance:
             )
             return out
 
-        return self._run(actor, "case.report", {"case": number, "format": fmt}, fn)
+        return self.run(actor, "case.report", {"case": number, "format": fmt}, fn)
 
-    # --- search and review -------------------------------------------------------------------
-
-    def search(
-        self,
-        actor: str,
-        case: str,
-        probe: bytes,
-        *,
-        k: int | None = None,
-        face: int | None = None,
-        collection: str | None = None,
-        backend: SearchBackend | None = None,
-    ) -> SearchOutcome:
-        """Run a governed search; :class:`RefusedError` (logged) unless allowed."""
-        engine = backend or self.backend
-        if engine is None:
-            raise GovernanceError("no search backend configured")
-        asked = {
-            "case": case,
-            "probe_sha256": hashlib.sha256(probe).hexdigest(),
-            "k": k,
-            "face": face,
-            "collection": collection,
-        }
-
-        if not probe:
-            self.refuse(actor, "search", "the probe image is empty", asked)
-        # 1. check (policy, case, assignment, quota) in a transaction of its own
-        permit = self._run(
-            actor,
-            "search",
-            asked,
-            lambda s, _a: searches.permit_search(s, self.policy, actor, case, k, self.clock()),
-        )
-        try:
-            # 2. the engine search, holding no transaction
-            result = engine.search(probe, permit.k_used, face=face, collection=collection)
-
-            # 3. record (audit, probe, candidates), checking the case again
-            def record(s: Session, a: AuditLog) -> SearchOutcome:
-                matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
-                return searches.record_search(
-                    s,
-                    a,
-                    self.policy,
-                    matcher,
-                    self.cipher,
-                    permit,
-                    probe,
-                    result,
-                    face,
-                    collection,
-                    self.clock(),
-                )
-
-            return self._run(actor, "search", asked, record)
-        except RefusedError:
-            raise
-        except Exception as exc:
-            with self.session() as s:
-                self._audit(s).record(
-                    actor, "search.failed", {**asked, "error": f"{type(exc).__name__}: {exc}"}
-                )
-            raise
+    # --- search results and review ----------------------------------------------------------
 
     def view_search(self, actor: str, search_id: int) -> SearchOutcome:
-        return self._run(
+        return self.run(
             actor,
             "search.view",
             {"search_id": search_id},
@@ -772,12 +716,12 @@ class Governance:
             )
             return maybe_decrypt(self.cipher, probe.data, aad=probe.sha256.encode())
 
-        return self._run(actor, "probe.view", {"search_id": search_id}, fn)
+        return self.run(actor, "probe.view", {"search_id": search_id}, fn)
 
     def review(
         self, actor: str, search_id: int, face_id: int, decision: str, note: str = ""
     ) -> ReviewView:
-        return self._run(
+        return self.run(
             actor,
             "review",
             {"search_id": search_id, "face_id": face_id, "decision": decision},
@@ -790,7 +734,7 @@ class Governance:
 
     def purge(self, actor: str, now: datetime | None = None) -> retention.PurgeResult:
         when = now or self.clock()
-        return self._run(
+        return self.run(
             actor,
             "retention.purge",
             {},
@@ -846,7 +790,7 @@ class Governance:
             )
             return req.id, matches
 
-        return self._run(actor, "removal.preview", {"requester": requester, "model": model}, fn)
+        return self.run(actor, "removal.preview", {"requester": requester, "model": model}, fn)
 
     def apply_removal(
         self,
@@ -866,7 +810,7 @@ class Governance:
             )
             return chosen
 
-        chosen = self._run(actor, "removal.apply", {"request_id": request_id}, start)
+        chosen = self.run(actor, "removal.apply", {"request_id": request_id}, start)
         try:
             outcome = remover(chosen) if chosen else 0
         except Exception as exc:
@@ -886,7 +830,7 @@ class Governance:
         return chosen
 
     def cancel_removal(self, actor: str, request_id: int, note: str = "") -> None:
-        self._run(
+        self.run(
             actor,
             "removal.cancel",
             {"request_id": request_id},

@@ -27,8 +27,8 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
     with api_env(tmp_path, passwords=("inv", "inv2", "sup")) as env:
         env.service.gallery._pipeline = pipeline
-        admin = env.service.principal("admin", "cli")
-        assert not env.service.ingest(admin, [gallery], workers=0).failures
+        admin = env.service.accounts.principal("admin", "cli")
+        assert not env.service.library.ingest(admin, [gallery], workers=0).failures
         open_case(env, "C-1", "inv")
         open_case(env, "C-2", "inv2")
         seized_1, seized_2 = tmp_path / "s1", tmp_path / "s2"

@@ -289,7 +289,9 @@ class World:
     ) -> SearchOutcome:
         """A governed search the way the application runs one (permit, engine, record:
         ``facesearch.app.searches``), with the fake backend as the engine."""
-        return governed_photo_search(self.gov, self.backend, actor, case, probe, k, face, collection)
+        return governed_photo_search(
+            self.gov, self.backend, actor, case, probe, k, face, collection
+        )
 
     def audit_actions(self) -> list[str]:
         from facesearch.govern.audit import entries

@@ -120,8 +120,11 @@ class Admin:
         threshold: float | None = None,
     ) -> tuple[int, list[PreviewMatch]]:
         """A removal request from the person's embeddings (``(n, d)``, of ``model``): the
-        gallery faces matching them, through the vector index."""
+        gallery faces matching them, through the vector index when ``model`` is the
+        gallery's (the index holds its vectors only), else by scanning the catalog's stored
+        embeddings of ``model``."""
         ctx = self.ctx
+        indexed = model == ctx.gallery.model_key
         with ctx.engine_lock.read():
             found: tuple[int, list[PreviewMatch]] = ctx.governance.preview_removal(
                 who.username,
@@ -129,7 +132,7 @@ class Admin:
                 model,
                 requester,
                 reason,
-                finder=index_finder(ctx.gallery.index.search, k=1000),
+                finder=index_finder(ctx.gallery.index.search, k=1000) if indexed else None,
                 threshold=threshold,
             )
             return found

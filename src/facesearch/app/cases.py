@@ -20,7 +20,7 @@ class Cases:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    def list(self, who: Principal, status: str | None = None) -> list[CaseSummary]:
+    def summaries(self, who: Principal, status: str | None = None) -> list[CaseSummary]:
         found: list[CaseSummary] = self.ctx.governance.list_cases(who.username, status)
         return found
 

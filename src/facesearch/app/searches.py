@@ -32,6 +32,7 @@ from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, Probe
 from facesearch.govern.searches import ReviewView, SearchOutcome, SearchPermit, permit_search
 from facesearch.govern.searches import record_search as record_one
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.ingest.sources import parse_datetime
 from facesearch.search.scoring import SearchResult
 from facesearch.store.catalog import SearchFilters
 
@@ -108,6 +109,24 @@ def governed_search(
         lambda s, a: steps.record(gov, s, a, permit, prepared, result),
     )
     return outcome, result
+
+
+def search_filters(
+    collection: str | None,
+    captured_from: str | None,
+    captured_to: str | None,
+    source_prefix: str | None,
+) -> SearchFilters:
+    """The filters of a search from a client's text: ISO 8601 dates (a date alone as the
+    end covers that whole day). ValueError names a date that is not one."""
+    try:
+        start = parse_datetime(captured_from) if captured_from else None
+        end = parse_datetime(captured_to) if captured_to else None
+    except ValueError as exc:
+        raise ValueError(f"dates must be ISO 8601 (YYYY-MM-DD): {exc}") from None
+    if end is not None and captured_to and len(captured_to.strip()) == 10:
+        end = end.replace(hour=23, minute=59, second=59, microsecond=999999)  # whole last day
+    return SearchFilters(collection or None, start, end, source_prefix or None)
 
 
 EngineSearch = Callable[[bytes, int, SearchRequest], SearchResult]
@@ -269,7 +288,7 @@ class Searches:
         pixels = gallery.decode(probe).pixels[:, :, ::-1]
         return result_grid(view.to_dict(), pixels, gallery.blobs)
 
-    def list(self, who: Principal, number: str) -> list[SearchOutcome]:
+    def of_case(self, who: Principal, number: str) -> list[SearchOutcome]:
         """The searches of a case (as ``case show`` lists them)."""
         found: list[SearchOutcome] = self.ctx.governance.show_case(who.username, number)[1]
         return found

@@ -38,11 +38,10 @@ from facesearch.cli.govern import register
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.serve import register as register_serve
-from facesearch.errors import DecodeError
-from facesearch.store.catalog import SearchFilters
 
 if TYPE_CHECKING:
     from facesearch.app import Principal, Service
+    from facesearch.app.searches import SearchFilters
 
 
 class SecondVectorsChoice(StrEnum):
@@ -117,7 +116,7 @@ def _service(
 
 
 def _who(service: Service, actor: str | None, token: str | None) -> Principal:
-    return service.principal_for_cli(actor, token)
+    return service.accounts.for_cli(actor, token)
 
 
 @app.command()
@@ -139,7 +138,7 @@ def init(
     with friendly_errors():
         service = _service(ctx, data_dir, database_url)
         password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-        policy = service.initialise(admin, password)
+        policy = service.library.initialise(admin, password)
     console.print(
         f"initialised {service.gallery.data_dir}: administrator {admin!r}, policy {policy}"
     )
@@ -196,7 +195,7 @@ def ingest(
         if not paths and manifest is None:
             raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
         with _ingest_progress(disable=json_out) as bars:
-            report = service.ingest(
+            report = service.library.ingest(
                 who,
                 paths or [],
                 collection=collection,
@@ -359,7 +358,7 @@ def second_pass(
         service = _service(ctx, data_dir, database_url)
         who = _who(service, actor, token)
         with _ingest_progress(disable=json_out) as bars:
-            report = service.second_pass(who, workers=workers, on_progress=bars.second)
+            report = service.library.second_pass(who, workers=workers, on_progress=bars.second)
     if json_out:
         sys.stdout.write(json.dumps(_second_pass_json(report)) + "\n")
     else:
@@ -450,10 +449,12 @@ def search(
             _multi_search(service, who, case, probes, SearchRequest(k, face, filters), json_out)
             return
         data = probes[0].read_bytes()
-        result = service.search(who, case, data, SearchRequest(k, face, filters, include_flagged))
-        view = result.to_dict(service.crop_file)
+        result = service.searches.search(
+            who, case, data, SearchRequest(k, face, filters, include_flagged)
+        )
+        view = result.to_dict(service.faces.crop_file)
         if grid is not None:
-            grid.write_bytes(service.search_grid(result, data))
+            grid.write_bytes(service.searches.grid(result, data))
             err_console.print(f"result grid written to {grid}")
     if json_out:
         sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
@@ -475,7 +476,7 @@ def _multi_search(
     from facesearch.cli.media_search import print_multi
 
     photos = [p.read_bytes() for p in probes]
-    out = service.multi_search(who, case, photos, request, names=[p.name for p in probes])
+    out = service.searches.multi_search(who, case, photos, request, names=[p.name for p in probes])
     view = out.to_dict()
     if json_out:
         sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")
@@ -486,16 +487,12 @@ def _multi_search(
 def _filters(
     collection: str | None, captured_from: str | None, captured_to: str | None, source: str | None
 ) -> SearchFilters:
-    from facesearch.ingest.sources import parse_datetime
+    from facesearch.app.searches import search_filters
 
     try:
-        start = parse_datetime(captured_from) if captured_from else None
-        end = parse_datetime(captured_to) if captured_to else None
+        return search_filters(collection, captured_from, captured_to, source)
     except ValueError as exc:
-        raise typer.BadParameter(f"dates must be ISO 8601 (YYYY-MM-DD): {exc}") from None
-    if end is not None and captured_to and len(captured_to.strip()) == 10:
-        end = end.replace(hour=23, minute=59, second=59, microsecond=999999)  # whole last day
-    return SearchFilters(collection, start, end, source)
+        raise typer.BadParameter(str(exc)) from None
 
 
 CSV_COLUMNS = (
@@ -596,51 +593,11 @@ def embed(
     ] = True,
 ) -> None:
     """Print one JSON line per detected face: box, landmarks, quality, model, embedding."""
-    from facesearch.engine.decode import decode_file
-    from facesearch.engine.pipeline import FacePipeline
-    from facesearch.models.manifest import load_manifest
+    from facesearch.app.tools import embed_rows
 
     with friendly_errors():
-        pipeline = FacePipeline.load()
-        model = load_manifest().recognizer.model_key
-        for path in files:
-            try:
-                faces = pipeline.process_image(decode_file(path)).faces
-            except DecodeError as exc:
-                _jsonl(
-                    {
-                        "file": str(path),
-                        "face": None,
-                        "model": model,
-                        "embedding": None,
-                        "error": str(exc),
-                    }
-                )
-                continue
-            if not faces:
-                _jsonl(
-                    {
-                        "file": str(path),
-                        "face": None,
-                        "model": model,
-                        "embedding": None,
-                        "reason": "no face found",
-                    }
-                )
-            for f in faces:
-                _jsonl(
-                    {
-                        "file": str(path),
-                        "face": f.index,
-                        "bbox": [round(v, 2) for v in f.bbox],
-                        "landmarks": f.landmarks.astype(float).round(2).tolist(),
-                        "detector_score": round(f.detector_score, 4),
-                        "quality": f.quality.score,
-                        "flags": list(f.quality.flags),
-                        "model": f.model,
-                        "embedding": [round(float(v), 7) for v in f.embedding],
-                    }
-                )
+        for row in embed_rows(files):
+            _jsonl(row)
 
 
 def _jsonl(obj: dict[str, Any]) -> None:
@@ -684,7 +641,7 @@ def compare(
     faces are of similar size is reported ambiguous (a warning and a JSON field). Compares the
     photos given; it does not search or touch a gallery.
     """
-    from facesearch.search.compare import PairError, Verifier, check_rule
+    from facesearch.app.tools import PairError, check_rule, compare_pair_file, compare_photos
 
     with friendly_errors():
         check_rule(str(face_rule))
@@ -694,13 +651,11 @@ def compare(
                     "--face-a/--face-b are for two photos; with --pairs give the faces in the "
                     "pair file's face columns"
                 )
-            _compare_pair_file(Verifier.load(data_dir), pairs, str(face_rule), json_out)
+            _print_pair_rows(compare_pair_file(data_dir, pairs, str(face_rule)), json_out)
             return
         if a is None or b is None:
             raise PairError("give two photos, or --pairs FILE")
-        result = Verifier.load(data_dir).compare(
-            a, b, face_a=face_a, face_b=face_b, rule=str(face_rule)
-        )
+        result = compare_photos(data_dir, a, b, face_a=face_a, face_b=face_b, rule=str(face_rule))
     for side, photo, option in (("a", a, "--face-a N"), ("b", b, "--face-b N")):
         choice = result.choice(side)
         if choice.decided_by_rule:
@@ -738,13 +693,11 @@ def _print_faces(label: str, choice: Any) -> None:
         )
 
 
-def _compare_pair_file(verifier: Any, pairs: Path, rule: str, json_out: bool) -> None:
+def _print_pair_rows(rows: Iterator[dict[str, Any]], json_out: bool) -> None:
     """``compare --pairs``: a line per pair (JSON or text), a warning per ambiguous photo
     whose face the rule picked (on stderr, so that the output stays one row per pair)."""
-    from facesearch.search.compare import compare_pairs, read_pair_list
-
     warned = 0
-    for row in compare_pairs(verifier, read_pair_list(pairs), rule=rule):
+    for row in rows:
         if json_out:
             _jsonl(row)
         else:
@@ -787,9 +740,9 @@ def stats(
     """Images, faces, flags, collections and the index of the gallery."""
     with friendly_errors():
         service = _service(ctx, data_dir, database_url)
-        who = service.local_operator()
-        info = service.stats(who)
-        info["collections"] = service.collections(who)
+        who = service.accounts.local_operator()
+        info = service.library.stats(who)
+        info["collections"] = service.library.collections(who)
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
@@ -835,15 +788,15 @@ def runs(
     """List ingest runs, or the failures of one run."""
     with friendly_errors():
         service = _service(ctx, data_dir, database_url)
-        who = service.local_operator()
+        who = service.accounts.local_operator()
         if run_id is not None:
-            for path, reason in service.run_failures(who, run_id):
+            for path, reason in service.library.run_failures(who, run_id):
                 console.print(f"{path}: {reason}")
             return
         table = Table(title="Ingest runs")
         for col in ("id", "started", "status", "sources", "counts"):
             table.add_column(col, overflow="fold")
-        for r in service.runs(who, limit=20):
+        for r in service.library.runs(who, limit=20):
             table.add_row(
                 str(r["id"]),
                 str(r["started_at"])[:19],
@@ -865,7 +818,7 @@ def reindex(
     """Rebuild the vector index from the catalog, the source of truth (administrators)."""
     with friendly_errors():
         service = _service(ctx, data_dir, database_url)
-        n = service.reindex(_who(service, actor, token))
+        n = service.library.reindex(_who(service, actor, token))
     console.print(f"index rebuilt: {n} faces")
 
 
@@ -873,7 +826,7 @@ register(app, lambda ctx: _service(ctx))
 register_evaluate(app)
 register_serve(app)
 register_migrate(app, _service)
-register_media(app, lambda ctx: _service(ctx).engine, lambda ctx: _service(ctx))
+register_media(app, lambda ctx: _service(ctx).workspace, lambda ctx: _service(ctx))
 
 
 def main() -> None:

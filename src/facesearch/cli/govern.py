@@ -7,9 +7,7 @@ HTTP API calls. The main CLI registers them with::
     register(app, service_factory)
 
 ``service_factory(ctx)`` returns this invocation's service (the context lets it read global
-options). :func:`make_app` is the standalone governance CLI over a catalog alone: its
-``factory(ctx)`` returns a :class:`Governance`, run through a service without a gallery
-(``GovernHooks.remove_faces`` deletes faces for an applied removal request).
+options).
 
 Every command names its acting user with ``--as USER`` (or ``FACESEARCH_USER``); with
 ``--token`` (or ``FACESEARCH_TOKEN``) the user is the token's owner, checked. Refusals print
@@ -22,45 +20,34 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import numpy as np
 import typer
 
-from facesearch.cli.common import Actor, TokenOpt
-from facesearch.errors import FacesearchError
-from facesearch.govern import (
+from facesearch.app.types import (
     LEADS_STATEMENT,
     CaseSummary,
-    Governance,
     PolicyError,
     RefusedError,
+    Role,
     SearchOutcome,
+    fmt_time,
     load_policy,
 )
-from facesearch.govern import checkpoint as ckpt
-from facesearch.govern.report import fmt_time
-from facesearch.govern.users import Role
+from facesearch.app.types import checkpoint as ckpt
+from facesearch.cli.common import Actor, TokenOpt
+from facesearch.errors import FacesearchError
 
 if TYPE_CHECKING:
     from facesearch.app import Principal, Service
 
-GovernanceFactory = Callable[[typer.Context], Governance]
 ServiceFactory = Callable[[typer.Context], "Service"]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass
-class GovernHooks:
-    """For the standalone governance CLI (:func:`make_app`), which has no gallery:
-    ``remove_faces(ctx, face_ids)`` deletes the faces of an applied removal request."""
-
-    remove_faces: Callable[[typer.Context, list[int]], Any] | None = None
 
 
 class CaseStatusChoice(StrEnum):
@@ -177,13 +164,13 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         ctx: typer.Context, actor: str | None, token: str | None
     ) -> tuple[Service, Principal]:
         service = factory(ctx)
-        return service, service.principal_for_cli(actor, token)
+        return service, service.accounts.for_cli(actor, token)
 
     def decide(
         ctx: typer.Context, actor: str | None, token: str | None, act: str, number: str, arg: str
     ) -> None:
         service, who = acting(ctx, actor, token)
-        _print_case(service.decide_case(who, number, act, arg))
+        _print_case(service.cases.decide(who, number, act, arg))
 
     # --- user ---------------------------------------------------------------------------------
     user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -215,9 +202,9 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Add a user (the first user must be an administrator; --as names them)."""
         service = factory(ctx)
-        who = service.principal_for_cli(actor or username, token)
+        who = service.accounts.for_cli(actor or username, token)
         password = None if no_password else _read_secret("Password", password_stdin)
-        service.add_user(who, username, role, password, name)
+        service.accounts.add_user(who, username, role, password, name)
         typer.echo(f"added user {username.lower()} ({', '.join(sorted(r.value for r in role))})")
 
     @user_app.command("list")
@@ -225,7 +212,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     def user_list(ctx: typer.Context, actor: Actor = None, token: TokenOpt = None) -> None:
         """List users."""
         service, who = acting(ctx, actor, token)
-        for u in service.list_users(who):
+        for u in service.accounts.list_users(who):
             state = "active" if u["active"] else f"disabled {fmt_time(u['disabled_at'])}"
             typer.echo(f"{u['username']:<24} {','.join(u['roles']):<36} {state}")
 
@@ -243,7 +230,9 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Set a password (your own, or anyone's as an administrator)."""
         service, who = acting(ctx, actor, token)
-        service.update_user(who, username, password=_read_secret("New password", password_stdin))
+        service.accounts.update_user(
+            who, username, password=_read_secret("New password", password_stdin)
+        )
         typer.echo(f"password set for {username}")
 
     @user_app.command("disable")
@@ -253,7 +242,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Disable a user: they, and their tokens, are refused from now on."""
         service, who = acting(ctx, actor, token)
-        service.update_user(who, username, active=False)
+        service.accounts.update_user(who, username, active=False)
         typer.echo(f"disabled {username}")
 
     @user_app.command("enable")
@@ -263,7 +252,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Enable a disabled user."""
         service, who = acting(ctx, actor, token)
-        service.update_user(who, username, active=True)
+        service.accounts.update_user(who, username, active=True)
         typer.echo(f"enabled {username}")
 
     # --- token --------------------------------------------------------------------------------
@@ -288,7 +277,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Create a token. It is shown once, now."""
         service, who = acting(ctx, actor, token)
-        secret, token_id = service.create_token(who, user, name, expires_days)
+        secret, token_id = service.accounts.create_token(who, user, name, expires_days)
         typer.echo(f"token {token_id} for {user or who.username} (shown once, store it now):")
         typer.echo(secret)
 
@@ -305,7 +294,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """List tokens (yours, or all/any user's as an administrator)."""
         service, who = acting(ctx, actor, token)
-        for t in service.list_tokens(who, user):
+        for t in service.accounts.list_tokens(who, user):
             if t["revoked_at"]:
                 state = f"revoked {fmt_time(t['revoked_at'])}"
             elif t["expires_at"]:
@@ -324,7 +313,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Revoke a token by id."""
         service, who = acting(ctx, actor, token)
-        service.revoke_token(who, token_id)
+        service.accounts.revoke_token(who, token_id)
         typer.echo(f"revoked token {token_id}")
 
     # --- case ---------------------------------------------------------------------------------
@@ -345,7 +334,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Open (request) a case."""
         service, who = acting(ctx, actor, token)
-        _print_case(service.open_case(who, number, purpose, authority, justification))
+        _print_case(service.cases.open(who, number, purpose, authority, justification))
 
     @case_app.command("approve")
     @_guard
@@ -406,7 +395,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Show a case and its searches."""
         service, who = acting(ctx, actor, token)
-        summary, outcomes = service.show_case(who, number)
+        summary, outcomes = service.cases.show(who, number)
         _print_case(summary)
         for o in outcomes:
             typer.echo("")
@@ -424,7 +413,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """List the cases you may read."""
         service, who = acting(ctx, actor, token)
-        for c in service.list_cases(who, status.value if status else None):
+        for c in service.cases.summaries(who, status.value if status else None):
             typer.echo(
                 f"{c.number:<24} {c.status:<9} {c.purpose_key:<20} by {c.requested_by:<16} "
                 f"{fmt_time(c.requested_at)}  searches {c.searches}"
@@ -450,7 +439,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         service, who = acting(ctx, actor, token)
         for fmt, path in (("html", html), ("pdf", pdf)):
             if path is not None:
-                path.write_bytes(service.case_report(who, number, fmt).data)
+                path.write_bytes(service.cases.report(who, number, fmt).data)
                 typer.echo(f"wrote {path}")
 
     # --- review -------------------------------------------------------------------------------
@@ -469,7 +458,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Record your decision on a candidate shown in a search."""
         service, who = acting(ctx, actor, token)
-        r = service.review(who, search_id, face_id, decision.value, note)
+        r = service.searches.review(who, search_id, face_id, decision.value, note)
         typer.echo(f"search {search_id} face {face_id}: {r.decision} by {r.reviewer}")
         typer.echo(LEADS_STATEMENT)
 
@@ -524,7 +513,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             anchors[int(seq)] = h.lower()
         trusted = ckpt.load_public_key(public_key) if public_key is not None else None
         service, who = acting(ctx, actor, token)
-        result = service.verify_audit(who, anchors, list(checkpoint or []), trusted)
+        result = service.admin.verify_audit(who, anchors, list(checkpoint or []), trusted)
         typer.echo(result.summary())
         for bad_seq, problem in result.problems[1:]:
             typer.echo(f"  also #{bad_seq}: {problem}")
@@ -579,7 +568,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Sign the audit log's head (after verifying the chain) and write it to FILE."""
         service, who = acting(ctx, actor, token)
-        cp, path = service.checkpoint(who, out, key)
+        cp, path = service.admin.checkpoint(who, out, key)
         typer.echo(
             f"checkpoint {path}: entry #{cp.seq} {cp.entry_hash}, signed {cp.signed_at}, "
             f"key {cp.fingerprint[:16]}"
@@ -606,7 +595,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Oversight figures by user, case, purpose and period, with anomalies."""
         service, who = acting(ctx, actor, token)
-        rep = service.oversight_report(who, _when(since), _when(until), period.value)
+        rep = service.admin.oversight_report(who, _when(since), _when(until), period.value)
         if as_json:
             typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
         else:
@@ -620,7 +609,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     def policy_show(ctx: typer.Context) -> None:
         """Show the policy in force."""
         service = factory(ctx)
-        typer.echo(service.show_policy(service.local_operator()).describe())
+        typer.echo(service.admin.show_policy(service.accounts.local_operator()).describe())
 
     @policy_app.command("check")
     def policy_check(file: Path) -> None:
@@ -674,13 +663,13 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         service, who = acting(ctx, actor, token)
         if image:
             photos = [p.read_bytes() for p in image]
-            request_id, matches = service.preview_removal(
+            request_id, matches = service.admin.preview_removal(
                 who, photos, requester, reason, names=[str(p) for p in image], threshold=threshold
             )
         else:
             assert embeddings is not None and model
             vecs = np.load(embeddings, allow_pickle=False)
-            request_id, matches = service.preview_removal_embeddings(
+            request_id, matches = service.admin.preview_removal_embeddings(
                 who, vecs, model, requester, reason, threshold=threshold
             )
         typer.echo(f"removal request {request_id}: {len(matches)} matching faces")
@@ -712,7 +701,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Suppress the person and remove the confirmed faces."""
         service, who = acting(ctx, actor, token)
-        removed = service.apply_removal(who, request_id, face or None)
+        removed = service.admin.apply_removal(who, request_id, face or None)
         typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
 
     @suppress_app.command("cancel")
@@ -726,7 +715,7 @@ def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     ) -> None:
         """Cancel a previewed request (nothing removed or suppressed)."""
         service, who = acting(ctx, actor, token)
-        service.cancel_removal(who, request_id, note)
+        service.admin.cancel_removal(who, request_id, note)
         typer.echo(f"request {request_id} cancelled")
 
     return {
@@ -753,7 +742,7 @@ def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
     ) -> None:
         """Delete probe images and search results whose retention period has ended."""
         service = factory(ctx)
-        r = service.purge(service.principal_for_cli(actor, token), _when(now))
+        r = service.admin.purge(service.accounts.for_cli(actor, token), _when(now))
         typer.echo(
             f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
             f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "
@@ -768,44 +757,3 @@ def register(app: typer.Typer, factory: ServiceFactory) -> None:
     for name, sub in build_apps(factory).items():
         app.add_typer(sub, name=name)
     app.command("purge")(make_purge_command(factory))
-
-
-def env_factory(ctx: typer.Context) -> Governance:
-    """Standalone use: the catalog and policy of the data directory named by the typed
-    settings (``FACESEARCH_DATA_DIR``, ``FACESEARCH_DATABASE_URL``). Creates missing tables."""
-    from facesearch.settings import Settings
-    from facesearch.store.crypto import Cipher
-
-    settings = Settings.load()
-    policy_path = settings.data_dir / "policy.toml"
-    return Governance.from_url(
-        settings.catalog_url,
-        load_policy(policy_path if policy_path.exists() else None),
-        create_tables=True,
-        cipher=Cipher.from_env(settings.encryption_environ()),
-    )
-
-
-def make_app(
-    factory: GovernanceFactory = env_factory, hooks: GovernHooks | None = None
-) -> typer.Typer:
-    """The governance commands over a catalog alone (no gallery): each command runs on a
-    service around ``factory(ctx)``'s governance."""
-    from facesearch.app.service import GovernanceOnly, Service
-    from facesearch.settings import Settings
-
-    remover = (hooks or GovernHooks()).remove_faces
-
-    def service_factory(ctx: typer.Context) -> Service:
-        remove = (lambda ids: remover(ctx, list(ids))) if remover else None
-        service = Service(Settings.load(), GovernanceOnly(factory(ctx), remove))
-        ctx.call_on_close(service.close)
-        return service
-
-    app = typer.Typer(help="facesearch governance.", no_args_is_help=True)
-    register(app, service_factory)
-    return app
-
-
-if __name__ == "__main__":  # pragma: no cover
-    make_app()()

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from facesearch.govern.audit import as_utc
+from facesearch.app.types import as_utc
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset

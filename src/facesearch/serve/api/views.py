@@ -8,10 +8,15 @@ from dataclasses import asdict
 from typing import Any
 
 from facesearch.app.results import IngestJob, SearchView
-from facesearch.govern.cases import CaseSummary
-from facesearch.govern.multisearch import ProbeScores, ProbeView
-from facesearch.govern.policy import Policy
-from facesearch.govern.searches import CandidateView, ReviewView, SearchOutcome
+from facesearch.app.types import (
+    CandidateView,
+    CaseSummary,
+    Policy,
+    ProbeScores,
+    ProbeView,
+    ReviewView,
+    SearchOutcome,
+)
 from facesearch.serve.api.schemas import (
     CandidateOut,
     CaseOut,

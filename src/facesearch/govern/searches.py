@@ -42,7 +42,8 @@ from facesearch.govern.policy import Policy
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
-from facesearch.search.scoring import LEADS_NOTICE, SearchResult
+from facesearch.search.multiprobe import MultiCandidate, MultiProbeResult
+from facesearch.search.scoring import LEADS_NOTICE, Candidate, SearchResult
 from facesearch.store.crypto import Cipher, maybe_encrypt
 
 LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search.scoring)
@@ -67,8 +68,14 @@ def parse_decision(text: str) -> str:
     return t
 
 
-def probe_quality(result: SearchResult) -> float | None:
-    """Quality (0..1) of the probe face that was searched, if the engine measured it."""
+EngineResult = SearchResult | MultiProbeResult
+
+
+def probe_quality(result: EngineResult) -> float | None:
+    """Quality (0..1) of the probe face that was searched, if the engine measured it (of a
+    multi-probe search: the lowest of its probes', so the minimum applies to every probe)."""
+    if isinstance(result, MultiProbeResult):
+        return result.probe_quality
     for f in result.probe_faces:
         if f.index == result.face and f.quality is not None:
             return float(f.quality)
@@ -258,7 +265,7 @@ def record_search(
     cipher: Cipher | None,
     permit: SearchPermit,
     probe: bytes,
-    result: SearchResult,
+    result: EngineResult,
     face: int | None,
     collection: str | None,
     now: datetime,
@@ -285,7 +292,7 @@ def record_search(
                 "search",
                 f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
             )
-    raw = list(result.candidates)
+    raw: list[Candidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
     below_band = len(raw) - len(shown_band)
     kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)
@@ -305,7 +312,7 @@ def record_search(
         thresholds=thresholds,
         k_requested=k_req,
         k_used=k_used,
-        face=int(result.face),
+        face=None if result.face is None else int(result.face),
         collection=collection,
         min_band_shown=policy.search.min_band_shown,
         hidden_below_band=below_band,

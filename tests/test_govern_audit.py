@@ -412,9 +412,8 @@ def test_automatic_checkpoints_every_n_entries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key_path, _, trusted = signer
-    monkeypatch.setenv(KEY_ENV, str(key_path))
     folder = tmp_path / "auto"
-    w = make_world(engine, _auto_policy(folder, entries=5))
+    w = make_world(engine, _auto_policy(folder, entries=5), signing_env={KEY_ENV: str(key_path)})
     open_approved_case(w)
     for i in range(3):
         w.search("alice", "C-1", probe_bytes(i + 1))
@@ -451,9 +450,10 @@ def test_automatic_checkpoints_by_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key_path, _, _ = signer
-    monkeypatch.setenv(KEY_ENV, str(key_path))
     folder = tmp_path / "auto"
-    w = make_world(engine, _auto_policy(folder, entries=0, minutes=30))
+    w = make_world(
+        engine, _auto_policy(folder, entries=0, minutes=30), signing_env={KEY_ENV: str(key_path)}
+    )
     first = sorted(folder.iterdir())
     assert len(first) == 1  # the first entry finds no checkpoint: one is due at once
     w.gov.record("admin", "user.list", {"count": 6})
@@ -468,9 +468,7 @@ def test_automatic_checkpoint_failure_loses_nothing_and_is_logged(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_PEM_ENV, raising=False)
-    w = make_world(engine, _auto_policy(tmp_path / "auto", entries=3))
+    w = make_world(engine, _auto_policy(tmp_path / "auto", entries=3))  # no signing key
     open_approved_case(w)  # every operation still commits
     failed = [e for e in _entries(w) if e.action == "audit.checkpoint.failed"]
     assert len(failed) == 1 and "no signing key" in failed[0].details["reason"]

@@ -93,15 +93,3 @@ class IngestJob:
     finished_at: datetime | None = None
     cancel_requested: bool = False
     cleanup: list[str] = field(default_factory=list)  # uploaded files removed when done
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    total: int
-    limit: int
-    offset: int
-
-
-def paginate(items: list[Any], limit: int, offset: int) -> Page:
-    return Page(items[offset : offset + limit], len(items), limit, offset)

@@ -58,6 +58,7 @@ class Workspace:
             sessionmaker(gallery.catalog.engine, expire_on_commit=False),
             policy,
             cipher=Cipher.from_env(settings.encryption_environ()),
+            signing_env=settings.audit_key_environ(),
         )
         if gallery.catalog.engine.dialect.name == "sqlite":
             governance.transaction_lock = threading.RLock()

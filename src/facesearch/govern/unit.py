@@ -46,11 +46,14 @@ class GovernanceCore:
         *,
         cipher: Cipher | None = None,
         clock: Callable[[], datetime] = utc_now,
+        signing_env: Mapping[str, str] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
         self.cipher = cipher
         self.clock = clock
+        # where the checkpoint signing key is named (Settings.audit_key_environ())
+        self.signing_env: Mapping[str, str] = dict(signing_env or {})
         self._policy_recorded = False
         self._checkpointer: ckpt.AutoCheckpointer | None = None
         self._signing_key: ckpt.Ed25519PrivateKey | None = None
@@ -221,9 +224,9 @@ class GovernanceCore:
         return dirs
 
     def signing_key(self, path: Path | None = None) -> ckpt.Ed25519PrivateKey:
-        """The checkpoint signing key (``path``, or the environment), refused if it is kept in
-        the data directory."""
-        return ckpt.load_signing_key(path, protected=self.protected_dirs())
+        """The checkpoint signing key (``path``, or the one the settings name), refused if it
+        is kept in the data directory."""
+        return ckpt.load_signing_key(path, env=self.signing_env, protected=self.protected_dirs())
 
     def checkpoint(
         self, actor: str, out: Path, key: ckpt.Ed25519PrivateKey

@@ -1,6 +1,6 @@
 """The governance commands (user, token, case, review, audit, purge, suppress, policy) through
 the ``facesearch`` CLI on a real data directory. The one search is made the way the
-application runs it (``facesearch.app.searches``), with the fake engine of
+application runs it (``facesearch.app.governed``), with the fake engine of
 test_govern_support over faces written into the data directory's catalog."""
 
 from __future__ import annotations

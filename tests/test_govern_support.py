@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 import facesearch.migrations.tables  # noqa: F401  (registers every table: governance, media)
-from facesearch.app.searches import SearchRequest, search_photo
+from facesearch.app.governed import SearchRequest, search_photo
 from facesearch.govern import Governance, Role, SearchOutcome, default_policy, parse_policy
 from facesearch.govern.policy import Policy
 from facesearch.store.catalog import SearchFilters
@@ -288,7 +288,7 @@ class World:
         collection: str | None = None,
     ) -> SearchOutcome:
         """A governed search the way the application runs one (permit, engine, record:
-        ``facesearch.app.searches``), with the fake backend as the engine."""
+        ``facesearch.app.governed``), with the fake backend as the engine."""
         return governed_photo_search(
             self.gov, self.backend, actor, case, probe, k, face, collection
         )

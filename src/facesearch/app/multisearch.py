@@ -1,7 +1,7 @@
 """Multi-probe searches: several photos of one person, or a case's media-set cluster, as one
 governed gallery query.
 
-Both run through :func:`facesearch.app.searches.governed_search` (permit, engine search on the
+Both run through :func:`facesearch.app.governed.governed_search` (permit, engine search on the
 search pool holding no transaction, record): :class:`Photos` and :class:`Cluster` are their
 steps; the record is :func:`facesearch.govern.multisearch.record_multi_search`.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.app.searches import NO_CASE, SearchRequest, governed_search
+from facesearch.app.governed import NO_CASE, SearchRequest, governed_search
 from facesearch.govern import Governance
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError

@@ -7,7 +7,7 @@ bytes for probes and uploads, and gets the typed results of :mod:`facesearch.app
     view = service.searches.search(who, "CASE-1", probe, SearchRequest(k=5))
 
 The resources: :attr:`~Service.accounts` (principals, users, tokens), :attr:`~Service.cases`,
-:attr:`~Service.searches` (governed searches, written once in :mod:`facesearch.app.searches`,
+:attr:`~Service.searches` (governed searches, written once in :mod:`facesearch.app.governed`,
 their results and reviews), :attr:`~Service.faces` (crops and images),
 :attr:`~Service.admin` (audit, retention, policy, removals) and :attr:`~Service.library`
 (figures, ingest, re-indexing, set-up, the copy to server backends). Searches read the engine

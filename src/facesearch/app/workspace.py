@@ -3,7 +3,7 @@
 The application's composition root (:class:`facesearch.app.Service`, which the CLI, the HTTP
 API and the web app call) holds a ``Workspace``: ingest and removal are administrative acts by
 a named administrator and are logged; searches run only inside an open, approved case
-(``facesearch.app.searches``); the suppression list keeps removed people out of later ingests
+(``facesearch.app.governed``); the suppression list keeps removed people out of later ingests
 and results.
 """
 

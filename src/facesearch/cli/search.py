@@ -24,7 +24,7 @@ from facesearch.cli.state import acting_principal, service_for
 
 if TYPE_CHECKING:
     from facesearch.app import Principal, Service
-    from facesearch.app.searches import SearchFilters
+    from facesearch.app.governed import SearchFilters
 
 
 def search(
@@ -142,7 +142,7 @@ def _multi_search(
 def _filters(
     collection: str | None, captured_from: str | None, captured_to: str | None, source: str | None
 ) -> SearchFilters:
-    from facesearch.app.searches import search_filters
+    from facesearch.app.governed import search_filters
 
     try:
         return search_filters(collection, captured_from, captured_to, source)

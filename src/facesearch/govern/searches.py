@@ -1,6 +1,6 @@
 """Governed searches and the review of their candidates.
 
-A governed search has three steps, run by the application layer (``facesearch.app.searches``):
+A governed search has three steps, run by the application layer (``facesearch.app.governed``):
 :func:`permit_search` (its own transaction) decides whether it may run; the engine searches,
 holding no transaction; :func:`record_search` (a second transaction) filters what is shown
 (policy band, suppression, maximum count), stores the probe and the candidates for the case,

@@ -11,7 +11,7 @@ Typical wiring::
 
 :meth:`Governance.run` is the public unit of work: ``fn(session, audit)`` in one transaction,
 a refusal rolled back and logged. The application layer runs the steps of a governed search
-with it (``facesearch.app.searches``); the face finder and the remover are supplied by the
+with it (``facesearch.app.governed``); the face finder and the remover are supplied by the
 caller, so this package does not import the engine.
 """
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from facesearch.app.searches import SearchFilters, SearchRequest, search_filters
+from facesearch.app.governed import SearchFilters, SearchRequest, search_filters
 from facesearch.app.types import MAX_PROBES, MultiSearchOutcome
 from facesearch.serve.api.deps import (
     CurrentPrincipal,

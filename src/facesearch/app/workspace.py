@@ -17,16 +17,22 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from facesearch.govern import Governance, load_policy
+from facesearch.govern.report import register_case_section
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
+from facesearch.media.report import media_tables
 from facesearch.search.backends import Backends
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher
 
 POLICY_FILE = "policy.toml"
+
+# Victim identification adds its sections (media, elimination, persons, multi-probe searches,
+# alerts) to case reports: wired here, above both, so that governance imports no feature.
+register_case_section("media", media_tables)
 
 
 @dataclass

@@ -8,7 +8,8 @@ band, image hash, provenance) and every review decision on it; the case's audit 
 their hashes; the audit chain's verification and head at the time of the report, the latest
 signed checkpoint of the log (sequence number, entry hash, time, key fingerprint) when one
 exists, and the statement that results are investigative leads. With media sets
-(victim identification, :mod:`facesearch.media.report`): the elimination counts by category,
+(victim identification, :mod:`facesearch.media.report`, registered through
+:func:`register_case_section`): the elimination counts by category,
 the persons found and their review decisions, the multi-probe searches with their probes and
 which probes matched each candidate, and the cross-case alerts.
 
@@ -19,11 +20,11 @@ The PDF uses DejaVu Sans when installed (full Unicode), else the PDF core font H
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,7 +35,6 @@ from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.schema import Case, Probe
 from facesearch.govern.searches import LEADS_STATEMENT, ReviewDecision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
-from facesearch.media.report import ReportTable, media_tables, render_html_tables
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,57 @@ class SearchRow:
     policy_sha256: str
 
 
+class SectionTable(Protocol):
+    """A table a feature adds to case reports (``facesearch.media.report.ReportTable`` fits):
+    ``widths`` are percentages of the PDF page's width; ``level`` 2 is a section heading, 3 a
+    table within the section above."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def headers(self) -> tuple[str, ...]: ...
+    @property
+    def rows(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def widths(self) -> tuple[int, ...]: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+
+
+SectionSource = Callable[[Session, Case], Sequence[SectionTable]]
+_SECTIONS: dict[str, SectionSource] = {}
+
+
+def register_case_section(name: str, source: SectionSource) -> None:
+    """Add ``source(session, case)``'s tables to every case report, after the searches (a
+    feature above governance registers itself, so governance imports none of them). Named,
+    so registering again replaces."""
+    _SECTIONS[name] = source
+
+
+def case_sections(session: Session, case: Case) -> tuple[SectionTable, ...]:
+    """The registered sections' tables for ``case``, in registration order."""
+    return tuple(t for source in _SECTIONS.values() for t in source(session, case))
+
+
+def _html_tables(tables: Sequence[SectionTable]) -> list[str]:
+    e = html.escape
+    out: list[str] = []
+    for t in tables:
+        out.append(f"<h{t.level}>{e(t.title)}</h{t.level}>")
+        if t.note:
+            out.append(f"<p>{e(t.note)}</p>")
+        head = "".join(f"<th>{e(h)}</th>" for h in t.headers) if any(t.headers) else ""
+        out.append("<table>" + (f"<tr>{head}</tr>" if head else ""))
+        for row in t.rows:
+            cells = "".join(f"<td{' class=hash' if len(v) == 64 else ''}>{e(v)}</td>" for v in row)
+            out.append(f"<tr>{cells}</tr>")
+        out.append("</table>")
+    return out
+
+
 @dataclass(frozen=True)
 class CaseReportData:
     case: CaseSummary
@@ -76,8 +127,9 @@ class CaseReportData:
     policy_sha256: str
     statement: str = LEADS_STATEMENT
     checkpoint: Checkpoint | None = None  # the latest signed checkpoint the log records
-    # victim identification: media, elimination, persons, multi-probe searches, alerts
-    media: tuple[ReportTable, ...] = ()
+    # the sections features add (register_case_section): for victim identification, media,
+    # elimination, persons, multi-probe searches and alerts
+    sections: tuple[SectionTable, ...] = ()
 
     @property
     def checkpoint_text(self) -> str:
@@ -117,7 +169,7 @@ def build_case_report(
         audit=tuple(entries(session, case=case.number)),
         chain=verify(session),
         checkpoint=latest_recorded(session),
-        media=tuple(media_tables(session, case)),
+        sections=case_sections(session, case),
         generated_at=generated_at,
         generated_by=generated_by,
         policy_sha256=policy_sha256,
@@ -276,7 +328,7 @@ def render_html(d: CaseReportData) -> str:
                 f"<td>{prov}</td><td>{e(_reviews_text(c.reviews))}</td></tr>"
             )
         out.append("</table>")
-    out.extend(render_html_tables(d.media))
+    out.extend(_html_tables(d.sections))
     out.append("<h2>Audit entries for this case</h2>")
     cls = "ok" if d.chain.ok else "bad"
     out.append(f'<p class="{cls}">{e(d.chain.summary())}</p>')
@@ -467,7 +519,7 @@ def render_pdf(d: CaseReportData) -> bytes:
             or [("-", "-", "-", "-", "no candidates shown", "-", "-")],
             (6, 8, 9, 10, 25, 27, 25),
         )
-    for table in d.media:
+    for table in d.sections:
         heading(table.title, 13 if table.level == 2 else 11)
         if table.note:
             para(table.note, 8)

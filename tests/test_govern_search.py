@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from facesearch.app.governed import SearchRequest, search_photo
 from facesearch.govern import LEADS_STATEMENT, Cipher, RefusedError, generate_key
 from facesearch.govern.schema import Probe
 from facesearch.store.crypto import is_encrypted, parse_key
@@ -144,3 +146,31 @@ def test_probe_is_encrypted_at_rest_when_a_key_is_set(engine: Engine) -> None:  
         assert probe not in row.data
     assert w.gov.probe_image("alice", o.search_id) == probe
     assert w.last_entry().action == "probe.view"
+
+
+def test_the_engine_runs_outside_any_governance_transaction(world: World) -> None:  # noqa: F811
+    """Permit and record are transactions of their own; the engine search holds none."""
+    open_approved_case(world)
+    made: list[Any] = []
+    factory = world.gov.session_factory
+
+    def tracking() -> Any:
+        s = factory()
+        made.append(s)
+        return s
+
+    world.gov.session_factory = tracking
+    during: list[int] = []
+
+    def fake_engine(probe: bytes, k: int, request: SearchRequest) -> Any:
+        during.append(sum(1 for s in made if s.in_transaction()))
+        return world.backend.search(probe, k, face=request.face, collection=request.collection)
+
+    outcome, result = search_photo(
+        world.gov, "alice", "C-1", probe_bytes(3), SearchRequest(k=5), fake_engine
+    )
+    assert during == [0] and made  # sessions were used before and after, none during
+    assert outcome.k_used == 5 and result.k == 5
+    assert [c.face_id for c in outcome.candidates] == [
+        c.face_id for c in result.candidates if c.band != "weak"
+    ]

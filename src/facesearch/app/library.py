@@ -132,6 +132,10 @@ class Library:
             {"path": path},
         )
 
+    def may_upload(self, who: Principal) -> None:
+        """Refuse (and log) an upload of photos to ingest unless ``who`` administers."""
+        self.ctx.require(who, "ingest.upload", Role.ADMINISTRATOR)
+
     def upload_dir(self) -> Path:
         """A new folder for the files of one upload, under the data directory."""
         root = self.ctx.settings.data_dir / "uploads"

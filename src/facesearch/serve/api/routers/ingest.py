@@ -46,7 +46,7 @@ def start_from_upload(
     collection: Annotated[str | None, Form(max_length=200)] = None,
 ) -> IngestJobOut:
     check_content_length(request, settings.max_archive_bytes, "archive")
-    service.ctx.require(who, "ingest.upload", *_admin())
+    service.library.may_upload(who)
     name = Path(archive.filename or "upload.zip").name
     if not is_archive(archive.file, name):
         raise ApiError(415, "the upload must be a zip or tar archive of photos")
@@ -62,12 +62,6 @@ def start_from_upload(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return job_out(service.library.start_job(who, [str(target)], collection or None, [str(folder)]))
-
-
-def _admin() -> tuple[Any, ...]:
-    from facesearch.app.types import Role
-
-    return (Role.ADMINISTRATOR,)
 
 
 @router.get("/jobs", response_model=Page[IngestJobOut])

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from facesearch.app.types import Role
+from facesearch.app.types import Role, fmt_time
 from facesearch.cli.common import Actor, TokenOpt
-from facesearch.cli.groups import ServiceFactory, acting_with, fmt_time, guard, read_secret
+from facesearch.cli.groups import ServiceFactory, acting_with, guard, read_secret
 
 
 def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:

@@ -30,7 +30,7 @@ from rich.table import Table
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
 
 
-class Protocol(StrEnum):
+class ProtocolChoice(StrEnum):
     """Evaluation protocols, for ``--protocol``."""
 
     CFP_FF = "cfp-ff"
@@ -42,7 +42,7 @@ class Protocol(StrEnum):
 
 
 ProtocolOption = Annotated[
-    Protocol | None,
+    ProtocolChoice | None,
     typer.Option(
         "--protocol",
         "-p",
@@ -82,7 +82,7 @@ ImagesOption = Annotated[
 ]
 
 
-def _protocol(choice: Protocol | None) -> str | None:
+def _protocol(choice: ProtocolChoice | None) -> str | None:
     return choice.value if choice is not None else None
 
 

@@ -13,16 +13,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.app.results import Media, sniff_image_type
 from facesearch.govern import cases as cases_mod
-from facesearch.govern import users as users_mod
-from facesearch.govern.errors import RefusedError
-from facesearch.govern.schema import CandidateRow, Case, Search
-from facesearch.govern.users import Role
 
 
 class Faces:
@@ -81,33 +75,14 @@ class Faces:
         asked: dict[str, Any],
     ) -> str | None:
         """The case through which ``who`` may see the face (None: an administrator, outside
-        any search); refused (and logged) otherwise."""
-        with self.ctx.governance.session() as s:
-            try:
-                user = users_mod.require_user(s, who.username, action)
-            except RefusedError as exc:
-                reason = exc.reason
-            else:
-                if users_mod.has_role(user, Role.ADMINISTRATOR) and search_id is None:
-                    return None
-                q = (
-                    select(Case)
-                    .join(Search, Search.case_id == Case.id)
-                    .join(CandidateRow, CandidateRow.search_id == Search.id)
-                    .where(CandidateRow.face_id == face_id)
-                )
-                if search_id is not None:
-                    q = q.where(Search.id == search_id)
-                for case in s.execute(q).scalars():
-                    if cases_mod.can_read_case(user, case) or users_mod.has_role(
-                        user, Role.ADMINISTRATOR
-                    ):
-                        return case.number
-                reason = (
-                    f"face {face_id} was not returned by a search in a case "
-                    f"{who.username!r} may read"
-                )
-        self.ctx.refuse(who, action, reason, asked)
+        any search); refused (and logged) otherwise (``govern.cases.case_showing_face``)."""
+        found: str | None = self.ctx.governance.run(
+            who.username,
+            action,
+            asked,
+            lambda s, _a: cases_mod.case_showing_face(s, who.username, face_id, search_id, action),
+        )
+        return found
 
 
 def original_image(stored: Any) -> bytes | None:

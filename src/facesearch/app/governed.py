@@ -48,6 +48,7 @@ __all__ = [
 
 P = TypeVar("P")
 R = TypeVar("R")
+Out = TypeVar("Out")
 O_co = TypeVar("O_co", covariant=True)
 
 NO_CASE = "a search needs a case: an open, approved case (the CLI's --case CASE)"
@@ -92,24 +93,24 @@ def governed_search(
     case: str,
     k: int | None,
     asked: dict[str, Any],
-    steps: SearchSteps[P, R, Any],
-) -> tuple[Any, R]:
+    steps: SearchSteps[P, R, Out],
+) -> tuple[Out, R]:
     """Permit, engine search, record (see the module docstring); returns the recorded
     outcome and the engine's result."""
 
-    def permit_step(s: Session, _a: AuditLog) -> tuple[SearchPermit, P]:
+    def permit_step(s: Session, _a: AuditLog) -> tuple[SearchPermit, P]:  # step 1
         permit = permit_search(s, gov.policy, actor, case, k, gov.clock())
         return permit, steps.prepare(s, permit)
 
     permit, prepared = gov.run(actor, "search", asked, permit_step)
-    try:
+    try:  # step 2, holding no transaction
         result = steps.engine(permit, prepared)
     except RefusedError:
         raise
     except Exception as exc:
         gov.record(actor, "search.failed", {**asked, "error": f"{type(exc).__name__}: {exc}"})
         raise
-    outcome = gov.run(
+    outcome = gov.run(  # step 3
         actor,
         "search",
         asked,
@@ -203,5 +204,4 @@ def search_photo(
     outcome, result = governed_search(
         gov, actor, case, request.k, asked, OnePhoto(probe, request, search)
     )
-    found: SearchOutcome = outcome
-    return found, result
+    return outcome, result

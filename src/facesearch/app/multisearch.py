@@ -185,8 +185,7 @@ def search_photos(
     chosen = list(faces) if faces else [request.face] * len(photos)
     steps = Photos(ctx, list(photos), labels, chosen, request)
     outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
-    found: MultiSearchOutcome = outcome
-    return found
+    return outcome
 
 
 def search_cluster(
@@ -206,8 +205,7 @@ def search_cluster(
     number = _check_count(gov, who, case, max_probes, asked)
     steps = Cluster(ctx, cluster, max_probes, request)
     outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
-    found: MultiSearchOutcome = outcome
-    return found
+    return outcome
 
 
 def _asked(case: str | None, request: SearchRequest, shas: list[str]) -> dict[str, Any]:

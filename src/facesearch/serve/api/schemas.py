@@ -371,7 +371,7 @@ class RevealOut(BaseModel):
 # --- audit -----------------------------------------------------------------------------------
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(Out):
     ok: bool
     checked: int
     first_bad_seq: int | None
@@ -381,7 +381,7 @@ class VerifyOut(BaseModel):
 # --- removals --------------------------------------------------------------------------------
 
 
-class RemovalMatchOut(BaseModel):
+class RemovalMatchOut(Out):
     face_id: int
     score: float
     image_sha256: str | None

@@ -53,11 +53,7 @@ def preview(
     data = [read_image(p, settings.max_probe_bytes, "photo") for p in photos]
     request_id, matches = service.admin.preview_removal(who, data, requester, reason)
     return RemovalPreviewOut(
-        request_id=request_id,
-        matches=[
-            RemovalMatchOut(face_id=m.face_id, score=m.score, image_sha256=m.image_sha256)
-            for m in matches
-        ],
+        request_id=request_id, matches=[RemovalMatchOut.model_validate(m) for m in matches]
     )
 
 

@@ -41,10 +41,10 @@ def main() -> None:
     probes = [p.read_bytes() for p in photos[:4]]
     service = Service.open(Settings(data_dir=args.dir, search_workers=2))
     try:
-        who = service.principal("inv0", "token")
+        who = service.accounts.principal("inv0", "token")
         request = SearchRequest()
         for p in probes:  # warm: models loaded
-            service.search(who, "LOAD-1", p, request)
+            service.searches.search(who, "LOAD-1", p, request)
 
         def p50(fn) -> float:  # type: ignore[no-untyped-def]
             times = []
@@ -55,10 +55,10 @@ def main() -> None:
             return round(statistics.median(times), 1)
 
         def engine(p: bytes) -> object:
-            return service.pool.run(lambda: service.engine_search(p, 20, request))
+            return service.ctx.pool.run(lambda: service.searches.engine_search(p, 20, request))
 
         def governed(p: bytes) -> object:
-            return service.search(who, "LOAD-1", p, request)
+            return service.searches.search(who, "LOAD-1", p, request)
 
         print(f"library p50 {p50(engine)} ms; governed p50 {p50(governed)} ms", flush=True)
         profile = cProfile.Profile()

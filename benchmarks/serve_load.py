@@ -130,14 +130,14 @@ def library(root: Path, probes: list[bytes], seconds: float) -> dict[str, Any]:
     request = SearchRequest()
     try:
         for p in probes:  # warm: models loaded, candidates' second vectors described
-            service.pool.run(lambda p=p: service.engine_search(p, 20, request))
+            service.ctx.pool.run(lambda p=p: service.searches.engine_search(p, 20, request))
         single: list[float] = []
         deadline = time.monotonic() + seconds / 2
         i = 0
         while time.monotonic() < deadline:
             probe = probes[i % len(probes)]
             t0 = time.perf_counter()
-            service.pool.run(lambda p=probe: service.engine_search(p, 20, request))
+            service.ctx.pool.run(lambda p=probe: service.searches.engine_search(p, 20, request))
             single.append((time.perf_counter() - t0) * 1000)
             i += 1
         counts = [0, 0]
@@ -147,7 +147,7 @@ def library(root: Path, probes: list[bytes], seconds: float) -> dict[str, Any]:
             j = slot
             while time.monotonic() < stop:
                 probe = probes[j % len(probes)]
-                service.pool.run(lambda p=probe: service.engine_search(p, 20, request))
+                service.ctx.pool.run(lambda p=probe: service.searches.engine_search(p, 20, request))
                 counts[slot] += 1
                 j += 1
 

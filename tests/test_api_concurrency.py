@@ -84,7 +84,7 @@ def test_concurrent_searches_match_sequential_ones(
         request = SearchRequest()
 
         def one(probe: bytes) -> list[tuple[int, float]]:
-            result = service.pool.run(lambda: service.engine_search(probe, 5, request))
+            result = service.ctx.pool.run(lambda: service.searches.engine_search(probe, 5, request))
             return [(c.face_id, c.score) for c in result.candidates]
 
         expected = [one(p) for p in probes]

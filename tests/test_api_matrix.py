@@ -207,9 +207,9 @@ def person_split_off(w: World) -> dict[str, Any]:
 
 
 def ingest_job(w: World) -> dict[str, Any]:
-    admin = w.env.service.principal("admin", "token")
-    job = w.env.service.start_ingest(admin, [str(w.photos)], "matrix")
-    w.env.service.jobs.wait(job.id)
+    admin = w.env.service.accounts.principal("admin", "token")
+    job = w.env.service.library.start_job(admin, [str(w.photos)], "matrix")
+    w.env.service.library.jobs.wait(job.id)
     return {"job_id": job.id}
 
 

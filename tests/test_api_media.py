@@ -28,8 +28,8 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
     media_options = {"media_pdq_threshold": 24, "media_video_fps": 3.0}
     with api_env(tmp_path, passwords=("inv", "inv2", "sup"), **media_options) as env:
         env.service.gallery._pipeline = pipeline
-        admin = env.service.principal("admin", "cli")
-        assert not env.service.ingest(admin, [gallery], workers=0).failures
+        admin = env.service.accounts.principal("admin", "cli")
+        assert not env.service.library.ingest(admin, [gallery], workers=0).failures
         open_case(env, "C-1", "inv")
         open_case(env, "C-2", "inv2")
         seized_1, seized_2 = tmp_path / "s1", tmp_path / "s2"

@@ -179,7 +179,7 @@ def test_review_and_reveal_are_recorded(g: Gallery) -> None:
 
 
 def test_full_queue_answers_503_with_retry_after(g: Gallery) -> None:
-    pool = g.env.service.pool
+    pool = g.env.service.ctx.pool
     release = threading.Event()
     started = threading.Event()
     holders = []
@@ -217,7 +217,7 @@ def test_ingest_job_from_an_uploaded_archive(g: Gallery, other_faces: Any) -> No
     )
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
-    g.env.service.jobs.wait(job_id, 120)
+    g.env.service.library.jobs.wait(job_id, 120)
     job = admin.get(f"/api/v1/ingest/jobs/{job_id}").json()
     assert job["status"] == "completed", job
     assert job["files_total"] == 1 and job["files_done"] == 1 and job["counts"]["images_new"] == 1
@@ -239,15 +239,15 @@ def test_ingest_job_from_an_uploaded_archive(g: Gallery, other_faces: Any) -> No
 
 def test_ingest_jobs_cancel(g: Gallery) -> None:
     service = g.env.service
-    admin = service.principal("admin", "token")
+    admin = service.accounts.principal("admin", "token")
     client = bearer(g.env, "admin")
-    with service.engine_lock.read():  # the first job waits for the engine
-        first = service.start_ingest(admin, [str(g.photos)], "again")
-        second = service.start_ingest(admin, [str(g.photos)], "again")
+    with service.ctx.engine_lock.read():  # the first job waits for the engine
+        first = service.library.start_job(admin, [str(g.photos)], "again")
+        second = service.library.start_job(admin, [str(g.photos)], "again")
         r = client.post(f"/api/v1/ingest/jobs/{second.id}/cancel")
         assert r.json()["status"] == "cancelled"
         client.post(f"/api/v1/ingest/jobs/{first.id}/cancel")
-    done = service.jobs.wait(first.id, 60)
+    done = service.library.jobs.wait(first.id, 60)
     assert done is not None and done.status == "cancelled"
     listed = client.get("/api/v1/ingest/jobs").json()["items"]
     assert {j["id"]: j["status"] for j in listed}[second.id] == "cancelled"

@@ -6,56 +6,67 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine
 
-from facesearch.app.service import GovernanceOnly, Service
-from facesearch.errors import ConfigError
+from facesearch.app.service import Service
+from facesearch.app.workspace import Workspace
 from facesearch.govern import RefusedError, Role
+from facesearch.govern.audit import entries
 from facesearch.settings import Settings
-from test_govern_support import engine, make_world, open_approved_case  # noqa: F401
 
 
 @pytest.fixture
-def service(engine: Engine, tmp_path: Path):  # noqa: F811
-    w = make_world(engine)
-    open_approved_case(w)
-    s = Service(Settings(data_dir=tmp_path), GovernanceOnly(w.gov))
-    s.world = w  # type: ignore[attr-defined]
+def service(tmp_path: Path):
+    data = tmp_path / "data"
+    ws = Workspace.open(data)
+    ws.init("admin")
+    gov = ws.governance
+    gov.add_user("admin", "alice", [Role.INVESTIGATOR], None)
+    gov.add_user("admin", "sam", [Role.SUPERVISOR], None)
+    gov.open_case("alice", "C-1", "threat-to-life", "Warrant 1", "a test case")
+    gov.approve_case("sam", "C-1", "ok")
+    s = Service(Settings(data_dir=data), ws)
     yield s
     s.close()
 
 
+def _actions(service: Service) -> list[str]:
+    with service.governance.session() as s:
+        return [e.action for e in entries(s)]
+
+
 def test_local_operator_reads_the_policy_and_nothing_else(service: Service) -> None:
-    local = service.local_operator()
+    local = service.accounts.local_operator()
     assert local.via == "local" and not local.roles
-    assert service.show_policy(local).sha256 == service.policy.sha256
+    assert service.admin.show_policy(local).sha256 == service.governance.policy.sha256
     for act in (
-        lambda: service.list_cases(local),
-        lambda: service.list_users(local),
-        lambda: service.show_case(local, "C-1"),
-        lambda: service.verify_audit(local),
-        lambda: service.purge(local),
+        lambda: service.cases.summaries(local),
+        lambda: service.accounts.list_users(local),
+        lambda: service.cases.show(local, "C-1"),
+        lambda: service.admin.verify_audit(local),
+        lambda: service.admin.purge(local),
     ):
         with pytest.raises(RefusedError):
             act()
-    refused = [a for a in service.world.audit_actions() if a.endswith(".refused")]  # type: ignore[attr-defined]
+    refused = [a for a in _actions(service) if a.endswith(".refused")]
     assert len(refused) == 5  # each refusal is in the audit chain
 
 
 def test_cli_principal_carries_the_catalogs_roles(service: Service) -> None:
-    alice = service.principal_for_cli("Alice", None)
+    alice = service.accounts.for_cli("Alice", None)
     assert alice.username == "alice" and alice.roles == frozenset({Role.INVESTIGATOR})
     # a name that is not a user yet gets no role; governance refuses it with the reason
-    ghost = service.principal_for_cli("ghost", None)
+    ghost = service.accounts.for_cli("ghost", None)
     assert not ghost.roles
     with pytest.raises(RefusedError, match="unknown user 'ghost'"):
-        service.list_cases(ghost)
-    assert [c.number for c in service.list_cases(alice)] == ["C-1"]
+        service.cases.summaries(ghost)
+    assert [c.number for c in service.cases.summaries(alice)] == ["C-1"]
 
 
-def test_without_a_gallery_the_engine_commands_say_so(service: Service) -> None:
-    admin = service.principal_for_cli("admin", None)
-    with pytest.raises(ConfigError, match="no gallery"):
-        service.stats(admin)
-    with pytest.raises(ConfigError, match="no gallery"):
-        service.reindex(admin)
+def test_local_operator_reads_the_figures_and_runs(service: Service) -> None:
+    local = service.accounts.local_operator()
+    assert service.library.stats(local)["faces"] == 0
+    assert service.library.runs(local) == []
+    alice = service.accounts.for_cli("alice", None)
+    with pytest.raises(RefusedError, match="lacks the role"):
+        service.library.runs(alice)  # administrators and auditors only
+    assert _actions(service)[-1] == "ingest.runs.refused"

@@ -100,8 +100,8 @@ def both(
 def top(
     service: Service, probe: Path, filters: SearchFilters | None = None
 ) -> list[tuple[str, float]]:
-    view = service.search(
-        service.principal("inv", "cli"),
+    view = service.searches.search(
+        service.accounts.principal("inv", "cli"),
         "C-1",
         probe.read_bytes(),
         SearchRequest(k=TOP, filters=filters),

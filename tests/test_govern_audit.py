@@ -41,9 +41,9 @@ def logged(engine: Engine) -> Iterator[World]:  # noqa: F811
     """A world with a realistic log: users, a case, searches, reviews, a report."""
     w = make_world(engine)
     open_approved_case(w)
-    o = w.gov.search("alice", "C-1", probe_bytes(3))
+    o = w.search("alice", "C-1", probe_bytes(3))
     w.gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "note")
-    w.gov.search("alice", "C-1", probe_bytes(4))
+    w.search("alice", "C-1", probe_bytes(4))
     w.gov.case_report("sam", "C-1", "html")
     w.gov.close_case("sam", "C-1")
     assert _verify(w).ok
@@ -412,12 +412,11 @@ def test_automatic_checkpoints_every_n_entries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key_path, _, trusted = signer
-    monkeypatch.setenv(KEY_ENV, str(key_path))
     folder = tmp_path / "auto"
-    w = make_world(engine, _auto_policy(folder, entries=5))
+    w = make_world(engine, _auto_policy(folder, entries=5), signing_env={KEY_ENV: str(key_path)})
     open_approved_case(w)
     for i in range(3):
-        w.gov.search("alice", "C-1", probe_bytes(i + 1))
+        w.search("alice", "C-1", probe_bytes(i + 1))
     files = sorted(folder.iterdir())
     assert files and all(f.name.startswith("checkpoint-") for f in files)  # no temporary left
     seqs = [Checkpoint.read(f).seq for f in files]
@@ -451,9 +450,10 @@ def test_automatic_checkpoints_by_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key_path, _, _ = signer
-    monkeypatch.setenv(KEY_ENV, str(key_path))
     folder = tmp_path / "auto"
-    w = make_world(engine, _auto_policy(folder, entries=0, minutes=30))
+    w = make_world(
+        engine, _auto_policy(folder, entries=0, minutes=30), signing_env={KEY_ENV: str(key_path)}
+    )
     first = sorted(folder.iterdir())
     assert len(first) == 1  # the first entry finds no checkpoint: one is due at once
     w.gov.record("admin", "user.list", {"count": 6})
@@ -468,9 +468,7 @@ def test_automatic_checkpoint_failure_loses_nothing_and_is_logged(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_PEM_ENV, raising=False)
-    w = make_world(engine, _auto_policy(tmp_path / "auto", entries=3))
+    w = make_world(engine, _auto_policy(tmp_path / "auto", entries=3))  # no signing key
     open_approved_case(w)  # every operation still commits
     failed = [e for e in _entries(w) if e.action == "audit.checkpoint.failed"]
     assert len(failed) == 1 and "no signing key" in failed[0].details["reason"]

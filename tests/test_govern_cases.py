@@ -23,14 +23,14 @@ def test_search_outside_an_approved_case_is_refused_and_logged(world: World) -> 
     gov = world.gov
     # no such case
     with pytest.raises(RefusedError, match="no case 'C-404'"):
-        gov.search("alice", "C-404", probe_bytes(1))
+        world.search("alice", "C-404", probe_bytes(1))
     refusal = world.last_entry()
     assert refusal.action == "search.refused" and refusal.actor == "alice"
     assert refusal.case_number == "C-404" and "no case" in refusal.details["reason"]
     # pending approval
     _open(world)
     with pytest.raises(RefusedError, match="awaiting a supervisor's approval"):
-        gov.search("alice", "C-1", probe_bytes(1))
+        world.search("alice", "C-1", probe_bytes(1))
     assert world.last_entry().action == "search.refused"
     assert world.last_entry().details["probe_sha256"]  # what was asked is recorded
     assert world.backend.calls == []  # the engine was never asked
@@ -38,21 +38,21 @@ def test_search_outside_an_approved_case_is_refused_and_logged(world: World) -> 
     _open(world, "C-2")
     gov.reject_case("sam", "C-2", "not proportionate")
     with pytest.raises(RefusedError, match="was rejected"):
-        gov.search("alice", "C-2", probe_bytes(1))
+        world.search("alice", "C-2", probe_bytes(1))
     # approved, but the searcher is not assigned
     gov.approve_case("sam", "C-1")
     with pytest.raises(RefusedError, match="not assigned"):
-        gov.search("bob", "C-1", probe_bytes(1))
+        world.search("bob", "C-1", probe_bytes(1))
     # a supervisor cannot search
     with pytest.raises(RefusedError, match="lacks the role"):
-        gov.search("sam", "C-1", probe_bytes(1))
+        world.search("sam", "C-1", probe_bytes(1))
     # assigned: allowed
     gov.assign("sam", "C-1", "bob")
-    assert gov.search("bob", "C-1", probe_bytes(1)).candidates
+    assert world.search("bob", "C-1", probe_bytes(1)).candidates
     # closed
     gov.close_case("sam", "C-1", "suspect found")
     with pytest.raises(RefusedError, match="is closed"):
-        gov.search("alice", "C-1", probe_bytes(1))
+        world.search("alice", "C-1", probe_bytes(1))
     actions = world.audit_actions()
     assert actions.count("search.refused") == 6 and actions.count("search") == 1
     assert len(world.backend.calls) == 1
@@ -111,7 +111,7 @@ def test_purpose_without_approval_opens_at_once(engine: Engine) -> None:  # noqa
     w = make_world(engine, policy)
     s = w.gov.open_case("alice", "C-1", "threat-to-life", "W-1", "a long enough reason")
     assert s.status == "open" and s.opened_at is not None and s.decided_by is None
-    assert w.gov.search("alice", "C-1", probe_bytes(1)).candidates
+    assert w.search("alice", "C-1", probe_bytes(1)).candidates
 
 
 def test_assignment_rules_and_unassign(world: World) -> None:  # noqa: F811
@@ -124,10 +124,10 @@ def test_assignment_rules_and_unassign(world: World) -> None:  # noqa: F811
     gov.assign("sam", "C-1", "bob")
     with pytest.raises(RefusedError, match="already assigned"):
         gov.assign("sam", "C-1", "bob")
-    gov.search("bob", "C-1", probe_bytes(2))
+    world.search("bob", "C-1", probe_bytes(2))
     gov.unassign("sue", "C-1", "bob")
     with pytest.raises(RefusedError, match="not assigned"):
-        gov.search("bob", "C-1", probe_bytes(2))
+        world.search("bob", "C-1", probe_bytes(2))
 
 
 def test_closing_and_reading_cases(world: World) -> None:  # noqa: F811

@@ -1,57 +1,73 @@
+"""The governance commands (user, token, case, review, audit, purge, suppress, policy) through
+the ``facesearch`` CLI on a real data directory. The one search is made the way the
+application runs it (``facesearch.app.governed``), with the fake engine of
+test_govern_support over faces written into the data directory's catalog."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import typer
-from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
-from facesearch.cli.govern import GovernHooks, make_app
-from facesearch.govern import Governance, default_policy
-from facesearch.store.schema import Base
+from facesearch.app.workspace import Workspace
+from facesearch.govern import Governance, SearchOutcome, default_policy
 from test_govern_support import (
     MODEL,
     PASSWORD,
-    Clock,
     FakeBackend,
     add_face,
+    governed_photo_search,
     person_vec,
     probe_bytes,
-    remove_faces_from,
 )
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
-    engine = create_engine(f"sqlite:///{tmp_path / 'gov.db'}")
-    Base.metadata.create_all(engine)
-    sessions = sessionmaker(engine)
-    clock = Clock()
-    with sessions() as s:
+    from facesearch.cli import app
+
+    data = tmp_path / "data"
+
+    @contextmanager
+    def workspace() -> Iterator[Workspace]:
+        ws = Workspace.open(data)
+        try:
+            yield ws
+        finally:
+            ws.close()
+
+    with workspace() as ws, sessionmaker(ws.gallery.catalog.engine)() as s:
         for person in (1, 2):
             for variant in (0, 1):
                 add_face(s, person, variant)
         s.commit()
-
-    def factory(ctx: typer.Context) -> Governance:  # a new object per command, like the CLI
-        return Governance(sessions, default_policy(), backend=FakeBackend(sessions), clock=clock)
-
-    remover = remove_faces_from(sessions)
-    app = make_app(factory, GovernHooks(remove_faces=lambda _ctx, ids: remover(ids)))
     runner = CliRunner()
 
     def run(*args: str, user: str | None = None, code: int = 0, stdin: str | None = None) -> str:
         env = {"FACESEARCH_USER": user} if user else {"FACESEARCH_USER": None}
-        result = runner.invoke(app, list(args), input=stdin, env=env)
+        result = runner.invoke(app, ["-d", str(data), *args], input=stdin, env=env)
         out = result.output  # standard output and standard error
         assert result.exit_code == code, (args, result.exit_code, out, result.exception)
         return out
 
-    run.factory = factory  # type: ignore[attr-defined]
+    def search(actor: str, case: str, probe: bytes) -> SearchOutcome:
+        with workspace() as ws:
+            backend = FakeBackend(sessionmaker(ws.gallery.catalog.engine))
+            return governed_photo_search(ws.governance, backend, actor, case, probe)
+
+    def is_suppressed(vector: np.ndarray, model: str) -> bool:
+        with workspace() as ws:
+            gov: Governance = ws.governance
+            return gov.is_suppressed(vector, model)
+
+    run.search = search  # type: ignore[attr-defined]
+    run.is_suppressed = is_suppressed  # type: ignore[attr-defined]
     run.tmp = tmp_path  # type: ignore[attr-defined]
     return run
 
@@ -84,8 +100,7 @@ def test_cli_workflow(cli: Any) -> None:
     assert "refused:" in out and "lacks the role" in out
     cli("case", "approve", "C-1", "--note", "ok", user="sam")
 
-    gov = cli.factory(None)
-    o = gov.search("alice", "C-1", probe_bytes(2))  # the lead's search command calls this
+    o = cli.search("alice", "C-1", probe_bytes(2))  # the governed search the CLI runs
     face = o.candidates[0].face_id
     out = cli(
         "review", "mark", str(o.search_id), str(face), "possible_match", "--note", "n", user="alice"
@@ -143,7 +158,7 @@ def test_cli_workflow(cli: Any) -> None:
     assert "removal request 1: 2 matching faces" in out
     out = cli("suppress", "apply", "1", user="admin")
     assert "removed 2 faces" in out
-    assert gov.is_suppressed(person_vec(1, 31), MODEL)
+    assert cli.is_suppressed(person_vec(1, 31), MODEL)
 
     out = cli("user", "disable", "alice", user="admin")
     out = cli("case", "list", user="alice", code=2)

@@ -34,16 +34,16 @@ def busy(engine: Engine) -> World:  # noqa: F811
     w.gov.approve_case("sue", "C-2")
     # C-1: 3 searches on day one, 2 the next day (5 in all: over both limits)
     for _ in range(3):
-        w.gov.search("alice", "C-1", probe_bytes(3))
+        w.search("alice", "C-1", probe_bytes(3))
         w.clock.advance(minutes=10)
     w.clock.advance(days=1)
     for _ in range(2):
-        o = w.gov.search("alice", "C-1", probe_bytes(4))
+        o = w.search("alice", "C-1", probe_bytes(4))
         w.clock.advance(minutes=10)
     w.gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match")
-    w.gov.search("bob", "C-2", probe_bytes(1))
+    w.search("bob", "C-2", probe_bytes(1))
     with pytest.raises(RefusedError):
-        w.gov.search("bob", "C-1", probe_bytes(1))  # not assigned
+        w.search("bob", "C-1", probe_bytes(1))  # not assigned
     w.gov.case_report("audrey", "C-2", "html")
     w.gov.close_case("sam", "C-1")
     return w

@@ -31,14 +31,14 @@ def test_rules_hold_on_postgres(pg_engine: Engine) -> None:  # noqa: F811
     w = make_world(pg_engine)
     gov = w.gov
     with pytest.raises(RefusedError, match="no case"):
-        gov.search("alice", "C-1", probe_bytes(1))
+        w.search("alice", "C-1", probe_bytes(1))
     gov.open_case("alice", "C-1", "threat-to-life", "W-1", "a long enough reason")
     gov.add_user("admin", "carol", ["supervisor", "investigator"])
     gov.open_case("carol", "C-2", "threat-to-life", "W-2", "a long enough reason")
     with pytest.raises(RefusedError, match="cannot decide"):
         gov.approve_case("carol", "C-2")
     gov.approve_case("sam", "C-1")
-    o = gov.search("alice", "C-1", probe_bytes(3))
+    o = w.search("alice", "C-1", probe_bytes(3))
     assert len(o.candidates) == 2
     gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "é ü 名")
     html = gov.case_report("sam", "C-1", "html").decode()
@@ -47,7 +47,7 @@ def test_rules_hold_on_postgres(pg_engine: Engine) -> None:  # noqa: F811
 
     request_id, _ = gov.preview_removal("admin", [person_vec(3, 40)], MODEL, "p", "r")
     gov.apply_removal("admin", request_id, remove_faces_from(w.sessions))
-    assert gov.search("alice", "C-1", probe_bytes(3)).candidates == ()
+    assert w.search("alice", "C-1", probe_bytes(3)).candidates == ()
 
     gov.close_case("sam", "C-1")
     r = gov.purge("admin", now=w.clock.now + timedelta(days=365))

@@ -29,35 +29,35 @@ def test_hourly_and_daily_quotas_count_each_users_searches(engine: Engine) -> No
     w.gov.assign("sam", "C-1", "bob")
     first = w.clock()
     for i in range(3):
-        w.gov.search("alice", "C-1", probe_bytes(1, i))
+        w.search("alice", "C-1", probe_bytes(1, i))
         w.clock.advance(minutes=10)
     # the fourth within the hour is refused; the wait runs until the first leaves the hour
     with pytest.raises(QuotaExceededError, match="3 searches in the last hour") as hour:
-        w.gov.search("alice", "C-1", probe_bytes(1, 9))
+        w.search("alice", "C-1", probe_bytes(1, 9))
     expected = int((first + timedelta(hours=1) - w.clock()).total_seconds()) + 1
     assert hour.value.retry_after == expected == 30 * 60 + 1
-    w.gov.search("bob", "C-1", probe_bytes(2))  # another user's quota is their own
+    w.search("bob", "C-1", probe_bytes(2))  # another user's quota is their own
     w.clock.advance(minutes=31)  # the first search left the hour
-    w.gov.search("alice", "C-1", probe_bytes(1, 10))
+    w.search("alice", "C-1", probe_bytes(1, 10))
     w.clock.advance(hours=2)
-    w.gov.search("alice", "C-1", probe_bytes(1, 11))
+    w.search("alice", "C-1", probe_bytes(1, 11))
     # five in the day: the sixth is refused by the daily quota, though the hour is free
     w.clock.advance(hours=2)
     with pytest.raises(QuotaExceededError, match="5 searches in the last day") as day:
-        w.gov.search("alice", "C-1", probe_bytes(1, 12))
+        w.search("alice", "C-1", probe_bytes(1, 12))
     assert day.value.retry_after == 24 * 3600 - (10 + 10 + 31 + 120 + 120 + 10) * 60 + 1
     assert w.audit_actions().count("search.refused") == 2
     w.clock.advance(hours=20)
-    w.gov.search("alice", "C-1", probe_bytes(1, 13))  # a new day
+    w.search("alice", "C-1", probe_bytes(1, 13))  # a new day
 
 
 def test_a_removed_assignment_refuses_the_search(engine: Engine) -> None:  # noqa: F811
     w = make_world(engine)
     open_approved_case(w)
     w.gov.assign("sam", "C-1", "bob")
-    w.gov.search("bob", "C-1", probe_bytes(2))
+    w.search("bob", "C-1", probe_bytes(2))
     w.gov.unassign("sam", "C-1", "bob")
     with pytest.raises(RefusedError, match="'bob' is not assigned to case 'C-1'"):
-        w.gov.search("bob", "C-1", probe_bytes(2))
+        w.search("bob", "C-1", probe_bytes(2))
     w.gov.assign("sam", "C-1", "bob")  # assigned again: a new assignment row counts
-    assert w.gov.search("bob", "C-1", probe_bytes(2)).candidates
+    assert w.search("bob", "C-1", probe_bytes(2)).candidates

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 from facesearch.govern import LEADS_STATEMENT, RefusedError
 from facesearch.govern.report_sections import (
-    CASE_REPORT_SECTIONS,
     MULTI_PROBE,
     ReportSections,
     ReportTable,
@@ -33,7 +31,7 @@ def case_with_history(world: World) -> tuple[World, list]:  # noqa: F811
     gov.assign("sam", "OP-2024/017", "bob")
     outcomes = []
     for who, person in (("alice", 1), ("bob", 3), ("alice", 5)):
-        outcomes.append(gov.search(who, "OP-2024/017", probe_bytes(person)))
+        outcomes.append(world.search(who, "OP-2024/017", probe_bytes(person)))
         world.clock.advance(minutes=7)
     gov.review(
         "alice",
@@ -52,7 +50,7 @@ def case_with_history(world: World) -> tuple[World, list]:  # noqa: F811
     )
     # another case's search must not appear
     open_approved_case(world, "OTHER-1")
-    gov.search("alice", "OTHER-1", probe_bytes(2))
+    world.search("alice", "OTHER-1", probe_bytes(2))
     gov.close_case("sam", "OP-2024/017", "located")
     return world, outcomes
 
@@ -132,15 +130,9 @@ def _two_tables(session, case) -> list[ReportTable]:  # type: ignore[no-untyped-
     ]
 
 
-@pytest.fixture
-def added_section() -> Iterator[str]:
-    CASE_REPORT_SECTIONS.add("test-section", _two_tables, before=MULTI_PROBE)
-    yield "test-section"
-    CASE_REPORT_SECTIONS.remove("test-section")
-
-
-def test_added_sections_render_in_html_and_pdf(case_with_history: tuple, added_section) -> None:
+def test_added_sections_render_in_html_and_pdf(case_with_history: tuple) -> None:
     w, _ = case_with_history
+    w.gov.report_sections.add("test-section", _two_tables, before=MULTI_PROBE)
     html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
     assert "<h2>Seized &lt;material&gt;</h2>" in html  # escaped, a section heading
     assert "<tr><td>Case</td><td>OP-2024/017</td></tr>" in html  # the section saw the case

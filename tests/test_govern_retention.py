@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from facesearch.govern import RefusedError
-from facesearch.govern.schema import AuditEntry, Candidate, Probe, Review, Search
+from facesearch.govern.schema import AuditEntry, CandidateRow, Probe, Review, Search
 from test_govern_support import (  # noqa: F401
     World,
     engine,
@@ -29,7 +29,7 @@ def test_purge_removes_exactly_what_is_due_and_is_idempotent(world: World) -> No
     # Case A: closed first. Case B: closed 10 days later. Case C: stays open.
     for number, person in (("A", 1), ("B", 2), ("C", 3)):
         open_approved_case(world, number)
-        o = gov.search("alice", number, probe_bytes(person))
+        o = world.search("alice", number, probe_bytes(person))
         gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "n")
     closed_a = world.clock.now
     gov.close_case("sam", "A")
@@ -48,7 +48,7 @@ def test_purge_removes_exactly_what_is_due_and_is_idempotent(world: World) -> No
         probes = {p.case_id: p for p in s.execute(select(Probe)).scalars()}
         datas = sorted((p.data is None, p.purged_at is not None) for p in probes.values())
     assert datas == [(False, False), (False, False), (True, True)]
-    assert _count(world, Candidate) == 6
+    assert _count(world, CandidateRow) == 6
     # running again at the same time changes nothing
     again = gov.purge("admin", now=closed_a + timedelta(days=probe_days))
     assert again.nothing_due
@@ -56,14 +56,14 @@ def test_purge_removes_exactly_what_is_due_and_is_idempotent(world: World) -> No
     r = gov.purge("admin", now=closed_a + timedelta(days=results_days))
     assert (r.probes_purged, r.searches_purged, r.cases) == (1, 1, ["A", "B"])
     assert r.candidates_deleted == 2 and r.reviews_deleted == 1
-    assert _count(world, Candidate) == 4 and _count(world, Review) == 2
+    assert _count(world, CandidateRow) == 4 and _count(world, Review) == 2
     assert _count(world, Search) == 3  # search records stay: who, when, probe hash, model
     assert gov.purge("admin", now=closed_a + timedelta(days=results_days)).nothing_due
     # open case C is never purged, however late
     gov.purge("admin", now=closed_a + timedelta(days=10 * results_days))
     with world.sessions() as s:
         c_probe = s.execute(select(Probe).where(Probe.data.is_not(None))).scalars().all()
-    assert len(c_probe) == 1 and _count(world, Candidate) == 2
+    assert len(c_probe) == 1 and _count(world, CandidateRow) == 2
 
     # every run is logged, with hashes and never images
     purges = _count(world, AuditEntry, action="retention.purge")
@@ -76,7 +76,7 @@ def test_purge_removes_exactly_what_is_due_and_is_idempotent(world: World) -> No
 def test_purged_results_are_reported_and_cannot_be_reviewed(world: World) -> None:  # noqa: F811
     gov = world.gov
     open_approved_case(world)
-    o = gov.search("alice", "C-1", probe_bytes(2))
+    o = world.search("alice", "C-1", probe_bytes(2))
     gov.close_case("sam", "C-1")
     gov.purge("admin", now=world.clock.now + timedelta(days=400))
     view = gov.view_search("alice", o.search_id)

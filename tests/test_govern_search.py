@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from facesearch.app.governed import SearchRequest, search_photo
 from facesearch.govern import LEADS_STATEMENT, Cipher, RefusedError, generate_key
 from facesearch.govern.schema import Probe
 from facesearch.store.crypto import is_encrypted, parse_key
@@ -25,7 +27,7 @@ from test_govern_support import (  # noqa: F401
 def test_search_records_everything_and_shows_only_policy_bands(world: World) -> None:  # noqa: F811
     open_approved_case(world)
     probe = probe_bytes(3)
-    o = world.gov.search("alice", "C-1", probe, k=50)
+    o = world.search("alice", "C-1", probe, k=50)
     assert o.statement == LEADS_STATEMENT
     assert o.k_requested == 50 and o.k_used == 20  # policy maximum
     assert world.backend.calls[-1][0] == 20
@@ -51,15 +53,23 @@ def test_search_records_everything_and_shows_only_policy_bands(world: World) -> 
     assert o.audit_seq == entry.seq
 
 
-def test_result_in_the_briefs_shape(world: World) -> None:  # noqa: F811
+def test_face_and_collection_reach_the_engine_once(world: World) -> None:  # noqa: F811
     open_approved_case(world)
-    world.backend.brief = True
-    o = world.gov.search("alice", "C-1", probe_bytes(3), face=None)
-    assert o.threshold == 0.4 and o.thresholds == {"match": 0.4} and o.probe_quality == 0.9
-    assert len(o.candidates) == 2
-    world.backend.quality = 0.1
-    with pytest.raises(RefusedError, match="below the policy minimum"):
-        world.gov.search("alice", "C-1", probe_bytes(3))
+    o = world.search("alice", "C-1", probe_bytes(3), face=1, collection="web")
+    assert world.backend.calls == [(20, 1, "web")]  # one engine call, with what was asked
+    assert o.probe_quality == 0.9  # the quality of the face searched (face 1)
+    d = world.last_entry().details
+    assert d["face"] == 1 and d["face_requested"] == 1 and d["collection"] == "web"
+
+
+def test_a_search_needs_a_case_and_a_probe(world: World) -> None:  # noqa: F811
+    open_approved_case(world)
+    with pytest.raises(RefusedError, match="a search needs a case"):
+        world.search("alice", None, probe_bytes(3))
+    with pytest.raises(RefusedError, match="the probe image is empty"):
+        world.search("alice", "C-1", b"")
+    assert world.backend.calls == []
+    assert world.audit_actions().count("search.refused") == 2
 
 
 def test_max_candidates_and_min_band(engine: Engine) -> None:  # noqa: F811
@@ -71,7 +81,7 @@ def test_max_candidates_and_min_band(engine: Engine) -> None:  # noqa: F811
     )
     w = make_world(engine, policy)
     open_approved_case(w)
-    o = w.gov.search("alice", "C-1", probe_bytes(3), k=5)
+    o = w.search("alice", "C-1", probe_bytes(3), k=5)
     assert len(o.candidates) == 1 and o.k_used == 1 and o.hidden_below_band == 0
 
 
@@ -79,10 +89,10 @@ def test_low_quality_probe_is_refused(world: World) -> None:  # noqa: F811
     open_approved_case(world)
     world.backend.quality = 0.1
     with pytest.raises(RefusedError, match="below the policy minimum"):
-        world.gov.search("alice", "C-1", probe_bytes(3))
+        world.search("alice", "C-1", probe_bytes(3))
     world.backend.quality = None
     with pytest.raises(RefusedError, match="did not report the probe's quality"):
-        world.gov.search("alice", "C-1", probe_bytes(3))
+        world.search("alice", "C-1", probe_bytes(3))
     assert world.audit_actions().count("search.refused") == 2
     with world.sessions() as s:  # nothing stored for refused searches
         assert s.execute(select(Probe)).first() is None
@@ -92,7 +102,7 @@ def test_engine_failure_is_logged(world: World) -> None:  # noqa: F811
     open_approved_case(world)
     world.backend.fail = True
     with pytest.raises(RuntimeError, match="engine exploded"):
-        world.gov.search("alice", "C-1", probe_bytes(3))
+        world.search("alice", "C-1", probe_bytes(3))
     last = world.last_entry()
     assert last.action == "search.failed" and "engine exploded" in last.details["error"]
 
@@ -100,7 +110,7 @@ def test_engine_failure_is_logged(world: World) -> None:  # noqa: F811
 def test_review_marks_candidates(world: World) -> None:  # noqa: F811
     gov = world.gov
     open_approved_case(world)
-    o = gov.search("alice", "C-1", probe_bytes(3))
+    o = world.search("alice", "C-1", probe_bytes(3))
     first, second = o.candidates[0].face_id, o.candidates[1].face_id
     gov.review("alice", o.search_id, first, "possible_match", "same scar on the left cheek")
     gov.review("alice", o.search_id, second, "insufficient quality")
@@ -129,10 +139,38 @@ def test_probe_is_encrypted_at_rest_when_a_key_is_set(engine: Engine) -> None:  
     w = make_world(engine, cipher=cipher)
     open_approved_case(w)
     probe = probe_bytes(3)
-    o = w.gov.search("alice", "C-1", probe)
+    o = w.search("alice", "C-1", probe)
     with w.sessions() as s:
         row = s.execute(select(Probe)).scalar_one()
         assert row.encrypted and row.data is not None and is_encrypted(row.data)
         assert probe not in row.data
     assert w.gov.probe_image("alice", o.search_id) == probe
     assert w.last_entry().action == "probe.view"
+
+
+def test_the_engine_runs_outside_any_governance_transaction(world: World) -> None:  # noqa: F811
+    """Permit and record are transactions of their own; the engine search holds none."""
+    open_approved_case(world)
+    made: list[Any] = []
+    factory = world.gov.session_factory
+
+    def tracking() -> Any:
+        s = factory()
+        made.append(s)
+        return s
+
+    world.gov.session_factory = tracking
+    during: list[int] = []
+
+    def fake_engine(probe: bytes, k: int, request: SearchRequest) -> Any:
+        during.append(sum(1 for s in made if s.in_transaction()))
+        return world.backend.search(probe, k, face=request.face, collection=request.collection)
+
+    outcome, result = search_photo(
+        world.gov, "alice", "C-1", probe_bytes(3), SearchRequest(k=5), fake_engine
+    )
+    assert during == [0] and made  # sessions were used before and after, none during
+    assert outcome.k_used == 5 and result.k == 5
+    assert [c.face_id for c in outcome.candidates] == [
+        c.face_id for c in result.candidates if c.band != "weak"
+    ]

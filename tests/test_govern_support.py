@@ -23,9 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-import facesearch.govern.schema  # noqa: F401  (registers the governance tables)
-from facesearch.govern import Governance, Role, default_policy, parse_policy
+import facesearch.migrations.tables  # noqa: F401  (registers every table: governance, media)
+from facesearch.app.governed import SearchRequest, search_photo
+from facesearch.govern import Governance, Role, SearchOutcome, default_policy, parse_policy
 from facesearch.govern.policy import Policy
+from facesearch.store.catalog import SearchFilters
 from facesearch.store.schema import Base, Collection, Image, Provenance
 from facesearch.store.schema import FaceRow as Face
 
@@ -57,27 +59,14 @@ def band_of(score: float) -> str:
 
 
 @dataclass
-class BriefResult:
-    """The result shape of the original brief: ``threshold`` and ``probe_quality``."""
-
-    probe_sha256: str
-    model: str
-    model_sha256: str
-    threshold: float
-    candidates: list[Any]
-    probe_quality: float | None = 0.9
-
-
-@dataclass
 class FakeBackend:
     """Searches the catalog's faces by cosine similarity; see the module docstring.
 
-    Returns the engine's own ``facesearch.search.scoring.SearchResult`` (``brief=True``: the
-    original brief's shape instead), so a change to the engine's result shows up here."""
+    Returns the engine's own ``facesearch.search.scoring.SearchResult``, so a change to the
+    engine's result shows up here."""
 
     session_factory: Any
     quality: float | None = 0.9
-    brief: bool = False
     calls: list[tuple[int, int | None, str | None]] = field(default_factory=list)
     fail: bool = False
 
@@ -129,8 +118,6 @@ class FakeBackend:
             for rank, (score, face_id, sha, path, prov) in enumerate(scored[:k], start=1)
         ]
         sha = hashlib.sha256(probe).hexdigest()
-        if self.brief:
-            return BriefResult(sha, MODEL, MODEL_SHA, 0.4, candidates, self.quality)
         searched = 0 if face is None else face
         return SearchResult(
             probe_sha256=sha,
@@ -291,6 +278,22 @@ class World:
     sessions: Any
     faces: dict[tuple[int, int], int]
 
+    def search(
+        self,
+        actor: str,
+        case: str | None,
+        probe: bytes,
+        *,
+        k: int | None = None,
+        face: int | None = None,
+        collection: str | None = None,
+    ) -> SearchOutcome:
+        """A governed search the way the application runs one (permit, engine, record:
+        ``facesearch.app.governed``), with the fake backend as the engine."""
+        return governed_photo_search(
+            self.gov, self.backend, actor, case, probe, k, face, collection
+        )
+
     def audit_actions(self) -> list[str]:
         from facesearch.govern.audit import entries
 
@@ -305,15 +308,36 @@ class World:
         return found[-1] if found else None
 
 
+def governed_photo_search(
+    gov: Governance,
+    backend: FakeBackend,
+    actor: str,
+    case: str | None,
+    probe: bytes,
+    k: int | None = None,
+    face: int | None = None,
+    collection: str | None = None,
+) -> SearchOutcome:
+    """The application's governed one-photo search over ``gov``, ``backend`` as the engine."""
+    request = SearchRequest(k, face, SearchFilters(collection=collection) if collection else None)
+    outcome, _ = search_photo(
+        gov,
+        actor,
+        case,
+        probe,
+        request,
+        lambda p, k_used, r: backend.search(p, k_used, face=r.face, collection=r.collection),
+    )
+    return outcome
+
+
 def make_world(
     engine: Engine, policy: Policy | None = None, passwords: bool = False, **gov_kwargs: Any
 ) -> World:
     sessions = sessionmaker(engine)
     clock = Clock()
     backend = FakeBackend(sessions)
-    gov = Governance(
-        sessions, policy or default_policy(), backend=backend, clock=clock, **gov_kwargs
-    )
+    gov = Governance(sessions, policy or default_policy(), clock=clock, **gov_kwargs)
     gov.add_user("admin", "admin", [Role.ADMINISTRATOR], None)
     for name, role in [
         ("alice", Role.INVESTIGATOR),

@@ -32,7 +32,7 @@ def _request_vectors() -> np.ndarray:
 def test_suppressed_person_is_removed_not_returned_and_not_reingested(world: World) -> None:  # noqa: F811
     gov = world.gov
     open_approved_case(world)
-    before = gov.search("alice", "C-1", probe_bytes(PERSON))
+    before = world.search("alice", "C-1", probe_bytes(PERSON))
     theirs = {world.faces[(PERSON, 0)], world.faces[(PERSON, 1)]}
     assert {c.face_id for c in before.candidates} == theirs
 
@@ -68,11 +68,11 @@ def test_suppressed_person_is_removed_not_returned_and_not_reingested(world: Wor
     with world.sessions() as s:
         sneaked = add_face(s, PERSON, 80, collection="other")
         s.commit()
-    after = gov.search("alice", "C-1", probe_bytes(PERSON))
+    after = world.search("alice", "C-1", probe_bytes(PERSON))
     assert sneaked not in {c.face_id for c in after.candidates}
     assert after.candidates == () and after.hidden_suppressed == 1
     assert world.last_entry().details["hidden_suppressed"] == 1
-    others = gov.search("alice", "C-1", probe_bytes(2))
+    others = world.search("alice", "C-1", probe_bytes(2))
     assert len(others.candidates) == 2 and others.hidden_suppressed == 0
     kept, dropped = gov.filter_candidates(
         [SimpleNamespace(face_id=sneaked), SimpleNamespace(face_id=world.faces[(2, 0)])], MODEL

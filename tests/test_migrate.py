@@ -43,7 +43,9 @@ def embedded(tmp_path: Path, pipeline, other_faces) -> Path:  # type: ignore[no-
     ws.ingest("admin", [folder], workers=0, second_pass=False)
     service = Service(Settings(data_dir=data), ws)
     probe = (folder / "003.png").read_bytes()
-    service.search(service.principal("inv", "cli"), "C-1", probe, SearchRequest(k=5))
+    service.searches.search(
+        service.accounts.principal("inv", "cli"), "C-1", probe, SearchRequest(k=5)
+    )
     service.close()
     return data
 
@@ -124,10 +126,12 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
     ws.gallery._pipeline = pipeline
     service = Service(moved, ws)
     try:
-        admin = service.principal("admin", "cli")
-        assert service.verify_audit(admin).ok  # the audit chain arrived intact
+        admin = service.accounts.principal("admin", "cli")
+        assert service.admin.verify_audit(admin).ok  # the audit chain arrived intact
         probe = (embedded.parent / "photos" / "003.png").read_bytes()
-        view = service.search(service.principal("inv", "cli"), "C-1", probe, SearchRequest(k=5))
+        view = service.searches.search(
+            service.accounts.principal("inv", "cli"), "C-1", probe, SearchRequest(k=5)
+        )
         top = view.outcome.candidates[0]
         assert Path(top.provenance[0]["path"]).name in ("003.png", "003_flip.jpg")
         assert top.score > 0.9

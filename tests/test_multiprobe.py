@@ -49,7 +49,7 @@ def world(tmp_path, pipeline, shared_faces):
     assert not report.failures
     service = Service(Settings(data_dir=tmp_path / "data", search_workers=1), s.ws)
     yield World(s.ws, service, s.media)
-    service.pool.shutdown()
+    service.ctx.pool.shutdown()
     s.ws.close()
 
 
@@ -75,9 +75,9 @@ def _media_faces(ws: Workspace, case: str) -> set[int]:
 
 
 def test_photos_as_one_query_hashed_stored_audited(world: World, shared_faces) -> None:
-    ivy = world.service.principal("ivy", "cli")
+    ivy = world.service.accounts.principal("ivy", "cli")
     photos = [cfp_frontal(shared_faces, 63, k).read_bytes() for k in (1, 2, 3)]
-    out = world.service.multi_search(
+    out = world.service.searches.multi_search(
         ivy, "A", photos, SearchRequest(k=5), names=["a.jpg", "b.jpg", "c.jpg"]
     )
     shas = [hashlib.sha256(p).hexdigest() for p in photos]
@@ -107,7 +107,7 @@ def test_photos_as_one_query_hashed_stored_audited(world: World, shared_faces) -
     assert [p["sha256"] for p in probes.details["probes"]] == shas
     assert probes.details["candidates"][0]["matched"] == [1, 2, 3]
     # the search is listed and viewed like any other, with its probes and scores
-    report = world.service.case_report(ivy, "A", "html").data.decode()
+    report = world.service.cases.report(ivy, "A", "html").data.decode()
     assert "Multi-probe searches" in report and shas[2] in report
 
 
@@ -115,16 +115,16 @@ def test_multi_probe_refusals_are_logged(world: World, shared_faces, astronaut) 
     import cv2
     import numpy as np
 
-    ian = world.service.principal("ian", "cli")
+    ian = world.service.accounts.principal("ian", "cli")
     photos = [cfp_frontal(shared_faces, 63, k).read_bytes() for k in (1, 2)]
     with pytest.raises(RefusedError, match="not assigned"):
-        world.service.multi_search(ian, "A", photos, SearchRequest())
-    ivy = world.service.principal("ivy", "cli")
+        world.service.searches.multi_search(ian, "A", photos, SearchRequest())
+    ivy = world.service.accounts.principal("ivy", "cli")
     with pytest.raises(RefusedError, match="needs a case"):
-        world.service.multi_search(ivy, None, photos, SearchRequest())
+        world.service.searches.multi_search(ivy, None, photos, SearchRequest())
     _ok, blank = cv2.imencode(".png", np.full((120, 120, 3), 200, np.uint8))
     with pytest.raises(NoFaceError, match=r"blank\.png"):
-        world.service.multi_search(
+        world.service.searches.multi_search(
             ivy, "A", [*photos, blank.tobytes()], SearchRequest(), names=["x", "y", "blank.png"]
         )
     assert len(_entries(world.ws, "search.refused")) == 2
@@ -159,7 +159,9 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
     # the audit: one entry per side, each with its own faces only
     entries = {e.case: e.details for e in _entries(world.ws, "media.alert")}
     assert set(entries["A"]["faces"]) <= own_a and set(entries["B"]["faces"]) <= own_b
-    report_a = world.service.case_report(world.service.principal("ivy", "cli"), "A", "html")
+    report_a = world.service.cases.report(
+        world.service.accounts.principal("ivy", "cli"), "A", "html"
+    )
     text_a = report_a.data.decode()
     assert "Cross-case alerts" in text_a and "secret-b" not in text_a
     for f in own_b:
@@ -183,24 +185,26 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
     world.media.cluster("ivy", "A")
     views = world.media.clusters("ivy", "A")
     child = next(v for v in views if any("child" in f.file for f in v.faces))
-    ivy = world.service.principal("ivy", "cli")
-    out = world.service.cluster_search(ivy, "A", child.cluster, SearchRequest(k=3), max_probes=2)
+    ivy = world.service.accounts.principal("ivy", "cli")
+    out = world.service.searches.cluster_search(
+        ivy, "A", child.cluster, SearchRequest(k=3), max_probes=2
+    )
     assert len(out.probes) == 2 and out.cluster == child.cluster
     assert all(p.media_face_id in {f.face_id for f in child.faces} for p in out.probes)
     assert out.outcome.candidates[0].provenance[0]["path"].endswith(("p65_8.jpg", "p65_9.jpg"))
     (probes,) = _entries(world.ws, "search.probes")
     assert probes.details["cluster"] == child.cluster
     # the report's media sections in both formats (persons, the cluster search, the alert)
-    html_a = world.service.case_report(ivy, "A", "html").data.decode()
+    html_a = world.service.cases.report(ivy, "A", "html").data.decode()
     assert f"media face {out.probes[0].media_face_id} (cluster {child.cluster})" in html_a
     assert "Persons found in the media" in html_a and "known-image elimination" in html_a
-    assert world.service.case_report(ivy, "A", "pdf").data[:5] == b"%PDF-"
+    assert world.service.cases.report(ivy, "A", "pdf").data[:5] == b"%PDF-"
     # B's investigator cannot search A's cluster, in A or in B
-    ian = world.service.principal("ian", "cli")
+    ian = world.service.accounts.principal("ian", "cli")
     with pytest.raises(RefusedError):
-        world.service.cluster_search(ian, "A", child.cluster, SearchRequest())
+        world.service.searches.cluster_search(ian, "A", child.cluster, SearchRequest())
     with pytest.raises(RefusedError, match="no cluster"):
-        world.service.cluster_search(ian, "B", child.cluster, SearchRequest())
+        world.service.searches.cluster_search(ian, "B", child.cluster, SearchRequest())
 
 
 def test_cli_multi_probe_search_cluster_search_and_alerts(tmp_path, shared_faces) -> None:

@@ -199,8 +199,8 @@ def prepare_data(
         gov.approve_case("sam", OTHER_CASE, "victim identification")
         media_faces = prepare_media(ws, media)
         # One search already there (the astronaut alone), for the tests that read results.
-        ivy = service.principal("ivy", "cli")
-        service.search(ivy, CASE, astronaut_probe.read_bytes(), SearchRequest(k=12))
+        ivy = service.accounts.principal("ivy", "cli")
+        service.searches.search(ivy, CASE, astronaut_probe.read_bytes(), SearchRequest(k=12))
     finally:
         service.close()  # closes the workspace too
     return media_faces

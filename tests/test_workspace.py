@@ -37,19 +37,21 @@ def ws(tmp_path, pipeline, astronaut, other_faces):
 
 def _search(ws, probe: bytes, k: int | None = None):
     service = ws.service
-    return service.search(service.principal("inv", "cli"), "C-1", probe, SearchRequest(k=k))
+    return service.searches.search(
+        service.accounts.principal("inv", "cli"), "C-1", probe, SearchRequest(k=k)
+    )
 
 
 def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
     folder = ws.folder
     request_photo = write_image(tmp_path / "request.jpg", astronaut[40:300, 120:360])
-    admin = ws.service.principal("admin", "cli")
-    request_id, matches = ws.service.preview_removal(
+    admin = ws.service.accounts.principal("admin", "cli")
+    request_id, matches = ws.service.admin.preview_removal(
         admin, [request_photo.read_bytes()], "the person", "erasure request"
     )
     found = {m.image_path.split("/")[-1] for m in matches if m.image_path}
     assert found == {"astronaut.png", "astronaut_flipped.jpg"}
-    removed = ws.service.apply_removal(admin, request_id, None)
+    removed = ws.service.admin.apply_removal(admin, request_id, None)
     assert len(removed) == 2
 
     # gone from results at once
@@ -98,3 +100,15 @@ def test_search_records_what_was_shown(ws):
     assert entry.details["probe_sha256"] == outcome.probe_sha256
     shown = entry.details.get("candidates") or entry.details.get("shown")
     assert shown, entry.details
+
+
+def test_the_composition_root_adds_media_sections_to_its_governance_only(tmp_path) -> None:
+    """Victim identification's case-report sections are wired by the composition root into
+    the governance it builds (governance imports no media; nothing is registered per process)."""
+    from facesearch.govern import Governance
+    from facesearch.govern.report_sections import MULTI_PROBE
+
+    with Workspace.open(tmp_path / "data") as w:
+        assert w.governance.report_sections.names == ("media", MULTI_PROBE, "media-alerts")
+        bare = Governance(w.governance.session_factory, w.governance.policy)
+        assert bare.report_sections.names == (MULTI_PROBE,)

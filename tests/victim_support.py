@@ -1,5 +1,6 @@
 """Shared set-up for the victim-identification tests: a real workspace (SQLite, the real
-models) with media plugged in as the composition root does it (its case-report sections),
+models) with media plugged in as the composition root does it (its case-report sections,
+added by ``Workspace.from_settings``),
 users, two open cases, and photos from the shared CFP set."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from facesearch.app.media import MediaService, register_media
+from facesearch.app.media import MediaService
 from facesearch.app.workspace import Workspace
 
 
@@ -20,7 +21,6 @@ class Setup:
 def make_workspace(data: Path, pipeline=None) -> Setup:  # type: ignore[no-untyped-def]
     """Users: admin, sup (supervisor), ivy and ian (investigators), aud (auditor). Cases: A
     (ivy assigned) and B (ian assigned), both open."""
-    register_media()
     ws = Workspace.open(data)
     if pipeline is not None:
         ws.gallery._pipeline = pipeline

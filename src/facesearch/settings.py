@@ -67,6 +67,20 @@ class Settings(BaseSettings):
         "recognizer runs on dlib's own (slow) code (src/facesearch/ingest/second_vectors.py).",
     )
     encryption_key: SecretStr | None = None
+    # audit checkpoints (facesearch/govern/checkpoint.py): the signing key, a file or its PEM
+    audit_key: Path | None = Field(
+        default=None, description="Private key file that signs audit checkpoints."
+    )
+    audit_key_pem: SecretStr | None = Field(
+        default=None, description="The checkpoint signing key's PEM text (instead of a file)."
+    )
+    # the demo (facesearch/cli/demo.py): where its photos are cached
+    demo_photos: Path | None = Field(
+        default=None,
+        description="Demo photo cache (default: facesearch/demo-photos in the "
+        "user's cache folder, $XDG_CACHE_HOME or ~/.cache).",
+    )
+    cache_home: Path | None = Field(default=None, validation_alias="XDG_CACHE_HOME")
     secure_cookies: bool | None = Field(
         default=None, description="Mark cookies Secure (default: when the request is HTTPS)."
     )
@@ -140,6 +154,24 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_LENGTH} characters outside development mode (e.g. "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
+
+    def audit_key_environ(self) -> dict[str, str]:
+        """The checkpoint signing key as ``govern.checkpoint.load_signing_key`` reads it
+        (empty: no key configured)."""
+        env: dict[str, str] = {}
+        if self.audit_key is not None:
+            env["FACESEARCH_AUDIT_KEY"] = str(self.audit_key)
+        if self.audit_key_pem is not None:
+            env["FACESEARCH_AUDIT_KEY_PEM"] = self.audit_key_pem.get_secret_value()
+        return env
+
+    @property
+    def demo_photos_dir(self) -> Path:
+        """Where the demo's photos are cached."""
+        if self.demo_photos is not None:
+            return self.demo_photos.expanduser()
+        base = self.cache_home or Path.home() / ".cache"
+        return base / "facesearch" / "demo-photos"
 
     def encryption_environ(self) -> dict[str, str]:
         """The encryption key as ``Cipher.from_env`` reads it (empty: encryption off)."""

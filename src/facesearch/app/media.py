@@ -2,10 +2,9 @@
 HTTP API (``/cases/{number}/media``) reach the media toolkit, and how it is plugged into
 governance.
 
-* :func:`register_media` - once per process, by the composition root: adds media's sections
-  to the case report (the media sets, persons, decisions and cross-case alerts; governance does
-  not import media). Idempotent; ``register_media()`` with no argument fills the case report's
-  own registry (:data:`facesearch.govern.report_sections.CASE_REPORT_SECTIONS`).
+* :func:`register_media` - by the composition root (``Workspace.from_settings``) when it builds
+  a governance: adds media's sections to that governance's case report (the media sets,
+  persons, decisions and cross-case alerts; governance does not import media). Idempotent.
 * :func:`media_service` - the governed media acts (:class:`MediaService`) on the composition
   root's governance and gallery, with the media settings of its one :class:`Settings` (the CLI
   may override three of them for one command); the environment is read in settings.py only.

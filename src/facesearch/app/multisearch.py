@@ -1,11 +1,9 @@
-"""Multi-probe searches through the application service: several photos of one person, or a
-case's media-set cluster, as one governed gallery query.
+"""Multi-probe searches: several photos of one person, or a case's media-set cluster, as one
+governed gallery query.
 
-The same three steps as a single-probe search (``Governance.search``): the check (role, open
-case, assignment, quota; for a cluster, that the cluster is the case's) in one transaction; the
-probes embedded and the engine search on the search pool, holding no transaction; the record
-(:func:`facesearch.govern.multisearch.record_multi_search`) in a second transaction. Refusals
-and failures are logged.
+Both run through :func:`facesearch.app.governed.governed_search` (permit, engine search on the
+search pool holding no transaction, record): :class:`Photos` and :class:`Cluster` are their
+steps; the record is :func:`facesearch.govern.multisearch.record_multi_search`.
 """
 
 from __future__ import annotations
@@ -13,16 +11,20 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facesearch.app.governed import NO_CASE, SearchRequest, governed_search
+from facesearch.govern import Governance
+from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.multisearch import MultiSearchOutcome, record_multi_search
 from facesearch.govern.schema import Case
-from facesearch.govern.searches import SearchPermit, permit_search
+from facesearch.govern.searches import SearchPermit
 from facesearch.govern.suppression import SuppressionMatcher
 from facesearch.search.multiprobe import (
     MAX_PROBES,
@@ -33,73 +35,71 @@ from facesearch.search.multiprobe import (
 )
 
 if TYPE_CHECKING:
+    from facesearch.app.context import AppContext
     from facesearch.app.principal import Principal
-    from facesearch.app.service import SearchRequest, Service
 
 DEFAULT_CLUSTER_PROBES = 5
 
 
-def search_photos(
-    service: Service,
-    who: Principal,
-    case: str | None,
-    photos: Sequence[bytes],
-    request: SearchRequest,
-    *,
-    names: Sequence[str] | None = None,
-    faces: Sequence[int | None] | None = None,
-) -> MultiSearchOutcome:
-    """Search the gallery with several photos of one person (the largest face of each, or
-    ``faces[i]``), as one query inside ``case``."""
-    gov = service.governance
-    labels = list(names) if names else [f"photo {i}" for i in range(1, len(photos) + 1)]
-    asked = _asked(case, request, [hashlib.sha256(p).hexdigest() for p in photos])
-    _check_count(service, who, case, len(photos), asked)
-    for label, data in zip(labels, photos, strict=True):
-        if not data:
-            gov.refuse(who.username, "search", f"the probe {label} is empty", asked)
-    permit = _permit(service, who, case, request, asked)
-    chosen = list(faces) if faces else [request.face] * len(photos)
+@dataclass(frozen=True)
+class Photos:
+    """The steps of a search with several photos (the largest face of each, or ``faces[i]``)."""
 
-    def engine() -> MultiProbeResult:
-        verifier = service._thread_verifier()
-        start = time.perf_counter()
-        with service.engine_lock.read():
-            probes = []
-            for label, data, face in zip(labels, photos, chosen, strict=True):
-                _, found, choice = verifier.choose(data, face, photo=label)
-                f = found[choice.used]
-                probes.append(probe_from_face(f, hashlib.sha256(data).hexdigest(), label))
-            return _search(service, probes, permit, request, start)
+    ctx: AppContext
+    photos: list[bytes]
+    labels: list[str]
+    faces: list[int | None]
+    request: SearchRequest
 
-    result = _run_engine(service, who, engine, asked)
-    return _record(service, who, permit, list(photos), result, request, asked, cluster=None)
+    def prepare(self, session: Session, permit: SearchPermit) -> None:
+        return None
+
+    def engine(self, permit: SearchPermit, prepared: None) -> MultiProbeResult:
+        ctx = self.ctx
+
+        def run() -> MultiProbeResult:
+            verifier = ctx.verifier()
+            start = time.perf_counter()
+            with ctx.engine_lock.read():
+                probes = []
+                for label, data, face in zip(self.labels, self.photos, self.faces, strict=True):
+                    _, found, choice = verifier.choose(data, face, photo=label)
+                    f = found[choice.used]
+                    probes.append(probe_from_face(f, hashlib.sha256(data).hexdigest(), label))
+                return _search(ctx, probes, permit, self.request, start)
+
+        return ctx.pool.run(run)
+
+    def record(
+        self,
+        gov: Governance,
+        session: Session,
+        audit: AuditLog,
+        permit: SearchPermit,
+        prepared: None,
+        result: MultiProbeResult,
+    ) -> MultiSearchOutcome:
+        return _record(gov, session, audit, permit, self.photos, result, self.request, None)
 
 
-def search_cluster(
-    service: Service,
-    who: Principal,
-    case: str | None,
-    cluster: int,
-    request: SearchRequest,
-    *,
-    max_probes: int = DEFAULT_CLUSTER_PROBES,
-) -> MultiSearchOutcome:
-    """Search the gallery with the ``max_probes`` best faces (by quality) of a media-set
-    cluster of ``case``. Their stored face crops are the probes kept with the search; the
-    embeddings are the ones the import made (the primary model only: no fusion)."""
-    from facesearch.media.schema import MediaFace, MediaFile
-    from facesearch.media.service import MediaService
+@dataclass(frozen=True)
+class Cluster:
+    """The steps of a search with the ``max_probes`` best faces (by quality) of a media-set
+    cluster of the case: read in the permit's transaction, after the case was checked."""
 
-    gov = service.governance
-    asked = {**_asked(case, request, []), "cluster": cluster, "max_probes": max_probes}
-    _check_count(service, who, case, max_probes, asked)
-    permit = _permit(service, who, case, request, asked)
-    media = MediaService(gov, service.gallery)
+    ctx: AppContext
+    cluster: int
+    max_probes: int
+    request: SearchRequest
 
-    def load(s: Session, _a: Any) -> list[tuple[ProbeVector, bytes]]:
-        c = s.execute(select(Case).where(Case.number == permit.case)).scalar_one()
-        rows = s.execute(
+    def prepare(self, session: Session, permit: SearchPermit) -> list[tuple[ProbeVector, bytes]]:
+        from facesearch.media.schema import MediaFace, MediaFile
+        from facesearch.media.service import MediaService
+
+        ctx, cluster = self.ctx, self.cluster
+        media = MediaService(ctx.governance, ctx.gallery)
+        c = session.execute(select(Case).where(Case.number == permit.case)).scalar_one()
+        rows = session.execute(
             select(MediaFace, MediaFile.path)
             .join(MediaFile, MediaFile.id == MediaFace.file_id)
             .where(
@@ -109,7 +109,7 @@ def search_cluster(
                 MediaFace.crop.is_not(None),
             )
             .order_by(MediaFace.quality.desc(), MediaFace.id)
-            .limit(max_probes)
+            .limit(self.max_probes)
         ).all()
         if not rows:
             raise RefusedError("search", f"case {c.number!r} has no cluster {cluster} to search")
@@ -129,7 +129,7 @@ def search_cluster(
                     crop,
                 )
             )
-        if any(f.model != service.gallery.model_key for f, _ in rows):
+        if any(f.model != ctx.gallery.model_key for f, _ in rows):
             raise RefusedError(
                 "search",
                 f"cluster {cluster}'s faces were embedded with another model than the "
@@ -137,128 +137,141 @@ def search_cluster(
             )
         return out
 
-    loaded = gov._run(who.username, "search", asked, load)
-    probes = [p for p, _ in loaded]
-    crops = [b for _, b in loaded]
+    def engine(
+        self, permit: SearchPermit, prepared: list[tuple[ProbeVector, bytes]]
+    ) -> MultiProbeResult:
+        ctx = self.ctx
+        probes = [p for p, _ in prepared]
 
-    def engine() -> MultiProbeResult:
-        start = time.perf_counter()
-        with service.engine_lock.read():
-            return _search(service, probes, permit, request, start)
+        def run() -> MultiProbeResult:
+            start = time.perf_counter()
+            with ctx.engine_lock.read():
+                return _search(ctx, probes, permit, self.request, start)
 
-    result = _run_engine(service, who, engine, asked)
-    return _record(service, who, permit, crops, result, request, asked, cluster=cluster)
+        return ctx.pool.run(run)
+
+    def record(
+        self,
+        gov: Governance,
+        session: Session,
+        audit: AuditLog,
+        permit: SearchPermit,
+        prepared: list[tuple[ProbeVector, bytes]],
+        result: MultiProbeResult,
+    ) -> MultiSearchOutcome:
+        crops = [b for _, b in prepared]
+        return _record(gov, session, audit, permit, crops, result, self.request, self.cluster)
+
+
+def search_photos(
+    ctx: AppContext,
+    who: Principal,
+    case: str | None,
+    photos: Sequence[bytes],
+    request: SearchRequest,
+    *,
+    names: Sequence[str] | None = None,
+    faces: Sequence[int | None] | None = None,
+) -> MultiSearchOutcome:
+    """Search the gallery with several photos of one person (the largest face of each, or
+    ``faces[i]``), as one query inside ``case``."""
+    gov = ctx.governance
+    labels = list(names) if names else [f"photo {i}" for i in range(1, len(photos) + 1)]
+    asked = _asked(case, request, [hashlib.sha256(p).hexdigest() for p in photos])
+    number = _check_count(gov, who, case, len(photos), asked)
+    for label, data in zip(labels, photos, strict=True):
+        if not data:
+            gov.refuse(who.username, "search", f"the probe {label} is empty", asked)
+    chosen = list(faces) if faces else [request.face] * len(photos)
+    steps = Photos(ctx, list(photos), labels, chosen, request)
+    outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
+    return outcome
+
+
+def search_cluster(
+    ctx: AppContext,
+    who: Principal,
+    case: str | None,
+    cluster: int,
+    request: SearchRequest,
+    *,
+    max_probes: int = DEFAULT_CLUSTER_PROBES,
+) -> MultiSearchOutcome:
+    """Search the gallery with the ``max_probes`` best faces (by quality) of a media-set
+    cluster of ``case``. Their stored face crops are the probes kept with the search; the
+    embeddings are the ones the import made (the primary model only: no fusion)."""
+    gov = ctx.governance
+    asked = {**_asked(case, request, []), "cluster": cluster, "max_probes": max_probes}
+    number = _check_count(gov, who, case, max_probes, asked)
+    steps = Cluster(ctx, cluster, max_probes, request)
+    outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
+    return outcome
 
 
 def _asked(case: str | None, request: SearchRequest, shas: list[str]) -> dict[str, Any]:
-    filters = request.filters
     return {
         "case": case,
         "probe_sha256": shas,
         "k": request.k,
-        "collection": filters.collection if filters else None,
+        "collection": request.collection,
         "multi_probe": True,
     }
 
 
 def _check_count(
-    service: Service, who: Principal, case: str | None, n: int, asked: dict[str, Any]
-) -> None:
-    gov = service.governance
+    gov: Governance, who: Principal, case: str | None, n: int, asked: dict[str, Any]
+) -> str:
+    """The case, once it is known that there is one and a number of probes allowed."""
     if not case:
-        gov.refuse(
-            who.username,
-            "search",
-            "a search needs a case: an open, approved case (the CLI's --case CASE)",
-            asked,
-        )
+        gov.refuse(who.username, "search", NO_CASE, asked)
     if n < 1:
         gov.refuse(who.username, "search", "a multi-probe search needs at least one probe", asked)
     if n > MAX_PROBES:
         gov.refuse(
             who.username, "search", f"at most {MAX_PROBES} probes in one search, got {n}", asked
         )
-
-
-def _permit(
-    service: Service,
-    who: Principal,
-    case: str | None,
-    request: SearchRequest,
-    asked: dict[str, Any],
-) -> SearchPermit:
-    gov = service.governance
-    assert case is not None
-    permit: SearchPermit = gov._run(
-        who.username,
-        "search",
-        asked,
-        lambda s, _a: permit_search(s, gov.policy, who.username, case, request.k, gov.clock()),
-    )
-    return permit
+    return case
 
 
 def _search(
-    service: Service,
+    ctx: AppContext,
     probes: list[ProbeVector],
     permit: SearchPermit,
     request: SearchRequest,
     start: float,
 ) -> MultiProbeResult:
-    filters = request.filters
     return multi_probe_search(
-        service.gallery,
+        ctx.gallery,
         probes,
         permit.k_used,
-        model=service.gallery.model_key,
-        collection=filters.collection if filters else None,
-        filters=filters,
+        model=ctx.gallery.model_key,
+        collection=request.collection,
+        filters=request.filters,
         started=start,
     )
 
 
-def _run_engine(service: Service, who: Principal, engine: Any, asked: dict[str, Any]) -> Any:
-    gov = service.governance
-    try:
-        return service.pool.run(engine)
-    except RefusedError:
-        raise
-    except Exception as exc:
-        gov.record(
-            who.username, "search.failed", {**asked, "error": f"{type(exc).__name__}: {exc}"}
-        )
-        raise
-
-
 def _record(
-    service: Service,
-    who: Principal,
+    gov: Governance,
+    session: Session,
+    audit: AuditLog,
     permit: SearchPermit,
     probe_bytes: list[bytes],
     result: MultiProbeResult,
     request: SearchRequest,
-    asked: dict[str, Any],
-    *,
     cluster: int | None,
 ) -> MultiSearchOutcome:
-    gov = service.governance
-    filters = request.filters
-
-    def record(s: Session, a: Any) -> MultiSearchOutcome:
-        matcher = SuppressionMatcher.load(s, gov.policy.suppression.threshold)
-        return record_multi_search(
-            s,
-            a,
-            gov.policy,
-            matcher,
-            gov.cipher,
-            permit,
-            probe_bytes,
-            result,
-            filters.collection if filters else None,
-            gov.clock(),
-            cluster=cluster,
-        )
-
-    outcome: MultiSearchOutcome = gov._run(who.username, "search", asked, record)
-    return outcome
+    matcher = SuppressionMatcher.load(session, gov.policy.suppression.threshold)
+    return record_multi_search(
+        session,
+        audit,
+        gov.policy,
+        matcher,
+        gov.cipher,
+        permit,
+        probe_bytes,
+        result,
+        request.collection,
+        gov.clock(),
+        cluster=cluster,
+    )

@@ -1,10 +1,10 @@
 """The governed product: a gallery (the engine) plus governance (who may do what, and the audit).
 
-The application service (:class:`facesearch.app.Service`, which the CLI, the HTTP API and the
-web app call) holds a ``Workspace``: ingest and removal are administrative acts by a named
-administrator and are logged; searches run only inside an open, approved case
-(``Governance.search``, driven by ``Service.search``); the suppression list keeps removed
-people out of later ingests and results.
+The application's composition root (:class:`facesearch.app.Service`, which the CLI, the HTTP
+API and the web app call) holds a ``Workspace``: ingest and removal are administrative acts by
+a named administrator and are logged; searches run only inside an open, approved case
+(``facesearch.app.governed``); the suppression list keeps removed people out of later ingests
+and results.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
+from facesearch.media.report import register as register_media_sections
 from facesearch.search.backends import Backends
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
@@ -57,11 +58,14 @@ class Workspace:
         governance = Governance(
             sessionmaker(gallery.catalog.engine, expire_on_commit=False),
             policy,
-            backend=gallery,
             cipher=Cipher.from_env(settings.encryption_environ()),
+            signing_env=settings.audit_key_environ(),
         )
         if gallery.catalog.engine.dialect.name == "sqlite":
             governance.transaction_lock = threading.RLock()
+        # victim identification's case-report sections (media, persons, alerts): wired here,
+        # above both, so that governance imports no feature
+        register_media_sections(governance.report_sections)
         return cls(gallery, governance)
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ DatabaseUrlOption = Annotated[
 def friendly_errors() -> Iterator[None]:
     """Turn facesearch errors into one clear line on stderr: exit code 2 for a refusal by the
     policy (it is in the audit log too), 1 for anything else."""
-    from facesearch.govern.errors import RefusedError
+    from facesearch.app.types import RefusedError
 
     try:
         yield

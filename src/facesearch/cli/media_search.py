@@ -59,8 +59,8 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
             from facesearch.app.service import SearchRequest
 
             service = service_for(ctx)
-            who = service.principal_for_cli(actor, token)
-            out = service.cluster_search(who, case, cluster, SearchRequest(k=k), probes)
+            who = service.accounts.for_cli(actor, token)
+            out = service.searches.cluster_search(who, case, cluster, SearchRequest(k=k), probes)
         view = out.to_dict()
         if json_out:
             sys.stdout.write(json.dumps(view, indent=2, default=str) + "\n")

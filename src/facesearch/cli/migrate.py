@@ -73,14 +73,14 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         The catalog (SQLite) goes to a server database, the vectors (FAISS) to a vector store
         and, optionally, the files to object storage; counts and top-k results on sampled
         probes are compared before success is reported. Resumable: run it again to continue."""
-        from facesearch.search.backends import Backends
+        from facesearch.app.types import Backends
 
         with friendly_errors():
             target = Backends.parse(
                 database_url=to_database, vector_store=to_vector_store, blobs=to_blobs
             )
             service = service_for(ctx, data_dir, database_url)
-            who = service.principal_for_cli(actor, token)
+            who = service.accounts.for_cli(actor, token)
             with Progress(
                 TextColumn("{task.description:>12}"),
                 BarColumn(),
@@ -96,7 +96,9 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
                         tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
                     progress.update(tasks[stage], completed=done, total=total)
 
-                report = service.migrate(who, target, sample=sample, k=k, on_progress=on_progress)
+                report = service.library.migrate(
+                    who, target, sample=sample, k=k, on_progress=on_progress
+                )
         if json_out:
             sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
         else:

@@ -30,11 +30,9 @@ from facesearch.govern.retention import PurgeResult
 from facesearch.govern.searches import (
     LEADS_STATEMENT,
     CandidateView,
-    Decision,
+    ReviewDecision,
     ReviewView,
-    SearchBackend,
     SearchOutcome,
-    SearchResultLike,
 )
 from facesearch.govern.service import Governance
 from facesearch.govern.suppression import (
@@ -55,7 +53,6 @@ __all__ = [
     "CandidateView",
     "CaseSummary",
     "Cipher",
-    "Decision",
     "EncryptionError",
     "Entry",
     "FaceFinder",
@@ -68,11 +65,10 @@ __all__ = [
     "PurgeResult",
     "Purpose",
     "RefusedError",
+    "ReviewDecision",
     "ReviewView",
     "Role",
-    "SearchBackend",
     "SearchOutcome",
-    "SearchResultLike",
     "SuppressionMatcher",
     "VerifyResult",
     "canonical_json",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
-from facesearch.govern.schema import Case, CaseAssignment, User
+from facesearch.govern.schema import CandidateRow, Case, CaseAssignment, Search, User
 from facesearch.govern.users import Role, find_user, has_role, require_user
 
 PENDING = "pending"
@@ -89,6 +89,33 @@ def require_readable_case(session: Session, user: User, number: str, action: str
             "(and is not a supervisor or auditor)",
         )
     return case
+
+
+def case_showing_face(
+    session: Session, actor: str, face_id: int, search_id: int | None, action: str
+) -> str | None:
+    """The case through which ``actor`` may see gallery face ``face_id`` (its crop, thumbnail
+    or image): None for an administrator outside any search; otherwise a case whose search
+    (``search_id``, when given) returned the face and which the actor may read
+    (administrators read every case). :class:`RefusedError` otherwise."""
+    user = require_user(session, actor, action)
+    admin = has_role(user, Role.ADMINISTRATOR)
+    if admin and search_id is None:
+        return None
+    q = (
+        select(Case)
+        .join(Search, Search.case_id == Case.id)
+        .join(CandidateRow, CandidateRow.search_id == Search.id)
+        .where(CandidateRow.face_id == face_id)
+    )
+    if search_id is not None:
+        q = q.where(Search.id == search_id)
+    for case in session.execute(q).scalars():
+        if admin or can_read_case(user, case):
+            return case.number
+    raise RefusedError(
+        action, f"face {face_id} was not returned by a search in a case {actor!r} may read"
+    )
 
 
 def open_case(

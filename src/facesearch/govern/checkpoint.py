@@ -102,13 +102,13 @@ def _inside(path: Path, folders: Iterable[Path]) -> Path | None:
 def load_signing_key(
     path: Path | None = None,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     protected: Iterable[Path] = (),
 ) -> Ed25519PrivateKey:
-    """The signing key from ``path``, else ``$FACESEARCH_AUDIT_KEY`` (a file) or
-    ``$FACESEARCH_AUDIT_KEY_PEM`` (the PEM text). A key file inside one of the ``protected``
+    """The signing key from ``path``, else ``env``'s ``FACESEARCH_AUDIT_KEY`` (a file) or
+    ``FACESEARCH_AUDIT_KEY_PEM`` (the PEM text); ``env`` is the typed settings'
+    ``audit_key_environ()``. A key file inside one of the ``protected``
     folders (the data directory) is refused: a key kept beside the log protects nothing."""
-    env = os.environ if env is None else env
     if path is None and env.get(KEY_ENV):
         path = Path(env[KEY_ENV])
     if path is not None:

@@ -32,6 +32,7 @@ from facesearch.govern.searches import (
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.search.multiprobe import MultiProbeResult
 from facesearch.store.crypto import Cipher
 
 
@@ -90,7 +91,7 @@ def record_multi_search(
     cipher: Cipher | None,
     permit: SearchPermit,
     probe_bytes: Sequence[bytes],
-    result: Any,
+    result: MultiProbeResult,
     collection: str | None,
     now: datetime,
     *,

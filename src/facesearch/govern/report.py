@@ -33,13 +33,12 @@ from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.checkpoint import Checkpoint, latest_recorded
 from facesearch.govern.report_sections import (
-    CASE_REPORT_SECTIONS,
     ReportSections,
     ReportTable,
     render_html_tables,
 )
 from facesearch.govern.schema import Case, Probe
-from facesearch.govern.searches import LEADS_STATEMENT, Decision, SearchOutcome, outcome_of
+from facesearch.govern.searches import LEADS_STATEMENT, ReviewDecision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
 
 
@@ -107,7 +106,7 @@ def build_case_report(
     generated_by: str,
     generated_at: datetime,
     policy_sha256: str,
-    sections: ReportSections = CASE_REPORT_SECTIONS,
+    sections: ReportSections,
 ) -> CaseReportData:
     searches = _searches_of_case(session, case)
     probes = session.execute(
@@ -208,7 +207,7 @@ def _reviews_text(reviews: Sequence[Any]) -> str:
     if not reviews:
         return "not reviewed"
     return " | ".join(
-        f"{Decision.LABELS.get(r.decision, r.decision)} by {r.reviewer}, {fmt_time(r.at)}"
+        f"{ReviewDecision.LABELS.get(r.decision, r.decision)} by {r.reviewer}, {fmt_time(r.at)}"
         + (f": {r.note}" if r.note else "")
         for r in reviews
     )

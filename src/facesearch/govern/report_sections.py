@@ -7,11 +7,11 @@ report's session and case returning plain :class:`ReportTable` rows, which the H
 renderers print alike; a section without content returns no table, so a case without it reads
 as before.
 
-Governance's own multi-probe searches are the one section present from the start
-(:data:`MULTI_PROBE`); other sections are added by the composition root (``facesearch.app``),
-once per process, never at import time::
+Each :class:`~facesearch.govern.Governance` holds its own registry (``report_sections``),
+which starts with governance's multi-probe searches (:data:`MULTI_PROBE`); the composition root
+(``facesearch.app``) adds the others when it builds the governance, never at import time::
 
-    CASE_REPORT_SECTIONS.add("media", media_tables, before=MULTI_PROBE)
+    governance.report_sections.add("media", media_tables, before=MULTI_PROBE)
 """
 
 from __future__ import annotations
@@ -136,9 +136,10 @@ def multi_probe_tables(s: Session, case: Case) -> list[ReportTable]:
     return out
 
 
-# The case report's sections in this process: governance's multi-probe searches, then what the
-# composition root adds.
-CASE_REPORT_SECTIONS = ReportSections({MULTI_PROBE: multi_probe_tables})
+def case_report_sections() -> ReportSections:
+    """A case report's sections as governance knows them: its multi-probe searches (the
+    composition root adds the others to its governance's own registry)."""
+    return ReportSections({MULTI_PROBE: multi_probe_tables})
 
 
 def render_html_tables(tables: Sequence[ReportTable]) -> list[str]:

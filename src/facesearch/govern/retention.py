@@ -26,7 +26,7 @@ from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.cases import CLOSED
 from facesearch.govern.multisearch_schema import MultiProbeScore
 from facesearch.govern.policy import Policy
-from facesearch.govern.schema import Candidate, Case, Probe, Review, Search
+from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search
 from facesearch.govern.users import Role, require_user
 
 
@@ -97,7 +97,7 @@ def purge(
                     session.execute(delete(Review).where(Review.search_id.in_(ids)))
                 )
                 n_cands = _count_deleted(
-                    session.execute(delete(Candidate).where(Candidate.search_id.in_(ids)))
+                    session.execute(delete(CandidateRow).where(CandidateRow.search_id.in_(ids)))
                 )
                 # the per-probe scores of multi-probe searches go with their candidates
                 session.execute(delete(MultiProbeScore).where(MultiProbeScore.search_id.in_(ids)))

@@ -46,7 +46,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
-    "Candidate",
+    "CandidateRow",
     "Case",
     "CaseAssignment",
     "PolicyVersion",
@@ -199,12 +199,12 @@ class Search(Base):
     case: Mapped[Case] = relationship()
     user: Mapped[User] = relationship()
     probe: Mapped[Probe] = relationship()
-    candidates: Mapped[list[Candidate]] = relationship(
-        back_populates="search", order_by="Candidate.rank"
+    candidates: Mapped[list[CandidateRow]] = relationship(
+        back_populates="search", order_by="CandidateRow.rank"
     )
 
 
-class Candidate(Base):
+class CandidateRow(Base):
     """One candidate shown to the searcher (after policy filters)."""
 
     __tablename__ = "gov_candidates"
@@ -239,7 +239,7 @@ class Review(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     audit_seq: Mapped[int | None] = mapped_column(Integer)
 
-    candidate: Mapped[Candidate] = relationship(back_populates="reviews")
+    candidate: Mapped[CandidateRow] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()
 
 

@@ -1,17 +1,18 @@
 """Governed searches and the review of their candidates.
 
-The search itself is done by a :class:`SearchBackend` the caller supplies (the real one
-wraps ``Gallery.search``). Governance decides whether it may run, filters what is shown
-(policy band, suppression, maximum count), stores the probe and the candidates for the
-case, and records everything in the audit log in the same transaction.
+A governed search has three steps, run by the application layer (``facesearch.app.governed``):
+:func:`permit_search` (its own transaction) decides whether it may run; the engine searches,
+holding no transaction; :func:`record_search` (a second transaction) filters what is shown
+(policy band, suppression, maximum count), stores the probe and the candidates for the case,
+and records everything in the audit log.
 
 Rules: a search runs only in an ``open`` case, by an active investigator assigned to it, for
 a purpose the policy in force still allows. ``k`` is capped at ``search.max_candidates``. A
-probe whose quality (as the backend reports it: see :class:`SearchResultLike`) is below
-``search.min_probe_quality`` is refused, as is one whose quality the backend does not report
-when the minimum is above 0. Candidates in a band weaker than ``search.min_band_shown``, or in
-a band the policy does not list, are not shown (counted as ``hidden_below_band``); candidates
-of suppressed people are not shown (``hidden_suppressed``). Reviews are accepted while the
+probe whose quality (as the engine measured it) is below ``search.min_probe_quality`` is
+refused, as is one whose quality the engine did not measure when the minimum is above 0.
+Candidates in a band weaker than ``search.min_band_shown``, or in a band the policy does not
+list, are not shown (counted as ``hidden_below_band``); candidates of suppressed people are not
+shown (``hidden_suppressed``). Reviews are accepted while the
 case is open, from assigned investigators and supervisors, on candidates that were shown.
 
 Every result carries :data:`LEADS_STATEMENT`.
@@ -20,10 +21,9 @@ Every result carries :data:`LEADS_STATEMENT`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
@@ -39,16 +39,17 @@ from facesearch.govern.cases import (
 )
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
-from facesearch.govern.schema import Candidate, Case, Probe, Review, Search, User
+from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
-from facesearch.search.scoring import LEADS_NOTICE
+from facesearch.search.multiprobe import MultiCandidate, MultiProbeResult
+from facesearch.search.scoring import LEADS_NOTICE, Candidate, SearchResult
 from facesearch.store.crypto import Cipher, maybe_encrypt
 
 LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search.scoring)
 
 
-class Decision:
+class ReviewDecision:
     POSSIBLE_MATCH = "possible_match"
     NOT_A_MATCH = "not_a_match"
     INSUFFICIENT_QUALITY = "insufficient_quality"
@@ -62,69 +63,21 @@ class Decision:
 
 def parse_decision(text: str) -> str:
     t = text.strip().lower().replace(" ", "_").replace("-", "_")
-    if t not in Decision.ALL:
-        raise ValueError(f"decision must be one of {', '.join(Decision.ALL)}; got {text!r}")
+    if t not in ReviewDecision.ALL:
+        raise ValueError(f"decision must be one of {', '.join(ReviewDecision.ALL)}; got {text!r}")
     return t
 
 
-@runtime_checkable
-class CandidateLike(Protocol):
-    face_id: int
-    score: float
-    band: str
+EngineResult = SearchResult | MultiProbeResult
 
 
-@runtime_checkable
-class SearchResultLike(Protocol):
-    """What a backend returns (``facesearch.search.scoring.SearchResult`` fits).
-
-    Also read when present: the threshold, as ``threshold`` (float) or ``thresholds`` (dict,
-    its ``"match"`` entry is the threshold); the probe's quality, as ``probe_quality`` or as
-    ``probe_faces[i].quality`` for the face whose ``index`` is ``face`` (the face searched);
-    and on candidates ``image_sha256``, ``provenance`` (list of dicts), ``crop`` (blob key)
-    and ``embedding`` (for suppression; the catalog's is used otherwise)."""
-
-    probe_sha256: str
-    model: str
-    model_sha256: str
-    candidates: Sequence[Any]
-
-
-@runtime_checkable
-class SearchBackend(Protocol):
-    """The search engine (``facesearch.search.gallery.Gallery`` fits)."""
-
-    def search(
-        self, probe: bytes, k: int = ..., *, face: int | None = ..., collection: str | None = ...
-    ) -> Any: ...
-
-
-def result_thresholds(result: Any) -> dict[str, float]:
-    """All thresholds a result reports, by name (``match`` is the decision threshold)."""
-    out: dict[str, float] = {}
-    raw = getattr(result, "thresholds", None)
-    if isinstance(raw, Mapping):
-        out.update({str(k): float(v) for k, v in raw.items() if v is not None})
-    single = getattr(result, "threshold", None)
-    if single is not None:
-        out.setdefault("match", float(single))
-    return out
-
-
-def result_face(result: Any, requested: int | None) -> int | None:
-    face = getattr(result, "face", None)
-    return int(face) if isinstance(face, int) else requested
-
-
-def result_probe_quality(result: Any) -> float | None:
-    """Quality (0..1) of the probe face that was searched, if the result says."""
-    q = getattr(result, "probe_quality", None)
-    if q is not None:
-        return float(q)
-    faces = getattr(result, "probe_faces", None) or []
-    searched = getattr(result, "face", None)
-    for f in faces:
-        if getattr(f, "index", None) == searched and getattr(f, "quality", None) is not None:
+def probe_quality(result: EngineResult) -> float | None:
+    """Quality (0..1) of the probe face that was searched, if the engine measured it (of a
+    multi-probe search: the lowest of its probes', so the minimum applies to every probe)."""
+    if isinstance(result, MultiProbeResult):
+        return result.probe_quality
+    for f in result.probe_faces:
+        if f.index == result.face and f.quality is not None:
             return float(f.quality)
     return None
 
@@ -304,32 +257,6 @@ def permit_search(
     return SearchPermit(actor, case.number, k_req, min(k_req, policy.search.max_candidates))
 
 
-def run_search(
-    session: Session,
-    audit: AuditLog,
-    policy: Policy,
-    backend: SearchBackend,
-    matcher: SuppressionMatcher,
-    cipher: Cipher | None,
-    actor: str,
-    number: str,
-    probe: bytes,
-    k: int | None,
-    face: int | None,
-    collection: str | None,
-    now: datetime,
-) -> SearchOutcome:
-    """Check, search and record in one session (for callers that hold no concurrency; the
-    service runs the three steps in separate transactions, see ``Governance.search``)."""
-    if not probe:
-        raise RefusedError("search", "the probe image is empty")
-    permit = permit_search(session, policy, actor, number, k, now)
-    result = backend.search(probe, permit.k_used, face=face, collection=collection)
-    return record_search(
-        session, audit, policy, matcher, cipher, permit, probe, result, face, collection, now
-    )
-
-
 def record_search(
     session: Session,
     audit: AuditLog,
@@ -338,7 +265,7 @@ def record_search(
     cipher: Cipher | None,
     permit: SearchPermit,
     probe: bytes,
-    result: Any,
+    result: EngineResult,
     face: int | None,
     collection: str | None,
     now: datetime,
@@ -350,8 +277,8 @@ def record_search(
     actor, k_req, k_used = permit.actor, permit.k_requested, permit.k_used
     user, case = check_may_search(session, policy, actor, permit.case, k_req)
     probe_sha = hashlib.sha256(probe).hexdigest()
-    quality = result_probe_quality(result)
-    thresholds = result_thresholds(result)
+    quality = probe_quality(result)
+    thresholds = {k: float(v) for k, v in result.thresholds.items() if v is not None}
     min_q = policy.search.min_probe_quality
     if min_q > 0:
         if quality is None:
@@ -365,7 +292,7 @@ def record_search(
                 "search",
                 f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
             )
-    raw = list(result.candidates)
+    raw: list[Candidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
     below_band = len(raw) - len(shown_band)
     kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)
@@ -385,7 +312,7 @@ def record_search(
         thresholds=thresholds,
         k_requested=k_req,
         k_used=k_used,
-        face=result_face(result, face),
+        face=None if result.face is None else int(result.face),
         collection=collection,
         min_band_shown=policy.search.min_band_shown,
         hidden_below_band=below_band,
@@ -397,15 +324,15 @@ def record_search(
     # one bulk INSERT of the candidates at the flush; built with their (empty) reviews so
     # that the outcome below is made from memory, with no query per candidate
     session.add_all(
-        Candidate(
+        CandidateRow(
             search=search,
             rank=rank,
             face_id=int(c.face_id),
             score=float(c.score),
             band=str(c.band),
-            image_sha256=getattr(c, "image_sha256", None),
-            provenance=jsonable(list(getattr(c, "provenance", None) or [])),
-            crop=getattr(c, "crop", None),
+            image_sha256=c.image_sha256,
+            provenance=jsonable(list(c.provenance or [])),
+            crop=c.crop,
             reviews=[],
         )
         for rank, c in enumerate(kept, start=1)
@@ -435,7 +362,7 @@ def record_search(
             for c in kept
         ],
     }
-    backend_sha = getattr(result, "probe_sha256", None)
+    backend_sha = result.probe_sha256
     if backend_sha and backend_sha != probe_sha:
         details["backend_probe_sha256"] = backend_sha
     entry = audit.record(actor, "search", details)

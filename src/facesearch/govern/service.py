@@ -1,224 +1,51 @@
 """The governance facade: one object the CLI, an API and the search/ingest code go through.
 
-Each method is one transaction: the operation and its audit entry commit together. When an
-operation is refused, its transaction is rolled back, the refusal (actor, action, reason,
-and what was asked) is written to the audit log in a transaction of its own, and
-:class:`RefusedError` is raised with the reason.
+Each method is one transaction run by :meth:`GovernanceCore.run
+<facesearch.govern.unit.GovernanceCore.run>`: the operation and its audit entry commit
+together; a refusal is rolled back, logged in a transaction of its own, and raised.
 
 Typical wiring::
 
-    gov = Governance(sessionmaker(engine), load_policy(path), backend=GalleryBackend(...))
-    outcome = gov.search("alice", "CASE-1", probe_bytes, k=20)
+    gov = Governance(sessionmaker(engine), load_policy(path))
+    case = gov.open_case("alice", "CASE-1", purpose, authority, justification)
 
-The search backend, the face finder and the remover are supplied by the caller, so this
-package does not import the engine.
+:meth:`Governance.run` is the public unit of work: ``fn(session, audit)`` in one transaction,
+a refusal rolled back and logged. The application layer runs the steps of a governed search
+with it (``facesearch.app.governed``); the face finder and the remover are supplied by the
+caller, so this package does not import the engine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import oversight, report, retention, searches, suppression, users
-from facesearch.govern.audit import (
-    AuditLog,
-    CheckpointProblem,
-    Entry,
-    VerifyResult,
-    segment_problem,
-    utc_now,
-)
+from facesearch.govern.audit import AuditLog, CheckpointProblem, VerifyResult
 from facesearch.govern.cases import CaseSummary
-from facesearch.govern.errors import AuthenticationError, GovernanceError, RefusedError
-from facesearch.govern.policy import Policy, load_policy
-from facesearch.govern.schema import Base, Case, PolicyVersion, Probe, Search, Token
-from facesearch.govern.searches import ReviewView, SearchBackend, SearchOutcome
+from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.schema import Case, Probe, Search, Token
+from facesearch.govern.searches import ReviewView, SearchOutcome
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
+from facesearch.govern.unit import GovernanceCore, SessionFactory
 from facesearch.govern.users import Role
-from facesearch.store.crypto import Cipher, maybe_decrypt
+from facesearch.store.crypto import maybe_decrypt
 
-T = TypeVar("T")
-SessionFactory = Callable[[], Session]
-log = logging.getLogger(__name__)
-_RECORDED = "facesearch_audit_last"  # Session.info key: the last entry recorded in it
+__all__ = ["Governance", "SessionFactory"]
 
 
-class Governance:
-    def __init__(
-        self,
-        session_factory: SessionFactory,
-        policy: Policy,
-        *,
-        backend: SearchBackend | None = None,
-        cipher: Cipher | None = None,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.session_factory = session_factory
-        self.policy = policy
-        self.backend = backend
-        self.cipher = cipher
-        self.clock = clock
-        self._policy_recorded = False
-        self._checkpointer: ckpt.AutoCheckpointer | None = None
-        self._signing_key: ckpt.Ed25519PrivateKey | None = None
-        # Held around every transaction when set (SQLite: one writer at a time, so that two
-        # threads appending to the audit chain never read the same head).
-        self.transaction_lock: threading.RLock | None = None
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        policy: Policy | None = None,
-        *,
-        create_tables: bool = False,
-        **kwargs: Any,
-    ) -> Governance:
-        """Convenience for scripts and tests: an engine from ``url`` (tables created if asked)."""
-        engine = create_engine(url)
-        if create_tables:
-            Base.metadata.create_all(engine)
-        return cls(sessionmaker(engine), policy or load_policy(None), **kwargs)
-
-    # --- transactions and refusals -----------------------------------------------------------
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        lock = self.transaction_lock
-        if lock is not None:
-            lock.acquire()
-        s = self.session_factory()
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
-        finally:
-            s.close()
-            if lock is not None:
-                lock.release()
-        last = s.info.pop(_RECORDED, None)
-        if last is not None:
-            self._checkpoint_if_due(last)
-
-    def _audit(self, s: Session) -> AuditLog:
-        return AuditLog(s, self.clock, on_record=lambda e: s.info.__setitem__(_RECORDED, e))
-
-    def _run(
-        self,
-        actor: str,
-        action: str,
-        asked: Mapping[str, Any],
-        fn: Callable[[Session, AuditLog], T],
-    ) -> T:
-        self._ensure_policy_recorded(actor)
-        try:
-            with self.session() as s:
-                return fn(s, self._audit(s))
-        except RefusedError as exc:
-            self._log_refusal(actor, exc.action or action, exc.reason, asked)
-            raise
-
-    def require_role(
-        self, actor: str, action: str, role: Role, asked: Mapping[str, Any] | None = None
-    ) -> None:
-        """Refuse (and log the refusal) unless ``actor`` is an active user holding ``role``.
-
-        For acts governed outside this class, such as ingest and deleting faces."""
-        self._run(
-            actor,
-            action,
-            dict(asked or {}),
-            lambda s, _a: users.require_user(s, actor, action, [role]),
-        )
-
-    def refuse(
-        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
-    ) -> NoReturn:
-        """Log a refusal decided outside this class (e.g. a search without a case), then
-        raise it."""
-        self._ensure_policy_recorded(actor)
-        self._log_refusal(actor, action, reason, dict(asked or {}))
-        raise RefusedError(action, reason)
-
-    def log_refusal(
-        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
-    ) -> None:
-        """Log a refusal decided outside this class without raising (e.g. an HTTP request
-        without credentials, a failed CSRF check, a rate limit)."""
-        self._ensure_policy_recorded(actor)
-        self._log_refusal(actor, action, reason, dict(asked or {}))
-
-    def _log_refusal(self, actor: str, action: str, reason: str, asked: Mapping[str, Any]) -> None:
-        with self.session() as s:
-            self._audit(s).record(
-                actor or "(none)", f"{action}.refused", {**asked, "reason": reason}
-            )
-
-    def _ensure_policy_recorded(self, actor: str) -> None:
-        """Record the policy in force (in full) the first time this object is used, if it is
-        not the one recorded last. Its own transaction, so a refusal cannot roll it back."""
-        if self._policy_recorded:
-            return
-        with self.session() as s:
-            latest = s.execute(
-                select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
-            ).scalar_one_or_none()
-            if latest != self.policy.sha256:
-                s.add(
-                    PolicyVersion(
-                        sha256=self.policy.sha256,
-                        text=self.policy.text,
-                        source=self.policy.source,
-                        activated_at=self.clock(),
-                        activated_by=actor or "(none)",
-                    )
-                )
-                self._audit(s).record(
-                    "system",
-                    "policy.activate",
-                    {
-                        "first_used_by": actor,
-                        "policy_sha256": self.policy.sha256,
-                        "previous_sha256": latest,
-                        "source": self.policy.source,
-                        "purposes": [p.key for p in self.policy.purposes],
-                    },
-                )
-        self._policy_recorded = True
-
-    # --- audit -------------------------------------------------------------------------------
-
-    def record(
-        self,
-        actor: str,
-        action: str,
-        details: Mapping[str, Any] | None = None,
-        *,
-        case: str | None = None,
-    ) -> Entry:
-        """Append an audit entry in its own transaction (e.g. for ingest and deletions).
-
-        To log atomically with your own database work, use
-        ``AuditLog(session).record(...)`` in your session instead.
-        """
-        self._ensure_policy_recorded(actor)
-        with self.session() as s:
-            return self._audit(s).record(actor, action, details, case=case)
+class Governance(GovernanceCore):
+    """The governed operations: audit, users and tokens, cases, search results and reviews,
+    retention, removal and suppression."""
 
     def verify_audit(
         self,
@@ -272,111 +99,7 @@ class Governance:
             )
             return result
 
-        return self._run(actor, "audit.verify", {}, fn)
-
-    def protected_dirs(self) -> list[Path]:
-        """Folders a signing key must not be in: the policy file's folder (the data directory)
-        and the SQLite database's folder."""
-        dirs = []
-        if not self.policy.source.startswith("<"):
-            dirs.append(Path(self.policy.source).parent)
-        with self.session_factory() as s:
-            url = s.get_bind().engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            dirs.append(Path(url.database).parent)
-        return dirs
-
-    def signing_key(self, path: Path | None = None) -> ckpt.Ed25519PrivateKey:
-        """The checkpoint signing key (``path``, or the environment), refused if it is kept in
-        the data directory."""
-        return ckpt.load_signing_key(path, protected=self.protected_dirs())
-
-    def checkpoint(
-        self, actor: str, out: Path, key: ckpt.Ed25519PrivateKey
-    ) -> tuple[ckpt.Checkpoint, Path]:
-        """Sign the log's head (after verifying the whole chain) and write it to ``out``
-        (auditors and administrators; logged as ``audit.checkpoint``)."""
-
-        def fn(s: Session, audit: AuditLog) -> tuple[ckpt.Checkpoint, Path]:
-            users.require_user(s, actor, "audit.checkpoint", {Role.AUDITOR, Role.ADMINISTRATOR})
-            result = audit.verify()
-            if not result.ok:
-                raise GovernanceError(f"{result.summary()}: no checkpoint signed")
-
-            def write(cp: ckpt.Checkpoint) -> Path:
-                ckpt.write_atomically(out, cp.to_json())
-                return out
-
-            return self._sign_head(s, audit, actor, key, write, automatic=False)
-
-        return self._run(actor, "audit.checkpoint", {"out": str(out)}, fn)
-
-    def latest_checkpoint(self, s: Session) -> ckpt.Checkpoint | None:
-        return ckpt.latest_recorded(s)
-
-    def _sign_head(
-        self,
-        s: Session,
-        audit: AuditLog,
-        actor: str,
-        key: ckpt.Ed25519PrivateKey,
-        write: Callable[[ckpt.Checkpoint], Path],
-        *,
-        automatic: bool,
-    ) -> tuple[ckpt.Checkpoint, Path]:
-        row = ckpt.head_entry(s)
-        if row is None:
-            raise GovernanceError("the audit log has no head entry: nothing to checkpoint")
-        cp = ckpt.sign_head(key, row.seq, row.hash, row.ts, self.clock())
-        path = write(cp)
-        audit.record(
-            actor, "audit.checkpoint", {**cp.as_dict(), "file": str(path), "automatic": automatic}
-        )
-        return cp, path
-
-    def _auto_checkpointer(self) -> ckpt.AutoCheckpointer | None:
-        """The policy's automatic checkpoints ([audit] section), made on first use."""
-        if self._checkpointer is None and self.policy.audit is not None:
-            folder = Path(self.policy.audit.checkpoint_folder).expanduser()
-            if not folder.is_absolute() and not self.policy.source.startswith("<"):
-                folder = Path(self.policy.source).parent / folder
-            self._checkpointer = ckpt.AutoCheckpointer(
-                folder,
-                self.policy.audit.checkpoint_every_entries,
-                self.policy.audit.checkpoint_every_minutes,
-            )
-        return self._checkpointer
-
-    def _checkpoint_if_due(self, last: Entry) -> None:
-        """After a commit that recorded ``last``: write an automatic checkpoint when one is due.
-        A failure never undoes the committed work: it is logged (once) and checkpoints stop."""
-        if last.action.startswith("audit.checkpoint"):
-            return
-        auto = self._auto_checkpointer()
-        if auto is None or not auto.due(last.seq, self.clock()):
-            return
-        try:
-            if self._signing_key is None:
-                self._signing_key = self.signing_key()
-            key = self._signing_key
-            with self.session() as s:
-                previous = auto.last
-                start = (previous.seq, previous.entry_hash) if previous else (0, "")
-                problem = segment_problem(s, *start)
-                if problem is not None:
-                    raise GovernanceError(
-                        f"the audit log does not verify since the last checkpoint ({problem})"
-                    )
-                self._sign_head(s, self._audit(s), "system", key, auto.write, automatic=True)
-        except (GovernanceError, OSError) as exc:
-            auto.disabled_reason = str(exc)
-            log.warning("automatic audit checkpoints stopped: %s", exc)
-            with self.session() as s:
-                self._audit(s).record(
-                    "system",
-                    "audit.checkpoint.failed",
-                    {"reason": str(exc), "folder": str(auto.folder)},
-                )
+        return self.run(actor, "audit.verify", {}, fn)
 
     def oversight_report(
         self,
@@ -395,7 +118,7 @@ class Governance:
             )
             return rep
 
-        return self._run(actor, "audit.report", {"start": start, "end": end}, fn)
+        return self.run(actor, "audit.report", {"start": start, "end": end}, fn)
 
     # --- users and tokens --------------------------------------------------------------------
 
@@ -408,7 +131,7 @@ class Governance:
         display_name: str = "",
     ) -> None:
         roles = list(roles)
-        self._run(
+        self.run(
             actor,
             "user.add",
             {"user": username, "roles": [str(r) for r in roles]},
@@ -418,7 +141,7 @@ class Governance:
         )
 
     def set_password(self, actor: str, username: str, password: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.passwd",
             {"user": username},
@@ -426,7 +149,7 @@ class Governance:
         )
 
     def disable_user(self, actor: str, username: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.disable",
             {"user": username},
@@ -434,7 +157,7 @@ class Governance:
         )
 
     def enable_user(self, actor: str, username: str) -> None:
-        self._run(
+        self.run(
             actor,
             "user.enable",
             {"user": username},
@@ -443,7 +166,7 @@ class Governance:
 
     def set_roles(self, actor: str, username: str, roles: Iterable[str | Role]) -> None:
         roles = list(roles)
-        self._run(
+        self.run(
             actor,
             "user.roles",
             {"user": username, "roles": [str(r) for r in roles]},
@@ -468,7 +191,7 @@ class Governance:
             audit.record(actor, "user.list", {"count": len(out)})
             return out
 
-        return self._run(actor, "user.list", {}, fn)
+        return self.run(actor, "user.list", {}, fn)
 
     def create_token(
         self, actor: str, username: str, name: str = "", expires_days: int | None = None
@@ -479,7 +202,7 @@ class Governance:
             token, row = users.create_token(s, a, actor, username, name, self.clock(), expires_days)
             return token, row.id
 
-        return self._run(actor, "token.create", {"user": username, "name": name}, fn)
+        return self.run(actor, "token.create", {"user": username, "name": name}, fn)
 
     def list_tokens(self, actor: str, username: str | None = None) -> list[dict[str, Any]]:
         def fn(s: Session, a: AuditLog) -> list[dict[str, Any]]:
@@ -498,10 +221,10 @@ class Governance:
                 for t in rows
             ]
 
-        return self._run(actor, "token.list", {"user": username}, fn)
+        return self.run(actor, "token.list", {"user": username}, fn)
 
     def revoke_token(self, actor: str, token_id: int) -> None:
-        self._run(
+        self.run(
             actor,
             "token.revoke",
             {"token_id": token_id},
@@ -554,7 +277,7 @@ class Governance:
     def open_case(
         self, actor: str, number: str, purpose: str, legal_authority: str, justification: str
     ) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.open",
             {"case": number, "purpose": purpose, "legal_authority": legal_authority},
@@ -574,7 +297,7 @@ class Governance:
         )
 
     def approve_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.approve",
             {"case": number},
@@ -584,7 +307,7 @@ class Governance:
         )
 
     def reject_case(self, actor: str, number: str, note: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.reject",
             {"case": number},
@@ -594,7 +317,7 @@ class Governance:
         )
 
     def assign(self, actor: str, number: str, username: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.assign",
             {"case": number, "user": username},
@@ -604,7 +327,7 @@ class Governance:
         )
 
     def unassign(self, actor: str, number: str, username: str) -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.unassign",
             {"case": number, "user": username},
@@ -614,7 +337,7 @@ class Governance:
         )
 
     def close_case(self, actor: str, number: str, note: str = "") -> CaseSummary:
-        return self._run(
+        return self.run(
             actor,
             "case.close",
             {"case": number},
@@ -631,7 +354,7 @@ class Governance:
             a.record(actor, "case.view", {"case": case.number, "searches": len(found)})
             return CaseSummary.of(case, len(found)), [searches.outcome_of(x) for x in found]
 
-        return self._run(actor, "case.view", {"case": number}, fn)
+        return self.run(actor, "case.view", {"case": number}, fn)
 
     def list_cases(self, actor: str, status: str | None = None) -> list[CaseSummary]:
         def fn(s: Session, a: AuditLog) -> list[CaseSummary]:
@@ -650,7 +373,7 @@ class Governance:
             a.record(actor, "case.list", {"status": status, "count": len(out)})
             return out
 
-        return self._run(actor, "case.list", {"status": status}, fn)
+        return self.run(actor, "case.list", {"status": status}, fn)
 
     def case_report(self, actor: str, number: str, fmt: str = "html") -> bytes:
         """The case report as HTML (UTF-8) or PDF bytes; logged as an export with its hash."""
@@ -660,7 +383,9 @@ class Governance:
         def fn(s: Session, a: AuditLog) -> bytes:
             user = users.require_user(s, actor, "case.report")
             case = cases_mod.require_readable_case(s, user, number, "case.report")
-            data = report.build_case_report(s, case, actor, self.clock(), self.policy.sha256)
+            data = report.build_case_report(
+                s, case, actor, self.clock(), self.policy.sha256, self.report_sections
+            )
             out = (
                 report.render_html(data).encode("utf-8")
                 if fmt == "html"
@@ -680,75 +405,12 @@ class Governance:
             )
             return out
 
-        return self._run(actor, "case.report", {"case": number, "format": fmt}, fn)
+        return self.run(actor, "case.report", {"case": number, "format": fmt}, fn)
 
-    # --- search and review -------------------------------------------------------------------
-
-    def search(
-        self,
-        actor: str,
-        case: str,
-        probe: bytes,
-        *,
-        k: int | None = None,
-        face: int | None = None,
-        collection: str | None = None,
-        backend: SearchBackend | None = None,
-    ) -> SearchOutcome:
-        """Run a governed search; :class:`RefusedError` (logged) unless allowed."""
-        engine = backend or self.backend
-        if engine is None:
-            raise GovernanceError("no search backend configured")
-        asked = {
-            "case": case,
-            "probe_sha256": hashlib.sha256(probe).hexdigest(),
-            "k": k,
-            "face": face,
-            "collection": collection,
-        }
-
-        if not probe:
-            self.refuse(actor, "search", "the probe image is empty", asked)
-        # 1. check (policy, case, assignment, quota) in a transaction of its own
-        permit = self._run(
-            actor,
-            "search",
-            asked,
-            lambda s, _a: searches.permit_search(s, self.policy, actor, case, k, self.clock()),
-        )
-        try:
-            # 2. the engine search, holding no transaction
-            result = engine.search(probe, permit.k_used, face=face, collection=collection)
-
-            # 3. record (audit, probe, candidates), checking the case again
-            def record(s: Session, a: AuditLog) -> SearchOutcome:
-                matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
-                return searches.record_search(
-                    s,
-                    a,
-                    self.policy,
-                    matcher,
-                    self.cipher,
-                    permit,
-                    probe,
-                    result,
-                    face,
-                    collection,
-                    self.clock(),
-                )
-
-            return self._run(actor, "search", asked, record)
-        except RefusedError:
-            raise
-        except Exception as exc:
-            with self.session() as s:
-                self._audit(s).record(
-                    actor, "search.failed", {**asked, "error": f"{type(exc).__name__}: {exc}"}
-                )
-            raise
+    # --- search results and review ----------------------------------------------------------
 
     def view_search(self, actor: str, search_id: int) -> SearchOutcome:
-        return self._run(
+        return self.run(
             actor,
             "search.view",
             {"search_id": search_id},
@@ -772,12 +434,12 @@ class Governance:
             )
             return maybe_decrypt(self.cipher, probe.data, aad=probe.sha256.encode())
 
-        return self._run(actor, "probe.view", {"search_id": search_id}, fn)
+        return self.run(actor, "probe.view", {"search_id": search_id}, fn)
 
     def review(
         self, actor: str, search_id: int, face_id: int, decision: str, note: str = ""
     ) -> ReviewView:
-        return self._run(
+        return self.run(
             actor,
             "review",
             {"search_id": search_id, "face_id": face_id, "decision": decision},
@@ -790,7 +452,7 @@ class Governance:
 
     def purge(self, actor: str, now: datetime | None = None) -> retention.PurgeResult:
         when = now or self.clock()
-        return self._run(
+        return self.run(
             actor,
             "retention.purge",
             {},
@@ -846,7 +508,7 @@ class Governance:
             )
             return req.id, matches
 
-        return self._run(actor, "removal.preview", {"requester": requester, "model": model}, fn)
+        return self.run(actor, "removal.preview", {"requester": requester, "model": model}, fn)
 
     def apply_removal(
         self,
@@ -866,7 +528,7 @@ class Governance:
             )
             return chosen
 
-        chosen = self._run(actor, "removal.apply", {"request_id": request_id}, start)
+        chosen = self.run(actor, "removal.apply", {"request_id": request_id}, start)
         try:
             outcome = remover(chosen) if chosen else 0
         except Exception as exc:
@@ -886,7 +548,7 @@ class Governance:
         return chosen
 
     def cancel_removal(self, actor: str, request_id: int, note: str = "") -> None:
-        self._run(
+        self.run(
             actor,
             "removal.cancel",
             {"request_id": request_id},

@@ -69,4 +69,4 @@ class MediaAccess:
         """``fn`` in one governance unit of work (the act and its audit entry commit together;
         a refusal is logged in a transaction of its own). The one call into governance's
         runner for every media act."""
-        return self.gov._run(actor, action, asked, fn)
+        return self.gov.run(actor, action, asked, fn)

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import as_utc
 from facesearch.govern.report_sections import (
-    CASE_REPORT_SECTIONS,
     MULTI_PROBE,
     ReportSections,
     ReportTable,
@@ -32,7 +31,7 @@ MEDIA = "media"  # the sets, the elimination, the persons and the decisions on t
 ALERTS = "media-alerts"  # the cross-case alerts
 
 
-def register(sections: ReportSections = CASE_REPORT_SECTIONS) -> None:
+def register(sections: ReportSections) -> None:
     """Add media's sections to the case report: the media before the multi-probe searches,
     the alerts after them (idempotent; called by the composition root)."""
     sections.add(MEDIA, media_tables, before=MULTI_PROBE)

@@ -122,6 +122,6 @@ def create_app(
 
 def _set_session_timeouts(app: FastAPI) -> None:
     """Session timeouts from the policy in force."""
-    access = app.state.service.policy.access
+    access = app.state.service.governance.policy.access
     app.state.sessions.idle = timedelta(minutes=access.session_idle_minutes)
     app.state.sessions.absolute = timedelta(hours=access.session_absolute_hours)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Path, Query, Request
 
 from facesearch.app import Principal, Service
-from facesearch.govern.errors import AuthenticationError
+from facesearch.app.types import AuthenticationError
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.security import (
     CSRF_HEADER,
@@ -65,7 +65,7 @@ class Caller:
 
 
 def _refuse(service: Service, request: Request, actor: str, status: int, reason: str) -> ApiError:
-    service.log_refusal(
+    service.accounts.log_refusal(
         actor,
         "http",
         reason,
@@ -86,7 +86,7 @@ def current_caller(
         if scheme.lower() != "bearer" or not token.strip():
             raise _refuse(service, request, "(anonymous)", 401, "use 'Authorization: Bearer TOKEN'")
         try:
-            principal = service.principal_from_token(token.strip())
+            principal = service.accounts.from_token(token.strip())
         except AuthenticationError as exc:
             raise ApiError(401, exc.reason, {"WWW-Authenticate": "Bearer"}) from None
         return Caller(principal, None, None)
@@ -110,7 +110,7 @@ def current_caller(
             f"missing or wrong {CSRF_HEADER} header (CSRF protection)",
         )
     try:
-        principal = service.principal(session.username, "session")
+        principal = service.accounts.principal(session.username, "session")
     except AuthenticationError as exc:
         sessions.delete(session_id)
         raise _refuse(service, request, session.username, 401, exc.reason) from None

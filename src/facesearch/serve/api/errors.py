@@ -12,9 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesearch.app.concurrency import BusyError
+from facesearch.app.types import AuthenticationError, PolicyError, QuotaExceededError, RefusedError
 from facesearch.errors import DecodeError, FacesearchError, NoFaceError
-from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedError
-from facesearch.govern.searches import QuotaExceededError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)

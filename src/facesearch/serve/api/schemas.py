@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from facesearch.govern.audit import as_utc
+from facesearch.app.types import as_utc
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset
@@ -20,8 +20,23 @@ Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 Username = Field(min_length=1, max_length=64)
 
 
-class _In(BaseModel):
+class In(BaseModel):
+    """A request body: unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response, read from the service's typed results by attribute (``model_validate``
+    with ``from_attributes``): no field is copied by hand."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _attributes(cls: type[BaseModel], obj: Any) -> dict[str, Any]:
+    """The fields of ``cls`` that ``obj`` has, read by attribute (for the validators that add
+    what the result object does not hold: links, boxes, the engine's probe faces)."""
+    return {name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)}
 
 
 class Page(BaseModel, Generic[T]):
@@ -39,7 +54,7 @@ class HealthOut(BaseModel):
     version: str
 
 
-class LoginIn(_In):
+class LoginIn(In):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -62,14 +77,14 @@ class LoginOut(BaseModel):
 # --- users and tokens ------------------------------------------------------------------------
 
 
-class UserIn(_In):
+class UserIn(In):
     username: str = Field(min_length=1, max_length=64)
     roles: list[str] = Field(min_length=1, max_length=4)
     password: str | None = Field(default=None, max_length=1024)
     display_name: str = Field(default="", max_length=200)
 
 
-class UserPatch(_In):
+class UserPatch(In):
     roles: list[str] | None = Field(default=None, min_length=1, max_length=4)
     active: bool | None = None
     password: str | None = Field(default=None, max_length=1024)
@@ -84,7 +99,7 @@ class UserOut(BaseModel):
     disabled_at: UtcDateTime | None
 
 
-class TokenIn(_In):
+class TokenIn(In):
     username: str | None = Field(default=None, max_length=64)
     name: str = Field(default="", max_length=200)
     expires_days: int | None = Field(default=None, ge=1, le=3650)
@@ -126,12 +141,12 @@ class StatsOut(BaseModel):
 # --- ingest ----------------------------------------------------------------------------------
 
 
-class IngestPathIn(_In):
+class IngestPathIn(In):
     path: str = Field(min_length=1, max_length=4096)
     collection: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class IngestJobOut(BaseModel):
+class IngestJobOut(Out):
     id: int
     status: Literal["queued", "running", "completed", "cancelled", "failed"]
     sources: list[str]
@@ -166,22 +181,22 @@ class FailureOut(BaseModel):
 # --- cases -----------------------------------------------------------------------------------
 
 
-class CaseIn(_In):
+class CaseIn(In):
     number: str = Field(min_length=1, max_length=64)
     purpose: str = Field(min_length=1, max_length=200)
     legal_authority: str = Field(min_length=1, max_length=2000)
     justification: str = Field(min_length=1, max_length=10000)
 
 
-class NoteIn(_In):
+class NoteIn(In):
     note: str = Field(default="", max_length=10000)
 
 
-class AssignIn(_In):
+class AssignIn(In):
     username: str = Field(min_length=1, max_length=64)
 
 
-class CaseOut(BaseModel):
+class CaseOut(Out):
     number: str
     status: str
     purpose_key: str
@@ -204,20 +219,20 @@ class CaseOut(BaseModel):
 # --- searches and reviews --------------------------------------------------------------------
 
 
-class ProbeFaceOut(BaseModel):
+class ProbeFaceOut(Out):
     index: int
     bbox: tuple[float, float, float, float]
     quality: float
     flags: list[str]
 
 
-class ReviewIn(_In):
+class ReviewIn(In):
     face_id: Id
     decision: Literal["possible_match", "not_a_match", "insufficient_quality"]
     note: str = Field(default="", max_length=10000)
 
 
-class ReviewOut(BaseModel):
+class ReviewOut(Out):
     decision: str
     note: str
     reviewer: str
@@ -233,8 +248,19 @@ class ProvenanceOut(BaseModel):
     title: str | None = None
     captured_at: UtcDateTime | str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, data: Any) -> Any:
+        """Values other than text, numbers and booleans are sent as text."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            k: (v if isinstance(v, str | int | float | bool) or v is None else str(v))
+            for k, v in data.items()
+        }
 
-class CandidateOut(BaseModel):
+
+class CandidateOut(Out):
     rank: int
     face_id: int
     score: float
@@ -256,13 +282,29 @@ class CandidateOut(BaseModel):
     probe_scores: list[float] | None = None
     matched_probes: list[int] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _links(cls, data: Any, info: ValidationInfo) -> Any:
+        """A candidate of the service's outcome, with the links to its pictures (within the
+        search ``info.context["search_id"]``) and its box (``info.context["boxes"]``)."""
+        if isinstance(data, dict) or not info.context:
+            return data
+        out = _attributes(cls, data)
+        media = f"/api/v1/faces/{data.face_id}"
+        query = f"?search_id={info.context['search_id']}"
+        out["crop_url"] = f"{media}/crop{query}"
+        out["image_url"] = f"{media}/image{query}"
+        out["thumbnail_url"] = f"{media}/thumbnail{query}"
+        out["bbox"] = info.context["boxes"].get(data.face_id)
+        return out
 
-class ClusterSearchIn(_In):
+
+class ClusterSearchIn(In):
     k: int | None = Field(default=None, ge=1, le=1000)
     probes: int = Field(default=5, ge=1, le=20, description="the cluster's N best faces")
 
 
-class SearchProbeOut(BaseModel):
+class SearchProbeOut(Out):
     position: int
     sha256: str
     quality: float | None
@@ -271,7 +313,7 @@ class SearchProbeOut(BaseModel):
     label: str
 
 
-class SearchOut(BaseModel):
+class SearchOut(Out):
     search_id: int
     case: str
     purpose: str
@@ -300,8 +342,23 @@ class SearchOut(BaseModel):
     probes: list[SearchProbeOut] = Field(default_factory=list)
     cluster: int | None = None  # the media-set cluster whose faces were the probes
 
+    @model_validator(mode="before")
+    @classmethod
+    def _with_engine(cls, data: Any, info: ValidationInfo) -> Any:
+        """A recorded outcome, with what the engine said of the probe when it has just run
+        (``info.context["view"]``, a ``SearchView``; absent when a search is read back)."""
+        if isinstance(data, dict):
+            return data
+        out = _attributes(cls, data)
+        view = (info.context or {}).get("view")
+        out["face"] = view.face if view else None
+        out["probe_faces"] = list(view.probe_faces) if view else []
+        out["gallery_size"] = view.gallery_size if view else None
+        out["seconds"] = view.seconds if view else None
+        return out
 
-class RevealIn(_In):
+
+class RevealIn(In):
     reason: str = Field(default="", max_length=2000)
 
 
@@ -314,7 +371,7 @@ class RevealOut(BaseModel):
 # --- audit -----------------------------------------------------------------------------------
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(Out):
     ok: bool
     checked: int
     first_bad_seq: int | None
@@ -324,7 +381,7 @@ class VerifyOut(BaseModel):
 # --- removals --------------------------------------------------------------------------------
 
 
-class RemovalMatchOut(BaseModel):
+class RemovalMatchOut(Out):
     face_id: int
     score: float
     image_sha256: str | None
@@ -335,7 +392,7 @@ class RemovalPreviewOut(BaseModel):
     matches: list[RemovalMatchOut]
 
 
-class RemovalApplyIn(_In):
+class RemovalApplyIn(In):
     face_ids: list[Id] | None = Field(default=None, max_length=100000)
 
 
@@ -356,7 +413,7 @@ class RemovalOut(BaseModel):
 # --- policy ----------------------------------------------------------------------------------
 
 
-class PurposeOut(BaseModel):
+class PurposeOut(Out):
     key: str
     name: str
     requires_approval: bool
@@ -373,7 +430,7 @@ class PolicyOut(BaseModel):
     quota: dict[str, int]
 
 
-class PolicyTextIn(_In):
+class PolicyTextIn(In):
     text: str = Field(max_length=1_000_000)
 
 

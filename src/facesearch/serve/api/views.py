@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
 
 from facesearch.app.results import IngestJob, SearchView
-from facesearch.govern.cases import CaseSummary
-from facesearch.govern.multisearch import ProbeScores, ProbeView
-from facesearch.govern.policy import Policy
-from facesearch.govern.searches import CandidateView, ReviewView, SearchOutcome
+from facesearch.app.types import (
+    CaseSummary,
+    Policy,
+    ProbeScores,
+    ProbeView,
+    ReviewView,
+    SearchOutcome,
+)
 from facesearch.serve.api.schemas import (
-    CandidateOut,
     CaseOut,
     IngestJobOut,
     PolicyOut,
-    ProbeFaceOut,
-    ProvenanceOut,
     PurposeOut,
     ReviewOut,
     SearchOut,
@@ -29,41 +28,11 @@ API = "/api/v1"
 
 
 def case_out(c: CaseSummary) -> CaseOut:
-    data = asdict(c)
-    data["assigned"] = list(c.assigned)
-    return CaseOut(**data)
+    return CaseOut.model_validate(c)
 
 
 def review_out(r: ReviewView) -> ReviewOut:
-    return ReviewOut(decision=r.decision, note=r.note, reviewer=r.reviewer, at=r.at)
-
-
-def candidate_out(
-    search_id: int, c: CandidateView, bbox: tuple[float, float, float, float] | None
-) -> CandidateOut:
-    media = f"{API}/faces/{c.face_id}"
-    query = f"?search_id={search_id}"
-    return CandidateOut(
-        rank=c.rank,
-        face_id=c.face_id,
-        score=c.score,
-        band=c.band,
-        image_sha256=c.image_sha256,
-        provenance=[ProvenanceOut(**_provenance(p)) for p in c.provenance],
-        crop_url=f"{media}/crop{query}",
-        image_url=f"{media}/image{query}",
-        thumbnail_url=f"{media}/thumbnail{query}",
-        bbox=bbox,
-        decision=c.decision,
-        reviews=[review_out(r) for r in c.reviews],
-    )
-
-
-def _provenance(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v if isinstance(v, str | int | float | bool) or v is None else str(v))
-        for k, v in p.items()
-    }
+    return ReviewOut.model_validate(r)
 
 
 def search_out(
@@ -71,56 +40,14 @@ def search_out(
     boxes: dict[int, tuple[float, float, float, float]],
     view: SearchView | None = None,
 ) -> SearchOut:
-    return SearchOut(
-        search_id=outcome.search_id,
-        case=outcome.case,
-        purpose=outcome.purpose,
-        user=outcome.user,
-        at=outcome.at,
-        probe_sha256=outcome.probe_sha256,
-        probe_quality=outcome.probe_quality,
-        model=outcome.model,
-        model_sha256=outcome.model_sha256,
-        threshold=outcome.threshold,
-        thresholds=outcome.thresholds,
-        k_requested=outcome.k_requested,
-        k_used=outcome.k_used,
-        min_band_shown=outcome.min_band_shown,
-        hidden_below_band=outcome.hidden_below_band,
-        hidden_suppressed=outcome.hidden_suppressed,
-        audit_seq=outcome.audit_seq,
-        results_purged_at=outcome.results_purged_at,
-        statement=outcome.statement,
-        face=view.face if view else None,
-        probe_faces=[
-            ProbeFaceOut(index=f.index, bbox=f.bbox, quality=f.quality, flags=list(f.flags))
-            for f in (view.probe_faces if view else ())
-        ],
-        gallery_size=view.gallery_size if view else None,
-        seconds=view.seconds if view else None,
-        candidates=[
-            candidate_out(outcome.search_id, c, boxes.get(c.face_id)) for c in outcome.candidates
-        ],
-    )
+    """The outcome as sent, with its candidates' links and boxes and, when the engine has just
+    run, what it said of the probe (``view``)."""
+    context = {"search_id": outcome.search_id, "boxes": boxes, "view": view}
+    return SearchOut.model_validate(outcome, context=context)
 
 
 def job_out(job: IngestJob) -> IngestJobOut:
-    return IngestJobOut(
-        id=job.id,
-        status=job.status,
-        sources=job.sources,
-        collection=job.collection,
-        files_total=job.files_total,
-        files_done=job.files_done,
-        faces=job.faces,
-        run_id=job.run_id,
-        counts=job.counts,
-        error=job.error,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        created_by=job.created_by,
-    )
+    return IngestJobOut.model_validate(job)
 
 
 def policy_out(p: Policy) -> PolicyOut:
@@ -128,10 +55,7 @@ def policy_out(p: Policy) -> PolicyOut:
         sha256=p.sha256,
         source=p.source,
         text=p.text,
-        purposes=[
-            PurposeOut(key=x.key, name=x.name, requires_approval=x.requires_approval)
-            for x in p.purposes
-        ],
+        purposes=[PurposeOut.model_validate(x) for x in p.purposes],
         search={
             "max_candidates": p.search.max_candidates,
             "min_probe_quality": p.search.min_probe_quality,
@@ -177,7 +101,7 @@ def with_probes(
         update={
             "multi_probe": True,
             "cluster": cluster,
-            "probes": [SearchProbeOut(**dataclasses.asdict(p)) for p in probes],
+            "probes": [SearchProbeOut.model_validate(p) for p in probes],
             "candidates": cands,
         }
     )

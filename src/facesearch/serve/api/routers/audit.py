@@ -16,8 +16,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.post("/verify", response_model=VerifyOut)
 def verify(who: CurrentPrincipal, service: ServiceDep) -> VerifyOut:
-    r = service.verify_audit(who)
-    return VerifyOut(ok=r.ok, checked=r.checked, first_bad_seq=r.first_bad_seq, problem=r.problem)
+    return VerifyOut.model_validate(service.admin.verify_audit(who))
 
 
 @router.get("/report", response_model=dict[str, Any])
@@ -28,5 +27,5 @@ def oversight_report(
     end: Annotated[datetime | None, Query()] = None,
     period: Annotated[Literal["day", "week", "month"], Query()] = "month",
 ) -> dict[str, Any]:
-    report: dict[str, Any] = service.oversight_report(who, start, end, period).as_dict()
+    report: dict[str, Any] = service.admin.oversight_report(who, start, end, period).as_dict()
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from facesearch.app import Principal
-from facesearch.govern.errors import AuthenticationError
+from facesearch.app.types import AuthenticationError
 from facesearch.serve.api.deps import (
     CurrentCaller,
     LimiterDep,
@@ -55,7 +55,7 @@ def login(
     address = client_address(request)
     wait = limiter.retry_after(body.username, address)
     if wait:
-        service.log_refusal(
+        service.accounts.log_refusal(
             body.username,
             "authenticate",
             "too many failed logins; rate limited",
@@ -65,7 +65,7 @@ def login(
             429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}
         )
     try:
-        principal = service.login(body.username, body.password)
+        principal = service.accounts.login(body.username, body.password)
     except AuthenticationError:
         limiter.failed(body.username, address)
         raise ApiError(401, "wrong user name or password") from None
@@ -111,7 +111,7 @@ def login(
 def logout(caller: CurrentCaller, service: ServiceDep, sessions: SessionsDep) -> Response:
     if caller.session_id:
         sessions.delete(caller.session_id)
-    service.logout(caller.principal)
+    service.accounts.logout(caller.principal)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")

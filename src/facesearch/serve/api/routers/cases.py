@@ -22,44 +22,44 @@ def list_cases(
     params: PageDep,
     status: Annotated[CaseStatus | None, Query()] = None,
 ) -> dict[str, Any]:
-    return page([case_out(c) for c in service.list_cases(who, status)], params)
+    return page([case_out(c) for c in service.cases.summaries(who, status)], params)
 
 
 @router.post("", response_model=CaseOut, status_code=201)
 def open_case(body: CaseIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
     return case_out(
-        service.open_case(who, body.number, body.purpose, body.legal_authority, body.justification)
+        service.cases.open(who, body.number, body.purpose, body.legal_authority, body.justification)
     )
 
 
 @router.get("/{number}", response_model=CaseOut)
 def show_case(number: str, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.show_case(who, number)[0])
+    return case_out(service.cases.show(who, number)[0])
 
 
 @router.post("/{number}/approve", response_model=CaseOut)
 def approve(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.decide_case(who, number, "approve", body.note))
+    return case_out(service.cases.decide(who, number, "approve", body.note))
 
 
 @router.post("/{number}/reject", response_model=CaseOut)
 def reject(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.decide_case(who, number, "reject", body.note))
+    return case_out(service.cases.decide(who, number, "reject", body.note))
 
 
 @router.post("/{number}/assign", response_model=CaseOut)
 def assign(number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.decide_case(who, number, "assign", body.username))
+    return case_out(service.cases.decide(who, number, "assign", body.username))
 
 
 @router.post("/{number}/unassign", response_model=CaseOut)
 def unassign(number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.decide_case(who, number, "unassign", body.username))
+    return case_out(service.cases.decide(who, number, "unassign", body.username))
 
 
 @router.post("/{number}/close", response_model=CaseOut)
 def close(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
-    return case_out(service.decide_case(who, number, "close", body.note))
+    return case_out(service.cases.decide(who, number, "close", body.note))
 
 
 @router.get(
@@ -73,7 +73,7 @@ def report(
     service: ServiceDep,
     format: Annotated[Literal["html", "pdf"], Query()] = "html",
 ) -> Response:
-    media = service.case_report(who, number, format)
+    media = service.cases.report(who, number, format)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)
     return Response(
         media.data,

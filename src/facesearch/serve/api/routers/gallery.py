@@ -19,12 +19,12 @@ MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/collections", response_model=Page[CollectionOut])
 def collections(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> dict[str, Any]:
-    return page(service.collections(who), params)
+    return page(service.library.collections(who), params)
 
 
 @router.get("/stats", response_model=StatsOut)
 def stats(who: CurrentPrincipal, service: ServiceDep) -> dict[str, Any]:
-    return service.stats(who)
+    return service.library.stats(who)
 
 
 @router.get("/faces/{face_id}/{kind}", response_class=Response, responses=MEDIA_RESPONSES)
@@ -35,7 +35,7 @@ def face_media(
     service: ServiceDep,
     search_id: QueryId = None,
 ) -> Response:
-    media = service.face_media(who, face_id, kind, search_id)
+    media = service.faces.media(who, face_id, kind, search_id)
     return Response(
         media.data,
         media_type=media.media_type,

@@ -32,8 +32,8 @@ router = APIRouter(prefix="/ingest", tags=["ingest"])
 
 @router.post("/jobs", response_model=IngestJobOut, status_code=202)
 def start_from_path(body: IngestPathIn, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    path = service.allowed_ingest_path(who, body.path)
-    return job_out(service.start_ingest(who, [str(path)], body.collection))
+    path = service.library.allowed_ingest_path(who, body.path)
+    return job_out(service.library.start_job(who, [str(path)], body.collection))
 
 
 @router.post("/jobs/upload", response_model=IngestJobOut, status_code=202)
@@ -46,12 +46,12 @@ def start_from_upload(
     collection: Annotated[str | None, Form(max_length=200)] = None,
 ) -> IngestJobOut:
     check_content_length(request, settings.max_archive_bytes, "archive")
-    service.require(who, "ingest.upload", *_admin())
+    service.library.may_upload(who)
     name = Path(archive.filename or "upload.zip").name
     if not is_archive(archive.file, name):
         raise ApiError(415, "the upload must be a zip or tar archive of photos")
-    folder = service.upload_dir()
-    from facesearch.ingest.sources import is_archive as is_archive_name
+    folder = service.library.upload_dir()
+    from facesearch.app.types import is_archive as is_archive_name
 
     target = folder / (name if is_archive_name(Path(name)) else "upload.zip")
     try:
@@ -61,38 +61,32 @@ def start_from_upload(
 
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return job_out(service.start_ingest(who, [str(target)], collection or None, [str(folder)]))
-
-
-def _admin() -> tuple[Any, ...]:
-    from facesearch.govern.users import Role
-
-    return (Role.ADMINISTRATOR,)
+    return job_out(service.library.start_job(who, [str(target)], collection or None, [str(folder)]))
 
 
 @router.get("/jobs", response_model=Page[IngestJobOut])
 def list_jobs(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> dict[str, Any]:
-    return page([job_out(j) for j in service.ingest_jobs(who)], params)
+    return page([job_out(j) for j in service.library.list_jobs(who)], params)
 
 
 @router.get("/jobs/{job_id}", response_model=IngestJobOut)
 def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    return job_out(service.ingest_job(who, job_id))
+    return job_out(service.library.job(who, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=IngestJobOut)
 def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    return job_out(service.cancel_ingest(who, job_id))
+    return job_out(service.library.cancel_job(who, job_id))
 
 
 @router.get("/runs", response_model=Page[IngestRunOut])
 def list_runs(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> dict[str, Any]:
-    return page(service.runs(who), params)
+    return page(service.library.runs(who), params)
 
 
 @router.get("/runs/{run_id}/failures", response_model=Page[FailureOut])
 def run_failures(
     run_id: PathId, who: CurrentPrincipal, service: ServiceDep, params: PageDep
 ) -> dict[str, Any]:
-    rows = [{"path": p, "reason": r} for p, r in service.run_failures(who, run_id)]
+    rows = [{"path": p, "reason": r} for p, r in service.library.run_failures(who, run_id)]
     return page(rows, params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from facesearch.govern.errors import PolicyError
+from facesearch.app.types import PolicyError
 from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
 from facesearch.serve.api.schemas import (
     PolicyCheckOut,
@@ -19,13 +19,13 @@ router = APIRouter(prefix="/policy", tags=["policy"])
 
 @router.get("", response_model=PolicyOut)
 def show(who: CurrentPrincipal, service: ServiceDep) -> PolicyOut:
-    return policy_out(service.show_policy(who))
+    return policy_out(service.admin.show_policy(who))
 
 
 @router.post("/validate", response_model=PolicyCheckOut)
 def validate(body: PolicyTextIn, who: CurrentPrincipal, service: ServiceDep) -> PolicyCheckOut:
     try:
-        parsed = service.validate_policy(who, body.text)
+        parsed = service.admin.validate_policy(who, body.text)
     except PolicyError as exc:
         return PolicyCheckOut(
             valid=False,

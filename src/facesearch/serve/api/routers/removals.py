@@ -32,7 +32,7 @@ MAX_PHOTOS = 20
 
 @router.get("", response_model=Page[RemovalOut])
 def list_removals(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> dict[str, Any]:
-    return page(service.list_removals(who), params)
+    return page(service.admin.list_removals(who), params)
 
 
 @router.post("", response_model=RemovalPreviewOut, status_code=201)
@@ -51,13 +51,9 @@ def preview(
     if not 1 <= len(photos) <= MAX_PHOTOS:
         raise ApiError(422, f"send 1 to {MAX_PHOTOS} photos of the person")
     data = [read_image(p, settings.max_probe_bytes, "photo") for p in photos]
-    request_id, matches = service.preview_removal(who, data, requester, reason)
+    request_id, matches = service.admin.preview_removal(who, data, requester, reason)
     return RemovalPreviewOut(
-        request_id=request_id,
-        matches=[
-            RemovalMatchOut(face_id=m.face_id, score=m.score, image_sha256=m.image_sha256)
-            for m in matches
-        ],
+        request_id=request_id, matches=[RemovalMatchOut.model_validate(m) for m in matches]
     )
 
 
@@ -65,7 +61,7 @@ def preview(
 def apply(
     request_id: PathId, body: RemovalApplyIn, who: CurrentPrincipal, service: ServiceDep
 ) -> RemovalAppliedOut:
-    removed = service.apply_removal(who, request_id, body.face_ids)
+    removed = service.admin.apply_removal(who, request_id, body.face_ids)
     return RemovalAppliedOut(request_id=request_id, removed=removed)
 
 
@@ -73,5 +69,5 @@ def apply(
 def cancel(
     request_id: PathId, body: NoteIn, who: CurrentPrincipal, service: ServiceDep
 ) -> Response:
-    service.cancel_removal(who, request_id, body.note)
+    service.admin.cancel_removal(who, request_id, body.note)
     return Response(status_code=204)

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from facesearch.app.service import SearchRequest
-from facesearch.govern.multisearch import MultiSearchOutcome
-from facesearch.search.multiprobe import MAX_PROBES
+from facesearch.app.governed import SearchFilters, SearchRequest, search_filters
+from facesearch.app.types import MAX_PROBES, MultiSearchOutcome
 from facesearch.serve.api.deps import (
     CurrentPrincipal,
     PageDep,
@@ -29,7 +28,6 @@ from facesearch.serve.api.schemas import (
 )
 from facesearch.serve.api.uploads import check_content_length, read_image
 from facesearch.serve.api.views import review_out, search_out, with_probes
-from facesearch.store.catalog import SearchFilters
 
 router = APIRouter(tags=["searches"])
 
@@ -40,16 +38,10 @@ def _filters(
     captured_to: str | None,
     source_prefix: str | None,
 ) -> SearchFilters | None:
-    from facesearch.ingest.sources import parse_datetime
-
     try:
-        start = parse_datetime(captured_from) if captured_from else None
-        end = parse_datetime(captured_to) if captured_to else None
+        filters = search_filters(collection, captured_from, captured_to, source_prefix)
     except ValueError as exc:
-        raise ApiError(422, f"dates must be ISO 8601 (YYYY-MM-DD): {exc}") from None
-    if end is not None and captured_to and len(captured_to.strip()) == 10:
-        end = end.replace(hour=23, minute=59, second=59, microsecond=999999)
-    filters = SearchFilters(collection or None, start, end, source_prefix or None)
+        raise ApiError(422, str(exc)) from None
     return None if filters.empty else filters
 
 
@@ -95,16 +87,18 @@ def search(
         if include_flagged:
             raise ApiError(422, "include_flagged applies to a single probe")
         names = [p.filename or f"probe {i}" for i, p in enumerate(probe, start=1)]
-        out = service.multi_search(
+        out = service.searches.multi_search(
             who, number, photos, SearchRequest(k, face, filters), names=names
         )
         return _multi_out(service, out)
-    view = service.search(who, number, photos[0], SearchRequest(k, face, filters, include_flagged))
+    view = service.searches.search(
+        who, number, photos[0], SearchRequest(k, face, filters, include_flagged)
+    )
     return search_out(view.outcome, view.boxes, view)
 
 
 def _multi_out(service: Any, out: MultiSearchOutcome) -> SearchOut:
-    boxes = service.face_boxes([c.face_id for c in out.outcome.candidates])
+    boxes = service.searches.face_boxes([c.face_id for c in out.outcome.candidates])
     return with_probes(search_out(out.outcome, boxes), out.probes, out.scores, out.cluster)
 
 
@@ -122,12 +116,14 @@ def search_cluster(
     body: ClusterSearchIn,
 ) -> SearchOut:
     """Search the gallery with the best faces of one of the case's media-set clusters."""
-    out = service.cluster_search(who, number, cluster, SearchRequest(k=body.k), body.probes)
+    out = service.searches.cluster_search(
+        who, number, cluster, SearchRequest(k=body.k), body.probes
+    )
     return _multi_out(service, out)
 
 
 def _with_details(service: Any, outs: list[SearchOut]) -> list[SearchOut]:
-    details = service.multi_probe_details([o.search_id for o in outs])
+    details = service.searches.multi_probe_details([o.search_id for o in outs])
     return [with_probes(o, *details[o.search_id]) if o.search_id in details else o for o in outs]
 
 
@@ -135,9 +131,9 @@ def _with_details(service: Any, outs: list[SearchOut]) -> list[SearchOut]:
 def list_searches(
     number: str, who: CurrentPrincipal, service: ServiceDep, params: PageDep
 ) -> dict[str, Any]:
-    outcomes = service.list_searches(who, number)
+    outcomes = service.searches.of_case(who, number)
     chosen = outcomes[params.offset : params.offset + params.limit]
-    boxes = service.face_boxes([c.face_id for o in chosen for c in o.candidates])
+    boxes = service.searches.face_boxes([c.face_id for o in chosen for c in o.candidates])
     result = page(outcomes, params)
     result["items"] = _with_details(service, [search_out(o, boxes) for o in chosen])
     return result
@@ -145,8 +141,8 @@ def list_searches(
 
 @router.get("/searches/{search_id}", response_model=SearchOut)
 def view_search(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> SearchOut:
-    outcome = service.view_search(who, search_id)
-    out = search_out(outcome, service.face_boxes([c.face_id for c in outcome.candidates]))
+    outcome = service.searches.view(who, search_id)
+    out = search_out(outcome, service.searches.face_boxes([c.face_id for c in outcome.candidates]))
     return _with_details(service, [out])[0]
 
 
@@ -156,7 +152,7 @@ def view_search(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
 )
 def probe_image(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
-    media = service.probe_image(who, search_id)
+    media = service.searches.probe_image(who, search_id)
     return Response(
         media.data, media_type=media.media_type, headers={"Cache-Control": "private, no-store"}
     )
@@ -166,7 +162,9 @@ def probe_image(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -
 def review(
     search_id: PathId, body: ReviewIn, who: CurrentPrincipal, service: ServiceDep
 ) -> ReviewOut:
-    return review_out(service.review(who, search_id, body.face_id, body.decision, body.note))
+    return review_out(
+        service.searches.review(who, search_id, body.face_id, body.decision, body.note)
+    )
 
 
 @router.post(
@@ -177,5 +175,5 @@ def review(
 def reveal(
     search_id: PathId, face_id: PathId, body: RevealIn, who: CurrentPrincipal, service: ServiceDep
 ) -> RevealOut:
-    seq = service.reveal(who, search_id, face_id, body.reason)
+    seq = service.faces.reveal(who, search_id, face_id, body.reason)
     return RevealOut(search_id=search_id, face_id=face_id, audit_seq=seq)

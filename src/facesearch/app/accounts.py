@@ -1,0 +1,143 @@
+"""Who is acting, and the accounts that may act: sign-in, principals, users and API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from facesearch.app.context import AppContext
+from facesearch.app.principal import AuthMethod, Principal
+from facesearch.govern import users as users_mod
+from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.users import Role
+
+
+class Accounts:
+    """Principals (from a session, a token, a password or the CLI), users and tokens."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # --- who is acting ----------------------------------------------------------------------
+
+    def principal(self, username: str, via: AuthMethod) -> Principal:
+        """The principal of an active user (after their credentials were checked)."""
+        with self.ctx.governance.session() as s:
+            user = users_mod.find_user(s, username)
+            if user is None or not user.active:
+                raise AuthenticationError(f"user {username!r} is unknown or disabled")
+            roles = frozenset(Role(r) for r in user.role_set)
+            return Principal(user.username, roles, user.display_name or "", via)
+
+    def login(self, username: str, password: str) -> Principal:
+        """Check a password (argon2id); failures are logged and raise AuthenticationError."""
+        gov = self.ctx.governance
+        name = gov.authenticate_password(username, password)
+        principal = self.principal(name, "password")
+        gov.record(name, "login", {"method": "password"})
+        return principal
+
+    def logout(self, principal: Principal) -> None:
+        self.ctx.governance.record(principal.username, "logout", {"method": principal.via})
+
+    def from_token(self, token: str) -> Principal:
+        """The owner of a valid API token (checked and read in one transaction)."""
+        user = self.ctx.governance.token_owner(token)
+        roles = frozenset(Role(r) for r in user.roles)
+        return Principal(user.username, roles, user.display_name, "token")
+
+    def for_cli(self, username: str | None, token: str | None) -> Principal:
+        """The CLI's acting user, from --token (checked) or --as (a user of the data
+        directory, on the machine that holds it). A name that is not an active user yet (the
+        first administrator being added, a disabled or unknown user) gets no role here: every
+        operation checks the catalog itself and refuses, with the reason logged, as before."""
+        name = self.ctx.governance.resolve_actor(username, token)
+        via: AuthMethod = "token" if token else "cli"
+        try:
+            return self.principal(name, via)
+        except AuthenticationError:
+            return Principal(name, frozenset(), "", via)
+
+    @staticmethod
+    def local_operator() -> Principal:
+        """The operator at the data's machine, for the reads in
+        :data:`facesearch.app.context.LOCAL_READS`."""
+        return Principal("(local)", frozenset(), "", "local")
+
+    def log_refusal(
+        self, actor: str, action: str, reason: str, asked: dict[str, Any] | None = None
+    ) -> None:
+        """Log a refusal decided by an interface (no credentials, CSRF, rate limit)."""
+        self.ctx.governance.log_refusal(actor, action, reason, asked)
+
+    # --- users and tokens -------------------------------------------------------------------
+
+    def list_users(self, who: Principal) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = self.ctx.governance.list_users(who.username)
+        return users
+
+    def add_user(
+        self,
+        who: Principal,
+        username: str,
+        roles: Sequence[str],
+        password: str | None,
+        display_name: str = "",
+    ) -> dict[str, Any]:
+        self.ctx.governance.add_user(who.username, username, roles, password, display_name)
+        return self.user(username)
+
+    def set_password(self, who: Principal, username: str, password: str) -> None:
+        self.ctx.governance.set_password(who.username, username, password)
+
+    def update_user(
+        self,
+        who: Principal,
+        username: str,
+        *,
+        roles: Sequence[str] | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        gov = self.ctx.governance
+        if roles is not None:
+            gov.set_roles(who.username, username, roles)
+        if active is True:
+            gov.enable_user(who.username, username)
+        elif active is False:
+            gov.disable_user(who.username, username)
+        if password is not None:
+            gov.set_password(who.username, username, password)
+        if roles is None and active is None and password is None:
+            self.ctx.require(who, "user.update", Role.ADMINISTRATOR)
+        return self.user(username)
+
+    def user(self, username: str) -> dict[str, Any]:
+        """A user's account as shown (after the caller was allowed to see it)."""
+        with self.ctx.governance.session() as s:
+            u = users_mod.find_user(s, username)
+            if u is None:
+                raise RefusedError("user.view", f"unknown user {username!r}")
+            return {
+                "username": u.username,
+                "display_name": u.display_name,
+                "roles": sorted(u.role_set),
+                "active": u.active,
+                "created_at": u.created_at,
+                "disabled_at": u.disabled_at,
+            }
+
+    def list_tokens(self, who: Principal, username: str | None = None) -> list[dict[str, Any]]:
+        tokens: list[dict[str, Any]] = self.ctx.governance.list_tokens(who.username, username)
+        return tokens
+
+    def create_token(
+        self, who: Principal, username: str | None, name: str, expires_days: int | None
+    ) -> tuple[str, int]:
+        token: tuple[str, int] = self.ctx.governance.create_token(
+            who.username, username or who.username, name, expires_days
+        )
+        return token
+
+    def revoke_token(self, who: Principal, token_id: int) -> None:
+        self.ctx.governance.revoke_token(who.username, token_id)

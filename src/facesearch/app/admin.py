@@ -1,0 +1,169 @@
+"""Oversight and administration: the audit log (verify, checkpoints, reports), retention, the
+policy, and removal on request (with suppression of the person's face)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from facesearch.app.context import AppContext
+from facesearch.app.principal import Principal
+from facesearch.govern import checkpoint as ckpt
+from facesearch.govern.audit import VerifyResult
+from facesearch.govern.oversight import OversightReport
+from facesearch.govern.policy import Policy, parse_policy
+from facesearch.govern.retention import PurgeResult
+from facesearch.govern.schema import RemovalRequest
+from facesearch.govern.suppression import PreviewMatch, index_finder
+from facesearch.govern.users import Role
+
+
+class Admin:
+    """Audit, retention, policy and removals."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # --- audit and retention ----------------------------------------------------------------
+
+    def verify_audit(
+        self,
+        who: Principal,
+        anchors: Mapping[int, str] | None = None,
+        checkpoints: Sequence[Path] = (),
+        trusted_key: ckpt.Ed25519PublicKey | None = None,
+    ) -> VerifyResult:
+        """Verify the hash chain, against heads kept elsewhere (``anchors``) and signed
+        checkpoint files (their signature checked under ``trusted_key``)."""
+        result: VerifyResult = self.ctx.governance.verify_audit(
+            who.username, anchors, checkpoints=checkpoints, trusted_key=trusted_key
+        )
+        return result
+
+    def checkpoint(
+        self, who: Principal, out: Path, key_path: Path | None = None
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        """Sign the audit log's head with the key at ``key_path`` (or the settings') and
+        write the checkpoint to ``out``; refused if the key lies in the data directory."""
+        gov = self.ctx.governance
+        found: tuple[ckpt.Checkpoint, Path] = gov.checkpoint(
+            who.username, out, gov.signing_key(key_path)
+        )
+        return found
+
+    def purge(self, who: Principal, now: datetime | None = None) -> PurgeResult:
+        """Delete the probes and results whose retention period has ended (as of ``now``)."""
+        result: PurgeResult = self.ctx.governance.purge(who.username, now)
+        return result
+
+    def oversight_report(
+        self, who: Principal, start: datetime | None, end: datetime | None, period: str
+    ) -> OversightReport:
+        rep: OversightReport = self.ctx.governance.oversight_report(
+            who.username, start, end, period
+        )
+        return rep
+
+    # --- policy -------------------------------------------------------------------------------
+
+    def validate_policy(self, who: Principal, text: str, source: str = "<uploaded>") -> Policy:
+        """Parse a policy text (raises PolicyError with every problem, naming ``source``);
+        nothing is changed."""
+        self.ctx.require(who, "policy.validate", Role.ADMINISTRATOR, Role.SUPERVISOR, Role.AUDITOR)
+        return parse_policy(text, source=source)
+
+    def show_policy(self, who: Principal) -> Policy:
+        self.ctx.require(who, "policy.show")
+        policy: Policy = self.ctx.governance.policy
+        return policy
+
+    # --- removal and suppression --------------------------------------------------------------
+
+    def preview_removal(
+        self,
+        who: Principal,
+        photos: Sequence[bytes],
+        requester: str,
+        reason: str,
+        *,
+        names: Sequence[str] | None = None,
+        threshold: float | None = None,
+    ) -> tuple[int, list[PreviewMatch]]:
+        """A removal request from photos of the person (the largest face of each; a photo
+        without a face is refused, named by ``names[i]`` or its position)."""
+        ctx = self.ctx
+        ctx.require(who, "removal.preview", Role.ADMINISTRATOR)
+        vectors = []
+        for i, photo in enumerate(photos):
+            faces = ctx.pool.run(lambda data=photo: ctx.embed(data))  # type: ignore[misc]
+            if not faces:
+                where = names[i] if names else f"photo {i + 1}"
+                ctx.refuse(who, "removal.preview", f"no face found in {where}")
+            vectors.append(faces[0].embedding)
+        return self.preview_removal_embeddings(
+            who, np.stack(vectors), ctx.gallery.model_key, requester, reason, threshold=threshold
+        )
+
+    def preview_removal_embeddings(
+        self,
+        who: Principal,
+        embeddings: np.ndarray,
+        model: str,
+        requester: str,
+        reason: str,
+        *,
+        threshold: float | None = None,
+    ) -> tuple[int, list[PreviewMatch]]:
+        """A removal request from the person's embeddings (``(n, d)``, of ``model``): the
+        gallery faces matching them, through the vector index when ``model`` is the
+        gallery's (the index holds its vectors only), else by scanning the catalog's stored
+        embeddings of ``model``."""
+        ctx = self.ctx
+        indexed = model == ctx.gallery.model_key
+        with ctx.engine_lock.read():
+            found: tuple[int, list[PreviewMatch]] = ctx.governance.preview_removal(
+                who.username,
+                embeddings,
+                model,
+                requester,
+                reason,
+                finder=index_finder(ctx.gallery.index.search, k=1000) if indexed else None,
+                threshold=threshold,
+            )
+            return found
+
+    def apply_removal(
+        self, who: Principal, request_id: int, face_ids: Sequence[int] | None
+    ) -> list[int]:
+        ctx = self.ctx
+
+        def remove(ids: list[int]) -> Any:
+            with ctx.engine_lock.write():
+                return ctx.gallery.remove_faces(ids)
+
+        chosen: list[int] = ctx.governance.apply_removal(who.username, request_id, remove, face_ids)
+        return chosen
+
+    def cancel_removal(self, who: Principal, request_id: int, note: str) -> None:
+        self.ctx.governance.cancel_removal(who.username, request_id, note)
+
+    def list_removals(self, who: Principal) -> list[dict[str, Any]]:
+        self.ctx.require(who, "removal.list", Role.ADMINISTRATOR)
+        with self.ctx.governance.session() as s:
+            rows = s.execute(select(RemovalRequest).order_by(RemovalRequest.id.desc())).scalars()
+            return [
+                {
+                    "id": r.id,
+                    "requester": r.requester,
+                    "status": r.status,
+                    "created_by": r.created_by,
+                    "created_at": r.created_at,
+                    "removed": list(r.removed or []),
+                }
+                for r in rows
+            ]

@@ -1,0 +1,57 @@
+"""Cases: the only context a search may run in; opened, decided, assigned, closed, reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from facesearch.app.context import AppContext
+from facesearch.app.principal import Principal
+from facesearch.app.results import Media
+from facesearch.govern.cases import CaseSummary
+from facesearch.govern.searches import SearchOutcome
+from facesearch.govern.users import Role
+
+DECISIONS = ("approve", "reject", "assign", "unassign", "close")
+
+
+class Cases:
+    """The case resource."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def summaries(self, who: Principal, status: str | None = None) -> list[CaseSummary]:
+        found: list[CaseSummary] = self.ctx.governance.list_cases(who.username, status)
+        return found
+
+    def open(
+        self, who: Principal, number: str, purpose: str, legal_authority: str, justification: str
+    ) -> CaseSummary:
+        self.ctx.require(who, "case.open", Role.INVESTIGATOR)
+        case: CaseSummary = self.ctx.governance.open_case(
+            who.username, number, purpose, legal_authority, justification
+        )
+        return case
+
+    def show(self, who: Principal, number: str) -> tuple[CaseSummary, list[SearchOutcome]]:
+        found: tuple[CaseSummary, list[SearchOutcome]] = self.ctx.governance.show_case(
+            who.username, number
+        )
+        return found
+
+    def decide(self, who: Principal, number: str, action: str, arg: str) -> CaseSummary:
+        """approve / reject / assign / unassign / close a case (``arg``: note or user name)."""
+        gov = self.ctx.governance
+        calls: dict[str, Callable[[str, str, str], CaseSummary]] = {
+            "approve": gov.approve_case,
+            "reject": gov.reject_case,
+            "assign": gov.assign,
+            "unassign": gov.unassign,
+            "close": gov.close_case,
+        }
+        return calls[action](who.username, number, arg)
+
+    def report(self, who: Principal, number: str, fmt: str) -> Media:
+        """The case report, HTML or PDF (logged as an export with its hash)."""
+        data: bytes = self.ctx.governance.case_report(who.username, number, fmt)
+        return Media(data, "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")

@@ -1,0 +1,107 @@
+"""What the application's resource services share, and the one place roles are checked.
+
+:class:`AppContext` holds the typed settings, the workspace (the gallery and its governance),
+the engine's readers-writer lock and the bounded search pool. The resource services
+(:mod:`.accounts`, :mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`,
+:mod:`.library`) each take it; :class:`facesearch.app.service.Service` builds it once.
+
+Role checks made by the application layer (as opposed to the rules governance applies inside
+its own transactions) all go through :meth:`AppContext.require`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from facesearch.app.concurrency import ReadersWriterLock, SearchPool
+from facesearch.app.principal import Principal
+from facesearch.app.workspace import Workspace
+from facesearch.engine.pipeline import FacePipeline
+from facesearch.govern import Governance
+from facesearch.govern import users as users_mod
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.users import Role
+from facesearch.search.compare import Verifier
+from facesearch.search.gallery import Gallery
+from facesearch.settings import Settings
+
+# What the operator of the machine that holds the data may read without naming a user (the
+# CLI's stats, runs and policy commands always could): figures, runs and the policy text.
+LOCAL_READS = frozenset(
+    {"gallery.stats", "gallery.collections", "ingest.runs", "policy.show", "policy.validate"}
+)
+
+
+class AppContext:
+    """Settings, workspace, engine lock and search pool, shared by the resource services."""
+
+    def __init__(self, settings: Settings, workspace: Workspace) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self.engine_lock = ReadersWriterLock()
+        self.pool = SearchPool(settings.search_workers, settings.search_queue_size)
+        self._pipeline_lock = threading.Lock()
+        self._gallery_pipeline_taken = False
+
+    @property
+    def governance(self) -> Governance:
+        return self.workspace.governance
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.workspace.gallery
+
+    # --- who may act --------------------------------------------------------------------------
+
+    def require(self, who: Principal, action: str, *roles: Role) -> None:
+        """Refuse (and log) unless ``who`` is an active user holding one of ``roles`` (any
+        role when none is named), checked in the catalog; the local operator may do the reads
+        in :data:`LOCAL_READS`."""
+        if who.via == "local" and action in LOCAL_READS:
+            return
+        with self.governance.session() as s:
+            try:
+                users_mod.require_user(s, who.username, action, set(roles) or None)
+                return
+            except RefusedError as exc:
+                reason = exc.reason
+        self.refuse(who, action, reason)
+
+    def refuse(
+        self, who: Principal, action: str, reason: str, asked: Mapping[str, Any] | None = None
+    ) -> NoReturn:
+        """Log a refusal the application decided, then raise it."""
+        self.governance.refuse(who.username, action, reason, asked)
+
+    # --- the engine, per search thread ------------------------------------------------------
+
+    def verifier(self) -> Verifier:
+        """This search thread's verifier: its own face pipeline (the models' per-call state is
+        not safe to share between threads); the first search thread reuses the gallery's."""
+        local = self.pool.local
+        verifier: Verifier | None = getattr(local, "verifier", None)
+        if verifier is None:
+            gallery = self.gallery
+            with self._pipeline_lock:
+                if not self._gallery_pipeline_taken:
+                    pipeline = gallery.pipeline
+                    self._gallery_pipeline_taken = True
+                else:
+                    pipeline = FacePipeline(gallery.manifest, gallery.pipeline_settings)
+                    pipeline.load_models()
+            verifier = Verifier(pipeline, gallery.scoring)
+            local.verifier = verifier
+        return verifier
+
+    def embed(self, image: bytes) -> list[Any]:
+        """Every face of ``image`` on this search thread's pipeline (under the read lock)."""
+        verifier = self.verifier()
+        with self.engine_lock.read():
+            faces: list[Any] = verifier.pipeline.process_image(self.gallery.decode(image)).faces
+            return faces
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.workspace.close()

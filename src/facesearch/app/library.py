@@ -1,0 +1,245 @@
+"""The gallery as its administrators keep it: figures, ingest (now or as background jobs), the
+second-vector pass, re-indexing, set-up and the copy to server backends.
+
+Acts that change the gallery hold the engine's write lock, so searches wait for their end
+rather than read a half-changed index.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from facesearch.app.context import AppContext
+from facesearch.app.ingest_jobs import IngestJobs
+from facesearch.app.principal import Principal
+from facesearch.app.results import IngestJob
+from facesearch.app.transfer import MigrateProgress, MigrationReport
+from facesearch.errors import ConfigError
+from facesearch.govern import users as users_mod
+from facesearch.govern.errors import AuthenticationError
+from facesearch.govern.users import Role
+from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
+from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
+from facesearch.ingest.second_vectors import SecondVectors
+from facesearch.search.backends import Backends
+from facesearch.store.crypto import Cipher
+
+
+class Library:
+    """Gallery figures and the administrative acts that change the gallery."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.jobs = IngestJobs(self._run_job)
+
+    # --- figures ------------------------------------------------------------------------------
+
+    def stats(self, who: Principal) -> dict[str, Any]:
+        """Images, faces, flags, second vectors, the index and its model."""
+        self.ctx.require(who, "gallery.stats")
+        with self.ctx.engine_lock.read():
+            info: dict[str, Any] = self.ctx.gallery.stats()
+        return info
+
+    def collections(self, who: Principal) -> list[dict[str, Any]]:
+        self.ctx.require(who, "gallery.collections")
+        found: list[dict[str, Any]] = self.ctx.gallery.catalog.collections()
+        return found
+
+    def runs(self, who: Principal, limit: int = 1000) -> list[dict[str, Any]]:
+        self.ctx.require(who, "ingest.runs", Role.ADMINISTRATOR, Role.AUDITOR)
+        found: list[dict[str, Any]] = self.ctx.gallery.catalog.runs(limit)
+        return found
+
+    def run_failures(self, who: Principal, run_id: int) -> list[tuple[str, str]]:
+        self.ctx.require(who, "ingest.runs", Role.ADMINISTRATOR, Role.AUDITOR)
+        found: list[tuple[str, str]] = self.ctx.gallery.catalog.failures(run_id)
+        return found
+
+    # --- set-up and ingest ----------------------------------------------------------------------
+
+    def initialise(self, admin: str, password: str | None = None) -> Path:
+        """Set up the data directory: the default policy and the first administrator (refused
+        once there are users). Returns the policy file's path."""
+        return self.ctx.workspace.init(admin, password)
+
+    def ingest(
+        self,
+        who: Principal,
+        sources: Sequence[Path | str],
+        *,
+        collection: str | None = None,
+        manifest: Path | str | None = None,
+        workers: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_second_progress: SecondPassCallback | None = None,
+        second_vectors: SecondVectors | None = None,
+    ) -> IngestReport:
+        """Ingest now, in this thread (administrators; logged; suppressed people left out),
+        then the second-vector pass on faces still queued. Resumable. ``second_vectors``:
+        where second vectors are made (default: the setting; ``ingest/second_vectors.py``)."""
+        with self.ctx.engine_lock.write():
+            report: IngestReport = self.ctx.workspace.ingest(
+                who.username,
+                sources,
+                collection=collection,
+                manifest=manifest,
+                workers=workers,
+                on_progress=on_progress,
+                on_second_progress=on_second_progress,
+                second_vectors=second_vectors or self.ctx.settings.second_vectors,
+            )
+            return report
+
+    def second_pass(
+        self,
+        who: Principal,
+        *,
+        workers: int | None = None,
+        on_progress: SecondPassCallback | None = None,
+    ) -> SecondPassReport:
+        """Run (or resume) the second-vector pass alone (administrators; logged)."""
+        with self.ctx.engine_lock.write():
+            report: SecondPassReport = self.ctx.workspace.second_pass(
+                who.username, workers=workers, on_progress=on_progress
+            )
+            return report
+
+    def reindex(self, who: Principal) -> int:
+        """Rebuild the vector index from the catalog (administrators; logged)."""
+        with self.ctx.engine_lock.write():
+            return self.ctx.workspace.reindex(who.username)
+
+    # --- background ingest jobs (the HTTP API) ------------------------------------------------
+
+    def allowed_ingest_path(self, who: Principal, path: str) -> Path:
+        """``path`` resolved, if it lies under one of the settings' ingest roots; else refused."""
+        ctx = self.ctx
+        ctx.require(who, "ingest", Role.ADMINISTRATOR)
+        target = Path(path).expanduser().resolve()
+        for root in ctx.settings.ingest_roots:
+            if target.is_relative_to(Path(root).expanduser().resolve()):
+                if not target.exists():
+                    ctx.refuse(who, "ingest", f"{path} does not exist", {"path": path})
+                return target
+        ctx.refuse(
+            who,
+            "ingest",
+            f"{path} is not under a folder the server allows for ingest (FACESEARCH_INGEST_ROOTS)",
+            {"path": path},
+        )
+
+    def may_upload(self, who: Principal) -> None:
+        """Refuse (and log) an upload of photos to ingest unless ``who`` administers."""
+        self.ctx.require(who, "ingest.upload", Role.ADMINISTRATOR)
+
+    def upload_dir(self) -> Path:
+        """A new folder for the files of one upload, under the data directory."""
+        root = self.ctx.settings.data_dir / "uploads"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="ingest-", dir=root))
+
+    def start_job(
+        self,
+        who: Principal,
+        sources: list[str],
+        collection: str | None,
+        cleanup: list[str] | None = None,
+    ) -> IngestJob:
+        self.ctx.require(who, "ingest", Role.ADMINISTRATOR)
+        job = self.jobs.submit(sources, collection, who.username, cleanup or [])
+        self.ctx.governance.record(
+            who.username,
+            "ingest.queue",
+            {"job": job.id, "sources": sources, "collection": collection},
+        )
+        return job
+
+    def list_jobs(self, who: Principal) -> list[IngestJob]:
+        self.ctx.require(who, "ingest.jobs", Role.ADMINISTRATOR)
+        return self.jobs.all()
+
+    def job(self, who: Principal, job_id: int) -> IngestJob:
+        self.ctx.require(who, "ingest.jobs", Role.ADMINISTRATOR)
+        job = self.jobs.get(job_id)
+        if job is None:
+            self.ctx.refuse(who, "ingest.jobs", f"no ingest job {job_id}")
+        return job
+
+    def cancel_job(self, who: Principal, job_id: int) -> IngestJob:
+        job = self.job(who, job_id)
+        self.jobs.cancel(job_id)
+        self.ctx.governance.record(who.username, "ingest.cancel", {"job": job_id})
+        return job
+
+    def _run_job(
+        self, job: IngestJob, on_progress: Callable[[IngestProgress], None]
+    ) -> IngestReport:
+        with self.ctx.governance.session() as s:
+            user = users_mod.find_user(s, job.created_by)
+            if user is None or not user.active:
+                raise AuthenticationError(f"user {job.created_by!r} is unknown or disabled")
+            who = Principal(
+                user.username,
+                frozenset(Role(r) for r in user.role_set),
+                user.display_name or "",
+                "session",
+            )
+        return self.ingest(
+            who,
+            job.sources,
+            collection=job.collection,
+            workers=self.ctx.settings.ingest_workers,
+            on_progress=on_progress,
+            second_vectors=self.ctx.settings.second_vectors,
+        )
+
+    # --- the copy to server backends ----------------------------------------------------------
+
+    def migrate(
+        self,
+        who: Principal,
+        target: Backends,
+        *,
+        sample: int = 50,
+        k: int = 10,
+        on_progress: MigrateProgress | None = None,
+    ) -> MigrationReport:
+        """Copy this embedded gallery to the target backends and verify it (administrators;
+        logged before the copy, so the target's audit chain holds the entry too)."""
+        from facesearch.app.transfer import migrate_gallery
+
+        ctx = self.ctx
+        ctx.require(who, "gallery.migrate", Role.ADMINISTRATOR)
+        gallery = ctx.gallery
+        if not gallery.backends.embedded:
+            raise ConfigError(
+                "migrate copies an embedded data directory (SQLite, FAISS, files); this one "
+                f"already uses {gallery.backends.describe()}"
+            )
+        if target.database_url is None or target.database_url.startswith("sqlite"):
+            raise ConfigError("--to-database must name a server database (e.g. PostgreSQL)")
+        if target.vector_store.kind == "faiss":
+            raise ConfigError("--to-vector-store must name a server (milvus://HOST:19530)")
+        ctx.governance.record(who.username, "gallery.migrate", {"to": target.describe()})
+        with ctx.engine_lock.write():
+            store = target.open_vector_store(gallery.model_key, gallery.pipeline_dim)
+            blobs = None
+            if target.blobs.kind != "file":
+                cipher = Cipher.from_env(ctx.settings.encryption_environ())
+                blobs = target.open_blobs(gallery.data_dir, cipher)
+            try:
+                return migrate_gallery(
+                    gallery,
+                    target.database_url,
+                    store,
+                    blobs,
+                    sample=sample,
+                    k=k,
+                    on_progress=on_progress,
+                )
+            finally:
+                store.close()

@@ -1,0 +1,131 @@
+"""The search resource: governed searches (one photo, several photos, a media-set cluster),
+their results, probes and reviews. Each search runs through
+:func:`facesearch.app.governed.governed_search` (permit, engine search, record)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from facesearch.app.governed import SearchRequest, search_photo
+from facesearch.app.multisearch import search_cluster, search_photos
+from facesearch.app.principal import Principal
+from facesearch.app.results import Media, SearchView, sniff_image_type
+from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
+from facesearch.govern.searches import ReviewView, SearchOutcome
+from facesearch.search.scoring import SearchResult
+
+if TYPE_CHECKING:
+    from facesearch.app.context import AppContext
+
+__all__ = ["SearchRequest", "Searches"]
+
+
+class Searches:
+    """Governed searches, their results, probes and reviews."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def search(
+        self, who: Principal, case: str | None, probe: bytes, request: SearchRequest
+    ) -> SearchView:
+        """A governed search: refused (and logged) without a case, outside an open, approved
+        case, without an assignment, or over the quota; BusyError when the queue is full."""
+        pool = self.ctx.pool
+        outcome, engine = search_photo(
+            self.ctx.governance,
+            who.username,
+            case,
+            probe,
+            request,
+            lambda p, k, r: pool.run(lambda: self.engine_search(p, k, r)),
+        )
+        return SearchView(
+            outcome=outcome,
+            face=engine.face,
+            probe_faces=tuple(engine.probe_faces),
+            gallery_size=engine.gallery_size,
+            seconds=engine.seconds,
+            boxes={c.face_id: c.bbox for c in engine.candidates},
+            probe_ambiguous=bool(engine.probe_ambiguous),
+        )
+
+    def engine_search(self, probe: bytes, k: int, request: SearchRequest) -> SearchResult:
+        """The engine's search, on the calling (search pool) thread's own face pipeline,
+        under the engine's read lock. Also what the load benchmark compares against."""
+        verifier = self.ctx.verifier()
+        with self.ctx.engine_lock.read():
+            return self.ctx.gallery.search(
+                probe,
+                k,
+                face=request.face,
+                collection=request.collection,
+                filters=request.filters,
+                include_flagged=request.include_flagged,
+                verifier=verifier,
+            )
+
+    def multi_search(
+        self,
+        who: Principal,
+        case: str | None,
+        photos: Sequence[bytes],
+        request: SearchRequest,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> MultiSearchOutcome:
+        """Several photos of one person as one governed query (see app/multisearch.py)."""
+        return search_photos(self.ctx, who, case, photos, request, names=names)
+
+    def cluster_search(
+        self,
+        who: Principal,
+        case: str | None,
+        cluster: int,
+        request: SearchRequest,
+        max_probes: int = 5,
+    ) -> MultiSearchOutcome:
+        """The best faces of one of the case's media-set clusters as one governed query."""
+        return search_cluster(self.ctx, who, case, cluster, request, max_probes=max_probes)
+
+    def multi_probe_details(
+        self, search_ids: Sequence[int]
+    ) -> dict[int, tuple[tuple[ProbeView, ...], dict[int, ProbeScores], int | None]]:
+        """The probes and per-candidate scores of those searches that were multi-probe (for
+        searches the caller has just been allowed to see: no check, no audit entry)."""
+        with self.ctx.governance.session() as s:
+            return multi_details(s, search_ids)
+
+    def grid(self, view: SearchView, probe: bytes) -> bytes:
+        """A PNG of the probe face and each candidate's crop with rank, score, band, source."""
+        from facesearch.search.grid import result_grid
+
+        gallery = self.ctx.gallery
+        pixels = gallery.decode(probe).pixels[:, :, ::-1]
+        return result_grid(view.to_dict(), pixels, gallery.blobs)
+
+    def of_case(self, who: Principal, number: str) -> list[SearchOutcome]:
+        """The searches of a case (as ``case show`` lists them)."""
+        found: list[SearchOutcome] = self.ctx.governance.show_case(who.username, number)[1]
+        return found
+
+    def view(self, who: Principal, search_id: int) -> SearchOutcome:
+        found: SearchOutcome = self.ctx.governance.view_search(who.username, search_id)
+        return found
+
+    def probe_image(self, who: Principal, search_id: int) -> Media:
+        data: bytes = self.ctx.governance.probe_image(who.username, search_id)
+        return Media(data, sniff_image_type(data) or "application/octet-stream")
+
+    def review(
+        self, who: Principal, search_id: int, face_id: int, decision: str, note: str
+    ) -> ReviewView:
+        found: ReviewView = self.ctx.governance.review(
+            who.username, search_id, face_id, decision, note
+        )
+        return found
+
+    def face_boxes(self, face_ids: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
+        stored = self.ctx.gallery.catalog.faces(list(face_ids))
+        return {i: f.bbox for i, f in stored.items()}

@@ -1,0 +1,55 @@
+"""The names the interfaces (CLI, HTTP API) use from the layers below the application:
+errors they turn into exit codes and status codes, the typed results they show, and the few
+helpers they format them with. ``serve/`` and ``cli/`` import these from here (and from
+``facesearch.settings`` and ``facesearch.errors``), never from govern, search, store, engine
+or ingest themselves."""
+
+from facesearch.app.context import LOCAL_READS
+from facesearch.govern import checkpoint
+from facesearch.govern.audit import VerifyResult, as_utc
+from facesearch.govern.cases import CaseSummary
+from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedError
+from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
+from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.report import fmt_time
+from facesearch.govern.searches import (
+    LEADS_STATEMENT,
+    CandidateView,
+    QuotaExceededError,
+    ReviewDecision,
+    ReviewView,
+    SearchOutcome,
+)
+from facesearch.govern.users import Role
+from facesearch.ingest.sources import is_archive
+from facesearch.search.backends import Backends
+from facesearch.search.multiprobe import MAX_PROBES
+from facesearch.store.catalog import SearchFilters
+
+__all__ = [
+    "LEADS_STATEMENT",
+    "LOCAL_READS",
+    "MAX_PROBES",
+    "AuthenticationError",
+    "Backends",
+    "CandidateView",
+    "CaseSummary",
+    "MultiSearchOutcome",
+    "Policy",
+    "PolicyError",
+    "ProbeScores",
+    "ProbeView",
+    "QuotaExceededError",
+    "RefusedError",
+    "ReviewDecision",
+    "ReviewView",
+    "Role",
+    "SearchFilters",
+    "SearchOutcome",
+    "VerifyResult",
+    "as_utc",
+    "checkpoint",
+    "fmt_time",
+    "is_archive",
+    "load_policy",
+]

@@ -1,0 +1,109 @@
+"""``facesearch stats``, ``runs`` and ``reindex``: the gallery's figures and upkeep."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from facesearch.cli.common import (
+    Actor,
+    DatabaseUrlOption,
+    DataDirOption,
+    TokenOpt,
+    console,
+    friendly_errors,
+)
+from facesearch.cli.state import acting_principal, service_for
+
+
+def stats(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Images, faces, flags, collections and the index of the gallery."""
+    with friendly_errors():
+        service = service_for(ctx, data_dir, database_url)
+        who = service.accounts.local_operator()
+        info = service.library.stats(who)
+        info["collections"] = service.library.collections(who)
+    if json_out:
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return
+    second = info.pop("second_vectors", None)
+    table = Table(show_header=False, title="Gallery")
+    for key, value in info.items():
+        table.add_row(
+            key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        )
+    if second is not None:
+        sources = ", ".join(
+            f"{n} {label}"
+            for label, n in (
+                ("from the photo", second["from_photo"]),
+                ("from the stored crop", second["from_crop"]),
+                ("made before 0004", second["made_before_0004"]),
+            )
+            if n
+        )
+        table.add_row(
+            "faces with a second vector",
+            f"{second['with']}" + (f"  ({sources})" if sources else ""),
+        )
+        table.add_row(
+            "faces without one (scored by SFace alone)",
+            f"{second['without']}  (pending {second['pending']}, failed {second['failed']})",
+        )
+        if second.get("other_model"):
+            table.add_row(
+                "second vectors of an older model (scored by SFace alone)",
+                f"{second['other_model']}  (run 'facesearch second-pass' to remake them)",
+            )
+    console.print(table)
+
+
+def runs(
+    ctx: typer.Context,
+    run_id: Annotated[int | None, typer.Argument(help="Show failures of this run.")] = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """List ingest runs, or the failures of one run."""
+    with friendly_errors():
+        service = service_for(ctx, data_dir, database_url)
+        who = service.accounts.local_operator()
+        if run_id is not None:
+            for path, reason in service.library.run_failures(who, run_id):
+                console.print(f"{path}: {reason}")
+            return
+        table = Table(title="Ingest runs")
+        for col in ("id", "started", "status", "sources", "counts"):
+            table.add_column(col, overflow="fold")
+        for r in service.library.runs(who, limit=20):
+            table.add_row(
+                str(r["id"]),
+                str(r["started_at"])[:19],
+                r["status"],
+                "\n".join(r["sources"]),
+                json.dumps(r["counts"]),
+            )
+        console.print(table)
+
+
+def reindex(
+    ctx: typer.Context,
+    actor: Actor = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Rebuild the vector index from the catalog, the source of truth (administrators)."""
+    with friendly_errors():
+        service = service_for(ctx, data_dir, database_url)
+        n = service.library.reindex(acting_principal(service, actor, token))
+    console.print(f"index rebuilt: {n} faces")

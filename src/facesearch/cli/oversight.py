@@ -1,0 +1,309 @@
+"""``facesearch audit``, ``policy``, ``suppress`` and ``purge``: oversight and administration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from facesearch.app.types import PolicyError, load_policy
+from facesearch.app.types import checkpoint as ckpt
+from facesearch.cli.common import Actor, TokenOpt
+from facesearch.cli.groups import (
+    PeriodChoice,
+    ServiceFactory,
+    acting_with,
+    fail,
+    guard,
+    when,
+)
+
+
+def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
+    """The ``audit``, ``policy`` and ``suppress`` command groups."""
+    acting = acting_with(factory)
+
+    # --- audit --------------------------------------------------------------------------------
+    audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+    @audit_app.command("verify")
+    @guard
+    def audit_verify(
+        ctx: typer.Context,
+        anchor: Annotated[
+            list[str] | None,
+            typer.Option(
+                metavar="SEQ:HASH",
+                help="A head kept outside the database (repeatable).",
+                show_default=False,
+            ),
+        ] = None,
+        checkpoint: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--checkpoint",
+                metavar="FILE",
+                help="A signed checkpoint the log must still hold (repeatable).",
+                show_default=False,
+            ),
+        ] = None,
+        public_key: Annotated[
+            Path | None,
+            typer.Option(
+                "--public-key",
+                envvar=ckpt.PUBLIC_KEY_ENV,
+                metavar="FILE",
+                help="The trusted public key the checkpoints must be signed with (KEY.pub "
+                f"from keygen; or {ckpt.PUBLIC_KEY_ENV}).",
+                show_default=False,
+            ),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Verify the hash chain and any signed checkpoints.
+
+        Exit status 3 if the log is broken or fails a checkpoint (entries deleted, altered),
+        1 if a checkpoint itself cannot be trusted (unreadable, another key, altered).
+        """
+        anchors: dict[int, str] = {}
+        for a in anchor or []:
+            seq, _, h = a.partition(":")
+            if not seq.isdigit() or len(h) != 64:
+                raise typer.BadParameter(f"anchor must be SEQ:HASH, got {a!r}")
+            anchors[int(seq)] = h.lower()
+        trusted = ckpt.load_public_key(public_key) if public_key is not None else None
+        service, who = acting(ctx, actor, token)
+        result = service.admin.verify_audit(who, anchors, list(checkpoint or []), trusted)
+        typer.echo(result.summary())
+        for bad_seq, problem in result.problems[1:]:
+            typer.echo(f"  also #{bad_seq}: {problem}")
+        for p in result.checkpoint_problems:
+            what = "refused" if p.forged else "FAILED"
+            typer.echo(f"  checkpoint {p.source} {what}: {p.problem}")
+        for source in result.checkpoints_verified:
+            typer.echo(f"  checkpoint {source}: held")
+        if result.problems or any(not p.forged for p in result.checkpoint_problems):
+            raise typer.Exit(3)
+        if result.checkpoint_problems:
+            raise typer.Exit(1)
+
+    @audit_app.command("keygen")
+    @guard
+    def audit_keygen(
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out",
+                metavar="KEYFILE",
+                help="Private key to write (mode 0600; keep it outside the data directory); "
+                "the public key goes to KEYFILE.pub.",
+            ),
+        ],
+    ) -> None:
+        """Make an Ed25519 key pair for signing audit checkpoints."""
+        private_path, public_path, fp = ckpt.generate_key_files(out)
+        typer.echo(f"wrote private key {private_path} (mode 0600) and public key {public_path}")
+        typer.echo(f"key fingerprint {fp[:16]} (sha256 {fp})")
+        typer.echo(public_path.read_text(encoding="ascii").rstrip())
+
+    @audit_app.command("checkpoint")
+    @guard
+    def audit_checkpoint(
+        ctx: typer.Context,
+        out: Annotated[
+            Path,
+            typer.Option("--out", metavar="FILE", help="Checkpoint file to write (JSON)."),
+        ],
+        key: Annotated[
+            Path | None,
+            typer.Option(
+                "--key",
+                metavar="KEYFILE",
+                help=f"Signing key (default: ${ckpt.KEY_ENV}, a file, or ${ckpt.KEY_PEM_ENV}).",
+                show_default=False,
+            ),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Sign the audit log's head (after verifying the chain) and write it to FILE."""
+        service, who = acting(ctx, actor, token)
+        cp, path = service.admin.checkpoint(who, out, key)
+        typer.echo(
+            f"checkpoint {path}: entry #{cp.seq} {cp.entry_hash}, signed {cp.signed_at}, "
+            f"key {cp.fingerprint[:16]}"
+        )
+
+    @audit_app.command("report")
+    @guard
+    def audit_report(
+        ctx: typer.Context,
+        since: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), inclusive."),
+        ] = None,
+        until: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), exclusive."),
+        ] = None,
+        period: Annotated[
+            PeriodChoice, typer.Option(help="Figures per period.")
+        ] = PeriodChoice.MONTH,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Oversight figures by user, case, purpose and period, with anomalies."""
+        service, who = acting(ctx, actor, token)
+        rep = service.admin.oversight_report(who, when(since), when(until), period.value)
+        if as_json:
+            typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
+        else:
+            typer.echo(rep.to_text())
+
+    # --- policy -------------------------------------------------------------------------------
+    policy_app = typer.Typer(help="The governance policy.", no_args_is_help=True)
+
+    @policy_app.command("show")
+    @guard
+    def policy_show(ctx: typer.Context) -> None:
+        """Show the policy in force."""
+        service = factory(ctx)
+        typer.echo(service.admin.show_policy(service.accounts.local_operator()).describe())
+
+    @policy_app.command("check")
+    def policy_check(file: Path) -> None:
+        """Validate a policy file without using it; lists every problem by field."""
+        try:
+            policy = load_policy(file)
+        except PolicyError as exc:
+            fail(str(exc), 1)
+            return
+        typer.echo(f"policy OK: {file} (sha256 {policy.sha256})")
+        typer.echo(policy.describe())
+
+    # --- suppress -----------------------------------------------------------------------------
+    suppress_app = typer.Typer(
+        help="Removal on request, and suppression from ingest and results.", no_args_is_help=True
+    )
+
+    @suppress_app.command("preview")
+    @guard
+    def suppress_preview(
+        ctx: typer.Context,
+        requester: Annotated[
+            str, typer.Option(metavar="TEXT", help="Who asked (person, counsel, authority).")
+        ],
+        reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (e.g. request reference).")],
+        image: Annotated[
+            list[Path] | None,
+            typer.Option(
+                metavar="PHOTO", help="Photo of the person (repeatable).", show_default=False
+            ),
+        ] = None,
+        embeddings: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE.npy", help=".npy file of (n, d) embeddings, instead of images."
+            ),
+        ] = None,
+        model: Annotated[
+            str | None, typer.Option(metavar="MODEL", help="Model key of --embeddings.")
+        ] = None,
+        threshold: Annotated[
+            float | None,
+            typer.Option(metavar="SCORE", help="Similarity threshold (default: the policy's)."),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """List the gallery faces matching a person, for a human to check before apply."""
+        if not image and (embeddings is None or not model):
+            raise typer.BadParameter("give --image PATH, or --embeddings FILE.npy and --model")
+        service, who = acting(ctx, actor, token)
+        if image:
+            photos = [p.read_bytes() for p in image]
+            request_id, matches = service.admin.preview_removal(
+                who, photos, requester, reason, names=[str(p) for p in image], threshold=threshold
+            )
+        else:
+            assert embeddings is not None and model
+            vecs = np.load(embeddings, allow_pickle=False)
+            request_id, matches = service.admin.preview_removal_embeddings(
+                who, vecs, model, requester, reason, threshold=threshold
+            )
+        typer.echo(f"removal request {request_id}: {len(matches)} matching faces")
+        for m in matches:
+            typer.echo(
+                f"  face {m.face_id:<8} score {m.score:.4f} image {m.image_sha256 or '-'} "
+                f"{m.image_path or ''}"
+            )
+        typer.echo(
+            f"check them, then: suppress apply {request_id} [--face ID ...] "
+            f"(or suppress cancel {request_id})"
+        )
+
+    @suppress_app.command("apply")
+    @guard
+    def suppress_apply(
+        ctx: typer.Context,
+        request_id: int,
+        face: Annotated[
+            list[int] | None,
+            typer.Option(
+                metavar="FACE_ID",
+                help="Only this previewed face (repeatable; default: all).",
+                show_default=False,
+            ),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Suppress the person and remove the confirmed faces."""
+        service, who = acting(ctx, actor, token)
+        removed = service.admin.apply_removal(who, request_id, face or None)
+        typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
+
+    @suppress_app.command("cancel")
+    @guard
+    def suppress_cancel(
+        ctx: typer.Context,
+        request_id: int,
+        note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Cancel a previewed request (nothing removed or suppressed)."""
+        service, who = acting(ctx, actor, token)
+        service.admin.cancel_removal(who, request_id, note)
+        typer.echo(f"request {request_id} cancelled")
+
+    return {"audit": audit_app, "policy": policy_app, "suppress": suppress_app}
+
+
+def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
+    @guard
+    def purge(
+        ctx: typer.Context,
+        now: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="Purge as of this ISO time (default: now)."),
+        ] = None,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Delete probe images and search results whose retention period has ended."""
+        service = factory(ctx)
+        r = service.admin.purge(service.accounts.for_cli(actor, token), when(now))
+        typer.echo(
+            f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
+            f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "
+            f"{len(r.cases)} cases; audit entry #{r.audit_seq}"
+        )
+
+    return purge

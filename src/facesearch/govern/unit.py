@@ -1,0 +1,315 @@
+"""The governance unit of work: transactions, refusals, the audit record, the policy in force
+and the audit log's signed checkpoints.
+
+Each operation is one transaction (:meth:`GovernanceCore.run`): the operation and its audit
+entries commit together. When an operation is refused, its transaction is rolled back, the
+refusal (actor, action, reason, and what was asked) is written to the audit log in a
+transaction of its own, and :class:`RefusedError` is raised with the reason. The operations
+themselves are :class:`facesearch.govern.service.Governance`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn, Self, TypeVar
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from facesearch.govern import checkpoint as ckpt
+from facesearch.govern import users
+from facesearch.govern.audit import AuditLog, Entry, segment_problem, utc_now
+from facesearch.govern.errors import GovernanceError, RefusedError
+from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.report_sections import ReportSections, case_report_sections
+from facesearch.govern.schema import Base, PolicyVersion
+from facesearch.govern.users import Role
+from facesearch.store.crypto import Cipher
+
+T = TypeVar("T")
+SessionFactory = Callable[[], Session]
+log = logging.getLogger(__name__)
+_RECORDED = "facesearch_audit_last"  # Session.info key: the last entry recorded in it
+
+
+class GovernanceCore:
+    """Transactions, refusals, the audit record and checkpoints (see the module docstring)."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        policy: Policy,
+        *,
+        cipher: Cipher | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        signing_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.policy = policy
+        self.cipher = cipher
+        self.clock = clock
+        # where the checkpoint signing key is named (Settings.audit_key_environ())
+        self.signing_env: Mapping[str, str] = dict(signing_env or {})
+        self._policy_recorded = False
+        self._checkpointer: ckpt.AutoCheckpointer | None = None
+        self._signing_key: ckpt.Ed25519PrivateKey | None = None
+        # Held around every transaction when set (SQLite: one writer at a time, so that two
+        # threads appending to the audit chain never read the same head).
+        self.transaction_lock: threading.RLock | None = None
+        # the case report's sections: governance's own, then those the composition root adds
+        self.report_sections: ReportSections = case_report_sections()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        policy: Policy | None = None,
+        *,
+        create_tables: bool = False,
+        **kwargs: Any,
+    ) -> Self:
+        """Convenience for scripts and tests: an engine from ``url`` (tables created if asked)."""
+        engine = create_engine(url)
+        if create_tables:
+            Base.metadata.create_all(engine)
+        return cls(sessionmaker(engine), policy or load_policy(None), **kwargs)
+
+    # --- transactions and refusals -----------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        lock = self.transaction_lock
+        if lock is not None:
+            lock.acquire()
+        s = self.session_factory()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+            if lock is not None:
+                lock.release()
+        last = s.info.pop(_RECORDED, None)
+        if last is not None:
+            self._checkpoint_if_due(last)
+
+    def _audit(self, s: Session) -> AuditLog:
+        return AuditLog(s, self.clock, on_record=lambda e: s.info.__setitem__(_RECORDED, e))
+
+    def run(
+        self,
+        actor: str,
+        action: str,
+        asked: Mapping[str, Any],
+        fn: Callable[[Session, AuditLog], T],
+    ) -> T:
+        """The unit of work: ``fn(session, audit)`` in one transaction that commits with its
+        audit entries; a :class:`RefusedError` it raises rolls the transaction back, is logged
+        (``actor``, ``action``, what was ``asked``, the reason) and raised again."""
+        self._ensure_policy_recorded(actor)
+        try:
+            with self.session() as s:
+                return fn(s, self._audit(s))
+        except RefusedError as exc:
+            self._log_refusal(actor, exc.action or action, exc.reason, asked)
+            raise
+
+    def require_role(
+        self, actor: str, action: str, role: Role, asked: Mapping[str, Any] | None = None
+    ) -> None:
+        """Refuse (and log the refusal) unless ``actor`` is an active user holding ``role``.
+
+        For acts governed outside this class, such as ingest and deleting faces."""
+        self.run(
+            actor,
+            action,
+            dict(asked or {}),
+            lambda s, _a: users.require_user(s, actor, action, [role]),
+        )
+
+    def refuse(
+        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
+    ) -> NoReturn:
+        """Log a refusal decided outside this class (e.g. a search without a case), then
+        raise it."""
+        self._ensure_policy_recorded(actor)
+        self._log_refusal(actor, action, reason, dict(asked or {}))
+        raise RefusedError(action, reason)
+
+    def log_refusal(
+        self, actor: str, action: str, reason: str, asked: Mapping[str, Any] | None = None
+    ) -> None:
+        """Log a refusal decided outside this class without raising (e.g. an HTTP request
+        without credentials, a failed CSRF check, a rate limit)."""
+        self._ensure_policy_recorded(actor)
+        self._log_refusal(actor, action, reason, dict(asked or {}))
+
+    def _log_refusal(self, actor: str, action: str, reason: str, asked: Mapping[str, Any]) -> None:
+        with self.session() as s:
+            self._audit(s).record(
+                actor or "(none)", f"{action}.refused", {**asked, "reason": reason}
+            )
+
+    def _ensure_policy_recorded(self, actor: str) -> None:
+        """Record the policy in force (in full) the first time this object is used, if it is
+        not the one recorded last. Its own transaction, so a refusal cannot roll it back."""
+        if self._policy_recorded:
+            return
+        with self.session() as s:
+            latest = s.execute(
+                select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            if latest != self.policy.sha256:
+                s.add(
+                    PolicyVersion(
+                        sha256=self.policy.sha256,
+                        text=self.policy.text,
+                        source=self.policy.source,
+                        activated_at=self.clock(),
+                        activated_by=actor or "(none)",
+                    )
+                )
+                self._audit(s).record(
+                    "system",
+                    "policy.activate",
+                    {
+                        "first_used_by": actor,
+                        "policy_sha256": self.policy.sha256,
+                        "previous_sha256": latest,
+                        "source": self.policy.source,
+                        "purposes": [p.key for p in self.policy.purposes],
+                    },
+                )
+        self._policy_recorded = True
+
+    # --- audit -------------------------------------------------------------------------------
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        case: str | None = None,
+    ) -> Entry:
+        """Append an audit entry in its own transaction (e.g. for ingest and deletions).
+
+        To log atomically with your own database work, use
+        ``AuditLog(session).record(...)`` in your session instead.
+        """
+        self._ensure_policy_recorded(actor)
+        with self.session() as s:
+            return self._audit(s).record(actor, action, details, case=case)
+
+    def protected_dirs(self) -> list[Path]:
+        """Folders a signing key must not be in: the policy file's folder (the data directory)
+        and the SQLite database's folder."""
+        dirs = []
+        if not self.policy.source.startswith("<"):
+            dirs.append(Path(self.policy.source).parent)
+        with self.session_factory() as s:
+            url = s.get_bind().engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            dirs.append(Path(url.database).parent)
+        return dirs
+
+    def signing_key(self, path: Path | None = None) -> ckpt.Ed25519PrivateKey:
+        """The checkpoint signing key (``path``, or the one the settings name), refused if it
+        is kept in the data directory."""
+        return ckpt.load_signing_key(path, env=self.signing_env, protected=self.protected_dirs())
+
+    def checkpoint(
+        self, actor: str, out: Path, key: ckpt.Ed25519PrivateKey
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        """Sign the log's head (after verifying the whole chain) and write it to ``out``
+        (auditors and administrators; logged as ``audit.checkpoint``)."""
+
+        def fn(s: Session, audit: AuditLog) -> tuple[ckpt.Checkpoint, Path]:
+            users.require_user(s, actor, "audit.checkpoint", {Role.AUDITOR, Role.ADMINISTRATOR})
+            result = audit.verify()
+            if not result.ok:
+                raise GovernanceError(f"{result.summary()}: no checkpoint signed")
+
+            def write(cp: ckpt.Checkpoint) -> Path:
+                ckpt.write_atomically(out, cp.to_json())
+                return out
+
+            return self._sign_head(s, audit, actor, key, write, automatic=False)
+
+        return self.run(actor, "audit.checkpoint", {"out": str(out)}, fn)
+
+    def latest_checkpoint(self, s: Session) -> ckpt.Checkpoint | None:
+        return ckpt.latest_recorded(s)
+
+    def _sign_head(
+        self,
+        s: Session,
+        audit: AuditLog,
+        actor: str,
+        key: ckpt.Ed25519PrivateKey,
+        write: Callable[[ckpt.Checkpoint], Path],
+        *,
+        automatic: bool,
+    ) -> tuple[ckpt.Checkpoint, Path]:
+        row = ckpt.head_entry(s)
+        if row is None:
+            raise GovernanceError("the audit log has no head entry: nothing to checkpoint")
+        cp = ckpt.sign_head(key, row.seq, row.hash, row.ts, self.clock())
+        path = write(cp)
+        audit.record(
+            actor, "audit.checkpoint", {**cp.as_dict(), "file": str(path), "automatic": automatic}
+        )
+        return cp, path
+
+    def _auto_checkpointer(self) -> ckpt.AutoCheckpointer | None:
+        """The policy's automatic checkpoints ([audit] section), made on first use."""
+        if self._checkpointer is None and self.policy.audit is not None:
+            folder = Path(self.policy.audit.checkpoint_folder).expanduser()
+            if not folder.is_absolute() and not self.policy.source.startswith("<"):
+                folder = Path(self.policy.source).parent / folder
+            self._checkpointer = ckpt.AutoCheckpointer(
+                folder,
+                self.policy.audit.checkpoint_every_entries,
+                self.policy.audit.checkpoint_every_minutes,
+            )
+        return self._checkpointer
+
+    def _checkpoint_if_due(self, last: Entry) -> None:
+        """After a commit that recorded ``last``: write an automatic checkpoint when one is due.
+        A failure never undoes the committed work: it is logged (once) and checkpoints stop."""
+        if last.action.startswith("audit.checkpoint"):
+            return
+        auto = self._auto_checkpointer()
+        if auto is None or not auto.due(last.seq, self.clock()):
+            return
+        try:
+            if self._signing_key is None:
+                self._signing_key = self.signing_key()
+            key = self._signing_key
+            with self.session() as s:
+                previous = auto.last
+                start = (previous.seq, previous.entry_hash) if previous else (0, "")
+                problem = segment_problem(s, *start)
+                if problem is not None:
+                    raise GovernanceError(
+                        f"the audit log does not verify since the last checkpoint ({problem})"
+                    )
+                self._sign_head(s, self._audit(s), "system", key, auto.write, automatic=True)
+        except (GovernanceError, OSError) as exc:
+            auto.disabled_reason = str(exc)
+            log.warning("automatic audit checkpoints stopped: %s", exc)
+            with self.session() as s:
+                self._audit(s).record(
+                    "system",
+                    "audit.checkpoint.failed",
+                    {"reason": str(exc), "folder": str(auto.folder)},
+                )

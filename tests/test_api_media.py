@@ -26,7 +26,7 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
     for p in (30, 31, 32, 33):
         shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
     with api_env(tmp_path, passwords=("inv", "inv2", "sup")) as env:
-        env.service.gallery._pipeline = pipeline
+        env.service.gallery.pipeline = pipeline
         admin = env.service.principal("admin", "cli")
         assert not env.service.ingest(admin, [gallery], workers=0).failures
         open_case(env, "C-1", "inv")

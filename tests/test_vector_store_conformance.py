@@ -285,8 +285,9 @@ def test_milvus_reingest_and_reindex_write_in_batches(  # type: ignore[no-untype
     folder = tmp_path / "photos"
     for i, img in enumerate(other_faces[1:13]):
         write_image(folder / f"{i:03d}.png", img)
-    g = Gallery.open(tmp_path / "data", backends=Backends.parse(vector_store=url))
-    g._pipeline = pipeline
+    g = Gallery.open(
+        tmp_path / "data", backends=Backends.parse(vector_store=url), pipeline=pipeline
+    )
     try:
         first = g.ingest([folder], collection="first", workers=0)
         ids = g.catalog.face_ids(g.model_key)

@@ -48,7 +48,7 @@ from facesearch.media.schema import (
 )
 from facesearch.media.tracks import TrackView, track_views
 from facesearch.media.video import VideoSettings, box_in_crop
-from facesearch.store.blobs import BlobStore
+from facesearch.store.blobs import FileBlobStore
 
 if TYPE_CHECKING:
     from facesearch.govern import Governance
@@ -122,7 +122,7 @@ class MediaService:
         self.gov = governance
         self.gallery = gallery
         self.settings = settings or MediaSettings()
-        self.blobs = BlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
+        self.blobs = FileBlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
 
     # --- access -----------------------------------------------------------------------------
     def _media_case(

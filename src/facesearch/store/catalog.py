@@ -30,7 +30,7 @@ from facesearch.store.schema import (
     SecondVectorQueue,
     utcnow,
 )
-from facesearch.store.vectors.faiss_store import Facet
+from facesearch.store.vectors.port import Facet
 
 #: What a face's second vector was made from (``faces.second_source``).
 FROM_PHOTO, FROM_CROP = "photo", "crop"

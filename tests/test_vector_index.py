@@ -509,9 +509,7 @@ def test_index_saved_before_shards_loads_sharded(data, tmp_path: Path) -> None:
     assert not np.isin(h_new.ids, ids[:500]).any()
     # saved again, it is in the sharded format
     loaded.save(tmp_path / "new")
-    names = [
-        s["name"] for s in json.loads((tmp_path / "new" / META_FILE).read_text())["sections"]
-    ]
+    names = [s["name"] for s in json.loads((tmp_path / "new" / META_FILE).read_text())["sections"]]
     assert names[:4] == ["faiss.0", "positions.0", "faiss.1", "positions.1"]
     again = load_index(tmp_path / "new")
     assert again is not None

@@ -892,7 +892,7 @@ class Service:
             if target.blobs.kind != "file":
                 from facesearch.store.crypto import Cipher
 
-                blobs = target.open_blobs(gallery.data_dir, Cipher.from_env())
+                blobs = target.open_blobs(gallery.data_dir, Cipher.from_settings(gallery.settings))
             try:
                 return migrate_gallery(
                     gallery,

@@ -588,7 +588,9 @@ class SqlCatalog:
                 if f.captured_to is not None:
                     prov = prov.where(Provenance.captured_at <= f.captured_to)
                 if f.source_prefix is not None:
-                    prov = prov.where(Provenance.source_url.startswith(f.source_prefix))
+                    prov = prov.where(
+                        Provenance.source_url.startswith(f.source_prefix, autoescape=True)
+                    )
                 q = q.where(Face.image_id.in_(prov))
             ids = s.scalars(q.order_by(Face.id)).all()
         return np.asarray(ids, dtype=np.int64)

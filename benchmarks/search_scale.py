@@ -487,8 +487,8 @@ def run_store(
 
     if "collection=" not in url:  # a collection of its own, dropped at the end
         cfg = replace(cfg, prefix=f"bench{uuid.uuid4().hex[:8]}")
-    from facesearch.store.vectors.port import Facet, VectorFilter
     from facesearch.store.vectors.milvus import MilvusVectorStore
+    from facesearch.store.vectors.port import Facet, VectorFilter
 
     # provenance facets beside the vectors: the allowed faces in collection "case", the rest
     # in "other", so that the facet filter (pushed into the Milvus expression) and the id-list

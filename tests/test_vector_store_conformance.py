@@ -376,7 +376,7 @@ def test_catalog_backed_upkeep_keeps_flagged_faces_out(tmp_path) -> None:  # typ
             v,
             [Facet("alpha", BASE + timedelta(days=450), "https://src1.example.org/")],
             ("too_small",),
-        )  # fmt: skip
+        )
         for v in near
     }
     q = probes(vecs, 6)

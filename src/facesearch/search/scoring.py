@@ -171,7 +171,7 @@ class ProbeFace:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class SearchCandidate:
     rank: int
     face_id: int
     score: float
@@ -197,7 +197,7 @@ class SearchResult:
     k: int
     face: int  # index of the probe face searched
     probe_faces: list[ProbeFace]
-    candidates: list[Candidate]
+    candidates: list[SearchCandidate]
     gallery_size: int
     seconds: float
     notice: str = LEADS_NOTICE

@@ -17,7 +17,7 @@ import numpy as np
 
 from facesearch.errors import ModelMismatchError
 from facesearch.search.indexing import GalleryIndex
-from facesearch.search.scoring import Candidate, ProbeFace, Scoring, SearchResult
+from facesearch.search.scoring import ProbeFace, Scoring, SearchCandidate, SearchResult
 from facesearch.store.catalog import SearchFilters, SqlCatalog, StoredFace
 
 if TYPE_CHECKING:
@@ -97,11 +97,11 @@ class Searcher:
         scored = (
             self._fused(pairs, stored, second, yaw) if fuse else [(i, s, False) for i, s in pairs]
         )
-        candidates: list[Candidate] = []
+        candidates: list[SearchCandidate] = []
         for face_id, score, fused in scored[:k]:
             sf = stored[face_id]
             candidates.append(
-                Candidate(
+                SearchCandidate(
                     rank=len(candidates) + 1,
                     face_id=face_id,
                     score=round(score, 4),

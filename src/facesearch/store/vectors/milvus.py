@@ -563,13 +563,10 @@ class MilvusVectorStore:
     def seal(self) -> None:
         self._bulk = False
 
-    def outgrown(self) -> bool:
-        """Milvus sizes its own segments and index: never rebuilt for size."""
+    def outgrown(self) -> bool:  # Milvus sizes its own segments and index
         return False
 
-    @property
-    def n_removed(self) -> int:
-        return 0
+    n_removed = 0  # Milvus compacts deleted rows itself
 
     def save(self, directory: object = None) -> None:
         """Milvus persists each write itself."""

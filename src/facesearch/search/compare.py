@@ -14,7 +14,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from facesearch.search.scoring import (
     ambiguous_faces,
     face_area,
 )
+
+if TYPE_CHECKING:
+    from facesearch.settings import Settings
 
 LARGEST = "largest"  # the face with the largest box (as Amazon Rekognition's CompareFaces)
 CENTRAL = "central"  # the face whose box centre is nearest the image centre (LFW-style crops)
@@ -250,14 +253,23 @@ class Verifier:
         return self.scoring.bands
 
     @classmethod
-    def load(cls, data_dir: Path | str | None = None) -> Verifier:
-        """Models and bands from the manifest, with the calibration of ``data_dir`` (default
-        $FACESEARCH_DATA or ./facesearch-data) applied when it has one; no gallery opened."""
+    def load(
+        cls, data_dir: Path | str | None = None, *, settings: Settings | None = None
+    ) -> Verifier:
+        """Models and bands from the manifest, with the calibration of the data directory
+        (``data_dir``, else the settings': $FACESEARCH_DATA_DIR or ./facesearch-data) applied
+        when it has one; the models' runtimes and cache from the typed ``settings`` (default:
+        ``Settings.load()``); no gallery opened."""
+        from facesearch.engine.pipeline import PipelineSettings
+        from facesearch.models.inference import InferenceSettings
         from facesearch.search.calibration import calibrated_manifest
-        from facesearch.settings import resolve_data_dir
+        from facesearch.settings import Settings
 
-        manifest = calibrated_manifest(resolve_data_dir(data_dir))
-        pipeline = FacePipeline(manifest)
+        if settings is None:
+            settings = Settings.load(data_dir=data_dir)
+        root = Path(data_dir) if data_dir is not None else settings.data_dir
+        chosen = PipelineSettings(inference=InferenceSettings.from_settings(settings))
+        pipeline = FacePipeline(calibrated_manifest(root, settings=chosen), chosen)
         pipeline.load_models()
         return cls(
             pipeline, Scoring.from_manifest(pipeline.manifest, fusion=pipeline.second is not None)

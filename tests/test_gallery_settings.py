@@ -59,3 +59,15 @@ def test_the_environment_still_gives_the_default_settings(
         assert g.settings.data_dir == tmp_path / "data"
         assert g.blobs.cipher is not None
         assert is_encrypted(g.blobs.path(g.blobs.put(b"x")).read_bytes())
+
+
+def test_models_are_injected_through_the_public_seam(tmp_path: Path, pipeline, astronaut) -> None:  # type: ignore[no-untyped-def]
+    """``Gallery.open(..., pipeline=...)`` uses the given (loaded) pipeline instead of loading
+    one; an open gallery takes one through its ``pipeline`` property."""
+    with Gallery.open(tmp_path / "a", pipeline=pipeline) as g:
+        assert g.pipeline is pipeline
+        assert g.verifier.pipeline is pipeline
+        assert len(g.embed(astronaut)) == 1
+    with Gallery.open(tmp_path / "b") as g:
+        g.pipeline = pipeline
+        assert g.pipeline is pipeline and g.ingest_pipeline(g.pipeline_settings) is pipeline

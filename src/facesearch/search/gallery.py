@@ -409,9 +409,30 @@ class Gallery:
             self.vectors, self.catalog, self.scoring, self.blobs, self.manifest.recognizer.sha256
         )
 
-    def search_embedding(self, embedding: np.ndarray, k: int = 20, **kw: Any) -> SearchResult:
-        """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``)."""
-        return self.searcher.search_embedding(embedding, k, **kw)
+    def search_embedding(
+        self,
+        embedding: np.ndarray,
+        k: int = 20,
+        *,
+        model: str,
+        second: np.ndarray | None = None,
+        yaw: float | None = None,
+        collection: str | None = None,
+        filters: SearchFilters | None = None,
+        include_flagged: bool = False,
+    ) -> SearchResult:
+        """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
+        index's shortlist re-ranked by fused score with the probe's ``second`` vector)."""
+        return self.searcher.search_embedding(
+            embedding,
+            k,
+            model=model,
+            second=second,
+            yaw=yaw,
+            collection=collection,
+            filters=filters,
+            include_flagged=include_flagged,
+        )
 
     def compare(
         self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None

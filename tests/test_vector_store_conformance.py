@@ -402,6 +402,55 @@ def test_catalog_backed_upkeep_keeps_flagged_faces_out(tmp_path) -> None:  # typ
     backed.catalog.close()
 
 
+def test_catalog_backed_search_with_and_without_flagged_faces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The gallery's search (``search.searcher.Searcher``) on the production path: under every
+    filter its candidates are the oracle's; asked for flagged faces too, it also finds those
+    (an exact scan of their embeddings in the catalog) exactly where they rank."""
+    from facesearch.models.manifest import load_manifest
+    from facesearch.search.scoring import Scoring
+    from facesearch.search.searcher import Searcher
+    from facesearch.store.blobs import FileBlobStore
+
+    backed = CatalogBacked(tmp_path)
+    ids, vecs, facets = seeded()
+    searchable = Oracle()
+    backed.add(ids, vecs, facets)
+    searchable.add(ids, vecs, facets)
+    everything = Oracle()
+    everything.rows = dict(searchable.rows)
+    for j, v in enumerate(probes(vecs, 6, seed=9)):  # flagged faces near the probes
+        f = [
+            Facet(
+                COLLECTIONS[j % 2],
+                BASE + timedelta(days=100 * j),
+                f"https://src{j % 4}.example.org/",
+            )
+        ]
+        face_id = backed.write(v, f, ("too_small",))
+        backed.to_test[face_id] = 10**6 + j
+        everything.add(np.array([10**6 + j]), v[None, :], [f])
+    scoring = Scoring.from_manifest(load_manifest(), fusion=False)
+    searcher = Searcher(backed.index, backed.catalog, scoring, FileBlobStore(tmp_path / "b"), "")
+    found_flagged = 0
+    for where in [None, *FILTERS.values()]:
+        filters = None
+        if where is not None:
+            filters = SearchFilters(
+                where.collection, where.captured_from, where.captured_to, where.source_prefix
+            )
+        for flagged, oracle in ((False, searchable), (True, everything)):
+            for q in probes(vecs, 6):
+                result = searcher.search_embedding(
+                    q, 10, model=MODEL, filters=filters, include_flagged=flagged
+                )
+                got = [backed.to_test[c.face_id] for c in result.candidates]
+                assert got == oracle.search(q, 10, where), (where, flagged)
+                found_flagged += sum(i >= 10**6 for i in got)
+    assert found_flagged >= 6  # not vacuous: flagged faces rank among the best
+    backed.index.close()
+    backed.catalog.close()
+
+
 def test_vectors_of_another_model_refused(store) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(1)
     with pytest.raises(ModelMismatchError):

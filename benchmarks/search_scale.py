@@ -37,13 +37,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from facesearch.store.vectors.index import (  # noqa: E402
-    FlatVectorIndex,
-    PQRefineVectorIndex,
-    VectorIndex,
-    index_plan,
-    new_index,
-)
+from facesearch.store.vectors.base import VectorIndex  # noqa: E402
+from facesearch.store.vectors.flat import FlatVectorIndex  # noqa: E402
+from facesearch.store.vectors.plan import index_plan, new_index  # noqa: E402
+from facesearch.store.vectors.pq_refine import PQRefineVectorIndex  # noqa: E402
 
 DIM = 128
 TOP = 20
@@ -490,8 +487,8 @@ def run_store(
 
     if "collection=" not in url:  # a collection of its own, dropped at the end
         cfg = replace(cfg, prefix=f"bench{uuid.uuid4().hex[:8]}")
-    from facesearch.store.vectors.faiss_store import Facet, VectorFilter
     from facesearch.store.vectors.milvus import MilvusVectorStore
+    from facesearch.store.vectors.port import Facet, VectorFilter
 
     # provenance facets beside the vectors: the allowed faces in collection "case", the rest
     # in "other", so that the facet filter (pushed into the Milvus expression) and the id-list

@@ -36,8 +36,7 @@ def gallery(tmp_path: Path, pipeline):  # type: ignore[no-untyped-def]
     """A fresh gallery in a temporary data directory (SQLite), sharing the loaded models."""
     from facesearch.search.gallery import Gallery
 
-    g = Gallery.open(tmp_path / "data")
-    g._pipeline = pipeline
+    g = Gallery.open(tmp_path / "data", pipeline=pipeline)
     yield g
     g.close()
 

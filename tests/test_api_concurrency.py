@@ -79,7 +79,7 @@ def test_concurrent_searches_match_sequential_ones(
     probes = [(photos / "a.jpg").read_bytes(), (photos / "h.jpg").read_bytes()]
     with api_env(tmp_path, passwords=(), search_workers=2, search_queue_size=16) as env:
         service = env.service
-        service.gallery._pipeline = pipeline
+        service.gallery.pipeline = pipeline
         service.workspace.ingest("admin", [photos], workers=0)
         request = SearchRequest()
 

@@ -72,7 +72,7 @@ def world(
     with zipfile.ZipFile(buf, "w") as z:
         z.write(photos / "hopper.jpg", "hopper.jpg")
     with api_env(tmp, ingest_roots=[photos]) as env:
-        env.service.gallery._pipeline = pipeline
+        env.service.gallery.pipeline = pipeline
         gov = env.service.governance
         env.service.workspace.ingest("admin", [photos], collection="matrix", workers=0)
         tokens = {

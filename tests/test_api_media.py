@@ -27,7 +27,7 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
     media_options = {"media_pdq_threshold": 24, "media_video_fps": 3.0}
     with api_env(tmp_path, passwords=("inv", "inv2", "sup"), **media_options) as env:
-        env.service.gallery._pipeline = pipeline
+        env.service.gallery.pipeline = pipeline
         admin = env.service.accounts.principal("admin", "cli")
         assert not env.service.library.ingest(admin, [gallery], workers=0).failures
         open_case(env, "C-1", "inv")

@@ -75,7 +75,7 @@ def make_gallery(
     write_image(photos / "astronaut.jpg", astronaut)
     write_image(photos / "hopper.jpg", other_faces[0])
     with api_env(tmp, passwords=(), **kwargs) as env:
-        env.service.gallery._pipeline = pipeline
+        env.service.gallery.pipeline = pipeline
         env.service.workspace.ingest("admin", [photos], collection="evidence", workers=0)
         gov = env.service.governance
         gov.open_case("inv", "C-1", "threat-to-life", "warrant 1", "search test case")

@@ -107,3 +107,30 @@ def test_stats_shows_the_backends_and_refuses_a_bad_url(tmp_path, monkeypatch) -
     )
     assert res.exit_code == 1
     assert "FACESEARCH_VECTOR_STORE" in res.output and "ANNOY" in res.output
+
+
+def test_store_specs_open_the_embedded_backends(tmp_path) -> None:
+    """The store's specs open what the gallery uses; the executor spec is ingest's."""
+    import numpy as np
+
+    from facesearch.ingest.executors import ExecutorSpec
+    from facesearch.store.backends import BlobSpec, VectorStoreSpec
+    from facesearch.store.blobs import FileBlobStore
+    from facesearch.store.vectors.faiss_store import FaissVectorStore
+
+    spec = VectorStoreSpec.parse("faiss")
+    store = spec.open("m@1", 4, directory=tmp_path / "index")
+    assert isinstance(store, FaissVectorStore) and store.fresh and store.keeps_facets
+    store.add(np.array([7]), np.eye(4, dtype=np.float32)[:1])
+    store.save()
+    again = spec.open("m@1", 4, directory=tmp_path / "index", resolver=lambda w: np.array([7]))
+    assert not again.fresh and not again.keeps_facets and again.ids().tolist() == [7]
+    assert again.last_id() == 7
+    unread = spec.open("m@1", 4, directory=tmp_path / "index", load=False)
+    assert unread.fresh and unread.count() == 0
+    with pytest.raises(Exception, match="facesearch reindex"):
+        spec.open("other@2", 4, directory=tmp_path / "index")
+    blobs = BlobSpec.parse(None).open(tmp_path, None)
+    assert isinstance(blobs, FileBlobStore) and blobs.get(blobs.put(b"x")) == b"x"
+    assert ExecutorSpec.parse("local").factory() is None
+    assert callable(ExecutorSpec.parse("ray://local").factory())

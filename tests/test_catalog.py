@@ -108,8 +108,7 @@ def test_gallery_on_postgres(tmp_path, postgres_url, pipeline, astronaut, other_
     folder = tmp_path / "p"
     write_image(folder / "a.png", astronaut)
     write_image(folder / "h.png", other_faces[0])
-    with Gallery.open(tmp_path / "data", database_url=postgres_url) as g:
-        g._pipeline = pipeline
+    with Gallery.open(tmp_path / "data", database_url=postgres_url, pipeline=pipeline) as g:
         report = g.ingest([folder], workers=0)
         assert report.images_new == 2
         assert g.search(folder / "a.png", k=1).candidates[0].image_path.endswith("a.png")

@@ -25,16 +25,14 @@ from facesearch.search.compare import (
     CENTRAL,
     GIVEN,
     LARGEST,
-    SIMILAR_SIZE_RATIO,
     PairEntry,
     PairError,
     Verifier,
-    ambiguous_faces,
     central_face,
     compare_pairs,
     read_pair_list,
 )
-from facesearch.search.scoring import ProbeFace, Scoring
+from facesearch.search.scoring import SIMILAR_SIZE_RATIO, ProbeFace, Scoring, ambiguous_faces
 
 runner = CliRunner()
 

@@ -62,7 +62,7 @@ def governed(settings: Settings, pipeline, photos: list[Path], workers: int):  #
     """A workspace with an administrator, an investigator and an approved case, the photos
     ingested; and the service on it."""
     ws = Workspace.from_settings(settings)
-    ws.gallery._pipeline = pipeline
+    ws.gallery.pipeline = pipeline
     ws.init("admin")
     gov = ws.governance
     gov.add_user("admin", "sup", [Role.SUPERVISOR])

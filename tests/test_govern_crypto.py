@@ -5,6 +5,7 @@ import base64
 import pytest
 
 from facesearch.govern import Cipher, EncryptionError, decrypt, encrypt, generate_key
+from facesearch.settings import Settings
 from facesearch.store.crypto import ENV_VAR, is_encrypted, maybe_decrypt, parse_key
 
 pytest.importorskip("cryptography")
@@ -38,7 +39,7 @@ def test_wrong_key_tampering_and_swapped_names_are_clear_errors() -> None:
 
 def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    assert Cipher.from_env() is None
+    assert Cipher.from_settings(Settings.load()) is None
     with pytest.raises(EncryptionError, match="not set"):
         encrypt(b"x")
     key = bytes(range(32))
@@ -51,4 +52,18 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         decrypt(blob)
     monkeypatch.setenv(ENV_VAR, "too-short")
     with pytest.raises(EncryptionError, match="32 bytes"):
-        Cipher.from_env()
+        Cipher.from_settings(Settings.load())
+
+
+def test_key_from_typed_settings_and_mappings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A programmatic key reaches the cipher without the environment; a mapping (what
+    ``Settings.encryption_environ`` gives) is read, never ``os.environ`` itself."""
+    monkeypatch.setenv(ENV_VAR, generate_key())  # ignored: the settings below name the key
+    key = generate_key()
+    c = Cipher.from_settings(Settings(encryption_key=key))
+    assert c is not None and c.key_id == Cipher(parse_key(key)).key_id
+    assert Cipher.from_settings(Settings(encryption_key="")) is None
+    assert Cipher.from_env({}) is None
+    assert Cipher.from_env({ENV_VAR: key}).key_id == c.key_id  # type: ignore[union-attr]
+    blob = encrypt(b"x", settings=Settings(encryption_key=key))
+    assert decrypt(blob, settings=Settings(encryption_key=key)) == b"x"

@@ -73,7 +73,7 @@ class FakeBackend:
     def search(
         self, probe: bytes, k: int = 20, *, face: int | None = None, collection: str | None = None
     ) -> Any:
-        from facesearch.search.scoring import Candidate, ProbeFace, SearchResult
+        from facesearch.search.scoring import ProbeFace, SearchCandidate, SearchResult
 
         self.calls.append((k, face, collection))
         if self.fail:
@@ -100,7 +100,7 @@ class FakeBackend:
                 scored.append((score, face_id, sha, path, prov))
         scored.sort(key=lambda c: -c[0])
         candidates = [
-            Candidate(
+            SearchCandidate(
                 rank=rank,
                 face_id=face_id,
                 score=score,

@@ -169,8 +169,7 @@ def test_worker_processes_give_the_same_catalog(gallery, photos, pipeline, tmp_p
     from facesearch.search.gallery import Gallery
 
     report = gallery.ingest([photos], workers=2)
-    other = Gallery.open(tmp_path / "inproc")
-    other._pipeline = pipeline
+    other = Gallery.open(tmp_path / "inproc", pipeline=pipeline)
     single = other.ingest([photos], workers=0)
     assert report.faces_indexed == single.faces_indexed
     a = gallery.search(photos / "a" / "astronaut.jpg", k=3)
@@ -210,17 +209,18 @@ def test_filters_restrict_search_without_losing_the_mate(gallery, photos, tmp_pa
 
 
 def test_crops_encrypted_at_rest_with_a_key(gallery, photos, monkeypatch):
-    from facesearch.store.blobs import BlobStore
+    from facesearch.settings import Settings
+    from facesearch.store.blobs import FileBlobStore
     from facesearch.store.crypto import Cipher, generate_key, is_encrypted
 
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", generate_key())
-    gallery.blobs = BlobStore(gallery.blobs.root, cipher=Cipher.from_env())
+    gallery.blobs = FileBlobStore(gallery.blobs.root, cipher=Cipher.from_settings(Settings.load()))
     gallery.ingest([photos / "a"], workers=0)
     top = gallery.search(photos / "a" / "astronaut.jpg", k=1).candidates[0]
     raw = gallery.blobs.path(top.crop).read_bytes()
     assert is_encrypted(raw) and b"JFIF" not in raw
     assert gallery.blobs.get(top.crop)[:2] == b"\xff\xd8"  # decrypts to the JPEG crop
-    stranger = BlobStore(gallery.blobs.root, cipher=Cipher(bytes(32)))
+    stranger = FileBlobStore(gallery.blobs.root, cipher=Cipher(bytes(32)))
     with pytest.raises(Exception, match="different key"):
         stranger.get(top.crop)
 

@@ -140,8 +140,7 @@ def test_with_dlibs_own_runtime_chips_are_queued_for_the_pass(
     folder = tmp_path / "photos"
     write_image(folder / "astronaut.png", astronaut)
     monkeypatch.setenv("FACESEARCH_SECOND_RUNTIME", "dlib")
-    with Gallery.open(tmp_path / "data") as g:
-        g._pipeline = pipeline
+    with Gallery.open(tmp_path / "data", pipeline=pipeline) as g:
         assert g.second_vectors_plan().at == "pass"
         report = g.ingest([folder], workers=0)
         assert report.second_vectors == "pass" and report.second_vectors_made == 0

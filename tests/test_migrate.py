@@ -34,7 +34,7 @@ def embedded(tmp_path: Path, pipeline, other_faces) -> Path:  # type: ignore[no-
         write_image(folder / f"{i:03d}.png", img)
         write_image(folder / f"{i:03d}_flip.jpg", np.ascontiguousarray(img[:, ::-1]))
     ws = Workspace.open(data)
-    ws.gallery._pipeline = pipeline
+    ws.gallery.pipeline = pipeline
     ws.init("admin")
     ws.governance.add_user("admin", "sup", [Role.SUPERVISOR])
     ws.governance.add_user("admin", "inv", [Role.INVESTIGATOR])
@@ -123,7 +123,7 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
         blobs=blobs_url,
     )
     ws = Workspace.from_settings(moved)
-    ws.gallery._pipeline = pipeline
+    ws.gallery.pipeline = pipeline
     service = Service(moved, ws)
     try:
         admin = service.accounts.principal("admin", "cli")

@@ -13,6 +13,7 @@ import pytest
 
 from facesearch.errors import NoFaceError
 from facesearch.search.multiprobe import multi_probe_search, probe_from_face
+from facesearch.search.scoring import WEAK
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
@@ -45,6 +46,8 @@ def test_three_photos_rank_1_at_least_as_often_as_the_best_single(gallery, share
                 w.writerow([str(images / p / "frontal" / f"{k:02d}.jpg"), p])
     assert not gallery.ingest([], manifest=manifest, workers=0).failures
 
+    matches = [gallery.scoring.bands_for(fused).match for fused in (False, True)]
+    lowest_match, highest_match = min(matches), max(matches)
     single = np.zeros((PEOPLE, 3), bool)
     multi = np.zeros(PEOPLE, bool)
     for row, person in enumerate(targets):
@@ -66,9 +69,18 @@ def test_three_photos_rank_1_at_least_as_often_as_the_best_single(gallery, share
         result = multi_probe_search(gallery, probes, 5, model=gallery.model_key)
         top = result.candidates[0]
         multi[row] = top.provenance[0]["title"] == person
-        # the result says which probes matched: the best probe is among them when it matches
+        # the result says which probes matched: each matched probe's own score is at or above
+        # a match threshold (SFace's or the fused one), each other probe's below one; the best
+        # probe is among them whenever its own band is a match
         assert top.best_score == max(top.scores)
-        assert all(top.scores[i - 1] >= 0 for i in top.matched)
+        assert top.scores[top.best_probe - 1] == top.best_score
+        assert set(top.matched) <= set(range(1, len(probes) + 1))
+        for i, s in enumerate(top.scores, start=1):
+            if i in top.matched:
+                assert s >= lowest_match - 1e-4, (i, s, top)
+            else:
+                assert s < highest_match + 1e-4, (i, s, top)
+        assert (top.best_band != WEAK) == (top.best_probe in top.matched)
     best_single = int(single.sum(axis=0).max())
     print(
         f"rank-1 of {PEOPLE}: single photos {single.sum(axis=0).tolist()}, "

@@ -198,9 +198,9 @@ def test_a_killed_worker_does_not_stop_the_run(many_photos, tmp_path):
 def test_index_structure_follows_the_gallery_size(gallery, some_photos, monkeypatch):
     """Past the size limit of exact search, ingest switches the index to compressed codes
     with exact re-ranking; results stay those of exact search over the live faces."""
-    from facesearch.store.vectors import index as vector_index
+    from facesearch.store.vectors import plan
 
-    monkeypatch.setattr(vector_index, "FLAT_MAX", 20)  # 30 faces: past the limit
+    monkeypatch.setattr(plan, "FLAT_MAX", 20)  # 30 faces: past the limit
     gallery.ingest([some_photos], workers=0)
     assert gallery.index.describe()["kind"] == "pq_refine"
     probe = some_photos / "000.png"

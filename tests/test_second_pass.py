@@ -227,8 +227,7 @@ def test_chips_are_encrypted_at_rest_with_a_key(tmp_path, photos, pipeline, monk
     from facesearch.search.gallery import Gallery
 
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", "ab" * 32)
-    with Gallery.open(tmp_path / "enc") as g:
-        g._pipeline = pipeline
+    with Gallery.open(tmp_path / "enc", pipeline=pipeline) as g:
         g.ingest([photos], workers=0, second_vectors="pass")
         _, chip, _ = _queue(g)[0]
         on_disk = g.blobs.path(chip).read_bytes()

@@ -10,6 +10,7 @@ return a removed id.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -18,18 +19,21 @@ import numpy as np
 import pytest
 
 from facesearch.errors import IndexCorruptError
-from facesearch.store.vectors import index as vi
-from facesearch.store.vectors.index import (
-    FlatVectorIndex,
-    PQRefineVectorIndex,
-    VectorIndex,
+from facesearch.store.vectors.base import VectorIndex
+from facesearch.store.vectors.files import INDEX_FILE, META_FILE, section_layout
+from facesearch.store.vectors.flat import FlatVectorIndex
+from facesearch.store.vectors.load import load_index
+from facesearch.store.vectors.plan import (
+    FLAT_MAX,
+    SCAN_SHARDS,
     build_index,
     fit_index,
     index_plan,
-    load_index,
     needs_rebuild,
     new_index,
 )
+from facesearch.store.vectors.port import SearchHits
+from facesearch.store.vectors.pq_refine import PQRefineVectorIndex
 
 DIM = 128
 N = 20_000
@@ -111,7 +115,7 @@ def built(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, VectorIn
     return out
 
 
-def assert_same_as_oracle(hits: vi.SearchHits, scores: np.ndarray, ids: np.ndarray) -> None:
+def assert_same_as_oracle(hits: SearchHits, scores: np.ndarray, ids: np.ndarray) -> None:
     np.testing.assert_array_equal(hits.ids, ids)
     np.testing.assert_allclose(hits.scores, scores, atol=1e-5)
 
@@ -205,11 +209,11 @@ def test_add_delete_save_load_compact(kind: str, data, tmp_path: Path) -> None:
     check(again)
     if kind != "flat":
         # the compacted file no longer holds the removed vectors
-        meta = json.loads((tmp_path / "b" / vi.META_FILE).read_text())
+        meta = json.loads((tmp_path / "b" / META_FILE).read_text())
         rows = {s["name"]: s["shape"][0] for s in meta["sections"]}
         assert rows["ids"] == rows["vectors"] == len(again) == int(live.sum())
-        assert (tmp_path / "b" / vi.INDEX_FILE).stat().st_size < (
-            tmp_path / "a" / vi.INDEX_FILE
+        assert (tmp_path / "b" / INDEX_FILE).stat().st_size < (
+            tmp_path / "a" / INDEX_FILE
         ).stat().st_size
 
     # re-adding a removed id brings it back with its new vector; re-adding a live id replaces it
@@ -274,7 +278,7 @@ def test_corrupt_or_mismatched_files_raise(kind: str, data, tmp_path: Path) -> N
     index = make(kind)
     index.add(ids[:6000], xb[:6000])
     index.save(tmp_path)
-    data_path, meta_path = tmp_path / vi.INDEX_FILE, tmp_path / vi.META_FILE
+    data_path, meta_path = tmp_path / INDEX_FILE, tmp_path / META_FILE
     good_data, good_meta = data_path.read_bytes(), meta_path.read_text()
 
     def expect_corrupt() -> None:
@@ -311,7 +315,7 @@ def test_corrupt_or_mismatched_files_raise(kind: str, data, tmp_path: Path) -> N
     other.add(ids[:6000], xb[:6000])
     payload = other.to_bytes()
     meta = json.loads(good_meta)
-    meta["sha256"] = vi.hashlib.sha256(payload).hexdigest()
+    meta["sha256"] = hashlib.sha256(payload).hexdigest()
     data_path.write_bytes(payload)
     meta_path.write_text(json.dumps(meta))
     expect_corrupt()
@@ -322,11 +326,11 @@ def test_corrupt_or_mismatched_files_raise(kind: str, data, tmp_path: Path) -> N
 
 def test_plan_by_size_and_growth(data) -> None:
     assert index_plan(0).kind == "flat"
-    assert index_plan(vi.FLAT_MAX - 1).kind == "flat"
-    mid, big = index_plan(vi.FLAT_MAX), index_plan(10_000_000)
+    assert index_plan(FLAT_MAX - 1).kind == "flat"
+    mid, big = index_plan(FLAT_MAX), index_plan(10_000_000)
     assert mid.kind == big.kind == "pq_refine"
     assert mid.params["refine_dtype"] == "float32" and big.params["refine_dtype"] == "float16"
-    assert mid.params["shards"] == big.params["shards"] == vi.SCAN_SHARDS
+    assert mid.params["shards"] == big.params["shards"] == SCAN_SHARDS
     assert isinstance(new_index("m", DIM, 100), FlatVectorIndex)
     assert isinstance(new_index("m", DIM, 1_000_000), PQRefineVectorIndex)
 
@@ -334,15 +338,15 @@ def test_plan_by_size_and_growth(data) -> None:
     flat = FlatVectorIndex("m", DIM)
     flat.add(ids, xb)
     assert not needs_rebuild(flat)
-    assert needs_rebuild(flat, vi.FLAT_MAX)
-    grown = fit_index(flat, vi.FLAT_MAX)
+    assert needs_rebuild(flat, FLAT_MAX)
+    grown = fit_index(flat, FLAT_MAX)
     assert isinstance(grown, PQRefineVectorIndex) and grown.is_trained
     np.testing.assert_array_equal(grown.ids(), flat.ids())
     _, want = oracle(ids, xb, xq, K)
     assert recall(grown.search(xq, K).ids, want) >= 0.99  # rerank 1000 of 20k
     # hysteresis: a pq_refine index shrinks back to flat only below half the threshold
-    assert not needs_rebuild(grown, vi.FLAT_MAX - 1)
-    assert needs_rebuild(grown, vi.FLAT_MAX // 2 - 1)
+    assert not needs_rebuild(grown, FLAT_MAX - 1)
+    assert needs_rebuild(grown, FLAT_MAX // 2 - 1)
     shrunk = fit_index(grown)
     assert isinstance(shrunk, FlatVectorIndex)
     assert_same_as_oracle(shrunk.search(xq, K), *oracle(ids, xb, xq, K))
@@ -478,13 +482,13 @@ def write_legacy(index: PQRefineVectorIndex, directory: Path) -> None:
         "model_key": index.model_key,
         "dim": index.dim,
         "count": len(index),
-        "sha256": vi.hashlib.sha256(payload).hexdigest(),
+        "sha256": hashlib.sha256(payload).hexdigest(),
         **desc,
-        "sections": index._layout(sections),
+        "sections": section_layout(sections),
     }
     directory.mkdir(parents=True)
-    (directory / vi.INDEX_FILE).write_bytes(payload)
-    (directory / vi.META_FILE).write_text(json.dumps(meta))
+    (directory / INDEX_FILE).write_bytes(payload)
+    (directory / META_FILE).write_text(json.dumps(meta))
 
 
 def test_index_saved_before_shards_loads_sharded(data, tmp_path: Path) -> None:
@@ -496,7 +500,7 @@ def test_index_saved_before_shards_loads_sharded(data, tmp_path: Path) -> None:
     write_legacy(old, tmp_path / "old")
     loaded = load_index(tmp_path / "old")
     assert isinstance(loaded, PQRefineVectorIndex)
-    assert loaded.shards == vi.SCAN_SHARDS > 1  # spread over the planned shards on load
+    assert loaded.shards == SCAN_SHARDS > 1  # spread over the planned shards on load
     check_shards(loaded)
     assert len(loaded) == len(old) and loaded.n_removed == 500
     h_old, h_new = old.search(xq, K), loaded.search(xq, K)
@@ -505,9 +509,7 @@ def test_index_saved_before_shards_loads_sharded(data, tmp_path: Path) -> None:
     assert not np.isin(h_new.ids, ids[:500]).any()
     # saved again, it is in the sharded format
     loaded.save(tmp_path / "new")
-    names = [
-        s["name"] for s in json.loads((tmp_path / "new" / vi.META_FILE).read_text())["sections"]
-    ]
+    names = [s["name"] for s in json.loads((tmp_path / "new" / META_FILE).read_text())["sections"]]
     assert names[:4] == ["faiss.0", "positions.0", "faiss.1", "positions.1"]
     again = load_index(tmp_path / "new")
     assert again is not None
@@ -519,14 +521,14 @@ def test_shard_positions_must_cover_every_vector_once(data, tmp_path: Path) -> N
     index = make("pq_refine")
     index.add(ids[:6000], xb[:6000])
     index.save(tmp_path)
-    meta = json.loads((tmp_path / vi.META_FILE).read_text())
-    raw = bytearray((tmp_path / vi.INDEX_FILE).read_bytes())
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    raw = bytearray((tmp_path / INDEX_FILE).read_bytes())
     sec = {s["name"]: s for s in meta["sections"]}
     a, b = sec["positions.0"]["offset"], sec["positions.1"]["offset"]
     raw[a : a + 8] = raw[b : b + 8]  # shard 0's first code now claims shard 1's first position
-    meta["sha256"] = vi.hashlib.sha256(bytes(raw)).hexdigest()
-    (tmp_path / vi.INDEX_FILE).write_bytes(bytes(raw))
-    (tmp_path / vi.META_FILE).write_text(json.dumps(meta))
+    meta["sha256"] = hashlib.sha256(bytes(raw)).hexdigest()
+    (tmp_path / INDEX_FILE).write_bytes(bytes(raw))
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(IndexCorruptError, match="each position once"):
         load_index(tmp_path)
 

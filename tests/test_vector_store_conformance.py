@@ -5,6 +5,12 @@ the ``milvus_uri`` fixture) must give the oracle's top-k ids and scores for seed
 adds, removes (a removed face is never returned once ``remove`` has returned), re-adds, under
 each filter, with k larger than the store, on an empty store; vectors of another model are
 refused.
+
+``faiss-catalog`` is the path production runs: faces written to a real catalog (SQLite) with
+their provenance records, vectors kept by the gallery's index upkeep
+(``search.indexing.GalleryIndex``) in a ``FaissVectorStore`` whose filters' facet terms the
+catalog answers, searches made as the gallery makes them. Flagged (low-quality) faces stay
+in the catalog and out of the index, also after a rebuild and a reopen from the files.
 """
 
 from __future__ import annotations
@@ -17,7 +23,17 @@ import numpy as np
 import pytest
 
 from facesearch.errors import ModelMismatchError
-from facesearch.store.vectors.faiss_store import Facet, FaissVectorStore, VectorFilter
+from facesearch.search.backends import Backends
+from facesearch.search.indexing import GalleryIndex
+from facesearch.store.catalog import (
+    FaceRecord,
+    ImageRecord,
+    ProvenanceRecord,
+    SearchFilters,
+    SqlCatalog,
+)
+from facesearch.store.vectors.faiss_store import FaissVectorStore
+from facesearch.store.vectors.port import Facet, SearchHits, VectorFilter
 
 MODEL = "sface:test-conformance"
 DIM = 128
@@ -96,7 +112,107 @@ def probes(vecs: np.ndarray, n: int = 12, seed: int = 3) -> np.ndarray:
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
 
 
-BACKENDS = ["faiss", "milvus"]
+class CatalogBacked:
+    """The production FAISS path behind the suite's calls: each face is an image in a real
+    catalog with its provenance records; its vector goes through ``GalleryIndex`` (as the
+    gallery's ingest, removal and search do). The suite's ids map to the catalog's face ids."""
+
+    def __init__(self, directory) -> None:  # type: ignore[no-untyped-def]
+        self.directory = directory
+        self.catalog = SqlCatalog(f"sqlite:///{directory / 'catalog.db'}")
+        self.index = self.open_index()
+        self.to_cat: dict[int, int] = {}
+        self.to_test: dict[int, int] = {}
+        self.images = 0
+
+    def open_index(self) -> GalleryIndex:
+        index = GalleryIndex(self.catalog, Backends(), MODEL, DIM, self.directory / "index")
+        assert isinstance(index.store, FaissVectorStore) and not index.store.keeps_facets
+        return index
+
+    def write(self, vec: np.ndarray, facets: list[Facet], flags: tuple[str, ...] = ()) -> int:
+        """One image with one face of ``vec`` and a provenance record per facet: its face id."""
+        self.images += 1
+        records = [
+            ProvenanceRecord(  # one file per record: the catalog keys them by path and URL
+                path=f"p/{self.images}/{j}.png",
+                collection=f.collection,
+                source_url=f.source_url,
+                captured_at=f.captured_at,
+            )
+            for j, f in enumerate(facets)
+        ]
+        face = FaceRecord(0, (0, 0, 10, 10), [], 1.0, 1.0, 1.0, 0.0, flags, MODEL, vec)
+        sha = f"{self.images:064x}"
+        image = ImageRecord(sha, 1, 10, 10, "png", f"p/{self.images}.png", None, [face], records[0])
+        [[face_id]] = self.catalog.add_images([image], None)
+        image_id = self.catalog.image_id_by_sha(sha)
+        assert image_id is not None
+        for prov in records[1:]:
+            self.catalog.add_provenance(image_id, prov, None)
+        return face_id
+
+    def add(self, ids, vectors, facets=None, *, model_key=None) -> None:  # type: ignore[no-untyped-def]
+        vectors = np.asarray(vectors, np.float32)
+        if model_key is not None or vectors.shape[-1] != DIM:  # refused before any write
+            self.index.store.add(np.asarray(ids), vectors, model_key=model_key)
+        old = [self.to_cat.pop(int(i)) for i in ids if int(i) in self.to_cat]
+        if old:
+            self.catalog.remove_faces(old)
+            self.index.remove(np.asarray(old, np.int64))
+        made = []
+        for i, vec, fs in zip(ids, vectors, facets, strict=True):
+            face_id = self.write(vec, list(fs))
+            self.to_cat[int(i)], self.to_test[face_id] = face_id, int(i)
+            made.append(face_id)
+        self.index.add(made, list(vectors))
+
+    def remove(self, ids: np.ndarray) -> int:
+        known = [self.to_cat.pop(int(i)) for i in ids if int(i) in self.to_cat]
+        self.catalog.remove_faces(known)
+        self.index.remove(np.asarray(known, np.int64))
+        return len(known)
+
+    def _cat(self, ids: np.ndarray | None) -> np.ndarray | None:
+        if ids is None:
+            return None
+        return np.asarray([self.to_cat[int(i)] for i in ids if int(i) in self.to_cat], np.int64)
+
+    def search(self, queries, k, allowed_ids=None, *, where=None) -> SearchHits:  # type: ignore[no-untyped-def]
+        if allowed_ids is None and (where is None or where.allowed_ids is where.excluded_ids):
+            filters = None  # as the gallery searches: the search filters, pushed down
+            if where is not None:
+                filters = SearchFilters(
+                    where.collection, where.captured_from, where.captured_to, where.source_prefix
+                )
+            hits = self.index.search(queries, k, filters=filters)
+        else:
+            mapped = None
+            if where is not None:
+                mapped = VectorFilter(
+                    where.collection,
+                    where.captured_from,
+                    where.captured_to,
+                    where.source_prefix,
+                    self._cat(where.allowed_ids),
+                    self._cat(where.excluded_ids),
+                )
+            hits = self.index.store.search(queries, k, self._cat(allowed_ids), where=mapped)
+        back = np.vectorize(lambda i: self.to_test.get(int(i), -1), otypes=[np.int64])
+        ids = back(hits.ids) if hits.ids.size else hits.ids
+        return SearchHits(hits.scores, ids)
+
+    def count(self) -> int:
+        return self.index.store.count()
+
+    def ids(self) -> np.ndarray:
+        return np.sort(np.asarray([self.to_test[int(i)] for i in self.index.store.ids()], np.int64))
+
+    def health(self):  # type: ignore[no-untyped-def]
+        return self.index.store.health()
+
+
+BACKENDS = ["faiss", "faiss-catalog", "milvus"]
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +232,12 @@ def milvus_store(request: pytest.FixtureRequest) -> Iterator[object]:
 def store(request: pytest.FixtureRequest) -> Iterator[object]:
     if request.param == "faiss":
         yield FaissVectorStore.new(MODEL, DIM)
+        return
+    if request.param == "faiss-catalog":
+        backed = CatalogBacked(request.getfixturevalue("tmp_path"))
+        yield backed
+        backed.index.close()
+        backed.catalog.close()
         return
     s = request.getfixturevalue("milvus_store")
     s.remove(s.ids())
@@ -239,6 +361,96 @@ def test_id_filters(store) -> None:  # type: ignore[no-untyped-def]
     assert set(hits.ids[hits.ids >= 0].tolist()) <= set(allowed.tolist())
 
 
+def test_catalog_backed_upkeep_keeps_flagged_faces_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The production path's index upkeep: flagged faces stay in the catalog and out of the
+    index under every filter; a rebuild from the catalog, and a reopen from the saved files
+    after a lost write (repaired against the catalog), answer as the oracle does."""
+    backed = CatalogBacked(tmp_path)
+    ids, vecs, facets = seeded()
+    oracle = Oracle()
+    backed.add(ids, vecs, facets)
+    oracle.add(ids, vecs, facets)
+    near = probes(vecs, 20, seed=9)  # flagged faces next to the probes: they would rank high
+    flagged = {
+        backed.write(
+            v,
+            [Facet("alpha", BASE + timedelta(days=450), "https://src1.example.org/")],
+            ("too_small",),
+        )
+        for v in near
+    }
+    q = probes(vecs, 6)
+
+    def as_oracle() -> None:
+        check(backed, oracle, q, 10)
+        for where in FILTERS.values():
+            check(backed, oracle, q, 10, where)
+        hits = backed.index.store.search(near, 5)
+        assert not set(hits.ids.ravel().tolist()) & flagged
+
+    as_oracle()
+    assert backed.index.rebuild() == N
+    as_oracle()
+    store = backed.index.store
+    store.remove(np.array([backed.to_cat[int(ids[0])]]))  # lost: a face, and a ghost kept
+    store.add(np.array([10**9]), vecs[:1])
+    store.save()
+    backed.index = backed.open_index()
+    assert backed.index.repairs == {"added": 1, "removed": 1}
+    as_oracle()
+    backed.index.close()
+    backed.catalog.close()
+
+
+def test_catalog_backed_search_with_and_without_flagged_faces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The gallery's search (``search.searcher.Searcher``) on the production path: under every
+    filter its candidates are the oracle's; asked for flagged faces too, it also finds those
+    (an exact scan of their embeddings in the catalog) exactly where they rank."""
+    from facesearch.models.manifest import load_manifest
+    from facesearch.search.scoring import Scoring
+    from facesearch.search.searcher import Searcher
+    from facesearch.store.blobs import FileBlobStore
+
+    backed = CatalogBacked(tmp_path)
+    ids, vecs, facets = seeded()
+    searchable = Oracle()
+    backed.add(ids, vecs, facets)
+    searchable.add(ids, vecs, facets)
+    everything = Oracle()
+    everything.rows = dict(searchable.rows)
+    for j, v in enumerate(probes(vecs, 6, seed=9)):  # flagged faces near the probes
+        f = [
+            Facet(
+                COLLECTIONS[j % 2],
+                BASE + timedelta(days=100 * j),
+                f"https://src{j % 4}.example.org/",
+            )
+        ]
+        face_id = backed.write(v, f, ("too_small",))
+        backed.to_test[face_id] = 10**6 + j
+        everything.add(np.array([10**6 + j]), v[None, :], [f])
+    scoring = Scoring.from_manifest(load_manifest(), fusion=False)
+    searcher = Searcher(backed.index, backed.catalog, scoring, FileBlobStore(tmp_path / "b"), "")
+    found_flagged = 0
+    for where in [None, *FILTERS.values()]:
+        filters = None
+        if where is not None:
+            filters = SearchFilters(
+                where.collection, where.captured_from, where.captured_to, where.source_prefix
+            )
+        for flagged, oracle in ((False, searchable), (True, everything)):
+            for q in probes(vecs, 6):
+                result = searcher.search_embedding(
+                    q, 10, model=MODEL, filters=filters, include_flagged=flagged
+                )
+                got = [backed.to_test[c.face_id] for c in result.candidates]
+                assert got == oracle.search(q, 10, where), (where, flagged)
+                found_flagged += sum(i >= 10**6 for i in got)
+    assert found_flagged >= 6  # not vacuous: flagged faces rank among the best
+    backed.index.close()
+    backed.catalog.close()
+
+
 def test_vectors_of_another_model_refused(store) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(1)
     with pytest.raises(ModelMismatchError):
@@ -285,8 +497,9 @@ def test_milvus_reingest_and_reindex_write_in_batches(  # type: ignore[no-untype
     folder = tmp_path / "photos"
     for i, img in enumerate(other_faces[1:13]):
         write_image(folder / f"{i:03d}.png", img)
-    g = Gallery.open(tmp_path / "data", backends=Backends.parse(vector_store=url))
-    g._pipeline = pipeline
+    g = Gallery.open(
+        tmp_path / "data", backends=Backends.parse(vector_store=url), pipeline=pipeline
+    )
     try:
         first = g.ingest([folder], collection="first", workers=0)
         ids = g.catalog.face_ids(g.model_key)

@@ -16,7 +16,7 @@ from facesearch.settings import Settings
 @pytest.fixture
 def ws(tmp_path, pipeline, astronaut, other_faces):
     w = Workspace.open(tmp_path / "data")
-    w.gallery._pipeline = pipeline
+    w.gallery.pipeline = pipeline
     w.init("admin")
     gov = w.governance
     gov.add_user("admin", "sup", [Role.SUPERVISOR])

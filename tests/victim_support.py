@@ -23,7 +23,7 @@ def make_workspace(data: Path, pipeline=None) -> Setup:  # type: ignore[no-untyp
     (ivy assigned) and B (ian assigned), both open."""
     ws = Workspace.open(data)
     if pipeline is not None:
-        ws.gallery._pipeline = pipeline
+        ws.gallery.pipeline = pipeline
     ws.init("admin")
     g = ws.governance
     g.add_user("admin", "sup", ["supervisor"])

@@ -52,7 +52,9 @@ class Workspace:
         time keeps the audit chain's head consistent under concurrent requests)."""
         root = settings.data_dir
         backends = Backends.from_settings(settings)
-        gallery = Gallery.open(root, database_url=settings.catalog_url, backends=backends)
+        gallery = Gallery.open(
+            root, settings=settings, database_url=settings.catalog_url, backends=backends
+        )
         policy_path = root / POLICY_FILE
         policy = load_policy(policy_path if policy_path.exists() else None)
         governance = Governance(

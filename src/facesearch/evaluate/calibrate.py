@@ -29,95 +29,34 @@ manifest (it never rewrites the manifest). Deleting the file returns to the pack
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.errors import FacesearchError
 from facesearch.evaluate.metrics import threshold_for_far
+from facesearch.models.calibration import (
+    BAND_RULE,
+    CALIBRATION_FILE,
+    FAR_MATCH,
+    FAR_STRONG,
+    MIN_FALSE_ACCEPTS,
+    RECORDED_FARS,
+    Calibration,
+    CalibrationError,
+    far_key,
+    find_calibration,
+    load_calibration,
+    packaged_calibration,
+    write_calibration,
+)
+from facesearch.search.calibration import apply_calibration, calibrated_manifest, embedding_variant
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import ScoreFusion
-    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.runner import Dataset, EmbeddingSet, PreparedRecords
-    from facesearch.models.manifest import Manifest
-
-CALIBRATION_FILE = "calibration.json"
-CALIBRATION_FORMAT = 1
-FAR_MATCH = 1e-3
-FAR_STRONG = 1e-4
-RECORDED_FARS = (1e-2, 1e-3, 1e-4, 1e-5)
-MIN_FALSE_ACCEPTS = 10
-BAND_RULE = (
-    "match ('possible' band, compare's decision) = lowest score with FAR <= 1e-3 over all "
-    "impostor pairs of the calibration set; strong = the same at FAR <= 1e-4"
-)
-
-
-class CalibrationError(FacesearchError):
-    """The data cannot support a calibration, or a calibration file does not fit the model."""
-
-
-def far_key(far: float) -> str:
-    """``1e-3`` -> ``"far_1e-03"``: the key of a FAR threshold in records and manifests."""
-    return f"far_{far:.0e}"
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Thresholds for one model and embedding, and how they were made."""
-
-    model_key: str
-    embedding: str  # embedding variant, e.g. "flip-fusion"
-    match: float
-    strong: float
-    thresholds: dict[str, float]  # far_key(far) -> threshold, for every supported FAR
-    dataset: str
-    protocol: str
-    date: str
-    n_images: int
-    n_no_face: int
-    n_genuine: int
-    n_impostor: int
-    figures: dict[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    band_rule: str = BAND_RULE
-    facesearch_version: str = ""
-    # thresholds for fused scores (SFace + the second recognizer), with the fusion they
-    # belong to: {"model", "fusion", "match", "strong", "thresholds", "figures"}
-    fused: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["warnings"] = list(self.warnings)
-        return {"format": CALIBRATION_FORMAT, **out}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Calibration:
-        if int(raw.get("format", 1)) > CALIBRATION_FORMAT:
-            raise CalibrationError(
-                f"calibration format {raw['format']} is newer than this facesearch understands"
-            )
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = {"model_key", "embedding", "match", "strong"} - raw.keys()
-        if missing:
-            raise CalibrationError(f"calibration record lacks {sorted(missing)}")
-        values = {k: v for k, v in raw.items() if k in names}
-        values["warnings"] = tuple(values.get("warnings", ()))
-        values["match"] = float(values["match"])
-        values["strong"] = float(values["strong"])
-        values.setdefault("thresholds", {})
-        for key in ("dataset", "protocol", "date"):
-            values.setdefault(key, "")
-        for key in ("n_images", "n_no_face", "n_genuine", "n_impostor"):
-            values.setdefault(key, 0)
-        return cls(**values)
 
 
 # ------------------------------------------------------------------------- computing
@@ -395,134 +334,6 @@ def fit_fusion(dataset: Dataset, embeddings: EmbeddingSet, weight: float) -> Sco
 
 
 # ---------------------------------------------------------------------- files, applying
-
-
-def write_calibration(calibration: Calibration, path: Path | str) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    return out
-
-
-def load_calibration(path: Path | str) -> Calibration:
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise CalibrationError(f"{path} does not hold a calibration record")
-    return Calibration.from_dict(raw)
-
-
-def find_calibration(data_dir: Path | str) -> Calibration | None:
-    """The calibration file in a gallery's data directory, or None."""
-    path = Path(data_dir) / CALIBRATION_FILE
-    return load_calibration(path) if path.is_file() else None
-
-
-def embedding_variant(settings: PipelineSettings | None = None) -> str:
-    """The embedding variant a pipeline with these settings produces."""
-    from facesearch.engine.embed import variant_name
-    from facesearch.engine.pipeline import PipelineSettings
-
-    return variant_name((settings or PipelineSettings()).flip_fusion)
-
-
-def apply_calibration(
-    manifest: Manifest, calibration: Calibration, *, variant: str | None = None
-) -> Manifest:
-    """A copy of ``manifest`` whose recognizer uses the calibration's thresholds.
-
-    Raises :class:`CalibrationError` if the calibration was made with another model or
-    another embedding variant (thresholds do not carry over between them).
-    """
-    spec = manifest.recognizer
-    if calibration.model_key != spec.model_key:
-        raise CalibrationError(
-            f"the calibration was made for {calibration.model_key}, but this facesearch uses "
-            f"{spec.model_key}: run 'facesearch calibrate' again or remove the file"
-        )
-    if variant is not None and calibration.embedding != variant:
-        raise CalibrationError(
-            f"the calibration was made with '{calibration.embedding}' embeddings, but this "
-            f"pipeline makes '{variant}' embeddings: run 'facesearch calibrate' again"
-        )
-    thresholds = {
-        **spec.thresholds,
-        **calibration.thresholds,
-        "match": calibration.match,
-        "strong": calibration.strong,
-        "source": f"calibration file ({calibration.dataset}, {calibration.date})",
-    }
-    new_spec = dataclasses.replace(spec, thresholds=thresholds, calibration=calibration.to_dict())
-    models = {**manifest.models, spec.key: new_spec}
-    second = manifest.models.get(calibration.fused["model"]) if calibration.fused else None
-    if calibration.fused and second is not None:
-        from facesearch.engine.embed import manifest_fusion
-
-        current = manifest_fusion(manifest)
-        if current is None or current.to_dict() != calibration.fused.get("fusion"):
-            # e.g. a file made before the second vectors were flip-averaged: its SFace bands
-            # still hold, its fused ones do not (the packaged fused bands are kept)
-            import logging
-
-            logging.getLogger(__name__).warning(
-                "the calibration's fused thresholds were made with another score fusion than "
-                "this facesearch's, so the packaged fused thresholds are used: run "
-                "'facesearch calibrate' again"
-            )
-            return dataclasses.replace(manifest, models=models)
-        fused_thresholds = {
-            **second.thresholds,
-            **calibration.fused.get("thresholds", {}),
-            "match": float(calibration.fused["match"]),
-            "strong": float(calibration.fused["strong"]),
-            "source": f"calibration file ({calibration.dataset}, {calibration.date})",
-        }
-        models[second.key] = dataclasses.replace(second, thresholds=fused_thresholds)
-    return dataclasses.replace(manifest, models=models)
-
-
-def calibrated_manifest(
-    data_dir: Path | str,
-    manifest: Manifest | None = None,
-    settings: PipelineSettings | None = None,
-) -> Manifest:
-    """The manifest with ``data_dir/calibration.json`` applied, if that file exists.
-
-    This is what a gallery should use::
-
-        manifest = calibrated_manifest(data_dir, load_manifest(), pipeline_settings)
-        bands = Bands.from_spec(manifest.recognizer)
-    """
-    from facesearch.engine.embed import second_vectors_manifest
-    from facesearch.engine.pipeline import PipelineSettings
-    from facesearch.models.manifest import load_manifest
-
-    chosen = settings or PipelineSettings()
-    base = manifest or load_manifest()
-    if chosen.second_model:  # the second recognizer's vectors as this pipeline makes them
-        base = second_vectors_manifest(base, chosen.second_flip)
-    calibration = find_calibration(data_dir)
-    if calibration is None:
-        return base
-    return apply_calibration(base, calibration, variant=embedding_variant(settings))
-
-
-def packaged_calibration(manifest: Manifest | None = None) -> Calibration | None:
-    """The calibration record shipped in the manifest for its recognizer, if any."""
-    from facesearch.models.manifest import load_manifest
-
-    spec = (manifest or load_manifest()).recognizer
-    if not spec.calibration:
-        return None
-    raw = {k: v for k, v in spec.calibration.items() if k != "check_subset"}
-    raw.setdefault("model_key", spec.model_key)
-    raw.setdefault("match", spec.thresholds["match"])
-    raw.setdefault("strong", spec.thresholds["strong"])
-    return Calibration.from_dict(raw)
 
 
 __all__ = [

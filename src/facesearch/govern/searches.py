@@ -43,7 +43,7 @@ from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, 
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.search.multiprobe import MultiCandidate, MultiProbeResult
-from facesearch.search.scoring import LEADS_NOTICE, Candidate, SearchResult
+from facesearch.search.scoring import LEADS_NOTICE, SearchCandidate, SearchResult
 from facesearch.store.crypto import Cipher, maybe_encrypt
 
 LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search.scoring)
@@ -292,7 +292,7 @@ def record_search(
                 "search",
                 f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
             )
-    raw: list[Candidate | MultiCandidate] = list(result.candidates)
+    raw: list[SearchCandidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
     below_band = len(raw) - len(shown_band)
     kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)

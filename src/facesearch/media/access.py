@@ -19,7 +19,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import Case, User
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.media.config import MediaSettings
-from facesearch.store.blobs import BlobStore
+from facesearch.store.blobs import FileBlobStore
 
 if TYPE_CHECKING:
     from facesearch.govern import Governance
@@ -40,7 +40,7 @@ class MediaAccess:
         self.gov = governance
         self.gallery = gallery
         self.settings = settings or MediaSettings()
-        self.blobs = BlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
+        self.blobs = FileBlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
 
     def _media_case(
         self, s: Session, actor: str, number: str, action: str, *, write: bool = False

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import ModelFileError
+from facesearch.models.digest import sha256_file, verified_once
 
 DEQUANTIZE = "dequantize"
 DLIB_TO_ONNX = "dlib-to-onnx"
@@ -247,10 +248,8 @@ class DerivedFiles:
         shipped: Callable[[], Path],
     ) -> Path:
         """The verified file of ``spec`` (building it, and its sources, when needed)."""
-        from facesearch.models.manifest import sha256_file
-
         path = self.cache_dir / spec.file
-        if path.is_file() and _verified_once(path, spec.sha256):
+        if path.is_file() and verified_once(path, spec.sha256):
             return path
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with _locked(self.cache_dir / f".{spec.file}.lock"):
@@ -301,14 +300,6 @@ class DerivedFiles:
     def _say(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
-
-
-def _verified_once(path: Path, expected: str) -> bool:
-    """SHA-256 check, remembered per (path, size, mtime) within the process."""
-    from facesearch.models.manifest import _verified
-
-    stat = path.stat()
-    return _verified(str(path), stat.st_size, stat.st_mtime_ns, expected)
 
 
 @contextlib.contextmanager

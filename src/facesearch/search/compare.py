@@ -14,7 +14,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,20 +22,22 @@ from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
 from facesearch.engine.pipeline import Face, FacePipeline
 from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
-from facesearch.search.scoring import Bands, Comparison, ProbeFace, Scoring
+from facesearch.search.scoring import (
+    Bands,
+    Comparison,
+    ProbeFace,
+    Scoring,
+    ambiguous_faces,
+    face_area,
+)
+
+if TYPE_CHECKING:
+    from facesearch.settings import Settings
 
 LARGEST = "largest"  # the face with the largest box (as Amazon Rekognition's CompareFaces)
 CENTRAL = "central"  # the face whose box centre is nearest the image centre (LFW-style crops)
 GIVEN = "given"  # chosen by the user (--face-a/--face-b, a pair file's face column)
 FACE_RULES = (LARGEST, CENTRAL)
-
-# Two faces are "of similar size" when the smaller box's area is at least this share of the
-# larger's, i.e. box sides within about 16% (sqrt 0.7 = 0.84). Two people side by side at
-# the same distance from the camera differ about that much (head size, pose and YuNet's box
-# jitter); a bystander behind the subject, the case the largest-face rule gets right, is
-# usually far below it. Below the ratio the largest face is a sound default; at or above it,
-# the rule would be a coin toss, so the photo is reported ambiguous.
-SIMILAR_SIZE_RATIO = 0.7
 
 
 class PairError(FacesearchError):
@@ -43,19 +45,6 @@ class PairError(FacesearchError):
 
 
 # ---------------------------------------------------------------------------- face choice
-
-
-def _area(face: ProbeFace) -> float:
-    return float(face.bbox[2]) * float(face.bbox[3])
-
-
-def ambiguous_faces(faces: Sequence[ProbeFace]) -> bool:
-    """Whether a photo's two largest faces are of similar size (see SIMILAR_SIZE_RATIO).
-
-    Faces flagged ``too_small`` do not count: they are too small to be the face a photo is
-    about, and the quality flags already report them."""
-    areas = sorted((_area(f) for f in faces if TOO_SMALL not in f.flags), reverse=True)
-    return len(areas) >= 2 and areas[0] > 0 and areas[1] >= SIMILAR_SIZE_RATIO * areas[0]
 
 
 def central_face(faces: Sequence[ProbeFace], width: int, height: int) -> int:
@@ -66,7 +55,7 @@ def central_face(faces: Sequence[ProbeFace], width: int, height: int) -> int:
 
     def distance(face: ProbeFace) -> tuple[float, float]:
         x, y, w, h = face.bbox
-        return (float(x + w / 2.0 - cx) ** 2 + float(y + h / 2.0 - cy) ** 2, -_area(face))
+        return (float(x + w / 2.0 - cx) ** 2 + float(y + h / 2.0 - cy) ** 2, -face_area(face))
 
     return min(faces, key=distance).index
 
@@ -99,7 +88,7 @@ class FaceChoice:
     def warning(self, photo: str, option: str) -> str:
         """The line that tells the user an ambiguous photo was decided by the rule."""
         similar = sorted(
-            (f for f in self.faces if TOO_SMALL not in f.flags), key=_area, reverse=True
+            (f for f in self.faces if TOO_SMALL not in f.flags), key=face_area, reverse=True
         )[:2]
         sizes = ", ".join(f"face {f.index} {f.bbox[2]:.0f}x{f.bbox[3]:.0f} px" for f in similar)
         return (
@@ -264,14 +253,23 @@ class Verifier:
         return self.scoring.bands
 
     @classmethod
-    def load(cls, data_dir: Path | str | None = None) -> Verifier:
-        """Models and bands from the manifest, with the calibration of ``data_dir`` (default
-        $FACESEARCH_DATA or ./facesearch-data) applied when it has one; no gallery opened."""
-        from facesearch.evaluate.calibrate import calibrated_manifest
-        from facesearch.settings import resolve_data_dir
+    def load(
+        cls, data_dir: Path | str | None = None, *, settings: Settings | None = None
+    ) -> Verifier:
+        """Models and bands from the manifest, with the calibration of the data directory
+        (``data_dir``, else the settings': $FACESEARCH_DATA_DIR or ./facesearch-data) applied
+        when it has one; the models' runtimes and cache from the typed ``settings`` (default:
+        ``Settings.load()``); no gallery opened."""
+        from facesearch.engine.pipeline import PipelineSettings
+        from facesearch.models.inference import InferenceSettings
+        from facesearch.search.calibration import calibrated_manifest
+        from facesearch.settings import Settings
 
-        manifest = calibrated_manifest(resolve_data_dir(data_dir))
-        pipeline = FacePipeline(manifest)
+        if settings is None:
+            settings = Settings.load(data_dir=data_dir)
+        root = Path(data_dir) if data_dir is not None else settings.data_dir
+        chosen = PipelineSettings(inference=InferenceSettings.from_settings(settings))
+        pipeline = FacePipeline(calibrated_manifest(root, settings=chosen), chosen)
         pipeline.load_models()
         return cls(
             pipeline, Scoring.from_manifest(pipeline.manifest, fusion=pipeline.second is not None)

@@ -6,13 +6,17 @@ This is the library's front door::
     gallery.ingest(["photos/"], collection="case-files")
     result = gallery.search("probe.jpg", k=20)
     comparison = gallery.compare("a.jpg", "b.jpg")
+
+The typed :class:`~facesearch.settings.Settings` reach everything the gallery opens: the blob
+store's encryption key, the models' runtimes and cache, the backends. The vectors live behind
+the ``VectorStore`` port (``search/indexing.py`` keeps them, ``search/searcher.py`` searches
+them); ingest writes through :class:`~facesearch.search.gallery_sink.GallerySink`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,59 +26,36 @@ import numpy as np
 
 from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
 from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
-from facesearch.errors import (
-    FacesearchError,
-    IndexCorruptError,
-    ModelMismatchError,
-)
+from facesearch.errors import FacesearchError
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors, SecondVectorsPlan
 from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
 from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.search.backends import Backends
+from facesearch.search.calibration import calibrated_manifest
 from facesearch.search.compare import Verifier, probe_face
-from facesearch.search.scoring import Bands, Candidate, Comparison, ProbeFace, Scoring, SearchResult
-from facesearch.settings import resolve_data_dir, resolve_database_url
-from facesearch.store.blobs import BlobStore
-from facesearch.store.catalog import (
-    ImageRecord,
-    ProvenanceRecord,
-    SearchFilters,
-    SqlCatalog,
-    StoredFace,
-)
+from facesearch.search.gallery_sink import GallerySink
+from facesearch.search.indexing import GalleryIndex
+from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
+from facesearch.search.searcher import Searcher
+from facesearch.settings import Settings
+from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
-from facesearch.store.vectors.faiss_store import VectorFilter
-from facesearch.store.vectors.index import (
-    SearchHits,
-    VectorIndex,
-    build_index,
-    load_index,
-    needs_rebuild,
-)
+from facesearch.store.vectors.port import SearchHits, VectorStore
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
+    from facesearch.store.blobs import FileBlobStore
     from facesearch.store.s3_blobs import S3BlobStore
-    from facesearch.store.vectors.milvus import MilvusVectorStore
 
-log = logging.getLogger(__name__)
+__all__ = ["FORMAT_VERSION", "GALLERY_FILE", "Gallery", "GallerySink"]
 
 GALLERY_FILE = "gallery.json"
 FORMAT_VERSION = 1
-INDEX_SAVE_INTERVAL_S = 30.0
-# Stored images that gained provenance during an ingest (a re-ingest into another collection)
-# have their faces' facets rewritten in a store on a server this many images at a time, and
-# when the run ends (also when interrupted); until then a search filtered on the new collection
-# does not see them there. `facesearch reindex` rewrites every face's facets.
-FACET_REFRESH_IMAGES = 1000
-# With score fusion, the index's best max(k, this) candidates are re-ranked by fused score, from
-# the second vectors stored in the catalog (made at ingest or by the pass after it; search never
-# makes one): a candidate without one keeps its SFace score and SFace's bands.
-FUSION_CANDIDATES = 20
 
 
 class Gallery:
@@ -83,31 +64,37 @@ class Gallery:
         data_dir: Path,
         catalog: SqlCatalog,
         *,
+        settings: Settings | None = None,
         manifest: Manifest | None = None,
         pipeline_settings: PipelineSettings | None = None,
         backends: Backends | None = None,
+        pipeline: FacePipeline | None = None,
     ) -> None:
-        from facesearch.evaluate.calibrate import calibrated_manifest
-
         self.data_dir = data_dir
         self.catalog = catalog
+        self.settings = settings if settings is not None else Settings.load(data_dir=data_dir)
         # vector store, blob store and ingest executor (default: FAISS, files, local processes)
         self.backends = backends or Backends()
-        self.pipeline_settings = pipeline_settings or PipelineSettings()
+        chosen = pipeline_settings or PipelineSettings()
+        if chosen.inference is None:  # the models' runtimes and cache from the settings
+            inference = InferenceSettings.from_settings(self.settings)
+            chosen = dataclasses.replace(chosen, inference=inference)
+        self.pipeline_settings = chosen
         # the packaged manifest, with this data directory's own calibration if it has one
         self.manifest = calibrated_manifest(
             data_dir, manifest or load_manifest(), self.pipeline_settings
         )
-        self.blobs: BlobStore | S3BlobStore = self.backends.open_blobs(data_dir, Cipher.from_env())
+        self.blobs: FileBlobStore | S3BlobStore = self.backends.open_blobs(
+            data_dir, Cipher.from_settings(self.settings)
+        )
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )
-        self._pipeline: FacePipeline | None = None
+        self._pipeline: FacePipeline | None = pipeline
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
-        self._index: VectorIndex | MilvusVectorStore | None = None
-        self._index_dirty = False
-        self._index_saved_at = time.monotonic()
-        self.index_repairs: dict[str, int] = {}
+        self.vectors = GalleryIndex(
+            catalog, self.backends, self.model_key, self.pipeline_dim, data_dir / "index"
+        )
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -115,19 +102,25 @@ class Gallery:
         cls,
         data_dir: Path | str | None = None,
         *,
+        settings: Settings | None = None,
         database_url: str | None = None,
         pipeline_settings: PipelineSettings | None = None,
         backends: Backends | None = None,
+        pipeline: FacePipeline | None = None,
     ) -> Gallery:
         """Open (creating if needed) the gallery in ``data_dir``.
 
-        ``data_dir`` defaults to $FACESEARCH_DATA or ./facesearch-data; the catalog to SQLite
-        in that folder unless ``database_url`` or $FACESEARCH_DATABASE_URL names another.
-        ``backends`` (``facesearch.search.backends``, from the settings' URLs) chooses the vector
-        store, the blob store and the ingest executor; the data directory still holds the
-        gallery's small files (format, policy, calibration).
+        ``settings`` (default: ``Settings.load()``, the environment) give the data directory
+        (``data_dir`` wins), the catalog URL (``database_url`` wins), the encryption key of
+        the blobs and the models' runtimes. ``backends`` (``facesearch.search.backends``,
+        from the settings' URLs) chooses the vector store, the blob store and the ingest
+        executor (default: the embedded ones); the data directory still holds the gallery's
+        small files (format, policy, calibration). ``pipeline``: a face pipeline already
+        loaded (with this gallery's models) to use instead of loading one.
         """
-        root = resolve_data_dir(data_dir)
+        if settings is None:
+            settings = Settings.load(data_dir=data_dir, database_url=database_url)
+        root = Path(data_dir) if data_dir is not None else settings.data_dir
         root.mkdir(parents=True, exist_ok=True)
         meta_path = root / GALLERY_FILE
         if meta_path.exists():
@@ -140,15 +133,20 @@ class Gallery:
             meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
         if database_url is None and backends is not None:
             database_url = backends.database_url
-        catalog = SqlCatalog(resolve_database_url(root, database_url))
-        return cls(root, catalog, pipeline_settings=pipeline_settings, backends=backends)
+        url = (
+            database_url or settings.database_url or f"sqlite:///{(root / 'catalog.db').resolve()}"
+        )
+        return cls(
+            root,
+            SqlCatalog(url),
+            settings=settings,
+            pipeline_settings=pipeline_settings,
+            backends=backends,
+            pipeline=pipeline,
+        )
 
     def close(self) -> None:
-        if self._index_dirty:
-            self.save_index()
-        if self.remote_index and self._index is not None:
-            self._index.close()  # type: ignore[union-attr]
-            self._index = None
+        self.vectors.close()
         self.catalog.close()
 
     def __enter__(self) -> Gallery:
@@ -163,6 +161,10 @@ class Gallery:
         return embedding_model_key(self.manifest, self.pipeline_settings)
 
     @property
+    def pipeline_dim(self) -> int:
+        return int(self.manifest.recognizer.embedding_size or 0)
+
+    @property
     def bands(self) -> Bands:
         """SFace's own bands (fused scores use ``scoring.bands_for(True)``)."""
         return self.scoring.bands
@@ -175,6 +177,13 @@ class Gallery:
             self._pipeline.load_models()
         return self._pipeline
 
+    @pipeline.setter
+    def pipeline(self, pipeline: FacePipeline) -> None:
+        """Use a face pipeline already loaded (the seam for an open gallery; new galleries
+        take it in :meth:`open`)."""
+        self._pipeline = pipeline
+        self._ingest_pipelines.clear()
+
     def ingest_settings(self) -> PipelineSettings:
         """The pipeline settings of ingest workers: SFace only (the workers run the second
         recognizer themselves when it is made at ingest; ``ingest/worker.py``)."""
@@ -184,11 +193,11 @@ class Gallery:
         """Where ingest makes second vectors with ``mode`` (``ingest/second_vectors.py``):
         resolved against the runtime chosen for the second recognizer."""
         from facesearch.engine.embed import second_model_spec
-        from facesearch.models.inference import InferenceSettings
 
         fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
         spec = second_model_spec(self.manifest) if fusion else None
-        inference = self.pipeline_settings.inference or InferenceSettings.from_environment()
+        inference = self.pipeline_settings.inference
+        assert inference is not None  # set from the settings in __init__
         return resolve_second_vectors(mode, None if spec is None else inference.runtime_for(spec))
 
     def ingest_pipeline(self, settings: PipelineSettings) -> FacePipeline:
@@ -201,121 +210,27 @@ class Gallery:
             self._ingest_pipelines[settings] = pipe
         return self._ingest_pipelines[settings]
 
-    # --- the vector index -------------------------------------------------------------------
+    # --- the vector index (search/indexing.py) --------------------------------------------
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.vectors.directory
 
     @property
-    def index(self) -> VectorIndex | MilvusVectorStore:
-        """The vector index, loaded on first use and reconciled with the catalog."""
-        if self._index is None:
-            self._index = self._open_index()
-        return self._index
+    def index(self) -> VectorStore:
+        """The vector store, opened on first use and reconciled with the catalog."""
+        return self.vectors.store
 
     @property
-    def remote_index(self) -> bool:
-        """Whether the vectors live on a server (Milvus) rather than in the data directory."""
-        return self.backends.vector_store.kind != "faiss"
-
-    def _open_index(self) -> VectorIndex | MilvusVectorStore:
-        if self.remote_index:
-            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
-            count, _ = self.catalog.searchable_summary(self.model_key)
-            if store.count() != count:  # a crash between catalog and store: repair
-                self._reconcile(store)
-            return store
-        try:
-            index = load_index(self.index_dir)
-        except IndexCorruptError as exc:
-            log.warning("%s; rebuilding from the catalog", exc)
-            self.index_repairs["rebuilt"] = 1
-            return self._build_index()
-        if index is None:
-            return self._build_index()
-        if index.model_key != self.model_key:
-            raise ModelMismatchError(
-                f"the vector index holds vectors of {index.model_key}, but this facesearch "
-                f"uses {self.model_key}: run 'facesearch reindex' after re-embedding"
-            )
-        self._reconcile(index)
-        return index
-
-    def _build_index(self) -> VectorIndex | MilvusVectorStore:
-        """The structure planned for the gallery's size, filled from the catalog."""
-        if self.remote_index:
-            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
-            store.drop()
-            store = self.backends.open_vector_store(self.model_key, self.pipeline_dim)
-            for ids, vectors in self.catalog.iter_embeddings(self.model_key, chunk=10_000):
-                # a new, empty collection: nothing to replace, so no delete round trips
-                store.add(ids, vectors, self.catalog.facets(ids), replace=False)
-            self._index = store
-            return store
-        count, _ = self.catalog.searchable_summary(self.model_key)
-        index = build_index(
-            self.model_key,
-            self.pipeline_dim,
-            self.catalog.iter_embeddings(self.model_key),
-            expected_size=count,
-        )
-        self._index_dirty = True
-        self._index = index
-        self.save_index()
-        return index
-
-    @property
-    def pipeline_dim(self) -> int:
-        return int(self.manifest.recognizer.embedding_size or 0)
-
-    def _reconcile(self, index: VectorIndex | MilvusVectorStore) -> None:
-        """Make the index hold exactly the catalog's searchable faces (after a crash)."""
-        count, max_id = self.catalog.searchable_summary(self.model_key)
-        ids = index.ids()
-        if len(ids) == count and (count == 0 or int(ids[-1]) == max_id):
-            return
-        wanted = self.catalog.face_ids(self.model_key)
-        missing = np.setdiff1d(wanted, ids, assume_unique=True)
-        extra = np.setdiff1d(ids, wanted, assume_unique=True)
-        if len(extra):
-            index.remove(extra)
-        if len(missing):
-            self._add_vectors(index, missing, self.catalog.embeddings(missing))
-        self.index_repairs = {"added": len(missing), "removed": len(extra)}
-        log.warning(
-            "vector index disagreed with the catalog: added %d, removed %d",
-            len(missing),
-            len(extra),
-        )
-        self._index = index
-        self._index_dirty = True
-        self.save_index()
+    def index_repairs(self) -> dict[str, int]:
+        return self.vectors.repairs
 
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
-        if len(ids) == 0:
-            return
-        self._add_vectors(self.index, np.asarray(ids, np.int64), np.stack(list(vectors)))
-        self._index_dirty = True
-
-    def _add_vectors(
-        self, index: VectorIndex | MilvusVectorStore, ids: np.ndarray, vectors: np.ndarray
-    ) -> None:
-        """Vectors into the index; a store on a server also gets each face's provenance
-        facets, so that search filters run inside the store (FAISS asks the catalog)."""
-        if isinstance(index, VectorIndex):
-            index.add(ids, vectors)
-        else:
-            index.add(ids, vectors, self.catalog.facets(ids))
+        self.vectors.add(ids, vectors)
 
     def refresh_facets(self, image_ids: Sequence[int]) -> int:
-        """After provenance was added to stored images: their faces' facets in a store on a
-        server are rewritten (FAISS keeps none). Returns how many faces were rewritten."""
-        if not self.remote_index or not image_ids:
-            return 0
-        ids = self.catalog.image_face_ids(image_ids, self.model_key)
-        if len(ids):
-            self._add_vectors(self.index, ids, self.catalog.embeddings(ids))
-        return len(ids)
+        """After provenance was added to stored images: their faces' facets in a store that
+        keeps them are rewritten. Returns how many faces were rewritten."""
+        return self.vectors.refresh_facets(image_ids)
 
     def search_index(
         self,
@@ -326,54 +241,27 @@ class Gallery:
         filters: SearchFilters | None = None,
     ) -> SearchHits:
         """The index's ``n`` best searchable faces for each row of ``queries``, with the search
-        filters applied where they run: FAISS gets the catalog's allowed ids, a store on a server
-        gets the filter terms as its own expression."""
-        index = self.index
-        if collection is None and (filters is None or filters.empty):
-            return index.search(queries, n)
-        if isinstance(index, VectorIndex):
-            allowed = self.catalog.face_ids(self.model_key, collection=collection, filters=filters)
-            return index.search(queries, n, allowed_ids=allowed)
-        f = filters or SearchFilters()
-        where = VectorFilter(
-            collection=collection if collection is not None else f.collection,
-            captured_from=f.captured_from,
-            captured_to=f.captured_to,
-            source_prefix=f.source_prefix,
-        )
-        return index.search(queries, n, where=where)
+        filters pushed down into the vector store."""
+        return self.vectors.search(queries, n, collection=collection, filters=filters)
 
     def fit_index(self) -> None:
         """Rebuild the index from the catalog when the gallery has grown (or shrunk) past the
-        size its structure was chosen for (exact search up to 200k faces, then compressed
-        codes with exact re-ranking; see ``vector_index.index_plan``)."""
-        if isinstance(self._index, VectorIndex) and needs_rebuild(self._index):
-            self._index = None
-            self._build_index()
+        size its structure was chosen for (``store/vectors/plan.py``)."""
+        self.vectors.fit()
 
     def compact_index(self) -> int:
         """Drop removed faces from the index's storage (they already leave results at once)."""
-        dropped = self.index.compact()
-        if dropped:
-            self._index_dirty = True
-            self.save_index()
-        return dropped
+        return self.vectors.compact()
 
     def save_index(self) -> None:
-        if self._index is not None and self._index_dirty:
-            self._index.save(self.index_dir)
-            self._index_dirty = False
-            self._index_saved_at = time.monotonic()
+        self.vectors.save()
 
     def maybe_save_index(self) -> None:
-        if time.monotonic() - self._index_saved_at > INDEX_SAVE_INTERVAL_S:
-            self.save_index()
+        self.vectors.maybe_save()
 
     def reindex(self) -> int:
         """Rebuild the vector index from the catalog, the source of truth."""
-        self._index = None
-        index = self._build_index()
-        return len(index)
+        return self.vectors.rebuild()
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(
@@ -396,7 +284,7 @@ class Gallery:
         recognizer's runtime is fast), or from a chip queued for :meth:`second_pass`
         ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
         """
-        self.index  # noqa: B018  (open and reconcile the index before adding to it)
+        self.vectors.store  # noqa: B018  (open and reconcile the index before adding to it)
         plan = self.ingest_plan(second_vectors)
         run = IngestRun(
             GallerySink(self),
@@ -500,7 +388,7 @@ class Gallery:
             verifier = self.verifier
         start = time.perf_counter()
         decoded, faces, chosen = verifier.face(self.decode(probe), face)
-        return self.search_embedding(
+        return self.searcher.search_embedding(
             chosen.embedding,
             k,
             model=chosen.model,
@@ -515,6 +403,12 @@ class Gallery:
             started=start,
         )
 
+    @property
+    def searcher(self) -> Searcher:
+        return Searcher(
+            self.vectors, self.catalog, self.scoring, self.blobs, self.manifest.recognizer.sha256
+        )
+
     def search_embedding(
         self,
         embedding: np.ndarray,
@@ -525,139 +419,20 @@ class Gallery:
         yaw: float | None = None,
         collection: str | None = None,
         filters: SearchFilters | None = None,
-        probe_sha256: str = "",
-        probe_faces: list[ProbeFace] | None = None,
-        face: int = 0,
-        started: float | None = None,
         include_flagged: bool = False,
     ) -> SearchResult:
-        """The k gallery faces nearest to ``embedding``; with the probe's ``second`` vector
-        and fusion on, the index's best :data:`FUSION_CANDIDATES` (at least k) are re-ranked
-        by fused score from their stored second vectors (a face without one keeps its SFace
-        score and SFace's bands, ``fused: False``). Reads only."""
-        start = time.perf_counter() if started is None else started
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        index = self.index
-        if model != index.model_key:
-            raise ModelMismatchError(
-                f"probe embedded with {model} but the gallery holds {index.model_key}"
-            )
-        query = np.asarray(embedding, np.float32)
-        fuse = self.scoring.fused and second is not None
-        shortlist = max(k, FUSION_CANDIDATES) if fuse else k
-        hits = self.search_index(query[None, :], shortlist, collection=collection, filters=filters)
-        allowed = None
-        filtered = collection is not None or (filters is not None and not filters.empty)
-        if include_flagged and filtered:  # flagged faces live only in the catalog
-            allowed = self.catalog.face_ids(
-                self.model_key, searchable_only=False, collection=collection, filters=filters
-            )
-        pairs = [
-            (int(i), float(s)) for i, s in zip(hits.ids[0], hits.scores[0], strict=True) if i >= 0
-        ]
-        if include_flagged:
-            pairs = sorted(
-                pairs + self._flagged_hits(query, shortlist, allowed), key=lambda p: -p[1]
-            )[:shortlist]
-        stored = self.catalog.faces([i for i, _ in pairs])
-        pairs = [(i, s) for i, s in pairs if i in stored]  # deleted after the index was written
-        scored = (
-            self._fused(pairs, stored, second, yaw) if fuse else [(i, s, False) for i, s in pairs]
+        """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
+        index's shortlist re-ranked by fused score with the probe's ``second`` vector)."""
+        return self.searcher.search_embedding(
+            embedding,
+            k,
+            model=model,
+            second=second,
+            yaw=yaw,
+            collection=collection,
+            filters=filters,
+            include_flagged=include_flagged,
         )
-        candidates: list[Candidate] = []
-        for face_id, score, fused in scored[:k]:
-            sf = stored[face_id]
-            candidates.append(
-                Candidate(
-                    rank=len(candidates) + 1,
-                    face_id=face_id,
-                    score=round(score, 4),
-                    band=self.scoring.bands_for(fused).band(score),
-                    fused=fused,
-                    face_index=sf.face_index,
-                    bbox=sf.bbox,
-                    quality=sf.quality,
-                    crop=sf.crop,
-                    crop_path=str(self.blobs.path(sf.crop)) if sf.crop else None,
-                    image_sha256=sf.image_sha256,
-                    image_path=sf.image_path,
-                    thumbnail=sf.thumbnail,
-                    provenance=sf.provenance,
-                )
-            )
-        spec = self.manifest.recognizer
-        return SearchResult(
-            probe_sha256=probe_sha256,
-            model=index.model_key,
-            model_sha256=spec.sha256,
-            thresholds=self.scoring.thresholds(),
-            k=k,
-            face=face,
-            probe_faces=probe_faces or [],
-            candidates=candidates,
-            gallery_size=len(index),
-            seconds=round(time.perf_counter() - start, 4),
-        )
-
-    def _fused(
-        self,
-        pairs: list[tuple[int, float]],
-        stored: dict[int, StoredFace],
-        second: np.ndarray | None,
-        yaw: float | None = None,
-    ) -> list[tuple[int, float, bool]]:
-        """Re-rank (id, SFace score) pairs by fused score, best first."""
-        if not pairs:
-            return []
-        dim = len(second) if second is not None else 0
-        others = np.full((len(pairs), dim), np.nan, np.float32)
-        known = self._second_vectors([stored[face_id] for face_id, _ in pairs])
-        for row, (face_id, _) in enumerate(pairs):
-            if face_id in known:
-                others[row] = known[face_id]
-        others_yaw = None
-        if self.scoring.fusion is not None and self.scoring.fusion.pose_dependent:
-            from facesearch.engine.quality import estimate_yaw
-
-            others_yaw = np.array(
-                [
-                    estimate_yaw(np.asarray(stored[i].landmarks)) if stored[i].landmarks else np.nan
-                    for i, _ in pairs
-                ]
-            )
-        scores, fused = self.scoring.scores(
-            np.array([s for _, s in pairs]), second, others, yaw, others_yaw
-        )
-        order = np.argsort(-scores, kind="stable")
-        return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
-
-    def _second_vectors(self, faces: Sequence[StoredFace]) -> dict[int, np.ndarray]:
-        """The stored second-recognizer vector of each face that has one (of the model in
-        use). Read only: search never makes a gallery vector and never writes."""
-        model = self.scoring.second_model
-        return {
-            sf.face_id: sf.second_embedding
-            for sf in faces
-            if sf.second_embedding is not None and sf.second_model == model
-        }
-
-    def _flagged_hits(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None
-    ) -> list[tuple[int, float]]:
-        """Exact top-k among the flagged (low-quality) faces, which the index does not hold."""
-        best: list[tuple[int, float]] = []
-        for ids, vectors in self.catalog.iter_embeddings(self.model_key, flagged_only=True):
-            if allowed is not None:
-                keep = np.isin(ids, allowed)
-                ids, vectors = ids[keep], vectors[keep]
-            scores = vectors @ query
-            top = np.argsort(-scores)[:k]
-            best = sorted(
-                best + [(int(ids[i]), float(scores[i])) for i in top], key=lambda p: -p[1]
-            )
-            best = best[:k]
-        return best
 
     def compare(
         self, a: ImageInput, b: ImageInput, *, face_a: int | None = None, face_b: int | None = None
@@ -673,12 +448,7 @@ class Gallery:
         removed, orphans = self.catalog.remove_faces(ids.tolist())
         for key in orphans:
             self.blobs.delete(key)
-        index = self.index
-        index.remove(ids)
-        if getattr(index, "n_removed", 0) > 0.1 * max(1, len(index)):
-            index.compact()
-        self._index_dirty = True
-        self.save_index()
+        self.vectors.remove(ids)
         return removed
 
     def stats(self) -> dict[str, Any]:
@@ -691,73 +461,3 @@ class Gallery:
         stats["model"] = self.model_key
         stats["data_dir"] = str(self.data_dir)
         return stats
-
-
-class GallerySink:
-    """The gallery as an ingest run's :class:`~facesearch.ingest.sink.IngestSink`: rows into
-    the catalog, crops, thumbnails and chips into the blob store, vectors into the index."""
-
-    def __init__(self, gallery: Gallery) -> None:
-        self._gallery = gallery
-        self._catalog = gallery.catalog
-        self._blobs = gallery.blobs
-        # stored images that gained provenance in this run, whose faces' facets in a store on
-        # a server are rewritten together (see flush_facets)
-        self._stale_facets: set[int] = set()
-
-    def start_run(self, sources: list[str], collection: str | None) -> int:
-        return self._catalog.start_run(sources, collection)
-
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
-        self._catalog.finish_run(run_id, status, counts)
-
-    def add_failure(self, run_id: int, path: str, reason: str) -> None:
-        self._catalog.add_failure(run_id, path, reason)
-
-    def image_id_by_sha(self, sha256: str) -> int | None:
-        return self._catalog.image_id_by_sha(sha256)
-
-    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
-        added = self._catalog.add_provenance(image_id, prov, run_id)
-        if added:
-            self._facets_changed([image_id])
-        return added
-
-    def _facets_changed(self, image_ids: Sequence[int]) -> None:
-        if not self._gallery.remote_index or not image_ids:
-            return
-        self._stale_facets.update(image_ids)
-        if len(self._stale_facets) >= FACET_REFRESH_IMAGES:
-            self.flush_facets()
-
-    def flush_facets(self) -> None:
-        """Rewrite the facets of the faces of every image that gained provenance since the last
-        flush, in one store write (a re-ingest of stored photos into another collection used to
-        rewrite them one image at a time: one delete and one insert round trip each)."""
-        if self._stale_facets:
-            image_ids = sorted(self._stale_facets)
-            self._stale_facets.clear()
-            self._gallery.refresh_facets(image_ids)
-
-    def put_blob(self, data: bytes) -> str:
-        return self._blobs.put(data)
-
-    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
-        created = self._catalog.add_images(records, run_id)
-        if self._gallery.remote_index:  # images already stored may have gained provenance
-            first = {r.sha256 for r, ids in zip(records, created, strict=True) if ids}
-            known = {r.sha256 for r in records if r.faces and r.sha256 not in first}
-            image_ids = [self._catalog.image_id_by_sha(sha) for sha in sorted(known)]
-            self._facets_changed([i for i in image_ids if i is not None])
-        return created
-
-    def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
-        self._gallery.index_add(ids, vectors)
-
-    def checkpoint(self) -> None:
-        self._gallery.maybe_save_index()
-
-    def finish(self) -> None:
-        self.flush_facets()
-        self._gallery.fit_index()
-        self._gallery.save_index()

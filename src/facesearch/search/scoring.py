@@ -6,11 +6,13 @@ statement, the score, and a plain-language band derived from the model's thresho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.engine.quality import TOO_SMALL
 from facesearch.models.manifest import ModelSpec
 
 if TYPE_CHECKING:
@@ -23,6 +25,15 @@ LEADS_NOTICE = (
 )
 
 STRONG, POSSIBLE, WEAK = "strong", "possible", "weak"
+
+
+# Two faces are "of similar size" when the smaller box's area is at least this share of the
+# larger's, i.e. box sides within about 16% (sqrt 0.7 = 0.84). Two people side by side at
+# the same distance from the camera differ about that much (head size, pose and YuNet's box
+# jitter); a bystander behind the subject, the case the largest-face rule gets right, is
+# usually far below it. Below the ratio the largest face is a sound default; at or above it,
+# the rule would be a coin toss, so the photo is reported ambiguous.
+SIMILAR_SIZE_RATIO = 0.7
 
 
 @dataclass(frozen=True)
@@ -160,7 +171,7 @@ class ProbeFace:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class SearchCandidate:
     rank: int
     face_id: int
     score: float
@@ -186,17 +197,15 @@ class SearchResult:
     k: int
     face: int  # index of the probe face searched
     probe_faces: list[ProbeFace]
-    candidates: list[Candidate]
+    candidates: list[SearchCandidate]
     gallery_size: int
     seconds: float
     notice: str = LEADS_NOTICE
 
     @property
     def probe_ambiguous(self) -> bool:
-        """The probe's two largest faces are of similar size (``verify.ambiguous_faces``):
+        """The probe's two largest faces are of similar size (:func:`ambiguous_faces`):
         which face is meant cannot be told from size, so the searched one must be checked."""
-        from facesearch.search.compare import ambiguous_faces
-
         return ambiguous_faces(self.probe_faces)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,3 +226,16 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def face_area(face: ProbeFace) -> float:
+    return float(face.bbox[2]) * float(face.bbox[3])
+
+
+def ambiguous_faces(faces: Sequence[ProbeFace]) -> bool:
+    """Whether a photo's two largest faces are of similar size (see SIMILAR_SIZE_RATIO).
+
+    Faces flagged ``too_small`` do not count: they are too small to be the face a photo is
+    about, and the quality flags already report them."""
+    areas = sorted((face_area(f) for f in faces if TOO_SMALL not in f.flags), reverse=True)
+    return len(areas) >= 2 and areas[0] > 0 and areas[1] >= SIMILAR_SIZE_RATIO * areas[0]

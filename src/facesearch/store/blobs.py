@@ -15,7 +15,7 @@ from facesearch.store.crypto import Cipher, maybe_decrypt, maybe_encrypt
 _HEX = set("0123456789abcdef")
 
 
-class BlobStore:
+class FileBlobStore:
     """Files named by the SHA-256 of their plaintext.
 
     With a ``cipher`` (``FACESEARCH_ENCRYPTION_KEY``, see ``facesearch.store.crypto``) each

@@ -42,7 +42,7 @@ from facesearch.store.schema import (
     utcnow,
 )
 from facesearch.store.second_queue import SecondVectorQueueMixin
-from facesearch.store.vectors.faiss_store import Facet
+from facesearch.store.vectors.port import Facet
 
 __all__ = [
     "FROM_CROP",
@@ -338,7 +338,9 @@ class SqlCatalog(SecondVectorQueueMixin):
                 if f.captured_to is not None:
                     prov = prov.where(Provenance.captured_at <= f.captured_to)
                 if f.source_prefix is not None:
-                    prov = prov.where(Provenance.source_url.startswith(f.source_prefix))
+                    prov = prov.where(
+                        Provenance.source_url.startswith(f.source_prefix, autoescape=True)
+                    )
                 q = q.where(FaceRow.image_id.in_(prov))
             ids = s.scalars(q.order_by(FaceRow.id)).all()
         return np.asarray(ids, dtype=np.int64)

@@ -26,10 +26,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from facesearch.errors import EncryptionError
+
+if TYPE_CHECKING:
+    from facesearch.settings import Settings
 
 ENV_VAR = "FACESEARCH_ENCRYPTION_KEY"
 MAGIC = b"FSE1"
@@ -85,11 +89,22 @@ class Cipher:
         self.key_id = hashlib.sha256(b"facesearch-key-id" + key).digest()[:_KEY_ID_LEN]
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Cipher | None:
-        """The cipher for ``FACESEARCH_ENCRYPTION_KEY``, or None when it is unset or empty."""
-        env = os.environ if environ is None else environ
-        text = env.get(ENV_VAR, "")
-        return cls(parse_key(text)) if text.strip() else None
+    def from_key(cls, text: str | None) -> Cipher | None:
+        """The cipher for a key as ``FACESEARCH_ENCRYPTION_KEY`` holds it (64 hex digits or
+        base64), or None when it is unset or empty (encryption off)."""
+        return cls(parse_key(text)) if text and text.strip() else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Cipher | None:
+        """The cipher for the typed settings' ``encryption_key`` (None: encryption off)."""
+        key = settings.encryption_key
+        return cls.from_key(key.get_secret_value() if key is not None else None)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Cipher | None:
+        """The cipher for ``FACESEARCH_ENCRYPTION_KEY`` in ``environ`` (a mapping such as
+        ``Settings.encryption_environ()``), or None when it is unset or empty."""
+        return cls.from_key(environ.get(ENV_VAR, ""))
 
     def encrypt(self, data: bytes, aad: bytes = b"") -> bytes:
         nonce = secrets.token_bytes(_NONCE_LEN)
@@ -115,21 +130,26 @@ class Cipher:
             ) from None
 
 
-def _env_cipher() -> Cipher:
-    cipher = Cipher.from_env()
+def _settings_cipher(settings: Settings | None) -> Cipher:
+    if settings is None:
+        from facesearch.settings import Settings
+
+        settings = Settings.load()
+    cipher = Cipher.from_settings(settings)
     if cipher is None:
         raise EncryptionError(f"{ENV_VAR} is not set")
     return cipher
 
 
-def encrypt(data: bytes, aad: bytes = b"") -> bytes:
-    """Encrypt with the key in ``FACESEARCH_ENCRYPTION_KEY`` (error if unset)."""
-    return _env_cipher().encrypt(data, aad)
+def encrypt(data: bytes, aad: bytes = b"", *, settings: Settings | None = None) -> bytes:
+    """Encrypt with the settings' key (default: ``Settings.load()``; error if unset)."""
+    return _settings_cipher(settings).encrypt(data, aad)
 
 
-def decrypt(blob: bytes, aad: bytes = b"") -> bytes:
-    """Decrypt with the key in ``FACESEARCH_ENCRYPTION_KEY``; a clear error on a wrong key."""
-    return _env_cipher().decrypt(blob, aad)
+def decrypt(blob: bytes, aad: bytes = b"", *, settings: Settings | None = None) -> bytes:
+    """Decrypt with the settings' key (default: ``Settings.load()``); a clear error on a
+    wrong key."""
+    return _settings_cipher(settings).decrypt(blob, aad)
 
 
 def maybe_encrypt(cipher: Cipher | None, data: bytes, aad: bytes = b"") -> bytes:

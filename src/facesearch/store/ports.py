@@ -1,7 +1,8 @@
 """The engine's ports: what ingest, the second-vector pass and search need from the parts that
-hold data or run work. Today's classes satisfy them (``SqlCatalog``, ``store.blobs.BlobStore``,
-``store.vector_index.VectorIndex``, ``concurrent.futures`` executors); the protocols name only
-the methods actually used, so that a replacement knows what it must provide.
+hold data or run work. Today's classes satisfy them (``SqlCatalog``, ``store.blobs.FileBlobStore``
+and ``store.s3_blobs.S3BlobStore``, ``concurrent.futures`` executors); the protocols name only
+the methods actually used, so that a replacement knows what it must provide. The vector store's
+port is ``store.vectors.port.VectorStore``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
         SearchFilters,
         StoredFace,
     )
-    from facesearch.store.vectors.faiss_store import Facet, StoreHealth, VectorFilter
-    from facesearch.store.vectors.index import SearchHits
 
 T = TypeVar("T")
 
@@ -71,43 +70,6 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> bool: ...
-
-
-class VectorStore(Protocol):
-    """The searchable vectors (vector id = face id), filters pushed down into the search.
-
-    Backends: ``store.vector_store.FaissVectorStore`` (embedded, the default) and
-    ``store.milvus_store.MilvusVectorStore``; ``tests/test_vector_store_conformance.py`` holds
-    both to an exact brute-force oracle. ``add`` with vectors of another model (another
-    dimension, or ``model_key`` given and different) raises ``ModelMismatchError``; a face
-    removed is never returned once ``remove`` has returned."""
-
-    model_key: str
-    dim: int
-    backend: str
-
-    def add(
-        self,
-        ids: np.ndarray,
-        vectors: np.ndarray,
-        facets: Sequence[Sequence[Facet]] | None = None,
-        *,
-        model_key: str | None = None,
-    ) -> None: ...
-    def remove(self, ids: np.ndarray) -> int: ...
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        allowed_ids: np.ndarray | None = None,
-        *,
-        where: VectorFilter | None = None,
-    ) -> SearchHits: ...
-    def count(self) -> int: ...
-    def ids(self) -> np.ndarray: ...
-    def health(self) -> StoreHealth: ...
-    def describe(self) -> dict[str, Any]: ...
-    def __len__(self) -> int: ...
 
 
 class Executor(Protocol):

@@ -1,1 +1,3 @@
-"""Vector stores behind one port: FAISS (embedded) and Milvus."""
+"""Vector stores behind one port (``port.py``): FAISS, embedded (``faiss_store.py``, running
+the structures of ``flat.py`` and ``pq_refine.py`` chosen by ``plan.py``, saved and read by
+``files.py`` and ``load.py``), and Milvus (``milvus.py``)."""

@@ -1,148 +1,37 @@
-"""The vector store port's data types and its embedded backend (FAISS).
+"""The vector store port's embedded backend: the FAISS index in the data directory.
 
-A :class:`~facesearch.store.ports.VectorStore` holds the searchable vectors (vector id = catalog
-face id) and answers top-k searches with the search's filters pushed down into the scan:
-
-* ``VectorFilter.collection``, ``captured_from``/``captured_to``, ``source_prefix``: a face
-  matches when one of its provenance records (its :class:`Facet`) matches all of them, as in
-  ``SqlCatalog.face_ids``;
-* ``allowed_ids``: only these faces; ``excluded_ids``: never these (suppressed faces).
-
-Backends:
-
-``FaissVectorStore`` (embedded default)
-    Today's FAISS :class:`~facesearch.store.vectors.index.VectorIndex`, unchanged, behind the
-    port. It holds vectors only; a :data:`FacetResolver` (the catalog in a gallery, or an
-    in-memory :class:`FacetTable`) turns the provenance part of a filter into the ids that
-    FAISS's ID selector lets through during the scan.
-``MilvusVectorStore`` (``store/milvus_store.py``)
-    A Milvus collection per model key, facets stored beside each vector, filters as Milvus
-    expressions, exact re-ranking of the shortlist.
+``FaissVectorStore`` runs the FAISS structures (``flat.py`` exact, ``pq_refine.py`` compressed
+with exact re-ranking, chosen for the size by ``plan.py``) behind
+:class:`~facesearch.store.vectors.port.VectorStore`, with their files (``files.py``,
+``load.py``) in ``index/`` of the data directory. It holds vectors only: a
+:data:`~facesearch.store.vectors.port.FacetResolver` (the catalog in a gallery, or an
+in-memory :class:`FacetTable`) turns the provenance part of a filter into the ids that FAISS's
+ID selector lets through during the scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from facesearch.errors import ModelMismatchError
-from facesearch.store.vectors.index import SearchHits, VectorIndex, new_index
-
-#: A face with no capture date: compared as SQL NULL (no date bound matches it).
-NO_DATE = -(2**62)  # Milvus cannot parse int64 min; this is ~146,000 BC
-
-
-@dataclass(frozen=True)
-class Facet:
-    """One provenance record of a face, as the store filters on it."""
-
-    collection: str = ""
-    captured_at: datetime | None = None
-    source_url: str = ""
-
-
-@dataclass(frozen=True)
-class VectorFilter:
-    """What a search may return. ``None`` fields do not restrict."""
-
-    collection: str | None = None
-    captured_from: datetime | None = None
-    captured_to: datetime | None = None
-    source_prefix: str | None = None
-    allowed_ids: np.ndarray | None = None
-    excluded_ids: np.ndarray | None = None
-
-    @property
-    def has_facet_terms(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.collection, self.captured_from, self.captured_to, self.source_prefix)
-        )
-
-    @property
-    def empty(self) -> bool:
-        return not self.has_facet_terms and self.allowed_ids is None and self.excluded_ids is None
-
-    def matches(self, facet: Facet) -> bool:
-        """Whether one provenance record satisfies the facet terms (the reference rule)."""
-        if self.collection is not None and facet.collection != self.collection:
-            return False
-        ts = micros(facet.captured_at)
-        if self.captured_from is not None and not (
-            ts != NO_DATE and ts >= micros(self.captured_from)
-        ):
-            return False
-        if self.captured_to is not None and not (ts != NO_DATE and ts <= micros(self.captured_to)):
-            return False
-        return self.source_prefix is None or facet.source_url.startswith(self.source_prefix)
-
-
-def micros(when: datetime | None) -> int:
-    """Microseconds since the epoch (naive datetimes are UTC, as the catalog stores them)."""
-    if when is None:
-        return int(NO_DATE)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-@dataclass(frozen=True)
-class StoreHealth:
-    ok: bool
-    backend: str
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "backend": self.backend, "detail": self.detail}
-
-
-#: The ids of the faces that have a facet matching the filter's facet terms (sorted int64).
-FacetResolver = Callable[[VectorFilter], np.ndarray]
-
-
-def as_ids(ids: np.ndarray | Sequence[int]) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
-
-
-def check_vectors(vectors: np.ndarray, dim: int, model_key: str) -> np.ndarray:
-    """(n, dim) float32, or ModelMismatchError for vectors of another width (another model)."""
-    arr = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        raise ModelMismatchError(
-            f"this store holds {dim}-dimensional vectors of {model_key}; got shape {arr.shape}"
-        )
-    return arr
-
-
-def check_model(model_key: str | None, store_key: str) -> None:
-    if model_key is not None and model_key != store_key:
-        raise ModelMismatchError(f"vectors of {model_key} offered to a store of {store_key}")
-
-
-def check_batch(
-    ids: np.ndarray | Sequence[int],
-    vectors: np.ndarray,
-    facets: Sequence[Sequence[Facet]] | None,
-    model_key: str | None,
-    store_key: str,
-    dim: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """What every backend's ``add`` checks first: the model, the vectors' width, and ids,
-    vectors and facets of one length. Returns the ids and vectors as the stores take them."""
-    check_model(model_key, store_key)
-    ids = as_ids(ids)
-    vectors = check_vectors(vectors, dim, store_key)
-    if len(ids) != len(vectors) or (facets is not None and len(facets) != len(ids)):
-        raise ValueError("ids, vectors and facets differ in length")
-    return ids, vectors
+from facesearch.store.vectors.base import VectorIndex
+from facesearch.store.vectors.load import load_index
+from facesearch.store.vectors.plan import needs_rebuild, new_index
+from facesearch.store.vectors.port import (
+    Facet,
+    FacetResolver,
+    SearchHits,
+    StoreHealth,
+    VectorFilter,
+    as_ids,
+    check_batch,
+    check_vectors,
+)
+from facesearch.store.vectors.pq_refine import PQRefineVectorIndex
 
 
 class FacetTable:
@@ -159,13 +48,20 @@ class FacetTable:
         for fid in ids.tolist():
             self._facets.pop(fid, None)
 
+    def clear(self) -> None:
+        self._facets.clear()
+
     def __call__(self, where: VectorFilter) -> np.ndarray:
         hits = [fid for fid, fs in self._facets.items() if any(where.matches(f) for f in fs)]
         return np.asarray(sorted(hits), np.int64)
 
 
 class FaissVectorStore:
-    """The embedded FAISS index behind the port (its structure and files are unchanged)."""
+    """The embedded FAISS index behind the port (its structure and files are unchanged).
+
+    ``directory``: where ``save`` writes the index (None: memory only). ``fresh``: this store
+    was created empty because nothing was saved in its directory (the gallery then fills it
+    from the catalog)."""
 
     backend = "faiss"
     pushes_filters = True
@@ -176,18 +72,41 @@ class FaissVectorStore:
         resolver: FacetResolver | None = None,
         *,
         directory: Path | None = None,
+        fresh: bool = False,
     ) -> None:
         self.index = index
         self.model_key = index.model_key
         self.dim = index.dim
         self.directory = directory
+        self.fresh = fresh
         self._table = FacetTable() if resolver is None else None
         self._resolver: FacetResolver = resolver if resolver is not None else self._table  # type: ignore[assignment]
+        #: facets go with each ``add`` only to the in-memory table; with a resolver they
+        #: live elsewhere (the catalog)
+        self.keeps_facets = self._table is not None
 
     @classmethod
     def new(cls, model_key: str, dim: int, expected_size: int = 0) -> FaissVectorStore:
         """An empty store with in-memory facets (the structure planned for the size)."""
         return cls(new_index(model_key, dim, expected_size))
+
+    @classmethod
+    def open(
+        cls, directory: Path, model_key: str, dim: int, resolver: FacetResolver | None = None
+    ) -> FaissVectorStore:
+        """The index saved in ``directory``, or an empty one (``fresh``) where none is.
+
+        Raises ``IndexCorruptError`` for damaged files and ``ModelMismatchError`` for an index
+        of another model."""
+        index = load_index(directory)
+        if index is None:
+            return cls(new_index(model_key, dim), resolver, directory=directory, fresh=True)
+        if index.model_key != model_key:
+            raise ModelMismatchError(
+                f"the vector index holds vectors of {index.model_key}, but this facesearch "
+                f"uses {model_key}: run 'facesearch reindex' after re-embedding"
+            )
+        return cls(index, resolver, directory=directory)
 
     # -- writes -------------------------------------------------------------------------- #
     def add(
@@ -208,6 +127,41 @@ class FaissVectorStore:
         if self._table is not None:
             self._table.drop(ids)
         return self.index.remove(ids)
+
+    # -- maintenance --------------------------------------------------------------------- #
+    def reset(self, expected_size: int = 0) -> None:
+        """Empty the store into the structure planned for ``expected_size`` vectors."""
+        self.index = new_index(self.model_key, self.dim, expected_size)
+        if self._table is not None:
+            self._table.clear()
+
+    def seal(self) -> None:
+        """After a bulk load: a compressed index still untrained learns its codebooks now."""
+        index = self.index
+        if isinstance(index, PQRefineVectorIndex) and not index.is_trained and len(index):
+            index.train()
+
+    def outgrown(self) -> bool:
+        """Whether the gallery has grown (or shrunk) past the size the structure was chosen
+        for (``plan.needs_rebuild``)."""
+        return needs_rebuild(self.index)
+
+    @property
+    def n_removed(self) -> int:
+        return self.index.n_removed
+
+    def compact(self) -> int:
+        return self.index.compact()
+
+    def save(self, directory: Path | None = None) -> None:
+        """Write the index atomically into ``directory`` (default: its own; nothing without
+        one)."""
+        target = directory if directory is not None else self.directory
+        if target is not None:
+            self.index.save(target)
+
+    def close(self) -> None:
+        return None
 
     # -- reads --------------------------------------------------------------------------- #
     def search(
@@ -253,6 +207,10 @@ class FaissVectorStore:
     def ids(self) -> np.ndarray:
         return self.index.ids()
 
+    def last_id(self) -> int | None:
+        ids = self.index.ids()
+        return int(ids[-1]) if len(ids) else None
+
     def health(self) -> StoreHealth:
         return StoreHealth(True, self.backend, f"{len(self.index)} vectors in memory")
 
@@ -261,6 +219,3 @@ class FaissVectorStore:
 
     def iter_vectors(self, batch: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return self.index.iter_vectors(batch)
-
-    def close(self) -> None:
-        return None

@@ -4,7 +4,7 @@ Layout: one collection per model key (``{prefix}_{model slug}_{sha1[:8]}``; the 
 the dimension are recorded in the collection's description and checked on open, so vectors of
 another model are refused). One row per (face, provenance record): ``face_id``, ``collection``
 (the **partition key**, so a search in one collection reads only its partitions),
-``captured`` (epoch microseconds, :data:`~facesearch.store.vectors.faiss_store.NO_DATE` when
+``captured`` (epoch microseconds, :data:`~facesearch.store.vectors.port.NO_DATE` when
 unknown), ``source`` (the source URL), ``lead`` (true on one row per face: what ``count``
 counts) and ``vec`` (the full float32 vector). A face with several provenance records has
 several rows, so that "one record matches every filter" is exactly what Milvus evaluates.
@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import ConfigError, FacesearchError, ModelMismatchError
-from facesearch.store.vectors.faiss_store import (
+from facesearch.store.vectors.port import (
+    MISSING_SCORE,
     NO_DATE,
     Facet,
+    SearchHits,
     StoreHealth,
     VectorFilter,
     as_ids,
@@ -49,7 +51,6 @@ from facesearch.store.vectors.faiss_store import (
     check_vectors,
     micros,
 )
-from facesearch.store.vectors.index import MISSING_SCORE, SearchHits
 
 MAX_TOPK = 16384  # Milvus's limit on one search's limit
 SOURCE_MAX = 4096  # stored source URL length (longer ones are cut; the post-check uses them)
@@ -204,6 +205,8 @@ class MilvusVectorStore:
 
     backend = "milvus"
     pushes_filters = True
+    keeps_facets = True  # each row carries its face's provenance facets
+    fresh = False  # the collection persists on the server; the gallery reconciles it
 
     def __init__(self, config: MilvusConfig, model_key: str, dim: int) -> None:
         from pymilvus import MilvusClient
@@ -219,6 +222,7 @@ class MilvusVectorStore:
             raise MilvusError(f"cannot reach Milvus at {config.uri}: {exc}") from exc
         self.server_version = version
         self.templates = _version(version) >= (2, 5)
+        self._bulk = False  # filling an emptied collection: adds need not delete first
         self._open_collection()
 
     # -- collection ----------------------------------------------------------------------- #
@@ -309,12 +313,13 @@ class MilvusVectorStore:
         """Insert vectors (re-adding an id replaces its rows and facets).
 
         ``replace=False`` skips deleting the ids' existing rows first (one delete round trip
-        per 4,096 ids): only for ids known to be absent, e.g. filling a new collection."""
+        per 4,096 ids): only for ids known to be absent, e.g. filling a new collection
+        (as every add does between ``reset`` and ``seal``)."""
         ids, vectors = check_batch(ids, vectors, facets, model_key, self.model_key, self.dim)
         if len(ids) == 0:
             return
         last: dict[int, int] = {int(fid): row for row, fid in enumerate(ids.tolist())}
-        if replace:
+        if replace and not self._bulk:
             self._delete_ids(np.fromiter(last, np.int64, len(last)))
         rows: list[dict[str, Any]] = []
         as_lists = vectors.tolist()  # one conversion for the batch, not one per face
@@ -543,8 +548,27 @@ class MilvusVectorStore:
     def close(self) -> None:
         self.client.close()
 
-    # -- the VectorIndex calls a gallery makes ---------------------------------------------- #
-    def save(self, directory: object) -> None:
+    def last_id(self) -> int | None:
+        """Not tracked: finding it means listing every id (the gallery compares counts)."""
+        return None
+
+    # -- maintenance (the port's) ----------------------------------------------------------- #
+    def reset(self, expected_size: int = 0) -> None:
+        """Drop the collection and create it again, empty; adds until ``seal`` skip the
+        delete round trip (nothing to replace)."""
+        self.drop()
+        self._open_collection()
+        self._bulk = True
+
+    def seal(self) -> None:
+        self._bulk = False
+
+    def outgrown(self) -> bool:  # Milvus sizes its own segments and index
+        return False
+
+    n_removed = 0  # Milvus compacts deleted rows itself
+
+    def save(self, directory: object = None) -> None:
         """Milvus persists each write itself."""
 
     def compact(self) -> int:

@@ -1,0 +1,91 @@
+"""The gallery as an ingest run's sink: what ``ingest/runner.py`` writes goes into the
+gallery's catalog, blob store and vector index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facesearch.store.catalog import ImageRecord, ProvenanceRecord
+
+if TYPE_CHECKING:
+    from facesearch.search.gallery import Gallery
+
+# Stored images that gained provenance during an ingest (a re-ingest into another collection)
+# have their faces' facets rewritten in a store that keeps them this many images at a time, and
+# when the run ends (also when interrupted); until then a search filtered on the new collection
+# does not see them there. `facesearch reindex` rewrites every face's facets.
+FACET_REFRESH_IMAGES = 1000
+
+
+class GallerySink:
+    """The gallery as an ingest run's :class:`~facesearch.ingest.sink.IngestSink`: rows into
+    the catalog, crops, thumbnails and chips into the blob store, vectors into the index
+    (and, into a store that keeps them, the facets of stored images that gained provenance)."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self._gallery = gallery
+        self._catalog = gallery.catalog
+        self._blobs = gallery.blobs
+        # stored images that gained provenance in this run, whose faces' facets in a store on
+        # a server are rewritten together (see flush_facets)
+        self._stale_facets: set[int] = set()
+
+    def start_run(self, sources: list[str], collection: str | None) -> int:
+        return self._catalog.start_run(sources, collection)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        self._catalog.finish_run(run_id, status, counts)
+
+    def add_failure(self, run_id: int, path: str, reason: str) -> None:
+        self._catalog.add_failure(run_id, path, reason)
+
+    def image_id_by_sha(self, sha256: str) -> int | None:
+        return self._catalog.image_id_by_sha(sha256)
+
+    def add_provenance(self, image_id: int, prov: ProvenanceRecord, run_id: int | None) -> bool:
+        added = self._catalog.add_provenance(image_id, prov, run_id)
+        if added:
+            self._facets_changed([image_id])
+        return added
+
+    def _facets_changed(self, image_ids: Sequence[int]) -> None:
+        if not image_ids or not self._gallery.vectors.store.keeps_facets:
+            return
+        self._stale_facets.update(image_ids)
+        if len(self._stale_facets) >= FACET_REFRESH_IMAGES:
+            self.flush_facets()
+
+    def flush_facets(self) -> None:
+        """Rewrite the facets of the faces of every image that gained provenance since the last
+        flush, in one store write (a re-ingest of stored photos into another collection used to
+        rewrite them one image at a time: one delete and one insert round trip each)."""
+        if self._stale_facets:
+            image_ids = sorted(self._stale_facets)
+            self._stale_facets.clear()
+            self._gallery.refresh_facets(image_ids)
+
+    def put_blob(self, data: bytes) -> str:
+        return self._blobs.put(data)
+
+    def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
+        created = self._catalog.add_images(records, run_id)
+        if self._gallery.vectors.store.keeps_facets:  # stored images may have gained provenance
+            first = {r.sha256 for r, ids in zip(records, created, strict=True) if ids}
+            known = {r.sha256 for r in records if r.faces and r.sha256 not in first}
+            image_ids = [self._catalog.image_id_by_sha(sha) for sha in sorted(known)]
+            self._facets_changed([i for i in image_ids if i is not None])
+        return created
+
+    def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
+        self._gallery.index_add(ids, vectors)
+
+    def checkpoint(self) -> None:
+        self._gallery.maybe_save_index()
+
+    def finish(self) -> None:
+        self.flush_facets()
+        self._gallery.fit_index()
+        self._gallery.save_index()

@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import pytest
 
 from facesearch.app.service import SearchRequest, Service
-from facesearch.app.workspace import Workspace
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
@@ -59,19 +58,19 @@ def distributed_settings(
 
 
 def governed(settings: Settings, pipeline, photos: list[Path], workers: int):  # type: ignore[no-untyped-def]
-    """A workspace with an administrator, an investigator and an approved case, the photos
-    ingested; and the service on it."""
-    ws = Workspace.from_settings(settings)
-    ws.gallery._pipeline = pipeline
-    ws.init("admin")
-    gov = ws.governance
+    """The service on a gallery with an administrator, an investigator and an approved case,
+    the photos ingested."""
+    service = Service(settings, pipeline=pipeline)
+    service.library.initialise("admin")
+    gov = service.governance
     gov.add_user("admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
     gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
     gov.approve_case("sup", "C-1")
-    report = ws.ingest("admin", photos, workers=workers)
+    admin = service.accounts.principal("admin", "cli")
+    report = service.library.ingest(admin, photos, workers=workers)
     assert report.failures == [], report.failures
-    return Service(settings, ws), report
+    return service, report
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """What the application's resource services share, and the one place roles are checked.
 
 :class:`AppContext` holds the typed settings, the gallery and its governance (both built here
-from the one :class:`Settings`), the engine's readers-writer lock and the bounded search pool. The resource services
-(:mod:`.accounts`, :mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`,
-:mod:`.library`) each take it; :class:`facesearch.app.service.Service` builds it once.
+from the one :class:`Settings`: :func:`open_gallery`, :func:`open_governance`), the engine's
+readers-writer lock and the bounded search pool. The resource services (:mod:`.accounts`,
+:mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`, :mod:`.library`) each take it;
+:class:`facesearch.app.service.Service` builds it once.
 
 Role checks made by the application layer (as opposed to the rules governance applies inside
 its own transactions) all go through :meth:`AppContext.require`.
@@ -46,9 +47,7 @@ def open_gallery(settings: Settings, pipeline: FacePipeline | None = None) -> Ga
     store and executor URLs: ``facesearch.search.backends``). ``pipeline``: models already
     loaded, used instead of loading the manifest's (tests share one)."""
     backends = Backends.from_settings(settings)
-    gallery = Gallery.open(
-        settings.data_dir, database_url=settings.catalog_url, backends=backends
-    )
+    gallery = Gallery.open(settings.data_dir, database_url=settings.catalog_url, backends=backends)
     if pipeline is not None:
         # B's Gallery.open(pipeline=) replaces this at merge
         gallery._pipeline = pipeline

@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from facesearch.app.workspace import Workspace
+from facesearch.app.service import Service
 from facesearch.media.service import MediaService
+from facesearch.settings import Settings
 
 
 def main() -> None:
@@ -29,15 +30,16 @@ def main() -> None:
         src.mkdir()
         for i, f in enumerate(files):
             shutil.copy(f, src / f"{i:05d}.jpg")
-        ws = Workspace.open(Path(tmp) / "data")
-        ws.init("admin")
+        ws = Service.for_cli(Settings.load(data_dir=Path(tmp) / "data"))
+        ws.library.initialise("admin")
         g = ws.governance
         g.add_user("admin", "sup", ["supervisor"])
         g.add_user("admin", "ivy", ["investigator"])
         g.open_case("ivy", "B1", "cse-victim-id", "Warrant", "benchmark of the media import")
         g.approve_case("sup", "B1")
         t0 = time.perf_counter()
-        ingest = ws.ingest("admin", [src], workers=args.workers, second_pass=False)
+        admin = ws.accounts.principal("admin", "cli")
+        ingest = ws.library.ingest(admin, [src], workers=args.workers, second_pass=False)
         t_ingest = time.perf_counter() - t0
         t0 = time.perf_counter()
         media = MediaService(g, ws.gallery).import_media("ivy", "B1", [src], workers=args.workers)

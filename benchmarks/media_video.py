@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facesearch.app.workspace import Workspace
+from facesearch.app.service import Service
 from facesearch.media.service import MediaService, MediaSettings
 from facesearch.media.video import VideoSettings, process_video
+from facesearch.settings import Settings
 
 WIDTH, HEIGHT, RATE = 1280, 720, 30
 
@@ -126,8 +127,8 @@ def main() -> None:
         frames, secs = decode_all(data)
         print(f"1. decode only: {frames} frames in {secs:.1f} s = {frames / secs:.0f} frames/s")
 
-        ws = Workspace.open(Path(tmp) / "data")
-        ws.init("admin")
+        ws = Service.for_cli(Settings.load(data_dir=Path(tmp) / "data"))
+        ws.library.initialise("admin")
         settings = ws.gallery.ingest_settings()
         pipe = ws.gallery.ingest_pipeline(settings)
         pipe.load_models()

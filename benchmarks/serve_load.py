@@ -87,7 +87,7 @@ def build(root: Path, n: int, photos: list[Path], clients: int) -> None:
 
     from search_e2e import synthetic_faces
 
-    from facesearch.app.workspace import Workspace
+    from facesearch.app.service import Service
     from facesearch.settings import Settings
 
     root.mkdir(parents=True, exist_ok=True)
@@ -95,13 +95,14 @@ def build(root: Path, n: int, photos: list[Path], clients: int) -> None:
     if "[access]" in text:
         text = text[: text.index("[access]")]
     (root / "policy.toml").write_text(text + POLICY_ACCESS, "utf-8")
-    ws = Workspace.from_settings(Settings(data_dir=root))
+    ws = Service.for_cli(Settings(data_dir=root))
     t0 = time.perf_counter()
     synthetic_faces(ws.gallery, n - len(photos))
     ws.gallery.reindex()
     log(f"  {n - len(photos):,} synthetic faces and index: {time.perf_counter() - t0:.0f} s")
-    ws.init("admin", PASSWORD)
-    ws.ingest("admin", photos, collection="real", workers=2)
+    ws.library.initialise("admin", PASSWORD)
+    admin = ws.accounts.principal("admin", "cli")
+    ws.library.ingest(admin, photos, collection="real", workers=2)
     gov = ws.governance
     gov.add_user("admin", "sup", ["supervisor"])
     gov.add_user("admin", "inv0", ["investigator"])

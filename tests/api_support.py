@@ -1,5 +1,5 @@
-"""Helpers for the API tests: a real workspace (SQLite or PostgreSQL catalog) with one user per
-role, the FastAPI app over it, and signed-in clients."""
+"""Helpers for the API tests: a real application (SQLite or PostgreSQL catalog) with one user
+per role, the FastAPI app over it, and signed-in clients."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from facesearch.app import Service
-from facesearch.app.workspace import Workspace
 from facesearch.serve.api.app import create_app
 from facesearch.serve.api.security import CSRF_HEADER
 from facesearch.settings import Settings
@@ -33,6 +32,11 @@ class ApiEnv:
     service: Service
     app: Any
     static_dir: Path
+
+    def ingest(self, sources: list[Path], **options: Any) -> Any:
+        """Ingest ``sources`` now, as ``admin`` (the CLI's way in: no password)."""
+        admin = self.service.accounts.principal("admin", "cli")
+        return self.service.library.ingest(admin, sources, **options)
 
     def client(self, username: str | None = None) -> TestClient:
         """A client signed in as ``username`` (a browser session with its CSRF header), or
@@ -69,10 +73,12 @@ def api_env(
     *,
     passwords: tuple[str, ...] | None = None,
     policy_text: str | None = None,
+    pipeline: Any = None,
     **extra: Any,
 ) -> Iterator[ApiEnv]:
-    """A workspace with one user per role (``passwords``: who gets :data:`PASSWORD`, default
-    everyone; argon2id costs about a second per hash on a loaded machine)."""
+    """An application with one user per role (``passwords``: who gets :data:`PASSWORD`,
+    default everyone; argon2id costs about a second per hash on a loaded machine).
+    ``pipeline``: face models already loaded, for the gallery to use."""
     data_dir = tmp_path / "data"
     static = tmp_path / "static"
     static.mkdir(exist_ok=True)
@@ -82,13 +88,12 @@ def api_env(
     if policy_text is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "policy.toml").write_text(policy_text, "utf-8")
-    ws = Workspace.from_settings(settings)
-    ws.init("admin", PASSWORD)
+    service = Service(settings, pipeline=pipeline)
+    service.library.initialise("admin", PASSWORD)
     for name, roles in USERS.items():
         if name != "admin":
             given = passwords is None or name in passwords
-            ws.governance.add_user("admin", name, roles, PASSWORD if given else None)
-    service = Service(settings, ws)
+            service.governance.add_user("admin", name, roles, PASSWORD if given else None)
     app = create_app(settings, service=service, static_dir=static)
     try:
         yield ApiEnv(settings, service, app, static)

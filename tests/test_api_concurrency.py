@@ -77,10 +77,11 @@ def test_concurrent_searches_match_sequential_ones(
     write_image(photos / "a.jpg", astronaut)
     write_image(photos / "h.jpg", other_faces[0])
     probes = [(photos / "a.jpg").read_bytes(), (photos / "h.jpg").read_bytes()]
-    with api_env(tmp_path, passwords=(), search_workers=2, search_queue_size=16) as env:
+    with api_env(
+        tmp_path, passwords=(), search_workers=2, search_queue_size=16, pipeline=pipeline
+    ) as env:
         service = env.service
-        service.gallery.pipeline = pipeline
-        service.workspace.ingest("admin", [photos], workers=0)
+        env.ingest([photos], workers=0)
         request = SearchRequest()
 
         def one(probe: bytes) -> list[tuple[int, float]]:

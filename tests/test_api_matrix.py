@@ -1,6 +1,6 @@
 """Every endpoint x every role x no credentials, each cell asserting the exact status.
 
-One real workspace per module (SQLite catalog, real models): a gallery of two photos, an open
+One real application per module (SQLite catalog, real models): a gallery of two photos, an open
 case C-1 with investigator ``inv`` assigned and one search in it. Cells that change state get
 fresh objects from their ``prepare`` step (a new pending case, a new token, ...), so every
 cell starts from the same situation whatever ran before it. Machine clients use API tokens
@@ -71,10 +71,9 @@ def world(
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.write(photos / "hopper.jpg", "hopper.jpg")
-    with api_env(tmp, ingest_roots=[photos]) as env:
-        env.service.gallery.pipeline = pipeline
+    with api_env(tmp, ingest_roots=[photos], pipeline=pipeline) as env:
         gov = env.service.governance
-        env.service.workspace.ingest("admin", [photos], collection="matrix", workers=0)
+        env.ingest([photos], collection="matrix", workers=0)
         tokens = {
             name: gov.create_token(name, name, "matrix")[0]
             for name in ("admin", "inv", "inv2", "sup", "aud")

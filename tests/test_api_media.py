@@ -26,8 +26,9 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
     for p in (30, 31, 32, 33):
         shutil.copy(cfp_frontal(shared_faces, p, 8), gallery / f"p{p}_8.jpg")
     media_options = {"media_pdq_threshold": 24, "media_video_fps": 3.0}
-    with api_env(tmp_path, passwords=("inv", "inv2", "sup"), **media_options) as env:
-        env.service.gallery.pipeline = pipeline
+    with api_env(
+        tmp_path, passwords=("inv", "inv2", "sup"), pipeline=pipeline, **media_options
+    ) as env:
         admin = env.service.accounts.principal("admin", "cli")
         assert not env.service.library.ingest(admin, [gallery], workers=0).failures
         open_case(env, "C-1", "inv")
@@ -119,8 +120,7 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
 def test_person_review_over_the_api(tmp_path, pipeline, shared_faces) -> None:
     """Name, split, move and list decisions: what each decision answered, as the API shows it
     (``previous`` as ``previous_name``, ``from`` as ``from_clusters``)."""
-    with api_env(tmp_path, passwords=("inv", "sup")) as env:
-        env.service.gallery._pipeline = pipeline
+    with api_env(tmp_path, passwords=("inv", "sup"), pipeline=pipeline) as env:
         open_case(env, "C-1", "inv")
         seized = tmp_path / "seized"
         seized.mkdir()

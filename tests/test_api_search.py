@@ -74,9 +74,8 @@ def make_gallery(
     photos = tmp / "photos"
     write_image(photos / "astronaut.jpg", astronaut)
     write_image(photos / "hopper.jpg", other_faces[0])
-    with api_env(tmp, passwords=(), **kwargs) as env:
-        env.service.gallery.pipeline = pipeline
-        env.service.workspace.ingest("admin", [photos], collection="evidence", workers=0)
+    with api_env(tmp, passwords=(), pipeline=pipeline, **kwargs) as env:
+        env.ingest([photos], collection="evidence", workers=0)
         gov = env.service.governance
         gov.open_case("inv", "C-1", "threat-to-life", "warrant 1", "search test case")
         gov.approve_case("sup", "C-1", "ok")

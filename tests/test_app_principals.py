@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from facesearch.app.service import Service
-from facesearch.app.workspace import Workspace
 from facesearch.govern import RefusedError, Role
 from facesearch.govern.audit import entries
 from facesearch.settings import Settings
@@ -17,14 +16,13 @@ from facesearch.settings import Settings
 @pytest.fixture
 def service(tmp_path: Path):
     data = tmp_path / "data"
-    ws = Workspace.open(data)
-    ws.init("admin")
-    gov = ws.governance
+    s = Service(Settings(data_dir=data))
+    s.library.initialise("admin")
+    gov = s.governance
     gov.add_user("admin", "alice", [Role.INVESTIGATOR], None)
     gov.add_user("admin", "sam", [Role.SUPERVISOR], None)
     gov.open_case("alice", "C-1", "threat-to-life", "Warrant 1", "a test case")
     gov.approve_case("sam", "C-1", "ok")
-    s = Service(Settings(data_dir=data), ws)
     yield s
     s.close()
 

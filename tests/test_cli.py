@@ -149,10 +149,12 @@ def test_search_is_refused_outside_an_approved_case(
     res = _run("ingest", str(folder), "-d", data, user="inv1", ok=False)
     assert res.exit_code == 2 and "administrator" in res.output
     # every refusal is in the audit log, and the chain verifies
-    from facesearch.app.workspace import Workspace
+    from facesearch.app.service import Service
     from facesearch.govern import audit
+    from facesearch.settings import Settings
 
-    with Workspace.open(data) as ws, ws.governance.session() as session:
+    service = Service.for_cli(Settings.load(data_dir=data))
+    with service, service.governance.session() as session:
         refused = [
             (e.actor, e.action) for e in audit.entries(session) if e.action.endswith(".refused")
         ]

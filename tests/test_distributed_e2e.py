@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import pytest
 
 from facesearch.app.service import SearchRequest, Service
-from facesearch.app.workspace import Workspace
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
@@ -59,19 +58,19 @@ def distributed_settings(
 
 
 def governed(settings: Settings, pipeline, photos: list[Path], workers: int):  # type: ignore[no-untyped-def]
-    """A workspace with an administrator, an investigator and an approved case, the photos
-    ingested; and the service on it."""
-    ws = Workspace.from_settings(settings)
-    ws.gallery.pipeline = pipeline
-    ws.init("admin")
-    gov = ws.governance
+    """The service on a gallery with an administrator, an investigator and an approved case,
+    the photos ingested."""
+    service = Service(settings, pipeline=pipeline)
+    service.library.initialise("admin")
+    gov = service.governance
     gov.add_user("admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
     gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
     gov.approve_case("sup", "C-1")
-    report = ws.ingest("admin", photos, workers=workers)
+    admin = service.accounts.principal("admin", "cli")
+    report = service.library.ingest(admin, photos, workers=workers)
     assert report.failures == [], report.failures
-    return Service(settings, ws), report
+    return service, report
 
 
 @pytest.fixture
@@ -115,14 +114,14 @@ def top(
 def test_same_results_removal_and_suppression_on_distributed_backends(both, shared_faces) -> None:
     embedded, distributed, photos = both
     g = distributed.gallery
-    info = distributed.stats(distributed.principal("admin", "cli"))
+    info = distributed.library.stats(distributed.accounts.principal("admin", "cli"))
     assert info["backends"]["vector_store"].startswith("milvus://")
     assert info["backends"]["blobs"].startswith("s3://")
     assert info["backends"]["executor"] == "ray://local"
     assert info["backends"]["database"].startswith("postgresql+psycopg://")
     assert info["index"]["backend"] == "milvus" and info["indexed_faces"] == info["faces"]
     assert type(g.blobs).__name__ == "S3BlobStore" and g.catalog.engine.dialect.name == "postgresql"
-    assert info["faces"] == embedded.stats(embedded.principal("admin", "cli"))["faces"]
+    assert info["faces"] == embedded.library.stats(embedded.accounts.principal("admin", "cli"))["faces"]
 
     probes = [cfp(shared_faces, p, PROBE_PHOTO) for p in PEOPLE[:8]]
     for probe in probes:
@@ -159,22 +158,22 @@ def test_same_results_removal_and_suppression_on_distributed_backends(both, shar
     assert top(distributed, probes[2], nothing) == top(embedded, probes[2], nothing) == []
 
     # removal on request: person 001, from one photo of them
-    admin = distributed.principal("admin", "cli")
-    request_id, matches = distributed.preview_removal(
+    admin = distributed.accounts.principal("admin", "cli")
+    request_id, matches = distributed.admin.preview_removal(
         admin, [probes[0].read_bytes()], "the person", "erasure request"
     )
     person = {m.image_path for m in matches if m.image_path and "/001/" in m.image_path}
     assert len(person) == len(GALLERY_PHOTOS), [m.image_path for m in matches]
     crops = [sf.crop for sf in g.catalog.faces([m.face_id for m in matches]).values() if sf.crop]
     assert crops and all(g.blobs.exists(k) for k in crops)
-    removed = distributed.apply_removal(admin, request_id, None)
+    removed = distributed.admin.apply_removal(admin, request_id, None)
     assert len(removed) == len(GALLERY_PHOTOS)
     assert g.index.count() == info["indexed_faces"] - len(removed)
     assert not any(g.blobs.exists(k) for k in crops)  # crops deleted from the bucket
     assert all("/001/" not in p for p, _ in top(distributed, probes[0]))
 
     # suppression: the person is kept out of a later ingest of the same photos
-    report = distributed.engine.ingest("admin", photos, workers=2)
+    report = distributed.library.ingest(admin, photos, workers=2)
     assert report.faces_suppressed == len(GALLERY_PHOTOS) and report.faces_indexed == 0
     assert all("/001/" not in p for p, _ in top(distributed, probes[0]))
     for probe in probes[1:]:  # everyone else unchanged

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
-from facesearch.app.workspace import Workspace
+from facesearch.app.service import Service
 from facesearch.govern import Governance, SearchOutcome, default_policy
+from facesearch.settings import Settings
 from test_govern_support import (
     MODEL,
     PASSWORD,
@@ -35,14 +36,14 @@ def cli(tmp_path: Path) -> Any:
     data = tmp_path / "data"
 
     @contextmanager
-    def workspace() -> Iterator[Workspace]:
-        ws = Workspace.open(data)
+    def opened() -> Iterator[Service]:
+        ws = Service.for_cli(Settings.load(data_dir=data))
         try:
             yield ws
         finally:
             ws.close()
 
-    with workspace() as ws, sessionmaker(ws.gallery.catalog.engine)() as s:
+    with opened() as ws, sessionmaker(ws.gallery.catalog.engine)() as s:
         for person in (1, 2):
             for variant in (0, 1):
                 add_face(s, person, variant)
@@ -57,12 +58,12 @@ def cli(tmp_path: Path) -> Any:
         return out
 
     def search(actor: str, case: str, probe: bytes) -> SearchOutcome:
-        with workspace() as ws:
+        with opened() as ws:
             backend = FakeBackend(sessionmaker(ws.gallery.catalog.engine))
             return governed_photo_search(ws.governance, backend, actor, case, probe)
 
     def is_suppressed(vector: np.ndarray, model: str) -> bool:
-        with workspace() as ws:
+        with opened() as ws:
             gov: Governance = ws.governance
             return gov.is_suppressed(vector, model)
 

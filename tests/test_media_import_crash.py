@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.victim_support import cfp_frontal, make_workspace
+from tests.victim_support import cfp_frontal, make_app
 
 from facesearch.ingest.batches import CRASH_REASON, process_pool
 from facesearch.store.ports import Executor
@@ -58,7 +58,7 @@ def test_a_worker_killed_by_a_file_fails_that_file_and_the_import_finishes(
         good.append(f"seized/{target.name}")
     poisoned = cfp_frontal(shared_faces, 6, 1).read_bytes() + POISON
     (root / "poisoned.jpg").write_bytes(poisoned)
-    s = make_workspace(tmp_path / "data", pipeline)
+    s = make_app(tmp_path / "data", pipeline)
     try:
         report = s.media.import_media("ivy", "A", [root], workers=2)
         assert not report.interrupted
@@ -73,4 +73,4 @@ def test_a_worker_killed_by_a_file_fails_that_file_and_the_import_finishes(
         assert again.already_imported == len(good) and again.files_new == 0
         assert again.failures == [("seized/poisoned.jpg", CRASH_REASON)]
     finally:
-        s.ws.close()
+        s.service.close()

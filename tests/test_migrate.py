@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from facesearch.app.service import SearchRequest, Service
 from facesearch.app.transfer import copy_catalog
-from facesearch.app.workspace import Workspace
 from facesearch.cli import app
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
@@ -33,15 +32,15 @@ def embedded(tmp_path: Path, pipeline, other_faces) -> Path:  # type: ignore[no-
     for i, img in enumerate(other_faces[1:21]):
         write_image(folder / f"{i:03d}.png", img)
         write_image(folder / f"{i:03d}_flip.jpg", np.ascontiguousarray(img[:, ::-1]))
-    ws = Workspace.open(data)
-    ws.gallery.pipeline = pipeline
-    ws.init("admin")
-    ws.governance.add_user("admin", "sup", [Role.SUPERVISOR])
-    ws.governance.add_user("admin", "inv", [Role.INVESTIGATOR])
-    ws.governance.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
-    ws.governance.approve_case("sup", "C-1")
-    ws.ingest("admin", [folder], workers=0, second_pass=False)
-    service = Service(Settings(data_dir=data), ws)
+    service = Service(Settings(data_dir=data), pipeline=pipeline)
+    service.library.initialise("admin")
+    gov = service.governance
+    gov.add_user("admin", "sup", [Role.SUPERVISOR])
+    gov.add_user("admin", "inv", [Role.INVESTIGATOR])
+    gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
+    gov.approve_case("sup", "C-1")
+    admin = service.accounts.principal("admin", "cli")
+    service.library.ingest(admin, [folder], workers=0, second_pass=False)
     probe = (folder / "003.png").read_bytes()
     service.searches.search(
         service.accounts.principal("inv", "cli"), "C-1", probe, SearchRequest(k=5)
@@ -122,9 +121,7 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
         vector_store=vector_url,
         blobs=blobs_url,
     )
-    ws = Workspace.from_settings(moved)
-    ws.gallery.pipeline = pipeline
-    service = Service(moved, ws)
+    service = Service(moved, pipeline=pipeline)
     try:
         admin = service.accounts.principal("admin", "cli")
         assert service.admin.verify_audit(admin).ok  # the audit chain arrived intact
@@ -136,7 +133,7 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
         assert Path(top.provenance[0]["path"]).name in ("003.png", "003_flip.jpg")
         assert top.score > 0.9
         assert service.gallery.blobs.get(top.crop)[:2] == b"\xff\xd8"  # the crop, from S3
-        ws.gallery.index.drop()  # type: ignore[union-attr]
+        service.gallery.index.drop()  # type: ignore[union-attr]
     finally:
         service.close()
 

@@ -12,17 +12,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from tests.victim_support import cfp_frontal, make_workspace
+from tests.victim_support import cfp_frontal, make_app
 
 from facesearch.app import Service
 from facesearch.app.service import SearchRequest
-from facesearch.app.workspace import Workspace
 from facesearch.errors import NoFaceError
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.schema import AuditEntry, Probe
 from facesearch.media.service import MediaService
-from facesearch.settings import Settings
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
@@ -32,25 +30,24 @@ GALLERY_PEOPLE = range(60, 72)
 
 @dataclass
 class World:
-    ws: Workspace
     service: Service
     media: MediaService
 
 
 @pytest.fixture
 def world(tmp_path, pipeline, shared_faces):
-    s = make_workspace(tmp_path / "data", pipeline)
+    s = make_app(tmp_path / "data", pipeline, search_workers=1)
     folder = tmp_path / "gallery"
     folder.mkdir()
     for p in GALLERY_PEOPLE:
         for k in (8, 9):
             shutil.copy(cfp_frontal(shared_faces, p, k), folder / f"p{p}_{k}.jpg")
-    report = s.ws.ingest("admin", [folder], workers=0)
+    service = s.service
+    admin = service.accounts.principal("admin", "cli")
+    report = service.library.ingest(admin, [folder], workers=0)
     assert not report.failures
-    service = Service(Settings(data_dir=tmp_path / "data", search_workers=1), s.ws)
-    yield World(s.ws, service, s.media)
-    service.ctx.pool.shutdown()
-    s.ws.close()
+    yield World(service, s.media)
+    service.close()
 
 
 @dataclass(frozen=True)
@@ -59,17 +56,17 @@ class Logged:
     details: dict[str, Any]
 
 
-def _entries(ws: Workspace, action: str) -> list[Logged]:
-    with ws.governance.session() as s:
+def _entries(service: Service, action: str) -> list[Logged]:
+    with service.governance.session() as s:
         rows = s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars()
         return [Logged(r.case_number, json.loads(r.details)) for r in rows]
 
 
-def _media_faces(ws: Workspace, case: str) -> set[int]:
+def _media_faces(service: Service, case: str) -> set[int]:
     from facesearch.govern.schema import Case
     from facesearch.media.schema import MediaFace
 
-    with ws.governance.session() as s:
+    with service.governance.session() as s:
         q = select(MediaFace.id).join(Case, Case.id == MediaFace.case_id).where(Case.number == case)
         return {int(i) for i in s.execute(q).scalars()}
 
@@ -95,15 +92,15 @@ def test_photos_as_one_query_hashed_stored_audited(world: World, shared_faces) -
     view = out.to_dict()
     assert view["candidates"][0]["matched_probes"] == [1, 2, 3]
     assert view["candidates"][0]["best_score"] == sc.best_score
-    with world.ws.governance.session() as s:
+    with world.service.governance.session() as s:
         stored = {p.sha256 for p in s.execute(select(Probe)).scalars()}
         assert set(shas) <= stored
         rows = s.execute(select(SearchProbe).order_by(SearchProbe.position)).scalars().all()
         assert [r.sha256 for r in rows] == shas
         assert s.execute(select(MultiProbeScore)).scalars().all()
-    (search,) = _entries(world.ws, "search")
+    (search,) = _entries(world.service, "search")
     assert search.details["probe_sha256"] == shas[0]
-    (probes,) = _entries(world.ws, "search.probes")
+    (probes,) = _entries(world.service, "search.probes")
     assert [p["sha256"] for p in probes.details["probes"]] == shas
     assert probes.details["candidates"][0]["matched"] == [1, 2, 3]
     # the search is listed and viewed like any other, with its probes and scores
@@ -127,9 +124,9 @@ def test_multi_probe_refusals_are_logged(world: World, shared_faces, astronaut) 
         world.service.searches.multi_search(
             ivy, "A", [*photos, blank.tobytes()], SearchRequest(), names=["x", "y", "blank.png"]
         )
-    assert len(_entries(world.ws, "search.refused")) == 2
-    assert len(_entries(world.ws, "search.failed")) == 1
-    assert not _entries(world.ws, "search")
+    assert len(_entries(world.service, "search.refused")) == 2
+    assert len(_entries(world.service, "search.failed")) == 1
+    assert not _entries(world.service, "search")
 
 
 def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
@@ -152,12 +149,12 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
     assert alert_a.supervisor == "sup" and "Case B has a possible match" in alert_a.message
     faces_a = {f["file_id"] for f in world.media.files("ivy", "A")}
     assert faces_a  # the alert names only A's own faces
-    own_a, own_b = _media_faces(world.ws, "A"), _media_faces(world.ws, "B")
+    own_a, own_b = _media_faces(world.service, "A"), _media_faces(world.service, "B")
     assert set(alert_a.faces) <= own_a and set(alert_b.faces) <= own_b
     shown = str(alert_a.to_dict())
     assert "secret-b" not in shown and not (set(alert_a.faces) & own_b)
     # the audit: one entry per side, each with its own faces only
-    entries = {e.case: e.details for e in _entries(world.ws, "media.alert")}
+    entries = {e.case: e.details for e in _entries(world.service, "media.alert")}
     assert set(entries["A"]["faces"]) <= own_a and set(entries["B"]["faces"]) <= own_b
     report_a = world.service.cases.report(
         world.service.accounts.principal("ivy", "cli"), "A", "html"
@@ -192,7 +189,7 @@ def test_cluster_search_and_cross_case_alerts_reveal_only_case_and_supervisor(
     assert len(out.probes) == 2 and out.cluster == child.cluster
     assert all(p.media_face_id in {f.face_id for f in child.faces} for p in out.probes)
     assert out.outcome.candidates[0].provenance[0]["path"].endswith(("p65_8.jpg", "p65_9.jpg"))
-    (probes,) = _entries(world.ws, "search.probes")
+    (probes,) = _entries(world.service, "search.probes")
     assert probes.details["cluster"] == child.cluster
     # the report's media sections in both formats (persons, the cluster search, the alert)
     html_a = world.service.cases.report(ivy, "A", "html").data.decode()
@@ -214,7 +211,7 @@ def test_cli_multi_probe_search_cluster_search_and_alerts(tmp_path, shared_faces
 
     runner = CliRunner()
     data = str(tmp_path / "data")
-    make_workspace(tmp_path / "data").ws.close()
+    make_app(tmp_path / "data").service.close()
     gallery, a, b = tmp_path / "gallery", tmp_path / "a", tmp_path / "b"
     for folder in (gallery, a, b):
         folder.mkdir()

@@ -142,7 +142,7 @@ class CatalogBacked:
             )
             for j, f in enumerate(facets)
         ]
-        face = FaceRecord(0, (0, 0, 10, 10), [], 1.0, 1.0, 1.0, 0.0, flags, MODEL, vec)
+        face = FaceRecord(0, (0, 0, 10, 10), [], 1.0, 1.0, 1.0, 0.0, flags, vec, model=MODEL)
         sha = f"{self.images:064x}"
         image = ImageRecord(sha, 1, 10, 10, "png", f"p/{self.images}.png", None, [face], records[0])
         [[face_id]] = self.catalog.add_images([image], None)

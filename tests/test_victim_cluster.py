@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from tests.conftest import write_image
-from tests.victim_support import audit_actions, cfp_frontal, make_workspace
+from tests.victim_support import audit_actions, cfp_frontal, make_app
 from typer.testing import CliRunner
 
 from facesearch.govern.errors import RefusedError
@@ -40,7 +40,7 @@ def _score(views, truth):
 def test_clusters_persons_keeps_photos_apart_and_keeps_decisions(tmp_path, pipeline, shared_faces):
     import cv2
 
-    setup = make_workspace(tmp_path / "data", pipeline)
+    setup = make_app(tmp_path / "data", pipeline)
     media = setup.media
     first = tmp_path / "first"
     truth = _copy(shared_faces, first, range(20, 32), range(1, 8))
@@ -92,12 +92,12 @@ def test_clusters_persons_keeps_photos_apart_and_keeps_decisions(tmp_path, pipel
     assert face in {x.face_id for x in hidden[target.cluster].faces}
     with pytest.raises(RefusedError, match="no cluster"):
         media.decide("ivy", "A", "name", cluster=99999, name="x")
-    actions = {a for _, a in audit_actions(setup.ws)}
+    actions = {a for _, a in audit_actions(setup.service)}
     for act in ("media.cluster", "media.clusters", "media.person.name", "media.person.split"):
         assert act in actions
     assert {"media.person.merge", "media.person.hide", "media.person.name.refused"} <= actions
     assert media.summary("ivy", "A")["decisions"] == {"hide": 1, "merge": 1, "name": 1, "split": 1}
-    setup.ws.close()
+    setup.service.close()
 
 
 def test_cli_clusters_json_shape(tmp_path, shared_faces):
@@ -105,8 +105,8 @@ def test_cli_clusters_json_shape(tmp_path, shared_faces):
 
     runner = CliRunner()
     data = str(tmp_path / "data")
-    setup = make_workspace(tmp_path / "data")
-    setup.ws.close()
+    setup = make_app(tmp_path / "data")
+    setup.service.close()
     folder = tmp_path / "set"
     _copy(shared_faces, folder, [50, 51], [1, 2])
 

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from tests.victim_support import cfp_frontal, make_workspace
+from tests.victim_support import cfp_frontal, make_app
 
 from facesearch.media import hashsets
 from facesearch.media.elimination import EliminationSettings, PdqIndex
@@ -31,7 +31,7 @@ SAMPLE = [
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_vics_import_export_reimport_gives_the_same_hash_set(tmp_path, version):
-    setup = make_workspace(tmp_path / "data")
+    setup = make_app(tmp_path / "data")
     media = setup.media
     ctx = hashsets.VICS_1_CONTEXT if version == 1 else hashsets.VICS_2_CONTEXT
     key = "odata.metadata" if version == 1 else "@odata.context"
@@ -50,7 +50,7 @@ def test_vics_import_export_reimport_gives_the_same_hash_set(tmp_path, version):
     assert hashsets.record_keys(a.records) == hashsets.record_keys(b.records)
     assert media.export_hash_set("sup", "pv-again", version=version)["value"] == doc["value"]
     assert {r.photodna for r in b.records} == {None, "AAEC/w=="}  # kept opaque, as given
-    setup.ws.close()
+    setup.service.close()
 
 
 @pytest.mark.parametrize(
@@ -75,13 +75,13 @@ def test_malformed_vics_is_refused_with_the_field_named(tmp_path, doc, field):
 
 
 def test_a_refused_file_imports_nothing(tmp_path):
-    setup = make_workspace(tmp_path / "data")
+    setup = make_app(tmp_path / "data")
     bad = tmp_path / "bad.json"
     bad.write_bytes(_vics2([SAMPLE[0], {"MD5": "nothex"}]))
     with pytest.raises(HashSetFormatError, match=r"value\[1\]\.MD5"):
         setup.media.import_hash_set("sup", bad)
     assert setup.media.hash_sets("sup") == []
-    setup.ws.close()
+    setup.service.close()
 
 
 def test_plain_lists_and_caid_csv():
@@ -101,13 +101,13 @@ def test_plain_lists_and_caid_csv():
 def test_hash_sets_are_for_supervisors_and_administrators(tmp_path):
     from facesearch.govern.errors import RefusedError
 
-    setup = make_workspace(tmp_path / "data")
+    setup = make_app(tmp_path / "data")
     src = tmp_path / "k.txt"
     src.write_text(MD5 + "\n")
     with pytest.raises(RefusedError, match="lacks the role"):
         setup.media.import_hash_set("ivy", src)
     assert setup.media.import_hash_set("admin", src).entries == 1
-    setup.ws.close()
+    setup.service.close()
 
 
 # --- PDQ on real photos ------------------------------------------------------------------------

@@ -12,16 +12,16 @@ import zipfile
 import numpy as np
 import pytest
 from tests.conftest import write_image
-from tests.victim_support import audit_actions, cfp_frontal, make_workspace
+from tests.victim_support import audit_actions, cfp_frontal, make_app
 
 from facesearch.govern.errors import RefusedError
 
 
 @pytest.fixture
 def setup(tmp_path, pipeline):
-    s = make_workspace(tmp_path / "data", pipeline)
+    s = make_app(tmp_path / "data", pipeline)
     yield s
-    s.ws.close()
+    s.service.close()
 
 
 def _exif_jpeg(rgb: np.ndarray) -> bytes:
@@ -82,7 +82,7 @@ def test_import_hashes_metadata_faces_failures_and_resume(setup, tmp_path, share
     again = setup.media.import_media("ivy", "A", sources, workers=0)
     assert again.files_new == 0 and again.already_imported == 6 and len(again.failures) == 2
     assert len(setup.media.files("ivy", "A")) == 6
-    actions = audit_actions(setup.ws)
+    actions = audit_actions(setup.service)
     assert ("ivy", "media.import") in actions and ("ivy", "media.files") in actions
 
 
@@ -108,11 +108,11 @@ def test_media_are_seen_only_by_the_case_investigators_and_supervisors(
             attempt("ivy")
         with pytest.raises(RefusedError, match="lacks the role"):
             attempt("aud")
-        assert ("ivy", f"{action}.refused") in audit_actions(setup.ws)
+        assert ("ivy", f"{action}.refused") in audit_actions(setup.service)
     assert media.summary("ian", "B")["files"] == 1
     assert media.summary("sup", "B")["files"] == 1
     assert media.summary("ivy", "A")["files"] == 0  # A's own view holds nothing of B
-    setup.ws.governance.close_case("sup", "B")
+    setup.service.governance.close_case("sup", "B")
     with pytest.raises(RefusedError, match="closed, not open"):
         media.import_media("ian", "B", [folder], workers=0)
 
@@ -197,7 +197,7 @@ def test_pictures_are_grey_and_blurred_outside_the_face_unless_revealed(setup, t
         cv2.Laplacian(grey[corner], cv2.CV_64F).var()
         < 0.2 * cv2.Laplacian(ref[corner], cv2.CV_64F).var()
     )
-    actions = audit_actions(setup.ws)
+    actions = audit_actions(setup.service)
     assert ("ivy", "media.face.view") in actions and ("ivy", "media.face.reveal") in actions
     with pytest.raises(RefusedError, match="not assigned"):
         setup.media.face_picture("ian", "A", face, reveal=True)
@@ -213,14 +213,14 @@ def test_the_case_report_shows_the_media_of_its_own_case_only(setup, tmp_path, s
     media.cluster("ivy", "A")
     (person,) = media.clusters("ivy", "A")
     media.decide("ivy", "A", "name", cluster=person.cluster, name="Child <one>", note="same shirt")
-    html = setup.ws.governance.case_report("ivy", "A", "html").decode("utf-8")
+    html = setup.service.governance.case_report("ivy", "A", "html").decode("utf-8")
     assert "Media sets and known-image elimination" in html
     assert "<tr><td>Files</td><td>2</td></tr>" in html
     assert "Persons found in the media (clusters: 1)" in html and "Child &lt;one&gt;" in html
     assert "Review decisions on the persons" in html and "same shirt" in html
     # the media come after the searches and before the audit entries, as before
     assert html.index("Searches (") < html.index("Media sets") < html.index("Audit entries")
-    other = setup.ws.governance.case_report("ian", "B", "html").decode("utf-8")
+    other = setup.service.governance.case_report("ian", "B", "html").decode("utf-8")
     assert "Media sets" not in other and "Child" not in other
 
 

@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from tests.victim_support import cfp_frontal, make_workspace
+from tests.victim_support import cfp_frontal, make_app
 from tests.video_support import Appearance, make_video
 from typer.testing import CliRunner
 
@@ -25,9 +25,9 @@ SAMPLE_MS = 500  # the default 2 frames per second
 
 @pytest.fixture
 def setup(tmp_path, pipeline):
-    s = make_workspace(tmp_path / "data", pipeline)
+    s = make_app(tmp_path / "data", pipeline)
     yield s
-    s.ws.close()
+    s.service.close()
 
 
 def _scene(shared):
@@ -124,7 +124,7 @@ def test_cli_tracks_and_clusters_name_the_video_and_time(tmp_path, shared_faces)
     with zipfile.ZipFile(folder / "chat.zip", "w") as zf:
         zf.writestr("media/clip.dat", clip)
     data = str(tmp_path / "data")
-    make_workspace(tmp_path / "data").ws.close()
+    make_app(tmp_path / "data").service.close()
     runner = CliRunner()
 
     def run(*args):

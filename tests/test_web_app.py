@@ -255,10 +255,11 @@ def test_search_pick_face_review_by_keyboard_and_export(
 
 
 def _search_candidates(server: WebServer, search_id: int) -> list[Any]:
-    from facesearch.app.workspace import Workspace
+    from facesearch.app.service import Service
+    from facesearch.settings import Settings
 
-    with Workspace.open(server.data_dir) as ws:
-        return list(ws.governance.view_search("sam", search_id).candidates)
+    with Service.for_cli(Settings.load(data_dir=server.data_dir)) as service:
+        return list(service.governance.view_search("sam", search_id).candidates)
 
 
 def _decisions(server: WebServer, search_id: int) -> dict[int, str]:

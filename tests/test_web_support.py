@@ -55,10 +55,12 @@ class WebServer:
 
     def audit_actions(self) -> list[dict[str, Any]]:
         """Every audit entry (action, actor, details), read through the library."""
-        from facesearch.app.workspace import Workspace
+        from facesearch.app.service import Service
         from facesearch.govern.audit import entries
+        from facesearch.settings import Settings
 
-        with Workspace.open(self.data_dir) as ws, ws.governance.session() as s:
+        service = Service.for_cli(Settings.load(data_dir=self.data_dir))
+        with service, service.governance.session() as s:
             return [
                 {"action": e.action, "actor": e.actor, "details": e.details} for e in entries(s)
             ]
@@ -147,11 +149,11 @@ def make_media(root: Path, probe: Path, photos: Path) -> dict[str, Path]:
     return {CASE: seized, OTHER_CASE: other, "hashes": hashes}
 
 
-def prepare_media(ws: Any, media: dict[str, Path]) -> int:
+def prepare_media(service: Any, media: dict[str, Path]) -> int:
     """The hash set, both cases' media imported and clustered, the cross-check; CASE's faces."""
-    from facesearch.media.service import MediaService
+    from facesearch.app.media import media_service
 
-    svc = MediaService(ws.governance, ws.gallery)
+    svc = media_service(service)
     svc.import_hash_set("admin", media["hashes"], name="known-md5", category=KNOWN_CATEGORY)
     report = svc.import_media("ivy", CASE, [media[CASE]], set_name="phone-1", workers=0)
     svc.import_media(OTHER_INVESTIGATOR, OTHER_CASE, [media[OTHER_CASE]], workers=0)
@@ -166,26 +168,25 @@ def prepare_data(
 ) -> int:
     """Users of each role, the policy, an approved case, the gallery and media sets, via the
     library; answers the number of faces in CASE's media set."""
-    from facesearch.app.workspace import Workspace
+    from facesearch.app.service import SearchRequest, Service
+    from facesearch.settings import Settings
 
-    with Workspace.open(data_dir) as ws:
-        policy_path = ws.init("admin", PASSWORD, USERS["admin"][1])
+    with Service.for_cli(Settings.load(data_dir=data_dir)) as first:
+        policy_path = first.library.initialise("admin", PASSWORD, USERS["admin"][1])
         text = policy_path.read_text(encoding="utf-8")
         for old, new in POLICY_CHANGES.items():
             assert old in text, f"the default policy no longer has {old!r}"
             text = text.replace(old, new)
         policy_path.write_text(text, encoding="utf-8")
-    from facesearch.app.service import SearchRequest, Service
-    from facesearch.settings import Settings
 
-    ws = Workspace.open(data_dir)  # reopened: the policy above is in force
-    service = Service(Settings(data_dir=data_dir), ws)
+    service = Service.for_cli(Settings.load(data_dir=data_dir))  # the policy above in force
     try:
+        gov = service.governance
         for name, (role, display) in USERS.items():
             if name != "admin":
-                ws.governance.add_user("admin", name, [role], PASSWORD, display)
-        ws.ingest("admin", [], manifest=manifest, workers=1)
-        gov = ws.governance
+                gov.add_user("admin", name, [role], PASSWORD, display)
+        admin = service.accounts.principal("admin", "cli")
+        service.library.ingest(admin, [], manifest=manifest, workers=1)
         gov.open_case("ivy", CASE, "threat-to-life", "Order 2026-17", "threats made by phone")
         gov.approve_case("sam", CASE, "urgent: threat to life")
         gov.add_user("admin", OTHER_INVESTIGATOR, ["investigator"], PASSWORD, "Iris Other")
@@ -197,12 +198,12 @@ def prepare_data(
             "seized phone, victim id",
         )
         gov.approve_case("sam", OTHER_CASE, "victim identification")
-        media_faces = prepare_media(ws, media)
+        media_faces = prepare_media(service, media)
         # One search already there (the astronaut alone), for the tests that read results.
         ivy = service.accounts.principal("ivy", "cli")
         service.searches.search(ivy, CASE, astronaut_probe.read_bytes(), SearchRequest(k=12))
     finally:
-        service.close()  # closes the workspace too
+        service.close()
     return media_faces
 
 

@@ -149,6 +149,21 @@ class Admin:
         chosen: list[int] = ctx.governance.apply_removal(who.username, request_id, remove, face_ids)
         return chosen
 
+    def remove_faces(self, who: Principal, face_ids: Sequence[int], reason: str) -> int:
+        """Delete faces from the catalog and the index at once, outside a removal request
+        (administrators; logged with the reason). Returns how many were removed."""
+        ctx = self.ctx
+        ids = [int(i) for i in face_ids]
+        ctx.governance.require_role(
+            who.username, "faces.delete", Role.ADMINISTRATOR, {"faces": ids, "reason": reason}
+        )
+        with ctx.engine_lock.write():
+            removed: int = ctx.gallery.remove_faces(ids)
+        ctx.governance.record(
+            who.username, "faces.delete", {"faces": ids, "removed": removed, "reason": reason}
+        )
+        return removed
+
     def cancel_removal(self, who: Principal, request_id: int, note: str) -> None:
         self.ctx.governance.cancel_removal(who.username, request_id, note)
 

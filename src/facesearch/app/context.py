@@ -1,9 +1,10 @@
 """What the application's resource services share, and the one place roles are checked.
 
-:class:`AppContext` holds the typed settings, the workspace (the gallery and its governance),
-the engine's readers-writer lock and the bounded search pool. The resource services
-(:mod:`.accounts`, :mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`,
-:mod:`.library`) each take it; :class:`facesearch.app.service.Service` builds it once.
+:class:`AppContext` holds the typed settings, the gallery and its governance (both built here
+from the one :class:`Settings`: :func:`open_gallery`, :func:`open_governance`), the engine's
+readers-writer lock and the bounded search pool. The resource services (:mod:`.accounts`,
+:mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`, :mod:`.library`) each take it;
+:class:`facesearch.app.service.Service` builds it once.
 
 Role checks made by the application layer (as opposed to the rules governance applies inside
 its own transactions) all go through :meth:`AppContext.require`.
@@ -15,17 +16,24 @@ import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from sqlalchemy.orm import sessionmaker
+
 from facesearch.app.concurrency import ReadersWriterLock, SearchPool
 from facesearch.app.principal import Principal
-from facesearch.app.workspace import Workspace
 from facesearch.engine.pipeline import FacePipeline
-from facesearch.govern import Governance
+from facesearch.govern import Governance, load_policy
 from facesearch.govern import users as users_mod
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role
+from facesearch.media.report import register as register_media_sections
+from facesearch.search.backends import Backends
 from facesearch.search.compare import Verifier
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
+from facesearch.store.crypto import Cipher
+
+# The policy file in the data directory (the packaged default policy where there is none).
+POLICY_FILE = "policy.toml"
 
 # What the operator of the machine that holds the data may read without naming a user (the
 # CLI's stats, runs and policy commands always could): figures, runs and the policy text.
@@ -34,24 +42,58 @@ LOCAL_READS = frozenset(
 )
 
 
-class AppContext:
-    """Settings, workspace, engine lock and search pool, shared by the resource services."""
+def open_gallery(settings: Settings, pipeline: FacePipeline | None = None) -> Gallery:
+    """The gallery the settings name (data directory, catalog URL, and the vector store, blob
+    store and executor URLs: ``facesearch.search.backends``). ``pipeline``: models already
+    loaded, used instead of loading the manifest's (tests share one)."""
+    return Gallery.open(
+        settings.data_dir,
+        settings=settings,
+        database_url=settings.catalog_url,
+        backends=Backends.from_settings(settings),
+        pipeline=pipeline,
+    )
 
-    def __init__(self, settings: Settings, workspace: Workspace) -> None:
+
+def open_governance(settings: Settings, gallery: Gallery) -> Governance:
+    """Governance over ``gallery``'s catalog, with the policy in ``data_dir/policy.toml`` (the
+    packaged default where there is none), the settings' encryption and audit-signing keys,
+    and victim identification's case-report sections.
+
+    With SQLite, governance transactions are serialised in this process (one writer at a
+    time keeps the audit chain's head consistent under concurrent requests)."""
+    policy_path = settings.data_dir / POLICY_FILE
+    policy = load_policy(policy_path if policy_path.exists() else None)
+    governance = Governance(
+        sessionmaker(gallery.catalog.engine, expire_on_commit=False),
+        policy,
+        cipher=Cipher.from_env(settings.encryption_environ()),
+        signing_env=settings.audit_key_environ(),
+    )
+    if gallery.catalog.engine.dialect.name == "sqlite":
+        governance.transaction_lock = threading.RLock()
+    # victim identification's case-report sections (media, persons, alerts): wired here,
+    # above both, so that governance imports no feature
+    register_media_sections(governance.report_sections)
+    return governance
+
+
+class AppContext:
+    """Settings, gallery, governance, engine lock and search pool, shared by the resource
+    services. Built once, from the one :class:`Settings`, by the composition root."""
+
+    def __init__(self, settings: Settings, *, pipeline: FacePipeline | None = None) -> None:
         self.settings = settings
-        self.workspace = workspace
+        self.gallery = open_gallery(settings, pipeline)
+        try:
+            self.governance = open_governance(settings, self.gallery)
+        except BaseException:
+            self.gallery.close()
+            raise
         self.engine_lock = ReadersWriterLock()
         self.pool = SearchPool(settings.search_workers, settings.search_queue_size)
         self._pipeline_lock = threading.Lock()
         self._gallery_pipeline_taken = False
-
-    @property
-    def governance(self) -> Governance:
-        return self.workspace.governance
-
-    @property
-    def gallery(self) -> Gallery:
-        return self.workspace.gallery
 
     # --- who may act --------------------------------------------------------------------------
 
@@ -104,4 +146,4 @@ class AppContext:
 
     def close(self) -> None:
         self.pool.shutdown()
-        self.workspace.close()
+        self.gallery.close()

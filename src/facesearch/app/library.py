@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from facesearch.app.context import AppContext
+from facesearch.app.context import POLICY_FILE, AppContext
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
@@ -61,10 +62,16 @@ class Library:
 
     # --- set-up and ingest ----------------------------------------------------------------------
 
-    def initialise(self, admin: str, password: str | None = None) -> Path:
-        """Set up the data directory: the default policy and the first administrator (refused
-        once there are users). Returns the policy file's path."""
-        return self.ctx.workspace.init(admin, password)
+    def initialise(self, admin: str, password: str | None = None, display_name: str = "") -> Path:
+        """Set up the data directory: write the default policy (if none is there) and create
+        the first administrator (refused once there are users). Returns the policy file's
+        path."""
+        policy_path = self.ctx.settings.data_dir / POLICY_FILE
+        if not policy_path.exists():
+            default = resources.files("facesearch.govern") / "default_policy.toml"
+            policy_path.write_text(default.read_text(encoding="utf-8"), encoding="utf-8")
+        self.ctx.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
+        return policy_path
 
     def ingest(
         self,
@@ -75,24 +82,54 @@ class Library:
         manifest: Path | str | None = None,
         workers: int | None = None,
         on_progress: ProgressCallback | None = None,
+        second_pass: bool = True,
         on_second_progress: SecondPassCallback | None = None,
         second_vectors: SecondVectors | None = None,
     ) -> IngestReport:
-        """Ingest now, in this thread (administrators; logged; suppressed people left out),
-        then the second-vector pass on faces still queued. Resumable. ``second_vectors``:
-        where second vectors are made (default: the setting; ``ingest/second_vectors.py``)."""
-        with self.ctx.engine_lock.write():
-            report: IngestReport = self.ctx.workspace.ingest(
-                who.username,
+        """Ingest now, in this thread (administrators; logged; suppressed people left out).
+        Resumable. ``second_vectors``: where second vectors are made (default: the setting;
+        ``ingest/second_vectors.py``).
+
+        Then, unless ingest was interrupted or ``second_pass`` is False, the second-vector pass
+        runs on the faces still queued, if any (its report is ``report.second_pass``; Ctrl-C
+        stops it cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
+        ctx = self.ctx
+        gov, gallery = ctx.governance, ctx.gallery
+        asked = {
+            "sources": [str(p) for p in sources] + ([str(manifest)] if manifest else []),
+            "collection": collection,
+        }
+        gov.require_role(who.username, "ingest", Role.ADMINISTRATOR, asked)
+        with ctx.engine_lock.write():
+            matcher = gov.suppression_matcher()
+            model = gallery.model_key
+            report = gallery.ingest(
                 sources,
                 collection=collection,
                 manifest=manifest,
                 workers=workers,
                 on_progress=on_progress,
-                on_second_progress=on_second_progress,
-                second_vectors=second_vectors or self.ctx.settings.second_vectors,
+                suppressed=(lambda emb: bool(matcher.is_suppressed(emb, model)))
+                if len(matcher)
+                else None,
+                second_vectors=second_vectors or ctx.settings.second_vectors,
             )
-            return report
+            if second_pass and not report.interrupted:
+                report.second_pass = gallery.second_pass(
+                    workers=workers, on_progress=on_second_progress
+                )
+        gov.record(
+            who.username,
+            "ingest.run",
+            {
+                **asked,
+                "run_id": report.run_id,
+                **report.counts(),
+                "interrupted": report.interrupted,
+                **(report.second_pass.counts() if report.second_pass else {}),
+            },
+        )
+        return report
 
     def second_pass(
         self,
@@ -102,16 +139,25 @@ class Library:
         on_progress: SecondPassCallback | None = None,
     ) -> SecondPassReport:
         """Run (or resume) the second-vector pass alone (administrators; logged)."""
+        gov = self.ctx.governance
+        gov.require_role(who.username, "ingest.second_pass", Role.ADMINISTRATOR, {})
         with self.ctx.engine_lock.write():
-            report: SecondPassReport = self.ctx.workspace.second_pass(
-                who.username, workers=workers, on_progress=on_progress
-            )
-            return report
+            report = self.ctx.gallery.second_pass(workers=workers, on_progress=on_progress)
+        gov.record(
+            who.username,
+            "ingest.second_pass",
+            {**report.counts(), "interrupted": report.interrupted},
+        )
+        return report
 
     def reindex(self, who: Principal) -> int:
         """Rebuild the vector index from the catalog (administrators; logged)."""
+        gov = self.ctx.governance
+        gov.require_role(who.username, "index.rebuild", Role.ADMINISTRATOR, {})
         with self.ctx.engine_lock.write():
-            return self.ctx.workspace.reindex(who.username)
+            n = self.ctx.gallery.reindex()
+        gov.record(who.username, "index.rebuild", {"faces": n})
+        return n
 
     # --- background ingest jobs (the HTTP API) ------------------------------------------------
 

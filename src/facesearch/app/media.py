@@ -2,7 +2,7 @@
 HTTP API (``/cases/{number}/media``) reach the media toolkit, and how it is plugged into
 governance.
 
-* :func:`register_media` - by the composition root (``Workspace.from_settings``) when it builds
+* :func:`register_media` - by the composition root (``app.context.open_governance``) when it builds
   a governance: adds media's sections to that governance's case report (the media sets,
   persons, decisions and cross-case alerts; governance does not import media). Idempotent.
 * :func:`media_service` - the governed media acts (:class:`MediaService`) on the composition

@@ -2,15 +2,16 @@
 governed gallery query.
 
 Both run through :func:`facesearch.app.governed.governed_search` (permit, engine search on the
-search pool holding no transaction, record): :class:`Photos` and :class:`Cluster` are their
-steps; the record is :func:`facesearch.govern.multisearch.record_multi_search`.
+search pool holding no transaction, record), called by
+:meth:`facesearch.app.searches.Searches.multi_search` and
+:meth:`~facesearch.app.searches.Searches.cluster_search`: :class:`Photos` and :class:`Cluster`
+are their steps; the record is :func:`facesearch.govern.multisearch.record_multi_search`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.app.governed import NO_CASE, SearchRequest, governed_search
+from facesearch.app.governed import NO_CASE, SearchRequest
 from facesearch.govern import Governance
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
@@ -163,52 +164,7 @@ class Cluster:
         return _record(gov, session, audit, permit, crops, result, self.request, self.cluster)
 
 
-def search_photos(
-    ctx: AppContext,
-    who: Principal,
-    case: str | None,
-    photos: Sequence[bytes],
-    request: SearchRequest,
-    *,
-    names: Sequence[str] | None = None,
-    faces: Sequence[int | None] | None = None,
-) -> MultiSearchOutcome:
-    """Search the gallery with several photos of one person (the largest face of each, or
-    ``faces[i]``), as one query inside ``case``."""
-    gov = ctx.governance
-    labels = list(names) if names else [f"photo {i}" for i in range(1, len(photos) + 1)]
-    asked = _asked(case, request, [hashlib.sha256(p).hexdigest() for p in photos])
-    number = _check_count(gov, who, case, len(photos), asked)
-    for label, data in zip(labels, photos, strict=True):
-        if not data:
-            gov.refuse(who.username, "search", f"the probe {label} is empty", asked)
-    chosen = list(faces) if faces else [request.face] * len(photos)
-    steps = Photos(ctx, list(photos), labels, chosen, request)
-    outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
-    return outcome
-
-
-def search_cluster(
-    ctx: AppContext,
-    who: Principal,
-    case: str | None,
-    cluster: int,
-    request: SearchRequest,
-    *,
-    max_probes: int = DEFAULT_CLUSTER_PROBES,
-) -> MultiSearchOutcome:
-    """Search the gallery with the ``max_probes`` best faces (by quality) of a media-set
-    cluster of ``case``. Their stored face crops are the probes kept with the search; the
-    embeddings are the ones the import made (the primary model only: no fusion)."""
-    gov = ctx.governance
-    asked = {**_asked(case, request, []), "cluster": cluster, "max_probes": max_probes}
-    number = _check_count(gov, who, case, max_probes, asked)
-    steps = Cluster(ctx, cluster, max_probes, request)
-    outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
-    return outcome
-
-
-def _asked(case: str | None, request: SearchRequest, shas: list[str]) -> dict[str, Any]:
+def asked_of(case: str | None, request: SearchRequest, shas: list[str]) -> dict[str, Any]:
     return {
         "case": case,
         "probe_sha256": shas,
@@ -218,7 +174,7 @@ def _asked(case: str | None, request: SearchRequest, shas: list[str]) -> dict[st
     }
 
 
-def _check_count(
+def case_for_probes(
     gov: Governance, who: Principal, case: str | None, n: int, asked: dict[str, Any]
 ) -> str:
     """The case, once it is known that there is one and a number of probes allowed."""

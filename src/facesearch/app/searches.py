@@ -4,11 +4,18 @@ their results, probes and reviews. Each search runs through
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from facesearch.app.governed import SearchRequest, search_photo
-from facesearch.app.multisearch import search_cluster, search_photos
+from facesearch.app.governed import SearchRequest, governed_search, search_photo
+from facesearch.app.multisearch import (
+    DEFAULT_CLUSTER_PROBES,
+    Cluster,
+    Photos,
+    asked_of,
+    case_for_probes,
+)
 from facesearch.app.principal import Principal
 from facesearch.app.results import Media, SearchView, sniff_image_type
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
@@ -74,9 +81,21 @@ class Searches:
         request: SearchRequest,
         *,
         names: Sequence[str] | None = None,
+        faces: Sequence[int | None] | None = None,
     ) -> MultiSearchOutcome:
-        """Several photos of one person as one governed query (see app/multisearch.py)."""
-        return search_photos(self.ctx, who, case, photos, request, names=names)
+        """Several photos of one person (the largest face of each, or ``faces[i]``) as one
+        governed query inside ``case`` (its steps: app/multisearch.py)."""
+        gov = self.ctx.governance
+        labels = list(names) if names else [f"photo {i}" for i in range(1, len(photos) + 1)]
+        asked = asked_of(case, request, [hashlib.sha256(p).hexdigest() for p in photos])
+        number = case_for_probes(gov, who, case, len(photos), asked)
+        for label, data in zip(labels, photos, strict=True):
+            if not data:
+                gov.refuse(who.username, "search", f"the probe {label} is empty", asked)
+        chosen = list(faces) if faces else [request.face] * len(photos)
+        steps = Photos(self.ctx, list(photos), labels, chosen, request)
+        outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
+        return outcome
 
     def cluster_search(
         self,
@@ -84,10 +103,17 @@ class Searches:
         case: str | None,
         cluster: int,
         request: SearchRequest,
-        max_probes: int = 5,
+        max_probes: int = DEFAULT_CLUSTER_PROBES,
     ) -> MultiSearchOutcome:
-        """The best faces of one of the case's media-set clusters as one governed query."""
-        return search_cluster(self.ctx, who, case, cluster, request, max_probes=max_probes)
+        """The ``max_probes`` best faces (by quality) of one of the case's media-set clusters
+        as one governed query. Their stored face crops are the probes kept with the search;
+        the embeddings are the ones the import made (the primary model only: no fusion)."""
+        gov = self.ctx.governance
+        asked = {**asked_of(case, request, []), "cluster": cluster, "max_probes": max_probes}
+        number = case_for_probes(gov, who, case, max_probes, asked)
+        steps = Cluster(self.ctx, cluster, max_probes, request)
+        outcome, _ = governed_search(gov, who.username, number, request.k, asked, steps)
+        return outcome
 
     def multi_probe_details(
         self, search_ids: Sequence[int]
@@ -104,11 +130,6 @@ class Searches:
         gallery = self.ctx.gallery
         pixels = gallery.decode(probe).pixels[:, :, ::-1]
         return result_grid(view.to_dict(), pixels, gallery.blobs)
-
-    def of_case(self, who: Principal, number: str) -> list[SearchOutcome]:
-        """The searches of a case (as ``case show`` lists them)."""
-        found: list[SearchOutcome] = self.ctx.governance.show_case(who.username, number)[1]
-        return found
 
     def view(self, who: Principal, search_id: int) -> SearchOutcome:
         found: SearchOutcome = self.ctx.governance.view_search(who.username, search_id)

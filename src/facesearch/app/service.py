@@ -25,7 +25,7 @@ from facesearch.app.faces import Faces
 from facesearch.app.library import Library
 from facesearch.app.results import sniff_image_type
 from facesearch.app.searches import Searches, SearchRequest
-from facesearch.app.workspace import Workspace
+from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
@@ -34,11 +34,13 @@ __all__ = ["LOCAL_READS", "SearchRequest", "Service", "sniff_image_type"]
 
 
 class Service:
-    """Owns the settings, the workspace (gallery and governance), the engine lock and the
-    search pool (:class:`AppContext`), and hands out the resource services."""
+    """Owns the settings, the gallery and its governance, the engine lock and the search pool
+    (:class:`AppContext`, built from the one :class:`Settings`), and hands out the resource
+    services. ``pipeline``: face models already loaded, used by the gallery instead of loading
+    its manifest's (the seam through which tests inject one shared pipeline)."""
 
-    def __init__(self, settings: Settings, workspace: Workspace) -> None:
-        self.ctx = AppContext(settings, workspace)
+    def __init__(self, settings: Settings, *, pipeline: FacePipeline | None = None) -> None:
+        self.ctx = AppContext(settings, pipeline=pipeline)
         self.accounts = Accounts(self.ctx)
         self.cases = Cases(self.ctx)
         self.searches = Searches(self.ctx)
@@ -47,31 +49,33 @@ class Service:
         self.library = Library(self.ctx)
 
     @classmethod
-    def open(cls, settings: Settings) -> Service:
+    def open(cls, settings: Settings, *, pipeline: FacePipeline | None = None) -> Service:
         """The service of a server process. With several search threads each OpenCV call runs
         on one thread (the threads already use the cores; nested pools oversubscribe them)."""
         if settings.search_workers > 1:
             import cv2
 
             cv2.setNumThreads(1)
-        return cls(settings, Workspace.from_settings(settings))
+        return cls(settings, pipeline=pipeline)
 
     @classmethod
-    def for_cli(cls, settings: Settings) -> Service:
+    def for_cli(cls, settings: Settings, *, pipeline: FacePipeline | None = None) -> Service:
         """The service of one CLI invocation, on the machine that holds the data."""
-        return cls(settings, Workspace.from_settings(settings))
+        return cls(settings, pipeline=pipeline)
 
     def close(self) -> None:
         self.library.jobs.shutdown()
         self.ctx.close()
 
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def settings(self) -> Settings:
         return self.ctx.settings
-
-    @property
-    def workspace(self) -> Workspace:
-        return self.ctx.workspace
 
     @property
     def governance(self) -> Governance:

@@ -17,7 +17,7 @@ from facesearch.cli.common import (
     console,
     friendly_errors,
 )
-from facesearch.cli.state import acting_principal, service_for
+from facesearch.cli.state import service_for
 
 
 def stats(
@@ -105,5 +105,5 @@ def reindex(
     """Rebuild the vector index from the catalog, the source of truth (administrators)."""
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        n = service.library.reindex(acting_principal(service, actor, token))
+        n = service.library.reindex(service.accounts.for_cli(actor, token))
     console.print(f"index rebuilt: {n} faces")

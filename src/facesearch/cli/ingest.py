@@ -30,7 +30,7 @@ from facesearch.cli.common import (
     err_console,
     friendly_errors,
 )
-from facesearch.cli.state import acting_principal, service_for
+from facesearch.cli.state import service_for
 
 
 class SecondVectorsChoice(StrEnum):
@@ -61,7 +61,7 @@ def init(
         password = sys.stdin.readline().rstrip("\n") if password_stdin else None
         policy = service.library.initialise(admin, password)
     console.print(
-        f"initialised {service.gallery.data_dir}: administrator {admin!r}, policy {policy}"
+        f"initialised {service.settings.data_dir}: administrator {admin!r}, policy {policy}"
     )
     console.print("Next: add users ('facesearch user add'), ingest photos, open a case.")
 
@@ -111,7 +111,7 @@ def ingest(
     """
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        who = acting_principal(service, actor, token)
+        who = service.accounts.for_cli(actor, token)
         if not paths and manifest is None:
             raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
         with _ingest_progress(disable=json_out) as bars:
@@ -275,7 +275,7 @@ def second_pass(
     """
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        who = acting_principal(service, actor, token)
+        who = service.accounts.for_cli(actor, token)
         with _ingest_progress(disable=json_out) as bars:
             report = service.library.second_pass(who, workers=workers, on_progress=bars.second)
     if json_out:

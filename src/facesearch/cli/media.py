@@ -54,7 +54,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         from facesearch.app.media import media_service
 
         service = service_for(ctx)
-        who = service.governance.resolve_actor(actor, token)
+        who = service.accounts.for_cli(actor, token).username
         svc = media_service(
             service,
             pdq_threshold=pdq_threshold,

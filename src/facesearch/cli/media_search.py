@@ -135,7 +135,7 @@ def _media(service: Service, actor: str | None, token: str | None) -> tuple[Medi
     """The media acts with the invocation's settings, and the acting user."""
     from facesearch.app.media import media_service
 
-    who = service.governance.resolve_actor(actor, token)
+    who = service.accounts.for_cli(actor, token).username
     return media_service(service), who
 
 

@@ -20,7 +20,7 @@ from facesearch.cli.common import (
     err_console,
     friendly_errors,
 )
-from facesearch.cli.state import acting_principal, service_for
+from facesearch.cli.state import service_for
 
 if TYPE_CHECKING:
     from facesearch.app import Principal, Service
@@ -94,7 +94,7 @@ def search(
         from facesearch.app.service import SearchRequest
 
         service = service_for(ctx, data_dir, database_url)
-        who = acting_principal(service, actor, token)
+        who = service.accounts.for_cli(actor, token)
         filters = _filters(collection, captured_from, captured_to, source)
         if len(probes) > 1:
             if grid is not None or csv_out or include_flagged:

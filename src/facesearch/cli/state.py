@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from facesearch.app import Principal, Service
+    from facesearch.app import Service
 
 
 @dataclass
@@ -44,8 +44,3 @@ def service_for(
         state.service = Service.for_cli(settings)
         ctx.call_on_close(state.service.close)
     return state.service
-
-
-def acting_principal(service: Service, actor: str | None, token: str | None) -> Principal:
-    """The acting principal (``--as`` or ``--token``)."""
-    return service.accounts.for_cli(actor, token)

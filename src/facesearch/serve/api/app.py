@@ -122,6 +122,7 @@ def create_app(
 
 def _set_session_timeouts(app: FastAPI) -> None:
     """Session timeouts from the policy in force."""
-    access = app.state.service.governance.policy.access
+    service = app.state.service
+    access = service.admin.show_policy(service.accounts.local_operator()).access
     app.state.sessions.idle = timedelta(minutes=access.session_idle_minutes)
     app.state.sessions.absolute = timedelta(hours=access.session_absolute_hours)

@@ -131,7 +131,7 @@ def _with_details(service: Any, outs: list[SearchOut]) -> list[SearchOut]:
 def list_searches(
     number: str, who: CurrentPrincipal, service: ServiceDep, params: PageDep
 ) -> dict[str, Any]:
-    outcomes = service.searches.of_case(who, number)
+    outcomes = service.cases.show(who, number)[1]
     chosen = outcomes[params.offset : params.offset + params.limit]
     boxes = service.searches.face_boxes([c.face_id for o in chosen for c in o.candidates])
     result = page(outcomes, params)

@@ -1,4 +1,6 @@
-"""The governed product end to end, with the real engine: removal on request and suppression."""
+"""The gallery as its administrators keep it (``facesearch.app.library`` and the removals of
+``facesearch.app.admin``), end to end with the real engine: set-up, logged ingest, removal on
+request and suppression, removal by face id, re-indexing, and the composition root's wiring."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import pytest
 from tests.conftest import write_image
 
 from facesearch.app.service import SearchRequest, Service
-from facesearch.app.workspace import Workspace
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role
 from facesearch.settings import Settings
@@ -15,9 +16,8 @@ from facesearch.settings import Settings
 
 @pytest.fixture
 def ws(tmp_path, pipeline, astronaut, other_faces):
-    w = Workspace.open(tmp_path / "data")
-    w.gallery.pipeline = pipeline
-    w.init("admin")
+    w = Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline)
+    w.library.initialise("admin")
     gov = w.governance
     gov.add_user("admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
@@ -28,30 +28,30 @@ def ws(tmp_path, pipeline, astronaut, other_faces):
     write_image(folder / "astronaut_flipped.jpg", np.ascontiguousarray(astronaut[:, ::-1]))
     for i, img in enumerate(other_faces[:6]):
         write_image(folder / f"other_{i}.png", img)
-    w.ingest("admin", [folder], workers=0)
+    w.library.ingest(_who(w, "admin"), [folder], workers=0)
     w.folder = folder  # type: ignore[attr-defined]
-    w.service = Service(Settings(data_dir=tmp_path / "data"), w)  # type: ignore[attr-defined]
     yield w
-    w.service.close()  # closes the workspace too
+    w.close()
+
+
+def _who(service: Service, username: str):  # type: ignore[no-untyped-def]
+    return service.accounts.principal(username, "cli")
 
 
 def _search(ws, probe: bytes, k: int | None = None):
-    service = ws.service
-    return service.searches.search(
-        service.accounts.principal("inv", "cli"), "C-1", probe, SearchRequest(k=k)
-    )
+    return ws.searches.search(_who(ws, "inv"), "C-1", probe, SearchRequest(k=k))
 
 
 def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
     folder = ws.folder
     request_photo = write_image(tmp_path / "request.jpg", astronaut[40:300, 120:360])
-    admin = ws.service.accounts.principal("admin", "cli")
-    request_id, matches = ws.service.admin.preview_removal(
+    admin = ws.accounts.principal("admin", "cli")
+    request_id, matches = ws.admin.preview_removal(
         admin, [request_photo.read_bytes()], "the person", "erasure request"
     )
     found = {m.image_path.split("/")[-1] for m in matches if m.image_path}
     assert found == {"astronaut.png", "astronaut_flipped.jpg"}
-    removed = ws.service.admin.apply_removal(admin, request_id, None)
+    removed = ws.admin.apply_removal(admin, request_id, None)
     assert len(removed) == 2
 
     # gone from results at once
@@ -61,7 +61,7 @@ def test_removal_on_request_and_suppression(ws, tmp_path, astronaut):
         for c in outcome.candidates
     )
     # and never ingested again
-    report = ws.ingest("admin", [folder], workers=0)
+    report = ws.library.ingest(_who(ws, "admin"), [folder], workers=0)
     assert report.images_already_stored == 6  # the others are still there
     assert report.images_new == 2  # the two emptied images were deleted, seen again now ...
     assert report.faces_suppressed == 2 and report.faces_indexed == 0  # ... and left out
@@ -80,7 +80,7 @@ def test_ingest_is_logged_and_needs_an_administrator(ws):
     from facesearch.govern import audit
 
     with pytest.raises(RefusedError, match="lacks the role"):
-        ws.ingest("inv", [ws.folder], workers=0)
+        ws.library.ingest(_who(ws, "inv"), [ws.folder], workers=0)
     with ws.governance.session() as s:
         actions = [(e.actor, e.action) for e in audit.entries(s)]
     assert ("admin", "ingest.run") in actions and ("inv", "ingest.refused") in actions
@@ -108,7 +108,70 @@ def test_the_composition_root_adds_media_sections_to_its_governance_only(tmp_pat
     from facesearch.govern import Governance
     from facesearch.govern.report_sections import MULTI_PROBE
 
-    with Workspace.open(tmp_path / "data") as w:
+    with Service.for_cli(Settings(data_dir=tmp_path / "data")) as w:
         assert w.governance.report_sections.names == ("media", MULTI_PROBE, "media-alerts")
         bare = Governance(w.governance.session_factory, w.governance.policy)
         assert bare.report_sections.names == (MULTI_PROBE,)
+
+
+def _actions(service: Service) -> list[tuple[str, str]]:
+    from facesearch.govern import audit
+
+    with service.governance.session() as s:
+        return [(e.actor, e.action) for e in audit.entries(s)]
+
+
+def test_initialise_writes_the_default_policy_once_and_refuses_a_second_administrator(
+    tmp_path,
+) -> None:
+    from facesearch.govern.errors import GovernanceError
+
+    with Service.for_cli(Settings(data_dir=tmp_path / "data")) as service:
+        policy = service.library.initialise("root", display_name="Root")
+        assert policy == tmp_path / "data" / "policy.toml"
+        text = policy.read_text("utf-8")
+        assert text.strip()
+        assert _who(service, "root").display_name == "Root"
+        policy.write_text(text + "\n# kept\n", "utf-8")
+        with pytest.raises(GovernanceError):
+            service.library.initialise("second")
+        assert policy.read_text("utf-8").endswith("# kept\n")  # not overwritten
+
+
+def test_remove_faces_by_id_is_logged_and_needs_an_administrator(ws) -> None:
+    from facesearch.govern import audit
+
+    probe = (ws.folder / "astronaut.png").read_bytes()
+    before = ws.gallery.stats()["faces"]
+    top = ws.gallery.search(probe, 1).candidates[0].face_id
+    with pytest.raises(RefusedError, match="lacks the role"):
+        ws.admin.remove_faces(_who(ws, "inv"), [top], "mistaken ingest")
+    assert ws.admin.remove_faces(_who(ws, "admin"), [top], "mistaken ingest") == 1
+    assert ws.gallery.stats()["faces"] == before - 1
+    assert all(c.face_id != top for c in ws.gallery.search(probe, 5).candidates)
+    with ws.governance.session() as s:
+        entry = [e for e in audit.entries(s) if e.action == "faces.delete"][-1]
+    assert entry.actor == "admin"
+    assert entry.details == {"faces": [top], "removed": 1, "reason": "mistaken ingest"}
+    assert ("inv", "faces.delete.refused") in _actions(ws)
+
+
+def test_reindex_and_second_pass_are_logged_and_need_an_administrator(ws) -> None:
+    admin, inv = _who(ws, "admin"), _who(ws, "inv")
+    faces = ws.gallery.stats()["faces"]
+    assert ws.library.reindex(admin) == faces
+    report = ws.library.second_pass(admin, workers=0)
+    assert not report.interrupted
+    for act in (ws.library.reindex, lambda who: ws.library.second_pass(who, workers=0)):
+        with pytest.raises(RefusedError, match="lacks the role"):
+            act(inv)
+    actions = _actions(ws)
+    assert ("admin", "index.rebuild") in actions and ("inv", "index.rebuild.refused") in actions
+    assert ("admin", "ingest.second_pass") in actions
+    assert ("inv", "ingest.second_pass.refused") in actions
+
+
+def test_the_composition_root_uses_the_pipeline_it_is_given(tmp_path, pipeline) -> None:
+    with Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline) as service:
+        assert service.gallery.pipeline is pipeline
+        assert service.ctx.verifier().pipeline is pipeline  # the first search thread's

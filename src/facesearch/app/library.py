@@ -17,7 +17,7 @@ from facesearch.app.context import POLICY_FILE, AppContext
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
-from facesearch.app.transfer import MigrateProgress, MigrationReport
+from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
 from facesearch.errors import ConfigError
 from facesearch.govern import users as users_mod
 from facesearch.govern.errors import AuthenticationError
@@ -256,7 +256,6 @@ class Library:
     ) -> MigrationReport:
         """Copy this embedded gallery to the target backends and verify it (administrators;
         logged before the copy, so the target's audit chain holds the entry too)."""
-        from facesearch.app.transfer import migrate_gallery
 
         ctx = self.ctx
         ctx.require(who, "gallery.migrate", Role.ADMINISTRATOR)

@@ -27,6 +27,8 @@ from facesearch.govern.multisearch import MultiSearchOutcome, record_multi_searc
 from facesearch.govern.schema import Case
 from facesearch.govern.searches import SearchPermit
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.media.schema import MediaFace, MediaFile
+from facesearch.media.service import MediaService
 from facesearch.search.multiprobe import (
     MAX_PROBES,
     MultiProbeResult,
@@ -94,8 +96,6 @@ class Cluster:
     request: SearchRequest
 
     def prepare(self, session: Session, permit: SearchPermit) -> list[tuple[ProbeVector, bytes]]:
-        from facesearch.media.schema import MediaFace, MediaFile
-        from facesearch.media.service import MediaService
 
         ctx, cluster = self.ctx, self.cluster
         media = MediaService(ctx.governance, ctx.gallery)

@@ -20,6 +20,7 @@ from facesearch.app.principal import Principal
 from facesearch.app.results import Media, SearchView, sniff_image_type
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
 from facesearch.govern.searches import ReviewView, SearchOutcome
+from facesearch.search.grid import result_grid
 from facesearch.search.scoring import SearchResult
 
 if TYPE_CHECKING:
@@ -125,7 +126,6 @@ class Searches:
 
     def grid(self, view: SearchView, probe: bytes) -> bytes:
         """A PNG of the probe face and each candidate's crop with rank, score, band, source."""
-        from facesearch.search.grid import result_grid
 
         gallery = self.ctx.gallery
         pixels = gallery.decode(probe).pixels[:, :, ::-1]

@@ -33,6 +33,8 @@ import numpy as np
 from sqlalchemy import Engine, Table, func, insert, select, text
 
 from facesearch.errors import FacesearchError
+from facesearch.store.catalog import SqlCatalog
+from facesearch.store.schema import Base
 
 #: (stage, done, total): called as each stage advances.
 MigrateProgress = Callable[[str, int, int], None]
@@ -85,7 +87,6 @@ class MigrationReport:
 
 def _tables() -> list[Table]:
     import facesearch.migrations.tables  # noqa: F401  (every table on Base.metadata)
-    from facesearch.store.schema import Base
 
     return list(Base.metadata.sorted_tables)
 
@@ -239,7 +240,6 @@ def migrate_gallery(
 ) -> MigrationReport:
     """Copy the embedded gallery ``source`` (a :class:`~facesearch.search.gallery.Gallery`) to the
     target catalog, vector store and (optionally) blob store, then verify (see module doc)."""
-    from facesearch.store.catalog import SqlCatalog
 
     report = MigrationReport(k=k)
     target = SqlCatalog(target_catalog_url)  # creates or upgrades the schema

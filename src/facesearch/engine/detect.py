@@ -26,6 +26,8 @@ import numpy as np
 
 from facesearch.models.base import InferenceModel
 from facesearch.models.manifest import ModelSpec, verified_model_path
+from facesearch.models.runtime import open_session, quiet_opencv
+from facesearch.models.yunet import YuNetOnSession
 
 if TYPE_CHECKING:
     from facesearch.models.inference import InferenceSettings
@@ -85,9 +87,6 @@ class YuNetDetector(InferenceModel[np.ndarray, list[Detection]]):
 
     def _load(self) -> None:
         import cv2
-
-        from facesearch.models.runtime import open_session, quiet_opencv
-        from facesearch.models.yunet import YuNetOnSession
 
         quiet_opencv()
         runtime, path = self.resolve_file(lambda: verified_model_path(self.spec))

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.errors import ConfigError, ModelFileError
 from facesearch.models.base import InferenceModel
-from facesearch.models.manifest import ModelSpec, verified_model_path
+from facesearch.models.manifest import ModelSpec, sha256_file, verified_model_path
 from facesearch.models.runtime import Session, open_session
 
 if TYPE_CHECKING:
@@ -107,9 +108,6 @@ def verified_package_file(spec: ModelSpec, package: str, distribution: str) -> P
     from importlib import resources
     from importlib.metadata import PackageNotFoundError, version
 
-    from facesearch.errors import ModelFileError
-    from facesearch.models.manifest import sha256_file
-
     try:
         version(distribution)
         path = Path(str(resources.files(package) / spec.file))
@@ -160,7 +158,6 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
         return int(self.spec.embedding_size or 128)
 
     def _load(self) -> None:
-        from facesearch.errors import ModelFileError
 
         runtime, path = self.resolve_file(
             lambda: verified_package_file(self.spec, DLIB_PACKAGE, DLIB_DISTRIBUTION)
@@ -252,7 +249,6 @@ class ScoreFusion:
     output: str = "unit"
 
     def __post_init__(self) -> None:
-        from facesearch.errors import ConfigError
 
         if self.normalisation not in NORMALISATIONS:
             raise ConfigError(
@@ -375,8 +371,6 @@ def second_vectors_manifest(manifest: Manifest, flip: bool = True) -> Manifest:
     packaged manifest records the flip variant and, in ``calibration.plain_vectors``, the
     fusion and bands of plain vectors (``PipelineSettings.second_flip``)."""
     import dataclasses
-
-    from facesearch.errors import ConfigError
 
     spec = second_model_spec(manifest)
     if spec is None or (spec.vector_variant == FLIP) == flip:

@@ -36,7 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch import __version__
+from facesearch.engine.embed import DLIB_RECOGNIZER_KEY, ScoreFusion
 from facesearch.evaluate.metrics import threshold_for_far
+from facesearch.evaluate.runner import pair_scores, prepare_records
 from facesearch.models.calibration import (
     BAND_RULE,
     CALIBRATION_FILE,
@@ -81,7 +84,6 @@ def calibrate_scores(
     Raises :class:`CalibrationError` when there are too few impostor comparisons for
     ``far_strong`` (fewer than ``1 / far_strong``).
     """
-    from facesearch import __version__
 
     gen = np.asarray(genuine, np.float64)
     imp = np.asarray(impostor, np.float64)
@@ -233,7 +235,6 @@ def calibrate_dataset(
     )
     if embeddings.fusion is None:
         return _calibrate_one(dataset, embeddings, **kwargs)
-    from facesearch.engine.embed import DLIB_RECOGNIZER_KEY
 
     base_variant = embeddings.variant.removesuffix("+dlib-fusion")
     primary = _calibrate_one(
@@ -264,7 +265,6 @@ def _calibrate_one(
     date: str | None,
     include: Sequence[str],
 ) -> Calibration:
-    from facesearch.evaluate.runner import pair_scores, prepare_records
 
     failures = embeddings.failures()
     if dataset.pairs:
@@ -320,8 +320,6 @@ def _calibrate_one(
 def fit_fusion(dataset: Dataset, embeddings: EmbeddingSet, weight: float) -> ScoreFusion:
     """Score-fusion parameters: each model's impostor mean and spread over all impostor
     pairs of an identity-labelled set embedded with the second model too."""
-    from facesearch.engine.embed import ScoreFusion
-    from facesearch.evaluate.runner import prepare_records
 
     prepared = prepare_records(dataset.records, embeddings)
     if prepared.second is None:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from facesearch.engine.decode import decode_file
+from facesearch.engine.embed import manifest_fusion
+from facesearch.engine.pipeline import FacePipeline
+from facesearch.errors import DecodeError
 from facesearch.ingest.batches import BatchRunner, process_pool
+from facesearch.ingest.worker import init_worker, worker_pipeline
+from facesearch.models.manifest import load_manifest
 from facesearch.search.compare import LARGEST, choose_face, probe_face
 
 if TYPE_CHECKING:
@@ -111,8 +117,6 @@ def embed_one_face(
 ) -> tuple[ImageResult, Face | None, DecodedImage | None]:
     """:func:`embed_one`, with the scored pipeline face and the decoded image (None when there
     is none), for studies that describe the same face again (``featurecache``'s flips)."""
-    from facesearch.engine.decode import decode_file
-    from facesearch.errors import DecodeError
 
     try:
         decoded = decode_file(path, pipeline.settings.max_pixels)
@@ -146,14 +150,12 @@ def embed_one_face(
 
 def init_eval_worker(settings: PipelineSettings | None) -> None:
     """Set up as ingest's workers are (one OpenCV thread, Ctrl-C left to the parent)."""
-    from facesearch.ingest.worker import init_worker
 
     init_worker(settings, 1)
 
 
 def eval_worker_pipeline() -> FacePipeline:
     """The pipeline :func:`init_eval_worker` loaded in this worker process."""
-    from facesearch.ingest.worker import worker_pipeline
 
     return worker_pipeline()
 
@@ -220,9 +222,6 @@ def embed_images(
     fused, with ``fusion`` or else the manifest's recorded fusion, as search and ``compare``
     score; ``PipelineSettings(second_model=False)`` measures SFace alone.
     """
-    from facesearch.engine.embed import manifest_fusion
-    from facesearch.engine.pipeline import FacePipeline
-    from facesearch.models.manifest import load_manifest
 
     unique = list(dict.fromkeys(Path(p) for p in paths))
     n_workers = default_workers(len(unique)) if workers is None else max(0, int(workers))

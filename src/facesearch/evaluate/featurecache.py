@@ -24,6 +24,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.engine.align import align_face
+from facesearch.engine.embed import normalise, second_model_spec
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings
+from facesearch.evaluate.embedding import (
+    NO_FACE,
+    EmbeddingSet,
+    ImageResult,
+    embed_images,
+    embed_in_workers,
+    embed_one_face,
+    eval_worker_pipeline,
+    failed_image,
+)
+from facesearch.models.manifest import load_manifest
+
 if TYPE_CHECKING:
     from facesearch.engine.embed import ScoreFusion
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
@@ -150,7 +165,6 @@ class FeatureCache:
         """The cache as a flip-averaging pipeline would have made it: for the recognizers
         asked, each vector is ``normalise(v + v_mirror)`` (as ``SFaceEmbedder(flip_fusion=
         True)``); a photo without a mirrored vector keeps NaN there (no face)."""
-        from facesearch.engine.embed import normalise
 
         def average(v: np.ndarray, f: np.ndarray) -> np.ndarray:
             out = np.full(v.shape, np.nan, np.float32)
@@ -214,7 +228,6 @@ class FeatureCache:
     def embedding_set(self, root: Path, fusion: ScoreFusion | None = None) -> EmbeddingSet:
         """The cache as an evaluation :class:`~facesearch.evaluate.embedding.EmbeddingSet` (absolute
         paths under ``root``), scored with ``fusion`` (None: SFace alone)."""
-        from facesearch.evaluate.embedding import NO_FACE, EmbeddingSet, ImageResult
 
         results = {}
         for i, rel in enumerate(self.paths.tolist()):
@@ -269,8 +282,6 @@ def describe_with_flips(
     """The scored face of ``path`` (as ``facesearch eval``), and each recognizer's unit vector
     of that face mirrored left to right: the same aligned SFace crop and dlib chip, flipped
     (one more inference per recognizer)."""
-    from facesearch.engine.align import align_face
-    from facesearch.evaluate.embedding import embed_one_face
 
     if pipeline.settings.flip_fusion or (pipeline.second is not None and pipeline.second.flip):
         raise ValueError(
@@ -295,14 +306,12 @@ FlipRow = tuple["ImageResult", np.ndarray | None, np.ndarray | None]
 
 
 def _flip_chunk(paths: list[Path]) -> list[FlipRow]:
-    from facesearch.evaluate.embedding import eval_worker_pipeline
 
     pipeline = eval_worker_pipeline()
     return [describe_with_flips(pipeline, p) for p in paths]
 
 
 def _flip_failed(path: Path, reason: str) -> FlipRow:
-    from facesearch.evaluate.embedding import failed_image
 
     return failed_image(path, reason), None, None
 
@@ -317,9 +326,6 @@ def _embed_with_flips(
     chunk_size: int = 8,
 ) -> FeatureCache:
     """Like :meth:`FeatureCache.from_embeddings` of ``embed_images``, with mirrored vectors."""
-    from facesearch.engine.pipeline import FacePipeline
-    from facesearch.evaluate.embedding import EmbeddingSet, embed_in_workers
-    from facesearch.models.manifest import load_manifest
 
     rows: list[tuple[ImageResult, np.ndarray | None, np.ndarray | None]] = []
     chunks = [list(paths[i : i + chunk_size]) for i in range(0, len(paths), chunk_size)]
@@ -376,10 +382,6 @@ def build_cache(
     ``flips``: also each recognizer's vector of the mirrored face (:func:`describe_with_flips`;
     a cache made without them is started again).
     """
-    from facesearch.engine.embed import second_model_spec
-    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
-    from facesearch.evaluate.embedding import embed_images
-    from facesearch.models.manifest import load_manifest
 
     # plain vectors of both recognizers (and, with ``flips``, their mirrors'): the flip-averaged
     # ones are made from these (FeatureCache.with_flip_averaging)

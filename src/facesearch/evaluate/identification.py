@@ -17,6 +17,7 @@ from facesearch.evaluate.splits import make_identification_split
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import ScoreFusion
+from facesearch.engine.embed import pair_pose
 from facesearch.evaluate.datasets import (
     Dataset,
 )
@@ -79,8 +80,6 @@ class PreparedRecords:
         """Scores of record pairs (a[i], b[i]); NaN without a face."""
         scores = _dot_rows(self.matrix, a, b)
         if self.fusion is not None and self.second is not None:
-            from facesearch.engine.embed import pair_pose
-
             yaw = self._yaw()
             pose = pair_pose(yaw[a], yaw[b])
             scores = self.fusion.fuse(scores, _dot_rows(self.second, a, b), pose)
@@ -90,8 +89,6 @@ class PreparedRecords:
         """Scores of records ``rows`` against records ``cols`` (NaN without a face)."""
         sim = _similarity(self.matrix[rows], self.matrix[cols])
         if self.fusion is not None and self.second is not None:
-            from facesearch.engine.embed import pair_pose
-
             second = _similarity(self.second[rows], self.second[cols])
             pose = None
             if self.fusion.pose_dependent:

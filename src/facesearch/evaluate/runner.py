@@ -96,6 +96,7 @@ from facesearch.evaluate.verification import (
     pair_scores,
     verification_report,
 )
+from facesearch.models.manifest import load_manifest
 
 # ------------------------------------------------------------------------- one call
 
@@ -192,7 +193,6 @@ def run_evaluation(
 
 
 def manifest_thresholds() -> Thresholds:
-    from facesearch.models.manifest import load_manifest
 
     spec = load_manifest().recognizer
     return Thresholds(float(spec.thresholds["match"]), float(spec.thresholds["strong"]))

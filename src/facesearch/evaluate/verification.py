@@ -17,6 +17,7 @@ from facesearch.evaluate.protocols import (
 
 if TYPE_CHECKING:
     pass
+from facesearch.engine.embed import pair_pose
 from facesearch.evaluate.datasets import (
     Dataset,
 )
@@ -174,8 +175,6 @@ def pair_scores(embeddings: EmbeddingSet, pairs: Sequence[VerificationPair]) -> 
     b = np.array([index[p.path_b] for p in pairs], np.int64)
     scores = _dot_rows(embeddings.matrix(paths), a, b)
     if embeddings.fusion is not None:
-        from facesearch.engine.embed import pair_pose
-
         second = _dot_rows(embeddings.matrix(paths, second=True), a, b)
         yaw = embeddings.yaw(paths)
         scores = embeddings.fusion.fuse(scores, second, pair_pose(yaw[a], yaw[b]))

@@ -28,7 +28,9 @@ from facesearch.govern.schema import Case, Search
 from facesearch.govern.searches import (
     SearchOutcome,
     SearchPermit,
+    outcome_of,
     record_search,
+    searches_of_case,
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
@@ -241,7 +243,6 @@ def multi_details(
 
 def multi_searches_of_case(session: Session, case: Case) -> list[MultiSearchOutcome]:
     """The case's multi-probe searches, oldest first (for the case report)."""
-    from facesearch.govern.searches import outcome_of, searches_of_case
 
     searches = searches_of_case(session, case)
     details = multi_details(session, [s.id for s in searches])

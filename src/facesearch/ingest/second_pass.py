@@ -31,9 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.engine.align import align_face
+from facesearch.engine.embed import DlibEmbedder
 from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.worker import ChipGeometry, crop_origin
 from facesearch.models.manifest import ModelSpec
+from facesearch.models.runtime import set_threads
 from facesearch.store.ports import BlobStore, Catalog, Executor, InlineExecutor
 from facesearch.store.records import FROM_CROP, FROM_PHOTO, PendingSecond
 
@@ -101,7 +104,6 @@ SecondPassCallback = Callable[[SecondPassProgress], None]
 # --- worker side ------------------------------------------------------------------------------
 class _Describer:
     def __init__(self, spec: ModelSpec) -> None:
-        from facesearch.engine.embed import DlibEmbedder
 
         if spec.alignment_template is None:
             raise ValueError(f"second recognizer {spec.key} has no alignment template")
@@ -115,8 +117,6 @@ class _Describer:
     def chip(self, job: ChipJob) -> np.ndarray:
         """The job's 150x150 BGR chip (raises ValueError if its image cannot be read)."""
         import cv2
-
-        from facesearch.engine.align import align_face
 
         pixels = cv2.imdecode(np.frombuffer(job.data, np.uint8), cv2.IMREAD_COLOR)
         if pixels is None:
@@ -159,8 +159,6 @@ _state = _DescriberState()
 def init_describer(spec: ModelSpec, threads: int = 1) -> None:
     """Worker set-up: load (and verify) the second recognizer; Ctrl-C is the parent's."""
     import signal
-
-    from facesearch.models.runtime import set_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(threads)

@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.engine.align import align_face
 from facesearch.engine.decode import decode_bytes
+from facesearch.engine.embed import DlibEmbedder, second_model_spec
 from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, ProcessedImage
 from facesearch.errors import DecodeError
+from facesearch.models.runtime import set_threads
 from facesearch.store.records import FaceRecord
 
 if TYPE_CHECKING:
@@ -71,7 +74,6 @@ class ChipGeometry:
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> ChipGeometry | None:
         """The second recognizer's geometry, or None when the manifest has none."""
-        from facesearch.engine.embed import second_model_spec
 
         spec = second_model_spec(manifest)
         if spec is None or spec.alignment_template is None:
@@ -80,7 +82,6 @@ class ChipGeometry:
 
     def align(self, pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The face aligned on the photo's own pixels (BGR, ``size``)."""
-        from facesearch.engine.align import align_face
 
         return align_face(pixels, landmarks, self.template, self.size)
 
@@ -108,7 +109,6 @@ class SecondRecognizer:
     inference: InferenceSettings | None = None
 
     def load(self, batch_size: int = 32) -> DlibEmbedder:
-        from facesearch.engine.embed import DlibEmbedder
 
         model = DlibEmbedder(self.spec, batch_size, self.inference)
         model.load()
@@ -131,8 +131,6 @@ def init_worker(
     second: SecondRecognizer | None = None,
 ) -> None:
     import signal
-
-    from facesearch.models.runtime import set_threads
 
     # Ctrl-C is handled by the main process, which stops the pool and keeps finished work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import ModelSpec, RuntimeSpec
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ class InferenceModel(ABC, Generic[In, Out]):
     @property
     def inference(self) -> InferenceSettings:
         if self._inference is None:
-            from facesearch.models.inference import InferenceSettings
-
             self._inference = InferenceSettings.from_environment()
         return self._inference
 

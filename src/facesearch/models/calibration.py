@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facesearch.errors import FacesearchError
+from facesearch.models.manifest import load_manifest
 
 if TYPE_CHECKING:
     from facesearch.models.manifest import Manifest
@@ -120,7 +121,6 @@ def find_calibration(data_dir: Path | str) -> Calibration | None:
 
 def packaged_calibration(manifest: Manifest | None = None) -> Calibration | None:
     """The calibration record shipped in the manifest for its recognizer, if any."""
-    from facesearch.models.manifest import load_manifest
 
     spec = (manifest or load_manifest()).recognizer
     if not spec.calibration:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facesearch.errors import ModelFileError
 from facesearch.models.derive import SHIPPED, DerivedFiles
 from facesearch.models.manifest import ModelSpec, RuntimeSpec
+from facesearch.settings import Settings
 
 if TYPE_CHECKING:
     from facesearch.settings import Settings
@@ -87,7 +89,6 @@ class InferenceSettings:
 
     @classmethod
     def from_environment(cls) -> InferenceSettings:
-        from facesearch.settings import Settings
 
         return cls.from_settings(Settings.load())
 
@@ -115,8 +116,6 @@ class InferenceSettings:
         if runtime.file == SHIPPED:
             return source
         if runtime.file not in spec.derived:
-            from facesearch.errors import ModelFileError
-
             raise ModelFileError(f"model {spec.key}: runtime {runtime.name} needs an unrecorded "
                                  f"derived file {runtime.file!r}")  # fmt: skip
         cache = DerivedFiles(self.cache_dir, progress)

@@ -11,7 +11,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facesearch.engine.embed import manifest_fusion, second_vectors_manifest, variant_name
+from facesearch.engine.pipeline import PipelineSettings
 from facesearch.models.calibration import Calibration, CalibrationError, find_calibration
+from facesearch.models.manifest import load_manifest
 
 if TYPE_CHECKING:
     from facesearch.engine.pipeline import PipelineSettings
@@ -22,8 +25,6 @@ log = logging.getLogger(__name__)
 
 def embedding_variant(settings: PipelineSettings | None = None) -> str:
     """The embedding variant a pipeline with these settings produces."""
-    from facesearch.engine.embed import variant_name
-    from facesearch.engine.pipeline import PipelineSettings
 
     return variant_name((settings or PipelineSettings()).flip_fusion)
 
@@ -58,8 +59,6 @@ def apply_calibration(
     models = {**manifest.models, spec.key: new_spec}
     second = manifest.models.get(calibration.fused["model"]) if calibration.fused else None
     if calibration.fused and second is not None:
-        from facesearch.engine.embed import manifest_fusion
-
         current = manifest_fusion(manifest)
         if current is None or current.to_dict() != calibration.fused.get("fusion"):
             # e.g. a file made before the second vectors were flip-averaged: its SFace bands
@@ -93,9 +92,6 @@ def calibrated_manifest(
         manifest = calibrated_manifest(data_dir, load_manifest(), pipeline_settings)
         bands = Bands.from_spec(manifest.recognizer)
     """
-    from facesearch.engine.embed import second_vectors_manifest
-    from facesearch.engine.pipeline import PipelineSettings
-    from facesearch.models.manifest import load_manifest
 
     chosen = settings or PipelineSettings()
     base = manifest or load_manifest()

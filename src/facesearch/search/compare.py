@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
-from facesearch.engine.pipeline import Face, FacePipeline
+from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings
 from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
+from facesearch.models.inference import InferenceSettings
+from facesearch.search.calibration import calibrated_manifest
 from facesearch.search.scoring import (
     Bands,
     Comparison,
@@ -30,6 +32,7 @@ from facesearch.search.scoring import (
     ambiguous_faces,
     face_area,
 )
+from facesearch.settings import Settings
 
 if TYPE_CHECKING:
     from facesearch.settings import Settings
@@ -260,10 +263,6 @@ class Verifier:
         (``data_dir``, else the settings': $FACESEARCH_DATA_DIR or ./facesearch-data) applied
         when it has one; the models' runtimes and cache from the typed ``settings`` (default:
         ``Settings.load()``); no gallery opened."""
-        from facesearch.engine.pipeline import PipelineSettings
-        from facesearch.models.inference import InferenceSettings
-        from facesearch.search.calibration import calibrated_manifest
-        from facesearch.settings import Settings
 
         if settings is None:
             settings = Settings.load(data_dir=data_dir)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
+from facesearch.engine.embed import second_model_spec
 from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.errors import FacesearchError
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
@@ -192,7 +193,6 @@ class Gallery:
     def second_vectors_plan(self, mode: SecondVectors = "auto") -> SecondVectorsPlan:
         """Where ingest makes second vectors with ``mode`` (``ingest/second_vectors.py``):
         resolved against the runtime chosen for the second recognizer."""
-        from facesearch.engine.embed import second_model_spec
 
         fusion = self.pipeline_settings.second_model and bool(self.scoring.second_model)
         spec = second_model_spec(self.manifest) if fusion else None
@@ -306,8 +306,6 @@ class Gallery:
         chips = ChipGeometry.from_manifest(self.manifest) if where.at != "off" else None
         second = None
         if where.in_workers and chips is not None:
-            from facesearch.engine.embed import second_model_spec
-
             spec = second_model_spec(self.manifest)
             assert spec is not None  # where.at is "off" without it
             second = SecondRecognizer(spec, self.pipeline_settings.inference)
@@ -336,7 +334,6 @@ class Gallery:
 
         Resumable: run it again after an interruption and it does what is left. Does nothing
         when the second recognizer is off."""
-        from facesearch.engine.embed import second_model_spec
 
         spec = second_model_spec(self.manifest) if self.scoring.fused else None
         if spec is None:

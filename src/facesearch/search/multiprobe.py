@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.engine.quality import estimate_yaw
+from facesearch.errors import ModelMismatchError
 from facesearch.search.scoring import LEADS_NOTICE
 
 if TYPE_CHECKING:
@@ -135,8 +137,6 @@ def multi_probe_search(
         raise ValueError("k must be at least 1")
     index = gallery.index
     if model != index.model_key:
-        from facesearch.errors import ModelMismatchError
-
         raise ModelMismatchError(
             f"probes embedded with {model} but the gallery holds {index.model_key}"
         )
@@ -229,8 +229,6 @@ def _others(
                 others[row] = sf.second_embedding
     others_yaw = None
     if scoring.fusion is not None and scoring.fusion.pose_dependent:
-        from facesearch.engine.quality import estimate_yaw
-
         others_yaw = np.array(
             [estimate_yaw(np.asarray(sf.landmarks)) if sf.landmarks else np.nan for sf in faces]
         )

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.engine.embed import manifest_fusion, pair_pose, second_model_spec
 from facesearch.engine.quality import TOO_SMALL
+from facesearch.errors import ConfigError
 from facesearch.models.manifest import ModelSpec
 
 if TYPE_CHECKING:
@@ -74,7 +76,6 @@ class Scoring:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, *, fusion: bool = True) -> Scoring:
-        from facesearch.engine.embed import manifest_fusion, second_model_spec
 
         bands = Bands.from_spec(manifest.recognizer)
         spec = second_model_spec(manifest) if fusion else None
@@ -82,8 +83,6 @@ class Scoring:
         if spec is None or score_fusion is None:
             return cls(bands=bands, model=manifest.recognizer.model_key)
         if "match" not in spec.thresholds or "strong" not in spec.thresholds:
-            from facesearch.errors import ConfigError
-
             raise ConfigError(
                 f"the manifest records a score fusion for {spec.key} but no fused thresholds"
             )
@@ -111,7 +110,6 @@ class Scoring:
         vector (or None) and the others' (n, d) second vectors (NaN rows where absent), and
         the faces' yaws (used only by a pose-dependent fusion; unknown reads as frontal).
         Returns the scores and a boolean mask of which ones are fused."""
-        from facesearch.engine.embed import pair_pose
 
         p = np.asarray(primary, np.float64)
         if self.fusion is None or probe_second is None:
@@ -137,7 +135,6 @@ class Scoring:
         b_yaw: float | None = None,
     ) -> tuple[float, bool]:
         """One pair: the score and whether it is fused (read it with :meth:`bands_for`)."""
-        from facesearch.engine.embed import pair_pose
 
         primary = float(np.dot(a, b))
         if self.fusion is None or self.fused_bands is None or a_second is None or b_second is None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.engine.quality import estimate_yaw
 from facesearch.errors import ModelMismatchError
 from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import ProbeFace, Scoring, SearchCandidate, SearchResult
@@ -149,8 +150,6 @@ class Searcher:
                 others[row] = known[face_id]
         others_yaw = None
         if self.scoring.fusion is not None and self.scoring.fusion.pose_dependent:
-            from facesearch.engine.quality import estimate_yaw
-
             others_yaw = np.array(
                 [
                     estimate_yaw(np.asarray(stored[i].landmarks)) if stored[i].landmarks else np.nan

@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 from facesearch.errors import ConfigError
+from facesearch.store.blobs import FileBlobStore
+from facesearch.store.vectors.faiss_store import FaissVectorStore
+from facesearch.store.vectors.plan import new_index
 
 if TYPE_CHECKING:
     from facesearch.store.blobs import FileBlobStore
@@ -156,8 +159,6 @@ class VectorStoreSpec:
             from facesearch.store.vectors.milvus import MilvusVectorStore
 
             return MilvusVectorStore(self.milvus, model_key, dim)
-        from facesearch.store.vectors.faiss_store import FaissVectorStore
-        from facesearch.store.vectors.plan import new_index
 
         if directory is None or not load:
             index = new_index(model_key, dim)
@@ -204,8 +205,6 @@ class BlobSpec:
     def open(self, data_dir: Path, cipher: Cipher | None) -> FileBlobStore | S3BlobStore:
         """The blob store: ``data_dir/blobs`` or the S3 bucket and prefix."""
         if self.kind == "file":
-            from facesearch.store.blobs import FileBlobStore
-
             return FileBlobStore(Path(data_dir) / "blobs", cipher=cipher)
         from facesearch.store.s3_blobs import S3BlobStore, S3Location
 

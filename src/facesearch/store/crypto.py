@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from facesearch.errors import EncryptionError
+from facesearch.settings import Settings
 
 if TYPE_CHECKING:
     from facesearch.settings import Settings
@@ -132,8 +133,6 @@ class Cipher:
 
 def _settings_cipher(settings: Settings | None) -> Cipher:
     if settings is None:
-        from facesearch.settings import Settings
-
         settings = Settings.load()
     cipher = Cipher.from_settings(settings)
     if cipher is None:

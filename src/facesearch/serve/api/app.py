@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from facesearch import __version__
 from facesearch.app import Service
 from facesearch.serve.api.errors import install_error_handlers
 from facesearch.serve.api.routers import (
@@ -81,8 +82,6 @@ def create_app(
             if owned:
                 app.state.service.close()
                 app.state.service = None
-
-    from facesearch import __version__
 
     app = FastAPI(
         title="facesearch",

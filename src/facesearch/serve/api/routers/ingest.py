@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from facesearch.app.types import is_archive as is_archive_name
 from facesearch.serve.api.deps import (
     CurrentPrincipal,
     PageDep,
@@ -51,7 +52,6 @@ def start_from_upload(
     if not is_archive(archive.file, name):
         raise ApiError(415, "the upload must be a zip or tar archive of photos")
     folder = service.library.upload_dir()
-    from facesearch.app.types import is_archive as is_archive_name
 
     target = folder / (name if is_archive_name(Path(name)) else "upload.zip")
     try:

@@ -15,6 +15,7 @@ from facesearch.serve.api.deps import (
     SettingsDep,
     page,
 )
+from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
     NoteIn,
     Page,
@@ -46,7 +47,6 @@ def preview(
     reason: Annotated[str, Form(min_length=1, max_length=5000)],
 ) -> RemovalPreviewOut:
     check_content_length(request, settings.max_probe_bytes * MAX_PHOTOS, "photos")
-    from facesearch.serve.api.errors import ApiError
 
     if not 1 <= len(photos) <= MAX_PHOTOS:
         raise ApiError(422, f"send 1 to {MAX_PHOTOS} photos of the person")

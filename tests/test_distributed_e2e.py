@@ -121,7 +121,10 @@ def test_same_results_removal_and_suppression_on_distributed_backends(both, shar
     assert info["backends"]["database"].startswith("postgresql+psycopg://")
     assert info["index"]["backend"] == "milvus" and info["indexed_faces"] == info["faces"]
     assert type(g.blobs).__name__ == "S3BlobStore" and g.catalog.engine.dialect.name == "postgresql"
-    assert info["faces"] == embedded.library.stats(embedded.accounts.principal("admin", "cli"))["faces"]
+    assert (
+        info["faces"]
+        == embedded.library.stats(embedded.accounts.principal("admin", "cli"))["faces"]
+    )
 
     probes = [cfp(shared_faces, p, PROBE_PHOTO) for p in PEOPLE[:8]]
     for probe in probes:

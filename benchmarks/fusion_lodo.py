@@ -245,7 +245,7 @@ CHECK_SUBSET = ["0[0-3]?/frontal/*"]
 def calibrate_fused(data: Path, cache: Any, fusion: Any) -> dict[str, Any]:
     """The fused bands of ``fusion`` (FAR 1e-3 / 1e-4 over all impostor pairs of CFP's
     frontal photos, as ``facesearch calibrate``), and those of the recognizer's check subset
-    (tests/test_calibration.py), from the cached vectors."""
+    (tests/evaluate/test_calibration.py), from the cached vectors."""
     from facesearch.evaluate.calibrate import calibrate_dataset
     from facesearch.evaluate.runner import load_dataset
 
@@ -460,7 +460,7 @@ def manifest_record(out: dict[str, Any], family: str, date: str) -> dict[str, An
         "the second vectors made by the pass after ingest), compare and eval",
         "check_subset": {
             "what": "fused thresholds that 'facesearch calibrate' gives on the recognizer's "
-            "check_subset (tests/test_calibration.py)",
+            "check_subset (tests/evaluate/test_calibration.py)",
             "match": bands["check_subset"]["fused"]["match"],
             "strong": bands["check_subset"]["fused"]["strong"],
         },
@@ -728,7 +728,7 @@ def flip_manifest_record(out: dict[str, Any], family: str, date: str) -> dict[st
         "the stored second vectors), compare and eval",
         "check_subset": {
             "what": "fused thresholds that 'facesearch calibrate' gives on the recognizer's "
-            "check_subset (tests/test_calibration.py)",
+            "check_subset (tests/evaluate/test_calibration.py)",
             "match": bands["check_subset"]["fused"]["match"],
             "strong": bands["check_subset"]["fused"]["strong"],
         },

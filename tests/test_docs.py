@@ -7,7 +7,7 @@ in a code block of README.md, docs/*.md or benchmarks/README.md names a command 
 that does not exist. They also hold the README to its size, check every relative link (and
 its heading anchor) and code fence in those pages, and check that the README's two set-up
 commands are the ones the Makefile and .ci/run define. Whether each command's --help reads
-well is tests/test_cli_help.py's job.
+well is tests/cli/test_cli_help.py's job.
 """
 
 from __future__ import annotations

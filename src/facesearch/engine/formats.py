@@ -11,7 +11,7 @@ suffixes taken as that format, the Pillow decoders that read it, and how to reco
 - :data:`ACCEPTED_LABEL`: the list people read in refusals ("JPEG, PNG, WebP, ...").
 
 A format is listed here only if decode reads it, so that what is accepted by its name or its
-bytes is also decoded (``tests/test_formats.py`` holds every entry to that).
+bytes is also decoded (``tests/engine/test_formats.py`` holds every entry to that).
 """
 
 from __future__ import annotations

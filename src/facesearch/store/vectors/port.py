@@ -10,7 +10,7 @@ top-k searches with the search's filters pushed down into the scan:
 
 Backends: ``store.vectors.faiss_store.FaissVectorStore`` (embedded, the default: the FAISS
 structures of ``flat.py`` and ``pq_refine.py``, files in the data directory) and
-``store.vectors.milvus.MilvusVectorStore``; ``tests/test_vector_store_conformance.py`` holds
+``store.vectors.milvus.MilvusVectorStore``; ``tests/store/test_vector_store_conformance.py`` holds
 both to an exact brute-force oracle. ``store.backends`` opens the one the settings name.
 """
 

@@ -1,0 +1,184 @@
+"""The governance commands (user, token, case, review, audit, purge, suppress, policy) through
+the ``facesearch`` CLI on a real data directory. The one search is made the way the
+application runs it (``facesearch.app.governed``), with the fake engine of
+test_govern_support over faces written into the data directory's catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import sessionmaker
+from tests.support.govern import (
+    MODEL,
+    PASSWORD,
+    FakeBackend,
+    add_face,
+    governed_photo_search,
+    person_vec,
+    probe_bytes,
+)
+from typer.testing import CliRunner
+
+from facesearch.app.service import Service
+from facesearch.govern import Governance, SearchOutcome, default_policy
+from facesearch.settings import Settings
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Any:
+    from facesearch.cli import app
+
+    data = tmp_path / "data"
+
+    @contextmanager
+    def opened() -> Iterator[Service]:
+        ws = Service.for_cli(Settings.load(data_dir=data))
+        try:
+            yield ws
+        finally:
+            ws.close()
+
+    with opened() as ws, sessionmaker(ws.gallery.catalog.engine)() as s:
+        for person in (1, 2):
+            for variant in (0, 1):
+                add_face(s, person, variant)
+        s.commit()
+    runner = CliRunner()
+
+    def run(*args: str, user: str | None = None, code: int = 0, stdin: str | None = None) -> str:
+        env = {"FACESEARCH_USER": user} if user else {"FACESEARCH_USER": None}
+        result = runner.invoke(app, ["-d", str(data), *args], input=stdin, env=env)
+        out = result.output  # standard output and standard error
+        assert result.exit_code == code, (args, result.exit_code, out, result.exception)
+        return out
+
+    def search(actor: str, case: str, probe: bytes) -> SearchOutcome:
+        with opened() as ws:
+            backend = FakeBackend(sessionmaker(ws.gallery.catalog.engine))
+            return governed_photo_search(ws.governance, backend, actor, case, probe)
+
+    def is_suppressed(vector: np.ndarray, model: str) -> bool:
+        with opened() as ws:
+            gov: Governance = ws.governance
+            return gov.is_suppressed(vector, model)
+
+    run.search = search  # type: ignore[attr-defined]
+    run.is_suppressed = is_suppressed  # type: ignore[attr-defined]
+    run.tmp = tmp_path  # type: ignore[attr-defined]
+    return run
+
+
+def test_cli_workflow(cli: Any) -> None:
+    out = cli(
+        "user", "add", "admin", "-r", "administrator", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    assert "added user admin" in out
+    cli("user", "add", "alice", "-r", "investigator", "--no-password", "--as", "admin")
+    cli("user", "add", "sam", "-r", "supervisor", "--no-password", user="admin")
+    cli("user", "add", "audrey", "-r", "auditor", "--no-password", user="admin")
+    out = cli("user", "list", user="admin")
+    assert "alice" in out and "supervisor" in out
+
+    out = cli(
+        "case",
+        "open",
+        "C-1",
+        "--purpose",
+        "threat-to-life",
+        "--authority",
+        "W-1",
+        "--justification",
+        "kidnapping suspect on CCTV",
+        user="alice",
+    )
+    assert "pending" in out
+    out = cli("case", "approve", "C-1", user="alice", code=2)
+    assert "refused:" in out and "lacks the role" in out
+    cli("case", "approve", "C-1", "--note", "ok", user="sam")
+
+    o = cli.search("alice", "C-1", probe_bytes(2))  # the governed search the CLI runs
+    face = o.candidates[0].face_id
+    out = cli(
+        "review", "mark", str(o.search_id), str(face), "possible_match", "--note", "n", user="alice"
+    )
+    assert "possible_match by alice" in out and "investigative leads" in out
+    out = cli("case", "show", "C-1", user="sam")
+    assert f"face {face}" in out and "[possible_match]" in out
+    out = cli("case", "list", user="audrey")
+    assert "C-1" in out
+
+    html, pdf = cli.tmp / "r.html", cli.tmp / "r.pdf"
+    cli("case", "report", "C-1", "--html", str(html), "--pdf", str(pdf), user="sam")
+    assert "C-1" in html.read_text() and pdf.read_bytes().startswith(b"%PDF")
+    cli("case", "close", "C-1", user="sam")
+
+    out = cli("token", "create", "--user", "alice", "--name", "api", user="admin")
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("fst_")
+    out = cli("case", "list", "--token", token)
+    assert "C-1" in out
+    out = cli("token", "list", user="admin")
+    assert "api" in out and token not in out
+    token_id = out.split()[0]
+    cli("token", "revoke", token_id, user="admin")
+    out = cli("case", "list", "--token", token, code=2)
+    assert "revoked" in out
+
+    out = cli("audit", "verify", user="audrey")
+    assert "audit log intact" in out
+    out = cli("audit", "report", "--period", "day", user="audrey")
+    assert "searches 1" in out and "[refused]" in out
+    out = cli("audit", "report", "--json", user="audrey")
+    assert '"searches": 1' in out
+
+    out = cli("purge", "--now", "2030-01-01T00:00:00", user="admin")
+    assert "purged 1 probe images and the results of 1 searches" in out
+    out = cli("purge", "--now", "2030-01-01T00:00:00", user="admin")
+    assert "purged 0 probe images" in out
+
+    emb = cli.tmp / "person.npy"
+    np.save(emb, np.stack([person_vec(1, 30)]))
+    out = cli(
+        "suppress",
+        "preview",
+        "--embeddings",
+        str(emb),
+        "--model",
+        MODEL,
+        "--requester",
+        "the person",
+        "--reason",
+        "DSR-1",
+        user="admin",
+    )
+    assert "removal request 1: 2 matching faces" in out
+    out = cli("suppress", "apply", "1", user="admin")
+    assert "removed 2 faces" in out
+    assert cli.is_suppressed(person_vec(1, 31), MODEL)
+
+    out = cli("user", "disable", "alice", user="admin")
+    out = cli("case", "list", user="alice", code=2)
+    assert "disabled" in out
+
+
+def test_cli_needs_an_acting_user(cli: Any) -> None:
+    cli("user", "add", "admin", "-r", "administrator", "--no-password")
+    out = cli("case", "list", code=2)
+    assert "no acting user" in out
+
+
+def test_policy_commands(cli: Any, tmp_path: Path) -> None:
+    out = cli("policy", "show")
+    assert "threat-to-life" in out and "sha256" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(default_policy().text.replace("max_candidates = 20", "max_candidates = 0"))
+    out = cli("policy", "check", str(bad), code=1)
+    assert "search.max_candidates" in out
+    good = tmp_path / "good.toml"
+    good.write_text(default_policy().text)
+    assert "policy OK" in cli("policy", "check", str(good))

@@ -1,0 +1,500 @@
+"""Every endpoint x every role x no credentials, each cell asserting the exact status.
+
+One real application per module (SQLite catalog, real models): a gallery of two photos, an open
+case C-1 with investigator ``inv`` assigned and one search in it. Cells that change state get
+fresh objects from their ``prepare`` step (a new pending case, a new token, ...), so every
+cell starts from the same situation whatever ran before it. Machine clients use API tokens
+(Bearer); the session and CSRF paths are covered by tests/serve/test_security.py.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import write_image
+from tests.support.api import ApiEnv, api_env
+
+ROLES = ("anonymous", "admin", "inv", "inv2", "sup", "aud")
+_counter = itertools.count(1)
+
+
+@dataclass
+class World:
+    env: ApiEnv
+    tokens: dict[str, str]
+    probe: bytes
+    search_id: int
+    face_id: int
+    photos: Path
+    archive: bytes
+    cluster: int | None = None
+    person: tuple[int, int] | None = None  # C-M's person (cluster) and its one face
+    other: int | None = None  # the person a split of it made last
+
+    def client(self, role: str) -> TestClient:
+        client = self.env.client()
+        if role != "anonymous":
+            client.headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        return client
+
+    @property
+    def gov(self) -> Any:
+        return self.env.service.governance
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, pipeline: Any, astronaut: np.ndarray, other_faces: Any
+) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("matrix")
+    photos = tmp / "photos"
+    write_image(photos / "astronaut.jpg", astronaut)
+    write_image(photos / "hopper.jpg", other_faces[0])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.write(photos / "hopper.jpg", "hopper.jpg")
+    with api_env(tmp, ingest_roots=[photos], pipeline=pipeline) as env:
+        gov = env.service.governance
+        env.ingest([photos], collection="matrix", workers=0)
+        tokens = {
+            name: gov.create_token(name, name, "matrix")[0]
+            for name in ("admin", "inv", "inv2", "sup", "aud")
+        }
+        gov.open_case("inv", "C-1", "threat-to-life", "warrant 1", "matrix case")
+        gov.approve_case("sup", "C-1", "ok")
+        probe = _jpeg(astronaut)
+        w = World(env, tokens, probe, 0, 0, photos, buf.getvalue())
+        r = w.client("inv").post(
+            "/api/v1/cases/C-1/searches", files={"probe": ("p.jpg", probe, "image/jpeg")}
+        )
+        assert r.status_code == 201, r.text
+        result = r.json()
+        assert result["candidates"], result
+        w.search_id = result["search_id"]
+        w.face_id = result["candidates"][0]["face_id"]
+        yield w
+
+
+# --- fresh objects for the cells that change state -------------------------------------------
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}"
+
+
+def pending_case(w: World) -> dict[str, Any]:
+    number = _unique("P")
+    w.gov.open_case("inv", number, "threat-to-life", "warrant", "pending case")
+    return {"number": number}
+
+
+def open_case_without_inv2(w: World) -> dict[str, Any]:
+    number = pending_case(w)["number"]
+    w.gov.approve_case("sup", number, "ok")
+    return {"number": number}
+
+
+def open_case_with_inv2(w: World) -> dict[str, Any]:
+    number = open_case_without_inv2(w)["number"]
+    w.gov.assign("sup", number, "inv2")
+    return {"number": number}
+
+
+def fresh_user(w: World) -> dict[str, Any]:
+    name = _unique("user")
+    w.gov.add_user("admin", name, ["investigator"])
+    return {"username": name}
+
+
+def token_of_inv(w: World) -> dict[str, Any]:
+    return {"token_id": w.gov.create_token("inv", "inv", _unique("t"))[1]}
+
+
+def removal_request(w: World) -> dict[str, Any]:
+    vec = np.random.default_rng(next(_counter)).standard_normal(128).astype(np.float32)
+    vec /= np.linalg.norm(vec)
+    model = w.env.service.gallery.model_key
+    dim = w.env.service.gallery.index.dim if hasattr(w.env.service.gallery.index, "dim") else 128
+    if dim != vec.shape[0]:
+        vec = np.ones(dim, np.float32) / np.sqrt(dim)
+    request_id, _ = w.gov.preview_removal("admin", vec[None, :], model, "a person", "asked")
+    return {"request_id": request_id}
+
+
+def search_ids(w: World) -> dict[str, Any]:
+    return {"search_id": w.search_id, "face_id": w.face_id}
+
+
+def media_cluster(w: World) -> dict[str, Any]:
+    """A person found in C-1's media (the astronaut photo imported as seized material)."""
+    if w.cluster is None:
+        from facesearch.media.service import MediaService
+
+        media = MediaService(w.gov, w.env.service.gallery)
+        media.import_media("inv", "C-1", [w.photos / "astronaut.jpg"], workers=0)
+        media.cluster("inv", "C-1")
+        w.cluster = media.clusters("inv", "C-1")[0].cluster
+    return {"cluster": w.cluster}
+
+
+def media_face(w: World) -> dict[str, Any]:
+    """A face of C-1's media (of the person :func:`media_cluster` finds)."""
+    from facesearch.media.service import MediaService
+
+    cluster = media_cluster(w)["cluster"]
+    views = MediaService(w.gov, w.env.service.gallery).clusters("inv", "C-1")
+    view = next(v for v in views if v.cluster == cluster)
+    return {"face": view.faces[0].face_id}
+
+
+MEDIA_CASE = "C-M"  # its own case, so that decisions never change what C-1's cells see
+
+
+def media_person(w: World) -> dict[str, Any]:
+    """The one person of C-M's media (the astronaut photo) and its face."""
+    from facesearch.media.service import MediaService
+
+    if w.person is None:
+        w.gov.open_case("inv", MEDIA_CASE, "threat-to-life", "warrant", "media review case")
+        w.gov.approve_case("sup", MEDIA_CASE, "ok")
+        media = MediaService(w.gov, w.env.service.gallery)
+        media.import_media("inv", MEDIA_CASE, [w.photos / "astronaut.jpg"], workers=0)
+        media.cluster("inv", MEDIA_CASE)
+        (view,) = media.clusters("inv", MEDIA_CASE, include_hidden=True)
+        w.person = (view.cluster, view.faces[0].face_id)
+    return {"number": MEDIA_CASE, "cluster": w.person[0], "face": w.person[1]}
+
+
+def person_whole(w: World) -> dict[str, Any]:
+    """C-M's person holding its face (moved back if a split took it out)."""
+    from facesearch.media.service import MediaService
+
+    ids = media_person(w)
+    media = MediaService(w.gov, w.env.service.gallery)
+    media.decide("inv", MEDIA_CASE, "move", cluster=ids["cluster"], faces=[ids["face"]])
+    return ids
+
+
+def person_split_off(w: World) -> dict[str, Any]:
+    """C-M's face split off its person into a new one (``w.other``)."""
+    from facesearch.media.service import MediaService
+
+    ids = person_whole(w)
+    media = MediaService(w.gov, w.env.service.gallery)
+    w.other = media.decide("inv", MEDIA_CASE, "split", cluster=ids["cluster"], faces=[ids["face"]])[
+        "new_cluster"
+    ]
+    return ids
+
+
+def ingest_job(w: World) -> dict[str, Any]:
+    admin = w.env.service.accounts.principal("admin", "token")
+    job = w.env.service.library.start_job(admin, [str(w.photos)], "matrix")
+    w.env.service.library.jobs.wait(job.id)
+    return {"job_id": job.id}
+
+
+def nothing(w: World) -> dict[str, Any]:
+    return {}
+
+
+# --- the table -------------------------------------------------------------------------------
+
+OK = dict.fromkeys(ROLES[1:], 200)
+
+
+def only(status: int, *roles: str, others: int = 403) -> dict[str, int]:
+    return {r: (status if r in roles else others) for r in ROLES[1:]}
+
+
+@dataclass
+class Cell:
+    method: str
+    path: str
+    expected: dict[str, int]
+    prepare: Callable[[World], dict[str, Any]] = nothing
+    json: Callable[[World], Any] | None = None
+    files: Callable[[World], Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    anonymous: int = 401
+
+
+CELLS: list[Cell] = [
+    Cell("GET", "/auth/me", OK),
+    Cell("POST", "/auth/logout", dict.fromkeys(ROLES[1:], 204)),
+    Cell("GET", "/users", only(200, "admin", "aud")),
+    Cell(
+        "POST",
+        "/users",
+        only(201, "admin"),
+        json=lambda w: {"username": _unique("new"), "roles": ["auditor"]},
+    ),
+    Cell(
+        "PATCH",
+        "/users/{username}",
+        only(200, "admin"),
+        fresh_user,
+        lambda w: {"roles": ["auditor"]},
+    ),
+    Cell("GET", "/tokens", OK),
+    Cell("POST", "/tokens", dict.fromkeys(ROLES[1:], 201), json=lambda w: {"name": "x"}),
+    Cell("DELETE", "/tokens/{token_id}", only(204, "admin", "inv"), token_of_inv),
+    Cell("GET", "/collections", OK),
+    Cell("GET", "/stats", OK),
+    Cell(
+        "GET",
+        "/faces/{face_id}/crop",
+        {"admin": 200, "inv": 200, "inv2": 404, "sup": 200, "aud": 200},
+        search_ids,
+    ),
+    Cell(
+        "GET",
+        "/faces/{face_id}/thumbnail",
+        {"admin": 200, "inv": 200, "inv2": 404, "sup": 200, "aud": 200},
+        search_ids,
+    ),
+    Cell(
+        "GET",
+        "/faces/{face_id}/image",
+        {"admin": 200, "inv": 200, "inv2": 404, "sup": 200, "aud": 200},
+        search_ids,
+        params={"search_id": None},
+    ),
+    Cell(
+        "POST",
+        "/ingest/jobs",
+        only(202, "admin"),
+        json=lambda w: {"path": str(w.photos), "collection": "matrix"},
+    ),
+    Cell(
+        "POST",
+        "/ingest/jobs/upload",
+        only(202, "admin"),
+        files=lambda w: {"archive": ("a.zip", w.archive, "application/zip")},
+        data={"collection": "uploaded"},
+    ),
+    Cell("GET", "/ingest/jobs", only(200, "admin")),
+    Cell("GET", "/ingest/jobs/{job_id}", only(200, "admin"), ingest_job),
+    Cell("POST", "/ingest/jobs/{job_id}/cancel", only(200, "admin"), ingest_job),
+    Cell("GET", "/ingest/runs", only(200, "admin", "aud")),
+    Cell("GET", "/ingest/runs/1/failures", only(200, "admin", "aud")),
+    Cell("GET", "/cases", OK),
+    Cell(
+        "POST",
+        "/cases",
+        only(201, "inv", "inv2"),
+        json=lambda w: {
+            "number": _unique("N"),
+            "purpose": "threat-to-life",
+            "legal_authority": "warrant",
+            "justification": "matrix test case",
+        },
+    ),
+    Cell("GET", "/cases/C-1", only(200, "inv", "sup", "aud")),
+    Cell(
+        "POST", "/cases/{number}/approve", only(200, "sup"), pending_case, lambda w: {"note": "ok"}
+    ),
+    Cell(
+        "POST", "/cases/{number}/reject", only(200, "sup"), pending_case, lambda w: {"note": "no"}
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/assign",
+        only(200, "sup"),
+        open_case_without_inv2,
+        lambda w: {"username": "inv2"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/unassign",
+        only(200, "sup"),
+        open_case_with_inv2,
+        lambda w: {"username": "inv2"},
+    ),
+    # the requester may close their own case too
+    Cell(
+        "POST",
+        "/cases/{number}/close",
+        only(200, "sup", "inv"),
+        open_case_without_inv2,
+        lambda w: {},
+    ),
+    Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud")),
+    Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud"), params={"format": "pdf"}),
+    Cell(
+        "POST",
+        "/cases/C-1/searches",
+        only(201, "inv"),
+        files=lambda w: {"probe": ("p.jpg", w.probe, "image/jpeg")},
+    ),
+    Cell(
+        "POST",
+        "/cases/C-1/searches",
+        only(201, "inv"),
+        files=lambda w: [("probe", ("p.jpg", w.probe, "image/jpeg"))] * 2,  # multi-probe
+    ),
+    Cell(
+        "POST",
+        "/cases/C-1/media/clusters/{cluster}/searches",
+        only(201, "inv"),
+        media_cluster,
+        lambda w: {"k": 3},
+    ),
+    # a case's media: its assigned investigators and supervisors only
+    Cell("GET", "/cases/C-1/media", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/summary", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/clusters", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/alerts", only(200, "inv", "sup"), media_cluster),
+    Cell("GET", "/cases/C-1/media/faces/{face}/picture", only(200, "inv", "sup"), media_face),
+    Cell("POST", "/cases/C-1/media/faces/{face}/reveal", only(200, "inv", "sup"), media_face),
+    # review decisions on a person of the media: the case's investigators and supervisors
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "name", "name": "Child 1", "note": "matrix"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "hide"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        media_person,
+        lambda w: {"action": "show"},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_split_off,
+        lambda w: {"action": "merge", "other": w.other},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_whole,
+        lambda w: {"action": "split", "faces": [w.person[1] if w.person else 0]},
+    ),
+    Cell(
+        "POST",
+        "/cases/{number}/media/clusters/{cluster}/decisions",
+        only(201, "inv", "sup"),
+        person_split_off,
+        lambda w: {"action": "move", "faces": [w.person[1] if w.person else 0]},
+    ),
+    Cell("GET", "/cases/{number}/media/decisions", only(200, "inv", "sup"), media_person),
+    Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud")),
+    Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud"), search_ids),
+    Cell("GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud"), search_ids),
+    Cell(
+        "POST",
+        "/searches/{search_id}/reviews",
+        only(201, "inv", "sup"),
+        search_ids,
+        lambda w: {"face_id": w.face_id, "decision": "not_a_match"},
+    ),
+    Cell(
+        "POST",
+        "/searches/{search_id}/candidates/{face_id}/reveal",
+        only(201, "admin", "inv", "sup", "aud"),
+        search_ids,
+        lambda w: {"reason": "compare"},
+    ),
+    Cell("POST", "/audit/verify", only(200, "admin", "aud")),
+    Cell("GET", "/audit/report", only(200, "sup", "aud")),
+    Cell("GET", "/removals", only(200, "admin")),
+    Cell(
+        "POST",
+        "/removals",
+        only(201, "admin"),
+        files=lambda w: {"photos": ("p.jpg", w.probe, "image/jpeg")},
+        data={"requester": "the person", "reason": "asked to be removed"},
+    ),
+    Cell("POST", "/removals/{request_id}/apply", only(200, "admin"), removal_request, lambda w: {}),
+    Cell(
+        "POST", "/removals/{request_id}/cancel", only(204, "admin"), removal_request, lambda w: {}
+    ),
+    Cell("GET", "/policy", OK),
+    Cell(
+        "POST",
+        "/policy/validate",
+        only(200, "admin", "sup", "aud"),
+        json=lambda w: {"text": "version = 1"},
+    ),
+    Cell("GET", "/health", dict.fromkeys(ROLES[1:], 200), anonymous=200),
+]
+
+
+def _cases() -> list[Any]:
+    out = []
+    for i, cell in enumerate(CELLS):
+        for role in ROLES:
+            out.append(pytest.param(cell, role, id=f"{cell.method} {cell.path} #{i} {role}"))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("cell", "role"), _cases())
+def test_status(world: World, cell: Cell, role: str) -> None:
+    expected = cell.anonymous if role == "anonymous" else cell.expected[role]
+    ids = cell.prepare(world)
+    path = "/api/v1" + cell.path.format(**ids)
+    params = {k: (ids.get(k) if v is None else v) for k, v in cell.params.items()}
+    kwargs: dict[str, Any] = {"params": params}
+    if cell.json is not None:
+        kwargs["json"] = cell.json(world)
+    if cell.files is not None:
+        kwargs["files"] = cell.files(world)
+        kwargs["data"] = cell.data
+    r = world.client(role).request(cell.method, path, **kwargs)
+    assert r.status_code == expected, f"{role} {cell.method} {path}: {r.status_code} {r.text[:300]}"
+    if r.status_code >= 400:
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["detail"]
+
+
+def test_every_endpoint_is_in_the_table(world: World) -> None:
+    """A new endpoint must get its row (and so its roles) in the matrix."""
+    spec = world.client("anonymous").get("/openapi.json").json()
+    routes = {
+        (method.upper(), path.removeprefix("/api/v1"))
+        for path, ops in spec["paths"].items()
+        for method in ops
+    }
+    routes.discard(("POST", "/auth/login"))  # tested in test_api_auth / test_security
+    covered = set()
+    for cell in CELLS:
+        template = cell.path
+        for concrete, name in (("C-1", "{number}"), ("1/failures", "{run_id}/failures")):
+            template = template.replace(concrete, name)
+        template = template.replace("/faces/{face_id}/crop", "/faces/{face_id}/{kind}")
+        template = template.replace("/faces/{face_id}/thumbnail", "/faces/{face_id}/{kind}")
+        template = template.replace("/faces/{face_id}/image", "/faces/{face_id}/{kind}")
+        covered.add((cell.method, template))
+    assert routes - covered == set()

@@ -137,7 +137,8 @@ def test_same_results_removal_and_suppression_on_distributed_backends(both, shar
     # added to images already stored (no new faces; Milvus's facets rewritten)
     case_b = [cfp(shared_faces, p, n) for p in PEOPLE[1:5] for n in GALLERY_PHOTOS]
     for service in (embedded, distributed):
-        again = service.engine.ingest("admin", case_b, collection="case-b", workers=0)
+        admin = service.accounts.principal("admin", "cli")
+        again = service.library.ingest(admin, case_b, collection="case-b", workers=0)
         assert again.faces_indexed == 0 and again.failures == []
     only_b = SearchFilters(collection="case-b")
     for probe in (probes[0], probes[2]):

@@ -372,6 +372,7 @@ def main() -> None:
     from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import load_manifest
     from facesearch.models.runtime import set_threads
+    from facesearch.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
@@ -388,7 +389,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "inference.json")
     args = ap.parse_args()
     set_threads(1)
-    inference = InferenceSettings.from_environment()
+    inference = InferenceSettings.from_settings(Settings.load())
     if args.cache:
         inference = InferenceSettings(args.cache)
     if args.calibrate:

@@ -201,6 +201,7 @@ def main() -> None:
     from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import load_manifest
     from facesearch.models.runtime import OPENCV, open_session, set_threads
+    from facesearch.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "faces")
@@ -212,7 +213,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     set_threads(1)
-    inference = InferenceSettings.from_environment()
+    inference = InferenceSettings.from_settings(Settings.load())
     spec = load_manifest().models["sface-2021dec-int8bq"]
     shipped = lambda: bench.shipped_file(spec)  # noqa: E731
     fp32 = inference.model_file(spec, spec.runtime_spec("onnxruntime-fp32"), shipped)

@@ -137,3 +137,23 @@ def test_runtimes_in_the_environment_do_not_reach_the_models(
     with Gallery.open(settings=settings) as g:
         assert g.pipeline_inference.overrides == ()
         assert g.second_vectors_plan().at != "pass" or spec.runtime == "dlib"
+
+
+def test_settings_reach_the_clis_embed_tool(
+    tmp_path: Path, no_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``facesearch embed`` (app/tools.py) loads its pipeline with the settings' runtimes."""
+    from facesearch.app import tools
+
+    settings = Settings(data_dir=tmp_path / "data", second_runtime="dlib")
+    loaded: list[PipelineSettings | None] = []
+
+    def load(chosen: PipelineSettings | None = None) -> FacePipeline:
+        loaded.append(chosen)
+        raise RuntimeError("stop after the settings are seen")
+
+    monkeypatch.setattr(tools.FacePipeline, "load", staticmethod(load))
+    with pytest.raises(RuntimeError, match="stop"):
+        next(tools.embed_rows(settings, [tmp_path / "a.jpg"]))
+    (chosen,) = loaded
+    assert chosen is not None and chosen.inference == InferenceSettings.from_settings(settings)

@@ -47,9 +47,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from facesearch.models.inference import InferenceSettings
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -129,7 +132,9 @@ def summary(report: Any) -> dict[str, Any]:
     return row
 
 
-def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
+def embed_cost(
+    data: Path, inference: InferenceSettings, n: int = 200, repeats: int = 5
+) -> dict[str, float]:
     """Median ms per face of each recognizer pass, on the same faces, interleaved, 1 thread.
 
     ``single``: one SFace pass; ``flip-fusion``: SFace on the crop and its mirror; ``dlib``:
@@ -143,9 +148,11 @@ def embed_cost(data: Path, n: int = 200, repeats: int = 5) -> dict[str, float]:
     from facesearch.models.runtime import set_threads
 
     set_threads(1)
-    fused = FacePipeline.load(PipelineSettings())
-    flip = FacePipeline.load(PipelineSettings(flip_fusion=True, second_model=False))
-    plain = FacePipeline.load(PipelineSettings(second_flip=False))
+    fused = FacePipeline.load(PipelineSettings(inference=inference))
+    flip = FacePipeline.load(
+        PipelineSettings(flip_fusion=True, second_model=False, inference=inference)
+    )
+    plain = FacePipeline.load(PipelineSettings(second_flip=False, inference=inference))
     assert fused.second is not None and fused.second_template is not None
     assert plain.second is not None
     dlib_model, template, size = fused.second, fused.second_template, fused.second_size
@@ -193,7 +200,10 @@ def fit_fusion(args: argparse.Namespace) -> None:
 
     ds = load_dataset(args.data / "cfp" / "Data" / "Images", "folders", include=["*/frontal/*"])
     placeholder = ScoreFusion(0.0, 0.0, 1.0, 0.0, 1.0)  # only to run the second model
-    emb = embed_images(ds.paths, workers=args.workers, fusion=placeholder)
+    from facesearch.engine.pipeline import PipelineSettings
+
+    settings = PipelineSettings(inference=args.inference)
+    emb = embed_images(ds.paths, settings=settings, workers=args.workers, fusion=placeholder)
     fusion = fit_fusion(ds, emb, args.weight)
     emb.fusion = fusion
     calibration = calibrate_dataset(ds, emb, include=["*/frontal/*"], check_halves=False)
@@ -233,7 +243,11 @@ def nested_fusion(args: argparse.Namespace) -> None:
     cfp = args.data / "cfp"
     protocols = {name: load_dataset(cfp, name) for name in ("cfp-ff", "cfp-fp")}
     paths = list(dict.fromkeys(p for ds in protocols.values() for p in ds.paths))
-    emb = embed_images(paths, workers=args.workers)
+    from facesearch.engine.pipeline import PipelineSettings
+
+    emb = embed_images(
+        paths, settings=PipelineSettings(inference=args.inference), workers=args.workers
+    )
     index = {p: i for i, p in enumerate(paths)}
     first = emb.matrix(paths)
     second = emb.matrix(paths, second=True)
@@ -309,7 +323,7 @@ def fit_dlib_template(args: argparse.Namespace, n: int = 334) -> None:
     from facesearch.engine.decode import decode_file
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=args.inference))
     predictor = dlib.shape_predictor(
         str(
             Path(face_recognition_models.__file__).parent
@@ -355,35 +369,41 @@ def fit_dlib_template(args: argparse.Namespace, n: int = 334) -> None:
     print(json.dumps([[round(float(x), 2), round(float(y), 2)] for x, y in template]))
 
 
-RUNTIME_ENV = {
-    "detector": "FACESEARCH_DETECTOR_RUNTIME",
-    "recognizer": "FACESEARCH_RECOGNIZER_RUNTIME",
-    "second": "FACESEARCH_SECOND_RUNTIME",
+# --runtime KIND -> the Settings field that chooses its runtime
+RUNTIME_FIELDS = {
+    "detector": "detector_runtime",
+    "recognizer": "recognizer_runtime",
+    "second": "second_runtime",
 }
 
 
-def set_runtimes(choices: list[str]) -> dict[str, str]:
-    """``KIND=NAME`` choices into the environment (inherited by the worker processes); the
-    runtime each model kind runs on in this run."""
-    import os
-
+def set_runtimes(choices: list[str]) -> tuple[dict[str, str], InferenceSettings]:
+    """``KIND=NAME`` choices over the settings (``Settings.load()``: the environment's
+    ``FACESEARCH_*_RUNTIME`` too); the runtime each model kind runs on in this run and the
+    inference settings every pipeline of the run (and its worker processes) is given."""
+    from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import load_manifest
+    from facesearch.settings import Settings
 
+    chosen: dict[str, str] = {}
     for choice in choices:
         kind, _, name = choice.partition("=")
-        if kind not in RUNTIME_ENV or not name:
-            sys.exit(f"--runtime {choice!r}: expected KIND=NAME, KIND one of {list(RUNTIME_ENV)}")
-        os.environ[RUNTIME_ENV[kind]] = name
+        if kind not in RUNTIME_FIELDS or not name:
+            sys.exit(
+                f"--runtime {choice!r}: expected KIND=NAME, KIND one of {list(RUNTIME_FIELDS)}"
+            )
+        chosen[RUNTIME_FIELDS[kind]] = name
+    settings = Settings.load(**chosen)
     manifest = load_manifest()
     specs = {"detector": manifest.detector, "recognizer": manifest.recognizer,
              "second": manifest.models["dlib-resnet-v1"]}  # fmt: skip
     out = {}
     for kind, spec in specs.items():
-        name = os.environ.get(RUNTIME_ENV[kind]) or spec.runtime
+        name = getattr(settings, RUNTIME_FIELDS[kind]) or spec.runtime
         spec.runtime_spec(name)  # an unknown name is a clear error here, not in a worker
         out[kind] = name
     print(f"runtimes: {out}", flush=True)
-    return out
+    return out, InferenceSettings.from_settings(settings)
 
 
 def fmt(row: dict[str, Any]) -> str:
@@ -436,7 +456,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "README.md").exists():
         sys.exit(f"shared face data not found at {args.data}")
-    runtimes = set_runtimes(args.runtime)
+    runtimes, inference = set_runtimes(args.runtime)
+    args.inference = inference
     if args.fit_fusion:
         fit_fusion(args)
         return
@@ -475,7 +496,7 @@ def main() -> None:
     if "dlib" in variants and "sface+dlib" not in variants:
         variants.insert(0, "sface+dlib")
     for variant in variants:
-        settings = PipelineSettings(**VARIANTS[variant])
+        settings = PipelineSettings(**VARIANTS[variant], inference=inference)
         t0 = time.perf_counter()
         if variant == "single" and fused_run is not None:
             # the fused run's SFace vectors are exactly what SFace alone makes: score them alone
@@ -542,7 +563,7 @@ def main() -> None:
             if flips.has_flips:
                 results["lodo_flip"] = flip_report(flips, args.data, args.seed, [args.family])
     if not args.no_cost:
-        results["ms_per_face"] = embed_cost(args.data)
+        results["ms_per_face"] = embed_cost(args.data, inference)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(

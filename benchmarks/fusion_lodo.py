@@ -90,7 +90,10 @@ def labelled_sets(data: Path) -> dict[str, Any]:
 
 
 def build(args: argparse.Namespace) -> None:
+    from facesearch.engine.pipeline import PipelineSettings
     from facesearch.evaluate.featurecache import build_cache
+    from facesearch.models.inference import InferenceSettings
+    from facesearch.settings import Settings
 
     sets = labelled_sets(args.data)
     # the small sets first, then CFP fold by fold (its folds are identity-disjoint): an
@@ -117,8 +120,18 @@ def build(args: argparse.Namespace) -> None:
             print(f"  {done}/{total} photos, {rate:.1f}/s", flush=True)
 
     print(f"embedding {len(paths)} photos of {len(sets)} sets with both recognizers", flush=True)
+    # the plain vectors, on the runtimes of the settings (FACESEARCH_SECOND_RUNTIME, ...)
+    settings = PipelineSettings(
+        second_flip=False, inference=InferenceSettings.from_settings(Settings.load())
+    )
     cache = build_cache(
-        paths, args.data, args.cache, workers=args.workers, on_progress=progress, flips=args.flips
+        paths,
+        args.data,
+        args.cache,
+        settings=settings,
+        workers=args.workers,
+        on_progress=progress,
+        flips=args.flips,
     )
     target = args.cache
     print(

@@ -192,13 +192,13 @@ def detector_blob(image: np.ndarray) -> np.ndarray:
     return blob
 
 
-def calibration_inputs(data: Path) -> dict[str, list[np.ndarray]]:
+def calibration_inputs(data: Path, inference: Any) -> dict[str, list[np.ndarray]]:
     """Per model kind, the float32 tensors its graph sees on the calibration photos and their
     mirror images (landmarks from the shipped detector)."""
     from facesearch.engine.decode import decode_file
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=inference))
     out: dict[str, list[np.ndarray]] = {k: [] for k in INPUTS}
     photos = calibration_photos(data)
     for i, path in enumerate(photos):
@@ -229,7 +229,7 @@ def calibrate_all(data: Path, inference: Any) -> None:
     from facesearch.models.manifest import load_manifest
 
     print(f"calibration photos: {len(calibration_photos(data))} CFP photos in no CFP-FF/FP pair")
-    inputs = calibration_inputs(data)
+    inputs = calibration_inputs(data, inference)
     for spec in load_manifest().models.values():
         int8 = spec.derived.get("int8")
         if int8 is None or int8.calibration is None:
@@ -317,7 +317,7 @@ def cosine_check(specs: list[Any], inference: Any, data: Path, n: int) -> dict[s
     from facesearch.engine.embed import normalise
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=inference))
     files = sorted((data / "cfp" / "Data" / "Images").glob("*/*/01.jpg"))[:n]
     images = [decode_file(f).pixels for f in files]
     chips: dict[str, list[np.ndarray]] = {"recognizer": [], "recognizer-secondary": []}
@@ -372,6 +372,7 @@ def main() -> None:
     from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import load_manifest
     from facesearch.models.runtime import set_threads
+    from facesearch.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
@@ -388,7 +389,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "inference.json")
     args = ap.parse_args()
     set_threads(1)
-    inference = InferenceSettings.from_environment()
+    inference = InferenceSettings.from_settings(Settings.load())
     if args.cache:
         inference = InferenceSettings(args.cache)
     if args.calibrate:

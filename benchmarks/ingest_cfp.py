@@ -44,10 +44,13 @@ def raw_models(files: list[Path]) -> float:
     """Photos per second for decode+detect+align+embed on one core, nothing stored."""
     from facesearch.engine.decode import decode_file
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
+    from facesearch.models.inference import InferenceSettings
     from facesearch.models.runtime import set_threads
+    from facesearch.settings import Settings
 
     set_threads(1)
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))  # what ingest runs
+    inference = InferenceSettings.from_settings(Settings.load())
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=inference))
     for f in files[:20]:  # warm-up
         pipe.process_image(decode_file(f))
     start = time.perf_counter()

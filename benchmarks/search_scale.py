@@ -65,12 +65,16 @@ def log(msg: str) -> None:
 # -- mates ---------------------------------------------------------------------------- #
 def make_cache(cfp_root: Path, cache: Path) -> None:
     """Embed every frontal CFP photo with the facesearch pipeline into ``cache``."""
-    from facesearch.engine.pipeline import FacePipeline
+    from facesearch.engine.pipeline import FacePipeline, PipelineSettings
+    from facesearch.models.inference import InferenceSettings
+    from facesearch.settings import Settings
 
     paths = sorted((cfp_root / "Data" / "Images").glob("*/frontal/*.jpg"))
     if not paths:
         raise SystemExit(f"no CFP frontal photos under {cfp_root}")
-    pipe = FacePipeline.load()
+    pipe = FacePipeline.load(
+        PipelineSettings(inference=InferenceSettings.from_settings(Settings.load()))
+    )
     embs, idents, kept = [], [], []
     try:
         from rich.console import Console

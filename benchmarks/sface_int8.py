@@ -52,12 +52,12 @@ FIRST_CONV, LAST_FC = "conv_1_conv2d", "pre_fc1"
 RECIPES = ("ort-qdq", "ort-qdq-rr-excl", "nncf-mixed", "nncf-mixed-excl-bc")
 
 
-def chips(data: Path) -> tuple[np.ndarray, np.ndarray]:
+def chips(data: Path, inference: Any) -> tuple[np.ndarray, np.ndarray]:
     """(calibration, test) float32 NCHW tensors of SFace chips."""
     from facesearch.engine.decode import decode_file
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=inference))
     cal = []
     for path in bench.calibration_photos(data):
         pixels = decode_file(path).pixels
@@ -139,7 +139,9 @@ def unit(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def cfp_chips(data: Path) -> tuple[np.ndarray, dict[str, int], dict[str, list[Any]]]:
+def cfp_chips(
+    data: Path, inference: Any
+) -> tuple[np.ndarray, dict[str, int], dict[str, list[Any]]]:
     """SFace chips (float32 NCHW) of every photo of the CFP-FF and CFP-FP protocols, the row of
     each photo (photos without a face have none), and the protocols' pairs."""
     from facesearch.engine.decode import decode_file
@@ -155,7 +157,7 @@ def cfp_chips(data: Path) -> tuple[np.ndarray, dict[str, int], dict[str, list[An
             if list(z["photos"]) == photos:
                 rows = {str(n): i for i, n in enumerate(z["names"])}
                 return bench.chip_tensor(z["chips"]), rows, pairs
-    pipe = FacePipeline.load(PipelineSettings(second_model=False))
+    pipe = FacePipeline.load(PipelineSettings(second_model=False, inference=inference))
     chips, names = [], []
     for i, path in enumerate(photos):
         if got := bench.chips_of(pipe, decode_file(path).pixels):
@@ -168,11 +170,13 @@ def cfp_chips(data: Path) -> tuple[np.ndarray, dict[str, int], dict[str, list[An
     return bench.chip_tensor(np.stack(chips)), {n: i for i, n in enumerate(names)}, pairs
 
 
-def cfp_gate(calls: dict[str, Callable[[np.ndarray], np.ndarray]], data: Path) -> None:
+def cfp_gate(
+    calls: dict[str, Callable[[np.ndarray], np.ndarray]], data: Path, inference: Any
+) -> None:
     """SFace-alone 10-fold accuracy on CFP-FF and CFP-FP of every variant, against fp32."""
     from facesearch.evaluate.metrics import kfold_verification_accuracy
 
-    x, rows, pairs = cfp_chips(data)
+    x, rows, pairs = cfp_chips(data, inference)
     print(f"CFP gate: SFace chips of {len(x)} protocol photos with a face")
     acc: dict[str, dict[str, float]] = {}
     for name, call in calls.items():
@@ -201,6 +205,7 @@ def main() -> None:
     from facesearch.models.inference import InferenceSettings
     from facesearch.models.manifest import load_manifest
     from facesearch.models.runtime import OPENCV, open_session, set_threads
+    from facesearch.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "faces")
@@ -212,12 +217,12 @@ def main() -> None:
     )
     args = ap.parse_args()
     set_threads(1)
-    inference = InferenceSettings.from_environment()
+    inference = InferenceSettings.from_settings(Settings.load())
     spec = load_manifest().models["sface-2021dec-int8bq"]
     shipped = lambda: bench.shipped_file(spec)  # noqa: E731
     fp32 = inference.model_file(spec, spec.runtime_spec("onnxruntime-fp32"), shipped)
     int8 = inference.model_file(spec, spec.runtime_spec("onnxruntime-int8"), shipped)
-    cal, test = chips(args.data)
+    cal, test = chips(args.data, inference)
     print(f"calibration: {len(cal)} chips; test: {len(test)} chips (CFP frontal + profile)")
     calls: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "fp32 opencv": open_session(OPENCV, bench.shipped_file(spec), "data").run,
@@ -260,7 +265,7 @@ def main() -> None:
             print(f"| {name} | {np.median(times[name]) * 1e3:.2f} | {cos.min():.4f} | "
                   f"{np.percentile(cos, 5):.4f} | {np.median(cos):.5f} |", flush=True)  # fmt: skip
         if args.cfp_gate:
-            cfp_gate(calls, args.data)
+            cfp_gate(calls, args.data, inference)
 
 
 if __name__ == "__main__":

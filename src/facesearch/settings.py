@@ -27,6 +27,11 @@ DEVELOPMENT_SECRET = "development-only-not-secret"
 MIN_SECRET_LENGTH = 32
 
 
+def default_model_cache_dir() -> Path:
+    """Where derived model files are built when no ``model_cache_dir`` is set."""
+    return Path.home() / ".cache" / "facesearch" / "models"
+
+
 class Settings(BaseSettings):
     """Everything the service and the server need from their environment."""
 
@@ -137,7 +142,7 @@ class Settings(BaseSettings):
     def resolved_model_cache_dir(self) -> Path:
         if self.model_cache_dir is not None:
             return self.model_cache_dir
-        return Path.home() / ".cache" / "facesearch" / "models"
+        return default_model_cache_dir()
 
     @property
     def is_development(self) -> bool:

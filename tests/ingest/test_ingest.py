@@ -100,7 +100,7 @@ def test_hostile_files_fail_clearly_and_the_run_continues(gallery, photos, astro
     (bad / "truncated.jpg").write_bytes(good[: len(good) // 4])
     (bad / "garbage.png").write_bytes(np.random.default_rng(0).bytes(5000))
     (bad / "text.jpg").write_text("hello")
-    from tests.test_decode import _png_header_only
+    from tests.engine.test_decode import _png_header_only
 
     (bad / "bomb.png").write_bytes(_png_header_only(80_000, 80_000))
     report = gallery.ingest([photos], workers=0)

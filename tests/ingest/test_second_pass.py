@@ -173,7 +173,8 @@ def test_an_interrupted_pass_keeps_its_work_and_the_next_one_finishes(gallery, p
             raise KeyboardInterrupt
 
     first = SecondPass(
-        gallery.catalog, gallery.blobs, spec, workers=0, batch_size=1, commit_every=1,
+        gallery.catalog, gallery.blobs, spec, gallery.pipeline_inference, workers=0,
+        batch_size=1, commit_every=1,
         on_progress=ctrl_c,
     ).run()  # fmt: skip
     assert first.interrupted and first.described == 2

@@ -25,7 +25,6 @@ from facesearch.engine.embed import (
     second_vectors_manifest,
 )
 from facesearch.engine.pipeline import FacePipeline, PipelineSettings
-from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import load_manifest
 from facesearch.search.scoring import Scoring
 
@@ -71,9 +70,7 @@ def test_a_flipped_vector_is_the_mean_of_the_chip_and_its_mirror(pipeline, astro
         decoded.pixels, face.landmarks, pipeline.second_template, pipeline.second_size
     )
     # dlib's own code, one chip at a time: an oracle independent of the ONNX graph and batch
-    inference = InferenceSettings.from_environment().with_runtime(
-        "recognizer-secondary", DLIB_ENGINE
-    )
+    inference = pipeline.inference.with_runtime("recognizer-secondary", DLIB_ENGINE)
     reference = DlibEmbedder(_spec(False), inference=inference)
     reference.load()
     v = reference.predict(chip[None])[0]

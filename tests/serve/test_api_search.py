@@ -310,3 +310,56 @@ def test_search_over_postgresql(
         outsider = bearer(gal.env, "inv2")
         assert outsider.get(best["crop_url"]).status_code == 404
         assert outsider.get(f"/api/v1/searches/{out['search_id']}").status_code == 403
+
+
+def _encoded(rgb: np.ndarray, fmt: str) -> bytes:
+    """``rgb`` in Pillow's ``fmt`` (GIF is palette, PGM grey: what the CLI decodes too)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    image = Image.fromarray(rgb)
+    (image.convert("L") if fmt == "PPM" else image).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("GIF", "probe.gif"), ("PPM", "probe.pgm")])
+def test_gif_and_pgm_probes_are_searched_as_the_cli_searches_them(
+    g: Gallery, astronaut: np.ndarray, tmp_path: Path, fmt: str, name: str
+) -> None:
+    """The API's upload check is the one image-type table (``engine/formats.py``): a GIF or
+    PGM probe, which the CLI accepts, is searched (201) with the candidates the CLI gives."""
+    from typer.testing import CliRunner
+
+    from facesearch.cli import app
+
+    probe = _encoded(astronaut, fmt)
+    path = tmp_path / name
+    path.write_bytes(probe)
+    r = g.inv.post(
+        "/api/v1/cases/C-1/searches", files={"probe": (name, probe, "application/octet-stream")}
+    )
+    assert r.status_code == 201, r.text
+    over_http = r.json()["candidates"]
+    assert over_http and over_http[0]["band"] == "strong"
+    res = CliRunner().invoke(
+        app,
+        ["search", str(path), "--case", "C-1", "--json", "-d", str(g.env.settings.data_dir)],
+        env={"FACESEARCH_USER": "inv"},
+    )
+    assert res.exit_code == 0, res.output
+    over_cli = json.loads(res.output)["candidates"]
+    assert [(c["face_id"], round(c["score"], 4), c["band"]) for c in over_http] == [
+        (c["face_id"], round(c["score"], 4), c["band"]) for c in over_cli
+    ]
+
+
+def test_a_non_image_probe_is_refused_naming_the_accepted_types(g: Gallery) -> None:
+    from facesearch.engine.formats import ACCEPTED_LABEL, IMAGE_FORMATS
+
+    r = g.inv.post(
+        "/api/v1/cases/C-1/searches", files={"probe": ("notes.txt", b"hello there", "text/plain")}
+    )
+    assert r.status_code == 415
+    detail = r.json()["detail"]
+    assert ACCEPTED_LABEL in detail
+    assert all(f.label in detail for f in IMAGE_FORMATS)  # GIF and PGM among them

@@ -41,15 +41,15 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert Cipher.from_settings(Settings.load()) is None
     with pytest.raises(EncryptionError, match="not set"):
-        encrypt(b"x")
+        encrypt(b"x", settings=Settings.load())
     key = bytes(range(32))
     monkeypatch.setenv(ENV_VAR, base64.urlsafe_b64encode(key).decode())
-    blob = encrypt(b"thumbnail")
+    blob = encrypt(b"thumbnail", settings=Settings.load())
     monkeypatch.setenv(ENV_VAR, key.hex())  # the same key, as hex
-    assert decrypt(blob) == b"thumbnail"
+    assert decrypt(blob, settings=Settings.load()) == b"thumbnail"
     monkeypatch.setenv(ENV_VAR, generate_key())
     with pytest.raises(EncryptionError, match="different key"):
-        decrypt(blob)
+        decrypt(blob, settings=Settings.load())
     monkeypatch.setenv(ENV_VAR, "too-short")
     with pytest.raises(EncryptionError, match="32 bytes"):
         Cipher.from_settings(Settings.load())

@@ -32,9 +32,10 @@ from facesearch.evaluate.runner import (
     write_plots,
     write_scores,
 )
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import load_manifest
 from facesearch.search.scoring import Scoring
-from facesearch.settings import resolve_data_dir
+from facesearch.settings import Settings
 
 __all__ = [
     "CalibrationRun",
@@ -52,12 +53,12 @@ Note = Callable[[str], None]
 
 
 def operating_thresholds(
-    data_dir: Path | None, settings: PipelineSettings, *, fused: bool, note: Note
+    data_dir: Path, settings: PipelineSettings, *, fused: bool, note: Note
 ) -> Thresholds:
     """The operating thresholds, as search uses them: the data directory's calibrated bands
     (else the packaged ones; ``note`` says why), for fused scores the fused bands."""
     try:
-        manifest = calibrated_manifest(resolve_data_dir(data_dir), settings=settings)
+        manifest = calibrated_manifest(data_dir, settings=settings)
     except CalibrationError as exc:  # e.g. a calibration of another embedding variant
         note(f"{exc}; using the packaged thresholds")
         manifest = load_manifest()
@@ -69,7 +70,7 @@ def operating_thresholds(
 def evaluate(
     dataset: Dataset,
     *,
-    data_dir: Path | None,
+    settings: Settings,
     flip: bool,
     fusion: bool,
     workers: int | None,
@@ -79,12 +80,14 @@ def evaluate(
     note: Note,
 ) -> EvalReport:
     """1:1 and 1:N accuracy of ``dataset`` through the search pipeline, at the operating
-    point of ``data_dir``."""
-    settings = PipelineSettings(flip_fusion=flip, second_model=fusion)
+    point of the settings' data directory, on the models' runtimes the settings choose."""
+    chosen = PipelineSettings(
+        flip_fusion=flip, second_model=fusion, inference=InferenceSettings.from_settings(settings)
+    )
     report: EvalReport = run_evaluation(
         dataset,
-        thresholds=operating_thresholds(data_dir, settings, fused=fusion, note=note),
-        settings=settings,
+        thresholds=operating_thresholds(settings.data_dir, chosen, fused=fusion, note=note),
+        settings=chosen,
         workers=workers,
         seed=seed,
         max_impostors=max_impostors,
@@ -139,7 +142,7 @@ class CalibrationRun:
 def calibrate(
     dataset: Dataset,
     *,
-    data_dir: Path | None,
+    settings: Settings,
     output: Path | None,
     fusion: bool,
     workers: int | None,
@@ -149,12 +152,15 @@ def calibrate(
     note: Note,
 ) -> CalibrationRun:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on ``dataset``; written to
-    ``output`` (default: calibration.json in the data directory) unless ``dry_run``."""
-    root = resolve_data_dir(data_dir)
+    ``output`` (default: calibration.json in the settings' data directory) unless
+    ``dry_run``; the models run on the runtimes the settings choose."""
+    root = settings.data_dir
     target = output or root / CALIBRATION_FILE
-    settings = PipelineSettings(second_model=fusion)
+    chosen = PipelineSettings(
+        second_model=fusion, inference=InferenceSettings.from_settings(settings)
+    )
     try:
-        current_manifest = calibrated_manifest(root, settings=settings)
+        current_manifest = calibrated_manifest(root, settings=chosen)
     except CalibrationError as exc:  # a file for another model: replaced by this run
         note(str(exc))
         current_manifest = load_manifest()
@@ -162,7 +168,7 @@ def calibrate(
     second_spec = second_model_spec(current_manifest)
     current_fused = dict(second_spec.thresholds) if second_spec is not None else {}
     embeddings = embed_images(
-        dataset.paths, settings=settings, workers=workers, on_progress=on_progress
+        dataset.paths, settings=chosen, workers=workers, on_progress=on_progress
     )
     calibration = calibrate_dataset(dataset, embeddings, include=include)
     if not dry_run:

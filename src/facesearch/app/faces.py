@@ -15,7 +15,8 @@ from typing import Any
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
-from facesearch.app.results import Media, sniff_image_type
+from facesearch.app.results import Media
+from facesearch.engine.formats import sniff_mime
 from facesearch.govern import cases as cases_mod
 
 
@@ -50,7 +51,7 @@ class Faces:
             {**asked, "image_sha256": stored.image_sha256},
             case=case_number,
         )
-        return Media(data, sniff_image_type(data) or "application/octet-stream")
+        return Media(data, sniff_mime(data) or "application/octet-stream")
 
     def reveal(self, who: Principal, search_id: int, face_id: int, reason: str = "") -> int:
         """Log that ``who`` un-blurred the full image of a candidate; returns the audit seq."""

@@ -10,27 +10,6 @@ from typing import Any, Literal
 from facesearch.govern.searches import SearchOutcome
 from facesearch.search.scoring import ProbeFace
 
-IMAGE_TYPES = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"RIFF": "image/webp",
-    b"BM": "image/bmp",
-    b"II*\x00": "image/tiff",
-    b"MM\x00*": "image/tiff",
-}
-
-
-def sniff_image_type(data: bytes) -> str | None:
-    """The image media type from the file's first bytes, or None when it is not an image
-    type facesearch decodes."""
-    for magic, media_type in IMAGE_TYPES.items():
-        if data.startswith(magic):
-            if media_type == "image/webp" and data[8:12] != b"WEBP":
-                return None
-            return media_type
-    return None
-
-
 JobStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 
 

@@ -17,7 +17,8 @@ from facesearch.app.multisearch import (
     case_for_probes,
 )
 from facesearch.app.principal import Principal
-from facesearch.app.results import Media, SearchView, sniff_image_type
+from facesearch.app.results import Media, SearchView
+from facesearch.engine.formats import sniff_mime
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
 from facesearch.govern.searches import ReviewView, SearchOutcome
 from facesearch.search.grid import result_grid
@@ -137,7 +138,7 @@ class Searches:
 
     def probe_image(self, who: Principal, search_id: int) -> Media:
         data: bytes = self.ctx.governance.probe_image(who.username, search_id)
-        return Media(data, sniff_image_type(data) or "application/octet-stream")
+        return Media(data, sniff_mime(data) or "application/octet-stream")
 
     def review(
         self, who: Principal, search_id: int, face_id: int, decision: str, note: str

@@ -23,14 +23,13 @@ from facesearch.app.cases import Cases
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.library import Library
-from facesearch.app.results import sniff_image_type
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
 
-__all__ = ["LOCAL_READS", "SearchRequest", "Service", "sniff_image_type"]
+__all__ = ["LOCAL_READS", "SearchRequest", "Service"]
 
 
 class Service:

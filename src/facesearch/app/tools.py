@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from facesearch.engine.decode import decode_file
-from facesearch.engine.pipeline import FacePipeline
+from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.errors import DecodeError
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import load_manifest
 from facesearch.search.compare import (
     PairError,
@@ -19,14 +20,18 @@ from facesearch.search.compare import (
     compare_pairs,
     read_pair_list,
 )
+from facesearch.settings import Settings
 
 __all__ = ["PairError", "check_rule", "compare_pair_file", "compare_photos", "embed_rows"]
 
 
-def embed_rows(files: Sequence[Path]) -> Iterator[dict[str, Any]]:
-    """One row per face found in each file (box, landmarks, quality, model, embedding); a
-    file without a face, or unreadable, gets one row saying so."""
-    pipeline = FacePipeline.load()
+def embed_rows(settings: Settings, files: Sequence[Path]) -> Iterator[dict[str, Any]]:
+    """One row per face found in each file (box, landmarks, quality, model, embedding), by
+    the models on the runtimes ``settings`` choose; a file without a face, or unreadable,
+    gets one row saying so."""
+    pipeline = FacePipeline.load(
+        PipelineSettings(inference=InferenceSettings.from_settings(settings))
+    )
     model = load_manifest().recognizer.model_key
     for path in files:
         try:
@@ -63,7 +68,7 @@ def embed_rows(files: Sequence[Path]) -> Iterator[dict[str, Any]]:
 
 
 def compare_photos(
-    data_dir: Path | None,
+    settings: Settings,
     a: Path,
     b: Path,
     *,
@@ -71,13 +76,14 @@ def compare_photos(
     face_b: int | None,
     rule: str,
 ) -> PhotoComparison:
-    """1:1 verification of a face in ``a`` and one in ``b`` (the data directory's bands)."""
-    result: PhotoComparison = Verifier.load(data_dir).compare(
+    """1:1 verification of a face in ``a`` and one in ``b`` (the bands of the settings' data
+    directory, the models on the runtimes the settings choose)."""
+    result: PhotoComparison = Verifier.load(settings=settings).compare(
         a, b, face_a=face_a, face_b=face_b, rule=rule
     )
     return result
 
 
-def compare_pair_file(data_dir: Path | None, pairs: Path, rule: str) -> Iterator[dict[str, Any]]:
+def compare_pair_file(settings: Settings, pairs: Path, rule: str) -> Iterator[dict[str, Any]]:
     """A row per pair of the TSV ``pairs`` (see ``search.compare.read_pair_list``)."""
-    yield from compare_pairs(Verifier.load(data_dir), read_pair_list(pairs), rule=rule)
+    yield from compare_pairs(Verifier.load(settings=settings), read_pair_list(pairs), rule=rule)

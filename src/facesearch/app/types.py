@@ -5,6 +5,7 @@ helpers they format them with. ``serve/`` and ``cli/`` import these from here (a
 or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
+from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.cases import CaseSummary
@@ -27,6 +28,7 @@ from facesearch.search.multiprobe import MAX_PROBES
 from facesearch.store.catalog import SearchFilters
 
 __all__ = [
+    "ACCEPTED_LABEL",
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
@@ -52,4 +54,5 @@ __all__ = [
     "fmt_time",
     "is_archive",
     "load_policy",
+    "sniff_mime",
 ]

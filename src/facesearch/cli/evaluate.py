@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -28,6 +28,9 @@ from rich.progress import (
 from rich.table import Table
 
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
+
+if TYPE_CHECKING:
+    from facesearch.settings import Settings
 
 
 class ProtocolChoice(StrEnum):
@@ -110,13 +113,15 @@ def _fmt_pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f}%"
 
 
-def _data_dir(ctx: typer.Context, option: Path | None) -> Path | None:
-    """The command's --data-dir, else the main app's global --data-dir (if any)."""
-    if option is not None:
-        return option
-    root = ctx.find_root().obj
-    found = getattr(root, "data_dir", None)
-    return Path(found) if found is not None else None
+def _settings(ctx: typer.Context, option: Path | None) -> Settings:
+    """The typed settings, with the command's --data-dir, else the main app's global
+    --data-dir (if any)."""
+    from facesearch.settings import Settings
+
+    if option is None:
+        found = getattr(ctx.find_root().obj, "data_dir", None)
+        option = Path(found) if found is not None else None
+    return Settings.load(data_dir=option)
 
 
 def eval_command(
@@ -188,7 +193,7 @@ def eval_command(
         with _progress("embed", err_console.is_terminal) as update:
             report = evaluation.evaluate(
                 dataset,
-                data_dir=_data_dir(ctx, data_dir),
+                settings=_settings(ctx, data_dir),
                 flip=flip,
                 fusion=not sface_only,
                 workers=workers,
@@ -270,7 +275,7 @@ def calibrate_command(
         with _progress("embed", err_console.is_terminal and not json_out) as update:
             run = evaluation.calibrate(
                 dataset,
-                data_dir=_data_dir(ctx, data_dir),
+                settings=_settings(ctx, data_dir),
                 output=output,
                 fusion=not sface_only,
                 workers=workers,

@@ -35,9 +35,10 @@ def embed(
 ) -> None:
     """Print one JSON line per detected face: box, landmarks, quality, model, embedding."""
     from facesearch.app.tools import embed_rows
+    from facesearch.settings import Settings
 
     with friendly_errors():
-        for row in embed_rows(files):
+        for row in embed_rows(Settings.load(), files):
             _jsonl(row)
 
 
@@ -82,8 +83,10 @@ def compare(
     photos given; it does not search or touch a gallery.
     """
     from facesearch.app.tools import PairError, check_rule, compare_pair_file, compare_photos
+    from facesearch.settings import Settings
 
     with friendly_errors():
+        settings = Settings.load(data_dir=data_dir)
         check_rule(str(face_rule))
         if pairs is not None:
             if face_a is not None or face_b is not None:
@@ -91,11 +94,11 @@ def compare(
                     "--face-a/--face-b are for two photos; with --pairs give the faces in the "
                     "pair file's face columns"
                 )
-            _print_pair_rows(compare_pair_file(data_dir, pairs, str(face_rule)), json_out)
+            _print_pair_rows(compare_pair_file(settings, pairs, str(face_rule)), json_out)
             return
         if a is None or b is None:
             raise PairError("give two photos, or --pairs FILE")
-        result = compare_photos(data_dir, a, b, face_a=face_a, face_b=face_b, rule=str(face_rule))
+        result = compare_photos(settings, a, b, face_a=face_a, face_b=face_b, rule=str(face_rule))
     for side, photo, option in (("a", a, "--face-a N"), ("b", b, "--face-b N")):
         choice = result.choice(side)
         if choice.decided_by_rule:

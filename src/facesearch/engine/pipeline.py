@@ -48,7 +48,8 @@ class PipelineSettings:
     # bands; off gives the plain vectors with theirs (embed.second_vectors_manifest).
     second_flip: bool = True
     # Which runtime runs each model and where derived model files are built (None: the
-    # manifest's choices and the settings from the environment; models/inference.py).
+    # manifest's choices and the default cache, never the environment: callers pass
+    # InferenceSettings.from_settings(settings); models/inference.py).
     inference: InferenceSettings | None = None
 
 
@@ -83,7 +84,7 @@ class FacePipeline:
         if self.settings.second_model:  # the second recognizer's vectors, key and fusion
             manifest = second_vectors_manifest(manifest, self.settings.second_flip)
         self.manifest = manifest
-        inference = self.settings.inference or InferenceSettings.from_environment()
+        inference = self.settings.inference or InferenceSettings()
         self.inference = inference
         self.detector = YuNetDetector(manifest.detector, self.settings.detector, inference)
         self.embedder = SFaceEmbedder(

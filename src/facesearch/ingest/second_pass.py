@@ -35,6 +35,7 @@ from facesearch.engine.align import align_face
 from facesearch.engine.embed import DlibEmbedder
 from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.worker import ChipGeometry, crop_origin
+from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import ModelSpec
 from facesearch.models.runtime import set_threads
 from facesearch.store.ports import BlobStore, Catalog, Executor, InlineExecutor
@@ -103,11 +104,10 @@ SecondPassCallback = Callable[[SecondPassProgress], None]
 
 # --- worker side ------------------------------------------------------------------------------
 class _Describer:
-    def __init__(self, spec: ModelSpec) -> None:
-
+    def __init__(self, spec: ModelSpec, inference: InferenceSettings) -> None:
         if spec.alignment_template is None:
             raise ValueError(f"second recognizer {spec.key} has no alignment template")
-        self.embedder = DlibEmbedder(spec)
+        self.embedder = DlibEmbedder(spec, inference=inference)
         self.embedder.load()
         self.geometry = ChipGeometry(
             np.asarray(spec.alignment_template, np.float32),
@@ -156,13 +156,14 @@ class _DescriberState:
 _state = _DescriberState()
 
 
-def init_describer(spec: ModelSpec, threads: int = 1) -> None:
-    """Worker set-up: load (and verify) the second recognizer; Ctrl-C is the parent's."""
+def init_describer(spec: ModelSpec, inference: InferenceSettings, threads: int = 1) -> None:
+    """Worker set-up: load (and verify) the second recognizer on the runtime ``inference``
+    chooses; Ctrl-C is the parent's."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(threads)
-    _state.describer = _Describer(spec)
+    _state.describer = _Describer(spec, inference)
 
 
 def describe_chips(jobs: list[ChipJob]) -> ChipResults:
@@ -181,6 +182,7 @@ class SecondPass:
         catalog: Catalog,
         blobs: BlobStore,
         spec: ModelSpec,
+        inference: InferenceSettings,
         *,
         workers: int | None = None,
         batch_size: int = 16,
@@ -194,6 +196,8 @@ class SecondPass:
         self.executor_factory = executor
         self.blobs = blobs
         self.spec = spec
+        #: the runtime and model cache of the workers' recognizer (from the gallery's settings)
+        self.inference = inference
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.batch_size = batch_size
         self.commit_every = commit_every
@@ -203,11 +207,12 @@ class SecondPass:
 
     def _executor(self) -> Executor:
         if self.workers <= 0:
-            _state.describer = _state.describer or _Describer(self.spec)
+            _state.describer = _state.describer or _Describer(self.spec, self.inference)
             return InlineExecutor()
+        initargs = (self.spec, self.inference, 1)
         if self.executor_factory is not None:  # the same worker function on Ray actors
-            return self.executor_factory(self.workers, init_describer, (self.spec, 1))
-        return process_pool(self.workers, init_describer, (self.spec, 1))
+            return self.executor_factory(self.workers, init_describer, initargs)
+        return process_pool(self.workers, init_describer, initargs)
 
     def run(self) -> SecondPassReport:
         """Describe the queue; Ctrl-C stops it cleanly (finished batches are kept)."""

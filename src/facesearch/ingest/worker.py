@@ -103,7 +103,7 @@ class ChipGeometry:
 @dataclass(frozen=True)
 class SecondRecognizer:
     """The second recognizer to run inside the ingest workers: its manifest entry and the
-    inference settings that choose its runtime (None: from the environment)."""
+    inference settings that choose its runtime (None: the manifest's, the default cache)."""
 
     spec: ModelSpec
     inference: InferenceSettings | None = None

@@ -5,13 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import ModelSpec, RuntimeSpec
-
-if TYPE_CHECKING:
-    from facesearch.models.inference import InferenceSettings
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -21,7 +18,7 @@ class InferenceModel(ABC, Generic[In, Out]):
     """A model described by a manifest entry. Nothing is loaded until ``load()``.
 
     ``inference`` says which runtime runs it and where derived files live (default: the
-    manifest's choice and the settings from the environment, read at ``load()``).
+    manifest's choice and the default cache; never the environment).
     """
 
     def __init__(self, spec: ModelSpec, inference: InferenceSettings | None = None) -> None:
@@ -35,8 +32,8 @@ class InferenceModel(ABC, Generic[In, Out]):
 
     @property
     def inference(self) -> InferenceSettings:
-        if self._inference is None:
-            self._inference = InferenceSettings.from_environment()
+        if self._inference is None:  # the manifest's runtimes, the default cache
+            self._inference = InferenceSettings()
         return self._inference
 
     @property

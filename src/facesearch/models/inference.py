@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from facesearch.errors import ModelFileError
 from facesearch.models.derive import SHIPPED, DerivedFiles
 from facesearch.models.manifest import ModelSpec, RuntimeSpec
-from facesearch.settings import Settings
-
-if TYPE_CHECKING:
-    from facesearch.settings import Settings
+from facesearch.settings import Settings, default_model_cache_dir
 
 # model kind -> the Settings field that overrides its runtime
 KIND_SETTINGS = {
@@ -74,7 +70,11 @@ def _warn_differs(model: str, runtime: RuntimeSpec, say: Callable[[str], None]) 
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    cache_dir: Path
+    """The models' runtimes and derived-file cache. ``InferenceSettings()`` is the manifest's
+    choices and the default cache, never the environment: callers pass
+    :meth:`from_settings` of the one :class:`~facesearch.settings.Settings` they were given."""
+
+    cache_dir: Path = field(default_factory=default_model_cache_dir)
     # (model kind, runtime name) pairs that replace the manifest's choice
     overrides: tuple[tuple[str, str], ...] = ()
 
@@ -86,11 +86,6 @@ class InferenceSettings:
             if getattr(settings, field, None)
         )
         return cls(settings.resolved_model_cache_dir, overrides)
-
-    @classmethod
-    def from_environment(cls) -> InferenceSettings:
-
-        return cls.from_settings(Settings.load())
 
     def with_runtime(self, kind: str, runtime: str) -> InferenceSettings:
         kept = tuple((k, r) for k, r in self.overrides if k != kind)

@@ -162,6 +162,11 @@ class Gallery:
         return embedding_model_key(self.manifest, self.pipeline_settings)
 
     @property
+    def pipeline_inference(self) -> InferenceSettings:
+        """The models' runtimes and cache, from this gallery's settings (the one source)."""
+        return self.pipeline_settings.inference or InferenceSettings.from_settings(self.settings)
+
+    @property
     def pipeline_dim(self) -> int:
         return int(self.manifest.recognizer.embedding_size or 0)
 
@@ -342,6 +347,7 @@ class Gallery:
             self.catalog,
             self.blobs,
             spec,
+            self.pipeline_inference,
             workers=workers,
             on_progress=on_progress,
             executor=self.backends.executor_factory(),

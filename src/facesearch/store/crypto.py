@@ -131,23 +131,20 @@ class Cipher:
             ) from None
 
 
-def _settings_cipher(settings: Settings | None) -> Cipher:
-    if settings is None:
-        settings = Settings.load()
+def _settings_cipher(settings: Settings) -> Cipher:
     cipher = Cipher.from_settings(settings)
     if cipher is None:
         raise EncryptionError(f"{ENV_VAR} is not set")
     return cipher
 
 
-def encrypt(data: bytes, aad: bytes = b"", *, settings: Settings | None = None) -> bytes:
-    """Encrypt with the settings' key (default: ``Settings.load()``; error if unset)."""
+def encrypt(data: bytes, aad: bytes = b"", *, settings: Settings) -> bytes:
+    """Encrypt with the settings' key (error if unset)."""
     return _settings_cipher(settings).encrypt(data, aad)
 
 
-def decrypt(blob: bytes, aad: bytes = b"", *, settings: Settings | None = None) -> bytes:
-    """Decrypt with the settings' key (default: ``Settings.load()``); a clear error on a
-    wrong key."""
+def decrypt(blob: bytes, aad: bytes = b"", *, settings: Settings) -> bytes:
+    """Decrypt with the settings' key; a clear error on a wrong key."""
     return _settings_cipher(settings).decrypt(blob, aad)
 
 

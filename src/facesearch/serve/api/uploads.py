@@ -1,5 +1,5 @@
 """Upload limits and types: 413 above the settings' size, 415 for a wrong type (checked from
-the bytes, not the client's declared type)."""
+the bytes, not the client's declared type, against ``engine/formats.py``'s one table)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from fastapi import Request, UploadFile
 
-from facesearch.app.service import sniff_image_type
+from facesearch.app.types import ACCEPTED_LABEL, sniff_mime
 from facesearch.serve.api.errors import ApiError
 
 CHUNK = 1024 * 1024
@@ -32,8 +32,8 @@ def read_image(upload: UploadFile, limit: int, what: str = "probe") -> bytes:
         raise ApiError(413, f"the {what} is larger than the server's limit of {limit} bytes")
     if not data:
         raise ApiError(422, f"the {what} is empty")
-    if sniff_image_type(data) is None:
-        raise ApiError(415, f"the {what} must be an image (JPEG, PNG, WebP, BMP or TIFF)")
+    if sniff_mime(data) is None:  # the one table decode, ingest, media and the CLI use
+        raise ApiError(415, f"the {what} must be an image ({ACCEPTED_LABEL})")
     return data
 
 

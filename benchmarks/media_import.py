@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from facesearch.app.service import Service
-from facesearch.media.service import MediaService
+from facesearch.media.acts import MediaService
 from facesearch.settings import Settings
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from facesearch.app.service import Service
-from facesearch.media.service import MediaService, MediaSettings
+from facesearch.media.acts import MediaService, MediaSettings
 from facesearch.media.video import VideoSettings, process_video
 from facesearch.settings import Settings
 

@@ -20,7 +20,7 @@ from facesearch.errors import NoFaceError
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.schema import AuditEntry, Probe
-from facesearch.media.service import MediaService
+from facesearch.media.acts import MediaService
 
 # real models and a gallery ingested from the shared photos: tens of seconds each
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]

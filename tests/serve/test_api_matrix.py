@@ -145,7 +145,7 @@ def search_ids(w: World) -> dict[str, Any]:
 def media_cluster(w: World) -> dict[str, Any]:
     """A person found in C-1's media (the astronaut photo imported as seized material)."""
     if w.cluster is None:
-        from facesearch.media.service import MediaService
+        from facesearch.media.acts import MediaService
 
         media = MediaService(w.gov, w.env.service.gallery)
         media.import_media("inv", "C-1", [w.photos / "astronaut.jpg"], workers=0)
@@ -156,7 +156,7 @@ def media_cluster(w: World) -> dict[str, Any]:
 
 def media_face(w: World) -> dict[str, Any]:
     """A face of C-1's media (of the person :func:`media_cluster` finds)."""
-    from facesearch.media.service import MediaService
+    from facesearch.media.acts import MediaService
 
     cluster = media_cluster(w)["cluster"]
     views = MediaService(w.gov, w.env.service.gallery).clusters("inv", "C-1")
@@ -169,7 +169,7 @@ MEDIA_CASE = "C-M"  # its own case, so that decisions never change what C-1's ce
 
 def media_person(w: World) -> dict[str, Any]:
     """The one person of C-M's media (the astronaut photo) and its face."""
-    from facesearch.media.service import MediaService
+    from facesearch.media.acts import MediaService
 
     if w.person is None:
         w.gov.open_case("inv", MEDIA_CASE, "threat-to-life", "warrant", "media review case")
@@ -184,7 +184,7 @@ def media_person(w: World) -> dict[str, Any]:
 
 def person_whole(w: World) -> dict[str, Any]:
     """C-M's person holding its face (moved back if a split took it out)."""
-    from facesearch.media.service import MediaService
+    from facesearch.media.acts import MediaService
 
     ids = media_person(w)
     media = MediaService(w.gov, w.env.service.gallery)
@@ -194,7 +194,7 @@ def person_whole(w: World) -> dict[str, Any]:
 
 def person_split_off(w: World) -> dict[str, Any]:
     """C-M's face split off its person into a new one (``w.other``)."""
-    from facesearch.media.service import MediaService
+    from facesearch.media.acts import MediaService
 
     ids = person_whole(w)
     media = MediaService(w.gov, w.env.service.gallery)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from facesearch.govern import Governance
+from facesearch.media.acts import MediaService
 from facesearch.media.alerts import AlertView, CrossCheck
 from facesearch.media.config import MediaSettings
 from facesearch.media.hashset_library import HashSetSummary
@@ -25,7 +26,6 @@ from facesearch.media.hashsets import dumps as dump_vics
 from facesearch.media.importer import MediaImportReport, MediaProgress
 from facesearch.media.persons import ClusterFace, ClusterRun, ClusterView, DecisionView
 from facesearch.media.report import register as register_media
-from facesearch.media.service import MediaService
 from facesearch.media.tracks import TrackView
 from facesearch.media.tracks import clock as media_clock
 from facesearch.search.gallery import Gallery

@@ -27,8 +27,8 @@ from facesearch.govern.multisearch import MultiSearchOutcome, record_multi_searc
 from facesearch.govern.schema import Case
 from facesearch.govern.searches import SearchPermit
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.media.acts import MediaService
 from facesearch.media.schema import MediaFace, MediaFile
-from facesearch.media.service import MediaService
 from facesearch.search.multiprobe import (
     MAX_PROBES,
     MultiProbeResult,

@@ -24,6 +24,7 @@ from facesearch.govern.errors import (
     PolicyError,
     RefusedError,
 )
+from facesearch.govern.governance import Governance
 from facesearch.govern.oversight import Anomaly, OversightReport
 from facesearch.govern.policy import Policy, Purpose, default_policy, load_policy, parse_policy
 from facesearch.govern.retention import PurgeResult
@@ -34,7 +35,6 @@ from facesearch.govern.searches import (
     ReviewView,
     SearchOutcome,
 )
-from facesearch.govern.service import Governance
 from facesearch.govern.suppression import (
     FaceFinder,
     PreviewMatch,

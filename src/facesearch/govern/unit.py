@@ -5,7 +5,7 @@ Each operation is one transaction (:meth:`GovernanceCore.run`): the operation an
 entries commit together. When an operation is refused, its transaction is rolled back, the
 refusal (actor, action, reason, and what was asked) is written to the audit log in a
 transaction of its own, and :class:`RefusedError` is raised with the reason. The operations
-themselves are :class:`facesearch.govern.service.Governance`'s.
+themselves are :class:`facesearch.govern.governance.Governance`'s.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ token is shown once, at creation. Revoked or expired tokens, and tokens of disab
 are refused.
 
 The functions here work inside a caller's session and raise :class:`RefusedError`; the
-:class:`~facesearch.govern.service.Governance` facade commits, and logs refusals.
+:class:`~facesearch.govern.governance.Governance` facade commits, and logs refusals.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Media of a case are for its assigned investigators and for supervisors; not for auditors or
 administrators, who see the audit log but never the material. Every act of
-:class:`~facesearch.media.service.MediaService` is one governance unit of work: the act and its
+:class:`~facesearch.media.acts.MediaService` is one governance unit of work: the act and its
 audit entry commit together; a refusal is logged and raised as :class:`RefusedError`.
 """
 

@@ -1,6 +1,6 @@
 """The four backends a gallery uses, chosen by URL in the typed settings.
 
-One place turns the four settings into backends; the gallery, the workspace and the service open
+One place turns the four settings into backends; the gallery and the application service open
 through it, so every command and the HTTP server work unchanged on any combination:
 
 ``FACESEARCH_DATABASE_URL``: SQLite ``catalog.db`` in the data directory (default), or

@@ -117,7 +117,10 @@ def test_cli_workflow(cli: Any) -> None:
     assert "C-1" in html.read_text() and pdf.read_bytes().startswith(b"%PDF")
     cli("case", "close", "C-1", user="sam")
 
-    out = cli("token", "create", "--user", "alice", "--name", "api", user="admin")
+    # a token is created only by its owner, even by an administrator
+    out = cli("token", "create", "--user", "alice", "--name", "api", user="admin", code=2)
+    assert "only by its owner" in out
+    out = cli("token", "create", "--name", "api", user="alice")
     token = out.strip().splitlines()[-1]
     assert token.startswith("fst_")
     out = cli("case", "list", "--token", token)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.support.api import PASSWORD, api_env, login
 
+from facesearch.govern.audit import entries
 from facesearch.serve.api.security import CSRF_COOKIE, SESSION_COOKIE
 
 
@@ -89,3 +90,23 @@ def test_password_is_checked_not_trusted(tmp_path: Path) -> None:
         client = env.client()
         r = client.post("/api/v1/auth/login", json={"username": "ghost", "password": PASSWORD})
         assert r.status_code == 401
+
+
+def test_a_token_is_created_only_by_its_owner(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin", "inv")) as env:
+        admin = env.client("admin")
+        r = admin.post("/api/v1/tokens", json={"username": "inv", "name": "as inv"})
+        assert r.status_code == 403, r.text
+        assert "only by its owner" in r.json()["detail"]
+        gov = env.service.governance
+        with gov.session() as s:
+            last = list(entries(s))[-1]
+        assert last.action == "token.create.refused" and last.actor == "admin"
+        # the administrator's own token, and others' tokens listed and revoked
+        assert admin.post("/api/v1/tokens", json={"name": "mine"}).status_code == 201
+        inv = env.client("inv")
+        assert inv.post("/api/v1/tokens", json={"name": "script"}).status_code == 201
+        listed = admin.get("/api/v1/tokens", params={"user": "inv"}).json()["items"]
+        assert [t["user"] for t in listed] == ["inv"]
+        assert admin.delete(f"/api/v1/tokens/{listed[0]['id']}").status_code == 204
+        assert inv.get("/api/v1/tokens").json()["items"][0]["revoked_at"] is not None

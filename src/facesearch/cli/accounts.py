@@ -106,7 +106,8 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     def token_create(
         ctx: typer.Context,
         user: Annotated[
-            str | None, typer.Option(metavar="USER", help="Owner (default: you).")
+            str | None,
+            typer.Option(metavar="USER", help="Owner: you (a token is created only by its owner)."),
         ] = None,
         name: Annotated[str, typer.Option(metavar="TEXT", help="What the token is for.")] = "",
         expires_days: Annotated[

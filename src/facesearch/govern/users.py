@@ -269,15 +269,17 @@ def create_token(
     now: datetime,
     expires_days: int | None = None,
 ) -> tuple[str, Token]:
-    """Create a token for ``username`` (administrators for anyone, others for themselves).
+    """Create a token for ``username``, who must be the actor: a token is created only by
+    its owner (an administrator may list and revoke others' tokens, never mint one that
+    would act as them).
 
     Returns ``(token, row)``; the token itself is never stored and cannot be shown again.
     """
     action = "token.create"
     acting = require_user(session, actor, action)
     target = _target(session, action, username)
-    if acting.id != target.id and not has_role(acting, Role.ADMINISTRATOR):
-        raise RefusedError(action, "only an administrator may create tokens for another user")
+    if acting.id != target.id:
+        raise RefusedError(action, "a token is created only by its owner")
     if not target.active:
         raise RefusedError(action, f"user {target.username!r} is disabled")
     if expires_days is not None and expires_days < 1:

@@ -3,14 +3,18 @@ password logins that take as long for unknown users, and case numbers that stay 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from facesearch.app.service import Service
-from facesearch.govern import RefusedError, Role
+from facesearch.govern import AuthenticationError, RefusedError, Role
 from facesearch.govern.audit import entries
 from facesearch.settings import Settings
+
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -20,6 +24,7 @@ def service(tmp_path: Path):
     gov = s.governance
     gov.add_user("admin", "alice", [Role.INVESTIGATOR], None)
     gov.add_user("admin", "sam", [Role.SUPERVISOR], None)
+    gov.add_user("admin", "pat", [Role.INVESTIGATOR], PASSWORD)
     yield s
     s.close()
 
@@ -41,3 +46,25 @@ def test_an_administrator_cannot_create_a_token_for_someone_else(service: Servic
     service.accounts.revoke_token(admin, token_id)
     assert service.accounts.list_tokens(sam)[0]["revoked_at"] is not None
     assert own_id != token_id
+
+
+def _mean_failed_login(login: Callable[[], object]) -> float:
+    took = []
+    for _ in range(3):
+        start = time.perf_counter()
+        with pytest.raises(AuthenticationError, match="wrong username or password"):
+            login()
+        took.append(time.perf_counter() - start)
+    return sum(took) / len(took)
+
+
+def test_a_failed_login_takes_as_long_for_an_unknown_user(service: Service) -> None:
+    accounts = service.accounts
+    known = _mean_failed_login(lambda: accounts.login("pat", "not pat's password"))
+    unknown = _mean_failed_login(lambda: accounts.login("nobody", "not pat's password"))
+    # a token-only user (no password) is checked the same way
+    no_password = _mean_failed_login(lambda: accounts.login("alice", "not pat's password"))
+    for other in (unknown, no_password):
+        assert known / 2 < other < known * 2, (known, unknown, no_password)
+    # still logged, and the right password still signs in
+    assert accounts.login("pat", PASSWORD).username == "pat"

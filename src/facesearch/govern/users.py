@@ -22,6 +22,8 @@ The functions here work inside a caller's session and raise :class:`RefusedError
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import hmac
 import re
@@ -54,6 +56,20 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii").rstrip("=")
+
+
+# What an unknown user's (or a password-less user's) password is checked against, so that a
+# failed login costs one argon2 verification whoever is named (no user enumeration by timing).
+# Built with the hasher's own parameters and random salt and digest (no password has it, and
+# building it costs nothing, unlike hashing one).
+_DUMMY_HASH = (
+    f"$argon2id$v=19$m={_hasher.memory_cost},t={_hasher.time_cost},p={_hasher.parallelism}"
+    f"${_b64(secrets.token_bytes(_hasher.salt_len))}${_b64(secrets.token_bytes(_hasher.hash_len))}"
+)
+
+
 def parse_roles(roles: Iterable[str | Role]) -> frozenset[Role]:
     out: set[Role] = set()
     for r in roles:
@@ -80,9 +96,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def _burn_verification(password: str) -> None:
+    """As long as checking a real password, for a user who has none (or does not exist)."""
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher.verify(_DUMMY_HASH, password)
+
+
 def check_password(user: User, password: str) -> bool:
-    """True if ``password`` is the user's; rehashes in place if the parameters changed."""
+    """True if ``password`` is the user's; rehashes in place if the parameters changed. A user
+    without a password costs the same argon2 verification (and is refused)."""
     if not user.password_hash:
+        _burn_verification(password)
         return False
     try:
         _hasher.verify(user.password_hash, password)
@@ -250,7 +274,10 @@ def _target(session: Session, action: str, username: str) -> User:
 
 def authenticate_password(session: Session, username: str, password: str) -> User:
     user = find_user(session, username)
-    if user is None or not check_password(user, password):
+    if user is None:
+        _burn_verification(password)  # as slow as a known user's wrong password
+        raise AuthenticationError("wrong username or password")
+    if not check_password(user, password):
         raise AuthenticationError("wrong username or password")
     if not user.active:
         raise AuthenticationError(f"user {user.username!r} is disabled")

@@ -68,3 +68,26 @@ def test_a_failed_login_takes_as_long_for_an_unknown_user(service: Service) -> N
         assert known / 2 < other < known * 2, (known, unknown, no_password)
     # still logged, and the right password still signs in
     assert accounts.login("pat", PASSWORD).username == "pat"
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["OP-2024/017", "../C-1", "C-1\nforged", "C\t1", "C 1", "-C-1", "C" * 65, "é-1"],
+)
+def test_a_case_number_that_cannot_be_a_path_segment_is_refused(
+    service: Service, number: str
+) -> None:
+    alice = service.accounts.principal("alice", "cli")
+    with pytest.raises(RefusedError, match="invalid case number"):
+        service.cases.open(alice, number, "threat-to-life", "Warrant 1", "a test case")
+    with service.governance.session() as s:
+        last = list(entries(s))[-1]
+    assert last.action == "case.open.refused"
+    assert [c.number for c in service.cases.summaries(alice)] == []
+
+
+def test_case_numbers_in_use_are_accepted(service: Service) -> None:
+    alice = service.accounts.principal("alice", "cli")
+    for number in ("DEMO-20261207-015656-13584", "OP-2024-017", "T-1", "case_2.v1:a", "C" * 64):
+        service.cases.open(alice, number, "threat-to-life", "Warrant 1", "a test case")
+    assert len(service.cases.summaries(alice)) == 5

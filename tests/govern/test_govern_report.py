@@ -27,11 +27,11 @@ from facesearch.govern.report_sections import (
 @pytest.fixture
 def case_with_history(world: World) -> tuple[World, list]:  # noqa: F811
     gov = world.gov
-    open_approved_case(world, "OP-2024/017")
-    gov.assign("sam", "OP-2024/017", "bob")
+    open_approved_case(world, "OP-2024-017")
+    gov.assign("sam", "OP-2024-017", "bob")
     outcomes = []
     for who, person in (("alice", 1), ("bob", 3), ("alice", 5)):
-        outcomes.append(world.search(who, "OP-2024/017", probe_bytes(person)))
+        outcomes.append(world.search(who, "OP-2024-017", probe_bytes(person)))
         world.clock.advance(minutes=7)
     gov.review(
         "alice",
@@ -51,14 +51,14 @@ def case_with_history(world: World) -> tuple[World, list]:  # noqa: F811
     # another case's search must not appear
     open_approved_case(world, "OTHER-1")
     world.search("alice", "OTHER-1", probe_bytes(2))
-    gov.close_case("sam", "OP-2024/017", "located")
+    gov.close_case("sam", "OP-2024-017", "located")
     return world, outcomes
 
 
 def test_html_report_lists_every_search_and_review(case_with_history: tuple) -> None:
     w, outcomes = case_with_history
-    html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
-    assert "OP-2024/017" in html and LEADS_STATEMENT in html
+    html = w.gov.case_report("sue", "OP-2024-017", "html").decode("utf-8")
+    assert "OP-2024-017" in html and LEADS_STATEMENT in html
     assert "Warrant 2024/117" in html and "imminent threat to life" in html
     assert "sam, 2024-03-01 09:05:00 UTC" in html  # who approved, when
     assert html.count('<h3 id="search-') == 3
@@ -83,7 +83,7 @@ def test_html_report_lists_every_search_and_review(case_with_history: tuple) -> 
 def test_pdf_report_renders(case_with_history: tuple) -> None:
     pdfium = pytest.importorskip("pypdfium2")
     w, _ = case_with_history
-    pdf_bytes = w.gov.case_report("audrey", "OP-2024/017", "pdf")
+    pdf_bytes = w.gov.case_report("audrey", "OP-2024-017", "pdf")
     assert pdf_bytes.startswith(b"%PDF")
     doc = pdfium.PdfDocument(pdf_bytes)
     try:
@@ -94,7 +94,7 @@ def test_pdf_report_renders(case_with_history: tuple) -> None:
         dark = float((pixels < 128).mean())
         assert pixels.shape[0] > 500 and 0.01 < dark < 0.5, dark  # text, not blank or black
         text = page.get_textpage().get_text_range()
-        assert "OP-2024/017" in text and "investigative leads" in text
+        assert "OP-2024-017" in text and "investigative leads" in text
         full = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
         assert "possible match by alice" in " ".join(full.split())
     finally:
@@ -106,7 +106,7 @@ def test_report_needs_access(case_with_history: tuple) -> None:
     w, _ = case_with_history
     w.gov.add_user("admin", "carl", ["investigator"])
     with pytest.raises(RefusedError, match="not assigned"):
-        w.gov.case_report("carl", "OP-2024/017", "html")
+        w.gov.case_report("carl", "OP-2024-017", "html")
     assert w.last_entry().action == "case.report.refused"
 
 
@@ -133,15 +133,15 @@ def _two_tables(session, case) -> list[ReportTable]:  # type: ignore[no-untyped-
 def test_added_sections_render_in_html_and_pdf(case_with_history: tuple) -> None:
     w, _ = case_with_history
     w.gov.report_sections.add("test-section", _two_tables, before=MULTI_PROBE)
-    html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
+    html = w.gov.case_report("sue", "OP-2024-017", "html").decode("utf-8")
     assert "<h2>Seized &lt;material&gt;</h2>" in html  # escaped, a section heading
-    assert "<tr><td>Case</td><td>OP-2024/017</td></tr>" in html  # the section saw the case
+    assert "<tr><td>Case</td><td>OP-2024-017</td></tr>" in html  # the section saw the case
     assert "<h3>Persons found</h3>" in html and "<p>named by a reviewer</p>" in html
     assert "<td>Kim &amp; Lee</td>" in html
     # after the searches, before the audit entries
     assert html.index('<h3 id="search-') < html.index("Seized") < html.index("Audit entries")
     pdfium = pytest.importorskip("pypdfium2")
-    doc = pdfium.PdfDocument(w.gov.case_report("sue", "OP-2024/017", "pdf"))
+    doc = pdfium.PdfDocument(w.gov.case_report("sue", "OP-2024-017", "pdf"))
     try:
         full = " ".join(
             "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).split()
@@ -153,7 +153,7 @@ def test_added_sections_render_in_html_and_pdf(case_with_history: tuple) -> None
 
 def test_a_report_without_added_sections_has_none(case_with_history: tuple) -> None:
     w, _ = case_with_history
-    html = w.gov.case_report("sue", "OP-2024/017", "html").decode("utf-8")
+    html = w.gov.case_report("sue", "OP-2024-017", "html").decode("utf-8")
     assert "Seized" not in html and "Multi-probe searches" not in html  # none made here
 
 

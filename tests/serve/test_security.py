@@ -321,3 +321,19 @@ def test_out_of_range_ids_are_422_not_a_server_error(env: ApiEnv, method: str, p
     r = client.request(method, path)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("number", ["OP-2024/017", "C-1\nforged", "C 1", "C" * 65])
+def test_a_case_number_that_is_no_path_segment_is_422(env: ApiEnv, number: str) -> None:
+    r = env.client("inv").post(
+        "/api/v1/cases",
+        json={
+            "number": number,
+            "purpose": "threat-to-life",
+            "legal_authority": "warrant",
+            "justification": "a number check",
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "invalid case number" in r.text or "at most 64" in r.text

@@ -8,7 +8,7 @@ from facesearch.app.context import LOCAL_READS
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.audit import VerifyResult, as_utc
-from facesearch.govern.cases import CaseSummary
+from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedError
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
@@ -50,6 +50,7 @@ __all__ = [
     "SearchOutcome",
     "VerifyResult",
     "as_utc",
+    "case_number_problem",
     "checkpoint",
     "fmt_time",
     "is_archive",

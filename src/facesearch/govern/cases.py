@@ -33,7 +33,19 @@ PENDING = "pending"
 OPEN = "open"
 REJECTED = "rejected"
 CLOSED = "closed"
-CASE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+# A case number is a path segment of the HTTP API (``/cases/{number}``): no ``/``, no control
+# characters or spaces, a sane length.
+CASE_NUMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def case_number_problem(number: str) -> str | None:
+    """Why ``number`` (already stripped) cannot be a case number, or None if it can."""
+    if CASE_NUMBER_RE.fullmatch(number):
+        return None
+    return (
+        f"invalid case number {number!r}: 1 to 64 letters, digits, '-', '_', '.' or ':', "
+        "starting with a letter or digit"
+    )
 
 
 def find_case(session: Session, number: str) -> Case | None:
@@ -132,10 +144,9 @@ def open_case(
     action = "case.open"
     user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
     number = number.strip()
-    if not CASE_NUMBER_RE.match(number):
-        raise RefusedError(
-            action, f"invalid case number {number!r}: letters, digits, '.', '_', '/', '-'"
-        )
+    problem = case_number_problem(number)
+    if problem is not None:
+        raise RefusedError(action, problem)
     p = policy.purpose(purpose)
     if p is None:
         allowed = "; ".join(f"{x.key} ({x.name})" for x in policy.purposes)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from facesearch.app.types import as_utc
+from facesearch.app.types import as_utc, case_number_problem
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset
@@ -181,8 +181,15 @@ class FailureOut(BaseModel):
 # --- cases -----------------------------------------------------------------------------------
 
 
+def _case_number(value: str) -> str:
+    problem = case_number_problem(value.strip())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 class CaseIn(In):
-    number: str = Field(min_length=1, max_length=64)
+    number: Annotated[str, AfterValidator(_case_number)] = Field(min_length=1, max_length=64)
     purpose: str = Field(min_length=1, max_length=200)
     legal_authority: str = Field(min_length=1, max_length=2000)
     justification: str = Field(min_length=1, max_length=10000)

@@ -191,7 +191,17 @@ def _loose_modes(root) -> list[str]:  # type: ignore[no-untyped-def]
     return loose
 
 
-def test_the_data_directory_and_everything_in_it_are_private(ws) -> None:
+@pytest.fixture
+def loose_umask():  # type: ignore[no-untyped-def]
+    """A library user's usual umask (0o022): the app layer must not rely on the CLI's."""
+    import os
+
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def test_the_data_directory_and_everything_in_it_are_private(loose_umask, ws) -> None:
     """After set-up and an ingest through the app layer (no CLI umask), every folder under
     the data directory is 0700 and every file 0600: no other local account reads face crops,
     the index or the catalog's password hashes."""

@@ -175,3 +175,46 @@ def test_the_composition_root_uses_the_pipeline_it_is_given(tmp_path, pipeline) 
     with Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline) as service:
         assert service.gallery.pipeline is pipeline
         assert service.ctx.verifier().pipeline is pipeline  # the first search thread's
+
+
+def _loose_modes(root) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every path under ``root`` (and ``root``) whose mode is not 0700 (folder) / 0600 (file)."""
+    import os
+    import stat
+
+    loose = []
+    for path in [root, *sorted(root.rglob("*"))]:
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+        wanted = 0o700 if path.is_dir() else 0o600
+        if mode != wanted:
+            loose.append(f"{path.relative_to(root.parent)} {oct(mode)}")
+    return loose
+
+
+@pytest.fixture
+def loose_umask():  # type: ignore[no-untyped-def]
+    """A library user's usual umask (0o022): the app layer must not rely on the CLI's."""
+    import os
+
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def test_the_data_directory_and_everything_in_it_are_private(loose_umask, ws) -> None:
+    """After set-up and an ingest through the app layer (no CLI umask), every folder under
+    the data directory is 0700 and every file 0600: no other local account reads face crops,
+    the index or the catalog's password hashes."""
+    ws.library.reindex(_who(ws, "admin"))
+    assert _loose_modes(ws.ctx.settings.data_dir) == []
+
+
+def test_stats_warns_about_a_data_directory_readable_by_others(ws) -> None:
+    admin = _who(ws, "admin")
+    assert ws.library.stats(admin).get("warnings", []) == []
+    data_dir = ws.ctx.settings.data_dir
+    data_dir.chmod(0o755)
+    (data_dir / "catalog.db").chmod(0o644)
+    warnings = ws.library.stats(admin)["warnings"]
+    assert any(str(data_dir) in w and "0o755" in w for w in warnings)
+    assert any("catalog.db" in w and "0o644" in w for w in warnings)

@@ -305,3 +305,30 @@ def test_search_grid_picture(tmp_path, astronaut, other_faces, workspace_dir):
     # the first candidate (the astronaut itself, 'strong') is framed in green
     strong_green = (pixels[:, :, 1] > 120) & (pixels[:, :, 0] < 60) & (pixels[:, :, 2] < 60)
     assert strong_green.sum() > 500
+
+
+def test_the_cli_makes_its_files_private_and_stats_warns_when_they_are_not(tmp_path):
+    """The CLI sets the umask to 0o077 at start (whatever it creates is private), init leaves
+    a data directory of 0700 folders and 0600 files, and ``stats`` warns (text and JSON) once
+    the data directory or its catalog file is opened to other accounts."""
+    import os
+    import stat
+
+    before = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        _run("-d", str(data), "init", "--admin", "admin")
+        assert os.umask(0o022) == 0o077
+    finally:
+        os.umask(before)
+    for path in [data, *data.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    assert json.loads(_run("stats", "--json", "-d", str(data)).stdout)["warnings"] == []
+    data.chmod(0o755)
+    (data / "catalog.db").chmod(0o640)
+    res = _run("stats", "--json", "-d", str(data))
+    warnings = json.loads(res.stdout)["warnings"]
+    assert len(warnings) == 2 and "0o755" in warnings[0] and "0o640" in warnings[1]
+    assert "warning:" in res.stderr and "open to other local accounts" in res.stderr
+    text = _run("stats", "-d", str(data))
+    assert "warning:" in text.stderr and "warnings" not in text.stdout

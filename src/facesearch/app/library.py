@@ -27,6 +27,7 @@ from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search.backends import Backends
 from facesearch.store.crypto import Cipher
+from facesearch.store.private import loose_permissions, make_private, private_dir, sqlite_file
 
 
 class Library:
@@ -39,10 +40,13 @@ class Library:
     # --- figures ------------------------------------------------------------------------------
 
     def stats(self, who: Principal) -> dict[str, Any]:
-        """Images, faces, flags, second vectors, the index and its model."""
+        """Images, faces, flags, second vectors, the index and its model; ``warnings`` lists
+        a data directory or SQLite catalog file open to other local accounts."""
         self.ctx.require(who, "gallery.stats")
+        gallery = self.ctx.gallery
         with self.ctx.engine_lock.read():
-            info: dict[str, Any] = self.ctx.gallery.stats()
+            info: dict[str, Any] = gallery.stats()
+        info["warnings"] = loose_permissions(gallery.data_dir, sqlite_file(gallery.catalog.url))
         return info
 
     def collections(self, who: Principal) -> list[dict[str, Any]]:
@@ -70,6 +74,7 @@ class Library:
         if not policy_path.exists():
             default = resources.files("facesearch.govern") / "default_policy.toml"
             policy_path.write_text(default.read_text(encoding="utf-8"), encoding="utf-8")
+            make_private(policy_path)
         self.ctx.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
         return policy_path
 
@@ -185,7 +190,7 @@ class Library:
     def upload_dir(self) -> Path:
         """A new folder for the files of one upload, under the data directory."""
         root = self.ctx.settings.data_dir / "uploads"
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
         return Path(tempfile.mkdtemp(prefix="ingest-", dir=root))
 
     def start_job(

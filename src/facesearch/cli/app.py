@@ -3,6 +3,8 @@ governance sub-commands (user, token, case, review, audit, policy, suppress, pur
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from facesearch.cli import gallery, ingest, search, tools
@@ -13,6 +15,7 @@ from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.serve import register as register_serve
 from facesearch.cli.state import CliState, service_for
+from facesearch.store.private import PRIVATE_UMASK
 
 app = typer.Typer(
     name="facesearch",
@@ -34,6 +37,7 @@ def main_options(
     Searches run only inside an open, approved case (see 'facesearch case'); every search,
     view, review and administrative act is written to a hash-chained audit log.
     """
+    os.umask(PRIVATE_UMASK)  # everything the CLI creates is private: folders 0700, files 0600
     ctx.obj = CliState(data_dir, database_url)
 
 

@@ -15,6 +15,7 @@ from facesearch.cli.common import (
     DataDirOption,
     TokenOpt,
     console,
+    err_console,
     friendly_errors,
 )
 from facesearch.cli.state import service_for
@@ -32,9 +33,12 @@ def stats(
         who = service.accounts.local_operator()
         info = service.library.stats(who)
         info["collections"] = service.library.collections(who)
+    for warning in info.get("warnings", []):
+        err_console.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
+    info.pop("warnings", None)
     second = info.pop("second_vectors", None)
     table = Table(show_header=False, title="Gallery")
     for key, value in info.items():

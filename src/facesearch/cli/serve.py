@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,7 +39,9 @@ def serve(
 
     from facesearch.serve.api.app import create_app
     from facesearch.settings import Settings
+    from facesearch.store.private import PRIVATE_UMASK
 
+    os.umask(PRIVATE_UMASK)  # the server's files are private too: folders 0700, files 0600
     with friendly_errors():
         settings = Settings.load(host=host, port=port, data_dir=data_dir, database_url=database_url)
         app = create_app(settings)

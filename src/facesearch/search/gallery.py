@@ -46,6 +46,7 @@ from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ class Gallery:
         if settings is None:
             settings = Settings.load(data_dir=data_dir, database_url=database_url)
         root = Path(data_dir) if data_dir is not None else settings.data_dir
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
         meta_path = root / GALLERY_FILE
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
@@ -132,6 +133,7 @@ class Gallery:
                 )
         else:
             meta_path.write_text(json.dumps({"format_version": FORMAT_VERSION}, indent=2))
+            make_private(meta_path)
         if database_url is None and backends is not None:
             database_url = backends.database_url
         url = (

@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 
 from facesearch.store.crypto import Cipher, maybe_decrypt, maybe_encrypt
+from facesearch.store.private import open_private, private_dir
 
 _HEX = set("0123456789abcdef")
 
 
 class FileBlobStore:
-    """Files named by the SHA-256 of their plaintext.
+    """Files named by the SHA-256 of their plaintext, private to their owner (folders 0700,
+    files 0600).
 
     With a ``cipher`` (``FACESEARCH_ENCRYPTION_KEY``, see ``facesearch.store.crypto``) each
     file is stored AES-256-GCM encrypted, bound to its key, and ``get`` decrypts it; files
@@ -39,10 +41,10 @@ class FileBlobStore:
         if path.exists():
             return key
         if path.parent not in self._dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             self._dirs.add(path.parent)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        with os.fdopen(open_private(tmp), "wb") as fh:
             fh.write(maybe_encrypt(self.cipher, data, aad=key.encode()))
         os.replace(tmp, path)
         return key

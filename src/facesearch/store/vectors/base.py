@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.store.private import private_dir
 from facesearch.store.vectors.files import INDEX_FILE, META_FILE, atomic_write
 from facesearch.store.vectors.port import SearchHits
 
@@ -84,7 +85,7 @@ class VectorIndex(ABC):
 
     def save(self, directory: Path) -> None:
         """Write the index atomically: data file then metadata, each write-fsync-rename."""
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         digest, extra = self._write_data(directory / INDEX_FILE)
         meta = {
             "model_key": self.model_key,

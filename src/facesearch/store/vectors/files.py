@@ -19,13 +19,15 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from facesearch.errors import IndexCorruptError
+from facesearch.store.private import open_private
 
 INDEX_FILE = "vectors.faiss"
 META_FILE = "vectors.json"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half
+    (the file is private to its owner: 0600)."""
     atomic_write_stream(path, lambda fh: fh.write(data))
 
 
@@ -33,7 +35,7 @@ def atomic_write_stream(path: Path, writer: Callable[[BinaryIO], object]) -> Non
     """Like `atomic_write`, with ``writer(fh)`` producing the content (for large files)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with os.fdopen(open_private(tmp), "wb") as fh:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())

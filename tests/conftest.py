@@ -17,6 +17,17 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True)
+def restore_umask() -> Iterator[None]:
+    """The CLI sets the process umask to 0o077 (its files are private), and tests run it in
+    this process: put the umask back after each test, so every test sees the one it started
+    with."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 @pytest.fixture(scope="session")
 def shared_faces() -> Path:
     if not (SHARED_FACES / "README.md").exists():

@@ -218,3 +218,34 @@ def test_stats_warns_about_a_data_directory_readable_by_others(ws) -> None:
     warnings = ws.library.stats(admin)["warnings"]
     assert any(str(data_dir) in w and "0o755" in w for w in warnings)
     assert any("catalog.db" in w and "0o644" in w for w in warnings)
+
+
+def test_an_ingest_job_keeps_manifest_rows_inside_the_ingest_roots(
+    tmp_path, pipeline, astronaut, other_faces
+) -> None:
+    root = tmp_path / "allowed"
+    write_image(root / "inside.jpg", other_faces[0])
+    write_image(tmp_path / "secret" / "outside.jpg", astronaut)
+    manifest = root / "list.csv"
+    manifest.write_text(f"path\ninside.jpg\n{tmp_path / 'secret' / 'outside.jpg'}\n")
+    w = Service.for_cli(
+        Settings(data_dir=tmp_path / "data", ingest_roots=[root], ingest_workers=0),
+        pipeline=pipeline,
+    )
+    try:
+        w.library.initialise("admin")
+        admin = _who(w, "admin")
+        path = w.library.allowed_ingest_path(admin, str(manifest))
+        job = w.library.start_job(admin, [str(path)], None)
+        done = w.library.jobs.wait(job.id, 120)
+        assert done is not None and done.status == "completed" and done.run_id is not None
+        assert done.counts is not None and done.counts["images_new"] == 1
+        failures = w.library.run_failures(admin, done.run_id)
+        assert [r for _, r in failures if "refused" in r] == [
+            f"{manifest}:3: refused: not under a folder the server allows for ingest"
+        ]
+        # the local CLI names files itself: no roots apply to its ingest
+        report = w.library.ingest(admin, [], manifest=manifest, workers=0)
+        assert report.images_new == 1
+    finally:
+        w.close()

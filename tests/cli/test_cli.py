@@ -332,3 +332,33 @@ def test_the_cli_makes_its_files_private_and_stats_warns_when_they_are_not(tmp_p
     assert "warning:" in res.stderr and "open to other local accounts" in res.stderr
     text = _run("stats", "-d", str(data))
     assert "warning:" in text.stderr and "warnings" not in text.stdout
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(tmp_path, workspace_dir):
+    """A file named with an ESC sequence (clear the screen, recolour) is printed with its
+    control characters escaped by ingest and by ``facesearch runs RUN_ID``, never raw."""
+    data = workspace_dir
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    name = "x\x1b[2J\x1b[31mred\x07[bold]b[blink].jpg"
+    (folder / name).write_bytes(b"not an image at all")
+    res = _run("ingest", str(folder), "--workers", "0", "-d", data, user="admin")
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    assert "x\\x1b[2J\\x1b[31mred\\x07[bold]b[blink].jpg" in res.output.replace("\n", "")
+    run_id = json.loads(
+        _run("ingest", str(folder), "--workers", "0", "--json", "-d", data, user="admin").output
+    )["run_id"]
+    out = _run("runs", str(run_id), "-d", data).output
+    assert "\x1b" not in out and "\x07" not in out
+    assert f"{folder}/x\\x1b[2J\\x1b[31mred\\x07[bold]b[blink].jpg" in out.replace("\n", "")
+    listed = _run("runs", "-d", data).output
+    assert "\x1b" not in listed and "\x07" not in listed
+
+
+def test_shown_escapes_control_characters_and_markup():
+    from facesearch.cli.common import shown
+
+    assert shown("a\x1b[1mb\nc\x9b\u202ed\x7f") == "a\\x1b[1mb\\x0ac\\x9b\\u202ed\\x7f"
+    assert shown("[red]x[/red]") == "\\[red]x\\[/red]"
+    assert shown("[red]x\x1b", markup=False) == "[red]x\\x1b"
+    assert shown("café/照片.jpg") == "café/照片.jpg"  # printable text is left alone

@@ -90,10 +90,12 @@ class Library:
         second_pass: bool = True,
         on_second_progress: SecondPassCallback | None = None,
         second_vectors: SecondVectors | None = None,
+        roots: Sequence[Path] | None = None,
     ) -> IngestReport:
         """Ingest now, in this thread (administrators; logged; suppressed people left out).
         Resumable. ``second_vectors``: where second vectors are made (default: the setting;
-        ``ingest/second_vectors.py``).
+        ``ingest/second_vectors.py``). ``roots``: the folders a manifest's rows must name files
+        under (a server job passes the settings' ingest roots; ``None``: no such rule).
 
         Then, unless ingest was interrupted or ``second_pass`` is False, the second-vector pass
         runs on the faces still queued, if any (its report is ``report.second_pass``; Ctrl-C
@@ -118,6 +120,7 @@ class Library:
                 if len(matcher)
                 else None,
                 second_vectors=second_vectors or ctx.settings.second_vectors,
+                roots=roots,
             )
             if second_pass and not report.interrupted:
                 report.second_pass = gallery.second_pass(
@@ -246,6 +249,7 @@ class Library:
             workers=self.ctx.settings.ingest_workers,
             on_progress=on_progress,
             second_vectors=self.ctx.settings.second_vectors,
+            roots=self.ctx.settings.ingest_roots,
         )
 
     # --- the copy to server backends ----------------------------------------------------------

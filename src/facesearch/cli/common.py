@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,11 +11,31 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as escape_markup
 
 from facesearch.errors import FacesearchError
 
 console = Console()
 err_console = Console(stderr=True)
+
+# C0 and C1 control characters, DEL, and the Unicode bidirectional overrides and isolates
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(value: object, *, markup: bool = True) -> str:
+    """``value`` (a name from the data: a file or archive member's name, a path, a title) made
+    safe to print on a terminal: every control character written as its escape (ESC as
+    ``\\x1b``, a newline as ``\\x0a``) so no name can move the cursor, recolour or rewrite
+    the screen; with ``markup`` (text for a rich console or table) its ``[`` are escaped too,
+    so a name cannot style the output. ``markup=False`` for ``typer.echo``."""
+    text = _CONTROL.sub(_escaped, str(value))
+    return escape_markup(text) if markup else text
+
 
 DataDirOption = Annotated[
     Path | None,
@@ -46,13 +67,13 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except RefusedError as exc:
-        err_console.print(f"[bold red]refused:[/] {exc.reason}")
+        err_console.print(f"[bold red]refused:[/] {shown(exc.reason)}")
         sys.exit(2)
     except FacesearchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {shown(exc)}")
         sys.exit(1)
     except FileNotFoundError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}")
+        err_console.print(f"[bold red]error:[/] {shown(exc.strerror)}: {shown(exc.filename)}")
         sys.exit(1)
 
 

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors
+from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors, shown
 
 if TYPE_CHECKING:
     from facesearch.settings import Settings
@@ -219,7 +219,7 @@ def eval_command(
         console.print(f"[dim]note: {note}[/]")
     missing = report.no_face + [r.path for r in report.unreadable]
     for path in missing[:20]:
-        console.print(f"  [yellow]no face / unreadable[/] {path}")
+        console.print(f"  [yellow]no face / unreadable[/] {shown(path)}")
     if len(missing) > 20:
         console.print(f"  ... and {len(missing) - 20} more (see the JSON report)")
     for path in written:

@@ -17,6 +17,7 @@ from facesearch.cli.common import (
     console,
     err_console,
     friendly_errors,
+    shown,
 )
 from facesearch.cli.state import service_for
 
@@ -83,7 +84,7 @@ def runs(
         who = service.accounts.local_operator()
         if run_id is not None:
             for path, reason in service.library.run_failures(who, run_id):
-                console.print(f"{path}: {reason}")
+                console.print(f"{shown(path)}: {shown(reason)}")
             return
         table = Table(title="Ingest runs")
         for col in ("id", "started", "status", "sources", "counts"):
@@ -93,7 +94,7 @@ def runs(
                 str(r["id"]),
                 str(r["started_at"])[:19],
                 r["status"],
-                "\n".join(r["sources"]),
+                "\n".join(shown(s) for s in r["sources"]),
                 json.dumps(r["counts"]),
             )
         console.print(table)

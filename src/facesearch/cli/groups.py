@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import typer
 
 from facesearch.app.types import LEADS_STATEMENT, CaseSummary, RefusedError, SearchOutcome, fmt_time
+from facesearch.cli.common import shown
 from facesearch.errors import FacesearchError
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class PeriodChoice(StrEnum):
 
 
 def fail(message: str, code: int) -> None:
-    typer.echo(message, err=True)
+    typer.echo(shown(message, markup=False), err=True)
     raise typer.Exit(code)
 
 
@@ -143,6 +144,7 @@ def print_outcome(o: SearchOutcome) -> None:
         )
         for p in c.provenance:
             where = p.get("source_url") or p.get("path") or ""
-            typer.echo(f"        from {p.get('collection', '?')}: {where}")
+            collection = shown(p.get("collection", "?"), markup=False)
+            typer.echo(f"        from {collection}: {shown(where, markup=False)}")
     if not o.candidates:
         typer.echo("  no candidates shown")

@@ -29,6 +29,7 @@ from facesearch.cli.common import (
     console,
     err_console,
     friendly_errors,
+    shown,
 )
 from facesearch.cli.state import service_for
 
@@ -252,7 +253,7 @@ def _print_ingest_summary(report: Any) -> None:
         _second_pass_rows(table, second)
     console.print(table)
     for path, reason in report.failures[:50]:
-        console.print(f"  [red]failed[/] {path}: {reason}")
+        console.print(f"  [red]failed[/] {shown(path)}: {shown(reason)}")
     if len(report.failures) > 50:
         console.print(f"  ... and {len(report.failures) - 50} more (see 'facesearch runs')")
 
@@ -285,6 +286,6 @@ def second_pass(
         _second_pass_rows(table, report)
         console.print(table)
         for face_id, reason in list(report.failed.items())[:50]:
-            console.print(f"  [red]failed[/] face {face_id}: {reason}")
+            console.print(f"  [red]failed[/] face {face_id}: {shown(reason)}")
     if report.interrupted:
         raise typer.Exit(130)

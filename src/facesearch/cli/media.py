@@ -15,7 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facesearch.cli import media_search
-from facesearch.cli.common import Actor, TokenOpt, console, err_console, friendly_errors
+from facesearch.cli.common import (
+    Actor,
+    TokenOpt,
+    console,
+    err_console,
+    friendly_errors,
+    shown,
+)
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -155,7 +162,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         table.add_row("time", f"{report.seconds:.1f} s")
         console.print(table)
         for path, reason in report.failures:
-            err_console.print(f"[yellow]failed:[/] {path}: {reason}")
+            err_console.print(f"[yellow]failed:[/] {shown(path)}: {shown(reason)}")
         for alert in svc.alerts(who, case) if report.faces else []:
             err_console.print(f"[bold yellow]cross-case alert:[/] {alert.message}")
         if report.interrupted:
@@ -216,7 +223,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
                 if e
                 else f"{r['faces']} faces"
             )
-            table.add_row(r["path"], str(r["size"]), r["md5"], r["status"], why)
+            table.add_row(shown(r["path"]), str(r["size"]), r["md5"], r["status"], why)
         console.print(table)
 
     @media.command("hashset-import")
@@ -384,8 +391,10 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         from facesearch.app.media import media_clock
 
         for v in views:
-            named = sorted({f"{f.file} {media_clock(f.frame_ms)}".strip() for f in v.faces})
-            table.add_row(str(v.cluster), v.name or "", str(len(v.faces)), ", ".join(named[:3]))
+            named = sorted({shown(f"{f.file} {media_clock(f.frame_ms)}".strip()) for f in v.faces})
+            table.add_row(
+                str(v.cluster), shown(v.name or ""), str(len(v.faces)), ", ".join(named[:3])
+            )
         console.print(table)
 
     @media.command()
@@ -410,7 +419,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         for v in views:
             clusters = sorted({f.cluster for f in v.faces if f.cluster is not None})
             table.add_row(
-                v.file,
+                shown(v.file),
                 str(v.track),
                 v.when,
                 str(v.frames),

@@ -12,7 +12,7 @@ import typer
 
 from facesearch.app.types import PolicyError, load_policy
 from facesearch.app.types import checkpoint as ckpt
-from facesearch.cli.common import Actor, TokenOpt
+from facesearch.cli.common import Actor, TokenOpt, shown
 from facesearch.cli.groups import (
     PeriodChoice,
     ServiceFactory,
@@ -241,7 +241,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         for m in matches:
             typer.echo(
                 f"  face {m.face_id:<8} score {m.score:.4f} image {m.image_sha256 or '-'} "
-                f"{m.image_path or ''}"
+                f"{shown(m.image_path or '', markup=False)}"
             )
         typer.echo(
             f"check them, then: suppress apply {request_id} [--face ID ...] "

@@ -19,6 +19,7 @@ from facesearch.cli.common import (
     console,
     err_console,
     friendly_errors,
+    shown,
 )
 from facesearch.cli.state import service_for
 
@@ -204,7 +205,7 @@ def _print_search(view: dict[str, Any]) -> None:
     for c in view["candidates"]:
         prov = "\n".join(
             " | ".join(
-                str(x)
+                shown(x)
                 for x in (
                     p.get("collection"),
                     p.get("source_url"),
@@ -216,7 +217,7 @@ def _print_search(view: dict[str, Any]) -> None:
             for p in c["provenance"]
         )
         band = f"[{colours.get(c['band'], 'white')}]{c['band']}[/]"
-        table.add_row(str(c["rank"]), f"{c['score']:.3f}", band, c["image_path"] or "", prov)
+        table.add_row(str(c["rank"]), f"{c['score']:.3f}", band, shown(c["image_path"] or ""), prov)
     console.print(table)
     hidden = view["hidden_below_band"] + view["hidden_suppressed"]
     if hidden:

@@ -15,7 +15,7 @@ import hashlib
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -113,8 +113,10 @@ class IngestRun:
         commit_every: int = 64,
         on_progress: ProgressCallback | None = None,
         executor: ExecutorFactory | None = None,
+        roots: Sequence[Path] | None = None,
     ) -> None:
         self.sink = sink
+        self.roots = roots
         self.executor_factory = executor
         self.plan = plan
         self.suppressed = suppressed
@@ -133,7 +135,7 @@ class IngestRun:
         self._inline_second: DlibEmbedder | None = None
 
     def count(self) -> int:
-        return sum(1 for _ in iter_sources(self.paths, self.manifest))
+        return sum(1 for _ in iter_sources(self.paths, self.manifest, self.roots))
 
     def run(self) -> IngestReport:
         sink = self.sink
@@ -200,7 +202,7 @@ class IngestRun:
     def _batches(self) -> Iterator[list[WorkItem]]:
         """The images to process, in batches: read, hashed, and skipped when stored."""
         batch: list[WorkItem] = []
-        for item in iter_sources(self.paths, self.manifest):
+        for item in iter_sources(self.paths, self.manifest, self.roots):
             data = self._read(item)
             if data is None:
                 continue

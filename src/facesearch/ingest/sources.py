@@ -19,7 +19,7 @@ import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -85,17 +85,28 @@ def is_archive(path: Path) -> bool:
     return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz"))
 
 
-def iter_sources(paths: list[Path], manifest: Path | None = None) -> Iterator[SourceItem]:
-    """Every item from the given paths (files, folders, archives) and the manifest."""
+def iter_sources(
+    paths: list[Path], manifest: Path | None = None, roots: Sequence[Path] | None = None
+) -> Iterator[SourceItem]:
+    """Every item from the given paths (files, folders, archives) and the manifest; with
+    ``roots``, manifest rows naming a file outside them are refused (see :func:`iter_manifest`)."""
     for path in paths:
-        yield from iter_path(Path(path))
+        yield from iter_path(Path(path), roots=roots)
     if manifest is not None:
-        yield from iter_manifest(Path(manifest))
+        yield from iter_manifest(Path(manifest), roots)
 
 
-def iter_path(path: Path, accept: Accept = photos_by_name) -> Iterator[SourceItem]:
+def under_roots(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path`` (already resolved) lies under one of ``roots`` (resolved here)."""
+    return any(path.is_relative_to(Path(root).expanduser().resolve()) for root in roots)
+
+
+def iter_path(
+    path: Path, accept: Accept = photos_by_name, roots: Sequence[Path] | None = None
+) -> Iterator[SourceItem]:
     """The items of a file, folder, archive or manifest; ``accept`` chooses which files of a
-    folder or archive are read (a file named on its own, or in a manifest, always is)."""
+    folder or archive are read (a file named on its own, or in a manifest, always is);
+    ``roots``: the folders a manifest's rows must stay in, if any apply."""
     if not path.exists() and not path.is_symlink():
         yield SourceItem(str(path), None, error="no such file or folder")
     elif path.is_dir():
@@ -103,7 +114,7 @@ def iter_path(path: Path, accept: Accept = photos_by_name) -> Iterator[SourceIte
     elif is_archive(path):
         yield from iter_archive(path, accept)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-        yield from iter_manifest(path)
+        yield from iter_manifest(path, roots)
     else:
         yield SourceItem(str(path), _reader(path))
 
@@ -263,8 +274,12 @@ def parse_datetime(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def iter_manifest(manifest: Path) -> Iterator[SourceItem]:
-    """Rows of a CSV (with a header) or JSON Lines manifest; paths relative to its folder."""
+def iter_manifest(manifest: Path, roots: Sequence[Path] | None = None) -> Iterator[SourceItem]:
+    """Rows of a CSV (with a header) or JSON Lines manifest; paths relative to its folder.
+
+    With ``roots`` (the server's ingest roots, when a server path is ingested), every row's
+    path is resolved (links and ``..`` followed) and a row outside all of them is refused
+    with its line, like a path named directly; ``None``: no roots apply (the local CLI)."""
     try:
         text = manifest.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -281,7 +296,7 @@ def iter_manifest(manifest: Path) -> Iterator[SourceItem]:
         if isinstance(row, str):
             yield SourceItem(where, None, error=row)
             continue
-        yield _manifest_item(base, where, row)
+        yield _manifest_item(base, where, row, roots)
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
@@ -299,13 +314,24 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
         yield i, {k: "" if v is None else str(v) for k, v in obj.items()}
 
 
-def _manifest_item(base: Path, where: str, row: dict[str, str]) -> SourceItem:
+def _manifest_item(
+    base: Path, where: str, row: dict[str, str], roots: Sequence[Path] | None = None
+) -> SourceItem:
     raw_path = (row.get("path") or "").strip()
     if not raw_path:
         return SourceItem(where, None, error="manifest row has no 'path'")
     path = Path(raw_path)
     if not path.is_absolute():
         path = base / path
+    if roots is not None:
+        real = path.expanduser().resolve()
+        if not under_roots(real, roots):
+            return SourceItem(
+                str(path),
+                None,
+                error=f"{where}: refused: not under a folder the server allows for ingest",
+            )
+        path = real
     captured = (row.get("captured_at") or "").strip()
     try:
         captured_at = parse_datetime(captured) if captured else None

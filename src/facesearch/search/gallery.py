@@ -281,8 +281,10 @@ class Gallery:
         on_progress: ProgressCallback | None = None,
         suppressed: SuppressionPredicate | None = None,
         second_vectors: SecondVectors = "auto",
+        roots: Sequence[Path] | None = None,
     ) -> IngestReport:
-        """Add every face in the given files, folders, archives and manifest.
+        """Add every face in the given files, folders, archives and manifest (with ``roots``,
+        a manifest's rows must name files under them; ``ingest/sources.py``).
 
         ``suppressed`` says which faces belong to people on the suppression list (never
         stored; governance supplies it). With the second recognizer on, ``second_vectors``
@@ -303,6 +305,7 @@ class Gallery:
             workers=workers,
             on_progress=on_progress,
             executor=self.backends.executor_factory(),
+            roots=roots,
         )
         return run.run()
 

@@ -208,18 +208,17 @@ export async function usersView(app) {
     h("div", { class: "actions" }, add),
   );
 
-  const tokenUser = input("token_user", { placeholder: app.me.username });
   const tokenName = input("token_name");
   const tokenDays = input("expires_days", { type: "number", min: 1, value: "90" });
   const create = h("button", { type: "submit" }, "Create a token");
   const tokenForm = h(
     "form",
     { class: "inline", id: "create-token", on: { submit: (e) => { e.preventDefault(); withButton(app, create, async () => {
-      const out = await api("POST", "/tokens", { json: { username: tokenUser.value.trim() || null, name: tokenName.value.trim(), expires_days: tokenDays.value ? Number(tokenDays.value) : null } });
+      const out = await api("POST", "/tokens", { json: { name: tokenName.value.trim(), expires_days: tokenDays.value ? Number(tokenDays.value) : null } });
       replace(tokenOnce, h("p", {}, "Copy the token now: it is shown only once."), h("p", { class: "token-once", id: "new-token" }, out.token));
       await refresh();
     }); } } },
-    field("For user", tokenUser),
+    h("p", { class: "muted" }, `For you (${app.me.username}): a token is created only by its owner.`),
     field("Name", tokenName),
     field("Expires after (days)", tokenDays),
     create,

@@ -91,3 +91,37 @@ def test_case_numbers_in_use_are_accepted(service: Service) -> None:
     for number in ("DEMO-20261207-015656-13584", "OP-2024-017", "T-1", "case_2.v1:a", "C" * 64):
         service.cases.open(alice, number, "threat-to-life", "Warrant 1", "a test case")
     assert len(service.cases.summaries(alice)) == 5
+
+
+def _last(service: Service, action: str):
+    with service.governance.session() as s:
+        return [e for e in entries(s) if e.action == action][-1]
+
+
+def test_every_audit_entry_says_how_and_from_where_the_actor_was_authenticated(
+    service: Service,
+) -> None:
+    pat_password = service.accounts.login("pat", PASSWORD, origin="203.0.113.7")
+    service.cases.open(
+        pat_password, "CASE-PW", "cse-victim-id", "warrant 1", "a missing child seen in a photo"
+    )
+    entry = _last(service, "case.open")
+    assert entry.actor == "pat"
+    assert entry.details["auth"] == {"method": "password", "origin": "203.0.113.7"}
+
+    token, token_id = service.accounts.create_token(pat_password, None, "script", None)
+    by_token = service.accounts.from_token(token, origin="198.51.100.2")
+    service.cases.open(
+        by_token, "CASE-TOK", "cse-victim-id", "warrant 2", "a missing child seen in a photo"
+    )
+    auth = _last(service, "case.open").details["auth"]
+    assert auth == {"method": "token", "token_id": token_id, "origin": "198.51.100.2"}
+
+    # the command line names the OS account and host; a refusal records the same
+    at_cli = service.accounts.for_cli(None, token)
+    with pytest.raises(RefusedError):
+        service.cases.decide(at_cli, "CASE-TOK", "approve", "")
+    refused = _last(service, "case.approve.refused")
+    assert refused.details["auth"]["method"] == "token"
+    assert refused.details["auth"]["token_id"] == token_id
+    assert refused.details["auth"]["origin"].startswith("cli uid=")

@@ -152,7 +152,9 @@ def test_remove_faces_by_id_is_logged_and_needs_an_administrator(ws) -> None:
     with ws.governance.session() as s:
         entry = [e for e in audit.entries(s) if e.action == "faces.delete"][-1]
     assert entry.actor == "admin"
+    auth = entry.details.pop("auth")
     assert entry.details == {"faces": [top], "removed": 1, "reason": "mistaken ingest"}
+    assert auth == {"method": "cli"}
     assert ("inv", "faces.delete.refused") in _actions(ws)
 
 

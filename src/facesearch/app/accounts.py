@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +15,17 @@ from facesearch.govern.errors import AuthenticationError, RefusedError
 from facesearch.govern.users import Role
 
 
+def local_origin() -> str:
+    """Where an act at the data's machine (the command line) comes from, for the audit log:
+    the OS account and the host."""
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = "?"
+    return f"cli uid={uid}({name})@{socket.gethostname()}"
+
+
 class Accounts:
     """Principals (from a session, a token, a password or the CLI), users and tokens."""
 
@@ -20,43 +34,50 @@ class Accounts:
 
     # --- who is acting ----------------------------------------------------------------------
 
-    def principal(self, username: str, via: AuthMethod) -> Principal:
-        """The principal of an active user (after their credentials were checked)."""
+    def principal(
+        self, username: str, via: AuthMethod, *, origin: str = "", token_id: int | None = None
+    ) -> Principal:
+        """The principal of an active user (after their credentials were checked): ``via``
+        how, ``origin`` from where (a client address, or the CLI's OS account and host),
+        ``token_id`` which API token. Every audit entry of the principal's acts records them."""
         with self.ctx.governance.session() as s:
             user = users_mod.find_user(s, username)
             if user is None or not user.active:
                 raise AuthenticationError(f"user {username!r} is unknown or disabled")
             roles = frozenset(Role(r) for r in user.role_set)
-            return Principal(user.username, roles, user.display_name or "", via)
+            return Principal(user.username, roles, user.display_name or "", via, origin, token_id)
 
-    def login(self, username: str, password: str) -> Principal:
+    def login(self, username: str, password: str, *, origin: str = "") -> Principal:
         """Check a password (argon2id); failures are logged and raise AuthenticationError."""
         gov = self.ctx.governance
         name = gov.authenticate_password(username, password)
-        principal = self.principal(name, "password")
-        gov.record(name, "login", {"method": "password"})
+        principal = self.principal(name, "password", origin=origin)
+        gov.record(principal.username, "login", {"method": "password"})
         return principal
 
     def logout(self, principal: Principal) -> None:
         self.ctx.governance.record(principal.username, "logout", {"method": principal.via})
 
-    def from_token(self, token: str) -> Principal:
+    def from_token(self, token: str, *, origin: str = "") -> Principal:
         """The owner of a valid API token (checked and read in one transaction)."""
         user = self.ctx.governance.token_owner(token)
         roles = frozenset(Role(r) for r in user.roles)
-        return Principal(user.username, roles, user.display_name, "token")
+        return Principal(user.username, roles, user.display_name, "token", origin, user.token_id)
 
     def for_cli(self, username: str | None, token: str | None) -> Principal:
         """The CLI's acting user, from --token (checked) or --as (a user of the data
         directory, on the machine that holds it). A name that is not an active user yet (the
         first administrator being added, a disabled or unknown user) gets no role here: every
         operation checks the catalog itself and refuses, with the reason logged, as before."""
-        name = self.ctx.governance.resolve_actor(username, token)
-        via: AuthMethod = "token" if token else "cli"
+        origin = local_origin()
+        if token:
+            self.ctx.governance.resolve_actor(username, token)  # a mismatch is logged, refused
+            return self.from_token(token, origin=origin)
+        name = self.ctx.governance.resolve_actor(username, None)
         try:
-            return self.principal(name, via)
+            return self.principal(name, "cli", origin=origin)
         except AuthenticationError:
-            return Principal(name, frozenset(), "", via)
+            return Principal(name, frozenset(), "", "cli", origin)
 
     @staticmethod
     def local_operator() -> Principal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from facesearch.govern.actor import Actor
 from facesearch.govern.users import Role
 
 AuthMethod = Literal["session", "token", "password", "cli", "local"]
@@ -24,6 +25,19 @@ class Principal:
     roles: frozenset[Role]
     display_name: str = ""
     via: AuthMethod = "session"
+    # where the act comes from: the client address over HTTP, "cli uid=N(name)@host" locally
+    origin: str = ""
+    # the API token's id when ``via == "token"``
+    token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # The name handed to governance carries how it was authenticated, so every audit
+        # entry of this principal's acts says so (facesearch.govern.actor).
+        if self.via != "local":
+            actor = Actor(
+                self.username, method=self.via, origin=self.origin, token_id=self.token_id
+            )
+            object.__setattr__(self, "username", actor)
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles & set(roles))

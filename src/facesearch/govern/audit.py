@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facesearch.govern.actor import auth_of
 from facesearch.govern.schema import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -179,6 +180,10 @@ class AuditLog:
         if not actor or not action:
             raise ValueError("an audit entry needs an actor and an action")
         details_dict = dict(details or {})
+        auth = auth_of(actor)
+        if auth is not None and "auth" not in details_dict:
+            details_dict["auth"] = auth
+        actor = str(actor)  # the plain name is what is stored and hashed
         if case is None and isinstance(details_dict.get("case"), str):
             case = details_dict["case"]
         details_text = canonical_json(details_dict)

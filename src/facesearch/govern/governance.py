@@ -242,7 +242,8 @@ class Governance(GovernanceCore):
         :class:`AuthenticationError`."""
         try:
             with self.session() as s:
-                return users.UserInfo.of(users.authenticate_token(s, token, self.clock()))
+                row = users.token_row(s, token, self.clock())
+                return users.UserInfo.of(row.user, row.id)
         except AuthenticationError as exc:
             self._log_refusal(
                 "(token)", "authenticate", exc.reason, {"method": "token", "prefix": token[:12]}

@@ -381,14 +381,21 @@ class UserInfo:
     username: str
     roles: frozenset[str]
     display_name: str
+    # the id of the API token the user was authenticated with, if any
+    token_id: int | None = None
 
     @classmethod
-    def of(cls, user: User) -> UserInfo:
-        return cls(user.username, user.role_set, user.display_name or "")
+    def of(cls, user: User, token_id: int | None = None) -> UserInfo:
+        return cls(user.username, user.role_set, user.display_name or "", token_id)
 
 
 def authenticate_token(session: Session, token: str, now: datetime) -> User:
     """The user a token belongs to; :class:`AuthenticationError` if it is not valid now."""
+    return token_row(session, token, now).user
+
+
+def token_row(session: Session, token: str, now: datetime) -> Token:
+    """The valid token row of ``token``; :class:`AuthenticationError` if it is not valid now."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise AuthenticationError("not a facesearch API token")
     digest = token_digest(token)
@@ -404,4 +411,4 @@ def authenticate_token(session: Session, token: str, now: datetime) -> User:
     last = row.last_used_at
     if last is None or as_utc(now) - as_utc(last) >= LAST_USED_RESOLUTION:
         row.last_used_at = now  # to the minute: a busy client does not write on every call
-    return row.user
+    return row

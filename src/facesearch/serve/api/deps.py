@@ -86,7 +86,7 @@ def current_caller(
         if scheme.lower() != "bearer" or not token.strip():
             raise _refuse(service, request, "(anonymous)", 401, "use 'Authorization: Bearer TOKEN'")
         try:
-            principal = service.accounts.from_token(token.strip())
+            principal = service.accounts.from_token(token.strip(), origin=client_address(request))
         except AuthenticationError as exc:
             raise ApiError(401, exc.reason, {"WWW-Authenticate": "Bearer"}) from None
         return Caller(principal, None, None)
@@ -110,7 +110,9 @@ def current_caller(
             f"missing or wrong {CSRF_HEADER} header (CSRF protection)",
         )
     try:
-        principal = service.accounts.principal(session.username, "session")
+        principal = service.accounts.principal(
+            session.username, "session", origin=client_address(request)
+        )
     except AuthenticationError as exc:
         sessions.delete(session_id)
         raise _refuse(service, request, session.username, 401, exc.reason) from None

@@ -65,7 +65,7 @@ def login(
             429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}
         )
     try:
-        principal = service.accounts.login(body.username, body.password)
+        principal = service.accounts.login(body.username, body.password, origin=address)
     except AuthenticationError:
         limiter.failed(body.username, address)
         raise ApiError(401, "wrong user name or password") from None

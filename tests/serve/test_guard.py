@@ -131,7 +131,9 @@ def test_streamed_body_is_cut_at_the_cap(env: ApiEnv) -> None:
     assert r.headers["content-type"] == "application/problem+json"
     assert str(cap) in r.json()["detail"]
     # a small streamed body goes through to the route (here: invalid fields, 422)
-    r = client.post("/api/v1/cases", content=iter([b"{}"]), headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/cases", content=iter([b"{}"]), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422
 
 

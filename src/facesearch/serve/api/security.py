@@ -28,6 +28,7 @@ SESSION_COOKIE = "facesearch_session"
 CSRF_COOKIE = "facesearch_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_TRACKED = 10_000  # locked accounts remembered before the quiet ones are forgotten
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -210,12 +211,27 @@ class LoginRateLimiter:
             for key in (account, f"addr:{address}"):
                 self._recent(key, now)
                 self._failures.setdefault(key, deque()).append(now)
+            if len(self._locked_until) > MAX_TRACKED or len(self._failures) > MAX_TRACKED:
+                self._forget_quiet(now)
             if len(self._failures[account]) >= self.limit:
                 lockouts = self._lockouts.get(account, 0)
+                if now - self._locked_until.get(account, now) > self.max_wait:
+                    lockouts = 0  # quiet for longer than the longest wait: start again
                 wait = min(self.window * 2**lockouts, self.max_wait)
                 self._locked_until[account] = now + wait
                 self._lockouts[account] = lockouts + 1
                 self._failures.pop(account, None)
+
+    def _forget_quiet(self, now: float) -> None:
+        """Drop the accounts whose last lockout ended more than ``max_wait`` ago (so many
+        user names tried cannot grow the tables without end)."""
+        for account in [
+            a for a, until in self._locked_until.items() if now - until > self.max_wait
+        ]:
+            self._locked_until.pop(account, None)
+            self._lockouts.pop(account, None)
+        for key in list(self._failures):
+            self._recent(key, now)  # drops the keys whose failures are all past the window
 
     def succeeded(self, username: str) -> None:
         account = self._account(username)

@@ -106,6 +106,22 @@ def test_failures_lock_the_account_not_the_address(env: ApiEnv) -> None:
     assert r.status_code == 200
 
 
+def test_a_flood_of_rate_limited_logins_is_one_entry(env: ApiEnv) -> None:
+    env.app.state.refusals = RefusalLog(lambda a, act, d: env.service.governance.record(a, act, d))
+    env.app.state.login_limiter = LoginRateLimiter(1, 60.0)
+    client = env.client()
+    assert client.post("/api/v1/auth/login", json={"username": "aud", "password": "x"}).is_error
+    before = len(entries(env, "authenticate.refused"))
+    for _ in range(50):
+        r = client.post("/api/v1/auth/login", json={"username": "aud", "password": "x"})
+        assert r.status_code == 429
+    limited = entries(env, "authenticate.refused")[before:]
+    assert len(limited) == 1 and limited[0]["actor"] == "aud"
+    assert limited[0]["reason"].startswith("too many failed logins")
+    env.app.state.refusals.flush()
+    assert entries(env, "authenticate.refused.summary")[-1]["count"] == 49
+
+
 def test_account_backoff_doubles_and_a_success_resets_it() -> None:
     now = [0.0]
     limiter = LoginRateLimiter(3, 60.0, clock=lambda: now[0], address_limit=1000)

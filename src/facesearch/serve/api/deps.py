@@ -162,6 +162,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
 LimiterDep = Annotated[LoginRateLimiter, Depends(get_rate_limiter)]
+RefusalsDep = Annotated[RefusalLog, Depends(get_refusals)]
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """Anonymous refusals, logged without letting anyone fill the append-only audit log.
 
-A request refused before anyone is known (no credentials, an unknown or ended session) is
-counted in memory per (client address, reason). The first of each such pair in a window is
-logged in full (``http.refused``); the others of that window are only counted, and when the
-window has passed one ``http.refused.summary`` entry says how many there were, when, and a few
-of the paths asked. Paths in the log are cut to :data:`MAX_PATH_CHARS` characters. So a flood
-of anonymous requests costs at most two small entries per address and reason per window.
-Refusals of a known user (a failed CSRF check, a disabled account) are always logged in full.
+A request refused before anyone is known (no credentials, an unknown or ended session, a
+login refused by the rate limit) is counted in memory per (client address, action, reason).
+The first of each in a window is logged in full (e.g. ``http.refused``); the others of that
+window are only counted, and when the window has passed one ``<action>.summary`` entry (e.g.
+``http.refused.summary``) says how many there were, when, and a few of the paths asked. Paths
+in the log are cut to :data:`MAX_PATH_CHARS` characters. So a flood of anonymous requests
+costs at most two small entries per address, action and reason per window. Refusals of a
+known user (a failed CSRF check, a disabled account) are always logged in full.
 """
 
 from __future__ import annotations
@@ -60,18 +61,28 @@ class RefusalLog:
         self.window = window
         self.clock = clock
         self.now = now
-        self._windows: dict[tuple[str, str], _Window] = {}
+        self._windows: dict[tuple[str, str, str], _Window] = {}
         self._lock = threading.Lock()
 
-    def refused(self, address: str, reason: str, method: str, path: str) -> bool:
-        """Count one anonymous refusal; True when it was logged in full (the first of its
-        window), False when it was only counted. Due summaries are written first."""
+    def refused(
+        self,
+        address: str,
+        reason: str,
+        method: str,
+        path: str,
+        *,
+        actor: str = ANONYMOUS,
+        action: str = "http.refused",
+    ) -> bool:
+        """Count one refusal of a caller nobody has authenticated; True when it was logged in
+        full (the first of its window, as ``action`` by ``actor``: e.g. the name a rate-limited
+        login gave), False when it was only counted. Due summaries are written first."""
         now, at = self.clock(), self.now()
         with self._lock:
             due = self._take_due(now)
-            key = (address, reason)
+            key = (address, action, reason)
             if key not in self._windows and len(self._windows) >= MAX_KEYS:
-                key = ("(many)", reason)
+                key = ("(many)", action, reason)
             window = self._windows.get(key)
             if window is None:
                 self._windows[key] = _Window(now, at, at)
@@ -80,8 +91,8 @@ class RefusalLog:
                 window.last_at = at
                 if len(window.paths) < SAMPLE_PATHS:
                     window.paths.append(cut(path))
-        for summary in due:
-            self.record(ANONYMOUS, "http.refused.summary", summary)
+        for summary_action, summary in due:
+            self.record(ANONYMOUS, summary_action, summary)
         if window is None:
             details = {
                 "method": cut(method, 20),
@@ -89,7 +100,7 @@ class RefusalLog:
                 "address": address,
                 "reason": cut(reason, MAX_REASON_CHARS),
             }
-            self.record(ANONYMOUS, "http.refused", details)
+            self.record(actor, action, details)
             return True
         return False
 
@@ -97,28 +108,32 @@ class RefusalLog:
         """Write every pending summary now (at shutdown); returns how many were written."""
         with self._lock:
             due = self._take_due(None)
-        for summary in due:
-            self.record(ANONYMOUS, "http.refused.summary", summary)
+        for action, summary in due:
+            self.record(ANONYMOUS, action, summary)
         return len(due)
 
-    def _take_due(self, now: float | None) -> list[dict[str, Any]]:
+    def _take_due(self, now: float | None) -> list[tuple[str, dict[str, Any]]]:
         """Remove the windows that have ended (all, when ``now`` is None) and return the
-        summaries of those that counted refusals past their first."""
-        due: list[dict[str, Any]] = []
+        summaries (``<action>.summary`` and details) of those that counted refusals past their
+        first."""
+        due: list[tuple[str, dict[str, Any]]] = []
         for key in [
             k for k, w in self._windows.items() if now is None or now - w.started >= self.window
         ]:
             window = self._windows.pop(key)
             if window.count:
                 due.append(
-                    {
-                        "address": key[0],
-                        "reason": cut(key[1], MAX_REASON_CHARS),
-                        "count": window.count,
-                        "first_at": window.first_at.isoformat(),
-                        "last_at": window.last_at.isoformat(),
-                        "window_seconds": self.window,
-                        "sample_paths": window.paths,
-                    }
+                    (
+                        f"{key[1]}.summary",
+                        {
+                            "address": key[0],
+                            "reason": cut(key[2], MAX_REASON_CHARS),
+                            "count": window.count,
+                            "first_at": window.first_at.isoformat(),
+                            "last_at": window.last_at.isoformat(),
+                            "window_seconds": self.window,
+                            "sample_paths": window.paths,
+                        },
+                    )
                 )
         return due

@@ -11,11 +11,12 @@ default secret key, so a production server never signs anything with a known key
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facesearch.errors import ConfigError
@@ -57,6 +58,34 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_probe_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_archive_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    # hostile clients (facesearch/serve/api/guard.py, uploads.py): every request body is capped
+    # before it is read; an uploaded archive is checked before its photos are ingested
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest JSON or form body (uploads aside)."
+    )
+    max_archive_members: int = Field(
+        default=100_000, ge=1, description="Most files an uploaded archive may hold."
+    )
+    max_archive_member_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Largest file inside an uploaded archive."
+    )
+    max_archive_expanded_bytes: int = Field(
+        default=4 * 1024 * 1024 * 1024, ge=1, description="Most bytes an archive expands to."
+    )
+    max_archive_ratio: int = Field(
+        default=100, ge=1, description="Highest expanded/compressed ratio of an archive file."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For, "
+        "X-Forwarded-Proto and Forwarded headers are believed (default: none).",
+    )
+    refusal_summary_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Anonymous refusals from one address for one reason: the first is logged, "
+        "the rest counted and logged as one summary per this many seconds.",
+    )
     ingest_roots: list[Path] = Field(
         default_factory=list, description="Server folders an administrator may ingest from."
     )
@@ -89,7 +118,12 @@ class Settings(BaseSettings):
     secure_cookies: bool | None = Field(
         default=None, description="Mark cookies Secure (default: when the request is HTTPS)."
     )
-    login_failures_per_minute: int = Field(default=5, ge=1)
+    login_failures_per_minute: int = Field(
+        default=5, ge=1, description="Failed logins per account before it waits (backoff)."
+    )
+    login_failures_per_address: int = Field(
+        default=100, ge=1, description="Failed logins per minute from one client address."
+    )
     malloc_arenas: int | None = Field(
         default=None,
         ge=0,
@@ -123,6 +157,16 @@ class Settings(BaseSettings):
     detector_runtime: str | None = None
     recognizer_runtime: str | None = None
     second_runtime: str | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return [item.strip() for item in value]
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

@@ -221,6 +221,7 @@ OK = dict.fromkeys(ROLES[1:], 200)
 
 
 def only(status: int, *roles: str, others: int = 403) -> dict[str, int]:
+    """``status`` for ``roles``; ``others`` (404 where a case one may not read is hidden)."""
     return {r: (status if r in roles else others) for r in ROLES[1:]}
 
 
@@ -308,7 +309,7 @@ CELLS: list[Cell] = [
             "justification": "matrix test case",
         },
     ),
-    Cell("GET", "/cases/C-1", only(200, "inv", "sup", "aud")),
+    Cell("GET", "/cases/C-1", only(200, "inv", "sup", "aud", others=404)),
     Cell(
         "POST", "/cases/{number}/approve", only(200, "sup"), pending_case, lambda w: {"note": "ok"}
     ),
@@ -337,8 +338,13 @@ CELLS: list[Cell] = [
         open_case_without_inv2,
         lambda w: {},
     ),
-    Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud")),
-    Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud"), params={"format": "pdf"}),
+    Cell("GET", "/cases/C-1/report", only(200, "inv", "sup", "aud", others=404)),
+    Cell(
+        "GET",
+        "/cases/C-1/report",
+        only(200, "inv", "sup", "aud", others=404),
+        params={"format": "pdf"},
+    ),
     Cell(
         "POST",
         "/cases/C-1/searches",
@@ -409,9 +415,11 @@ CELLS: list[Cell] = [
         lambda w: {"action": "move", "faces": [w.person[1] if w.person else 0]},
     ),
     Cell("GET", "/cases/{number}/media/decisions", only(200, "inv", "sup"), media_person),
-    Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud")),
-    Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud"), search_ids),
-    Cell("GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud"), search_ids),
+    Cell("GET", "/cases/C-1/searches", only(200, "inv", "sup", "aud", others=404)),
+    Cell("GET", "/searches/{search_id}", only(200, "inv", "sup", "aud", others=404), search_ids),
+    Cell(
+        "GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud", others=404), search_ids
+    ),
     Cell(
         "POST",
         "/searches/{search_id}/reviews",

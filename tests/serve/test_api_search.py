@@ -309,7 +309,7 @@ def test_search_over_postgresql(
         assert gal.inv.get(best["crop_url"]).status_code == 200
         outsider = bearer(gal.env, "inv2")
         assert outsider.get(best["crop_url"]).status_code == 404
-        assert outsider.get(f"/api/v1/searches/{out['search_id']}").status_code == 403
+        assert outsider.get(f"/api/v1/searches/{out['search_id']}").status_code == 404
 
 
 def _encoded(rgb: np.ndarray, fmt: str) -> bytes:

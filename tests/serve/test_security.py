@@ -17,6 +17,7 @@ from tests.support.api import PASSWORD, ApiEnv, api_env, open_case
 from facesearch.errors import ConfigError
 from facesearch.govern.schema import AuditEntry
 from facesearch.serve.api.app import create_app
+from facesearch.serve.api.refusals import RefusalLog
 from facesearch.serve.api.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -211,7 +212,13 @@ def test_login_rate_limited_per_account(env: ApiEnv) -> None:
 
 def test_login_rate_limited_per_address(env: ApiEnv) -> None:
     client = env.client()
-    for i in range(5):
+    for i in range(5):  # five failures on other accounts lock no one else out
+        r = client.post("/api/v1/auth/login", json={"username": f"nobody{i}", "password": "x"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/login", json={"username": "inv", "password": PASSWORD})
+    assert r.status_code == 200
+    env.app.state.login_limiter = LoginRateLimiter(5, 60.0, address_limit=5)
+    for i in range(5):  # the address's own, higher ceiling (here lowered to 5)
         r = client.post("/api/v1/auth/login", json={"username": f"nobody{i}", "password": "x"})
         assert r.status_code == 401
     r = client.post("/api/v1/auth/login", json={"username": "inv", "password": PASSWORD})
@@ -222,6 +229,7 @@ def test_login_rate_limited_per_address(env: ApiEnv) -> None:
 
 
 def test_request_without_credentials_is_refused_and_logged(env: ApiEnv) -> None:
+    env.app.state.refusals = RefusalLog(lambda a, act, d: env.service.governance.record(a, act, d))
     r = env.client().get("/api/v1/cases")
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
@@ -249,9 +257,10 @@ def test_investigator_never_sees_another_case(env: ApiEnv) -> None:
     inv = env.client("inv")
     listed = {c["number"] for c in inv.get("/api/v1/cases").json()["items"]}
     assert "ISO-1" in listed and "ISO-2" not in listed
-    assert inv.get("/api/v1/cases/ISO-2").status_code == 403
-    assert inv.get("/api/v1/cases/ISO-2/searches").status_code == 403
-    assert inv.get("/api/v1/cases/ISO-2/report").status_code == 403
+    # not visible is not found: the same 404 as for a case that does not exist
+    assert inv.get("/api/v1/cases/ISO-2").status_code == 404
+    assert inv.get("/api/v1/cases/ISO-2/searches").status_code == 404
+    assert inv.get("/api/v1/cases/ISO-2/report").status_code == 404
 
 
 # --- uploads ---------------------------------------------------------------------------------

@@ -11,13 +11,16 @@ import hashlib
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.app.results import Media
 from facesearch.engine.formats import sniff_mime
 from facesearch.govern import cases as cases_mod
+from facesearch.ingest.sources import MAX_MEMBER_BYTES
+
+CHUNK = 1024 * 1024
 
 
 class Faces:
@@ -86,24 +89,59 @@ class Faces:
         return found
 
 
-def original_image(stored: Any) -> bytes | None:
+def original_image(stored: Any, limit: int = MAX_MEMBER_BYTES) -> bytes | None:
     """The original photo: its file if it is still where it was ingested from (and unchanged
-    since ingest: otherwise it is not the photo the search found)."""
+    since ingest: otherwise it is not the photo the search found). An archive member is read
+    in chunks and never past ``limit`` bytes (nor a plain file larger than that)."""
     path = str(stored.image_path)
     if "!" in path:
         archive, member = path.split("!", 1)
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z:
-                data = z.read(member)
-        else:
-            with tarfile.open(archive) as t:
-                f = t.extractfile(member)
-                data = f.read() if f else b""
+        data = archive_member(Path(archive), member, limit)
     else:
         p = Path(path)
-        if not p.is_file():
+        if not p.is_file() or p.stat().st_size > limit:
             return None
         data = p.read_bytes()
-    if hashlib.sha256(data).hexdigest() != stored.image_sha256:
+    if data is None or hashlib.sha256(data).hexdigest() != stored.image_sha256:
         return None
     return data
+
+
+def archive_member(archive: Path, member: str, limit: int) -> bytes | None:
+    """One member of a zip or tar archive, or None if it is missing, not a regular file or
+    larger than ``limit`` bytes (declared or read: reading stops at the limit). The members of
+    a tar are walked one by one and not kept (no list of them all in memory)."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                try:
+                    info = z.getinfo(member)
+                except KeyError:
+                    return None
+                if info.is_dir() or info.file_size > limit:
+                    return None
+                with z.open(info) as fh:
+                    return _bounded_read(fh, limit)
+        with tarfile.open(archive) as t:
+            while (entry := t.next()) is not None:
+                t.members = []  # type: ignore[attr-defined]  # walked, not kept
+                if entry.name != member:
+                    continue
+                if not entry.isfile() or entry.size > limit:
+                    return None
+                data = t.extractfile(entry)
+                return _bounded_read(data, limit) if data is not None else None
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+        return None
+    return None
+
+
+def _bounded_read(fh: IO[bytes], limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := fh.read(min(CHUNK, limit + 1 - total)):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -9,7 +9,12 @@ from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.cases import CaseSummary, case_number_problem
-from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedError
+from facesearch.govern.errors import (
+    AuthenticationError,
+    NotVisibleError,
+    PolicyError,
+    RefusedError,
+)
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.report import fmt_time
@@ -37,6 +42,7 @@ __all__ = [
     "CandidateView",
     "CaseSummary",
     "MultiSearchOutcome",
+    "NotVisibleError",
     "Policy",
     "PolicyError",
     "ProbeScores",

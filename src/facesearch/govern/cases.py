@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
-from facesearch.govern.errors import RefusedError
+from facesearch.govern.errors import NotVisibleError, RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import CandidateRow, Case, CaseAssignment, Search, User
 from facesearch.govern.users import Role, find_user, has_role, require_user
@@ -95,10 +95,11 @@ def can_read_case(user: User, case: Case) -> bool:
 def require_readable_case(session: Session, user: User, number: str, action: str) -> Case:
     case = require_case(session, number, action)
     if not can_read_case(user, case):
-        raise RefusedError(
+        raise NotVisibleError(
             action,
             f"user {user.username!r} is not assigned to case {case.number!r} "
             "(and is not a supervisor or auditor)",
+            f"no case {number!r}",
         )
     return case
 

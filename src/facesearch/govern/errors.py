@@ -33,6 +33,16 @@ class RefusedError(GovernanceError):
         super().__init__(f"{action} refused: {reason}")
 
 
+class NotVisibleError(RefusedError):
+    """A case (or what is in it) exists but the actor may not read it. ``reason`` (logged)
+    says so; ``shown`` is what an interface tells the actor, the same words as for a case that
+    does not exist, so case numbers cannot be probed."""
+
+    def __init__(self, action: str, reason: str, shown: str) -> None:
+        super().__init__(action, reason)
+        self.shown = shown
+
+
 class AuthenticationError(RefusedError):
     """Credentials (password or API token) were missing, wrong, revoked or expired."""
 

@@ -1,5 +1,9 @@
 """The FastAPI application factory. No work at import time and no module-level state: all of
-it (settings, the service, sessions, the login limiter) lives on ``app.state``."""
+it (settings, the service, sessions, the login limiter, the anonymous refusal log) lives on
+``app.state``.
+
+Middleware, outermost first: trusted proxy headers (the client's address and scheme), the
+security headers, then the request guard (credentials and size before any body is read)."""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from facesearch import __version__
 from facesearch.app import Service
 from facesearch.serve.api.errors import install_error_handlers
+from facesearch.serve.api.guard import RequestGuard
+from facesearch.serve.api.openapi import install_openapi
+from facesearch.serve.api.proxy import TrustedProxyMiddleware
+from facesearch.serve.api.refusals import RefusalLog
 from facesearch.serve.api.routers import (
     audit,
     auth,
@@ -40,6 +47,7 @@ from facesearch.serve.api.security import (
 from facesearch.settings import Settings
 
 API_PREFIX = "/api/v1"
+API_VERSION = "1"  # the document's version; the server's own is told only to signed-in callers
 
 
 def default_static_dir() -> Path:
@@ -79,13 +87,14 @@ def create_app(
         try:
             yield
         finally:
+            app.state.refusals.flush()  # the counts of the last window
             if owned:
                 app.state.service.close()
                 app.state.service = None
 
     app = FastAPI(
         title="facesearch",
-        version=__version__,
+        version=API_VERSION,
         description="Face search for accountable investigations. See docs/api.md.",
         lifespan=lifespan,
         docs_url=None,
@@ -93,8 +102,20 @@ def create_app(
     )
     app.state.settings = settings
     app.state.service = service
-    app.state.sessions = SessionStore(timedelta(minutes=30), timedelta(hours=12))
-    app.state.login_limiter = LoginRateLimiter(settings.login_failures_per_minute, 60.0)
+    app.state.sessions = SessionStore(
+        timedelta(minutes=30),
+        timedelta(hours=12),
+        secret=settings.secret_key.get_secret_value(),
+    )
+    app.state.login_limiter = LoginRateLimiter(
+        settings.login_failures_per_minute,
+        60.0,
+        address_limit=settings.login_failures_per_address,
+    )
+    app.state.refusals = RefusalLog(
+        lambda actor, action, details: app.state.service.governance.record(actor, action, details),
+        settings.refusal_summary_seconds,
+    )
     if service is not None:
         _set_session_timeouts(app)
     install_error_handlers(app)
@@ -113,7 +134,10 @@ def create_app(
         policy,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_openapi(app)
+    app.add_middleware(RequestGuard)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     root = static_dir or default_static_dir()
     app.mount("/", SinglePageApp(directory=root, html=True, check_dir=False), name="web")
     return app

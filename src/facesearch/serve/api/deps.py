@@ -4,7 +4,9 @@ State lives on ``app.state`` (set by :func:`facesearch.serve.api.app.create_app`
 module global. ``current_principal`` accepts a Bearer token or a session cookie; with the
 cookie, a state-changing method also needs the session's CSRF token in ``X-CSRF-Token``.
 Every refusal here (no credentials, a bad token, a failed CSRF check) is logged in the audit
-chain with who (when known), from which address, and why.
+chain with who (when known), from which address, and why; anonymous ones rate-limited
+(:mod:`facesearch.serve.api.refusals`). ``client_address`` is the peer, or the client a
+trusted proxy names (:mod:`facesearch.serve.api.proxy` rewrites the scope).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from fastapi import Depends, Path, Query, Request
 from facesearch.app import Principal, Service
 from facesearch.app.types import AuthenticationError
 from facesearch.serve.api.errors import ApiError
+from facesearch.serve.api.refusals import (
+    ANONYMOUS,
+    BAD_SCHEME,
+    NO_CREDENTIALS,
+    SESSION_ENDED,
+    RefusalLog,
+    cut,
+)
 from facesearch.serve.api.security import (
     CSRF_HEADER,
     SAFE_METHODS,
@@ -64,13 +74,20 @@ class Caller:
     session_id: str | None
 
 
+def get_refusals(request: Request) -> RefusalLog:
+    refusals: RefusalLog = request.app.state.refusals
+    return refusals
+
+
 def _refuse(service: Service, request: Request, actor: str, status: int, reason: str) -> ApiError:
-    service.accounts.log_refusal(
-        actor,
-        "http",
-        reason,
-        {"method": request.method, "path": request.url.path, "address": client_address(request)},
-    )
+    """The error to raise, logged: anonymous refusals through the rate-limited
+    :class:`RefusalLog`, a known user's always in full (the path cut to a sane length)."""
+    address, method, path = client_address(request), request.method, request.url.path
+    if actor == ANONYMOUS:
+        get_refusals(request).refused(address, reason, method, path)
+    else:
+        asked = {"method": cut(method, 20), "path": cut(path), "address": address}
+        service.accounts.log_refusal(actor, "http", reason, asked)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return ApiError(status, reason, headers)
 
@@ -84,7 +101,7 @@ def current_caller(
     if auth:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _refuse(service, request, "(anonymous)", 401, "use 'Authorization: Bearer TOKEN'")
+            raise _refuse(service, request, ANONYMOUS, 401, BAD_SCHEME)
         try:
             principal = service.accounts.from_token(token.strip(), origin=client_address(request))
         except AuthenticationError as exc:
@@ -93,12 +110,8 @@ def current_caller(
     session_id = request.cookies.get(SESSION_COOKIE, "")
     session = sessions.get(session_id) if session_id else None
     if session is None:
-        reason = (
-            "your session has ended (timed out or logged out); sign in again"
-            if session_id
-            else "sign in, or send an API token as 'Authorization: Bearer TOKEN'"
-        )
-        raise _refuse(service, request, "(anonymous)", 401, reason)
+        reason = SESSION_ENDED if session_id else NO_CREDENTIALS
+        raise _refuse(service, request, ANONYMOUS, 401, reason)
     if request.method not in SAFE_METHODS and not csrf_matches(
         session, request.headers.get(CSRF_HEADER)
     ):
@@ -119,16 +132,37 @@ def current_caller(
     return Caller(principal, session, session_id)
 
 
+def has_credentials(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    sessions: Annotated[SessionStore, Depends(get_sessions)],
+) -> bool:
+    """Whether the request carries a valid token or a live session's cookie, for routes open
+    to anyone that tell a signed-in caller more; nothing is refused (a wrong token is logged
+    by its check, like everywhere)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            service.accounts.from_token(token.strip(), origin=client_address(request))
+        except AuthenticationError:
+            return False
+        return True
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    return bool(session_id) and sessions.get(session_id) is not None
+
+
 def current_principal(caller: Annotated[Caller, Depends(current_caller)]) -> Principal:
     return caller.principal
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SignedInDep = Annotated[bool, Depends(has_credentials)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
 LimiterDep = Annotated[LoginRateLimiter, Depends(get_rate_limiter)]
+RefusalsDep = Annotated[RefusalLog, Depends(get_refusals)]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesearch.app.concurrency import BusyError
-from facesearch.app.types import AuthenticationError, PolicyError, QuotaExceededError, RefusedError
+from facesearch.app.types import (
+    AuthenticationError,
+    NotVisibleError,
+    PolicyError,
+    QuotaExceededError,
+    RefusedError,
+)
 from facesearch.errors import DecodeError, FacesearchError, NoFaceError
 
 PROBLEM_JSON = "application/problem+json"
@@ -76,6 +82,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QuotaExceededError)
     async def quota_error(request: Request, exc: QuotaExceededError) -> JSONResponse:
         return problem(request, 429, exc.reason, {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(NotVisibleError)
+    async def not_visible(request: Request, exc: NotVisibleError) -> JSONResponse:
+        # the same answer as for a case (or search) that does not exist: nobody learns which
+        # case numbers exist; the audit log has the real reason
+        search_id = request.path_params.get("search_id")
+        shown = f"no search {search_id}" if search_id is not None else exc.shown
+        return problem(request, 404, f"{exc.action} refused: {shown}")
 
     @app.exception_handler(RefusedError)
     async def refused(request: Request, exc: RefusedError) -> JSONResponse:

@@ -51,7 +51,9 @@ class Page(BaseModel, Generic[T]):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
-    version: str
+    version: str | None = Field(
+        default=None, description="The server's version: only to a signed-in caller."
+    )
 
 
 class LoginIn(In):

@@ -1,9 +1,11 @@
 """Sessions, CSRF, login rate limits and security headers for the HTTP server.
 
 Sessions are kept server-side (in memory, per process): the cookie holds a random id from
-``secrets.token_urlsafe(32)`` and the store keys sessions by that id's SHA-256, so a memory
-dump or a log line never shows a usable id. Each session has its own CSRF token (synchronizer
-token pattern): state-changing requests made with the cookie must echo it in the
+``secrets.token_urlsafe(32)`` signed with the server's secret key (``FACESEARCH_SECRET_KEY``,
+HMAC-SHA256), and the store keys sessions by the id's HMAC under that key, so a memory dump or
+a log line never shows a usable id, a cookie not signed with this server's key is refused
+before any lookup, and changing the key ends every session. Each session has its own CSRF
+token (synchronizer token pattern): state-changing requests made with the cookie must echo it in the
 ``X-CSRF-Token`` header. A new id is issued at every login (no session fixation), logout
 deletes the session, and the policy's idle and absolute timeouts end it.
 """
@@ -26,6 +28,7 @@ SESSION_COOKIE = "facesearch_session"
 CSRF_COOKIE = "facesearch_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_TRACKED = 10_000  # locked accounts remembered before the quiet ones are forgotten
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -43,8 +46,23 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+def _mac(secret: bytes, purpose: bytes, value: str) -> str:
+    return hmac.new(secret, purpose + value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def sign(secret: bytes, session_id: str) -> str:
+    """The cookie value for ``session_id``: the id and its signature under ``secret``."""
+    return f"{session_id}.{_mac(secret, b'session-cookie:', session_id)}"
+
+
+def unsign(secret: bytes, cookie: str) -> str | None:
+    """The session id of a cookie value signed with ``secret``, else None."""
+    session_id, _, signature = cookie.rpartition(".")
+    if not session_id or not hmac.compare_digest(
+        signature.encode(), _mac(secret, b"session-cookie:", session_id).encode()
+    ):
+        return None
+    return session_id
 
 
 @dataclass
@@ -67,28 +85,36 @@ class SessionStore:
         idle: timedelta,
         absolute: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        secret: str = "",
     ) -> None:
+        self.secret = secret.encode("utf-8")
         self.idle = idle
         self.absolute = absolute
         self.clock = clock
         self._sessions: dict[str, WebSession] = {}
         self._lock = threading.Lock()
 
+    def _digest(self, cookie: str) -> str | None:
+        """The table key of a signed cookie value (None: not signed with this server's key)."""
+        session_id = unsign(self.secret, cookie)
+        return None if session_id is None else _mac(self.secret, b"session-key:", session_id)
+
     def create(self, username: str, address: str) -> tuple[str, WebSession]:
-        """A new session (and a new id, never a client-chosen one) for ``username``."""
-        session_id = secrets.token_urlsafe(32)
+        """A new session (and a new id, never a client-chosen one) for ``username``; returns
+        the signed cookie value and the session."""
+        session_id = sign(self.secret, secrets.token_urlsafe(32))
         now = self.clock()
         session = WebSession(username, secrets.token_urlsafe(32), now, now, address)
         with self._lock:
             self._drop_expired(now)
-            self._sessions[_digest(session_id)] = session
+            self._sessions[str(self._digest(session_id))] = session
         return session_id, session
 
     def get(self, session_id: str) -> WebSession | None:
         """The live session with this id (touching it), or None if unknown or timed out."""
-        if not session_id:
+        key = self._digest(session_id) if session_id else None
+        if key is None:
             return None
-        key = _digest(session_id)
         now = self.clock()
         with self._lock:
             session = self._sessions.get(key)
@@ -102,7 +128,8 @@ class SessionStore:
 
     def delete(self, session_id: str) -> bool:
         with self._lock:
-            return self._sessions.pop(_digest(session_id), None) is not None
+            key = self._digest(session_id)
+            return key is not None and self._sessions.pop(key, None) is not None
 
     def delete_user(self, username: str) -> int:
         """End every session of ``username`` (e.g. when the user is disabled)."""
@@ -126,47 +153,91 @@ def csrf_matches(session: WebSession, header_value: str | None) -> bool:
 
 
 class LoginRateLimiter:
-    """At most ``limit`` failed logins per ``window`` seconds per account and per address."""
+    """Failed logins limited per account, with backoff, and per client address, much higher.
+
+    After ``limit`` failures for one account within ``window`` seconds, that account waits
+    ``window`` seconds; each further lockout before a success doubles the wait (at most
+    ``max_wait``). Other accounts are not affected, even from the same address (behind a shared
+    proxy everyone has one address). One address may fail ``address_limit`` logins per
+    ``window`` (any accounts) before it waits out the window: guessing across many accounts."""
 
     def __init__(
         self,
         limit: int = 5,
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        address_limit: int = 100,
+        max_wait: float = 3600.0,
     ) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
+        self.address_limit = address_limit
+        self.max_wait = max_wait
         self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lockouts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def _keys(self, username: str, address: str) -> tuple[str, str]:
-        return f"user:{username.strip().lower()}", f"addr:{address}"
+    @staticmethod
+    def _account(username: str) -> str:
+        return f"user:{username.strip().lower()}"
 
     def retry_after(self, username: str, address: str) -> int:
         """Seconds until another attempt is allowed (0: allowed now)."""
         now = self.clock()
         wait = 0.0
         with self._lock:
-            for key in self._keys(username, address):
-                q = self._failures.get(key)
-                if not q:
-                    continue
-                while q and now - q[0] >= self.window:
-                    q.popleft()
-                if len(q) >= self.limit:
-                    wait = max(wait, self.window - (now - q[0]))
+            until = self._locked_until.get(self._account(username), 0.0)
+            wait = max(wait, until - now)
+            q = self._recent(f"addr:{address}", now)
+            if len(q) >= self.address_limit:
+                wait = max(wait, self.window - (now - q[0]))
         return int(wait) + 1 if wait > 0 else 0
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and now - q[0] >= self.window:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+        return q
 
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
+        account = self._account(username)
         with self._lock:
-            for key in self._keys(username, address):
+            for key in (account, f"addr:{address}"):
+                self._recent(key, now)
                 self._failures.setdefault(key, deque()).append(now)
+            if len(self._locked_until) > MAX_TRACKED or len(self._failures) > MAX_TRACKED:
+                self._forget_quiet(now)
+            if len(self._failures[account]) >= self.limit:
+                lockouts = self._lockouts.get(account, 0)
+                if now - self._locked_until.get(account, now) > self.max_wait:
+                    lockouts = 0  # quiet for longer than the longest wait: start again
+                wait = min(self.window * 2**lockouts, self.max_wait)
+                self._locked_until[account] = now + wait
+                self._lockouts[account] = lockouts + 1
+                self._failures.pop(account, None)
+
+    def _forget_quiet(self, now: float) -> None:
+        """Drop the accounts whose last lockout ended more than ``max_wait`` ago (so many
+        user names tried cannot grow the tables without end)."""
+        for account in [
+            a for a, until in self._locked_until.items() if now - until > self.max_wait
+        ]:
+            self._locked_until.pop(account, None)
+            self._lockouts.pop(account, None)
+        for key in list(self._failures):
+            self._recent(key, now)  # drops the keys whose failures are all past the window
 
     def succeeded(self, username: str) -> None:
+        account = self._account(username)
         with self._lock:
-            self._failures.pop(self._keys(username, "")[0], None)
+            for table in (self._failures, self._locked_until, self._lockouts):
+                table.pop(account, None)
 
 
 class SecurityHeadersMiddleware:

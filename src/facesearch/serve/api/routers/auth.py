@@ -13,6 +13,7 @@ from facesearch.app.types import AuthenticationError
 from facesearch.serve.api.deps import (
     CurrentCaller,
     LimiterDep,
+    RefusalsDep,
     ServiceDep,
     SessionsDep,
     SettingsDep,
@@ -51,15 +52,18 @@ def login(
     sessions: SessionsDep,
     limiter: LimiterDep,
     settings: SettingsDep,
+    refusals: RefusalsDep,
 ) -> LoginOut:
     address = client_address(request)
     wait = limiter.retry_after(body.username, address)
-    if wait:
-        service.accounts.log_refusal(
-            body.username,
-            "authenticate",
+    if wait:  # logged, but a flood of them as one summary a minute (serve/api/refusals.py)
+        refusals.refused(
+            address,
             "too many failed logins; rate limited",
-            {"method": "password", "address": address},
+            "password",
+            request.url.path,
+            actor=body.username,
+            action="authenticate.refused",
         )
         raise ApiError(
             429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}

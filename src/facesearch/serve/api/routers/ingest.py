@@ -3,6 +3,7 @@ run in the background one at a time, progress by polling, cancel."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,13 @@ from facesearch.serve.api.schemas import (
     IngestRunOut,
     Page,
 )
-from facesearch.serve.api.uploads import check_content_length, is_archive, save_upload
+from facesearch.serve.api.uploads import (
+    ArchiveLimits,
+    check_archive,
+    check_content_length,
+    is_archive,
+    save_upload,
+)
 from facesearch.serve.api.views import job_out
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -56,9 +63,8 @@ def start_from_upload(
     target = folder / (name if is_archive_name(Path(name)) else "upload.zip")
     try:
         save_upload(archive.file, target, settings.max_archive_bytes, "archive")
+        check_archive(target, ArchiveLimits.of(settings))  # before any photo of it is read
     except ApiError:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return job_out(service.library.start_job(who, [str(target)], collection or None, [str(folder)]))

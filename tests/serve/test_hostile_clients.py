@@ -82,6 +82,29 @@ def test_anonymous_flood_adds_a_few_small_entries_then_a_summary(env: ApiEnv) ->
     assert count(env) - before <= 4
 
 
+def test_a_flood_of_bad_bearer_tokens_adds_a_few_small_entries(env: ApiEnv) -> None:
+    now = [0.0]
+    env.app.state.refusals = RefusalLog(
+        lambda a, act, d: env.service.governance.record(a, act, d), 60.0, clock=lambda: now[0]
+    )
+    client = env.client()
+    before = count(env)
+    for i in range(200):
+        r = client.get("/api/v1/cases", headers={"Authorization": f"Bearer fst_{i:043d}"})
+        assert r.status_code == 401
+        r = client.post(
+            "/api/v1/cases", json={}, headers={"Authorization": f"Bearer not-a-token-{i}"}
+        )
+        assert r.status_code == 401
+    added = entries(env)[before:]
+    assert len(added) <= 3, [e["action"] for e in added]
+    assert all(e["size"] < 1000 for e in added)
+    now[0] += 61
+    assert client.get("/api/v1/cases", headers={"Authorization": "Bearer x"}).status_code == 401
+    summaries = entries(env, "http.refused.summary")
+    assert summaries and summaries[-1]["count"] == 399
+
+
 def test_a_known_users_refusal_is_logged_in_full(env: ApiEnv) -> None:
     client = env.client("inv")
     del client.headers["X-CSRF-Token"]

@@ -58,9 +58,10 @@ class Accounts:
     def logout(self, principal: Principal) -> None:
         self.ctx.governance.record(principal.username, "logout", {"method": principal.via})
 
-    def from_token(self, token: str, *, origin: str = "") -> Principal:
-        """The owner of a valid API token (checked and read in one transaction)."""
-        user = self.ctx.governance.token_owner(token)
+    def from_token(self, token: str, *, origin: str = "", log: bool = True) -> Principal:
+        """The owner of a valid API token (checked and read in one transaction). A refused
+        token is logged, unless ``log`` is False: the caller then logs it (rate-limited)."""
+        user = self.ctx.governance.token_owner(token, log=log)
         roles = frozenset(Role(r) for r in user.roles)
         return Principal(user.username, roles, user.display_name, "token", origin, user.token_id)
 

@@ -236,15 +236,18 @@ class Governance(GovernanceCore):
         :class:`AuthenticationError`."""
         return self.token_owner(token).username
 
-    def token_owner(self, token: str) -> users.UserInfo:
+    def token_owner(self, token: str, *, log: bool = True) -> users.UserInfo:
         """The active user a valid token belongs to, with their roles, read in the one
-        transaction that checks the token; failures are logged and raise
-        :class:`AuthenticationError`."""
+        transaction that checks the token; failures raise :class:`AuthenticationError` and
+        are logged unless ``log`` is False (the HTTP layer counts them itself, so that a flood
+        of bad tokens cannot fill the log)."""
         try:
             with self.session() as s:
                 row = users.token_row(s, token, self.clock())
                 return users.UserInfo.of(row.user, row.id)
         except AuthenticationError as exc:
+            if not log:
+                raise
             self._log_refusal(
                 "(token)", "authenticate", exc.reason, {"method": "token", "prefix": token[:12]}
             )

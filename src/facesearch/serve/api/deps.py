@@ -22,6 +22,7 @@ from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.refusals import (
     ANONYMOUS,
     BAD_SCHEME,
+    BAD_TOKEN,
     NO_CREDENTIALS,
     SESSION_ENDED,
     RefusalLog,
@@ -79,9 +80,17 @@ def get_refusals(request: Request) -> RefusalLog:
     return refusals
 
 
-def _refuse(service: Service, request: Request, actor: str, status: int, reason: str) -> ApiError:
+def _refuse(
+    service: Service,
+    request: Request,
+    actor: str,
+    status: int,
+    reason: str,
+    shown: str | None = None,
+) -> ApiError:
     """The error to raise, logged: anonymous refusals through the rate-limited
-    :class:`RefusalLog`, a known user's always in full (the path cut to a sane length)."""
+    :class:`RefusalLog` (counted by ``reason``), a known user's always in full (the path cut
+    to a sane length). ``shown``: what the client is told, when it says more than ``reason``."""
     address, method, path = client_address(request), request.method, request.url.path
     if actor == ANONYMOUS:
         get_refusals(request).refused(address, reason, method, path)
@@ -89,7 +98,7 @@ def _refuse(service: Service, request: Request, actor: str, status: int, reason:
         asked = {"method": cut(method, 20), "path": cut(path), "address": address}
         service.accounts.log_refusal(actor, "http", reason, asked)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ApiError(status, reason, headers)
+    return ApiError(status, shown or reason, headers)
 
 
 def current_caller(
@@ -103,9 +112,11 @@ def current_caller(
         if scheme.lower() != "bearer" or not token.strip():
             raise _refuse(service, request, ANONYMOUS, 401, BAD_SCHEME)
         try:
-            principal = service.accounts.from_token(token.strip(), origin=client_address(request))
+            principal = service.accounts.from_token(
+                token.strip(), origin=client_address(request), log=False
+            )
         except AuthenticationError as exc:
-            raise ApiError(401, exc.reason, {"WWW-Authenticate": "Bearer"}) from None
+            raise _refuse(service, request, ANONYMOUS, 401, BAD_TOKEN, exc.reason) from None
         return Caller(principal, None, None)
     session_id = request.cookies.get(SESSION_COOKIE, "")
     session = sessions.get(session_id) if session_id else None
@@ -143,7 +154,7 @@ def has_credentials(
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         try:
-            service.accounts.from_token(token.strip(), origin=client_address(request))
+            service.accounts.from_token(token.strip(), origin=client_address(request), log=False)
         except AuthenticationError:
             return False
         return True

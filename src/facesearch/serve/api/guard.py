@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.app.types import MAX_PROBES, AuthenticationError
-from facesearch.serve.api.refusals import BAD_SCHEME, NO_CREDENTIALS, SESSION_ENDED
+from facesearch.serve.api.refusals import BAD_SCHEME, BAD_TOKEN, NO_CREDENTIALS, SESSION_ENDED
 from facesearch.serve.api.routers.removals import MAX_PHOTOS
 from facesearch.serve.api.security import SESSION_COOKIE
 from facesearch.settings import Settings
@@ -120,11 +120,12 @@ class RequestGuard:
                 state.refusals.refused(address, BAD_SCHEME, method, path)
                 return problem_response(401, BAD_SCHEME, path, unauthorised)
             service = state.service
-            try:  # a wrong token is logged by the check itself
+            try:  # a wrong token is counted like every anonymous refusal
                 await to_thread.run_sync(
-                    lambda: service.accounts.from_token(token.strip(), origin=address)
+                    lambda: service.accounts.from_token(token.strip(), origin=address, log=False)
                 )
             except AuthenticationError as exc:
+                state.refusals.refused(address, BAD_TOKEN, method, path)
                 return problem_response(401, exc.reason, path, unauthorised)
             return None
         cookie = _cookie(headers, SESSION_COOKIE)

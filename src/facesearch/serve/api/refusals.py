@@ -28,6 +28,7 @@ ANONYMOUS = "(anonymous)"
 NO_CREDENTIALS = "sign in, or send an API token as 'Authorization: Bearer TOKEN'"
 SESSION_ENDED = "your session has ended (timed out or logged out); sign in again"
 BAD_SCHEME = "use 'Authorization: Bearer TOKEN'"
+BAD_TOKEN = "an unknown, revoked or expired API token, or one of a disabled user"
 
 # (actor, action, details): appends one audit entry
 Record = Callable[[str, str, dict[str, Any]], None]

@@ -110,7 +110,9 @@ def current_caller(
             f"missing or wrong {CSRF_HEADER} header (CSRF protection)",
         )
     try:
-        principal = service.accounts.principal(session.username, "session")
+        principal = service.accounts.principal(
+            session.username, "session", session_epoch=session.epoch
+        )
     except AuthenticationError as exc:
         sessions.delete(session_id)
         raise _refuse(service, request, session.username, 401, exc.reason) from None

@@ -5,7 +5,10 @@ Sessions are kept server-side (in memory, per process): the cookie holds a rando
 dump or a log line never shows a usable id. Each session has its own CSRF token (synchronizer
 token pattern): state-changing requests made with the cookie must echo it in the
 ``X-CSRF-Token`` header. A new id is issued at every login (no session fixation), logout
-deletes the session, and the policy's idle and absolute timeouts end it.
+deletes the session, and the policy's idle and absolute timeouts end it. Each session keeps
+the user's session epoch from when it began: a password change raises the epoch in the
+catalog, which ends every other session of that user in every server process (checked on each
+request), and :meth:`SessionStore.delete_user` ends them in this one at once.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class WebSession:
     created_at: datetime
     last_seen_at: datetime
     address: str
+    epoch: int = 0  # the user's session epoch when the session began
 
     def expires_at(self, idle: timedelta, absolute: timedelta) -> datetime:
         return min(self.last_seen_at + idle, self.created_at + absolute)
@@ -74,11 +78,12 @@ class SessionStore:
         self._sessions: dict[str, WebSession] = {}
         self._lock = threading.Lock()
 
-    def create(self, username: str, address: str) -> tuple[str, WebSession]:
-        """A new session (and a new id, never a client-chosen one) for ``username``."""
+    def create(self, username: str, address: str, epoch: int = 0) -> tuple[str, WebSession]:
+        """A new session (and a new id, never a client-chosen one) for ``username``, under
+        their session ``epoch``."""
         session_id = secrets.token_urlsafe(32)
         now = self.clock()
-        session = WebSession(username, secrets.token_urlsafe(32), now, now, address)
+        session = WebSession(username, secrets.token_urlsafe(32), now, now, address, epoch)
         with self._lock:
             self._drop_expired(now)
             self._sessions[_digest(session_id)] = session
@@ -105,7 +110,8 @@ class SessionStore:
             return self._sessions.pop(_digest(session_id), None) is not None
 
     def delete_user(self, username: str) -> int:
-        """End every session of ``username`` (e.g. when the user is disabled)."""
+        """End every session of ``username`` in this process (e.g. when the user is disabled
+        or their password changed)."""
         with self._lock:
             keys = [k for k, s in self._sessions.items() if s.username == username]
             for k in keys:

@@ -9,13 +9,13 @@ acts done at once return None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.govern import changes, users
+from facesearch.govern import changes, user_changes, users
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.changes import ChangeView
 from facesearch.govern.errors import AuthenticationError
@@ -51,6 +51,17 @@ class AccountGovernance(GovernanceCore):
                 s,
                 users.add_user(s, a, actor, username, roles, password, display_name, self.clock()),
             ),
+        )
+
+    def bootstrap_administrators(self, admins: Sequence[tuple[str, str | None]]) -> None:
+        """The operator's setup: the first administrators ``(name, password)`` together,
+        refused once there is any user (``facesearch init --admin A --admin B``)."""
+        names = [name for name, _ in admins]
+        self.run(
+            names[0] if names else "(none)",
+            "user.add",
+            {"users": names, "bootstrap": True},
+            lambda s, a: user_changes.bootstrap_administrators(s, a, admins, self.clock()),
         )
 
     def set_password(
@@ -140,9 +151,9 @@ class AccountGovernance(GovernanceCore):
     def approve_change(self, actor: str, change_id: int, note: str = "") -> ChangeView:
         """Approve a change another administrator asked for: it takes effect now."""
         appliers: dict[str, changes.Applier] = {
-            "user.add": users.apply_change,
-            "user.roles": users.apply_change,
-            "user.enable": users.apply_change,
+            "user.add": user_changes.apply_change,
+            "user.roles": user_changes.apply_change,
+            "user.enable": user_changes.apply_change,
             "policy": self._apply_policy_change,
         }
         view = self.run(

@@ -197,7 +197,7 @@ def add_user(
     administrator approves it; other users are added at once (returned)."""
     action = "user.add"
     bootstrap = count_users(session) == 0
-    role_set = _roles_or_refuse(action, roles)
+    role_set = roles_or_refuse(action, roles)
     if bootstrap:
         if Role.ADMINISTRATOR not in role_set:
             raise RefusedError(action, "the first user must be an administrator")
@@ -237,12 +237,12 @@ def add_user(
             now,
             {"user": name, "roles": sorted(r.value for r in role_set)},
         )
-    return _insert_user(
+    return insert_user(
         session, audit, actor, name, role_set, pw_hash, display_name, now, bootstrap=bootstrap
     )
 
 
-def _insert_user(
+def insert_user(
     session: Session,
     audit: AuditLog,
     actor: str,
@@ -279,7 +279,7 @@ def _insert_user(
     return user
 
 
-def _roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role]:
+def roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role]:
     try:
         return parse_roles(roles)
     except ValueError as exc:
@@ -300,7 +300,7 @@ def set_password(
     ``session_epoch`` goes up). Returns True for a reset."""
     action = "user.passwd"
     acting = require_user(session, actor, action)
-    target = _target(session, action, username)
+    target = target_user(session, action, username)
     reset = acting.id != target.id
     if reset and not has_role(acting, Role.ADMINISTRATOR):
         raise RefusedError(action, "only an administrator may set another user's password")
@@ -332,7 +332,7 @@ def set_active(
     end) or ask to re-enable one (a pending change a second administrator approves)."""
     action = "user.enable" if active else "user.disable"
     acting = require_user(session, actor, action, {Role.ADMINISTRATOR})
-    target = _target(session, action, username)
+    target = target_user(session, action, username)
     if not active and acting.id == target.id:
         raise RefusedError(action, "administrators cannot disable themselves")
     if active:
@@ -375,8 +375,8 @@ def set_roles(
     else a pending change a second administrator approves."""
     action = "user.roles"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
-    target = _target(session, action, username)
-    role_set = _roles_or_refuse(action, roles)
+    target = target_user(session, action, username)
+    role_set = roles_or_refuse(action, roles)
     old = sorted(target.role_set)
     new = sorted(r.value for r in role_set)
     granted = sorted(r.value for r in role_set & PRIVILEGED if r.value not in target.role_set)
@@ -397,54 +397,7 @@ def set_roles(
     return None
 
 
-def apply_change(session: Session, audit: AuditLog, row: PendingChange, approver: str) -> None:
-    """Make an approved user change take effect (``changes.approve`` calls this)."""
-    action = "change.approve"
-    p = row.payload or {}
-    if row.kind == "user.add":
-        if find_user(session, row.target) is not None:
-            raise RefusedError(action, f"user {row.target!r} exists already")
-        role_set = _roles_or_refuse(action, p.get("roles", []))
-        _insert_user(
-            session,
-            audit,
-            approver,
-            row.target,
-            role_set,
-            p.get("password_hash"),
-            str(p.get("display_name", "")),
-            row.decided_at,
-            change_id=row.id,
-        )
-        return
-    target = _target(session, action, row.target)
-    if row.kind == "user.roles":
-        if sorted(target.role_set) != list(p.get("from", [])):
-            raise RefusedError(
-                action,
-                f"the roles of {target.username!r} changed since change {row.id} was asked "
-                "for: reject it and ask again",
-            )
-        target.roles = roles_text(_roles_or_refuse(action, p.get("to", [])))
-        audit.record(
-            approver,
-            "user.roles",
-            {
-                "user": target.username,
-                "from": p.get("from"),
-                "to": sorted(target.role_set),
-                "change_id": row.id,
-            },
-        )
-    elif row.kind == "user.enable":
-        target.active = True
-        target.disabled_at = None
-        audit.record(approver, "user.enable", {"user": target.username, "change_id": row.id})
-    else:  # pragma: no cover - the appliers are chosen by kind
-        raise RefusedError(action, f"not a user change: {row.kind}")
-
-
-def _target(session: Session, action: str, username: str) -> User:
+def target_user(session: Session, action: str, username: str) -> User:
     user = find_user(session, username)
     if user is None:
         raise RefusedError(action, f"unknown user {username!r}")
@@ -488,7 +441,7 @@ def create_token(
     """
     action = "token.create"
     acting = require_user(session, actor, action)
-    target = _target(session, action, username)
+    target = target_user(session, action, username)
     if acting.id != target.id:
         raise RefusedError(action, "a token is created only by its owner")
     if not target.active:
@@ -527,7 +480,7 @@ def list_tokens(session: Session, actor: str, username: str | None = None) -> li
     is_admin = has_role(acting, Role.ADMINISTRATOR)
     q = select(Token).join(User).order_by(Token.id)
     if username is not None:
-        target = _target(session, action, username)
+        target = target_user(session, action, username)
         if target.id != acting.id and not is_admin:
             raise RefusedError(action, "only an administrator may list another user's tokens")
         q = q.where(Token.user_id == target.id)

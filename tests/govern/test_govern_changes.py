@@ -18,7 +18,7 @@ from tests.support.govern import (  # noqa: F401
 )
 
 from facesearch.govern import AuthenticationError, Governance, RefusedError, Role, default_policy
-from facesearch.govern.schema import PolicyVersion, Token, User
+from facesearch.govern.schema import PendingChange, PolicyVersion, Token, User
 from facesearch.govern.users import PasswordChangeRequired
 
 
@@ -61,6 +61,9 @@ def test_second_admin_approves_then_the_role_is_held(world: World) -> None:  # n
     carol = _user(world, "carol")
     assert carol is not None and carol.role_set == {"administrator"} and carol.active
     assert gov.authenticate_password("carol", PASSWORD) == "carol"
+    with world.sessions() as s:  # the decided change keeps no password hash
+        row = s.get(PendingChange, change.id)
+        assert row is not None and "password_hash" not in row.payload
     actions = world.audit_actions()
     i = actions.index("user.add.requested")
     assert actions[i:][:3] == ["user.add.requested", "change.approved", "user.add"]

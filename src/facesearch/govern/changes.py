@@ -239,7 +239,13 @@ def approve(
         },
     )
     appliers[row.kind](session, audit, row, acting.username)
+    row.payload = _without_secrets(row.payload)
     return ChangeView.of(row, f"change {row.id} approved: {row.summary}")
+
+
+def _without_secrets(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A decided change keeps what it did, not the password hash it carried."""
+    return {k: v for k, v in (payload or {}).items() if k != "password_hash"}
 
 
 def reject(
@@ -250,6 +256,7 @@ def reject(
     acting = _require_admin(session, actor, action)
     row = _pending(session, action, change_id)
     row.status = REJECTED
+    row.payload = _without_secrets(row.payload)
     row.decided_by = acting.username
     row.decided_at = now
     row.note = note

@@ -52,8 +52,9 @@ Demo photos: face_recognition 1.3.0 on PyPI, MIT licence ($DEMO_LICENCE)."
 fi
 
 if [ ! -f "$FACESEARCH_DATA/policy.toml" ]; then
-  fs init --admin admin
+  fs init --admin admin --admin ada   # two: a supervisor needs a second administrator
   fs user add sam --role supervisor --no-password --as admin
+  fs change approve 1 --as ada
   fs user add ivy --role investigator --no-password --as admin
 fi
 fs ingest "$PHOTOS" --collection demo --as admin

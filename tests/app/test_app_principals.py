@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support.govern import add_user_approved
 
 from facesearch.app.service import Service
 from facesearch.govern import RefusedError, Role
@@ -20,7 +21,7 @@ def service(tmp_path: Path):
     s.library.initialise("admin")
     gov = s.governance
     gov.add_user("admin", "alice", [Role.INVESTIGATOR], None)
-    gov.add_user("admin", "sam", [Role.SUPERVISOR], None)
+    add_user_approved(gov, "admin", "sam", [Role.SUPERVISOR], None)
     gov.open_case("alice", "C-1", "threat-to-life", "Warrant 1", "a test case")
     gov.approve_case("sam", "C-1", "ok")
     yield s

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.govern import add_user_approved
 
 from facesearch.app.service import Service
 from facesearch.govern import AuthenticationError, RefusedError, Role
@@ -23,7 +24,7 @@ def service(tmp_path: Path):
     s.library.initialise("admin")
     gov = s.governance
     gov.add_user("admin", "alice", [Role.INVESTIGATOR], None)
-    gov.add_user("admin", "sam", [Role.SUPERVISOR], None)
+    add_user_approved(gov, "admin", "sam", [Role.SUPERVISOR], None)
     gov.add_user("admin", "pat", [Role.INVESTIGATOR], PASSWORD)
     yield s
     s.close()

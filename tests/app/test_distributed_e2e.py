@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from tests.support.govern import add_user_approved
 
 from facesearch.app.service import SearchRequest, Service
 from facesearch.govern.users import Role
@@ -63,7 +64,7 @@ def governed(settings: Settings, pipeline, photos: list[Path], workers: int):  #
     service = Service(settings, pipeline=pipeline)
     service.library.initialise("admin")
     gov = service.governance
-    gov.add_user("admin", "sup", [Role.SUPERVISOR])
+    add_user_approved(gov, "admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
     gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
     gov.approve_case("sup", "C-1")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.govern import add_user_approved
 
 from facesearch.app.service import SearchRequest, Service
 from facesearch.govern.errors import RefusedError
@@ -19,7 +20,7 @@ def ws(tmp_path, pipeline, astronaut, other_faces):
     w = Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline)
     w.library.initialise("admin")
     gov = w.governance
-    gov.add_user("admin", "sup", [Role.SUPERVISOR])
+    add_user_approved(gov, "admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
     gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
     gov.approve_case("sup", "C-1")

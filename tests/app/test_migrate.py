@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.govern import add_user_approved
 from typer.testing import CliRunner
 
 from facesearch.app.service import SearchRequest, Service
@@ -35,7 +36,7 @@ def embedded(tmp_path: Path, pipeline, other_faces) -> Path:  # type: ignore[no-
     service = Service(Settings(data_dir=data), pipeline=pipeline)
     service.library.initialise("admin")
     gov = service.governance
-    gov.add_user("admin", "sup", [Role.SUPERVISOR])
+    add_user_approved(gov, "admin", "sup", [Role.SUPERVISOR])
     gov.add_user("admin", "inv", [Role.INVESTIGATOR])
     gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
     gov.approve_case("sup", "C-1")

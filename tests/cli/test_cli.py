@@ -38,9 +38,10 @@ def workspace_dir(tmp_path):
     """A data directory with an administrator, a supervisor, two investigators and an open,
     approved case CASE-1 (opened by inv1, who is thereby assigned to it)."""
     data = str(tmp_path / "data")
-    _run("-d", data, "init", "--admin", "admin")
+    _run("-d", data, "init", "--admin", "admin", "--admin", "admin2")
     for name, role in (("sup", "supervisor"), ("inv1", "investigator"), ("inv2", "investigator")):
         _run("-d", data, "user", "add", name, "--role", role, "--no-password", user="admin")
+    _run("-d", data, "change", "approve", "1", user="admin2")  # a supervisor needs two admins
     _run(
         "-d",
         data,

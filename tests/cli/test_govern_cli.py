@@ -74,12 +74,21 @@ def cli(tmp_path: Path) -> Any:
 
 
 def test_cli_workflow(cli: Any) -> None:
+    # the operator's setup: two administrators, so that one can approve what the other asks
     out = cli(
-        "user", "add", "admin", "-r", "administrator", "--password-stdin", stdin=PASSWORD + "\n"
-    )
-    assert "added user admin" in out
+        "init", "--admin", "admin", "--admin", "ada", "--password-stdin",
+        stdin=f"{PASSWORD}\n{PASSWORD}\n",
+    )  # fmt: skip
+    assert "administrators 'admin', 'ada'" in out
     cli("user", "add", "alice", "-r", "investigator", "--no-password", "--as", "admin")
-    cli("user", "add", "sam", "-r", "supervisor", "--no-password", user="admin")
+    out = cli("user", "add", "sam", "-r", "supervisor", "--no-password", user="admin")
+    assert "pending: change 1" in out and "another administrator (ada) must approve" in out
+    assert "sam" not in cli("user", "list", user="admin")
+    out = cli("change", "approve", "1", user="admin", code=2)
+    assert "another administrator must approve it" in out
+    assert "add user sam (supervisor)" in cli("change", "list", user="ada")
+    assert "change 1 approved" in cli("change", "approve", "1", user="ada")
+    assert "no pending changes" in cli("change", "list", user="ada")
     cli("user", "add", "audrey", "-r", "auditor", "--no-password", user="admin")
     out = cli("user", "list", user="admin")
     assert "alice" in out and "supervisor" in out
@@ -164,15 +173,67 @@ def test_cli_workflow(cli: Any) -> None:
     assert "removed 2 faces" in out
     assert cli.is_suppressed(person_vec(1, 31), MODEL)
 
+    token = cli("token", "create", "--name", "again", user="alice").strip().splitlines()[-1]
     out = cli("user", "disable", "alice", user="admin")
     out = cli("case", "list", user="alice", code=2)
     assert "disabled" in out
+    out = cli("user", "enable", "alice", user="admin")
+    assert "pending: change 2" in out
+    cli("case", "list", user="alice", code=2)  # still disabled until approved
+    cli("change", "approve", "2", user="ada")
+    assert "C-1" in cli("case", "list", user="alice")
+    out = cli("case", "list", "--token", token, code=2)  # disabling revoked it for good
+    assert "revoked" in out
+
+
+def test_cli_passwords(cli: Any) -> None:
+    cli("user", "add", "admin", "-r", "administrator", "--no-password")
+    cli("user", "add", "ivy", "-r", "investigator", "--password-stdin", user="admin",
+        stdin=PASSWORD + "\n")  # fmt: skip
+    # your own: the current one first, then the new one
+    out = cli("user", "passwd", "ivy", "--password-stdin", user="ivy",
+              stdin="not the password\nivy's new password\n", code=2)  # fmt: skip
+    assert "current password is wrong" in out
+    out = cli("user", "passwd", "ivy", "--password-stdin", user="ivy",
+              stdin=f"{PASSWORD}\nivy's new password\n")  # fmt: skip
+    assert "password changed for ivy" in out
+    # an administrator's reset: ivy must change it before anything else
+    out = cli("user", "passwd", "ivy", "--password-stdin", user="admin",
+              stdin="a temporary password\n")  # fmt: skip
+    assert "must change it at next login" in out
+    out = cli("case", "list", user="ivy", code=2)
+    assert "must change their password first" in out
+    cli("user", "passwd", "ivy", "--password-stdin", user="ivy",
+        stdin="a temporary password\nivy's own password\n")  # fmt: skip
+    cli("case", "list", user="ivy")
 
 
 def test_cli_needs_an_acting_user(cli: Any) -> None:
     cli("user", "add", "admin", "-r", "administrator", "--no-password")
     out = cli("case", "list", code=2)
     assert "no acting user" in out
+
+
+def test_changed_policy_file_waits_for_two_administrators(cli: Any, tmp_path: Path) -> None:
+    cli("init", "--admin", "admin", "--admin", "ada")
+    data = tmp_path / "data"
+    policy_file = data / "policy.toml"
+    policy_file.write_text(
+        policy_file.read_text().replace("max_candidates = 20", "max_candidates = 4")
+    )
+    out = cli("policy", "show")
+    assert "at most 20 candidates" in out  # the policy in force, not the file's
+    assert "differs from the policy in force and is not used" in out and "change 1" in out
+    out = cli("policy", "approve", user="admin")  # endorsed: still pending
+    assert "another administrator (ada) must approve" in out
+    assert "at most 20 candidates" in cli("policy", "show")
+    out = cli("policy", "approve", user="admin", code=2)
+    assert "another administrator must approve" in out
+    assert "change 1 approved" in cli("policy", "approve", user="ada")
+    out = cli("policy", "show")
+    assert "differs" not in out and "at most 4 candidates" in out
+    out = cli("policy", "approve", user="ada", code=2)
+    assert "no policy change is pending" in out
 
 
 def test_policy_commands(cli: Any, tmp_path: Path) -> None:

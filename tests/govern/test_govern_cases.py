@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from tests.support.govern import (  # noqa: F401
     World,
+    add_user_approved,
     engine,
     make_world,
     open_approved_case,
@@ -60,7 +61,7 @@ def test_search_outside_an_approved_case_is_refused_and_logged(world: World) -> 
 
 def test_requester_cannot_approve_own_case(engine: Engine) -> None:  # noqa: F811
     w = make_world(engine)
-    w.gov.add_user("admin", "carol", [Role.SUPERVISOR, Role.INVESTIGATOR], None)
+    add_user_approved(w.gov, "admin", "carol", [Role.SUPERVISOR, Role.INVESTIGATOR], None)
     _open(w, "C-7", who="carol")
     with pytest.raises(RefusedError, match="requested case 'C-7' and cannot decide"):
         w.gov.approve_case("carol", "C-7")

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 from tests.support.govern import (  # noqa: F401
     MODEL,
+    add_user_approved,
     allow_tampering,
     make_world,
     open_approved_case,
@@ -33,7 +34,7 @@ def test_rules_hold_on_postgres(pg_engine: Engine) -> None:  # noqa: F811
     with pytest.raises(RefusedError, match="no case"):
         w.search("alice", "C-1", probe_bytes(1))
     gov.open_case("alice", "C-1", "threat-to-life", "W-1", "a long enough reason")
-    gov.add_user("admin", "carol", ["supervisor", "investigator"])
+    add_user_approved(gov, "admin", "carol", ["supervisor", "investigator"])
     gov.open_case("carol", "C-2", "threat-to-life", "W-2", "a long enough reason")
     with pytest.raises(RefusedError, match="cannot decide"):
         gov.approve_case("carol", "C-2")

@@ -32,10 +32,10 @@ def test_passwords_are_argon2_and_checked(engine: Engine) -> None:  # noqa: F811
         w.gov.authenticate_password("alice", "wrong password!!")
     assert w.last_entry().action == "authenticate.refused"
     with pytest.raises(RefusedError, match="at least 12"):
-        w.gov.set_password("alice", "alice", "short")
+        w.gov.set_password("alice", "alice", "short", current=PASSWORD)
     with pytest.raises(RefusedError, match="only an administrator"):
         w.gov.set_password("alice", "bob", "another long password")
-    w.gov.set_password("admin", "bob", "another long password")
+    w.gov.set_password("bob", "bob", "another long password", current=PASSWORD)
     assert w.gov.authenticate_password("bob", "another long password") == "bob"
 
 

@@ -294,9 +294,10 @@ def test_search_json_flags_an_ambiguous_probe(photos, tmp_path) -> None:
         assert res.exit_code == 0, res.output
         return res.stdout
 
-    run("init", "--admin", "admin", user="admin")
+    run("init", "--admin", "admin", "--admin", "admin2", user="admin")
     for name, role in (("sup", "supervisor"), ("inv", "investigator")):
         run("user", "add", name, "--role", role, "--no-password", user="admin")
+    run("change", "approve", "1", user="admin2")  # a supervisor needs two administrators
     run(
         "case", "open", "C-1", "--purpose", "cse-victim-id", "--authority", "Warrant 1",
         "--justification", "identify the child", user="inv",

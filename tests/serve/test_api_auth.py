@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.api import PASSWORD, api_env, login
+from tests.support.govern import second_admin
 
 from facesearch.govern.audit import entries
 from facesearch.serve.api.security import CSRF_COOKIE, SESSION_COOKIE
@@ -110,3 +111,108 @@ def test_a_token_is_created_only_by_its_owner(tmp_path: Path) -> None:
         assert [t["user"] for t in listed] == ["inv"]
         assert admin.delete(f"/api/v1/tokens/{listed[0]['id']}").status_code == 204
         assert inv.get("/api/v1/tokens").json()["items"][0]["revoked_at"] is not None
+
+
+def test_two_person_rule_over_http(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin",)) as env:
+        other = second_admin(env.service.governance)  # a second administrator, no password
+        admin = env.client("admin")
+        r = admin.post("/api/v1/users", json={"username": "mal", "roles": ["supervisor"]})
+        assert r.status_code == 202, r.text
+        change = r.json()
+        assert change["status"] == "pending" and other in change["message"]
+        assert "mal" not in [u["username"] for u in admin.get("/api/v1/users").json()["items"]]
+        assert [c["id"] for c in admin.get("/api/v1/changes").json()["items"]] == [change["id"]]
+        r = admin.post(f"/api/v1/changes/{change['id']}/approve", json={})
+        assert r.status_code == 403 and "another administrator" in r.json()["detail"]
+        # the second administrator, with a token of their own
+        token, _ = env.service.governance.create_token(other, other, "ops")
+        bearer = {"Authorization": f"Bearer {token}"}
+        machine = env.client()
+        r = machine.post(f"/api/v1/changes/{change['id']}/approve", json={}, headers=bearer)
+        assert r.status_code == 200 and r.json()["status"] == "approved"
+        users = {u["username"]: u for u in admin.get("/api/v1/users").json()["items"]}
+        assert users["mal"]["roles"] == ["supervisor"]
+        # re-enabling waits too
+        assert admin.patch("/api/v1/users/inv", json={"active": False}).status_code == 200
+        r = admin.patch("/api/v1/users/inv", json={"active": True})
+        assert r.status_code == 200 and r.json()["active"] is False
+        assert r.json()["pending_changes"][0]["kind"] == "user.enable"
+        # the audit log has the request and the approval
+        with env.service.governance.session() as s:
+            actions = [e.action for e in entries(s)]
+        assert "user.add.requested" in actions and "change.approved" in actions
+
+
+def test_password_change_needs_the_current_one_and_ends_other_sessions(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin", "inv")) as env:
+        first, second = env.client("inv"), env.client("inv")
+        r = first.patch("/api/v1/users/inv", json={"password": "a brand new password"})
+        assert r.status_code == 403 and "needs the current one" in r.json()["detail"]
+        r = first.patch(
+            "/api/v1/users/inv",
+            json={"password": "a brand new password", "current_password": "not it at all"},
+        )
+        assert r.status_code == 403 and "current password is wrong" in r.json()["detail"]
+        r = env.client().post(
+            "/api/v1/auth/password",
+            json={
+                "username": "inv",
+                "current_password": PASSWORD,
+                "new_password": "a brand new password",
+            },
+        )
+        assert r.status_code == 204, r.text
+        assert first.get("/api/v1/auth/me").status_code == 401
+        assert second.get("/api/v1/cases").status_code == 401
+        login(env.client(), "inv", "a brand new password")
+        # the epoch, not this process's memory, ends them: a change made elsewhere (the CLI)
+        third = env.client()
+        login(third, "inv", "a brand new password")
+        env.service.governance.set_password(
+            "inv", "inv", "yet another password", "a brand new password"
+        )
+        assert third.get("/api/v1/auth/me").status_code == 401
+
+
+def test_admin_reset_forces_a_change_at_next_login(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin", "inv")) as env:
+        admin = env.client("admin")
+        r = admin.patch("/api/v1/users/inv", json={"password": "temporary password"})
+        assert r.status_code == 200 and r.json()["must_change_password"] is True
+        r = env.client().post(
+            "/api/v1/auth/login", json={"username": "inv", "password": "temporary password"}
+        )
+        assert r.status_code == 403 and r.json()["password_change_required"] is True
+        r = env.client().post(
+            "/api/v1/auth/password",
+            json={"username": "inv", "current_password": "wrong", "new_password": "x" * 12},
+        )
+        assert r.status_code == 401
+        r = env.client().post(
+            "/api/v1/auth/password",
+            json={
+                "username": "inv",
+                "current_password": "temporary password",
+                "new_password": "my own password!",
+            },
+        )
+        assert r.status_code == 204, r.text
+        login(env.client(), "inv", "my own password!")
+
+
+def test_disabled_then_reenabled_users_token_stays_refused(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin",)) as env:
+        gov = env.service.governance
+        other = second_admin(gov)
+        token, _ = gov.create_token("inv", "inv", "script")
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert env.client().get("/api/v1/auth/me", headers=bearer).status_code == 200
+        admin = env.client("admin")
+        assert admin.patch("/api/v1/users/inv", json={"active": False}).status_code == 200
+        change = admin.patch("/api/v1/users/inv", json={"active": True}).json()
+        gov.approve_change(other, change["pending_changes"][0]["id"])
+        users = {u["username"]: u for u in admin.get("/api/v1/users").json()["items"]}
+        assert users["inv"]["active"] is True
+        r = env.client().get("/api/v1/auth/me", headers=bearer)
+        assert r.status_code == 401 and "revoked" in r.json()["detail"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from tests.support.govern import add_user_approved
 
 from facesearch.app import Service
 from facesearch.serve.api.app import create_app
@@ -93,7 +94,7 @@ def api_env(
     for name, roles in USERS.items():
         if name != "admin":
             given = passwords is None or name in passwords
-            service.governance.add_user("admin", name, roles, PASSWORD if given else None)
+            add_user_approved(service.governance, "admin", name, roles, PASSWORD if given else None)
     app = create_app(settings, service=service, static_dir=static)
     try:
         yield ApiEnv(settings, service, app, static)

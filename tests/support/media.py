@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.govern import add_user_approved
+
 from facesearch.app import Service
 from facesearch.app.media import MediaService
 from facesearch.settings import Settings
@@ -25,7 +27,7 @@ def make_app(data: Path, pipeline=None, **settings) -> Setup:  # type: ignore[no
     service = Service.for_cli(Settings(data_dir=data, **settings), pipeline=pipeline)
     service.library.initialise("admin")
     g = service.governance
-    g.add_user("admin", "sup", ["supervisor"])
+    add_user_approved(g, "admin", "sup", ["supervisor"])
     g.add_user("admin", "ivy", ["investigator"])
     g.add_user("admin", "ian", ["investigator"])
     g.add_user("admin", "aud", ["auditor"])

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 from tests.conftest import REPO
+from tests.support.govern import add_user_approved
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -183,7 +184,7 @@ def prepare_data(
         gov = service.governance
         for name, (role, display) in USERS.items():
             if name != "admin":
-                gov.add_user("admin", name, [role], PASSWORD, display)
+                add_user_approved(gov, "admin", name, [role], PASSWORD, display)
         admin = service.accounts.principal("admin", "cli")
         service.library.ingest(admin, [], manifest=manifest, workers=1)
         gov.open_case("ivy", CASE, "threat-to-life", "Order 2026-17", "threats made by phone")

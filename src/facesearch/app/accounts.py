@@ -11,8 +11,11 @@ from typing import Any
 from facesearch.app.context import AppContext
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.govern import users as users_mod
+from facesearch.govern.changes import ChangeView
 from facesearch.govern.errors import AuthenticationError, RefusedError
-from facesearch.govern.users import Role
+from facesearch.govern.users import PasswordChangeRequired, Role
+
+__all__ = ["Accounts", "ChangeView", "PasswordChangeRequired"]
 
 
 def local_origin() -> str:
@@ -35,15 +38,28 @@ class Accounts:
     # --- who is acting ----------------------------------------------------------------------
 
     def principal(
-        self, username: str, via: AuthMethod, *, origin: str = "", token_id: int | None = None
+        self,
+        username: str,
+        via: AuthMethod,
+        *,
+        origin: str = "",
+        token_id: int | None = None,
+        session_epoch: int | None = None,
     ) -> Principal:
         """The principal of an active user (after their credentials were checked): ``via``
         how, ``origin`` from where (a client address, or the CLI's OS account and host),
-        ``token_id`` which API token. Every audit entry of the principal's acts records them."""
+        ``token_id`` which API token; every audit entry of the principal's acts records them.
+        For a web session, ``session_epoch`` is the user's epoch when it began: a password
+        change since (which raises the epoch) has ended it."""
         with self.ctx.governance.session() as s:
             user = users_mod.find_user(s, username)
             if user is None or not user.active:
                 raise AuthenticationError(f"user {username!r} is unknown or disabled")
+            if session_epoch is not None and session_epoch != (user.session_epoch or 0):
+                raise AuthenticationError(
+                    f"the password of {user.username!r} changed since this session began; "
+                    "sign in again"
+                )
             roles = frozenset(Role(r) for r in user.role_set)
             return Principal(user.username, roles, user.display_name or "", via, origin, token_id)
 
@@ -54,6 +70,25 @@ class Accounts:
         principal = self.principal(name, "password", origin=origin)
         gov.record(principal.username, "login", {"method": "password"})
         return principal
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """A user changes their own password, proving who they are with the current one (no
+        session needed: a user whose password was reset has none). A wrong user name or
+        current password raises AuthenticationError (logged; as slow for an unknown user as
+        for a known one); the user's web sessions end."""
+        gov = self.ctx.governance
+        try:
+            name = gov.authenticate_password(username, current)
+        except PasswordChangeRequired:
+            name = username.strip().lower()  # the reason for coming here
+        gov.set_password(name, name, new, current)
+
+    def sign_in(self, username: str, password: str, *, origin: str = "") -> tuple[Principal, int]:
+        """:meth:`login` for a web session: the principal, and the session epoch read
+        *before* the password was checked (a password changed meanwhile ends the session)."""
+        epoch = self.ctx.governance.session_epoch(username)
+        principal = self.login(username, password, origin=origin)
+        return principal, -1 if epoch is None else epoch
 
     def logout(self, principal: Principal) -> None:
         self.ctx.governance.record(principal.username, "logout", {"method": principal.via})
@@ -105,12 +140,19 @@ class Accounts:
         roles: Sequence[str],
         password: str | None,
         display_name: str = "",
-    ) -> dict[str, Any]:
-        self.ctx.governance.add_user(who.username, username, roles, password, display_name)
-        return self.user(username)
+    ) -> dict[str, Any] | ChangeView:
+        """The user added, or the pending change when a second administrator must approve
+        (an administrator or supervisor)."""
+        change = self.ctx.governance.add_user(who.username, username, roles, password, display_name)
+        return change if change is not None else self.user(username)
 
-    def set_password(self, who: Principal, username: str, password: str) -> None:
-        self.ctx.governance.set_password(who.username, username, password)
+    def set_password(
+        self, who: Principal, username: str, password: str, current: str | None = None
+    ) -> bool:
+        """Your own password (``current`` needed), or another user's reset by an
+        administrator (True: they must change it at next login)."""
+        reset: bool = self.ctx.governance.set_password(who.username, username, password, current)
+        return reset
 
     def update_user(
         self,
@@ -120,19 +162,40 @@ class Accounts:
         roles: Sequence[str] | None = None,
         active: bool | None = None,
         password: str | None = None,
+        current_password: str | None = None,
     ) -> dict[str, Any]:
+        """Change roles, state or password; the user as shown, with ``pending_changes``: the
+        changes (granting administrator or supervisor, re-enabling) that wait for a second
+        administrator."""
         gov = self.ctx.governance
+        pending: list[ChangeView] = []
         if roles is not None:
-            gov.set_roles(who.username, username, roles)
+            change = gov.set_roles(who.username, username, roles)
+            pending += [change] if change else []
         if active is True:
-            gov.enable_user(who.username, username)
+            change = gov.enable_user(who.username, username)
+            pending += [change] if change else []
         elif active is False:
             gov.disable_user(who.username, username)
         if password is not None:
-            gov.set_password(who.username, username, password)
+            gov.set_password(who.username, username, password, current_password)
         if roles is None and active is None and password is None:
             self.ctx.require(who, "user.update", Role.ADMINISTRATOR)
-        return self.user(username)
+        return {**self.user(username), "pending_changes": [c.as_dict() for c in pending]}
+
+    # --- pending changes (two-person rule) --------------------------------------------------
+
+    def list_changes(self, who: Principal, status: str | None = "pending") -> list[ChangeView]:
+        found: list[ChangeView] = self.ctx.governance.list_changes(who.username, status)
+        return found
+
+    def approve_change(self, who: Principal, change_id: int, note: str = "") -> ChangeView:
+        view: ChangeView = self.ctx.governance.approve_change(who.username, change_id, note)
+        return view
+
+    def reject_change(self, who: Principal, change_id: int, note: str = "") -> ChangeView:
+        view: ChangeView = self.ctx.governance.reject_change(who.username, change_id, note)
+        return view
 
     def user(self, username: str) -> dict[str, Any]:
         """A user's account as shown (after the caller was allowed to see it)."""
@@ -147,6 +210,7 @@ class Accounts:
                 "active": u.active,
                 "created_at": u.created_at,
                 "disabled_at": u.disabled_at,
+                "must_change_password": bool(u.must_change_password),
             }
 
     def list_tokens(self, who: Principal, username: str | None = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.audit import VerifyResult
+from facesearch.govern.changes import ChangeView
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
@@ -78,9 +79,26 @@ class Admin:
         return parse_policy(text, source=source)
 
     def show_policy(self, who: Principal) -> Policy:
+        """The policy in force (the latest approved; not necessarily the file's)."""
         self.ctx.require(who, "policy.show")
         policy: Policy = self.ctx.governance.policy
         return policy
+
+    def policy_status(self, who: Principal) -> tuple[Policy, Policy, int | None]:
+        """``(in force, the file's, the pending change's id)``: the file's policy differs
+        from the one in force until two administrators approve it."""
+        self.ctx.require(who, "policy.show")
+        status = self.ctx.governance.policy_status()
+        return status["in_force"], status["file"], status["pending_change"]
+
+    def approve_policy(self, who: Principal, note: str = "") -> ChangeView:
+        """Approve the pending change that puts the policy file in force (the first
+        administrator's approval endorses it, a second one's puts it in force)."""
+        change_id = self.ctx.governance.pending_policy_change()
+        if change_id is None:
+            self.ctx.refuse(who, "change.approve", "no policy change is pending")
+        view: ChangeView = self.ctx.governance.approve_change(who.username, change_id, note)
+        return view
 
     # --- removal and suppression --------------------------------------------------------------
 

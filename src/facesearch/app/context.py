@@ -56,9 +56,11 @@ def open_gallery(settings: Settings, pipeline: FacePipeline | None = None) -> Ga
 
 
 def open_governance(settings: Settings, gallery: Gallery) -> Governance:
-    """Governance over ``gallery``'s catalog, with the policy in ``data_dir/policy.toml`` (the
+    """Governance over ``gallery``'s catalog, with the policy file ``data_dir/policy.toml`` (the
     packaged default where there is none), the settings' encryption and audit-signing keys,
-    and victim identification's case-report sections.
+    and victim identification's case-report sections. The policy *in force* is governance's
+    rule (``GovernanceCore.policy``): the latest approved one in the catalog; a file that
+    differs waits for two administrators.
 
     With SQLite, governance transactions are serialised in this process (one writer at a
     time keeps the audit chain's head consistent under concurrent requests)."""

@@ -66,16 +66,26 @@ class Library:
 
     # --- set-up and ingest ----------------------------------------------------------------------
 
-    def initialise(self, admin: str, password: str | None = None, display_name: str = "") -> Path:
+    def initialise(
+        self,
+        admin: str,
+        password: str | None = None,
+        display_name: str = "",
+        more_admins: Sequence[tuple[str, str | None]] = (),
+    ) -> Path:
         """Set up the data directory: write the default policy (if none is there) and create
-        the first administrator (refused once there are users). Returns the policy file's
-        path."""
+        the first administrator, or with ``more_admins`` the first administrators together
+        (refused once there are users; later administrators need a second one's approval).
+        Returns the policy file's path."""
         policy_path = self.ctx.settings.data_dir / POLICY_FILE
         if not policy_path.exists():
             default = resources.files("facesearch.govern") / "default_policy.toml"
             policy_path.write_text(default.read_text(encoding="utf-8"), encoding="utf-8")
             make_private(policy_path)
-        self.ctx.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
+        if more_admins:
+            self.ctx.governance.bootstrap_administrators([(admin, password), *more_admins])
+        else:
+            self.ctx.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
         return policy_path
 
     def ingest(

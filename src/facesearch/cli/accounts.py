@@ -1,14 +1,32 @@
-"""``facesearch user`` and ``facesearch token``: accounts, roles and API tokens."""
+"""``facesearch user``, ``token`` and ``change``: accounts, roles, API tokens, and the changes
+that wait for a second administrator (the two-person rule)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
+from facesearch.app.accounts import ChangeView
 from facesearch.app.types import Role, fmt_time
-from facesearch.cli.common import Actor, TokenOpt
+from facesearch.cli.common import Actor, TokenOpt, shown
 from facesearch.cli.groups import ServiceFactory, acting_with, guard, read_secret
+
+
+def _pending(change: ChangeView) -> None:
+    typer.echo(f"pending: {shown(change.message, markup=False)}")
+
+
+def _read_passwords(own: bool, from_stdin: bool) -> tuple[str | None, str]:
+    """``(current, new)``: your own password change needs the current one (with
+    ``--password-stdin``: the current one on the first line, the new one on the second); an
+    administrator's reset of another user's password reads the new one only."""
+    if from_stdin:
+        current = sys.stdin.readline().rstrip("\n") if own else None
+        return current, sys.stdin.readline().rstrip("\n")
+    current = str(typer.prompt("Current password", hide_input=True)) if own else None
+    return current, read_secret("New password", False)
 
 
 def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
@@ -43,12 +61,39 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
-        """Add a user (the first user must be an administrator; --as names them)."""
+        """Add a user (the first user must be an administrator; --as names them).
+
+        An administrator or supervisor waits for a second administrator's approval."""
         service = factory(ctx)
         who = service.accounts.for_cli(actor or username, token)
         password = None if no_password else read_secret("Password", password_stdin)
-        service.accounts.add_user(who, username, role, password, name)
+        added = service.accounts.add_user(who, username, role, password, name)
+        if isinstance(added, ChangeView):
+            _pending(added)
+            return
         typer.echo(f"added user {username.lower()} ({', '.join(sorted(r.value for r in role))})")
+
+    @user_app.command("roles")
+    @guard
+    def user_roles(
+        ctx: typer.Context,
+        username: str,
+        role: Annotated[
+            list[Role],
+            typer.Option("--role", "-r", metavar="ROLE", help="A role (repeatable)."),
+        ],
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Set a user's roles (administrators).
+
+        Granting administrator or supervisor waits for a second administrator's approval."""
+        service, who = acting(ctx, actor, token)
+        user = service.accounts.update_user(who, username, roles=[r.value for r in role])
+        if user["pending_changes"]:
+            typer.echo(f"pending: {shown(user['pending_changes'][0]['message'], markup=False)}")
+            return
+        typer.echo(f"roles of {user['username']}: {', '.join(user['roles'])}")
 
     @user_app.command("list")
     @guard
@@ -66,24 +111,33 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         username: str,
         password_stdin: Annotated[
             bool,
-            typer.Option("--password-stdin", help="Read the new password from standard input."),
+            typer.Option(
+                "--password-stdin",
+                help="Read the passwords from standard input: your current one, then the new "
+                "one, one per line (an administrator resetting another user's: the new one).",
+            ),
         ] = False,
         actor: Actor = None,
         token: TokenOpt = None,
     ) -> None:
-        """Set a password (your own, or anyone's as an administrator)."""
+        """Change your own password, or reset another user's as an administrator.
+
+        Your own: the current one is asked. A reset: the user must change it at next login.
+        Either way the user's other sessions end."""
         service, who = acting(ctx, actor, token)
-        service.accounts.update_user(
-            who, username, password=read_secret("New password", password_stdin)
-        )
-        typer.echo(f"password set for {username}")
+        own = who.username == username.strip().lower()
+        current, new = _read_passwords(own, password_stdin)
+        if service.accounts.set_password(who, username, new, current):
+            typer.echo(f"password reset for {username}: they must change it at next login")
+        else:
+            typer.echo(f"password changed for {username}")
 
     @user_app.command("disable")
     @guard
     def user_disable(
         ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
-        """Disable a user: they, and their tokens, are refused from now on."""
+        """Disable a user: they are refused from now on, and their tokens revoked for good."""
         service, who = acting(ctx, actor, token)
         service.accounts.update_user(who, username, active=False)
         typer.echo(f"disabled {username}")
@@ -93,10 +147,12 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     def user_enable(
         ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
     ) -> None:
-        """Enable a disabled user."""
+        """Ask to re-enable a disabled user (a second administrator must approve it).
+
+        Their revoked tokens stay revoked."""
         service, who = acting(ctx, actor, token)
-        service.accounts.update_user(who, username, active=True)
-        typer.echo(f"enabled {username}")
+        user = service.accounts.update_user(who, username, active=True)
+        typer.echo(f"pending: {shown(user['pending_changes'][0]['message'], markup=False)}")
 
     # --- token --------------------------------------------------------------------------------
     token_app = typer.Typer(help="API tokens (only their hash is stored).", no_args_is_help=True)
@@ -160,4 +216,61 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         service.accounts.revoke_token(who, token_id)
         typer.echo(f"revoked token {token_id}")
 
-    return {"user": user_app, "token": token_app}
+    # --- change -------------------------------------------------------------------------------
+    change_app = typer.Typer(
+        help="Changes waiting for a second administrator (the two-person rule).",
+        no_args_is_help=True,
+    )
+
+    @change_app.command("list")
+    @guard
+    def change_list(
+        ctx: typer.Context,
+        every: Annotated[bool, typer.Option("--all", help="Decided changes too.")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """List pending changes (administrators)."""
+        service, who = acting(ctx, actor, token)
+        found = service.accounts.list_changes(who, None if every else "pending")
+        for c in found:
+            decided = f" by {c.decided_by} {fmt_time(c.decided_at)}" if c.decided_by else ""
+            typer.echo(
+                shown(
+                    f"{c.id:>5} {c.status:<10} {c.summary}  (asked by {c.requested_by} "
+                    f"{fmt_time(c.requested_at)}){decided}",
+                    markup=False,
+                )
+            )
+        if not found:
+            typer.echo("no pending changes" if not every else "no changes")
+
+    @change_app.command("approve")
+    @guard
+    def change_approve(
+        ctx: typer.Context,
+        change_id: int,
+        note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Approve a change another administrator asked for: it takes effect now."""
+        service, who = acting(ctx, actor, token)
+        view = service.accounts.approve_change(who, change_id, note)
+        typer.echo(shown(view.message, markup=False))
+
+    @change_app.command("reject")
+    @guard
+    def change_reject(
+        ctx: typer.Context,
+        change_id: int,
+        note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Reject (or withdraw your own) pending change: it never takes effect."""
+        service, who = acting(ctx, actor, token)
+        view = service.accounts.reject_change(who, change_id, note)
+        typer.echo(shown(view.message, markup=False))
+
+    return {"user": user_app, "token": token_app, "change": change_app}

@@ -45,7 +45,12 @@ class SecondVectorsChoice(StrEnum):
 def init(
     ctx: typer.Context,
     admin: Annotated[
-        str, typer.Option(metavar="NAME", help="User name of the first administrator.")
+        list[str],
+        typer.Option(
+            metavar="NAME",
+            help="User name of the first administrator; repeat it for a second one (two are "
+            "needed to approve any later administrator or supervisor).",
+        ),
     ],
     password_stdin: Annotated[
         bool,
@@ -59,10 +64,12 @@ def init(
     """Set up a data directory: catalog, default policy (policy.toml) and first administrator."""
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-        policy = service.library.initialise(admin, password)
+        passwords = [sys.stdin.readline().rstrip("\n") if password_stdin else None for _ in admin]
+        more = list(zip(admin[1:], passwords[1:], strict=True))
+        policy = service.library.initialise(admin[0], passwords[0], more_admins=more)
+    names = ", ".join(repr(a) for a in admin)
     console.print(
-        f"initialised {service.settings.data_dir}: administrator {admin!r}, policy {policy}"
+        f"initialised {service.settings.data_dir}: administrators {names}, policy {policy}"
     )
     console.print("Next: add users ('facesearch user add'), ingest photos, open a case.")
 

@@ -172,9 +172,36 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     @policy_app.command("show")
     @guard
     def policy_show(ctx: typer.Context) -> None:
-        """Show the policy in force."""
+        """Show the policy in force (and whether a different policy file waits for approval)."""
         service = factory(ctx)
-        typer.echo(service.admin.show_policy(service.accounts.local_operator()).describe())
+        in_force, file, change_id = service.admin.policy_status(service.accounts.local_operator())
+        typer.echo(in_force.describe())
+        if file.sha256 != in_force.sha256:
+            waiting = (
+                f"pending as change {change_id}: two administrators must approve it "
+                f"('facesearch policy approve' or 'facesearch change approve {change_id}')"
+                if change_id is not None
+                else "not pending (a change for it was decided): edit the file to ask again"
+            )
+            typer.echo(
+                f"NOTE: the policy file {file.source} (sha256 {file.sha256}) differs from the "
+                f"policy in force and is not used; {waiting}"
+            )
+
+    @policy_app.command("approve")
+    @guard
+    def policy_approve(
+        ctx: typer.Context,
+        note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
+        actor: Actor = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Approve the pending policy file (administrators; two must approve).
+
+        The first approval endorses it, a second administrator's puts it in force."""
+        service, who = acting(ctx, actor, token)
+        view = service.admin.approve_policy(who, note)
+        typer.echo(shown(view.message, markup=False))
 
     @policy_app.command("check")
     def policy_check(file: Path) -> None:

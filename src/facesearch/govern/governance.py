@@ -30,22 +30,24 @@ from sqlalchemy.orm import Session
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import oversight, report, retention, searches, suppression, users
+from facesearch.govern.accounts import AccountGovernance
 from facesearch.govern.audit import AuditLog, CheckpointProblem, VerifyResult
 from facesearch.govern.cases import CaseSummary
-from facesearch.govern.errors import AuthenticationError, RefusedError
-from facesearch.govern.schema import Case, Probe, Search, Token
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.schema import Case, Probe, Search
 from facesearch.govern.searches import ReviewView, SearchOutcome
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
-from facesearch.govern.unit import GovernanceCore, SessionFactory
+from facesearch.govern.unit import SessionFactory
 from facesearch.govern.users import Role
 from facesearch.store.crypto import maybe_decrypt
 
 __all__ = ["Governance", "SessionFactory"]
 
 
-class Governance(GovernanceCore):
-    """The governed operations: audit, users and tokens, cases, search results and reviews,
-    retention, removal and suppression."""
+class Governance(AccountGovernance):
+    """The governed operations: audit, users, tokens and pending changes
+    (:class:`~facesearch.govern.accounts.AccountGovernance`), cases, search results and
+    reviews, retention, removal and suppression."""
 
     def verify_audit(
         self,
@@ -119,162 +121,6 @@ class Governance(GovernanceCore):
             return rep
 
         return self.run(actor, "audit.report", {"start": start, "end": end}, fn)
-
-    # --- users and tokens --------------------------------------------------------------------
-
-    def add_user(
-        self,
-        actor: str,
-        username: str,
-        roles: Iterable[str | Role],
-        password: str | None = None,
-        display_name: str = "",
-    ) -> None:
-        roles = list(roles)
-        self.run(
-            actor,
-            "user.add",
-            {"user": username, "roles": [str(r) for r in roles]},
-            lambda s, a: users.add_user(
-                s, a, actor, username, roles, password, display_name, self.clock()
-            ),
-        )
-
-    def set_password(self, actor: str, username: str, password: str) -> None:
-        self.run(
-            actor,
-            "user.passwd",
-            {"user": username},
-            lambda s, a: users.set_password(s, a, actor, username, password),
-        )
-
-    def disable_user(self, actor: str, username: str) -> None:
-        self.run(
-            actor,
-            "user.disable",
-            {"user": username},
-            lambda s, a: users.set_active(s, a, actor, username, False, self.clock()),
-        )
-
-    def enable_user(self, actor: str, username: str) -> None:
-        self.run(
-            actor,
-            "user.enable",
-            {"user": username},
-            lambda s, a: users.set_active(s, a, actor, username, True, self.clock()),
-        )
-
-    def set_roles(self, actor: str, username: str, roles: Iterable[str | Role]) -> None:
-        roles = list(roles)
-        self.run(
-            actor,
-            "user.roles",
-            {"user": username, "roles": [str(r) for r in roles]},
-            lambda s, a: users.set_roles(s, a, actor, username, roles),
-        )
-
-    def list_users(self, actor: str) -> list[dict[str, Any]]:
-        def fn(s: Session, audit: AuditLog) -> list[dict[str, Any]]:
-            users.require_user(s, actor, "user.list", {Role.ADMINISTRATOR, Role.AUDITOR})
-            rows = s.execute(select(users.User).order_by(users.User.username)).scalars()
-            out = [
-                {
-                    "username": u.username,
-                    "display_name": u.display_name,
-                    "roles": sorted(u.role_set),
-                    "active": u.active,
-                    "created_at": u.created_at,
-                    "disabled_at": u.disabled_at,
-                }
-                for u in rows
-            ]
-            audit.record(actor, "user.list", {"count": len(out)})
-            return out
-
-        return self.run(actor, "user.list", {}, fn)
-
-    def create_token(
-        self, actor: str, username: str, name: str = "", expires_days: int | None = None
-    ) -> tuple[str, int]:
-        """Returns ``(token, token_id)``. Show the token once; it is not stored."""
-
-        def fn(s: Session, a: AuditLog) -> tuple[str, int]:
-            token, row = users.create_token(s, a, actor, username, name, self.clock(), expires_days)
-            return token, row.id
-
-        return self.run(actor, "token.create", {"user": username, "name": name}, fn)
-
-    def list_tokens(self, actor: str, username: str | None = None) -> list[dict[str, Any]]:
-        def fn(s: Session, a: AuditLog) -> list[dict[str, Any]]:
-            rows: list[Token] = users.list_tokens(s, actor, username)
-            return [
-                {
-                    "id": t.id,
-                    "user": t.user.username,
-                    "name": t.name,
-                    "prefix": t.prefix,
-                    "created_at": t.created_at,
-                    "expires_at": t.expires_at,
-                    "revoked_at": t.revoked_at,
-                    "last_used_at": t.last_used_at,
-                }
-                for t in rows
-            ]
-
-        return self.run(actor, "token.list", {"user": username}, fn)
-
-    def revoke_token(self, actor: str, token_id: int) -> None:
-        self.run(
-            actor,
-            "token.revoke",
-            {"token_id": token_id},
-            lambda s, a: users.revoke_token(s, a, actor, token_id, self.clock()),
-        )
-
-    def authenticate_token(self, token: str) -> str:
-        """The username a valid token belongs to; failures are logged and raise
-        :class:`AuthenticationError`."""
-        return self.token_owner(token).username
-
-    def token_owner(self, token: str, *, log: bool = True) -> users.UserInfo:
-        """The active user a valid token belongs to, with their roles, read in the one
-        transaction that checks the token; failures raise :class:`AuthenticationError` and
-        are logged unless ``log`` is False (the HTTP layer counts them itself, so that a flood
-        of bad tokens cannot fill the log)."""
-        try:
-            with self.session() as s:
-                row = users.token_row(s, token, self.clock())
-                return users.UserInfo.of(row.user, row.id)
-        except AuthenticationError as exc:
-            if not log:
-                raise
-            self._log_refusal(
-                "(token)", "authenticate", exc.reason, {"method": "token", "prefix": token[:12]}
-            )
-            raise
-
-    def authenticate_password(self, username: str, password: str) -> str:
-        try:
-            with self.session() as s:
-                return users.authenticate_password(s, username, password).username
-        except AuthenticationError as exc:
-            self._log_refusal(username, "authenticate", exc.reason, {"method": "password"})
-            raise
-
-    def resolve_actor(self, username: str | None, token: str | None = None) -> str:
-        """The acting user for a CLI or API call: from the token when one is given (it must
-        then match ``username`` if that is given too), else ``username``."""
-        if token:
-            owner = self.authenticate_token(token)
-            if username and username.strip().lower() != owner:
-                self._log_refusal(
-                    username, "authenticate", f"token belongs to {owner!r}", {"method": "token"}
-                )
-                raise AuthenticationError(f"the token belongs to {owner!r}, not {username!r}")
-            return owner
-        if not username:
-            raise AuthenticationError("no acting user: pass --as USER or set FACESEARCH_USER")
-        return username.strip().lower()
 
     # --- cases -------------------------------------------------------------------------------
 

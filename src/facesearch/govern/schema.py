@@ -49,6 +49,7 @@ __all__ = [
     "CandidateRow",
     "Case",
     "CaseAssignment",
+    "PendingChange",
     "PolicyVersion",
     "Probe",
     "RemovalRequest",
@@ -72,6 +73,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # set by an administrator's password reset: every act but changing it is refused
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # raised by every password change: web sessions made under an older value are ended
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -108,6 +113,29 @@ class PolicyVersion(Base):
     source: Mapped[str] = mapped_column(Text)
     activated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     activated_by: Mapped[str] = mapped_column(String(64))
+
+
+class PendingChange(Base):
+    """A change that needs a second administrator (the two-person rule): granting the
+    administrator or supervisor role, re-enabling a user, putting a new policy in force.
+
+    ``status``: pending -> approved | rejected. ``payload`` holds what the change does (the
+    roles asked, the policy text). It takes effect only when an administrator other than
+    ``requested_by`` approves it."""
+
+    __tablename__ = "gov_pending_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # user.add, user.roles, user.enable, policy
+    target: Mapped[str] = mapped_column(String(200), index=True)  # a username or a policy sha256
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class Case(Base):

@@ -21,13 +21,13 @@ from typing import Any, NoReturn, Self, TypeVar
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from facesearch.govern import changes, users
 from facesearch.govern import checkpoint as ckpt
-from facesearch.govern import users
 from facesearch.govern.audit import AuditLog, Entry, segment_problem, utc_now
 from facesearch.govern.errors import GovernanceError, RefusedError
-from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.policy import Policy, load_policy, parse_policy
 from facesearch.govern.report_sections import ReportSections, case_report_sections
-from facesearch.govern.schema import Base, PolicyVersion
+from facesearch.govern.schema import Base, PendingChange, PolicyVersion
 from facesearch.govern.users import Role
 from facesearch.store.crypto import Cipher
 
@@ -50,12 +50,13 @@ class GovernanceCore:
         signing_env: Mapping[str, str] | None = None,
     ) -> None:
         self.session_factory = session_factory
-        self.policy = policy
+        # the policy file's; the policy in force is read from the database on first use
+        self.policy_file = policy
+        self._policy_in_force: Policy | None = None
         self.cipher = cipher
         self.clock = clock
         # where the checkpoint signing key is named (Settings.audit_key_environ())
         self.signing_env: Mapping[str, str] = dict(signing_env or {})
-        self._policy_recorded = False
         self._checkpointer: ckpt.AutoCheckpointer | None = None
         self._signing_key: ckpt.Ed25519PrivateKey | None = None
         # Held around every transaction when set (SQLite: one writer at a time, so that two
@@ -159,37 +160,116 @@ class GovernanceCore:
                 actor or "(none)", f"{action}.refused", {**asked, "reason": reason}
             )
 
+    # --- the policy in force -----------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force: the latest approved policy in the database (see
+        :meth:`_ensure_policy_recorded`), which need not be the policy file's."""
+        if self._policy_in_force is None:
+            self._ensure_policy_recorded("(none)")
+        assert self._policy_in_force is not None
+        return self._policy_in_force
+
+    def policy_status(self) -> dict[str, Any]:
+        """The policy in force, the policy file's, and the pending change (its id) when they
+        differ: ``{"in_force": Policy, "file": Policy, "pending_change": int | None}``."""
+        in_force = self.policy
+        pending = None
+        if self.policy_file.sha256 != in_force.sha256:
+            with self.session() as s:
+                row = changes.pending_for(s, "policy", self.policy_file.sha256)
+                pending = row.id if row is not None else None
+        return {"in_force": in_force, "file": self.policy_file, "pending_change": pending}
+
+    def pending_policy_change(self) -> int | None:
+        """The id of the pending change that would put the policy file in force, if any."""
+        found: int | None = self.policy_status()["pending_change"]
+        return found
+
     def _ensure_policy_recorded(self, actor: str) -> None:
-        """Record the policy in force (in full) the first time this object is used, if it is
-        not the one recorded last. Its own transaction, so a refusal cannot roll it back."""
-        if self._policy_recorded:
+        """Settle the policy in force, once per object. It is the latest approved policy in the
+        database: the first policy ever (an empty table) goes in force at once
+        (``policy.activate``); a policy file whose SHA-256 differs from the one in force
+        becomes a pending change (recorded once, ``policy.requested``), which two
+        administrators approve (:mod:`.changes`), and until then the text in force is used.
+        Its own transaction, so a refusal cannot roll it back."""
+        if self._policy_in_force is not None:
             return
+        file = self.policy_file
         with self.session() as s:
             latest = s.execute(
-                select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
+                select(PolicyVersion).order_by(PolicyVersion.id.desc()).limit(1)
             ).scalar_one_or_none()
-            if latest != self.policy.sha256:
-                s.add(
-                    PolicyVersion(
-                        sha256=self.policy.sha256,
-                        text=self.policy.text,
-                        source=self.policy.source,
-                        activated_at=self.clock(),
-                        activated_by=actor or "(none)",
+            audit = self._audit(s)
+            if latest is None:
+                self._record_policy_version(s, audit, file, actor or "(none)", None)
+                in_force = file
+            elif latest.sha256 == file.sha256:
+                in_force = file
+            else:
+                in_force = parse_policy(latest.text, source=latest.source)
+                if not changes.ever_requested(s, "policy", file.sha256):
+                    changes.supersede(s, audit, "policy", file.sha256)
+                    changes.request(
+                        s,
+                        audit,
+                        changes.SYSTEM,
+                        "policy",
+                        file.sha256,
+                        {"text": file.text, "source": file.source},
+                        f"put policy {file.sha256[:12]} ({file.source}) in force",
+                        self.clock(),
+                        {
+                            "first_used_by": actor,
+                            "policy_sha256": file.sha256,
+                            "in_force_sha256": latest.sha256,
+                            "source": file.source,
+                        },
                     )
-                )
-                self._audit(s).record(
-                    "system",
-                    "policy.activate",
-                    {
-                        "first_used_by": actor,
-                        "policy_sha256": self.policy.sha256,
-                        "previous_sha256": latest,
-                        "source": self.policy.source,
-                        "purposes": [p.key for p in self.policy.purposes],
-                    },
-                )
-        self._policy_recorded = True
+        self._policy_in_force = in_force
+
+    def _record_policy_version(
+        self,
+        s: Session,
+        audit: AuditLog,
+        policy: Policy,
+        actor: str,
+        change_id: int | None,
+    ) -> None:
+        previous = s.execute(
+            select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        s.add(
+            PolicyVersion(
+                sha256=policy.sha256,
+                text=policy.text,
+                source=policy.source,
+                activated_at=self.clock(),
+                activated_by=actor,
+            )
+        )
+        details: dict[str, Any] = {
+            "first_used_by": actor,
+            "policy_sha256": policy.sha256,
+            "previous_sha256": previous,
+            "source": policy.source,
+            "purposes": [p.key for p in policy.purposes],
+        }
+        if change_id is not None:
+            details["change_id"] = change_id
+        audit.record("system" if change_id is None else actor, "policy.activate", details)
+
+    def _apply_policy_change(
+        self, s: Session, audit: AuditLog, row: PendingChange, approver: str
+    ) -> None:
+        """Put an approved policy change in force: the text that was asked for (and shown to
+        the approvers), whatever the file holds now."""
+        text = str(row.payload.get("text", ""))
+        policy = parse_policy(text, source=str(row.payload.get("source", "<approved>")))
+        if policy.sha256 != row.target:
+            raise RefusedError("change.approve", f"change {row.id}: the policy text was altered")
+        self._record_policy_version(s, audit, policy, approver, row.id)
 
     # --- audit -------------------------------------------------------------------------------
 

@@ -11,6 +11,14 @@ Roles:
 
 A user may hold several roles, but a case is never approved by the user who requested it.
 
+Separation of duties (:mod:`.changes`): granting ``administrator`` or ``supervisor`` (adding
+such a user or changing roles) and re-enabling a disabled user are pending changes that a
+second administrator must approve; only the very first user (the bootstrap administrator) is
+exempt. A user changes their own password by giving the current one; an administrator setting
+another user's password resets it, and that user must change it before doing anything else.
+Every password change raises the user's ``session_epoch``, which ends their other web
+sessions. Disabling a user revokes all their tokens for good.
+
 API tokens are ``fst_`` + 43 random URL-safe characters (256 bits). Only their SHA-256 is
 stored (a fast hash is right for a random secret of that size; passwords get argon2id). A
 token is shown once, at creation. Revoked or expired tokens, and tokens of disabled users,
@@ -38,9 +46,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from facesearch.govern import changes
 from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.errors import AuthenticationError, RefusedError
-from facesearch.govern.schema import Token, User
+from facesearch.govern.schema import PendingChange, Token, User
 
 
 class Role(StrEnum):
@@ -50,10 +59,19 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
+# roles a second administrator must approve before a user gets them
+PRIVILEGED = frozenset({Role.ADMINISTRATOR, Role.SUPERVISOR})
+# what a user whose password was reset may still do
+PASSWORD_CHANGE_ACTIONS = frozenset({"user.passwd"})
 PASSWORD_MIN_LENGTH = 12
 TOKEN_PREFIX = "fst_"
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+
+class PasswordChangeRequired(AuthenticationError):
+    """The password is right, but an administrator reset it: it must be changed (with the
+    current one) before the user may do anything else."""
 
 
 def _b64(raw: bytes) -> str:
@@ -144,6 +162,12 @@ def require_user(
         raise RefusedError(action, f"unknown user {username!r}")
     if not user.active:
         raise RefusedError(action, f"user {user.username!r} is disabled")
+    if user.must_change_password and action not in PASSWORD_CHANGE_ACTIONS:
+        raise RefusedError(
+            action,
+            f"user {user.username!r} must change their password first (an administrator "
+            "reset it): give the current password and a new one",
+        )
     wanted = frozenset(roles or ())
     if wanted and not (user.role_set & {r.value for r in wanted}):
         need = " or ".join(sorted(r.value for r in wanted))
@@ -167,11 +191,13 @@ def add_user(
     password: str | None,
     display_name: str = "",
     now: datetime | None = None,
-) -> User:
-    """Add a user. The very first user needs no actor and must be an administrator."""
+) -> User | PendingChange:
+    """Add a user. The very first user needs no actor and must be an administrator. A user
+    with the administrator or supervisor role is a pending change (returned) until a second
+    administrator approves it; other users are added at once (returned)."""
     action = "user.add"
     bootstrap = count_users(session) == 0
-    role_set = _roles_or_refuse(action, roles)
+    role_set = roles_or_refuse(action, roles)
     if bootstrap:
         if Role.ADMINISTRATOR not in role_set:
             raise RefusedError(action, "the first user must be an administrator")
@@ -184,12 +210,51 @@ def add_user(
         )
     if find_user(session, name) is not None:
         raise RefusedError(action, f"user {name!r} already exists")
+    waiting = changes.pending_for(session, "user.add", name)
+    if waiting is not None:
+        raise RefusedError(action, f"change {waiting.id} already asks to add {name!r}")
     pw_hash = None
     if password is not None:
         try:
             pw_hash = hash_password(password)
         except ValueError as exc:
             raise RefusedError(action, str(exc)) from None
+    if not bootstrap and role_set & PRIVILEGED:
+        if now is None:
+            raise RefusedError(action, "a pending change needs the time")
+        return changes.request(
+            session,
+            audit,
+            actor,
+            "user.add",
+            name,
+            {
+                "roles": sorted(r.value for r in role_set),
+                "display_name": display_name.strip(),
+                "password_hash": pw_hash,
+            },
+            f"add user {name} ({roles_text(role_set)})",
+            now,
+            {"user": name, "roles": sorted(r.value for r in role_set)},
+        )
+    return insert_user(
+        session, audit, actor, name, role_set, pw_hash, display_name, now, bootstrap=bootstrap
+    )
+
+
+def insert_user(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    name: str,
+    role_set: frozenset[Role],
+    pw_hash: str | None,
+    display_name: str,
+    now: datetime | None,
+    *,
+    bootstrap: bool = False,
+    change_id: int | None = None,
+) -> User:
     user = User(
         username=name,
         display_name=display_name.strip(),
@@ -201,21 +266,20 @@ def add_user(
         user.created_at = now
     session.add(user)
     session.flush()
-    audit.record(
-        actor,
-        action,
-        {
-            "user": name,
-            "roles": sorted(r.value for r in role_set),
-            "display_name": user.display_name,
-            "password_set": pw_hash is not None,
-            "bootstrap": bootstrap,
-        },
-    )
+    details: dict[str, object] = {
+        "user": name,
+        "roles": sorted(r.value for r in role_set),
+        "display_name": user.display_name,
+        "password_set": pw_hash is not None,
+        "bootstrap": bootstrap,
+    }
+    if change_id is not None:
+        details["change_id"] = change_id
+    audit.record(actor, "user.add", details)
     return user
 
 
-def _roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role]:
+def roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role]:
     try:
         return parse_roles(roles)
     except ValueError as exc:
@@ -223,49 +287,117 @@ def _roles_or_refuse(action: str, roles: Iterable[str | Role]) -> frozenset[Role
 
 
 def set_password(
-    session: Session, audit: AuditLog, actor: str, username: str, password: str
-) -> None:
-    """Users change their own password; administrators anyone's."""
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    username: str,
+    password: str,
+    current: str | None = None,
+) -> bool:
+    """Users change their own password by giving the ``current`` one (a wrong or missing one
+    is refused); an administrator setting another user's password resets it, and that user
+    must change it at their next login. Either way the user's other web sessions end (their
+    ``session_epoch`` goes up). Returns True for a reset."""
     action = "user.passwd"
     acting = require_user(session, actor, action)
-    target = _target(session, action, username)
-    if acting.id != target.id and not has_role(acting, Role.ADMINISTRATOR):
+    target = target_user(session, action, username)
+    reset = acting.id != target.id
+    if reset and not has_role(acting, Role.ADMINISTRATOR):
         raise RefusedError(action, "only an administrator may set another user's password")
+    if not reset:
+        if not current:
+            raise RefusedError(action, "changing your own password needs the current one")
+        if not check_password(target, current):
+            raise RefusedError(action, "the current password is wrong")
+        if current == password:
+            raise RefusedError(action, "the new password must differ from the current one")
     try:
         target.password_hash = hash_password(password)
     except ValueError as exc:
         raise RefusedError(action, str(exc)) from None
-    audit.record(actor, action, {"user": target.username})
+    target.must_change_password = reset
+    target.session_epoch = (target.session_epoch or 0) + 1
+    audit.record(
+        actor,
+        "user.passwd.reset" if reset else action,
+        {"user": target.username, "must_change": reset, "other_sessions_ended": True},
+    )
+    return reset
 
 
 def set_active(
     session: Session, audit: AuditLog, actor: str, username: str, active: bool, now: datetime
-) -> None:
+) -> PendingChange | None:
+    """Disable a user (at once: every token of theirs is revoked for good and their sessions
+    end) or ask to re-enable one (a pending change a second administrator approves)."""
     action = "user.enable" if active else "user.disable"
     acting = require_user(session, actor, action, {Role.ADMINISTRATOR})
-    target = _target(session, action, username)
+    target = target_user(session, action, username)
     if not active and acting.id == target.id:
         raise RefusedError(action, "administrators cannot disable themselves")
-    target.active = active
-    target.disabled_at = None if active else now
-    audit.record(actor, action, {"user": target.username})
+    if active:
+        if target.active:
+            raise RefusedError(action, f"user {target.username!r} is not disabled")
+        return changes.request(
+            session,
+            audit,
+            actor,
+            "user.enable",
+            target.username,
+            {},
+            f"re-enable user {target.username}",
+            now,
+            {"user": target.username},
+        )
+    target.active = False
+    target.disabled_at = now
+    target.session_epoch = (target.session_epoch or 0) + 1
+    revoked = []
+    for token in session.execute(
+        select(Token).where(Token.user_id == target.id, Token.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = now
+        token.revoked_by = acting.username
+        revoked.append(token.id)
+    audit.record(actor, action, {"user": target.username, "tokens_revoked": revoked})
+    return None
 
 
 def set_roles(
-    session: Session, audit: AuditLog, actor: str, username: str, roles: Iterable[str | Role]
-) -> None:
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    username: str,
+    roles: Iterable[str | Role],
+    now: datetime,
+) -> PendingChange | None:
+    """Change a user's roles: at once when no administrator or supervisor role is added,
+    else a pending change a second administrator approves."""
     action = "user.roles"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
-    target = _target(session, action, username)
-    role_set = _roles_or_refuse(action, roles)
+    target = target_user(session, action, username)
+    role_set = roles_or_refuse(action, roles)
     old = sorted(target.role_set)
+    new = sorted(r.value for r in role_set)
+    granted = sorted(r.value for r in role_set & PRIVILEGED if r.value not in target.role_set)
+    if granted:
+        return changes.request(
+            session,
+            audit,
+            actor,
+            "user.roles",
+            target.username,
+            {"from": old, "to": new},
+            f"roles of {target.username}: {','.join(old) or '-'} -> {','.join(new)}",
+            now,
+            {"user": target.username, "from": old, "to": new, "grants": granted},
+        )
     target.roles = roles_text(role_set)
-    audit.record(
-        actor, action, {"user": target.username, "from": old, "to": sorted(target.role_set)}
-    )
+    audit.record(actor, action, {"user": target.username, "from": old, "to": new})
+    return None
 
 
-def _target(session: Session, action: str, username: str) -> User:
+def target_user(session: Session, action: str, username: str) -> User:
     user = find_user(session, username)
     if user is None:
         raise RefusedError(action, f"unknown user {username!r}")
@@ -281,6 +413,11 @@ def authenticate_password(session: Session, username: str, password: str) -> Use
         raise AuthenticationError("wrong username or password")
     if not user.active:
         raise AuthenticationError(f"user {user.username!r} is disabled")
+    if user.must_change_password:
+        raise PasswordChangeRequired(
+            f"the password of {user.username!r} was reset by an administrator: change it "
+            "(with the current one) before signing in"
+        )
     return user
 
 
@@ -304,7 +441,7 @@ def create_token(
     """
     action = "token.create"
     acting = require_user(session, actor, action)
-    target = _target(session, action, username)
+    target = target_user(session, action, username)
     if acting.id != target.id:
         raise RefusedError(action, "a token is created only by its owner")
     if not target.active:
@@ -343,7 +480,7 @@ def list_tokens(session: Session, actor: str, username: str | None = None) -> li
     is_admin = has_role(acting, Role.ADMINISTRATOR)
     q = select(Token).join(User).order_by(Token.id)
     if username is not None:
-        target = _target(session, action, username)
+        target = target_user(session, action, username)
         if target.id != acting.id and not is_admin:
             raise RefusedError(action, "only an administrator may list another user's tokens")
         q = q.where(Token.user_id == target.id)

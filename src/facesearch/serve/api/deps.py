@@ -135,7 +135,10 @@ def current_caller(
         )
     try:
         principal = service.accounts.principal(
-            session.username, "session", origin=client_address(request)
+            session.username,
+            "session",
+            origin=client_address(request),
+            session_epoch=session.epoch,
         )
     except AuthenticationError as exc:
         sessions.delete(session_id)

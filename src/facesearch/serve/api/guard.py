@@ -30,7 +30,7 @@ from facesearch.serve.api.security import SESSION_COOKIE
 from facesearch.settings import Settings
 
 API = "/api/v1"
-PUBLIC_PATHS = frozenset({f"{API}/health", f"{API}/auth/login"})
+PUBLIC_PATHS = frozenset({f"{API}/health", f"{API}/auth/login", f"{API}/auth/password"})
 MULTIPART_SLACK = 64 * 1024  # a form's other fields and boundaries
 PROBE_UPLOADS = re.compile(
     rf"{API}/cases/[^/]+/searches|{API}/cases/[^/]+/searches/multi|{API}/removals"

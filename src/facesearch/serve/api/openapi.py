@@ -51,6 +51,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 LOGIN = "/api/v1/auth/login"
+PASSWORD = "/api/v1/auth/password"
 
 
 def error_statuses(path: str, operation: dict[str, Any]) -> set[int]:
@@ -59,8 +60,8 @@ def error_statuses(path: str, operation: dict[str, Any]) -> set[int]:
     body = operation.get("requestBody", {}).get("content", {})
     if is_protected(path):
         statuses |= {401, 403}
-    if path == LOGIN:
-        statuses |= {401, 429}
+    if path in (LOGIN, PASSWORD):
+        statuses |= {401, 403, 429}  # 403: a password reset by an administrator must change
     if "{" in path:
         statuses.add(404)
     if body:

@@ -90,6 +90,38 @@ class UserPatch(In):
     roles: list[str] | None = Field(default=None, min_length=1, max_length=4)
     active: bool | None = None
     password: str | None = Field(default=None, max_length=1024)
+    # your own password: the current one is needed (an administrator resetting another
+    # user's password gives none, and that user must change it at next login)
+    current_password: str | None = Field(default=None, max_length=1024)
+
+
+class ChangeOut(Out):
+    """A change waiting for (or decided by) a second administrator: the two-person rule."""
+
+    id: int
+    kind: Literal["user.add", "user.roles", "user.enable", "policy"]
+    target: str
+    summary: str
+    status: Literal["pending", "approved", "rejected", "superseded"]
+    requested_by: str
+    requested_at: UtcDateTime
+    decided_by: str | None
+    decided_at: UtcDateTime | None
+    note: str
+    message: str = ""
+
+
+class ChangeDecisionIn(In):
+    note: str = Field(default="", max_length=2000)
+
+
+class PasswordChangeIn(In):
+    """Changing your own password: the current one proves who you are (no session needed: a
+    user whose password an administrator reset cannot sign in until they change it)."""
+
+    username: str = Username
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
 
 
 class UserOut(BaseModel):
@@ -99,6 +131,10 @@ class UserOut(BaseModel):
     active: bool
     created_at: UtcDateTime
     disabled_at: UtcDateTime | None
+    must_change_password: bool = False
+    # what waits for a second administrator after this request (granting administrator or
+    # supervisor, re-enabling)
+    pending_changes: list[ChangeOut] = []
 
 
 class TokenIn(In):

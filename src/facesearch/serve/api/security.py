@@ -5,9 +5,12 @@ Sessions are kept server-side (in memory, per process): the cookie holds a rando
 HMAC-SHA256), and the store keys sessions by the id's HMAC under that key, so a memory dump or
 a log line never shows a usable id, a cookie not signed with this server's key is refused
 before any lookup, and changing the key ends every session. Each session has its own CSRF
-token (synchronizer token pattern): state-changing requests made with the cookie must echo it in the
-``X-CSRF-Token`` header. A new id is issued at every login (no session fixation), logout
-deletes the session, and the policy's idle and absolute timeouts end it.
+token (synchronizer token pattern): state-changing requests made with the cookie must echo it
+in the ``X-CSRF-Token`` header. A new id is issued at every login (no session fixation), logout
+deletes the session, and the policy's idle and absolute timeouts end it. Each session keeps
+the user's session epoch from when it began: a password change raises the epoch in the
+catalog, which ends every other session of that user in every server process (checked on each
+request), and :meth:`SessionStore.delete_user` ends them in this one at once.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class WebSession:
     created_at: datetime
     last_seen_at: datetime
     address: str
+    epoch: int = 0  # the user's session epoch when the session began
 
     def expires_at(self, idle: timedelta, absolute: timedelta) -> datetime:
         return min(self.last_seen_at + idle, self.created_at + absolute)
@@ -99,12 +103,12 @@ class SessionStore:
         session_id = unsign(self.secret, cookie)
         return None if session_id is None else _mac(self.secret, b"session-key:", session_id)
 
-    def create(self, username: str, address: str) -> tuple[str, WebSession]:
-        """A new session (and a new id, never a client-chosen one) for ``username``; returns
-        the signed cookie value and the session."""
+    def create(self, username: str, address: str, epoch: int = 0) -> tuple[str, WebSession]:
+        """A new session (and a new id, never a client-chosen one) for ``username``, under
+        their session ``epoch``; returns the signed cookie value and the session."""
         session_id = sign(self.secret, secrets.token_urlsafe(32))
         now = self.clock()
-        session = WebSession(username, secrets.token_urlsafe(32), now, now, address)
+        session = WebSession(username, secrets.token_urlsafe(32), now, now, address, epoch)
         with self._lock:
             self._drop_expired(now)
             self._sessions[str(self._digest(session_id))] = session
@@ -132,7 +136,8 @@ class SessionStore:
             return key is not None and self._sessions.pop(key, None) is not None
 
     def delete_user(self, username: str) -> int:
-        """End every session of ``username`` (e.g. when the user is disabled)."""
+        """End every session of ``username`` in this process (e.g. when the user is disabled
+        or their password changed)."""
         with self._lock:
             keys = [k for k, s in self._sessions.items() if s.username == username]
             for k in keys:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from facesearch.app import Principal
+from facesearch.app.accounts import PasswordChangeRequired
 from facesearch.app.types import AuthenticationError
 from facesearch.serve.api.deps import (
     CurrentCaller,
@@ -42,7 +43,11 @@ def me_out(principal: Principal, session: WebSession | None, sessions: SessionsD
 @router.post(
     "/login",
     response_model=LoginOut,
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
+    responses={
+        401: {"description": "wrong credentials"},
+        403: {"description": "the password was reset: change it first (POST /auth/password)"},
+        429: {"description": "rate limited"},
+    },
 )
 def login(
     body: LoginIn,
@@ -69,7 +74,11 @@ def login(
             429, f"too many failed logins; try again in {wait} s", {"Retry-After": str(wait)}
         )
     try:
-        principal = service.accounts.login(body.username, body.password, origin=address)
+        principal, epoch = service.accounts.sign_in(body.username, body.password, origin=address)
+    except PasswordChangeRequired as exc:
+        raise ApiError(
+            403, exc.reason, password_change_required=True, change_at="/api/v1/auth/password"
+        ) from None
     except AuthenticationError:
         limiter.failed(body.username, address)
         raise ApiError(401, "wrong user name or password") from None
@@ -77,7 +86,7 @@ def login(
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         sessions.delete(old)  # a new id at every login
-    session_id, session = sessions.create(principal.username, address)
+    session_id, session = sessions.create(principal.username, address, epoch)
     secure = (
         settings.secure_cookies
         if settings.secure_cookies is not None

@@ -169,15 +169,24 @@ function runsTable(runs) {
   return table(["Run", "Status", "Started", "Sources", "Collection", { label: "Failures", num: true }, ""], rows, "Ingest runs");
 }
 
-/** Users (add, roles, disable/enable) and API tokens (create, shown once; revoke). */
+/** Users (add, roles, disable/enable), pending changes (the two-person rule: approve or reject
+ * what another administrator asked for) and API tokens (create, shown once; revoke). */
 export async function usersView(app) {
   const usersBox = h("div", {});
+  const changesBox = h("div", { id: "changes" });
+  const isAdmin = (app.me.roles || []).includes("administrator");
   const tokensBox = h("div", {});
   const tokenOnce = h("div", { "aria-live": "polite" });
 
   async function refresh() {
-    const [users, tokens] = await Promise.all([all("/users"), all("/tokens")]);
+    const [users, tokens, changes] = await Promise.all([all("/users"), all("/tokens"), isAdmin ? all("/changes") : []]);
     replace(usersBox, table(["User", "Name", "Roles", "State", "Created", ""], users.map((u) => userRow(app, u, refresh)), "Users"));
+    replace(
+      changesBox,
+      changes.length
+        ? table(["Id", "Change", "Asked by", "Asked", ""], changes.map((c) => changeRow(app, c, refresh)), "Pending changes")
+        : h("p", { class: "muted" }, "No change waits for approval."),
+    );
     replace(
       tokensBox,
       tokens.length
@@ -196,8 +205,8 @@ export async function usersView(app) {
     { class: "stack", id: "add-user", on: { submit: (e) => { e.preventDefault(); withButton(app, add, async () => {
       const roles = roleBoxes.filter((b) => b.checked).map((b) => b.value);
       if (!roles.length) throw new Error("Choose at least one role.");
-      await api("POST", "/users", { json: { username: username.value.trim(), display_name: displayName.value.trim(), roles, password: password.value || null } });
-      app.flash(`User ${username.value.trim()} added.`);
+      const out = await api("POST", "/users", { json: { username: username.value.trim(), display_name: displayName.value.trim(), roles, password: password.value || null } });
+      app.flash(out && out.status === "pending" ? out.message : `User ${username.value.trim()} added.`);
       e.target.reset();
       await refresh();
     }); } } },
@@ -230,6 +239,9 @@ export async function usersView(app) {
     {},
     h("h1", {}, "Users and tokens"),
     usersBox,
+    isAdmin ? h("h2", {}, "Pending changes") : null,
+    isAdmin ? h("p", { class: "muted" }, "Granting administrator or supervisor and re-enabling a user take effect when a second administrator approves.") : null,
+    isAdmin ? changesBox : null,
     h("h2", {}, "Add a user"),
     addForm,
     h("h2", {}, "API tokens"),
@@ -242,7 +254,8 @@ export async function usersView(app) {
 function userRow(app, u, refresh) {
   const toggle = h("button", { type: "button", class: "secondary", "aria-label": `${u.active ? "Disable" : "Enable"} ${u.username}` }, u.active ? "Disable" : "Enable");
   toggle.addEventListener("click", () => withButton(app, toggle, async () => {
-    await api("PATCH", `/users/${encodeURIComponent(u.username)}`, { json: { active: !u.active } });
+    const out = await api("PATCH", `/users/${encodeURIComponent(u.username)}`, { json: { active: !u.active } });
+    if (out && out.pending_changes && out.pending_changes.length) app.flash(out.pending_changes[0].message);
     await refresh();
   }));
   return h(
@@ -254,6 +267,28 @@ function userRow(app, u, refresh) {
     h("td", {}, u.active ? "active" : `disabled ${formatTime(u.disabled_at)}`),
     h("td", {}, formatTime(u.created_at)),
     h("td", {}, u.username === app.me.username ? null : toggle),
+  );
+}
+
+function changeRow(app, c, refresh) {
+  const decide = (verb, label, cls) => {
+    const button = h("button", { type: "button", class: cls, "aria-label": `${label} change ${c.id}` }, label);
+    button.addEventListener("click", () => withButton(app, button, async () => {
+      const out = await api("POST", `/changes/${c.id}/${verb}`, { json: {} });
+      app.flash(out.message);
+      await refresh();
+    }));
+    return button;
+  };
+  const own = c.requested_by === app.me.username;
+  return h(
+    "tr",
+    {},
+    h("td", {}, String(c.id)),
+    h("td", {}, c.summary),
+    h("td", {}, c.requested_by),
+    h("td", {}, formatTime(c.requested_at)),
+    h("td", {}, own ? null : decide("approve", "Approve", "secondary"), decide("reject", own ? "Withdraw" : "Reject", "danger")),
   );
 }
 

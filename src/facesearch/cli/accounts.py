@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from facesearch.app.types import Role, fmt_time
-from facesearch.cli.common import Actor, TokenOpt
-from facesearch.cli.groups import ServiceFactory, acting_with, guard, read_secret
+from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated
+from facesearch.cli.groups import ServiceFactory, acting_with, guard, principal_for, read_secret
 
 
 def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
@@ -20,6 +20,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("add")
     @guard
+    @authenticated(stdin=False)
     def user_add(
         ctx: typer.Context,
         username: str,
@@ -40,27 +41,28 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         no_password: Annotated[
             bool, typer.Option("--no-password", help="No password: a token-only user.")
         ] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Add a user (the first user must be an administrator; --as names them)."""
         service = factory(ctx)
-        who = service.accounts.for_cli(actor or username, token)
+        who = principal_for(service, cred)
         password = None if no_password else read_secret("Password", password_stdin)
         service.accounts.add_user(who, username, role, password, name)
         typer.echo(f"added user {username.lower()} ({', '.join(sorted(r.value for r in role))})")
 
     @user_app.command("list")
     @guard
-    def user_list(ctx: typer.Context, actor: Actor = None, token: TokenOpt = None) -> None:
+    @authenticated
+    def user_list(ctx: typer.Context, cred: Credential = NO_CREDENTIAL) -> None:
         """List users."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for u in service.accounts.list_users(who):
             state = "active" if u["active"] else f"disabled {fmt_time(u['disabled_at'])}"
             typer.echo(f"{u['username']:<24} {','.join(u['roles']):<36} {state}")
 
     @user_app.command("passwd")
     @guard
+    @authenticated(stdin=False)
     def user_passwd(
         ctx: typer.Context,
         username: str,
@@ -68,11 +70,10 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             bool,
             typer.Option("--password-stdin", help="Read the new password from standard input."),
         ] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Set a password (your own, or anyone's as an administrator)."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.update_user(
             who, username, password=read_secret("New password", password_stdin)
         )
@@ -80,21 +81,19 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("disable")
     @guard
-    def user_disable(
-        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def user_disable(ctx: typer.Context, username: str, cred: Credential = NO_CREDENTIAL) -> None:
         """Disable a user: they, and their tokens, are refused from now on."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.update_user(who, username, active=False)
         typer.echo(f"disabled {username}")
 
     @user_app.command("enable")
     @guard
-    def user_enable(
-        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def user_enable(ctx: typer.Context, username: str, cred: Credential = NO_CREDENTIAL) -> None:
         """Enable a disabled user."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.update_user(who, username, active=True)
         typer.echo(f"enabled {username}")
 
@@ -103,6 +102,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @token_app.command("create")
     @guard
+    @authenticated
     def token_create(
         ctx: typer.Context,
         user: Annotated[
@@ -116,28 +116,27 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 min=1, metavar="DAYS", help="Expire after this many days (default: never)."
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Create a token. It is shown once, now."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         secret, token_id = service.accounts.create_token(who, user, name, expires_days)
         typer.echo(f"token {token_id} for {user or who.username} (shown once, store it now):")
         typer.echo(secret)
 
     @token_app.command("list")
     @guard
+    @authenticated
     def token_list(
         ctx: typer.Context,
         user: Annotated[
             str | None,
             typer.Option(metavar="USER", help="Only this user's tokens (administrators)."),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """List tokens (yours, or all/any user's as an administrator)."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for t in service.accounts.list_tokens(who, user):
             if t["revoked_at"]:
                 state = f"revoked {fmt_time(t['revoked_at'])}"
@@ -152,11 +151,10 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @token_app.command("revoke")
     @guard
-    def token_revoke(
-        ctx: typer.Context, token_id: int, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def token_revoke(ctx: typer.Context, token_id: int, cred: Credential = NO_CREDENTIAL) -> None:
         """Revoke a token by id."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.revoke_token(who, token_id)
         typer.echo(f"revoked token {token_id}")
 

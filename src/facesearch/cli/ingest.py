@@ -65,8 +65,10 @@ def init(
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Set up a data directory: catalog, default policy (policy.toml) and the first
-    administrators, each with a password. Refused once the catalog has any user."""
+    """Set up a data directory and its first administrators, each with a password.
+
+    Writes the catalog and the default policy (policy.toml) and makes the administrators
+    named with --admin; refused once the catalog has any user."""
     with friendly_errors():
         passwords = [_first_password(name, password_stdin) for name in admin]
         service = service_for(ctx, data_dir, database_url)

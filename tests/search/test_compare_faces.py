@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import CliUsers, init_args, init_input
 from typer.testing import CliRunner
 
 from facesearch.cli import app
@@ -289,12 +290,15 @@ def test_eval_scores_each_protocols_face_convention(pipeline, verifier, photos, 
 def test_search_json_flags_an_ambiguous_probe(photos, tmp_path) -> None:
     data = str(tmp_path / "data")
 
+    users = CliUsers(data)  # each user's token, made on first use
+
     def run(*args: str, user: str) -> str:
-        res = runner.invoke(app, ["-d", data, *args], env={"FACESEARCH_USER": user})
+        res = runner.invoke(app, ["-d", data, *args], env=users.env(user))
         assert res.exit_code == 0, res.output
         return res.stdout
 
-    run("init", "--admin", "admin", user="admin")
+    res = runner.invoke(app, ["-d", data, *init_args("admin")], input=init_input("admin"))
+    assert res.exit_code == 0, res.output
     for name, role in (("sup", "supervisor"), ("inv", "investigator")):
         run("user", "add", name, "--role", role, "--no-password", user="admin")
     run(

@@ -271,3 +271,34 @@ def test_a_folder_as_probe_is_a_clear_error(data: Path, tmp_path: Path) -> None:
     assert res.exit_code == 1, res.output
     assert "is a folder, not a photo" in said(res) and "Traceback" not in res.output
     assert isinstance(res.exception, SystemExit)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_on_a_terminal_the_password_is_asked_for_and_not_echoed(data: Path) -> None:
+    import pty
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: facesearch on the pseudo-terminal
+        argv = [sys.executable, "-m", "facesearch", "-d", str(data), "case", "list", "--as", "ivy"]
+        creds = ("FACESEARCH_USER", "FACESEARCH_TOKEN", "FACESEARCH_TOKEN_FILE")
+        os.execve(sys.executable, argv, {k: v for k, v in os.environ.items() if k not in creds})
+    out, sent = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child ended
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not sent and b"Password for ivy" in out:
+            os.write(fd, (PASSWORD + "\n").encode())
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    assert sent and os.waitstatus_to_exitcode(status) == 0, out
+    assert b"C-1" in out and PASSWORD.encode() not in out  # hidden input

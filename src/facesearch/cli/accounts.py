@@ -43,7 +43,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         ] = False,
         cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """Add a user (the first user must be an administrator; --as names them)."""
+        """Add a user (administrators; the first administrators are made by init)."""
         service = factory(ctx)
         who = principal_for(service, cred)
         password = None if no_password else read_secret("Password", password_stdin)

@@ -9,6 +9,8 @@
 # sdist of face_recognition 1.3.0 on PyPI, fetched once and cached by facesearch.cli.demo) and
 # the probe is another photo of Obama that is not in the gallery. PROBE defaults to
 # PHOTOS/img1.jpg when PHOTOS is given.
+# Every step runs with a credential: the users' passwords are made up on first use, each user
+# makes an API token with theirs, and the tokens are kept in FACESEARCH_DATA/demo-tokens.
 # Environment: FACESEARCH_DATA (data directory, default ./facesearch-data);
 # FACESEARCH_PYTHON (an interpreter that already has facesearch; default: ./.venv, made and
 # installed here on first use); FACESEARCH_DEMO_PHOTOS (the demo photos' cache folder).
@@ -51,20 +53,50 @@ Demo photos: face_recognition 1.3.0 on PyPI, MIT licence ($DEMO_LICENCE)."
   fi
 fi
 
+# Every act needs a credential: init makes two administrators with passwords made up here;
+# each user makes a token once with their password, kept (mode 0600) in $CREDS, and every later
+# command passes it as FACESEARCH_TOKEN. The passwords are not kept anywhere.
+umask 077
+unset FACESEARCH_USER FACESEARCH_TOKEN FACESEARCH_TOKEN_FILE  # only the credentials below
+CREDS=$FACESEARCH_DATA/demo-tokens
+new_password() { "$PY" -c 'import secrets; print(secrets.token_urlsafe(18))'; }
+new_token() {  # USER PASSWORD: USER signs in with the password, makes a token and keeps it
+  printf '%s\n' "$2" | fs token create --as "$1" --password-stdin --name demo | tail -n 1 \
+    > "$CREDS/$1.token"
+}
+run_as() { local who=$1; shift; FACESEARCH_TOKEN=$(cat "$CREDS/$who.token") fs "$@"; }
+
 if [ ! -f "$FACESEARCH_DATA/policy.toml" ]; then
-  fs init --admin admin --admin ada   # two: a supervisor needs a second administrator
-  fs user add sam --role supervisor --no-password --as admin
-  fs change approve 1 --as ada
-  fs user add ivy --role investigator --no-password --as admin
+  ADMIN_PW=$(new_password) ADMIN2_PW=$(new_password)
+  printf '%s\n%s\n' "$ADMIN_PW" "$ADMIN2_PW" |
+    fs init --admin admin --admin admin2 --password-stdin
+  mkdir -p "$CREDS"
+  new_token admin "$ADMIN_PW"
+  new_token admin2 "$ADMIN2_PW"
+  SAM_PW=$(new_password) IVY_PW=$(new_password)
+  # two-person rule: granting the supervisor role waits for the second administrator
+  PENDING=$(printf '%s\n' "$SAM_PW" | run_as admin user add sam --role supervisor --password-stdin)
+  echo "$PENDING"
+  CHANGE=$(printf '%s\n' "$PENDING" | sed -n 's/^pending: change \([0-9]*\) .*/\1/p')
+  [ -n "$CHANGE" ] || fail "adding the supervisor did not make a pending change: $PENDING"
+  run_as admin2 change approve "$CHANGE"
+  printf '%s\n' "$IVY_PW" | run_as admin user add ivy --role investigator --password-stdin
+  new_token sam "$SAM_PW"
+  new_token ivy "$IVY_PW"
+  unset ADMIN_PW ADMIN2_PW SAM_PW IVY_PW
 fi
-fs ingest "$PHOTOS" --collection demo --as admin
+for who in admin sam ivy; do
+  [ -s "$CREDS/$who.token" ] || fail "$FACESEARCH_DATA has no demo token of $who ($CREDS): \
+it was set up otherwise; remove it or set FACESEARCH_DATA to a new folder"
+done
+run_as admin ingest "$PHOTOS" --collection demo
 CASE=DEMO-$(date +%Y%m%d-%H%M%S)-$$
-fs case open "$CASE" --purpose threat-to-life --authority "Demo authority 1" \
-   --justification "demonstration of the search flow" --as ivy
-fs case approve "$CASE" --as sam
+run_as ivy case open "$CASE" --purpose threat-to-life --authority "Demo authority 1" \
+   --justification "demonstration of the search flow"
+run_as sam case approve "$CASE"
 [ -z "$DEMO_NOTE" ] || echo "$DEMO_NOTE"
-fs search "$PROBE" --case "$CASE" -k 5 --grid "$FACESEARCH_DATA/last-search.png" --as ivy
-TOP=$(fs search "$PROBE" --case "$CASE" -k 1 --json --as ivy | "$PY" -c '
+run_as ivy search "$PROBE" --case "$CASE" -k 5 --grid "$FACESEARCH_DATA/last-search.png"
+TOP=$(run_as ivy search "$PROBE" --case "$CASE" -k 1 --json | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)
 c = r["candidates"][0] if r["candidates"] else None
@@ -73,9 +105,9 @@ print(r["search_id"], *((c["face_id"], c["band"], c["score"], c["image_path"]) i
 read -r SEARCH FACE BAND SCORE IMAGE <<< "$TOP"
 if [ -n "${FACE:-}" ]; then
   echo "Top candidate: $IMAGE (score $(printf '%.3f' "$SCORE"), band $BAND)"
-  fs review mark "$SEARCH" "$FACE" possible_match --note "same person on visual comparison" --as ivy
+  run_as ivy review mark "$SEARCH" "$FACE" possible_match --note "same person on visual comparison"
 else
   echo "No candidate reached the policy's band: nothing to review."
 fi
-fs case report "$CASE" --html "$FACESEARCH_DATA/$CASE.html" --pdf "$FACESEARCH_DATA/$CASE.pdf" --as sam
-fs audit verify --as admin
+run_as sam case report "$CASE" --html "$FACESEARCH_DATA/$CASE.html" --pdf "$FACESEARCH_DATA/$CASE.pdf"
+run_as admin audit verify

@@ -31,7 +31,10 @@ CLI_DOC = DOCS / "cli.md"
 README_MAX_LINES = 300
 
 # Options every command takes, documented once in cli.md's "Options every command takes".
-COMMON_OPTIONS = {"--as", "--token", "--data-dir", "--database-url", "--help"}
+COMMON_OPTIONS = {
+    "--as", "--token", "--token-file", "--password-stdin", "--data-dir", "--database-url",
+    "--help",
+}  # fmt: skip
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 COMMAND_HEADING = re.compile(r"^`facesearch((?: [a-z][a-z0-9-]*)*)`$")

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import make_token
 from tests.support.govern import add_user_approved
 from typer.testing import CliRunner
 
@@ -88,8 +89,8 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
         "migrate",
         "-d",
         str(embedded),
-        "--as",
-        "admin",
+        "--token",
+        make_token(embedded, "admin"),  # made now: the copy carries it
         "--to-database",
         postgres_url,
         "--to-vector-store",
@@ -140,15 +141,16 @@ def test_migrate_resumes_verifies_and_the_copy_serves(
 
 
 def test_migrate_refuses_an_embedded_target(embedded: Path) -> None:
+    token = make_token(embedded, "admin")
     res = runner.invoke(
         app,
-        ["migrate", "-d", str(embedded), "--as", "admin", "--to-database", "sqlite:///x.db",
+        ["migrate", "-d", str(embedded), "--token", token, "--to-database", "sqlite:///x.db",
          "--to-vector-store", "milvus://127.0.0.1:19530"],
     )  # fmt: skip
     assert res.exit_code == 1 and "server database" in res.output
     res = runner.invoke(
         app,
-        ["migrate", "-d", str(embedded), "--as", "admin", "--to-database", "postgresql://h/db",
+        ["migrate", "-d", str(embedded), "--token", token, "--to-database", "postgresql://h/db",
          "--to-vector-store", "milvus://h?index=NOPE"],
     )  # fmt: skip
     assert res.exit_code == 1 and "FACESEARCH_VECTOR_STORE" in res.output

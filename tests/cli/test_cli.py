@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import init_args, init_input, make_token
 from typer.testing import CliRunner
 
 from facesearch.cli import app
@@ -25,9 +26,12 @@ def _photos(tmp_path, astronaut, other_faces):
     return folder
 
 
-def _run(*args: str, user: str | None = None, ok: bool = True):
-    env = {"FACESEARCH_USER": user} if user else {}
-    res = runner.invoke(app, list(args), env=env)
+def _run(*args: str, user: str | None = None, ok: bool = True, stdin: str | None = None):
+    """Run the CLI; as ``user`` with a token of theirs (made for the data directory of -d)."""
+    env: dict[str, str | None] = {"FACESEARCH_USER": None, "FACESEARCH_TOKEN": None}
+    if user:
+        env["FACESEARCH_TOKEN"] = make_token(args[args.index("-d") + 1], user)
+    res = runner.invoke(app, list(args), env=env, input=stdin)
     if ok:
         assert res.exit_code == 0, res.output
     return res
@@ -38,7 +42,7 @@ def workspace_dir(tmp_path):
     """A data directory with an administrator, a supervisor, two investigators and an open,
     approved case CASE-1 (opened by inv1, who is thereby assigned to it)."""
     data = str(tmp_path / "data")
-    _run("-d", data, "init", "--admin", "admin", "--admin", "admin2")
+    _run("-d", data, *init_args("admin", "admin2"), stdin=init_input("admin", "admin2"))
     for name, role in (("sup", "supervisor"), ("inv1", "investigator"), ("inv2", "investigator")):
         _run("-d", data, "user", "add", name, "--role", role, "--no-password", user="admin")
     _run("-d", data, "change", "approve", "1", user="admin2")  # a supervisor needs two admins
@@ -318,7 +322,7 @@ def test_the_cli_makes_its_files_private_and_stats_warns_when_they_are_not(tmp_p
     before = os.umask(0o022)
     try:
         data = tmp_path / "data"
-        _run("-d", str(data), "init", "--admin", "admin")
+        _run("-d", str(data), *init_args("admin"), stdin=init_input("admin"))
         assert os.umask(0o022) == 0o077
     finally:
         os.umask(before)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy.orm import sessionmaker
+from tests.support.cli import CliUsers
 from tests.support.govern import (
     MODEL,
     PASSWORD,
@@ -50,8 +51,10 @@ def cli(tmp_path: Path) -> Any:
         s.commit()
     runner = CliRunner()
 
+    users = CliUsers(data)
+
     def run(*args: str, user: str | None = None, code: int = 0, stdin: str | None = None) -> str:
-        env = {"FACESEARCH_USER": user} if user else {"FACESEARCH_USER": None}
+        env = users.env(user)  # user's token (made once, through the application)
         result = runner.invoke(app, ["-d", str(data), *args], input=stdin, env=env)
         out = result.output  # standard output and standard error
         assert result.exit_code == code, (args, result.exit_code, out, result.exception)
@@ -79,8 +82,13 @@ def test_cli_workflow(cli: Any) -> None:
         "init", "--admin", "admin", "--admin", "ada", "--password-stdin",
         stdin=f"{PASSWORD}\n{PASSWORD}\n",
     )  # fmt: skip
-    assert "administrators 'admin', 'ada'" in out
-    cli("user", "add", "alice", "-r", "investigator", "--no-password", "--as", "admin")
+    assert "administrators 'admin' and 'ada'" in out
+    # a name alone is no identity; the administrator's password or token is
+    out = cli(
+        "user", "add", "alice", "-r", "investigator", "--no-password", "--as", "admin", code=2
+    )
+    assert "no identity" in out
+    cli("user", "add", "alice", "-r", "investigator", "--no-password", user="admin")
     out = cli("user", "add", "sam", "-r", "supervisor", "--no-password", user="admin")
     assert "pending: change 1" in out and "another administrator (ada) must approve" in out
     assert "sam" not in cli("user", "list", user="admin")
@@ -136,7 +144,7 @@ def test_cli_workflow(cli: Any) -> None:
     assert "C-1" in out
     out = cli("token", "list", user="admin")
     assert "api" in out and token not in out
-    token_id = out.split()[0]
+    token_id = next(line.split()[0] for line in out.splitlines() if " api " in line)
     cli("token", "revoke", token_id, user="admin")
     out = cli("case", "list", "--token", token, code=2)
     assert "revoked" in out
@@ -187,7 +195,7 @@ def test_cli_workflow(cli: Any) -> None:
 
 
 def test_cli_passwords(cli: Any) -> None:
-    cli("user", "add", "admin", "-r", "administrator", "--no-password")
+    cli("init", "--admin", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     cli("user", "add", "ivy", "-r", "investigator", "--password-stdin", user="admin",
         stdin=PASSWORD + "\n")  # fmt: skip
     # your own: the current one first, then the new one
@@ -209,13 +217,20 @@ def test_cli_passwords(cli: Any) -> None:
 
 
 def test_cli_needs_an_acting_user(cli: Any) -> None:
-    cli("user", "add", "admin", "-r", "administrator", "--no-password")
+    cli("init", "--admin", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     out = cli("case", "list", code=2)
-    assert "no acting user" in out
+    assert "no credential" in out
+    out = cli("case", "list", "--as", "admin", code=2)
+    assert "no identity" in out
+    out = cli("case", "list", "--as", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    assert "refused" not in out
 
 
 def test_changed_policy_file_waits_for_two_administrators(cli: Any, tmp_path: Path) -> None:
-    cli("init", "--admin", "admin", "--admin", "ada")
+    cli(
+        "init", "--admin", "admin", "--admin", "ada", "--password-stdin",
+        stdin=f"{PASSWORD}\n{PASSWORD}\n",
+    )  # fmt: skip
     data = tmp_path / "data"
     policy_file = data / "policy.toml"
     policy_file.write_text(

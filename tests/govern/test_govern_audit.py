@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
+from tests.support.cli import init_args, init_input, make_token
 from tests.support.govern import (  # noqa: F401
     World,
     allow_tampering,
@@ -501,12 +502,15 @@ def test_cli_detects_a_shortened_log_with_a_checkpoint(tmp_path: Path) -> None:
     runner = CliRunner()
     data, keys = tmp_path / "data", tmp_path / "keys"
 
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, ["-d", str(data), *args], env={"FACESEARCH_USER": "admin"})
+    env: dict[str, str | None] = {"FACESEARCH_USER": None, "FACESEARCH_TOKEN": None}
+
+    def run(*args: str, code: int = 0, stdin: str | None = None) -> str:
+        result = runner.invoke(app, ["-d", str(data), *args], env=env, input=stdin)
         assert result.exit_code == code, result.output
         return result.output
 
-    run("init", "--admin", "admin")
+    run(*init_args("admin"), stdin=init_input("admin"))
+    env["FACESEARCH_TOKEN"] = make_token(data, "admin")  # the administrator's credential
     out = run("audit", "keygen", "--out", str(keys / "audit.key"))
     assert "BEGIN PUBLIC KEY" in out and (keys / "audit.key.pub").exists()
     run("audit", "keygen", "--out", str(data / "inside.key"))

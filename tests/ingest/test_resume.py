@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import init_args, init_input, make_token
 
 
 @pytest.fixture
@@ -34,15 +35,22 @@ def some_photos(tmp_path: Path, other_faces) -> Path:
 
 
 def _cli(data: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``facesearch ARGS`` as the administrator of ``data`` (set up on first use)."""
-    env = {**os.environ, "FACESEARCH_USER": "admin"}
+    """``facesearch ARGS`` as the administrator of ``data`` (set up on first use), with a
+    token of theirs in a private token file."""
+    token_file = data.parent / f"{data.name}-admin.token"
+    env = {**os.environ, "FACESEARCH_TOKEN_FILE": str(token_file)}
+    env.pop("FACESEARCH_USER", None)
+    env.pop("FACESEARCH_TOKEN", None)
     if not (data / "catalog.db").exists():
         subprocess.run(
-            [sys.executable, "-m", "facesearch", "-d", str(data), "init", "--admin", "admin"],
+            [sys.executable, "-m", "facesearch", "-d", str(data), *init_args("admin")],
+            input=init_input("admin").encode(),
             check=True,
             capture_output=True,
             env=env,
         )
+        token_file.write_text(make_token(data, "admin"), encoding="ascii")
+        token_file.chmod(0o600)
     return subprocess.Popen(
         [sys.executable, "-m", "facesearch", *args, "--data-dir", str(data)],
         stdout=subprocess.PIPE,

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import CliUsers
 from tests.support.media import audit_actions, cfp_frontal, make_app
 from typer.testing import CliRunner
 
@@ -110,8 +111,10 @@ def test_cli_clusters_json_shape(tmp_path, shared_faces):
     folder = tmp_path / "set"
     _copy(shared_faces, folder, [50, 51], [1, 2])
 
+    users = CliUsers(data)  # each user's token
+
     def run(*args):
-        res = runner.invoke(app, ["-d", data, *args], env={"FACESEARCH_USER": "ivy"})
+        res = runner.invoke(app, ["-d", data, *args], env=users.env("ivy"))
         assert res.exit_code == 0, res.output
         return res.output
 
@@ -123,7 +126,7 @@ def test_cli_clusters_json_shape(tmp_path, shared_faces):
         assert isinstance(c["cluster"], int)
         for f in c["faces"]:
             assert set(f) == {"face_id", "file", "frame_ms"} and f["frame_ms"] is None
-    res = runner.invoke(app, ["-d", data, "media", "clusters", "A"], env={"FACESEARCH_USER": "ian"})
+    res = runner.invoke(app, ["-d", data, "media", "clusters", "A"], env=users.env("ian"))
     assert res.exit_code == 2 and "not assigned" in res.output
 
 

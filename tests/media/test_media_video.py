@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from tests.support.cli import CliUsers
 from tests.support.media import cfp_frontal, make_app
 from tests.support.video import Appearance, make_video
 from typer.testing import CliRunner
@@ -126,9 +127,10 @@ def test_cli_tracks_and_clusters_name_the_video_and_time(tmp_path, shared_faces)
     data = str(tmp_path / "data")
     make_app(tmp_path / "data").service.close()
     runner = CliRunner()
+    users = CliUsers(data)  # ivy's token
 
     def run(*args):
-        env = {"FACESEARCH_USER": "ivy", "COLUMNS": "200"}
+        env = {**users.env("ivy"), "COLUMNS": "200"}
         res = runner.invoke(app, ["-d", data, *args], env=env)
         assert res.exit_code == 0, res.output
         return res.output

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.conftest import write_image
+from tests.support.cli import CliUsers, init_args, init_input
 from typer.testing import CliRunner
 
 from facesearch.cli import app
@@ -289,12 +290,17 @@ def test_eval_scores_each_protocols_face_convention(pipeline, verifier, photos, 
 def test_search_json_flags_an_ambiguous_probe(photos, tmp_path) -> None:
     data = str(tmp_path / "data")
 
+    users = CliUsers(data)  # each user's token, made on first use
+
     def run(*args: str, user: str) -> str:
-        res = runner.invoke(app, ["-d", data, *args], env={"FACESEARCH_USER": user})
+        res = runner.invoke(app, ["-d", data, *args], env=users.env(user))
         assert res.exit_code == 0, res.output
         return res.stdout
 
-    run("init", "--admin", "admin", "--admin", "admin2", user="admin")
+    res = runner.invoke(
+        app, ["-d", data, *init_args("admin", "admin2")], input=init_input("admin", "admin2")
+    )
+    assert res.exit_code == 0, res.output
     for name, role in (("sup", "supervisor"), ("inv", "investigator")):
         run("user", "add", name, "--role", role, "--no-password", user="admin")
     run("change", "approve", "1", user="admin2")  # a supervisor needs two administrators

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tests.support.cli import CliUsers
 from tests.support.media import cfp_frontal, make_app
 
 from facesearch.app import Service
@@ -221,8 +222,10 @@ def test_cli_multi_probe_search_cluster_search_and_alerts(tmp_path, shared_faces
         shutil.copy(cfp_frontal(shared_faces, 41, k), a / f"a{k}.jpg")
     shutil.copy(cfp_frontal(shared_faces, 41, 3), b / "b-only.jpg")
 
+    users = CliUsers(data)  # each user's token, made on first use
+
     def run(user, *args, code=0):
-        res = runner.invoke(app, ["-d", data, *args], env={"FACESEARCH_USER": user})
+        res = runner.invoke(app, ["-d", data, *args], env=users.env(user))
         assert res.exit_code == code, res.output
         return res.output
 

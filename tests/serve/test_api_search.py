@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.conftest import write_image
 from tests.support.api import ApiEnv, api_env
+from tests.support.cli import make_token
 
 from facesearch.govern.schema import AuditEntry
 
@@ -344,7 +345,7 @@ def test_gif_and_pgm_probes_are_searched_as_the_cli_searches_them(
     res = CliRunner().invoke(
         app,
         ["search", str(path), "--case", "C-1", "--json", "-d", str(g.env.settings.data_dir)],
-        env={"FACESEARCH_USER": "inv"},
+        env={"FACESEARCH_TOKEN": make_token(g.env.settings.data_dir, "inv")},
     )
     assert res.exit_code == 0, res.output
     over_cli = json.loads(res.output)["candidates"]

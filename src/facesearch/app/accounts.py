@@ -6,16 +6,20 @@ import os
 import pwd
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import AuthMethod, Principal
 from facesearch.govern import users as users_mod
+from facesearch.govern.actor import Actor
 from facesearch.govern.changes import ChangeView
 from facesearch.govern.errors import AuthenticationError, RefusedError
 from facesearch.govern.users import PasswordChangeRequired, Role
 
 __all__ = ["Accounts", "ChangeView", "PasswordChangeRequired"]
+
+LOCAL_OPERATOR = "(local)"
+"""The name of the operator at the data's machine (the local reads, the bootstrap)."""
 
 
 def local_origin() -> str:
@@ -100,26 +104,56 @@ class Accounts:
         roles = frozenset(Role(r) for r in user.roles)
         return Principal(user.username, roles, user.display_name, "token", origin, user.token_id)
 
-    def for_cli(self, username: str | None, token: str | None) -> Principal:
-        """The CLI's acting user, from --token (checked) or --as (a user of the data
-        directory, on the machine that holds it). A name that is not an active user yet (the
-        first administrator being added, a disabled or unknown user) gets no role here: every
-        operation checks the catalog itself and refuses, with the reason logged, as before."""
+    def for_cli(
+        self, username: str | None, token: str | None = None, *, password: str | None = None
+    ) -> Principal:
+        """The command line's acting user, proven by a credential: an API token (the user is
+        its owner; a ``username`` given too must be that owner) or ``username``'s password.
+        A name alone is no identity: it is refused, and so is a wrong password, a bad token
+        or a name that is not the token's, each refusal written to the audit log
+        (``authenticate.refused``, with the name and where it came from: the OS account and
+        host). The principal's acts record ``via`` "token" (with the token's id) or
+        "password", and the same origin."""
         origin = local_origin()
+        name = (username or "").strip().lower()
+        gov = self.ctx.governance
         if token:
-            self.ctx.governance.resolve_actor(username, token)  # a mismatch is logged, refused
-            return self.from_token(token, origin=origin)
-        name = self.ctx.governance.resolve_actor(username, None)
-        try:
-            return self.principal(name, "cli", origin=origin)
-        except AuthenticationError:
-            return Principal(name, frozenset(), "", "cli", origin)
+            principal = self.from_token(token, origin=origin)  # a bad token is logged, refused
+            if name and name != principal.username:
+                owner = str(principal.username)
+                self.refuse_credential(name, f"the token belongs to {owner!r}, not {name!r}")
+            return principal
+        if name and password:
+            # a wrong password costs one argon2 verification whoever is named, and is logged
+            # with how and from where it was tried (the Actor's auth)
+            checked = gov.authenticate_password(
+                Actor(name, method="password", origin=origin), password
+            )
+            return self.principal(checked, "password", origin=origin)
+        if not name:
+            reason = "no credential: give --token, --token-file, or --as USER with a password"
+        elif password is None:
+            reason = (
+                f"no credential for {name!r}: a user name alone is no identity; give the "
+                "password (a terminal prompt, or --password-stdin) or an API token"
+            )
+        else:
+            reason = f"no credential for {name!r}: the password given is empty"
+        self.refuse_credential(name, reason)
+
+    def refuse_credential(self, username: str | None, reason: str) -> NoReturn:
+        """Refuse the command line's credential for ``username`` (None: no name given): the
+        refusal is logged as ``authenticate.refused`` with the name and the origin (the OS
+        account and host), and raised as :class:`AuthenticationError`."""
+        name = (username or "").strip().lower() or "(none)"
+        self.ctx.governance.log_refusal(name, "authenticate", reason, {"origin": local_origin()})
+        raise AuthenticationError(reason)
 
     @staticmethod
     def local_operator() -> Principal:
         """The operator at the data's machine, for the reads in
         :data:`facesearch.app.context.LOCAL_READS`."""
-        return Principal("(local)", frozenset(), "", "local")
+        return Principal(LOCAL_OPERATOR, frozenset(), "", "local")
 
     def log_refusal(
         self, actor: str, action: str, reason: str, asked: dict[str, Any] | None = None

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from facesearch.app.accounts import LOCAL_OPERATOR, local_origin
 from facesearch.app.context import POLICY_FILE, AppContext
 from facesearch.app.ingest_jobs import IngestJobs
 from facesearch.app.principal import Principal
@@ -20,6 +21,8 @@ from facesearch.app.results import IngestJob
 from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
 from facesearch.errors import ConfigError
 from facesearch.govern import users as users_mod
+from facesearch.govern.actor import Actor
+from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators
 from facesearch.govern.errors import AuthenticationError
 from facesearch.govern.users import Role
 from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
@@ -68,24 +71,27 @@ class Library:
 
     def initialise(
         self,
-        admin: str,
+        admins: str | Sequence[tuple[str, str | None]],
         password: str | None = None,
         display_name: str = "",
-        more_admins: Sequence[tuple[str, str | None]] = (),
     ) -> Path:
         """Set up the data directory: write the default policy (if none is there) and create
-        the first administrator, or with ``more_admins`` the first administrators together
-        (refused once there are users; later administrators need a second one's approval).
-        Returns the policy file's path."""
+        the first administrators, ``admins`` as ``(name, password)`` pairs (or one name, with
+        ``password`` and ``display_name``), in one transaction refused once there are users
+        (:mod:`facesearch.govern.bootstrap`). The audit log records them as made by the
+        operator at this machine (``(local)``, with the OS account and host). Returns the
+        policy file's path."""
+        if isinstance(admins, str):
+            first = [FirstAdministrator(admins, password, display_name)]
+        else:
+            first = [FirstAdministrator(name, secret) for name, secret in admins]
         policy_path = self.ctx.settings.data_dir / POLICY_FILE
         if not policy_path.exists():
             default = resources.files("facesearch.govern") / "default_policy.toml"
             policy_path.write_text(default.read_text(encoding="utf-8"), encoding="utf-8")
             make_private(policy_path)
-        if more_admins:
-            self.ctx.governance.bootstrap_administrators([(admin, password), *more_admins])
-        else:
-            self.ctx.governance.add_user(admin, admin, [Role.ADMINISTRATOR], password, display_name)
+        operator = Actor(LOCAL_OPERATOR, method="local", origin=local_origin())
+        bootstrap_administrators(self.ctx.governance, operator, first)
         return policy_path
 
     def ingest(

@@ -8,13 +8,14 @@ from typing import Literal
 from facesearch.govern.actor import Actor
 from facesearch.govern.users import Role
 
-AuthMethod = Literal["session", "token", "password", "cli", "local"]
+AuthMethod = Literal["session", "token", "password", "local"]
 
 
 @dataclass(frozen=True)
 class Principal:
     """An authenticated, active user. Built only by :class:`facesearch.app.Service` after it
-    checked a session, a token or a password (or, for the local CLI, a named user).
+    checked a session, a token or a password (the command line too: a name alone is no
+    identity there, see :meth:`facesearch.app.accounts.Accounts.for_cli`).
 
     ``via="local"`` is the operator of the machine that holds the data, for the CLI commands
     that never named a user (``stats``, ``runs``, ``policy show``): it holds no role, and the

@@ -3,7 +3,7 @@
 bytes for probes and uploads, and gets the typed results of :mod:`facesearch.app.results`::
 
     service = Service.for_cli(Settings.load(data_dir=...))
-    who = service.accounts.principal("ivy", "cli")
+    who = service.accounts.for_cli("ivy", password=password)  # or login, from_token
     view = service.searches.search(who, "CASE-1", probe, SearchRequest(k=5))
 
 The resources: :attr:`~Service.accounts` (principals, users, tokens), :attr:`~Service.cases`,

@@ -10,8 +10,8 @@ import typer
 
 from facesearch.app.accounts import ChangeView
 from facesearch.app.types import Role, fmt_time
-from facesearch.cli.common import Actor, TokenOpt, shown
-from facesearch.cli.groups import ServiceFactory, acting_with, guard, read_secret
+from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, shown
+from facesearch.cli.groups import ServiceFactory, acting_with, guard, principal_for, read_secret
 
 
 def _pending(change: ChangeView) -> None:
@@ -38,6 +38,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("add")
     @guard
+    @authenticated(stdin=False)
     def user_add(
         ctx: typer.Context,
         username: str,
@@ -58,14 +59,13 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         no_password: Annotated[
             bool, typer.Option("--no-password", help="No password: a token-only user.")
         ] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """Add a user (the first user must be an administrator; --as names them).
+        """Add a user (administrators; the first administrators are made by init).
 
         An administrator or supervisor waits for a second administrator's approval."""
         service = factory(ctx)
-        who = service.accounts.for_cli(actor or username, token)
+        who = principal_for(service, cred)
         password = None if no_password else read_secret("Password", password_stdin)
         added = service.accounts.add_user(who, username, role, password, name)
         if isinstance(added, ChangeView):
@@ -75,6 +75,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("roles")
     @guard
+    @authenticated
     def user_roles(
         ctx: typer.Context,
         username: str,
@@ -82,13 +83,12 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             list[Role],
             typer.Option("--role", "-r", metavar="ROLE", help="A role (repeatable)."),
         ],
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Set a user's roles (administrators).
 
         Granting administrator or supervisor waits for a second administrator's approval."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         user = service.accounts.update_user(who, username, roles=[r.value for r in role])
         if user["pending_changes"]:
             typer.echo(f"pending: {shown(user['pending_changes'][0]['message'], markup=False)}")
@@ -97,15 +97,17 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("list")
     @guard
-    def user_list(ctx: typer.Context, actor: Actor = None, token: TokenOpt = None) -> None:
+    @authenticated
+    def user_list(ctx: typer.Context, cred: Credential = NO_CREDENTIAL) -> None:
         """List users."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for u in service.accounts.list_users(who):
             state = "active" if u["active"] else f"disabled {fmt_time(u['disabled_at'])}"
             typer.echo(f"{u['username']:<24} {','.join(u['roles']):<36} {state}")
 
     @user_app.command("passwd")
     @guard
+    @authenticated(stdin=False)
     def user_passwd(
         ctx: typer.Context,
         username: str,
@@ -117,14 +119,13 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 "one, one per line (an administrator resetting another user's: the new one).",
             ),
         ] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Change your own password, or reset another user's as an administrator.
 
         Your own: the current one is asked. A reset: the user must change it at next login.
         Either way the user's other sessions end."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         own = who.username == username.strip().lower()
         current, new = _read_passwords(own, password_stdin)
         if service.accounts.set_password(who, username, new, current):
@@ -134,23 +135,21 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @user_app.command("disable")
     @guard
-    def user_disable(
-        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def user_disable(ctx: typer.Context, username: str, cred: Credential = NO_CREDENTIAL) -> None:
         """Disable a user: they are refused from now on, and their tokens revoked for good."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.update_user(who, username, active=False)
         typer.echo(f"disabled {username}")
 
     @user_app.command("enable")
     @guard
-    def user_enable(
-        ctx: typer.Context, username: str, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def user_enable(ctx: typer.Context, username: str, cred: Credential = NO_CREDENTIAL) -> None:
         """Ask to re-enable a disabled user (a second administrator must approve it).
 
         Their revoked tokens stay revoked."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         user = service.accounts.update_user(who, username, active=True)
         typer.echo(f"pending: {shown(user['pending_changes'][0]['message'], markup=False)}")
 
@@ -159,6 +158,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @token_app.command("create")
     @guard
+    @authenticated
     def token_create(
         ctx: typer.Context,
         user: Annotated[
@@ -172,28 +172,27 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 min=1, metavar="DAYS", help="Expire after this many days (default: never)."
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Create a token. It is shown once, now."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         secret, token_id = service.accounts.create_token(who, user, name, expires_days)
         typer.echo(f"token {token_id} for {user or who.username} (shown once, store it now):")
         typer.echo(secret)
 
     @token_app.command("list")
     @guard
+    @authenticated
     def token_list(
         ctx: typer.Context,
         user: Annotated[
             str | None,
             typer.Option(metavar="USER", help="Only this user's tokens (administrators)."),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """List tokens (yours, or all/any user's as an administrator)."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for t in service.accounts.list_tokens(who, user):
             if t["revoked_at"]:
                 state = f"revoked {fmt_time(t['revoked_at'])}"
@@ -208,11 +207,10 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @token_app.command("revoke")
     @guard
-    def token_revoke(
-        ctx: typer.Context, token_id: int, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def token_revoke(ctx: typer.Context, token_id: int, cred: Credential = NO_CREDENTIAL) -> None:
         """Revoke a token by id."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.accounts.revoke_token(who, token_id)
         typer.echo(f"revoked token {token_id}")
 
@@ -224,14 +222,14 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @change_app.command("list")
     @guard
+    @authenticated
     def change_list(
         ctx: typer.Context,
         every: Annotated[bool, typer.Option("--all", help="Decided changes too.")] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """List pending changes (administrators)."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         found = service.accounts.list_changes(who, None if every else "pending")
         for c in found:
             decided = f" by {c.decided_by} {fmt_time(c.decided_at)}" if c.decided_by else ""
@@ -247,29 +245,29 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @change_app.command("approve")
     @guard
+    @authenticated
     def change_approve(
         ctx: typer.Context,
         change_id: int,
         note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Approve a change another administrator asked for: it takes effect now."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         view = service.accounts.approve_change(who, change_id, note)
         typer.echo(shown(view.message, markup=False))
 
     @change_app.command("reject")
     @guard
+    @authenticated
     def change_reject(
         ctx: typer.Context,
         change_id: int,
         note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Reject (or withdraw your own) pending change: it never takes effect."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         view = service.accounts.reject_change(who, change_id, note)
         typer.echo(shown(view.message, markup=False))
 

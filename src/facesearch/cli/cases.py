@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from facesearch.app.types import LEADS_STATEMENT, fmt_time
-from facesearch.cli.common import Actor, TokenOpt
+from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated
 from facesearch.cli.groups import (
     CaseStatusChoice,
     DecisionChoice,
@@ -24,10 +24,8 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     """The ``case`` and ``review`` command groups."""
     acting = acting_with(factory)
 
-    def decide(
-        ctx: typer.Context, actor: str | None, token: str | None, act: str, number: str, arg: str
-    ) -> None:
-        service, who = acting(ctx, actor, token)
+    def decide(ctx: typer.Context, cred: Credential, act: str, number: str, arg: str) -> None:
+        service, who = acting(ctx, cred)
         print_case(service.cases.decide(who, number, act, arg))
 
     # --- case ---------------------------------------------------------------------------------
@@ -35,6 +33,7 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @case_app.command("open")
     @guard
+    @authenticated
     def case_open(
         ctx: typer.Context,
         number: str,
@@ -43,72 +42,72 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         justification: Annotated[
             str, typer.Option(metavar="TEXT", help="Why a face search is needed.")
         ],
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Open (request) a case."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         print_case(service.cases.open(who, number, purpose, authority, justification))
 
     @case_app.command("approve")
     @guard
+    @authenticated
     def case_approve(
         ctx: typer.Context,
         number: str,
         note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Approve a case (a supervisor who did not request it)."""
-        decide(ctx, actor, token, "approve", number, note)
+        decide(ctx, cred, "approve", number, note)
 
     @case_app.command("reject")
     @guard
+    @authenticated
     def case_reject(
         ctx: typer.Context,
         number: str,
         note: Annotated[str, typer.Option(metavar="TEXT", help="Why.")],
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Reject a case request."""
-        decide(ctx, actor, token, "reject", number, note)
+        decide(ctx, cred, "reject", number, note)
 
     @case_app.command("assign")
     @guard
+    @authenticated
     def case_assign(
-        ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
+        ctx: typer.Context, number: str, user: str, cred: Credential = NO_CREDENTIAL
     ) -> None:
         """Assign an investigator to a case."""
-        decide(ctx, actor, token, "assign", number, user)
+        decide(ctx, cred, "assign", number, user)
 
     @case_app.command("unassign")
     @guard
+    @authenticated
     def case_unassign(
-        ctx: typer.Context, number: str, user: str, actor: Actor = None, token: TokenOpt = None
+        ctx: typer.Context, number: str, user: str, cred: Credential = NO_CREDENTIAL
     ) -> None:
         """Remove an investigator from a case."""
-        decide(ctx, actor, token, "unassign", number, user)
+        decide(ctx, cred, "unassign", number, user)
 
     @case_app.command("close")
     @guard
+    @authenticated
     def case_close(
         ctx: typer.Context,
         number: str,
         note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Close a case: no more searches; the retention clock starts."""
-        decide(ctx, actor, token, "close", number, note)
+        decide(ctx, cred, "close", number, note)
 
     @case_app.command("show")
     @guard
-    def case_show(
-        ctx: typer.Context, number: str, actor: Actor = None, token: TokenOpt = None
-    ) -> None:
+    @authenticated
+    def case_show(ctx: typer.Context, number: str, cred: Credential = NO_CREDENTIAL) -> None:
         """Show a case and its searches."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         summary, outcomes = service.cases.show(who, number)
         print_case(summary)
         for o in outcomes:
@@ -117,16 +116,16 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @case_app.command("list")
     @guard
+    @authenticated
     def case_list(
         ctx: typer.Context,
         status: Annotated[
             CaseStatusChoice | None, typer.Option(help="Only cases in this state.")
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """List the cases you may read."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for c in service.cases.summaries(who, status.value if status else None):
             typer.echo(
                 f"{c.number:<24} {c.status:<9} {c.purpose_key:<20} by {c.requested_by:<16} "
@@ -135,6 +134,7 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @case_app.command("report")
     @guard
+    @authenticated
     def case_report(
         ctx: typer.Context,
         number: str,
@@ -144,13 +144,12 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         pdf: Annotated[
             Path | None, typer.Option("--pdf", metavar="FILE", help="Write PDF here.")
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Write the case report (chain of custody) as HTML and/or PDF."""
         if html is None and pdf is None:
             raise typer.BadParameter("give --html PATH and/or --pdf PATH")
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         for fmt, path in (("html", html), ("pdf", pdf)):
             if path is not None:
                 path.write_bytes(service.cases.report(who, number, fmt).data)
@@ -161,17 +160,17 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @review_app.command("mark")
     @guard
+    @authenticated
     def review_mark(
         ctx: typer.Context,
         search_id: int,
         face_id: int,
         decision: Annotated[DecisionChoice, typer.Argument(help="Your decision.")],
         note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Record your decision on a candidate shown in a search."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         r = service.searches.review(who, search_id, face_id, decision.value, note)
         typer.echo(f"search {search_id} face {face_id}: {r.decision} by {r.reviewer}")
         typer.echo(LEADS_STATEMENT)

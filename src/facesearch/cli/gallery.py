@@ -10,15 +10,17 @@ import typer
 from rich.table import Table
 
 from facesearch.cli.common import (
-    Actor,
+    NO_CREDENTIAL,
+    Credential,
     DatabaseUrlOption,
     DataDirOption,
-    TokenOpt,
+    authenticated,
     console,
     err_console,
     friendly_errors,
     shown,
 )
+from facesearch.cli.groups import principal_for
 from facesearch.cli.state import service_for
 
 
@@ -100,15 +102,15 @@ def runs(
         console.print(table)
 
 
+@authenticated
 def reindex(
     ctx: typer.Context,
-    actor: Actor = None,
-    token: TokenOpt = None,
+    cred: Credential = NO_CREDENTIAL,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Rebuild the vector index from the catalog, the source of truth (administrators)."""
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        n = service.library.reindex(service.accounts.for_cli(actor, token))
+        n = service.library.reindex(principal_for(service, cred))
     console.print(f"index rebuilt: {n} faces")

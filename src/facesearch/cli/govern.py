@@ -9,9 +9,10 @@ HTTP API calls. The main CLI registers them with::
 ``service_factory(ctx)`` returns this invocation's service (the context lets it read global
 options).
 
-Every command names its acting user with ``--as USER`` (or ``FACESEARCH_USER``); with
-``--token`` (or ``FACESEARCH_TOKEN``) the user is the token's owner, checked. Refusals print
-the reason and exit with status 2; other errors exit with status 1.
+Every command proves who is acting with a credential (``facesearch.cli.groups.principal_for``):
+an API token (``--token``, ``--token-file``) whose owner acts, or ``--as USER`` with that
+user's password (prompted, or ``--password-stdin``). Refusals print the reason and exit with
+status 2; other errors exit with status 1.
 """
 
 from __future__ import annotations

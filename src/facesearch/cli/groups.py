@@ -1,9 +1,11 @@
 """What the governance command groups share: the acting user, refusals turned into exit
 statuses, and how cases and search outcomes are printed.
 
-Every command names its acting user with ``--as USER`` (or ``FACESEARCH_USER``); with
-``--token`` (or ``FACESEARCH_TOKEN``) the user is the token's owner, checked. Refusals print
-the reason and exit with status 2; other errors exit with status 1.
+Every governed command proves who is acting with one credential (:func:`principal_for`): an
+API token (``--token``/``FACESEARCH_TOKEN``, or ``--token-file``/``FACESEARCH_TOKEN_FILE``)
+whose owner acts, or ``--as USER`` (``FACESEARCH_USER``) with that user's password, prompted
+on a terminal or read with ``--password-stdin``. A name alone is refused. Refusals print the
+reason and exit with status 2; other errors exit with status 1.
 """
 
 from __future__ import annotations
@@ -18,26 +20,58 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import typer
 
 from facesearch.app.types import LEADS_STATEMENT, CaseSummary, RefusedError, SearchOutcome, fmt_time
-from facesearch.cli.common import shown
+from facesearch.cli.common import Credential, CredentialFileError, read_token_file, shown
 from facesearch.errors import FacesearchError
 
 if TYPE_CHECKING:
     from facesearch.app import Principal, Service
 
 ServiceFactory = Callable[[typer.Context], "Service"]
-Acting = Callable[[typer.Context, "str | None", "str | None"], "tuple[Service, Principal]"]
+Acting = Callable[[typer.Context, Credential], "tuple[Service, Principal]"]
 P = ParamSpec("P")
 R = TypeVar("R")
+PASSWORD_LINE_MAX = 1024
+
+
+def principal_for(service: Service, cred: Credential) -> Principal:
+    """The acting user of a command, from its credential (the one path every governed
+    command takes): a token (given, or read from a private token file) and its owner, or
+    ``--as USER`` and their password (``--password-stdin``, else a hidden prompt when
+    standard input is a terminal). Nothing else is an identity: a name with no password, a
+    wrong password, a bad token or token file is refused (exit 2) and logged."""
+    accounts = service.accounts
+    token = cred.token
+    if cred.token_file is not None:
+        if token:
+            raise typer.BadParameter("give --token or --token-file, not both")
+        try:
+            token = read_token_file(cred.token_file)
+        except CredentialFileError as exc:
+            accounts.refuse_credential(cred.username, str(exc))
+    if token:
+        if cred.password_stdin:
+            raise typer.BadParameter("give a token or --password-stdin, not both")
+        return accounts.for_cli(cred.username, token)
+    password = None
+    if cred.username:
+        if cred.password_stdin:
+            password = read_password_line()
+        elif sys.stdin.isatty():
+            password = str(typer.prompt(f"Password for {cred.username}", hide_input=True, err=True))
+    return accounts.for_cli(cred.username, password=password)
+
+
+def read_password_line() -> str:
+    """One line of standard input, without its line end ('' at the end of input)."""
+    return sys.stdin.readline(PASSWORD_LINE_MAX).rstrip("\r\n")
 
 
 def acting_with(factory: ServiceFactory) -> Acting:
-    """``acting(ctx, actor, token)``: this invocation's service and its acting principal."""
+    """``acting(ctx, cred)``: this invocation's service and its acting principal."""
 
-    def acting(
-        ctx: typer.Context, actor: str | None, token: str | None
-    ) -> tuple[Service, Principal]:
+    def acting(ctx: typer.Context, cred: Credential) -> tuple[Service, Principal]:
         service = factory(ctx)
-        return service, service.accounts.for_cli(actor, token)
+        return service, principal_for(service, cred)
 
     return acting
 
@@ -99,9 +133,10 @@ def when(text: str | None) -> datetime | None:
 
 
 def read_secret(prompt: str, from_stdin: bool) -> str:
+    """A new password: one line of standard input, or typed twice at a hidden prompt."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+        return read_password_line()
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True))
 
 
 def print_case(c: CaseSummary) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import (
@@ -22,15 +22,17 @@ from rich.progress import (
 from rich.table import Table
 
 from facesearch.cli.common import (
-    Actor,
+    NO_CREDENTIAL,
+    Credential,
     DatabaseUrlOption,
     DataDirOption,
-    TokenOpt,
+    authenticated,
     console,
     err_console,
     friendly_errors,
     shown,
 )
+from facesearch.cli.groups import principal_for
 from facesearch.cli.state import service_for
 
 
@@ -48,32 +50,65 @@ def init(
         list[str],
         typer.Option(
             metavar="NAME",
-            help="User name of the first administrator; repeat it for a second one (two are "
-            "needed to approve any later administrator or supervisor).",
+            help="User name of a first administrator (repeatable: a second one lets the rules "
+            "that need two administrators work from the start).",
         ),
     ],
     password_stdin: Annotated[
         bool,
         typer.Option(
-            "--password-stdin", help="Read the administrator's password from standard input."
+            "--password-stdin",
+            help="Read the administrators' passwords from standard input, one line each, in "
+            "the order of --admin (else each is prompted for on the terminal).",
         ),
     ] = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Set up a data directory: catalog, default policy (policy.toml) and first administrator."""
+    """Set up a data directory and its first administrators, each with a password.
+
+    Writes the catalog and the default policy (policy.toml) and makes the administrators
+    named with --admin; refused once the catalog has any user."""
     with friendly_errors():
+        passwords = [_first_password(name, password_stdin) for name in admin]
         service = service_for(ctx, data_dir, database_url)
-        passwords = [sys.stdin.readline().rstrip("\n") if password_stdin else None for _ in admin]
-        more = list(zip(admin[1:], passwords[1:], strict=True))
-        policy = service.library.initialise(admin[0], passwords[0], more_admins=more)
-    names = ", ".join(repr(a) for a in admin)
+        policy = service.library.initialise(list(zip(admin, passwords, strict=True)))
+    names = " and ".join(repr(name.strip().lower()) for name in admin)
+    plural = "s" if len(admin) > 1 else ""
     console.print(
-        f"initialised {service.settings.data_dir}: administrators {names}, policy {policy}"
+        f"initialised {shown(service.settings.data_dir)}: administrator{plural} {shown(names)}, "
+        f"policy {shown(policy)}"
     )
-    console.print("Next: add users ('facesearch user add'), ingest photos, open a case.")
+    console.print(
+        "Next: each administrator makes a token ('facesearch token create --as NAME'), adds "
+        "users ('facesearch user add'), ingests photos; an investigator opens a case."
+    )
 
 
+def _first_password(name: str, from_stdin: bool) -> str:
+    """A first administrator's password: the next line of standard input, or typed twice at
+    a hidden prompt. Without either, init is refused: no administrator without a password."""
+    if from_stdin:
+        line = sys.stdin.readline(1024)
+        if not line:
+            _refuse_init(f"no password for {name!r} on standard input (one line per --admin)")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        _refuse_init(
+            f"{name!r} needs a password: give --password-stdin (one line per --admin) or run "
+            "init on a terminal to be asked for it"
+        )
+    return str(
+        typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True, err=True)
+    )
+
+
+def _refuse_init(reason: str) -> NoReturn:
+    err_console.print(f"[bold red]refused:[/] {shown(reason)}")
+    raise typer.Exit(2)
+
+
+@authenticated
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
@@ -108,8 +143,7 @@ def ingest(
             show_default=False,
         ),
     ] = None,
-    actor: Actor = None,
-    token: TokenOpt = None,
+    cred: Credential = NO_CREDENTIAL,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
@@ -119,7 +153,7 @@ def ingest(
     """
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        who = service.accounts.for_cli(actor, token)
+        who = principal_for(service, cred)
         if not paths and manifest is None:
             raise typer.BadParameter("give files, folders or archives, or --manifest FILE")
         with _ingest_progress(disable=json_out) as bars:
@@ -265,14 +299,14 @@ def _print_ingest_summary(report: Any) -> None:
         console.print(f"  ... and {len(report.failures) - 50} more (see 'facesearch runs')")
 
 
+@authenticated
 def second_pass(
     ctx: typer.Context,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core; 0 = in-process).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    actor: Actor = None,
-    token: TokenOpt = None,
+    cred: Credential = NO_CREDENTIAL,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
@@ -283,7 +317,7 @@ def second_pass(
     """
     with friendly_errors():
         service = service_for(ctx, data_dir, database_url)
-        who = service.accounts.for_cli(actor, token)
+        who = principal_for(service, cred)
         with _ingest_progress(disable=json_out) as bars:
             report = service.library.second_pass(who, workers=workers, on_progress=bars.second)
     if json_out:

@@ -16,13 +16,15 @@ from rich.table import Table
 
 from facesearch.cli import media_search
 from facesearch.cli.common import (
-    Actor,
-    TokenOpt,
+    NO_CREDENTIAL,
+    Credential,
+    authenticated,
     console,
     err_console,
     friendly_errors,
     shown,
 )
+from facesearch.cli.groups import principal_for
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -50,8 +52,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
 
     def _service(
         ctx: typer.Context,
-        actor: str | None,
-        token: str | None,
+        cred: Credential,
         pdq_threshold: int | None = None,
         cluster_threshold: float | None = None,
         video_fps: float | None = None,
@@ -61,7 +62,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         from facesearch.app.media import media_service
 
         service = service_for(ctx)
-        who = service.accounts.for_cli(actor, token).username
+        who = principal_for(service, cred).username
         svc = media_service(
             service,
             pdq_threshold=pdq_threshold,
@@ -71,6 +72,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         return svc, who
 
     @media.command("import")
+    @authenticated
     def import_(
         ctx: typer.Context,
         paths: Annotated[
@@ -102,14 +104,13 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
             ),
         ] = None,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Import seized material into CASE: hashes, elimination of known images, faces.
 
         Resumable: run it again and files already imported are skipped."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token, pdq_threshold, video_fps=video_fps)
+            svc, who = _service(ctx, cred, pdq_threshold, video_fps=video_fps)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -169,16 +170,16 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
             err_console.print("interrupted: run the same command again to resume")
 
     @media.command()
+    @authenticated
     def summary(
         ctx: typer.Context,
         case: CaseArg,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """What CASE's media hold: files by outcome, eliminations by category, persons."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             out = svc.summary(who, case)
         if json_out:
             console.print_json(json.dumps(out))
@@ -192,6 +193,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         console.print(table)
 
     @media.command()
+    @authenticated
     def files(
         ctx: typer.Context,
         case: CaseArg,
@@ -201,12 +203,11 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         ] = None,
         limit: Annotated[int, typer.Option(metavar="N", help="At most N files.")] = 1000,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """CASE's files with their hashes and outcome (and why each was eliminated)."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             rows = svc.files(who, case, status=status, limit=limit)
         if json_out:
             console.print_json(json.dumps({"files": rows}))
@@ -227,6 +228,7 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         console.print(table)
 
     @media.command("hashset-import")
+    @authenticated
     def hashset_import(
         ctx: typer.Context,
         file: Annotated[Path, typer.Argument(metavar="FILE", help="VICS JSON, CAID or a list.")],
@@ -241,12 +243,11 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
             str | None,
             typer.Option(metavar="CAT", help="Category of entries that name none."),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Import a known-image hash set (supervisors, administrators)."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             s = svc.import_hash_set(who, file, name=name, fmt=fmt, category=category)
         console.print(
             f"hash set {s.name!r} ({s.format}): {s.entries} entries, {s.with_pdq} with PDQ; "
@@ -254,12 +255,13 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         )
 
     @media.command("hashsets")
+    @authenticated
     def hashsets_(
-        ctx: typer.Context, json_out: JsonOpt = False, actor: Actor = None, token: TokenOpt = None
+        ctx: typer.Context, json_out: JsonOpt = False, cred: Credential = NO_CREDENTIAL
     ) -> None:
         """The hash sets imported."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             sets = svc.hash_sets(who)
         if json_out:
             console.print_json(json.dumps({"hash_sets": [dataclasses.asdict(x) for x in sets]}))
@@ -272,24 +274,25 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         console.print(table)
 
     @media.command("hashset-export")
+    @authenticated
     def hashset_export(
         ctx: typer.Context,
         name: Annotated[str, typer.Argument(metavar="NAME")],
         out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="VICS JSON file.")],
         vics_version: Annotated[int, typer.Option(metavar="1|2", help="VICS data model.")] = 2,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Write a hash set as VICS JSON."""
         from facesearch.app.media import dump_vics
 
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             doc = svc.export_hash_set(who, name, version=vics_version)
         out.write_text(dump_vics(doc), encoding="utf-8")
         console.print(f"{len(doc['value'])} entries written to {out}")
 
     @media.command("export")
+    @authenticated
     def export(
         ctx: typer.Context,
         case: CaseArg,
@@ -298,19 +301,19 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
             str | None, typer.Option(metavar="CAT", help="Category to give the entries.")
         ] = None,
         vics_version: Annotated[int, typer.Option(metavar="1|2", help="VICS data model.")] = 2,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Write CASE's new material (what no hash set knew) as VICS JSON, with PDQ."""
         from facesearch.app.media import dump_vics
 
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             doc = svc.export_new_material(who, case, category=category, version=vics_version)
         out.write_text(dump_vics(doc), encoding="utf-8")
         console.print(f"{len(doc['value'])} entries written to {out}")
 
     @media.command()
+    @authenticated
     def picture(
         ctx: typer.Context,
         case: CaseArg,
@@ -319,17 +322,17 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         reveal: Annotated[
             bool, typer.Option("--reveal", help="In colour, unblurred (logged as a reveal).")
         ] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Write the picture of FACE: greyscale, blurred outside the face (default)."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             data = svc.face_picture(who, case, face, reveal=reveal)
         out.write_bytes(data)
         console.print(f"{'revealed ' if reveal else ''}picture of face {face} written to {out}")
 
     @media.command()
+    @authenticated
     def cluster(
         ctx: typer.Context,
         case: CaseArg,
@@ -341,12 +344,11 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
                 show_default=False,
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Group CASE's faces into persons (again after more material; decisions are kept)."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token, cluster_threshold=threshold)
+            svc, who = _service(ctx, cred, cluster_threshold=threshold)
             r = svc.cluster(who, case)
         console.print(
             f"{r.faces} faces in {r.clusters} clusters ({r.new_clusters} new); "
@@ -355,17 +357,17 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         )
 
     @media.command()
+    @authenticated
     def clusters(
         ctx: typer.Context,
         case: CaseArg,
         include_hidden: Annotated[bool, typer.Option("--all", help="Hidden clusters too.")] = False,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """CASE's persons, largest first."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             views = svc.clusters(who, case, include_hidden=include_hidden)
         if json_out:
             console.print_json(
@@ -398,16 +400,16 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
         console.print(table)
 
     @media.command()
+    @authenticated
     def tracks(
         ctx: typer.Context,
         case: CaseArg,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """The appearances of faces in CASE's videos: file, from-to time, faces kept."""
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             views = svc.tracks(who, case)
         if json_out:
             console.print_json(json.dumps({"tracks": [dataclasses.asdict(v) for v in views]}))
@@ -428,89 +430,87 @@ def register(app: typer.Typer, service_for: ServiceFor) -> None:
             )
         console.print(table)
 
-    def _decide(
-        ctx: typer.Context, actor: str | None, token: str | None, case: str, action: str, **kw: Any
-    ) -> None:
+    def _decide(ctx: typer.Context, cred: Credential, case: str, action: str, **kw: Any) -> None:
         with friendly_errors():
-            svc, who = _service(ctx, actor, token)
+            svc, who = _service(ctx, cred)
             details = svc.decide(who, case, action, **kw)
         console.print(f"{action}: {_plain(details)}")
 
     @media.command()
+    @authenticated
     def merge(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         other: Annotated[int, typer.Argument(metavar="OTHER", help="Cluster merged into CLUSTER.")],
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Merge cluster OTHER into CLUSTER (one person)."""
-        _decide(ctx, actor, token, case, "merge", cluster=cluster, other=other, note=note)
+        _decide(ctx, cred, case, "merge", cluster=cluster, other=other, note=note)
 
     @media.command()
+    @authenticated
     def split(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         faces: Annotated[list[int], typer.Argument(metavar="FACE...", help="Faces to take out.")],
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Take FACEs out of CLUSTER into a new cluster (another person)."""
-        _decide(ctx, actor, token, case, "split", cluster=cluster, faces=faces, note=note)
+        _decide(ctx, cred, case, "split", cluster=cluster, faces=faces, note=note)
 
     @media.command()
+    @authenticated
     def move(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         faces: Annotated[list[int], typer.Argument(metavar="FACE...", help="Faces to move.")],
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Move FACEs into CLUSTER."""
-        _decide(ctx, actor, token, case, "move", cluster=cluster, faces=faces, note=note)
+        _decide(ctx, cred, case, "move", cluster=cluster, faces=faces, note=note)
 
     @media.command()
+    @authenticated
     def name(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         label: Annotated[str, typer.Argument(metavar="NAME", help="Name or label of the person.")],
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Name the person of CLUSTER (kept across re-clustering)."""
-        _decide(ctx, actor, token, case, "name", cluster=cluster, name=label, note=note)
+        _decide(ctx, cred, case, "name", cluster=cluster, name=label, note=note)
 
     @media.command()
+    @authenticated
     def hide(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Hide CLUSTER from the list (e.g. not a person of interest)."""
-        _decide(ctx, actor, token, case, "hide", cluster=cluster, note=note)
+        _decide(ctx, cred, case, "hide", cluster=cluster, note=note)
 
     @media.command()
+    @authenticated
     def show(
         ctx: typer.Context,
         case: CaseArg,
         cluster: ClusterArg,
         note: NoteOpt = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Show a hidden CLUSTER again."""
-        _decide(ctx, actor, token, case, "show", cluster=cluster, note=note)
+        _decide(ctx, cred, case, "show", cluster=cluster, note=note)
 
 
 def _plain(value: Any) -> str:

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from facesearch.cli.common import Actor, TokenOpt, console, friendly_errors
+from facesearch.cli.common import (
+    NO_CREDENTIAL,
+    Credential,
+    authenticated,
+    console,
+    friendly_errors,
+)
+from facesearch.cli.groups import principal_for
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -26,6 +33,7 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
     """Add the commands to the ``media`` group."""
 
     @media.command("search")
+    @authenticated
     def search_cluster(
         ctx: typer.Context,
         case: CaseArg,
@@ -46,8 +54,7 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
             ),
         ] = None,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Search the gallery with a person found in CASE's media, as one query.
 
@@ -59,7 +66,7 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
             from facesearch.app.service import SearchRequest
 
             service = service_for(ctx)
-            who = service.accounts.for_cli(actor, token)
+            who = principal_for(service, cred)
             out = service.searches.cluster_search(who, case, cluster, SearchRequest(k=k), probes)
         view = out.to_dict()
         if json_out:
@@ -68,19 +75,19 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
         print_multi(view)
 
     @media.command()
+    @authenticated
     def alerts(
         ctx: typer.Context,
         case: CaseArg,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Cross-case alerts of CASE: other cases with a strong match, and who supervises them.
 
         Nothing else of those cases is shown: only their number and supervisor, and which of
         CASE's own faces matched."""
         with friendly_errors():
-            svc, who = _media(service_for(ctx), actor, token)
+            svc, who = _media(service_for(ctx), cred)
             found = svc.alerts(who, case)
         if json_out:
             sys.stdout.write(
@@ -95,16 +102,16 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
             console.print(f"  this case's faces: {', '.join(str(f) for f in a.faces)}")
 
     @media.command()
+    @authenticated
     def crosscheck(
         ctx: typer.Context,
         case: CaseArg,
         json_out: JsonOpt = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Compare CASE's media faces with every other case's now (done after each import)."""
         with friendly_errors():
-            svc, who = _media(service_for(ctx), actor, token)
+            svc, who = _media(service_for(ctx), cred)
             found = svc.crosscheck(who, case)
         if json_out:
             sys.stdout.write(
@@ -131,11 +138,11 @@ def register(media: typer.Typer, service_for: Callable[[typer.Context], Service]
         )
 
 
-def _media(service: Service, actor: str | None, token: str | None) -> tuple[MediaService, str]:
+def _media(service: Service, cred: Credential) -> tuple[MediaService, str]:
     """The media acts with the invocation's settings, and the acting user."""
     from facesearch.app.media import media_service
 
-    who = service.accounts.for_cli(actor, token).username
+    who = principal_for(service, cred).username
     return media_service(service), who
 
 

@@ -18,14 +18,16 @@ from rich.progress import (
 )
 
 from facesearch.cli.common import (
-    Actor,
+    NO_CREDENTIAL,
+    Credential,
     DatabaseUrlOption,
     DataDirOption,
-    TokenOpt,
+    authenticated,
     console,
     err_console,
     friendly_errors,
 )
+from facesearch.cli.groups import principal_for
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -35,6 +37,7 @@ STAGES = {"catalog": "catalog rows", "blobs": "blobs", "vectors": "vectors", "ve
 
 def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
     @app.command()
+    @authenticated
     def migrate(
         ctx: typer.Context,
         to_database: Annotated[
@@ -63,8 +66,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         ] = 50,
         k: Annotated[int, typer.Option("-k", min=1, help="Top-k compared per probe.")] = 10,
         json_out: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
         data_dir: DataDirOption = None,
         database_url: DatabaseUrlOption = None,
     ) -> None:
@@ -80,7 +82,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
                 database_url=to_database, vector_store=to_vector_store, blobs=to_blobs
             )
             service = service_for(ctx, data_dir, database_url)
-            who = service.accounts.for_cli(actor, token)
+            who = principal_for(service, cred)
             with Progress(
                 TextColumn("{task.description:>12}"),
                 BarColumn(),

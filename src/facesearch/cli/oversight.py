@@ -12,13 +12,14 @@ import typer
 
 from facesearch.app.types import PolicyError, load_policy
 from facesearch.app.types import checkpoint as ckpt
-from facesearch.cli.common import Actor, TokenOpt, shown
+from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, read_probe, shown
 from facesearch.cli.groups import (
     PeriodChoice,
     ServiceFactory,
     acting_with,
     fail,
     guard,
+    principal_for,
     when,
 )
 
@@ -32,6 +33,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @audit_app.command("verify")
     @guard
+    @authenticated
     def audit_verify(
         ctx: typer.Context,
         anchor: Annotated[
@@ -62,8 +64,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 show_default=False,
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Verify the hash chain and any signed checkpoints.
 
@@ -77,7 +78,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 raise typer.BadParameter(f"anchor must be SEQ:HASH, got {a!r}")
             anchors[int(seq)] = h.lower()
         trusted = ckpt.load_public_key(public_key) if public_key is not None else None
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         result = service.admin.verify_audit(who, anchors, list(checkpoint or []), trusted)
         typer.echo(result.summary())
         for bad_seq, problem in result.problems[1:]:
@@ -113,6 +114,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @audit_app.command("checkpoint")
     @guard
+    @authenticated
     def audit_checkpoint(
         ctx: typer.Context,
         out: Annotated[
@@ -128,11 +130,10 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 show_default=False,
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Sign the audit log's head (after verifying the chain) and write it to FILE."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         cp, path = service.admin.checkpoint(who, out, key)
         typer.echo(
             f"checkpoint {path}: entry #{cp.seq} {cp.entry_hash}, signed {cp.signed_at}, "
@@ -141,6 +142,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @audit_app.command("report")
     @guard
+    @authenticated
     def audit_report(
         ctx: typer.Context,
         since: Annotated[
@@ -155,11 +157,10 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             PeriodChoice, typer.Option(help="Figures per period.")
         ] = PeriodChoice.MONTH,
         as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Oversight figures by user, case, purpose and period, with anomalies."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         rep = service.admin.oversight_report(who, when(since), when(until), period.value)
         if as_json:
             typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
@@ -190,16 +191,16 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @policy_app.command("approve")
     @guard
+    @authenticated
     def policy_approve(
         ctx: typer.Context,
         note: Annotated[str, typer.Option(metavar="TEXT", help="Why (logged).")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Approve the pending policy file (administrators; two must approve).
 
         The first approval endorses it, a second administrator's puts it in force."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         view = service.admin.approve_policy(who, note)
         typer.echo(shown(view.message, markup=False))
 
@@ -221,6 +222,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @suppress_app.command("preview")
     @guard
+    @authenticated
     def suppress_preview(
         ctx: typer.Context,
         requester: Annotated[
@@ -246,15 +248,14 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             float | None,
             typer.Option(metavar="SCORE", help="Similarity threshold (default: the policy's)."),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """List the gallery faces matching a person, for a human to check before apply."""
         if not image and (embeddings is None or not model):
             raise typer.BadParameter("give --image PATH, or --embeddings FILE.npy and --model")
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         if image:
-            photos = [p.read_bytes() for p in image]
+            photos = [read_probe(p, service.settings.max_probe_bytes, "photo") for p in image]
             request_id, matches = service.admin.preview_removal(
                 who, photos, requester, reason, names=[str(p) for p in image], threshold=threshold
             )
@@ -277,6 +278,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
     @suppress_app.command("apply")
     @guard
+    @authenticated
     def suppress_apply(
         ctx: typer.Context,
         request_id: int,
@@ -288,25 +290,24 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
                 show_default=False,
             ),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Suppress the person and remove the confirmed faces."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         removed = service.admin.apply_removal(who, request_id, face or None)
         typer.echo(f"request {request_id}: suppressed; removed {len(removed)} faces {removed}")
 
     @suppress_app.command("cancel")
     @guard
+    @authenticated
     def suppress_cancel(
         ctx: typer.Context,
         request_id: int,
         note: Annotated[str, typer.Option(metavar="TEXT", help="A note kept with the act.")] = "",
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Cancel a previewed request (nothing removed or suppressed)."""
-        service, who = acting(ctx, actor, token)
+        service, who = acting(ctx, cred)
         service.admin.cancel_removal(who, request_id, note)
         typer.echo(f"request {request_id} cancelled")
 
@@ -315,18 +316,18 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
 
 def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
     @guard
+    @authenticated
     def purge(
         ctx: typer.Context,
         now: Annotated[
             str | None,
             typer.Option(metavar="ISO-TIME", help="Purge as of this ISO time (default: now)."),
         ] = None,
-        actor: Actor = None,
-        token: TokenOpt = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Delete probe images and search results whose retention period has ended."""
         service = factory(ctx)
-        r = service.admin.purge(service.accounts.for_cli(actor, token), when(now))
+        r = service.admin.purge(principal_for(service, cred), when(now))
         typer.echo(
             f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
             f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "

@@ -12,15 +12,18 @@ import typer
 from rich.table import Table
 
 from facesearch.cli.common import (
-    Actor,
+    NO_CREDENTIAL,
+    Credential,
     DatabaseUrlOption,
     DataDirOption,
-    TokenOpt,
+    authenticated,
     console,
     err_console,
     friendly_errors,
+    read_probe,
     shown,
 )
+from facesearch.cli.groups import principal_for
 from facesearch.cli.state import service_for
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from facesearch.app.governed import SearchFilters
 
 
+@authenticated
 def search(
     ctx: typer.Context,
     probes: Annotated[
@@ -81,8 +85,7 @@ def search(
         Path | None,
         typer.Option(metavar="PNG", help="Also write a PNG grid of the probe and candidate faces."),
     ] = None,
-    actor: Actor = None,
-    token: TokenOpt = None,
+    cred: Credential = NO_CREDENTIAL,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
@@ -95,7 +98,7 @@ def search(
         from facesearch.app.service import SearchRequest
 
         service = service_for(ctx, data_dir, database_url)
-        who = service.accounts.for_cli(actor, token)
+        who = principal_for(service, cred)
         filters = _filters(collection, captured_from, captured_to, source)
         if len(probes) > 1:
             if grid is not None or csv_out or include_flagged:
@@ -104,7 +107,7 @@ def search(
                 )
             _multi_search(service, who, case, probes, SearchRequest(k, face, filters), json_out)
             return
-        data = probes[0].read_bytes()
+        data = read_probe(probes[0], service.settings.max_probe_bytes)
         result = service.searches.search(
             who, case, data, SearchRequest(k, face, filters, include_flagged)
         )
@@ -131,7 +134,7 @@ def _multi_search(
 ) -> None:
     from facesearch.cli.media_search import print_multi
 
-    photos = [p.read_bytes() for p in probes]
+    photos = [read_probe(p, service.settings.max_probe_bytes) for p in probes]
     out = service.searches.multi_search(who, case, photos, request, names=[p.name for p in probes])
     view = out.to_dict()
     if json_out:

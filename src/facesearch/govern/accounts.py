@@ -9,7 +9,7 @@ acts done at once return None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -51,17 +51,6 @@ class AccountGovernance(GovernanceCore):
                 s,
                 users.add_user(s, a, actor, username, roles, password, display_name, self.clock()),
             ),
-        )
-
-    def bootstrap_administrators(self, admins: Sequence[tuple[str, str | None]]) -> None:
-        """The operator's setup: the first administrators ``(name, password)`` together,
-        refused once there is any user (``facesearch init --admin A --admin B``)."""
-        names = [name for name, _ in admins]
-        self.run(
-            names[0] if names else "(none)",
-            "user.add",
-            {"users": names, "bootstrap": True},
-            lambda s, a: user_changes.bootstrap_administrators(s, a, admins, self.clock()),
         )
 
     def set_password(

@@ -3,59 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import PendingChange
 from facesearch.govern.users import (
-    USERNAME_RE,
-    Role,
-    count_users,
     find_user,
-    hash_password,
     insert_user,
     roles_or_refuse,
     roles_text,
     target_user,
 )
-
-
-def bootstrap_administrators(
-    session: Session,
-    audit: AuditLog,
-    admins: Iterable[tuple[str, str | None]],
-    now: datetime | None = None,
-) -> None:
-    """The operator's setup (``facesearch init``): the first administrators, at once and
-    together, refused once there is any user. After it, every new administrator needs two."""
-    action = "user.add"
-    if count_users(session) > 0:
-        raise RefusedError(action, "there are users already: setup is done")
-    for username, password in admins:
-        name = username.strip().lower()
-        if not USERNAME_RE.match(name):
-            raise RefusedError(action, f"invalid username {username!r}")
-        if find_user(session, name) is not None:
-            raise RefusedError(action, f"user {name!r} named twice")
-        try:
-            pw_hash = None if password is None else hash_password(password)
-        except ValueError as exc:
-            raise RefusedError(action, str(exc)) from None
-        insert_user(
-            session,
-            audit,
-            name,
-            name,
-            frozenset({Role.ADMINISTRATOR}),
-            pw_hash,
-            "",
-            now,
-            bootstrap=True,
-        )
 
 
 def apply_change(session: Session, audit: AuditLog, row: PendingChange, approver: str) -> None:

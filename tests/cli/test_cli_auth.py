@@ -43,7 +43,9 @@ def data(tmp_path: Path) -> Path:
     with Service.for_cli(Settings(data_dir=data)) as service:
         service.library.initialise([("admin", PASSWORD), ("root", PASSWORD)])
         gov = service.governance
-        gov.add_user("admin", "sam", [Role.SUPERVISOR], PASSWORD)
+        change = gov.add_user("admin", "sam", [Role.SUPERVISOR], PASSWORD)
+        assert change is not None  # a supervisor waits for the second administrator
+        gov.approve_change("root", change.id)
         gov.add_user("admin", "ivy", [Role.INVESTIGATOR], PASSWORD)
         gov.open_case("ivy", "C-1", "threat-to-life", "Warrant 1", "a kidnapping suspect")
     return data

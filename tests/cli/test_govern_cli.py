@@ -184,7 +184,7 @@ def test_cli_workflow(cli: Any) -> None:
     token = cli("token", "create", "--name", "again", user="alice").strip().splitlines()[-1]
     out = cli("user", "disable", "alice", user="admin")
     out = cli("case", "list", user="alice", code=2)
-    assert "disabled" in out
+    assert "was revoked" in out  # disabling revoked alice's tokens
     out = cli("user", "enable", "alice", user="admin")
     assert "pending: change 2" in out
     cli("case", "list", user="alice", code=2)  # still disabled until approved

@@ -26,7 +26,6 @@ from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallb
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search.backends import Backends
-from facesearch.store.crypto import Cipher
 from facesearch.store.private import loose_permissions, make_private, private_dir, sqlite_file
 
 
@@ -283,8 +282,7 @@ class Library:
             store = target.open_vector_store(gallery.model_key, gallery.pipeline_dim)
             blobs = None
             if target.blobs.kind != "file":
-                cipher = Cipher.from_env(ctx.settings.encryption_environ())
-                blobs = target.open_blobs(gallery.data_dir, cipher)
+                blobs = target.open_blobs(gallery.data_dir, gallery.cipher)
             try:
                 return migrate_gallery(
                     gallery,

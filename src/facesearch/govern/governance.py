@@ -476,7 +476,7 @@ class Governance(GovernanceCore):
         """Drop candidates of suppressed people; returns ``(kept, number dropped)``."""
         with self.session() as s:
             matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
-            return suppression.filter_candidates(s, matcher, candidates, model)
+            return suppression.filter_candidates(s, matcher, candidates, model, self.cipher)
 
     def preview_removal(
         self,
@@ -505,6 +505,7 @@ class Governance(GovernanceCore):
                 self.clock(),
                 finder,
                 threshold,
+                self.cipher,
             )
             return req.id, matches
 

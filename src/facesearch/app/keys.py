@@ -171,9 +171,12 @@ class Keys:
         for stage in STAGES:
             if stage in state["done"]:
                 continue
-            counts[stage] = counts.get(stage, 0) + self._run_stage(
-                stage, keys, state, budget, on_progress
-            )
+            before = budget.used
+            try:
+                self._run_stage(stage, keys, state, budget, on_progress)
+            finally:  # items rewritten count even when the run is interrupted
+                counts[stage] = counts.get(stage, 0) + budget.used - before
+                self._save_state(state)
             state["done"].append(stage)
             self._save_state(state)
         report.counts = dict(counts)
@@ -214,7 +217,7 @@ class Keys:
                 return 0  # Milvus keeps its vectors itself (docs/security.md)
             if on_progress is not None:
                 on_progress("index", 0, 1)
-            done = rotate_index(gallery.vectors.directory, keys)
+            done = rotate_index(gallery.vectors.directory, keys, budget)
             if on_progress is not None:
                 on_progress("index", 1, 1)
             return done

@@ -43,17 +43,19 @@ class RotationStopped(Exception):
 
 @dataclass
 class Budget:
-    """How many items may still be rotated before the run stops (None: no limit); the test
-    hook that simulates a kill at an exact point."""
+    """Counts the items rewritten (``used``, one ``spend`` before each) and how many may still
+    be before the run stops (``left``, None: no limit; the test hook that simulates a kill at
+    an exact point)."""
 
     left: int | None = None
+    used: int = 0
 
     def spend(self) -> None:
-        if self.left is None:
-            return
-        if self.left <= 0:
-            raise RotationStopped("rotation stopped by its test hook")
-        self.left -= 1
+        if self.left is not None:
+            if self.left <= 0:
+                raise RotationStopped("rotation stopped by its test hook")
+            self.left -= 1
+        self.used += 1
 
 
 class StoredBlobs(Protocol):
@@ -249,7 +251,7 @@ def index_key_id(directory: Path) -> str | None:
     return str(enc.get("key_id")) if isinstance(enc, dict) else None
 
 
-def rotate_index(directory: Path, keys: Keyring) -> int:
+def rotate_index(directory: Path, keys: Keyring, budget: Budget | None = None) -> int:
     """Re-encrypt the saved FAISS index in ``directory`` (decrypted into memory with the key
     its header names, written under the new key). Returns 1 if rewritten, else 0."""
     if not (directory / META_FILE).exists():
@@ -259,5 +261,7 @@ def rotate_index(directory: Path, keys: Keyring) -> int:
     index = load_index(directory, keys)
     if index is None:
         return 0
+    if budget is not None:
+        budget.spend()
     index.save(directory, keys.new)
     return 1

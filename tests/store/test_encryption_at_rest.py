@@ -48,7 +48,7 @@ def test_catalog_vectors_are_encrypted_and_bound_to_their_face(tmp_path: Path) -
     g = open_gallery(tmp_path / "data", KEY)
     vectors = fill(g, 6)
     raw = _raw_faces(g.catalog)
-    for (face_id, emb, second), vec in zip(raw, vectors, strict=True):
+    for (_, emb, second), vec in zip(raw, vectors, strict=True):
         plain = vec.astype("<f4").tobytes()
         assert is_encrypted(emb) and plain not in emb
         decoded = np.frombuffer(emb[: len(plain)], "<f4")
@@ -220,7 +220,7 @@ def test_key_file_must_be_private_and_outside_the_data_dir(tmp_path: Path) -> No
     key_file = tmp_path / "facesearch.key"
     key_file.write_text(KEY + "\n")
     os.chmod(key_file, 0o644)
-    with pytest.raises(EncryptionError, match="readable by others.*chmod 600"):
+    with pytest.raises(EncryptionError, match=r"readable by others.*chmod 600"):
         Cipher.from_settings(Settings(data_dir=data, encryption_key_file=key_file))
     os.chmod(key_file, 0o600)
     c = Cipher.from_settings(Settings(data_dir=data, encryption_key_file=key_file))
@@ -266,12 +266,11 @@ def test_key_command_runs_without_a_shell_and_fails_clearly(tmp_path: Path) -> N
         cipher(f"{sys.executable} -c 'import sys; sys.exit(0)' ; touch {marker}")
     assert not marker.exists()
     with pytest.raises(EncryptionError, match=r"failed \(exit 3\): vault is sealed"):
-        cipher(
-            f"{sys.executable} -c 'import sys; sys.stderr.write(\"vault is sealed\\n\"); sys.exit(3)'"
-        )
+        fail = "import sys; sys.stderr.write('vault is sealed\\n'); sys.exit(3)"
+        cipher(f'{sys.executable} -c "{fail}"')
     with pytest.raises(EncryptionError, match="was not found"):
         cipher("/nonexistent/kms-get-key --id facesearch")
-    with pytest.raises(EncryptionError, match="did not answer within 0.5 s"):
+    with pytest.raises(EncryptionError, match=r"did not answer within 0\.5 s"):
         cipher(f"{sys.executable} -c 'import time; time.sleep(5)'", timeout=0.5)
     with pytest.raises(EncryptionError, match="printed no key"):
         cipher(f"{sys.executable} -c 'pass'")

@@ -49,8 +49,10 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
 
     @keys.command("generate")
     def generate() -> None:
-        """Print a new random encryption key (64 hex digits) for FACESEARCH_ENCRYPTION_KEY or
-        a key file (chmod 600, outside the data directory)."""
+        """Print a new random encryption key (64 hex digits).
+
+        Put it in FACESEARCH_ENCRYPTION_KEY, a key file (chmod 600, outside the data
+        directory) or the secrets manager FACESEARCH_KEY_COMMAND reads."""
         sys.stdout.write(Keys.generate() + "\n")
 
     @keys.command("rotate")
@@ -77,9 +79,12 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         data_dir: DataDirOption = None,
         database_url: DatabaseUrlOption = None,
     ) -> None:
-        """Re-encrypt every face vector, the vector index, probe images and blobs under the
-        configured key (administrators; audited). Stop the server first. Resumable: run it
-        again after an interruption."""
+        """Re-encrypt the stored data under the configured key (administrators; audited).
+
+        Face vectors, the saved vector index, probe images and blobs (renamed: their names
+        are keyed) go from the old key (FACESEARCH_OLD_ENCRYPTION_KEY or --old-key-file), or
+        from plain data with --from-plain, to the key set now. Stop the server first.
+        Resumable: run it again after an interruption."""
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
             who = service.accounts.for_cli(actor, token)

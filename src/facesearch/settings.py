@@ -190,7 +190,9 @@ class Settings(BaseSettings):
         return base / "facesearch" / "demo-photos"
 
     def encryption_environ(self) -> dict[str, str]:
-        """The encryption key as ``Cipher.from_env`` reads it (empty: encryption off)."""
+        """The environment's encryption key as ``Cipher.from_env`` reads it (empty: none).
+        Only that source: ``Cipher.from_settings`` reads whichever of the key, the key file
+        and the key command is set (the gallery builds its cipher that way)."""
         key = self.encryption_key.get_secret_value() if self.encryption_key else ""
         return {"FACESEARCH_ENCRYPTION_KEY": key}
 

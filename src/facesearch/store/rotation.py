@@ -157,7 +157,7 @@ def rotate_column(
     rewritten row too. Returns how many rows were rewritten."""
     with sessions() as s:
         ids = list(s.scalars(select(pk).where(column.is_not(None)).order_by(pk)))
-    done = 0
+    done = seen = 0
     for part in _batches(ids, 200):
         with sessions() as s:
             for row_id, blob, bound in s.execute(select(pk, column, aad_of).where(pk.in_(part))):
@@ -171,8 +171,9 @@ def rotate_column(
                     update(pk.class_).where(pk == row_id).values({column: sealed, **(extra or {})})
                 )
                 done += 1
+        seen += len(part)
         if on_progress is not None:
-            on_progress(stage, ids.index(part[-1]) + 1, len(ids))
+            on_progress(stage, seen, len(ids))
     return done
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,15 @@ from typer.testing import CliRunner
 from facesearch.app.keys import STATE_FILE, Keys, RotationStopped
 from facesearch.app.service import Service
 from facesearch.errors import EncryptionError
-from facesearch.govern.schema import AuditEntry
+from facesearch.govern.schema import AuditEntry, Case, Probe, User
+from facesearch.govern.searches import store_probe
 from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher, generate_key, key_id_of, parse_key
 from facesearch.store.schema import FaceRow, Image
 from facesearch.store.vectors.files import INDEX_FILE
 
 K1, K2 = generate_key(), generate_key()
+PROBE = b"\xff\xd8\xff a probe photo" * 30
 
 
 @pytest.fixture
@@ -60,6 +63,22 @@ def search(data: Path, key: str | None, probes: np.ndarray) -> tuple[np.ndarray,
         g.close()
 
 
+def add_probe(data: Path) -> None:
+    """A case's stored probe image, kept while no key was set (plain)."""
+    g = open_gallery(data)
+    with g.catalog.session() as s:
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        case = Case(
+            number="C-1", purpose_key="p", purpose_name="p", legal_authority="w",
+            justification="j", status="open", requires_approval=False,
+            requested_by_id=admin.id, requested_at=datetime.now(UTC),
+        )  # fmt: skip
+        s.add(case)
+        s.flush()
+        store_probe(s, case, None, PROBE, datetime.now(UTC))
+    g.close()
+
+
 def assert_all_under(data: Path, key: str) -> None:
     cipher = Cipher(parse_key(key))
     g = open_gallery(data, key)
@@ -69,6 +88,9 @@ def assert_all_under(data: Path, key: str) -> None:
                 select(FaceRow.id, FaceRow.embedding, FaceRow.second_embedding, FaceRow.crop)
             ).all()
             thumbs = [t for t in s.scalars(select(Image.thumbnail)) if t]
+            probe = s.scalars(select(Probe)).one()
+        assert probe.encrypted and key_id_of(probe.data or b"") == cipher.key_id
+        assert cipher.decrypt(probe.data or b"", probe.sha256.encode()) == PROBE
         for _, emb, second, _ in faces:
             assert key_id_of(emb) == cipher.key_id
             assert second is None or key_id_of(second) == cipher.key_id
@@ -121,6 +143,7 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     run(data, "user", "add", "admin", "-r", "administrator", "--password-stdin",
         stdin=PASSWORD + "\n")  # fmt: skip
     run(data, "user", "add", "ivy", "-r", "investigator", "--no-password", FACESEARCH_USER="admin")
+    add_probe(data)
 
     # encryption turned on: only an administrator may rotate, and plain data needs --from-plain
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", K1)
@@ -144,8 +167,8 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
               FACESEARCH_USER="admin", FACESEARCH_ENCRYPTION_KEY=K2)  # fmt: skip
     assert "unfinished rotation" in out
 
-    # killed again while renaming blobs (after the vectors, the index and 7 blobs)
-    killed_rotation(data, 10 + 7, from_plain=True)
+    # killed again while renaming blobs (after the vectors, the index, the probe and 5 blobs)
+    killed_rotation(data, 10 + 1 + 1 + 5, from_plain=True)
     state = json.loads((data / STATE_FILE).read_text())
     assert state["done"] == ["embeddings", "index", "probes"]
 
@@ -153,6 +176,7 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     report = json.loads(out[out.index("{") :])
     assert report["resumed"] is True and report["counts"]["blobs"] == 60
     assert report["counts"]["embeddings"] == 30 and report["counts"]["index"] == 1
+    assert report["counts"]["probes"] == 1
     assert_all_under(data, K1)
     got = search(data, K1, probes)
     np.testing.assert_array_equal(got[0], want[0])
@@ -161,7 +185,7 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     # the first key to a second one: the old key from a private file outside the data
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", K2)
     monkeypatch.setenv("FACESEARCH_OLD_ENCRYPTION_KEY", K1)
-    killed_rotation(data, 45)  # the 30 faces, the index and 14 blobs
+    killed_rotation(data, 45)  # the 30 faces, the index, the probe and 13 blobs
     monkeypatch.delenv("FACESEARCH_OLD_ENCRYPTION_KEY")
     old_file = data.parent / "old.key"
     old_file.write_text(K1)

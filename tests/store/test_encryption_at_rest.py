@@ -16,6 +16,7 @@ from sqlalchemy import select, text, update
 from tests.support.atrest import fill, open_gallery, unit_vectors
 
 from facesearch.errors import EncryptionError
+from facesearch.govern.suppression import candidate_embeddings, catalog_finder
 from facesearch.settings import Settings
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.catalog import SqlCatalog
@@ -287,3 +288,23 @@ def test_sqlite_file_holds_no_plain_vector(tmp_path: Path) -> None:
     disk = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
     for vec in vectors:
         assert vec.astype("<f4").tobytes()[:32] not in disk
+
+
+def test_removal_requests_find_faces_among_encrypted_vectors(tmp_path: Path) -> None:
+    """Suppression reads the catalog's vectors itself (a full scan for a removal preview, the
+    candidates' vectors at search): it decrypts them with the gallery's key."""
+    g = open_gallery(tmp_path / "data", KEY)
+    vectors = fill(g, 8)
+    ids = [r[0] for r in _raw_faces(g.catalog)]
+    with g.catalog.session() as s:
+        found = catalog_finder(s, g.model_key, cipher=g.cipher)(vectors[3:4], 0.99)
+        assert [face_id for face_id, _ in found] == [ids[3]]
+
+        class Candidate:
+            face_id = ids[5]
+
+        got = candidate_embeddings(s, [Candidate()], g.cipher)
+        np.testing.assert_array_equal(got[ids[5]][0], vectors[5])
+        with pytest.raises(EncryptionError):
+            catalog_finder(s, g.model_key)(vectors[3:4], 0.99)  # no key: refused
+    g.close()

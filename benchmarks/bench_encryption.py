@@ -14,6 +14,8 @@ directory), once without a key and once with one, it prints side by side:
   bound to its face id, written by a second statement once the ids are known);
 - **open**: reading the saved index back (decrypted into memory), and reading every vector
   from the catalog (what a rebuild or a reconcile does);
+- **primitives**: one vector sealed and opened as the catalog stores it, and the index's bytes
+  written and read through the sealed stream (no SQLite, no disk: the cost itself);
 - **search**: one query at a time, k = 20, on the index, then the catalog rows of the 20
   candidates (their second vectors decrypted), p50 / p99 over ``--queries`` queries.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
 import platform
 import statistics
@@ -34,8 +37,15 @@ import numpy as np
 
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.catalog import SqlCatalog
-from facesearch.store.crypto import Cipher, generate_key, parse_key
+from facesearch.store.crypto import (
+    Cipher,
+    generate_key,
+    open_embedding,
+    parse_key,
+    seal_embedding,
+)
 from facesearch.store.records import FaceRecord, ImageRecord, ProvenanceRecord
+from facesearch.store.sealed import SealedReader, SealedWriter
 from facesearch.store.vectors.flat import FlatVectorIndex
 from facesearch.store.vectors.load import load_index
 
@@ -121,6 +131,40 @@ def run(root: Path, cipher: Cipher | None, vectors: np.ndarray, crops: list[byte
     return got
 
 
+def primitives(cipher: Cipher | None, vectors: np.ndarray) -> dict[str, float]:
+    """The costs underneath, free of SQLite and the file system: one vector sealed and
+    opened (as the catalog stores it), and the index's bytes through the sealed stream."""
+    got: dict[str, float] = {}
+    n = min(20_000, len(vectors))
+    t = time.perf_counter()
+    blobs = [seal_embedding(cipher, v, i, MODEL) for i, v in enumerate(vectors[:n])]
+    got["primitive: seal one vector, us"] = (time.perf_counter() - t) / n * 1e6
+    t = time.perf_counter()
+    for i, blob in enumerate(blobs):
+        open_embedding(cipher, blob, i, MODEL)
+    got["primitive: open one vector, us"] = (time.perf_counter() - t) / n * 1e6
+    payload = vectors.tobytes()
+    out = io.BytesIO()
+    t = time.perf_counter()
+    if cipher is None:
+        out.write(payload)
+    else:
+        writer = SealedWriter(out, cipher, b"bench")
+        writer.write(payload)
+        writer.finish()
+    got["primitive: index bytes written, ms per 100 MB"] = (
+        (time.perf_counter() - t) / len(payload) * 1e11
+    )
+    out.seek(0)
+    t = time.perf_counter()
+    back = out.read() if cipher is None else SealedReader(out, cipher, b"bench").read()
+    got["primitive: index bytes read, ms per 100 MB"] = (
+        (time.perf_counter() - t) / len(payload) * 1e11
+    )
+    assert back == payload
+    return got
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=int, default=100_000)
@@ -144,7 +188,7 @@ def main() -> None:
         for i, (key, into) in enumerate(
             [(None, plain), (cipher, sealed), (cipher, sealed), (None, plain)][: 2 * args.repeat]
         ):
-            got = run(Path(tmp) / str(i), key, vectors, crops, queries)
+            got = primitives(key, vectors) | run(Path(tmp) / str(i), key, vectors, crops, queries)
             for name, value in got.items():
                 into[name] = min(into.get(name, value), value)
     print(f"encryption at rest: {args.faces:,} faces, {args.dim}-d, {args.crops} crops; {cpu()}")

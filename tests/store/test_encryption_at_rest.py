@@ -20,8 +20,9 @@ from facesearch.govern.suppression import candidate_embeddings, catalog_finder
 from facesearch.settings import Settings
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.catalog import SqlCatalog
-from facesearch.store.crypto import Cipher, generate_key, is_encrypted, parse_key
+from facesearch.store.crypto import Cipher, Keyring, generate_key, is_encrypted, parse_key
 from facesearch.store.keysource import key_text
+from facesearch.store.rotation import rotate_blobs, rotate_embeddings, rotate_index
 from facesearch.store.schema import FaceRow
 from facesearch.store.sealed import SealedReader, SealedWriter
 from facesearch.store.vectors.files import INDEX_FILE
@@ -307,4 +308,34 @@ def test_removal_requests_find_faces_among_encrypted_vectors(tmp_path: Path) -> 
         np.testing.assert_array_equal(got[ids[5]][0], vectors[5])
         with pytest.raises(EncryptionError):
             catalog_finder(s, g.model_key)(vectors[3:4], 0.99)  # no key: refused
+    g.close()
+
+
+def test_a_data_dir_encrypted_by_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
+    """Earlier versions encrypted the crops (named by SHA-256) but not the vectors or the
+    index: rotating ``--from-plain`` with the same key encrypts those and keeps the crops."""
+    data = tmp_path / "data"
+    g = open_gallery(data)  # vectors and index plain
+    vectors = fill(g, 6)
+    g.close()
+    cipher = Cipher(parse_key(KEY))
+    store = FileBlobStore(data / "blobs")
+    names = store.keys()
+    for name in names:  # the crops as an earlier version left them
+        store.put_stored(name, cipher.encrypt(store.get_stored(name), name.encode()))
+    g = open_gallery(data, KEY)
+    with pytest.raises(EncryptionError, match="not encrypted"):
+        g.vectors.search(vectors[:1], 3)
+    keys = Keyring(cipher, plain=True)
+    assert rotate_embeddings(g.catalog.session, keys) == 6
+    assert rotate_index(g.vectors.directory, keys) == 1
+    before = sorted(g.blobs.keys())
+    assert rotate_blobs(g.blobs, keys, g.catalog.session, [FaceRow.crop]) == (0, 0)
+    assert sorted(g.blobs.keys()) == before  # already under the key: left as they are
+    g.close()
+    g = open_gallery(data, KEY)
+    hits = g.vectors.search(vectors[:3], 1)
+    np.testing.assert_array_equal(hits.ids[:, 0], [r[0] for r in _raw_faces(g.catalog)][:3])
+    crop = g.catalog.faces([int(hits.ids[0, 0])])[int(hits.ids[0, 0])].crop
+    assert crop is not None and g.blobs.get(crop).startswith(b"crop")
     g.close()

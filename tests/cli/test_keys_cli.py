@@ -53,6 +53,12 @@ def run(data: Path, *args: str, code: int = 0, stdin: str | None = None, **env: 
     return result.output
 
 
+def stats(data: Path) -> dict[str, Any]:
+    out = run(data, "stats", "--json")  # warnings on standard error first
+    info: dict[str, Any] = json.loads(out[out.index("{") :])
+    return info
+
+
 def search(data: Path, key: str | None, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g = open_gallery(data, key)
     try:
@@ -171,6 +177,8 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     killed_rotation(data, 10 + 1 + 1 + 5, from_plain=True)
     state = json.loads((data / STATE_FILE).read_text())
     assert state["done"] == ["embeddings", "index", "probes"]
+    info = stats(data)
+    assert any("rotation is unfinished" in w for w in info["warnings"])
 
     out = run(data, "keys", "rotate", "--from-plain", "--json", FACESEARCH_USER="admin")
     report = json.loads(out[out.index("{") :])
@@ -178,6 +186,9 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     assert report["counts"]["embeddings"] == 30 and report["counts"]["index"] == 1
     assert report["counts"]["probes"] == 1
     assert_all_under(data, K1)
+    info = stats(data)
+    assert info["encryption"] == f"AES-256-GCM, key id {Cipher(parse_key(K1)).key_id.hex()}"
+    assert not any("rotation" in w for w in info["warnings"])
     got = search(data, K1, probes)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], atol=1e-6)

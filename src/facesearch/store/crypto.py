@@ -171,7 +171,7 @@ class Cipher:
                 "decryption failed: the data was modified, or belongs under another name"
             ) from None
 
-    def seal_chunk(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    def seal_chunk(self, nonce: bytes, data: bytes | bytearray | memoryview, aad: bytes) -> bytes:
         """One chunk of a sealed stream (``store/sealed.py``): ciphertext + tag."""
         return self._aead.encrypt(nonce, data, aad)
 

@@ -54,13 +54,24 @@ class SealedWriter:
         fh.write(STREAM_MAGIC + cipher.key_id + self._prefix + struct.pack(">I", chunk))
 
     def write(self, data: bytes | memoryview) -> int:
-        self._buf += data
-        while len(self._buf) > self._chunk:  # keep at least one byte for the last chunk
-            self._emit(bytes(self._buf[: self._chunk]), last=False)
-            del self._buf[: self._chunk]
-        return len(data)
+        """Buffer ``data`` and seal every chunk that is full and followed by more (the last
+        chunk is sealed by :meth:`finish`); whole chunks go straight from ``data``."""
+        view = memoryview(data).cast("B")
+        pos, n = 0, len(view)
+        while pos < n:
+            if len(self._buf) == self._chunk:  # full, and more follows: not the last
+                self._emit(self._buf, last=False)
+                self._buf = bytearray()
+            if not self._buf and n - pos > self._chunk:
+                self._emit(view[pos : pos + self._chunk], last=False)
+                pos += self._chunk
+                continue
+            take = min(self._chunk - len(self._buf), n - pos)
+            self._buf += view[pos : pos + take]
+            pos += take
+        return n
 
-    def _emit(self, data: bytes, *, last: bool) -> None:
+    def _emit(self, data: bytes | bytearray | memoryview, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._number)
         aad = _chunk_aad(self._aad, self._number, last)
         self._fh.write(self._cipher.seal_chunk(nonce, data, aad))

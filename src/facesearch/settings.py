@@ -100,7 +100,18 @@ class Settings(BaseSettings):
         "in the pass after it ('pass'), or 'auto': in the workers unless the second "
         "recognizer runs on dlib's own (slow) code (src/facesearch/ingest/second_vectors.py).",
     )
+    # encryption at rest (facesearch/store/crypto.py, keysource.py): one key source at most
     encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = Field(
+        default=None, description="File holding the encryption key (mode 0600, outside the data)."
+    )
+    key_command: str | None = Field(
+        default=None, description="Command printing the encryption key (run without a shell)."
+    )
+    key_command_timeout: float = Field(default=10.0, gt=0, le=600)
+    old_encryption_key: SecretStr | None = Field(
+        default=None, description="The previous key, read by 'facesearch keys rotate' only."
+    )
     # audit checkpoints (facesearch/govern/checkpoint.py): the signing key, a file or its PEM
     audit_key: Path | None = Field(
         default=None, description="Private key file that signs audit checkpoints."
@@ -223,7 +234,9 @@ class Settings(BaseSettings):
         return base / "facesearch" / "demo-photos"
 
     def encryption_environ(self) -> dict[str, str]:
-        """The encryption key as ``Cipher.from_env`` reads it (empty: encryption off)."""
+        """The environment's encryption key as ``Cipher.from_env`` reads it (empty: none).
+        Only that source: ``Cipher.from_settings`` reads whichever of the key, the key file
+        and the key command is set (the gallery builds its cipher that way)."""
         key = self.encryption_key.get_secret_value() if self.encryption_key else ""
         return {"FACESEARCH_ENCRYPTION_KEY": key}
 

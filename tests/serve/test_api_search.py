@@ -296,6 +296,11 @@ def test_encrypted_crops_are_decrypted_on_the_way_out(
         assert not on_disk.startswith(b"\xff\xd8")  # encrypted at rest
         crop = gal.inv.get(best["crop_url"])
         assert crop.status_code == 200 and crop.content.startswith(b"\xff\xd8")
+        # a plain JPEG put in place of the encrypted crop is refused, not served
+        gal.env.service.gallery.blobs.path(stored.crop).write_bytes(b"\xff\xd8\xff planted")
+        planted = gal.inv.get(best["crop_url"])
+        assert planted.status_code >= 400 and b"planted" not in planted.content
+        assert "not encrypted" in audit(gal.env, "face.crop.refused")[-1]["reason"]
 
 
 @pytest.mark.postgres

@@ -30,7 +30,6 @@ from facesearch.search.backends import Backends
 from facesearch.search.compare import Verifier
 from facesearch.search.gallery import Gallery
 from facesearch.settings import Settings
-from facesearch.store.crypto import Cipher
 
 # The policy file in the data directory (the packaged default policy where there is none).
 POLICY_FILE = "policy.toml"
@@ -69,7 +68,7 @@ def open_governance(settings: Settings, gallery: Gallery) -> Governance:
     governance = Governance(
         sessionmaker(gallery.catalog.engine, expire_on_commit=False),
         policy,
-        cipher=Cipher.from_env(settings.encryption_environ()),
+        cipher=gallery.cipher,
         signing_env=settings.audit_key_environ(),
     )
     if gallery.catalog.engine.dialect.name == "sqlite":

@@ -17,6 +17,7 @@ from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.app.results import Media
 from facesearch.engine.formats import sniff_mime
+from facesearch.errors import EncryptionError
 from facesearch.govern import cases as cases_mod
 from facesearch.ingest.sources import MAX_MEMBER_BYTES
 
@@ -40,10 +41,12 @@ class Faces:
             self.ctx.refuse(who, action, f"no face {face_id}", asked)
         blobs = gallery.blobs
         data: bytes | None = None
-        if kind == "crop" and stored.crop and blobs.exists(stored.crop):
-            data = blobs.get(stored.crop)
-        elif kind == "thumbnail" and stored.thumbnail and blobs.exists(stored.thumbnail):
-            data = blobs.get(stored.thumbnail)
+        key = {"crop": stored.crop, "thumbnail": stored.thumbnail}.get(kind)
+        if key and blobs.exists(key):
+            try:  # strict: with a key set, a file that is not encrypted is refused
+                data = blobs.get(key)
+            except EncryptionError as exc:
+                self.ctx.refuse(who, action, f"the stored {kind} is refused: {exc}", asked)
         elif kind == "image":
             data = original_image(stored)
         if data is None:

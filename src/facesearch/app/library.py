@@ -16,10 +16,11 @@ from typing import Any
 from facesearch.app.accounts import LOCAL_OPERATOR, local_origin
 from facesearch.app.context import POLICY_FILE, AppContext
 from facesearch.app.ingest_jobs import IngestJobs
+from facesearch.app.keys import STATE_FILE as ROTATION_STATE
 from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
 from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
-from facesearch.errors import ConfigError
+from facesearch.errors import ConfigError, EncryptionError
 from facesearch.govern import users as users_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators
@@ -29,7 +30,6 @@ from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallb
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search.backends import Backends
-from facesearch.store.crypto import Cipher
 from facesearch.store.private import loose_permissions, make_private, private_dir, sqlite_file
 
 
@@ -43,13 +43,25 @@ class Library:
     # --- figures ------------------------------------------------------------------------------
 
     def stats(self, who: Principal) -> dict[str, Any]:
-        """Images, faces, flags, second vectors, the index and its model; ``warnings`` lists
-        a data directory or SQLite catalog file open to other local accounts."""
+        """Images, faces, flags, second vectors, the index and its model, whether the data is
+        encrypted at rest; ``warnings`` lists a data directory or SQLite catalog file open to
+        other local accounts, and an unfinished key rotation."""
         self.ctx.require(who, "gallery.stats")
         gallery = self.ctx.gallery
+        unfinished = (gallery.data_dir / ROTATION_STATE).exists()
+        rotate_again = "a key rotation is unfinished: run 'facesearch keys rotate' again"
         with self.ctx.engine_lock.read():
-            info: dict[str, Any] = gallery.stats()
+            try:
+                info: dict[str, Any] = gallery.stats()
+            except EncryptionError as exc:
+                if unfinished:
+                    raise EncryptionError(f"{exc} ({rotate_again})") from None
+                raise
+        cipher = gallery.cipher
+        info["encryption"] = f"AES-256-GCM, key id {cipher.key_id.hex()}" if cipher else "off"
         info["warnings"] = loose_permissions(gallery.data_dir, sqlite_file(gallery.catalog.url))
+        if unfinished:
+            info["warnings"].append(rotate_again)
         return info
 
     def collections(self, who: Principal) -> list[dict[str, Any]]:
@@ -299,8 +311,7 @@ class Library:
             store = target.open_vector_store(gallery.model_key, gallery.pipeline_dim)
             blobs = None
             if target.blobs.kind != "file":
-                cipher = Cipher.from_env(ctx.settings.encryption_environ())
-                blobs = target.open_blobs(gallery.data_dir, cipher)
+                blobs = target.open_blobs(gallery.data_dir, gallery.cipher)
             try:
                 return migrate_gallery(
                     gallery,

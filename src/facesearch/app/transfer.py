@@ -242,7 +242,8 @@ def migrate_gallery(
     target catalog, vector store and (optionally) blob store, then verify (see module doc)."""
 
     report = MigrationReport(k=k)
-    target = SqlCatalog(target_catalog_url)  # creates or upgrades the schema
+    # creates or upgrades the schema; rows are copied as stored (vectors stay encrypted)
+    target = SqlCatalog(target_catalog_url, cipher=source.catalog.cipher)
     try:
         report.rows_copied = copy_catalog(source.catalog.engine, target.engine, on_progress)
         if target_blobs is not None:

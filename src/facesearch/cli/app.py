@@ -11,6 +11,7 @@ from facesearch.cli import gallery, ingest, search, tools
 from facesearch.cli.common import DatabaseUrlOption, DataDirOption
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import register
+from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.serve import register as register_serve
@@ -54,6 +55,7 @@ register(app, lambda ctx: service_for(ctx))
 register_evaluate(app)
 register_serve(app)
 register_migrate(app, service_for)
+register_keys(app, service_for)
 register_media(app, lambda ctx: service_for(ctx))
 
 

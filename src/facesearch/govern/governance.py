@@ -326,7 +326,7 @@ class Governance(AccountGovernance):
         """Drop candidates of suppressed people; returns ``(kept, number dropped)``."""
         with self.session() as s:
             matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
-            return suppression.filter_candidates(s, matcher, candidates, model)
+            return suppression.filter_candidates(s, matcher, candidates, model, self.cipher)
 
     def preview_removal(
         self,
@@ -355,6 +355,7 @@ class Governance(AccountGovernance):
                 self.clock(),
                 finder,
                 threshold,
+                self.cipher,
             )
             return req.id, matches
 

@@ -295,7 +295,7 @@ def record_search(
     raw: list[SearchCandidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
     below_band = len(raw) - len(shown_band)
-    kept, suppressed = filter_candidates(session, matcher, shown_band, result.model)
+    kept, suppressed = filter_candidates(session, matcher, shown_band, result.model, cipher)
     kept = sorted(kept, key=lambda c: -float(c.score))[:k_used]
 
     probe_row = store_probe(session, case, cipher, probe, now)

@@ -34,6 +34,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import RemovalRequest, Suppression
 from facesearch.govern.users import Role, require_user
+from facesearch.store.crypto import Cipher, open_embedding
 from facesearch.store.schema import FaceRow as Face
 from facesearch.store.schema import Image
 
@@ -116,9 +117,10 @@ class SuppressionMatcher:
 
 
 def candidate_embeddings(
-    session: Session, candidates: Sequence[Any]
+    session: Session, candidates: Sequence[Any], cipher: Cipher | None = None
 ) -> dict[int, tuple[np.ndarray, str | None]]:
-    """Embeddings of candidates: their ``embedding`` attribute, else the catalog's faces."""
+    """Embeddings of candidates: their ``embedding`` attribute, else the catalog's faces
+    (decrypted with ``cipher`` when the catalog's vectors are encrypted)."""
     out: dict[int, tuple[np.ndarray, str | None]] = {}
     missing: list[int] = []
     for c in candidates:
@@ -132,19 +134,23 @@ def candidate_embeddings(
         for face_id, blob, model in session.execute(
             select(Face.id, Face.embedding, Face.model).where(Face.id.in_(chunk))
         ):
-            out[int(face_id)] = (from_blob(blob), model)
+            out[int(face_id)] = (open_embedding(cipher, blob, face_id, model), model)
     return out
 
 
 def filter_candidates(
-    session: Session, matcher: SuppressionMatcher, candidates: Sequence[Any], model: str | None
+    session: Session,
+    matcher: SuppressionMatcher,
+    candidates: Sequence[Any],
+    model: str | None,
+    cipher: Cipher | None = None,
 ) -> tuple[list[Any], int]:
     """``(kept, number suppressed)``: candidates whose face matches a suppression entry are
     dropped. A candidate whose embedding cannot be found (neither on the object nor in the
     catalog) is kept."""
     if len(matcher) == 0 or not candidates:
         return list(candidates), 0
-    embs = candidate_embeddings(session, candidates)
+    embs = candidate_embeddings(session, candidates, cipher)
     kept: list[Any] = []
     dropped = 0
     for c in candidates:
@@ -159,7 +165,9 @@ def filter_candidates(
 # --- finding a person's faces in the gallery ------------------------------------------------
 
 
-def catalog_finder(session: Session, model: str, batch: int = 5000) -> FaceFinder:
+def catalog_finder(
+    session: Session, model: str, batch: int = 5000, cipher: Cipher | None = None
+) -> FaceFinder:
     """Exact search over the catalog's stored embeddings of ``model`` (a full scan)."""
 
     def find(queries: np.ndarray, threshold: float) -> list[tuple[int, float]]:
@@ -180,7 +188,7 @@ def catalog_finder(session: Session, model: str, batch: int = 5000) -> FaceFinde
 
         for face_id, blob in session.execute(q.execution_options(yield_per=batch)):
             ids.append(int(face_id))
-            vecs.append(from_blob(blob))
+            vecs.append(open_embedding(cipher, blob, face_id, model))
             if len(ids) >= batch:
                 flush()
         flush()
@@ -245,6 +253,7 @@ def preview_removal(
     now: datetime,
     finder: FaceFinder | None = None,
     threshold: float | None = None,
+    cipher: Cipher | None = None,
 ) -> tuple[RemovalRequest, list[PreviewMatch]]:
     action = "removal.preview"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
@@ -257,7 +266,7 @@ def preview_removal(
     thr = policy.suppression.threshold if threshold is None else float(threshold)
     if not 0.0 < thr <= 1.0:
         raise RefusedError(action, f"threshold must be in (0, 1], got {thr}")
-    find = finder or catalog_finder(session, model)
+    find = finder or catalog_finder(session, model, cipher=cipher)
     matches = _describe_faces(session, find(queries, thr))
     req = RemovalRequest(
         requester=requester.strip(),

@@ -106,10 +106,11 @@ class Backends:
         directory: Path | None = None,
         resolver: FacetResolver | None = None,
         load: bool = True,
+        cipher: Cipher | None = None,
     ) -> VectorStore:
         """The vector store (``store.backends.VectorStoreSpec.open``)."""
         return self.vector_store.open(
-            model_key, dim, directory=directory, resolver=resolver, load=load
+            model_key, dim, directory=directory, resolver=resolver, load=load, cipher=cipher
         )
 
     def open_blobs(self, data_dir: Path, cipher: Cipher | None) -> FileBlobStore | S3BlobStore:

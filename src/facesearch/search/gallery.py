@@ -86,9 +86,11 @@ class Gallery:
         self.manifest = calibrated_manifest(
             data_dir, manifest or load_manifest(), self.pipeline_settings
         )
-        self.blobs: FileBlobStore | S3BlobStore = self.backends.open_blobs(
-            data_dir, Cipher.from_settings(self.settings)
-        )
+        # encryption at rest: one cipher (key read once) for the blobs, the catalog's vectors
+        # and the saved index (store/crypto.py); None: nothing is encrypted
+        self.cipher = Cipher.from_settings(self.settings)
+        catalog.cipher = self.cipher
+        self.blobs: FileBlobStore | S3BlobStore = self.backends.open_blobs(data_dir, self.cipher)
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )

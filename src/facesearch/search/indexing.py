@@ -64,6 +64,7 @@ class GalleryIndex:
             directory=self.directory,
             resolver=self.facet_ids,
             load=load,
+            cipher=self.catalog.cipher,  # the index is encrypted as the catalog's vectors are
         )
 
     def _open(self) -> VectorStore:

@@ -149,12 +149,14 @@ class VectorStoreSpec:
         directory: Path | None = None,
         resolver: FacetResolver | None = None,
         load: bool = True,
+        cipher: Cipher | None = None,
     ) -> VectorStore:
         """The store for vectors of ``model_key``: the FAISS index saved in ``directory`` (an
         empty, ``fresh`` one without a directory or with ``load`` False, e.g. to rebuild a
         damaged one; ``resolver`` answers the facet terms of a filter, else the store keeps
-        facets itself), or the Milvus collection of that model (which keeps the facets beside
-        the vectors)."""
+        facets itself; ``cipher``: its files are encrypted), or the Milvus collection of that
+        model (which keeps the facets beside the vectors, in the clear on the Milvus server:
+        docs/security.md)."""
         if self.milvus is not None:
             from facesearch.store.vectors.milvus import MilvusVectorStore
 
@@ -162,8 +164,8 @@ class VectorStoreSpec:
 
         if directory is None or not load:
             index = new_index(model_key, dim)
-            return FaissVectorStore(index, resolver, directory=directory, fresh=True)
-        return FaissVectorStore.open(directory, model_key, dim, resolver)
+            return FaissVectorStore(index, resolver, directory=directory, fresh=True, cipher=cipher)
+        return FaissVectorStore.open(directory, model_key, dim, resolver, cipher=cipher)
 
 
 @dataclass(frozen=True)

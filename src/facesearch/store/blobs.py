@@ -1,28 +1,29 @@
-"""A content-addressed store for face crops and thumbnails: ``blobs/ab/cd/<sha256>.<ext>``.
+"""A content-addressed store for face crops and thumbnails: ``blobs/ab/cd/<name>``.
 
-Writes are atomic and idempotent (the same bytes always land at the same key), so an
+The name is the SHA-256 of the plaintext, or with an encryption key its HMAC-SHA256 under a
+name key derived from the key (``Cipher.blob_name``: a known photo's crop cannot be found by
+name). Writes are atomic and idempotent (the same bytes always land at the same name), so an
 interrupted ingest can simply write again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-from facesearch.store.crypto import Cipher, maybe_decrypt, maybe_encrypt
+from facesearch.store.crypto import Cipher, blob_name, maybe_decrypt, maybe_encrypt
 from facesearch.store.private import open_private, private_dir
 
 _HEX = set("0123456789abcdef")
 
 
 class FileBlobStore:
-    """Files named by the SHA-256 of their plaintext, private to their owner (folders 0700,
-    files 0600).
+    """Files named by their plaintext (SHA-256, or keyed HMAC with a cipher), private to
+    their owner (folders 0700, files 0600).
 
-    With a ``cipher`` (``FACESEARCH_ENCRYPTION_KEY``, see ``facesearch.store.crypto``) each
-    file is stored AES-256-GCM encrypted, bound to its key, and ``get`` decrypts it; files
-    written without a key stay readable.
+    With a ``cipher`` (``facesearch.store.crypto``) each file is stored AES-256-GCM
+    encrypted, bound to its name, and ``get`` decrypts it; a file that is not encrypted is
+    then refused (``EncryptionError``), never served.
     """
 
     def __init__(self, root: Path, cipher: Cipher | None = None) -> None:
@@ -35,23 +36,48 @@ class FileBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
+    def name(self, data: bytes) -> str:
+        """The name ``data`` is stored under."""
+        return blob_name(self.cipher, data)
+
     def put(self, data: bytes) -> str:
-        key = hashlib.sha256(data).hexdigest()
-        path = self._path(key)
-        if path.exists():
+        key = self.name(data)
+        if self._path(key).exists():
             return key
+        self.put_stored(key, maybe_encrypt(self.cipher, data, aad=key.encode()))
+        return key
+
+    def put_stored(self, key: str, body: bytes) -> None:
+        """Write ``body`` exactly as stored (already encrypted and bound to ``key`` when a key
+        is in use), atomically: key rotation and migration."""
+        path = self._path(key)
         if path.parent not in self._dirs:
             private_dir(path.parent)
             self._dirs.add(path.parent)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         with os.fdopen(open_private(tmp), "wb") as fh:
-            fh.write(maybe_encrypt(self.cipher, data, aad=key.encode()))
+            fh.write(body)
         os.replace(tmp, path)
-        return key
 
     def get(self, key: str) -> bytes:
-        """The plaintext stored under ``key`` (decrypted if it was stored encrypted)."""
-        return maybe_decrypt(self.cipher, self._path(key).read_bytes(), aad=key.encode())
+        """The plaintext stored under ``key``: decrypted with a cipher (a file that is not
+        encrypted is refused), as stored without one (an encrypted one is refused)."""
+        return maybe_decrypt(self.cipher, self.get_stored(key), aad=key.encode())
+
+    def get_stored(self, key: str) -> bytes:
+        """The bytes as stored (encrypted when a key is in use)."""
+        return self._path(key).read_bytes()
+
+    def keys(self) -> list[str]:
+        """Every blob name in the store (listing: key rotation, migration checks)."""
+        out: list[str] = []
+        if not self.root.is_dir():
+            return out
+        for path in sorted(self.root.glob("??/??/*")):
+            name = path.name
+            if len(name) == 64 and set(name) <= _HEX and path.is_file():
+                out.append(name)
+        return out
 
     def path(self, key: str) -> Path:
         """Where the file lies (encrypted when a key is in use: read it with ``get``)."""

@@ -15,6 +15,8 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from facesearch.store.catalog_rows import face_values, image_values, provenance_dict
+from facesearch.store.crypto import Cipher, open_embedding, seal_embedding
 from facesearch.store.database import (
     embedding_from_bytes,
     embedding_to_bytes,
@@ -62,8 +64,16 @@ __all__ = [
 
 
 class SqlCatalog(SecondVectorQueueMixin):
-    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+    """``cipher``: with an encryption key every stored vector (``faces.embedding`` and
+    ``faces.second_embedding``) is AES-GCM encrypted and bound to its face id, model and
+    column (``store/crypto.py``), and a vector read that is not encrypted is refused. The
+    gallery sets it to its own cipher (``Gallery.cipher``)."""
+
+    def __init__(
+        self, url: str, *, run_migrations: bool = True, cipher: Cipher | None = None
+    ) -> None:
         self.url = url
+        self.cipher = cipher
         self.engine = make_engine(url)
         if run_migrations:
             migrate(self.engine)
@@ -132,11 +142,14 @@ class SqlCatalog(SecondVectorQueueMixin):
             if fresh:
                 new_ids = s.scalars(
                     insert(Image).returning(Image.id, sort_by_parameter_order=True),
-                    [_image_values(r) for r in fresh.values()],
+                    [image_values(r) for r in fresh.values()],
                 ).all()
                 image_ids.update(zip(fresh, new_ids, strict=True))
+                sealed = self.cipher is not None
                 face_rows = [
-                    _face_values(image_ids[sha], f) for sha, r in fresh.items() for f in r.faces
+                    face_values(image_ids[sha], f, sealed)
+                    for sha, r in fresh.items()
+                    for f in r.faces
                 ]
                 created = (
                     s.scalars(
@@ -150,6 +163,15 @@ class SqlCatalog(SecondVectorQueueMixin):
                 for sha, r in fresh.items():
                     face_ids[sha] = list(created[pos : pos + len(r.faces)])
                     pos += len(r.faces)
+                if sealed:  # the vectors are bound to the face ids the rows were given
+                    s.execute(
+                        update(FaceRow),
+                        [
+                            self._sealed_vectors(face_id, f)
+                            for sha, r in fresh.items()
+                            for f, face_id in zip(r.faces, face_ids[sha], strict=True)
+                        ],
+                    )
                 queued = [
                     {"face_id": face_id, "chip": f.second_chip, "created_at": utcnow()}
                     for sha, r in fresh.items()
@@ -163,6 +185,18 @@ class SqlCatalog(SecondVectorQueueMixin):
             )
             # face ids go to the first record of each new image
             return [face_ids.pop(rec.sha256, []) for rec in records]
+
+    def _sealed_vectors(self, face_id: int, f: FaceRecord) -> dict[str, Any]:
+        second = f.second_embedding
+        return {
+            "id": int(face_id),
+            "embedding": seal_embedding(self.cipher, f.embedding, face_id, f.model),
+            "second_embedding": None
+            if second is None
+            else seal_embedding(
+                self.cipher, second, face_id, f.second_model or "", "second_embedding"
+            ),
+        }
 
     def _insert_provenance(
         self,
@@ -297,7 +331,7 @@ class SqlCatalog(SecondVectorQueueMixin):
                 .where(Provenance.image_id.in_(image_ids))
                 .order_by(Provenance.id)
             ):
-                provenance.setdefault(p.image_id, []).append(_provenance_dict(p, collection))
+                provenance.setdefault(p.image_id, []).append(provenance_dict(p, collection))
         return {
             r[0]: StoredFace(
                 face_id=r[0], face_index=r[1], bbox=(r[2], r[3], r[4], r[5]), quality=r[6],
@@ -305,7 +339,9 @@ class SqlCatalog(SecondVectorQueueMixin):
                 image_id=r[10], image_sha256=r[11], image_path=r[12], image_width=r[13],
                 image_height=r[14], thumbnail=r[15], provenance=provenance.get(r[10], []),
                 second_model=r[16],
-                second_embedding=None if r[17] is None else embedding_from_bytes(r[17]),
+                second_embedding=None if r[17] is None else open_embedding(
+                    self.cipher, r[17], r[0], r[16] or "", "second_embedding"
+                ),
                 landmarks=tuple((float(x), float(y)) for x, y in (r[18] or [])),
             )
             for r in rows
@@ -367,7 +403,7 @@ class SqlCatalog(SecondVectorQueueMixin):
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.stack([embedding_from_bytes(r[1]) for r in rows])
+            vecs = np.stack([open_embedding(self.cipher, r[1], r[0], model) for r in rows])
             last = int(ids[-1])
             yield ids, vecs
 
@@ -388,10 +424,10 @@ class SqlCatalog(SecondVectorQueueMixin):
         with self.session() as s:
             for start in range(0, len(ids), 10_000):
                 part = ids[start : start + 10_000]
-                for face_id, blob in s.execute(
-                    select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_(part))
+                for face_id, blob, model in s.execute(
+                    select(FaceRow.id, FaceRow.embedding, FaceRow.model).where(FaceRow.id.in_(part))
                 ).all():
-                    found[face_id] = embedding_from_bytes(blob)
+                    found[face_id] = open_embedding(self.cipher, blob, face_id, model)
         return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
 
     def facets(self, face_ids: Sequence[int] | np.ndarray) -> list[list[Facet]]:
@@ -519,56 +555,3 @@ class SqlCatalog(SecondVectorQueueMixin):
             "collections": collections,
             "second_vectors": self.second_vector_counts(),
         }
-
-
-def _image_values(r: ImageRecord) -> dict[str, Any]:
-    return {
-        "sha256": r.sha256,
-        "bytes": r.size_bytes,
-        "width": r.width,
-        "height": r.height,
-        "format": r.format,
-        "path": r.path,
-        "thumbnail": r.thumbnail,
-        "face_count": len(r.faces),
-        "created_at": utcnow(),
-    }
-
-
-def _face_values(image_id: int, f: FaceRecord) -> dict[str, Any]:
-    return {
-        "image_id": image_id,
-        "face_index": f.face_index,
-        "x": f.bbox[0],
-        "y": f.bbox[1],
-        "w": f.bbox[2],
-        "h": f.bbox[3],
-        "landmarks": f.landmarks,
-        "detector_score": f.detector_score,
-        "quality": f.quality,
-        "sharpness": f.sharpness,
-        "yaw": f.yaw,
-        "flags": ",".join(f.flags),
-        "searchable": f.searchable,
-        "model": f.model,
-        "embedding": embedding_to_bytes(f.embedding),
-        "second_model": f.second_model if f.second_embedding is not None else None,
-        "second_source": FROM_PHOTO if f.second_embedding is not None else None,
-        "second_embedding": None
-        if f.second_embedding is None
-        else embedding_to_bytes(f.second_embedding),
-        "crop": f.crop,
-        "created_at": utcnow(),
-    }
-
-
-def _provenance_dict(p: Provenance, collection: str) -> dict[str, Any]:
-    return {
-        "collection": collection,
-        "path": p.path,
-        "source_url": p.source_url or None,
-        "page_url": p.page_url,
-        "title": p.title,
-        "captured_at": p.captured_at.isoformat() if p.captured_at else None,
-        "ingested_at": p.ingested_at.isoformat() if p.ingested_at else None,
-    }

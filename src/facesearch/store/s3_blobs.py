@@ -1,8 +1,8 @@
 """The blob store on S3-compatible object storage (boto3): ``s3://BUCKET/PREFIX``.
 
 The same content-addressed layout and encryption as the local store (``store/blobs.py``):
-the key of a blob is the SHA-256 of its plaintext, the object is
-``PREFIX/ab/cd/<sha256>``, and with a cipher (``FACESEARCH_ENCRYPTION_KEY``) the body is
+the key of a blob is the SHA-256 of its plaintext (with a cipher: its keyed HMAC), the object
+is ``PREFIX/ab/cd/<name>``, and with a cipher (``FACESEARCH_ENCRYPTION_KEY``) the body is
 AES-256-GCM encrypted and bound to its key before it leaves the process, so the object store
 only ever holds ciphertext. Writes are idempotent (the same bytes land on the same object), so
 an interrupted ingest can simply write again.
@@ -13,14 +13,13 @@ package registries here); ``endpoint_url`` points it at MinIO, Ceph RGW or AWS a
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from facesearch.errors import ConfigError, FacesearchError
-from facesearch.store.crypto import Cipher, maybe_decrypt, maybe_encrypt
+from facesearch.store.crypto import Cipher, blob_name, maybe_decrypt, maybe_encrypt
 
 _HEX = set("0123456789abcdef")
 
@@ -89,8 +88,12 @@ class S3BlobStore:
         tail = f"{key[:2]}/{key[2:4]}/{key}"
         return f"{self.location.prefix}/{tail}" if self.location.prefix else tail
 
+    def name(self, data: bytes) -> str:
+        """The name ``data`` is stored under."""
+        return blob_name(self.cipher, data)
+
     def put(self, data: bytes) -> str:
-        key = hashlib.sha256(data).hexdigest()
+        key = self.name(data)
         if self.exists(key):
             return key
         body = maybe_encrypt(self.cipher, data, aad=key.encode())
@@ -109,7 +112,12 @@ class S3BlobStore:
             raise BlobStoreError(f"cannot write blob {key} to {self.location.url}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        """The plaintext stored under ``key``; FileNotFoundError when there is none."""
+        """The plaintext stored under ``key`` (strictly: see ``crypto.maybe_decrypt``);
+        FileNotFoundError when there is none."""
+        return maybe_decrypt(self.cipher, self.get_stored(key), aad=key.encode())
+
+    def get_stored(self, key: str) -> bytes:
+        """The object's bytes as stored (encrypted when a key is in use)."""
         from botocore.exceptions import ClientError
 
         try:
@@ -118,7 +126,8 @@ class S3BlobStore:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise FileNotFoundError(2, "no such blob", key) from exc
             raise BlobStoreError(f"cannot read blob {key}: {exc}") from exc
-        return maybe_decrypt(self.cipher, obj["Body"].read(), aad=key.encode())
+        body: bytes = obj["Body"].read()
+        return body
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

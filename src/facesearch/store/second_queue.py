@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from facesearch.store.database import embedding_to_bytes
+from facesearch.store.crypto import Cipher, seal_embedding
 from facesearch.store.records import FROM_CROP, FROM_PHOTO, PendingSecond
 from facesearch.store.schema import FaceRow, Image, SecondVectorQueue, utcnow
 
@@ -22,6 +22,7 @@ class SecondVectorQueueMixin:
     """The second-vector pass's side of the catalog; the catalog gives it ``session()``."""
 
     session: Callable[[], AbstractContextManager[Session]]
+    cipher: Cipher | None
 
     def pending_second(self, after_id: int = 0, limit: int = 256) -> list[PendingSecond]:
         """Queued faces (not failed) with ids above ``after_id``, by id."""
@@ -77,7 +78,9 @@ class SecondVectorQueueMixin:
                     {
                         "id": int(face_id),
                         "second_model": model,
-                        "second_embedding": embedding_to_bytes(vec),
+                        "second_embedding": seal_embedding(
+                            self.cipher, vec, face_id, model, "second_embedding"
+                        ),
                         "second_source": source,
                     }
                     for face_id, (vec, source) in vectors.items()

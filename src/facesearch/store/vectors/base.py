@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.store.crypto import Cipher
 from facesearch.store.private import private_dir
-from facesearch.store.vectors.files import INDEX_FILE, META_FILE, atomic_write
+from facesearch.store.vectors.files import INDEX_FILE, META_FILE, atomic_write, index_aad
 from facesearch.store.vectors.port import SearchHits
 
 
@@ -83,10 +84,11 @@ class VectorIndex(ABC):
         """Yield (ids, float32 vectors) of all live entries, ``batch`` at a time."""
         raise NotImplementedError(f"{type(self).__name__} cannot return its vectors")
 
-    def save(self, directory: Path) -> None:
-        """Write the index atomically: data file then metadata, each write-fsync-rename."""
+    def save(self, directory: Path, cipher: Cipher | None = None) -> None:
+        """Write the index atomically: data file then metadata, each write-fsync-rename;
+        the data file encrypted with ``cipher`` (``files.py``)."""
         private_dir(directory)
-        digest, extra = self._write_data(directory / INDEX_FILE)
+        digest, extra = self._write_data(directory / INDEX_FILE, cipher)
         meta = {
             "model_key": self.model_key,
             "dim": self.dim,
@@ -95,12 +97,14 @@ class VectorIndex(ABC):
             **self.describe(),
             **extra,
         }
+        if cipher is not None:
+            meta["encrypted"] = {"key_id": cipher.key_id.hex(), "format": "FSS1"}
         atomic_write(directory / META_FILE, json.dumps(meta, indent=2).encode())
 
-    def _write_data(self, path: Path) -> tuple[str, dict[str, Any]]:
-        """Write the data file; return its SHA-256 and extra metadata to record."""
+    def _write_data(self, path: Path, cipher: Cipher | None) -> tuple[str, dict[str, Any]]:
+        """Write the data file; return its plaintext's SHA-256 and extra metadata to record."""
         payload = self.to_bytes()
-        atomic_write(path, payload)
+        atomic_write(path, payload, cipher, index_aad(self.model_key))
         return hashlib.sha256(payload).hexdigest(), {}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import ModelMismatchError
+from facesearch.store.crypto import Cipher
 from facesearch.store.vectors.base import VectorIndex
 from facesearch.store.vectors.load import load_index
 from facesearch.store.vectors.plan import needs_rebuild, new_index
@@ -73,8 +74,11 @@ class FaissVectorStore:
         *,
         directory: Path | None = None,
         fresh: bool = False,
+        cipher: Cipher | None = None,
     ) -> None:
         self.index = index
+        #: the key the saved index is written (and was read) with: None, not encrypted
+        self.cipher = cipher
         self.model_key = index.model_key
         self.dim = index.dim
         self.directory = directory
@@ -92,21 +96,30 @@ class FaissVectorStore:
 
     @classmethod
     def open(
-        cls, directory: Path, model_key: str, dim: int, resolver: FacetResolver | None = None
+        cls,
+        directory: Path,
+        model_key: str,
+        dim: int,
+        resolver: FacetResolver | None = None,
+        *,
+        cipher: Cipher | None = None,
     ) -> FaissVectorStore:
-        """The index saved in ``directory``, or an empty one (``fresh``) where none is.
+        """The index saved in ``directory``, or an empty one (``fresh``) where none is;
+        with ``cipher`` it is decrypted into memory and saved encrypted.
 
-        Raises ``IndexCorruptError`` for damaged files and ``ModelMismatchError`` for an index
-        of another model."""
-        index = load_index(directory)
+        Raises ``IndexCorruptError`` for damaged files, ``ModelMismatchError`` for an index
+        of another model and ``EncryptionError`` for one not encrypted with ``cipher``."""
+        index = load_index(directory, cipher)
         if index is None:
-            return cls(new_index(model_key, dim), resolver, directory=directory, fresh=True)
+            return cls(
+                new_index(model_key, dim), resolver, directory=directory, fresh=True, cipher=cipher
+            )
         if index.model_key != model_key:
             raise ModelMismatchError(
                 f"the vector index holds vectors of {index.model_key}, but this facesearch "
                 f"uses {model_key}: run 'facesearch reindex' after re-embedding"
             )
-        return cls(index, resolver, directory=directory)
+        return cls(index, resolver, directory=directory, cipher=cipher)
 
     # -- writes -------------------------------------------------------------------------- #
     def add(
@@ -158,7 +171,7 @@ class FaissVectorStore:
         one)."""
         target = directory if directory is not None else self.directory
         if target is not None:
-            self.index.save(target)
+            self.index.save(target, self.cipher)
 
     def close(self) -> None:
         return None

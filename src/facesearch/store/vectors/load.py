@@ -17,8 +17,15 @@ from typing import Any
 import numpy as np
 
 from facesearch.errors import IndexCorruptError
+from facesearch.store.crypto import Cipher, Keyring
 from facesearch.store.vectors.base import VectorIndex, clear_tail
-from facesearch.store.vectors.files import INDEX_FILE, META_FILE, read_sections
+from facesearch.store.vectors.files import (
+    INDEX_FILE,
+    META_FILE,
+    index_aad,
+    open_data,
+    read_sections,
+)
 from facesearch.store.vectors.flat import FlatVectorIndex
 from facesearch.store.vectors.plan import planned_shards
 from facesearch.store.vectors.pq_refine import REFINE_DTYPES, PQRefineVectorIndex
@@ -26,8 +33,9 @@ from facesearch.store.vectors.pq_refine import REFINE_DTYPES, PQRefineVectorInde
 log = logging.getLogger(__name__)
 
 
-def load_index(directory: Path) -> VectorIndex | None:
-    """Load a saved index; None if there is none. Raises IndexCorruptError if damaged."""
+def load_index(directory: Path, keys: Cipher | Keyring | None = None) -> VectorIndex | None:
+    """Load a saved index; None if there is none. Raises IndexCorruptError if damaged, and
+    EncryptionError if it is not encrypted as ``keys`` expect (``files.open_data``)."""
     meta_path, data_path = directory / META_FILE, directory / INDEX_FILE
     if not meta_path.exists() or not data_path.exists():
         return None
@@ -40,11 +48,12 @@ def load_index(directory: Path) -> VectorIndex | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexCorruptError(f"cannot read vector index in {directory}: {exc}") from exc
     if kind == PQRefineVectorIndex.kind_name:
-        return load_pq_refine(meta, data_path)
+        return load_pq_refine(meta, data_path, keys)
     if kind != "flat":
         raise IndexCorruptError(f"unknown vector index kind {kind!r} in {directory}")
     try:
-        payload = data_path.read_bytes()
+        with open_data(data_path, keys, index_aad(model_key)) as (fh, _):
+            payload = fh.read()
     except OSError as exc:
         raise IndexCorruptError(f"cannot read vector index in {directory}: {exc}") from exc
     if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):
@@ -55,7 +64,9 @@ def load_index(directory: Path) -> VectorIndex | None:
     return index
 
 
-def load_pq_refine(meta: dict[str, Any], path: Path) -> PQRefineVectorIndex:
+def load_pq_refine(
+    meta: dict[str, Any], path: Path, keys: Cipher | Keyring | None = None
+) -> PQRefineVectorIndex:
     """A ``pq_refine`` index from its metadata and data file (files written before shards
     existed hold one "faiss" section: their codes are spread over the planned shards)."""
     params = meta.get("params") or {}
@@ -76,7 +87,9 @@ def load_pq_refine(meta: dict[str, Any], path: Path) -> PQRefineVectorIndex:
         layout = {s["name"]: s for s in meta["sections"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexCorruptError(f"bad pq_refine metadata: {exc}") from exc
-    arrays = read_sections(path, meta["sections"], str(meta.get("sha256")))
+    arrays = read_sections(
+        path, meta["sections"], str(meta.get("sha256")), keys, index_aad(index.model_key)
+    )
     try:
         ids, live, vecs = arrays["ids"], arrays["live"].view(np.bool_), arrays["vectors"]
         n = len(ids)

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from facesearch.errors import IndexCorruptError
+from facesearch.store.crypto import Cipher
 from facesearch.store.vectors.base import (
     Rows,
     VectorIndex,
@@ -40,7 +41,7 @@ from facesearch.store.vectors.base import (
     sorted_unique,
     top_k,
 )
-from facesearch.store.vectors.files import atomic_write_stream, section_layout
+from facesearch.store.vectors.files import atomic_write_stream, index_aad, section_layout
 from facesearch.store.vectors.port import MISSING_SCORE, SearchHits
 
 REFINE_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -553,7 +554,7 @@ class PQRefineVectorIndex(VectorIndex):
     def to_bytes(self) -> bytes:
         return b"".join(np.ascontiguousarray(a).tobytes() for _, a in self._sections())
 
-    def _write_data(self, path: Path) -> tuple[str, dict[str, Any]]:
+    def _write_data(self, path: Path, cipher: Cipher | None) -> tuple[str, dict[str, Any]]:
         sections = self._sections()
         digest = hashlib.sha256()
 
@@ -565,5 +566,5 @@ class PQRefineVectorIndex(VectorIndex):
                     digest.update(chunk)
                     fh.write(chunk)
 
-        atomic_write_stream(path, writer)
+        atomic_write_stream(path, writer, cipher, index_aad(self.model_key))
         return digest.hexdigest(), {"sections": section_layout(sections)}

@@ -1,0 +1,121 @@
+"""``facesearch keys``: the encryption key's upkeep (generate a key, rotate to a new one)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from facesearch.app.keys import Keys
+from facesearch.cli.common import (
+    Actor,
+    DatabaseUrlOption,
+    DataDirOption,
+    TokenOpt,
+    console,
+    err_console,
+    friendly_errors,
+)
+
+if TYPE_CHECKING:
+    from facesearch.app import Service
+
+STAGES = {
+    "embeddings": "face vectors",
+    "index": "vector index",
+    "probes": "probe images",
+    "blobs": "crops, thumbnails",
+    "media-blobs": "media files",
+}
+
+
+def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
+    keys = typer.Typer(
+        help="The encryption key: generate one, rotate the data to a new one.",
+        no_args_is_help=True,
+    )
+
+    @keys.command("generate")
+    def generate() -> None:
+        """Print a new random encryption key (64 hex digits).
+
+        Put it in FACESEARCH_ENCRYPTION_KEY, a key file (chmod 600, outside the data
+        directory) or the secrets manager FACESEARCH_KEY_COMMAND reads."""
+        sys.stdout.write(Keys.generate() + "\n")
+
+    @keys.command("rotate")
+    def rotate(
+        ctx: typer.Context,
+        old_key_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--old-key-file",
+                metavar="FILE",
+                help="The old key's file (else FACESEARCH_OLD_ENCRYPTION_KEY).",
+                show_default=False,
+            ),
+        ] = None,
+        from_plain: Annotated[
+            bool,
+            typer.Option(
+                "--from-plain", help="Also encrypt data stored before encryption was turned on."
+            ),
+        ] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
+        actor: Actor = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOption = None,
+        database_url: DatabaseUrlOption = None,
+    ) -> None:
+        """Re-encrypt the stored data under the configured key (administrators; audited).
+
+        Face vectors, the saved vector index, probe images and blobs (renamed: their names
+        are keyed) go from the old key (FACESEARCH_OLD_ENCRYPTION_KEY or --old-key-file), or
+        from plain data with --from-plain, to the key set now. Stop the server first.
+        Resumable: run it again after an interruption."""
+        with friendly_errors():
+            service = service_for(ctx, data_dir, database_url)
+            who = service.accounts.for_cli(actor, token)
+            with Progress(
+                TextColumn("{task.description:>18}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=json_out,
+            ) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def on_progress(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                report = Keys(service.ctx).rotate(
+                    who, old_key_file=old_key_file, from_plain=from_plain, on_progress=on_progress
+                )
+        if json_out:
+            sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+            return
+        c = report.counts
+        console.print(
+            f"rotated to key id {report.new_key_id}"
+            + (" (resumed)" if report.resumed else "")
+            + f": {c.get('embeddings', 0)} faces' vectors, {c.get('index', 0)} index, "
+            f"{c.get('probes', 0)} probes, {c.get('blobs', 0)} blobs, "
+            f"{c.get('media-blobs', 0)} media blobs"
+        )
+
+    app.add_typer(keys, name="keys")

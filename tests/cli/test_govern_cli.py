@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy.orm import sessionmaker
-from tests.support.cli import CliUsers
+from tests.support.cli import CliUsers, make_token
 from tests.support.govern import (
     MODEL,
     PASSWORD,
@@ -189,7 +189,8 @@ def test_cli_workflow(cli: Any) -> None:
     assert "pending: change 2" in out
     cli("case", "list", user="alice", code=2)  # still disabled until approved
     cli("change", "approve", "2", user="ada")
-    assert "C-1" in cli("case", "list", user="alice")
+    fresh = make_token(cli.tmp / "data", "alice")  # her old tokens stay revoked: a new one
+    assert "C-1" in cli("case", "list", "--token", fresh)
     out = cli("case", "list", "--token", token, code=2)  # disabling revoked it for good
     assert "revoked" in out
 

@@ -96,12 +96,15 @@ def _peak(run) -> tuple[object, int]:  # type: ignore[no-untyped-def]
 
 def test_defaults_are_the_settings_defaults() -> None:
     defaults = {name: f.default for name, f in Settings.model_fields.items()}
-    assert ArchiveLimits(
-        defaults["max_archive_members"],
-        defaults["max_archive_member_bytes"],
-        defaults["max_archive_expanded_bytes"],
-        defaults["max_archive_ratio"],
-    ) == DEFAULT_LIMITS
+    assert (
+        ArchiveLimits(
+            defaults["max_archive_members"],
+            defaults["max_archive_member_bytes"],
+            defaults["max_archive_expanded_bytes"],
+            defaults["max_archive_ratio"],
+        )
+        == DEFAULT_LIMITS
+    )
     custom = Settings(max_archive_members=7, max_archive_ratio=3)
     assert ArchiveLimits.of(custom) == ArchiveLimits(7, 64 * MB, 4096 * MB, 3)
 

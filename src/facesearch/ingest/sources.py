@@ -200,10 +200,8 @@ def iter_archive(
             yield from _iter_tar(path, accept, limits.member_bytes)
         else:
             yield SourceItem(str(path), None, error="not a readable zip or tar archive")
-    except ArchiveRefusedError as exc:
+    except (ArchiveRefusedError, UnreadableArchiveError) as exc:  # says which limit, or why
         yield SourceItem(str(path), None, error=str(exc))
-    except UnreadableArchiveError as exc:
-        yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
 

@@ -26,6 +26,7 @@ from facesearch.govern.actor import Actor
 from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators
 from facesearch.govern.errors import AuthenticationError
 from facesearch.govern.users import Role
+from facesearch.ingest.archives import ArchiveLimits
 from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallback
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
@@ -123,7 +124,8 @@ class Library:
         """Ingest now, in this thread (administrators; logged; suppressed people left out).
         Resumable. ``second_vectors``: where second vectors are made (default: the setting;
         ``ingest/second_vectors.py``). ``roots``: the folders a manifest's rows must name files
-        under (a server job passes the settings' ingest roots; ``None``: no such rule).
+        under (a server job passes the settings' ingest roots; ``None``: no such rule). Every
+        archive keeps to the settings' archive limits (``max_archive_*``) or is one failure.
 
         Then, unless ingest was interrupted or ``second_pass`` is False, the second-vector pass
         runs on the faces still queued, if any (its report is ``report.second_pass``; Ctrl-C
@@ -149,6 +151,7 @@ class Library:
                 else None,
                 second_vectors=second_vectors or ctx.settings.second_vectors,
                 roots=roots,
+                archives=ArchiveLimits.of(ctx.settings),
             )
             if second_pass and not report.interrupted:
                 report.second_pass = gallery.second_pass(

@@ -27,6 +27,12 @@ from facesearch.govern.searches import (
     SearchOutcome,
 )
 from facesearch.govern.users import Role
+from facesearch.ingest.archives import (
+    ArchiveLimits,
+    ArchiveRefusedError,
+    UnreadableArchiveError,
+    check_archive,
+)
 from facesearch.ingest.sources import is_archive
 from facesearch.search.backends import Backends
 from facesearch.search.multiprobe import MAX_PROBES
@@ -37,6 +43,8 @@ __all__ = [
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
+    "ArchiveLimits",
+    "ArchiveRefusedError",
     "AuthenticationError",
     "Backends",
     "CandidateView",
@@ -54,9 +62,11 @@ __all__ = [
     "Role",
     "SearchFilters",
     "SearchOutcome",
+    "UnreadableArchiveError",
     "VerifyResult",
     "as_utc",
     "case_number_problem",
+    "check_archive",
     "checkpoint",
     "fmt_time",
     "is_archive",

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facesearch.ingest.archives import DEFAULT_LIMITS, ArchiveLimits
 from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.second_pass import SecondPassReport
 from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
@@ -114,9 +115,11 @@ class IngestRun:
         on_progress: ProgressCallback | None = None,
         executor: ExecutorFactory | None = None,
         roots: Sequence[Path] | None = None,
+        archives: ArchiveLimits = DEFAULT_LIMITS,
     ) -> None:
         self.sink = sink
         self.roots = roots
+        self.archives = archives
         self.executor_factory = executor
         self.plan = plan
         self.suppressed = suppressed
@@ -134,8 +137,11 @@ class IngestRun:
         self._runner: BatchRunner[WorkItem, BatchOut] | None = None
         self._inline_second: DlibEmbedder | None = None
 
+    def _sources(self) -> Iterator[SourceItem]:
+        return iter_sources(self.paths, self.manifest, self.roots, self.archives)
+
     def count(self) -> int:
-        return sum(1 for _ in iter_sources(self.paths, self.manifest, self.roots))
+        return sum(1 for _ in self._sources())
 
     def run(self) -> IngestReport:
         sink = self.sink
@@ -202,7 +208,7 @@ class IngestRun:
     def _batches(self) -> Iterator[list[WorkItem]]:
         """The images to process, in batches: read, hashed, and skipped when stored."""
         batch: list[WorkItem] = []
-        for item in iter_sources(self.paths, self.manifest, self.roots):
+        for item in self._sources():
             data = self._read(item)
             if data is None:
                 continue

@@ -1,8 +1,11 @@
 """Where photos come from: files, folders (recursive), zip and tar archives, and manifests.
 
-Archives are read in place, member by member; absolute paths, ``..`` components, links and
-special files are refused with a reason and nothing is ever written outside the data
-directory. A manifest (CSV or JSON Lines) lists files with where each came from.
+Archives are read in place, member by member, once they have passed the archive limits
+(:mod:`facesearch.ingest.archives`: member count, member and total expanded size, compression
+ratio; an archive over one is one failure saying which); no member is read past
+``member_bytes``. Absolute paths, ``..`` components, links and special files are refused with
+a reason and nothing is ever written outside the data directory. A manifest (CSV or JSON
+Lines) lists files with where each came from.
 
 Which files of a folder or archive are read is the ``accept`` hook's choice (an
 :data:`Accept`): by default the photos by name (:func:`photos_by_name`); the media import
@@ -26,6 +29,13 @@ from pathlib import Path, PurePosixPath
 
 from facesearch.engine.formats import is_image_name
 from facesearch.errors import FacesearchError, UnsafeArchiveMemberError
+from facesearch.ingest.archives import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    ArchiveRefusedError,
+    UnreadableArchiveError,
+    check_archive,
+)
 
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
@@ -86,12 +96,16 @@ def is_archive(path: Path) -> bool:
 
 
 def iter_sources(
-    paths: list[Path], manifest: Path | None = None, roots: Sequence[Path] | None = None
+    paths: list[Path],
+    manifest: Path | None = None,
+    roots: Sequence[Path] | None = None,
+    archives: ArchiveLimits = DEFAULT_LIMITS,
 ) -> Iterator[SourceItem]:
     """Every item from the given paths (files, folders, archives) and the manifest; with
-    ``roots``, manifest rows naming a file outside them are refused (see :func:`iter_manifest`)."""
+    ``roots``, manifest rows naming a file outside them are refused (see :func:`iter_manifest`);
+    archives are read within the ``archives`` limits (see :func:`iter_archive`)."""
     for path in paths:
-        yield from iter_path(Path(path), roots=roots)
+        yield from iter_path(Path(path), roots=roots, archives=archives)
     if manifest is not None:
         yield from iter_manifest(Path(manifest), roots)
 
@@ -102,17 +116,21 @@ def under_roots(path: Path, roots: Sequence[Path]) -> bool:
 
 
 def iter_path(
-    path: Path, accept: Accept = photos_by_name, roots: Sequence[Path] | None = None
+    path: Path,
+    accept: Accept = photos_by_name,
+    roots: Sequence[Path] | None = None,
+    archives: ArchiveLimits = DEFAULT_LIMITS,
 ) -> Iterator[SourceItem]:
     """The items of a file, folder, archive or manifest; ``accept`` chooses which files of a
     folder or archive are read (a file named on its own, or in a manifest, always is);
-    ``roots``: the folders a manifest's rows must stay in, if any apply."""
+    ``roots``: the folders a manifest's rows must stay in, if any apply; ``archives``: the
+    limits an archive must keep to before any member of it is read."""
     if not path.exists() and not path.is_symlink():
         yield SourceItem(str(path), None, error="no such file or folder")
     elif path.is_dir():
         yield from iter_folder(path, accept)
     elif is_archive(path):
-        yield from iter_archive(path, accept)
+        yield from iter_archive(path, accept, archives)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
         yield from iter_manifest(path, roots)
     else:
@@ -167,26 +185,35 @@ def safe_member_name(name: str) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
-def iter_archive(path: Path, accept: Accept = photos_by_name) -> Iterator[SourceItem]:
+def iter_archive(
+    path: Path, accept: Accept = photos_by_name, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> Iterator[SourceItem]:
+    """The members ``accept`` takes, each read up to ``limits.member_bytes`` at most; an
+    archive over one of ``limits`` is one item with the error saying which, before any of
+    its members is read (the rest of an ingest goes on)."""
     try:
         if zipfile.is_zipfile(path):
-            yield from _iter_zip(path, accept)
+            check_archive(path, limits)
+            yield from _iter_zip(path, accept, limits.member_bytes)
         elif tarfile.is_tarfile(path):
-            yield from _iter_tar(path, accept)
+            check_archive(path, limits)
+            yield from _iter_tar(path, accept, limits.member_bytes)
         else:
             yield SourceItem(str(path), None, error="not a readable zip or tar archive")
+    except (ArchiveRefusedError, UnreadableArchiveError) as exc:  # says which limit, or why
+        yield SourceItem(str(path), None, error=str(exc))
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
 
 
-def _iter_zip(path: Path, accept: Accept) -> Iterator[SourceItem]:
+def _iter_zip(path: Path, accept: Accept, most: int) -> Iterator[SourceItem]:
     # The archive stays open while its items are consumed (reads happen in order).
     with zipfile.ZipFile(path) as zf:
-        yield from _zip_members(path, zf, accept)
+        yield from _zip_members(path, zf, accept, most)
 
 
 def _zip_members(
-    path: Path, zf: zipfile.ZipFile, accept: Accept = photos_by_name
+    path: Path, zf: zipfile.ZipFile, accept: Accept, most: int
 ) -> Iterator[SourceItem]:
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
         if info.is_dir():
@@ -209,6 +236,7 @@ def _zip_members(
         limit = accept(name, _guarded(head))
         if limit is None:
             continue
+        limit = min(limit, most)
         if info.file_size > limit:
             yield SourceItem(label, None, error=f"member is {info.file_size:,} bytes, too large")
             continue
@@ -223,14 +251,14 @@ def _zip_members(
         yield SourceItem(f"{path}!{name}", read)
 
 
-def _iter_tar(path: Path, accept: Accept) -> Iterator[SourceItem]:
+def _iter_tar(path: Path, accept: Accept, most: int) -> Iterator[SourceItem]:
     # Members in archive order: compressed tars are read sequentially, never re-opened.
     with tarfile.open(path) as tf:
-        yield from _tar_members(path, tf, accept)
+        yield from _tar_members(path, tf, accept, most)
 
 
 def _tar_members(
-    path: Path, tf: tarfile.TarFile, accept: Accept = photos_by_name
+    path: Path, tf: tarfile.TarFile, accept: Accept, most: int
 ) -> Iterator[SourceItem]:
     for member in tf:
         if member.isdir():
@@ -255,6 +283,7 @@ def _tar_members(
         limit = accept(name, _guarded(head))
         if limit is None:
             continue
+        limit = min(limit, most)
         if member.size > limit:
             yield SourceItem(label, None, error=f"member is {member.size:,} bytes, too large")
             continue

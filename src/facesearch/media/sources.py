@@ -6,15 +6,18 @@
 photos by name and every other file whose first bytes say it is a video or a picture
 (:mod:`facesearch.media.sniff`): renamed films and pictures are recognised by content. Photos
 by name are read up to the gallery's limit; other files (videos may be larger than a photo) up
-to ``max_bytes`` each (they are hashed and decoded in memory).
+to ``max_bytes`` each (they are hashed and decoded in memory). Archives keep to the gallery's
+archive limits (:mod:`facesearch.ingest.archives`), a member of up to ``max_bytes`` allowed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from facesearch.engine.formats import is_image_name
+from facesearch.ingest.archives import DEFAULT_LIMITS
 from facesearch.ingest.sources import (
     MAX_MEMBER_BYTES,
     Accept,
@@ -48,7 +51,9 @@ def iter_media(path: Path, max_bytes: int = DEFAULT_MAX_VIDEO_BYTES) -> Iterator
         else:
             yield SourceItem(str(path), _file_reader(path, max_bytes))
         return
-    yield from iter_path(path, media_acceptance(max_bytes))
+    most = max(DEFAULT_LIMITS.member_bytes, max_bytes)  # a video may be larger than a photo
+    limits = replace(DEFAULT_LIMITS, member_bytes=most)
+    yield from iter_path(path, media_acceptance(max_bytes), archives=limits)
 
 
 def _file_reader(path: Path, max_bytes: int) -> Callable[[], bytes]:

@@ -28,6 +28,7 @@ from facesearch.engine.decode import DecodedImage, ImageInput, decode_any
 from facesearch.engine.embed import second_model_spec
 from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings, embedding_model_key
 from facesearch.errors import FacesearchError
+from facesearch.ingest.archives import DEFAULT_LIMITS, ArchiveLimits
 from facesearch.ingest.runner import IngestReport, IngestRun, ProgressCallback
 from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors, SecondVectorsPlan
@@ -284,9 +285,11 @@ class Gallery:
         suppressed: SuppressionPredicate | None = None,
         second_vectors: SecondVectors = "auto",
         roots: Sequence[Path] | None = None,
+        archives: ArchiveLimits = DEFAULT_LIMITS,
     ) -> IngestReport:
         """Add every face in the given files, folders, archives and manifest (with ``roots``,
-        a manifest's rows must name files under them; ``ingest/sources.py``).
+        a manifest's rows must name files under them; an archive over the ``archives`` limits
+        is refused before any member is read; ``ingest/sources.py``).
 
         ``suppressed`` says which faces belong to people on the suppression list (never
         stored; governance supplies it). With the second recognizer on, ``second_vectors``
@@ -308,6 +311,7 @@ class Gallery:
             on_progress=on_progress,
             executor=self.backends.executor_factory(),
             roots=roots,
+            archives=archives,
         )
         return run.run()
 

@@ -4,29 +4,31 @@ the bytes, not the client's declared type, against ``engine/formats.py``'s one t
 An uploaded archive is checked before a photo of it is ingested (:func:`check_archive`),
 without expanding anything in memory: at most ``max_archive_members`` members, none larger
 than ``max_archive_member_bytes``, ``max_archive_expanded_bytes`` in all, and no member (nor
-the whole) expanding more than ``max_archive_ratio`` times its compressed size (photos barely
-compress; a "zip bomb" of zeros expands a thousandfold). A zip's sizes come from its central
-directory (``zipfile`` stops reading a member at its declared size and checks its CRC, so
-the ingest can never read more); a tar's headers are walked one by one, decompressing as the
-stream goes (never the whole into memory), stopping at the first limit passed."""
+the whole) expanding more than ``max_archive_ratio`` times its compressed size. The check is
+the ingest's own (``facesearch/ingest/archives.py``, applied again to every archive the ingest
+job reads, as to the CLI's), answered here as 413 (over a limit) or 415 (no archive)."""
 
 from __future__ import annotations
 
 import tarfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request, UploadFile
 
-from facesearch.app.types import ACCEPTED_LABEL, sniff_mime
+from facesearch.app.types import (
+    ACCEPTED_LABEL,
+    ArchiveLimits,
+    ArchiveRefusedError,
+    UnreadableArchiveError,
+    sniff_mime,
+)
+from facesearch.app.types import check_archive as check_ingest_archive
 from facesearch.serve.api.errors import ApiError
-from facesearch.settings import Settings
 
 CHUNK = 1024 * 1024
 MULTIPART_SLACK = 64 * 1024  # the form's other fields and boundaries
-RATIO_FLOOR = 1024 * 1024  # ratios are judged on members (and totals) larger than this
 
 
 def check_content_length(request: Request, limit: int, what: str) -> None:
@@ -74,92 +76,16 @@ def save_upload(stream: BinaryIO, target: Path, limit: int, what: str) -> int:
     raise ApiError(415, f"the {what} is not a readable zip or tar archive")
 
 
-@dataclass(frozen=True)
-class ArchiveLimits:
-    members: int
-    member_bytes: int
-    expanded_bytes: int
-    ratio: int
-
-    @classmethod
-    def of(cls, settings: Settings) -> ArchiveLimits:
-        return cls(
-            settings.max_archive_members,
-            settings.max_archive_member_bytes,
-            settings.max_archive_expanded_bytes,
-            settings.max_archive_ratio,
-        )
-
-
-def _refuse_archive(why: str) -> ApiError:
-    return ApiError(413, f"the archive is refused: {why}")
-
-
-class _Tally:
-    """Members and expanded bytes counted against the limits as an archive is walked."""
-
-    def __init__(self, limits: ArchiveLimits, compressed: int) -> None:
-        self.limits = limits
-        self.compressed = max(compressed, 1)
-        self.members = 0
-        self.expanded = 0
-
-    def add(self, name: str, size: int, compressed: int | None = None) -> None:
-        limits = self.limits
-        self.members += 1
-        if self.members > limits.members:
-            raise _refuse_archive(f"more than {limits.members} members")
-        if size > limits.member_bytes:
-            raise _refuse_archive(
-                f"member {name[:200]!r} expands to {size} bytes, over the limit of "
-                f"{limits.member_bytes}"
-            )
-        if compressed is not None and size > RATIO_FLOOR and size > limits.ratio * compressed:
-            raise _refuse_archive(
-                f"member {name[:200]!r} expands {size // max(compressed, 1)} times its "
-                f"compressed size, over the limit of {limits.ratio}"
-            )
-        self.expanded += size
-        if self.expanded > limits.expanded_bytes:
-            raise _refuse_archive(f"it expands past the limit of {limits.expanded_bytes} bytes")
-        if self.expanded > RATIO_FLOOR and self.expanded > limits.ratio * self.compressed:
-            raise _refuse_archive(
-                f"it expands more than {limits.ratio} times its size of {self.compressed} bytes"
-            )
-
-
 def check_archive(path: Path, limits: ArchiveLimits) -> int:
     """The number of members of the zip or tar at ``path`` if it is within ``limits``, else
-    ApiError 413 (415 if it is no readable archive). Nothing is expanded in memory."""
-    tally = _Tally(limits, path.stat().st_size)
+    ApiError 413 (415 if it is no readable archive). Nothing is expanded in memory; the one
+    check every ingest of an archive applies (``facesearch/ingest/archives.py``)."""
     try:
-        if zipfile.is_zipfile(path):
-            _check_zip(path, tally)
-        else:
-            _check_tar(path, tally)
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise ApiError(415, f"the archive is not a readable zip or tar archive: {exc}") from None
-    return tally.members
-
-
-def _check_zip(path: Path, tally: _Tally) -> None:
-    # the member count from the end record first: ZipFile() lists every member in memory
-    with open(path, "rb") as fh:
-        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
-    if end is not None and end[zipfile._ECD_ENTRIES_TOTAL] > tally.limits.members:  # type: ignore[attr-defined]
-        raise _refuse_archive(f"more than {tally.limits.members} members")
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.is_dir():
-                tally.add(info.filename, info.file_size, info.compress_size)
-
-
-def _check_tar(path: Path, tally: _Tally) -> None:
-    with tarfile.open(path) as tf:
-        while (member := tf.next()) is not None:
-            # walked, not kept: a list of every header would grow without end
-            tf.members = []  # type: ignore[attr-defined]
-            tally.add(member.name, member.size if member.isfile() else 0)
+        return check_ingest_archive(path, limits)
+    except ArchiveRefusedError as exc:
+        raise ApiError(413, str(exc)) from None
+    except UnreadableArchiveError as exc:
+        raise ApiError(415, str(exc)) from None
 
 
 __all__ = [

@@ -59,15 +59,18 @@ class Settings(BaseSettings):
     max_probe_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_archive_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     # hostile clients (facesearch/serve/api/guard.py, uploads.py): every request body is capped
-    # before it is read; an uploaded archive is checked before its photos are ingested
+    # before it is read; every archive (uploaded, or read by an ingest) is checked before its
+    # photos are ingested
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest JSON or form body (uploads aside)."
     )
     max_archive_members: int = Field(
-        default=100_000, ge=1, description="Most files an uploaded archive may hold."
+        default=100_000, ge=1, description="Most files an archive may hold (uploads and ingest)."
     )
     max_archive_member_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1, description="Largest file inside an uploaded archive."
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Largest file inside an archive (uploads and ingest).",
     )
     max_archive_expanded_bytes: int = Field(
         default=4 * 1024 * 1024 * 1024, ge=1, description="Most bytes an archive expands to."

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from tests.support.atrest import fill, open_gallery, unit_vectors
-from tests.support.govern import PASSWORD
+from tests.support.cli import PASSWORD, init_args, init_input, make_token
 from typer.testing import CliRunner
 
 from facesearch.app.keys import STATE_FILE, Keys, RotationStopped
@@ -40,6 +40,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "FACESEARCH_ENCRYPTION_KEY_FILE",
         "FACESEARCH_KEY_COMMAND",
         "FACESEARCH_USER",
+        "FACESEARCH_TOKEN",
     ):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "data"
@@ -129,7 +130,7 @@ def audit(data: Path) -> list[dict[str, Any]]:
 
 def killed_rotation(data: Path, stop_after: int, **kw: Any) -> None:
     with Service.for_cli(Settings.load(data_dir=data)) as service:
-        who = service.accounts.for_cli("admin", None)
+        who = service.accounts.for_cli("admin", password=PASSWORD)
         with pytest.raises(RotationStopped):
             Keys(service.ctx).rotate(who, stop_after=stop_after, **kw)
 
@@ -146,16 +147,17 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     probes = unit_vectors(6, g.pipeline_dim, seed=5)
     g.close()
     want = search(data, None, probes)
-    run(data, "user", "add", "admin", "-r", "administrator", "--password-stdin",
-        stdin=PASSWORD + "\n")  # fmt: skip
-    run(data, "user", "add", "ivy", "-r", "investigator", "--no-password", FACESEARCH_USER="admin")
+    run(data, *init_args("admin"), stdin=init_input("admin"))
+    admin = make_token(data, "admin")  # before any key is set: the tokens live in the catalog
+    run(data, "user", "add", "ivy", "-r", "investigator", "--no-password", FACESEARCH_TOKEN=admin)
+    ivy = make_token(data, "ivy")
     add_probe(data)
 
     # encryption turned on: only an administrator may rotate, and plain data needs --from-plain
     monkeypatch.setenv("FACESEARCH_ENCRYPTION_KEY", K1)
-    out = run(data, "keys", "rotate", "--from-plain", code=2, FACESEARCH_USER="ivy")
+    out = run(data, "keys", "rotate", "--from-plain", code=2, FACESEARCH_TOKEN=ivy)
     assert "refused" in out
-    out = run(data, "keys", "rotate", code=1, FACESEARCH_USER="admin")
+    out = run(data, "keys", "rotate", code=1, FACESEARCH_TOKEN=admin)
     assert "--from-plain" in out
 
     killed_rotation(data, 20, from_plain=True)  # 20 faces' vectors rewritten, then killed
@@ -170,7 +172,7 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     g.close()
     # a rotation to another key may not start over an unfinished one
     out = run(data, "keys", "rotate", "--from-plain", code=1,
-              FACESEARCH_USER="admin", FACESEARCH_ENCRYPTION_KEY=K2)  # fmt: skip
+              FACESEARCH_TOKEN=admin, FACESEARCH_ENCRYPTION_KEY=K2)  # fmt: skip
     assert "unfinished rotation" in out
 
     # killed again while renaming blobs (after the vectors, the index, the probe and 5 blobs)
@@ -180,7 +182,7 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     info = stats(data)
     assert any("rotation is unfinished" in w for w in info["warnings"])
 
-    out = run(data, "keys", "rotate", "--from-plain", "--json", FACESEARCH_USER="admin")
+    out = run(data, "keys", "rotate", "--from-plain", "--json", FACESEARCH_TOKEN=admin)
     report = json.loads(out[out.index("{") :])
     assert report["resumed"] is True and report["counts"]["blobs"] == 60
     assert report["counts"]["embeddings"] == 30 and report["counts"]["index"] == 1
@@ -202,10 +204,10 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     old_file.write_text(K1)
     os.chmod(old_file, 0o644)
     out = run(data, "keys", "rotate", "--old-key-file", str(old_file), code=1,
-              FACESEARCH_USER="admin")  # fmt: skip
+              FACESEARCH_TOKEN=admin)  # fmt: skip
     assert "readable by others" in out
     os.chmod(old_file, 0o600)
-    out = run(data, "keys", "rotate", "--old-key-file", str(old_file), FACESEARCH_USER="admin")
+    out = run(data, "keys", "rotate", "--old-key-file", str(old_file), FACESEARCH_TOKEN=admin)
     assert "rotated to key id" in out and "(resumed)" in out
     assert_all_under(data, K2)
     got = search(data, K2, probes)

@@ -163,7 +163,7 @@ class OnePhoto:
         prepared: None,
         result: SearchResult,
     ) -> SearchOutcome:
-        matcher = SuppressionMatcher.load(session, gov.policy.suppression.threshold)
+        matcher = SuppressionMatcher.load(session, gov.policy.suppression.threshold, gov.cipher)
         return record_one(
             session,
             audit,

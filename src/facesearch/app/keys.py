@@ -3,8 +3,10 @@
 A rotation re-encrypts, from the old key (``FACESEARCH_OLD_ENCRYPTION_KEY`` or a key file) to
 the new one (the configured key), or from plain data when encryption is turned on for the
 first time (``from_plain``): every face's vectors in the catalog, the saved FAISS index, the
-stored probe images, and the blobs of the gallery and of the media sets, renaming the blobs
-(their names are keyed) and every catalog reference to them. Run it with the server stopped.
+stored probe images, the blobs of the gallery and of the media sets, renaming the blobs
+(their names are keyed) and every reference to them (catalog columns, and the crops named in
+removal requests' previews), then the suppression entries' vectors and the media faces'
+vectors. Run it with the server stopped.
 
 Progress is kept in ``key-rotation.json`` in the data directory (written atomically): the new
 and old key ids, the stages done and the last face id rewritten. A run killed at any point is
@@ -25,12 +27,19 @@ from typing import Any
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.errors import EncryptionError
-from facesearch.govern.schema import CandidateRow, Probe
+from facesearch.govern.schema import CandidateRow, Probe, Suppression
+from facesearch.govern.suppression import rename_preview_crops
 from facesearch.govern.users import Role
 from facesearch.media.access import MEDIA_BLOBS
 from facesearch.media.schema import MediaFace, MediaFile
 from facesearch.store.blobs import FileBlobStore
-from facesearch.store.crypto import Cipher, Keyring, generate_key
+from facesearch.store.crypto import (
+    MEDIA_FACE_COLUMN,
+    SUPPRESSION_COLUMN,
+    Cipher,
+    Keyring,
+    generate_key,
+)
 from facesearch.store.keysource import read_key_file
 from facesearch.store.rotation import (
     Budget,
@@ -40,6 +49,7 @@ from facesearch.store.rotation import (
     rotate_column,
     rotate_embeddings,
     rotate_index,
+    rotate_vectors,
 )
 from facesearch.store.schema import FaceRow, Image, SecondVectorQueue
 from facesearch.store.vectors.files import atomic_write
@@ -47,7 +57,7 @@ from facesearch.store.vectors.files import atomic_write
 __all__ = ["STATE_FILE", "Keys", "RotationReport", "RotationStopped"]
 
 STATE_FILE = "key-rotation.json"
-STAGES = ("embeddings", "index", "probes", "blobs", "media-blobs")
+STAGES = ("embeddings", "index", "probes", "blobs", "media-blobs", "suppressions", "media-faces")
 
 
 @dataclass
@@ -236,9 +246,39 @@ class Keys:
         if stage == "blobs":
             refs = [Image.thumbnail, FaceRow.crop, SecondVectorQueue.chip, CandidateRow.crop]
             rewritten, _ = rotate_blobs(
-                gallery.blobs, keys, sessions, refs, on_progress=on_progress, budget=budget
+                gallery.blobs,
+                keys,
+                sessions,
+                refs,
+                on_progress=on_progress,
+                budget=budget,
+                on_renamed=rename_preview_crops,  # removal previews name crops in JSON
             )
             return rewritten
+        if stage == "suppressions":
+            return rotate_vectors(
+                sessions,
+                Suppression.id,
+                Suppression.embedding,
+                Suppression.model,
+                SUPPRESSION_COLUMN,
+                keys,
+                stage=stage,
+                on_progress=on_progress,
+                budget=budget,
+            )
+        if stage == "media-faces":
+            return rotate_vectors(
+                sessions,
+                MediaFace.id,
+                MediaFace.embedding,
+                MediaFace.model,
+                MEDIA_FACE_COLUMN,
+                keys,
+                stage=stage,
+                on_progress=on_progress,
+                budget=budget,
+            )
         media = FileBlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=keys.new)
         rewritten, _ = rotate_blobs(
             media,

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +28,7 @@ from facesearch.govern.searches import SearchPermit
 from facesearch.govern.suppression import SuppressionMatcher
 from facesearch.media.acts import MediaService
 from facesearch.media.schema import MediaFace, MediaFile
+from facesearch.media.vectors import open_face_vector
 from facesearch.search.multiprobe import (
     MAX_PROBES,
     MultiProbeResult,
@@ -121,7 +121,7 @@ class Cluster:
             out.append(
                 (
                     ProbeVector(
-                        embedding=np.frombuffer(f.embedding, "<f4").astype(np.float32),
+                        embedding=open_face_vector(media.cipher, f.embedding, f.id, f.model),
                         sha256=hashlib.sha256(crop).hexdigest(),
                         quality=float(f.quality),
                         media_face_id=int(f.id),
@@ -217,7 +217,7 @@ def _record(
     request: SearchRequest,
     cluster: int | None,
 ) -> MultiSearchOutcome:
-    matcher = SuppressionMatcher.load(session, gov.policy.suppression.threshold)
+    matcher = SuppressionMatcher.load(session, gov.policy.suppression.threshold, gov.cipher)
     return record_multi_search(
         session,
         audit,

@@ -38,6 +38,8 @@ STAGES = {
     "probes": "probe images",
     "blobs": "crops, thumbnails",
     "media-blobs": "media files",
+    "suppressions": "suppression entries",
+    "media-faces": "media face vectors",
 }
 
 
@@ -81,9 +83,10 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
     ) -> None:
         """Re-encrypt the stored data under the configured key (administrators; audited).
 
-        Face vectors, the saved vector index, probe images and blobs (renamed: their names
-        are keyed) go from the old key (FACESEARCH_OLD_ENCRYPTION_KEY or --old-key-file), or
-        from plain data with --from-plain, to the key set now. Stop the server first.
+        Face vectors, the saved vector index, probe images, blobs (renamed: their names are
+        keyed), suppression entries and media faces' vectors go from the old key
+        (FACESEARCH_OLD_ENCRYPTION_KEY or --old-key-file), or from plain data with
+        --from-plain, to the key set now. Stop the server first.
         Resumable: run it again after an interruption."""
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
@@ -115,7 +118,8 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
             + (" (resumed)" if report.resumed else "")
             + f": {c.get('embeddings', 0)} faces' vectors, {c.get('index', 0)} index, "
             f"{c.get('probes', 0)} probes, {c.get('blobs', 0)} blobs, "
-            f"{c.get('media-blobs', 0)} media blobs"
+            f"{c.get('media-blobs', 0)} media blobs, {c.get('suppressions', 0)} suppression "
+            f"entries, {c.get('media-faces', 0)} media faces' vectors"
         )
 
     app.add_typer(keys, name="keys")

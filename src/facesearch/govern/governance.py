@@ -315,7 +315,7 @@ class Governance(AccountGovernance):
         """Active suppression entries, loaded once: call per ingest run, then
         ``matcher.is_suppressed(embedding, model)`` per face."""
         with self.session() as s:
-            return SuppressionMatcher.load(s, self.policy.suppression.threshold)
+            return SuppressionMatcher.load(s, self.policy.suppression.threshold, self.cipher)
 
     def is_suppressed(self, embedding: np.ndarray, model: str | None = None) -> bool:
         return self.suppression_matcher().is_suppressed(embedding, model)
@@ -325,7 +325,7 @@ class Governance(AccountGovernance):
     ) -> tuple[list[Any], int]:
         """Drop candidates of suppressed people; returns ``(kept, number dropped)``."""
         with self.session() as s:
-            matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold)
+            matcher = SuppressionMatcher.load(s, self.policy.suppression.threshold, self.cipher)
             return suppression.filter_candidates(s, matcher, candidates, model, self.cipher)
 
     def preview_removal(

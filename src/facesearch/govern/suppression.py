@@ -14,6 +14,10 @@ A person (or someone acting for them) asks to be removed. The steps, each logged
 3. From then on :class:`SuppressionMatcher` answers ``is_suppressed(embedding)`` for ingest
    (skip the face) and search (drop the candidate).
 
+With an encryption key the entries' vectors are stored sealed (AES-GCM, bound to the entry's
+id and model: ``store/crypto.py``) and read strictly (a plain entry is refused until
+``facesearch keys rotate --from-plain``).
+
 Trade-off: suppression works by similarity, so a look-alike scoring above the threshold is
 suppressed too; the preview makes that visible before anything is removed.
 """
@@ -34,7 +38,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import RemovalRequest, Suppression
 from facesearch.govern.users import Role, require_user
-from facesearch.store.crypto import Cipher, open_embedding
+from facesearch.store.crypto import SUPPRESSION_COLUMN, Cipher, open_embedding, seal_embedding
 from facesearch.store.schema import FaceRow as Face
 from facesearch.store.schema import Image
 
@@ -67,6 +71,22 @@ def from_blob(blob: bytes, dim: int | None = None) -> np.ndarray:
     return v
 
 
+def seal_entry(cipher: Cipher | None, vector: np.ndarray, entry_id: int, model: str) -> bytes:
+    """A suppression entry's vector as stored: float32, sealed to its id and model with a
+    cipher (plain without one)."""
+    return seal_embedding(cipher, vector, entry_id, model, SUPPRESSION_COLUMN)
+
+
+def open_entry(
+    cipher: Cipher | None, blob: bytes, entry_id: int, model: str, dim: int | None = None
+) -> np.ndarray:
+    """A stored suppression entry's vector (strict: a plain one is refused with a key)."""
+    v = open_embedding(cipher, blob, entry_id, model, SUPPRESSION_COLUMN)
+    if dim is not None and v.shape[0] != dim:
+        raise ValueError(f"stored embedding has {v.shape[0]} values, expected {dim}")
+    return v
+
+
 class SuppressionMatcher:
     """The active suppression entries, loaded once; cheap to query per face."""
 
@@ -75,15 +95,16 @@ class SuppressionMatcher:
         self.threshold = threshold
 
     @classmethod
-    def load(cls, session: Session, threshold: float) -> SuppressionMatcher:
+    def load(cls, session: Session, threshold: float, cipher: Cipher | None) -> SuppressionMatcher:
+        """The active entries; ``cipher``: the key they are sealed with (None: stored plain)."""
         rows = session.execute(
-            select(Suppression.model, Suppression.dim, Suppression.embedding).where(
+            select(Suppression.id, Suppression.model, Suppression.dim, Suppression.embedding).where(
                 Suppression.active.is_(True)
             )
         ).all()
         grouped: dict[str, list[np.ndarray]] = {}
-        for model, dim, blob in rows:
-            grouped.setdefault(model, []).append(from_blob(blob, dim))
+        for entry_id, model, dim, blob in rows:
+            grouped.setdefault(model, []).append(open_entry(cipher, blob, entry_id, model, dim))
         return cls({m: unit_rows(np.stack(v)) for m, v in grouped.items()}, threshold)
 
     def __len__(self) -> int:
@@ -281,21 +302,27 @@ def preview_removal(
     )
     session.add(req)
     session.flush()
-    for q in queries:
-        session.add(
-            Suppression(
-                request_id=req.id,
-                model=model,
-                dim=int(q.shape[0]),
-                embedding=to_blob(q),
-                requester=req.requester,
-                reason=req.reason,
-                active=False,
-                created_by=actor,
-                created_at=now,
-            )
+    entries = [
+        Suppression(
+            request_id=req.id,
+            model=model,
+            dim=int(q.shape[0]),
+            # with a key: sealed once the row has its id (the vector is bound to it)
+            embedding=b"" if cipher is not None else to_blob(q),
+            requester=req.requester,
+            reason=req.reason,
+            active=False,
+            created_by=actor,
+            created_at=now,
         )
+        for q in queries
+    ]
+    session.add_all(entries)
     session.flush()
+    if cipher is not None:
+        for entry, q in zip(entries, queries, strict=True):
+            entry.embedding = seal_entry(cipher, q, entry.id, model)
+        session.flush()
     audit.record(
         actor,
         action,
@@ -375,6 +402,22 @@ def finish_removal(
         details["error"] = error
         audit.record(actor, "removal.failed", details)
     return req
+
+
+def rename_preview_crops(session: Session, moves: dict[str, str]) -> int:
+    """Rename the crops the removal requests' previews name (``moves``: old blob name -> new,
+    from a key rotation, whose blob names are keyed); returns how many requests changed."""
+    changed = 0
+    for req in session.execute(select(RemovalRequest)).scalars():
+        preview = req.preview or []
+        if not any(m.get("crop") in moves for m in preview):
+            continue
+        req.preview = [
+            {**m, "crop": moves[m["crop"]]} if m.get("crop") in moves else m for m in preview
+        ]
+        changed += 1
+    session.flush()
+    return changed
 
 
 def cancel_removal(

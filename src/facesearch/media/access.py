@@ -32,7 +32,8 @@ DEFAULT_SET = "default"
 
 class MediaAccess:
     """The state every group of media acts shares: governance, the gallery (its models and
-    bands), the media settings and the media blob store (encrypted like the gallery's)."""
+    bands), the media settings, the media blob store (encrypted like the gallery's) and the
+    gallery's cipher, which also seals the media faces' vectors (media/vectors.py)."""
 
     def __init__(
         self, governance: Governance, gallery: Gallery, settings: MediaSettings | None = None
@@ -40,6 +41,7 @@ class MediaAccess:
         self.gov = governance
         self.gallery = gallery
         self.settings = settings or MediaSettings()
+        self.cipher = gallery.cipher
         self.blobs = FileBlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
 
     def _media_case(

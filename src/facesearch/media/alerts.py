@@ -33,6 +33,8 @@ from facesearch.govern.audit import AuditLog
 from facesearch.govern.schema import Case, User
 from facesearch.media.access import MediaAccess
 from facesearch.media.schema import MediaAlert, MediaFace
+from facesearch.media.vectors import face_vectors
+from facesearch.store.crypto import Cipher
 
 CHUNK = 20_000  # other cases' faces scored per step
 
@@ -80,10 +82,12 @@ class CrossCheck:
     cases_with_new_alerts: tuple[str, ...]  # other cases (shown to this case's people)
 
 
-def _vectors(rows: list[tuple[int, int, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _vectors(
+    rows: list[tuple[int, int, bytes]], model: str, cipher: Cipher | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ids = np.array([r[0] for r in rows], np.int64)
     cases = np.array([r[1] for r in rows], np.int64)
-    vecs = np.stack([np.frombuffer(r[2], "<f4") for r in rows]).astype(np.float32)
+    vecs = face_vectors(cipher, ((r[0], model, r[2]) for r in rows))
     return ids, cases, vecs
 
 
@@ -115,9 +119,11 @@ def cross_check(
     model: str,
     actor: str,
     now: datetime,
+    cipher: Cipher | None,
 ) -> CrossCheck:
     """Compare the case's searchable media faces with every other case's; store and audit the
-    new pairs at or above ``strong`` (both sides). Already known pairs are left as they are."""
+    new pairs at or above ``strong`` (both sides). Already known pairs are left as they are.
+    ``cipher``: the key the faces' vectors are sealed with (None: stored plain)."""
     own_rows = [
         tuple(r)
         for r in s.execute(
@@ -132,7 +138,7 @@ def cross_check(
     ]
     if not own_rows:
         return CrossCheck(0, 0, 0, ())
-    own_ids, _, own = _vectors(own_rows)  # type: ignore[arg-type]
+    own_ids, _, own = _vectors(own_rows, model, cipher)  # type: ignore[arg-type]
     known = {
         (int(a), int(b))
         for a, b in s.execute(
@@ -144,7 +150,7 @@ def cross_check(
     compared = 0
     new: dict[int, list[tuple[int, int, float]]] = defaultdict(list)  # other case -> pairs
     for rows in _other_faces(s, case, model):
-        ids, cases, vecs = _vectors(rows)
+        ids, cases, vecs = _vectors(rows, model, cipher)
         compared += len(ids)
         scores = vecs @ own.T  # (others, own)
         for oi, mi in zip(*np.nonzero(scores >= strong), strict=True):
@@ -260,6 +266,7 @@ class CrossCases(MediaAccess):
                 model=self.gallery.model_key,
                 actor=actor,
                 now=self.gov.clock(),
+                cipher=self.cipher,
             )
             a.record(
                 actor,

@@ -41,8 +41,10 @@ from facesearch.media.schema import (
 )
 from facesearch.media.sniff import SNIFF_BYTES, media_kind
 from facesearch.media.sources import iter_media
+from facesearch.media.vectors import seal_face_vector
 from facesearch.media.video import VideoSettings
 from facesearch.media.worker import init_media_worker, process_media_batch
+from facesearch.store.crypto import Cipher
 from facesearch.store.ports import BlobStore, Executor, InlineExecutor
 
 SessionFactory = Callable[[], Session]
@@ -149,9 +151,11 @@ class MediaImportRun:
         on_progress: MediaProgressCallback | None = None,
         video: VideoSettings | None = None,
         executor: MediaExecutorFactory | None = None,
+        cipher: Cipher | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.blobs = blobs
+        self.cipher = cipher  # seals the faces' vectors (media/vectors.py)
         self.case_id, self.set_id, self.import_id = case_id, set_id, import_id
         self.paths = [Path(p) for p in paths]
         self.model = model
@@ -390,6 +394,7 @@ class MediaImportRun:
         t0 = time.perf_counter()
         items, self._to_store = self._to_store, []
         faces_total = eliminated_total = 0
+        sealed: list[tuple[MediaFace, Any]] = []  # faces whose vectors are sealed by id
         with self.session_factory() as s, s.begin():
             for pending, out in items:
                 elim = self._elimination(pending, out)
@@ -415,27 +420,31 @@ class MediaImportRun:
                             )
                         )
                 for i, f in enumerate(out.faces):
-                    s.add(
-                        MediaFace(
-                            file_id=row.id,
-                            case_id=self.case_id,
-                            frame_ms=f.frame_ms,
-                            track=f.track,
-                            face_index=i,
-                            x=f.bbox[0],
-                            y=f.bbox[1],
-                            w=f.bbox[2],
-                            h=f.bbox[3],
-                            landmarks=f.landmarks,
-                            detector_score=f.detector_score,
-                            quality=f.quality,
-                            flags=",".join(f.flags),
-                            searchable=not f.flags,
-                            model=self.model,
-                            embedding=np.asarray(f.embedding, "<f4").tobytes(),
-                            crop=self.blobs.put(f.crop_jpeg),
-                        )
+                    face = MediaFace(
+                        file_id=row.id,
+                        case_id=self.case_id,
+                        frame_ms=f.frame_ms,
+                        track=f.track,
+                        face_index=i,
+                        x=f.bbox[0],
+                        y=f.bbox[1],
+                        w=f.bbox[2],
+                        h=f.bbox[3],
+                        landmarks=f.landmarks,
+                        detector_score=f.detector_score,
+                        quality=f.quality,
+                        flags=",".join(f.flags),
+                        searchable=not f.flags,
+                        model=self.model,
+                        # with a key: sealed below, once the row has its id
+                        embedding=b""
+                        if self.cipher is not None
+                        else np.asarray(f.embedding, "<f4").tobytes(),
+                        crop=self.blobs.put(f.crop_jpeg),
                     )
+                    s.add(face)
+                    if self.cipher is not None:
+                        sealed.append((face, f.embedding))
                 self.report.files_new += 1
                 if elim:
                     self._count_elimination(elim)
@@ -445,6 +454,10 @@ class MediaImportRun:
                 self.report.faces += len(out.faces)
                 self.report.faces_flagged += len(out.faces) - len(searchable)
                 faces_total += len(out.faces)
+            if sealed:
+                s.flush()  # the faces get their ids; their vectors are bound to them
+                for face, vec in sealed:
+                    face.embedding = seal_face_vector(self.cipher, vec, face.id, self.model)
         self.report.stage_seconds["store"] = (
             self.report.stage_seconds.get("store", 0.0) + time.perf_counter() - t0
         )

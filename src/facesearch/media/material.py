@@ -79,6 +79,7 @@ class CaseMaterial(CrossCases):
             workers=workers,
             on_progress=on_progress,
             video=self.settings.video,
+            cipher=self.cipher,
         )
         report = run.run()
         status = "interrupted" if report.interrupted else "completed"

@@ -19,6 +19,8 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import Case
 from facesearch.media.cluster import ClusterSettings, cluster_vectors
 from facesearch.media.schema import MediaCluster, MediaFace, MediaFile
+from facesearch.media.vectors import face_vectors
+from facesearch.store.crypto import Cipher
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,15 @@ class ClusterRun:
     kept_by_decision: int  # faces pinned by a person's decision, left where they were
 
 
-def _load_face_vectors(rows: Sequence[MediaFace]) -> np.ndarray:
-    return np.stack([np.frombuffer(r.embedding, "<f4") for r in rows]).astype(np.float32)
+def _load_face_vectors(rows: Sequence[MediaFace], cipher: Cipher | None) -> np.ndarray:
+    return face_vectors(cipher, ((r.id, r.model, r.embedding) for r in rows))
 
 
 def _photo_key(f: MediaFace) -> tuple[int, int]:
     return (f.file_id, -1 if f.frame_ms is None else f.frame_ms)
 
 
-def recluster(s: Session, c: Case, settings: ClusterSettings) -> ClusterRun:
+def recluster(s: Session, c: Case, settings: ClusterSettings, cipher: Cipher | None) -> ClusterRun:
     """Cluster every searchable face of the case again, keeping people's decisions.
 
     Faces pinned by a decision (merge, split, move, name) stay in their cluster. Each new group
@@ -73,7 +75,7 @@ def recluster(s: Session, c: Case, settings: ClusterSettings) -> ClusterRun:
     their new photos and keeps their name and id; a group without pinned faces takes over the
     unreviewed cluster most of its faces were in before (stable ids), else a new one. A face
     never joins a cluster that already holds a face of its photo. Flagged faces (low quality)
-    are kept aside, in no cluster.
+    are kept aside, in no cluster. ``cipher``: the key the faces' vectors are sealed with.
     """
     rows = list(
         s.execute(
@@ -89,7 +91,7 @@ def recluster(s: Session, c: Case, settings: ClusterSettings) -> ClusterRun:
         return ClusterRun(0, len(aside), 0, 0, 0)
     photo_ids: dict[tuple[int, int], int] = {}
     photos = np.array([photo_ids.setdefault(_photo_key(f), len(photo_ids)) for f in usable])
-    labels = cluster_vectors(_load_face_vectors(usable), photos, settings)
+    labels = cluster_vectors(_load_face_vectors(usable, cipher), photos, settings)
     clusters = {
         cl.id: cl
         for cl in s.execute(select(MediaCluster).where(MediaCluster.case_id == c.id)).scalars()

@@ -33,7 +33,7 @@ class PersonReview(MediaAccess):
 
         def fn(s: Session, a: AuditLog) -> ClusterRun:
             _, c = self._media_case(s, actor, case, "media.cluster")
-            result = recluster(s, c, self.settings.clustering)
+            result = recluster(s, c, self.settings.clustering, self.cipher)
             a.record(
                 actor,
                 "media.cluster",

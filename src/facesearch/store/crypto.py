@@ -26,13 +26,17 @@ encryption was turned on, or under an older key, is re-encrypted by ``facesearch
 (``--from-plain``), which decrypts with whichever key the 8-byte key id names
 (:class:`Keyring`).
 
+The other stored vectors are sealed the same way, each bound to its own table's row id and
+model (:data:`SUPPRESSION_COLUMN`: the embedding-only entries of people removed on request;
+:data:`MEDIA_FACE_COLUMN`: the faces of a case's seized material).
+
 What it protects: the images, embeddings and vector index copied off the disk or out of a
 database dump or backup without the key are unreadable, and any change to them is detected.
 What it does not protect: anything while facesearch is running with the key (the process, and
 whoever can read its environment or key file, holds it); the catalog's metadata, provenance,
 face boxes and landmarks; the audit log (holds no images); vectors kept in a Milvus server
-(encrypt that host's disk); media sets' and suppression entries' vectors. Losing the key loses
-the data: keep it in a secrets manager and back it up apart from the data.
+(encrypt that host's disk). Losing the key loses the data: keep it in a secrets manager and
+back it up apart from the data.
 Costs: 40 bytes per blob or embedding, 16 bytes per 4 MiB of index; measured in
 ``benchmarks/bench_encryption.py`` (docs/performance.md).
 """
@@ -63,6 +67,10 @@ KEY_ID_LEN = 8
 _NONCE_LEN = 12
 TAG_LEN = 16
 HEADER_LEN = len(MAGIC) + KEY_ID_LEN + _NONCE_LEN
+#: the ``column`` of :func:`embedding_aad` for the vectors outside the catalog's ``faces``
+#: table (distinct, so that a vector cannot be moved between tables whose ids coincide)
+SUPPRESSION_COLUMN = "gov_suppressions.embedding"
+MEDIA_FACE_COLUMN = "media_faces.embedding"
 
 
 def generate_key() -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from facesearch.errors import EncryptionError
@@ -177,6 +177,66 @@ def rotate_column(
     return done
 
 
+def rotate_vectors(
+    sessions: Sessions,
+    pk: InstrumentedAttribute[int],
+    column: InstrumentedAttribute[Any],
+    model: InstrumentedAttribute[Any],
+    label: str,
+    keys: Keyring,
+    *,
+    stage: str,
+    chunk: int = 1000,
+    on_progress: ProgressFn | None = None,
+    budget: Budget | None = None,
+) -> int:
+    """Re-encrypt a table's vectors (``column``), each bound to its row id, its ``model`` and
+    ``label`` (:func:`embedding_aad`: e.g. ``gov_suppressions.embedding``), by id in chunks of
+    one transaction each. Returns how many rows were rewritten."""
+    with sessions() as s:
+        total = int(s.scalar(select(func.count()).select_from(pk.class_)) or 0)
+    rewritten = seen = last = 0
+    while True:
+        stopped: RotationStopped | None = None
+        with sessions() as s:
+            rows = s.execute(
+                select(pk, model, column).where(pk > last).order_by(pk).limit(chunk)
+            ).all()
+            if not rows:
+                break
+            changes = []
+            for row_id, row_model, blob in rows:
+                if blob is not None and not keys.is_current(blob):
+                    try:
+                        if budget is not None:
+                            budget.spend()
+                    except RotationStopped as exc:
+                        stopped = exc
+                        break
+                    aad = embedding_aad(row_id, row_model or "", label)
+                    changes.append(
+                        {"row_id": row_id, "sealed": keys.new.encrypt(keys.decrypt(blob, aad), aad)}
+                    )
+                last = int(row_id)
+                seen += 1
+            if changes:  # what was rewritten before a stop is committed with this chunk
+                table: Table = pk.class_.__table__
+                s.execute(
+                    update(table)
+                    .where(table.c[pk.key] == bindparam("row_id"))
+                    .values({table.c[column.key]: bindparam("sealed")}),
+                    changes,
+                )
+            rewritten += len(changes)
+        if stopped is not None:
+            raise stopped
+        if on_progress is not None:
+            on_progress(stage, seen, total)
+    if on_progress is not None:
+        on_progress(stage, total, total)
+    return rewritten
+
+
 def rotate_blobs(
     store: StoredBlobs,
     keys: Keyring,
@@ -187,9 +247,12 @@ def rotate_blobs(
     batch: int = 256,
     on_progress: ProgressFn | None = None,
     budget: Budget | None = None,
+    on_renamed: Callable[[Session, dict[str, str]], object] | None = None,
 ) -> tuple[int, int]:
     """Re-encrypt every blob of ``store`` under the new key and its new name, renaming the
-    catalog columns in ``refs`` that name it. Returns (rewritten, renamed)."""
+    catalog columns in ``refs`` that name it; ``on_renamed(session, {old: new})`` renames
+    the other references (e.g. inside JSON) in the same transaction. Returns (rewritten,
+    renamed)."""
     names = store.keys()
     rewritten = renamed = 0
     seen = 0
@@ -229,6 +292,8 @@ def rotate_blobs(
                         .values({target: bindparam("new_name")}),
                         pairs,
                     )
+                if on_renamed is not None:
+                    on_renamed(s, moves)
             for old in moves:
                 store.delete(old)
             renamed += len(moves)

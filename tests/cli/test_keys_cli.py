@@ -21,8 +21,11 @@ from typer.testing import CliRunner
 from facesearch.app.keys import STATE_FILE, Keys, RotationStopped
 from facesearch.app.service import Service
 from facesearch.errors import EncryptionError
-from facesearch.govern.schema import AuditEntry, Case, Probe, User
+from facesearch.govern.schema import AuditEntry, Case, Probe, RemovalRequest, Suppression, User
 from facesearch.govern.searches import store_probe
+from facesearch.govern.suppression import open_entry, to_blob
+from facesearch.media.schema import MediaFace, MediaFile, MediaImport, MediaSet
+from facesearch.media.vectors import open_face_vector
 from facesearch.settings import Settings
 from facesearch.store.crypto import Cipher, generate_key, key_id_of, parse_key
 from facesearch.store.schema import FaceRow, Image
@@ -70,9 +73,16 @@ def search(data: Path, key: str | None, probes: np.ndarray) -> tuple[np.ndarray,
         g.close()
 
 
+SUPPRESSED = unit_vectors(2, 128, seed=11)  # a removed person's embedding-only entries
+MEDIA = unit_vectors(3, 128, seed=12)  # faces of a case's seized material
+
+
 def add_probe(data: Path) -> None:
-    """A case's stored probe image, kept while no key was set (plain)."""
+    """A case's stored probe image, kept while no key was set (plain); with it, as stored
+    without a key: a removal request (its preview names a face's crop) with its suppression
+    entries, and a media set's faces."""
     g = open_gallery(data)
+    assert g.pipeline_dim == 128
     with g.catalog.session() as s:
         admin = s.scalars(select(User).where(User.username == "admin")).one()
         case = Case(
@@ -83,7 +93,68 @@ def add_probe(data: Path) -> None:
         s.add(case)
         s.flush()
         store_probe(s, case, None, PROBE, datetime.now(UTC))
+        face_id, crop = s.execute(select(FaceRow.id, FaceRow.crop).order_by(FaceRow.id)).first()
+        req = RemovalRequest(
+            requester="the person", reason="erasure", model=g.model_key, threshold=0.5,
+            status="previewed", removed=[], created_by="admin", created_at=datetime.now(UTC),
+            preview=[{"face_id": face_id, "score": 0.9, "image_sha256": None,
+                      "image_path": None, "crop": crop}],
+        )  # fmt: skip
+        s.add(req)
+        s.flush()
+        for vec in SUPPRESSED:
+            s.add(
+                Suppression(
+                    request_id=req.id, model=g.model_key, dim=128, embedding=to_blob(vec),
+                    requester="the person", reason="erasure", active=True, created_by="admin",
+                    created_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+        mset = MediaSet(case_id=case.id, name="phone", created_by="admin")
+        s.add(mset)
+        s.flush()
+        run = MediaImport(set_id=mset.id, actor="admin")
+        s.add(run)
+        s.flush()
+        mfile = MediaFile(
+            set_id=mset.id, import_id=run.id, path="a.jpg", source="/x/a.jpg", size=1,
+            md5="0" * 32, sha1="0" * 40, sha256="0" * 64, status="faces",
+        )  # fmt: skip
+        s.add(mfile)
+        s.flush()
+        for i, vec in enumerate(MEDIA):
+            s.add(
+                MediaFace(
+                    file_id=mfile.id, case_id=case.id, face_index=i, x=0.0, y=0.0, w=9.0,
+                    h=9.0, landmarks=[], detector_score=0.9, quality=0.9, model=g.model_key,
+                    embedding=vec.astype("<f4").tobytes(),
+                )
+            )  # fmt: skip
     g.close()
+
+
+def assert_vectors_under(g: Any, cipher: Cipher) -> None:
+    """The suppression entries and the media faces are sealed with ``cipher`` and open to the
+    vectors stored; the removal preview names the crop's current (keyed) name."""
+    with g.catalog.session() as s:
+        sups = s.execute(
+            select(Suppression.id, Suppression.model, Suppression.embedding).order_by(
+                Suppression.id
+            )
+        ).all()
+        media = s.execute(
+            select(MediaFace.id, MediaFace.model, MediaFace.embedding).order_by(MediaFace.id)
+        ).all()
+        (preview,) = s.scalars(select(RemovalRequest.preview)).all()
+        crop = s.scalar(select(FaceRow.crop).where(FaceRow.id == preview[0]["face_id"]))
+    assert len(sups) == 2 and len(media) == 3
+    for (entry_id, model, blob), vec in zip(sups, SUPPRESSED, strict=True):
+        assert key_id_of(blob) == cipher.key_id and vec.astype("<f4").tobytes() not in blob
+        np.testing.assert_array_equal(open_entry(cipher, blob, entry_id, model, 128), vec)
+    for (face_id, model, blob), vec in zip(media, MEDIA, strict=True):
+        assert key_id_of(blob) == cipher.key_id and vec.astype("<f4").tobytes() not in blob
+        np.testing.assert_array_equal(open_face_vector(cipher, blob, face_id, model), vec)
+    assert preview[0]["crop"] == crop and g.blobs.get(crop)  # renamed with the blob
 
 
 def assert_all_under(data: Path, key: str) -> None:
@@ -109,6 +180,7 @@ def assert_all_under(data: Path, key: str) -> None:
             assert key_id_of(g.blobs.get_stored(name)) == cipher.key_id
         index = (data / "index" / INDEX_FILE).read_bytes()
         assert index[:4] == b"FSS1" and index[4:12] == cipher.key_id
+        assert_vectors_under(g, cipher)
     finally:
         g.close()
     assert not (data / STATE_FILE).exists()
@@ -181,12 +253,27 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     assert state["done"] == ["embeddings", "index", "probes"]
     info = stats(data)
     assert any("rotation is unfinished" in w for w in info["warnings"])
+    # and once more after the first suppression entry (the other 55 blobs before it)
+    killed_rotation(data, 55 + 1, from_plain=True)
+    state = json.loads((data / STATE_FILE).read_text())
+    assert state["done"] == ["embeddings", "index", "probes", "blobs", "media-blobs"]
+    g = open_gallery(data, K1)
+    with g.catalog.session() as s:
+        kinds = [key_id_of(e) is not None for e in s.scalars(select(Suppression.embedding))]
+    g.close()
+    assert kinds == [True, False]
+    with (
+        Service.for_cli(Settings.load(data_dir=data)) as service,
+        pytest.raises(EncryptionError),  # the plain entry is refused, not read as plain
+    ):
+        service.governance.suppression_matcher()
 
     out = run(data, "keys", "rotate", "--from-plain", "--json", FACESEARCH_TOKEN=admin)
     report = json.loads(out[out.index("{") :])
     assert report["resumed"] is True and report["counts"]["blobs"] == 60
     assert report["counts"]["embeddings"] == 30 and report["counts"]["index"] == 1
     assert report["counts"]["probes"] == 1
+    assert report["counts"]["suppressions"] == 2 and report["counts"]["media-faces"] == 3
     assert_all_under(data, K1)
     info = stats(data)
     assert info["encryption"] == f"AES-256-GCM, key id {Cipher(parse_key(K1)).key_id.hex()}"
@@ -218,6 +305,8 @@ def test_rotation_killed_halfway_and_resumed(data: Path, monkeypatch: pytest.Mon
     entries = audit(data)
     phases = [(e["actor"], e["phase"]) for e in entries]
     assert phases.count(("admin", "finished")) == 2
-    assert phases.count(("admin", "started")) == 5  # 3 runs to the first key, 2 to the second
+    assert phases.count(("admin", "started")) == 6  # 4 runs to the first key, 2 to the second
     finished = [e for e in entries if e["phase"] == "finished"]
     assert finished[-1]["counts"]["embeddings"] == 30 and finished[-1]["counts"]["blobs"] == 60
+    assert finished[-1]["counts"]["suppressions"] == 2
+    assert finished[-1]["counts"]["media-faces"] == 3

@@ -4,21 +4,27 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tests.support.govern import (  # noqa: F401
     MODEL,
+    FakeBackend,
     World,
     add_face,
     engine,
+    make_world,
     open_approved_case,
     person_vec,
     probe_bytes,
     remove_faces_from,
+    sqlite_engine,
     world,
 )
 
+from facesearch.errors import EncryptionError
 from facesearch.govern import RefusedError, index_finder
 from facesearch.govern.schema import AuditEntry, Suppression
+from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.store.crypto import Cipher, generate_key, is_encrypted, parse_key, seal_embedding
 from facesearch.store.schema import FaceRow as Face
 
 PERSON = 4
@@ -128,3 +134,85 @@ def test_index_finder_adapter(world: World) -> None:  # noqa: F811
     hits = SimpleNamespace(scores=np.array([[0.9, 0.1, -1.0]]), ids=ids)
     find = index_finder(lambda q, k: hits, k=3)
     assert find(np.zeros((1, 128), np.float32), 0.4) == [(world.faces[(PERSON, 0)], 0.9)]
+
+
+def _seal_faces(keyed: World, cipher: Cipher) -> None:
+    """The catalog's faces as a gallery with the key stores them (sealed to their ids)."""
+    with keyed.sessions() as s:
+        for face_id, blob in s.execute(select(Face.id, Face.embedding)).all():
+            vec = np.frombuffer(blob, "<f4")
+            sealed = seal_embedding(cipher, vec, face_id, MODEL)
+            s.execute(update(Face).where(Face.id == face_id).values(embedding=sealed))
+        s.commit()
+
+
+def test_with_a_key_suppression_entries_are_sealed_and_still_block_the_person(
+    engine,  # noqa: F811
+) -> None:
+    cipher = Cipher(parse_key(generate_key()))
+    keyed = make_world(engine, cipher=cipher)
+    _seal_faces(keyed, cipher)
+    # the fake engine scores a plain twin of the catalog (same faces, same ids); suppression
+    # reads the sealed catalog with the key
+    twin_engine = sqlite_engine()
+    twin = make_world(twin_engine)
+    assert twin.faces == keyed.faces
+    keyed.backend = FakeBackend(twin.sessions)
+    gov = keyed.gov
+    open_approved_case(keyed)
+    theirs = {keyed.faces[(PERSON, 0)], keyed.faces[(PERSON, 1)]}
+
+    request_id, matches = gov.preview_removal(
+        "admin", _request_vectors(), MODEL, "the person", "erasure request DSR-9"
+    )
+    assert {m.face_id for m in matches} == theirs  # found among the sealed face vectors
+
+    def remove(ids: list[int]) -> int:
+        remove_faces_from(twin.sessions)(ids)
+        return int(remove_faces_from(keyed.sessions)(ids))
+
+    assert set(gov.apply_removal("admin", request_id, remove)) == theirs
+    # at rest: the entries do not decode as the person's vectors
+    queries = _request_vectors()
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    with keyed.sessions() as s:
+        stored = s.execute(select(Suppression.embedding).order_by(Suppression.id)).scalars().all()
+    assert len(stored) == 2
+    for blob, q in zip(stored, queries, strict=True):
+        assert is_encrypted(blob) and len(blob) == 128 * 4 + 40
+        assert q.astype("<f4").tobytes()[:16] not in blob
+        decoded = np.frombuffer(blob[: 128 * 4], "<f4")
+        assert not np.allclose(decoded, q, atol=1e-3)
+
+    # ingest (the matcher the library uses) and search still leave the person out
+    matcher = gov.suppression_matcher()
+    assert matcher.is_suppressed(person_vec(PERSON, 70), MODEL)
+    assert not matcher.is_suppressed(person_vec(PERSON + 1, 70), MODEL)
+    with keyed.sessions() as s:
+        sneaked = add_face(s, PERSON, 80, collection="other")
+        blob = s.execute(select(Face.embedding).where(Face.id == sneaked)).scalar_one()
+        sealed = seal_embedding(cipher, np.frombuffer(blob, "<f4"), sneaked, MODEL)
+        s.execute(update(Face).where(Face.id == sneaked).values(embedding=sealed))
+        s.commit()
+    with twin.sessions() as s:
+        assert add_face(s, PERSON, 80, collection="other") == sneaked
+        s.commit()
+    after = keyed.search("alice", "C-1", probe_bytes(PERSON))
+    assert after.candidates == () and after.hidden_suppressed == 1
+    others = keyed.search("alice", "C-1", probe_bytes(2))
+    assert len(others.candidates) == 2 and others.hidden_suppressed == 0
+
+    # strict: without the key, or with another one, the entries are refused, not misread
+    with keyed.sessions() as s:
+        with pytest.raises(EncryptionError):
+            SuppressionMatcher.load(s, 0.5, None)
+        with pytest.raises(EncryptionError, match="different key"):
+            SuppressionMatcher.load(s, 0.5, Cipher(parse_key(generate_key())))
+        # a sealed entry moved to another entry's row fails its binding
+        first, second = s.execute(select(Suppression).order_by(Suppression.id)).scalars().all()
+        first.embedding, second.embedding = second.embedding, first.embedding
+        s.flush()
+        with pytest.raises(EncryptionError, match="modified"):
+            SuppressionMatcher.load(s, 0.5, cipher)
+        s.rollback()
+    twin_engine.dispose()

@@ -31,7 +31,7 @@ CREDENTIAL_OPTIONS = {"--as", "--token", "--token-file", "--password-stdin"}
 # tools that touch no governed data (the server authenticates each request itself)
 EXEMPT = {
     "init", "stats", "runs", "policy show", "policy check", "audit keygen", "embed", "compare",
-    "eval", "calibrate", "serve",
+    "eval", "calibrate", "serve", "keys generate",
 }  # fmt: skip
 
 

@@ -91,7 +91,7 @@ def test_sign_in_as_each_role(session_for: Any, username: str) -> None:
     if username == "admin":
         session.screenshot("login")
     page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill("wrong password")
+    page.get_by_label("Password", exact=True).fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
     assert "Sign-in failed" in page.get_by_role("alert").inner_text()
 

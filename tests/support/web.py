@@ -287,7 +287,7 @@ class Session:
         page = self.page
         page.goto(f"{self.server.url}/#/login")
         page.get_by_label("User name").fill(username)
-        page.get_by_label("Password").fill(password)
+        page.get_by_label("Password", exact=True).fill(password)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("button", name="Sign out").wait_for()
         page.locator("main h1", has_not_text="Sign in").wait_for()  # the landing page is shown

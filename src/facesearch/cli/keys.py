@@ -20,14 +20,16 @@ from rich.progress import (
 
 from facesearch.app.keys import Keys
 from facesearch.cli.common import (
-    Actor,
+    NO_CREDENTIAL,
+    Credential,
     DatabaseUrlOption,
     DataDirOption,
-    TokenOpt,
+    authenticated,
     console,
     err_console,
     friendly_errors,
 )
+from facesearch.cli.groups import principal_for
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -58,6 +60,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         sys.stdout.write(Keys.generate() + "\n")
 
     @keys.command("rotate")
+    @authenticated
     def rotate(
         ctx: typer.Context,
         old_key_file: Annotated[
@@ -76,10 +79,9 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
             ),
         ] = False,
         json_out: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
-        actor: Actor = None,
-        token: TokenOpt = None,
         data_dir: DataDirOption = None,
         database_url: DatabaseUrlOption = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
         """Re-encrypt the stored data under the configured key (administrators; audited).
 
@@ -90,7 +92,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         Resumable: run it again after an interruption."""
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
-            who = service.accounts.for_cli(actor, token)
+            who = principal_for(service, cred)
             with Progress(
                 TextColumn("{task.description:>18}"),
                 BarColumn(),

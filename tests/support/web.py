@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -171,13 +172,16 @@ def prepare_data(
     from facesearch.app.service import SearchRequest, Service
     from facesearch.settings import Settings
 
+    # the policy is in place before init, so it is the first one in force (a policy file
+    # changed later is a pending change that two administrators must approve)
+    text = (resources.files("facesearch.govern") / "default_policy.toml").read_text("utf-8")
+    for old, new in POLICY_CHANGES.items():
+        assert old in text, f"the default policy no longer has {old!r}"
+        text = text.replace(old, new)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(text, encoding="utf-8")
     with Service.for_cli(Settings.load(data_dir=data_dir)) as first:
-        policy_path = first.library.initialise("admin", PASSWORD, USERS["admin"][1])
-        text = policy_path.read_text(encoding="utf-8")
-        for old, new in POLICY_CHANGES.items():
-            assert old in text, f"the default policy no longer has {old!r}"
-            text = text.replace(old, new)
-        policy_path.write_text(text, encoding="utf-8")
+        first.library.initialise("admin", PASSWORD, USERS["admin"][1])
 
     service = Service.for_cli(Settings.load(data_dir=data_dir))  # the policy above in force
     try:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(
         default=None, ge=0, description="Ingest worker processes (0: in the server process)."
     )
+    writer_wait: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds a write (ingest, removal, re-index, key rotation) waits for another "
+        "process's write on the same data directory before it is refused (default: it waits).",
+    )
     second_vectors: Literal["auto", "ingest", "pass"] = Field(
         default="auto",
         description="Where ingest makes each face's second vector: in its workers ('ingest'), "

@@ -143,7 +143,7 @@ class Admin:
         embeddings of ``model``."""
         ctx = self.ctx
         indexed = model == ctx.gallery.model_key
-        with ctx.engine_lock.read():
+        with ctx.reading():
             found: tuple[int, list[PreviewMatch]] = ctx.governance.preview_removal(
                 who.username,
                 embeddings,
@@ -161,7 +161,7 @@ class Admin:
         ctx = self.ctx
 
         def remove(ids: list[int]) -> Any:
-            with ctx.engine_lock.write():
+            with ctx.writing("removal"):
                 return ctx.gallery.remove_faces(ids)
 
         chosen: list[int] = ctx.governance.apply_removal(who.username, request_id, remove, face_ids)
@@ -175,7 +175,7 @@ class Admin:
         ctx.governance.require_role(
             who.username, "faces.delete", Role.ADMINISTRATOR, {"faces": ids, "reason": reason}
         )
-        with ctx.engine_lock.write():
+        with ctx.writing("removal"):
             removed: int = ctx.gallery.remove_faces(ids)
         ctx.governance.record(
             who.username, "faces.delete", {"faces": ids, "removed": removed, "reason": reason}

@@ -6,6 +6,13 @@ readers-writer lock and the bounded search pool. The resource services (:mod:`.a
 :mod:`.cases`, :mod:`.searches`, :mod:`.faces`, :mod:`.admin`, :mod:`.library`) each take it;
 :class:`facesearch.app.service.Service` builds it once.
 
+Other processes may change the same data directory (a CLI ingest while the server runs).
+Searches read through :meth:`AppContext.reading`: when the catalog's generation moved, the
+index held in memory is first brought up to date under the engine's write lock, so a search
+sees every face committed before it started. Changes go through :meth:`AppContext.writing`:
+the data directory's writer lock first (waiting for another process's write while searches
+go on), then the engine's write lock.
+
 Role checks made by the application layer (as opposed to the rules governance applies inside
 its own transactions) all go through :meth:`AppContext.require`.
 """
@@ -13,7 +20,8 @@ its own transactions) all go through :meth:`AppContext.require`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import sessionmaker
@@ -117,6 +125,34 @@ class AppContext:
     ) -> NoReturn:
         """Log a refusal the application decided, then raise it."""
         self.governance.refuse(who.username, action, reason, asked)
+
+    # --- the engine's locks, and the other processes -----------------------------------------
+
+    def catch_up(self) -> None:
+        """When another process added or removed faces since the index held in memory was
+        last brought up to date (one read of the catalog's generation), bring it up to date,
+        under the engine's write lock."""
+        gallery = self.gallery
+        if gallery.index_stale():
+            with self.engine_lock.write():
+                gallery.refresh_index()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The engine's read lock, over an index holding every face committed before it was
+        taken (:meth:`catch_up` first)."""
+        self.catch_up()
+        with self.engine_lock.read():
+            yield
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Hold the data directory's writer lock for ``what`` (waiting for another process's
+        write, or refused after the settings' ``writer_wait``), then the engine's write lock:
+        searches go on while a write waits for another process."""
+        gallery = self.gallery
+        with gallery.writer.hold(what), self.engine_lock.write(), gallery.writing(what):
+            yield
 
     # --- the engine, per search thread ------------------------------------------------------
 

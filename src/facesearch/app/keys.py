@@ -176,19 +176,20 @@ class Keys:
                 "resumed": report.resumed,
             },
         )
-        budget = Budget(stop_after)
-        counts: dict[str, int] = state.setdefault("counts", {})
-        for stage in STAGES:
-            if stage in state["done"]:
-                continue
-            before = budget.used
-            try:
-                self._run_stage(stage, keys, state, budget, on_progress)
-            finally:  # items rewritten count even when the run is interrupted
-                counts[stage] = counts.get(stage, 0) + budget.used - before
+        with ctx.writing("key rotation"):  # one writer at a time on the data directory
+            budget = Budget(stop_after)
+            counts: dict[str, int] = state.setdefault("counts", {})
+            for stage in STAGES:
+                if stage in state["done"]:
+                    continue
+                before = budget.used
+                try:
+                    self._run_stage(stage, keys, state, budget, on_progress)
+                finally:  # items rewritten count even when the run is interrupted
+                    counts[stage] = counts.get(stage, 0) + budget.used - before
+                    self._save_state(state)
+                state["done"].append(stage)
                 self._save_state(state)
-            state["done"].append(stage)
-            self._save_state(state)
         report.counts = dict(counts)
         ctx.governance.record(
             who.username,

@@ -1,8 +1,9 @@
 """The gallery as its administrators keep it: figures, ingest (now or as background jobs), the
 second-vector pass, re-indexing, set-up and the copy to server backends.
 
-Acts that change the gallery hold the engine's write lock, so searches wait for their end
-rather than read a half-changed index.
+Acts that change the gallery hold the data directory's writer lock (a second writer, in this
+process or another, waits for the first) and then the engine's write lock, so searches wait for
+their end rather than read a half-changed index (``AppContext.writing``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Library:
         gallery = self.ctx.gallery
         unfinished = (gallery.data_dir / ROTATION_STATE).exists()
         rotate_again = "a key rotation is unfinished: run 'facesearch keys rotate' again"
-        with self.ctx.engine_lock.read():
+        with self.ctx.reading():
             try:
                 info: dict[str, Any] = gallery.stats()
             except EncryptionError as exc:
@@ -137,7 +138,7 @@ class Library:
             "collection": collection,
         }
         gov.require_role(who.username, "ingest", Role.ADMINISTRATOR, asked)
-        with ctx.engine_lock.write():
+        with ctx.writing("ingest"):
             matcher = gov.suppression_matcher()
             model = gallery.model_key
             report = gallery.ingest(
@@ -180,7 +181,7 @@ class Library:
         """Run (or resume) the second-vector pass alone (administrators; logged)."""
         gov = self.ctx.governance
         gov.require_role(who.username, "ingest.second_pass", Role.ADMINISTRATOR, {})
-        with self.ctx.engine_lock.write():
+        with self.ctx.writing("second-vector pass"):
             report = self.ctx.gallery.second_pass(workers=workers, on_progress=on_progress)
         gov.record(
             who.username,
@@ -193,7 +194,7 @@ class Library:
         """Rebuild the vector index from the catalog (administrators; logged)."""
         gov = self.ctx.governance
         gov.require_role(who.username, "index.rebuild", Role.ADMINISTRATOR, {})
-        with self.ctx.engine_lock.write():
+        with self.ctx.writing("re-index"):
             n = self.ctx.gallery.reindex()
         gov.record(who.username, "index.rebuild", {"faces": n})
         return n
@@ -310,7 +311,7 @@ class Library:
         if target.vector_store.kind == "faiss":
             raise ConfigError("--to-vector-store must name a server (milvus://HOST:19530)")
         ctx.governance.record(who.username, "gallery.migrate", {"to": target.describe()})
-        with ctx.engine_lock.write():
+        with ctx.writing("migration"):
             store = target.open_vector_store(gallery.model_key, gallery.pipeline_dim)
             blobs = None
             if target.blobs.kind != "file":

@@ -63,7 +63,7 @@ class Photos:
         def run() -> MultiProbeResult:
             verifier = ctx.verifier()
             start = time.perf_counter()
-            with ctx.engine_lock.read():
+            with ctx.reading():
                 probes = []
                 for label, data, face in zip(self.labels, self.photos, self.faces, strict=True):
                     _, found, choice = verifier.choose(data, face, photo=label)
@@ -146,7 +146,7 @@ class Cluster:
 
         def run() -> MultiProbeResult:
             start = time.perf_counter()
-            with ctx.engine_lock.read():
+            with ctx.reading():
                 return _search(ctx, probes, permit, self.request, start)
 
         return ctx.pool.run(run)

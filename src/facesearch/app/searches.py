@@ -62,9 +62,11 @@ class Searches:
 
     def engine_search(self, probe: bytes, k: int, request: SearchRequest) -> SearchResult:
         """The engine's search, on the calling (search pool) thread's own face pipeline,
-        under the engine's read lock. Also what the load benchmark compares against."""
+        under the engine's read lock, over every face committed before it started (other
+        processes' too: ``AppContext.reading``). Also what the load benchmark compares
+        against."""
         verifier = self.ctx.verifier()
-        with self.ctx.engine_lock.read():
+        with self.ctx.reading():
             return self.ctx.gallery.search(
                 probe,
                 k,
@@ -73,6 +75,7 @@ class Searches:
                 filters=request.filters,
                 include_flagged=request.include_flagged,
                 verifier=verifier,
+                refresh=False,
             )
 
     def multi_search(

@@ -11,6 +11,12 @@ The typed :class:`~facesearch.settings.Settings` reach everything the gallery op
 store's encryption key, the models' runtimes and cache, the backends. The vectors live behind
 the ``VectorStore`` port (``search/indexing.py`` keeps them, ``search/searcher.py`` searches
 them); ingest writes through :class:`~facesearch.search.gallery_sink.GallerySink`.
+
+Several processes may open one data directory (a server and CLI commands): every change to the
+faces (ingest, removal, re-indexing, the second-vector pass) holds the data directory's
+writer lock (:meth:`Gallery.writing`, ``store/writer_lock.py``), so a second writer waits; and
+each search first brings the index held in memory up to date with the faces the others
+committed (:meth:`Gallery.refresh_index`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +56,7 @@ from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
+from facesearch.store.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
@@ -97,8 +105,15 @@ class Gallery:
         )
         self._pipeline: FacePipeline | None = pipeline
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
+        # one writer at a time on the data directory, across processes (store/writer_lock.py)
+        self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
         self.vectors = GalleryIndex(
-            catalog, self.backends, self.model_key, self.pipeline_dim, data_dir / "index"
+            catalog,
+            self.backends,
+            self.model_key,
+            self.pipeline_dim,
+            data_dir / "index",
+            lock=self.writer,
         )
 
     # --- opening ------------------------------------------------------------------------
@@ -220,6 +235,29 @@ class Gallery:
             self._ingest_pipelines[settings] = pipe
         return self._ingest_pipelines[settings]
 
+    # --- writers and the other processes -------------------------------------------------
+    @contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Hold the data directory's writer lock for ``what`` ("ingest", "removal", ...):
+        another process's write is waited for (at most the settings' ``writer_wait``, then
+        :class:`~facesearch.store.writer_lock.WriterBusyError`), and the index held in memory
+        is brought up to date with the faces it committed before this write begins.
+        Re-entrant in the holding thread."""
+        with self.writer.hold(what):
+            self.vectors.refresh()
+            yield
+
+    def index_stale(self) -> bool:
+        """True when another process added or removed faces since the index held in memory
+        was last brought up to date (one read of the catalog's generation)."""
+        return self.vectors.stale()
+
+    def refresh_index(self) -> tuple[int, int]:
+        """Bring the index held in memory up to date with the faces other processes added
+        or removed (nothing when the catalog's generation has not moved). Returns (added,
+        removed). A server runs it under its engine's write lock, before a search."""
+        return self.vectors.refresh()
+
     # --- the vector index (search/indexing.py) --------------------------------------------
     @property
     def index_dir(self) -> Path:
@@ -261,7 +299,8 @@ class Gallery:
 
     def compact_index(self) -> int:
         """Drop removed faces from the index's storage (they already leave results at once)."""
-        return self.vectors.compact()
+        with self.writing("index compaction"):
+            return self.vectors.compact()
 
     def save_index(self) -> None:
         self.vectors.save()
@@ -271,7 +310,8 @@ class Gallery:
 
     def reindex(self) -> int:
         """Rebuild the vector index from the catalog, the source of truth."""
-        return self.vectors.rebuild()
+        with self.writing("re-index"):
+            return self.vectors.rebuild()
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(
@@ -297,23 +337,25 @@ class Gallery:
         the workers, stored with the face ("ingest"; the default "auto" when the second
         recognizer's runtime is fast), or from a chip queued for :meth:`second_pass`
         ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
+        Holds the data directory's writer lock (:meth:`writing`): a second ingest waits.
         """
-        self.vectors.store  # noqa: B018  (open and reconcile the index before adding to it)
-        plan = self.ingest_plan(second_vectors)
-        run = IngestRun(
-            GallerySink(self),
-            [Path(p) for p in paths],
-            plan=plan,
-            suppressed=suppressed,
-            collection=collection,
-            manifest=Path(manifest) if manifest else None,
-            workers=workers,
-            on_progress=on_progress,
-            executor=self.backends.executor_factory(),
-            roots=roots,
-            archives=archives,
-        )
-        return run.run()
+        with self.writing("ingest"):
+            self.vectors.store  # noqa: B018  (open and reconcile the index before adding to it)
+            plan = self.ingest_plan(second_vectors)
+            run = IngestRun(
+                GallerySink(self),
+                [Path(p) for p in paths],
+                plan=plan,
+                suppressed=suppressed,
+                collection=collection,
+                manifest=Path(manifest) if manifest else None,
+                workers=workers,
+                on_progress=on_progress,
+                executor=self.backends.executor_factory(),
+                roots=roots,
+                archives=archives,
+            )
+            return run.run()
 
     def ingest_plan(self, second_vectors: SecondVectors = "auto") -> IngestPlan:
         """What ingest's workers run and what the stored faces record (see :meth:`ingest`)."""
@@ -354,15 +396,16 @@ class Gallery:
         spec = second_model_spec(self.manifest) if self.scoring.fused else None
         if spec is None:
             return SecondPassReport()
-        return SecondPass(
-            self.catalog,
-            self.blobs,
-            spec,
-            self.pipeline_inference,
-            workers=workers,
-            on_progress=on_progress,
-            executor=self.backends.executor_factory(),
-        ).run()
+        with self.writing("second-vector pass"):
+            return SecondPass(
+                self.catalog,
+                self.blobs,
+                spec,
+                self.pipeline_inference,
+                workers=workers,
+                on_progress=on_progress,
+                executor=self.backends.executor_factory(),
+            ).run()
 
     # --- faces of an input ------------------------------------------------------------------
     def decode(self, image: ImageInput) -> DecodedImage:
@@ -387,6 +430,7 @@ class Gallery:
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
         verifier: Verifier | None = None,
+        refresh: bool = True,
     ) -> SearchResult:
         """The k gallery faces most similar to the probe's face (the largest by default).
 
@@ -395,8 +439,13 @@ class Gallery:
         ``include_flagged`` also scans the faces kept out of the index for low quality (an
         exact scan of their embeddings in the catalog: slower, and their scores are less
         reliable). ``verifier`` finds and embeds the probe's faces (default: one on the
-        gallery's pipeline; a server's search threads each pass their own).
+        gallery's pipeline; a server's search threads each pass their own). ``refresh``:
+        first bring the index up to date with the faces other processes committed
+        (:meth:`refresh_index`); a server does that itself, under its write lock, and passes
+        False.
         """
+        if refresh:
+            self.refresh_index()
         if verifier is None:
             self.pipeline  # noqa: B018  (load the models before the clock starts)
             verifier = self.verifier
@@ -434,9 +483,13 @@ class Gallery:
         collection: str | None = None,
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
+        refresh: bool = True,
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
-        index's shortlist re-ranked by fused score with the probe's ``second`` vector)."""
+        index's shortlist re-ranked by fused score with the probe's ``second`` vector);
+        ``refresh`` as in :meth:`search`."""
+        if refresh:
+            self.refresh_index()
         return self.searcher.search_embedding(
             embedding,
             k,
@@ -459,10 +512,11 @@ class Gallery:
         """Delete faces from the catalog and, at once, from search results; their crops, and
         any image left without a face (its thumbnail and provenance), go too."""
         ids = np.asarray(list(face_ids), np.int64)
-        removed, orphans = self.catalog.remove_faces(ids.tolist())
-        for key in orphans:
-            self.blobs.delete(key)
-        self.vectors.remove(ids)
+        with self.writing("removal"):
+            removed, orphans = self.catalog.remove_faces(ids.tolist())
+            for key in orphans:
+                self.blobs.delete(key)
+            self.vectors.remove(ids)
         return removed
 
     def stats(self) -> dict[str, Any]:

@@ -7,13 +7,22 @@ longer suits the gallery's size. Every backend is driven the same way: the store
 it keeps each face's provenance facets itself (``keeps_facets``: then they go with every add
 and are rewritten when a face gains provenance) or leaves the facet terms of a filter to the
 catalog (the FAISS store asks :meth:`GalleryIndex.facet_ids`).
+
+Other processes may change the faces of the same data directory (a CLI ingest or removal
+while a server runs): every such commit raises the catalog's generation, and
+:meth:`GalleryIndex.refresh` (run before each search when :meth:`GalleryIndex.stale`) brings
+the store held in memory up to date: the faces added since are added, the faces removed are
+removed. Writes to the store's files happen under the data directory's writer lock
+(``store/writer_lock.py``), after such a refresh, so a saved index never drops another
+process's faces.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +31,7 @@ import numpy as np
 from facesearch.errors import IndexCorruptError
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.vectors.port import Facet, SearchHits, VectorFilter, VectorStore
+from facesearch.store.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from facesearch.search.backends import Backends
@@ -36,14 +46,24 @@ class GalleryIndex:
     with the catalog (``directory``: where the embedded store keeps its files)."""
 
     def __init__(
-        self, catalog: SqlCatalog, backends: Backends, model_key: str, dim: int, directory: Path
+        self,
+        catalog: SqlCatalog,
+        backends: Backends,
+        model_key: str,
+        dim: int,
+        directory: Path,
+        lock: WriterLock | None = None,
     ) -> None:
         self.catalog = catalog
         self.backends = backends
         self.model_key = model_key
         self.dim = dim
         self.directory = directory
+        #: the data directory's writer lock, held while the store's files are written
+        self.lock = lock
         self._store: VectorStore | None = None
+        #: the catalog's generation the store was last brought up to date with
+        self._generation: int | None = None
         self._dirty = False
         self._saved_at = time.monotonic()
         #: what opening had to repair: {"added": n, "removed": n} or {"rebuilt": 1}
@@ -54,7 +74,9 @@ class GalleryIndex:
     def store(self) -> VectorStore:
         """The vector store, opened on first use and reconciled with the catalog."""
         if self._store is None:
+            generation = self.catalog.generation()  # read first: a later commit is caught up
             self._store = self._open()
+            self._generation = generation
         return self._store
 
     def _open_store(self, *, load: bool = True) -> VectorStore:
@@ -76,7 +98,7 @@ class GalleryIndex:
             return self._fill(self._open_store(load=False))
         if store.fresh:  # nothing saved yet: the catalog's faces go in
             return self._fill(store)
-        self._reconcile(store)
+        self._reconcile(store, repair=True)
         return store
 
     def facet_ids(self, where: VectorFilter) -> np.ndarray:
@@ -94,6 +116,7 @@ class GalleryIndex:
     def _fill(self, store: VectorStore) -> VectorStore:
         """Empty ``store`` into the structure planned for the gallery's size and fill it from
         the catalog."""
+        self._generation = self.catalog.generation()
         count, _ = self.catalog.searchable_summary(self.model_key)
         store.reset(count)
         chunk = 10_000 if store.keeps_facets else 50_000
@@ -102,15 +125,25 @@ class GalleryIndex:
         store.seal()
         self._store = store
         self._dirty = True
-        self.save()
+        self._save_if_free()
         return store
 
-    def _reconcile(self, store: VectorStore) -> None:
-        """Make the store hold exactly the catalog's searchable faces (after a crash)."""
+    def _reconcile(self, store: VectorStore, *, repair: bool = False) -> tuple[int, int]:
+        """Make the store hold exactly the catalog's searchable faces: after a crash
+        (``repair``: logged as a repair and saved) or after other processes' commits. Returns
+        how many faces were added and removed."""
         count, max_id = self.catalog.searchable_summary(self.model_key)
         last = store.last_id()
         if store.count() == count and (count == 0 or last is None or last == max_id):
-            return
+            return 0, 0
+        added = 0
+        if last is not None and max_id > last:  # the faces added since: read them alone
+            for ids, vectors in self.catalog.iter_embeddings(self.model_key, after=last):
+                store.add(ids, vectors, self._facets(store, ids))
+                added += len(ids)
+            if store.count() == count:
+                self._dirty = True
+                return added, 0
         ids = store.ids()
         wanted = self.catalog.face_ids(self.model_key)
         missing = np.setdiff1d(wanted, ids, assume_unique=True)
@@ -119,6 +152,9 @@ class GalleryIndex:
             store.remove(extra)
         if len(missing):
             store.add(missing, self.catalog.embeddings(missing), self._facets(store, missing))
+        self._dirty = True
+        if not repair:
+            return added + len(missing), len(extra)
         self.repairs = {"added": len(missing), "removed": len(extra)}
         log.warning(
             "vector index disagreed with the catalog: added %d, removed %d",
@@ -126,19 +162,69 @@ class GalleryIndex:
             len(extra),
         )
         self._store = store
-        self._dirty = True
-        self.save()
+        self._save_if_free()
+        return len(missing), len(extra)
+
+    # --- other processes' changes -----------------------------------------------------------
+    def stale(self) -> bool:
+        """True when the open store may miss faces another process added or removed since it
+        was last brought up to date (one read of the catalog's generation). A store not yet
+        opened is never stale: opening reconciles it; nor is one this process is writing to
+        in another thread (its writer keeps it right, and holds off every other process)."""
+        if self._store is None or self._writing_elsewhere():
+            return False
+        return self.catalog.generation() != self._generation
+
+    def _writing_elsewhere(self) -> bool:
+        return self.lock is not None and self.lock.held_by_another_thread
+
+    def refresh(self) -> tuple[int, int]:
+        """Bring the open store up to date with the catalog when its generation moved: the
+        faces added since are added, the faces removed are removed. In memory only (the
+        process that changed the catalog saves the index). Returns (added, removed). The
+        caller keeps searches out meanwhile (the engine's write lock)."""
+        store = self._store
+        if store is None or self._writing_elsewhere():
+            return 0, 0
+        generation = self.catalog.generation()
+        if generation == self._generation:
+            return 0, 0
+        added, removed = self._reconcile(store)
+        self._generation = generation
+        if added or removed:
+            log.info(
+                "vector index caught up with the catalog: added %d, removed %d", added, removed
+            )
+        return added, removed
+
+    @contextmanager
+    def _locked(self, what: str) -> Iterator[None]:
+        """The writer lock held for ``what`` (re-entrant; nothing without a lock)."""
+        with nullcontext() if self.lock is None else self.lock.hold(what):
+            yield
+
+    def _save_if_free(self) -> None:
+        """Save unless another process is writing the data directory (it saves the index
+        itself, and a later open repairs what this one could not save)."""
+        if self.lock is None:
+            self.save()
+            return
+        with self.lock.try_hold("index save") as held:
+            if held:
+                self.save()
 
     def rebuild(self) -> int:
         """Rebuild the store from the catalog, the source of truth (the saved one unread)."""
         store = self._store if self._store is not None else self._open_store(load=False)
-        return len(self._fill(store))
+        with self._locked("re-index"):
+            return len(self._fill(store))
 
     def fit(self) -> None:
         """Rebuild from the catalog when the gallery has grown (or shrunk) past the size the
         store's structure was chosen for (``store/vectors/plan.py``)."""
         if self._store is not None and self._store.outgrown():
-            self._fill(self._store)
+            with self._locked("re-index"):
+                self._fill(self._store)
 
     def add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
         if len(ids) == 0:
@@ -176,7 +262,13 @@ class GalleryIndex:
         return dropped
 
     def save(self) -> None:
-        if self._store is not None and self._dirty:
+        """Write the store's changes, under the data directory's writer lock (waiting for
+        another writer) and after catching up with the other processes' commits, so the
+        saved index holds every face of the catalog."""
+        if self._store is None or not self._dirty:
+            return
+        with self._locked("index save"):
+            self.refresh()
             self._store.save()
             self._dirty = False
             self._saved_at = time.monotonic()
@@ -187,7 +279,7 @@ class GalleryIndex:
 
     def close(self) -> None:
         if self._dirty:
-            self.save()
+            self._save_if_free()
         if self._store is not None:
             self._store.close()
             self._store = None

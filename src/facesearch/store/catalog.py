@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from facesearch.store import generation
 from facesearch.store.catalog_rows import face_values, image_values, provenance_dict
 from facesearch.store.crypto import Cipher, open_embedding, seal_embedding
 from facesearch.store.database import (
@@ -151,6 +152,7 @@ class SqlCatalog(SecondVectorQueueMixin):
                     for sha, r in fresh.items()
                     for f in r.faces
                 ]
+                generation.number_faces(s, face_rows)
                 created = (
                     s.scalars(
                         insert(FaceRow).returning(FaceRow.id, sort_by_parameter_order=True),
@@ -180,6 +182,8 @@ class SqlCatalog(SecondVectorQueueMixin):
                 ]
                 if queued:
                     s.execute(insert(SecondVectorQueue), queued)
+                if created:
+                    generation.bump(s, max(created))
             self._insert_provenance(
                 s, [(image_ids[r.sha256], r.provenance) for r in records], run_id
             )
@@ -291,6 +295,13 @@ class SqlCatalog(SecondVectorQueueMixin):
             ).all()
         return [(p, r) for p, r in rows]
 
+    # --- other processes' changes to the faces (store/generation.py) -------------------
+    def generation(self) -> int:
+        """The counter every commit that adds or removes faces raises (one primary-key read):
+        a process holding the index in memory compares it before searching."""
+        with self.session() as s:
+            return generation.current(s)
+
     # --- search -----------------------------------------------------------------------
     def faces(self, face_ids: Sequence[int]) -> dict[int, StoredFace]:
         """The faces with their image and every provenance record: two queries in all."""
@@ -387,9 +398,11 @@ class SqlCatalog(SecondVectorQueueMixin):
         searchable_only: bool = True,
         chunk: int = 50_000,
         flagged_only: bool = False,
+        after: int = 0,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, embeddings) in chunks, by id: searchable faces, all, or only flagged ones."""
-        last = 0
+        """(ids, embeddings) in chunks, by id: searchable faces, all, or only flagged ones;
+        only the faces whose id is above ``after``."""
+        last = int(after)
         while True:
             with self.session() as s:
                 q = select(FaceRow.id, FaceRow.embedding).where(
@@ -486,6 +499,7 @@ class SqlCatalog(SecondVectorQueueMixin):
             return 0
         with self.session() as s:
             result = s.execute(delete(FaceRow).where(FaceRow.id.in_(ids)))
+            generation.bump(s)
             return int(getattr(result, "rowcount", 0) or 0)
 
     def remove_faces(self, face_ids: Sequence[int]) -> tuple[int, list[str]]:
@@ -512,6 +526,8 @@ class SqlCatalog(SecondVectorQueueMixin):
             }
             s.execute(delete(SecondVectorQueue).where(SecondVectorQueue.face_id.in_(ids)))
             s.execute(delete(FaceRow).where(FaceRow.id.in_(ids)))
+            if rows:
+                generation.bump(s)
             emptied = [
                 image_id
                 for image_id in image_ids

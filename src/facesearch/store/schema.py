@@ -175,3 +175,17 @@ class IngestFailure(Base):
     path: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatalogGeneration(Base):
+    """One row (id 1): ``value``, a counter every commit that adds or removes faces raises in
+    the same transaction, and ``max_face_id``, the highest face id ever given (ids are never
+    given twice). A process holding the vector index in memory (a server) reads ``value``
+    before each search, one primary-key lookup, and brings its index up to date when another
+    process (a CLI ingest or removal) changed the faces since (``store/generation.py``)."""
+
+    __tablename__ = "catalog_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_face_id: Mapped[int] = mapped_column(BigInteger, default=0)

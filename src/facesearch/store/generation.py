@@ -37,7 +37,11 @@ def bump(session: Session, max_face_id: int | None = None) -> None:
             (CatalogGeneration.max_face_id < max_face_id, max_face_id),
             else_=CatalogGeneration.max_face_id,
         )
-    session.execute(update(CatalogGeneration).where(CatalogGeneration.id == 1).values(**values))
+    done = session.execute(
+        update(CatalogGeneration).where(CatalogGeneration.id == 1).values(**values)
+    )
+    if not getattr(done, "rowcount", 1):  # tables made without the migration: no row yet
+        session.add(CatalogGeneration(id=1, value=1, max_face_id=max_face_id or 0))
 
 
 def number_faces(session: Session, rows: list[dict[str, Any]]) -> None:

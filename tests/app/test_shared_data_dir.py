@@ -30,8 +30,10 @@ def _cli_ingest(data: Path, folder: Path, token: str, err: Path) -> subprocess.P
     """``facesearch ingest FOLDER --token ...`` in its own process, its stderr in ``err``."""
     env = {k: v for k, v in os.environ.items() if k not in ("FACESEARCH_TOKEN", "FACESEARCH_USER")}
     return subprocess.Popen(
-        [sys.executable, "-m", "facesearch", "ingest", str(folder), "--workers", "0", "--json"]
-        + ["--token", token, "--data-dir", str(data)],
+        [
+            *(sys.executable, "-m", "facesearch", "ingest", str(folder), "--workers", "0"),
+            *("--json", "--token", token, "--data-dir", str(data)),
+        ],
         stdout=subprocess.PIPE,
         stderr=err.open("w"),
         text=True,
@@ -74,9 +76,7 @@ def _path(candidate) -> str:  # type: ignore[no-untyped-def]
     return str(candidate.provenance[0]["path"]) if candidate.provenance else ""
 
 
-def test_the_service_sees_a_cli_ingest_and_another_process_removal(
-    service, tmp_path, astronaut
-):
+def test_the_service_sees_a_cli_ingest_and_another_process_removal(service, tmp_path, astronaut):
     data = service.settings.data_dir
     probe = write_image(tmp_path / "probe.jpg", astronaut[40:300, 120:360]).read_bytes()
     before = _search(service, probe)

@@ -8,6 +8,7 @@ import os
 import typer
 
 from facesearch.cli import gallery, ingest, search, tools
+from facesearch.cli.backup import register as register_backup
 from facesearch.cli.common import DatabaseUrlOption, DataDirOption
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import register
@@ -57,6 +58,7 @@ register_serve(app)
 register_migrate(app, service_for)
 register_keys(app, service_for)
 register_media(app, lambda ctx: service_for(ctx))
+register_backup(app, service_for)
 
 
 def main() -> None:

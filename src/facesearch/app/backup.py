@@ -123,7 +123,9 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _empty_or_new(folder: Path, what: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BackupError(f"the {what} {folder} is not empty: give a new or empty folder")
+        unfinished = folder.is_dir() and not (folder / MANIFEST_FILE).exists()
+        hint = " (an unfinished backup? delete it and run again)" if unfinished else ""
+        raise BackupError(f"the {what} {folder} is not empty{hint}: give a new or empty folder")
 
 
 def _audit_head(catalog: Path) -> tuple[int, str]:
@@ -153,7 +155,7 @@ class Backups:
         ctx.require(who, "backup", Role.ADMINISTRATOR)
         gallery = ctx.gallery
         data_dir = Path(gallery.data_dir)
-        catalog = sqlite_file(gallery.catalog.engine.url.render_as_string(hide_password=True))
+        catalog = sqlite_file(gallery.catalog.url)
         if catalog is None:
             raise BackupError(PG_DUMP_HINT)
         dest = Path(dest)

@@ -1,5 +1,6 @@
-"""``facesearch`` commands: init, ingest, search, embed, compare, stats, runs, reindex, and the
-governance sub-commands (user, token, case, review, audit, policy, suppress, purge)."""
+"""``facesearch`` commands: init, ingest, search, embed, compare, stats, runs, reindex, backup,
+restore, and the governance sub-commands (user, token, case, review, audit, policy, suppress,
+purge)."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _empty_or_new(folder: Path, what: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        unfinished = folder.is_dir() and not (folder / MANIFEST_FILE).exists()
+        unfinished = what == "backup folder" and not (folder / MANIFEST_FILE).exists()
         hint = " (an unfinished backup? delete it and run again)" if unfinished else ""
         raise BackupError(f"the {what} {folder} is not empty{hint}: give a new or empty folder")
 

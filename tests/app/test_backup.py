@@ -49,6 +49,7 @@ def figures(data: Path, key: str | None = None) -> dict[str, Any]:
         info = service.library.stats(service.accounts.local_operator())
     info.pop("data_dir")
     info.pop("warnings", None)
+    info["backends"].pop("database")  # the catalog's path, in the data directory
     return info
 
 
@@ -185,15 +186,15 @@ def test_an_unfinished_backup_is_refused(tmp_path: Path) -> None:
         restore(dest, tmp_path / "t", settings=settings(tmp_path / "t"))
 
 
-def test_backup_while_searches_run_and_another_process_writes(tmp_path: Path) -> None:
+def test_backup_while_searches_run_and_another_process_ingests(tmp_path: Path) -> None:
     """A search thread runs throughout, and a second installation handle (its own database
-    connection, as another process would have) keeps appending audit entries: the backup
-    succeeds, its catalog is one consistent moment (the restored chain verifies and ends at
-    the head the manifest recorded) and the restored gallery answers the same."""
+    connection and index, as another process would have) keeps adding faces and saving its
+    index: the backup succeeds, and its copy is consistent - the restored chain verifies and
+    ends at the head the manifest recorded, every face of the copied catalog is searchable
+    (the index brought up to date with it) and the probes find their own faces first."""
     data, dest, target = tmp_path / "data", tmp_path / "backup", tmp_path / "restored"
     vectors = installation(data)
     probes = vectors[:4]
-    want = answers(data, probes)
     stop = threading.Event()
     errors: list[BaseException] = []
     counts = {"searches": 0, "writes": 0}
@@ -211,18 +212,19 @@ def test_backup_while_searches_run_and_another_process_writes(tmp_path: Path) ->
         return loop
 
     with Service(settings(data)) as service, Service(settings(data)) as other:
+        first = answers(data, probes)[0]
 
         def search() -> None:
             with service.ctx.engine_lock.read():
                 hits = service.gallery.vectors.search(probes, 5)
-            assert hits.ids.tolist() == want[0]
+            assert hits.ids[:, 0].tolist() == [row[0] for row in first]
 
-        def write() -> None:
-            other.governance.record("admin", "test.tick", {"n": counts["writes"]})
+        def ingest() -> None:
+            fill(other.gallery, 2, seed=1000 + counts["writes"])
 
         threads = [
             threading.Thread(target=guarded(search, "searches")),
-            threading.Thread(target=guarded(write, "writes")),
+            threading.Thread(target=guarded(ingest, "writes")),
         ]
         for t in threads:
             t.start()
@@ -238,10 +240,14 @@ def test_backup_while_searches_run_and_another_process_writes(tmp_path: Path) ->
             for t in threads:
                 t.join()
     assert errors == []
-    assert at_end["searches"] > at_start["searches"] or at_end["writes"] > at_start["writes"]
+    # both went on while the backup ran (measured: thousands of searches, ~17 ingests)
+    assert at_end["searches"] > at_start["searches"] and at_end["writes"] > at_start["writes"]
     manifest = json.loads((dest / MANIFEST_FILE).read_text())
     restored = restore(dest, target, settings=settings(target))
     assert restored.audit_head_seq == manifest["audit_head"]["seq"] == report.audit_head_seq
-    assert answers(target, probes) == want
-    ticks = [e for e in audit_log(target) if e.action == "test.tick"]
-    assert ticks and [e.details["n"] for e in ticks] == list(range(len(ticks)))
+    with Service(settings(target)) as service:
+        info = service.gallery.stats()
+        assert info["indexed_faces"] == info["faces"] >= 24
+        hits = service.gallery.vectors.search(probes, 5)
+        assert hits.ids[:, 0].tolist() == [row[0] for row in first]
+        assert np.allclose(hits.scores[:, 0], 1.0, atol=1e-4)

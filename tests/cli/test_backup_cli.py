@@ -34,6 +34,7 @@ def stats(data: Path) -> dict[str, Any]:
     info: dict[str, Any] = json.loads(out[out.index("{") :])
     info.pop("data_dir")
     info.pop("warnings", None)
+    info["backends"].pop("database")  # the catalog's path, in the data directory
     return info
 
 
@@ -59,9 +60,9 @@ def test_backup_and_restore_commands(data: Path, tmp_path: Path) -> None:
 
     # the backup altered: refused, in one line naming the file; nothing restored
     (dest / "gallery.json").write_text('{"format_version": 1, "x": 1}')
-    out = run("restore", str(dest), str(tmp_path / "again"), code=1)
-    assert "gallery.json in the backup" in out and "was changed" in out
+    out = " ".join(run("restore", str(dest), str(tmp_path / "again"), code=1).split())
+    assert "error: gallery.json in the backup" in out and "was changed" in out
     assert "Traceback" not in out and not (tmp_path / "again").exists()
     # and restoring over an installation is refused
-    out = run("restore", str(dest), str(data), code=1)
-    assert "not empty" in out
+    out = " ".join(run("restore", str(dest), str(data), code=1).split())
+    assert "is not empty" in out

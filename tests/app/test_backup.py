@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -232,15 +233,29 @@ def test_backup_while_searches_run_and_another_process_ingests(tmp_path: Path) -
             while (not counts["searches"] or not counts["writes"]) and not errors:
                 os.sched_yield()
             at_start = dict(counts)
+            held: list[int] = []
+
+            def hold(stage: str, done: int, total: int) -> None:
+                """After the catalog was copied, before the files: wait until the other
+                handle has added faces and saved its index again, and a search has run."""
+                if stage != "files" or held:
+                    return
+                held.append(1)
+                seen, deadline = dict(counts), time.monotonic() + 60
+                while time.monotonic() < deadline and not errors:
+                    if counts["writes"] > seen["writes"] and counts["searches"] > seen["searches"]:
+                        return
+                    time.sleep(0.01)
+
             admin = service.accounts.principal("admin", "cli")
-            report = Backups(service.ctx).backup(admin, dest)
+            report = Backups(service.ctx).backup(admin, dest, on_progress=hold)
             at_end = dict(counts)
         finally:
             stop.set()
             for t in threads:
                 t.join()
     assert errors == []
-    # both went on while the backup ran (measured: thousands of searches, ~17 ingests)
+    # both went on while the backup ran, between its catalog copy and its file copies
     assert at_end["searches"] > at_start["searches"] and at_end["writes"] > at_start["writes"]
     manifest = json.loads((dest / MANIFEST_FILE).read_text())
     restored = restore(dest, target, settings=settings(target))

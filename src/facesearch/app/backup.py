@@ -57,6 +57,7 @@ from facesearch.store.snapshot import (
     file_entry,
     read_manifest,
     sqlite_snapshot,
+    sync_all,
     verify_files,
     write_manifest,
 )
@@ -196,7 +197,8 @@ class Backups:
             if on_progress is not None:
                 on_progress("files", done, total)
 
-        # 3. the manifest, last: a folder without one is an unfinished backup
+        # 3. the manifest, last (after the files are on disk): without one, a backup is unfinished
+        sync_all()
         encrypted = gallery.cipher is not None
         meta = {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -305,6 +307,7 @@ def restore(
         if on_progress is not None:
             on_progress("copy", done, total)
 
+    sync_all()
     base = settings if settings is not None else Settings.load(data_dir=target)
     restored = base.model_copy(
         update={

@@ -35,6 +35,7 @@ __all__ = [
     "file_entry",
     "read_manifest",
     "sqlite_snapshot",
+    "sync_all",
     "verify_files",
     "write_manifest",
 ]
@@ -109,9 +110,9 @@ def data_files(root: Path, skip: Callable[[str], bool] = lambda _: False) -> Ite
 
 def copy_private(source: Path, dest_root: Path, rel: str) -> FileEntry | None:
     """Copy ``source`` to the new private file ``rel`` under ``dest_root`` (its folders made
-    0700), hashing it
-    on the way and syncing it to disk; None when ``source`` vanished meanwhile (a file
-    replaced or deleted by the running installation)."""
+    0700), hashing it on the way; None when ``source`` vanished meanwhile (a file replaced or
+    deleted by the running installation). Not synced file by file (thousands of fsyncs):
+    :func:`sync_all` once, before the manifest is written."""
     dest = dest_root / rel
     private_dir(dest.parent)
     digest = hashlib.sha256()
@@ -125,9 +126,13 @@ def copy_private(source: Path, dest_root: Path, rel: str) -> FileEntry | None:
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
     return FileEntry(rel, size, digest.hexdigest())
+
+
+def sync_all() -> None:
+    """Flush every copied file to disk (one ``sync`` rather than an fsync per file), so that
+    the manifest, written after it, never lists a file the disk does not hold yet."""
+    os.sync()
 
 
 def file_entry(root: Path, rel: str) -> FileEntry:

@@ -170,13 +170,13 @@ class Backups:
         notes = self._notes(data_dir)
 
         # 1. the catalog, at one moment (the truth the rest is checked against)
-        if on_progress is not None:
-            on_progress("catalog", 0, 1)
+        if on_progress is not None:  # in bytes, like the files
+            on_progress("catalog", 0, catalog.stat().st_size if catalog.is_file() else 0)
         sqlite_snapshot(catalog, dest / CATALOG_FILE)
         entries = [file_entry(dest, CATALOG_FILE)]
         head_seq, head_hash = _audit_head(dest / CATALOG_FILE)
         if on_progress is not None:
-            on_progress("catalog", 1, 1)
+            on_progress("catalog", entries[0].size, entries[0].size)
 
         # 2. every other file of the data directory, as stored
         in_data = catalog.resolve().parent == data_dir.resolve()

@@ -50,7 +50,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON report.")]
 
 @contextmanager
 def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per stage (bytes, except the catalog's one step) on standard error."""
+    """A progress bar per stage (in bytes) on standard error."""
     with Progress(
         TextColumn("{task.description:>16}"),
         BarColumn(),

@@ -27,11 +27,12 @@ from facesearch.settings import Settings
 
 runner = CliRunner()
 CREDENTIAL_OPTIONS = {"--as", "--token", "--token-file", "--password-stdin"}
-# the commands that need no credential: the bootstrap, the local operator's reads, and the
-# tools that touch no governed data (the server authenticates each request itself)
+# the commands that need no credential: the bootstrap (init, and restore, which makes a new
+# installation from a backup), the local operator's reads, and the tools that touch no
+# governed data (the server authenticates each request itself)
 EXEMPT = {
-    "init", "stats", "runs", "policy show", "policy check", "audit keygen", "embed", "compare",
-    "eval", "calibrate", "serve", "keys generate",
+    "init", "restore", "stats", "runs", "policy show", "policy check", "audit keygen", "embed",
+    "compare", "eval", "calibrate", "serve", "keys generate",
 }  # fmt: skip
 
 

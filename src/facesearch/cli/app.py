@@ -1,5 +1,6 @@
-"""``facesearch`` commands: init, ingest, search, embed, compare, stats, runs, reindex, and the
-governance sub-commands (user, token, case, review, audit, policy, suppress, purge)."""
+"""``facesearch`` commands: init, ingest, search, embed, compare, stats, runs, reindex, backup,
+restore, and the governance sub-commands (user, token, case, review, audit, policy, suppress,
+purge)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import typer
 
 from facesearch.cli import gallery, ingest, search, tools
+from facesearch.cli.backup import register as register_backup
 from facesearch.cli.common import DatabaseUrlOption, DataDirOption
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import register
@@ -57,6 +59,7 @@ register_serve(app)
 register_migrate(app, service_for)
 register_keys(app, service_for)
 register_media(app, lambda ctx: service_for(ctx))
+register_backup(app, service_for)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast demo
+.PHONY: check format lint types test test-fast test-long demo
 
 check: format lint types test
 
@@ -17,6 +17,10 @@ types:
 
 test:
 	$(PY) -m pytest -q
+
+# every test, the long ones too (the default run leaves out those marked long)
+test-long:
+	$(PY) -m pytest -q -m ""
 
 test-fast:
 	$(PY) -m pytest -q -m "not slow"

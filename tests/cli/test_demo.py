@@ -150,6 +150,7 @@ def _another_photo_of(rgb: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_demo_flow_finds_another_photo_of_a_gallery_person(tmp_path, astronaut, other_faces):
     gallery = tmp_path / "photos"
     write_image(gallery / "astronaut.png", astronaut)

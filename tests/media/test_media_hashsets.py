@@ -220,6 +220,7 @@ def test_pdq_without_reference_crops_misses_cropped_copies(shared_faces):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_pdq_against_the_whole_cfp_frontal_set(shared_faces):
     """300 known photos against the 4,000 frontal photos of 400 other people, with the
     reference crops (facesearch's own exports) and without (a Project VIC set)."""

@@ -1,8 +1,9 @@
-"""Concurrency for the engine: a readers-writer lock and a bounded search pool.
+"""Concurrency for the engine: the bounded search pool (the gallery's readers-writer lock,
+``search/engine_lock.py``, is re-exported here for the resource services).
 
-Searches read the gallery concurrently; ingest, removals and re-indexing change it and run
-alone (:class:`ReadersWriterLock`, writers first so a long queue of searches cannot starve an
-ingest). Searches run on a fixed set of threads (:class:`SearchPool`): OpenCV, FAISS and dlib
+Searches read the gallery concurrently; ingest batches, removals and re-indexing change it and
+run alone (:class:`ReadersWriterLock`, writers first so a long queue of searches cannot starve
+an ingest). Searches run on a fixed set of threads (:class:`SearchPool`): OpenCV, FAISS and dlib
 release the GIL, so two threads use two cores. Each thread has its own face pipeline (the
 OpenCV networks keep per-call state and are not safe to share). A pool whose queue is full
 refuses at once with :class:`BusyError` (the server answers 503 with ``Retry-After``) rather
@@ -12,12 +13,14 @@ than letting a client wait into a time-out.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TypeVar
 
 from facesearch.errors import FacesearchError
+from facesearch.search.engine_lock import ReadersWriterLock
+
+__all__ = ["BusyError", "ReadersWriterLock", "SearchPool"]
 
 T = TypeVar("T")
 
@@ -28,47 +31,6 @@ class BusyError(FacesearchError):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("the search queue is full; try again shortly")
         self.retry_after = retry_after
-
-
-class ReadersWriterLock:
-    """Many readers or one writer; a waiting writer blocks new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._writer or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
 
 
 class SearchPool:

@@ -11,7 +11,9 @@ Searches read through :meth:`AppContext.reading`: when the catalog's generation 
 index held in memory is first brought up to date under the engine's write lock, so a search
 sees every face committed before it started. Changes go through :meth:`AppContext.writing`:
 the data directory's writer lock first (waiting for another process's write while searches
-go on), then the engine's write lock.
+go on), then the engine's write lock; an ingest or a second-vector pass through
+:meth:`AppContext.writing_in_batches`, taking the engine's write lock for each group of images
+it commits, so searches go on during it.
 
 Role checks made by the application layer (as opposed to the rules governance applies inside
 its own transactions) all go through :meth:`AppContext.require`.
@@ -91,15 +93,25 @@ class AppContext:
     """Settings, gallery, governance, engine lock and search pool, shared by the resource
     services. Built once, from the one :class:`Settings`, by the composition root."""
 
-    def __init__(self, settings: Settings, *, pipeline: FacePipeline | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pipeline: FacePipeline | None = None,
+        share_pipeline: bool = True,
+    ) -> None:
         self.settings = settings
+        #: the first search thread may use the gallery's own face pipeline (one process doing
+        #: one thing at a time: the CLI); a server's search threads each load their own, as
+        #: an ingest run in it may use the gallery's in its thread meanwhile
+        self.share_pipeline = share_pipeline
         self.gallery = open_gallery(settings, pipeline)
         try:
             self.governance = open_governance(settings, self.gallery)
         except BaseException:
             self.gallery.close()
             raise
-        self.engine_lock = ReadersWriterLock()
+        self.engine_lock: ReadersWriterLock = self.gallery.engine_lock
         self.pool = SearchPool(settings.search_workers, settings.search_queue_size)
         self._pipeline_lock = threading.Lock()
         self._gallery_pipeline_taken = False
@@ -154,6 +166,14 @@ class AppContext:
         with gallery.writer.hold(what), self.engine_lock.write(), gallery.writing(what):
             yield
 
+    @contextmanager
+    def writing_in_batches(self, what: str) -> Iterator[None]:
+        """Hold the data directory's writer lock for ``what`` (an ingest, a second-vector
+        pass) without the engine's write lock: the work takes it for each group it commits
+        (``Gallery.changing``), and searches run between groups."""
+        with self.gallery.writing(what):
+            yield
+
     # --- the engine, per search thread ------------------------------------------------------
 
     def verifier(self) -> Verifier:
@@ -164,7 +184,7 @@ class AppContext:
         if verifier is None:
             gallery = self.gallery
             with self._pipeline_lock:
-                if not self._gallery_pipeline_taken:
+                if self.share_pipeline and not self._gallery_pipeline_taken:
                     pipeline = gallery.pipeline
                     self._gallery_pipeline_taken = True
                 else:

@@ -121,12 +121,15 @@ class Library:
         on_second_progress: SecondPassCallback | None = None,
         second_vectors: SecondVectors | None = None,
         roots: Sequence[Path] | None = None,
+        commit_every: int = 64,
     ) -> IngestReport:
         """Ingest now, in this thread (administrators; logged; suppressed people left out).
         Resumable. ``second_vectors``: where second vectors are made (default: the setting;
         ``ingest/second_vectors.py``). ``roots``: the folders a manifest's rows must name files
         under (a server job passes the settings' ingest roots; ``None``: no such rule). Every
         archive keeps to the settings' archive limits (``max_archive_*``) or is one failure.
+        Searches go on meanwhile: each group of ``commit_every`` images (or fewer, after a few
+        seconds) is committed and made searchable alone (``search/gallery_sink.py``).
 
         Then, unless ingest was interrupted or ``second_pass`` is False, the second-vector pass
         runs on the faces still queued, if any (its report is ``report.second_pass``; Ctrl-C
@@ -138,7 +141,7 @@ class Library:
             "collection": collection,
         }
         gov.require_role(who.username, "ingest", Role.ADMINISTRATOR, asked)
-        with ctx.writing("ingest"):
+        with ctx.writing_in_batches("ingest"):  # searches go on between its groups
             matcher = gov.suppression_matcher()
             model = gallery.model_key
             report = gallery.ingest(
@@ -153,6 +156,7 @@ class Library:
                 second_vectors=second_vectors or ctx.settings.second_vectors,
                 roots=roots,
                 archives=ArchiveLimits.of(ctx.settings),
+                commit_every=commit_every,
             )
             if second_pass and not report.interrupted:
                 report.second_pass = gallery.second_pass(
@@ -181,7 +185,7 @@ class Library:
         """Run (or resume) the second-vector pass alone (administrators; logged)."""
         gov = self.ctx.governance
         gov.require_role(who.username, "ingest.second_pass", Role.ADMINISTRATOR, {})
-        with self.ctx.writing("second-vector pass"):
+        with self.ctx.writing_in_batches("second-vector pass"):  # catalog rows only
             report = self.ctx.gallery.second_pass(workers=workers, on_progress=on_progress)
         gov.record(
             who.username,

@@ -38,8 +38,14 @@ class Service:
     services. ``pipeline``: face models already loaded, used by the gallery instead of loading
     its manifest's (the seam through which tests inject one shared pipeline)."""
 
-    def __init__(self, settings: Settings, *, pipeline: FacePipeline | None = None) -> None:
-        self.ctx = AppContext(settings, pipeline=pipeline)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pipeline: FacePipeline | None = None,
+        share_pipeline: bool = True,
+    ) -> None:
+        self.ctx = AppContext(settings, pipeline=pipeline, share_pipeline=share_pipeline)
         self.accounts = Accounts(self.ctx)
         self.cases = Cases(self.ctx)
         self.searches = Searches(self.ctx)
@@ -55,7 +61,8 @@ class Service:
             import cv2
 
             cv2.setNumThreads(1)
-        return cls(settings, pipeline=pipeline)
+        # searches run while ingest jobs use the gallery's pipeline: each search thread its own
+        return cls(settings, pipeline=pipeline, share_pipeline=False)
 
     @classmethod
     def for_cli(cls, settings: Settings, *, pipeline: FacePipeline | None = None) -> Service:

@@ -112,6 +112,7 @@ class IngestRun:
         workers: int | None = None,
         batch_size: int = 8,
         commit_every: int = 64,
+        commit_seconds: float = 5.0,
         on_progress: ProgressCallback | None = None,
         executor: ExecutorFactory | None = None,
         roots: Sequence[Path] | None = None,
@@ -127,8 +128,12 @@ class IngestRun:
         self.collection = collection
         self.manifest = manifest
         self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self.batch_size = batch_size
+        self.batch_size = max(1, min(batch_size, commit_every))  # a group holds whole batches
+        #: a group is committed at ``commit_every`` images, or when its first image has
+        #: waited ``commit_seconds`` (a face is searchable seconds after it was processed)
         self.commit_every = commit_every
+        self.commit_seconds = commit_seconds
+        self._group_started = time.monotonic()
         self.on_progress = on_progress
         self._dup_waiting: dict[str, list[ProvenanceRecord]] = defaultdict(list)
         self._pending: dict[int, _PendingImage] = {}
@@ -300,8 +305,15 @@ class IngestRun:
 
     # --- storing --------------------------------------------------------------------------
     def _store(self, force: bool) -> None:
-        if not self._to_store or (len(self._to_store) < self.commit_every and not force):
+        if not self._to_store:
+            self._group_started = time.monotonic()
             return
+        due = len(self._to_store) >= self.commit_every or (
+            time.monotonic() - self._group_started >= self.commit_seconds
+        )
+        if not (due or force):
+            return
+        self._group_started = time.monotonic()
         t0 = time.perf_counter()
         sink, plan = self.sink, self.plan
         items, self._to_store = self._to_store, []
@@ -350,20 +362,23 @@ class IngestRun:
                     provenance=pending.provenance,
                 )
             )
-        face_ids = sink.add_images(records, self.report.run_id)
-        ids, vectors = [], []
-        for record, created in zip(records, face_ids, strict=True):
-            for face, face_id in zip(record.faces, created, strict=True):
-                if face.searchable:
-                    ids.append(face_id)
-                    vectors.append(face.embedding)
-                else:
+        with sink.batch():  # committed and searchable together; searches wait only for this
+            face_ids = sink.add_images(records, self.report.run_id)
+            ids, vectors = [], []
+            for record, created in zip(records, face_ids, strict=True):
+                for face, face_id in zip(record.faces, created, strict=True):
+                    if face.searchable:
+                        ids.append(face_id)
+                        vectors.append(face.embedding)
+            sink.index_add(ids, vectors)
+        for record in records:
+            for face in record.faces:
+                if not face.searchable:
                     for flag in face.flags:
                         self.report.faces_flagged[flag] = self.report.faces_flagged.get(flag, 0) + 1
                     self.report.faces_flagged_total += 1
             if not record.faces:
                 self.report.images_without_face += 1
-        sink.index_add(ids, vectors)
         self.report.faces_indexed += len(ids)
         self.report.images_new += len(records)
         # duplicates of these images seen while they were in flight

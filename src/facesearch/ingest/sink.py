@@ -9,6 +9,7 @@ gallery and the runner do not import each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +37,11 @@ class IngestSink(Protocol):
     def put_blob(self, data: bytes) -> str: ...
     def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]: ...
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None: ...
+    def batch(self) -> AbstractContextManager[None]:
+        """Held around each group's :meth:`add_images` and :meth:`index_add`: the group is
+        committed and made searchable alone (searches wait for it, not for the run)."""
+        ...
+
     def checkpoint(self) -> None:
         """Called after each group of stored images (e.g. save the index now and then)."""
 

@@ -47,6 +47,7 @@ from facesearch.models.manifest import Manifest, load_manifest
 from facesearch.search.backends import Backends
 from facesearch.search.calibration import calibrated_manifest
 from facesearch.search.compare import Verifier, probe_face
+from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
 from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
@@ -107,6 +108,10 @@ class Gallery:
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
+        # searches read the vectors held in memory together; a change to them (an ingest
+        # batch, a removal, catching up with another process) holds it alone
+        # (search/engine_lock.py)
+        self.engine_lock = ReadersWriterLock()
         self.vectors = GalleryIndex(
             catalog,
             self.backends,
@@ -241,11 +246,24 @@ class Gallery:
         """Hold the data directory's writer lock for ``what`` ("ingest", "removal", ...):
         another process's write is waited for (at most the settings' ``writer_wait``, then
         :class:`~facesearch.store.writer_lock.WriterBusyError`), and the index held in memory
-        is brought up to date with the faces it committed before this write begins.
-        Re-entrant in the holding thread."""
+        is brought up to date with the faces it committed before this write begins (under the
+        engine's write lock, briefly). Searches go on meanwhile: a write that changes the
+        vectors held in memory takes the engine's write lock for each change
+        (:meth:`changing`) or for the whole of it (``AppContext.writing``). Re-entrant in the
+        holding thread."""
         with self.writer.hold(what):
-            self.vectors.refresh()
+            with self.engine_lock.write():
+                self.vectors.refresh()
             yield
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """The engine's write lock for one change of the vectors held in memory (an ingest
+        batch's commit and index add), by a thread holding the writer lock: searches wait for
+        it, and see the faces of every batch committed before they started."""
+        with self.engine_lock.write():
+            yield
+            self.vectors.caught_up()
 
     def index_stale(self) -> bool:
         """True when another process added or removed faces since the index held in memory
@@ -326,6 +344,7 @@ class Gallery:
         second_vectors: SecondVectors = "auto",
         roots: Sequence[Path] | None = None,
         archives: ArchiveLimits = DEFAULT_LIMITS,
+        commit_every: int = 64,
     ) -> IngestReport:
         """Add every face in the given files, folders, archives and manifest (with ``roots``,
         a manifest's rows must name files under them; an archive over the ``archives`` limits
@@ -338,9 +357,13 @@ class Gallery:
         recognizer's runtime is fast), or from a chip queued for :meth:`second_pass`
         ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
         Holds the data directory's writer lock (:meth:`writing`): a second ingest waits.
+        Searches go on: each group of ``commit_every`` images (or fewer, after a few seconds)
+        is committed and made searchable under the engine's write lock, alone
+        (``search/gallery_sink.py``).
         """
         with self.writing("ingest"):
-            self.vectors.store  # noqa: B018  (open and reconcile the index before adding to it)
+            with self.changing():
+                self.vectors.store  # noqa: B018  (open and reconcile the index before adding)
             plan = self.ingest_plan(second_vectors)
             run = IngestRun(
                 GallerySink(self),
@@ -354,6 +377,7 @@ class Gallery:
                 executor=self.backends.executor_factory(),
                 roots=roots,
                 archives=archives,
+                commit_every=commit_every,
             )
             return run.run()
 

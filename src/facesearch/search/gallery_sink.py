@@ -1,9 +1,15 @@
 """The gallery as an ingest run's sink: what ``ingest/runner.py`` writes goes into the
-gallery's catalog, blob store and vector index."""
+gallery's catalog, blob store and vector index.
+
+Searches go on during an ingest: each group of images is committed to the catalog and added to
+the index under the engine's write lock, alone (:meth:`GallerySink.batch`), so a search waits
+at most for one group's commit and sees every group committed before it started; pictures are
+put in the blob store before, outside it (content-addressed: nothing refers to them yet)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -82,10 +88,21 @@ class GallerySink:
     def index_add(self, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
         self._gallery.index_add(ids, vectors)
 
+    def batch(self) -> AbstractContextManager[None]:
+        """One group of images committed and added to the index, alone: searches wait for
+        it (the engine's write lock, ``Gallery.changing``) and run between groups."""
+        return self._gallery.changing()
+
     def checkpoint(self) -> None:
-        self._gallery.maybe_save_index()
+        """Save the index now and then: a reader of the vectors (searches go on; this run is
+        the only thread changing them, holding the writer lock)."""
+        if self._gallery.vectors.save_due():
+            with self._gallery.engine_lock.read():
+                self._gallery.save_index()
 
     def finish(self) -> None:
         self.flush_facets()
-        self._gallery.fit_index()
-        self._gallery.save_index()
+        with self._gallery.changing():
+            self._gallery.fit_index()
+        with self._gallery.engine_lock.read():
+            self._gallery.save_index()

@@ -175,6 +175,17 @@ class GalleryIndex:
             return False
         return self.catalog.generation() != self._generation
 
+    def caught_up(self) -> None:
+        """This process committed faces and put them in the open store, holding the writer
+        lock (so no other process changed any face meanwhile): the store holds what the
+        catalog holds, at the generation now (a later :meth:`refresh` has nothing to do)."""
+        if self._store is not None and (self.lock is None or self.lock.held):
+            self._generation = self.catalog.generation()
+
+    def save_due(self) -> bool:
+        """True when the store has unsaved changes older than the save interval."""
+        return self._dirty and time.monotonic() - self._saved_at > INDEX_SAVE_INTERVAL_S
+
     def _writing_elsewhere(self) -> bool:
         return self.lock is not None and self.lock.held_by_another_thread
 

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(
         default=None, ge=0, description="Ingest worker processes (0: in the server process)."
     )
+    ingest_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority of ingest's worker processes below the server's (nice): "
+        "searches made during an ingest keep their speed; 0: the same priority.",
+    )
     writer_wait: float | None = Field(
         default=None,
         ge=0,

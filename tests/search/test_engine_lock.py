@@ -39,7 +39,7 @@ def test_a_waiting_writer_goes_before_new_readers() -> None:
     first.__enter__()
     writer = threading.Thread(target=lambda: _hold(lock.write(), order, "write"))
     writer.start()
-    while not lock._writers_waiting:  # noqa: SLF001  (the writer is queued)
+    while not lock._writers_waiting:
         time.sleep(0.01)
     reader = threading.Thread(target=lambda: _hold(lock.read(), order, "read"))
     reader.start()

@@ -180,7 +180,8 @@ class IngestRun:
     def _new_executor(self) -> Executor:
         if self.workers <= 0:
             return InlineExecutor()
-        initargs = (self.plan.worker_settings, 1, self.plan.chips, self.plan.second)
+        plan = self.plan
+        initargs = (plan.worker_settings, 1, plan.chips, plan.second, plan.nice)
         if self.executor_factory is not None:  # e.g. Ray actors (ingest/ray_executor.py)
             return self.executor_factory(self.workers, init_worker, initargs)
         return process_pool(self.workers, init_worker, initargs)

@@ -34,7 +34,7 @@ import numpy as np
 from facesearch.engine.align import align_face
 from facesearch.engine.embed import DlibEmbedder
 from facesearch.ingest.batches import BatchRunner, process_pool
-from facesearch.ingest.worker import ChipGeometry, crop_origin
+from facesearch.ingest.worker import ChipGeometry, crop_origin, lower_priority
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import ModelSpec
 from facesearch.models.runtime import set_threads
@@ -156,12 +156,15 @@ class _DescriberState:
 _state = _DescriberState()
 
 
-def init_describer(spec: ModelSpec, inference: InferenceSettings, threads: int = 1) -> None:
+def init_describer(
+    spec: ModelSpec, inference: InferenceSettings, threads: int = 1, nice: int = 0
+) -> None:
     """Worker set-up: load (and verify) the second recognizer on the runtime ``inference``
-    chooses; Ctrl-C is the parent's."""
+    chooses, ``nice`` steps below the parent's CPU priority; Ctrl-C is the parent's."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_priority(nice)
     set_threads(threads)
     _state.describer = _Describer(spec, inference)
 
@@ -189,8 +192,11 @@ class SecondPass:
         commit_every: int = 128,
         on_progress: SecondPassCallback | None = None,
         executor: Callable[[int, Callable[..., None], tuple[Any, ...]], Executor] | None = None,
+        nice: int = 0,
     ) -> None:
         self.catalog = catalog
+        #: the workers' CPU priority below this process's (``ingest/worker.py``)
+        self.nice = nice
         #: starts the workers (count, initializer, its arguments), e.g. Ray actors
         #: (``ingest/ray_executor.py``); None: the local process pool
         self.executor_factory = executor
@@ -209,7 +215,7 @@ class SecondPass:
         if self.workers <= 0:
             _state.describer = _state.describer or _Describer(self.spec, self.inference)
             return InlineExecutor()
-        initargs = (self.spec, self.inference, 1)
+        initargs = (self.spec, self.inference, 1, self.nice)
         if self.executor_factory is not None:  # the same worker function on Ray actors
             return self.executor_factory(self.workers, init_describer, initargs)
         return process_pool(self.workers, init_describer, initargs)

@@ -69,3 +69,4 @@ class IngestPlan:
     second: SecondRecognizer | None = None
     second_in_process: Callable[[], DlibEmbedder] | None = None
     second_vectors: SecondVectorsPlan | None = None
+    nice: int = 0  # the workers' CPU priority below the ingesting process's

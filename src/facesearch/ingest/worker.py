@@ -15,6 +15,7 @@ small stored crop.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -129,15 +130,24 @@ def init_worker(
     threads: int = 1,
     chips: ChipGeometry | None = None,
     second: SecondRecognizer | None = None,
+    nice: int = 0,
 ) -> None:
     import signal
 
     # Ctrl-C is handled by the main process, which stops the pool and keeps finished work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_priority(nice)
     set_threads(threads)
     _state.pipeline = FacePipeline.load(settings)
     _state.chips = chips
     _state.second = second.load() if second is not None and chips is not None else None
+
+
+def lower_priority(nice: int) -> None:
+    """Run this worker process ``nice`` steps below its parent's CPU priority (searches made
+    during an ingest go first; an ingest alone on the machine loses nothing)."""
+    if nice > 0:
+        os.nice(nice)
 
 
 def worker_pipeline() -> FacePipeline:

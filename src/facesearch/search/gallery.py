@@ -400,6 +400,7 @@ class Gallery:
             second=second,
             second_in_process=self._loaded_second,
             second_vectors=where,
+            nice=self.settings.ingest_nice,
         )
 
     def _loaded_second(self) -> DlibEmbedder:
@@ -429,6 +430,7 @@ class Gallery:
                 workers=workers,
                 on_progress=on_progress,
                 executor=self.backends.executor_factory(),
+                nice=self.settings.ingest_nice,
             ).run()
 
     # --- faces of an input ------------------------------------------------------------------

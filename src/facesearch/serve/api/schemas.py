@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from facesearch.app.types import as_utc, case_number_problem
+from facesearch.app.types import AuthMethod, as_utc, case_number_problem
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset
@@ -65,7 +65,7 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     roles: list[str]
-    auth: Literal["session", "token", "password", "cli", "local"]
+    auth: AuthMethod
     csrf_token: str | None = None
     session_expires_at: UtcDateTime | None = None
 

@@ -15,7 +15,7 @@ from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.audit import VerifyResult
-from facesearch.govern.changes import ChangeView
+from facesearch.govern.changes import ChangeView, PendingPolicy
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
@@ -83,6 +83,13 @@ class Admin:
         self.ctx.require(who, "policy.show")
         policy: Policy = self.ctx.governance.policy
         return policy
+
+    def pending_policy(self, who: Principal) -> PendingPolicy | None:
+        """The policy recorded as pending (a changed ``policy.toml``, in this process or
+        another), waiting for two administrators; None when there is none."""
+        self.ctx.require(who, "policy.show")
+        found: PendingPolicy | None = self.ctx.governance.pending_policy()
+        return found
 
     def policy_status(self, who: Principal) -> tuple[Policy, Policy, int | None]:
         """``(in force, the file's, the pending change's id)``: the file's policy differs

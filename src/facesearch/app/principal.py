@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from facesearch.govern.actor import Actor, AuthMethod
 from facesearch.govern.users import Role
 

@@ -196,6 +196,12 @@ class GovernanceCore:
                 pending = row.id if row is not None else None
         return {"in_force": in_force, "file": self.policy_file, "pending_change": pending}
 
+    def pending_policy(self) -> changes.PendingPolicy | None:
+        """The policy change waiting for two administrators (whichever process recorded it),
+        if any: read, not logged (the policy in force is public to every signed-in user)."""
+        with self.session() as s:
+            return changes.pending_policy(s)
+
     def pending_policy_change(self) -> int | None:
         """The id of the pending change that would put the policy file in force, if any."""
         found: int | None = self.policy_status()["pending_change"]
@@ -260,7 +266,7 @@ class GovernanceCore:
                         changes.SYSTEM,
                         "policy",
                         file.sha256,
-                        {"text": file.text, "source": file.source, "recorded_by": actor},
+                        {"text": file.text, "source": file.source, "first_used_by": str(actor)},
                         f"put policy {file.sha256[:12]} ({file.source}) in force",
                         self.clock(),
                         {

@@ -464,6 +464,23 @@ class PurposeOut(Out):
     requires_approval: bool
 
 
+class PendingPolicyOut(Out):
+    """A changed policy waiting for two administrators (``POST /changes/{change_id}/approve``;
+    the first approval endorses it, the second puts it in force)."""
+
+    change_id: Id
+    sha256: str
+    source: str
+    text: str
+    recorded_by: str
+    recorded_at: UtcDateTime
+    first_used_by: str | None = Field(
+        default=None, description="Whose act the process that recorded it was doing."
+    )
+    approvals: list[str]
+    approvals_needed: int
+
+
 class PolicyOut(BaseModel):
     sha256: str
     source: str
@@ -473,6 +490,9 @@ class PolicyOut(BaseModel):
     retention: dict[str, Any]
     session: dict[str, int]
     quota: dict[str, int]
+    pending: PendingPolicyOut | None = Field(
+        default=None, description="A changed policy recorded as pending, if there is one."
+    )
 
 
 class PolicyTextIn(In):

@@ -174,6 +174,17 @@ class StatsOut(BaseModel):
     flagged_faces: dict[str, int]
     provenance_records: int
     collections: int
+    still_plain: int = Field(
+        default=0,
+        description="With an encryption key set: items still stored without it (sealed by "
+        "'facesearch keys rotate --from-plain').",
+    )
+    still_plain_items: dict[str, int] = Field(
+        default_factory=dict, description="``still_plain`` by kind of item."
+    )
+    seal_with: str | None = Field(
+        default=None, description="The command that seals them, when there are any."
+    )
 
 
 # --- ingest ----------------------------------------------------------------------------------

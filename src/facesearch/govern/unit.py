@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, Self, TypeVar
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.govern import changes, users
@@ -35,6 +35,9 @@ T = TypeVar("T")
 SessionFactory = Callable[[], Session]
 log = logging.getLogger(__name__)
 _RECORDED = "facesearch_audit_last"  # Session.info key: the last entry recorded in it
+# the id of the policy in force, read at the start of every transaction: plain SQL (no
+# statement to build), an index-only look-up of the primary key on SQLite and PostgreSQL
+_LATEST_POLICY = f"SELECT max(id) FROM {PolicyVersion.__tablename__}"
 
 
 class GovernanceCore:
@@ -216,7 +219,7 @@ class GovernanceCore:
         held = self._in_force
         if held is None:
             return
-        latest = s.execute(select(func.max(PolicyVersion.id))).scalar()
+        latest = s.connection().exec_driver_sql(_LATEST_POLICY).scalar()
         if latest is None or latest == held[0]:
             return
         row = s.get(PolicyVersion, latest)

@@ -46,7 +46,7 @@ function pendingBox(app, p) {
     "section",
     { class: "card", "aria-labelledby": "pending-policy" },
     h("h2", { id: "pending-policy" }, "Pending policy"),
-    h("p", {}, `A changed policy is waiting for two administrators (change ${p.change_id}); the policy above stays in force until then.`),
+    h("p", {}, `A changed policy is waiting for two administrators (change ${p.change_id}); the policy below stays in force until then.`),
     h(
       "dl",
       { class: "details" },

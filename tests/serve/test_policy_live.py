@@ -1,10 +1,11 @@
 """A running server and a changed policy: ``GET /policy`` reports the policy recorded as
 pending by another process (its hash, who recorded it and when, the approvals so far), and
-once two administrators approve it elsewhere the server enforces it on its next request,
-without a restart."""
+once two administrators approve it elsewhere the server enforces it on its next request
+(purposes, session timeouts), without a restart."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.api import api_env, make_settings
@@ -35,7 +36,10 @@ def test_pending_policy_is_shown_and_enforced_once_approved_elsewhere(tmp_path: 
         assert inv.post("/api/v1/cases", json=CASE).status_code == 403  # not a purpose yet
 
         # another process opens the data directory with a changed policy.toml
-        text = default_policy().text + MISSING_PERSON
+        text = default_policy().text.replace(
+            "session_idle_minutes = 30", "session_idle_minutes = 5"
+        )
+        text += MISSING_PERSON
         (env.settings.data_dir / "policy.toml").write_text(text, "utf-8")
         new = parse_policy(text)
         with Service(make_settings(env.settings.data_dir)) as other:
@@ -61,3 +65,7 @@ def test_pending_policy_is_shown_and_enforced_once_approved_elsewhere(tmp_path: 
         assert "missing-person" in [p["key"] for p in shown["purposes"]]
         r = inv.post("/api/v1/cases", json=CASE)
         assert r.status_code == 201, r.text
+        # and its session timeouts: this session now ends after 5 idle minutes, not 30
+        me = inv.get("/api/v1/auth/me").json()
+        left = datetime.fromisoformat(me["session_expires_at"]) - datetime.now(UTC)
+        assert timedelta(minutes=4) < left <= timedelta(minutes=5)

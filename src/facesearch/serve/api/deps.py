@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -122,6 +123,17 @@ def _refuse(
     return ApiError(status, shown or reason, headers)
 
 
+def follow_session_timeouts(service: Service, sessions: SessionStore) -> None:
+    """Set the session store's idle and absolute timeouts to the policy in force now (a
+    policy approved in another process ends sessions by its own timeouts from the next
+    request, without a restart)."""
+    access = service.admin.access_in_force()
+    idle = timedelta(minutes=access.session_idle_minutes)
+    absolute = timedelta(hours=access.session_absolute_hours)
+    if (sessions.idle, sessions.absolute) != (idle, absolute):
+        sessions.idle, sessions.absolute = idle, absolute
+
+
 def current_caller(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
@@ -142,6 +154,8 @@ def current_caller(
                 raise _refuse(service, request, ANONYMOUS, 401, BAD_TOKEN, exc.reason) from None
         return Caller(principal, None, None)
     session_id = request.cookies.get(SESSION_COOKIE, "")
+    if session_id:
+        follow_session_timeouts(service, sessions)
     session = sessions.get(session_id) if session_id else None
     if session is None:
         reason = SESSION_ENDED if session_id else NO_CREDENTIALS

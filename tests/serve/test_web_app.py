@@ -31,6 +31,10 @@ from tests.support.web import (
     web_server,
 )
 
+from facesearch.app.service import Service
+from facesearch.govern import parse_policy
+from facesearch.settings import Settings
+
 __all__ = ["browser", "session_for", "web_server"]  # fixtures used by the tests below
 
 pytestmark = pytest.mark.slow
@@ -382,6 +386,32 @@ def test_policy_page(session_for: Any) -> None:
     page.get_by_role("button", name="Check this policy").click()
     page.get_by_text("Not valid:").wait_for()
     check_page(session)
+
+
+def test_policy_page_shows_the_pending_policy(session_for: Any, web_server: WebServer) -> None:
+    """A changed policy.toml read by another process is pending: the page shows its hash and
+    approvals, and an administrator's approval there endorses it."""
+    policy_file = web_server.data_dir / "policy.toml"
+    original = policy_file.read_text("utf-8")
+    changed = original.replace("max_candidates = 20", "max_candidates = 19")
+    assert changed != original
+    policy_file.write_text(changed, "utf-8")
+    try:
+        with Service.for_cli(Settings.load(data_dir=web_server.data_dir)) as other:
+            change_id = other.governance.pending_policy_change()
+            assert change_id is not None
+            session = session_for("admin")
+            page = session.go("#/policy")
+            box = page.get_by_role("region", name="Pending policy")
+            assert parse_policy(changed).sha256 in box.inner_text()
+            assert "none of 2" in box.inner_text()
+            check_page(session)
+            box.get_by_role("button", name="Approve this policy").click()
+            page.get_by_text("1 of 2 (admin)").wait_for()
+            assert page.get_by_role("button", name="Approve this policy").count() == 0
+            other.governance.reject_change("admin", change_id, "test over")
+    finally:
+        policy_file.write_text(original, "utf-8")
 
 
 def test_several_photos_searched_as_one_query(session_for: Any, web_server: WebServer) -> None:

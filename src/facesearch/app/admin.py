@@ -15,9 +15,9 @@ from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.audit import VerifyResult
-from facesearch.govern.changes import ChangeView
+from facesearch.govern.changes import ChangeView, PendingPolicy
 from facesearch.govern.oversight import OversightReport
-from facesearch.govern.policy import Policy, parse_policy
+from facesearch.govern.policy import AccessPolicy, Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
 from facesearch.govern.schema import RemovalRequest
 from facesearch.govern.suppression import PreviewMatch, index_finder
@@ -83,6 +83,21 @@ class Admin:
         self.ctx.require(who, "policy.show")
         policy: Policy = self.ctx.governance.policy
         return policy
+
+    def pending_policy(self, who: Principal) -> PendingPolicy | None:
+        """The policy recorded as pending (a changed ``policy.toml``, in this process or
+        another), waiting for two administrators; None when there is none."""
+        self.ctx.require(who, "policy.show")
+        found: PendingPolicy | None = self.ctx.governance.pending_policy()
+        return found
+
+    def access_in_force(self) -> AccessPolicy:
+        """The ``[access]`` table of the policy in force now, read in a transaction of its own
+        (one indexed query), so that a policy approved by another process applies from the
+        next request: the server's own session timeouts, not a read done for a user (no role,
+        nothing logged)."""
+        access: AccessPolicy = self.ctx.governance.refresh_policy().access
+        return access
 
     def policy_status(self, who: Principal) -> tuple[Policy, Policy, int | None]:
         """``(in force, the file's, the pending change's id)``: the file's policy differs

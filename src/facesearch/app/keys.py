@@ -45,6 +45,7 @@ from facesearch.store.rotation import (
     Budget,
     ProgressFn,
     RotationStopped,
+    count_plain,
     rotate_blobs,
     rotate_column,
     rotate_embeddings,
@@ -76,6 +77,37 @@ class RotationReport:
             "resumed": self.resumed,
             "counts": dict(self.counts),
         }
+
+
+#: what ``keys rotate --from-plain`` seals, named as ``stats`` reports them
+PLAIN_KINDS = {
+    "suppression entries": Suppression.embedding,
+    "media faces' vectors": MediaFace.embedding,
+    "probe images": Probe.data,
+}
+SEAL_COMMAND = "facesearch keys rotate --from-plain"
+
+
+def still_plain(ctx: AppContext) -> dict[str, int]:
+    """With a key set: how many items of each kind are still stored without encryption
+    (kept from before the key, until ``keys rotate --from-plain``; they are refused, never
+    read as plain). Empty without a key (plain is then the rule) or when none is left."""
+    gallery = ctx.gallery
+    if gallery.cipher is None:
+        return {}
+    counts = {
+        kind: count_plain(gallery.catalog.session, column) for kind, column in PLAIN_KINDS.items()
+    }
+    return {kind: n for kind, n in counts.items() if n}
+
+
+def plain_warning(counts: dict[str, int]) -> str:
+    """The one line ``stats`` warns with, naming the command that seals them."""
+    parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return (
+        f"an encryption key is set but {sum(counts.values())} items are still stored without "
+        f"it ({parts}): run '{SEAL_COMMAND}' (server stopped) to seal them"
+    )
 
 
 class Keys:

@@ -17,6 +17,7 @@ from typing import Any
 from facesearch.app.accounts import LOCAL_OPERATOR, local_origin
 from facesearch.app.context import POLICY_FILE, AppContext
 from facesearch.app.ingest_jobs import IngestJobs
+from facesearch.app.keys import SEAL_COMMAND, plain_warning, still_plain
 from facesearch.app.keys import STATE_FILE as ROTATION_STATE
 from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
@@ -46,8 +47,10 @@ class Library:
 
     def stats(self, who: Principal) -> dict[str, Any]:
         """Images, faces, flags, second vectors, the index and its model, whether the data is
-        encrypted at rest; ``warnings`` lists a data directory or SQLite catalog file open to
-        other local accounts, and an unfinished key rotation."""
+        encrypted at rest and, with a key, how many items are still stored without it
+        (``still_plain``, by kind in ``still_plain_items``); ``warnings`` lists a data
+        directory or SQLite catalog file open to other local accounts, items still plain under
+        a key (with the command that seals them), and an unfinished key rotation."""
         self.ctx.require(who, "gallery.stats")
         gallery = self.ctx.gallery
         unfinished = (gallery.data_dir / ROTATION_STATE).exists()
@@ -62,6 +65,12 @@ class Library:
         cipher = gallery.cipher
         info["encryption"] = f"AES-256-GCM, key id {cipher.key_id.hex()}" if cipher else "off"
         info["warnings"] = loose_permissions(gallery.data_dir, sqlite_file(gallery.catalog.url))
+        plain = still_plain(self.ctx)
+        info["still_plain"] = sum(plain.values())
+        info["still_plain_items"] = plain
+        info["seal_with"] = SEAL_COMMAND if plain else None
+        if plain:
+            info["warnings"].append(plain_warning(plain))
         if unfinished:
             info["warnings"].append(rotate_again)
         return info

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from facesearch.govern.actor import Actor
+from facesearch.govern.actor import Actor, AuthMethod
 from facesearch.govern.users import Role
-
-AuthMethod = Literal["session", "token", "password", "local"]
 
 
 @dataclass(frozen=True)

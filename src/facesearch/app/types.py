@@ -7,6 +7,7 @@ or ingest themselves."""
 from facesearch.app.context import LOCAL_READS
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
+from facesearch.govern.actor import AuthMethod
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.errors import (
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_PROBES",
     "ArchiveLimits",
     "ArchiveRefusedError",
+    "AuthMethod",
     "AuthenticationError",
     "Backends",
     "CandidateView",

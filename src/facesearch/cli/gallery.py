@@ -42,6 +42,9 @@ def stats(
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
     info.pop("warnings", None)
+    if not info.get("still_plain"):  # said by the warning above when there are any
+        for key in ("still_plain", "still_plain_items", "seal_with"):
+            info.pop(key, None)
     second = info.pop("second_vectors", None)
     table = Table(show_header=False, title="Gallery")
     for key, value in info.items():

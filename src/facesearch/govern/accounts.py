@@ -152,7 +152,7 @@ class AccountGovernance(GovernanceCore):
             lambda s, a: changes.approve(s, a, actor, change_id, self.clock(), appliers, note),
         )
         if view.kind == "policy" and view.status == changes.APPROVED:
-            self._policy_in_force = None  # read again: the approved policy is now in force
+            self.refresh_policy()  # in force from now on (other processes: their next act)
         return view
 
     def reject_change(self, actor: str, change_id: int, note: str = "") -> ChangeView:

@@ -12,7 +12,12 @@ A plain ``str`` actor (``system``, a refusal before anyone was identified) recor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
+
+#: How a principal proved who they are: the one list the application and the API's schemas
+#: use (``local``: the operator of the machine that holds the data, at the command line).
+AuthMethod = Literal["session", "token", "password", "local"]
+AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 
 
 class Actor(str):
@@ -21,7 +26,7 @@ class Actor(str):
     auth: Mapping[str, Any]
 
     def __new__(
-        cls, name: str, *, method: str, origin: str = "", token_id: int | None = None
+        cls, name: str, *, method: AuthMethod, origin: str = "", token_id: int | None = None
     ) -> Actor:
         self = super().__new__(cls, name)
         auth: dict[str, Any] = {"method": method}

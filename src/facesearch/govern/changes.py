@@ -292,6 +292,47 @@ def pending_for(session: Session, kind: str, target: str | None = None) -> Pendi
     return session.execute(q.order_by(PendingChange.id.desc()).limit(1)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class PendingPolicy:
+    """A policy waiting for two administrators, as shown to any signed-in user: its hash and
+    text, who recorded it and when (``system``: the process that first read the changed
+    ``policy.toml``; ``first_used_by``: the user whose act it was doing then, when known),
+    and the administrators who approved it so far (the first approval endorses it; the
+    second puts it in force)."""
+
+    change_id: int
+    sha256: str
+    source: str
+    text: str
+    recorded_by: str
+    recorded_at: datetime
+    approvals: tuple[str, ...]
+    first_used_by: str | None = None
+    approvals_needed: int = 2
+
+    @classmethod
+    def of(cls, row: PendingChange) -> PendingPolicy:
+        payload = row.payload or {}
+        endorsed = () if row.requested_by == SYSTEM else (row.requested_by,)
+        first = str(payload.get("first_used_by") or "")
+        return cls(
+            row.id,
+            row.target,
+            str(payload.get("source", "")),
+            str(payload.get("text", "")),
+            SYSTEM,
+            row.requested_at,
+            endorsed,
+            first if first and first != "(none)" else None,
+        )
+
+
+def pending_policy(session: Session) -> PendingPolicy | None:
+    """The policy change still pending (at most one: a newer file supersedes it), if any."""
+    row = pending_for(session, "policy")
+    return PendingPolicy.of(row) if row is not None else None
+
+
 def ever_requested(session: Session, kind: str, target: str) -> bool:
     """True if a change of ``kind`` on ``target`` was ever recorded (whatever its status)."""
     n = session.execute(

@@ -35,6 +35,9 @@ T = TypeVar("T")
 SessionFactory = Callable[[], Session]
 log = logging.getLogger(__name__)
 _RECORDED = "facesearch_audit_last"  # Session.info key: the last entry recorded in it
+# the id of the policy in force, read at the start of every transaction: plain SQL (no
+# statement to build), an index-only look-up of the primary key on SQLite and PostgreSQL
+_LATEST_POLICY = f"SELECT max(id) FROM {PolicyVersion.__tablename__}"
 
 
 class GovernanceCore:
@@ -50,9 +53,10 @@ class GovernanceCore:
         signing_env: Mapping[str, str] | None = None,
     ) -> None:
         self.session_factory = session_factory
-        # the policy file's; the policy in force is read from the database on first use
+        # the policy file's; the policy in force is read from the database on first use, and
+        # followed at the start of every transaction (see _follow_policy)
         self.policy_file = policy
-        self._policy_in_force: Policy | None = None
+        self._in_force: tuple[int, Policy] | None = None  # (its gov_policy_versions id, it)
         self.cipher = cipher
         self.clock = clock
         # where the checkpoint signing key is named (Settings.audit_key_environ())
@@ -84,12 +88,15 @@ class GovernanceCore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A session whose transaction commits on success and rolls back on error. It starts
+        by reading which policy is in force (:meth:`_follow_policy`), so that every decision
+        taken in it follows a policy approved since, by this process or another."""
         lock = self.transaction_lock
         if lock is not None:
             lock.acquire()
         s = self.session_factory()
         try:
+            self._follow_policy(s)
             yield s
             s.commit()
         except BaseException:
@@ -165,27 +172,71 @@ class GovernanceCore:
     @property
     def policy(self) -> Policy:
         """The policy in force: the latest approved policy in the database (see
-        :meth:`_ensure_policy_recorded`), which need not be the policy file's."""
-        if self._policy_in_force is None:
+        :meth:`_ensure_policy_recorded`), which need not be the policy file's, as of this
+        object's latest transaction (each one starts by checking it: :meth:`_follow_policy`)."""
+        if self._in_force is None:
             self._ensure_policy_recorded("(none)")
-        assert self._policy_in_force is not None
-        return self._policy_in_force
+        assert self._in_force is not None
+        return self._in_force[1]
+
+    def refresh_policy(self) -> Policy:
+        """The policy in force now: read in a transaction of its own (one indexed query, and
+        a parse only when it changed)."""
+        self._ensure_policy_recorded("(none)")
+        with self.session():
+            pass
+        return self.policy
 
     def policy_status(self) -> dict[str, Any]:
         """The policy in force, the policy file's, and the pending change (its id) when they
         differ: ``{"in_force": Policy, "file": Policy, "pending_change": int | None}``."""
-        in_force = self.policy
+        self._ensure_policy_recorded("(none)")
         pending = None
-        if self.policy_file.sha256 != in_force.sha256:
-            with self.session() as s:
+        with self.session() as s:
+            in_force = self.policy
+            if self.policy_file.sha256 != in_force.sha256:
                 row = changes.pending_for(s, "policy", self.policy_file.sha256)
                 pending = row.id if row is not None else None
         return {"in_force": in_force, "file": self.policy_file, "pending_change": pending}
+
+    def pending_policy(self) -> changes.PendingPolicy | None:
+        """The policy change waiting for two administrators (whichever process recorded it),
+        if any: read, not logged (the policy in force is public to every signed-in user)."""
+        with self.session() as s:
+            return changes.pending_policy(s)
 
     def pending_policy_change(self) -> int | None:
         """The id of the pending change that would put the policy file in force, if any."""
         found: int | None = self.policy_status()["pending_change"]
         return found
+
+    def _follow_policy(self, s: Session) -> None:
+        """At the start of a transaction: put in force the latest approved policy when it is
+        not the one held (another process, or this one, approved a new one). The check is one
+        indexed ``max(id)`` of ``gov_policy_versions``; the text is read and parsed only when
+        the id changed. Until the policy is first settled (:meth:`_ensure_policy_recorded`)
+        there is nothing to follow."""
+        held = self._in_force
+        if held is None:
+            return
+        latest = s.connection().exec_driver_sql(_LATEST_POLICY).scalar()
+        if latest is None or latest == held[0]:
+            return
+        row = s.get(PolicyVersion, latest)
+        if row is None:  # pragma: no cover - a version row is never deleted
+            return
+        policy = self._policy_of(row)
+        if policy.audit != held[1].audit:
+            self._checkpointer = None  # the automatic checkpoints follow the new [audit]
+        self._in_force = (latest, policy)
+        log.info("policy %s (version %d) is now in force", policy.sha256[:12], latest)
+
+    def _policy_of(self, row: PolicyVersion) -> Policy:
+        """The policy a version row holds (the policy file itself when it is the file's, so
+        that relative paths in it stay relative to the file)."""
+        if row.sha256 == self.policy_file.sha256:
+            return self.policy_file
+        return parse_policy(row.text, source=row.source)
 
     def _ensure_policy_recorded(self, actor: str) -> None:
         """Settle the policy in force, once per object. It is the latest approved policy in the
@@ -193,8 +244,9 @@ class GovernanceCore:
         (``policy.activate``); a policy file whose SHA-256 differs from the one in force
         becomes a pending change (recorded once, ``policy.requested``), which two
         administrators approve (:mod:`.changes`), and until then the text in force is used.
-        Its own transaction, so a refusal cannot roll it back."""
-        if self._policy_in_force is not None:
+        Its own transaction, so a refusal cannot roll it back. Afterwards each transaction
+        follows the latest approved version (:meth:`_follow_policy`)."""
+        if self._in_force is not None:
             return
         file = self.policy_file
         with self.session() as s:
@@ -203,12 +255,12 @@ class GovernanceCore:
             ).scalar_one_or_none()
             audit = self._audit(s)
             if latest is None:
-                self._record_policy_version(s, audit, file, actor or "(none)", None)
+                latest = self._record_policy_version(s, audit, file, actor or "(none)", None)
                 in_force = file
             elif latest.sha256 == file.sha256:
                 in_force = file
             else:
-                in_force = parse_policy(latest.text, source=latest.source)
+                in_force = self._policy_of(latest)
                 if not changes.ever_requested(s, "policy", file.sha256):
                     changes.supersede(s, audit, "policy", file.sha256)
                     changes.request(
@@ -217,7 +269,7 @@ class GovernanceCore:
                         changes.SYSTEM,
                         "policy",
                         file.sha256,
-                        {"text": file.text, "source": file.source},
+                        {"text": file.text, "source": file.source, "first_used_by": str(actor)},
                         f"put policy {file.sha256[:12]} ({file.source}) in force",
                         self.clock(),
                         {
@@ -227,7 +279,9 @@ class GovernanceCore:
                             "source": file.source,
                         },
                     )
-        self._policy_in_force = in_force
+            version = latest.id
+        if self._in_force is None:
+            self._in_force = (version, in_force)
 
     def _record_policy_version(
         self,
@@ -236,19 +290,19 @@ class GovernanceCore:
         policy: Policy,
         actor: str,
         change_id: int | None,
-    ) -> None:
+    ) -> PolicyVersion:
         previous = s.execute(
             select(PolicyVersion.sha256).order_by(PolicyVersion.id.desc()).limit(1)
         ).scalar_one_or_none()
-        s.add(
-            PolicyVersion(
-                sha256=policy.sha256,
-                text=policy.text,
-                source=policy.source,
-                activated_at=self.clock(),
-                activated_by=actor,
-            )
+        row = PolicyVersion(
+            sha256=policy.sha256,
+            text=policy.text,
+            source=policy.source,
+            activated_at=self.clock(),
+            activated_by=actor,
         )
+        s.add(row)
+        s.flush()
         details: dict[str, Any] = {
             "first_used_by": actor,
             "policy_sha256": policy.sha256,
@@ -259,6 +313,7 @@ class GovernanceCore:
         if change_id is not None:
             details["change_id"] = change_id
         audit.record("system" if change_id is None else actor, "policy.activate", details)
+        return row
 
     def _apply_policy_change(
         self, s: Session, audit: AuditLog, row: PendingChange, approver: str

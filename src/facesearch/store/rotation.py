@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, not_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from facesearch.errors import EncryptionError
-from facesearch.store.crypto import Keyring, embedding_aad, key_id_of
+from facesearch.store.crypto import HEADER_LEN, MAGIC, TAG_LEN, Keyring, embedding_aad, key_id_of
 from facesearch.store.schema import FaceRow
 from facesearch.store.vectors.files import META_FILE
 from facesearch.store.vectors.load import load_index
@@ -175,6 +175,19 @@ def rotate_column(
         if on_progress is not None:
             on_progress(stage, seen, len(ids))
     return done
+
+
+def count_plain(sessions: Sessions, column: InstrumentedAttribute[Any]) -> int:
+    """How many rows hold a value of ``column`` stored without encryption (no sealed header):
+    what ``keys rotate --from-plain`` would encrypt. Counted by the database from each value's
+    first bytes and length (SQLite and PostgreSQL alike); no value is read here."""
+    sealed = and_(
+        func.substr(column, 1, len(MAGIC)) == MAGIC,
+        func.length(column) >= HEADER_LEN + TAG_LEN,
+    )
+    query = select(func.count()).select_from(column.class_)
+    with sessions() as s:
+        return int(s.scalar(query.where(column.is_not(None), not_(sealed))) or 0)
 
 
 def rotate_vectors(

@@ -2,7 +2,9 @@
 
 State lives on ``app.state`` (set by :func:`facesearch.serve.api.app.create_app`); nothing is a
 module global. ``current_principal`` accepts a Bearer token or a session cookie; with the
-cookie, a state-changing method also needs the session's CSRF token in ``X-CSRF-Token``.
+cookie, a state-changing method also needs the session's CSRF token in ``X-CSRF-Token``. A
+token that the request guard already checked (a request with a body) is not checked again:
+the guard leaves its principal in the request's ASGI state (:func:`remember_token_principal`).
 Every refusal here (no credentials, a bad token, a failed CSRF check) is logged in the audit
 chain with who (when known), from which address, and why; anonymous ones rate-limited
 (:mod:`facesearch.serve.api.refusals`). ``client_address`` is the peer, or the client a
@@ -11,7 +13,9 @@ trusted proxy names (:mod:`facesearch.serve.api.proxy` rewrites the scope).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -40,6 +44,24 @@ from facesearch.serve.api.security import (
 from facesearch.settings import Settings
 
 T = TypeVar("T")
+# The request's ASGI state key under which the guard leaves the principal of a Bearer token it
+# checked (with the token), so that the token is checked once per request.
+TOKEN_PRINCIPAL = "facesearch.token_principal"
+
+
+def remember_token_principal(scope: MutableMapping[str, Any], token: str, who: Principal) -> None:
+    """Called by the request guard once it checked ``token``: the dependency takes ``who``
+    from the request's state instead of checking the token again."""
+    scope.setdefault("state", {})[TOKEN_PRINCIPAL] = (token, who)
+
+
+def _token_principal(request: Request, token: str) -> Principal | None:
+    """The principal the guard found for this very token, if it checked it."""
+    found = request.scope.get("state", {}).get(TOKEN_PRINCIPAL)
+    if found is None or found[0] != token:
+        return None
+    who: Principal = found[1]
+    return who
 
 
 def get_settings(request: Request) -> Settings:
@@ -101,6 +123,17 @@ def _refuse(
     return ApiError(status, shown or reason, headers)
 
 
+def follow_session_timeouts(service: Service, sessions: SessionStore) -> None:
+    """Set the session store's idle and absolute timeouts to the policy in force now (a
+    policy approved in another process ends sessions by its own timeouts from the next
+    request, without a restart)."""
+    access = service.admin.access_in_force()
+    idle = timedelta(minutes=access.session_idle_minutes)
+    absolute = timedelta(hours=access.session_absolute_hours)
+    if (sessions.idle, sessions.absolute) != (idle, absolute):
+        sessions.idle, sessions.absolute = idle, absolute
+
+
 def current_caller(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
@@ -111,14 +144,18 @@ def current_caller(
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _refuse(service, request, ANONYMOUS, 401, BAD_SCHEME)
-        try:
-            principal = service.accounts.from_token(
-                token.strip(), origin=client_address(request), log=False
-            )
-        except AuthenticationError as exc:
-            raise _refuse(service, request, ANONYMOUS, 401, BAD_TOKEN, exc.reason) from None
+        principal = _token_principal(request, token.strip())  # checked by the guard
+        if principal is None:
+            try:
+                principal = service.accounts.from_token(
+                    token.strip(), origin=client_address(request), log=False
+                )
+            except AuthenticationError as exc:
+                raise _refuse(service, request, ANONYMOUS, 401, BAD_TOKEN, exc.reason) from None
         return Caller(principal, None, None)
     session_id = request.cookies.get(SESSION_COOKIE, "")
+    if session_id:
+        follow_session_timeouts(service, sessions)
     session = sessions.get(session_id) if session_id else None
     if session is None:
         reason = SESSION_ENDED if session_id else NO_CREDENTIALS

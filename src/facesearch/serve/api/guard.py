@@ -9,7 +9,8 @@ with 413 as soon as it passes the cap. The caps come from the settings: the arch
 ``max_archive_bytes``, probe and removal uploads ``max_probe_bytes`` per photo, everything
 else ``max_request_bytes``. The full checks (CSRF, roles, the upload's own type and size)
 still run in the routes; this only makes sure nobody anonymous, and nothing oversized, gets
-as far as the body parser.
+as far as the body parser. A Bearer token it checked is not checked again: its principal is
+left in the request's state for the dependency (``deps.remember_token_principal``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.app.types import MAX_PROBES, AuthenticationError
+from facesearch.serve.api.deps import remember_token_principal
 from facesearch.serve.api.refusals import BAD_SCHEME, BAD_TOKEN, NO_CREDENTIALS, SESSION_ENDED
 from facesearch.serve.api.routers.removals import MAX_PHOTOS
 from facesearch.serve.api.security import SESSION_COOKIE
@@ -119,14 +121,15 @@ class RequestGuard:
             if scheme.lower() != "bearer" or not token.strip():
                 state.refusals.refused(address, BAD_SCHEME, method, path)
                 return problem_response(401, BAD_SCHEME, path, unauthorised)
-            service = state.service
+            service, token = state.service, token.strip()
             try:  # a wrong token is counted like every anonymous refusal
-                await to_thread.run_sync(
-                    lambda: service.accounts.from_token(token.strip(), origin=address, log=False)
+                who = await to_thread.run_sync(
+                    lambda: service.accounts.from_token(token, origin=address, log=False)
                 )
             except AuthenticationError as exc:
                 state.refusals.refused(address, BAD_TOKEN, method, path)
                 return problem_response(401, exc.reason, path, unauthorised)
+            remember_token_principal(scope, token, who)  # the dependency does not check again
             return None
         cookie = _cookie(headers, SESSION_COOKIE)
         if cookie and state.sessions.get(cookie) is not None:

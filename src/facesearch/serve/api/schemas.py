@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from facesearch.app.types import as_utc, case_number_problem
+from facesearch.app.types import AuthMethod, as_utc, case_number_problem
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset
@@ -65,7 +65,7 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     roles: list[str]
-    auth: Literal["session", "token", "password", "cli", "local"]
+    auth: AuthMethod
     csrf_token: str | None = None
     session_expires_at: UtcDateTime | None = None
 
@@ -174,6 +174,17 @@ class StatsOut(BaseModel):
     flagged_faces: dict[str, int]
     provenance_records: int
     collections: int
+    still_plain: int = Field(
+        default=0,
+        description="With an encryption key set: items still stored without it (sealed by "
+        "'facesearch keys rotate --from-plain').",
+    )
+    still_plain_items: dict[str, int] = Field(
+        default_factory=dict, description="``still_plain`` by kind of item."
+    )
+    seal_with: str | None = Field(
+        default=None, description="The command that seals them, when there are any."
+    )
 
 
 # --- ingest ----------------------------------------------------------------------------------
@@ -464,6 +475,23 @@ class PurposeOut(Out):
     requires_approval: bool
 
 
+class PendingPolicyOut(Out):
+    """A changed policy waiting for two administrators (``POST /changes/{change_id}/approve``;
+    the first approval endorses it, the second puts it in force)."""
+
+    change_id: Id
+    sha256: str
+    source: str
+    text: str
+    recorded_by: str
+    recorded_at: UtcDateTime
+    first_used_by: str | None = Field(
+        default=None, description="Whose act the process that recorded it was doing."
+    )
+    approvals: list[str]
+    approvals_needed: int
+
+
 class PolicyOut(BaseModel):
     sha256: str
     source: str
@@ -473,6 +501,9 @@ class PolicyOut(BaseModel):
     retention: dict[str, Any]
     session: dict[str, int]
     quota: dict[str, int]
+    pending: PendingPolicyOut | None = Field(
+        default=None, description="A changed policy recorded as pending, if there is one."
+    )
 
 
 class PolicyTextIn(In):

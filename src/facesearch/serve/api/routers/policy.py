@@ -1,4 +1,5 @@
-"""The policy in force (any signed-in user may read it) and validating a policy text."""
+"""The policy in force and the one pending, if any (any signed-in user may read them), and
+validating a policy text."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from fastapi import APIRouter
 from facesearch.app.types import PolicyError
 from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
 from facesearch.serve.api.schemas import (
+    PendingPolicyOut,
     PolicyCheckOut,
     PolicyOut,
     PolicyProblemOut,
@@ -19,7 +21,13 @@ router = APIRouter(prefix="/policy", tags=["policy"])
 
 @router.get("", response_model=PolicyOut)
 def show(who: CurrentPrincipal, service: ServiceDep) -> PolicyOut:
-    return policy_out(service.admin.show_policy(who))
+    """The policy in force and, when a changed policy waits for two administrators, that one
+    (``pending``: its hash, who recorded it and when, the approvals so far)."""
+    out = policy_out(service.admin.show_policy(who))
+    pending = service.admin.pending_policy(who)
+    if pending is not None:
+        out.pending = PendingPolicyOut.model_validate(pending)
+    return out
 
 
 @router.post("/validate", response_model=PolicyCheckOut)

@@ -9,7 +9,7 @@ their end rather than read a half-changed index (``AppContext.writing``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -121,11 +121,14 @@ class Library:
         on_second_progress: SecondPassCallback | None = None,
         second_vectors: SecondVectors | None = None,
         roots: Sequence[Path] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Ingest now, in this thread (administrators; logged; suppressed people left out).
         Resumable. ``second_vectors``: where second vectors are made (default: the setting;
         ``ingest/second_vectors.py``). ``roots``: the folders a manifest's rows must name files
-        under (a server job passes the settings' ingest roots; ``None``: no such rule). Every
+        under (a server job passes the settings' ingest roots; ``None``: no such rule).
+        ``names``: what a source is shown as (an upload: its file name, not where it was
+        saved). Every
         archive keeps to the settings' archive limits (``max_archive_*``) or is one failure.
 
         Then, unless ingest was interrupted or ``second_pass`` is False, the second-vector pass
@@ -133,8 +136,10 @@ class Library:
         stops it cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
         ctx = self.ctx
         gov, gallery = ctx.governance, ctx.gallery
+        shown = dict(names or {})
         asked = {
-            "sources": [str(p) for p in sources] + ([str(manifest)] if manifest else []),
+            "sources": [shown.get(str(p), str(p)) for p in sources]
+            + ([str(manifest)] if manifest else []),
             "collection": collection,
         }
         gov.require_role(who.username, "ingest", Role.ADMINISTRATOR, asked)
@@ -153,6 +158,7 @@ class Library:
                 second_vectors=second_vectors or ctx.settings.second_vectors,
                 roots=roots,
                 archives=ArchiveLimits.of(ctx.settings),
+                names=shown,
             )
             if second_pass and not report.interrupted:
                 report.second_pass = gallery.second_pass(
@@ -234,13 +240,15 @@ class Library:
         sources: list[str],
         collection: str | None,
         cleanup: list[str] | None = None,
+        names: dict[str, str] | None = None,
     ) -> IngestJob:
+        """Queue an ingest job; ``names``: what a source is shown as (an upload's name)."""
         self.ctx.require(who, "ingest", Role.ADMINISTRATOR)
-        job = self.jobs.submit(sources, collection, who.username, cleanup or [])
+        job = self.jobs.submit(sources, collection, who.username, cleanup or [], names)
         self.ctx.governance.record(
             who.username,
             "ingest.queue",
-            {"job": job.id, "sources": sources, "collection": collection},
+            {"job": job.id, "sources": job.shown_sources, "collection": collection},
         )
         return job
 
@@ -282,6 +290,7 @@ class Library:
             on_progress=on_progress,
             second_vectors=self.ctx.settings.second_vectors,
             roots=self.ctx.settings.ingest_roots,
+            names=job.names,
         )
 
     # --- the copy to server backends ----------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -326,6 +326,7 @@ class Gallery:
         second_vectors: SecondVectors = "auto",
         roots: Sequence[Path] | None = None,
         archives: ArchiveLimits = DEFAULT_LIMITS,
+        names: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Add every face in the given files, folders, archives and manifest (with ``roots``,
         a manifest's rows must name files under them; an archive over the ``archives`` limits
@@ -338,6 +339,7 @@ class Gallery:
         recognizer's runtime is fast), or from a chip queued for :meth:`second_pass`
         ("pass"; "auto" with dlib's own runtime). Either way it is made from the photo.
         Holds the data directory's writer lock (:meth:`writing`): a second ingest waits.
+        ``names``: what to call a path given in provenance and reports (an upload's name).
         """
         with self.writing("ingest"):
             self.vectors.store  # noqa: B018  (open and reconcile the index before adding to it)
@@ -354,6 +356,7 @@ class Gallery:
                 executor=self.backends.executor_factory(),
                 roots=roots,
                 archives=archives,
+                names=names,
             )
             return run.run()
 
@@ -376,6 +379,7 @@ class Gallery:
             second=second,
             second_in_process=self._loaded_second,
             second_vectors=where,
+            originals=self.settings.max_original_bytes if self.settings.keep_originals else None,
         )
 
     def _loaded_second(self) -> DlibEmbedder:

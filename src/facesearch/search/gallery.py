@@ -54,6 +54,7 @@ from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.originals import originals_summary
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
 from facesearch.store.writer_lock import WriterLock
@@ -525,6 +526,7 @@ class Gallery:
 
     def stats(self) -> dict[str, Any]:
         stats = self.catalog.stats()
+        stats["originals"] = originals_summary(self.catalog)  # kept photos and their bytes
         if self.scoring.second_model:  # and how many second vectors are of another model
             stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
         stats["indexed_faces"] = len(self.index)

@@ -1,0 +1,142 @@
+"""Gallery originals (issue 23, finding 1): kept in the blob store at ingest (sealed when a key
+is set, within the size limit, with their bytes in the report), deleted with their image on
+removal, and stored afterwards by the audited, resumable backfill for images ingested without
+one (real models, a real SQLite catalog and blob store)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from tests.conftest import write_image
+from tests.support.api import PASSWORD
+
+from facesearch.app import Service
+from facesearch.app.faces import original_image
+from facesearch.app.originals import Originals
+from facesearch.errors import ConfigError
+from facesearch.govern.schema import AuditEntry
+from facesearch.search.gallery import Gallery
+from facesearch.settings import Settings
+from facesearch.store.crypto import generate_key
+from facesearch.store.records import ORIGINAL_LOST, ORIGINAL_TOO_LARGE
+from facesearch.store.schema import FaceRow, Image
+
+pytestmark = pytest.mark.slow
+
+
+def images(gallery: Gallery) -> dict[str, tuple[str | None, str | None, list[int]]]:
+    """Per stored path: its original's key, the state, and its face ids."""
+    with gallery.catalog.session() as s:
+        rows = s.execute(select(Image.id, Image.path, Image.original, Image.original_state)).all()
+        faces = s.execute(select(FaceRow.image_id, FaceRow.id)).all()
+    return {
+        path: (key, state, [f for i, f in faces if i == image_id])
+        for image_id, path, key, state in rows
+    }
+
+
+def test_originals_are_kept_sealed_and_removed_with_their_image(
+    tmp_path: Path, pipeline: Any, astronaut: Any, other_faces: Any
+) -> None:
+    photos = tmp_path / "photos"
+    a = write_image(photos / "a.jpg", astronaut)
+    b = write_image(photos / "b.png", other_faces[0])
+    settings = Settings(data_dir=tmp_path / "data", encryption_key=generate_key())
+    g = Gallery.open(settings=settings, pipeline=pipeline)
+    try:
+        report = g.ingest([photos], workers=0)
+        sizes = a.stat().st_size + b.stat().st_size
+        assert report.originals_kept == 2 and report.original_bytes == sizes
+        assert report.counts()["original_bytes"] == sizes
+        assert g.stats()["originals"] == {
+            "kept": 2, "bytes": sizes, "not_yet_stored": 0, "too_large": 0, "lost": 0
+        }  # fmt: skip
+        stored = images(g)
+        key, state, face_ids = stored[str(a)]
+        assert key is not None and state is None
+        # sealed at rest: not a JPEG on disk, not the photo's bytes, nor named by its SHA-256
+        on_disk = g.blobs.path(key).read_bytes()
+        assert not on_disk.startswith(b"\xff\xd8") and a.read_bytes()[100:400] not in on_disk
+        assert key != hashlib.sha256(a.read_bytes()).hexdigest()
+        assert g.blobs.get(key) == a.read_bytes()
+        face = g.catalog.faces(face_ids[:1])[face_ids[0]]
+        a.unlink()  # read from the kept copy, not the path
+        assert original_image(face, g.blobs) == g.blobs.get(key)
+        # removal of every face of the image deletes its original too
+        g.remove_faces(face_ids)
+        assert not g.blobs.exists(key)
+        assert stored[str(b)][0] is not None and g.blobs.exists(str(stored[str(b)][0]))
+    finally:
+        g.close()
+
+
+def test_a_photo_over_the_limit_keeps_no_original(
+    tmp_path: Path, pipeline: Any, astronaut: Any
+) -> None:
+    photo = write_image(tmp_path / "photos" / "a.jpg", astronaut)
+    settings = Settings(data_dir=tmp_path / "data", max_original_bytes=photo.stat().st_size - 1)
+    g = Gallery.open(settings=settings, pipeline=pipeline)
+    try:
+        report = g.ingest([photo.parent], workers=0)
+        assert report.originals_kept == 0 and report.originals_too_large == 1
+        assert images(g)[str(photo)][:2] == (None, ORIGINAL_TOO_LARGE)
+        assert g.blobs.keys() and len(g.blobs.keys()) == 2  # the crop and the thumbnail only
+    finally:
+        g.close()
+
+
+def _service(data: Path, pipeline: Any, **settings: Any) -> Service:
+    return Service(Settings(data_dir=data, environment="development", **settings), pipeline=pipeline)
+
+
+def test_the_backfill_stores_what_is_readable_and_marks_the_rest(
+    tmp_path: Path, pipeline: Any, astronaut: Any, other_faces: Any
+) -> None:
+    photos = tmp_path / "photos"
+    kept = write_image(photos / "kept.jpg", astronaut)
+    gone = write_image(photos / "gone.jpg", other_faces[0])
+    data = tmp_path / "data"
+    service = _service(data, pipeline, keep_originals=False)
+    try:
+        service.library.initialise("admin", PASSWORD)
+        admin = service.accounts.principal("admin", "cli")
+        report = service.library.ingest(admin, [photos], workers=0)
+        assert report.originals_kept == 0
+        assert all(key is None for key, _, _ in images(service.ctx.gallery).values())
+        with pytest.raises(ConfigError, match="originals are off"):
+            Originals(service.ctx).backfill(admin)
+    finally:
+        service.close()
+    gone.unlink()
+    service = _service(data, pipeline)
+    try:
+        admin = service.accounts.principal("admin", "cli")
+        seen: list[tuple[int, int]] = []
+        report = Originals(service.ctx).backfill(
+            admin, on_progress=lambda d, t: seen.append((d, t))
+        )
+        assert (report.total, report.stored, report.lost) == (2, 1, 1)
+        assert report.stored_bytes == kept.stat().st_size
+        assert report.lost_examples == [str(gone)]
+        assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+        stored = images(service.ctx.gallery)
+        key = stored[str(kept)][0]
+        assert key is not None and service.ctx.gallery.blobs.get(key) == kept.read_bytes()
+        assert stored[str(gone)][:2] == (None, ORIGINAL_LOST)
+        # the viewer says why (app/faces.py), and a second run has nothing left to do
+        again = Originals(service.ctx).backfill(admin)
+        assert (again.total, again.stored, again.lost) == (0, 0, 0)
+        with service.governance.session() as s:
+            entries = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "originals.backfill")
+            ).all()
+            details = [json.loads(e.details) for e in entries]
+        assert [d["stored"] for d in details] == [1, 0] and details[0]["lost"] == 1
+        assert Originals(service.ctx).summary(admin)["lost"] == 1
+    finally:
+        service.close()

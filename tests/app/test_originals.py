@@ -91,7 +91,9 @@ def test_a_photo_over_the_limit_keeps_no_original(
 
 
 def _service(data: Path, pipeline: Any, **settings: Any) -> Service:
-    return Service(Settings(data_dir=data, environment="development", **settings), pipeline=pipeline)
+    return Service(
+        Settings(data_dir=data, environment="development", **settings), pipeline=pipeline
+    )
 
 
 def test_the_backfill_stores_what_is_readable_and_marks_the_rest(

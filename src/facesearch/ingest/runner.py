@@ -271,7 +271,10 @@ class IngestRun:
         pending = self._pending.pop(item[0])
         self._fail(pending.path, reason)
         for dup in self._dup_waiting.pop(pending.sha256, []):
-            self._fail(dup.path, f"worker process crashed (same bytes as {pending.path})")
+            self._fail(
+                source_label(dup.path, dup.member),
+                f"worker process crashed (same bytes as {pending.path})",
+            )
 
     def shown(self, path: str) -> str:
         """``path`` as people are shown it: under a name given in ``names`` (an upload's file
@@ -339,7 +342,10 @@ class IngestRun:
                 waiting = self._dup_waiting.pop(pending.sha256, [])
                 self._fail(pending.path, image.reason)
                 for dup in waiting:
-                    self._fail(dup.path, f"{image.reason} (same bytes as {pending.path})")
+                    self._fail(
+                        source_label(dup.path, dup.member),
+                        f"{image.reason} (same bytes as {pending.path})",
+                    )
                 continue
             kept = [
                 f

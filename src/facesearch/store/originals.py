@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from facesearch.store.records import ORIGINAL_LOST, ORIGINAL_TOO_LARGE
 from facesearch.store.schema import Image
@@ -38,7 +39,7 @@ class MissingOriginal:
 
 
 def _missing(retry_lost: bool) -> Any:
-    states = [Image.original_state.is_(None)]
+    states: list[ColumnElement[bool]] = [Image.original_state.is_(None)]
     if retry_lost:
         states.append(Image.original_state == ORIGINAL_LOST)
     return and_(Image.original.is_(None), Image.face_count > 0, or_(*states))

@@ -14,10 +14,14 @@ import pytest
 from sqlalchemy import select
 from tests.conftest import write_image
 from tests.support.api import PASSWORD
+from tests.support.govern import add_user_approved
+from typer.testing import CliRunner
 
 from facesearch.app import Service
 from facesearch.app.faces import original_image
 from facesearch.app.originals import Originals
+from facesearch.app.types import RefusedError
+from facesearch.cli import app
 from facesearch.errors import ConfigError
 from facesearch.govern.schema import AuditEntry
 from facesearch.search.gallery import Gallery
@@ -97,8 +101,10 @@ def _service(data: Path, pipeline: Any, **settings: Any) -> Service:
 
 
 def test_the_backfill_stores_what_is_readable_and_marks_the_rest(
-    tmp_path: Path, pipeline: Any, astronaut: Any, other_faces: Any
+    tmp_path: Path, pipeline: Any, astronaut: Any, other_faces: Any, monkeypatch: Any
 ) -> None:
+    for var in ("FACESEARCH_USER", "FACESEARCH_TOKEN", "FACESEARCH_KEEP_ORIGINALS"):
+        monkeypatch.delenv(var, raising=False)
     photos = tmp_path / "photos"
     kept = write_image(photos / "kept.jpg", astronaut)
     gone = write_image(photos / "gone.jpg", other_faces[0])
@@ -106,39 +112,57 @@ def test_the_backfill_stores_what_is_readable_and_marks_the_rest(
     service = _service(data, pipeline, keep_originals=False)
     try:
         service.library.initialise("admin", PASSWORD)
+        add_user_approved(service.governance, "admin", "inv", ["investigator"], PASSWORD)
         admin = service.accounts.principal("admin", "cli")
         report = service.library.ingest(admin, [photos], workers=0)
         assert report.originals_kept == 0
         assert all(key is None for key, _, _ in images(service.ctx.gallery).values())
         with pytest.raises(ConfigError, match="originals are off"):
             Originals(service.ctx).backfill(admin)
+        token = service.governance.create_token("admin", "admin", "backfill")[0]
     finally:
         service.close()
     gone.unlink()
+    # the command line, as an administrator would run it after an upgrade
+    cli = CliRunner().invoke(
+        app, ["-d", str(data), "originals", "backfill", "--json"], env={"FACESEARCH_TOKEN": token}
+    )
+    assert cli.exit_code == 0, (cli.output, cli.exception)
+    out = json.loads(cli.output[cli.output.index("{") :])
+    assert (out["total"], out["stored"], out["lost"]) == (2, 1, 1)
+    assert out["stored_bytes"] == kept.stat().st_size and out["lost_examples"] == [str(gone)]
     service = _service(data, pipeline)
     try:
         admin = service.accounts.principal("admin", "cli")
-        seen: list[tuple[int, int]] = []
-        report = Originals(service.ctx).backfill(
-            admin, on_progress=lambda d, t: seen.append((d, t))
-        )
-        assert (report.total, report.stored, report.lost) == (2, 1, 1)
-        assert report.stored_bytes == kept.stat().st_size
-        assert report.lost_examples == [str(gone)]
-        assert seen[0] == (0, 2) and seen[-1] == (2, 2)
         stored = images(service.ctx.gallery)
         key = stored[str(kept)][0]
         assert key is not None and service.ctx.gallery.blobs.get(key) == kept.read_bytes()
         assert stored[str(gone)][:2] == (None, ORIGINAL_LOST)
-        # the viewer says why (app/faces.py), and a second run has nothing left to do
-        again = Originals(service.ctx).backfill(admin)
-        assert (again.total, again.stored, again.lost) == (0, 0, 0)
+        # an investigator may not run it (refused and logged)
+        with pytest.raises(RefusedError):
+            Originals(service.ctx).backfill(service.accounts.principal("inv", "cli"))
+        # a second run has nothing left to do; --retry-lost finds the photo put back
+        seen: list[tuple[int, int]] = []
+        again = Originals(service.ctx).backfill(admin, on_progress=lambda *p: seen.append(p))
+        assert (again.total, again.stored, again.lost) == (0, 0, 0) and seen == [(0, 0)]
+        write_image(gone, other_faces[0])
+        retried = Originals(service.ctx).backfill(admin, retry_lost=True)
+        assert (retried.total, retried.stored, retried.lost) == (1, 1, 0)
         with service.governance.session() as s:
             entries = s.scalars(
-                select(AuditEntry).where(AuditEntry.action == "originals.backfill")
+                select(AuditEntry).where(AuditEntry.action.startswith("originals.backfill"))
             ).all()
-            details = [json.loads(e.details) for e in entries]
-        assert [d["stored"] for d in details] == [1, 0] and details[0]["lost"] == 1
-        assert Originals(service.ctx).summary(admin)["lost"] == 1
+            logged = [(e.actor, e.action, json.loads(e.details)) for e in entries]
+        assert [(a, x) for a, x, _ in logged] == [
+            ("admin", "originals.backfill"),
+            ("inv", "originals.backfill.refused"),
+            ("admin", "originals.backfill"),
+            ("admin", "originals.backfill"),
+        ]
+        assert [d.get("stored") for _, _, d in logged] == [1, None, 0, 1]
+        assert Originals(service.ctx).summary(admin) == {
+            "kept": 2, "bytes": kept.stat().st_size + gone.stat().st_size,
+            "not_yet_stored": 0, "too_large": 0, "lost": 0,
+        }  # fmt: skip
     finally:
         service.close()

@@ -98,6 +98,7 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             second_model=None,
             chips=None,
             pipeline=lambda: g.pipeline,
+            originals=g.settings.max_original_bytes,
         )
         from facesearch.search.gallery import GallerySink
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from facesearch.app import Service
 from facesearch.app.faces import original_image
+from facesearch.app.keys import Keys
 from facesearch.app.originals import Originals
 from facesearch.app.types import RefusedError
 from facesearch.cli import app
@@ -164,5 +165,34 @@ def test_the_backfill_stores_what_is_readable_and_marks_the_rest(
             "kept": 2, "bytes": kept.stat().st_size + gone.stat().st_size,
             "not_yet_stored": 0, "too_large": 0, "lost": 0,
         }  # fmt: skip
+    finally:
+        service.close()
+
+
+def test_a_key_rotation_renames_the_originals(
+    tmp_path: Path, pipeline: Any, astronaut: Any
+) -> None:
+    photo = write_image(tmp_path / "photos" / "a.jpg", astronaut)
+    old, new = generate_key(), generate_key()
+    data = tmp_path / "data"
+    service = _service(data, pipeline, encryption_key=old)
+    try:
+        service.library.initialise("admin", PASSWORD)
+        admin = service.accounts.principal("admin", "cli")
+        service.library.ingest(admin, [photo.parent], workers=0)
+        before = images(service.ctx.gallery)[str(photo)]
+    finally:
+        service.close()
+    service = _service(data, pipeline, encryption_key=new, old_encryption_key=old)
+    try:
+        Keys(service.ctx).rotate(service.accounts.principal("admin", "cli"))
+        gallery = service.ctx.gallery
+        key = images(gallery)[str(photo)][0]
+        assert key is not None and key != before[0]  # renamed: blob names are keyed
+        assert not gallery.blobs.exists(str(before[0]))
+        photo.unlink()  # served from the rotated copy
+        face = gallery.catalog.faces(before[2][:1])[before[2][0]]
+        assert original_image(face, gallery.blobs) == gallery.blobs.get(key)
+        assert hashlib.sha256(gallery.blobs.get(key)).hexdigest() == face.image_sha256
     finally:
         service.close()

@@ -161,4 +161,8 @@ class IngestJobs:
 
 
 def job_dict(job: IngestJob) -> dict[str, Any]:
-    return {k: v for k, v in vars(job).items() if k not in ("cancel_requested", "cleanup", "names")}
+    hidden = ("cancel_requested", "cleanup", "names")  # an upload: its name, not where it lay
+    return {
+        **{k: v for k, v in vars(job).items() if k not in hidden},
+        "sources": job.shown_sources,
+    }

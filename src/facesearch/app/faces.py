@@ -2,7 +2,10 @@
 
 A face's pictures go to an administrator or to a reader of a case whose search returned that
 face; every fetch is logged, refusals too (as 'not found' to an HTTP client, so face ids of
-other cases cannot be probed).
+other cases cannot be probed). The full image is the original kept in the blob store at ingest
+(``images.original``), else the file (or archive member) it was read from, if still there and
+unchanged; when neither is, the fetch is logged with the reason and answered
+:class:`~facesearch.errors.OriginalUnavailableError` (HTTP 410), saying why.
 """
 
 from __future__ import annotations

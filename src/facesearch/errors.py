@@ -37,3 +37,8 @@ class EncryptionError(FacesearchError):
 
 class ConfigError(FacesearchError):
     """Settings are invalid."""
+
+
+class OriginalUnavailableError(FacesearchError):
+    """The original photo of a face is neither kept in the blob store nor readable, unchanged,
+    where it was ingested from (HTTP 410: it existed, it is gone)."""

@@ -116,6 +116,18 @@ class Settings(BaseSettings):
         "in the pass after it ('pass'), or 'auto': in the workers unless the second "
         "recognizer runs on dlib's own (slow) code (src/facesearch/ingest/second_vectors.py).",
     )
+    # gallery originals (ingest/runner.py, app/faces.py): every photo ingested is kept in the
+    # blob store, so its full image never depends on where it was read from
+    keep_originals: bool = Field(
+        default=True,
+        description="Keep each ingested photo in the blob store (false: the full image is read "
+        "from where it was ingested, while it is still there).",
+    )
+    max_original_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Largest photo kept as an original (a larger one is read from its path).",
+    )
     # encryption at rest (facesearch/store/crypto.py, keysource.py): one key source at most
     encryption_key: SecretStr | None = None
     encryption_key_file: Path | None = Field(

@@ -186,7 +186,7 @@ def test_iter_archive_checks_before_reading_and_caps_member_reads(tmp_path: Path
         f"the archive is refused: member 'a.jpg' expands to {MB + 3} bytes, over the limit of {MB}"
     )
     roomy = ArchiveLimits(members=10, member_bytes=2 * MB, expanded_bytes=10 * MB, ratio=100)
-    read = {i.path: i.read() for i in iter_archive(path, limits=roomy) if i.read}
+    read = {i.label: i.read() for i in iter_archive(path, limits=roomy) if i.read}
     assert sorted(read) == [f"{path}!a.jpg", f"{path}!b.jpg"]
     # iter_sources passes the limits on to every archive it meets
     assert [i.error is None for i in iter_sources([path], archives=tight)] == [False]

@@ -15,6 +15,7 @@ from tests.conftest import write_image
 
 from facesearch.search.backends import Backends
 from facesearch.search.gallery import Gallery
+from facesearch.store.originals import originals_summary
 
 pytest.importorskip("ray")
 
@@ -54,6 +55,10 @@ def test_ray_ingest_equals_the_process_pool_and_resumes(ray_local, photos, tmp_p
         assert (got.images_new, got.faces_indexed) == (want.images_new, want.faces_indexed)
         got_faces = _faces(g)
         assert sorted(got_faces) == sorted(want_faces)  # the same faces of the same images
+        # the originals are kept by the driver, which read them: the same on Ray as locally
+        assert got.originals_kept == want.originals_kept > 0
+        assert got.original_bytes == want.original_bytes
+        assert originals_summary(g.catalog)["not_yet_stored"] == 0
         for key, vec in want_faces.items():  # made by the same worker function
             assert np.allclose(got_faces[key], vec, atol=1e-5), key
         again = g.ingest([photos], workers=2)  # resumable and idempotent: nothing new
@@ -93,6 +98,7 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             second_model=None,
             chips=None,
             pipeline=lambda: g.pipeline,
+            originals=g.settings.max_original_bytes,
         )
         from facesearch.search.gallery import GallerySink
 
@@ -116,6 +122,9 @@ def test_a_killed_ray_actor_loses_nothing_and_doubles_nothing(ray_local, photos,
             sf.image_sha256 for sf in g.catalog.faces(g.catalog.face_ids(g.model_key)).values()
         ]
         assert len(set(hashes)) == len(hashes)  # one face per photo here: nothing doubled
+        # the batches retried after the kill kept their originals too
+        summary = originals_summary(g.catalog)
+        assert summary["kept"] == report.originals_kept and summary["not_yet_stored"] == 0
 
 
 @pytest.mark.slow

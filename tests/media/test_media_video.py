@@ -183,7 +183,7 @@ def test_videos_are_recognised_by_content_in_folders_and_archives(tmp_path):
         info.size = len(mkv)
         tf.addfile(info, io.BytesIO(mkv))
     found = {
-        item.path: item.read() if item.read else item.error
+        item.label: item.read() if item.read else item.error
         for p in (folder, tmp_path / "a.zip", tmp_path / "a.tar")
         for item in iter_media(p)
     }
@@ -207,13 +207,17 @@ def test_videos_are_recognised_by_content_in_folders_and_archives(tmp_path):
         f"{folder}/sub/0002.jpg",
     ]
     zipped = tmp_path / "b.zip"
-    assert [i.path for i in iter_media(zipped)] == [
+    assert [i.label for i in iter_media(zipped)] == [
         f"{zipped}!x/{n}" for n in ("a.jpg", "film", "z.jpg")
     ]
+    # the archive and the member are kept apart; the label is for display only
+    assert {(i.path, i.member) for i in iter_media(zipped)} == {
+        (str(zipped), f"x/{n}") for n in ("a.jpg", "film", "z.jpg")
+    }
     # the gallery's own readers take the photos only (their default acceptance)
     from facesearch.ingest.sources import iter_path
 
-    assert [i.path for i in iter_path(zipped)] == [f"{zipped}!x/a.jpg", f"{zipped}!x/z.jpg"]
+    assert [i.label for i in iter_path(zipped)] == [f"{zipped}!x/a.jpg", f"{zipped}!x/z.jpg"]
 
 
 def _unit(v):

@@ -2,7 +2,10 @@
 
 A face's pictures go to an administrator or to a reader of a case whose search returned that
 face; every fetch is logged, refusals too (as 'not found' to an HTTP client, so face ids of
-other cases cannot be probed).
+other cases cannot be probed). The full image is the original kept in the blob store at ingest
+(``images.original``), else the file (or archive member) it was read from, if still there and
+unchanged; when neither is, the fetch is logged with the reason and answered
+:class:`~facesearch.errors.OriginalUnavailableError` (HTTP 410), saying why.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.app.results import Media
 from facesearch.engine.formats import sniff_mime
-from facesearch.errors import EncryptionError
+from facesearch.errors import EncryptionError, OriginalUnavailableError
 from facesearch.govern import cases as cases_mod
 from facesearch.ingest.sources import MAX_MEMBER_BYTES
+from facesearch.store.ports import BlobStore
+from facesearch.store.records import ORIGINAL_LOST, ORIGINAL_TOO_LARGE, legacy_splits
 
 CHUNK = 1024 * 1024
 
@@ -48,7 +53,21 @@ class Faces:
             except EncryptionError as exc:
                 self.ctx.refuse(who, action, f"the stored {kind} is refused: {exc}", asked)
         elif kind == "image":
-            data = original_image(stored)
+            try:  # the kept original first, then where it was ingested from
+                data = original_image(stored, blobs)
+            except EncryptionError as exc:
+                self.ctx.refuse(who, action, f"the stored original is refused: {exc}", asked)
+            if data is None:  # the reader may see it: say plainly that it is gone
+                reason = unavailable_reason(stored)
+                self.ctx.governance.record(
+                    who.username,
+                    action,
+                    {**asked, "image_sha256": stored.image_sha256, "unavailable": reason},
+                    case=case_number,
+                )
+                raise OriginalUnavailableError(
+                    f"the original of this face is no longer available: {reason}"
+                )
         if data is None:
             self.ctx.refuse(who, action, f"the {kind} of face {face_id} is not stored", asked)
         self.ctx.governance.record(
@@ -92,22 +111,59 @@ class Faces:
         return found
 
 
-def original_image(stored: Any, limit: int = MAX_MEMBER_BYTES) -> bytes | None:
-    """The original photo: its file if it is still where it was ingested from (and unchanged
-    since ingest: otherwise it is not the photo the search found). An archive member is read
-    in chunks and never past ``limit`` bytes (nor a plain file larger than that)."""
-    path = str(stored.image_path)
-    if "!" in path:
-        archive, member = path.split("!", 1)
-        data = archive_member(Path(archive), member, limit)
-    else:
-        p = Path(path)
-        if not p.is_file() or p.stat().st_size > limit:
+def original_image(
+    stored: Any, blobs: BlobStore | None = None, limit: int = MAX_MEMBER_BYTES
+) -> bytes | None:
+    """The original photo: the copy kept in the blob store at ingest (or by the backfill),
+    else its file if it is still where it was ingested from; either only with the SHA-256 the
+    catalog holds (otherwise it is not the photo the search found). Raises EncryptionError
+    for a kept copy the key refuses."""
+    key = getattr(stored, "original", None)
+    if key and blobs is not None and blobs.exists(key):
+        data = blobs.get(key)
+        if hashlib.sha256(data).hexdigest() == stored.image_sha256:
+            return data
+    return original_from_source(stored, limit)
+
+
+def original_from_source(stored: Any, limit: int = MAX_MEMBER_BYTES) -> bytes | None:
+    """The original read where it was ingested from, if it is still there and unchanged. An
+    archive member is read in chunks and never past ``limit`` bytes (nor a plain file larger
+    than that). A row stored before archive members were kept apart (revision 0012 could not
+    tell) is tried as a plain path first, then split at each "!" (``legacy_splits``)."""
+    file = str(getattr(stored, "image_file", "") or stored.image_path)
+    member = str(getattr(stored, "image_member", "") or "")
+    for path, inside in [(file, member)] if member else legacy_splits(file):
+        data = read_source(Path(path), inside, limit)
+        if data is not None and hashlib.sha256(data).hexdigest() == stored.image_sha256:
+            return data
+    return None
+
+
+def read_source(path: Path, member: str, limit: int) -> bytes | None:
+    """A plain file (``member`` empty) or an archive's member, or None if it cannot be read
+    within ``limit`` bytes."""
+    if member:
+        return archive_member(path, member, limit)
+    try:
+        if not path.is_file() or path.stat().st_size > limit:
             return None
-        data = p.read_bytes()
-    if data is None or hashlib.sha256(data).hexdigest() != stored.image_sha256:
+        return path.read_bytes()
+    except OSError:
         return None
-    return data
+
+
+def unavailable_reason(stored: Any) -> str:
+    """Why a face's original cannot be shown, in words for the examiner."""
+    where = stored.image_path
+    state = getattr(stored, "original_state", None)
+    if getattr(stored, "original", None):
+        return f"its kept copy is missing from the blob store, and {where} cannot be read"
+    if state == ORIGINAL_LOST:
+        return f"it was not kept, and {where} could no longer be read when originals were stored"
+    if state == ORIGINAL_TOO_LARGE:
+        return f"it was too large to keep, and {where} is gone or has changed since ingest"
+    return f"it is not kept in the gallery, and {where} is gone or has changed since ingest"
 
 
 def archive_member(archive: Path, member: str, limit: int) -> bytes | None:

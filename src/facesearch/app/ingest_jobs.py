@@ -42,7 +42,12 @@ class IngestJobs:
         self._thread: threading.Thread | None = None
 
     def submit(
-        self, sources: list[str], collection: str | None, actor: str, cleanup: list[str]
+        self,
+        sources: list[str],
+        collection: str | None,
+        actor: str,
+        cleanup: list[str],
+        names: dict[str, str] | None = None,
     ) -> IngestJob:
         with self._cond:
             job = IngestJob(
@@ -52,6 +57,7 @@ class IngestJobs:
                 created_by=actor,
                 created_at=datetime.now(UTC),
                 cleanup=cleanup,
+                names=dict(names or {}),
             )
             self._next_id += 1
             self._jobs[job.id] = job
@@ -155,4 +161,8 @@ class IngestJobs:
 
 
 def job_dict(job: IngestJob) -> dict[str, Any]:
-    return {k: v for k, v in vars(job).items() if k not in ("cancel_requested", "cleanup")}
+    hidden = ("cancel_requested", "cleanup", "names")  # an upload: its name, not where it lay
+    return {
+        **{k: v for k, v in vars(job).items() if k not in hidden},
+        "sources": job.shown_sources,
+    }

@@ -277,7 +277,13 @@ class Keys:
                 extra={"encrypted": True},
             )
         if stage == "blobs":
-            refs = [Image.thumbnail, FaceRow.crop, SecondVectorQueue.chip, CandidateRow.crop]
+            refs = [
+                Image.thumbnail,
+                Image.original,
+                FaceRow.crop,
+                SecondVectorQueue.chip,
+                CandidateRow.crop,
+            ]
             rewritten, _ = rotate_blobs(
                 gallery.blobs,
                 keys,

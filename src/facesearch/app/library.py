@@ -9,7 +9,7 @@ their end rather than read a half-changed index (``AppContext.writing``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -131,11 +131,14 @@ class Library:
         second_vectors: SecondVectors | None = None,
         roots: Sequence[Path] | None = None,
         commit_every: int = 64,
+        names: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Ingest now, in this thread (administrators; logged; suppressed people left out).
         Resumable. ``second_vectors``: where second vectors are made (default: the setting;
         ``ingest/second_vectors.py``). ``roots``: the folders a manifest's rows must name files
-        under (a server job passes the settings' ingest roots; ``None``: no such rule). Every
+        under (a server job passes the settings' ingest roots; ``None``: no such rule).
+        ``names``: what a source is shown as (an upload: its file name, not where it was
+        saved). Every
         archive keeps to the settings' archive limits (``max_archive_*``) or is one failure.
         Searches go on meanwhile: each group of ``commit_every`` images (or fewer, after a few
         seconds) is committed and made searchable alone (``search/gallery_sink.py``).
@@ -145,8 +148,10 @@ class Library:
         stops it cleanly, and :meth:`second_pass` or the next ingest resumes it)."""
         ctx = self.ctx
         gov, gallery = ctx.governance, ctx.gallery
+        shown = dict(names or {})
         asked = {
-            "sources": [str(p) for p in sources] + ([str(manifest)] if manifest else []),
+            "sources": [shown.get(str(p), str(p)) for p in sources]
+            + ([str(manifest)] if manifest else []),
             "collection": collection,
         }
         gov.require_role(who.username, "ingest", Role.ADMINISTRATOR, asked)
@@ -166,6 +171,7 @@ class Library:
                 roots=roots,
                 archives=ArchiveLimits.of(ctx.settings),
                 commit_every=commit_every,
+                names=shown,
             )
             if second_pass and not report.interrupted:
                 report.second_pass = gallery.second_pass(
@@ -247,13 +253,15 @@ class Library:
         sources: list[str],
         collection: str | None,
         cleanup: list[str] | None = None,
+        names: dict[str, str] | None = None,
     ) -> IngestJob:
+        """Queue an ingest job; ``names``: what a source is shown as (an upload's name)."""
         self.ctx.require(who, "ingest", Role.ADMINISTRATOR)
-        job = self.jobs.submit(sources, collection, who.username, cleanup or [])
+        job = self.jobs.submit(sources, collection, who.username, cleanup or [], names)
         self.ctx.governance.record(
             who.username,
             "ingest.queue",
-            {"job": job.id, "sources": sources, "collection": collection},
+            {"job": job.id, "sources": job.shown_sources, "collection": collection},
         )
         return job
 
@@ -295,6 +303,7 @@ class Library:
             on_progress=on_progress,
             second_vectors=self.ctx.settings.second_vectors,
             roots=self.ctx.settings.ingest_roots,
+            names=job.names,
         )
 
     # --- the copy to server backends ----------------------------------------------------------

@@ -72,3 +72,10 @@ class IngestJob:
     finished_at: datetime | None = None
     cancel_requested: bool = False
     cleanup: list[str] = field(default_factory=list)  # uploaded files removed when done
+    # what a source is shown as (an upload's temporary file: the name it was uploaded under)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def shown_sources(self) -> list[str]:
+        """The sources as the administrator gave them (never an upload's temporary path)."""
+        return [self.names.get(s, s) for s in self.sources]

@@ -16,6 +16,7 @@ from facesearch.cli.govern import register
 from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
+from facesearch.cli.originals import register as register_originals
 from facesearch.cli.serve import register as register_serve
 from facesearch.cli.state import CliState, service_for
 from facesearch.store.private import PRIVATE_UMASK
@@ -60,6 +61,7 @@ register_migrate(app, service_for)
 register_keys(app, service_for)
 register_media(app, lambda ctx: service_for(ctx))
 register_backup(app, service_for)
+register_originals(app, service_for)
 
 
 def main() -> None:

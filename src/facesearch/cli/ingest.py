@@ -281,6 +281,11 @@ def _print_ingest_summary(report: Any) -> None:
     if report.faces_suppressed:
         table.add_row("faces suppressed (not stored)", str(report.faces_suppressed))
     table.add_row("failures", str(len(report.failures)))
+    if report.originals_kept or report.originals_too_large:  # FACESEARCH_KEEP_ORIGINALS
+        kept = f"{report.originals_kept}  ({report.original_bytes:,} bytes)"
+        if report.originals_too_large:
+            kept += f", {report.originals_too_large} too large to keep"
+        table.add_row("originals kept", kept)
     table.add_row("time", f"{report.seconds:.1f} s")
     if report.second_vectors != "off":
         made = f"{report.second_vectors_made} made at ingest"

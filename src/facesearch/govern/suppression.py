@@ -39,6 +39,7 @@ from facesearch.govern.policy import Policy
 from facesearch.govern.schema import RemovalRequest, Suppression
 from facesearch.govern.users import Role, require_user
 from facesearch.store.crypto import SUPPRESSION_COLUMN, Cipher, open_embedding, seal_embedding
+from facesearch.store.records import source_label
 from facesearch.store.schema import FaceRow as Face
 from facesearch.store.schema import Image
 
@@ -249,12 +250,12 @@ def _describe_faces(session: Session, found: list[tuple[int, float]]) -> list[Pr
     ids = [f for f, _ in found]
     for i in range(0, len(ids), 500):
         rows = session.execute(
-            select(Face.id, Image.sha256, Image.path, Face.crop)
+            select(Face.id, Image.sha256, Image.path, Image.member, Face.crop)
             .join(Image, Face.image_id == Image.id)
             .where(Face.id.in_(ids[i : i + 500]))
         )
-        for face_id, sha, path, crop in rows:
-            info[int(face_id)] = (sha, path, crop)
+        for face_id, sha, path, member, crop in rows:  # a member shown as archive!member
+            info[int(face_id)] = (sha, source_label(path, member or ""), crop)
     out = []
     for face_id, score in found:
         image_sha, image_path, crop_key = info.get(face_id, (None, None, None))

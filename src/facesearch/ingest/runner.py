@@ -15,7 +15,7 @@ import hashlib
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,13 @@ from facesearch.ingest.sink import IngestPlan, IngestSink, SuppressionPredicate
 from facesearch.ingest.sources import SourceItem, iter_sources
 from facesearch.ingest.worker import BatchOut, ImageOut, WorkItem, init_worker, process_batch
 from facesearch.store.ports import Executor, InlineExecutor
-from facesearch.store.records import ImageRecord, ProvenanceRecord
+from facesearch.store.records import (
+    ORIGINAL_TOO_LARGE,
+    FaceRecord,
+    ImageRecord,
+    ProvenanceRecord,
+    source_label,
+)
 
 if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
@@ -59,6 +65,9 @@ class IngestReport:
     interrupted: bool = False
     faces_suppressed: int = 0  # faces of people on the suppression list: not stored
     worker_crashes: int = 0  # batches lost to a dying worker and retried image by image
+    originals_kept: int = 0  # originals stored in the blob store (IngestPlan.originals)
+    original_bytes: int = 0  # and their bytes (as read; sealing adds 28 bytes each)
+    originals_too_large: int = 0  # over the size limit: read from their path instead
 
     faces_flagged_total: int = 0  # faces kept in the catalog but not searched
     # where second vectors were made ("ingest", "pass" or "off"; ingest/second_vectors.py)
@@ -82,6 +91,9 @@ class IngestReport:
             "worker_crashes": self.worker_crashes,
             "second_vectors_at_ingest": self.second_vectors_made,
             "second_vectors_queued": self.second_vectors_queued,
+            "originals_kept": self.originals_kept,
+            "original_bytes": self.original_bytes,
+            "originals_too_large": self.originals_too_large,
         }
 
 
@@ -95,8 +107,20 @@ ExecutorFactory = Callable[[int, Callable[..., None], tuple[Any, ...]], Executor
 @dataclass
 class _PendingImage:
     sha256: str
-    path: str
+    path: str  # the label shown in failures
     provenance: ProvenanceRecord
+
+
+@dataclass
+class _Ready:
+    """A processed image waiting for its transaction: the faces kept (suppressed people
+    left out) and its original's blob key, or why it has none."""
+
+    pending: _PendingImage
+    image: ImageOut
+    kept: list[FaceRecord]
+    original: str | None
+    original_state: str | None
 
 
 class IngestRun:
@@ -117,8 +141,12 @@ class IngestRun:
         executor: ExecutorFactory | None = None,
         roots: Sequence[Path] | None = None,
         archives: ArchiveLimits = DEFAULT_LIMITS,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.sink = sink
+        # what to show (provenance, failures, the run's sources) for a path given: an upload's
+        # temporary file is named as the administrator uploaded it
+        self.names = dict(names or {})
         self.roots = roots
         self.archives = archives
         self.executor_factory = executor
@@ -137,7 +165,7 @@ class IngestRun:
         self.on_progress = on_progress
         self._dup_waiting: dict[str, list[ProvenanceRecord]] = defaultdict(list)
         self._pending: dict[int, _PendingImage] = {}
-        self._to_store: list[tuple[_PendingImage, ImageOut]] = []
+        self._to_store: list[_Ready] = []
         self._next_key = 0
         self._runner: BatchRunner[WorkItem, BatchOut] | None = None
         self._inline_second: DlibEmbedder | None = None
@@ -150,7 +178,8 @@ class IngestRun:
 
     def run(self) -> IngestReport:
         sink = self.sink
-        sources = [str(p) for p in self.paths] + ([str(self.manifest)] if self.manifest else [])
+        given = [str(p) for p in self.paths] + ([str(self.manifest)] if self.manifest else [])
+        sources = [self.shown(p) for p in given]
         run_id = sink.start_run(sources, self.collection)
         self.report = IngestReport(run_id=run_id)
         if self.plan.second_vectors is not None:
@@ -208,7 +237,7 @@ class IngestRun:
             if outcome.result is None:  # one image that killed its worker on its own
                 self._fail_crashed(outcome.items[0], outcome.error)
             else:
-                self._collect(outcome.result)
+                self._collect(outcome.result, outcome.items)
             self._store(force=False)
 
     def _batches(self) -> Iterator[list[WorkItem]]:
@@ -220,6 +249,7 @@ class IngestRun:
                 continue
             sha = hashlib.sha256(data).hexdigest()
             prov = self._provenance(item)
+            label = source_label(prov.path, prov.member)
             if sha in self._dup_waiting:  # same bytes already being processed in this run
                 self._dup_waiting[sha].append(prov)
                 continue
@@ -233,7 +263,7 @@ class IngestRun:
                 continue
             key = self._next_key
             self._next_key += 1
-            self._pending[key] = _PendingImage(sha, item.path, prov)
+            self._pending[key] = _PendingImage(sha, label, prov)
             self._dup_waiting[sha] = []
             batch.append((key, sha, data))
             if len(batch) >= self.batch_size:
@@ -247,26 +277,41 @@ class IngestRun:
         pending = self._pending.pop(item[0])
         self._fail(pending.path, reason)
         for dup in self._dup_waiting.pop(pending.sha256, []):
-            self._fail(dup.path, f"worker process crashed (same bytes as {pending.path})")
+            self._fail(
+                source_label(dup.path, dup.member),
+                f"worker process crashed (same bytes as {pending.path})",
+            )
+
+    def shown(self, path: str) -> str:
+        """``path`` as people are shown it: under a name given in ``names`` (an upload's file
+        name instead of its temporary path), else as it is."""
+        if path in self.names:
+            return self.names[path]
+        for given, name in self.names.items():
+            if path.startswith(given.rstrip("/") + "/"):
+                return name + path[len(given.rstrip("/")) :]
+        return path
 
     def _read(self, item: SourceItem) -> bytes | None:
         self.report.files_read += 1
+        label = source_label(self.shown(item.path), item.member)
         if item.error is not None or item.read is None:
-            self._fail(item.path, item.error or "unreadable")
+            self._fail(label, item.error or "unreadable")
             return None
         try:
             data = item.read()
         except Exception as exc:
-            self._fail(item.path, f"cannot read: {exc}")
+            self._fail(label, f"cannot read: {exc}")
             return None
         if not data:
-            self._fail(item.path, "empty file (0 bytes)")
+            self._fail(label, "empty file (0 bytes)")
             return None
         return data
 
     def _provenance(self, item: SourceItem) -> ProvenanceRecord:
         return ProvenanceRecord(
-            path=item.path,
+            path=self.shown(item.path),
+            member=item.member,
             collection=item.collection or self.collection or DEFAULT_COLLECTION,
             source_url=item.source_url,
             page_url=item.page_url,
@@ -288,8 +333,11 @@ class IngestRun:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def _collect(self, out: BatchOut) -> None:
-        """Take a finished batch: failed images are reported, the others queued to store."""
+    def _collect(self, out: BatchOut, items: Sequence[WorkItem] = ()) -> None:
+        """Take a finished batch: failed images are reported, the others queued to store,
+        each with its original (``items``: the batch as sent, the photos' bytes, still held
+        here whatever executor ran it) stored in the blob store at once."""
+        data = {key: raw for key, _, raw in items}
         for stage, secs in out.timings.items():
             self.report.stage_seconds[stage] = self.report.stage_seconds.get(stage, 0.0) + secs
         if out.second_error and len(self.report.second_errors) < 10:
@@ -300,9 +348,35 @@ class IngestRun:
                 waiting = self._dup_waiting.pop(pending.sha256, [])
                 self._fail(pending.path, image.reason)
                 for dup in waiting:
-                    self._fail(dup.path, f"{image.reason} (same bytes as {pending.path})")
+                    self._fail(
+                        source_label(dup.path, dup.member),
+                        f"{image.reason} (same bytes as {pending.path})",
+                    )
                 continue
-            self._to_store.append((pending, image))
+            kept = [
+                f
+                for f in image.faces
+                if self.suppressed is None or not self.suppressed(f.embedding)
+            ]
+            original, state = self._original(data.get(image.key), kept)
+            self._to_store.append(_Ready(pending, image, kept, original, state))
+
+    def _original(
+        self, data: bytes | None, kept: list[FaceRecord]
+    ) -> tuple[str | None, str | None]:
+        """The original's blob key, or why it is not kept: only photos with a face stored
+        (a photo whose every face is suppressed keeps no picture), within the plan's limit;
+        none at all when the plan keeps no originals (``FACESEARCH_KEEP_ORIGINALS=false``)."""
+        most = self.plan.originals
+        if most is None or data is None or not kept:
+            return None, None
+        if len(data) > most:
+            self.report.originals_too_large += 1
+            return None, ORIGINAL_TOO_LARGE
+        key = self.sink.put_blob(data)
+        self.report.originals_kept += 1
+        self.report.original_bytes += len(data)
+        return key, None
 
     # --- storing --------------------------------------------------------------------------
     def _store(self, force: bool) -> None:
@@ -319,12 +393,8 @@ class IngestRun:
         sink, plan = self.sink, self.plan
         items, self._to_store = self._to_store, []
         records = []
-        for pending, image in items:
-            kept = [
-                f
-                for f in image.faces
-                if self.suppressed is None or not self.suppressed(f.embedding)
-            ]
+        for ready in items:
+            pending, image, kept = ready.pending, ready.image, ready.kept
             self.report.faces_suppressed += len(image.faces) - len(kept)
             if plan.second_model is not None:
                 made = sum(1 for f in kept if f.second_embedding is not None)
@@ -354,7 +424,10 @@ class IngestRun:
                     width=image.width,
                     height=image.height,
                     format=image.format,
-                    path=pending.path,
+                    path=pending.provenance.path,
+                    member=pending.provenance.member,
+                    original=ready.original,
+                    original_state=ready.original_state,
                     # no picture is kept of an image whose every face is suppressed
                     thumbnail=None
                     if image.faces and not kept
@@ -384,8 +457,8 @@ class IngestRun:
         self.report.images_new += len(records)
         # duplicates of these images seen while they were in flight
         files = len(records)
-        for record, (pending, _) in zip(records, items, strict=True):
-            waiting = self._dup_waiting.pop(pending.sha256, [])
+        for record, ready in zip(records, items, strict=True):
+            waiting = self._dup_waiting.pop(ready.pending.sha256, [])
             if not waiting:
                 continue
             image_id = sink.image_id_by_sha(record.sha256)

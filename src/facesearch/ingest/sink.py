@@ -59,7 +59,7 @@ class IngestPlan:
     second recognizer and the vectors come with the faces (None: the chips are queued for the
     pass after ingest); ``second_vectors`` says which was chosen and why.
     ``pipeline`` and ``second_in_process``: the loaded models for in-process runs
-    (``workers=0``)."""
+    (``workers=0``). ``originals``: keep each photo in the blob store, up to that size."""
 
     worker_settings: PipelineSettings
     model: str
@@ -70,3 +70,6 @@ class IngestPlan:
     second_in_process: Callable[[], DlibEmbedder] | None = None
     second_vectors: SecondVectorsPlan | None = None
     nice: int = 0  # the workers' CPU priority below the ingesting process's
+    #: the most bytes of a photo kept as its original in the blob store (None: originals are
+    #: not kept, the full image is read from where it was ingested: ``keep_originals``)
+    originals: int | None = None

@@ -36,6 +36,7 @@ from facesearch.ingest.archives import (
     UnreadableArchiveError,
     check_archive,
 )
+from facesearch.store.records import source_label
 
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
@@ -45,7 +46,7 @@ MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "co
 class SourceItem:
     """One file to ingest, or one thing that could not be read (``error`` set)."""
 
-    path: str  # shown to people and stored as provenance (archive members: "a.zip!dir/x.jpg")
+    path: str  # the file read: the photo itself, or the archive holding it
     read: Callable[[], bytes] | None
     collection: str | None = None
     source_url: str = ""
@@ -53,6 +54,12 @@ class SourceItem:
     title: str | None = None
     captured_at: datetime | None = None
     error: str | None = None
+    member: str = ""  # an archive member's path inside ``path`` ("" for a plain file)
+
+    @property
+    def label(self) -> str:
+        """How people are shown the item (:func:`source_label`)."""
+        return source_label(self.path, self.member)
 
 
 class SourceError(FacesearchError):
@@ -218,15 +225,15 @@ def _zip_members(
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
         if info.is_dir():
             continue
-        label = f"{path}!{info.filename}"
+        where = str(path)
         try:
             name = safe_member_name(info.filename)
         except UnsafeArchiveMemberError as exc:
-            yield SourceItem(label, None, error=str(exc))
+            yield SourceItem(where, None, error=str(exc), member=info.filename)
             continue
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            yield SourceItem(label, None, error="refused: link inside archive")
+            yield SourceItem(where, None, error="refused: link inside archive", member=name)
             continue
 
         def head(n: int, member: zipfile.ZipInfo = info) -> bytes:
@@ -238,7 +245,8 @@ def _zip_members(
             continue
         limit = min(limit, most)
         if info.file_size > limit:
-            yield SourceItem(label, None, error=f"member is {info.file_size:,} bytes, too large")
+            too_large = f"member is {info.file_size:,} bytes, too large"
+            yield SourceItem(where, None, error=too_large, member=name)
             continue
 
         def read(member: zipfile.ZipInfo = info, limit: int = limit) -> bytes:
@@ -248,7 +256,7 @@ def _zip_members(
                 raise SourceError("archive member expands past the size limit")
             return data
 
-        yield SourceItem(f"{path}!{name}", read)
+        yield SourceItem(where, read, member=name)
 
 
 def _iter_tar(path: Path, accept: Accept, most: int) -> Iterator[SourceItem]:
@@ -263,17 +271,18 @@ def _tar_members(
     for member in tf:
         if member.isdir():
             continue
-        label = f"{path}!{member.name}"
+        where = str(path)
         try:
             name = safe_member_name(member.name)
         except UnsafeArchiveMemberError as exc:
-            yield SourceItem(label, None, error=str(exc))
+            yield SourceItem(where, None, error=str(exc), member=member.name)
             continue
         if member.issym() or member.islnk():
-            yield SourceItem(label, None, error="refused: link inside archive")
+            yield SourceItem(where, None, error="refused: link inside archive", member=name)
             continue
         if not member.isfile():
-            yield SourceItem(label, None, error="refused: special file inside archive")
+            refused = "refused: special file inside archive"
+            yield SourceItem(where, None, error=refused, member=name)
             continue
 
         def head(n: int, info: tarfile.TarInfo = member) -> bytes:
@@ -285,7 +294,8 @@ def _tar_members(
             continue
         limit = min(limit, most)
         if member.size > limit:
-            yield SourceItem(label, None, error=f"member is {member.size:,} bytes, too large")
+            too_large = f"member is {member.size:,} bytes, too large"
+            yield SourceItem(where, None, error=too_large, member=name)
             continue
 
         def read(info: tarfile.TarInfo = member, limit: int = limit) -> bytes:
@@ -294,7 +304,7 @@ def _tar_members(
                 raise SourceError("cannot read archive member")
             return fh.read(limit)
 
-        yield SourceItem(f"{path}!{name}", read)
+        yield SourceItem(where, read, member=name)
 
 
 def parse_datetime(text: str) -> datetime:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.ingest.batches import BatchRunner, process_pool
-from facesearch.ingest.sources import SourceItem
+from facesearch.ingest.sources import SourceItem, source_label
 from facesearch.media.elimination import EliminationSettings, PdqIndex, code_rows
 from facesearch.media.hashing import FileHashes, file_hashes
 from facesearch.media.payload import MediaBatchOut, MediaItem, MediaOut
@@ -116,17 +116,17 @@ class _PendingFile:
 
 def set_path(root: Path, item: SourceItem) -> str:
     """The file's path inside the media set: relative to the folder given (prefixed with the
-    folder's name), ``archive.zip!member`` for archive members, the name for single files."""
-    text = item.path
-    root_text = str(root)
-    if text.startswith(root_text + "!"):
-        return root.name + text[len(root_text) :]
+    folder's name), ``archive.zip!member`` for archive members (shown so; the item keeps the
+    archive and the member apart, nothing parses the label), the name for single files."""
+    text, root_text = item.path, str(root)
     if text == root_text:
-        return root.name
-    if text.startswith(root_text.rstrip("/") + "/"):
+        shown = root.name
+    elif text.startswith(root_text.rstrip("/") + "/"):
         rel = text[len(root_text.rstrip("/")) + 1 :]
-        return f"{root.name}/{rel}" if root.name else rel
-    return text
+        shown = f"{root.name}/{rel}" if root.name else rel
+    else:
+        shown = text
+    return source_label(shown, item.member)
 
 
 class MediaImportRun:
@@ -273,7 +273,7 @@ class MediaImportRun:
                     continue
                 self._known_paths.add(path)
                 hashes = file_hashes(data)
-                pending = _PendingFile(path, item.path, hashes, None)
+                pending = _PendingFile(path, item.label, hashes, None)
                 if hashes.sha256 in self._waiting or hashes.sha256 in self._by_sha:
                     self._waiting[hashes.sha256].append(pending)
                     if hashes.sha256 in self._by_sha:

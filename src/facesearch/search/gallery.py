@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.originals import originals_summary
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
 from facesearch.store.writer_lock import WriterLock
@@ -345,6 +346,7 @@ class Gallery:
         roots: Sequence[Path] | None = None,
         archives: ArchiveLimits = DEFAULT_LIMITS,
         commit_every: int = 64,
+        names: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Add every face in the given files, folders, archives and manifest (with ``roots``,
         a manifest's rows must name files under them; an archive over the ``archives`` limits
@@ -360,6 +362,7 @@ class Gallery:
         Searches go on: each group of ``commit_every`` images (or fewer, after a few seconds)
         is committed and made searchable under the engine's write lock, alone
         (``search/gallery_sink.py``).
+        ``names``: what to call a path given in provenance and reports (an upload's name).
         """
         with self.writing("ingest"):
             with self.changing():
@@ -378,6 +381,7 @@ class Gallery:
                 roots=roots,
                 archives=archives,
                 commit_every=commit_every,
+                names=names,
             )
             return run.run()
 
@@ -401,6 +405,7 @@ class Gallery:
             second_in_process=self._loaded_second,
             second_vectors=where,
             nice=self.settings.ingest_nice,
+            originals=self.settings.max_original_bytes if self.settings.keep_originals else None,
         )
 
     def _loaded_second(self) -> DlibEmbedder:
@@ -547,6 +552,7 @@ class Gallery:
 
     def stats(self) -> dict[str, Any]:
         stats = self.catalog.stats()
+        stats["originals"] = originals_summary(self.catalog)  # kept photos and their bytes
         if self.scoring.second_model:  # and how many second vectors are of another model
             stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
         stats["indexed_faces"] = len(self.index)

@@ -33,6 +33,7 @@ from facesearch.store.records import (
     ProvenanceRecord,
     SearchFilters,
     StoredFace,
+    source_label,
 )
 from facesearch.store.schema import (
     Collection,
@@ -209,10 +210,10 @@ class SqlCatalog(SecondVectorQueueMixin):
         run_id: int | None,
     ) -> int:
         """Insert the provenance records not already stored; returns how many were new."""
-        keyed: dict[tuple[int, int, str, str], ProvenanceRecord] = {}
+        keyed: dict[tuple[int, int, str, str, str], ProvenanceRecord] = {}
         for image_id, prov in items:
             coll = self.collection_id(session, prov.collection)
-            keyed.setdefault((image_id, coll, prov.path, prov.source_url), prov)
+            keyed.setdefault((image_id, coll, prov.path, prov.member, prov.source_url), prov)
         image_ids = sorted({k[0] for k in keyed})
         existing = {
             tuple(row)
@@ -221,6 +222,7 @@ class SqlCatalog(SecondVectorQueueMixin):
                     Provenance.image_id,
                     Provenance.collection_id,
                     Provenance.path,
+                    Provenance.member,
                     Provenance.source_url,
                 ).where(Provenance.image_id.in_(image_ids))
             )
@@ -230,6 +232,7 @@ class SqlCatalog(SecondVectorQueueMixin):
                 "image_id": key[0],
                 "collection_id": key[1],
                 "path": prov.path,
+                "member": prov.member,
                 "source_url": prov.source_url,
                 "page_url": prov.page_url,
                 "title": prov.title,
@@ -330,6 +333,9 @@ class SqlCatalog(SecondVectorQueueMixin):
                     FaceRow.second_model,
                     FaceRow.second_embedding,
                     FaceRow.landmarks,
+                    Image.member,
+                    Image.original,
+                    Image.original_state,
                 )
                 .join(Image, Image.id == FaceRow.image_id)
                 .where(FaceRow.id.in_(ids))
@@ -347,7 +353,9 @@ class SqlCatalog(SecondVectorQueueMixin):
             r[0]: StoredFace(
                 face_id=r[0], face_index=r[1], bbox=(r[2], r[3], r[4], r[5]), quality=r[6],
                 flags=tuple(x for x in r[7].split(",") if x), model=r[8], crop=r[9],
-                image_id=r[10], image_sha256=r[11], image_path=r[12], image_width=r[13],
+                image_id=r[10], image_sha256=r[11], image_path=source_label(r[12], r[19] or ""),
+                image_file=r[12], image_member=r[19] or "", original=r[20],
+                original_state=r[21], image_width=r[13],
                 image_height=r[14], thumbnail=r[15], provenance=provenance.get(r[10], []),
                 second_model=r[16],
                 second_embedding=None if r[17] is None else open_embedding(
@@ -505,8 +513,9 @@ class SqlCatalog(SecondVectorQueueMixin):
     def remove_faces(self, face_ids: Sequence[int]) -> tuple[int, list[str]]:
         """Delete faces, and every image left without a face (with its provenance).
 
-        Returns how many faces were deleted and the blob keys (crops, thumbnails) that no
-        remaining row refers to, for the caller to delete.
+        Returns how many faces were deleted and the blob keys (crops, thumbnails, the
+        originals of the images removed) that no remaining row refers to, for the caller to
+        delete.
         """
         ids = [int(i) for i in face_ids]
         if not ids:
@@ -534,13 +543,16 @@ class SqlCatalog(SecondVectorQueueMixin):
                 if s.scalar(select(func.count(FaceRow.id)).where(FaceRow.image_id == image_id)) == 0
             ]
             if emptied:
-                keys |= {
-                    t for t in s.scalars(select(Image.thumbnail).where(Image.id.in_(emptied))) if t
-                }
+                for thumbnail, original in s.execute(
+                    select(Image.thumbnail, Image.original).where(Image.id.in_(emptied))
+                ):
+                    keys |= {k for k in (thumbnail, original) if k}
                 s.execute(delete(Provenance).where(Provenance.image_id.in_(emptied)))
                 s.execute(delete(Image).where(Image.id.in_(emptied)))
-            still_used = set(s.scalars(select(FaceRow.crop).where(FaceRow.crop.in_(keys)))) | set(
-                s.scalars(select(Image.thumbnail).where(Image.thumbnail.in_(keys)))
+            still_used = (
+                set(s.scalars(select(FaceRow.crop).where(FaceRow.crop.in_(keys))))
+                | set(s.scalars(select(Image.thumbnail).where(Image.thumbnail.in_(keys))))
+                | set(s.scalars(select(Image.original).where(Image.original.in_(keys))))
             )
         return len(rows), sorted(keys - still_used)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from facesearch.store.database import embedding_to_bytes
-from facesearch.store.records import FROM_PHOTO, FaceRecord, ImageRecord
+from facesearch.store.records import FROM_PHOTO, FaceRecord, ImageRecord, source_label
 from facesearch.store.schema import Provenance, utcnow
 
 
@@ -18,7 +18,10 @@ def image_values(r: ImageRecord) -> dict[str, Any]:
         "height": r.height,
         "format": r.format,
         "path": r.path,
+        "member": r.member,
         "thumbnail": r.thumbnail,
+        "original": r.original,
+        "original_state": r.original_state,
         "face_count": len(r.faces),
         "created_at": utcnow(),
     }
@@ -54,9 +57,11 @@ def face_values(image_id: int, f: FaceRecord, sealed: bool = False) -> dict[str,
 
 
 def provenance_dict(p: Provenance, collection: str) -> dict[str, Any]:
+    """A provenance record as results show it: ``path`` is the label (``archive!member`` for
+    an archive member, shown, never parsed)."""
     return {
         "collection": collection,
-        "path": p.path,
+        "path": source_label(p.path, p.member or ""),
         "source_url": p.source_url or None,
         "page_url": p.page_url,
         "title": p.title,

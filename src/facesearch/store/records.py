@@ -15,15 +15,46 @@ import numpy as np
 #: What a face's second vector was made from (``faces.second_source``).
 FROM_PHOTO, FROM_CROP = "photo", "crop"
 
+#: Why an image's original is not in the blob store (``images.original_state``; None: never
+#: tried, e.g. ingested before revision 0012 or with originals off): over the size limit, or
+#: no longer readable where it was ingested from when the backfill looked.
+ORIGINAL_TOO_LARGE, ORIGINAL_LOST = "too_large", "lost"
+
+
+#: What joins an archive and a member in a label shown to people: never parsed from a label
+#: made now (the catalog keeps the two apart), so "!" in a folder name is only a character.
+MEMBER_MARK = "!"
+
+
+def source_label(path: str, member: str = "") -> str:
+    """The one way an archive member is shown: ``archive.zip!dir/x.jpg`` (a plain file: its
+    path). For display only: the archive and the member are stored apart."""
+    return f"{path}{MEMBER_MARK}{member}" if member else path
+
+
+def legacy_splits(label: str) -> list[tuple[str, str]]:
+    """The ways a label stored before archive members were kept apart (revision 0012) may
+    split into (archive, member), the plain path first: ``a!b/c.zip!x.jpg`` gives
+    ``[("a!b/c.zip!x.jpg", ""), ("a", "b/c.zip!x.jpg"), ("a!b/c.zip", "x.jpg")]``. Only the
+    migration and the reader of such old rows use it; which one holds is for the caller to
+    check (the file exists; the bytes have the stored SHA-256)."""
+    out = [(label, "")]
+    at = label.find(MEMBER_MARK)
+    while at > 0:
+        out.append((label[:at], label[at + 1 :]))
+        at = label.find(MEMBER_MARK, at + 1)
+    return [(a, m) for a, m in out if a and (m or a == label)]
+
 
 @dataclass(frozen=True)
 class ProvenanceRecord:
-    path: str
+    path: str  # the file or archive, as named to the ingest (an upload: its file name)
     collection: str
     source_url: str = ""
     page_url: str | None = None
     title: str | None = None
     captured_at: datetime | None = None
+    member: str = ""  # the archive member ("" for a plain file)
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,9 @@ class ImageRecord:
     thumbnail: str | None
     faces: list[FaceRecord]
     provenance: ProvenanceRecord
+    member: str = ""  # the archive member ``path`` holds ("" for a plain file)
+    original: str | None = None  # blob key of the original photo, when kept
+    original_state: str | None = None  # why it is not kept (ORIGINAL_*), if it is not
 
 
 @dataclass(frozen=True)
@@ -100,7 +134,7 @@ class StoredFace:
     crop: str | None
     image_id: int
     image_sha256: str
-    image_path: str
+    image_path: str  # shown to people: the file, or ``archive!member`` (source_label)
     image_width: int
     image_height: int
     thumbnail: str | None
@@ -108,6 +142,10 @@ class StoredFace:
     second_model: str | None = None
     second_embedding: np.ndarray | None = None  # the second recognizer's vector, if stored
     landmarks: tuple[tuple[float, float], ...] = ()  # five points, original image pixels
+    image_file: str = ""  # where the image was read: the file or the archive
+    image_member: str = ""  # the archive member ("" for a plain file)
+    original: str | None = None  # blob key of the kept original
+    original_state: str | None = None  # why no original is kept (ORIGINAL_*), if none is
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,15 @@ class Image(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     format: Mapped[str] = mapped_column(String(16))
-    path: Mapped[str] = mapped_column(Text)  # where it was first read
+    path: Mapped[str] = mapped_column(Text)  # where it was first read (the archive, if any)
+    # the archive member it was read from ("" for a plain file): kept apart from ``path``, so
+    # a "!" in a folder name is only a character (revision 0012)
+    member: Mapped[str] = mapped_column(Text, default="", server_default="")
     thumbnail: Mapped[str | None] = mapped_column(String(64))  # blob key
+    # the original photo's blob key (the full image never depends on where it was read);
+    # None: not kept, and ``original_state`` says why (ORIGINAL_* in store/records.py)
+    original: Mapped[str | None] = mapped_column(String(64))
+    original_state: Mapped[str | None] = mapped_column(String(16))
     face_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -75,13 +82,16 @@ class Provenance(Base):
 
     __tablename__ = "provenance"
     __table_args__ = (
-        UniqueConstraint("image_id", "collection_id", "path", "source_url", name="uq_provenance"),
+        UniqueConstraint(
+            "image_id", "collection_id", "path", "member", "source_url", name="uq_provenance"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), index=True)
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)  # the file, or the archive (as it was named)
+    member: Mapped[str] = mapped_column(Text, default="", server_default="")  # in the archive
     source_url: Mapped[str] = mapped_column(Text, default="")
     page_url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)

@@ -19,7 +19,12 @@ from facesearch.app.types import (
     QuotaExceededError,
     RefusedError,
 )
-from facesearch.errors import DecodeError, FacesearchError, NoFaceError
+from facesearch.errors import (
+    DecodeError,
+    FacesearchError,
+    NoFaceError,
+    OriginalUnavailableError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -114,6 +119,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DecodeError)
     async def decode_error(request: Request, exc: DecodeError) -> JSONResponse:
         return problem(request, 415, f"the upload is not a readable image: {exc}")
+
+    @app.exception_handler(OriginalUnavailableError)
+    async def original_gone(request: Request, exc: OriginalUnavailableError) -> JSONResponse:
+        return problem(request, 410, str(exc))
 
     @app.exception_handler(FacesearchError)
     async def facesearch_error(request: Request, exc: FacesearchError) -> JSONResponse:

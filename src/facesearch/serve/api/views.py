@@ -47,7 +47,8 @@ def search_out(
 
 
 def job_out(job: IngestJob) -> IngestJobOut:
-    return IngestJobOut.model_validate(job)
+    # an upload is listed under the name it was uploaded as, not its temporary path
+    return IngestJobOut.model_validate(job).model_copy(update={"sources": job.shown_sources})
 
 
 def policy_out(p: Policy) -> PolicyOut:

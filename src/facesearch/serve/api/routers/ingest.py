@@ -67,7 +67,10 @@ def start_from_upload(
     except ApiError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return job_out(service.library.start_job(who, [str(target)], collection or None, [str(folder)]))
+    job = service.library.start_job(
+        who, [str(target)], collection or None, [str(folder)], names={str(target): name}
+    )
+    return job_out(job)
 
 
 @router.get("/jobs", response_model=Page[IngestJobOut])

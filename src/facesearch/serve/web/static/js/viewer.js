@@ -35,7 +35,11 @@ export async function openViewer(app, search, candidate, candidates) {
   try {
     bitmap = await createImageBitmap(await api("GET", candidate.image_url, { blob: true }));
   } catch (err) {
-    notice.textContent = `The image cannot be shown: ${err.message}`;
+    // 410: the original is gone (not kept, and no longer where it was ingested from): the
+    // server says why, in words for the examiner (app/faces.py unavailable_reason)
+    const gone = err.status === 410;
+    notice.textContent = gone ? `${err.message[0].toUpperCase()}${err.message.slice(1)}.` : `The image cannot be shown: ${err.message}`;
+    canvas.dataset.state = gone ? "gone" : "error";
     reveal.disabled = true;
     return;
   }

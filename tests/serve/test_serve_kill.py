@@ -123,7 +123,9 @@ def test_a_killed_server_leaves_no_worker_and_its_job_resumes(
 
     client = httpx.Client(timeout=30)
     with serve(data, roots, log) as (proc, url):
-        r = client.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
+        r = client.post(
+            f"{url}/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}
+        )
         assert r.status_code == 200, r.text
         client.headers[CSRF_HEADER] = r.json()["csrf_token"]
         r = client.post(f"{url}/api/v1/ingest/jobs", json={"path": str(photos)})

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -153,6 +154,7 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
         table.write(live, status="running")
         silent = table.add(gone, ["/y"], None, "admin", [])["id"]
         table.write(silent, heartbeat=time.time() - 600)
+        queued = table.add(elsewhere, ["/z"], None, "admin", [])["id"]  # queued on replica b
 
         with replica(env, pipeline) as (service, client):
             login(client, "admin")
@@ -161,6 +163,14 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
             assert f"pid {me.pid} on {me.host}" in jobs[crashed]["error"]
             assert jobs[silent]["status"] == "interrupted"
             assert jobs[live]["status"] == "running"  # another replica's live job: untouched
+            # a cancel reaches a job another replica holds: a queued one ends at once (its
+            # owner will not start it), a running one is flagged for its next progress report
+            assert client.post(f"/api/v1/ingest/jobs/{queued}/cancel").json()["status"] == (
+                "cancelled"
+            )
+            assert not table.claim(queued, elsewhere)
+            client.post(f"/api/v1/ingest/jobs/{live}/cancel")
+            assert table.write(live, files_done=1)  # what the owner reads with its progress
             runs = {r["id"]: r for r in client.get("/api/v1/ingest/runs").json()["items"]}
             assert runs[run]["status"] == "interrupted"
             assert f"ingest job {crashed}" in runs[run]["reason"]
@@ -198,3 +208,39 @@ def test_the_owner_of_a_job_is_alive_only_as_itself() -> None:
     other = Owner(socket.gethostname() + ".elsewhere", os.getpid(), "1")
     assert other.alive(now - 5, now) and not other.alive(now - 600, now)
     assert not other.alive(None, now)
+
+
+@pytest.mark.postgres
+def test_replicas_share_sessions_lockouts_and_jobs_on_postgresql(
+    tmp_path: Path, postgres_url: str, pipeline: Any
+) -> None:
+    empty = tmp_path / "roots" / "empty"
+    empty.mkdir(parents=True)
+    with api_env(
+        tmp_path,
+        postgres_url,
+        passwords=("admin", "sup"),
+        pipeline=pipeline,
+        ingest_roots=[tmp_path / "roots"],
+    ) as env:
+        admin = env.client("admin")
+        first = admin.post("/api/v1/ingest/jobs", json={"path": str(empty)}).json()["id"]
+        assert env.service.library.jobs.wait(first, 60).status == "completed"  # type: ignore[union-attr]
+        table = JobTable(sessionmaker(env.service.gallery.catalog.engine, expire_on_commit=False))
+        me = Owner.current()
+        crashed = table.add(Owner(me.host, me.pid, "0"), [str(empty)], None, "admin", [])["id"]
+        table.write(crashed, status="running")
+        one = env.client()
+        with replica(env, pipeline) as (service, two):
+            two.cookies.set(SESSION_COOKIE, admin.cookies[SESSION_COOKIE])
+            two.headers["X-CSRF-Token"] = admin.headers["X-CSRF-Token"]
+            jobs = {j["id"]: j["status"] for j in two.get("/api/v1/ingest/jobs").json()["items"]}
+            assert jobs == {first: "completed", crashed: "interrupted"}
+            r = two.post(f"/api/v1/ingest/jobs/{crashed}/resume")
+            assert r.status_code == 202 and r.json()["id"] == crashed + 1
+            assert service.library.jobs.wait(crashed + 1, 60).status == "completed"  # type: ignore[union-attr]
+            for client in (one, two, one, two, one):
+                r = client.post("/api/v1/auth/login", json={"username": "sup", "password": "no"})
+                assert r.status_code == 401
+            r = two.post("/api/v1/auth/login", json={"username": "sup", "password": PASSWORD})
+            assert r.status_code == 429

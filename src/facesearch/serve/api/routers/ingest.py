@@ -84,7 +84,9 @@ def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> Inges
 
 @router.post("/jobs/{job_id}/cancel", response_model=IngestJobOut)
 def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    return job_out(service.library.cancel_job(who, job_id))
+    service.library.cancel_job(who, job_id)
+    # read again: a job another server process holds is changed in the catalog, not in place
+    return job_out(service.library.job(who, job_id))
 
 
 @router.post("/jobs/{job_id}/resume", response_model=IngestJobOut, status_code=202)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -142,7 +144,8 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
         catalog = env.service.gallery.catalog
         table = JobTable(sessionmaker(catalog.engine, expire_on_commit=False))
         me = Owner.current()
-        dead = Owner(me.host, me.pid, "0")  # this pid, another start time: a reused pid
+        namespace = me.started.rpartition("@")[0]
+        dead = Owner(me.host, me.pid, f"{namespace}@0")  # this pid, another start: reused
         elsewhere = Owner("replica-b.example", 4242, "1")  # alive on another host
         gone = Owner("replica-c.example", 4343, "1")  # another host, silent for minutes
 
@@ -203,11 +206,20 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
 def test_the_owner_of_a_job_is_alive_only_as_itself() -> None:
     me = Owner.current()
     now = time.time()
+    namespace, _, ticks = me.started.rpartition("@")
     assert me.alive(None, now)
-    assert not Owner(me.host, me.pid, "0").alive(None, now) or not me.started
-    other = Owner(socket.gethostname() + ".elsewhere", os.getpid(), "1")
-    assert other.alive(now - 5, now) and not other.alive(now - 600, now)
-    assert not other.alive(None, now)
+    if ticks:  # Linux: the same pid with another start time is another process
+        assert not Owner(me.host, me.pid, f"{namespace}@0").alive(None, now)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    assert not Owner(me.host, int(gone.stdout), me.started).alive(now, now)
+    # another host, or another PID namespace on this one (a container): by the heartbeat
+    for other in (
+        Owner(socket.gethostname() + ".elsewhere", os.getpid(), me.started),
+        Owner(me.host, os.getpid(), f"pid:[1]@{ticks}"),
+    ):
+        assert other.alive(now - 5, now) and not other.alive(now - 600, now)
+        assert not other.alive(None, now)
 
 
 @pytest.mark.postgres
@@ -228,7 +240,8 @@ def test_replicas_share_sessions_lockouts_and_jobs_on_postgresql(
         assert env.service.library.jobs.wait(first, 60).status == "completed"  # type: ignore[union-attr]
         table = JobTable(sessionmaker(env.service.gallery.catalog.engine, expire_on_commit=False))
         me = Owner.current()
-        crashed = table.add(Owner(me.host, me.pid, "0"), [str(empty)], None, "admin", [])["id"]
+        reused = Owner(me.host, me.pid, me.started.rpartition("@")[0] + "@0")  # a reused pid
+        crashed = table.add(reused, [str(empty)], None, "admin", [])["id"]
         table.write(crashed, status="running")
         one = env.client()
         with replica(env, pipeline) as (service, two):

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -93,11 +94,20 @@ class IngestJobRow(Base):
     heartbeat: Mapped[float | None] = mapped_column(Float)  # epoch seconds
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux), "" where unknown: containers that share a host
+    name may still not see each other's pids."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _process_start(pid: int) -> str:
     """The start time of process ``pid`` in clock ticks since boot (Linux), "" where unknown:
     a pid reused by another process has another start time."""
     try:
-        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()  # noqa: SIM115
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return ""
     fields = stat.rpartition(")")[2].split()
@@ -116,7 +126,8 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class Owner:
-    """A process that runs jobs: host, pid and the pid's start time."""
+    """A process that runs jobs: host, pid, and ``started``: its PID namespace and start
+    time (``NAMESPACE@TICKS``, Linux; parts left empty elsewhere)."""
 
     host: str
     pid: int
@@ -125,19 +136,21 @@ class Owner:
     @classmethod
     def current(cls) -> Owner:
         pid = os.getpid()
-        return cls(socket.gethostname(), pid, _process_start(pid))
+        return cls(socket.gethostname(), pid, f"{_pid_namespace()}@{_process_start(pid)}")
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}"
 
     def alive(self, heartbeat: float | None, now: float) -> bool:
-        """Whether this owner still runs: on this host, its pid is there with the same start
-        time; on another, its heartbeat is recent."""
-        if self.host == socket.gethostname():
+        """Whether this owner still runs: where its pid can be checked (this host and PID
+        namespace), its pid is there with the same start time; elsewhere, its heartbeat is
+        recent (within :data:`STALE_S`)."""
+        namespace, _, ticks = self.started.rpartition("@")
+        if self.host == socket.gethostname() and namespace == _pid_namespace():
             if not _pid_alive(self.pid):
                 return False
             started = _process_start(self.pid)
-            return not (self.started and started and started != self.started)
+            return not (ticks and started and started != ticks)
         return heartbeat is not None and now - heartbeat < STALE_S
 
 

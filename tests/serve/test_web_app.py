@@ -377,7 +377,7 @@ def test_an_interrupted_job_is_resumed_from_the_ingest_page(
     row.wait_for()
     assert "the server process stopped (test)" in row.inner_text()
     page.get_by_role("button", name=f"Resume job {old}").click()
-    page.get_by_text(f"resumed as job {old + 1}").wait_for()
+    row.get_by_text(f"resumed as job {old + 1}").wait_for()
     page.locator(f"#jobs tr[data-job='{old + 1}'][data-status='completed']").wait_for(
         timeout=180_000
     )

@@ -155,7 +155,8 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
         stray_run = catalog.start_run(["/some/cli/folder"], None)  # a killed CLI ingest
         live = table.add(elsewhere, ["/x"], None, "admin", [])["id"]
         table.write(live, status="running")
-        silent = table.add(gone, ["/y"], None, "admin", [])["id"]
+        given_up = env.service.library.upload_dir()
+        silent = table.add(gone, ["/y"], None, "admin", [str(given_up)])["id"]
         table.write(silent, heartbeat=time.time() - 600)
         queued = table.add(elsewhere, ["/z"], None, "admin", [])["id"]  # queued on replica b
 
@@ -179,6 +180,11 @@ def test_jobs_of_a_dead_server_are_interrupted_and_resumed(
             assert f"ingest job {crashed}" in runs[run]["reason"]
             assert runs[stray_run]["status"] == "interrupted" and runs[stray_run]["reason"]
             assert upload.exists()  # the upload is kept while its job is interrupted
+            # an interrupted job cancelled is given up: its upload goes
+            assert given_up.exists()
+            r = client.post(f"/api/v1/ingest/jobs/{silent}/cancel")
+            assert r.json()["status"] == "cancelled" and not r.json()["resumable"]
+            assert not given_up.exists()
 
             r = client.post(f"/api/v1/ingest/jobs/{crashed}/resume")
             assert r.status_code == 202, r.text

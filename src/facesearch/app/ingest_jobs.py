@@ -13,9 +13,9 @@ Cancel asks the run to stop at its next progress report; what was stored so far 
 unfinished jobs become ``interrupted``: at a graceful stop here, after a crash when the next
 process opens the service (:meth:`IngestJobs.bind`, which also marks the ingest runs left
 "running" with no live writer). An interrupted job is *resumed* (:meth:`IngestJobs.resume`):
-a new job of the same sources, linked to the old one, which skips what was stored. Uploaded
-archives are kept while their job is interrupted and removed when it completes or is
-cancelled (or fails).
+a new job of the same sources, linked to the old one, which skips what was stored, or given
+up (cancelled). Uploaded archives are kept while their job is interrupted (a resuming job
+takes them over) and removed when it completes, fails or is cancelled.
 """
 
 from __future__ import annotations
@@ -171,12 +171,14 @@ class IngestJobs:
                     job.cancel_requested = True
                     self.table.write(job_id, cancel_requested=True)
                 return job
-        row = self.table.request_cancel(job_id)  # a job another process holds, or finished
+        # a job another process holds, an interrupted one (given up), or a finished one
+        row = self.table.request_cancel(job_id)
         if row is None:
             return None
         found = _job(row)
         if found.status == "cancelled":
             self._remove_uploads(found)
+        found.cleanup = []
         return found
 
     def resume(self, who: Principal, job_id: int) -> IngestJob:

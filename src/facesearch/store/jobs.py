@@ -264,17 +264,20 @@ class JobTable:
 
     def request_cancel(self, job_id: int) -> dict[str, Any] | None:
         """Cancel a job another process owns: a queued one at once, a running one at its
-        owner's next progress report. Returns the job as it is now."""
+        owner's next progress report; an interrupted one not resumed is given up (its
+        uploads are the caller's to remove: ``cleanup`` of the answer). Returns the job."""
         with self._session() as s:
             row = s.get(IngestJobRow, job_id, with_for_update=True)
             if row is None:
                 return None
-            if row.status == "queued":
-                row.status, row.finished_at = "cancelled", utcnow()
+            cleanup = list(row.cleanup or [])
+            if row.status == "queued" or (row.status == "interrupted" and not row.resumed_by):
+                row.status, row.cleanup = "cancelled", []
+                row.finished_at = row.finished_at or utcnow()
             elif row.status == "running":
                 row.cancel_requested = True
             s.flush()
-            return self.as_dict(row)
+            return {**self.as_dict(row), "cleanup": cleanup}
 
     def beat(self, owner: Owner) -> None:
         """The heartbeat of every unfinished job ``owner`` holds."""

@@ -115,16 +115,18 @@ function jobsTable(app, jobs, refresh) {
     const total = j.files_total || 0;
     const bar = h("progress", { max: String(total || 1), value: String(j.files_done || 0), "aria-label": `Job ${j.id} progress` });
     if (!total && j.status === "running") bar.removeAttribute("value");
-    let action = null;
-    if (j.status === "queued" || j.status === "running") {
-      action = h("button", { type: "button", class: "secondary", "aria-label": `Cancel job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => { await api("POST", `/ingest/jobs/${j.id}/cancel`); await refresh(); }) } }, "Cancel");
-    } else if (j.resumable) {
+    const action = [];
+    if (j.resumable) {
       // its server stopped before it ended: a new job of the same sources skips what was stored
-      action = h("button", { type: "button", "aria-label": `Resume job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => {
+      action.push(h("button", { type: "button", "aria-label": `Resume job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => {
         const job = await api("POST", `/ingest/jobs/${j.id}/resume`);
         app.flash(`Job ${j.id} resumed as job ${job.id}.`);
         await refresh();
-      }) } }, "Resume");
+      }) } }, "Resume"), " ");
+    }
+    if (j.status === "queued" || j.status === "running" || j.resumable) {
+      // an interrupted job cancelled is given up (its uploaded archive removed)
+      action.push(h("button", { type: "button", class: "secondary", "aria-label": `Cancel job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => { await api("POST", `/ingest/jobs/${j.id}/cancel`); await refresh(); }) } }, "Cancel"));
     }
     const links = [
       j.resumes ? h("div", { class: "muted" }, `resumes job ${j.resumes}`) : null,

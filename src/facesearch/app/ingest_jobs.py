@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from facesearch.app.context import AppContext
@@ -104,16 +105,19 @@ class IngestJobs:
             log.warning("ingest job %s interrupted: %s", job.id, job.error)
         ctx = self._ctx
         assert ctx is not None
-        with ctx.gallery.writer.try_hold("start-up check of unfinished ingest runs") as held:
-            if held:
-                reason = (
-                    f"found running when {self.owner.describe()} started, with no process "
-                    "writing to the data directory: the process running it stopped"
-                )
-                with ctx.gallery.catalog.session() as s:
-                    runs = interrupt_runs(s, reason)
-                if runs:
-                    log.warning("ingest runs %s were left running: marked interrupted", runs)
+        try:
+            with ctx.gallery.writer.try_hold("start-up check of unfinished ingest runs") as held:
+                if held:
+                    reason = (
+                        f"found running when {self.owner.describe()} started, with no process "
+                        "writing to the data directory: the process running it stopped"
+                    )
+                    with ctx.gallery.catalog.session() as s:
+                        runs = interrupt_runs(s, reason)
+                    if runs:
+                        log.warning("ingest runs %s were left running: interrupted", runs)
+        except OSError as exc:  # a data directory this process may only read: left as is
+            log.warning("unfinished ingest runs not checked: %s", exc)
         return jobs
 
     # --- the jobs -----------------------------------------------------------------------
@@ -275,8 +279,11 @@ class IngestJobs:
                 written = now
                 values: dict[str, Any] = {"files_total": p.files_total, "faces": p.faces}
                 values.update(files_done=p.files_done, run_id=job.run_id, heartbeat=time.time())
-                if self.table.write(job.id, **values):
-                    job.cancel_requested = True
+                try:
+                    if self.table.write(job.id, **values):
+                        job.cancel_requested = True
+                except SQLAlchemyError:  # the catalog busy for a moment: the run goes on
+                    log.warning("ingest job %s: progress not written", job.id, exc_info=True)
             # not at the first report: the run has not yet entered the loop that records an
             # interruption (and keeps what was stored) when the run stops
             if job.cancel_requested and reports > 1:

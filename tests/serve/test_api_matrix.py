@@ -220,6 +220,18 @@ def ingest_job(w: World) -> dict[str, Any]:
     return {"job_id": job.id}
 
 
+def interrupted_job(w: World) -> dict[str, Any]:
+    """A job of the matrix photos that its server left interrupted (as after a kill)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from facesearch.store.jobs import JobTable, Owner
+
+    table = JobTable(sessionmaker(w.env.service.gallery.catalog.engine, expire_on_commit=False))
+    job = table.add(Owner("gone.example", 1, "@1"), [str(w.photos)], "matrix", "admin", [])
+    table.write(job["id"], status="interrupted", error="its server stopped")
+    return {"job_id": job["id"]}
+
+
 def nothing(w: World) -> dict[str, Any]:
     return {}
 
@@ -319,6 +331,7 @@ CELLS: list[Cell] = [
     Cell("GET", "/ingest/jobs", only(200, "admin")),
     Cell("GET", "/ingest/jobs/{job_id}", only(200, "admin"), ingest_job),
     Cell("POST", "/ingest/jobs/{job_id}/cancel", only(200, "admin"), ingest_job),
+    Cell("POST", "/ingest/jobs/{job_id}/resume", only(202, "admin"), interrupted_job),
     Cell("GET", "/ingest/runs", only(200, "admin", "aud")),
     Cell("GET", "/ingest/runs/1/failures", only(200, "admin", "aud")),
     Cell("GET", "/cases", OK),

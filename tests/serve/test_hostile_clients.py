@@ -271,14 +271,18 @@ def test_session_cookies_are_signed_with_the_secret_key() -> None:
     cookie, session = store.create("ivy", "127.0.0.1")
     session_id, _, signature = cookie.rpartition(".")
     assert sign(key.encode(), session_id) == cookie
-    assert store.get(cookie) is session
+    found = store.get(cookie)
+    assert found is not None and found.csrf_token == session.csrf_token
     assert store.get(session_id) is None  # the bare id
     assert store.get(f"{session_id}.{'0' * len(signature)}") is None  # a forged signature
-    other = SessionStore(timedelta(minutes=5), timedelta(hours=1), secret="o" * 40)
-    other._sessions = dict(store._sessions)  # even holding the same table
+    other = SessionStore(
+        timedelta(minutes=5), timedelta(hours=1), secret="o" * 40, records=store.records
+    )  # even reading the same table
     assert other.get(cookie) is None
-    # the table is keyed by an HMAC under the key, not a plain hash of the id
-    assert hashlib.sha256(session_id.encode()).hexdigest() not in store._sessions
+    # the table is keyed by an HMAC under the key, neither the id nor a plain hash of it
+    keys = store.records.keys()
+    assert len(keys) == 1 and session_id not in keys
+    assert hashlib.sha256(session_id.encode()).hexdigest() not in keys
 
 
 def test_the_server_signs_with_its_configured_key(tmp_path: Path) -> None:

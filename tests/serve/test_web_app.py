@@ -357,6 +357,39 @@ def test_administrator_pages(session_for: Any, web_server: WebServer) -> None:
     session.screenshot("users-and-tokens")
 
 
+def test_an_interrupted_job_is_resumed_from_the_ingest_page(
+    session_for: Any, web_server: WebServer
+) -> None:
+    """A job its server left interrupted (a row of the catalog, as after a kill) shows its
+    reason and a Resume button; Resume queues a linked job that completes."""
+    from sqlalchemy.orm import sessionmaker
+
+    from facesearch.store.database import make_engine
+    from facesearch.store.jobs import JobTable, Owner
+
+    engine = make_engine(f"sqlite:///{(web_server.data_dir / 'catalog.db').resolve()}")
+    try:
+        table = JobTable(sessionmaker(engine, expire_on_commit=False))
+        batch = str(web_server.ingest_root / "batch")
+        old = table.add(Owner("gone.example", 1, "1"), [batch], "batch-2", "admin", [])["id"]
+        table.write(old, status="interrupted", error="the server process stopped (test)")
+    finally:
+        engine.dispose()
+    session = session_for("admin")
+    page = session.go("#/admin/ingest")
+    row = page.locator(f"#jobs tr[data-job='{old}']")
+    row.wait_for()
+    assert "the server process stopped (test)" in row.inner_text()
+    page.get_by_role("button", name=f"Resume job {old}").click()
+    row.get_by_text(f"resumed as job {old + 1}").wait_for()
+    page.locator(f"#jobs tr[data-job='{old + 1}'][data-status='completed']").wait_for(
+        timeout=180_000
+    )
+    assert f"resumes job {old}" in page.locator(f"#jobs tr[data-job='{old + 1}']").inner_text()
+    assert page.get_by_role("button", name=f"Resume job {old}").count() == 0
+    check_page(session)
+
+
 def test_auditor_sees_the_chain_and_the_oversight_report(session_for: Any) -> None:
     session = session_for("audrey")
     page = session.go("#/audit")

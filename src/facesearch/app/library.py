@@ -257,7 +257,7 @@ class Library:
     ) -> IngestJob:
         """Queue an ingest job; ``names``: what a source is shown as (an upload's name)."""
         self.ctx.require(who, "ingest", Role.ADMINISTRATOR)
-        job = self.jobs.submit(sources, collection, who.username, cleanup or [], names)
+        job = self.jobs.submit(sources, collection, who.username, cleanup or [], names=names)
         self.ctx.governance.record(
             who.username,
             "ingest.queue",
@@ -278,9 +278,9 @@ class Library:
 
     def cancel_job(self, who: Principal, job_id: int) -> IngestJob:
         job = self.job(who, job_id)
-        self.jobs.cancel(job_id)
+        cancelled = self.jobs.cancel(job_id)
         self.ctx.governance.record(who.username, "ingest.cancel", {"job": job_id})
-        return job
+        return cancelled or job
 
     def _run_job(
         self, job: IngestJob, on_progress: Callable[[IngestProgress], None]

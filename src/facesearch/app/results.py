@@ -10,7 +10,7 @@ from typing import Any, Literal
 from facesearch.govern.searches import SearchOutcome
 from facesearch.search.scoring import ProbeFace
 
-JobStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
+JobStatus = Literal["queued", "running", "completed", "cancelled", "failed", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ class Media:
 
 @dataclass
 class IngestJob:
-    """A background ingest; the counters move while it runs."""
+    """A background ingest, as its row in the catalog says (``store/jobs.py``); the counters
+    move while it runs. ``interrupted``: its server stopped before it ended (``error`` says
+    how); ``resumes`` / ``resumed_by`` link a resumed job and the job that resumed it."""
 
     id: int
     sources: list[str]
@@ -71,9 +73,16 @@ class IngestJob:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
-    cleanup: list[str] = field(default_factory=list)  # uploaded files removed when done
+    cleanup: list[str] = field(default_factory=list)  # uploads: removed when done or cancelled
     # what a source is shown as (an upload's temporary file: the name it was uploaded under)
     names: dict[str, str] = field(default_factory=dict)
+    resumes: int | None = None
+    resumed_by: int | None = None
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted and not resumed yet."""
+        return self.status == "interrupted" and self.resumed_by is None
 
     @property
     def shown_sources(self) -> list[str]:

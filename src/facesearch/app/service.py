@@ -24,6 +24,7 @@ from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.library import Library
 from facesearch.app.searches import Searches, SearchRequest
+from facesearch.app.web_state import WebState
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
 from facesearch.search.gallery import Gallery
@@ -52,6 +53,12 @@ class Service:
         self.faces = Faces(self.ctx)
         self.admin = Admin(self.ctx)
         self.library = Library(self.ctx)
+        try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
+            self.library.jobs.bind(self.ctx)
+        except BaseException:
+            self.ctx.close()
+            raise
+        self.web_state = WebState.of_catalog(self.ctx.gallery.catalog.engine)
 
     @classmethod
     def open(cls, settings: Settings, *, pipeline: FacePipeline | None = None) -> Service:

@@ -18,7 +18,13 @@ Any other exception raised by the task propagates to the caller, as a plain loop
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -49,18 +55,62 @@ class Outcome(Generic[I, R]):
         return not self.error
 
 
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal sent when the parent dies
+WATCHDOG_S = 1.0  # how often a worker checks that its parent is still there
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_S)
+        if os.getppid() != parent:  # re-parented: the process that started us is gone
+            os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` (the process that started the pool) dies,
+    even by ``kill -9``, so no worker of a dead server lives on holding its models' memory
+    (a restart loop would pile them up). On Linux the kernel sends SIGKILL at once
+    (``prctl(PR_SET_PDEATHSIG)``, sent when the parent *thread* that started the worker
+    ends: pools are used by the thread that made them); everywhere a watchdog thread exits
+    within :data:`WATCHDOG_S` seconds of the worker being re-parented. (multiprocessing's
+    resource tracker needs neither: it exits when the last process holding its pipe, the
+    parent or a worker, is gone.)"""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    watchdog = threading.Thread(
+        target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True
+    )
+    watchdog.start()
+
+
+def _init_worker_process(
+    parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> None:
+    """Every pool worker's first step: die with the parent, then the pool's own set-up."""
+    die_with_parent(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def process_pool(
     workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
 ) -> Executor:
     """A spawn process pool of ``workers`` processes (0: this process, inline), each set up
-    by ``initializer(*initargs)``."""
+    by ``initializer(*initargs)`` after :func:`die_with_parent` (every pool of facesearch:
+    ingest, media import, the second-vector pass, evaluation)."""
     if workers <= 0:
         return InlineExecutor()
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=initializer,
-        initargs=initargs,
+        initializer=_init_worker_process,
+        initargs=(os.getpid(), initializer, initargs),
     )
 
 

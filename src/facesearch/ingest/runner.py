@@ -47,6 +47,7 @@ class IngestProgress:
     files_total: int
     files_done: int = 0
     faces: int = 0
+    run_id: int | None = None  # the run in the catalog's ingest_runs (a job links to it)
 
 
 @dataclass
@@ -184,7 +185,7 @@ class IngestRun:
         self.report = IngestReport(run_id=run_id)
         if self.plan.second_vectors is not None:
             self.report.second_vectors = self.plan.second_vectors.at
-        self.progress = IngestProgress(files_total=self.count())
+        self.progress = IngestProgress(files_total=self.count(), run_id=run_id)
         self._emit()
         start = time.perf_counter()
         self._runner = BatchRunner(

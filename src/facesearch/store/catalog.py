@@ -285,6 +285,7 @@ class SqlCatalog(SecondVectorQueueMixin):
                     "sources": r.sources,
                     "collection": r.collection,
                     "counts": r.counts,
+                    "reason": r.reason,
                 }
                 for r in rows
             ]

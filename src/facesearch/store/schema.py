@@ -171,6 +171,7 @@ class IngestRunRow(Base):
     sources: Mapped[list[str]] = mapped_column(JSON, default=list)
     collection: Mapped[str | None] = mapped_column(String(200))
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was interrupted, when known
 
     failures: Mapped[list[IngestFailure]] = relationship(cascade="all, delete-orphan")
 

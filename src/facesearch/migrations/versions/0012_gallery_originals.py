@@ -10,7 +10,7 @@ themselves are stored by ``facesearch originals backfill`` (it needs the blob st
 encryption key, which a migration does not have).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 06:30:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from facesearch.store.records import legacy_splits
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

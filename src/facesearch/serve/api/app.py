@@ -1,6 +1,6 @@
 """The FastAPI application factory. No work at import time and no module-level state: all of
 it (settings, the service, sessions, the login limiter, the anonymous refusal log) lives on
-``app.state``.
+``app.state``; sessions and failed-login counts are kept in the service's catalog.
 
 Middleware, outermost first: trusted proxy headers (the client's address and scheme), the
 security headers, then the request guard (credentials and size before any body is read)."""
@@ -102,15 +102,19 @@ def create_app(
     )
     app.state.settings = settings
     app.state.service = service
+    # sessions and failed-login counts: in the catalog, shared with every other server
+    # process on it (the service is opened at start-up, so its tables are looked up at use)
     app.state.sessions = SessionStore(
         timedelta(minutes=30),
         timedelta(hours=12),
         secret=settings.secret_key.get_secret_value(),
+        records=lambda: app.state.service.web_state.sessions,
     )
     app.state.login_limiter = LoginRateLimiter(
         settings.login_failures_per_minute,
         60.0,
         address_limit=settings.login_failures_per_address,
+        counters=lambda: app.state.service.web_state.logins,
     )
     app.state.refusals = RefusalLog(
         lambda actor, action, details: app.state.service.governance.record(actor, action, details),

@@ -197,7 +197,7 @@ class IngestPathIn(In):
 
 class IngestJobOut(Out):
     id: int
-    status: Literal["queued", "running", "completed", "cancelled", "failed"]
+    status: Literal["queued", "running", "completed", "cancelled", "failed", "interrupted"]
     sources: list[str]
     collection: str | None
     files_total: int
@@ -210,6 +210,9 @@ class IngestJobOut(Out):
     started_at: UtcDateTime | None
     finished_at: UtcDateTime | None
     created_by: str
+    resumes: int | None = Field(None, description="The interrupted job this one resumes.")
+    resumed_by: int | None = Field(None, description="The job that resumed this one.")
+    resumable: bool = Field(False, description="Interrupted and not yet resumed.")
 
 
 class IngestRunOut(BaseModel):
@@ -220,6 +223,7 @@ class IngestRunOut(BaseModel):
     sources: list[str]
     collection: str | None
     counts: dict[str, Any] | None
+    reason: str | None = Field(None, description="Why it was interrupted, when known.")
 
 
 class FailureOut(BaseModel):

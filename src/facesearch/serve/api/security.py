@@ -1,16 +1,21 @@
 """Sessions, CSRF, login rate limits and security headers for the HTTP server.
 
-Sessions are kept server-side (in memory, per process): the cookie holds a random id from
+Sessions are kept server-side, in the catalog (``gov_web_sessions``, through
+:class:`facesearch.app.web_state.WebState`), so a restart keeps everyone signed in and every
+replica on the catalog knows every session: the cookie holds a random id from
 ``secrets.token_urlsafe(32)`` signed with the server's secret key (``FACESEARCH_SECRET_KEY``,
-HMAC-SHA256), and the store keys sessions by the id's HMAC under that key, so a memory dump or
-a log line never shows a usable id, a cookie not signed with this server's key is refused
+HMAC-SHA256), and the table is keyed by the id's HMAC under that key, so a database dump or a
+log line never shows a usable id, a cookie not signed with this server's key is refused
 before any lookup, and changing the key ends every session. Each session has its own CSRF
 token (synchronizer token pattern): state-changing requests made with the cookie must echo it
 in the ``X-CSRF-Token`` header. A new id is issued at every login (no session fixation), logout
-deletes the session, and the policy's idle and absolute timeouts end it. Each session keeps
-the user's session epoch from when it began: a password change raises the epoch in the
-catalog, which ends every other session of that user in every server process (checked on each
-request), and :meth:`SessionStore.delete_user` ends them in this one at once.
+deletes the session, and the policy's idle and absolute timeouts end it (expired rows are
+purged at each login). Each session keeps the user's session epoch from when it began: a
+password change raises the epoch in the catalog, which ends every other session of that user
+(checked on each request), and :meth:`SessionStore.delete_user` deletes their rows at once.
+
+Failed logins are counted in the catalog too (``gov_login_failures``, ``gov_login_lockouts``):
+an account locked out on one replica is locked out on all of them.
 """
 
 from __future__ import annotations
@@ -18,20 +23,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from facesearch.app.web_state import (
+    LoginCounters,
+    LoginRules,
+    SessionRecord,
+    SessionRecords,
+    WebState,
+)
+
 SESSION_COOKIE = "facesearch_session"
 CSRF_COOKIE = "facesearch_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_TRACKED = 10_000  # locked accounts remembered before the quiet ones are forgotten
+#: A session's last use is written when it moved by this much (not at every request): the
+#: idle timeout is measured to within these seconds.
+TOUCH_S = 5.0
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -81,8 +94,15 @@ class WebSession:
         return min(self.last_seen_at + idle, self.created_at + absolute)
 
 
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 class SessionStore:
-    """Server-side sessions with idle and absolute timeouts (thread-safe)."""
+    """Server-side sessions with idle and absolute timeouts, in the table ``records`` gives
+    (a callable is asked at each use: the server's service is opened after the store is
+    made); none: a table of this store alone, in memory. Thread-safe: each call is one
+    short transaction."""
 
     def __init__(
         self,
@@ -90,13 +110,18 @@ class SessionStore:
         absolute: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         secret: str = "",
+        records: SessionRecords | Callable[[], SessionRecords] | None = None,
     ) -> None:
         self.secret = secret.encode("utf-8")
         self.idle = idle
         self.absolute = absolute
         self.clock = clock
-        self._sessions: dict[str, WebSession] = {}
-        self._lock = threading.Lock()
+        self._records = records if records is not None else WebState.private().sessions
+
+    @property
+    def records(self) -> SessionRecords:
+        records = self._records
+        return records if isinstance(records, SessionRecords) else records()
 
     def _digest(self, cookie: str) -> str | None:
         """The table key of a signed cookie value (None: not signed with this server's key)."""
@@ -107,12 +132,33 @@ class SessionStore:
         """A new session (and a new id, never a client-chosen one) for ``username``, under
         their session ``epoch``; returns the signed cookie value and the session."""
         session_id = sign(self.secret, secrets.token_urlsafe(32))
-        now = self.clock()
-        session = WebSession(username, secrets.token_urlsafe(32), now, now, address, epoch)
-        with self._lock:
-            self._drop_expired(now)
-            self._sessions[str(self._digest(session_id))] = session
-        return session_id, session
+        now = self.clock().timestamp()
+        record = SessionRecord(
+            str(self._digest(session_id)),
+            username,
+            secrets.token_urlsafe(32),
+            now,
+            now,
+            address[:100],
+            epoch,
+        )
+        self.records.add(
+            record,
+            idle_before=now - self.idle.total_seconds(),
+            created_before=now - self.absolute.total_seconds(),
+        )
+        return session_id, self._session(record)
+
+    @staticmethod
+    def _session(r: SessionRecord) -> WebSession:
+        return WebSession(
+            r.username,
+            r.csrf_token,
+            _when(r.created_at),
+            _when(r.last_seen_at),
+            r.address,
+            r.epoch,
+        )
 
     def get(self, session_id: str) -> WebSession | None:
         """The live session with this id (touching it), or None if unknown or timed out."""
@@ -120,35 +166,27 @@ class SessionStore:
         if key is None:
             return None
         now = self.clock()
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
-                return None
-            if now >= session.expires_at(self.idle, self.absolute):
-                del self._sessions[key]
-                return None
-            session.last_seen_at = now
-            return session
+        records = self.records
+        record = records.get(key)
+        if record is None:
+            return None
+        session = self._session(record)
+        if now >= session.expires_at(self.idle, self.absolute):
+            records.delete(key)
+            return None
+        if now.timestamp() - record.last_seen_at >= TOUCH_S:
+            records.touch(key, now.timestamp())
+        session.last_seen_at = now
+        return session
 
     def delete(self, session_id: str) -> bool:
-        with self._lock:
-            key = self._digest(session_id)
-            return key is not None and self._sessions.pop(key, None) is not None
+        key = self._digest(session_id)
+        return key is not None and self.records.delete(key)
 
     def delete_user(self, username: str) -> int:
-        """End every session of ``username`` in this process (e.g. when the user is disabled
-        or their password changed)."""
-        with self._lock:
-            keys = [k for k, s in self._sessions.items() if s.username == username]
-            for k in keys:
-                del self._sessions[k]
-        return len(keys)
-
-    def _drop_expired(self, now: datetime) -> None:
-        for key in [
-            k for k, s in self._sessions.items() if now >= s.expires_at(self.idle, self.absolute)
-        ]:
-            del self._sessions[key]
+        """End every session of ``username`` (e.g. when the user is disabled or their
+        password changed), in every server process on the catalog."""
+        return self.records.delete_user(username)
 
 
 def csrf_matches(session: WebSession, header_value: str | None) -> bool:
@@ -164,85 +202,53 @@ class LoginRateLimiter:
     ``window`` seconds; each further lockout before a success doubles the wait (at most
     ``max_wait``). Other accounts are not affected, even from the same address (behind a shared
     proxy everyone has one address). One address may fail ``address_limit`` logins per
-    ``window`` (any accounts) before it waits out the window: guessing across many accounts."""
+    ``window`` (any accounts) before it waits out the window: guessing across many accounts.
+
+    The counts are kept in the table ``counters`` gives (a callable: asked at each use), the
+    catalog's for a server, so every process on it counts the same failures; none: a table
+    of this limiter alone, in memory. ``clock``: epoch seconds (shared between processes)."""
 
     def __init__(
         self,
         limit: int = 5,
         window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         *,
         address_limit: int = 100,
         max_wait: float = 3600.0,
+        counters: LoginCounters | Callable[[], LoginCounters] | None = None,
     ) -> None:
-        self.limit = limit
-        self.window = window
         self.clock = clock
-        self.address_limit = address_limit
-        self.max_wait = max_wait
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-        self._lockouts: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self.rules = LoginRules(limit, window, address_limit, max_wait)
+        self._counters = counters if counters is not None else WebState.private().logins
+
+    @property
+    def counters(self) -> LoginCounters:
+        counters = self._counters
+        return counters if isinstance(counters, LoginCounters) else counters()
 
     @staticmethod
     def _account(username: str) -> str:
-        return f"user:{username.strip().lower()}"
+        return f"user:{username.strip().lower()}"[:300]
+
+    @staticmethod
+    def _address(address: str) -> str:
+        return f"addr:{address}"[:300]
 
     def retry_after(self, username: str, address: str) -> int:
         """Seconds until another attempt is allowed (0: allowed now)."""
-        now = self.clock()
-        wait = 0.0
-        with self._lock:
-            until = self._locked_until.get(self._account(username), 0.0)
-            wait = max(wait, until - now)
-            q = self._recent(f"addr:{address}", now)
-            if len(q) >= self.address_limit:
-                wait = max(wait, self.window - (now - q[0]))
+        wait = self.counters.retry_after(
+            self._account(username), self._address(address), self.clock(), self.rules
+        )
         return int(wait) + 1 if wait > 0 else 0
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-        return q
-
     def failed(self, username: str, address: str) -> None:
-        now = self.clock()
-        account = self._account(username)
-        with self._lock:
-            for key in (account, f"addr:{address}"):
-                self._recent(key, now)
-                self._failures.setdefault(key, deque()).append(now)
-            if len(self._locked_until) > MAX_TRACKED or len(self._failures) > MAX_TRACKED:
-                self._forget_quiet(now)
-            if len(self._failures[account]) >= self.limit:
-                lockouts = self._lockouts.get(account, 0)
-                if now - self._locked_until.get(account, now) > self.max_wait:
-                    lockouts = 0  # quiet for longer than the longest wait: start again
-                wait = min(self.window * 2**lockouts, self.max_wait)
-                self._locked_until[account] = now + wait
-                self._lockouts[account] = lockouts + 1
-                self._failures.pop(account, None)
-
-    def _forget_quiet(self, now: float) -> None:
-        """Drop the accounts whose last lockout ended more than ``max_wait`` ago (so many
-        user names tried cannot grow the tables without end)."""
-        for account in [
-            a for a, until in self._locked_until.items() if now - until > self.max_wait
-        ]:
-            self._locked_until.pop(account, None)
-            self._lockouts.pop(account, None)
-        for key in list(self._failures):
-            self._recent(key, now)  # drops the keys whose failures are all past the window
+        self.counters.failed(
+            self._account(username), self._address(address), self.clock(), self.rules
+        )
 
     def succeeded(self, username: str) -> None:
-        account = self._account(username)
-        with self._lock:
-            for table in (self._failures, self._locked_until, self._lockouts):
-                table.pop(account, None)
+        self.counters.succeeded(self._account(username))
 
 
 class SecurityHeadersMiddleware:

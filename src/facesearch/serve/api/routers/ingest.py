@@ -1,5 +1,7 @@
 """Ingest jobs (administrators): a server path the settings allow, or an uploaded archive;
-run in the background one at a time, progress by polling, cancel."""
+run in the background one at a time, progress by polling, cancel, and resume of a job its
+server left interrupted. Jobs are rows of the catalog: every server process on it lists them
+all, and they outlive a restart."""
 
 from __future__ import annotations
 
@@ -85,7 +87,16 @@ def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> Inges
 
 @router.post("/jobs/{job_id}/cancel", response_model=IngestJobOut)
 def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    return job_out(service.library.cancel_job(who, job_id))
+    service.library.cancel_job(who, job_id)
+    # read again: a job another server process holds is changed in the catalog, not in place
+    return job_out(service.library.job(who, job_id))
+
+
+@router.post("/jobs/{job_id}/resume", response_model=IngestJobOut, status_code=202)
+def resume_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+    """Queue a new job of an interrupted job's sources, linked to it (``resumes``); photos
+    already stored are skipped, so nothing is doubled."""
+    return job_out(service.library.jobs.resume(who, job_id))
 
 
 @router.get("/runs", response_model=Page[IngestRunOut])

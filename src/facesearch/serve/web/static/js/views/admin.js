@@ -115,21 +115,34 @@ function jobsTable(app, jobs, refresh) {
     const total = j.files_total || 0;
     const bar = h("progress", { max: String(total || 1), value: String(j.files_done || 0), "aria-label": `Job ${j.id} progress` });
     if (!total && j.status === "running") bar.removeAttribute("value");
-    const cancel =
-      j.status === "queued" || j.status === "running"
-        ? h("button", { type: "button", class: "secondary", "aria-label": `Cancel job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => { await api("POST", `/ingest/jobs/${j.id}/cancel`); await refresh(); }) } }, "Cancel")
-        : null;
+    const action = [];
+    if (j.resumable) {
+      // its server stopped before it ended: a new job of the same sources skips what was stored
+      action.push(h("button", { type: "button", "aria-label": `Resume job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => {
+        const job = await api("POST", `/ingest/jobs/${j.id}/resume`);
+        app.flash(`Job ${j.id} resumed as job ${job.id}.`);
+        await refresh();
+      }) } }, "Resume"), " ");
+    }
+    if (j.status === "queued" || j.status === "running" || j.resumable) {
+      // an interrupted job cancelled is given up (its uploaded archive removed)
+      action.push(h("button", { type: "button", class: "secondary", "aria-label": `Cancel job ${j.id}`, on: { click: (e) => withButton(app, e.currentTarget, async () => { await api("POST", `/ingest/jobs/${j.id}/cancel`); await refresh(); }) } }, "Cancel"));
+    }
+    const links = [
+      j.resumes ? h("div", { class: "muted" }, `resumes job ${j.resumes}`) : null,
+      j.resumed_by ? h("div", { class: "muted" }, `resumed as job ${j.resumed_by}`) : null,
+    ];
     const counts = j.counts ? Object.entries(j.counts).map(([k, v]) => `${k.replaceAll("_", " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ") : "";
     return h(
       "tr",
       { dataset: { job: String(j.id), status: j.status } },
       h("td", {}, String(j.id)),
-      h("td", {}, j.status),
+      h("td", {}, j.status, ...links),
       h("td", {}, (j.sources || []).join(", "), j.collection ? ` → ${j.collection}` : ""),
       h("td", {}, bar, ` ${j.files_done ?? 0} / ${total || "?"} files, ${j.faces ?? 0} faces`),
-      h("td", {}, j.error ? h("span", { class: "chain-bad" }, j.error) : counts),
+      h("td", {}, j.error ? h("span", { class: j.status === "interrupted" ? "muted" : "chain-bad" }, j.error) : counts),
       h("td", {}, j.created_by, " ", formatTime(j.created_at)),
-      h("td", {}, cancel),
+      h("td", {}, action),
     );
   });
   return table(["Job", "Status", "Sources", "Progress", "Outcome", "Started by", ""], rows, "Ingest jobs");
@@ -158,7 +171,7 @@ function runsTable(runs) {
       "tr",
       {},
       h("td", {}, String(r.id)),
-      h("td", {}, r.status || ""),
+      h("td", {}, r.status || "", r.reason ? h("div", { class: "muted" }, r.reason) : null),
       h("td", {}, formatTime(r.started_at)),
       h("td", {}, (r.sources || []).join(", ")),
       h("td", {}, r.collection || ""),

@@ -25,8 +25,10 @@ from facesearch.govern.searches import (
     ReviewDecision,
     ReviewView,
     SearchOutcome,
+    VerificationView,
 )
 from facesearch.govern.users import Role
+from facesearch.govern.verifications import STATUS_LABELS, Identification
 from facesearch.ingest.archives import (
     ArchiveLimits,
     ArchiveRefusedError,
@@ -49,6 +51,7 @@ __all__ = [
     "Backends",
     "CandidateView",
     "CaseSummary",
+    "Identification",
     "MultiSearchOutcome",
     "NotVisibleError",
     "Policy",
@@ -61,8 +64,10 @@ __all__ = [
     "ReviewView",
     "Role",
     "SearchFilters",
+    "STATUS_LABELS",
     "SearchOutcome",
     "UnreadableArchiveError",
+    "VerificationView",
     "VerifyResult",
     "as_utc",
     "case_number_problem",

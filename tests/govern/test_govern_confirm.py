@@ -17,9 +17,8 @@ from tests.support.govern import (  # noqa: F401
 )
 
 from facesearch.govern import RefusedError
-from facesearch.govern.policy import parse_policy
 from facesearch.govern.errors import PolicyError
-from facesearch.govern.policy import default_policy
+from facesearch.govern.policy import default_policy, parse_policy
 
 NOTE = "same scar on the left cheek"
 
@@ -41,7 +40,7 @@ def _cand(w: World, actor: str, search_id: int, face: int) -> object:
 
 def test_the_searcher_and_the_reviewer_cannot_verify(world: World) -> None:  # noqa: F811
     sid, face = _possible_match(world)
-    with pytest.raises(RefusedError, match="ran search .* the searcher cannot verify"):
+    with pytest.raises(RefusedError, match=r"ran search .* the searcher cannot verify"):
         world.gov.verify("alice", sid, face, "confirm")
     with pytest.raises(RefusedError, match="reviewed this candidate as a possible match"):
         world.gov.verify("sam", sid, face, "confirm")
@@ -160,13 +159,11 @@ def test_policy_verifications_required(engine: Engine) -> None:  # noqa: F811
     w = make_world(engine, one)
     sid, face = _possible_match(w)
     assert _cand(w, "alice", sid, face).status == "confirmed"  # the review alone suffices
-    text = default_policy().text.replace(
-        "verifications_required = 2", "verifications_required = 0"
-    )
-    with pytest.raises(PolicyError, match="review.verifications_required"):
+    text = default_policy().text.replace("verifications_required = 2", "verifications_required = 0")
+    with pytest.raises(PolicyError, match=r"review\.verifications_required"):
         parse_policy(text)
-    without = default_policy().text.replace("[review]", "").replace(
-        "verifications_required = 2", ""
+    without = (
+        default_policy().text.replace("[review]", "").replace("verifications_required = 2", "")
     )
     assert parse_policy(without).review.verifications_required == 2
 

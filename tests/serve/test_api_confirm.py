@@ -88,8 +88,13 @@ def test_confirmation_rules_for_every_role(world: World) -> None:
     c = _candidate(w, "inv2", face)
     assert c["status"] == "possible_match" and c["can_verify"] and c["awaiting_verification"]
     assert c["reviews"] == [
-        {"decision": "possible_match", "note": "", "reviewer": "", "at": c["reviews"][0]["at"],
-         "hidden": True}
+        {
+            "decision": "possible_match",
+            "note": "",
+            "reviewer": "",
+            "at": c["reviews"][0]["at"],
+            "hidden": True,
+        }
     ]
     idents = w.client("inv2").get("/api/v1/cases/C-1/identifications").json()
     assert [(i["face_id"], i["status"], i["reviews"][0]["note"]) for i in idents] == [
@@ -102,11 +107,16 @@ def test_confirmation_rules_for_every_role(world: World) -> None:
         assert c["reviews"][0]["reviewer"] == "sup"
     # reading the identifications: every reader of the case; not the administrator
     status = {
-        role: w.client(role).get("/api/v1/cases/C-1/identifications").status_code
-        for role in ROLES
+        role: w.client(role).get("/api/v1/cases/C-1/identifications").status_code for role in ROLES
     }
-    assert status == {"anonymous": 401, "admin": 404, "inv": 200, "inv2": 200, "sup": 200,
-                      "aud": 200}
+    assert status == {
+        "anonymous": 401,
+        "admin": 404,
+        "inv": 200,
+        "inv2": 200,
+        "sup": 200,
+        "aud": 200,
+    }
     # the second investigator confirms: a confirmed identification, and now they see it all
     r = _verify(w, "inv2", face, note="ear agrees", basis="FISWG morphological comparison")
     assert r.status_code == 201, r.text

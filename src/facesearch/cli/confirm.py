@@ -100,6 +100,8 @@ def register(app: typer.Typer, factory: ServiceFactory) -> None:
         service, who = acting(ctx, cred)
         found = service.searches.identifications(who, case, status.value if status else None)
         if not found:
-            typer.echo(f"case {case}: no possible matches" + (f" ({status.value})" if status else ""))
+            typer.echo(
+                f"case {case}: no possible matches" + (f" ({status.value})" if status else "")
+            )
         for i in found:
             print_identification(i)

@@ -245,7 +245,9 @@ def for_viewer(
     ).scalars()
     by_key = {(c.search_id, c.face_id): c for c in rows}
     verifs = _verifications_by_candidate(session, ids)
-    searches = {s.id: s for s in session.execute(select(Search).where(Search.id.in_(ids))).scalars()}
+    searches = {
+        s.id: s for s in session.execute(select(Search).where(Search.id.in_(ids))).scalars()
+    }
     required = policy.review.verifications_required
     out: list[SearchOutcome] = []
     for o in outcomes:

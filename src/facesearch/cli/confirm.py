@@ -46,13 +46,18 @@ def print_identification(i: Identification) -> None:
         basis = f" (basis: {shown(v.basis, markup=False)})" if v.basis else ""
         note = f": {shown(v.note, markup=False)}" if v.note else ""
         typer.echo(f"    verification {v.verdict} by {v.verifier}, {fmt_time(v.at)}{basis}{note}")
-    if i.verifications_hidden:
+    if i.awaiting_verification:
+        withheld = (
+            f" ({i.verifications_hidden} verification(s) withheld)"
+            if i.verifications_hidden
+            else ""
+        )
         typer.echo(
-            f"    {i.verifications_hidden} verification(s) withheld: awaiting your independent "
-            f"verification (facesearch verify {i.search_id} {i.face_id} --verdict ...)"
+            f"    awaiting your independent verification{withheld}: "
+            f"facesearch verify {i.search_id} {i.face_id} --verdict ..."
         )
     elif i.can_verify:
-        typer.echo(f"    you may verify it: facesearch verify {i.search_id} {i.face_id} ...")
+        typer.echo(f"    you may verify it again: facesearch verify {i.search_id} {i.face_id} ...")
 
 
 def register(app: typer.Typer, factory: ServiceFactory) -> None:

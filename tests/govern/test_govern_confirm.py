@@ -11,6 +11,7 @@ from tests.support.govern import (  # noqa: F401
     engine,
     make_world,
     open_approved_case,
+    pg_engine,
     policy_with,
     probe_bytes,
     world,
@@ -176,3 +177,18 @@ def test_three_examiners_need_two_verifiers(engine: Engine) -> None:  # noqa: F8
     assert _cand(w, "alice", sid, face).status == "possible_match"
     w.gov.verify("sue", sid, face, "confirm")
     assert _cand(w, "alice", sid, face).status == "confirmed"
+
+
+def test_confirmation_on_postgresql(pg_engine: Engine) -> None:  # noqa: F811
+    """The same rules and the purge of a closed case's results on PostgreSQL (foreign keys)."""
+    w = make_world(pg_engine)
+    sid, face = _possible_match(w)
+    with pytest.raises(RefusedError):
+        w.gov.verify("alice", sid, face, "confirm")
+    assert _cand(w, "bob", sid, face).reviews[0].hidden
+    assert w.gov.verify("bob", sid, face, "confirm").status == "confirmed"
+    assert [i.status for i in w.gov.identifications("sue", "C-1")] == ["confirmed"]
+    w.gov.close_case("sam", "C-1")
+    w.clock.advance(days=400)
+    assert w.gov.purge("admin").reviews_deleted == 1
+    assert w.gov.identifications("sue", "C-1") == []

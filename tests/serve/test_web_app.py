@@ -26,12 +26,7 @@ from tests.support.web import (
     OTHER_INVESTIGATOR,
     USERS,
     WebServer,
-    browser,
-    session_for,
-    web_server,
 )
-
-__all__ = ["browser", "session_for", "web_server"]  # fixtures used by the tests below
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.web import CASE, PASSWORD, WebServer, browser, session_for, web_server
+from tests.support.web import CASE, PASSWORD, WebServer
 
 from facesearch.serve.api.security import CSRF_HEADER
-
-__all__ = ["browser", "session_for", "web_server"]  # fixtures used by the test below
 
 pytestmark = pytest.mark.slow
 NOTE = "ivy: same scar above the left eyebrow"

@@ -152,3 +152,8 @@ def test_disputes_reach_the_supervisor(world: World) -> None:
     (d,) = sup.get("/api/v1/cases/C-1/identifications", params={"status": "disputed"}).json()
     assert {v["verifier"] for v in d["verifications"]} == {"inv2", "sup"}
     assert d["reviews"][0]["note"] == "nose"
+
+
+def test_policy_tells_how_many_examiners(world: World) -> None:
+    r = world.client("inv2").get("/api/v1/policy")
+    assert r.status_code == 200 and r.json()["review"] == {"verifications_required": 2}

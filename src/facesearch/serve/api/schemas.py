@@ -517,6 +517,7 @@ class PolicyOut(BaseModel):
     retention: dict[str, Any]
     session: dict[str, int]
     quota: dict[str, int]
+    review: dict[str, int] = Field(default_factory=dict)  # {verifications_required}
 
 
 class PolicyTextIn(In):

@@ -106,6 +106,8 @@ read -r SEARCH FACE BAND SCORE IMAGE <<< "$TOP"
 if [ -n "${FACE:-}" ]; then
   echo "Top candidate: $IMAGE (score $(printf '%.3f' "$SCORE"), band $BAND)"
   run_as ivy review mark "$SEARCH" "$FACE" possible_match --note "same person on visual comparison"
+  # two-person rule: a second examiner, who neither searched nor reviewed, confirms it
+  run_as sam verify "$SEARCH" "$FACE" --verdict confirm --basis "FISWG morphological comparison"
 else
   echo "No candidate reached the policy's band: nothing to review."
 fi

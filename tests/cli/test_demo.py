@@ -165,6 +165,7 @@ def test_demo_flow_finds_another_photo_of_a_gallery_person(tmp_path, astronaut, 
     assert top["image"] == str(gallery / "astronaut.png")
     assert top["band"] in {"possible", "strong"}
     assert "possible_match by ivy" in done.stdout
+    assert "confirm by sam; status confirmed identification" in done.stdout
     assert "audit log intact" in done.stdout
     assert "Probe:" not in done.stdout  # the note is for the demo photos only
 
@@ -196,4 +197,5 @@ def test_make_demo_defaults_show_a_real_match(tmp_path, fetched_demo_photos):
     assert Path(top["image"]).name.startswith("obama")
     assert top["band"] in {"possible", "strong"}
     assert "possible_match by ivy" in done.stdout
+    assert "confirm by sam; status confirmed identification" in done.stdout
     assert "audit log intact" in done.stdout

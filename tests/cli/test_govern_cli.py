@@ -124,6 +124,17 @@ def test_cli_workflow(cli: Any) -> None:
         "review", "mark", str(o.search_id), str(face), "possible_match", "--note", "n", user="alice"
     )
     assert "possible_match by alice" in out and "investigative leads" in out
+    # two-person confirmation: the searcher cannot verify; a supervisor who did not review can
+    v = ("verify", str(o.search_id), str(face), "--verdict", "confirm")
+    assert "searcher cannot verify" in cli(*v, user="alice", code=2)
+    out = cli("identifications", "C-1", user="sam")
+    assert "awaiting your independent verification" in out
+    assert "review possible_match by alice" not in out
+    out = cli(*v, "--basis", "FISWG morphological comparison", user="sam")
+    assert "confirm by sam; status confirmed identification" in out
+    out = cli("identifications", "C-1", "--status", "confirmed", user="audrey")
+    assert "confirmed identification" in out and "review possible_match by alice" in out
+    assert "verification confirm by sam" in out and "FISWG" in out
     out = cli("case", "show", "C-1", user="sam")
     assert f"face {face}" in out and "[possible_match]" in out
     out = cli("case", "list", user="audrey")

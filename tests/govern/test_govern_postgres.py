@@ -42,7 +42,8 @@ def test_rules_hold_on_postgres(pg_engine: Engine) -> None:  # noqa: F811
     o = w.search("alice", "C-1", probe_bytes(3))
     assert len(o.candidates) == 2
     gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "é ü 名")
-    html = gov.case_report("sam", "C-1", "html").decode()
+    # the reviewer's own copy (a supervisor who may still verify it would not see the note)
+    html = gov.case_report("alice", "C-1", "html").decode()
     assert "é ü 名" in html and o.probe_sha256 in html
     assert gov.case_report("sam", "C-1", "pdf").startswith(b"%PDF")
 

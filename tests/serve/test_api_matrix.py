@@ -151,6 +151,13 @@ def search_ids(w: World) -> dict[str, Any]:
     return {"search_id": w.search_id, "face_id": w.face_id}
 
 
+def possible_match(w: World) -> dict[str, Any]:
+    """The search's top candidate reviewed as a possible match by the searcher (inv): only a
+    supervisor may then verify it (inv2 is not assigned to C-1)."""
+    w.gov.review("inv", w.search_id, w.face_id, "possible_match")
+    return search_ids(w)
+
+
 def media_cluster(w: World) -> dict[str, Any]:
     """A person found in C-1's media (the astronaut photo imported as seized material)."""
     if w.cluster is None:
@@ -464,6 +471,14 @@ CELLS: list[Cell] = [
         search_ids,
         lambda w: {"face_id": w.face_id, "decision": "not_a_match"},
     ),
+    Cell(
+        "POST",
+        "/searches/{search_id}/verifications",
+        only(201, "sup"),
+        possible_match,
+        lambda w: {"face_id": w.face_id, "verdict": "confirm"},
+    ),
+    Cell("GET", "/cases/C-1/identifications", only(200, "inv", "sup", "aud", others=404)),
     Cell(
         "POST",
         "/searches/{search_id}/candidates/{face_id}/reveal",

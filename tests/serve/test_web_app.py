@@ -26,16 +26,11 @@ from tests.support.web import (
     OTHER_INVESTIGATOR,
     USERS,
     WebServer,
-    browser,
-    session_for,
-    web_server,
 )
 
 from facesearch.app.service import Service
 from facesearch.govern import parse_policy
 from facesearch.settings import Settings
-
-__all__ = ["browser", "session_for", "web_server"]  # fixtures used by the tests below
 
 pytestmark = pytest.mark.slow
 

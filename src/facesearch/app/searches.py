@@ -20,7 +20,8 @@ from facesearch.app.principal import Principal
 from facesearch.app.results import Media, SearchView
 from facesearch.engine.formats import sniff_mime
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
-from facesearch.govern.searches import ReviewView, SearchOutcome
+from facesearch.govern.searches import ReviewView, SearchOutcome, VerificationView
+from facesearch.govern.verifications import Identification
 from facesearch.search.grid import result_grid
 from facesearch.search.scoring import SearchResult
 
@@ -148,6 +149,33 @@ class Searches:
     ) -> ReviewView:
         found: ReviewView = self.ctx.governance.review(
             who.username, search_id, face_id, decision, note
+        )
+        return found
+
+    def verify(
+        self,
+        who: Principal,
+        search_id: int,
+        face_id: int,
+        verdict: str,
+        note: str = "",
+        basis: str = "",
+    ) -> VerificationView:
+        """A second examiner's independent verdict (confirm, reject, inconclusive) on a
+        candidate reviewed as a possible match; refused (and logged) for the searcher, the
+        possible-match reviewer, auditors, administrators and people outside the case."""
+        found: VerificationView = self.ctx.governance.verify(
+            who.username, search_id, face_id, verdict, note, basis
+        )
+        return found
+
+    def identifications(
+        self, who: Principal, case: str, status: str | None = None
+    ) -> list[Identification]:
+        """The case's possible matches with their reviews, verifications and status, as
+        ``who`` may see them (others' verdicts withheld until they record their own)."""
+        found: list[Identification] = self.ctx.governance.identifications(
+            who.username, case, status
         )
         return found
 

@@ -26,8 +26,10 @@ from facesearch.govern.searches import (
     ReviewDecision,
     ReviewView,
     SearchOutcome,
+    VerificationView,
 )
 from facesearch.govern.users import Role
+from facesearch.govern.verifications import STATUS_LABELS, Identification
 from facesearch.ingest.archives import (
     ArchiveLimits,
     ArchiveRefusedError,
@@ -44,6 +46,7 @@ __all__ = [
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
+    "STATUS_LABELS",
     "ArchiveLimits",
     "ArchiveRefusedError",
     "AuthMethod",
@@ -51,6 +54,7 @@ __all__ = [
     "Backends",
     "CandidateView",
     "CaseSummary",
+    "Identification",
     "MultiSearchOutcome",
     "NotVisibleError",
     "Policy",
@@ -65,6 +69,7 @@ __all__ = [
     "SearchFilters",
     "SearchOutcome",
     "UnreadableArchiveError",
+    "VerificationView",
     "VerifyResult",
     "as_utc",
     "case_number_problem",

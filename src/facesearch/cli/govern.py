@@ -21,6 +21,7 @@ import typer
 
 from facesearch.cli.accounts import build_account_apps
 from facesearch.cli.cases import build_case_apps
+from facesearch.cli.confirm import register as register_confirm
 from facesearch.cli.groups import ServiceFactory
 from facesearch.cli.oversight import build_oversight_apps, make_purge_command
 
@@ -41,3 +42,4 @@ def register(app: typer.Typer, factory: ServiceFactory) -> None:
     for name, sub in build_apps(factory).items():
         app.add_typer(sub, name=name)
     app.command("purge")(make_purge_command(factory))
+    register_confirm(app, factory)

@@ -29,13 +29,21 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
-from facesearch.govern import oversight, report, retention, searches, suppression, users
+from facesearch.govern import (
+    oversight,
+    report,
+    retention,
+    searches,
+    suppression,
+    users,
+    verifications,
+)
 from facesearch.govern.accounts import AccountGovernance
 from facesearch.govern.audit import AuditLog, CheckpointProblem, VerifyResult
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.schema import Case, Probe, Search
-from facesearch.govern.searches import ReviewView, SearchOutcome
+from facesearch.govern.searches import ReviewView, SearchOutcome, VerificationView
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
 from facesearch.govern.unit import SessionFactory
 from facesearch.govern.users import Role
@@ -202,7 +210,10 @@ class Governance(AccountGovernance):
             case = cases_mod.require_readable_case(s, user, number, "case.view")
             found = searches.searches_of_case(s, case)
             a.record(actor, "case.view", {"case": case.number, "searches": len(found)})
-            return CaseSummary.of(case, len(found)), [searches.outcome_of(x) for x in found]
+            shown = verifications.for_viewer(
+                s, self.policy, user, [searches.outcome_of(x) for x in found]
+            )
+            return CaseSummary.of(case, len(found)), shown
 
         return self.run(actor, "case.view", {"case": number}, fn)
 
@@ -234,7 +245,13 @@ class Governance(AccountGovernance):
             user = users.require_user(s, actor, "case.report")
             case = cases_mod.require_readable_case(s, user, number, "case.report")
             data = report.build_case_report(
-                s, case, actor, self.clock(), self.policy.sha256, self.report_sections
+                s,
+                case,
+                actor,
+                self.clock(),
+                self.policy.sha256,
+                self.report_sections,
+                reader=(user, self.policy),
             )
             out = (
                 report.render_html(data).encode("utf-8")
@@ -260,12 +277,12 @@ class Governance(AccountGovernance):
     # --- search results and review ----------------------------------------------------------
 
     def view_search(self, actor: str, search_id: int) -> SearchOutcome:
-        return self.run(
-            actor,
-            "search.view",
-            {"search_id": search_id},
-            lambda s, a: searches.view_search(s, a, actor, search_id),
-        )
+        def fn(s: Session, a: AuditLog) -> SearchOutcome:
+            found = searches.view_search(s, a, actor, search_id)
+            user = users.require_user(s, actor, "search.view")
+            return verifications.for_viewer(s, self.policy, user, [found])[0]
+
+        return self.run(actor, "search.view", {"search_id": search_id}, fn)
 
     def probe_image(self, actor: str, search_id: int) -> bytes:
         """The probe image of a search (decrypted), for people who may read the case."""
@@ -295,6 +312,40 @@ class Governance(AccountGovernance):
             {"search_id": search_id, "face_id": face_id, "decision": decision},
             lambda s, a: searches.review_candidate(
                 s, a, actor, search_id, face_id, decision, note, self.clock()
+            ),
+        )
+
+    def verify(
+        self,
+        actor: str,
+        search_id: int,
+        face_id: int,
+        verdict: str,
+        note: str = "",
+        basis: str = "",
+    ) -> VerificationView:
+        """An examiner's independent verdict on a possible match (two-person confirmation:
+        :mod:`facesearch.govern.verifications`)."""
+        return self.run(
+            actor,
+            "verify",
+            {"search_id": search_id, "face_id": face_id, "verdict": verdict},
+            lambda s, a: verifications.verify_candidate(
+                s, a, self.policy, actor, search_id, face_id, verdict, note, basis, self.clock()
+            ),
+        )
+
+    def identifications(
+        self, actor: str, number: str, status: str | None = None
+    ) -> list[verifications.Identification]:
+        """The case's possible matches with their reviews, verifications and status, as
+        ``actor`` may see them (``status="disputed"``: the supervisor's list)."""
+        return self.run(
+            actor,
+            "identifications.view",
+            {"case": number, "status": status},
+            lambda s, a: verifications.list_identifications(
+                s, a, self.policy, actor, number, status
             ),
         )
 

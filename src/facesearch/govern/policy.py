@@ -6,6 +6,8 @@ A policy that fails validation is never partly used. Every field is required and
 fields are errors, so a typo cannot silently fall back to a default. The one exception is the
 ``[access]`` table (web sessions and search quotas), added later: a policy without it gets
 :data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
+Likewise ``[review]`` (how many people must examine a possible match): without it,
+:data:`DEFAULT_REVIEW` (two people).
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -84,7 +86,18 @@ class AccessPolicy:
     searches_per_user_per_day: int
 
 
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """How many people must examine a possible match before it is a confirmed
+    identification: the reviewer who marked it plus ``verifications_required - 1``
+    independent verifiers (EU AI Act Art. 14(5): two). 1 means the review alone suffices."""
+
+    verifications_required: int
+
+
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
+DEFAULT_REVIEW = ReviewPolicy(2)
+MAX_VERIFICATIONS_REQUIRED = 5
 _ACCESS_FIELDS = {
     "session_idle_minutes",
     "session_absolute_hours",
@@ -106,6 +119,7 @@ class Policy:
     sha256: str  # of the text (UTF-8)
     audit: AuditPolicy | None = None  # the optional [audit] section
     access: AccessPolicy = DEFAULT_ACCESS
+    review: ReviewPolicy = DEFAULT_REVIEW
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -135,6 +149,9 @@ class Policy:
             f"{self.access.session_absolute_hours} hours; at most "
             f"{self.access.searches_per_user_per_hour} searches per user per hour and "
             f"{self.access.searches_per_user_per_day} per day",
+            f"review: a possible match is a confirmed identification once "
+            f"{self.review.verifications_required} people have examined it (the reviewer and "
+            f"{self.review.verifications_required - 1} independent verifier(s))",
         ]
         if self.audit is not None:
             a = self.audit
@@ -242,6 +259,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "suppression",
             "audit",
             "access",
+            "review",
         },
     )
 
@@ -319,6 +337,18 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 c.int_(a, "access", "searches_per_user_per_day", 1),
             )
 
+    review = DEFAULT_REVIEW
+    if "review" in doc:
+        rv = c.table(doc, "review", {"verifications_required"})
+        if rv:
+            required = c.int_(rv, "review", "verifications_required", 1)
+            if required > MAX_VERIFICATIONS_REQUIRED:
+                c.bad(
+                    "review.verifications_required",
+                    f"must be at most {MAX_VERIFICATIONS_REQUIRED}, got {required}",
+                )
+            review = ReviewPolicy(required)
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -333,6 +363,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         access=access,
+        review=review,
     )
 
 

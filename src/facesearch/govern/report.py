@@ -32,14 +32,21 @@ from sqlalchemy.orm import Session
 from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.checkpoint import Checkpoint, latest_recorded
+from facesearch.govern.policy import Policy
+from facesearch.govern.report_identifications import (
+    WITHHELD,
+    identification_tables,
+    withhold_actors,
+)
 from facesearch.govern.report_sections import (
     ReportSections,
     ReportTable,
     render_html_tables,
 )
-from facesearch.govern.schema import Case, Probe
+from facesearch.govern.schema import Case, Probe, User
 from facesearch.govern.searches import LEADS_STATEMENT, ReviewDecision, SearchOutcome, outcome_of
 from facesearch.govern.searches import searches_of_case as _searches_of_case
+from facesearch.govern.verifications import for_viewer, identifications_of
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,21 @@ def build_case_report(
     generated_at: datetime,
     policy_sha256: str,
     sections: ReportSections,
+    reader: tuple[User, Policy] | None = None,
 ) -> CaseReportData:
+    """The report's contents; with ``reader`` (the user asking and the policy in force), the
+    possible matches and identifications section first among the sections, and what that user
+    must not see before their own verification withheld (facesearch.govern.verifications)."""
     searches = _searches_of_case(session, case)
+    outcomes = [outcome_of(s) for s in searches]
+    audit = list(entries(session, case=case.number))
+    first: list[ReportTable] = []
+    if reader is not None:
+        user, policy = reader
+        outcomes = for_viewer(session, policy, user, outcomes)
+        found = identifications_of(session, policy, user, case)
+        first = identification_tables(found, policy.review.verifications_required)
+        audit = withhold_actors(audit, found)
     probes = session.execute(
         select(Probe).where(Probe.case_id == case.id).order_by(Probe.created_at, Probe.id)
     ).scalars()
@@ -122,12 +142,13 @@ def build_case_report(
             ProbeRow(p.sha256, p.size, p.created_at, p.purged_at, p.encrypted) for p in probes
         ),
         searches=tuple(
-            SearchRow(outcome_of(s), s.face, s.collection, s.policy_sha256) for s in searches
+            SearchRow(o, s.face, s.collection, s.policy_sha256)
+            for o, s in zip(outcomes, searches, strict=True)
         ),
-        audit=tuple(entries(session, case=case.number)),
+        audit=tuple(audit),
         chain=verify(session),
         checkpoint=latest_recorded(session),
-        sections=tuple(sections.tables(session, case)),
+        sections=(*first, *sections.tables(session, case)),
         generated_at=generated_at,
         generated_by=generated_by,
         policy_sha256=policy_sha256,
@@ -207,7 +228,8 @@ def _reviews_text(reviews: Sequence[Any]) -> str:
     if not reviews:
         return "not reviewed"
     return " | ".join(
-        f"{ReviewDecision.LABELS.get(r.decision, r.decision)} by {r.reviewer}, {fmt_time(r.at)}"
+        f"{ReviewDecision.LABELS.get(r.decision, r.decision)} by "
+        f"{WITHHELD if getattr(r, 'hidden', False) else r.reviewer}, {fmt_time(r.at)}"
         + (f": {r.note}" if r.note else "")
         for r in reviews
     )

@@ -26,7 +26,7 @@ from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.cases import CLOSED
 from facesearch.govern.multisearch_schema import MultiProbeScore
 from facesearch.govern.policy import Policy
-from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search
+from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, Verification
 from facesearch.govern.users import Role, require_user
 
 
@@ -93,6 +93,7 @@ def purge(
             )
             ids = [s.id for s in searches]
             if ids:
+                session.execute(delete(Verification).where(Verification.search_id.in_(ids)))
                 n_reviews = _count_deleted(
                     session.execute(delete(Review).where(Review.search_id.in_(ids)))
                 )

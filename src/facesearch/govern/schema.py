@@ -58,6 +58,7 @@ __all__ = [
     "Suppression",
     "Token",
     "User",
+    "Verification",
     "append_only_ddl",
 ]
 
@@ -269,6 +270,28 @@ class Review(Base):
 
     candidate: Mapped[CandidateRow] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()
+
+
+class Verification(Base):
+    """A second examiner's independent verdict on a candidate reviewed as a possible match
+    (confirm, reject, inconclusive). A verifier's later verdict supersedes their earlier one;
+    every one is kept (``facesearch.govern.verifications``)."""
+
+    __tablename__ = "gov_verifications"
+    __table_args__ = (Index("ix_gov_verifications_candidate", "candidate_id", "verifier_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("gov_candidates.id"))
+    search_id: Mapped[int] = mapped_column(ForeignKey("gov_searches.id"), index=True)
+    face_id: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    basis: Mapped[str] = mapped_column(Text, default="")  # e.g. FISWG morphological comparison
+    verifier_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    audit_seq: Mapped[int | None] = mapped_column(Integer)
+
+    verifier: Mapped[User] = relationship()
 
 
 class RemovalRequest(Base):

@@ -88,6 +88,22 @@ class ReviewView:
     note: str
     reviewer: str
     at: datetime
+    # the reviewer and note are withheld from an examiner who has yet to record their own
+    # independent verification of this candidate (facesearch.govern.verifications)
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class VerificationView:
+    """An examiner's independent verdict on a possible match (confirm, reject, inconclusive),
+    with the basis of their comparison; ``status`` is the candidate's after it was recorded."""
+
+    verdict: str
+    note: str
+    basis: str
+    verifier: str
+    at: datetime
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,14 @@ class CandidateView:
     provenance: list[dict[str, Any]]
     crop: str | None
     reviews: tuple[ReviewView, ...] = ()
+    # two-person confirmation (facesearch.govern.verifications.for_viewer fills these in):
+    # lead | possible_match | confirmed | disputed; the verifications the viewer may see;
+    # whether the viewer may verify it, and whether they are yet to (others' verdicts hidden)
+    status: str = "lead"
+    verifications: tuple[VerificationView, ...] = ()
+    can_verify: bool = False
+    awaiting_verification: bool = False
+    verifications_hidden: int = 0
 
     @property
     def decision(self) -> str | None:

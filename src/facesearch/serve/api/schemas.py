@@ -297,6 +297,50 @@ class ReviewOut(Out):
     note: str
     reviewer: str
     at: UtcDateTime
+    # the reviewer and note withheld: the caller may verify this candidate and has not yet
+    hidden: bool = False
+
+
+class VerificationIn(In):
+    face_id: Id
+    verdict: Literal["confirm", "reject", "inconclusive"]
+    note: str = Field(default="", max_length=10000)
+    basis: str = Field(
+        default="", max_length=2000, description='e.g. "FISWG morphological comparison"'
+    )
+
+
+class VerificationOut(Out):
+    verdict: str
+    note: str
+    basis: str
+    verifier: str
+    at: UtcDateTime
+    status: str = Field(default="", description="the candidate's status after it (on POST)")
+
+
+CandidateStatus = Literal["lead", "possible_match", "confirmed", "disputed"]
+
+
+class ExaminationOut(Out):
+    """A candidate's two-person confirmation, as the caller may see it."""
+
+    status: CandidateStatus = "lead"
+    verifications: list[VerificationOut] = Field(default_factory=list)
+    can_verify: bool = False
+    awaiting_verification: bool = False
+    verifications_hidden: int = 0
+
+
+class IdentificationOut(ExaminationOut):
+    search_id: int
+    searcher: str
+    searched_at: UtcDateTime
+    face_id: int
+    rank: int
+    score: float
+    band: str
+    reviews: list[ReviewOut]
 
 
 class ProvenanceOut(BaseModel):
@@ -320,7 +364,7 @@ class ProvenanceOut(BaseModel):
         }
 
 
-class CandidateOut(Out):
+class CandidateOut(ExaminationOut):
     rank: int
     face_id: int
     score: float
@@ -508,6 +552,7 @@ class PolicyOut(BaseModel):
     pending: PendingPolicyOut | None = Field(
         default=None, description="A changed policy recorded as pending, if there is one."
     )
+    review: dict[str, int] = Field(default_factory=dict)  # {verifications_required}
 
 
 class PolicyTextIn(In):

@@ -72,6 +72,7 @@ def policy_out(p: Policy) -> PolicyOut:
             "searches_per_user_per_hour": p.access.searches_per_user_per_hour,
             "searches_per_user_per_day": p.access.searches_per_user_per_day,
         },
+        review={"verifications_required": p.review.verifications_required},
     )
 
 

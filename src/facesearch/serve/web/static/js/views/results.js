@@ -9,6 +9,9 @@ const KEYS = [
   ["3", "insufficient_quality", "Insufficient quality"],
 ];
 const SKIP_KEYS = ["s", "ArrowRight", "j"];
+// two-person confirmation: a candidate's status (its colour borrows the case states')
+const IDENT_WORDS = { possible_match: ["possible match", "pending"], confirmed: ["confirmed identification", "open"], disputed: ["disputed", "rejected"] };
+const VERDICTS = [["confirm", "Confirm"], ["reject", "Reject"], ["inconclusive", "Inconclusive"]];
 const BACK_KEYS = ["ArrowLeft", "k"];
 
 function positionKey(searchId) {
@@ -57,7 +60,7 @@ export async function resultsView(app, [searchId], query) {
             },
             h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}`, loading: "lazy" }),
             h("div", { class: "meta" }, h("span", {}, `#${c.rank}`), h("span", {}, c.score.toFixed(3)), bandBadge(c.band)),
-            h("div", { class: "decision" }, c.decision ? DECISION_WORDS[c.decision] : "not reviewed"),
+            h("div", { class: "decision" }, c.decision ? DECISION_WORDS[c.decision] : "not reviewed", c.status === "confirmed" || c.status === "disputed" ? ` · ${IDENT_WORDS[c.status][0]}` : ""),
           ),
         ),
       ),
@@ -94,9 +97,17 @@ export async function resultsView(app, [searchId], query) {
           )
         : null,
       h("p", { id: "current-decision" }, c.decision ? `Decision: ${DECISION_WORDS[c.decision]}` : "Not reviewed yet"),
-      (c.reviews || []).length
-        ? h("ul", { class: "provenance" }, c.reviews.map((r) => h("li", {}, `${DECISION_WORDS[r.decision] || r.decision} by ${r.reviewer}, ${formatTime(r.at)}${r.note ? `: ${r.note}` : ""}`)))
+      IDENT_WORDS[c.status] ? h("p", { id: "identification-status" }, "Status: ", h("span", { class: `status status-${IDENT_WORDS[c.status][1]}` }, IDENT_WORDS[c.status][0])) : null,
+      (c.reviews || []).length || (c.verifications || []).length
+        ? h(
+            "ul",
+            { class: "provenance", id: "examinations" },
+            (c.reviews || []).map((r) => h("li", {}, r.hidden ? `${DECISION_WORDS[r.decision] || r.decision}: awaiting your independent verification` : `${DECISION_WORDS[r.decision] || r.decision} by ${r.reviewer}, ${formatTime(r.at)}${r.note ? `: ${r.note}` : ""}`)),
+            (c.verifications || []).map((v) => h("li", {}, `verified (${v.verdict}) by ${v.verifier}, ${formatTime(v.at)}${v.basis ? ` [${v.basis}]` : ""}${v.note ? `: ${v.note}` : ""}`)),
+          )
         : null,
+      c.verifications_hidden ? h("p", { class: "muted" }, `${c.verifications_hidden} other verification(s) shown once you record yours.`) : null,
+      c.can_verify ? verifyControls(c) : null,
       h("h3", {}, "Where the image comes from"),
       h("ul", { class: "provenance" }, (c.provenance || []).map(provenanceItem)),
       h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)")),
@@ -104,6 +115,35 @@ export async function resultsView(app, [searchId], query) {
         ? h("p", {}, "Other faces of the same image in these results: ", sameImage.map((o) => h("button", { type: "button", class: "secondary", on: { click: () => moveTo(candidates.indexOf(o)) } }, `#${o.rank}`)))
         : null,
       canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
+    );
+  }
+
+  /** A second examiner's independent verdict on a possible match someone else reviewed. */
+  function verifyControls(c) {
+    const vnote = h("textarea", { id: "verify-note", name: "verify-note" });
+    const basis = h("input", { id: "verify-basis", name: "basis", placeholder: "e.g. FISWG morphological comparison" });
+    async function verify(verdict) {
+      try {
+        const v = await api("POST", `/searches/${search.search_id}/verifications`, {
+          json: { face_id: c.face_id, verdict, note: vnote.value.trim(), basis: basis.value.trim() },
+        });
+        const fresh = await api("GET", `/searches/${search.search_id}`);
+        Object.assign(c, fresh.candidates.find((x) => x.face_id === c.face_id) || {});
+        app.flash(`Candidate ${c.rank}: ${verdict} recorded; ${(IDENT_WORDS[v.status] || [v.status])[0]}.`);
+        render();
+      } catch (err) {
+        app.flash(err.message, true);
+      }
+    }
+    return h(
+      "fieldset",
+      { id: "verify" },
+      h("legend", {}, "Independent verification (two-person rule)"),
+      h("label", { for: basis.id }, "Basis of your comparison"),
+      basis,
+      h("label", { for: vnote.id }, "Verification note"),
+      vnote,
+      h("div", { class: "review-buttons" }, VERDICTS.map(([verdict, label]) => h("button", { type: "button", dataset: { verdict }, on: { click: () => verify(verdict) } }, label))),
     );
   }
 

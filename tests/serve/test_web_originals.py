@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.support.web import CASE, WebServer, browser, session_for, web_server
+from tests.support.web import CASE, WebServer
 
 from facesearch.govern.schema import CandidateRow
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.schema import FaceRow, Image
-
-__all__ = ["browser", "session_for", "web_server"]  # fixtures used by the test below
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,7 @@ from tests.support.govern import (  # noqa: F401
 )
 
 from facesearch.govern import LEADS_STATEMENT, RefusedError
+from facesearch.govern.report import ReportOptions
 from facesearch.govern.report_sections import (
     MULTI_PROBE,
     ReportSections,
@@ -55,29 +56,59 @@ def case_with_history(world: World) -> tuple[World, list]:  # noqa: F811
     return world, outcomes
 
 
-def test_html_report_lists_every_search_and_review(case_with_history: tuple) -> None:
+def test_html_report_lists_every_search_and_the_reviewed_candidates(
+    case_with_history: tuple,
+) -> None:
     w, outcomes = case_with_history
     html = w.gov.case_report("sue", "OP-2024-017", "html").decode("utf-8")
     assert "OP-2024-017" in html and LEADS_STATEMENT in html
     assert "Warrant 2024/117" in html and "imminent threat to life" in html
-    assert "sam, 2024-03-01 09:05:00 UTC" in html  # who approved, when
+    assert "approved by sam, 2024-03-01 09:05:00 UTC" in html  # who approved, when
     assert html.count('<h3 id="search-') == 3
-    for o in outcomes:
+    reviewed = {(0, 0), (1, 1), (2, 0)}  # (search, candidate) pairs reviewed in the fixture
+    for i, o in enumerate(outcomes):
         assert f'id="search-{o.search_id}"' in html
         assert o.probe_sha256 in html
-        for c in o.candidates:
-            assert c.image_sha256 in html
-            assert c.provenance[0]["source_url"] in html
+        for j, c in enumerate(o.candidates):
+            row = f'id="search-{o.search_id}-face-{c.face_id}"'
+            if (i, j) in reviewed:  # listed with its picture's place, provenance and review
+                assert row in html and c.image_sha256 in html
+                assert c.provenance[0]["source_url"] in html
+            else:  # counted, not listed
+                assert row not in html
+        n = len(o.candidates) - 1
+        counted = (
+            f"{n} candidates shown to the searcher were not reviewed and are not listed"
+            if n != 1
+            else "1 candidate shown to the searcher was not reviewed and is not listed"
+        )
+        assert html.count(counted) >= 1
     assert MODEL_SHA in html
     assert "possible match by alice" in html and "not a match by bob" in html
     assert "insufficient quality by alice" in html
     assert "tattoo &lt;b&gt;visible&lt;/b&gt;" in html  # escaped
     assert "audit log intact" in html
+    assert "Pictures: not included." in html  # governance alone has no gallery to picture
     entry = w.last_entry()
     assert entry.action == "case.report" and entry.details["format"] == "html"
     assert entry.details["sha256"] == hashlib.sha256(html.encode()).hexdigest()
+    assert entry.details["all_candidates"] is False and entry.details["pictures"] is False
     other = w.gov.show_case("alice", "OTHER-1")[1][0]
     assert f'id="search-{other.search_id}"' not in html
+
+
+def test_all_candidates_lists_every_candidate(case_with_history: tuple) -> None:
+    w, outcomes = case_with_history
+    html = w.gov.case_report(
+        "sue", "OP-2024-017", "html", ReportOptions(all_candidates=True)
+    ).decode("utf-8")
+    for o in outcomes:
+        for c in o.candidates:
+            assert f'id="search-{o.search_id}-face-{c.face_id}"' in html
+            assert c.image_sha256 in html
+    assert "<td>not reviewed</td>" in html and "shown to the searcher was not" not in html
+    assert "Listed: every candidate shown to the searcher" in html
+    assert w.last_entry().details["all_candidates"] is True
 
 
 def test_pdf_report_renders(case_with_history: tuple) -> None:

@@ -434,9 +434,20 @@ def fmt_time(dt: datetime | None) -> str:
     return as_utc(dt).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
 
 
+def _prov_value(key: str, value: Any) -> str:
+    """A provenance value as printed: the ingest time (UTC, recorded by the system) read as
+    the report's other times; a capture time as recorded (its zone is often unknown)."""
+    if key == "ingested_at" and isinstance(value, str):
+        try:
+            return fmt_time(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return str(value)
+
+
 def prov_text(p: dict[str, Any]) -> str:
     order = ("collection", "path", "source_url", "page_url", "title", "captured_at", "ingested_at")
-    parts = [f"{k}: {p[k]}" for k in order if p.get(k) not in (None, "")]
+    parts = [f"{k}: {_prov_value(k, p[k])}" for k in order if p.get(k) not in (None, "")]
     parts += [f"{k}: {v}" for k, v in sorted(p.items()) if k not in order and v not in (None, "")]
     return "; ".join(parts) or "(none recorded)"
 
@@ -545,6 +556,14 @@ def unreviewed_text(s: SearchRow) -> str:
 
 def source_text(c: CandidateView) -> str:
     return "\n".join(prov_text(p) for p in c.provenance) or "(none recorded)"
+
+
+def whole_caption(p: ProbeShown) -> str:
+    """The caption of a whole probe's picture: which face is boxed, or that none is."""
+    if p.pictures is not None and p.pictures.face is None:
+        return f"{p.label.capitalize()}, whole: the searched face was not found again (no box)"
+    face = f"face #{p.face}" if p.face is not None else "the largest face"
+    return f"{p.label.capitalize()}, whole: {face} boxed"
 
 
 def audit_time(e: Entry) -> str:

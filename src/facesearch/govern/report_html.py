@@ -19,6 +19,7 @@ from facesearch.govern.report import (
     search_rows,
     source_text,
     unreviewed_text,
+    whole_caption,
 )
 from facesearch.govern.report_sections import render_html_tables
 
@@ -175,15 +176,17 @@ def _probe_figures(p: ProbeShown) -> str:
         return f'<p class="muted">{e(p.label.capitalize())}: {e(p.note or "no picture")}</p>'
     figures = []
     if p.pictures.face is not None:
-        figures.append(
-            f"<figure>{img(p.pictures.face, f'Searched face of the {p.label}', (CROP_MM, 40), 'probe-face')}"
-            f"<figcaption>{e(p.label.capitalize())}: the searched face ({e(face)})"
-            "</figcaption></figure>"
+        face_img = img(
+            p.pictures.face, f"Searched face of the {p.label}", (CROP_MM, 40), "probe-face"
         )
+        figures.append(
+            f"<figure>{face_img}<figcaption>{e(p.label.capitalize())}: the searched face "
+            f"({e(face)})</figcaption></figure>"
+        )
+    whole_img = img(p.pictures.whole, f"Whole {p.label}", WHOLE_MM, "probe-whole")
     figures.append(
-        f"<figure>{img(p.pictures.whole, f'Whole {p.label}', WHOLE_MM, 'probe-whole')}"
-        f"<figcaption>{e(p.label.capitalize())}, whole: {e(face)} boxed; SHA-256 "
-        f'<span class="hash">{e(p.sha256[:16])}...</span></figcaption></figure>'
+        f"<figure>{whole_img}<figcaption>{e(whole_caption(p))}; "
+        f'SHA-256 <span class="hash">{e(p.sha256[:16])}...</span></figcaption></figure>'
     )
     return "".join(figures)
 

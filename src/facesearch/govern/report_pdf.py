@@ -25,6 +25,7 @@ from facesearch.govern.report import (
     search_rows,
     source_text,
     unreviewed_text,
+    whole_caption,
 )
 from facesearch.govern.searches import LEADS_STATEMENT
 
@@ -154,7 +155,6 @@ class _Writer:
     def probes(self, probes: Sequence[ProbeShown]) -> None:
         pdf = self.pdf
         for p in probes:
-            face = f"face #{p.face}" if p.face is not None else "the largest face"
             if p.pictures is None:
                 self.para(f"{p.label.capitalize()}: {p.note or 'no picture'}", 8)
                 continue
@@ -165,7 +165,7 @@ class _Writer:
             shown: list[tuple[Picture, float, float, str]] = []
             if p.pictures.face is not None:
                 shown.append((p.pictures.face, CROP_MM, 40.0, f"{p.label}: searched face"))
-            shown.append((p.pictures.whole, *WHOLE_MM, f"{p.label}, whole: {face} boxed"))
+            shown.append((p.pictures.whole, *WHOLE_MM, whole_caption(p)))
             for pic, mw, mh, caption in shown:
                 h = self.image(pic, x, y, mw, mh)
                 w = fitted(pic, mw, mh)[0]

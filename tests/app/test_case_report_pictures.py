@@ -247,3 +247,20 @@ def test_a_removed_face_is_never_pictured(reported: Reported) -> None:
     assert "possible match by inv" in row.group(1)  # still listed, with its review
     times = sum(c.face_id == gone for x in reported.outcomes for c in x.candidates[:3])
     assert len(images(html)) == 4 * 2 + 4 * 3 - times
+
+
+def test_each_probe_of_a_multi_probe_search_is_pictured(
+    reported: Reported, shared_faces: Path
+) -> None:
+    """Runs after the others: it adds a fifth search, of three photos of one person."""
+    service = reported.env.service
+    photos = [cfp_frontal(shared_faces, 42, k).read_bytes() for k in (4, 5, 6)]
+    multi = service.searches.multi_search(
+        reported.inv, "C-1", photos, SearchRequest(k=4), names=["a.jpg", "b.jpg", "c.jpg"]
+    )
+    html = service.cases.report(reported.inv, "C-1", "html").data.decode()
+    section = html[html.index(f'<h3 id="search-{multi.outcome.search_id}">') :]
+    section = section[: section.index("</table>", section.index('class="candidates"'))]
+    assert len(images(section, "probe-whole")) == 3 and len(images(section, "probe-face")) == 3
+    assert "Probe 2 (b.jpg), whole: face #0 boxed" in section
+    assert "4 candidates shown to the searcher were not reviewed" in html

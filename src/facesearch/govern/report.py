@@ -15,37 +15,27 @@ Pictures come from a :class:`ReportPictures` the caller supplies (the applicatio
 gallery: governance never reads the blob store or runs the detector). Governance decides
 which pictures may be printed: a candidate whose face has been removed from the gallery, or
 who matches an active suppression entry (the person asked to be removed), is never pictured;
-a purged probe is not either. Renderers: :mod:`.report_html`, :mod:`.report_pdf`; the export
-(access, pictures, audit entry): :mod:`.report_export`.
+a purged probe is not either (:mod:`.report_build`). Renderers: :mod:`.report_html`,
+:mod:`.report_pdf`; the export (access, pictures, audit entry): :mod:`.report_export`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from facesearch.govern.audit import Entry, VerifyResult, as_utc, entries, verify
+from facesearch.govern.audit import Entry, VerifyResult, as_utc
 from facesearch.govern.cases import CaseSummary
-from facesearch.govern.checkpoint import Checkpoint, latest_recorded
-from facesearch.govern.multisearch_schema import SearchProbe
-from facesearch.govern.report_sections import ReportSections, ReportTable
-from facesearch.govern.schema import Case, Probe, Search
+from facesearch.govern.checkpoint import Checkpoint
+from facesearch.govern.report_sections import ReportTable
 from facesearch.govern.searches import (
     LEADS_STATEMENT,
     CandidateView,
     ReviewDecision,
     SearchOutcome,
-    outcome_of,
 )
-from facesearch.govern.searches import searches_of_case as _searches_of_case
-from facesearch.govern.suppression import SuppressionMatcher, candidate_embeddings
-from facesearch.store.crypto import Cipher, maybe_decrypt
-from facesearch.store.schema import FaceRow
 
 # --- what is asked for, and where pictures come from -----------------------------------------
 
@@ -115,11 +105,6 @@ class Pictures:
     probes: dict[ProbeKey, ProbePictures | None] = field(default_factory=dict)
     crops: dict[int, Picture | None] = field(default_factory=dict)
     made: bool = False  # False: the report was asked for without pictures
-
-    @property
-    def count(self) -> int:
-        faces = sum((p.face is not None) + 1 for p in self.probes.values() if p is not None)
-        return faces + sum(c is not None for c in self.crops.values())
 
 
 def make_pictures(
@@ -240,190 +225,6 @@ class CaseReportData:
         else:
             pictures = "Pictures: as stored (probe and candidates' face crops)."
         return f"Listed: {listed}. {pictures}"
-
-
-def listed_candidates(o: SearchOutcome, options: ReportOptions) -> list[CandidateView]:
-    """The candidates a report lists: those reviewed, or all of them when asked."""
-    if o.results_purged_at is not None:
-        return []
-    return [c for c in o.candidates if options.all_candidates or c.reviews]
-
-
-def search_probes(
-    session: Session, search: Search
-) -> list[tuple[Probe | None, str, int | None, str]]:
-    """A search's probes as (stored probe, SHA-256, face searched, label): its own, or each
-    probe of a multi-probe search in order."""
-    rows = (
-        session.execute(
-            select(SearchProbe)
-            .where(SearchProbe.search_id == search.id)
-            .order_by(SearchProbe.position)
-        )
-        .scalars()
-        .all()
-    )
-    if not rows:
-        return [(search.probe, search.probe_sha256, search.face, "probe")]
-    return [
-        (
-            session.get(Probe, r.probe_id) if r.probe_id is not None else None,
-            r.sha256,
-            r.face,
-            f"probe {r.position}" + (f" ({r.label})" if r.label else ""),
-        )
-        for r in rows
-    ]
-
-
-NOT_PICTURED_REMOVED = "not pictured: the face has been removed from the gallery"
-NOT_PICTURED_SUPPRESSED = "not pictured: the person asked to be removed (suppressed)"
-NOT_PICTURED_NO_CROP = "no face crop is stored"
-
-
-def picture_rules(
-    session: Session,
-    candidates: Sequence[CandidateView],
-    matcher: SuppressionMatcher,
-    cipher: Cipher | None,
-) -> dict[int, tuple[str | None, str]]:
-    """For each candidate, ``(crop key, "")`` when it may be pictured, else ``(None,
-    why not)``: a face removed from the gallery, or one matching an active suppression entry,
-    is never pictured (as the application never shows it: its crop is gone, or its person
-    asked to be removed)."""
-    ids = sorted({c.face_id for c in candidates})
-    crops: dict[int, str | None] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        crops.update(
-            (int(fid), crop)
-            for fid, crop in session.execute(
-                select(FaceRow.id, FaceRow.crop).where(FaceRow.id.in_(chunk))
-            )
-        )
-    present = [c for c in candidates if c.face_id in crops]
-    suppressed: set[int] = set()
-    if len(matcher) and present:
-        for fid, (emb, model) in candidate_embeddings(session, present, cipher).items():
-            if matcher.is_suppressed(emb, model):
-                suppressed.add(fid)
-    out: dict[int, tuple[str | None, str]] = {}
-    for c in candidates:
-        if c.face_id not in crops:
-            out[c.face_id] = (None, NOT_PICTURED_REMOVED)
-        elif c.face_id in suppressed:
-            out[c.face_id] = (None, NOT_PICTURED_SUPPRESSED)
-        elif not crops[c.face_id]:
-            out[c.face_id] = (None, NOT_PICTURED_NO_CROP)
-        else:
-            out[c.face_id] = (crops[c.face_id], "")
-    return out
-
-
-def picture_requests(
-    session: Session,
-    case: Case,
-    options: ReportOptions,
-    matcher: SuppressionMatcher,
-    cipher: Cipher | None,
-) -> PictureRequests:
-    """The pictures ``case``'s report may print (see :class:`PictureRequests`)."""
-    out = PictureRequests()
-    for search in _searches_of_case(session, case):
-        for probe, sha, face, _ in search_probes(session, search):
-            if probe is not None and probe.data is not None and (sha, face) not in out.probes:
-                out.probes[(sha, face)] = maybe_decrypt(cipher, probe.data, aad=sha.encode())
-        listed = listed_candidates(outcome_of(search), options)
-        for fid, (key, _) in picture_rules(session, listed, matcher, cipher).items():
-            if key is not None:
-                out.crops[fid] = key
-    return out
-
-
-def build_case_report(
-    session: Session,
-    case: Case,
-    generated_by: str,
-    generated_at: datetime,
-    policy_sha256: str,
-    sections: ReportSections,
-    *,
-    options: ReportOptions | None = None,
-    pictures: Pictures | None = None,
-    matcher: SuppressionMatcher | None = None,
-    cipher: Cipher | None = None,
-) -> CaseReportData:
-    """The report's data. ``pictures``: made beforehand from :func:`picture_requests`; the
-    rules are applied again here (a face removed since is not pictured)."""
-    options = options or ReportOptions()
-    pictures = pictures or Pictures()
-    matcher = matcher or SuppressionMatcher({}, 1.0)
-    searches = _searches_of_case(session, case)
-    probes = session.execute(
-        select(Probe).where(Probe.case_id == case.id).order_by(Probe.created_at, Probe.id)
-    ).scalars()
-    return CaseReportData(
-        case=CaseSummary.of(case, len(searches)),
-        assignments=tuple(
-            AssignmentRow(a.user.username, a.assigned_by, a.assigned_at, a.removed_by, a.removed_at)
-            for a in case.assignments
-        ),
-        probes=tuple(
-            ProbeRow(p.sha256, p.size, p.created_at, p.purged_at, p.encrypted) for p in probes
-        ),
-        searches=tuple(
-            _search_row(session, s, options, pictures, matcher, cipher) for s in searches
-        ),
-        audit=tuple(entries(session, case=case.number)),
-        chain=verify(session),
-        checkpoint=latest_recorded(session),
-        sections=tuple(sections.tables(session, case)),
-        generated_at=generated_at,
-        generated_by=generated_by,
-        policy_sha256=policy_sha256,
-        options=options,
-        pictured=pictures.made,
-    )
-
-
-def _search_row(
-    session: Session,
-    search: Search,
-    options: ReportOptions,
-    pictures: Pictures,
-    matcher: SuppressionMatcher,
-    cipher: Cipher | None,
-) -> SearchRow:
-    o = outcome_of(search)
-    probes = []
-    for probe, sha, face, label in search_probes(session, search):
-        shown = pictures.probes.get((sha, face))
-        note = ""
-        if probe is None or probe.data is None:
-            when = fmt_time(probe.purged_at) if probe is not None else "-"
-            note = f"probe image purged under the retention policy ({when})"
-        elif pictures.made and shown is None:
-            note = "no picture could be made of this probe"
-        probes.append(ProbeShown(sha, face, label, shown if not note else None, note))
-    listed = listed_candidates(o, options)
-    rules = picture_rules(session, listed, matcher, cipher) if pictures.made else {}
-    shown_candidates = []
-    for c in listed:
-        key, note = rules.get(c.face_id, (None, ""))
-        picture = pictures.crops.get(c.face_id) if key is not None else None
-        if key is not None and picture is None:
-            note = "the stored face crop could not be read"
-        shown_candidates.append(CandidateShown(c, picture, note))
-    unreviewed = 0 if o.results_purged_at else sum(not c.reviews for c in o.candidates)
-    return SearchRow(
-        outcome=o,
-        face=search.face,
-        collection=search.collection,
-        policy_sha256=search.policy_sha256,
-        probes=tuple(probes),
-        listed=tuple(shown_candidates),
-        unreviewed=0 if options.all_candidates else unreviewed,
-    )
 
 
 # --- text shared by the renderers -----------------------------------------------------------

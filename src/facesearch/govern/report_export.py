@@ -26,10 +26,9 @@ from facesearch.govern.report import (
     Pictures,
     ReportOptions,
     ReportPictures,
-    build_case_report,
     make_pictures,
-    picture_requests,
 )
+from facesearch.govern.report_build import build_case_report, picture_requests
 from facesearch.govern.report_html import render_html
 from facesearch.govern.report_pdf import render_pdf
 from facesearch.govern.schema import Case

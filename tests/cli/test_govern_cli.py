@@ -143,6 +143,12 @@ def test_cli_workflow(cli: Any) -> None:
     html, pdf = cli.tmp / "r.html", cli.tmp / "r.pdf"
     cli("case", "report", "C-1", "--html", str(html), "--pdf", str(pdf), user="sam")
     assert "C-1" in html.read_text() and pdf.read_bytes().startswith(b"%PDF")
+    # the reviewed candidate listed, the other counted; --all-candidates lists both
+    other = o.candidates[1].face_id
+    assert f"face-{face}" in html.read_text() and f"face-{other}" not in html.read_text()
+    assert "1 candidate shown to the searcher was not reviewed" in html.read_text()
+    cli("case", "report", "C-1", "--html", str(html), "--all-candidates", user="sam")
+    assert f"face-{other}" in html.read_text() and "was not reviewed" not in html.read_text()
     cli("case", "close", "C-1", user="sam")
 
     # a token is created only by its owner, even by an administrator

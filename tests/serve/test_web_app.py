@@ -250,6 +250,12 @@ def test_search_pick_face_review_by_keyboard_and_export(
         page.get_by_role("link", name="Export HTML").click()
     text = Path(html.value.path()).read_text(encoding="utf-8")
     assert CASE in text and "face turned away" in text
+    assert 'class="candidate" src="data:image/jpeg;base64,' in text  # reviewed ones pictured
+    page.get_by_label("List every candidate, not only those reviewed").check()
+    with page.expect_download() as every:
+        page.get_by_role("link", name="Export HTML").click()
+    listed = Path(every.value.path()).read_text(encoding="utf-8")
+    assert listed.count('<tr id="search-') > text.count('<tr id="search-')
 
 
 def _search_candidates(server: WebServer, search_id: int) -> list[Any]:

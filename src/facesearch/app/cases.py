@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
+from facesearch.app.report_pictures import GalleryPictures
 from facesearch.app.results import Media
 from facesearch.govern.cases import CaseSummary
+from facesearch.govern.report import ReportOptions
 from facesearch.govern.searches import SearchOutcome
 from facesearch.govern.users import Role
 
@@ -51,7 +53,24 @@ class Cases:
         }
         return calls[action](who.username, number, arg)
 
-    def report(self, who: Principal, number: str, fmt: str) -> Media:
-        """The case report, HTML or PDF (logged as an export with its hash)."""
-        data: bytes = self.ctx.governance.case_report(who.username, number, fmt)
+    def report(
+        self,
+        who: Principal,
+        number: str,
+        fmt: str,
+        *,
+        all_candidates: bool = False,
+        shielded: bool = False,
+    ) -> Media:
+        """The case report, HTML or PDF, with the probes' and the reported candidates' pictures
+        from the gallery (logged as an export with its hash). ``all_candidates``: list every
+        candidate, not only those reviewed; ``shielded``: the wellbeing option (greyscale
+        pictures, the probe blurred outside the searched face)."""
+        data: bytes = self.ctx.governance.case_report(
+            who.username,
+            number,
+            fmt,
+            ReportOptions(all_candidates=all_candidates, shielded=shielded),
+            GalleryPictures(self.ctx),
+        )
         return Media(data, "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")

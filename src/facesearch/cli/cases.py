@@ -144,15 +144,32 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         pdf: Annotated[
             Path | None, typer.Option("--pdf", metavar="FILE", help="Write PDF here.")
         ] = None,
+        all_candidates: Annotated[
+            bool,
+            typer.Option(
+                "--all-candidates",
+                help="List every candidate shown, not only those reviewed (which are counted).",
+            ),
+        ] = False,
+        shielded: Annotated[
+            bool,
+            typer.Option(
+                "--shielded",
+                help="Wellbeing: greyscale pictures, the probe blurred outside the searched face.",
+            ),
+        ] = False,
         cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """Write the case report (chain of custody) as HTML and/or PDF."""
+        """Write the case report (chain of custody, with pictures) as HTML and/or PDF."""
         if html is None and pdf is None:
             raise typer.BadParameter("give --html PATH and/or --pdf PATH")
         service, who = acting(ctx, cred)
         for fmt, path in (("html", html), ("pdf", pdf)):
             if path is not None:
-                path.write_bytes(service.cases.report(who, number, fmt).data)
+                media = service.cases.report(
+                    who, number, fmt, all_candidates=all_candidates, shielded=shielded
+                )
+                path.write_bytes(media.data)
                 typer.echo(f"wrote {path}")
 
     # --- review -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 * :mod:`.searches` - governed searches and the review of their candidates.
 * :mod:`.audit` - the append-only, hash-chained audit log and its verification.
 * :mod:`.oversight` - oversight figures and anomaly flags from the audit log.
-* :mod:`.report` - case reports (HTML, PDF): the chain of custody.
+* :mod:`.report` - case reports (HTML, PDF): the chain of custody, with pictures
+  (:mod:`.report_export`, :mod:`.report_html`, :mod:`.report_pdf`).
 * :mod:`.retention` - purging probes and results after a case's retention period.
 * :mod:`.suppression` - removal on request and suppression of a person's face.
 * :mod:`.crypto` - optional AES-GCM encryption at rest.

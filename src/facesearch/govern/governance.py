@@ -17,7 +17,6 @@ caller, so this package does not import the engine.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,19 +28,13 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
-from facesearch.govern import (
-    oversight,
-    report,
-    retention,
-    searches,
-    suppression,
-    users,
-    verifications,
-)
+from facesearch.govern import oversight, retention, searches, suppression, users, verifications
 from facesearch.govern.accounts import AccountGovernance
 from facesearch.govern.audit import AuditLog, CheckpointProblem, VerifyResult
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.report import ReportOptions, ReportPictures
+from facesearch.govern.report_export import export_case_report
 from facesearch.govern.schema import Case, Probe, Search
 from facesearch.govern.searches import ReviewView, SearchOutcome, VerificationView
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
@@ -236,43 +229,18 @@ class Governance(AccountGovernance):
 
         return self.run(actor, "case.list", {"status": status}, fn)
 
-    def case_report(self, actor: str, number: str, fmt: str = "html") -> bytes:
-        """The case report as HTML (UTF-8) or PDF bytes; logged as an export with its hash."""
-        if fmt not in ("html", "pdf"):
-            raise ValueError("fmt must be 'html' or 'pdf'")
-
-        def fn(s: Session, a: AuditLog) -> bytes:
-            user = users.require_user(s, actor, "case.report")
-            case = cases_mod.require_readable_case(s, user, number, "case.report")
-            data = report.build_case_report(
-                s,
-                case,
-                actor,
-                self.clock(),
-                self.policy.sha256,
-                self.report_sections,
-                reader=(user, self.policy),
-            )
-            out = (
-                report.render_html(data).encode("utf-8")
-                if fmt == "html"
-                else report.render_pdf(data)
-            )
-            a.record(
-                actor,
-                "case.report",
-                {
-                    "case": case.number,
-                    "format": fmt,
-                    "sha256": hashlib.sha256(out).hexdigest(),
-                    "bytes": len(out),
-                    "searches": len(data.searches),
-                    "audit_head": [data.chain.head_seq, data.chain.head_hash],
-                },
-            )
-            return out
-
-        return self.run(actor, "case.report", {"case": number, "format": fmt}, fn)
+    def case_report(
+        self,
+        actor: str,
+        number: str,
+        fmt: str = "html",
+        options: ReportOptions | None = None,
+        pictures: ReportPictures | None = None,
+    ) -> bytes:
+        """The case report as HTML (UTF-8) or PDF bytes; logged as an export with its hash.
+        ``pictures``: where the probes' and candidates' pictures come from (none: a report
+        without pictures); ``options``: what it lists (:mod:`.report_export`)."""
+        return export_case_report(self, actor, number, fmt, options, pictures)
 
     # --- search results and review ----------------------------------------------------------
 

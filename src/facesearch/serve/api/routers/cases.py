@@ -72,8 +72,17 @@ def report(
     who: CurrentPrincipal,
     service: ServiceDep,
     format: Annotated[Literal["html", "pdf"], Query()] = "html",
+    all_candidates: Annotated[
+        bool, Query(description="List every candidate shown, not only those reviewed.")
+    ] = False,
+    shielded: Annotated[
+        bool,
+        Query(description="Greyscale pictures, the probe blurred outside the searched face."),
+    ] = False,
 ) -> Response:
-    media = service.cases.report(who, number, format)
+    media = service.cases.report(
+        who, number, format, all_candidates=all_candidates, shielded=shielded
+    )
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)
     return Response(
         media.data,

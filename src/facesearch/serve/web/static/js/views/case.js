@@ -159,13 +159,28 @@ function reviewsSection(searches) {
 }
 
 function exportSection(c) {
-  const link = (format, label) =>
-    h("a", { class: "button secondary", href: url(`/cases/${encodeURIComponent(c.number)}/report`, { format }), download: `${c.number}.${format}` }, label);
+  // the options are query parameters of the report (GET /cases/{number}/report)
+  const all = h("input", { type: "checkbox", name: "all_candidates", id: "report-all-candidates" });
+  const shielded = h("input", { type: "checkbox", name: "shielded", id: "report-shielded" });
+  const href = (format) =>
+    url(`/cases/${encodeURIComponent(c.number)}/report`, {
+      format,
+      all_candidates: all.checked ? "true" : "",
+      shielded: shielded.checked ? "true" : "",
+    });
+  const links = [["html", "Export HTML"], ["pdf", "Export PDF"]].map(([format, label]) =>
+    h("a", { class: "button secondary", href: href(format), download: `${c.number}.${format}`, dataset: { format } }, label),
+  );
+  const update = () => links.forEach((a) => a.setAttribute("href", href(a.dataset.format)));
+  all.addEventListener("change", update);
+  shielded.addEventListener("change", update);
   return h(
     "section",
     {},
     h("h2", {}, "Case report"),
-    h("p", {}, "Chain of custody: probes, model, thresholds, every search with its candidates, provenance and reviews. Each export is logged."),
-    h("div", { class: "actions" }, link("html", "Export HTML"), link("pdf", "Export PDF")),
+    h("p", {}, "Chain of custody: probes and candidates pictured, model, thresholds, every search, the reviewed candidates with their provenance and reviews (the others counted). Each export is logged."),
+    h("div", { class: "check" }, all, h("label", { for: all.id }, "List every candidate, not only those reviewed")),
+    h("div", { class: "check" }, shielded, h("label", { for: shielded.id }, "Wellbeing: greyscale pictures, the probe blurred outside the searched face")),
+    h("div", { class: "actions" }, ...links),
   );
 }

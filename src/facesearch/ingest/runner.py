@@ -176,29 +176,34 @@ class IngestRun:
             # a refused write (disk full, read-only, locked) or any other error: what was
             # stored is kept whole and the run is marked failed, so that a rerun resumes
             failure, status = exc, "failed"
-            self._finish_after_failure()
+            self._reclaim()
         self.report.seconds = time.perf_counter() - start
         self._finish_run(run_id, status, failure)
         if failure is not None:
+            self._save_after_failure()
             told = storage_error(failure, "the gallery")
             if told is None or told is failure:
                 raise failure
             raise told from failure
         return self.report
 
-    def _finish_after_failure(self) -> None:
-        """After a failed run: nothing more is stored (the next write would most likely be
-        refused the same way), but the index of what was stored is saved if the storage lets
-        it (else the next opening of the gallery reconciles it with the catalog)."""
+    def _reclaim(self) -> None:
+        """After a failure: nothing more is stored (the next write would most likely be
+        refused the same way), and the blobs written for images that were not stored are
+        deleted; on a full disk their space is what lets the run be marked failed."""
         self._to_store.clear()
         try:
+            self.sink.discard_unstored_blobs()
+        except Exception as exc:  # the run's own error is the one told (info: not on stderr)
+            log.info("blobs of the images not stored were not deleted: %s", exc)
+
+    def _save_after_failure(self) -> None:
+        """The index of what was stored is saved if the storage lets it (else the next
+        opening of the gallery brings it up to date from the catalog)."""
+        try:
             self.sink.finish()
-        except Exception as exc:  # one line in the log: the run's own error is the one told
-            log.warning(
-                "the vector index was not saved after the failed run (%s); the next opening "
-                "of the gallery brings it up to date from the catalog",
-                exc,
-            )
+        except Exception as exc:
+            log.info("the vector index was not saved after the failed run: %s", exc)
 
     def _finish_run(self, run_id: int, status: str, failure: BaseException | None) -> None:
         """Record how the run ended. After a failure this is best effort: a catalog that
@@ -208,7 +213,7 @@ class IngestRun:
         except Exception as exc:
             if failure is None:
                 raise
-            log.warning("ingest run %d could not be marked %s (%s)", run_id, status, exc)
+            log.info("ingest run %d could not be marked %s (%s)", run_id, status, exc)
 
     # --- main loop ------------------------------------------------------------------------
     def _new_executor(self) -> Executor:

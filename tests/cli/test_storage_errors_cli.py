@@ -115,4 +115,6 @@ def test_a_locked_catalog_is_one_line_after_the_busy_timeout(tmp_path, other_fac
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert line.startswith(f"error: cannot write the catalog: another process holds its lock; {LOST}.")
+    assert line.startswith(
+        f"error: cannot write the catalog: another process holds its lock; {LOST}."
+    )

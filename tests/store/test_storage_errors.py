@@ -93,9 +93,11 @@ def test_a_full_disk_refuses_an_index_save_and_keeps_the_saved_one(tmp_path):
 
 def test_a_read_only_folder_refuses_a_blob(tmp_path):
     (tmp_path / "blobs").mkdir()
-    with read_only_view(tmp_path / "blobs", tmp_path / "view") as view:
-        with pytest.raises(StorageError) as caught:
-            FileBlobStore(view).put(b"x")
+    with (
+        read_only_view(tmp_path / "blobs", tmp_path / "view") as view,
+        pytest.raises(StorageError) as caught,
+    ):
+        FileBlobStore(view).put(b"x")
     assert caught.value.kind == "read-only"
     assert "the file system is read-only" in str(caught.value)
 

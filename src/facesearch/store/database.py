@@ -58,7 +58,9 @@ class _SqlitePragmas:
         except OSError:
             return None
         if read_only:
-            return StorageError("the catalog", "the file system is read-only", "read-only", str(folder))
+            return StorageError(
+                "the catalog", "the file system is read-only", "read-only", str(folder)
+            )
         if not os.access(folder, os.W_OK):
             return StorageError("the catalog", "permission denied", "read-only", str(folder))
         return None

@@ -97,12 +97,13 @@ class Outcome:
 
 def clean_environment(extra_env: dict[str, str]) -> dict[str, str]:
     """This process's environment less what would make the fresh venv less fresh: another
-    venv, a PYTHONPATH onto a source tree, facesearch's own settings."""
+    venv, a PYTHONPATH onto a source tree, facesearch's own settings (the tests' server
+    addresses, ``FACESEARCH_TEST_*``, are kept)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
-        and not k.startswith("FACESEARCH_")
+        and (not k.startswith("FACESEARCH_") or k.startswith("FACESEARCH_TEST_"))
     }
     if "VIRTUAL_ENV" in os.environ:  # the activated venv's bin/ off PATH
         venv_bin = str(Path(os.environ["VIRTUAL_ENV"]) / "bin")

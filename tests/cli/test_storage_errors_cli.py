@@ -56,7 +56,7 @@ def _catalog(data: Path, query: str) -> list[tuple]:
         conn.close()
 
 
-@pytest.mark.slow  # four commands, three of them loading the models: 5-13 s on 2 busy cores
+@pytest.mark.slow  # four commands, three of them loading the models: 4-13 s on 2 busy cores
 def test_a_full_disk_during_ingest_is_one_line_the_run_failed_and_a_rerun_resumes(
     tmp_path, other_faces
 ):

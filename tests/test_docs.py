@@ -13,6 +13,8 @@ well is tests/cli/test_cli_help.py's job.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,6 +284,27 @@ def test_readme_set_up_commands_are_the_ones_the_repository_defines() -> None:
     # .ci/run installs, then runs the test command the README names for `make test`.
     assert re.search(r"^make test$", ci.read_text(encoding="utf-8"), flags=re.MULTILINE)
     assert {"test", "check"} <= _make_targets()
+
+
+def test_readme_install_lines_of_the_extras_are_the_ones_check_extras_runs() -> None:
+    """Each optional extra's install line in the README is exactly the command that
+    scripts/check_extras.py runs in a fresh venv (one per extra of pyproject.toml but dev),
+    and .ci/run runs that script."""
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "check_extras.py"), "--print-commands"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    readme = [
+        line.split("#", 1)[0].strip()
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.startswith("pip install '.[")
+    ]
+    assert printed and readme == printed
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^python scripts/check_extras\.py$", ci, flags=re.MULTILINE)
 
 
 def test_readme_points_at_every_doc() -> None:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as escape_markup
 
-from facesearch.errors import FacesearchError
+from facesearch.errors import WRITE_ONLY_ERRNOS, FacesearchError, storage_error
 
 console = Console()
 err_console = Console(stderr=True)
@@ -66,20 +66,35 @@ DatabaseUrlOption = Annotated[
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Turn facesearch errors into one clear line on stderr: exit code 2 for a refusal by the
-    policy (it is in the audit log too), 1 for anything else."""
+    policy (it is in the audit log too), 1 for anything else. A write the storage refused
+    (disk full, read-only, a locked catalog) is one line too, saying what could not be
+    written and that nothing stored so far was lost (:class:`~facesearch.errors.StorageError`;
+    a bare ``OSError`` with an errno only a write gets is told the same way)."""
     from facesearch.app.types import RefusedError
 
     try:
         yield
     except RefusedError as exc:
-        err_console.print(f"[bold red]refused:[/] {shown(exc.reason)}")
+        say(f"[bold red]refused:[/] {shown(exc.reason)}")
         sys.exit(2)
     except FacesearchError as exc:
-        err_console.print(f"[bold red]error:[/] {shown(exc)}")
+        say(f"[bold red]error:[/] {shown(exc)}")
         sys.exit(1)
     except FileNotFoundError as exc:
-        err_console.print(f"[bold red]error:[/] {shown(exc.strerror)}: {shown(exc.filename)}")
+        say(f"[bold red]error:[/] {shown(exc.strerror)}: {shown(exc.filename)}")
         sys.exit(1)
+    except OSError as exc:
+        refused = storage_error(exc, "a file") if exc.errno in WRITE_ONLY_ERRNOS else None
+        if refused is None:
+            raise
+        say(f"[bold red]error:[/] {shown(refused)}")
+        sys.exit(1)
+
+
+def say(message: str) -> None:
+    """One message on stderr, on one line however long (rich would wrap it at 80 columns
+    when stderr is not a terminal)."""
+    err_console.print(message, soft_wrap=True)
 
 
 # --- the acting user's credential ------------------------------------------------------------

@@ -12,6 +12,7 @@ by an :class:`~facesearch.ingest.sink.IngestPlan`; it does not know the gallery.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections import defaultdict
@@ -21,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facesearch.errors import storage_error
 from facesearch.ingest.archives import DEFAULT_LIMITS, ArchiveLimits
 from facesearch.ingest.batches import BatchRunner, process_pool
 from facesearch.ingest.second_pass import SecondPassReport
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from facesearch.engine.embed import DlibEmbedder
 
 DEFAULT_COLLECTION = "default"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -191,20 +194,61 @@ class IngestRun:
         self._runner = BatchRunner(
             self._new_executor, self._task, max_in_flight=3 * max(1, self.workers)
         )
+        failure: Exception | None = None
         try:
-            self._run()
-            status = "completed"
-        except KeyboardInterrupt:
-            self.report.interrupted = True
-            status = "interrupted"
-        finally:
-            self._runner.shutdown()
-            self.report.worker_crashes = self._runner.crashes
+            try:
+                self._run()
+                status = "completed"
+            except KeyboardInterrupt:
+                self.report.interrupted = True
+                status = "interrupted"
+            finally:
+                self._runner.shutdown()
+                self.report.worker_crashes = self._runner.crashes
             self._store(force=True)
             sink.finish()
-            self.report.seconds = time.perf_counter() - start
-        sink.finish_run(run_id, status, self.report.counts())
+        except Exception as exc:
+            # a refused write (disk full, read-only, locked) or any other error: what was
+            # stored is kept whole and the run is marked failed, so that a rerun resumes
+            failure, status = exc, "failed"
+            self._reclaim()
+        self.report.seconds = time.perf_counter() - start
+        self._finish_run(run_id, status, failure)
+        if failure is not None:
+            self._save_after_failure()
+            told = storage_error(failure, "the gallery")
+            if told is None or told is failure:
+                raise failure
+            raise told from failure
         return self.report
+
+    def _reclaim(self) -> None:
+        """After a failure: nothing more is stored (the next write would most likely be
+        refused the same way), and the blobs written for images that were not stored are
+        deleted; on a full disk their space is what lets the run be marked failed."""
+        self._to_store.clear()
+        try:
+            self.sink.discard_unstored_blobs()
+        except Exception as exc:  # the run's own error is the one told (info: not on stderr)
+            log.info("blobs of the images not stored were not deleted: %s", exc)
+
+    def _save_after_failure(self) -> None:
+        """The index of what was stored is saved if the storage lets it (else the next
+        opening of the gallery brings it up to date from the catalog)."""
+        try:
+            self.sink.finish()
+        except Exception as exc:
+            log.info("the vector index was not saved after the failed run: %s", exc)
+
+    def _finish_run(self, run_id: int, status: str, failure: BaseException | None) -> None:
+        """Record how the run ended. After a failure this is best effort: a catalog that
+        refuses this write too leaves the run 'running', and the first error is the one told."""
+        try:
+            self.sink.finish_run(run_id, status, self.report.counts())
+        except Exception as exc:
+            if failure is None:
+                raise
+            log.info("ingest run %d could not be marked %s (%s)", run_id, status, exc)
 
     # --- main loop ------------------------------------------------------------------------
     def _new_executor(self) -> Executor:

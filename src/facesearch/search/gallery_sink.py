@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facesearch.store.blobs import FileBlobStore
 from facesearch.store.catalog import ImageRecord, ProvenanceRecord
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ class GallerySink:
         # stored images that gained provenance in this run, whose faces' facets in a store on
         # a server are rewritten together (see flush_facets)
         self._stale_facets: set[int] = set()
+        # blob files written since the last stored group of images
+        self._track_new = isinstance(self._blobs, FileBlobStore)
+        self._unstored: list[str] = []
 
     def start_run(self, sources: list[str], collection: str | None) -> int:
         return self._catalog.start_run(sources, collection)
@@ -74,10 +78,23 @@ class GallerySink:
             self._gallery.refresh_facets(image_ids)
 
     def put_blob(self, data: bytes) -> str:
+        if self._track_new:  # new files since the last stored group: see discard_unstored_blobs
+            key = self._blobs.name(data)
+            if not self._blobs.exists(key):
+                self._unstored.append(key)
         return self._blobs.put(data)
+
+    def discard_unstored_blobs(self) -> int:
+        """Delete the blob files written since the last stored group of images (a failed run:
+        no row refers to them). Only a blob store on files is tracked (one stat per blob):
+        its disk is the one that fills; the data directory's writer lock keeps other writers
+        out meanwhile."""
+        keys, self._unstored = self._unstored, []
+        return sum(1 for key in keys if self._blobs.delete(key))
 
     def add_images(self, records: Sequence[ImageRecord], run_id: int | None) -> list[list[int]]:
         created = self._catalog.add_images(records, run_id)
+        self._unstored.clear()
         if self._gallery.vectors.store.keeps_facets:  # stored images may have gained provenance
             first = {r.sha256 for r, ids in zip(records, created, strict=True) if ids}
             known = {r.sha256 for r in records if r.faces and r.sha256 not in first}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facesearch.errors import IndexCorruptError
+from facesearch.errors import IndexCorruptError, StorageError
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.vectors.port import Facet, SearchHits, VectorFilter, VectorStore
 from facesearch.store.writer_lock import WriterLock
@@ -290,7 +290,12 @@ class GalleryIndex:
 
     def close(self) -> None:
         if self._dirty:
-            self._save_if_free()
+            try:
+                self._save_if_free()
+            except StorageError as exc:
+                # the disk refused the save (full, read-only): the catalog holds every face,
+                # and the next opening brings the saved index up to date from it
+                log.info("vector index not saved on close: %s", exc)
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from facesearch.errors import writing
 from facesearch.store.crypto import Cipher, blob_name, maybe_decrypt, maybe_encrypt
 from facesearch.store.private import open_private, private_dir
 
@@ -49,15 +50,21 @@ class FileBlobStore:
 
     def put_stored(self, key: str, body: bytes) -> None:
         """Write ``body`` exactly as stored (already encrypted and bound to ``key`` when a key
-        is in use), atomically: key rotation and migration."""
+        is in use), atomically: key rotation and migration. A refused write (disk full,
+        read-only) raises :class:`~facesearch.errors.StorageError` and leaves no partial file."""
         path = self._path(key)
-        if path.parent not in self._dirs:
-            private_dir(path.parent)
-            self._dirs.add(path.parent)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
-        with os.fdopen(open_private(tmp), "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, path)
+        with writing("the blob store", self.root):
+            if path.parent not in self._dirs:
+                private_dir(path.parent)
+                self._dirs.add(path.parent)
+            tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
+            try:
+                with os.fdopen(open_private(tmp), "wb") as fh:
+                    fh.write(body)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def get(self, key: str) -> bytes:
         """The plaintext stored under ``key``: decrypted with a cipher (a file that is not

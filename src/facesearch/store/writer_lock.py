@@ -195,8 +195,13 @@ class WriterLock:
         text = json.dumps(
             {"pid": os.getpid(), "what": what, "since": since, "host": socket.gethostname()}
         )
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, text.encode(), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
+        except OSError as exc:
+            # only what a waiting writer is told: on a full or read-only disk the lock is held
+            # all the same (raising here would leave it held by no one's hold: a hang)
+            log.debug("writer lock %s: holder not written (%s)", self.path, exc)
 
     def _read_holder(self) -> Holder:
         try:

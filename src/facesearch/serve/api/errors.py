@@ -20,13 +20,17 @@ from facesearch.app.types import (
     RefusedError,
 )
 from facesearch.errors import (
+    WRITE_ONLY_ERRNOS,
     DecodeError,
     FacesearchError,
     NoFaceError,
     OriginalUnavailableError,
+    StorageError,
+    storage_error,
 )
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_STORAGE = "30"  # seconds: a locked catalog or a read-only disk, at a guess
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +79,15 @@ def _not_found_reason(reason: str) -> bool:
     )
 
 
+def _refused_write(request: Request, exc: StorageError) -> JSONResponse:
+    """The disk is full (507 Insufficient Storage), or read-only, or the catalog is locked
+    (503, try again later): the path and the driver's words stay in the server's log."""
+    log.error("write refused on %s %s: %s", request.method, request.url.path, exc)
+    if exc.kind == "full":
+        return problem(request, 507, exc.public)
+    return problem(request, 503, exc.public, {"Retry-After": RETRY_AFTER_STORAGE})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -111,6 +124,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BusyError)
     async def busy(request: Request, exc: BusyError) -> JSONResponse:
         return problem(request, 503, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(StorageError)
+    async def refused_write(request: Request, exc: StorageError) -> JSONResponse:
+        return _refused_write(request, exc)
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError) -> JSONResponse:
+        # a write no store translated (e.g. an upload spooled to a full temporary folder)
+        refused = storage_error(exc, "a file") if exc.errno in WRITE_ONLY_ERRNOS else None
+        if refused is not None:
+            return _refused_write(request, refused)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(request, 500, "internal error; it has been logged on the server")
 
     @app.exception_handler(NoFaceError)
     async def no_face(request: Request, exc: NoFaceError) -> JSONResponse:

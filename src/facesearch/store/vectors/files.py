@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from facesearch.errors import EncryptionError, IndexCorruptError
+from facesearch.errors import EncryptionError, IndexCorruptError, writing
 from facesearch.store.crypto import Cipher, Keyring
 from facesearch.store.private import open_private
 from facesearch.store.sealed import SealedReader, SealedWriter, is_sealed
@@ -58,27 +58,29 @@ def atomic_write_stream(
     aad: bytes = b"",
 ) -> None:
     """Like `atomic_write`, with ``writer(fh)`` producing the content (for large files);
-    with ``cipher`` what it writes is encrypted on the way to the file."""
+    with ``cipher`` what it writes is encrypted on the way to the file. A refused write (disk
+    full, read-only) raises :class:`~facesearch.errors.StorageError`; the old file stays."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with os.fdopen(open_private(tmp), "wb") as fh:
-            if cipher is not None:
-                sealed = SealedWriter(fh, cipher, aad)
-                writer(sealed)  # type: ignore[arg-type]
-                sealed.finish()
-            else:
-                writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with writing("the vector index", path.parent):
+        try:
+            with os.fdopen(open_private(tmp), "wb") as fh:
+                if cipher is not None:
+                    sealed = SealedWriter(fh, cipher, aad)
+                    writer(sealed)  # type: ignore[arg-type]
+                    sealed.finish()
+                else:
+                    writer(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def section_layout(sections: list[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -68,6 +69,8 @@ def main() -> int:
         bench.milvus_uri = f"http://127.0.0.1:{server.listen_port}"
         bench.postgres_url = POSTGRES_URL
     results: list[TrialResult] = []
+    # a SIGTERM stops the run like Ctrl-C, so that the Milvus server is stopped with it
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for i in range(args.trials):
             name = ops[i % len(ops)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import POSTGRES_URL, _postgres_available
@@ -21,7 +22,7 @@ CLASSES = ["ingest", "removal", "reindex", "keys-rotate", "backup", "serve-searc
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, shared_faces: Path, pipeline) -> Bench:  # type: ignore[no-untyped-def]
+def bench(tmp_path_factory: pytest.TempPathFactory, shared_faces: Path, pipeline: Any) -> Bench:
     return Bench(tmp_path_factory.mktemp("crash"), shared_faces, pipeline)
 
 

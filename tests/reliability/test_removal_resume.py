@@ -28,8 +28,8 @@ class Killed(BaseException):
     it, as none runs after a SIGKILL)."""
 
 
-def faces_of(world: World) -> int:
-    with world.sessions() as s:
+def faces_of(w: World) -> int:
+    with w.sessions() as s:
         return int(s.execute(select(func.count()).select_from(Face)).scalar_one())
 
 

@@ -231,8 +231,10 @@ def state(data: Path, key: str = KEY1) -> dict[str, Any]:
             except Exception:
                 missing += 1
         out["blobs_unreadable"] = missing
-        catalog_ids = set(int(i) for i in g.catalog.face_ids(g.model_key))
-        out["index_equals_catalog"] = set(int(i) for i in g.index.ids()) == catalog_ids
+        index_ids = {int(i) for i in g.index.ids()}
+        # what opening had to repair: the index the run left behind against the catalog
+        out["index_repaired_on_open"] = dict(g.index_repairs)
+        out["index_equals_catalog"] = index_ids == {int(i) for i in g.catalog.face_ids(g.model_key)}
         out["rotation_unfinished"] = (data / "key-rotation.json").exists()
         with service.governance.session() as s:
             result = verify(s)

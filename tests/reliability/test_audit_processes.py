@@ -23,7 +23,7 @@ from facesearch.govern.policy import load_policy
 from facesearch.govern.unit import GovernanceCore
 from facesearch.store.database import make_engine, migrate
 
-ENTRIES = 150
+ENTRIES = 100
 
 # One appender: waits for the start file so that both processes append at the same time.
 APPENDER = """

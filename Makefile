@@ -1,7 +1,7 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast test-long demo
+.PHONY: check format lint types test test-fast test-long test-trials demo
 
 check: format lint types test
 
@@ -21,6 +21,10 @@ test:
 # every test, the long ones too (the default run leaves out those marked long)
 test-long:
 	$(PY) -m pytest -q -m ""
+
+# crash trials: each operation killed with SIGKILL at random, finished, compared (~4 min)
+test-trials:
+	$(PY) -m pytest -q -m trials
 
 test-fast:
 	$(PY) -m pytest -q -m "not slow"

@@ -36,6 +36,8 @@ from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from facesearch.govern.actor import auth_of
@@ -187,15 +189,7 @@ class AuditLog:
         if case is None and isinstance(details_dict.get("case"), str):
             case = details_dict["case"]
         details_text = canonical_json(details_dict)
-        head = self.session.execute(
-            select(AuditHead)
-            .where(AuditHead.id == 1)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if head is None:
-            head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-            self.session.add(head)
+        head = lock_head(self.session)
         seq = head.seq + 1
         ts = format_ts(self.clock())
         h = entry_hash(seq, ts, actor, action, case, details_text, head.hash)
@@ -226,6 +220,38 @@ class AuditLog:
 
     def verify(self, anchors: Mapping[int, str] | None = None) -> VerifyResult:
         return verify(self.session, anchors)
+
+
+def lock_head(session: Session) -> AuditHead:
+    """The chain's head row, locked for this transaction against every other writer, in any
+    process, until it commits.
+
+    A lock held in one process is not enough: a CLI command next to the server, or two
+    server workers, append to the same chain, and two transactions that read the same head
+    both write the same next ``seq`` (``UNIQUE constraint failed: gov_audit.seq``). So the
+    head row is first made to exist with an insert that does nothing when it is there: a
+    write, which on SQLite starts the transaction and takes the database's write lock
+    (other writers wait, ``busy_timeout``) before the head is read, and on PostgreSQL waits
+    for a concurrent first insert instead of colliding with it; then the row is read
+    ``FOR UPDATE`` (a row lock on PostgreSQL; SQLite's write lock already covers it)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
+        session.execute(
+            insert_fn(AuditHead)
+            .values(id=1, seq=0, hash=GENESIS_HASH)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+    row = session.execute(
+        select(AuditHead)
+        .where(AuditHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:  # another database: a head row of this transaction's own
+        row = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        session.add(row)
+    return row
 
 
 def head(session: Session) -> tuple[int, str]:

@@ -356,14 +356,23 @@ def start_removal(
     now: datetime,
 ) -> tuple[RemovalRequest, list[int], list[int]]:
     """Activate the request's suppression entries; returns (request, face ids to remove,
-    suppression ids)."""
+    suppression ids).
+
+    A request left ``applying`` is an apply whose process died between this step and the
+    removal (killed, power lost): its suppression is active but the faces may still be
+    stored, so it is started again, with the faces that apply chose (kept in ``removed``
+    until the end) unless others are named. Removing faces already gone removes nothing."""
     action = "removal.apply"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
     req = _require_request(session, action, request_id)
-    if req.status not in ("previewed", "failed"):
+    if req.status not in ("previewed", "failed", "applying"):
         raise RefusedError(action, f"removal request {request_id} is {req.status}")
+    resumed = req.status == "applying"
     previewed = [int(m["face_id"]) for m in req.preview]
-    chosen = previewed if face_ids is None else sorted({int(f) for f in face_ids})
+    if face_ids is None:
+        chosen = sorted(int(f) for f in req.removed) if resumed and req.removed else previewed
+    else:
+        chosen = sorted({int(f) for f in face_ids})
     extra = sorted(set(chosen) - set(previewed))
     if extra:
         raise RefusedError(action, f"faces {extra} were not in the preview of request {request_id}")
@@ -373,13 +382,17 @@ def start_removal(
     for s in sups:
         s.active = True
     req.status = "applying"
+    req.removed = chosen  # the faces being removed, until finish_removal records the outcome
     req.applied_by = actor
     req.applied_at = now
-    audit.record(
-        actor,
-        "suppression.activate",
-        {"request_id": req.id, "suppression_ids": [s.id for s in sups], "model": req.model},
-    )
+    details: dict[str, Any] = {
+        "request_id": req.id,
+        "suppression_ids": [s.id for s in sups],
+        "model": req.model,
+    }
+    if resumed:
+        details["resumed"] = True
+    audit.record(actor, "suppression.activate", details)
     return req, chosen, [s.id for s in sups]
 
 

@@ -227,7 +227,8 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     """Parse and validate a policy; raises :class:`PolicyError` listing every problem."""
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    # ValueError: TOMLDecodeError, and integers over 4,300 digits; RecursionError: deep nesting
+    except (ValueError, RecursionError) as exc:
         raise PolicyError(source, [("", f"not valid TOML: {exc}")]) from None
     c = _Checker()
     c.unknown(

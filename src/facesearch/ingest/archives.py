@@ -15,8 +15,10 @@ defaults here are the settings' defaults, for readers given none.
 
 from __future__ import annotations
 
+import lzma
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,16 @@ from facesearch.settings import Settings
 
 MB = 1024 * 1024
 RATIO_FLOOR = MB  # ratios are judged on members (and totals) larger than this
+#: What reading a corrupt archive raises: the zip and tar readers' errors and those of the
+#: decompressors under them (zlib and lzma raise their own, not OSError).
+CORRUPT_ARCHIVE = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 class ArchiveRefusedError(FacesearchError):
@@ -102,7 +114,7 @@ def check_archive(path: Path, limits: ArchiveLimits) -> int:
             _check_zip(path, tally)
         else:
             _check_tar(path, tally)
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except CORRUPT_ARCHIVE as exc:
         raise UnreadableArchiveError(
             f"the archive is not a readable zip or tar archive: {exc}"
         ) from None

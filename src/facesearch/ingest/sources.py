@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from facesearch.engine.formats import is_image_name
 from facesearch.errors import FacesearchError, UnsafeArchiveMemberError
 from facesearch.ingest.archives import (
+    CORRUPT_ARCHIVE,
     DEFAULT_LIMITS,
     ArchiveLimits,
     ArchiveRefusedError,
@@ -39,6 +40,10 @@ from facesearch.ingest.archives import (
 
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
+#: What opening one archive member may raise: a corrupt archive's errors, and zipfile's
+#: refusals of a compression method it does not know (NotImplementedError) and of an
+#: encrypted member (RuntimeError).
+UNREADABLE_MEMBER = (*CORRUPT_ARCHIVE, NotImplementedError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def _guarded(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
     def head(n: int) -> bytes:
         try:
             return read(n)
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+        except UNREADABLE_MEMBER:
             return b""
 
     return head
@@ -202,7 +207,7 @@ def iter_archive(
             yield SourceItem(str(path), None, error="not a readable zip or tar archive")
     except (ArchiveRefusedError, UnreadableArchiveError) as exc:  # says which limit, or why
         yield SourceItem(str(path), None, error=str(exc))
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except CORRUPT_ARCHIVE as exc:
         yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
 
 
@@ -334,8 +339,8 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
             continue
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield i, f"invalid JSON: {exc.msg}"
+        except (ValueError, RecursionError) as exc:  # also integers over 4,300 digits, nesting
+            yield i, f"invalid JSON: {getattr(exc, 'msg', exc)}"
             continue
         if not isinstance(obj, dict):
             yield i, "each line must be a JSON object"

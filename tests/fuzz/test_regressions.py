@@ -1,0 +1,155 @@
+"""Every defect the fuzzers (fuzz/) found, as the input that showed it, minimized.
+
+Each of these raised an exception its callers do not expect (so an ingest, a media import, a
+policy check or a hash-set import or export stopped with a traceback instead of a clear
+refusal), or lost data; each test failed before its fix, but for two neighbours kept with
+them (a corrupt photo member and a corrupt .tar.gz), which held already.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from facesearch.govern.errors import PolicyError
+from facesearch.govern.policy import parse_policy
+from facesearch.ingest.archives import UnreadableArchiveError, check_archive
+from facesearch.ingest.sources import DEFAULT_LIMITS, iter_archive, iter_manifest
+from facesearch.media import hashsets
+from facesearch.media.sources import iter_media, media_acceptance
+
+HUGE_INT = "9" * 5000  # Python refuses int() of over 4,300 digits with ValueError
+DEEP = "[" * 5000  # nesting past the recursion limit: RecursionError
+MD5 = "0" * 32
+VICS_HEAD = '{"@odata.context": "DataModels/2.0", "value": '
+
+
+def _corrupt_zip(name: str) -> bytes:
+    """A zip whose one member's deflate stream starts with an invalid block type."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, b"\xff\xd8\xff" + bytes(2000))
+    data = bytearray(buf.getvalue())
+    start = 30 + len(name)  # the local header, then the compressed data
+    data[start] = 0xFF  # BTYPE 11: "invalid block type"
+    return bytes(data)
+
+
+def _corrupt_tar_gz() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for n in range(3):
+            info = tarfile.TarInfo(f"p{n}.jpg")
+            payload = bytes(range(256)) * 40
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    data = bytearray(buf.getvalue())
+    data[10] = 0xFF  # the first deflate block after the gzip header: invalid block type
+    return bytes(data)
+
+
+def test_a_corrupt_member_read_for_its_first_bytes_is_an_error_item(tmp_path: Path) -> None:
+    """The media import reads the first bytes of members not named as photos; a member whose
+    deflate data is corrupt raised zlib.error out of the walk, ending the whole import."""
+    path = tmp_path / "seized.zip"
+    path.write_bytes(_corrupt_zip("renamed.bin"))
+    items = list(iter_archive(path, media_acceptance(1024 * 1024), DEFAULT_LIMITS))
+    assert items == []  # first bytes unreadable: not recognised as media, left out
+    items = list(iter_media(path))
+    assert items == []
+
+
+def test_a_corrupt_photo_member_is_read_as_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "photos.zip"
+    path.write_bytes(_corrupt_zip("a.jpg"))
+    items = iter_archive(path)
+    item = next(items)  # read while the walk holds the archive open, as the ingest does
+    assert item.read is not None
+    with pytest.raises(Exception, match="invalid block type"):  # reported "cannot read: ..."
+        item.read()
+    assert list(items) == []
+
+
+def test_a_corrupt_compressed_tar_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "photos.tar.gz"
+    path.write_bytes(_corrupt_tar_gz())
+    with pytest.raises(UnreadableArchiveError, match="not a readable zip or tar"):
+        check_archive(path, DEFAULT_LIMITS)
+    items = list(iter_archive(path))
+    assert len(items) == 1 and items[0].read is None
+    assert "invalid block type" in (items[0].error or "") or "not a readable" in (
+        items[0].error or ""
+    )
+
+
+@pytest.mark.parametrize("line", [f'{{"path": "a.jpg", "n": {HUGE_INT}}}', DEEP])
+def test_a_manifest_line_json_cannot_hold_is_an_error_row(tmp_path: Path, line: str) -> None:
+    """json.loads raises ValueError (not JSONDecodeError) on huge integers and RecursionError
+    on deep nesting; both escaped the manifest reader, ending the ingest."""
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    manifest = tmp_path / "rows.jsonl"
+    manifest.write_text(line + '\n{"path": "a.jpg"}\n')
+    items = list(iter_manifest(manifest))
+    assert items[0].read is None and items[0].path.endswith("rows.jsonl:1")
+    assert (items[0].error or "").startswith("invalid JSON")
+    assert items[1].read is not None and items[1].read() == b"\xff\xd8\xff"
+
+
+@pytest.mark.parametrize("text", [f"version = {HUGE_INT}\n", f"version = {DEEP}\n"])
+def test_a_policy_toml_cannot_hold_is_a_policy_error(text: str) -> None:
+    with pytest.raises(PolicyError, match="not valid TOML"):
+        parse_policy(text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        VICS_HEAD + f'[{{"MD5": "{MD5}", "MediaSize": {HUGE_INT}}}]}}',
+        VICS_HEAD + DEEP,
+    ],
+)
+def test_vics_json_cannot_hold_is_a_format_error(body: str) -> None:
+    with pytest.raises(hashsets.HashSetFormatError, match="not valid JSON"):
+        hashsets.parse(body.encode())
+
+
+@pytest.mark.parametrize("size", ["\u00b2", "\u0663", str(2**64), "1" * 5000])
+def test_a_caid_media_size_of_other_digits_or_too_large_is_a_format_error(size: str) -> None:
+    """``"²".isdigit()`` is true but int() refuses it (ValueError); a size past the catalog's
+    BIGINT failed the import's insert."""
+    data = f"MD5,MediaSize\n{MD5},{size}\n".encode()
+    with pytest.raises(hashsets.HashSetFormatError, match=r"line 2\.MediaSize"):
+        hashsets.parse(data, name="set.csv")
+
+
+def test_vics_media_size_past_bigint_is_a_format_error() -> None:
+    body = VICS_HEAD + f'[{{"MD5": "{MD5}", "MediaSize": {2**63}}}]}}'
+    with pytest.raises(hashsets.HashSetFormatError, match=r"value\[0\]\.MediaSize"):
+        hashsets.parse(body.encode())
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "--5", "\u0663"])
+def test_a_set_with_a_category_or_media_id_of_other_digits_exports(value: str) -> None:
+    """Categories and media ids are kept as given; the export turned those that
+    ``lstrip("-").isdigit()`` took for numbers into int(), which raised ValueError."""
+    body = VICS_HEAD + f'[{{"MD5": "{MD5}", "Category": "{value}", "MediaID": "{value}"}}]}}'
+    parsed = hashsets.parse(body.encode())
+    doc = hashsets.to_vics(parsed.records)
+    assert doc["value"][0]["Category"] == value
+    again = hashsets.parse(hashsets.dumps(doc).encode())
+    assert again.records[0].category == value
+
+
+def test_pdq_crops_and_quality_without_a_pdq_survive_the_export() -> None:
+    """An entry with PDQCrops (and PDQQuality) but no PDQ of the whole file: the export
+    dropped both, so exporting and importing again lost the crops elimination matches on."""
+    crops = ["d" * 64, "e" * 64]
+    body = VICS_HEAD + f'[{{"SHA256": "{"b" * 64}", "PDQQuality": 90, "PDQCrops": {crops}}}]}}'
+    parsed = hashsets.parse(body.replace("'", '"').encode())
+    again = hashsets.parse(hashsets.dumps(hashsets.to_vics(parsed.records)).encode())
+    assert [r.key() for r in again.records] == [r.key() for r in parsed.records]
+    assert again.records[0].pdq_crops == " ".join(crops)

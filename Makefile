@@ -1,7 +1,7 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast test-long demo
+.PHONY: check format lint types test test-fast test-long demo fuzz
 
 check: format lint types test
 
@@ -32,3 +32,10 @@ PHOTOS ?=
 PROBE ?=
 demo:
 	scripts/demo.sh "$(PHOTOS)" "$(PROBE)"
+
+# The long fuzzing run by hand (docs/reliability.md, "Fuzzing"): every harness in fuzz/ in
+# turn for FUZZ_SECONDS each, niced; logs and crashing inputs in fuzz-artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz:
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -153,3 +153,23 @@ def test_pdq_crops_and_quality_without_a_pdq_survive_the_export() -> None:
     again = hashsets.parse(hashsets.dumps(hashsets.to_vics(parsed.records)).encode())
     assert [r.key() for r in again.records] == [r.key() for r in parsed.records]
     assert again.records[0].pdq_crops == " ".join(crops)
+
+
+def test_a_caid_csv_with_a_lone_carriage_return_is_read() -> None:
+    """Found by the fuzzer (a CR inside the CAID CSV): csv.Error "new-line character seen in
+    unquoted field" escaped the parser. A lone CR now ends a line, as csv reads it."""
+    data = b"MD5,Category\r" + MD5.encode() + b",2\r" + b"1" * 32 + b",3\n"
+    parsed = hashsets.parse(data, name="set.csv")
+    assert [(r.md5, r.category) for r in parsed.records] == [(MD5, "2"), ("1" * 32, "3")]
+
+
+def test_a_csv_field_past_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
+    """csv.Error (a field over 128 KiB) escaped the CAID parser and the manifest reader."""
+    huge = "x" * 200_000
+    with pytest.raises(hashsets.HashSetFormatError, match="line 3: not readable CSV"):
+        hashsets.parse(f"MD5,Category\n{MD5},1\n{MD5},{huge}\n".encode(), name="set.csv")
+    manifest = tmp_path / "rows.csv"
+    manifest.write_text(f"path,title\na.jpg,t\nb.jpg,{huge}\nc.jpg,t\n")
+    items = list(iter_manifest(manifest))
+    assert [i.path.rsplit("/", 1)[-1] for i in items] == ["a.jpg", "rows.csv:3"]
+    assert "unreadable CSV" in (items[1].error or "")

@@ -324,13 +324,22 @@ def iter_manifest(manifest: Path, roots: Sequence[Path] | None = None) -> Iterat
     if manifest.suffix.lower() in (".jsonl", ".ndjson"):
         rows = _jsonl_rows(text)
     else:
-        rows = ((i + 2, row) for i, row in enumerate(csv.DictReader(io.StringIO(text))))
+        rows = _csv_rows(text)
     for line, row in rows:
         where = f"{manifest}:{line}"
         if isinstance(row, str):
             yield SourceItem(where, None, error=row)
             continue
         yield _manifest_item(base, where, row, roots)
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        for i, row in enumerate(reader):
+            yield i + 2, row
+    except csv.Error as exc:  # e.g. a field past csv's size limit: the rest is unreadable
+        yield reader.line_num + 1, f"unreadable CSV: {exc}"
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:

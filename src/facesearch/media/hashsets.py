@@ -210,7 +210,15 @@ def parse_caid(data: bytes, name: str = "") -> ParsedHashSet:
     """CAID: its VICS-style JSON, or a CSV with MD5/SHA1[/Category/MediaSize] columns."""
     if data.lstrip()[:1] == b"{":
         return parse_vics(data, caid=True)
-    reader = csv.DictReader(io.StringIO(_text(data)))
+    # newline="": the csv module's own line splitting (a lone CR ends a line, as in Excel's)
+    reader = csv.DictReader(io.StringIO(_text(data), newline=""))
+    try:
+        return _caid_csv(reader)
+    except csv.Error as exc:  # e.g. a field past csv's size limit
+        raise HashSetFormatError(f"line {reader.line_num + 1}: not readable CSV ({exc})") from None
+
+
+def _caid_csv(reader: csv.DictReader[str]) -> ParsedHashSet:
     fields = {f.strip().lower(): f for f in reader.fieldnames or []}
     if "md5" not in fields and "sha1" not in fields:
         raise HashSetFormatError("header: needs an MD5 or a SHA1 column")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fuzz, instrumented, scratch  # noqa: E402
+from _harness import fuzz, instrumented, scratch
 
 with instrumented(__name__, "zipfile", "tarfile", "gzip", "bz2", "lzma"):
     from facesearch.errors import FacesearchError
@@ -45,7 +45,7 @@ ACCEPT = media_acceptance(4 * MB)
 READ_ERRORS = (FacesearchError, *UNREADABLE_MEMBER)
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+def TestOneInput(data: bytes) -> None:
     path = scratch() / "input.zip"
     path.write_bytes(data)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fuzz, instrumented  # noqa: E402
+from _harness import fuzz, instrumented
 
 with instrumented(__name__, "PIL"):
     from facesearch.engine.decode import decode_bytes
@@ -26,7 +26,7 @@ with instrumented(__name__, "PIL"):
 MAX_PIXELS = 4_000_000
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+def TestOneInput(data: bytes) -> None:
     fmt = sniff(data)
     try:
         image = decode_bytes(data, max_pixels=MAX_PIXELS)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fuzz, instrumented  # noqa: E402
+from _harness import fuzz, instrumented
 
 with instrumented(__name__, "csv", "json"):
     from facesearch.media import hashsets
@@ -29,7 +29,7 @@ def _hashes(records: list[hashsets.HashRecord]) -> list[tuple[object, ...]]:
     return [(r.md5, r.sha1, r.sha256, r.pdq, r.pdq_crops, r.media_size) for r in records]
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+def TestOneInput(data: bytes) -> None:
     if not data:
         return
     fmt = FORMATS[data[0] % 8]

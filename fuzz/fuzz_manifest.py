@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fuzz, instrumented, scratch  # noqa: E402
+from _harness import fuzz, instrumented, scratch
 
 with instrumented(__name__, "csv", "json"):
     from facesearch.ingest.sources import iter_manifest
@@ -25,7 +25,7 @@ with instrumented(__name__, "csv", "json"):
 PHOTO = b"\xff\xd8\xff\xe0 not really a photo"
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+def TestOneInput(data: bytes) -> None:
     if not data:
         return
     folder = scratch() / "manifest"

@@ -15,14 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fuzz, instrumented  # noqa: E402
+from _harness import fuzz, instrumented
 
 with instrumented(__name__, "tomllib"):
     from facesearch.govern.errors import PolicyError
     from facesearch.govern.policy import parse_policy
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (libFuzzer's name)
+def TestOneInput(data: bytes) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

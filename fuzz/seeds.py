@@ -29,6 +29,7 @@ def _image(fmt: str, mode: str = "RGB", size: tuple[int, int] = (8, 6), **save: 
     # a small gradient, so the encoders have something to code
     if mode in ("RGB", "RGBA"):
         px = im.load()
+        assert px is not None
         for y in range(size[1]):
             for x in range(size[0]):
                 px[x, y] = (x * 30 % 256, y * 40 % 256, 128) + ((200,) if mode == "RGBA" else ())
@@ -254,5 +255,7 @@ def write_seeds(root: Path = DEFAULT_ROOT, targets: tuple[str, ...] = TARGETS) -
 
 
 if __name__ == "__main__":
-    for name, where in write_seeds(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_ROOT).items():
+    for name, where in write_seeds(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_ROOT
+    ).items():
         print(f"{name}: {where}")

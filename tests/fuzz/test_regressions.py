@@ -173,3 +173,53 @@ def test_a_csv_field_past_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None
     items = list(iter_manifest(manifest))
     assert [i.path.rsplit("/", 1)[-1] for i in items] == ["a.jpg", "rows.csv:3"]
     assert "unreadable CSV" in (items[1].error or "")
+
+
+def _zip_with_an_empty_member_name() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.jpg", b"\xff\xd8\xff")
+        zf.writestr("b.jpg", b"\xff\xd8\xff")
+    # rename "b.jpg" to "" in the central directory: its name length 5 -> 0, name dropped
+    data = buf.getvalue()
+    central = data.rindex(b"PK\x01\x02")
+    name_len = central + 28
+    fixed = data[:name_len] + b"\x00\x00" + data[name_len + 2 : central + 46]
+    fixed += data[central + 46 + 5 :]
+    end = fixed.rindex(b"PK\x05\x06")  # the central directory is 5 bytes shorter
+    size = int.from_bytes(fixed[end + 12 : end + 16], "little") - 5
+    return fixed[: end + 12] + size.to_bytes(4, "little") + fixed[end + 16 :]
+
+
+def test_a_zip_member_with_an_empty_name_is_no_crash(tmp_path: Path) -> None:
+    """Found by the long run: ZipInfo.is_dir() raised IndexError on a member named "", out of
+    the archive check (the API answered 500) and out of the walk (the ingest stopped)."""
+    path = tmp_path / "photos.zip"
+    path.write_bytes(_zip_with_an_empty_member_name())
+    assert sorted(i.filename for i in zipfile.ZipFile(path).infolist()) == ["", "a.jpg"]
+    assert check_archive(path, DEFAULT_LIMITS) == 2
+    items = iter_archive(path)
+    first = next(items)
+    assert first.path.endswith("!a.jpg") and first.read is not None
+    assert first.read() == b"\xff\xd8\xff"
+    assert list(items) == []  # "" is no photo's name
+
+
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [
+        ("rows.csv", 'path\n"a\x00.jpg"\na.jpg\n'),
+        ("rows.jsonl", '{"path": "a\\u0000.jpg"}\n{"path": "a.jpg"}\n'),
+    ],
+)
+def test_a_manifest_path_with_a_nul_byte_is_refused(tmp_path: Path, name: str, rows: str) -> None:
+    """Found by the long run: with the server's roots, resolving such a path raised
+    ValueError ("embedded null byte") out of the manifest reader, ending the ingest job."""
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    manifest = tmp_path / name
+    manifest.write_text(rows)
+    for roots in ([tmp_path], None):
+        items = list(iter_manifest(manifest, roots))
+        assert len(items) == 2
+        assert items[0].read is None and "NUL byte" in (items[0].error or "")
+        assert items[1].read is not None and items[1].read() == b"\xff\xd8\xff"

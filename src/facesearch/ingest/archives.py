@@ -129,7 +129,7 @@ def _check_zip(path: Path, tally: _Tally) -> None:
         raise _refused(f"more than {tally.limits.members} members")
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
-            if not info.is_dir():
+            if not info.filename.endswith("/"):  # is_dir() fails on an empty name
                 tally.add(info.filename, info.file_size, info.compress_size)
 
 

@@ -221,7 +221,7 @@ def _zip_members(
     path: Path, zf: zipfile.ZipFile, accept: Accept, most: int
 ) -> Iterator[SourceItem]:
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
-        if info.is_dir():
+        if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir() fails on an empty name)
             continue
         label = f"{path}!{info.filename}"
         try:
@@ -363,6 +363,8 @@ def _manifest_item(
     raw_path = (row.get("path") or "").strip()
     if not raw_path:
         return SourceItem(where, None, error="manifest row has no 'path'")
+    if "\x00" in raw_path:  # no file has one; resolving it raises ValueError
+        return SourceItem(where, None, error=f"{where}: refused: NUL byte in the path")
     path = Path(raw_path)
     if not path.is_absolute():
         path = base / path

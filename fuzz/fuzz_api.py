@@ -128,7 +128,9 @@ STATE = SimpleNamespace(
 )
 
 
-def _guard(raw: bytes) -> None:
+def guard_answer(raw: bytes) -> tuple[int | None, int | None, int]:
+    """The guard's answer to a raw request: its status, the body bytes the app behind it got
+    (None if it did not run) and the route's cap."""
     head, _, body = raw.partition(b"\n\n")
     lines = head.split(b"\n")
     method, _, path = lines[0].decode("latin-1").partition(" ")
@@ -171,11 +173,15 @@ def _guard(raw: bytes) -> None:
 
     asyncio.run(RequestGuard(app)(scope, receive, send))  # type: ignore[arg-type]
     status = sent[0]["status"] if sent else None
+    return status, passed[0] if passed else None, body_cap(SETTINGS, path)
+
+
+def _guard(raw: bytes) -> None:
+    status, passed, cap = guard_answer(raw)
     if status not in (200, 400, 401, 413):
         raise AssertionError(f"the guard answered {status}")
-    cap = body_cap(SETTINGS, path)
-    if passed and passed[0] > cap:
-        raise AssertionError(f"{passed[0]} bytes passed a cap of {cap}")
+    if passed is not None and passed > cap:
+        raise AssertionError(f"{passed} bytes passed a cap of {cap}")
 
 
 HANDLERS: tuple[Callable[[bytes], None], ...] = (

@@ -19,9 +19,7 @@ import pytest
 
 pytest.importorskip("atheris", reason="atheris (the dev extra) runs the fuzz harnesses")
 
-FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-if str(FUZZ) not in sys.path:
-    sys.path.insert(0, str(FUZZ))
+FUZZ = Path(__file__).resolve().parents[2] / "fuzz"  # on sys.path: conftest.py
 
 import seeds  # noqa: E402  (fuzz/seeds.py)
 

@@ -8,6 +8,7 @@ them (a corrupt photo member and a corrupt .tar.gz), which held already.
 
 from __future__ import annotations
 
+import importlib
 import io
 import tarfile
 import zipfile
@@ -223,3 +224,18 @@ def test_a_manifest_path_with_a_nul_byte_is_refused(tmp_path: Path, name: str, r
         assert len(items) == 2
         assert items[0].read is None and "NUL byte" in (items[0].error or "")
         assert items[1].read is not None and items[1].read() == b"\xff\xd8\xff"
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "\u00b9", "9" * 5000])
+def test_a_content_length_of_other_digits_is_refused_400(length: str) -> None:
+    """Found by reading what the API harness reaches: ``"²".isdigit()`` is true, so the
+    guard and the upload check called int() on it (ValueError, a 500); so did a length of
+    over 4,300 digits. (uvicorn's parsers refuse such a header before the app; the guard does
+    not rely on it.) Run through the API harness's guard driver: the real RequestGuard."""
+    pytest.importorskip("atheris", reason="atheris (the dev extra) runs the fuzz harnesses")
+    fuzz_api = importlib.import_module("fuzz_api")  # fuzz/fuzz_api.py
+    raw = f"POST /api/v1/cases\ncontent-length: {length}\n".encode("latin-1", "replace")
+    raw += b"cookie: facesearch_session=live-session\n\nabc"
+    assert fuzz_api.guard_answer(raw)[:2] == (400, None)
+    ok = b"POST /api/v1/cases\ncontent-length: 3\ncookie: facesearch_session=live-session\n\nabc"
+    assert fuzz_api.guard_answer(ok)[:2] == (200, 3)

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import seeds  # fuzz/seeds.py (on sys.path: conftest.py)
 
 from facesearch.govern.errors import PolicyError
 from facesearch.govern.policy import parse_policy
@@ -239,3 +240,20 @@ def test_a_content_length_of_other_digits_is_refused_400(length: str) -> None:
     assert fuzz_api.guard_answer(raw)[:2] == (400, None)
     ok = b"POST /api/v1/cases\ncontent-length: 3\ncookie: facesearch_session=live-session\n\nabc"
     assert fuzz_api.guard_answer(ok)[:2] == (200, 3)
+
+
+@pytest.mark.parametrize("section", ["search", "retention", "oversight", "suppression", "access"])
+def test_an_empty_policy_section_is_refused_field_by_field(section: str) -> None:
+    """Found by the long run: an empty ``[search]`` (or any section) passed validation with
+    made-up values (no band shown, 0 days of retention, a suppression threshold of 0), where
+    every field is required so that nothing silently falls back to a default."""
+    text = seeds.default_policy_text()
+    if f"[{section}]" not in text:
+        text += f"\n[{section}]\n"
+    else:  # keep the header, drop the section's fields (up to the next header)
+        head, _, rest = text.partition(f"[{section}]\n")
+        _, nxt, tail = rest.partition("\n[")
+        text = head + f"[{section}]\n" + (nxt + tail if nxt else "")
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(text)
+    assert refused.value.fields and all(f.startswith(f"{section}.") for f in refused.value.fields)

@@ -164,6 +164,9 @@ class _Checker:
             self.bad(name, f"must be a table ([{name}]), got {type(value).__name__}")
             return {}
         self.unknown(value, name, allowed)
+        if not value:  # the callers skip an empty table's fields: each is missing
+            for key in sorted(allowed):
+                self.bad(_join(name, key), "is missing")
         return value
 
     def unknown(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:

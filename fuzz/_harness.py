@@ -42,6 +42,15 @@ def scratch() -> Path:
     return _scratch[0]
 
 
+def own_peak_rss(command: list[str]) -> list[str]:
+    """``command`` run by a shell that forks it rather than exec'ing it. libFuzzer's peak RSS
+    (its -rss_limit_mb and its figures) is getrusage's ru_maxrss, which carries over exec: a
+    fuzzer exec'd by a large process (pytest with models loaded) would start at that process's
+    peak, and could be stopped as out of memory before running a single input. A forked child
+    starts from its own."""
+    return ["sh", "-c", '"$@"; status=$?; exit $status', "fuzz", *command]
+
+
 def fuzz(test_one_input: Callable[[bytes], None]) -> None:
     """Run libFuzzer over ``test_one_input`` with the command line's arguments."""
     atheris.Setup(sys.argv, test_one_input)

@@ -7,7 +7,7 @@ Each target runs under libFuzzer (``nice -n 10``: the CPU is shared) for ``--sec
 ``-rss_limit_mb=2048 -timeout=10``; its log and any crashing input (``<target>-crash-*``)
 go to ``--out``; the corpus it grows stays in ``fuzz/corpus/<target>`` (git-ignored) for the
 next run. The table gives executions, executions per second, new corpus entries, peak RSS
-and crashes per target; the exit status is 1 if any target crashed.
+(libFuzzer's) and crashes per target; the exit status is 1 if any target crashed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from seeds import DEFAULT_ROOT, TARGETS, write_seeds
+from _harness import own_peak_rss
+from seeds import DEFAULT_ROOT, TARGETS  # constants only: this process stays small
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,11 +33,11 @@ def _stat(log: str, name: str) -> str:
 def run_target(target: str, seconds: int, out: Path) -> dict[str, str]:
     corpus = DEFAULT_ROOT / target
     before = len(list(corpus.iterdir()))
-    command = [
+    command = own_peak_rss([
         "nice", "-n", "10", sys.executable, str(HERE / f"fuzz_{target}.py"), str(corpus),
         f"-max_total_time={seconds}", "-rss_limit_mb=2048", "-timeout=10",
         f"-artifact_prefix={out}/{target}-", "-print_final_stats=1",
-    ]  # fmt: skip
+    ])  # fmt: skip
     started = time.monotonic()
     run = subprocess.run(command, capture_output=True, text=True, check=False)
     log = run.stdout + run.stderr
@@ -61,7 +62,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("fuzz-artifacts"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    write_seeds(DEFAULT_ROOT, tuple(args.targets))
+    # in a process of their own, so that this one stays small (see own_peak_rss)
+    subprocess.run([sys.executable, str(HERE / "seeds.py"), str(DEFAULT_ROOT)], check=True)
     rows = []
     for target in args.targets:
         row = run_target(target, args.seconds, args.out)

@@ -22,6 +22,7 @@ pytest.importorskip("atheris", reason="atheris (the dev extra) runs the fuzz har
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"  # on sys.path: conftest.py
 
 import seeds  # noqa: E402  (fuzz/seeds.py)
+from _harness import own_peak_rss  # noqa: E402
 
 TRIAL_SECONDS = 8
 
@@ -74,7 +75,7 @@ def test_fuzz_briefly_without_a_crash(target: str, tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     command = [
-        sys.executable,
+        *own_peak_rss([sys.executable]),
         str(FUZZ / f"fuzz_{target}.py"),
         str(corpus),
         f"-max_total_time={TRIAL_SECONDS}",

@@ -12,8 +12,10 @@ The first byte, modulo ``len(HANDLERS)``, chooses what the rest is given to:
 - 17: an archive upload to ``is_archive``, ``save_upload`` and ``check_archive``: ApiError
   (413/415) or a member count;
 - 18: a request to the guard: the first line ``METHOD PATH``, then ``name: value`` header
-  lines, an empty line, the body. The guard answers 400, 401 or 413 itself, or passes the
-  request on with at most the route's cap of body; it never raises. Its collaborators (the
+  lines, an empty line, the body (framed as an HTTP/1.1 server does: all of it with a
+  Transfer-Encoding header, else as many bytes as Content-Length says, else none). The
+  guard answers 400, 401 or 413 itself, or passes the request on with at most the route's
+  cap of body; it never raises. Its collaborators (the
   token check, sessions, the refusal log) are small stand-ins; the guard itself is the real one.
 
     python fuzz/fuzz_api.py fuzz/corpus/api -max_total_time=600 -rss_limit_mb=2048
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +150,12 @@ def guard_answer(raw: bytes) -> tuple[int | None, int | None, int]:
         "app": SimpleNamespace(state=STATE),
         "client": ("192.0.2.1", 1234),
     }
+    # the body as an HTTP/1.1 server frames it: streamed with Transfer-Encoding, else
+    # Content-Length bytes of it, else none
+    names = {name for name, _ in headers}
+    if b"transfer-encoding" not in names:
+        length = dict(headers).get(b"content-length", b"").strip()
+        body = body[: int(length)] if re.fullmatch(rb"[0-9]{1,18}", length) else b""
     chunks = [body[i : i + 700] for i in range(0, len(body), 700)] or [b""]
     passed: list[int] = []
     sent: list[dict[str, Any]] = []

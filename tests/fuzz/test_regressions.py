@@ -257,3 +257,37 @@ def test_an_empty_policy_section_is_refused_field_by_field(section: str) -> None
     with pytest.raises(PolicyError) as refused:
         parse_policy(text)
     assert refused.value.fields and all(f.startswith(f"{section}.") for f in refused.value.fields)
+
+
+def _zip_with_a_bad_utf8_name(where: str) -> bytes:
+    """A zip of "x.bin" whose name is flagged UTF-8 (bit 11 of the general purpose flags)
+    and, in the local header (``where="local"``) or in the central directory, is not:
+    b"x\\x8cbin"."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x.bin", b"\xff\xd8\xff")
+    data = bytearray(buf.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[0 + 6 + 1] |= 0x08  # the local header's flags (offset 6), bit 11
+    data[central + 8 + 1] |= 0x08  # the central directory's (offset 8)
+    name = data.find(b"x.bin", central if where == "central" else 0)
+    data[name + 1] = 0x8C
+    return bytes(data)
+
+
+@pytest.mark.parametrize("where", ["local", "central"])
+def test_a_zip_name_flagged_utf8_that_is_not_is_no_crash(tmp_path: Path, where: str) -> None:
+    """Found by the second long run: zipfile decodes a name flagged UTF-8 and raises
+    UnicodeDecodeError; from the central directory that escaped the archive check (a 500 on
+    upload) and the walk, from a local header the read of the member's first bytes (the media
+    import stopped)."""
+    path = tmp_path / "seized.zip"
+    path.write_bytes(_zip_with_a_bad_utf8_name(where))
+    if where == "central":
+        with pytest.raises(UnreadableArchiveError):
+            check_archive(path, DEFAULT_LIMITS)
+        (item,) = list(iter_media(path))
+        assert item.read is None and item.error
+    else:
+        assert check_archive(path, DEFAULT_LIMITS) == 1
+        assert list(iter_media(path)) == []  # its first bytes unreadable: not media

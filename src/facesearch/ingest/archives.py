@@ -28,7 +28,8 @@ from facesearch.settings import Settings
 MB = 1024 * 1024
 RATIO_FLOOR = MB  # ratios are judged on members (and totals) larger than this
 #: What reading a corrupt archive raises: the zip and tar readers' errors and those of the
-#: decompressors under them (zlib and lzma raise their own, not OSError).
+#: decompressors under them (zlib and lzma raise their own, not OSError), and zipfile's on a
+#: name flagged UTF-8 that is not.
 CORRUPT_ARCHIVE = (
     OSError,
     EOFError,
@@ -36,6 +37,7 @@ CORRUPT_ARCHIVE = (
     tarfile.TarError,
     zlib.error,
     lzma.LZMAError,
+    UnicodeDecodeError,
 )
 
 

@@ -291,3 +291,20 @@ def test_a_zip_name_flagged_utf8_that_is_not_is_no_crash(tmp_path: Path, where: 
     else:
         assert check_archive(path, DEFAULT_LIMITS) == 1
         assert list(iter_media(path)) == []  # its first bytes unreadable: not media
+
+
+def test_a_zip_of_a_version_zipfile_cannot_read_is_unreadable(tmp_path: Path) -> None:
+    """Found by the second long run (API harness, archive upload): zipfile raises
+    NotImplementedError ("zip file version 8.2") on opening a zip whose central directory
+    needs a version above 6.3; it escaped the upload's archive check (a 500)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.jpg", b"\xff\xd8\xff")
+    data = bytearray(buf.getvalue())
+    data[data.find(b"PK\x01\x02") + 6] = 82  # version needed to extract: 8.2
+    path = tmp_path / "upload.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableArchiveError, match=r"zip file version 8\.2"):
+        check_archive(path, DEFAULT_LIMITS)
+    (item,) = list(iter_archive(path))
+    assert item.read is None and "zip file version 8.2" in (item.error or "")

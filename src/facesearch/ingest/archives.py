@@ -29,7 +29,7 @@ MB = 1024 * 1024
 RATIO_FLOOR = MB  # ratios are judged on members (and totals) larger than this
 #: What reading a corrupt archive raises: the zip and tar readers' errors and those of the
 #: decompressors under them (zlib and lzma raise their own, not OSError), and zipfile's on a
-#: name flagged UTF-8 that is not.
+#: name flagged UTF-8 that is not and on a zip version or compression method it cannot read.
 CORRUPT_ARCHIVE = (
     OSError,
     EOFError,
@@ -38,6 +38,7 @@ CORRUPT_ARCHIVE = (
     zlib.error,
     lzma.LZMAError,
     UnicodeDecodeError,
+    NotImplementedError,
 )
 
 

@@ -41,9 +41,8 @@ from facesearch.ingest.archives import (
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
 #: What opening one archive member may raise: a corrupt archive's errors, and zipfile's
-#: refusals of a compression method it does not know (NotImplementedError) and of an
-#: encrypted member (RuntimeError).
-UNREADABLE_MEMBER = (*CORRUPT_ARCHIVE, NotImplementedError, RuntimeError)
+#: refusal of an encrypted member (RuntimeError).
+UNREADABLE_MEMBER = (*CORRUPT_ARCHIVE, RuntimeError)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Every defect the fuzzers (fuzz/) found, as the input that showed it, minimized.
+"""Every defect fuzzing (fuzz/) found, as a small input that shows it: those the runs found
+(docstrings say which run) and those found writing the harnesses (inputs past libFuzzer's
+default length, or digits it rarely makes). docs/reliability.md lists them.
 
 Each of these raised an exception its callers do not expect (so an ingest, a media import, a
-policy check or a hash-set import or export stopped with a traceback instead of a clear
-refusal), or lost data; each test failed before its fix, but for two neighbours kept with
-them (a corrupt photo member and a corrupt .tar.gz), which held already.
+policy check, an upload or a hash-set import or export stopped with a traceback instead of a
+clear refusal), or lost data; each test failed before its fix, but for two neighbours kept
+with them (a corrupt photo member and a corrupt .tar.gz), which held already.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ def _corrupt_tar_gz() -> bytes:
 
 
 def test_a_corrupt_member_read_for_its_first_bytes_is_an_error_item(tmp_path: Path) -> None:
-    """The media import reads the first bytes of members not named as photos; a member whose
-    deflate data is corrupt raised zlib.error out of the walk, ending the whole import."""
+    """Found by the first 8-second trial. The media import reads the first bytes of members
+    not named as photos; a member whose deflate data is corrupt raised zlib.error out of the
+    walk, ending the whole import."""
     path = tmp_path / "seized.zip"
     path.write_bytes(_corrupt_zip("renamed.bin"))
     items = list(iter_archive(path, media_acceptance(1024 * 1024), DEFAULT_LIMITS))
@@ -147,8 +150,9 @@ def test_a_set_with_a_category_or_media_id_of_other_digits_exports(value: str) -
 
 
 def test_pdq_crops_and_quality_without_a_pdq_survive_the_export() -> None:
-    """An entry with PDQCrops (and PDQQuality) but no PDQ of the whole file: the export
-    dropped both, so exporting and importing again lost the crops elimination matches on."""
+    """Found by the first 8-second trial. An entry with PDQCrops (and PDQQuality) but no PDQ
+    of the whole file: the export dropped both, so exporting and importing again lost the
+    crops elimination matches on."""
     crops = ["d" * 64, "e" * 64]
     body = VICS_HEAD + f'[{{"SHA256": "{"b" * 64}", "PDQQuality": 90, "PDQCrops": {crops}}}]}}'
     parsed = hashsets.parse(body.replace("'", '"').encode())
@@ -194,7 +198,7 @@ def _zip_with_an_empty_member_name() -> bytes:
 
 
 def test_a_zip_member_with_an_empty_name_is_no_crash(tmp_path: Path) -> None:
-    """Found by the long run: ZipInfo.is_dir() raised IndexError on a member named "", out of
+    """Found by the first long run: ZipInfo.is_dir() raised IndexError on a member named "", out of
     the archive check (the API answered 500) and out of the walk (the ingest stopped)."""
     path = tmp_path / "photos.zip"
     path.write_bytes(_zip_with_an_empty_member_name())
@@ -215,7 +219,7 @@ def test_a_zip_member_with_an_empty_name_is_no_crash(tmp_path: Path) -> None:
     ],
 )
 def test_a_manifest_path_with_a_nul_byte_is_refused(tmp_path: Path, name: str, rows: str) -> None:
-    """Found by the long run: with the server's roots, resolving such a path raised
+    """Found by the first long run: with the server's roots, resolving such a path raised
     ValueError ("embedded null byte") out of the manifest reader, ending the ingest job."""
     (tmp_path / "a.jpg").write_bytes(b"\xff\xd8\xff")
     manifest = tmp_path / name
@@ -244,7 +248,7 @@ def test_a_content_length_of_other_digits_is_refused_400(length: str) -> None:
 
 @pytest.mark.parametrize("section", ["search", "retention", "oversight", "suppression", "access"])
 def test_an_empty_policy_section_is_refused_field_by_field(section: str) -> None:
-    """Found by the long run: an empty ``[search]`` (or any section) passed validation with
+    """Found by the first long run: an empty ``[search]`` (or any section) passed validation with
     made-up values (no band shown, 0 days of retention, a suppression threshold of 0), where
     every field is required so that nothing silently falls back to a default."""
     text = seeds.default_policy_text()

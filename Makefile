@@ -1,15 +1,15 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast test-long test-trials demo
+.PHONY: check format lint types test test-fast test-long test-trials demo fuzz
 
 check: format lint types test
 
 format:
-	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks fuzz
 
 lint:
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks fuzz
 	lint-imports
 
 types:
@@ -22,7 +22,8 @@ test:
 test-long:
 	$(PY) -m pytest -q -m ""
 
-# crash trials: each operation killed with SIGKILL at random, finished, compared (~4 min)
+# crash trials (each operation killed with SIGKILL at random, finished, compared) and a bounded
+# libFuzzer run of every fuzz/ harness: ~5 min, in CI after make test
 test-trials:
 	$(PY) -m pytest -q -m trials
 
@@ -36,3 +37,10 @@ PHOTOS ?=
 PROBE ?=
 demo:
 	scripts/demo.sh "$(PHOTOS)" "$(PROBE)"
+
+# The long fuzzing run by hand (docs/reliability.md, "Fuzzing"): every harness in fuzz/ in
+# turn for FUZZ_SECONDS each, niced; logs and crashing inputs in fuzz-artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz:
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -181,6 +181,9 @@ class _Checker:
             self.bad(name, f"must be a table ([{name}]), got {type(value).__name__}")
             return {}
         self.unknown(value, name, allowed)
+        if not value:  # the callers skip an empty table's fields: each is missing
+            for key in sorted(allowed):
+                self.bad(_join(name, key), "is missing")
         return value
 
     def unknown(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
@@ -244,7 +247,8 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     """Parse and validate a policy; raises :class:`PolicyError` listing every problem."""
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    # ValueError: TOMLDecodeError, and integers over 4,300 digits; RecursionError: deep nesting
+    except (ValueError, RecursionError) as exc:
         raise PolicyError(source, [("", f"not valid TOML: {exc}")]) from None
     c = _Checker()
     c.unknown(

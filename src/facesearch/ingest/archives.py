@@ -15,8 +15,10 @@ defaults here are the settings' defaults, for readers given none.
 
 from __future__ import annotations
 
+import lzma
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,19 @@ from facesearch.settings import Settings
 
 MB = 1024 * 1024
 RATIO_FLOOR = MB  # ratios are judged on members (and totals) larger than this
+#: What reading a corrupt archive raises: the zip and tar readers' errors and those of the
+#: decompressors under them (zlib and lzma raise their own, not OSError), and zipfile's on a
+#: name flagged UTF-8 that is not and on a zip version or compression method it cannot read.
+CORRUPT_ARCHIVE = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    UnicodeDecodeError,
+    NotImplementedError,
+)
 
 
 class ArchiveRefusedError(FacesearchError):
@@ -102,7 +117,7 @@ def check_archive(path: Path, limits: ArchiveLimits) -> int:
             _check_zip(path, tally)
         else:
             _check_tar(path, tally)
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except CORRUPT_ARCHIVE as exc:
         raise UnreadableArchiveError(
             f"the archive is not a readable zip or tar archive: {exc}"
         ) from None
@@ -117,7 +132,7 @@ def _check_zip(path: Path, tally: _Tally) -> None:
         raise _refused(f"more than {tally.limits.members} members")
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
-            if not info.is_dir():
+            if not info.filename.endswith("/"):  # is_dir() fails on an empty name
                 tally.add(info.filename, info.file_size, info.compress_size)
 
 

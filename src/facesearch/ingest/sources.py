@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from facesearch.engine.formats import is_image_name
 from facesearch.errors import FacesearchError, UnsafeArchiveMemberError
 from facesearch.ingest.archives import (
+    CORRUPT_ARCHIVE,
     DEFAULT_LIMITS,
     ArchiveLimits,
     ArchiveRefusedError,
@@ -40,6 +41,9 @@ from facesearch.store.records import source_label
 
 MAX_MEMBER_BYTES = 200 * 1024 * 1024  # one photo larger than this is refused unread
 MANIFEST_FIELDS = ("path", "source_url", "page_url", "title", "captured_at", "collection")
+#: What opening one archive member may raise: a corrupt archive's errors, and zipfile's
+#: refusal of an encrypted member (RuntimeError).
+UNREADABLE_MEMBER = (*CORRUPT_ARCHIVE, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def _guarded(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
     def head(n: int) -> bytes:
         try:
             return read(n)
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+        except UNREADABLE_MEMBER:
             return b""
 
     return head
@@ -209,7 +213,7 @@ def iter_archive(
             yield SourceItem(str(path), None, error="not a readable zip or tar archive")
     except (ArchiveRefusedError, UnreadableArchiveError) as exc:  # says which limit, or why
         yield SourceItem(str(path), None, error=str(exc))
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except CORRUPT_ARCHIVE as exc:
         yield SourceItem(str(path), None, error=f"corrupt archive: {exc}")
 
 
@@ -223,7 +227,7 @@ def _zip_members(
     path: Path, zf: zipfile.ZipFile, accept: Accept, most: int
 ) -> Iterator[SourceItem]:
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
-        if info.is_dir():
+        if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir() fails on an empty name)
             continue
         where = str(path)
         try:
@@ -329,7 +333,7 @@ def iter_manifest(manifest: Path, roots: Sequence[Path] | None = None) -> Iterat
     if manifest.suffix.lower() in (".jsonl", ".ndjson"):
         rows = _jsonl_rows(text)
     else:
-        rows = ((i + 2, row) for i, row in enumerate(csv.DictReader(io.StringIO(text))))
+        rows = _csv_rows(text)
     for line, row in rows:
         where = f"{manifest}:{line}"
         if isinstance(row, str):
@@ -338,14 +342,23 @@ def iter_manifest(manifest: Path, roots: Sequence[Path] | None = None) -> Iterat
         yield _manifest_item(base, where, row, roots)
 
 
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        for i, row in enumerate(reader):
+            yield i + 2, row
+    except csv.Error as exc:  # e.g. a field past csv's size limit: the rest is unreadable
+        yield reader.line_num + 1, f"unreadable CSV: {exc}"
+
+
 def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     for i, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield i, f"invalid JSON: {exc.msg}"
+        except (ValueError, RecursionError) as exc:  # also integers over 4,300 digits, nesting
+            yield i, f"invalid JSON: {getattr(exc, 'msg', exc)}"
             continue
         if not isinstance(obj, dict):
             yield i, "each line must be a JSON object"
@@ -359,6 +372,8 @@ def _manifest_item(
     raw_path = (row.get("path") or "").strip()
     if not raw_path:
         return SourceItem(where, None, error="manifest row has no 'path'")
+    if "\x00" in raw_path:  # no file has one; resolving it raises ValueError
+        return SourceItem(where, None, error=f"{where}: refused: NUL byte in the path")
     path = Path(raw_path)
     if not path.is_absolute():
         path = base / path

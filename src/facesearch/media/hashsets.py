@@ -35,6 +35,10 @@ VICS_2_CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/
 FORMATS = ("vics-1", "vics-2", "caid", "md5", "sha1", "sha256", "list")
 _HEX = {32: "md5", 40: "sha1", 64: "sha256"}
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads
+_DIGITS_RE = re.compile(r"[0-9]{1,30}")
+_INT_RE = re.compile(r"-?[0-9]{1,4000}")
+MAX_MEDIA_SIZE = 2**63 - 1  # the catalog's BIGINT column
 
 
 class HashSetFormatError(FacesearchError):
@@ -94,10 +98,10 @@ def _category(value: Any, where: str) -> str | None:
 def _size(value: Any, where: str) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS_RE.fullmatch(value.strip()):
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise HashSetFormatError(f"{where}: expected a whole number of bytes, 0 or more")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MEDIA_SIZE:
+        raise HashSetFormatError(f"{where}: expected a whole number of bytes, 0 to 2**63-1")
     return value
 
 
@@ -132,7 +136,8 @@ def _text(data: bytes) -> str:
 def parse_vics(data: bytes, caid: bool = False) -> ParsedHashSet:
     try:
         doc = json.loads(_text(data))
-    except json.JSONDecodeError as exc:
+    # ValueError: JSONDecodeError, and integers over 4,300 digits; RecursionError: deep nesting
+    except (ValueError, RecursionError) as exc:
         raise HashSetFormatError(f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise HashSetFormatError("top level: expected a JSON object with a 'value' array")
@@ -205,7 +210,15 @@ def parse_caid(data: bytes, name: str = "") -> ParsedHashSet:
     """CAID: its VICS-style JSON, or a CSV with MD5/SHA1[/Category/MediaSize] columns."""
     if data.lstrip()[:1] == b"{":
         return parse_vics(data, caid=True)
-    reader = csv.DictReader(io.StringIO(_text(data)))
+    # newline="": the csv module's own line splitting (a lone CR ends a line, as in Excel's)
+    reader = csv.DictReader(io.StringIO(_text(data), newline=""))
+    try:
+        return _caid_csv(reader)
+    except csv.Error as exc:  # e.g. a field past csv's size limit
+        raise HashSetFormatError(f"line {reader.line_num + 1}: not readable CSV ({exc})") from None
+
+
+def _caid_csv(reader: csv.DictReader[str]) -> ParsedHashSet:
     fields = {f.strip().lower(): f for f in reader.fieldnames or []}
     if "md5" not in fields and "sha1" not in fields:
         raise HashSetFormatError("header: needs an MD5 or a SHA1 column")
@@ -276,10 +289,11 @@ def to_vics(records: Iterable[HashRecord], *, version: int = 2) -> dict[str, Any
             entry["SHA256"] = r.sha256.upper()
         if r.pdq:
             entry["PDQ"] = r.pdq
-            if r.pdq_quality is not None:
-                entry["PDQQuality"] = r.pdq_quality
-            if r.pdq_crops:
-                entry["PDQCrops"] = r.pdq_crops.split()
+        # kept when imported without a PDQ of the whole file too: an export loses nothing
+        if r.pdq_quality is not None:
+            entry["PDQQuality"] = r.pdq_quality
+        if r.pdq_crops:
+            entry["PDQCrops"] = r.pdq_crops.split()
         entry["IsPrecategorized"] = r.category is not None
         value.append(entry)
     if version == 1:
@@ -288,7 +302,7 @@ def to_vics(records: Iterable[HashRecord], *, version: int = 2) -> dict[str, Any
 
 
 def _is_int(value: str | None) -> bool:
-    return value is not None and value.strip().lstrip("-").isdigit()
+    return value is not None and _INT_RE.fullmatch(value.strip()) is not None
 
 
 def dumps(doc: dict[str, Any]) -> str:

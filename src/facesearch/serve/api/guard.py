@@ -38,6 +38,8 @@ PROBE_UPLOADS = re.compile(
     rf"{API}/cases/[^/]+/searches|{API}/cases/[^/]+/searches/multi|{API}/removals"
 )
 PROBLEM_JSON = "application/problem+json"
+# a Content-Length: ASCII digits ("²".isdigit() is true too), few enough for int()
+DIGITS = re.compile(r"[0-9]{1,4000}")
 
 
 def is_protected(path: str) -> bool:
@@ -101,8 +103,8 @@ class RequestGuard:
                 await refusal(scope, receive, send)
                 return
         cap = body_cap(state.settings, path)
-        if declared and (not declared.isdigit() or int(declared) > cap):
-            if not declared.isdigit():
+        if declared and (not DIGITS.fullmatch(declared) or int(declared) > cap):
+            if not DIGITS.fullmatch(declared):
                 response = problem_response(400, "invalid Content-Length", path)
             else:
                 response = too_large(cap, path)

@@ -10,6 +10,7 @@ job reads, as to the CLI's), answered here as 413 (over a limit) or 415 (no arch
 
 from __future__ import annotations
 
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -34,7 +35,12 @@ MULTIPART_SLACK = 64 * 1024  # the form's other fields and boundaries
 def check_content_length(request: Request, limit: int, what: str) -> None:
     """Refuse at once when the declared body is larger than ``limit`` allows."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+    # ASCII digits only ("²".isdigit() is true), few enough for int()
+    if (
+        declared
+        and re.fullmatch(r"[0-9]{1,4000}", declared)
+        and int(declared) > limit + MULTIPART_SLACK
+    ):
         raise ApiError(413, f"the {what} is larger than the server's limit of {limit} bytes")
 
 

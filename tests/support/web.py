@@ -328,3 +328,36 @@ def session_for(browser: Any, web_server: WebServer) -> Iterator[Any]:
     yield make
     for s in opened:
         s.close()
+
+
+# --- what every page visited must pass ------------------------------------------------
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !el.getAttribute('aria-labelledby') && !(el.textContent || '').trim())
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+LOW_CONTRAST = """() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+                                 if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3); } return [255, 255, 255]; };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.offsetParent === null || el.closest('svg, canvas, [disabled]')) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(`${el.tagName} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return bad; }"""
+
+
+def check_page(session: Any) -> None:
+    """Labels on every visible control, readable contrast, no script error or CSP violation."""
+    page = session.page
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    assert page.evaluate(LOW_CONTRAST) == []
+    assert session.errors == [], session.errors

@@ -32,7 +32,7 @@ CREDENTIAL_OPTIONS = {"--as", "--token", "--token-file", "--password-stdin"}
 # governed data (the server authenticates each request itself)
 EXEMPT = {
     "init", "restore", "stats", "runs", "policy show", "policy check", "audit keygen", "embed",
-    "compare", "eval", "calibrate", "serve", "keys generate",
+    "compare", "eval", "calibrate", "serve", "keys generate", "originals stats",
 }  # fmt: skip
 
 

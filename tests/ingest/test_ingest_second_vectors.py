@@ -34,7 +34,10 @@ def _blob_keys_in_use(gallery) -> set[str]:  # type: ignore[no-untyped-def]
         thumbs = conn.execute(
             sa.text("select thumbnail from images where thumbnail is not null")
         ).scalars()
-        return set(crops) | set(thumbs)
+        originals = conn.execute(
+            sa.text("select original from images where original is not null")
+        ).scalars()
+        return set(crops) | set(thumbs) | set(originals)
 
 
 def _blob_keys_on_disk(gallery) -> set[str]:  # type: ignore[no-untyped-def]
@@ -77,7 +80,7 @@ def test_a_default_ingest_stores_both_vectors_and_queues_nothing(
         "pending": 0, "failed": 0, "without": 0,
     }  # fmt: skip
     assert _queue(gallery) == []
-    assert _blob_keys_on_disk(gallery) == _blob_keys_in_use(gallery)  # crops, thumbnails only
+    assert _blob_keys_on_disk(gallery) == _blob_keys_in_use(gallery)  # crops, thumbnails, originals
     assert report.stage_seconds["second"] > 0 and "chip" in report.stage_seconds
     with gallery.catalog.engine.connect() as conn:
         face_id = conn.execute(

@@ -58,7 +58,9 @@ def test_settings_reach_the_second_pass_workers(tmp_path: Path, no_environment: 
         run._executor()
         # each worker is set up with the settings' inference, not the environment's
         ((init, initargs),) = started
-        assert init is second_pass.init_describer and initargs == (spec, g.pipeline_inference, 1)
+        # (the last: the workers' CPU priority below this process's, none when not asked)
+        assert init is second_pass.init_describer
+        assert initargs == (spec, g.pipeline_inference, 1, 0)
         try:
             init(*initargs)  # what a worker runs: its recognizer on the settings' runtime
             describer = second_pass._state.describer

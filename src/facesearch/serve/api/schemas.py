@@ -165,6 +165,7 @@ class TokenCreatedOut(BaseModel):
 class CollectionOut(BaseModel):
     name: str
     images: int
+    faces: int
 
 
 class StatsOut(BaseModel):

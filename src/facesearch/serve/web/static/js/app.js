@@ -15,6 +15,9 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const whoami = document.getElementById("whoami");
 const flashBox = document.getElementById("flash");
+let flashFresh = false; // the flash was set since the user's last click or key press
+let shownHash = null; // the address of the page last shown (a new one opens scrolled to the top)
+if ("scrollRestoration" in history) history.scrollRestoration = "manual";
 
 /** What every view gets: the user, navigation, messages. */
 const app = {
@@ -26,10 +29,16 @@ const app = {
     if (window.location.hash === hash) route();
     else window.location.hash = hash;
   },
+  /** Show a message above the page. It survives the navigation that follows it (a flash
+   * set by an action is still "fresh" until the user's next click or key press), so "Case
+   * requested" or "Your session has ended" is read on the page the action leads to. */
   flash(message, isError = false) {
-    replace(flashBox, h("p", { class: isError ? "msg error" : "msg" }, message));
+    flashFresh = true;
+    const dismiss = h("button", { type: "button", class: "secondary dismiss", "aria-label": "Dismiss the message", on: { click: () => app.clearFlash() } }, "Dismiss");
+    replace(flashBox, h("div", { class: isError ? "msg error" : "msg", role: isError ? "alert" : null }, h("span", {}, message), dismiss));
   },
   clearFlash() {
+    flashFresh = false;
     replace(flashBox);
   },
   async signedIn(me) {
@@ -150,18 +159,26 @@ function show(...content) {
   const heading = main.querySelector("h1");
   document.title = heading ? `${heading.textContent} · facesearch` : "facesearch";
   main.focus({ preventScroll: true });
+  const autofocus = main.querySelector("[autofocus]");
+  if (autofocus) autofocus.focus({ preventScroll: true });
+  if (shownHash !== window.location.hash) window.scrollTo(0, 0);
+  shownHash = window.location.hash;
 }
 
 app.homeFor = homeFor;
 window.addEventListener("hashchange", () => {
-  app.clearFlash();
+  if (!flashFresh) app.clearFlash();
+  flashFresh = false; // kept for this navigation only
   route();
 });
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(type, () => { flashFresh = false; }, { capture: true });
+}
 window.addEventListener("facesearch:unauthorized", () => {
   if (app.me) {
     app.me = null;
     renderChrome();
-    app.flash("Your session has ended. Please sign in again.", true);
+    app.flash("Your session has ended: the last action was not saved. Please sign in again.", true);
     app.go(`#/login?next=${encodeURIComponent(window.location.hash)}`);
   }
 });

@@ -82,3 +82,63 @@ export function table(headers, rows, caption) {
     h("tbody", {}, rows),
   );
 }
+
+/**
+ * Ask before an action that cannot be undone from the page (close a case, revoke a token,
+ * disable a user): an in-page modal <dialog> (not window.confirm, which cannot be styled or
+ * labelled), focus moved into it on the safe choice and given back to `returnTo` afterwards.
+ * Resolves true when confirmed; Escape or "Cancel" resolve false.
+ */
+export function confirmDialog(message, confirmLabel, returnTo = document.activeElement) {
+  return new Promise((resolve) => {
+    const headingId = uid("confirm");
+    const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+    const ok = h("button", { type: "button", class: "danger" }, confirmLabel);
+    const dialog = h(
+      "dialog",
+      { class: "confirm", "aria-labelledby": headingId },
+      h("p", { id: headingId }, message),
+      h("div", { class: "actions" }, cancel, ok),
+    );
+    let answer = false;
+    cancel.addEventListener("click", () => dialog.close());
+    ok.addEventListener("click", () => {
+      answer = true;
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (returnTo && returnTo.isConnected) returnTo.focus();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/**
+ * A "Copy" button for `target`'s text (a secret shown once): the clipboard where the browser
+ * allows it (a secure context), else the text is selected for Ctrl+C; either way the button
+ * says what happened.
+ */
+export function copyButton(target, label = "Copy") {
+  const button = h("button", { type: "button", class: "secondary copy" }, label);
+  const state = h("span", { class: "copy-state", role: "status" });
+  button.addEventListener("click", async () => {
+    try {
+      if (!navigator.clipboard || !navigator.clipboard.writeText) throw new Error("no clipboard");
+      await navigator.clipboard.writeText(target.textContent);
+      button.textContent = "Copied";
+      state.textContent = "Copied to the clipboard.";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(target);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      state.textContent = "Selected: press Ctrl+C (or ⌘+C) to copy.";
+    }
+  });
+  return h("span", { class: "copy-box" }, button, " ", state);
+}

@@ -1,5 +1,5 @@
 import { all, api } from "../api.js";
-import { field, formatTime, h, input, replace, table } from "../dom.js";
+import { confirmDialog, copyButton, field, formatTime, h, input, replace, table } from "../dom.js";
 import { errorBox, withButton } from "./common.js";
 
 const ROLES = ["administrator", "investigator", "supervisor", "auditor"];
@@ -237,7 +237,8 @@ export async function usersView(app) {
     "form",
     { class: "inline", id: "create-token", on: { submit: (e) => { e.preventDefault(); withButton(app, create, async () => {
       const out = await api("POST", "/tokens", { json: { name: tokenName.value.trim(), expires_days: tokenDays.value ? Number(tokenDays.value) : null } });
-      replace(tokenOnce, h("p", {}, "Copy the token now: it is shown only once."), h("p", { class: "token-once", id: "new-token" }, out.token));
+      const shown = h("p", { class: "token-once", id: "new-token" }, out.token);
+      replace(tokenOnce, h("p", {}, "Copy the token now: it is shown only once."), shown, copyButton(shown, "Copy the token"));
       await refresh();
     }); } } },
     h("p", { class: "muted" }, `For you (${app.me.username}): a token is created only by its owner.`),
@@ -266,11 +267,15 @@ export async function usersView(app) {
 
 function userRow(app, u, refresh) {
   const toggle = h("button", { type: "button", class: "secondary", "aria-label": `${u.active ? "Disable" : "Enable"} ${u.username}` }, u.active ? "Disable" : "Enable");
-  toggle.addEventListener("click", () => withButton(app, toggle, async () => {
-    const out = await api("PATCH", `/users/${encodeURIComponent(u.username)}`, { json: { active: !u.active } });
-    if (out && out.pending_changes && out.pending_changes.length) app.flash(out.pending_changes[0].message);
-    await refresh();
-  }));
+  // Asked before the button is disabled by withButton, so that focus can come back to it.
+  toggle.addEventListener("click", async () => {
+    if (u.active && !(await confirmDialog(`Disable ${u.username}? They are signed out and can no longer sign in or use their tokens until enabled again.`, `Disable ${u.username}`, toggle))) return;
+    await withButton(app, toggle, async () => {
+      const out = await api("PATCH", `/users/${encodeURIComponent(u.username)}`, { json: { active: !u.active } });
+      if (out && out.pending_changes && out.pending_changes.length) app.flash(out.pending_changes[0].message);
+      await refresh();
+    });
+  });
   return h(
     "tr",
     {},
@@ -308,10 +313,13 @@ function changeRow(app, c, refresh) {
 function tokenRow(app, t, refresh) {
   const revoked = Boolean(t.revoked_at);
   const revoke = h("button", { type: "button", class: "danger", "aria-label": `Revoke token ${t.id}` }, "Revoke");
-  revoke.addEventListener("click", () => withButton(app, revoke, async () => {
-    await api("DELETE", `/tokens/${t.id}`);
-    await refresh();
-  }));
+  revoke.addEventListener("click", async () => {
+    if (!(await confirmDialog(`Revoke token ${t.id} (${t.name || t.prefix})? Scripts using it stop working; this cannot be undone.`, `Revoke token ${t.id}`, revoke))) return;
+    await withButton(app, revoke, async () => {
+      await api("DELETE", `/tokens/${t.id}`);
+      await refresh();
+    });
+  });
   return h(
     "tr",
     {},

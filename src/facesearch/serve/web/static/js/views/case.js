@@ -1,5 +1,5 @@
 import { all, api, url } from "../api.js";
-import { field, formatTime, h, input, replace, table } from "../dom.js";
+import { confirmDialog, field, formatTime, h, input, replace, table } from "../dom.js";
 import { DECISION_WORDS, statusBadge, withButton } from "./common.js";
 import { decisionControls } from "./cases.js";
 
@@ -88,8 +88,9 @@ function closeForm(app, c, refresh) {
     {
       class: "inline",
       on: {
-        submit: (e) => {
+        submit: async (e) => {
           e.preventDefault();
+          if (!(await confirmDialog(`Close case ${c.number}? This cannot be undone.`, "Close the case", close))) return;
           withButton(app, close, async () => {
             await api("POST", `/cases/${encodeURIComponent(c.number)}/close`, { json: { note: note.value.trim() } });
             await refresh();

@@ -208,7 +208,10 @@ export async function resultsView(app, [searchId], query) {
       const next = candidates.findIndex((x, i) => i > at && !x.decision);
       moveTo(next >= 0 ? next : Math.min(at + 1, candidates.length - 1));
     } catch (err) {
-      app.flash(err.message, true);
+      // An expired session: say which decision was lost, so that it is made again after
+      // signing in (the sign-in page returns here).
+      if (err.status === 401) app.flash(`Your session has ended: candidate ${c.rank}'s decision (${DECISION_WORDS[decision]}) was not recorded. Sign in again and make it again.`, true);
+      else app.flash(err.message, true);
     }
   }
 

@@ -35,7 +35,7 @@ const app = {
   flash(message, isError = false) {
     flashFresh = true;
     const dismiss = h("button", { type: "button", class: "secondary dismiss", "aria-label": "Dismiss the message", on: { click: () => app.clearFlash() } }, "Dismiss");
-    replace(flashBox, h("div", { class: isError ? "msg error" : "msg", role: isError ? "alert" : null }, h("span", {}, message), dismiss));
+    replace(flashBox, h("p", { class: isError ? "msg error" : "msg", role: isError ? "alert" : null }, h("span", {}, message), dismiss));
   },
   clearFlash() {
     flashFresh = false;

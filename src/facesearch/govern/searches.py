@@ -446,6 +446,19 @@ def view_search(session: Session, audit: AuditLog, actor: str, search_id: int) -
     return outcome_of(search)
 
 
+def shown_candidate(search: Search, face_id: int, action: str) -> CandidateRow:
+    """The candidate ``face_id`` of ``search``, refused for ``action`` (and logged by the
+    caller's unit of work) when the search's results were purged or the face was not shown."""
+    if search.results_purged_at is not None:
+        raise RefusedError(action, f"the results of search {search.id} have been purged")
+    cand = next((c for c in search.candidates if c.face_id == int(face_id)), None)
+    if cand is None:
+        raise RefusedError(
+            action, f"face {face_id} was not a candidate shown in search {search.id}"
+        )
+    return cand
+
+
 def review_candidate(
     session: Session,
     audit: AuditLog,
@@ -470,13 +483,7 @@ def review_candidate(
         d = parse_decision(decision)
     except ValueError as exc:
         raise RefusedError(action, str(exc)) from None
-    if search.results_purged_at is not None:
-        raise RefusedError(action, f"the results of search {search_id} have been purged")
-    cand = next((c for c in search.candidates if c.face_id == int(face_id)), None)
-    if cand is None:
-        raise RefusedError(
-            action, f"face {face_id} was not a candidate shown in search {search_id}"
-        )
+    cand = shown_candidate(search, face_id, action)
     row = Review(
         candidate=cand,
         search_id=search.id,

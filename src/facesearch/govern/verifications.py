@@ -49,6 +49,7 @@ from facesearch.govern.searches import (
     outcome_of,
     require_search,
     searches_of_case,
+    shown_candidate,
 )
 from facesearch.govern.users import Role, has_role, require_user
 
@@ -176,13 +177,7 @@ def verify_candidate(
         v = parse_verdict(verdict)
     except ValueError as exc:
         raise RefusedError(action, str(exc)) from None
-    if search.results_purged_at is not None:
-        raise RefusedError(action, f"the results of search {search_id} have been purged")
-    cand = next((c for c in search.candidates if c.face_id == int(face_id)), None)
-    if cand is None:
-        raise RefusedError(
-            action, f"face {face_id} was not a candidate shown in search {search_id}"
-        )
+    cand = shown_candidate(search, face_id, action)
     reviews = list(cand.reviews)
     if not _is_possible_match(reviews):
         raise RefusedError(

@@ -7,7 +7,8 @@ import { caseView } from "./views/case.js";
 import { newSearchView } from "./views/search.js";
 import { resultsView } from "./views/results.js";
 import { mediaView } from "./views/media.js";
-import { collectionsView, ingestView, usersView } from "./views/admin.js";
+import { collectionsView, ingestView } from "./views/admin.js";
+import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
 import { auditView } from "./views/audit.js";
 

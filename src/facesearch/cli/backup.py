@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from facesearch.app.backup import Backups, restore
 from facesearch.cli.common import (
@@ -28,11 +19,11 @@ from facesearch.cli.common import (
     DataDirOption,
     authenticated,
     console,
-    err_console,
     friendly_errors,
     shown,
 )
 from facesearch.cli.groups import principal_for
+from facesearch.cli.progress import stage_bars
 from facesearch.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,27 +37,6 @@ STAGES = {
 }
 
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON report.")]
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per stage (in bytes) on standard error."""
-    with Progress(
-        TextColumn("{task.description:>16}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=quiet,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        yield on_progress
 
 
 def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
@@ -95,7 +65,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
             who = principal_for(service, cred)
-            with _progress(json_out) as on_progress:
+            with stage_bars(json_out, STAGES, in_bytes=True) as on_progress:
                 report = Backups(service.ctx).backup(who, dest, on_progress=on_progress)
         if json_out:
             sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -136,7 +106,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         and the backends come from the environment, as for any command."""
         with friendly_errors():
             settings = Settings.load(data_dir=target)
-            with _progress(json_out) as on_progress:
+            with stage_bars(json_out, STAGES, in_bytes=True) as on_progress:
                 report = restore(
                     src,
                     target,

@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from facesearch.app.keys import Keys
 from facesearch.cli.common import (
@@ -26,10 +18,10 @@ from facesearch.cli.common import (
     DataDirOption,
     authenticated,
     console,
-    err_console,
     friendly_errors,
 )
 from facesearch.cli.groups import principal_for
+from facesearch.cli.progress import stage_bars
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -93,21 +85,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
             who = principal_for(service, cred)
-            with Progress(
-                TextColumn("{task.description:>18}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=json_out,
-            ) as progress:
-                tasks: dict[str, TaskID] = {}
-
-                def on_progress(stage: str, done: int, total: int) -> None:
-                    if stage not in tasks:
-                        tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
-                    progress.update(tasks[stage], completed=done, total=total)
-
+            with stage_bars(json_out, STAGES) as on_progress:
                 report = Keys(service.ctx).rotate(
                     who, old_key_file=old_key_file, from_plain=from_plain, on_progress=on_progress
                 )

@@ -8,14 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from facesearch.cli.common import (
     NO_CREDENTIAL,
@@ -28,6 +20,7 @@ from facesearch.cli.common import (
     friendly_errors,
 )
 from facesearch.cli.groups import principal_for
+from facesearch.cli.progress import stage_bars
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -83,21 +76,7 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
             )
             service = service_for(ctx, data_dir, database_url)
             who = principal_for(service, cred)
-            with Progress(
-                TextColumn("{task.description:>12}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=json_out,
-            ) as progress:
-                tasks: dict[str, TaskID] = {}
-
-                def on_progress(stage: str, done: int, total: int) -> None:
-                    if stage not in tasks:
-                        tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
-                    progress.update(tasks[stage], completed=done, total=total)
-
+            with stage_bars(json_out, STAGES) as on_progress:
                 report = service.library.migrate(
                     who, target, sample=sample, k=k, on_progress=on_progress
                 )

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from facesearch.app.originals import Originals
 from facesearch.cli.common import (
@@ -18,11 +17,11 @@ from facesearch.cli.common import (
     DataDirOption,
     authenticated,
     console,
-    err_console,
     friendly_errors,
     shown,
 )
 from facesearch.cli.groups import principal_for
+from facesearch.cli.progress import stage_bars
 
 if TYPE_CHECKING:
     from facesearch.app import Service
@@ -57,18 +56,10 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
             who = principal_for(service, cred)
-            with Progress(
-                TextColumn("originals"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=json_out,
-            ) as progress:
-                task = progress.add_task("originals", total=None)
+            with stage_bars(json_out, {"originals": "originals"}) as bars:
 
                 def on_progress(done: int, total: int) -> None:
-                    progress.update(task, completed=done, total=total)
+                    bars("originals", done, total)
 
                 report = Originals(service.ctx).backfill(
                     who, retry_lost=retry_lost, on_progress=on_progress

@@ -22,6 +22,7 @@ from facesearch.app.admin import Admin
 from facesearch.app.cases import Cases
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
+from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.web_state import WebState
@@ -52,6 +53,7 @@ class Service:
         self.searches = Searches(self.ctx)
         self.faces = Faces(self.ctx)
         self.admin = Admin(self.ctx)
+        self.incidents = Incidents(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)

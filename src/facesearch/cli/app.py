@@ -13,6 +13,7 @@ from facesearch.cli.backup import register as register_backup
 from facesearch.cli.common import DatabaseUrlOption, DataDirOption
 from facesearch.cli.evaluate import register as register_evaluate
 from facesearch.cli.govern import register
+from facesearch.cli.incidents import register as register_incidents
 from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
@@ -62,6 +63,7 @@ register_keys(app, service_for)
 register_media(app, lambda ctx: service_for(ctx))
 register_backup(app, service_for)
 register_originals(app, service_for)
+register_incidents(app, service_for)
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "CandidateRow",
     "Case",
     "CaseAssignment",
+    "Incident",
     "PendingChange",
     "PolicyVersion",
     "Probe",
@@ -56,6 +57,7 @@ __all__ = [
     "Review",
     "Search",
     "Suppression",
+    "Suspension",
     "Token",
     "User",
     "Verification",
@@ -387,3 +389,46 @@ for _stmt in _SQLITE_DDL:
     event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
 for _stmt in _POSTGRES_DDL:
     event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql"))
+
+
+class Suspension(Base):
+    """All searching suspended by an administrator (EU AI Act Art. 26(5): a deployer who
+    suspects a risk suspends use); at most one row has no ``ended_at``
+    (``facesearch.govern.incidents``)."""
+
+    __tablename__ = "gov_suspensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    end_note: Mapped[str] = mapped_column(Text, default="")
+
+    started_by: Mapped[User] = relationship(foreign_keys=[started_by_id])
+    ended_by: Mapped[User | None] = relationship(foreign_keys=[ended_by_id])
+
+
+class Incident(Base):
+    """An incident recorded by a user (a wrong identification acted on, a data breach, a
+    malfunction); serious ones are reported to the authorities, with when and to whom."""
+
+    __tablename__ = "gov_incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    serious: Mapped[bool] = mapped_column(Boolean, default=False)
+    case_number: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reported_to: Mapped[str] = mapped_column(Text, default="")  # authorities told, if any
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])

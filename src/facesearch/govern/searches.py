@@ -38,6 +38,7 @@ from facesearch.govern.cases import (
     require_readable_case,
 )
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.incidents import check_not_suspended
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
@@ -200,6 +201,7 @@ def check_may_search(
     """Raise :class:`RefusedError` unless ``actor`` may search in case ``number`` now."""
     action = "search"
     user = require_user(session, actor, action, {Role.INVESTIGATOR})
+    check_not_suspended(session, action)
     case = require_case(session, number, action)
     if case.status != OPEN:
         why = {

@@ -71,6 +71,7 @@ def _not_found_reason(reason: str) -> bool:
             "no search",
             "no case",
             "no face",
+            "no incident",
             "no ingest job",
             "no removal request",
             "no token",

@@ -279,3 +279,29 @@ def test_policy_commands(cli: Any, tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text(default_policy().text)
     assert "policy OK" in cli("policy", "check", str(good))
+
+
+def test_cli_suspension_and_incidents(cli: Any) -> None:
+    from facesearch.govern import RefusedError
+
+    cli("init", "--admin", "admin", "--password-stdin", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    cli("user", "add", "alice", "-r", "investigator", "--no-password", user="admin")
+    cli("user", "add", "audrey", "-r", "auditor", "--no-password", user="admin")
+    assert "not suspended" in cli("suspension", "status")
+    out = cli("suspension", "start", "--reason", "model fault", user="alice", code=2)
+    assert "lacks the role" in out
+    out = cli("suspension", "start", "--reason", "model fault", user="admin")
+    assert "all searching is suspended since" in out and "model fault" in out
+    assert "model fault" in cli("suspension", "status")
+    with pytest.raises(RefusedError, match="all searching is suspended"):
+        cli.search("alice", "C-1", probe_bytes(2))
+    assert "resumed" in cli("suspension", "end", "--note", "fixed", user="admin")
+    assert "fixed" in cli("suspension", "list", user="audrey")
+    out = cli("incidents", "add", "--title", "lead acted on", "--serious", user="alice")
+    assert "#1 open SERIOUS lead acted on" in out
+    assert "lacks the role" in cli("incidents", "list", user="alice", code=2)
+    cli("incidents", "reported", "1", "--to", "the DPA", user="admin")
+    assert "#1 closed" in cli("incidents", "close", "1", "--resolution", "retrained", user="admin")
+    out = cli("incidents", "list", "--json", user="audrey")
+    assert '"reported_to": "the DPA"' in out and '"status": "closed"' in out
+    assert "no incident recorded" in cli("incidents", "list", "--open", user="audrey")

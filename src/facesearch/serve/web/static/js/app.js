@@ -11,6 +11,8 @@ import { collectionsView, ingestView } from "./views/admin.js";
 import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
 import { auditView } from "./views/audit.js";
+import { incidentsView } from "./views/incidents.js";
+import { showSuspension } from "./banner.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -57,6 +59,7 @@ const NAV = [
   { hash: "#/admin/ingest", label: "Ingest", roles: ["administrator"] },
   { hash: "#/admin/users", label: "Users and tokens", roles: ["administrator"] },
   { hash: "#/audit", label: "Audit", roles: ["auditor", "supervisor", "administrator"] },
+  { hash: "#/incidents", label: "Incidents", roles: null },
   { hash: "#/policy", label: "Policy", roles: null },
 ];
 
@@ -73,6 +76,7 @@ const ROUTES = [
   [/^\/admin\/users$/, usersView, ["administrator"]],
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
   [/^\/policy$/, policyView, null],
+  [/^\/incidents$/, incidentsView, null],
 ];
 
 function homeFor(me) {
@@ -84,6 +88,7 @@ function homeFor(me) {
 
 function renderChrome() {
   const current = window.location.hash.split("?")[0];
+  showSuspension(Boolean(app.me));
   if (!app.me) {
     replace(nav);
     replace(whoami);

@@ -8,6 +8,7 @@ their end rather than read a half-changed index (``AppContext.writing``).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
@@ -21,8 +22,9 @@ from facesearch.app.keys import SEAL_COMMAND, plain_warning, still_plain
 from facesearch.app.keys import STATE_FILE as ROTATION_STATE
 from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
+from facesearch.app.standing import Standing
 from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
-from facesearch.errors import ConfigError, EncryptionError
+from facesearch.errors import ConfigError, EncryptionError, FacesearchError
 from facesearch.govern import users as users_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators
@@ -34,6 +36,8 @@ from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search.backends import Backends
 from facesearch.store.private import loose_permissions, make_private, private_dir, sqlite_file
+
+log = logging.getLogger(__name__)
 
 
 class Library:
@@ -177,6 +181,8 @@ class Library:
                 report.second_pass = gallery.second_pass(
                     workers=workers, on_progress=on_second_progress
                 )
+        if report.faces_indexed and not report.interrupted:
+            report.followups = self._standing_queries(who)
         gov.record(
             who.username,
             "ingest.run",
@@ -189,6 +195,16 @@ class Library:
             },
         )
         return report
+
+    def _standing_queries(self, who: Principal) -> dict[str, int]:
+        """The open standing queries compared with the faces this ingest added (alerts raised
+        for their cases). A failure here leaves the ingest done: the queries' marks did not
+        move, so the next ingest (or ``facesearch standing run``) compares those faces."""
+        try:
+            return Standing(self.ctx).run(who).counts()
+        except FacesearchError as exc:
+            log.error("standing queries not run after the ingest: %s", exc)
+            return {"standing_failed": 1}
 
     def second_pass(
         self,

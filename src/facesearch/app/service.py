@@ -25,6 +25,7 @@ from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
 from facesearch.app.searches import Searches, SearchRequest
+from facesearch.app.standing import Standing
 from facesearch.app.web_state import WebState
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
@@ -54,6 +55,7 @@ class Service:
         self.faces = Faces(self.ctx)
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
+        self.standing = Standing(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)

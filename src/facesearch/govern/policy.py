@@ -95,7 +95,18 @@ class ReviewPolicy:
     verifications_required: int
 
 
+@dataclass(frozen=True)
+class StandingPolicy:
+    """Standing queries ("search again when the gallery grows"): whether they are allowed, the
+    longest a query may run before a supervisor renews it, and the default review date."""
+
+    allowed: bool = True
+    max_days: int = 180
+    review_days: int = 30
+
+
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
+DEFAULT_STANDING = StandingPolicy()
 DEFAULT_REVIEW = ReviewPolicy(2)
 MAX_VERIFICATIONS_REQUIRED = 5
 _ACCESS_FIELDS = {
@@ -120,6 +131,7 @@ class Policy:
     audit: AuditPolicy | None = None  # the optional [audit] section
     access: AccessPolicy = DEFAULT_ACCESS
     review: ReviewPolicy = DEFAULT_REVIEW
+    standing: StandingPolicy = DEFAULT_STANDING
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -264,6 +276,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "audit",
             "access",
             "review",
+            "standing",
         },
     )
 
@@ -353,6 +366,18 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 )
             review = ReviewPolicy(required)
 
+    standing = DEFAULT_STANDING
+    if "standing" in doc:
+        st = c.table(doc, "standing", {"allowed", "max_days", "review_days"})
+        if st:
+            standing = StandingPolicy(
+                c.bool_(st, "standing", "allowed") if "allowed" in st else True,
+                c.int_(st, "standing", "max_days", 1) if "max_days" in st else 180,
+                c.int_(st, "standing", "review_days", 1) if "review_days" in st else 30,
+            )
+            if standing.review_days > standing.max_days:
+                c.bad("standing.review_days", "must be at most standing.max_days")
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -368,6 +393,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         access=access,
         review=review,
+        standing=standing,
     )
 
 

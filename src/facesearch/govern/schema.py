@@ -56,6 +56,8 @@ __all__ = [
     "RemovalRequest",
     "Review",
     "Search",
+    "StandingAlert",
+    "StandingQuery",
     "Suppression",
     "Suspension",
     "Token",
@@ -432,3 +434,63 @@ class Incident(Base):
 
     recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
     closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+
+class StandingQuery(Base):
+    """A case's probe face searched again against every face a later ingest adds (the
+    "unsolved photo file"): its vectors (sealed like the gallery's), the probe photo itself
+    (to record each alert as a search of the case, with the probe kept), the last face id it
+    was compared with, and its life: owner, objective, review date, expiry, end
+    (``facesearch.govern.standing``)."""
+
+    __tablename__ = "gov_standing_queries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("gov_users.id"))
+    search_id: Mapped[int] = mapped_column(ForeignKey("gov_searches.id"))  # where it came from
+    objective: Mapped[str] = mapped_column(Text)
+    face: Mapped[int] = mapped_column(Integer)  # the probe face searched
+    model: Mapped[str] = mapped_column(String(120))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # sealed (store/crypto.py)
+    second_model: Mapped[str | None] = mapped_column(String(120))
+    second_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    yaw: Mapped[float | None] = mapped_column(Float)
+    # the probe face as the search saw it: index, bbox, quality, flags (an alert's search
+    # records them, so the policy's quality rules apply to it as to the first search)
+    probe_face: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    probe: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted when a key is set
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    after_face_id: Mapped[int] = mapped_column(Integer)  # faces above this are new to it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    review_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # active, ended, expired, stopped
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+    end_note: Mapped[str] = mapped_column(Text, default="")
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship()
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    ended_by: Mapped[User | None] = relationship(foreign_keys=[ended_by_id])
+
+
+class StandingAlert(Base):
+    """New candidates a standing query found, recorded as a search of its case (reviewed like
+    any other); ``seen_at`` when one of the case's investigators opened it."""
+
+    __tablename__ = "gov_standing_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("gov_standing_queries.id"), index=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("gov_searches.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    candidates: Mapped[int] = mapped_column(Integer)
+    best_score: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_by_id: Mapped[int | None] = mapped_column(ForeignKey("gov_users.id"))
+
+    query: Mapped[StandingQuery] = relationship()
+    seen_by: Mapped[User | None] = relationship()

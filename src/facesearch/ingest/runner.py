@@ -80,6 +80,8 @@ class IngestReport:
     second_vectors_queued: int = 0  # chips queued for the second-vector pass
     second_errors: list[str] = field(default_factory=list)  # the runtime's errors, if any
     second_pass: SecondPassReport | None = None  # the second-vector pass run after this one
+    # what the application ran on the new faces afterwards (standing queries: their counts)
+    followups: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -93,6 +93,35 @@ class Searcher:
             pairs = sorted(
                 pairs + self._flagged_hits(query, shortlist, allowed), key=lambda p: -p[1]
             )[:shortlist]
+        return self.result_of(
+            pairs,
+            k,
+            second=second if fuse else None,
+            yaw=yaw,
+            probe_sha256=probe_sha256,
+            probe_faces=probe_faces,
+            face=face,
+            started=start,
+        )
+
+    def result_of(
+        self,
+        pairs: list[tuple[int, float]],
+        k: int,
+        *,
+        second: np.ndarray | None = None,
+        yaw: float | None = None,
+        probe_sha256: str = "",
+        probe_faces: list[ProbeFace] | None = None,
+        face: int = 0,
+        started: float | None = None,
+    ) -> SearchResult:
+        """The result of (face id, primary score) ``pairs`` the caller found: re-ranked by
+        fused score when the probe's ``second`` vector is given and fusion is on, the best k
+        as candidates with their bands, images and provenance. ``search_embedding`` uses it
+        for the index's shortlist; a standing query for the faces an ingest added."""
+        start = time.perf_counter() if started is None else started
+        fuse = self.scoring.fused and second is not None
         stored = self.catalog.faces([i for i, _ in pairs])
         pairs = [(i, s) for i, s in pairs if i in stored]  # deleted after the index was written
         scored = (
@@ -121,14 +150,14 @@ class Searcher:
             )
         return SearchResult(
             probe_sha256=probe_sha256,
-            model=index.model_key,
+            model=self.index.store.model_key,
             model_sha256=self.model_sha256,
             thresholds=self.scoring.thresholds(),
             k=k,
             face=face,
             probe_faces=probe_faces or [],
             candidates=candidates,
-            gallery_size=len(index),
+            gallery_size=len(self.index.store),
             seconds=round(time.perf_counter() - start, 4),
         )
 

@@ -72,6 +72,8 @@ def _not_found_reason(reason: str) -> bool:
             "no case",
             "no face",
             "no incident",
+            "no alert",
+            "no standing query",
             "no ingest job",
             "no removal request",
             "no token",

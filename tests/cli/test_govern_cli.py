@@ -305,3 +305,17 @@ def test_cli_suspension_and_incidents(cli: Any) -> None:
     out = cli("incidents", "list", "--json", user="audrey")
     assert '"reported_to": "the DPA"' in out and '"status": "closed"' in out
     assert "no incident recorded" in cli("incidents", "list", "--open", user="audrey")
+
+
+def test_cli_standing_and_alerts_wiring(cli: Any) -> None:
+    """The commands' wiring and refusals (the queries themselves, which need the real models
+    to embed a probe, are tested in tests/app/test_standing_queries.py)."""
+    cli("init", "--admin", "admin", "--password-stdin", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    cli("user", "add", "alice", "-r", "investigator", "--no-password", user="admin")
+    assert "no standing query" in cli("standing", "list", user="alice")
+    assert "no new alert" in cli("alerts", user="alice")
+    assert "lacks the role" in cli("standing", "run", user="alice", code=2)
+    out = cli("standing", "run", "--json", user="admin")
+    assert '"queries": 0' in out and '"alerts": []' in out
+    assert "no search 7" in cli("standing", "add", "7", "--objective", "x", user="alice", code=2)
+    assert "no alert 3" in cli("alerts", "--seen", "3", user="alice", code=2)

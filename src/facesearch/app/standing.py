@@ -31,6 +31,7 @@ from facesearch.govern.searches import SearchPermit
 from facesearch.govern.searches import record_search as record_one
 from facesearch.govern.standing import AlertView, DueQuery, QueryVectors, StandingView
 from facesearch.govern.suppression import SuppressionMatcher
+from facesearch.govern.users import Role
 from facesearch.search.compare import probe_face
 from facesearch.search.scoring import POSSIBLE, STRONG, SearchResult
 
@@ -190,6 +191,7 @@ class Standing:
     def run(self, who: Principal) -> StandingRun:
         """Compare the faces added since each active query last ran with it; raise the alerts
         (administrators, as part of an ingest; audited as one ``standing.run`` entry)."""
+        self.ctx.require(who, "standing.run", Role.ADMINISTRATOR)
         gov = self.ctx.governance
         actor = who.username
         started = time.perf_counter()

@@ -19,6 +19,7 @@ from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.originals import register as register_originals
 from facesearch.cli.serve import register as register_serve
+from facesearch.cli.standing import register as register_standing
 from facesearch.cli.state import CliState, service_for
 from facesearch.store.private import PRIVATE_UMASK
 
@@ -64,6 +65,7 @@ register_media(app, lambda ctx: service_for(ctx))
 register_backup(app, service_for)
 register_originals(app, service_for)
 register_incidents(app, service_for)
+register_standing(app, service_for)
 
 
 def main() -> None:

@@ -93,7 +93,9 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
         database_url: DatabaseUrlOption = None,
         cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """Suspend every search now (administrators; audited). Reviews and reports go on."""
+        """Suspend every search now (administrators; audited).
+
+        Reviews and reports go on."""
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
             found = service.incidents.suspend(principal_for(service, cred), reason)

@@ -39,6 +39,7 @@ from facesearch.serve.api.routers import (
     policy,
     removals,
     searches,
+    standing,
     users,
 )
 from facesearch.serve.api.security import (
@@ -133,6 +134,7 @@ def create_app(
         ingest,
         cases,
         searches,
+        standing,
         identifications,
         incidents,
         media,

@@ -111,6 +111,10 @@ class DueQuery:
     after_face_id: int
 
 
+def _utc(when: datetime | None) -> datetime | None:
+    return None if when is None else as_utc(when)
+
+
 def _view(session: Session, q: StandingQuery) -> StandingView:
     alerts = session.scalar(
         select(func.count(StandingAlert.id)).where(StandingAlert.query_id == q.id)
@@ -124,12 +128,12 @@ def _view(session: Session, q: StandingQuery) -> StandingView:
         q.face,
         q.model,
         q.status,
-        q.created_at,
-        q.review_at,
-        q.expires_at,
+        as_utc(q.created_at),
+        as_utc(q.review_at),
+        as_utc(q.expires_at),
         q.after_face_id,
-        q.last_run_at,
-        q.ended_at,
+        _utc(q.last_run_at),
+        _utc(q.ended_at),
         q.ended_by.username if q.ended_by else None,
         q.end_note,
         int(alerts or 0),
@@ -145,8 +149,8 @@ def _alert_view(a: StandingAlert) -> AlertView:
         a.query.objective,
         a.candidates,
         a.best_score,
-        a.at,
-        a.seen_at,
+        as_utc(a.at),
+        _utc(a.seen_at),
         a.seen_by.username if a.seen_by else None,
     )
 

@@ -12,6 +12,7 @@ import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
 import { auditView } from "./views/audit.js";
 import { incidentsView } from "./views/incidents.js";
+import { alertsView, refreshAlertBadge } from "./views/alerts.js";
 import { showSuspension } from "./banner.js";
 
 const main = document.getElementById("main");
@@ -55,6 +56,7 @@ const app = {
 const NAV = [
   { hash: "#/cases", label: "Cases", roles: ["investigator", "supervisor", "auditor"] },
   { hash: "#/approvals", label: "Approval queue", roles: ["supervisor"] },
+  { hash: "#/alerts", label: "Alerts", roles: ["investigator", "supervisor"] },
   { hash: "#/admin/collections", label: "Collections", roles: ["administrator"] },
   { hash: "#/admin/ingest", label: "Ingest", roles: ["administrator"] },
   { hash: "#/admin/users", label: "Users and tokens", roles: ["administrator"] },
@@ -77,6 +79,7 @@ const ROUTES = [
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
   [/^\/policy$/, policyView, null],
   [/^\/incidents$/, incidentsView, null],
+  [/^\/alerts$/, alertsView, ["investigator", "supervisor"]],
 ];
 
 function homeFor(me) {
@@ -98,6 +101,7 @@ function renderChrome() {
     h("li", {}, h("a", { href: item.hash, "aria-current": current.startsWith(item.hash) ? "page" : null }, item.label)),
   );
   replace(nav, h("ul", {}, items));
+  refreshAlertBadge(app);
   replace(
     whoami,
     h("span", {}, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),

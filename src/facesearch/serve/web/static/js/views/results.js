@@ -2,6 +2,7 @@ import { api } from "../api.js";
 import { formatTime, h, replace } from "../dom.js";
 import { bandBadge, DECISION_WORDS, errorBox } from "./common.js";
 import { openViewer } from "../viewer.js";
+import { standingForm } from "./alerts.js";
 
 const KEYS = [
   ["1", "possible_match", "Possible match"],
@@ -288,6 +289,7 @@ export async function resultsView(app, [searchId], query) {
     progressText,
     progressBar,
     h("div", { class: "results-layout" }, grid, panel),
+    standingForm(app, search),
   );
 }
 

@@ -78,7 +78,7 @@ def test_who_may_make_renew_and_end_a_standing_query(engine: Engine) -> None:  #
     assert ended.status == "ended" and ended.ended_by == "alice"
     with w.sessions() as s:
         row = s.get(StandingQuery, made.id)
-        assert row.probe is None and row.embedding == b"" and row.second_embedding is None
+        assert row.probe is None and row.embedding is None and row.second_embedding is None
     with pytest.raises(RefusedError, match="already ended"):
         _run(w, "sam", lambda s, a: st.end_query(s, a, "sam", made.id, "", w.clock()))
     actions = w.audit_actions()

@@ -239,6 +239,51 @@ def interrupted_job(w: World) -> dict[str, Any]:
     return {"job_id": job["id"]}
 
 
+def not_suspended(w: World) -> dict[str, Any]:
+    """Searching running (a suspension left by another cell ended)."""
+    svc = w.env.service
+    if svc.incidents.suspension() is not None:
+        svc.incidents.resume(svc.accounts.principal("admin", "token"), "matrix")
+    return {}
+
+
+def suspended(w: World) -> dict[str, Any]:
+    svc = w.env.service
+    if svc.incidents.suspension() is None:
+        svc.incidents.suspend(svc.accounts.principal("admin", "token"), "matrix")
+    return {}
+
+
+def incident(w: World) -> dict[str, Any]:
+    from facesearch.govern.incidents import NewIncident
+
+    svc = w.env.service
+    made = svc.incidents.record(svc.accounts.principal("inv", "token"), NewIncident("matrix"))
+    return {"incident_id": made.id}
+
+
+def standing_query(w: World) -> dict[str, Any]:
+    """A fresh standing query of C-1's search, owned by ``inv``."""
+    svc = w.env.service
+    made = svc.standing.create(svc.accounts.principal("inv", "token"), w.search_id, "matrix")
+    return {"query_id": made.id}
+
+
+def standing_alert(w: World) -> dict[str, Any]:
+    """An alert of a fresh standing query of C-1 (recorded on the case's search)."""
+    from facesearch.govern import standing as st
+
+    query_id = standing_query(w)["query_id"]
+    gov = w.gov
+    alert_id = gov.run(
+        "admin",
+        "matrix",
+        {},
+        lambda s, a: st.record_alert(s, a, "inv", query_id, w.search_id, 1, 0.9, gov.clock()).id,
+    )
+    return {"alert_id": alert_id}
+
+
 def nothing(w: World) -> dict[str, Any]:
     return {}
 
@@ -508,6 +553,55 @@ CELLS: list[Cell] = [
         json=lambda w: {"text": "version = 1"},
     ),
     Cell("GET", "/health", dict.fromkeys(ROLES[1:], 200), anonymous=200),
+    # standing queries and their alerts
+    Cell(
+        "POST",
+        "/standing-queries",
+        {"admin": 403, "inv": 201, "inv2": 404, "sup": 403, "aud": 403},
+        json=lambda w: {"search_id": w.search_id, "objective": "matrix"},
+    ),
+    Cell("GET", "/standing-queries", OK),
+    Cell(
+        "POST", "/standing-queries/{query_id}/renew", only(200, "sup"), standing_query, lambda w: {}
+    ),
+    Cell(
+        "POST",
+        "/standing-queries/{query_id}/end",
+        only(200, "inv", "sup"),
+        standing_query,
+        lambda w: {},
+    ),
+    Cell("POST", "/standing-queries/run", only(200, "admin")),
+    Cell("GET", "/alerts", only(200, "inv", "inv2", "sup")),
+    Cell(
+        "POST",
+        "/alerts/{alert_id}/seen",
+        {"admin": 403, "inv": 200, "inv2": 404, "sup": 200, "aud": 403},
+        standing_alert,
+    ),
+    # incidents, and the suspension of searching (last: a suspension stops every search;
+    # "end" leaves one in force, "suspend" ends it before each role and leaves none)
+    Cell("GET", "/incidents", only(200, "admin", "sup", "aud")),
+    Cell("POST", "/incidents", dict.fromkeys(ROLES[1:], 201), json=lambda w: {"title": "matrix"}),
+    Cell(
+        "POST",
+        "/incidents/{incident_id}/reported",
+        only(200, "admin"),
+        incident,
+        lambda w: {"reported_to": "the DPA"},
+    ),
+    Cell(
+        "POST",
+        "/incidents/{incident_id}/close",
+        only(200, "admin"),
+        incident,
+        lambda w: {"resolution": "done"},
+    ),
+    Cell("GET", "/suspension", OK),
+    Cell("GET", "/suspensions", only(200, "admin", "sup", "aud")),
+    Cell("POST", "/suspension/end", only(200, "admin"), suspended, lambda w: {"note": "ok"}),
+    Cell("POST", "/suspension", only(201, "admin"), not_suspended, lambda w: {"reason": "matrix"}),
+    Cell("GET", "/cases/C-1", only(200, "inv", "sup", "aud", others=404), not_suspended),
 ]
 
 

@@ -27,7 +27,9 @@ from typing import Any
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.errors import EncryptionError
-from facesearch.govern.schema import CandidateRow, Probe, Suppression
+from facesearch.govern.schema import CandidateRow, Probe, StandingQuery, Suppression
+from facesearch.govern.standing import EMBEDDING_COLUMN as STANDING_EMBEDDING
+from facesearch.govern.standing import SECOND_COLUMN as STANDING_SECOND
 from facesearch.govern.suppression import rename_preview_crops
 from facesearch.govern.users import Role
 from facesearch.media.access import MEDIA_BLOBS
@@ -58,7 +60,16 @@ from facesearch.store.vectors.files import atomic_write
 __all__ = ["STATE_FILE", "Keys", "RotationReport", "RotationStopped"]
 
 STATE_FILE = "key-rotation.json"
-STAGES = ("embeddings", "index", "probes", "blobs", "media-blobs", "suppressions", "media-faces")
+STAGES = (
+    "embeddings",
+    "index",
+    "probes",
+    "blobs",
+    "media-blobs",
+    "suppressions",
+    "media-faces",
+    "standing",
+)
 
 
 @dataclass
@@ -84,6 +95,8 @@ PLAIN_KINDS = {
     "suppression entries": Suppression.embedding,
     "media faces' vectors": MediaFace.embedding,
     "probe images": Probe.data,
+    "standing queries' vectors": StandingQuery.embedding,
+    "standing queries' probes": StandingQuery.probe,
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 
@@ -306,6 +319,20 @@ class Keys:
                 on_progress=on_progress,
                 budget=budget,
             )
+        if stage == "standing":  # standing queries: both vectors and the kept probe
+            done = 0
+            for column, model, label in (
+                (StandingQuery.embedding, StandingQuery.model, STANDING_EMBEDDING),
+                (StandingQuery.second_embedding, StandingQuery.second_model, STANDING_SECOND),
+            ):
+                done += rotate_vectors(
+                    sessions, StandingQuery.id, column, model, label, keys,
+                    stage=stage, on_progress=on_progress, budget=budget,
+                )  # fmt: skip
+            return done + rotate_column(
+                sessions, StandingQuery.id, StandingQuery.probe, StandingQuery.probe_sha256, keys,
+                stage=stage, on_progress=on_progress, budget=budget,
+            )  # fmt: skip
         if stage == "media-faces":
             return rotate_vectors(
                 sessions,

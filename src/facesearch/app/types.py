@@ -16,6 +16,7 @@ from facesearch.govern.errors import (
     PolicyError,
     RefusedError,
 )
+from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.report import fmt_time
@@ -28,6 +29,7 @@ from facesearch.govern.searches import (
     SearchOutcome,
     VerificationView,
 )
+from facesearch.govern.standing import AlertView, StandingView
 from facesearch.govern.users import Role
 from facesearch.govern.verifications import STATUS_LABELS, Identification
 from facesearch.ingest.archives import (
@@ -47,6 +49,7 @@ __all__ = [
     "LOCAL_READS",
     "MAX_PROBES",
     "STATUS_LABELS",
+    "AlertView",
     "ArchiveLimits",
     "ArchiveRefusedError",
     "AuthMethod",
@@ -55,7 +58,9 @@ __all__ = [
     "CandidateView",
     "CaseSummary",
     "Identification",
+    "IncidentView",
     "MultiSearchOutcome",
+    "NewIncident",
     "NotVisibleError",
     "Policy",
     "PolicyError",
@@ -68,6 +73,8 @@ __all__ = [
     "Role",
     "SearchFilters",
     "SearchOutcome",
+    "StandingView",
+    "SuspensionView",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

@@ -34,6 +34,7 @@ STAGES = {
     "media-blobs": "media files",
     "suppressions": "suppression entries",
     "media-faces": "media face vectors",
+    "standing": "standing queries",
 }
 
 
@@ -99,7 +100,8 @@ def register(app: typer.Typer, service_for: Callable[..., Service]) -> None:
             + f": {c.get('embeddings', 0)} faces' vectors, {c.get('index', 0)} index, "
             f"{c.get('probes', 0)} probes, {c.get('blobs', 0)} blobs, "
             f"{c.get('media-blobs', 0)} media blobs, {c.get('suppressions', 0)} suppression "
-            f"entries, {c.get('media-faces', 0)} media faces' vectors"
+            f"entries, {c.get('media-faces', 0)} media faces' vectors, "
+            f"{c.get('standing', 0)} standing queries' vectors and probes"
         )
 
     app.add_typer(keys, name="keys")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from facesearch.app.types import AlertView, StandingView
 from facesearch.cli.common import (
     NO_CREDENTIAL,
     Credential,
@@ -23,7 +24,6 @@ from facesearch.cli.common import (
     shown,
 )
 from facesearch.cli.groups import principal_for
-from facesearch.govern.standing import AlertView, StandingView
 
 if TYPE_CHECKING:
     from facesearch.app import Service

@@ -452,7 +452,7 @@ class StandingQuery(Base):
     objective: Mapped[str] = mapped_column(Text)
     face: Mapped[int] = mapped_column(Integer)  # the probe face searched
     model: Mapped[str] = mapped_column(String(120))
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # sealed (store/crypto.py)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed; NULL once ended
     second_model: Mapped[str | None] = mapped_column(String(120))
     second_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     yaw: Mapped[float | None] = mapped_column(Float)

@@ -235,7 +235,7 @@ def create_query(
         objective=text,
         face=search.face or 0,
         model=vectors.model,
-        embedding=b"",
+        embedding=None,
         second_model=vectors.second_model,
         yaw=vectors.yaw,
         probe_face=asdict(vectors.probe_face) if vectors.probe_face else {},
@@ -256,7 +256,7 @@ def create_query(
         row.second_embedding = seal_embedding(
             cipher, vectors.second, row.id, vectors.second_model, SECOND_COLUMN
         )
-    row.probe = maybe_encrypt(cipher, probe, aad=f"standing:{row.id}".encode())
+    row.probe = maybe_encrypt(cipher, probe, aad=row.probe_sha256.encode())
     session.flush()
     audit.record(
         actor,
@@ -278,7 +278,7 @@ def _forget(row: StandingQuery, status: str, now: datetime, note: str, by: User 
     """End a query: its kept probe and vectors are deleted (the row and its alerts stay)."""
     row.status, row.ended_at, row.end_note = status, now, note
     row.ended_by_id = by.id if by else None
-    row.probe, row.embedding, row.second_embedding = None, b"", None
+    row.probe, row.embedding, row.second_embedding = None, None, None
 
 
 def _require_query(session: Session, query_id: int, action: str) -> StandingQuery:
@@ -372,6 +372,7 @@ def expire_and_collect(
                 case=row.case.number,
             )  # fmt: skip
             continue
+        assert row.embedding is not None  # kept while the query is active
         vectors = QueryVectors(
             row.model,
             open_embedding(cipher, row.embedding, row.id, row.model, EMBEDDING_COLUMN),
@@ -385,7 +386,7 @@ def expire_and_collect(
             _probe_face(row.probe_face),
         )
         assert row.probe is not None
-        probe = maybe_decrypt(cipher, row.probe, aad=f"standing:{row.id}".encode())
+        probe = maybe_decrypt(cipher, row.probe, aad=row.probe_sha256.encode())
         due.append(
             DueQuery(
                 row.id,

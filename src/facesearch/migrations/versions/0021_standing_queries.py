@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("objective", sa.Text(), nullable=False),
         sa.Column("face", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=120), nullable=False),
-        sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.Column("second_model", sa.String(length=120), nullable=True),
         sa.Column("second_embedding", sa.LargeBinary(), nullable=True),
         sa.Column("yaw", sa.Float(), nullable=True),

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from facesearch.govern.incidents import NewIncident
+from facesearch.app.types import NewIncident
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 from facesearch.serve.api.schemas_incidents import (
     IncidentCloseIn,

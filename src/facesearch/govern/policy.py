@@ -7,7 +7,8 @@ fields are errors, so a typo cannot silently fall back to a default. The one exc
 ``[access]`` table (web sessions and search quotas), added later: a policy without it gets
 :data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
 Likewise ``[review]`` (how many people must examine a possible match): without it,
-:data:`DEFAULT_REVIEW` (two people).
+:data:`DEFAULT_REVIEW` (two people); and ``[wellbeing]`` (``force_blur``: nobody may turn off
+the blur outside the face): without it, :data:`DEFAULT_WELLBEING` (not forced).
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -95,6 +96,15 @@ class ReviewPolicy:
     verifications_required: int
 
 
+@dataclass(frozen=True)
+class WellbeingPolicy:
+    """The minimum of every user's wellbeing setting: with ``force_blur`` the pictures are
+    always blurred outside the face (a user cannot turn it off)."""
+
+    force_blur: bool
+
+
+DEFAULT_WELLBEING = WellbeingPolicy(False)
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
 DEFAULT_REVIEW = ReviewPolicy(2)
 MAX_VERIFICATIONS_REQUIRED = 5
@@ -120,6 +130,7 @@ class Policy:
     audit: AuditPolicy | None = None  # the optional [audit] section
     access: AccessPolicy = DEFAULT_ACCESS
     review: ReviewPolicy = DEFAULT_REVIEW
+    wellbeing: WellbeingPolicy = DEFAULT_WELLBEING
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -153,6 +164,8 @@ class Policy:
             f"{self.review.verifications_required} people have examined it (the reviewer and "
             f"{self.review.verifications_required - 1} independent verifier(s))",
         ]
+        if self.wellbeing.force_blur:
+            lines.append("wellbeing: pictures are always blurred outside the face")
         if self.audit is not None:
             a = self.audit
             lines.append(
@@ -264,6 +277,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "audit",
             "access",
             "review",
+            "wellbeing",
         },
     )
 
@@ -353,6 +367,12 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 )
             review = ReviewPolicy(required)
 
+    wellbeing = DEFAULT_WELLBEING
+    if "wellbeing" in doc:
+        wb = c.table(doc, "wellbeing", {"force_blur"})
+        if wb:
+            wellbeing = WellbeingPolicy(c.bool_(wb, "wellbeing", "force_blur"))
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -368,6 +388,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         access=access,
         review=review,
+        wellbeing=wellbeing,
     )
 
 

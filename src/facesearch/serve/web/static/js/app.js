@@ -10,6 +10,7 @@ import { mediaView } from "./views/media.js";
 import { collectionsView, ingestView } from "./views/admin.js";
 import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
+import { accountView } from "./views/account.js";
 import { auditView } from "./views/audit.js";
 
 const main = document.getElementById("main");
@@ -73,6 +74,7 @@ const ROUTES = [
   [/^\/admin\/users$/, usersView, ["administrator"]],
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
   [/^\/policy$/, policyView, null],
+  [/^\/account$/, accountView, null],
 ];
 
 function homeFor(me) {
@@ -95,7 +97,7 @@ function renderChrome() {
   replace(nav, h("ul", {}, items));
   replace(
     whoami,
-    h("span", {}, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
+    h("a", { href: "#/account", id: "account-link", title: "My account" }, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
     h("button", { type: "button", class: "secondary", id: "logout", on: { click: logout } }, "Sign out"),
   );
 }

@@ -15,7 +15,7 @@ from tests.support.govern import (  # noqa: F401
     world,
 )
 
-from facesearch.govern import Governance, RefusedError, default_policy, parse_policy
+from facesearch.govern import Governance, PolicyError, RefusedError, default_policy, parse_policy
 from facesearch.govern import changes as changes_mod
 from facesearch.govern import users as users_mod
 from facesearch.govern.wellbeing import Wellbeing, set_wellbeing, wellbeing_of
@@ -72,9 +72,9 @@ def test_a_forced_blur_cannot_be_turned_off_and_overrides_a_stored_choice(
 
 
 def test_a_wellbeing_section_is_checked_like_the_others() -> None:
-    with pytest.raises(Exception, match="wellbeing.force_blur"):
+    with pytest.raises(PolicyError, match=r"wellbeing\.force_blur"):
         parse_policy(default_policy().text + "\n[wellbeing]\nforce_blur = 1\n")
-    with pytest.raises(Exception, match="wellbeing.blur"):
+    with pytest.raises(PolicyError, match=r"wellbeing\.blur"):
         parse_policy(default_policy().text + "\n[wellbeing]\nforce_blur = true\nblur = 1\n")
     assert default_policy().wellbeing.force_blur is False
 

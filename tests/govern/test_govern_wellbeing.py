@@ -3,9 +3,13 @@ user, and an administrator asking to put a checked policy in force (issue 23, fi
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
+from tests.support.cli import init_args, init_input, make_token
 from tests.support.govern import (  # noqa: F401
     World,
     engine,
@@ -14,11 +18,15 @@ from tests.support.govern import (  # noqa: F401
     second_admin,
     world,
 )
+from typer.testing import CliRunner
 
+from facesearch.app.service import Service
+from facesearch.cli import app
 from facesearch.govern import Governance, PolicyError, RefusedError, default_policy, parse_policy
 from facesearch.govern import changes as changes_mod
 from facesearch.govern import users as users_mod
 from facesearch.govern.wellbeing import Wellbeing, set_wellbeing, wellbeing_of
+from facesearch.settings import Settings
 
 FORCED = "\n[wellbeing]\nforce_blur = true\n"
 
@@ -150,3 +158,36 @@ def test_a_newer_request_supersedes_a_pending_policy(world: World) -> None:  # n
     listed = {c.id: c.status for c in world.gov.list_changes("admin", None)}
     assert listed[first.id] == "superseded" and listed[second.id] == "pending"
     assert world.last_entry("change.superseded").actor == "admin"
+
+
+def test_cli_equivalents_of_the_web_actions(tmp_path: Path) -> None:
+    """`user rename`, `user wellbeing` and `change policy FILE` (then `change approve`)."""
+    runner = CliRunner()
+    data = tmp_path / "data"
+    env: dict[str, str | None] = {"FACESEARCH_USER": None, "FACESEARCH_TOKEN": None}
+
+    def run(*args: str, code: int = 0, stdin: str | None = None) -> str:
+        result = runner.invoke(app, ["-d", str(data), *args], env=env, input=stdin)
+        assert result.exit_code == code, result.output
+        return " ".join(result.output.split())
+
+    run(*init_args("admin", "root"), stdin=init_input("admin", "root"))
+    admin, root = make_token(data, "admin"), make_token(data, "root")
+    env["FACESEARCH_TOKEN"] = admin
+    run("user", "add", "ivy", "--role", "investigator", "--no-password")
+    assert "display name of ivy: Ivy I." in run("user", "rename", "ivy", "Ivy I.")
+    assert "greyscale: off; blur outside the face: on" in run("user", "wellbeing")
+    out = run("user", "wellbeing", "--greyscale", "--no-blur")
+    assert "greyscale: on; blur outside the face: off" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = 1\n", "utf-8")
+    assert "purposes" in run("change", "policy", str(bad), code=1)
+    new = tmp_path / "new.toml"
+    new.write_text(default_policy().text.replace("max_candidates = 20", "max_candidates = 9"))
+    out = run("change", "policy", str(new))
+    change_id = re.search(r"change (\d+)", out)
+    assert out.startswith("pending:") and change_id is not None
+    env["FACESEARCH_TOKEN"] = root
+    assert "approved" in run("change", "approve", change_id.group(1))
+    with Service.for_cli(Settings.load(data_dir=data)) as service:
+        assert service.governance.refresh_policy().search.max_candidates == 9

@@ -133,6 +133,7 @@ def test_policy_checked_requested_then_approved_by_a_second_admin(
     box.wait_for()
     assert "admin asks to put this policy in force" in box.inner_text()
     assert box.get_by_role("button", name="Approve this policy").count() == 0  # one's own
+    assert box.get_by_role("button", name="Withdraw this policy").count() == 1
     assert "+# reviewed by the board, issue 23" in box.locator("#policy-diff").inner_text()
     check_page(session)
 

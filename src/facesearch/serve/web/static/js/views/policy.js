@@ -50,6 +50,16 @@ function pendingBox(app, p, diff) {
       app.flash(out.message);
     }));
   }
+  let reject = null;
+  if (app.has("administrator")) {
+    const label = own ? "Withdraw this policy" : "Reject this policy";
+    reject = h("button", { type: "button", class: "danger" }, label);
+    reject.addEventListener("click", () => withButton(app, reject, async () => {
+      const out = await api("POST", `/changes/${p.change_id}/reject`, { json: {} });
+      app.go("#/policy");
+      app.flash(out.message);
+    }));
+  }
   return h(
     "section",
     { class: "card", "aria-labelledby": "pending-policy" },
@@ -69,7 +79,7 @@ function pendingBox(app, p, diff) {
     h("h3", {}, "Changes against the policy in force"),
     diffView(diff),
     h("details", {}, h("summary", {}, "Its text"), h("pre", { tabindex: "0", "aria-label": "Pending policy text" }, p.text)),
-    approve ? h("div", { class: "actions" }, approve) : null,
+    approve || reject ? h("div", { class: "actions" }, approve, reject) : null,
   );
 }
 

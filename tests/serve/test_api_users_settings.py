@@ -185,3 +185,18 @@ def test_a_checked_policy_is_put_in_force_by_two_administrators(tmp_path: Path) 
         acts = [act for _, act, _ in _actions(env)]
         assert "policy.requested" in acts and "change.approved" in acts
         assert acts.index("change.approved") < acts.index("policy.activate", 1)
+
+
+def test_guessing_the_current_password_from_a_session_is_rate_limited(tmp_path: Path) -> None:
+    with api_env(tmp_path, passwords=("admin", "inv"), login_failures_per_minute=2) as env:
+        inv = env.client("inv")
+        wrong = {
+            "current_password": "a guess of the password",
+            "new_password": NEW_PASSWORD,
+            "new_password_again": NEW_PASSWORD,
+        }
+        for _ in range(2):
+            assert inv.post("/api/v1/auth/me/password", json=wrong).status_code == 403
+        r = inv.post("/api/v1/auth/me/password", json={**wrong, "current_password": PASSWORD})
+        assert r.status_code == 429 and r.headers["Retry-After"]
+        assert inv.get("/api/v1/auth/me").status_code == 200  # nothing changed

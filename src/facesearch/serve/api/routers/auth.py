@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from facesearch.app import Principal
 from facesearch.app.accounts import PasswordChangeRequired
-from facesearch.app.types import AuthenticationError
+from facesearch.app.types import AuthenticationError, RefusedError
 from facesearch.serve.api.deps import (
     CurrentCaller,
     LimiterDep,
@@ -177,6 +177,7 @@ def set_wellbeing(body: WellbeingIn, caller: CurrentCaller, service: ServiceDep)
         403: {"description": "the current password is wrong, or the new one is refused"},
         400: {"description": "not a browser session (a token: POST /auth/password)"},
         422: {"description": "the two new passwords differ"},
+        429: {"description": "too many wrong current passwords: rate limited"},
     },
 )
 def change_own_password(
@@ -187,6 +188,7 @@ def change_own_password(
     service: ServiceDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> LoginOut:
     """Change your own password (the current one, the new one twice; audited). Every session
     of yours ends, in every browser; this one gets a new session (and CSRF token)."""
@@ -195,11 +197,29 @@ def change_own_password(
     if caller.session is None:
         raise ApiError(400, "for a signed-in browser; with a token, use POST /auth/password")
     principal = caller.principal
-    epoch = service.accounts.change_own_password(
-        principal, body.current_password, body.new_password
-    )
+    address = client_address(request)
+    wait = limiter.retry_after(principal.username, address)
+    if wait:  # a session is no licence to guess the current password
+        service.accounts.log_refusal(
+            principal.username,
+            "user.passwd",
+            "too many failed attempts; rate limited",
+            {"address": address},
+        )
+        raise ApiError(
+            429, f"too many failed attempts; try again in {wait} s", {"Retry-After": str(wait)}
+        )
+    try:
+        epoch = service.accounts.change_own_password(
+            principal, body.current_password, body.new_password
+        )
+    except RefusedError as exc:
+        if "current password" in exc.reason:
+            limiter.failed(principal.username, address)
+        raise
+    limiter.succeeded(principal.username)
     sessions.delete_user(principal.username)
-    session_id, session = sessions.create(principal.username, client_address(request), epoch)
+    session_id, session = sessions.create(principal.username, address, epoch)
     _set_cookies(request, response, settings, sessions, session_id, session.csrf_token)
     user = me_out(principal, session, sessions, service)
     return LoginOut(

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import pwd
 import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from sqlalchemy import select
+
 from facesearch.app.context import AppContext
 from facesearch.app.principal import AuthMethod, Principal
+from facesearch.govern import changes as changes_mod
 from facesearch.govern import users as users_mod
+from facesearch.govern import wellbeing as wellbeing_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.changes import ChangeView
 from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.policy import parse_policy
+from facesearch.govern.schema import PolicyVersion
 from facesearch.govern.users import PasswordChangeRequired, Role
 
 __all__ = ["Accounts", "ChangeView", "PasswordChangeRequired"]
@@ -197,12 +204,20 @@ class Accounts:
         active: bool | None = None,
         password: str | None = None,
         current_password: str | None = None,
+        display_name: str | None = None,
     ) -> dict[str, Any]:
-        """Change roles, state or password; the user as shown, with ``pending_changes``: the
-        changes (granting administrator or supervisor, re-enabling) that wait for a second
-        administrator."""
+        """Change display name, roles, state or password; the user as shown, with
+        ``pending_changes``: the changes (granting administrator or supervisor, re-enabling)
+        that wait for a second administrator."""
         gov = self.ctx.governance
         pending: list[ChangeView] = []
+        if display_name is not None:
+            gov.run(
+                who.username,
+                "user.rename",
+                {"user": username},
+                lambda s, a: users_mod.set_display_name(s, a, who.username, username, display_name),
+            )
         if roles is not None:
             change = gov.set_roles(who.username, username, roles)
             pending += [change] if change else []
@@ -213,9 +228,108 @@ class Accounts:
             gov.disable_user(who.username, username)
         if password is not None:
             gov.set_password(who.username, username, password, current_password)
-        if roles is None and active is None and password is None:
+        if roles is None and active is None and password is None and display_name is None:
             self.ctx.require(who, "user.update", Role.ADMINISTRATOR)
         return {**self.user(username), "pending_changes": [c.as_dict() for c in pending]}
+
+    # --- my account ---------------------------------------------------------------------------
+
+    def change_own_password(self, who: Principal, current: str, new: str) -> int:
+        """A signed-in user changes their own password (the current one proves it is them: a
+        wrong one is refused and logged). Every session of theirs ends (the session epoch goes
+        up); returns the new epoch, for the one session the caller starts again."""
+        gov = self.ctx.governance
+        gov.set_password(who.username, who.username, new, current)
+        epoch: int | None = gov.session_epoch(who.username)
+        return -1 if epoch is None else epoch
+
+    def wellbeing(self, who: Principal) -> dict[str, Any]:
+        """The user's wellbeing setting as applied (the policy may force the blur): read, not
+        logged (it is their own)."""
+        gov = self.ctx.governance
+        with gov.session() as s:
+            return wellbeing_mod.wellbeing_of(s, gov.policy, who.username).as_dict()
+
+    def set_wellbeing(
+        self, who: Principal, greyscale: bool, blur_outside_face: bool
+    ) -> dict[str, Any]:
+        """Change your own wellbeing setting (audited; turning the blur off is refused while
+        the policy forces it)."""
+        gov = self.ctx.governance
+        gov.refresh_policy()
+        found = gov.run(
+            who.username,
+            "user.wellbeing",
+            {"greyscale": greyscale, "blur_outside_face": blur_outside_face},
+            lambda s, a: wellbeing_mod.set_wellbeing(
+                s, a, gov.policy, who.username, greyscale, blur_outside_face, gov.clock()
+            ),
+        )
+        out: dict[str, Any] = found.as_dict()
+        return out
+
+    # --- putting a checked policy in force (two-person rule) --------------------------------
+
+    def request_policy(self, who: Principal, text: str) -> ChangeView:
+        """Ask to put a policy text in force (administrators): it is parsed whole first
+        (:class:`PolicyError` lists every problem), then recorded as a pending change that a
+        second administrator approves; on approval it is in force at once."""
+        gov = self.ctx.governance
+        self.ctx.require(who, "policy.request", Role.ADMINISTRATOR)
+        policy = parse_policy(text, source=f"<asked for by {who.username}>")
+        in_force = gov.refresh_policy()
+
+        def fn(s: Any, a: Any) -> ChangeView:
+            row = changes_mod.request_policy(
+                s,
+                a,
+                who.username,
+                policy.sha256,
+                policy.text,
+                policy.source,
+                in_force.sha256,
+                gov.clock(),
+            )
+            return ChangeView.of(row, changes_mod.waiting_message(s, row))
+
+        view: ChangeView = gov.run(
+            who.username, "policy.request", {"policy_sha256": policy.sha256}, fn
+        )
+        return view
+
+    def policy_in_force(self, who: Principal) -> dict[str, Any]:
+        """The policy in force: its hash, since when and by whom; and, when a policy waits
+        for approval, its hash and a line diff against the one in force."""
+        self.ctx.require(who, "policy.show")
+        gov = self.ctx.governance
+        policy = gov.refresh_policy()
+        with gov.session() as s:
+            row = s.execute(
+                select(PolicyVersion)
+                .where(PolicyVersion.sha256 == policy.sha256)
+                .order_by(PolicyVersion.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            pending = changes_mod.pending_policy(s)
+        diff = ""
+        if pending is not None:
+            diff = "".join(
+                difflib.unified_diff(
+                    policy.text.splitlines(keepends=True),
+                    pending.text.splitlines(keepends=True),
+                    f"in force ({policy.sha256[:12]})",
+                    f"pending ({pending.sha256[:12]})",
+                )
+            )
+        return {
+            "sha256": policy.sha256,
+            "source": policy.source,
+            "since": row.activated_at if row is not None else None,
+            "activated_by": row.activated_by if row is not None else None,
+            "pending_change_id": pending.change_id if pending is not None else None,
+            "pending_sha256": pending.sha256 if pending is not None else None,
+            "diff": diff,
+        }
 
     # --- pending changes (two-person rule) --------------------------------------------------
 

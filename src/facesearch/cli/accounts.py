@@ -4,6 +4,7 @@ that wait for a second administrator (the two-person rule)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -94,6 +95,53 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             typer.echo(f"pending: {shown(user['pending_changes'][0]['message'], markup=False)}")
             return
         typer.echo(f"roles of {user['username']}: {', '.join(user['roles'])}")
+
+    @user_app.command("rename")
+    @guard
+    @authenticated
+    def user_rename(
+        ctx: typer.Context, username: str, name: str, cred: Credential = NO_CREDENTIAL
+    ) -> None:
+        """Set a user's display name (administrators)."""
+        service, who = acting(ctx, cred)
+        user = service.accounts.update_user(who, username, display_name=name)
+        typer.echo(
+            shown(f"display name of {user['username']}: {user['display_name']}", markup=False)
+        )
+
+    @user_app.command("wellbeing")
+    @guard
+    @authenticated
+    def user_wellbeing(
+        ctx: typer.Context,
+        greyscale: Annotated[
+            bool | None,
+            typer.Option("--greyscale/--colour", help="Show the pictures in greyscale or not."),
+        ] = None,
+        blur: Annotated[
+            bool | None,
+            typer.Option(
+                "--blur/--no-blur",
+                help="Blur the pictures outside the face (the policy may force it).",
+            ),
+        ] = None,
+        cred: Credential = NO_CREDENTIAL,
+    ) -> None:
+        """Show or change your own wellbeing setting: applied to results, full images and media
+        alike (in the web app)."""
+        service, who = acting(ctx, cred)
+        now = service.accounts.wellbeing(who)
+        if greyscale is not None or blur is not None:
+            now = service.accounts.set_wellbeing(
+                who,
+                now["greyscale"] if greyscale is None else greyscale,
+                now["blur_outside_face"] if blur is None else blur,
+            )
+        forced = " (forced by the policy)" if now["blur_forced"] else ""
+        typer.echo(
+            f"greyscale: {'on' if now['greyscale'] else 'off'}; blur outside the face: "
+            f"{'on' if now['blur_outside_face'] else 'off'}{forced}"
+        )
 
     @user_app.command("list")
     @guard
@@ -242,6 +290,17 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             )
         if not found:
             typer.echo("no pending changes" if not every else "no changes")
+
+    @change_app.command("policy")
+    @guard
+    @authenticated
+    def change_policy(ctx: typer.Context, file: Path, cred: Credential = NO_CREDENTIAL) -> None:
+        """Ask to put a policy file in force (administrators): it is checked whole, then waits
+        for a second administrator's approval ('change approve ID')."""
+        service, who = acting(ctx, cred)
+        text = file.read_text(encoding="utf-8")
+        view = service.accounts.request_policy(who, text)
+        _pending(view)
 
     @change_app.command("approve")
     @guard

@@ -2,6 +2,7 @@
 
 * :mod:`.policy` - the policy file (purposes, approval, retention, limits), parsed whole.
 * :mod:`.users` - users, roles, argon2id passwords, API tokens.
+* :mod:`.wellbeing` - each user's wellbeing setting (greyscale, blur outside the face).
 * :mod:`.cases` - cases: the only context a search may run in.
 * :mod:`.searches` - governed searches and the review of their candidates.
 * :mod:`.audit` - the append-only, hash-chained audit log and its verification.
@@ -44,6 +45,7 @@ from facesearch.govern.suppression import (
     index_finder,
 )
 from facesearch.govern.users import Role
+from facesearch.govern.wellbeing import Wellbeing
 from facesearch.store.crypto import Cipher, decrypt, encrypt, generate_key
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "SearchOutcome",
     "SuppressionMatcher",
     "VerifyResult",
+    "Wellbeing",
     "canonical_json",
     "catalog_finder",
     "decrypt",

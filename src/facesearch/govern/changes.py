@@ -320,11 +320,42 @@ class PendingPolicy:
             row.target,
             str(payload.get("source", "")),
             str(payload.get("text", "")),
-            SYSTEM,
+            str(payload.get("asked_by") or SYSTEM),
             row.requested_at,
             endorsed,
             first if first and first != "(none)" else None,
         )
+
+
+def request_policy(
+    session: Session,
+    audit: AuditLog,
+    actor: str,
+    sha256: str,
+    text: str,
+    source: str,
+    in_force_sha256: str,
+    now: datetime,
+) -> PendingChange:
+    """An administrator asks to put a policy text (already checked by the caller: it parses)
+    in force: a pending change that a second administrator approves (the one who asked counts
+    as the first of the two). It supersedes any other policy change still pending."""
+    action = "policy.request"
+    acting = _require_admin(session, actor, action)
+    if sha256 == in_force_sha256:
+        raise RefusedError(action, "this policy is already in force")
+    supersede(session, audit, "policy", sha256, actor=acting.username)
+    return request(
+        session,
+        audit,
+        acting.username,
+        "policy",
+        sha256,
+        {"text": text, "source": source, "asked_by": acting.username},
+        f"put policy {sha256[:12]} ({source}) in force",
+        now,
+        {"policy_sha256": sha256, "in_force_sha256": in_force_sha256, "source": source},
+    )
 
 
 def pending_policy(session: Session) -> PendingPolicy | None:
@@ -343,9 +374,11 @@ def ever_requested(session: Session, kind: str, target: str) -> bool:
     return bool(n)
 
 
-def supersede(session: Session, audit: AuditLog, kind: str, keep_target: str) -> None:
+def supersede(
+    session: Session, audit: AuditLog, kind: str, keep_target: str, actor: str = SYSTEM
+) -> None:
     """Mark the pending changes of ``kind`` on any other target superseded (a newer policy
-    file replaces one still waiting)."""
+    file, or a policy an administrator asks for, replaces one still waiting)."""
     rows = session.execute(
         select(PendingChange).where(
             PendingChange.kind == kind,
@@ -356,7 +389,7 @@ def supersede(session: Session, audit: AuditLog, kind: str, keep_target: str) ->
     for row in rows:
         row.status = SUPERSEDED
         audit.record(
-            SYSTEM,
+            actor,
             "change.superseded",
             {"change_id": row.id, "kind": kind, "target": row.target, "by": keep_target},
         )

@@ -7,7 +7,8 @@ fields are errors, so a typo cannot silently fall back to a default. The one exc
 ``[access]`` table (web sessions and search quotas), added later: a policy without it gets
 :data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
 Likewise ``[review]`` (how many people must examine a possible match): without it,
-:data:`DEFAULT_REVIEW` (two people).
+:data:`DEFAULT_REVIEW` (two people); and ``[wellbeing]`` (``force_blur``: nobody may turn off
+the blur outside the face): without it, :data:`DEFAULT_WELLBEING` (not forced).
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -105,6 +106,14 @@ class StandingPolicy:
     review_days: int = 30
 
 
+class WellbeingPolicy:
+    """The minimum of every user's wellbeing setting: with ``force_blur`` the pictures are
+    always blurred outside the face (a user cannot turn it off)."""
+
+    force_blur: bool
+
+
+DEFAULT_WELLBEING = WellbeingPolicy(False)
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
 DEFAULT_STANDING = StandingPolicy()
 DEFAULT_REVIEW = ReviewPolicy(2)
@@ -132,6 +141,7 @@ class Policy:
     access: AccessPolicy = DEFAULT_ACCESS
     review: ReviewPolicy = DEFAULT_REVIEW
     standing: StandingPolicy = DEFAULT_STANDING
+    wellbeing: WellbeingPolicy = DEFAULT_WELLBEING
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -165,6 +175,8 @@ class Policy:
             f"{self.review.verifications_required} people have examined it (the reviewer and "
             f"{self.review.verifications_required - 1} independent verifier(s))",
         ]
+        if self.wellbeing.force_blur:
+            lines.append("wellbeing: pictures are always blurred outside the face")
         if self.audit is not None:
             a = self.audit
             lines.append(
@@ -277,6 +289,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "access",
             "review",
             "standing",
+            "wellbeing",
         },
     )
 
@@ -377,6 +390,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             )
             if standing.review_days > standing.max_days:
                 c.bad("standing.review_days", "must be at most standing.max_days")
+    wellbeing = DEFAULT_WELLBEING
+    if "wellbeing" in doc:
+        wb = c.table(doc, "wellbeing", {"force_blur"})
+        if wb:
+            wellbeing = WellbeingPolicy(c.bool_(wb, "wellbeing", "force_blur"))
 
     if c.problems:
         raise PolicyError(source, c.problems)
@@ -394,6 +412,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         access=access,
         review=review,
         standing=standing,
+        wellbeing=wellbeing,
     )
 
 

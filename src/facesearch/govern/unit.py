@@ -261,7 +261,13 @@ class GovernanceCore:
                 in_force = file
             else:
                 in_force = self._policy_of(latest)
-                if not changes.ever_requested(s, "policy", file.sha256):
+                # a file that was in force before (replaced since, e.g. from the web app) is
+                # stale, not a change: an operator going back to it asks for it (the CLI's
+                # ``change policy FILE``, or the Policy page)
+                was_in_force = s.execute(
+                    select(PolicyVersion.id).where(PolicyVersion.sha256 == file.sha256).limit(1)
+                ).scalar_one_or_none()
+                if was_in_force is None and not changes.ever_requested(s, "policy", file.sha256):
                     changes.supersede(s, audit, "policy", file.sha256)
                     changes.request(
                         s,

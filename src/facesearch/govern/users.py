@@ -397,6 +397,23 @@ def set_roles(
     return None
 
 
+def set_display_name(
+    session: Session, audit: AuditLog, actor: str, username: str, display_name: str
+) -> None:
+    """An administrator changes a user's display name (at once: it grants nothing)."""
+    action = "user.rename"
+    require_user(session, actor, action, {Role.ADMINISTRATOR})
+    target = target_user(session, action, username)
+    new = display_name.strip()
+    if len(new) > 200:
+        raise RefusedError(action, "a display name has at most 200 characters")
+    old = target.display_name or ""
+    if new == old:
+        return
+    target.display_name = new
+    audit.record(actor, action, {"user": target.username, "from": old, "to": new})
+
+
 def target_user(session: Session, action: str, username: str) -> User:
     user = find_user(session, username)
     if user is None:

@@ -3,6 +3,7 @@
 from facesearch.govern import multisearch_schema as govern_multisearch_schema  # noqa: F401
 from facesearch.govern import schema as govern_schema  # noqa: F401
 from facesearch.govern import web_sessions as govern_web_sessions  # noqa: F401
+from facesearch.govern import wellbeing as govern_wellbeing  # noqa: F401
 from facesearch.media import schema as media_schema  # noqa: F401
 from facesearch.store import jobs as store_jobs  # noqa: F401
 from facesearch.store import schema  # noqa: F401

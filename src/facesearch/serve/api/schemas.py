@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from facesearch.app.types import AuthMethod, as_utc, case_number_problem
+from facesearch.serve.api.schemas_account import WellbeingOut
 
 T = TypeVar("T")
 # SQLite hands back naive datetimes (they are UTC): always send them with their offset
@@ -68,6 +69,7 @@ class MeOut(BaseModel):
     auth: AuthMethod
     csrf_token: str | None = None
     session_expires_at: UtcDateTime | None = None
+    wellbeing: WellbeingOut = Field(default_factory=WellbeingOut)  # schemas_account.py
 
 
 class LoginOut(BaseModel):
@@ -87,6 +89,7 @@ class UserIn(In):
 
 
 class UserPatch(In):
+    display_name: str | None = Field(default=None, max_length=200)
     roles: list[str] | None = Field(default=None, min_length=1, max_length=4)
     active: bool | None = None
     password: str | None = Field(default=None, max_length=1024)

@@ -1,19 +1,25 @@
-"""The policy in force and the one pending, if any (any signed-in user may read them), and
-validating a policy text."""
+"""The policy in force and the one pending, if any (any signed-in user may read them),
+validating a policy text, and asking to put a checked one in force (administrators: a pending
+change a second administrator approves with ``POST /changes/{id}/approve``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from facesearch.app.types import PolicyError
 from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
 from facesearch.serve.api.schemas import (
+    ChangeOut,
     PendingPolicyOut,
     PolicyCheckOut,
     PolicyOut,
     PolicyProblemOut,
     PolicyTextIn,
 )
+from facesearch.serve.api.schemas_account import PolicyInForceOut, PolicyRequestIn
 from facesearch.serve.api.views import policy_out
 
 router = APIRouter(prefix="/policy", tags=["policy"])
@@ -41,3 +47,27 @@ def validate(body: PolicyTextIn, who: CurrentPrincipal, service: ServiceDep) -> 
             problems=[PolicyProblemOut(field=f, message=m) for f, m in exc.problems],
         )
     return PolicyCheckOut(valid=True, sha256=parsed.sha256, problems=[])
+
+
+@router.get("/in-force", response_model=PolicyInForceOut)
+def in_force(who: CurrentPrincipal, service: ServiceDep) -> PolicyInForceOut:
+    """The policy in force: its hash, since when, who put it in force; and the pending one's
+    change, hash and unified diff against it, if one waits."""
+    return PolicyInForceOut.model_validate(service.accounts.policy_in_force(who))
+
+
+@router.post(
+    "/request",
+    status_code=202,
+    response_model=ChangeOut,
+    responses={
+        403: {"description": "not an administrator, or this policy is already in force"},
+        422: {"description": "the text is not a valid policy (every problem listed)"},
+    },
+)
+def request_policy(body: PolicyRequestIn, who: CurrentPrincipal, service: ServiceDep) -> Any:
+    """Ask to put a policy text in force (administrators): checked whole, then pending until a
+    second administrator approves it (``POST /changes/{change_id}/approve``)."""
+    view = service.accounts.request_policy(who, body.text)
+    out = ChangeOut.model_validate(view)
+    return JSONResponse(out.model_dump(mode="json"), status_code=202)

@@ -1,5 +1,6 @@
 """Users (administrators manage them; auditors read the list), pending changes (the
-two-person rule), password changes and API tokens.
+two-person rule), password changes and API tokens. ``PATCH /users/{username}`` changes a
+user's display name, roles, state or password (a reset: they choose a new one at sign-in).
 
 Granting administrator or supervisor and re-enabling a user answer ``202 Accepted`` with the
 pending change: it takes effect when a second administrator approves it
@@ -79,6 +80,7 @@ def update_user(
         active=body.active,
         password=body.password,
         current_password=body.current_password,
+        display_name=body.display_name,
     )
     if body.password is not None or body.active is False:
         sessions.delete_user(user["username"])  # here at once; elsewhere by the session epoch

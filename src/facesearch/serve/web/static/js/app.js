@@ -10,6 +10,7 @@ import { mediaView } from "./views/media.js";
 import { collectionsView, ingestView } from "./views/admin.js";
 import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
+import { accountView } from "./views/account.js";
 import { auditView } from "./views/audit.js";
 import { incidentsView } from "./views/incidents.js";
 import { alertsView, refreshAlertBadge } from "./views/alerts.js";
@@ -80,6 +81,7 @@ const ROUTES = [
   [/^\/policy$/, policyView, null],
   [/^\/incidents$/, incidentsView, null],
   [/^\/alerts$/, alertsView, ["investigator", "supervisor"]],
+  [/^\/account$/, accountView, null],
 ];
 
 function homeFor(me) {
@@ -104,7 +106,7 @@ function renderChrome() {
   refreshAlertBadge(app);
   replace(
     whoami,
-    h("span", {}, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
+    h("a", { href: "#/account", id: "account-link", title: "My account" }, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
     h("button", { type: "button", class: "secondary", id: "logout", on: { click: logout } }, "Sign out"),
   );
 }

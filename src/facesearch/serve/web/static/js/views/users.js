@@ -4,7 +4,7 @@ import { withButton } from "./common.js";
 
 const ROLES = ["administrator", "investigator", "supervisor", "auditor"];
 
-/** Users (add, roles, disable/enable), pending changes (the two-person rule: approve or reject
+/** Users (add; edit: display name, roles, password reset; disable/enable), pending changes (the two-person rule: approve or reject
  * what another administrator asked for) and API tokens (create, shown once; revoke). */
 export async function usersView(app) {
   const usersBox = h("div", {});
@@ -15,7 +15,7 @@ export async function usersView(app) {
 
   async function refresh() {
     const [users, tokens, changes] = await Promise.all([all("/users"), all("/tokens"), isAdmin ? all("/changes") : []]);
-    replace(usersBox, table(["User", "Name", "Roles", "State", "Created", ""], users.map((u) => userRow(app, u, refresh)), "Users"));
+    replace(usersBox, table(["User", "Name", "Roles", "State", "Created", ""], users.flatMap((u) => userRows(app, u, refresh)), "Users"));
     replace(
       changesBox,
       changes.length
@@ -87,7 +87,53 @@ export async function usersView(app) {
   );
 }
 
-function userRow(app, u, refresh) {
+/** A user's row and, below it, their Edit form (hidden until "Edit" is pressed). */
+function userRows(app, u, refresh) {
+  const form = editForm(app, u, refresh);
+  const formRow = h("tr", { class: "edit-row", hidden: true }, h("td", { colspan: "6" }, form));
+  const edit = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-label": `Edit ${u.username}` }, "Edit");
+  edit.addEventListener("click", () => {
+    formRow.hidden = !formRow.hidden;
+    edit.setAttribute("aria-expanded", String(!formRow.hidden));
+    if (!formRow.hidden) form.querySelector("input").focus();
+  });
+  return [userRow(app, u, refresh, edit), formRow];
+}
+
+/** Edit a user: display name (at once), roles (granting administrator or supervisor waits for
+ * a second administrator), and a password reset (the user chooses a new one at sign-in). */
+function editForm(app, u, refresh) {
+  const key = u.username.replace(/[^a-z0-9_-]/g, "_");
+  const name = input("display_name", { value: u.display_name || "", id: `edit-${key}-name`, maxlength: 200 });
+  const boxes = ROLES.map((r) => h("input", { type: "checkbox", name: "roles", value: r, id: `edit-${key}-role-${r}`, checked: (u.roles || []).includes(r) }));
+  const own = u.username === app.me.username;
+  const reset = own ? null : input("password", { type: "password", autocomplete: "new-password", id: `edit-${key}-password`, minlength: 12 });
+  const save = h("button", { type: "submit" }, `Save ${u.username}`);
+  return h(
+    "form",
+    { class: "stack edit-user", id: `edit-${key}`, on: { submit: (e) => { e.preventDefault(); withButton(app, save, async () => {
+      const body = {};
+      if (name.value.trim() !== (u.display_name || "")) body.display_name = name.value.trim();
+      const roles = boxes.filter((b) => b.checked).map((b) => b.value);
+      if (!roles.length) throw new Error("Choose at least one role.");
+      if (roles.slice().sort().join(",") !== (u.roles || []).slice().sort().join(",")) body.roles = roles;
+      if (reset && reset.value) body.password = reset.value;
+      if (!Object.keys(body).length) throw new Error("Nothing to save: nothing was changed.");
+      const out = await api("PATCH", `/users/${encodeURIComponent(u.username)}`, { json: body });
+      const waiting = (out.pending_changes || []).map((c) => c.message);
+      app.flash(waiting.length ? waiting.join(" ") : `${u.username} saved${body.password ? ": they must choose a new password at sign-in" : ""}.`);
+      await refresh();
+    }); } } },
+    h("h3", {}, `Edit ${u.username}`),
+    field("Display name", name),
+    h("fieldset", {}, h("legend", {}, "Roles"), boxes.map((b) => h("div", { class: "check" }, b, h("label", { for: b.id }, b.value))),
+      h("p", { class: "hint" }, "Granting administrator or supervisor takes effect when a second administrator approves it.")),
+    reset ? field("Reset the password", reset, "Leave empty to keep it. After a reset the user must choose a new password at sign-in; their sessions end.") : null,
+    h("div", { class: "actions" }, save),
+  );
+}
+
+function userRow(app, u, refresh, edit) {
   const toggle = h("button", { type: "button", class: "secondary", "aria-label": `${u.active ? "Disable" : "Enable"} ${u.username}` }, u.active ? "Disable" : "Enable");
   // Asked before the button is disabled by withButton, so that focus can come back to it.
   toggle.addEventListener("click", async () => {
@@ -106,7 +152,7 @@ function userRow(app, u, refresh) {
     h("td", {}, (u.roles || []).join(", ")),
     h("td", {}, u.active ? "active" : `disabled ${formatTime(u.disabled_at)}`),
     h("td", {}, formatTime(u.created_at)),
-    h("td", {}, u.username === app.me.username ? null : toggle),
+    h("td", {}, edit, u.username === app.me.username ? null : toggle),
   );
 }
 

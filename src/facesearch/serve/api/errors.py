@@ -71,6 +71,8 @@ def _not_found_reason(reason: str) -> bool:
             "no search",
             "no case",
             "no face",
+            "no collection",
+            "no image",
             "no ingest job",
             "no removal request",
             "no token",

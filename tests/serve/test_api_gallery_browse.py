@@ -111,6 +111,10 @@ def test_browse_flagged_filter_access_and_removal(
         assert left["total"] == direct - 3
         assert {"person-1.jpg", "blank.jpg"}.isdisjoint(Path(i["file"]).name for i in left["items"])
         assert admin.post("/api/v1/images/999999/delete", json={"reason": "x"}).status_code == 404
+        assert (
+            admin.post(f"/api/v1/faces/{astro_face}/delete", json={"reason": "again"}).status_code
+            == 404
+        )
 
         with env.service.governance.session() as s:
             logged = [(e.action, e.details) for e in entries(s)]

@@ -122,6 +122,14 @@ class Library:
                 ]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
+    def known_face(self, who: Principal, face_id: int, action: str) -> None:
+        """Refuse (and log) ``action`` on a face the gallery does not hold (administrators:
+        anyone else is refused for their role first)."""
+        asked = {"face_id": face_id}
+        self.ctx.governance.require_role(who.username, action, Role.ADMINISTRATOR, asked)
+        if not self.ctx.gallery.catalog.faces([face_id]):
+            self.ctx.refuse(who, action, f"no face {face_id}", asked)
+
     def remove_image(self, who: Principal, image_id: int, reason: str) -> int:
         """Delete an image with all its faces and provenance, from the catalog and the
         index at once (administrators; logged as ``images.delete`` with the reason and the

@@ -60,6 +60,7 @@ def delete_face(
 ) -> DeletedOut:
     """Delete one face from the catalog and the index (administrators; logged with the
     reason); an image left without a face goes too."""
+    service.library.known_face(who, face_id, "faces.delete")
     return DeletedOut(removed=service.admin.remove_faces(who, [face_id], body.reason))
 
 

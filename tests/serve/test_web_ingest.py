@@ -142,8 +142,10 @@ def test_ingest_by_upload_at_390px_then_browse_flagged_and_delete(
     wider = page.evaluate(WIDER)
     assert wider == [], "; ".join(wider)
     check_page(session)
-
     page.set_viewport_size({"width": 1280, "height": 720})
+    assert page.evaluate(WIDER) == []
+    check_page(session)
+
     session.go("#/admin/collections")
     line = page.locator(f"tr[data-collection='{COLLECTION}']")
     assert [t.strip() for t in line.locator("td").all_inner_texts()[1:]] == ["3", "2", "1"]

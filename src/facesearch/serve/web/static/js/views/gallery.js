@@ -20,7 +20,7 @@ export async function galleryView(app, [name], query) {
   // the filter and the page change in place (the reason typed is kept), the address follows
   let flagged = query.get("flagged") === "1";
   let offset = Math.max(0, Number.parseInt(query.get("offset") || "0", 10) || 0);
-  const listBox = h("div", { id: "gallery-images", "aria-live": "polite" });
+  const listBox = h("div", { id: "gallery-images", "aria-live": "polite", tabindex: "-1" });
   const reason = input("reason", { maxlength: "5000", autocomplete: "off" });
   const onlyFlagged = h("input", { type: "checkbox", id: "only-flagged", checked: flagged });
   onlyFlagged.addEventListener("change", () => move(onlyFlagged.checked, 0));
@@ -65,6 +65,7 @@ export async function galleryView(app, [name], query) {
       const done = await api("POST", path, { json: { reason: why } });
       app.flash(`Deleted ${what}: ${done.removed} face${done.removed === 1 ? "" : "s"} removed from the gallery and from search.`);
       await load();
+      listBox.focus({ preventScroll: true }); // the button is gone: focus stays in the list
     });
   }
 

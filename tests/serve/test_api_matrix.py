@@ -40,6 +40,7 @@ class World:
     cluster: int | None = None
     person: tuple[int, int] | None = None  # C-M's person (cluster) and its one face
     other: int | None = None  # the person a split of it made last
+    spare: tuple[int, int] | None = None  # an image and its face for the delete cells
 
     def client(self, role: str) -> TestClient:
         client = self.env.client()
@@ -284,6 +285,28 @@ def standing_alert(w: World) -> dict[str, Any]:
     return {"alert_id": alert_id}
 
 
+def spare_image(w: World) -> dict[str, Any]:
+    """An image with one face of its own (the hopper photo, one pixel changed), in a
+    collection of its own; ingested again once a delete cell has removed it."""
+    from PIL import Image
+
+    from facesearch.store import browse
+
+    catalog = w.env.service.gallery.catalog
+    if w.spare is None or not catalog.faces([w.spare[1]]):
+        name = _unique("spare")
+        rgb = np.asarray(Image.open(w.photos / "hopper.jpg").convert("RGB")).copy()
+        rgb[0, 0] = (next(_counter) % 256, 0, 0)
+        write_image(w.photos.parent / name / "spare.jpg", rgb)
+        w.env.ingest([w.photos.parent / name], collection=name, workers=0)
+        with catalog.session() as s:
+            coll = browse.collection_id(s, name)
+            assert coll is not None
+            (image,) = browse.images_page(s, coll)
+        w.spare = (image["id"], image["faces"][0]["id"])
+    return {"image_id": w.spare[0], "face_id": w.spare[1], "name": "matrix"}
+
+
 def nothing(w: World) -> dict[str, Any]:
     return {}
 
@@ -385,6 +408,22 @@ CELLS: list[Cell] = [
     Cell("POST", "/ingest/jobs/{job_id}/cancel", only(200, "admin"), ingest_job),
     Cell("POST", "/ingest/jobs/{job_id}/resume", only(202, "admin"), interrupted_job),
     Cell("GET", "/ingest/runs", only(200, "admin", "aud")),
+    Cell("GET", "/ingest/roots", only(200, "admin")),
+    Cell("GET", "/collections/{name}/images", only(200, "admin"), spare_image),
+    Cell(
+        "POST",
+        "/faces/{face_id}/delete",
+        only(200, "admin"),
+        spare_image,
+        lambda w: {"reason": "matrix"},
+    ),
+    Cell(
+        "POST",
+        "/images/{image_id}/delete",
+        only(200, "admin"),
+        spare_image,
+        lambda w: {"reason": "matrix"},
+    ),
     Cell("GET", "/ingest/runs/1/failures", only(200, "admin", "aud")),
     Cell("GET", "/cases", OK),
     Cell(

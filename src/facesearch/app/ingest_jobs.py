@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ class IngestJobs:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._beat: threading.Thread | None = None
+        self._counted: dict[int, datetime] = {}  # when a live job had counted its files
 
     # --- the catalog and start-up ---------------------------------------------------------
 
@@ -208,6 +209,11 @@ class IngestJobs:
         ctx.governance.record(who.username, "ingest.resume", {**asked, "new_job": job.id})
         return job
 
+    def state(self, job: IngestJob, now: datetime | None = None) -> dict[str, Any]:
+        """Where a job stands (:func:`job_state`), timed from when this process saw it
+        count its files (a job another process runs: from its start)."""
+        return job_state(job, self._counted.get(job.id), now)
+
     def wait(self, job_id: int, timeout: float = 60.0) -> IngestJob | None:
         """Block until the job has finished (tests, scripts)."""
         deadline = time.monotonic() + timeout
@@ -274,6 +280,7 @@ class IngestJobs:
             nonlocal reports, written
             reports += 1
             job.files_total, job.files_done, job.faces = p.files_total, p.files_done, p.faces
+            self._counted.setdefault(job.id, datetime.now(UTC))
             if p.run_id is not None and job.run_id is None:
                 job.run_id = p.run_id
                 written = 0.0  # the run's id is written at once
@@ -327,6 +334,7 @@ class IngestJobs:
             cleanup=job.cleanup if keep else [],
         )
         self._live.pop(job.id, None)
+        self._counted.pop(job.id, None)
         if not keep:
             self._remove_uploads(job)
         self._cond.notify_all()
@@ -335,6 +343,48 @@ class IngestJobs:
     def _remove_uploads(job: IngestJob) -> None:
         for path in job.cleanup:
             shutil.rmtree(Path(path), ignore_errors=True)
+
+
+#: What a job is doing, in words: the web app shows these (``phase``).
+PHASES = {
+    "waiting": "queued: waiting for its turn (one job runs at a time)",
+    "counting files": "starting: counting the files to read",
+    "starting": "starting: loading the models and reading the first photos",
+    "ingesting": "reading photos and storing their faces",
+    "finishing": "finishing: storing the last faces and the second vectors",
+}
+
+
+def job_state(
+    job: IngestJob, counted_at: datetime | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """A job's ``phase`` (a key of :data:`PHASES`, None once it has ended; ``phase_text`` in
+    words) and, while it reads photos, its rate (``files_per_second``, since it had counted
+    its files, else since it started) and ``estimated_end`` at that rate."""
+    now = now or datetime.now(UTC)
+    out: dict[str, Any] = {"phase": None, "files_per_second": None, "estimated_end": None}
+    total, done = job.files_total, job.files_done
+    if job.status == "queued":
+        out["phase"] = "waiting"
+    elif job.status == "running" and not total and job.run_id is None:
+        out["phase"] = "counting files"
+    elif job.status == "running" and not done:
+        out["phase"] = "starting"
+    elif job.status == "running":
+        out["phase"] = "finishing" if done >= total else "ingesting"
+    out["phase_text"] = PHASES.get(out["phase"] or "")
+    if job.status != "running":
+        return out
+    since = counted_at or job.started_at
+    if since is None or not done:
+        return out
+    seconds = (now - since).total_seconds()
+    if seconds > 0:
+        rate = done / seconds
+        out["files_per_second"] = round(rate, 2)
+        if done < total:
+            out["estimated_end"] = now + timedelta(seconds=(total - done) / rate)
+    return out
 
 
 def job_dict(job: IngestJob) -> dict[str, Any]:

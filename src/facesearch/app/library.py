@@ -25,6 +25,7 @@ from facesearch.app.results import IngestJob
 from facesearch.app.standing import Standing
 from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
 from facesearch.errors import ConfigError, EncryptionError, FacesearchError
+from facesearch.engine.quality import BLURRED, LOW_CONFIDENCE, PROFILE, TOO_SMALL
 from facesearch.govern import users as users_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators
@@ -35,9 +36,17 @@ from facesearch.ingest.runner import IngestProgress, IngestReport, ProgressCallb
 from facesearch.ingest.second_pass import SecondPassCallback, SecondPassReport
 from facesearch.ingest.second_vectors import SecondVectors
 from facesearch.search.backends import Backends
+from facesearch.store import browse
 from facesearch.store.private import loose_permissions, make_private, private_dir, sqlite_file
 
 log = logging.getLogger(__name__)
+#: Why a face is kept out of search, in words (``engine/quality.py``'s flags).
+FLAG_WORDS = {
+    TOO_SMALL: "too small: the face box is under the minimum size in pixels",
+    BLURRED: "blurred: too little detail to compare reliably",
+    PROFILE: "profile: the head is turned too far from the camera",
+    LOW_CONFIDENCE: "low confidence: the detector is not sure this is a face",
+}
 
 
 class Library:
@@ -80,9 +89,76 @@ class Library:
         return info
 
     def collections(self, who: Principal) -> list[dict[str, Any]]:
+        """Each collection with its images and faces and, to an administrator, how many of
+        its faces are flagged (kept out of search for a quality reason)."""
         self.ctx.require(who, "gallery.collections")
         found: list[dict[str, Any]] = self.ctx.gallery.catalog.collections()
+        if who.has(Role.ADMINISTRATOR):
+            with self.ctx.gallery.catalog.session() as s:
+                flagged = browse.flagged_by_collection(s)
+            for c in found:
+                c["flagged"] = flagged.get(c["name"], 0)
         return found
+
+    # --- the gallery browser (administrators) ---------------------------------------------------
+
+    def browse(
+        self, who: Principal, collection: str, *, flagged: bool, limit: int, offset: int
+    ) -> dict[str, Any]:
+        """One page of a collection's images (``Page`` shape: items, total, limit, offset),
+        each with its provenance there and its faces (only the flagged ones when
+        ``flagged``), every flag with its reason in words (administrators)."""
+        ctx = self.ctx
+        asked = {"collection": collection, "flagged": flagged}
+        ctx.require(who, "gallery.browse", Role.ADMINISTRATOR)
+        with ctx.gallery.catalog.session() as s:
+            coll = browse.collection_id(s, collection)
+            if coll is None:
+                ctx.refuse(who, "gallery.browse", f"no collection {collection!r}", asked)
+            total = browse.count_images(s, coll, flagged)
+            items = browse.images_page(s, coll, flagged=flagged, limit=limit, offset=offset)
+        for image in items:
+            for face in image["faces"]:
+                face["reasons"] = [
+                    {"flag": f, "reason": FLAG_WORDS.get(f, f.replace("_", " "))}
+                    for f in face["flags"]
+                ]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    def known_face(self, who: Principal, face_id: int, action: str) -> None:
+        """Refuse (and log) ``action`` on a face the gallery does not hold (administrators:
+        anyone else is refused for their role first)."""
+        asked = {"face_id": face_id}
+        self.ctx.governance.require_role(who.username, action, Role.ADMINISTRATOR, asked)
+        if not self.ctx.gallery.catalog.faces([face_id]):
+            self.ctx.refuse(who, action, f"no face {face_id}", asked)
+
+    def remove_image(self, who: Principal, image_id: int, reason: str) -> int:
+        """Delete an image with all its faces and provenance, from the catalog and the
+        index at once (administrators; logged as ``images.delete`` with the reason and the
+        image's SHA-256). Returns how many faces went with it."""
+        ctx = self.ctx
+        asked: dict[str, Any] = {"image": image_id, "reason": reason}
+        ctx.governance.require_role(who.username, "images.delete", Role.ADMINISTRATOR, asked)
+        gallery = ctx.gallery
+        with ctx.writing("removal"):
+            with gallery.catalog.session() as s:
+                found = browse.image_row(s, image_id)
+            if found is None:
+                ctx.refuse(who, "images.delete", f"no image {image_id}", asked)
+            sha, face_ids = found
+            removed = gallery.remove_faces(face_ids) if face_ids else 0
+            if not face_ids:  # an image without a face goes alone
+                with gallery.catalog.session() as s:
+                    keys = browse.remove_faceless_image(s, image_id)
+                for key in keys:
+                    gallery.blobs.delete(key)
+        ctx.governance.record(
+            who.username,
+            "images.delete",
+            {**asked, "image_sha256": sha, "faces": face_ids, "removed": removed},
+        )
+        return removed
 
     def runs(self, who: Principal, limit: int = 1000) -> list[dict[str, Any]]:
         self.ctx.require(who, "ingest.runs", Role.ADMINISTRATOR, Role.AUDITOR)
@@ -252,6 +328,12 @@ class Library:
             f"{path} is not under a folder the server allows for ingest (FACESEARCH_INGEST_ROOTS)",
             {"path": path},
         )
+
+    def ingest_roots(self, who: Principal) -> list[str]:
+        """The folders a server-side ingest may read from (the settings' ingest roots;
+        administrators)."""
+        self.ctx.require(who, "ingest.roots", Role.ADMINISTRATOR)
+        return [str(Path(r).expanduser().resolve()) for r in self.ctx.settings.ingest_roots]
 
     def may_upload(self, who: Principal) -> None:
         """Refuse (and log) an upload of photos to ingest unless ``who`` administers."""

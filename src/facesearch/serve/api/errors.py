@@ -74,6 +74,8 @@ def _not_found_reason(reason: str) -> bool:
             "no incident",
             "no alert",
             "no standing query",
+            "no collection",
+            "no image",
             "no ingest job",
             "no removal request",
             "no token",

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from facesearch.app.results import IngestJob
+from facesearch.app.service import Service
 from facesearch.app.types import is_archive as is_archive_name
 from facesearch.serve.api.deps import (
     CurrentPrincipal,
@@ -23,11 +25,11 @@ from facesearch.serve.api.deps import (
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import (
     FailureOut,
-    IngestJobOut,
     IngestPathIn,
     IngestRunOut,
     Page,
 )
+from facesearch.serve.api.schemas_ingest import IngestJobStateOut, IngestRootsOut
 from facesearch.serve.api.uploads import (
     ArchiveLimits,
     check_archive,
@@ -35,18 +37,32 @@ from facesearch.serve.api.uploads import (
     is_archive,
     save_upload,
 )
-from facesearch.serve.api.views import job_out
+from facesearch.serve.api.views import job_out as plain_job_out
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 
 
-@router.post("/jobs", response_model=IngestJobOut, status_code=202)
-def start_from_path(body: IngestPathIn, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+def job_out(job: IngestJob, service: Service) -> IngestJobStateOut:
+    """The job as sent, with where it stands (phase, rate, estimated end)."""
+    state = service.library.jobs.state(job)
+    return IngestJobStateOut.model_validate({**plain_job_out(job).model_dump(), **state})
+
+
+@router.get("/roots", response_model=IngestRootsOut)
+def ingest_roots(who: CurrentPrincipal, service: ServiceDep) -> IngestRootsOut:
+    """The server folders a job may ingest from (administrators)."""
+    return IngestRootsOut(roots=service.library.ingest_roots(who))
+
+
+@router.post("/jobs", response_model=IngestJobStateOut, status_code=202)
+def start_from_path(
+    body: IngestPathIn, who: CurrentPrincipal, service: ServiceDep
+) -> IngestJobStateOut:
     path = service.library.allowed_ingest_path(who, body.path)
-    return job_out(service.library.start_job(who, [str(path)], body.collection))
+    return job_out(service.library.start_job(who, [str(path)], body.collection), service)
 
 
-@router.post("/jobs/upload", response_model=IngestJobOut, status_code=202)
+@router.post("/jobs/upload", response_model=IngestJobStateOut, status_code=202)
 def start_from_upload(
     request: Request,
     who: CurrentPrincipal,
@@ -54,7 +70,7 @@ def start_from_upload(
     settings: SettingsDep,
     archive: Annotated[UploadFile, File(description="A zip or tar archive of photos.")],
     collection: Annotated[str | None, Form(max_length=200)] = None,
-) -> IngestJobOut:
+) -> IngestJobStateOut:
     check_content_length(request, settings.max_archive_bytes, "archive")
     service.library.may_upload(who)
     name = Path(archive.filename or "upload.zip").name
@@ -72,31 +88,31 @@ def start_from_upload(
     job = service.library.start_job(
         who, [str(target)], collection or None, [str(folder)], names={str(target): name}
     )
-    return job_out(job)
+    return job_out(job, service)
 
 
-@router.get("/jobs", response_model=Page[IngestJobOut])
+@router.get("/jobs", response_model=Page[IngestJobStateOut])
 def list_jobs(who: CurrentPrincipal, service: ServiceDep, params: PageDep) -> dict[str, Any]:
-    return page([job_out(j) for j in service.library.list_jobs(who)], params)
+    return page([job_out(j, service) for j in service.library.list_jobs(who)], params)
 
 
-@router.get("/jobs/{job_id}", response_model=IngestJobOut)
-def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
-    return job_out(service.library.job(who, job_id))
+@router.get("/jobs/{job_id}", response_model=IngestJobStateOut)
+def get_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobStateOut:
+    return job_out(service.library.job(who, job_id), service)
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=IngestJobOut)
-def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+@router.post("/jobs/{job_id}/cancel", response_model=IngestJobStateOut)
+def cancel_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobStateOut:
     service.library.cancel_job(who, job_id)
     # read again: a job another server process holds is changed in the catalog, not in place
-    return job_out(service.library.job(who, job_id))
+    return job_out(service.library.job(who, job_id), service)
 
 
-@router.post("/jobs/{job_id}/resume", response_model=IngestJobOut, status_code=202)
-def resume_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobOut:
+@router.post("/jobs/{job_id}/resume", response_model=IngestJobStateOut, status_code=202)
+def resume_job(job_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> IngestJobStateOut:
     """Queue a new job of an interrupted job's sources, linked to it (``resumes``); photos
     already stored are skipped, so nothing is doubled."""
-    return job_out(service.library.jobs.resume(who, job_id))
+    return job_out(service.library.jobs.resume(who, job_id), service)
 
 
 @router.get("/runs", response_model=Page[IngestRunOut])

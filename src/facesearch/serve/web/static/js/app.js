@@ -7,7 +7,7 @@ import { caseView } from "./views/case.js";
 import { newSearchView } from "./views/search.js";
 import { resultsView } from "./views/results.js";
 import { mediaView } from "./views/media.js";
-import { collectionsView, ingestView } from "./views/admin.js";
+import { collectionsView, galleryView, ingestView } from "./views/admin.js";
 import { usersView } from "./views/users.js";
 import { policyView } from "./views/policy.js";
 import { accountView } from "./views/account.js";
@@ -75,6 +75,7 @@ const ROUTES = [
   [/^\/cases\/([^/]+)\/media$/, mediaView, ["investigator", "supervisor"]],
   [/^\/searches\/(\d+)$/, resultsView, null],
   [/^\/admin\/collections$/, collectionsView, ["administrator"]],
+  [/^\/admin\/collections\/([^/]+)$/, galleryView, ["administrator"]],
   [/^\/admin\/ingest$/, ingestView, ["administrator"]],
   [/^\/admin\/users$/, usersView, ["administrator"]],
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],

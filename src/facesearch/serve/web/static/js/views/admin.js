@@ -4,10 +4,12 @@ import { errorBox, withButton } from "./common.js";
 
 const POLL_MS = 1000;
 
+export { galleryView } from "./gallery.js";
+
 /** Collections and the gallery's figures. */
 export async function collectionsView() {
   const [collections, stats] = await Promise.all([all("/collections"), api("GET", "/stats")]);
-  const flagged = Object.entries(stats.flagged_faces || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  const flagged = Object.entries(stats.flagged_faces || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ") || "none";
   return h(
     "section",
     {},
@@ -25,8 +27,15 @@ export async function collectionsView() {
       ),
     ),
     collections.length
-      ? table(["Collection", { label: "Images", num: true }, { label: "Faces", num: true }], collections.map((c) =>
-          h("tr", {}, h("td", {}, c.name), h("td", { class: "num" }, String(c.images)), h("td", { class: "num" }, String(c.faces))),
+      ? table(["Collection", { label: "Images", num: true }, { label: "Faces", num: true }, { label: "Flagged faces", num: true }], collections.map((c) =>
+          h(
+            "tr",
+            { dataset: { collection: c.name } },
+            h("td", {}, h("a", { href: `#/admin/collections/${encodeURIComponent(c.name)}`, "aria-label": `Browse collection ${c.name}` }, c.name)),
+            h("td", { class: "num" }, String(c.images)),
+            h("td", { class: "num" }, String(c.faces)),
+            h("td", { class: "num" }, c.flagged ? h("a", { href: `#/admin/collections/${encodeURIComponent(c.name)}?flagged=1`, "aria-label": `${c.flagged} flagged faces in ${c.name}` }, String(c.flagged)) : "0"),
+          ),
         ), "Collections")
       : h("p", { class: "muted" }, "No collection yet: ingest photos first."),
   );
@@ -63,6 +72,15 @@ export async function ingestView(app) {
   app.cleanup.push(() => clearTimeout(timer));
 
   const path = input("path", { required: true, placeholder: "/srv/photos/case-files" });
+  const rootsBox = h("div", { id: "ingest-roots", class: "roots" });
+  try {
+    const { roots } = await api("GET", "/ingest/roots");
+    replace(rootsBox, h("h3", {}, "Allowed folders"), roots.length
+      ? h("ul", {}, roots.map((root) => h("li", {}, h("code", {}, root), " ", h("button", { type: "button", class: "secondary", "aria-label": `Use the folder ${root}`, on: { click: () => { path.value = root.endsWith("/") ? root : `${root}/`; path.focus(); } } }, "Use"))))
+      : h("p", { class: "muted" }, "None: the server allows no folder (set FACESEARCH_INGEST_ROOTS). Upload an archive instead."));
+  } catch (err) {
+    replace(rootsBox, errorBox(err));
+  }
   const collection = input("collection");
   const startPath = h("button", { type: "submit" }, "Ingest this folder");
   const pathForm = h(
@@ -72,7 +90,8 @@ export async function ingestView(app) {
       app.flash("Ingest job queued.");
       await refresh();
     }); } } },
-    field("Server path (a folder, archive or manifest)", path, "Must lie under one of the server's allowed ingest roots."),
+    field("Server path (a folder, archive or manifest)", path, "Must lie under one of the allowed folders listed here."),
+    rootsBox,
     field("Collection", collection),
     h("div", { class: "actions" }, startPath),
   );
@@ -99,7 +118,7 @@ export async function ingestView(app) {
   await refreshRuns();
   return h(
     "section",
-    {},
+    { class: "ingest-page" },
     h("h1", {}, "Ingest"),
     h("div", { class: "charts" }, h("div", { class: "card" }, h("h2", {}, "From the server"), pathForm), h("div", { class: "card" }, h("h2", {}, "Upload an archive"), uploadForm)),
     h("h2", {}, "Jobs"),
@@ -111,9 +130,6 @@ export async function ingestView(app) {
 
 function jobsTable(app, jobs, refresh) {
   const rows = jobs.map((j) => {
-    const total = j.files_total || 0;
-    const bar = h("progress", { max: String(total || 1), value: String(j.files_done || 0), "aria-label": `Job ${j.id} progress` });
-    if (!total && j.status === "running") bar.removeAttribute("value");
     const action = [];
     if (j.resumable) {
       // its server stopped before it ended: a new job of the same sources skips what was stored
@@ -131,20 +147,70 @@ function jobsTable(app, jobs, refresh) {
       j.resumes ? h("div", { class: "muted" }, `resumes job ${j.resumes}`) : null,
       j.resumed_by ? h("div", { class: "muted" }, `resumed as job ${j.resumed_by}`) : null,
     ];
-    const counts = j.counts ? Object.entries(j.counts).map(([k, v]) => `${k.replaceAll("_", " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ") : "";
+    const cell = (label, ...content) => h("td", { dataset: { label } }, ...content);
     return h(
       "tr",
-      { dataset: { job: String(j.id), status: j.status } },
-      h("td", {}, String(j.id)),
-      h("td", {}, j.status, ...links),
-      h("td", {}, (j.sources || []).join(", "), j.collection ? ` → ${j.collection}` : ""),
-      h("td", {}, bar, ` ${j.files_done ?? 0} / ${total || "?"} files, ${j.faces ?? 0} faces`),
-      h("td", {}, j.error ? h("span", { class: j.status === "interrupted" ? "muted" : "chain-bad" }, j.error) : counts),
-      h("td", {}, j.created_by, " ", formatTime(j.created_at)),
-      h("td", {}, action),
+      { dataset: { job: String(j.id), status: j.status, phase: j.phase || "" } },
+      cell("Job", String(j.id)),
+      cell("Status", h("span", { class: `job-status job-${j.status}` }, j.status), j.phase_text ? h("div", { class: "phase" }, j.phase_text) : null, ...links),
+      cell("Sources", (j.sources || []).join(", "), j.collection ? ` → ${j.collection}` : ""),
+      cell("Progress", progress(j)),
+      cell("Outcome", j.error ? h("span", { class: j.status === "interrupted" ? "muted" : "chain-bad" }, j.error) : outcome(j.counts)),
+      cell("Started", j.created_by, h("div", {}, formatTime(j.created_at)), j.finished_at ? h("div", { class: "muted" }, `ended ${formatTime(j.finished_at)}`) : null),
+      cell("Actions", action),
     );
   });
-  return table(["Job", "Status", "Sources", "Progress", "Outcome", "Started by", ""], rows, "Ingest jobs");
+  return h("div", { class: "jobs-table stack-table" }, table(["Job", "Status", "Sources", "Progress", "Outcome", "Started", { label: "Actions" }], rows, "Ingest jobs"));
+}
+
+/** The progress bar with its figures in words; the rate and estimated end while it reads. */
+function progress(j) {
+  const total = j.files_total || 0;
+  const done = j.files_done || 0;
+  const counting = j.phase === "counting files" || j.phase === "waiting";
+  const bar = h("progress", { max: String(total || 1), value: String(done), "aria-label": `Job ${j.id} progress` });
+  if (counting || (j.status === "running" && !done)) bar.removeAttribute("value"); // indeterminate
+  const figures = counting ? (j.phase === "waiting" ? "waiting to start" : "counting files…") : `${done} / ${total} files, ${j.faces ?? 0} faces`;
+  const timing = [];
+  if (j.files_per_second) timing.push(`${j.files_per_second} files/s`);
+  if (j.estimated_end) timing.push(`ends about ${formatTime(j.estimated_end)}`);
+  return [bar, h("div", { class: "progress-text" }, figures), timing.length ? h("div", { class: "rate" }, timing.join(", ")) : null];
+}
+
+// A finished job's counters grouped (their keys: IngestReport.counts in ingest/runner.py).
+const COUNT_GROUPS = [
+  ["Files", [["files_read", "read"], ["failures", "failed"]]],
+  ["Images", [["images_new", "stored"], ["images_already_stored", "already stored"], ["duplicates", "duplicates"], ["images_without_face", "no face"]]],
+  ["Faces", [["faces_indexed", "searchable"], ["faces_flagged", "flagged"], ["faces_suppressed", "suppressed"]]],
+  ["Originals", [["originals_kept", "kept"], ["original_bytes", "bytes"], ["originals_too_large", "too large"]]],
+  ["Second vectors", [["second_vectors_at_ingest", "made"], ["second_vectors_queued", "queued"]]],
+  ["Workers", [["worker_crashes", "crashed batches"]]],
+];
+
+function outcome(counts) {
+  if (!counts) return "";
+  const known = new Set(COUNT_GROUPS.flatMap(([, items]) => items.map(([key]) => key)));
+  const groups = [...COUNT_GROUPS, ["Other", Object.keys(counts).filter((k) => !known.has(k)).map((k) => [k, k.replaceAll("_", " ")])]];
+  const entries = groups.map(([group, items]) => {
+    const shown = items.filter(([key]) => key in counts && (counts[key] || group !== "Workers"));
+    if (!shown.length) return null;
+    return [
+      h("dt", {}, group),
+      h("dd", {}, h("ul", { class: "counts" }, shown.map(([key, label]) => {
+        const value = counts[key];
+        const text = key === "original_bytes" ? bytes(value) : typeof value === "object" ? JSON.stringify(value) : String(value);
+        return h("li", { class: value ? null : "zero", dataset: { count: key } }, `${label} `, h("strong", {}, text));
+      }))),
+    ];
+  });
+  return h("dl", { class: "job-counts" }, entries);
+}
+
+function bytes(n) {
+  if (!n) return "0";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1024)));
+  return `${(n / 1024 ** i).toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
 function runsTable(runs) {
@@ -166,18 +232,19 @@ function runsTable(runs) {
       }
       show.setAttribute("aria-expanded", "true");
     });
+    const cell = (label, ...content) => h("td", { dataset: { label } }, ...content);
     return h(
       "tr",
       {},
-      h("td", {}, String(r.id)),
-      h("td", {}, r.status || "", r.reason ? h("div", { class: "muted" }, r.reason) : null),
-      h("td", {}, formatTime(r.started_at)),
-      h("td", {}, (r.sources || []).join(", ")),
-      h("td", {}, r.collection || ""),
-      h("td", { class: "num" }, String(failed)),
-      h("td", {}, show, failures),
+      cell("Run", String(r.id)),
+      cell("Status", r.status || "", r.reason ? h("div", { class: "muted" }, r.reason) : null),
+      cell("Started", formatTime(r.started_at)),
+      cell("Sources", (r.sources || []).join(", ")),
+      cell("Collection", r.collection || ""),
+      h("td", { class: "num", dataset: { label: "Failures" } }, String(failed)),
+      cell("Details", show, failures),
     );
   });
-  return table(["Run", "Status", "Started", "Sources", "Collection", { label: "Failures", num: true }, ""], rows, "Ingest runs");
+  return h("div", { class: "stack-table" }, table(["Run", "Status", "Started", "Sources", "Collection", { label: "Failures", num: true }, { label: "Details" }], rows, "Ingest runs"));
 }
 

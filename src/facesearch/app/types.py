@@ -9,6 +9,7 @@ from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
 from facesearch.govern.audit import VerifyResult, as_utc
+from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.errors import (
     AuthenticationError,
@@ -54,6 +55,7 @@ __all__ = [
     "Backends",
     "CandidateView",
     "CaseSummary",
+    "EntryFilter",
     "Identification",
     "MultiSearchOutcome",
     "NotVisibleError",

@@ -142,7 +142,7 @@ def summary(e: Entry) -> str:
             if k not in _NOT_SUMMARISED and v not in (None, "", [], {})
         ]
         text = what + (": " + ", ".join(parts) if parts else "")
-    if e.case_number and "case" not in text:
+    if e.case_number and e.case_number not in text:
         text += f" (case {e.case_number})"
     text = " ".join(text.split())
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"

@@ -19,7 +19,7 @@ from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.audit import Entry, entries, format_ts
 
 API = "/api/v1/audit"
-FORMULA = "=HYPERLINK(\"http://evil.example\")"
+FORMULA = '=HYPERLINK("http://evil.example")'
 
 
 TOKENS: dict[str, str] = {}
@@ -113,7 +113,17 @@ def test_csv_export_matches_the_list_and_escapes_formulas(env: ApiEnv) -> None:
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(r.text)))
-    assert rows[0] == ["seq", "time", "actor", "action", "case", "outcome", "summary", "details", "hash"]
+    assert rows[0] == [
+        "seq",
+        "time",
+        "actor",
+        "action",
+        "case",
+        "outcome",
+        "summary",
+        "details",
+        "hash",
+    ]
     assert [int(row[0]) for row in rows[1:]] == seqs_of(listed)
     by_seq = {e["seq"]: e for e in listed["items"]}
     typed = [row for row in rows[1:] if by_seq[int(row[0])]["actor"] == FORMULA]

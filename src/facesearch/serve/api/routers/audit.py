@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from facesearch.app.types import EntryFilter
+from facesearch.app.types import EntryFilter, as_utc
 from facesearch.serve.api.deps import CurrentPrincipal, PageDep, PathId, ServiceDep
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas import Page, VerifyOut
@@ -17,7 +17,14 @@ from facesearch.serve.api.schemas_audit import AuditEntryOut, AuditStateOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-Text = Annotated[str | None, Query(max_length=200)]
+Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    try:
+        return as_utc(value) if value is not None else None
+    except (OverflowError, ValueError):
+        raise ApiError(422, f"{name}: not a time that can be given in UTC") from None
 
 
 def entry_filter(
@@ -29,7 +36,9 @@ def entry_filter(
     until: Annotated[datetime | None, Query(description="Exclusive (UTC).")] = None,
     outcome: Annotated[Literal["ok", "refused", "failed"] | None, Query()] = None,
 ) -> EntryFilter:
-    return EntryFilter(actor, action, action_prefix, case, since, until, outcome)
+    return EntryFilter(
+        actor, action, action_prefix, case, _utc("since", since), _utc("until", until), outcome
+    )
 
 
 FilterDep = Annotated[EntryFilter, Depends(entry_filter)]

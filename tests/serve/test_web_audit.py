@@ -124,3 +124,16 @@ def test_audit_entries_checkpoint_and_readable_charts(
     assert found["bad"] == [] and min(page.evaluate(LABEL_SIZES)) >= 12, found
     page.set_viewport_size({"width": 1280, "height": 900})
     check_page(session)
+
+
+@pytest.mark.parametrize("username", ["sam", "admin"])
+def test_supervisors_and_administrators_browse_the_entries(session_for: Any, username: str) -> None:
+    """What the page shows each role: the entries and the checkpoint state to both, the
+    oversight report to the supervisor, the chain's verification to the administrator."""
+    session = session_for(username)
+    page = session.go("#/audit")
+    page.locator("#entries tbody tr").first.wait_for()
+    assert "checkpoint" in page.locator("#checkpoint").inner_text()
+    assert page.locator("#oversight").count() == (1 if username == "sam" else 0)
+    assert page.locator("#verify").count() == (1 if username == "admin" else 0)
+    check_page(session)

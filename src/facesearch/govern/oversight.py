@@ -27,6 +27,7 @@ refused request naming a case that does not exist (a mistyped address) is counte
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ METRICS = (
 VIEW_ACTIONS = {"search.view", "case.view", "case.list"}
 EXPORT_ACTIONS = {"case.report", "export"}
 UNKNOWN_CASE = "refused (unknown case)"
+# why each rule of this module flags what it flags (shown with the anomaly)
+WHY = {
+    "audit_chain": "the log may have been altered: entries changed, removed or inserted",
+    "many_searches": "more searches than the policy's [oversight] limits allow without a look",
+    "outside_case_dates": "searches are allowed only while their case is open (approved)",
+    "no_case": "every search must be made inside a case the log shows opened",
+    "unassigned": "only the investigators assigned to a case search in it",
+}
 # what the anomaly rules of facesearch.govern.anomalies read
 _RULE_INPUT = {"search", "review", "verification", "face.reveal"}
 
@@ -143,6 +152,8 @@ class OversightReport:
         for a in self.anomalies:
             refs = ", ".join(f"#{s}" for s in a.seqs[:10]) + (" ..." if len(a.seqs) > 10 else "")
             lines.append(f"  [{a.rule}] {a.message} (entries {refs})")
+            if a.why:
+                lines.append(f"      why: {a.why}")
         if not self.anomalies:
             lines.append("  none")
         return "\n".join(lines)
@@ -196,6 +207,9 @@ def build_report(
     if end is not None:
         at = min(at, as_utc(end))
     report.anomalies += rules_mod.detect(found, rules or AnomalyRules(), at)
+    report.anomalies = [
+        a if a.why else dataclasses.replace(a, why=WHY.get(a.rule, "")) for a in report.anomalies
+    ]
     report.anomalies.sort(key=lambda a: a.seqs[0] if a.seqs else 0)
     return report
 
@@ -298,6 +312,15 @@ def _accumulate(
 
 
 def _check_search(report: OversightReport, e: Entry, state: _CaseState | None) -> None:
+    sid = e.details.get("search_id")
+    searches = (sid,) if isinstance(sid, int) and not isinstance(sid, bool) else ()
+    before = len(report.anomalies)
+    _check_search_rules(report, e, state)
+    for i in range(before, len(report.anomalies)):
+        report.anomalies[i] = dataclasses.replace(report.anomalies[i], searches=searches)
+
+
+def _check_search_rules(report: OversightReport, e: Entry, state: _CaseState | None) -> None:
     case = e.case_number
     if state is None or case is None:
         report.anomalies.append(

@@ -61,6 +61,13 @@ def test_audit_entries_checkpoint_and_readable_charts(
 ) -> None:
     cp = _checkpoint(web_server, tmp_path)
     session = session_for("audrey")
+    page = session.page
+    page.goto(f"{web_server.url}/#/cases/WEB-1-TYPO")  # a mistyped case address: refused
+    page.locator(".error-box, [role=alert]").first.wait_for()
+    assert any(
+        e["action"] == "case.view.refused" and e["details"].get("case") == "WEB-1-TYPO"
+        for e in web_server.audit_actions()
+    )
     page = session.go("#/audit")
 
     # the signed checkpoint's state
@@ -112,6 +119,10 @@ def test_audit_entries_checkpoint_and_readable_charts(
 
     # charts: labels at least 12 px; figure tables opened below their charts, never over them
     page.locator("#oversight figure.chart").first.wait_for()
+    by_case = page.locator("#oversight figure.chart svg").nth(1).get_attribute("aria-label")
+    assert "WEB-1:" in by_case
+    assert re.search(r"refused \(unknown case\): 0 searches, [1-9]\d* refused", by_case)
+    assert "TYPO" not in by_case  # not a case of its own
     sizes = page.evaluate(LABEL_SIZES)
     assert sizes and min(sizes) >= 12, sizes
     for summary in page.locator("#oversight details.figures summary").all():

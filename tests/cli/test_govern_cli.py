@@ -169,9 +169,20 @@ def test_cli_workflow(cli: Any) -> None:
     out = cli("audit", "verify", user="audrey")
     assert "audit log intact" in out
     out = cli("audit", "report", "--period", "day", user="audrey")
-    assert "searches 1" in out and "[refused]" in out
+    assert "searches 1" in out and "[refused]" not in out  # one refusal is no anomaly
     out = cli("audit", "report", "--json", user="audrey")
     assert '"searches": 1' in out
+    out = cli("audit", "entries", "--outcome", "refused", user="audrey")
+    assert "refused token.create: a token is created only by its owner" in out
+    assert "candidates shown" not in out and "entries (offset 0)" in out
+    table = cli.tmp / "alice.csv"
+    out = cli("audit", "entries", "--actor", "alice", "--csv", str(table), user="audrey")
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("seq,time,actor,action,case,") and f"wrote {len(rows) - 1}" in out
+    assert len(rows) > 3 and all(",alice," in row for row in rows[1:])
+    out = cli("audit", "entries", "--action", "audit.export", "--json", user="audrey")
+    assert '"total": 1' in out and f'"rows": {len(rows) - 1}' in out
+    assert "lacks the role" in cli("audit", "entries", user="alice", code=2)
 
     out = cli("purge", "--now", "2030-01-01T00:00:00", user="admin")
     assert "purged 1 probe images and the results of 1 searches" in out

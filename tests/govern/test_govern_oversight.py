@@ -78,7 +78,13 @@ def test_period_filter(busy: World) -> None:
 def test_anomalies(busy: World) -> None:
     rep = busy.gov.oversight_report("audrey")
     rules = [a.rule for a in rep.anomalies]
-    assert rules.count("refused") == 1
+    assert "refused" not in rules  # one refused search is not an anomaly
+    # the second day is a Saturday: those searches are out of hours
+    weekend = {a.actor: a for a in rep.anomalies if a.rule == "out_of_hours"}
+    assert set(weekend) == {"alice", "bob"} and len(weekend["alice"].seqs) == 2
+    assert all(a.why for a in rep.anomalies)  # each says why it is flagged
+    assert all(len(a.searches) == len(a.seqs) for a in weekend.values())  # and links them
+    assert "why: working hours are 07:00-19:00 UTC" in rep.to_text()
     many = [a for a in rep.anomalies if a.rule == "many_searches"]
     assert {a.case for a in many} == {"C-1"}
     assert any("5 searches in the period (limit 4)" in a.message for a in many)

@@ -572,6 +572,10 @@ CELLS: list[Cell] = [
     ),
     Cell("POST", "/audit/verify", only(200, "admin", "aud")),
     Cell("GET", "/audit/report", only(200, "sup", "aud")),
+    Cell("GET", "/audit/entries", only(200, "admin", "sup", "aud")),
+    Cell("GET", "/audit/entries.csv", only(200, "admin", "sup", "aud")),
+    Cell("GET", "/audit/entries/{seq}", only(200, "admin", "sup", "aud"), lambda w: {"seq": 1}),
+    Cell("GET", "/audit/state", only(200, "admin", "sup", "aud")),
     Cell("GET", "/removals", only(200, "admin")),
     Cell(
         "POST",

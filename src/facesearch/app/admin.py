@@ -10,18 +10,23 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
+from facesearch.govern import audit_browse
 from facesearch.govern import checkpoint as ckpt
-from facesearch.govern.audit import VerifyResult
+from facesearch.govern.audit import AuditLog, VerifyResult
+from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.changes import ChangeView, PendingPolicy
 from facesearch.govern.oversight import OversightReport
 from facesearch.govern.policy import AccessPolicy, Policy, parse_policy
 from facesearch.govern.retention import PurgeResult
 from facesearch.govern.schema import RemovalRequest
 from facesearch.govern.suppression import PreviewMatch, index_finder
-from facesearch.govern.users import Role
+from facesearch.govern.users import Role, require_user
+
+AUDIT_READERS = {Role.AUDITOR, Role.SUPERVISOR, Role.ADMINISTRATOR}
 
 
 class Admin:
@@ -69,6 +74,69 @@ class Admin:
             who.username, start, end, period
         )
         return rep
+
+    # --- browsing the audit log (auditors, supervisors, administrators) -------------------
+
+    def audit_entries(
+        self, who: Principal, f: EntryFilter, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the audit entries matching ``f`` (newest first) and the total; the look
+        is logged as ``audit.entries`` (after the page is read: it is not in it)."""
+
+        def fn(s: Session, audit: AuditLog) -> tuple[list[dict[str, Any]], int]:
+            require_user(s, who.username, "audit.entries", AUDIT_READERS)
+            found, total = audit_browse.list_entries(s, f, limit, offset)
+            audit.record(
+                who.username,
+                "audit.entries",
+                {"filters": f.asked(), "offset": offset, "shown": len(found), "total": total},
+            )
+            return [audit_browse.entry_dict(e) for e in found], total
+
+        gov = self.ctx.governance
+        out: tuple[list[dict[str, Any]], int] = gov.run(
+            who.username, "audit.entries", f.asked(), fn
+        )
+        return out
+
+    def audit_entry(self, who: Principal, seq: int) -> dict[str, Any] | None:
+        """One audit entry (None if there is none with ``seq``), logged as ``audit.entry``."""
+
+        def fn(s: Session, audit: AuditLog) -> dict[str, Any] | None:
+            require_user(s, who.username, "audit.entry", AUDIT_READERS)
+            e = audit_browse.get_entry(s, seq)
+            audit.record(who.username, "audit.entry", {"seq": seq, "found": e is not None})
+            return audit_browse.entry_dict(e) if e is not None else None
+
+        out: dict[str, Any] | None = self.ctx.governance.run(
+            who.username, "audit.entry", {"seq": seq}, fn
+        )
+        return out
+
+    def export_audit_entries(self, who: Principal, f: EntryFilter) -> tuple[str, int]:
+        """The entries matching ``f`` as CSV (newest first) and the row count; logged as
+        ``audit.export`` with the filters and the count (the export does not hold its own
+        entry)."""
+
+        def fn(s: Session, audit: AuditLog) -> tuple[str, int]:
+            require_user(s, who.username, "audit.export", AUDIT_READERS)
+            text, n = audit_browse.to_csv(audit_browse.iter_entries(s, f))
+            audit.record(who.username, "audit.export", {"filters": f.asked(), "rows": n})
+            return text, n
+
+        out: tuple[str, int] = self.ctx.governance.run(who.username, "audit.export", f.asked(), fn)
+        return out
+
+    def audit_state(self, who: Principal) -> dict[str, Any]:
+        """The latest signed checkpoint the log records, whether the log still holds it, and
+        the entries since (read only: not logged, like the chain's head in a report)."""
+
+        def fn(s: Session, _audit: AuditLog) -> dict[str, Any]:
+            require_user(s, who.username, "audit.state", AUDIT_READERS)
+            return audit_browse.checkpoint_state(s)
+
+        out: dict[str, Any] = self.ctx.governance.run(who.username, "audit.state", {}, fn)
+        return out
 
     # --- policy -------------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ from facesearch.app.principal import Principal
 from facesearch.app.results import IngestJob
 from facesearch.app.standing import Standing
 from facesearch.app.transfer import MigrateProgress, MigrationReport, migrate_gallery
-from facesearch.errors import ConfigError, EncryptionError, FacesearchError
 from facesearch.engine.quality import BLURRED, LOW_CONFIDENCE, PROFILE, TOO_SMALL
+from facesearch.errors import ConfigError, EncryptionError, FacesearchError
 from facesearch.govern import users as users_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.bootstrap import FirstAdministrator, bootstrap_administrators

@@ -9,6 +9,7 @@ from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
 from facesearch.govern.audit import VerifyResult, as_utc
+from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.errors import (
     AuthenticationError,
@@ -57,6 +58,7 @@ __all__ = [
     "Backends",
     "CandidateView",
     "CaseSummary",
+    "EntryFilter",
     "Identification",
     "IncidentView",
     "MultiSearchOutcome",

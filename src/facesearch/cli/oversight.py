@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from facesearch.app.types import PolicyError, load_policy
+from facesearch.app.types import EntryFilter, PolicyError, load_policy
 from facesearch.app.types import checkpoint as ckpt
 from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, read_probe, shown
 from facesearch.cli.groups import (
@@ -22,6 +23,14 @@ from facesearch.cli.groups import (
     principal_for,
     when,
 )
+
+
+class OutcomeChoice(StrEnum):
+    """Outcomes of audit entries, for ``audit entries --outcome``."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    FAILED = "failed"
 
 
 def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
@@ -166,6 +175,76 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
             typer.echo(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
         else:
             typer.echo(rep.to_text())
+
+    @audit_app.command("entries")
+    @guard
+    @authenticated
+    def audit_entries(
+        ctx: typer.Context,
+        actor: Annotated[
+            str | None, typer.Option(metavar="USER", help="Entries by this user.")
+        ] = None,
+        action: Annotated[
+            str | None,
+            typer.Option(metavar="ACTION", help="This action (e.g. search, case.open)."),
+        ] = None,
+        action_prefix: Annotated[
+            str | None,
+            typer.Option(metavar="PREFIX", help="Actions starting with PREFIX (e.g. case.)."),
+        ] = None,
+        case: Annotated[
+            str | None, typer.Option(metavar="CASE", help="Entries about this case.")
+        ] = None,
+        since: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), inclusive."),
+        ] = None,
+        until: Annotated[
+            str | None,
+            typer.Option(metavar="ISO-TIME", help="ISO date/time (UTC), exclusive."),
+        ] = None,
+        outcome: Annotated[
+            OutcomeChoice | None,
+            typer.Option(help="ok, refused or failed entries only.", show_default=False),
+        ] = None,
+        limit: Annotated[int, typer.Option(min=1, max=10_000, help="Entries shown.")] = 50,
+        offset: Annotated[int, typer.Option(min=0, help="Newest entries skipped.")] = 0,
+        csv_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--csv",
+                metavar="FILE",
+                help="Write every matching entry to FILE as CSV (logged as audit.export).",
+                show_default=False,
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+        cred: Credential = NO_CREDENTIAL,
+    ) -> None:
+        """Audit entries, newest first, filtered (auditors, supervisors, administrators)."""
+        f = EntryFilter(
+            actor,
+            action,
+            action_prefix,
+            case,
+            when(since),
+            when(until),
+            outcome.value if outcome is not None else None,
+        )
+        service, who = acting(ctx, cred)
+        if csv_file is not None:
+            text, rows = service.admin.export_audit_entries(who, f)
+            csv_file.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {rows} audit entries to {csv_file}")
+            return
+        items, total = service.admin.audit_entries(who, f, limit, offset)
+        if as_json:
+            typer.echo(json.dumps({"items": items, "total": total}, indent=2, sort_keys=True))
+            return
+        for e in items:
+            line = f"#{e['seq']:<7} {e['ts'][:19]}Z {e['actor']:<16} {e['summary']}"
+            typer.echo(shown(line, markup=False))
+        typer.echo(f"{len(items)} of {total} entries (offset {offset})")
 
     # --- policy -------------------------------------------------------------------------------
     policy_app = typer.Typer(help="The governance policy.", no_args_is_help=True)

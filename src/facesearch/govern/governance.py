@@ -113,7 +113,7 @@ class Governance(AccountGovernance):
     ) -> oversight.OversightReport:
         def fn(s: Session, audit: AuditLog) -> oversight.OversightReport:
             users.require_user(s, actor, "audit.report", {Role.AUDITOR, Role.SUPERVISOR})
-            rep = oversight.build_report(s, self.policy, start, end, period)
+            rep = oversight.build_report(s, self.policy, start, end, period, now=self.clock())
             audit.record(
                 actor,
                 "audit.report",

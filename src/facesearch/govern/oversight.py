@@ -10,27 +10,48 @@ candidates marked a possible match.
 Anomaly rules (each anomaly names the audit entries behind it):
 
 * ``audit_chain`` - the hash chain does not verify.
-* ``refused`` - every refused attempt (``*.refused``, including failed authentication).
+* the rules of :mod:`facesearch.govern.anomalies` (``unreviewed``, ``reveal_rate``,
+  ``out_of_hours``, ``many_cases``, ``repeated_refusals``, ``login_burst``): a single refused
+  attempt (a mistyped password, a page opened before signing in) is not an anomaly.
 * ``many_searches`` - a case with more than ``oversight.max_searches_per_case`` searches in
   the period, or more than ``oversight.max_searches_per_case_per_day`` on one UTC day.
 * ``outside_case_dates`` - a search before its case was opened (approved, or opened without
   approval where the policy allowed it) or after it was closed, as the log records those.
 * ``no_case`` - a search recorded without a case, or for a case the log never opened.
 * ``unassigned`` - a search by a user the log does not show assigned to the case then.
+
+Figures by case count only cases that exist (opened in the log, or in the case table): a
+refused request naming a case that does not exist (a mistyped address) is counted under
+:data:`UNKNOWN_CASE`, not as a case of its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.govern.audit import Entry, VerifyResult, entries, format_ts, verify
+from facesearch.govern import anomalies as rules_mod
+from facesearch.govern.anomalies import Anomaly, AnomalyRules
+from facesearch.govern.audit import (
+    Entry,
+    VerifyResult,
+    as_utc,
+    entries,
+    format_ts,
+    utc_now,
+    verify,
+)
 from facesearch.govern.policy import Policy
+from facesearch.govern.schema import Case
+
+__all__ = ["Anomaly", "AnomalyRules", "OversightReport", "build_report"]
 
 METRICS = (
     "searches",
@@ -43,15 +64,17 @@ METRICS = (
 )
 VIEW_ACTIONS = {"search.view", "case.view", "case.list"}
 EXPORT_ACTIONS = {"case.report", "export"}
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    rule: str
-    message: str
-    seqs: tuple[int, ...]
-    actor: str | None = None
-    case: str | None = None
+UNKNOWN_CASE = "refused (unknown case)"
+# why each rule of this module flags what it flags (shown with the anomaly)
+WHY = {
+    "audit_chain": "the log may have been altered: entries changed, removed or inserted",
+    "many_searches": "more searches than the policy's [oversight] limits allow without a look",
+    "outside_case_dates": "searches are allowed only while their case is open (approved)",
+    "no_case": "every search must be made inside a case the log shows opened",
+    "unassigned": "only the investigators assigned to a case search in it",
+}
+# what the anomaly rules of facesearch.govern.anomalies read
+_RULE_INPUT = {"search", "review", "verification", "face.reveal"}
 
 
 @dataclass
@@ -93,10 +116,13 @@ class OversightReport:
             "anomalies": [
                 {
                     "rule": a.rule,
+                    "kind": a.rule,
                     "message": a.message,
+                    "why": a.why,
                     "seqs": list(a.seqs),
                     "actor": a.actor,
                     "case": a.case,
+                    "search_ids": list(a.searches),
                 }
                 for a in self.anomalies
             ],
@@ -126,6 +152,8 @@ class OversightReport:
         for a in self.anomalies:
             refs = ", ".join(f"#{s}" for s in a.seqs[:10]) + (" ..." if len(a.seqs) > 10 else "")
             lines.append(f"  [{a.rule}] {a.message} (entries {refs})")
+            if a.why:
+                lines.append(f"      why: {a.why}")
         if not self.anomalies:
             lines.append("  none")
         return "\n".join(lines)
@@ -156,7 +184,12 @@ def build_report(
     start: datetime | None = None,
     end: datetime | None = None,
     period: str = "month",
+    *,
+    rules: AnomalyRules | None = None,
+    now: datetime | None = None,
 ) -> OversightReport:
+    """The report for ``start <= ts < end``; ``now`` (default: the time) decides which
+    searches have waited too long for a review."""
     period_key("2000-01-01", period)  # validate early
     chain = verify(session)
     report = OversightReport(start=start, end=end, period=period, chain=chain)
@@ -168,14 +201,30 @@ def build_report(
                 (chain.first_bad_seq or 0,),
             )
         )
-    _accumulate(report, policy, entries(session, until=end), start)
+    known = set(session.execute(select(Case.number)).scalars())
+    found = _accumulate(report, policy, entries(session, until=end), start, known)
+    at = as_utc(now) if now is not None else utc_now()
+    if end is not None:
+        at = min(at, as_utc(end))
+    report.anomalies += rules_mod.detect(found, rules or AnomalyRules(), at)
+    report.anomalies = [
+        a if a.why else dataclasses.replace(a, why=WHY.get(a.rule, "")) for a in report.anomalies
+    ]
+    report.anomalies.sort(key=lambda a: a.seqs[0] if a.seqs else 0)
     return report
 
 
 def _accumulate(
-    report: OversightReport, policy: Policy, stream: Iterable[Entry], start: datetime | None
-) -> None:
+    report: OversightReport,
+    policy: Policy,
+    stream: Iterable[Entry],
+    start: datetime | None,
+    known: set[str],
+) -> list[Entry]:
+    """Add the figures and the case anomalies; answers the period's entries the other anomaly
+    rules read (searches, reviews, reveals, refusals)."""
     start_ts = format_ts(start) if start else ""
+    rule_input: list[Entry] = []
     cases: dict[str, _CaseState] = defaultdict(_CaseState)
     per_case_searches: dict[str, list[int]] = defaultdict(list)
     per_case_day: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -201,6 +250,8 @@ def _accumulate(
         if e.ts < start_ts:
             continue
         report.entries += 1
+        if e.action in _RULE_INPUT or ".refused" in e.action:  # also refusal summaries
+            rule_input.append(e)
         metrics: Counter[str] = Counter()
         if e.action == "search":
             metrics["searches"] += 1
@@ -212,17 +263,6 @@ def _accumulate(
                 per_case_day[(case, e.ts[:10])].append(e.seq)
         elif e.action.endswith(".refused"):
             metrics["refused"] += 1
-            report.anomalies.append(
-                Anomaly(
-                    "refused",
-                    f"{e.actor} was refused {e.action.removesuffix('.refused')}"
-                    + (f" in case {case}" if case else "")
-                    + f": {d.get('reason', '')}",
-                    (e.seq,),
-                    e.actor,
-                    case,
-                )
-            )
         elif e.action in VIEW_ACTIONS:
             metrics["views"] += 1
         elif e.action in EXPORT_ACTIONS:
@@ -236,10 +276,13 @@ def _accumulate(
         report.totals.update(metrics)
         report.by_user[e.actor].update(metrics)
         report.by_period[period_key(e.ts, report.period)].update(metrics)
-        if case:
+        if case and state is not None and (case in known or state.purpose or state.opened):
             report.by_case[case].update(metrics)
             purpose = (state.purpose if state else None) or d.get("purpose") or "unknown"
             report.by_purpose[str(purpose)].update(metrics)
+        elif case:
+            report.by_case[UNKNOWN_CASE].update(metrics)
+            report.by_purpose["unknown"].update(metrics)
         else:
             report.by_purpose["(no case)"].update(metrics)
 
@@ -265,10 +308,19 @@ def _accumulate(
                     case=case,
                 )
             )
-    report.anomalies.sort(key=lambda a: a.seqs[0] if a.seqs else 0)
+    return rule_input
 
 
 def _check_search(report: OversightReport, e: Entry, state: _CaseState | None) -> None:
+    sid = e.details.get("search_id")
+    searches = (sid,) if isinstance(sid, int) and not isinstance(sid, bool) else ()
+    before = len(report.anomalies)
+    _check_search_rules(report, e, state)
+    for i in range(before, len(report.anomalies)):
+        report.anomalies[i] = dataclasses.replace(report.anomalies[i], searches=searches)
+
+
+def _check_search_rules(report: OversightReport, e: Entry, state: _CaseState | None) -> None:
     case = e.case_number
     if state is None or case is None:
         report.anomalies.append(

@@ -106,6 +106,7 @@ class StandingPolicy:
     review_days: int = 30
 
 
+@dataclass(frozen=True)
 class WellbeingPolicy:
     """The minimum of every user's wellbeing setting: with ``force_blur`` the pictures are
     always blurred outside the face (a user cannot turn it off)."""

@@ -121,7 +121,7 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         blur: Annotated[
             bool | None,
             typer.Option(
-                "--blur/--no-blur",
+                "--blur/--unblurred",
                 help="Blur the pictures outside the face (the policy may force it).",
             ),
         ] = None,

@@ -177,7 +177,7 @@ def test_cli_equivalents_of_the_web_actions(tmp_path: Path) -> None:
     run("user", "add", "ivy", "--role", "investigator", "--no-password")
     assert "display name of ivy: Ivy I." in run("user", "rename", "ivy", "Ivy I.")
     assert "greyscale: off; blur outside the face: on" in run("user", "wellbeing")
-    out = run("user", "wellbeing", "--greyscale", "--unblurred")
+    out = run("user", "wellbeing", "--greyscale", "on", "--blur", "off")
     assert "greyscale: on; blur outside the face: off" in out
     bad = tmp_path / "bad.toml"
     bad.write_text("version = 1\n", "utf-8")

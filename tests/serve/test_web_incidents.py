@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from tests.support.web import CASE, check_page
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ def test_suspend_searching_banner_refusal_and_incidents(session_for: Any) -> Non
         page.get_by_label("Why searching may resume").fill("review done")
         page.get_by_role("button", name="Resume searching").click()
         page.locator("#flash").get_by_text("Searching resumed.").wait_for()
-    page.wait_for_function("document.getElementById('suspension-banner').textContent === ''")
+    expect(page.locator("#suspension-banner")).to_be_empty()
     actions = [a["action"] for a in admin.server.audit_actions()]
     for action in ("search.suspend", "search.resume", "incident.record", "incident.close"):
         assert action in actions

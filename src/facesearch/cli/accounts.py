@@ -4,6 +4,7 @@ that wait for a second administrator (the two-person rule)."""
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,11 @@ from facesearch.app.accounts import ChangeView
 from facesearch.app.types import Role, fmt_time
 from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, shown
 from facesearch.cli.groups import ServiceFactory, acting_with, guard, principal_for, read_secret
+
+
+class OnOff(StrEnum):
+    ON = "on"
+    OFF = "off"
 
 
 def _pending(change: ChangeView) -> None:
@@ -115,27 +121,25 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     def user_wellbeing(
         ctx: typer.Context,
         greyscale: Annotated[
-            bool | None,
-            typer.Option("--greyscale/--colour", help="Show the pictures in greyscale or not."),
+            OnOff | None,
+            typer.Option(help="Show the pictures in greyscale (on) or in colour (off)."),
         ] = None,
         blur: Annotated[
-            bool | None,
-            typer.Option(
-                "--blur/--unblurred",
-                help="Blur the pictures outside the face (the policy may force it).",
-            ),
+            OnOff | None,
+            typer.Option(help="Blur the pictures outside the face (the policy may force it)."),
         ] = None,
         cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """Show or change your own wellbeing setting: applied to results, full images and media
-        alike (in the web app)."""
+        """Show or change your own wellbeing setting (results, full images and media).
+
+        Applied alike in the web app and the API's pictures."""
         service, who = acting(ctx, cred)
         now = service.accounts.wellbeing(who)
         if greyscale is not None or blur is not None:
             now = service.accounts.set_wellbeing(
                 who,
-                now["greyscale"] if greyscale is None else greyscale,
-                now["blur_outside_face"] if blur is None else blur,
+                now["greyscale"] if greyscale is None else greyscale == OnOff.ON,
+                now["blur_outside_face"] if blur is None else blur == OnOff.ON,
             )
         forced = " (forced by the policy)" if now["blur_forced"] else ""
         typer.echo(
@@ -295,8 +299,10 @@ def build_account_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     @guard
     @authenticated
     def change_policy(ctx: typer.Context, file: Path, cred: Credential = NO_CREDENTIAL) -> None:
-        """Ask to put a policy file in force (administrators): it is checked whole, then waits
-        for a second administrator's approval ('change approve ID')."""
+        """Ask to put a policy file in force (administrators).
+
+        It is checked whole, then waits for a second administrator's approval
+        ('change approve ID')."""
         service, who = acting(ctx, cred)
         text = file.read_text(encoding="utf-8")
         view = service.accounts.request_policy(who, text)

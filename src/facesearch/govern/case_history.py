@@ -55,7 +55,8 @@ class CaseEvent:
     @classmethod
     def of(cls, entry: Entry) -> CaseEvent:
         d = entry.details
-        changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+        given = d.get("changes")
+        changes: dict[str, Any] = given if isinstance(given, dict) else {}
         return cls(
             at=entry.at,
             actor=entry.actor,

@@ -126,16 +126,14 @@ const IDENT_HEADERS = ["Case", "Candidate", "Searched", "Reviews", "Verification
 /** The possible matches across the open cases that a supervisor must see: the disputed ones
  * (a verifier rejected them) and those still awaiting verification. */
 async function identificationsSection() {
-  let disputed;
-  let waiting;
+  let found;
   try {
-    [disputed, waiting] = await Promise.all([
-      api("GET", "/identifications", { query: { status: "disputed" } }),
-      api("GET", "/identifications", { query: { status: "possible_match" } }),
-    ]);
+    found = await api("GET", "/identifications"); // one read (one audit entry) for both lists
   } catch (err) {
     return h("section", {}, h("h2", {}, "Identifications to resolve"), errorBox(err));
   }
+  const disputed = found.filter((i) => i.status === "disputed");
+  const waiting = found.filter((i) => i.status === "possible_match");
   const rows = (list) =>
     list.map((i) =>
       h(

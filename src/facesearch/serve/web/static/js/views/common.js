@@ -1,5 +1,5 @@
 // Pieces several views share.
-import { formatTime, h } from "../dom.js";
+import { h } from "../dom.js";
 
 export const STATUS_WORDS = {
   pending: "pending approval",
@@ -27,12 +27,6 @@ export const DECISION_WORDS = {
   not_a_match: "not a match",
   insufficient_quality: "insufficient quality",
 };
-
-/** A day, "2026-12-07" (UTC, as formatTime), for the places where the hour says nothing. */
-export function formatDate(iso) {
-  const shown = formatTime(iso);
-  return shown.length > 10 && /^\d{4}-\d\d-\d\d /.test(shown) ? shown.slice(0, 10) : shown;
-}
 
 /** The page title of an error by its HTTP status: a refusal in words, not "Something went
  * wrong" (which stays for the errors that are not the user's: 5xx, the network). */

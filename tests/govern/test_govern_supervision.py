@@ -151,3 +151,14 @@ def test_identifications_across_open_cases(world: World) -> None:  # noqa: F811
         gov.identifications_across("sam", "bogus")
     gov.close_case("sam", "C-1", "done")
     assert gov.identifications_across("sam", "disputed") == []  # open cases only
+
+
+def test_oversight_counts_a_resubmitted_case_under_its_new_purpose(world: World) -> None:  # noqa: F811
+    w, gov = world, world.gov
+    _rejected(w)  # requested for cse-victim-id
+    gov.resubmit_case("alice", "C-1", "threat-to-life", "Order 9", "victim seen on a phone")
+    gov.approve_case("sam", "C-1", "ok")
+    w.search("alice", "C-1", probe_bytes(1))
+    rep = gov.oversight_report("audrey")
+    assert rep.by_purpose["threat-to-life"]["searches"] == 1
+    assert rep.by_purpose["cse-victim-id"]["searches"] == 0

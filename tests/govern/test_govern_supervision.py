@@ -162,3 +162,17 @@ def test_oversight_counts_a_resubmitted_case_under_its_new_purpose(world: World)
     rep = gov.oversight_report("audrey")
     assert rep.by_purpose["threat-to-life"]["searches"] == 1
     assert rep.by_purpose["cse-victim-id"]["searches"] == 0
+
+
+def test_many_cases_listed_with_their_resubmissions(
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from facesearch.govern import case_history
+
+    _rejected(world, "C-1")
+    world.gov.resubmit_case("alice", "C-1", "cse-victim-id", "Warrant 2", "victim seen on a phone")
+    _rejected(world, "C-2")
+    monkeypatch.setattr(case_history, "MAX_NAMED_CASES", 1)  # as if there were thousands
+    listed = {c.number: (c.resubmissions, c.status) for c in world.gov.list_cases("sam")}
+    assert listed == {"C-1": (1, "pending"), "C-2": (0, "rejected")}

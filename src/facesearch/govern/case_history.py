@@ -76,16 +76,20 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# past this many cases, their entries are picked from those of the actions (rare acts: a
+# rejection, a resubmission) rather than named one by one in the query
+MAX_NAMED_CASES = 500
+
+
 def _case_entries(session: Session, numbers: Iterable[str], actions: Iterable[str]) -> list[Entry]:
-    wanted = sorted(set(numbers))
+    wanted = set(numbers)
     if not wanted:
         return []
-    q = (
-        select(AuditEntry)
-        .where(AuditEntry.case_number.in_(wanted), AuditEntry.action.in_(sorted(set(actions))))
-        .order_by(AuditEntry.seq)
-    )
-    return [Entry.from_row(row) for row in session.execute(q).scalars()]
+    q = select(AuditEntry).where(AuditEntry.action.in_(sorted(set(actions))))
+    if len(wanted) <= MAX_NAMED_CASES:
+        q = q.where(AuditEntry.case_number.in_(sorted(wanted)))
+    rows = session.execute(q.order_by(AuditEntry.seq)).scalars()
+    return [Entry.from_row(row) for row in rows if row.case_number in wanted]
 
 
 def case_history(session: Session, case: Case) -> list[CaseEvent]:

@@ -107,6 +107,12 @@ def pending_case(w: World) -> dict[str, Any]:
     return {"number": number}
 
 
+def rejected_case(w: World) -> dict[str, Any]:
+    number = pending_case(w)["number"]
+    w.gov.reject_case("sup", number, "no")
+    return {"number": number}
+
+
 def open_case_without_inv2(w: World) -> dict[str, Any]:
     number = pending_case(w)["number"]
     w.gov.approve_case("sup", number, "ok")
@@ -458,6 +464,21 @@ CELLS: list[Cell] = [
         open_case_with_inv2,
         lambda w: {"username": "inv2"},
     ),
+    # the requester (inv) only; inv2 may not read the case
+    Cell(
+        "POST",
+        "/cases/{number}/resubmit",
+        {"admin": 403, "inv": 200, "inv2": 404, "sup": 403, "aud": 403},
+        rejected_case,
+        lambda w: {
+            "purpose": "threat-to-life",
+            "legal_authority": "warrant 2",
+            "justification": "matrix test case, amended",
+        },
+    ),
+    Cell("GET", "/cases/pending/count", only(200, "sup")),
+    Cell("GET", "/cases/C-1/assignable", only(200, "sup")),
+    Cell("GET", "/identifications", only(200, "sup")),
     # the requester may close their own case too
     Cell(
         "POST",

@@ -11,7 +11,9 @@ from facesearch.app.results import Media
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.report import ReportOptions
 from facesearch.govern.searches import SearchOutcome
+from facesearch.govern.supervision import Investigator
 from facesearch.govern.users import Role
+from facesearch.govern.verifications import Identification
 
 DECISIONS = ("approve", "reject", "assign", "unassign", "close")
 
@@ -34,6 +36,39 @@ class Cases:
             who.username, number, purpose, legal_authority, justification
         )
         return case
+
+    def resubmit(
+        self,
+        who: Principal,
+        number: str,
+        purpose: str,
+        legal_authority: str,
+        justification: str,
+        note: str = "",
+    ) -> CaseSummary:
+        """The requester amends their rejected case and submits it for approval again."""
+        case: CaseSummary = self.ctx.governance.resubmit_case(
+            who.username, number, purpose, legal_authority, justification, note
+        )
+        return case
+
+    def assignable(self, who: Principal, number: str) -> list[Investigator]:
+        """The active investigators a supervisor may assign to the case."""
+        found: list[Investigator] = self.ctx.governance.assignable(who.username, number)
+        return found
+
+    def pending_count(self, who: Principal) -> int:
+        """How many cases wait for a supervisor's decision (supervisors)."""
+        count: int = self.ctx.governance.pending_count(who.username)
+        return count
+
+    def identifications(self, who: Principal, status: str | None = None) -> list[Identification]:
+        """The possible matches of every open case, as a supervisor may see them
+        (``status="disputed"``: the disputes to resolve)."""
+        found: list[Identification] = self.ctx.governance.identifications_across(
+            who.username, status
+        )
+        return found
 
     def show(self, who: Principal, number: str) -> tuple[CaseSummary, list[SearchOutcome]]:
         found: tuple[CaseSummary, list[SearchOutcome]] = self.ctx.governance.show_case(

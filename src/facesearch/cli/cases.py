@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from facesearch.app.types import LEADS_STATEMENT, fmt_time
+from facesearch.app.types import LEADS_STATEMENT, CaseSummary, fmt_time
 from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated
 from facesearch.cli.groups import (
     CaseStatusChoice,
@@ -18,6 +18,19 @@ from facesearch.cli.groups import (
     print_case,
     print_outcome,
 )
+
+
+def print_history(c: CaseSummary) -> None:
+    """The case's history: every act on it, with the reasons and amendments."""
+    if not c.history:
+        return
+    typer.echo("  history:")
+    for e in c.history:
+        who = f" {e.user}" if e.user else ""
+        note = f" - {e.note}" if e.note else ""
+        typer.echo(f"    {fmt_time(e.at)}  {e.event}{who} by {e.actor}{note}")
+        for change in e.changes:
+            typer.echo(f"      {change.field}: {change.before!r} -> {change.after!r}")
 
 
 def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
@@ -72,6 +85,40 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         """Reject a case request."""
         decide(ctx, cred, "reject", number, note)
 
+    @case_app.command("resubmit")
+    @guard
+    @authenticated
+    def case_resubmit(
+        ctx: typer.Context,
+        number: str,
+        purpose: Annotated[
+            str | None, typer.Option(metavar="KEY", help="A purpose key (default: unchanged).")
+        ] = None,
+        authority: Annotated[
+            str | None, typer.Option(metavar="TEXT", help="Legal authority (default: unchanged).")
+        ] = None,
+        justification: Annotated[
+            str | None, typer.Option(metavar="TEXT", help="Justification (default: unchanged).")
+        ] = None,
+        note: Annotated[
+            str, typer.Option(metavar="TEXT", help="Your answer to the rejection.")
+        ] = "",
+        cred: Credential = NO_CREDENTIAL,
+    ) -> None:
+        """Amend your rejected case and submit it for approval again."""
+        service, who = acting(ctx, cred)
+        current, _ = service.cases.show(who, number)
+        summary = service.cases.resubmit(
+            who,
+            number,
+            purpose if purpose is not None else current.purpose_key,
+            authority if authority is not None else current.legal_authority,
+            justification if justification is not None else current.justification,
+            note,
+        )
+        print_case(summary)
+        print_history(summary)
+
     @case_app.command("assign")
     @guard
     @authenticated
@@ -110,6 +157,7 @@ def build_case_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         service, who = acting(ctx, cred)
         summary, outcomes = service.cases.show(who, number)
         print_case(summary)
+        print_history(summary)
         for o in outcomes:
             typer.echo("")
             print_outcome(o)

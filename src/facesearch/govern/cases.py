@@ -8,7 +8,13 @@ Life cycle::
       -> open      at once when the policy says the purpose needs none
     pending -> open      approve, by a supervisor who is not the requester
     pending -> rejected  reject, by a supervisor who is not the requester
+    rejected -> pending  resubmit, by the requester, with the request amended (purpose, legal
+                         authority, justification): back in the supervisors' queue
     open    -> closed    close, by a supervisor or the requester
+
+A case's history (request, decisions with their reasons, amendments, resubmissions,
+assignments, closing) is read back from the audit log, where every one of those acts is
+recorded (:func:`case_history`).
 
 Searches run only while a case is ``open``, and only by active investigators assigned to it.
 The requester, if an investigator, is assigned when the case is opened.
@@ -17,6 +23,7 @@ The requester, if an investigator, is assigned when the case is opened.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,8 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog
+from facesearch.govern.case_history import CaseEvent, Rejection, Resubmissions
 from facesearch.govern.errors import NotVisibleError, RefusedError
-from facesearch.govern.policy import Policy
+from facesearch.govern.policy import Policy, Purpose
 from facesearch.govern.schema import CandidateRow, Case, CaseAssignment, Search, User
 from facesearch.govern.users import Role, find_user, has_role, require_user
 
@@ -131,6 +139,22 @@ def case_showing_face(
     )
 
 
+def checked_request(
+    action: str, policy: Policy, purpose: str, legal_authority: str, justification: str
+) -> Purpose:
+    """The policy's purpose ``purpose``, after checking what a case request must give (a
+    purpose the policy allows, a legal authority, a justification of 10 characters or more)."""
+    p = policy.purpose(purpose)
+    if p is None:
+        allowed = "; ".join(f"{x.key} ({x.name})" for x in policy.purposes)
+        raise RefusedError(action, f"purpose {purpose!r} is not allowed by the policy: {allowed}")
+    if not legal_authority.strip():
+        raise RefusedError(action, "a legal authority reference is required")
+    if len(justification.strip()) < 10:
+        raise RefusedError(action, "a justification is required (at least 10 characters)")
+    return p
+
+
 def open_case(
     session: Session,
     audit: AuditLog,
@@ -148,14 +172,7 @@ def open_case(
     problem = case_number_problem(number)
     if problem is not None:
         raise RefusedError(action, problem)
-    p = policy.purpose(purpose)
-    if p is None:
-        allowed = "; ".join(f"{x.key} ({x.name})" for x in policy.purposes)
-        raise RefusedError(action, f"purpose {purpose!r} is not allowed by the policy: {allowed}")
-    if not legal_authority.strip():
-        raise RefusedError(action, "a legal authority reference is required")
-    if len(justification.strip()) < 10:
-        raise RefusedError(action, "a justification is required (at least 10 characters)")
+    p = checked_request(action, policy, purpose, legal_authority, justification)
     if find_case(session, number) is not None:
         raise RefusedError(action, f"case {number!r} already exists")
     status = PENDING if p.requires_approval else OPEN
@@ -241,6 +258,86 @@ def reject_case(
     return _decide(session, audit, actor, number, False, note, now)
 
 
+AMENDABLE = ("purpose", "legal_authority", "justification")
+
+
+def resubmit_case(
+    session: Session,
+    audit: AuditLog,
+    policy: Policy,
+    actor: str,
+    number: str,
+    purpose: str,
+    legal_authority: str,
+    justification: str,
+    note: str,
+    now: datetime,
+) -> Case:
+    """The requester amends a rejected case's request and submits it again: it is pending
+    approval again (whatever its purpose: a rejected request is decided by a supervisor),
+    the rejection's decision cleared from the case and kept in the audit log. Audited as
+    ``case.amend`` (the fields changed, before and after) and ``case.resubmit`` (the
+    rejection answered, the requester's ``note``)."""
+    action = "case.resubmit"
+    user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
+    case = require_readable_case(session, user, number, action)
+    if case.requested_by_id != user.id:
+        raise RefusedError(
+            action,
+            f"only the requester of case {case.number!r} ({case.requested_by.username}) "
+            "may amend and resubmit it",
+        )
+    if case.status != REJECTED:
+        raise RefusedError(
+            action,
+            f"case {case.number!r} is {case.status}: only a rejected case can be amended "
+            "and resubmitted",
+        )
+    p = checked_request(action, policy, purpose, legal_authority, justification)
+    before = {
+        "purpose": case.purpose_key,
+        "legal_authority": case.legal_authority,
+        "justification": case.justification,
+    }
+    after = {
+        "purpose": p.key,
+        "legal_authority": legal_authority.strip(),
+        "justification": justification.strip(),
+    }
+    changes = {k: {"from": before[k], "to": after[k]} for k in AMENDABLE if before[k] != after[k]}
+    rejection = {
+        "by": case.decided_by.username if case.decided_by else None,
+        "at": case.decided_at,
+        "note": case.decision_note,
+    }
+    case.purpose_key = p.key
+    case.purpose_name = p.name
+    case.legal_authority = after["legal_authority"]
+    case.justification = after["justification"]
+    case.status = PENDING
+    case.requires_approval = True
+    case.decided_by = None
+    case.decided_at = None
+    case.decision_note = None
+    if changes:
+        audit.record(actor, "case.amend", {"case": case.number, "changes": changes})
+    audit.record(
+        actor,
+        action,
+        {
+            "case": case.number,
+            "purpose": p.key,
+            "amended": sorted(changes),
+            "rejection": rejection,
+            "note": note.strip(),
+            "status": PENDING,
+            "policy_sha256": policy.sha256,
+        },
+    )
+    session.flush()
+    return case
+
+
 def _assign(
     session: Session, audit: AuditLog, actor: str, case: Case, target: User, now: datetime
 ) -> None:
@@ -324,9 +421,18 @@ class CaseSummary:
     close_note: str | None
     assigned: tuple[str, ...]
     searches: int
+    resubmissions: int = 0
+    last_rejection: Rejection | None = None
+    history: tuple[CaseEvent, ...] = ()
 
     @classmethod
-    def of(cls, case: Case, searches: int = 0) -> CaseSummary:
+    def of(
+        cls,
+        case: Case,
+        searches: int = 0,
+        resubmitted: Resubmissions | None = None,
+        history: Iterable[CaseEvent] = (),
+    ) -> CaseSummary:
         return cls(
             number=case.number,
             status=case.status,
@@ -345,4 +451,7 @@ class CaseSummary:
             close_note=case.close_note,
             assigned=tuple(assigned_usernames(case)),
             searches=searches,
+            resubmissions=resubmitted.count if resubmitted else 0,
+            last_rejection=resubmitted.last_rejection if resubmitted else None,
+            history=tuple(history),
         )

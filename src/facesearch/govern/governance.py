@@ -29,14 +29,15 @@ from sqlalchemy.orm import Session
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import oversight, retention, searches, suppression, users, verifications
-from facesearch.govern.accounts import AccountGovernance
 from facesearch.govern.audit import AuditLog, CheckpointProblem, VerifyResult
+from facesearch.govern.case_history import resubmissions_of
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.report import ReportOptions, ReportPictures
 from facesearch.govern.report_export import export_case_report
 from facesearch.govern.schema import Case, Probe, Search
 from facesearch.govern.searches import ReviewView, SearchOutcome, VerificationView
+from facesearch.govern.supervision import SupervisionGovernance, summary_with_history
 from facesearch.govern.suppression import FaceFinder, PreviewMatch, SuppressionMatcher
 from facesearch.govern.unit import SessionFactory
 from facesearch.govern.users import Role
@@ -45,10 +46,11 @@ from facesearch.store.crypto import maybe_decrypt
 __all__ = ["Governance", "SessionFactory"]
 
 
-class Governance(AccountGovernance):
+class Governance(SupervisionGovernance):
     """The governed operations: audit, users, tokens and pending changes
-    (:class:`~facesearch.govern.accounts.AccountGovernance`), cases, search results and
-    reviews, retention, removal and suppression."""
+    (:class:`~facesearch.govern.accounts.AccountGovernance`), cases (their resubmission and
+    supervision: :class:`~facesearch.govern.supervision.SupervisionGovernance`), search
+    results and reviews, retention, removal and suppression."""
 
     def verify_audit(
         self,
@@ -206,7 +208,7 @@ class Governance(AccountGovernance):
             shown = verifications.for_viewer(
                 s, self.policy, user, [searches.outcome_of(x) for x in found]
             )
-            return CaseSummary.of(case, len(found)), shown
+            return summary_with_history(s, case, len(found)), shown
 
         return self.run(actor, "case.view", {"case": number}, fn)
 
@@ -219,10 +221,10 @@ class Governance(AccountGovernance):
             counts = dict(
                 s.execute(select(Search.case_id, func.count()).group_by(Search.case_id)).all()
             )
+            readable = [c for c in s.execute(q).scalars() if cases_mod.can_read_case(user, c)]
+            again = resubmissions_of(s, [c.number for c in readable])
             out = [
-                CaseSummary.of(c, int(counts.get(c.id, 0)))
-                for c in s.execute(q).scalars()
-                if cases_mod.can_read_case(user, c)
+                CaseSummary.of(c, int(counts.get(c.id, 0)), again.get(c.number)) for c in readable
             ]
             a.record(actor, "case.list", {"status": status, "count": len(out)})
             return out

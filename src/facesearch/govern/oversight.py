@@ -239,6 +239,8 @@ def _accumulate(
                 state.purpose = d.get("purpose")
                 if d.get("status") == "open":
                     state.opened = e.ts
+            elif e.action == "case.resubmit" and isinstance(d.get("purpose"), str):
+                state.purpose = d["purpose"]  # the request amended: its purpose from now on
             elif e.action == "case.approve":
                 state.opened = e.ts
             elif e.action == "case.close":

@@ -112,14 +112,16 @@ def install_error_handlers(app: FastAPI) -> None:
         # case numbers exist; the audit log has the real reason
         search_id = request.path_params.get("search_id")
         shown = f"no search {search_id}" if search_id is not None else exc.shown
-        return problem(request, 404, f"{exc.action} refused: {shown}")
+        return problem(request, 404, shown, action=exc.action)
 
     @app.exception_handler(RefusedError)
     async def refused(request: Request, exc: RefusedError) -> JSONResponse:
         # a face another case returned is "not found", so face ids cannot be probed
         hidden = exc.action.startswith("face.") and exc.action != "face.reveal"
         status = 404 if hidden or _not_found_reason(exc.reason) else 403
-        return problem(request, status, str(exc))
+        # the reason in words for the user; the governed action it refused (e.g. "case.view")
+        # stays machine-readable in "action" and in the audit log, not in the sentence
+        return problem(request, status, exc.reason, action=exc.action)
 
     @app.exception_handler(PolicyError)
     async def policy_error(request: Request, exc: PolicyError) -> JSONResponse:

@@ -35,6 +35,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string", "description": "What went wrong, in words."},
         "instance": {"type": "string", "description": "The path asked."},
+        "action": {
+            "type": "string",
+            "description": "On a refusal: the governed action refused (as in the audit log).",
+        },
         "errors": {
             "type": "array",
             "description": "On 422: each invalid field.",

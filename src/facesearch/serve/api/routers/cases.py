@@ -1,5 +1,6 @@
 """Cases: open (investigators), approve / reject / assign / unassign / close (supervisors),
-read (their readers), and the case report as HTML or PDF."""
+amend and resubmit a rejected case (its requester), read (their readers), the supervisor's
+pending count and assignment picker, and the case report as HTML or PDF."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from facesearch.app.types import CaseSummary
 from facesearch.serve.api.deps import CurrentPrincipal, PageDep, ServiceDep, page
-from facesearch.serve.api.schemas import AssignIn, CaseIn, CaseOut, NoteIn, Page
-from facesearch.serve.api.views import case_out
+from facesearch.serve.api.schemas import AssignIn, CaseIn, NoteIn, Page
+from facesearch.serve.api.schemas_cases import (
+    CaseRecordOut,
+    InvestigatorOut,
+    PendingCountOut,
+    ResubmitIn,
+)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CaseStatus = Literal["pending", "open", "rejected", "closed"]
 
 
-@router.get("", response_model=Page[CaseOut])
+def case_out(c: CaseSummary) -> CaseRecordOut:
+    return CaseRecordOut.model_validate(c)
+
+
+@router.get("", response_model=Page[CaseRecordOut])
 def list_cases(
     who: CurrentPrincipal,
     service: ServiceDep,
@@ -25,40 +36,69 @@ def list_cases(
     return page([case_out(c) for c in service.cases.summaries(who, status)], params)
 
 
-@router.post("", response_model=CaseOut, status_code=201)
-def open_case(body: CaseIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("", response_model=CaseRecordOut, status_code=201)
+def open_case(body: CaseIn, who: CurrentPrincipal, service: ServiceDep) -> CaseRecordOut:
     return case_out(
         service.cases.open(who, body.number, body.purpose, body.legal_authority, body.justification)
     )
 
 
-@router.get("/{number}", response_model=CaseOut)
-def show_case(number: str, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.get("/pending/count", response_model=PendingCountOut)
+def pending_count(who: CurrentPrincipal, service: ServiceDep) -> PendingCountOut:
+    """How many cases wait for a supervisor's decision (supervisors; the web app's badge)."""
+    return PendingCountOut(pending=service.cases.pending_count(who))
+
+
+@router.get("/{number}", response_model=CaseRecordOut)
+def show_case(number: str, who: CurrentPrincipal, service: ServiceDep) -> CaseRecordOut:
     return case_out(service.cases.show(who, number)[0])
 
 
-@router.post("/{number}/approve", response_model=CaseOut)
-def approve(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("/{number}/approve", response_model=CaseRecordOut)
+def approve(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseRecordOut:
     return case_out(service.cases.decide(who, number, "approve", body.note))
 
 
-@router.post("/{number}/reject", response_model=CaseOut)
-def reject(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("/{number}/reject", response_model=CaseRecordOut)
+def reject(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseRecordOut:
     return case_out(service.cases.decide(who, number, "reject", body.note))
 
 
-@router.post("/{number}/assign", response_model=CaseOut)
-def assign(number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("/{number}/resubmit", response_model=CaseRecordOut)
+def resubmit(
+    number: str, body: ResubmitIn, who: CurrentPrincipal, service: ServiceDep
+) -> CaseRecordOut:
+    """The requester amends their rejected case (every field as it should now read) and
+    submits it again: pending approval, its history kept."""
+    return case_out(
+        service.cases.resubmit(
+            who, number, body.purpose, body.legal_authority, body.justification, body.note
+        )
+    )
+
+
+@router.get("/{number}/assignable", response_model=list[InvestigatorOut])
+def assignable(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[InvestigatorOut]:
+    """The active investigators not yet assigned to the case (supervisors: the picker)."""
+    return [InvestigatorOut.model_validate(i) for i in service.cases.assignable(who, number)]
+
+
+@router.post("/{number}/assign", response_model=CaseRecordOut)
+def assign(
+    number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep
+) -> CaseRecordOut:
     return case_out(service.cases.decide(who, number, "assign", body.username))
 
 
-@router.post("/{number}/unassign", response_model=CaseOut)
-def unassign(number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("/{number}/unassign", response_model=CaseRecordOut)
+def unassign(
+    number: str, body: AssignIn, who: CurrentPrincipal, service: ServiceDep
+) -> CaseRecordOut:
     return case_out(service.cases.decide(who, number, "unassign", body.username))
 
 
-@router.post("/{number}/close", response_model=CaseOut)
-def close(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseOut:
+@router.post("/{number}/close", response_model=CaseRecordOut)
+def close(number: str, body: NoteIn, who: CurrentPrincipal, service: ServiceDep) -> CaseRecordOut:
     return case_out(service.cases.decide(who, number, "close", body.note))
 
 

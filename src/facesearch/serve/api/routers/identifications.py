@@ -1,7 +1,7 @@
 """Two-person confirmation of an identification: an examiner's independent verification of a
 possible match, and a case's possible matches with their reviews, verifications and status
 (the caller's view: other examiners' names, notes and verdicts withheld until they record
-their own)."""
+their own), and, for supervisors, those of every open case (the disputes to resolve)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from facesearch.serve.api.schemas import (
     VerificationIn,
     VerificationOut,
 )
+from facesearch.serve.api.schemas_cases import CaseIdentificationOut
 
 router = APIRouter(tags=["identifications"])
 
@@ -42,4 +43,17 @@ def identifications(
     return [
         IdentificationOut.model_validate(i)
         for i in service.searches.identifications(who, number, status)
+    ]
+
+
+@router.get("/identifications", response_model=list[CaseIdentificationOut])
+def identifications_across(
+    who: CurrentPrincipal,
+    service: ServiceDep,
+    status: Annotated[CandidateStatus | None, Query()] = None,
+) -> list[CaseIdentificationOut]:
+    """Supervisors: the possible matches of every open case (``status=disputed``: the
+    disputes to resolve; ``status=possible_match``: those awaiting verification)."""
+    return [
+        CaseIdentificationOut.model_validate(i) for i in service.cases.identifications(who, status)
     ]

@@ -15,6 +15,7 @@ import { auditView } from "./views/audit.js";
 import { incidentsView } from "./views/incidents.js";
 import { alertsView, refreshAlertBadge } from "./views/alerts.js";
 import { showSuspension } from "./banner.js";
+import { errorTitle, sentence } from "./views/common.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -45,6 +46,10 @@ const app = {
   clearFlash() {
     flashFresh = false;
     replace(flashBox);
+  },
+  /** Count the cases waiting for approval again, in the navigation's badge (supervisors). */
+  refreshBadge() {
+    return refreshBadge();
   },
   async signedIn(me) {
     this.me = me;
@@ -101,15 +106,40 @@ function renderChrome() {
     return;
   }
   const items = NAV.filter((item) => !item.roles || app.has(...item.roles)).map((item) =>
-    h("li", {}, h("a", { href: item.hash, "aria-current": current.startsWith(item.hash) ? "page" : null }, item.label)),
+    h("li", {}, h("a", { href: item.hash, "aria-current": current.startsWith(item.hash) ? "page" : null, dataset: { nav: item.hash } }, item.label)),
   );
   replace(nav, h("ul", {}, items));
   refreshAlertBadge(app);
+  refreshBadge();
   replace(
     whoami,
     h("a", { href: "#/account", id: "account-link", title: "My account" }, `${app.me.display_name || app.me.username} (${app.me.roles.join(", ")})`),
     h("button", { type: "button", class: "secondary", id: "logout", on: { click: logout } }, "Sign out"),
   );
+}
+
+let badgeAsked = 0; // the latest count asked for: an older answer arriving late is dropped
+
+/** The approval queue's link with the number of cases waiting ("Approval queue (3)"), read
+ * again at every navigation; its accessible name in words. */
+async function refreshBadge() {
+  const link = nav.querySelector('a[data-nav="#/approvals"]');
+  if (!link || !app.has("supervisor")) return;
+  const asked = ++badgeAsked;
+  let pending;
+  try {
+    pending = (await api("GET", "/cases/pending/count")).pending;
+  } catch {
+    return; // the link still leads to the queue
+  }
+  if (asked !== badgeAsked || !link.isConnected) return;
+  link.textContent = pending ? `Approval queue (${pending})` : "Approval queue";
+  if (pending) {
+    link.setAttribute("aria-label", `Approval queue: ${pending} ${pending === 1 ? "case waits" : "cases wait"} for approval`);
+  } else {
+    link.removeAttribute("aria-label");
+  }
+  link.dataset.pending = String(pending);
 }
 
 async function logout() {
@@ -150,20 +180,33 @@ async function route() {
   renderChrome();
   const found = ROUTES.map(([re, view, roles]) => [path.match(re), view, roles]).find(([m]) => m);
   if (!found) {
-    show(h("h1", {}, "Not found"), h("p", {}, "There is no page at this address."), h("a", { href: "#/" }, "Home"));
+    show(h("h1", {}, "Not found"), h("p", {}, "There is no page at this address."), wayOut());
     return;
   }
   const [match, view, roles] = found;
   if (roles && !app.has(...roles)) {
-    show(h("h1", {}, "Not available"), h("p", {}, `This page is for ${roles.join(" or ")} accounts.`));
+    show(h("h1", {}, "Not available"), h("p", {}, `This page is for ${roles.join(" or ")} accounts.`), wayOut());
     return;
   }
   try {
     const content = await view(app, match.slice(1).map(decodeURIComponent), query);
     show(content);
   } catch (err) {
-    show(h("h1", {}, "Something went wrong"), h("p", { class: "error-box", role: "alert" }, err.message));
+    // a refusal is titled in words by its status ("Not allowed", "Not found"), the server's
+    // reason as a sentence; only the errors that are not the user's say "Something went wrong"
+    const status = err instanceof ApiError ? err.status : 0;
+    show(
+      h("h1", {}, errorTitle(err)),
+      h("p", { class: "error-box", role: "alert", dataset: { status: String(status) } }, sentence(err.message)),
+      wayOut(),
+    );
   }
+}
+
+/** "Back" (to the page before, when there is one) and "Home" (the user's landing page). */
+function wayOut() {
+  const back = h("button", { type: "button", class: "secondary", on: { click: () => history.back() } }, "Back");
+  return h("p", { class: "actions" }, history.length > 1 ? back : null, h("a", { class: "button", href: app.me ? homeFor(app.me) : "#/" }, "Home"));
 }
 
 function show(...content) {

@@ -1,6 +1,6 @@
 import { all, api, url } from "../api.js";
-import { confirmDialog, field, formatTime, h, input, replace, table } from "../dom.js";
-import { DECISION_WORDS, statusBadge, withButton } from "./common.js";
+import { confirmDialog, field, formatTime, h, input, replace, select, table } from "../dom.js";
+import { DECISION_WORDS, EVENT_WORDS, FIELD_WORDS, statusBadge, withButton } from "./common.js";
 import { decisionControls } from "./cases.js";
 
 /** One case: details, approval state, supervisors' actions, its searches and reviews, export. */
@@ -14,8 +14,10 @@ export async function caseView(app, [number]) {
       h("h1", {}, `Case ${c.number} `, statusBadge(c.status)),
       details(c),
       actions(app, c, render),
+      await resubmitSection(app, c, render),
       searchesSection(app, c, searches),
       reviewsSection(searches),
+      historySection(c),
       exportSection(c),
     );
   }
@@ -25,9 +27,14 @@ export async function caseView(app, [number]) {
 
 function details(c) {
   const row = (label, value) => [h("dt", {}, label), h("dd", {}, value || "—")];
+  const last = c.last_rejection;
   const decided = c.decided_by
     ? `${c.status === "rejected" ? "Rejected" : "Approved"} by ${c.decided_by}, ${formatTime(c.decided_at)}${c.decision_note ? ` — “${c.decision_note}”` : ""}`
-    : "Waiting for a supervisor";
+    : c.status === "pending" && c.resubmissions && last
+      ? `Waiting for a supervisor: resubmitted after a rejection by ${last.by}, ${formatTime(last.at)}${last.note ? ` — “${last.note}”` : ""}`
+      : c.status === "open" || c.status === "closed"
+        ? "Not needed for this purpose"
+        : "Waiting for a supervisor";
   return h(
     "div",
     { class: "card" },
@@ -54,29 +61,133 @@ function actions(app, c, refresh) {
     parts.push(h("a", { class: "button secondary", href: `#/cases/${encodeURIComponent(c.number)}/media` }, "Media"));
   }
   if (app.has("supervisor")) {
-    if (c.status === "pending") parts.push(decisionControls(app, c, refresh));
+    if (c.status === "pending") parts.push(decisionControls(app, c, async () => { await refresh(); await app.refreshBadge(); }));
     if (c.status === "open") parts.push(assignForm(app, c, refresh), closeForm(app, c, refresh));
   }
   return parts.length ? h("div", { class: "actions" }, parts) : null;
 }
 
+/** Assign an investigator picked from the active investigators not yet on the case (the
+ * server's list: GET /cases/{number}/assignable), or unassign one of those assigned. */
 function assignForm(app, c, refresh) {
-  const who = input("username", { required: true, autocomplete: "off" });
+  const number = encodeURIComponent(c.number);
+  const who = h("select", { name: "username", required: true, id: "assign-who" }, h("option", { value: "" }, "Loading…"));
   const assign = h("button", { type: "submit" }, "Assign");
+  const assigned = c.assigned || [];
+  const gone = select("unassign", assigned.map((u) => [u, u]), { id: "unassign-who" });
   const unassign = h("button", { type: "button", class: "secondary" }, "Unassign");
-  const send = (verb, button) =>
+  api("GET", `/cases/${number}/assignable`).then(
+    (people) => {
+      replace(
+        who,
+        h("option", { value: "" }, people.length ? "Choose an investigator" : "No other active investigator"),
+        people.map((u) => h("option", { value: u.username }, u.display_name ? `${u.display_name} (${u.username})` : u.username)),
+      );
+    },
+    (err) => replace(who, h("option", { value: "" }, `Not available: ${err.message}`)),
+  );
+  const send = (verb, button, username) =>
     withButton(app, button, async () => {
-      await api("POST", `/cases/${encodeURIComponent(c.number)}/${verb}`, { json: { username: who.value.trim() } });
-      app.flash(`${who.value.trim()} ${verb}ed.`);
+      if (!username) throw new Error(verb === "assign" ? "Choose an investigator to assign." : "Choose an investigator to unassign.");
+      await api("POST", `/cases/${number}/${verb}`, { json: { username } });
       await refresh();
+      app.flash(`${username} ${verb}ed.`);
     });
-  unassign.addEventListener("click", () => send("unassign", unassign));
+  unassign.addEventListener("click", () => send("unassign", unassign, gone.value));
   return h(
+    "div",
+    { class: "assign-forms" },
+    h(
+      "form",
+      { class: "inline", id: "assign-form", on: { submit: (e) => { e.preventDefault(); send("assign", assign, who.value); } } },
+      field("Investigator to assign", who),
+      assign,
+    ),
+    assigned.length
+      ? h(
+        "form",
+        { class: "inline", id: "unassign-form", on: { submit: (e) => { e.preventDefault(); send("unassign", unassign, gone.value); } } },
+        field("Assigned investigator", gone),
+        unassign,
+      )
+      : null,
+  );
+}
+
+/** The requester of a rejected case amends it and submits it for approval again. */
+async function resubmitSection(app, c, refresh) {
+  if (c.status !== "rejected" || c.requested_by !== app.me.username) return null;
+  const policy = await api("GET", "/policy");
+  const purpose = select("purpose", policy.purposes.map((p) => [p.key, p.name]), { required: true });
+  purpose.value = c.purpose_key;
+  const authority = input("legal_authority", { required: true, value: c.legal_authority });
+  const justification = h("textarea", { name: "justification", required: true });
+  justification.value = c.justification;
+  const note = h("textarea", { name: "note" });
+  const submit = h("button", { type: "submit" }, "Resubmit for approval");
+  const form = h(
     "form",
-    { class: "inline", on: { submit: (e) => { e.preventDefault(); send("assign", assign); } } },
-    field("Investigator", who),
-    assign,
-    unassign,
+    {
+      class: "stack",
+      id: "resubmit",
+      on: {
+        submit: (event) => {
+          event.preventDefault();
+          withButton(app, submit, async () => {
+            const out = await api("POST", `/cases/${encodeURIComponent(c.number)}/resubmit`, {
+              json: {
+                purpose: purpose.value,
+                legal_authority: authority.value.trim(),
+                justification: justification.value.trim(),
+                note: note.value.trim(),
+              },
+            });
+            await refresh();
+            app.flash(`Case ${out.number} resubmitted: pending approval.`);
+          });
+        },
+      },
+    },
+    field("Purpose", purpose, "Only the purposes the policy allows."),
+    field("Legal authority", authority, "The order, warrant or statute that allows the search."),
+    field("Justification", justification, "Why a face search is needed and proportionate."),
+    field("Answer to the rejection", note, "What you changed, or why the request stands (kept in the case's history)."),
+    h("div", { class: "actions" }, submit),
+  );
+  return h(
+    "section",
+    { class: "resubmit" },
+    h("h2", {}, "Amend and resubmit"),
+    h("p", {}, `Rejected${c.decided_by ? ` by ${c.decided_by}` : ""}${c.decision_note ? `: “${c.decision_note}”` : ""}. Amend the request and submit it again: it goes back to the supervisors' approval queue.`),
+    form,
+  );
+}
+
+/** Every act on the case, from the audit log: request, decisions with their reasons,
+ * amendments (each field before and after), resubmissions, assignments, closing. */
+function historySection(c) {
+  const rows = (c.history || []).map((e) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, formatTime(e.at)),
+      h("td", {}, EVENT_WORDS[e.event] || e.event, e.user ? `: ${e.user}` : ""),
+      h("td", {}, e.actor),
+      h(
+        "td",
+        {},
+        e.note ? h("span", { class: "note" }, `“${e.note}”`) : null,
+        (e.changes || []).length
+          ? h("ul", { class: "changes" }, e.changes.map((x) => h("li", {}, `${FIELD_WORDS[x.field] || x.field}: “${x.before}” → “${x.after}”`)))
+          : null,
+      ),
+    ),
+  );
+  return h(
+    "section",
+    { class: "case-history" },
+    h("h2", {}, "History"),
+    rows.length ? table(["When", "What", "By", "Reason, note or change"], rows, "History") : h("p", { class: "muted" }, "No history recorded."),
   );
 }
 

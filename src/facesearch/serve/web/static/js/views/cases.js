@@ -1,6 +1,6 @@
 import { all, api } from "../api.js";
 import { field, formatTime, h, input, replace, select, table } from "../dom.js";
-import { statusBadge, withButton } from "./common.js";
+import { DECISION_WORDS, errorBox, statusBadge, withButton } from "./common.js";
 
 function caseRows(cases, extra) {
   return cases.map((c) =>
@@ -77,7 +77,20 @@ async function newCaseForm(app) {
   return h("section", {}, h("h2", {}, "Open a case"), form);
 }
 
-/** Supervisors: the cases waiting for a decision, approved or rejected from here. */
+/** A resubmitted case says so in the queue, with the rejection it answers. */
+function resubmitted(c) {
+  const last = c.last_rejection;
+  if (!c.resubmissions || !last) return null;
+  return h(
+    "p",
+    { class: "resubmitted" },
+    `Resubmitted after a rejection by ${last.by}, ${formatTime(last.at)}`,
+    last.note ? ` — “${last.note}”` : "",
+  );
+}
+
+/** Supervisors: the cases waiting for a decision, approved or rejected from here; and the
+ * identifications of the open cases that need a supervisor (disputed, awaiting verification). */
 export async function approvalsView(app) {
   const cases = await all("/cases", { status: "pending" });
   const body = h("div", {});
@@ -85,11 +98,16 @@ export async function approvalsView(app) {
     replace(
       body,
       list.length
-        ? table([...HEADERS, "Decision"], caseRows(list, (c) => decisionControls(app, c, () => refresh())), "Pending cases")
+        ? table(
+          [...HEADERS, "Decision"],
+          caseRows(list, (c) => [resubmitted(c), decisionControls(app, c, () => refresh())]),
+          "Pending cases",
+        )
         : h("p", { class: "muted" }, "No case is waiting for approval."),
     );
   async function refresh() {
     render(await all("/cases", { status: "pending" }));
+    await app.refreshBadge();
   }
   render(cases);
   return h(
@@ -98,6 +116,56 @@ export async function approvalsView(app) {
     h("h1", {}, "Approval queue"),
     h("p", {}, "Cases waiting for a supervisor's decision. You cannot approve a case you requested."),
     body,
+    await identificationsSection(),
+  );
+}
+
+const VERDICT_WORDS = { confirm: "confirms", reject: "rejects", inconclusive: "inconclusive" };
+const IDENT_HEADERS = ["Case", "Candidate", "Searched", "Reviews", "Verifications", "Your turn"];
+
+/** The possible matches across the open cases that a supervisor must see: the disputed ones
+ * (a verifier rejected them) and those still awaiting verification. */
+async function identificationsSection() {
+  let found;
+  try {
+    found = await api("GET", "/identifications"); // one read (one audit entry) for both lists
+  } catch (err) {
+    return h("section", {}, h("h2", {}, "Identifications to resolve"), errorBox(err));
+  }
+  const disputed = found.filter((i) => i.status === "disputed");
+  const waiting = found.filter((i) => i.status === "possible_match");
+  const rows = (list) =>
+    list.map((i) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, h("a", { href: `#/cases/${encodeURIComponent(i.case)}` }, i.case)),
+        h("td", {}, h("a", { href: `#/searches/${i.search_id}?at=${i.rank - 1}` }, `Search ${i.search_id}, rank ${i.rank}`)),
+        h("td", {}, `${i.searcher}, ${formatTime(i.searched_at)}`),
+        h("td", {}, (i.reviews || []).map((r) => DECISION_WORDS[r.decision] || r.decision).join(", ")),
+        h(
+          "td",
+          {},
+          (i.verifications || []).map((v) => `${v.verifier} ${VERDICT_WORDS[v.verdict] || v.verdict}`).join(", ") ||
+            (i.verifications_hidden ? `${i.verifications_hidden} hidden until you verify` : "none yet"),
+        ),
+        h("td", {}, i.awaiting_verification ? "awaiting your verification" : ""),
+      ),
+    );
+  const part = (title, id, list, empty) =>
+    h(
+      "section",
+      { id },
+      h("h3", {}, `${title} (${list.length})`),
+      list.length ? table(IDENT_HEADERS, rows(list), title) : h("p", { class: "muted" }, empty),
+    );
+  return h(
+    "section",
+    { class: "identifications" },
+    h("h2", {}, "Identifications to resolve"),
+    h("p", {}, "Possible matches of the open cases: a disputed one (an examiner rejected it) needs a supervisor's examination; the others wait for an independent verification."),
+    part("Disputed", "disputed", disputed, "No disputed identification."),
+    part("Awaiting verification", "awaiting", waiting, "No possible match is waiting for verification."),
   );
 }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from facesearch.app.accounts import Accounts
 from facesearch.app.admin import Admin
 from facesearch.app.cases import Cases
+from facesearch.app.compare import Compare
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.library import Library
@@ -51,6 +52,7 @@ class Service:
         self.cases = Cases(self.ctx)
         self.searches = Searches(self.ctx)
         self.faces = Faces(self.ctx)
+        self.compare = Compare(self.ctx)
         self.admin = Admin(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted

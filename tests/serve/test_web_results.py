@@ -216,3 +216,49 @@ def test_side_by_side_comparison_and_viewer_zoom(session_for: Any, web_server: W
     viewer.wait_for(state="detached")
     assert session.errors == [], session.errors
     assert json.dumps(session.errors) == "[]"
+
+
+def test_the_wellbeing_setting_applies_to_crops_probe_comparison_and_viewer(
+    session_for: Any, web_server: WebServer
+) -> None:
+    """A user whose setting is greyscale without the blur (GET /auth/me answers it: here
+    added to the answer in the browser, the setting itself is the users page's)."""
+    search_id = _search_group_photo(web_server, k=2)
+    session = session_for("ivy")
+    page = session.page
+
+    def with_setting(route: Any) -> None:
+        answer = route.fetch()
+        me = answer.json()
+        me["wellbeing"] = {"greyscale": True, "blur_outside_face": False}
+        route.fulfill(response=answer, json=me)
+
+    page.route("**/api/v1/auth/me", with_setting)
+    session.go(f"#/searches/{search_id}?at=0")
+    page.reload()  # the app reads /auth/me again
+    page.locator("#pair-probe-face.wb-grey").wait_for()
+    grey = "getComputedStyle(document.querySelector('{}')).filter"
+    for selector in ("#pair-probe-face", "#candidates li img", "#probe-panel img"):
+        assert page.evaluate(grey.format(selector)) == "grayscale(1)", selector
+    page.get_by_role("button", name="Show pictures in colour").click()
+    assert page.evaluate(grey.format("#pair-probe-face")) == "none"
+    page.get_by_role("button", name="Show pictures greyscale").click()
+
+    page.locator("body").press("c")  # the comparison: greyscale until shown in colour
+    page.locator("#compare-colour").wait_for()
+    _until(page, "Boolean(document.querySelector('#compare-right')?.dataset.faceId)")
+    saturation = """() => { const c = document.querySelector('#compare-right');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let s = 0;
+      for (let i = 0; i < d.length; i += 4)
+        s += Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]);
+      return s / (d.length / 4); }"""
+    assert page.evaluate(saturation) < 1.0
+    page.locator("#compare-colour").click()
+    assert page.evaluate(saturation) > 3.0
+    page.keyboard.press("Escape")
+
+    page.locator("body").press("v")  # the viewer: not blurred, greyscale until the reveal
+    page.locator("#full-image[data-state='greyscale']").wait_for()
+    page.get_by_role("button", name="Reveal the whole image (logged)").click()
+    page.locator("#full-image[data-state='revealed']").wait_for()
+    assert session.errors == [], session.errors

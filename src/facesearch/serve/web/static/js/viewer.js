@@ -178,6 +178,6 @@ function draw(canvas, bitmap, candidate, others, shield, view) {
     ctx.strokeRect(ox + o.bbox[0] * scale, oy + o.bbox[1] * scale, o.bbox[2] * scale, o.bbox[3] * scale);
   }
   ctx.setLineDash([]);
-  canvas.dataset.state = shield ? "blurred" : "revealed";
+  canvas.dataset.state = !shield ? "revealed" : shield.blur_outside_face ? "blurred" : "greyscale";
   canvas.dataset.zoom = String(Math.round(view.zoom * 1000) / 1000);
 }

@@ -21,7 +21,7 @@ class FacePictureOut(Out):
     landmarks: list[Point] = Field(description=f"{LANDMARKS}, in this picture's pixels")
 
 
-class ProbeFaceOut(Out):
+class ProbeGeometryOut(Out):
     """One probe of a search: the searched face found again, boxed, with its landmarks."""
 
     position: int
@@ -71,9 +71,9 @@ class ProbeFaceOut(Out):
         return out
 
 
-class ProbesOut(Out):
+class ProbesGeometryOut(Out):
     search_id: int
-    probes: list[ProbeFaceOut]
+    probes: list[ProbeGeometryOut]
 
 
 class CandidateLandmarksOut(Out):

@@ -14,23 +14,23 @@ from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas_compare import (
     CandidateLandmarksOut,
     CandidatesLandmarksOut,
-    ProbeFaceOut,
-    ProbesOut,
+    ProbeGeometryOut,
+    ProbesGeometryOut,
 )
 
 router = APIRouter(tags=["searches"])
 
 
-@router.get("/searches/{search_id}/probes", response_model=ProbesOut)
-def probes(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> ProbesOut:
+@router.get("/searches/{search_id}/probes", response_model=ProbesGeometryOut)
+def probes(search_id: PathId, who: CurrentPrincipal, service: ServiceDep) -> ProbesGeometryOut:
     """Every probe of the search (one, or a multi-probe search's by position): the photo's
     size, the faces found, the face searched with its box and five landmarks, and the links to
     its pictures; a purged probe is listed with ``purged`` true."""
     found = service.compare.probes(who, search_id)
     context = {"search_id": search_id}
-    return ProbesOut(
+    return ProbesGeometryOut(
         search_id=search_id,
-        probes=[ProbeFaceOut.model_validate(p, context=context) for p in found],
+        probes=[ProbeGeometryOut.model_validate(p, context=context) for p in found],
     )
 
 

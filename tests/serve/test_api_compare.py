@@ -162,6 +162,31 @@ def test_undo_withdraws_a_first_decision(w: World) -> None:
     assert [x["decision"] for x in cand["reviews"]] == ["not_a_match", "withdrawn"]
 
 
+def test_a_multi_probe_search_lists_every_probe_by_position(w: World, astronaut: Any) -> None:
+    from PIL import ImageEnhance
+
+    brighter = np.asarray(ImageEnhance.Brightness(Image.fromarray(astronaut)).enhance(1.2))
+    r = w.clients["inv"].post(
+        "/api/v1/cases/C-1/searches",
+        files=[
+            ("probe", ("one.jpg", jpeg(astronaut), "image/jpeg")),
+            ("probe", ("two.jpg", jpeg(brighter), "image/jpeg")),
+        ],
+        data={"k": "3"},
+    )
+    assert r.status_code == 201, r.text
+    search_id = r.json()["search_id"]
+    probes = w.clients["aud"].get(f"/api/v1/searches/{search_id}/probes").json()["probes"]
+    assert [(p["position"], p["count"], p["label"]) for p in probes] == [
+        (1, 2, "one.jpg"),
+        (2, 2, "two.jpg"),
+    ]
+    assert all(p["faces_found"] == 1 and p["face"] == 0 for p in probes)
+    assert probes[0]["sha256"] != probes[1]["sha256"]
+    got = w.clients["aud"].get(probes[1]["face_url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+
+
 def test_a_purged_probe_answers_410_in_words(w: World) -> None:
     """Last in the module: it closes the case."""
     gov = w.env.service.governance

@@ -121,6 +121,13 @@ export async function resultsView(app, [searchId], query) {
         : null,
       h("p", { id: "current-decision" }, c.decision ? `Decision: ${DECISION_WORDS[c.decision]}` : "Not reviewed yet"),
       IDENT_WORDS[c.status] ? h("p", { id: "identification-status" }, "Status: ", h("span", { class: `status status-${IDENT_WORDS[c.status][1]}` }, IDENT_WORDS[c.status][0])) : null,
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "button", id: "open-compare", on: { click: () => showCompare() } }, "Compare side by side (C)"),
+        h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)"),
+      ),
+      canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
       (c.reviews || []).length || (c.verifications || []).length
         ? h(
             "ul",
@@ -133,16 +140,9 @@ export async function resultsView(app, [searchId], query) {
       c.can_verify ? verifyControls(c) : null,
       h("h3", {}, "Where the image comes from"),
       h("ul", { class: "provenance" }, (c.provenance || []).map(provenanceItem)),
-      h(
-        "div",
-        { class: "actions" },
-        h("button", { type: "button", id: "open-compare", on: { click: () => showCompare() } }, "Compare side by side (C)"),
-        h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)"),
-      ),
       sameImage.length
         ? h("p", {}, "Other faces of the same image in these results: ", sameImage.map((o) => h("button", { type: "button", class: "secondary", on: { click: () => moveTo(candidates.indexOf(o)) } }, `#${o.rank}`)))
         : null,
-      canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
     );
   }
 

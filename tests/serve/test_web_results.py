@@ -184,6 +184,21 @@ def test_side_by_side_comparison_and_viewer_zoom(session_for: Any, web_server: W
     assert panned[0]["eyes"][0][0] == pytest.approx(zoomed[0]["eyes"][0][0] + 20, abs=0.2)
     assert panned[1]["eyes"][0][0] == pytest.approx(zoomed[1]["eyes"][0][0] + 20, abs=0.2)
 
+    # the candidate from its full image: still aligned, blurred outside the face until revealed
+    page.keyboard.press("f")
+    full = page.locator("#compare-right[data-source='image']")
+    full.wait_for()
+    assert full.get_attribute("data-state") == "blurred"
+    probe_side, full_side = _sides(page)
+    for (px, py), (cx, cy) in zip(probe_side["eyes"], full_side["eyes"], strict=True):
+        assert abs(px - cx) <= 2 and abs(py - cy) <= 2, (probe_side["eyes"], full_side["eyes"])
+    reveals = len([e for e in web_server.audit_actions() if e["action"] == "face.reveal"])
+    dialog.get_by_role("button", name="Reveal the candidate's image (logged)").click()
+    page.locator("#compare-right[data-state='revealed']").wait_for()
+    assert len([e for e in web_server.audit_actions() if e["action"] == "face.reveal"]) > reveals
+    page.keyboard.press("f")
+    page.locator("#compare-right[data-source='crop']").wait_for()
+
     page.keyboard.press("w")  # swap
     swapped = _sides(page)
     assert (swapped[0]["side"], swapped[1]["side"]) == ("candidate", "probe")

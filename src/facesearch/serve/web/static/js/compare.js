@@ -3,9 +3,10 @@
 // scaled (a similarity transform from its landmarks) so that both pairs of eyes lie on the
 // same line at the same distance; zoom and pan linked on both sides, swap sides, an overlay
 // with an opacity slider, the landmarks on or off, previous/next candidate and the review keys.
-// The faces are the probe's face picture and the gallery's stored crop (no surroundings: the
-// full image, with its blur and logged reveal, stays in the viewer). The wellbeing setting's
-// greyscale applies until "Show in colour".
+// The faces are the probe's face picture and the gallery's stored crop; "Full-resolution
+// candidate" (F) draws the candidate from its full gallery image instead, under the viewer's
+// wellbeing rules: blurred outside the face box and/or greyscale, as the user's setting says,
+// until a reveal, which is logged first. Crops are greyscale (the setting) until "Show in colour".
 //
 // The transform of each side is exposed for tests and tools: data-eyes (the two eye centres
 // in canvas pixels, read back through the canvas's transform), data-scale (canvas pixels per
@@ -59,15 +60,30 @@ export function placement(pic, view) {
   return { matrix: new DOMMatrix([s, 0, 0, s, e, f]), aligned: false };
 }
 
-function drawFace(ctx, pic, view, grey, alpha = 1) {
+function drawFace(ctx, pic, view, grey, alpha = 1, blur = false) {
   const { matrix, aligned } = placement(pic, view);
-  ctx.save();
-  ctx.setTransform(matrix);
-  ctx.globalAlpha = alpha;
-  ctx.filter = grey ? "grayscale(1)" : "none";
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(pic.bitmap, 0, 0, pic.width, pic.height);
-  ctx.restore();
+  const colour = grey ? "grayscale(1)" : "";
+  const layer = (filter, clip) => {
+    ctx.save();
+    ctx.setTransform(matrix);
+    ctx.globalAlpha = alpha;
+    if (clip) {
+      ctx.beginPath();
+      ctx.rect(...clip);
+      ctx.clip();
+    }
+    ctx.filter = filter || "none";
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(pic.bitmap, 0, 0, pic.width, pic.height);
+    ctx.restore();
+  };
+  if (blur && pic.box) {
+    // outside the face box blurred (the viewer's rule), the face itself sharp
+    layer(`${colour} blur(10px)`.trim(), null);
+    layer(colour, pic.box);
+  } else {
+    layer(colour, null);
+  }
   const points = (pic.landmarks || []).map(([x, y]) => matrix.transformPoint(new DOMPoint(x, y)));
   return { points, aligned, scale: Math.hypot(matrix.a, matrix.b) };
 }
@@ -113,7 +129,9 @@ function clear(ctx) {
 export async function openCompare(app, ctx) {
   const opener = document.activeElement;
   const greyscale = wellbeing(app).greyscale;
-  const view = { zoom: 1, panX: 0, panY: 0, swapped: false, overlay: false, opacity: 0.5, marks: true, colour: !greyscale };
+  const shield = wellbeing(app);
+  const view = { zoom: 1, panX: 0, panY: 0, swapped: false, overlay: false, opacity: 0.5, marks: true, colour: !greyscale, full: false };
+  const revealed = new Set(); // candidates whose full image was revealed (logged) here
   const pictures = new Map(); // face id (or "probe N") -> picture
   const canvas = (id) => h("canvas", { id, width: String(W), height: String(H), tabindex: "0", role: "img", "aria-label": "loading" });
   const left = canvas("compare-left");
@@ -127,6 +145,9 @@ export async function openCompare(app, ctx) {
   const button = (id, label, onClick, attrs = {}) => h("button", { type: "button", class: "secondary", id, on: { click: onClick }, ...attrs }, label);
   const overlayButton = button("compare-overlay-toggle", "Overlay (O)", () => toggleOverlay(), { "aria-pressed": "false" });
   const colourButton = greyscale ? button("compare-colour", "Show in colour", () => toggleColour(), { "aria-pressed": "false" }) : null;
+  const fullButton = button("compare-full", "Full-resolution candidate (F)", () => toggleFull(), { "aria-pressed": "false" });
+  const revealButton = button("compare-reveal", "Reveal the candidate's image (logged)", () => revealCandidate());
+  revealButton.hidden = true;
   const reviewButtons = ctx.decide
     ? h(
         "div",
@@ -168,11 +189,13 @@ export async function openCompare(app, ctx) {
         opacity,
         h("label", { class: "check" }, marksBox, " Landmarks (L)"),
         colourButton,
+        fullButton,
+        revealButton,
       ),
       reviewButtons,
       close,
     ),
-    h("p", { class: "hint muted" }, "Keys: ← → candidate, 1 2 3 review, + − 0 zoom, Shift+arrows pan (or drag), wheel zooms, W swap, O overlay, L landmarks."),
+    h("p", { class: "hint muted" }, "Keys: ← → candidate, 1 2 3 review, + − 0 zoom, Shift+arrows pan (or drag), wheel zooms, W swap, O overlay, L landmarks, F full-resolution candidate."),
   );
   document.body.append(dialog);
   close.addEventListener("click", () => dialog.close());
@@ -200,6 +223,16 @@ export async function openCompare(app, ctx) {
   }
 
   async function candidatePicture(c) {
+    const geometry = marks[c.face_id];
+    if (view.full && geometry && geometry.landmarks.length) {
+      const key = `${c.face_id} image`;
+      if (!pictures.has(key)) {
+        // the full gallery image (410 when the original is gone: the crop instead)
+        const bitmap = await createImageBitmap(await api("GET", c.image_url, { blob: true }));
+        pictures.set(key, { bitmap, width: geometry.image_width, height: geometry.image_height, landmarks: geometry.landmarks, box: geometry.bbox, full: true, label: `candidate ${c.rank}` });
+      }
+      return pictures.get(key);
+    }
     if (!pictures.has(c.face_id)) {
       const bitmap = await createImageBitmap(await api("GET", c.crop_url, { blob: true }));
       const geometry = marks[c.face_id];
@@ -218,8 +251,20 @@ export async function openCompare(app, ctx) {
       status.textContent = "The probe is no longer kept (retention) or cannot be shown: nothing to compare.";
       return;
     }
+    let candPic;
     try {
-      current = { probe: p, probePic: await probePicture(p), cand: c, candPic: await candidatePicture(c) };
+      candPic = await candidatePicture(c);
+    } catch (err) {
+      if (!view.full) {
+        status.textContent = `The faces cannot be shown: ${err.message}`;
+        return;
+      }
+      toggleFull(false); // the full image is not available: back to the crop, saying why
+      app.flash(`Candidate ${c.rank}'s full image cannot be shown (${err.message}); the crop is shown.`, true);
+      return;
+    }
+    try {
+      current = { probe: p, probePic: await probePicture(p), cand: c, candPic };
     } catch (err) {
       status.textContent = `The faces cannot be shown: ${err.message}`;
       return;
@@ -231,19 +276,27 @@ export async function openCompare(app, ctx) {
     if (!current) return;
     const { probe, probePic, cand, candPic } = current;
     const grey = !view.colour;
+    // the full image: the viewer's rules (shielded until a logged reveal)
+    const open = revealed.has(cand.face_id);
+    const candGrey = candPic.full ? shield.greyscale && !open : grey;
+    const candBlur = Boolean(candPic.full && shield.blur_outside_face && !open);
+    revealButton.hidden = !(candPic.full && (shield.greyscale || shield.blur_outside_face) && !open);
     const sides = view.swapped ? [["candidate", candPic, cand.face_id], ["probe", probePic, null]] : [["probe", probePic, null], ["candidate", candPic, cand.face_id]];
     for (const [el, [side, pic, faceId]] of [[left, sides[0]], [right, sides[1]]]) {
       const g = el.getContext("2d");
       clear(g);
-      const drawn = drawFace(g, pic, view, grey);
+      const isCand = side === "candidate";
+      const drawn = drawFace(g, pic, view, isCand ? candGrey : grey, 1, isCand && candBlur);
       if (view.marks) drawMarks(g, drawn.points, side === "probe" ? "#4fc3f7" : "#ff8a65");
       describe(el, side, drawn, view, faceId);
+      el.dataset.source = pic.full ? "image" : side === "probe" ? "probe" : "crop";
+      el.dataset.state = isCand && candPic.full ? (candBlur ? "blurred" : candGrey ? "greyscale" : "revealed") : "";
       el.setAttribute("aria-label", `${side === "probe" ? `Probe ${probe.position}` : `Candidate ${cand.rank}`} face, ${drawn.aligned ? "aligned on the eyes" : "not aligned (no landmarks)"}, zoom ${view.zoom.toFixed(2)}`);
     }
     const g = overlay.getContext("2d");
     clear(g);
     const under = drawFace(g, probePic, view, grey);
-    const over = drawFace(g, candPic, view, grey, view.opacity);
+    const over = drawFace(g, candPic, view, candGrey, view.opacity, candBlur);
     if (view.marks) {
       drawMarks(g, under.points, "#4fc3f7");
       drawMarks(g, over.points, "#ff8a65");
@@ -255,7 +308,7 @@ export async function openCompare(app, ctx) {
     opacity.disabled = !view.overlay;
     const reviewed = cand.decision ? `reviewed: ${DECISION_WORDS[cand.decision]}` : "not reviewed";
     replace(title, `Probe ${probe.position} and candidate ${cand.rank} of ${ctx.candidates.length}`);
-    status.textContent = `Candidate ${cand.rank}: score ${cand.score.toFixed(3)} (${cand.band}), ${reviewed}. ${view.swapped ? "Candidate left, probe right." : "Probe left, candidate right."} Zoom ${view.zoom.toFixed(2)}.`;
+    status.textContent = `Candidate ${cand.rank}: score ${cand.score.toFixed(3)} (${cand.band}), ${reviewed}. ${view.swapped ? "Candidate left, probe right." : "Probe left, candidate right."} Zoom ${view.zoom.toFixed(2)}.${candPic.full ? ` The candidate from its full image${candBlur ? ", blurred outside the face box until revealed" : candGrey ? ", greyscale until revealed" : ""}.` : ""}`;
     dialog.dataset.at = String(ctx.at());
   }
 
@@ -286,6 +339,27 @@ export async function openCompare(app, ctx) {
     colourButton.setAttribute("aria-pressed", String(view.colour));
     replace(colourButton, view.colour ? "Show greyscale" : "Show in colour");
     draw();
+  }
+  async function toggleFull(on = !view.full) {
+    view.full = on;
+    fullButton.setAttribute("aria-pressed", String(on));
+    await load();
+  }
+  async function revealCandidate() {
+    const c = current && current.cand;
+    if (!c) return;
+    revealButton.disabled = true;
+    try {
+      const out = await api("POST", `/searches/${ctx.search.search_id}/candidates/${c.face_id}/reveal`, { json: { reason: "side-by-side comparison" } });
+      revealed.add(c.face_id);
+      fullButton.focus(); // the reveal button goes away
+      app.flash(`Candidate ${c.rank}'s image revealed; recorded as audit entry #${out.audit_seq}.`);
+      draw();
+    } catch (err) {
+      app.flash(`Not revealed: ${err.message}`, true);
+    } finally {
+      revealButton.disabled = false;
+    }
   }
   async function step(delta) {
     const i = ctx.at() + delta;
@@ -341,6 +415,7 @@ export async function openCompare(app, ctx) {
     else if (key === "0") reset();
     else if (["w", "W"].includes(key)) swap();
     else if (["o", "O"].includes(key)) toggleOverlay();
+    else if (["f", "F"].includes(key)) toggleFull();
     else if (["l", "L"].includes(key)) {
       marksBox.checked = !marksBox.checked;
       view.marks = marksBox.checked;

@@ -160,6 +160,13 @@ def test_undo_withdraws_a_first_decision(w: World) -> None:
     cand = inv.get(f"/api/v1/searches/{w.search_id}").json()["candidates"][0]
     assert cand["decision"] is None
     assert [x["decision"] for x in cand["reviews"]] == ["not_a_match", "withdrawn"]
+    # a withdrawn possible match is no longer awaiting verification: a lead again
+    assert inv.post(url, json={"face_id": face, "decision": "possible_match"}).status_code == 201
+    cand = inv.get(f"/api/v1/searches/{w.search_id}").json()["candidates"][0]
+    assert cand["status"] == "possible_match"
+    assert inv.post(url, json={"face_id": face, "decision": "withdrawn"}).status_code == 201
+    cand = inv.get(f"/api/v1/searches/{w.search_id}").json()["candidates"][0]
+    assert cand["decision"] is None and cand["status"] == "lead"
 
 
 def test_a_multi_probe_search_lists_every_probe_by_position(w: World, astronaut: Any) -> None:

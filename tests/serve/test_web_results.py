@@ -277,3 +277,30 @@ def test_the_wellbeing_setting_applies_to_crops_probe_comparison_and_viewer(
     page.get_by_role("button", name="Reveal the whole image (logged)").click()
     page.locator("#full-image[data-state='revealed']").wait_for()
     assert session.errors == [], session.errors
+
+
+def test_every_probe_of_a_multi_probe_search_is_shown_numbered(
+    session_for: Any, web_server: WebServer
+) -> None:
+    with _client(web_server) as ivy:
+        photos = [web_server.photos / "astronaut.jpg", web_server.photos / "astronaut-small.jpg"]
+        r = ivy.post(
+            f"/api/v1/cases/{CASE}/searches",
+            files=[("probe", (p.name, p.read_bytes(), "image/jpeg")) for p in photos],
+            data={"k": "2"},
+        )
+        assert r.status_code == 201, r.text
+        search_id = int(r.json()["search_id"])
+    session = session_for("sam")  # a supervisor reads it too
+    page = session.page
+    page.set_viewport_size(LAPTOP)
+    session.go(f"#/searches/{search_id}?at=0")
+    panel = page.locator("#probe-panel")
+    panel.get_by_role("heading", name="Probe 2: astronaut-small.jpg").wait_for()
+    assert panel.locator("li.probe").count() == 2
+    assert "Probe 1: astronaut.jpg" in panel.inner_text()
+    assert "The only face found in the photo." in panel.inner_text()
+    _until(page, "document.querySelector('#pair-probe-face').naturalWidth > 0")
+    best = page.locator("#pair-probe-face").get_attribute("alt") or ""
+    assert best.startswith("Searched face of probe ")
+    check_page(session)

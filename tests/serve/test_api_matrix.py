@@ -569,6 +569,31 @@ CELLS: list[Cell] = [
     Cell(
         "GET", "/searches/{search_id}/probe", only(200, "inv", "sup", "aud", others=404), search_ids
     ),
+    # the probes on screen and the comparison (routers/compare.py): as reading the search
+    Cell(
+        "GET",
+        "/searches/{search_id}/probes",
+        only(200, "inv", "sup", "aud", others=404),
+        search_ids,
+    ),
+    Cell(
+        "GET",
+        "/searches/{search_id}/probes/{position}/{kind}",
+        only(200, "inv", "sup", "aud", others=404),
+        lambda w: {**search_ids(w), "position": 1, "kind": "face"},
+    ),
+    Cell(
+        "GET",
+        "/searches/{search_id}/probes/{position}/{kind}",
+        only(200, "inv", "sup", "aud", others=404),
+        lambda w: {**search_ids(w), "position": 1, "kind": "image"},
+    ),
+    Cell(
+        "GET",
+        "/searches/{search_id}/landmarks",
+        only(200, "inv", "sup", "aud", others=404),
+        search_ids,
+    ),
     Cell(
         "POST",
         "/searches/{search_id}/reviews",

@@ -187,11 +187,14 @@ def test_search_pick_face_review_by_keyboard_and_export(
     page.keyboard.press("Escape")
     page.locator("body").press("3")
     progress.filter(has_text="Reviewed 3").wait_for()
-    page.locator("body").press("u")  # undo a decision: back to 3 and told how it is kept
-    progress.filter(has_text=f"Candidate 3 of {n}").wait_for()
-    assert "choose a new decision" in page.locator("#flash").inner_text()
-    page.locator("body").press("ArrowRight")
-    progress.filter(has_text=f"Candidate 4 of {n}").wait_for()
+    page.locator("body").press("u")  # undo a decision: withdrawn (kept on record), back to 3
+    progress.filter(has_text=f"Candidate 3 of {n}. Reviewed 2").wait_for()
+    assert "not reviewed again" in page.locator("#flash").inner_text()
+    page.locator("body").press("n")  # decided again
+    page.keyboard.type("face turned away, low resolution")
+    page.keyboard.press("Escape")
+    page.locator("body").press("3")
+    progress.filter(has_text=f"Candidate 4 of {n}. Reviewed 3").wait_for()
 
     page.reload()  # the position is kept
     progress.filter(has_text=f"Candidate 4 of {n}. Reviewed 3").wait_for()

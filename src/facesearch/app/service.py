@@ -20,6 +20,7 @@ from __future__ import annotations
 from facesearch.app.accounts import Accounts
 from facesearch.app.admin import Admin
 from facesearch.app.cases import Cases
+from facesearch.app.compare import Compare
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
@@ -53,6 +54,7 @@ class Service:
         self.cases = Cases(self.ctx)
         self.searches = Searches(self.ctx)
         self.faces = Faces(self.ctx)
+        self.compare = Compare(self.ctx)
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)

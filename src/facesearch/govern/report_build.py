@@ -230,7 +230,7 @@ def _search_row(
         if key is not None and picture is None:
             note = "the stored face crop could not be read"
         shown_candidates.append(CandidateShown(c, picture, note))
-    unreviewed = 0 if o.results_purged_at else sum(not c.reviews for c in o.candidates)
+    unreviewed = 0 if o.results_purged_at else sum(c.decision is None for c in o.candidates)
     return SearchRow(
         outcome=o,
         face=search.face,

@@ -54,18 +54,25 @@ class ReviewDecision:
     POSSIBLE_MATCH = "possible_match"
     NOT_A_MATCH = "not_a_match"
     INSUFFICIENT_QUALITY = "insufficient_quality"
+    # "withdrawn": the reviewer's undo of a first decision (the candidate is unreviewed again;
+    # the review it withdraws stays on record, as every review does)
+    WITHDRAWN = "withdrawn"
     ALL: ClassVar[tuple[str, ...]] = (POSSIBLE_MATCH, NOT_A_MATCH, INSUFFICIENT_QUALITY)
+    RECORDED: ClassVar[tuple[str, ...]] = (*ALL, WITHDRAWN)
     LABELS: ClassVar[dict[str, str]] = {
         POSSIBLE_MATCH: "possible match",
         NOT_A_MATCH: "not a match",
         INSUFFICIENT_QUALITY: "insufficient quality",
+        WITHDRAWN: "withdrawn",
     }
 
 
 def parse_decision(text: str) -> str:
     t = text.strip().lower().replace(" ", "_").replace("-", "_")
-    if t not in ReviewDecision.ALL:
-        raise ValueError(f"decision must be one of {', '.join(ReviewDecision.ALL)}; got {text!r}")
+    if t not in ReviewDecision.RECORDED:
+        raise ValueError(
+            f"decision must be one of {', '.join(ReviewDecision.RECORDED)}; got {text!r}"
+        )
     return t
 
 
@@ -128,8 +135,9 @@ class CandidateView:
 
     @property
     def decision(self) -> str | None:
-        """The latest review decision, if any."""
-        return self.reviews[-1].decision if self.reviews else None
+        """The latest review decision, if any (none once the latest withdrew the one before)."""
+        latest = self.reviews[-1].decision if self.reviews else None
+        return None if latest == ReviewDecision.WITHDRAWN else latest
 
 
 @dataclass(frozen=True)
@@ -486,6 +494,10 @@ def review_candidate(
     except ValueError as exc:
         raise RefusedError(action, str(exc)) from None
     cand = shown_candidate(search, face_id, action)
+    if d == ReviewDecision.WITHDRAWN and (
+        not cand.reviews or cand.reviews[-1].decision == ReviewDecision.WITHDRAWN
+    ):
+        raise RefusedError(action, f"face {face_id} has no review decision to withdraw")
     row = Review(
         candidate=cand,
         search_id=search.id,

@@ -292,7 +292,7 @@ class ProbeFaceOut(Out):
 
 class ReviewIn(In):
     face_id: Id
-    decision: Literal["possible_match", "not_a_match", "insufficient_quality"]
+    decision: Literal["possible_match", "not_a_match", "insufficient_quality", "withdrawn"]
     note: str = Field(default="", max_length=10000)
 
 

@@ -1,8 +1,11 @@
 import { api } from "../api.js";
-import { formatTime, h, replace } from "../dom.js";
+import { openCompare } from "../compare.js";
+import { confirmDialog, formatTime, h, replace } from "../dom.js";
+import { loadProbes, probeFor, probePanel } from "../probe_panel.js";
 import { bandBadge, DECISION_WORDS, errorBox } from "./common.js";
 import { openViewer } from "../viewer.js";
 import { standingForm } from "./alerts.js";
+import { pictureClass, wellbeing } from "../wellbeing.js";
 
 const KEYS = [
   ["1", "possible_match", "Possible match"],
@@ -14,6 +17,8 @@ const SKIP_KEYS = ["s", "ArrowRight", "j"];
 const IDENT_WORDS = { possible_match: ["possible match", "pending"], confirmed: ["confirmed identification", "open"], disputed: ["disputed", "rejected"] };
 const VERDICTS = [["confirm", "Confirm"], ["reject", "Reject"], ["inconclusive", "Inconclusive"]];
 const BACK_KEYS = ["ArrowLeft", "k"];
+// a reviewed tile shows its decision by a mark and words, not by colour alone
+const DECISION_MARKS = { possible_match: "✓", not_a_match: "✗", insufficient_quality: "◐" };
 
 function positionKey(searchId) {
   return `facesearch.review.${searchId}`;
@@ -28,8 +33,16 @@ export async function resultsView(app, [searchId], query) {
   const search = await api("GET", `/searches/${searchId}`);
   const candidates = search.candidates;
   const canReview = app.has("investigator", "supervisor");
-  const history = []; // {index, decision} of this visit, for undo
+  const history = []; // {index, faceId, previous, decided} of this visit, for undo
   let at = initialPosition(searchId, query, candidates);
+  let probes = [];
+  let probeError = null;
+  try {
+    probes = await loadProbes(app, searchId);
+  } catch (err) {
+    probeError = err;
+  }
+  const probeBox = probes.length ? probePanel(app, probes) : null;
 
   const grid = h("ol", { class: "grid", id: "candidates", "aria-label": "Candidates" });
   const panel = h("aside", { class: "review-panel", id: "review-panel", "aria-label": "Current candidate" });
@@ -49,7 +62,10 @@ export async function resultsView(app, [searchId], query) {
       candidates.map((c, i) =>
         h(
           "li",
-          { class: `candidate band-border-${c.band}${i === at ? " current" : ""}`, dataset: { rank: String(c.rank), faceId: String(c.face_id) } },
+          {
+            class: `candidate band-border-${c.band}${i === at ? " current" : ""} ${c.decision ? `reviewed decision-${c.decision}` : "unreviewed"}`,
+            dataset: { rank: String(c.rank), faceId: String(c.face_id), decision: c.decision || "" },
+          },
           h(
             "button",
             {
@@ -59,9 +75,15 @@ export async function resultsView(app, [searchId], query) {
               "aria-label": `Candidate ${c.rank}: score ${c.score.toFixed(3)}, band ${c.band}${c.decision ? `, reviewed: ${DECISION_WORDS[c.decision]}` : ", not reviewed"}`,
               on: { click: () => moveTo(i) },
             },
-            h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}`, loading: "lazy" }),
+            h("img", { class: pictureClass(app), src: c.crop_url, alt: `Face crop of candidate ${c.rank}`, loading: "lazy" }),
             h("div", { class: "meta" }, h("span", {}, `#${c.rank}`), h("span", {}, c.score.toFixed(3)), bandBadge(c.band)),
-            h("div", { class: "decision" }, c.decision ? DECISION_WORDS[c.decision] : "not reviewed", c.status === "confirmed" || c.status === "disputed" ? ` · ${IDENT_WORDS[c.status][0]}` : ""),
+            h(
+              "div",
+              { class: "decision" },
+              h("span", { class: "mark", "aria-hidden": "true" }, c.decision ? DECISION_MARKS[c.decision] : "○"),
+              c.decision ? ` Reviewed: ${DECISION_WORDS[c.decision]}` : " Not reviewed",
+              c.status === "confirmed" || c.status === "disputed" ? ` · ${IDENT_WORDS[c.status][0]}` : "",
+            ),
           ),
         ),
       ),
@@ -87,7 +109,8 @@ export async function resultsView(app, [searchId], query) {
     replace(
       panel,
       h("h2", { id: "current-title" }, `Candidate ${c.rank} of ${candidates.length}`),
-      h("img", { src: c.crop_url, alt: `Face crop of candidate ${c.rank}` }),
+      sideBySide(c),
+      probeBox,
       h("p", {}, `Score ${c.score.toFixed(3)} `, bandBadge(c.band), ` — ${bandMeaning(c.band)}`),
       c.best_score !== null && c.best_score !== undefined
         ? h(
@@ -99,6 +122,13 @@ export async function resultsView(app, [searchId], query) {
         : null,
       h("p", { id: "current-decision" }, c.decision ? `Decision: ${DECISION_WORDS[c.decision]}` : "Not reviewed yet"),
       IDENT_WORDS[c.status] ? h("p", { id: "identification-status" }, "Status: ", h("span", { class: `status status-${IDENT_WORDS[c.status][1]}` }, IDENT_WORDS[c.status][0])) : null,
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "button", id: "open-compare", on: { click: () => showCompare() } }, "Compare side by side (C)"),
+        h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)"),
+      ),
+      canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
       (c.reviews || []).length || (c.verifications || []).length
         ? h(
             "ul",
@@ -111,11 +141,33 @@ export async function resultsView(app, [searchId], query) {
       c.can_verify ? verifyControls(c) : null,
       h("h3", {}, "Where the image comes from"),
       h("ul", { class: "provenance" }, (c.provenance || []).map(provenanceItem)),
-      h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "show-image", on: { click: () => showImage(c) } }, "Full image (V)")),
       sameImage.length
         ? h("p", {}, "Other faces of the same image in these results: ", sameImage.map((o) => h("button", { type: "button", class: "secondary", on: { click: () => moveTo(candidates.indexOf(o)) } }, `#${o.rank}`)))
         : null,
-      canReview ? reviewControls() : h("p", { class: "muted" }, "Only investigators and supervisors record reviews."),
+    );
+  }
+
+  /** The probe's searched face beside the candidate's crop (a multi-probe search: the probe
+   * that matched the candidate best), the whole probe below with the searched face boxed. */
+  function sideBySide(c) {
+    const p = probeFor(probes, c);
+    return h(
+      "div",
+      { class: "pair", id: "current-pair" },
+      h(
+        "figure",
+        { class: "pair-probe" },
+        p && p.face_src
+          ? h("img", { class: pictureClass(app), id: "pair-probe-face", src: p.face_src, alt: `Searched face of probe ${p.position}` })
+          : h("p", { class: "muted" }, probeError ? `The probe cannot be shown: ${probeError.message}` : "The probe is no longer kept."),
+        h("figcaption", {}, probes.length > 1 && p ? `Probe ${p.position}` : "Probe"),
+      ),
+      h(
+        "figure",
+        { class: "pair-candidate" },
+        h("img", { class: pictureClass(app), src: c.crop_url, alt: `Face crop of candidate ${c.rank}` }),
+        h("figcaption", {}, `Candidate ${c.rank}`),
+      ),
     );
   }
 
@@ -163,6 +215,7 @@ export async function resultsView(app, [searchId], query) {
         ),
         h("button", { type: "button", class: "secondary", id: "skip", on: { click: () => skip() } }, h("kbd", {}, "S"), " Skip"),
         h("button", { type: "button", class: "secondary", id: "undo", on: { click: () => undo() } }, h("kbd", {}, "U"), " Undo"),
+        h("button", { type: "button", class: "secondary", id: "rest-not-match", on: { click: () => restNotAMatch() } }, "Not a match for the rest…"),
       ),
       h(
         "div",
@@ -171,6 +224,8 @@ export async function resultsView(app, [searchId], query) {
         h("span", {}, "previous / next candidate"),
         h("span", {}, h("kbd", {}, "V")),
         h("span", {}, "full image"),
+        h("span", {}, h("kbd", {}, "C")),
+        h("span", {}, "compare side by side"),
         h("span", {}, h("kbd", {}, "N")),
         h("span", {}, "write a note"),
       ),
@@ -185,26 +240,40 @@ export async function resultsView(app, [searchId], query) {
 
   function moveTo(i) {
     if (i < 0 || i >= candidates.length) return;
+    const focusInGrid = grid.contains(document.activeElement);
     at = i;
     save();
     render();
+    // the current tile stays in view (and keeps the focus when it had it)
+    const tile = grid.querySelector("li.current");
+    if (tile) {
+      tile.scrollIntoView({ block: "nearest", inline: "nearest" });
+      if (focusInGrid) tile.querySelector("button.pick").focus({ preventScroll: true });
+    }
   }
 
   function skip() {
-    history.push({ index: at, decision: null });
+    history.push({ index: at, decided: false });
     moveTo(Math.min(at + 1, candidates.length - 1));
+  }
+
+  /** Record a review of candidate `c` and keep it in the page (no move). */
+  async function record(c, decision, noteText) {
+    const review = await api("POST", `/searches/${search.search_id}/reviews`, {
+      json: { face_id: c.face_id, decision, note: noteText },
+    });
+    c.decision = review.decision === "withdrawn" ? null : review.decision;
+    c.reviews = [...(c.reviews || []), review];
+    return review;
   }
 
   async function decide(decision) {
     const c = candidates[at];
     if (!c) return;
     try {
-      const review = await api("POST", `/searches/${search.search_id}/reviews`, {
-        json: { face_id: c.face_id, decision, note: note.value.trim() },
-      });
-      history.push({ index: at, decision: c.decision });
-      c.decision = review.decision;
-      c.reviews = [...(c.reviews || []), review];
+      const previous = c.decision;
+      await record(c, decision, note.value.trim());
+      history.push({ index: at, faceId: c.face_id, previous, decided: true });
       app.flash(`Candidate ${c.rank}: ${DECISION_WORDS[decision]}.`);
       const next = candidates.findIndex((x, i) => i > at && !x.decision);
       moveTo(next >= 0 ? next : Math.min(at + 1, candidates.length - 1));
@@ -216,19 +285,75 @@ export async function resultsView(app, [searchId], query) {
     }
   }
 
-  function undo() {
+  /** Undo the last step of this visit: a skip goes back; a decision is reverted by a new
+   * review restoring the previous decision (or "withdrawn" when there was none): both stay on
+   * record in the audit log, as every review does. */
+  async function undo() {
     const last = history.pop();
     if (!last) {
       app.flash("Nothing to undo in this visit.");
       return;
     }
-    moveTo(last.index);
     const c = candidates[last.index];
-    app.flash(
-      c.decision && c.decision !== last.decision
-        ? `Back to candidate ${c.rank}. Reviews are kept in the audit log: choose a new decision to replace “${DECISION_WORDS[c.decision]}”.`
-        : `Back to candidate ${c.rank}.`,
+    if (!last.decided) {
+      moveTo(last.index);
+      app.flash(`Back to candidate ${c.rank}.`);
+      return;
+    }
+    try {
+      await record(c, last.previous || "withdrawn", "undo");
+      moveTo(last.index);
+      app.flash(
+        last.previous
+          ? `Undone: candidate ${c.rank} is back to “${DECISION_WORDS[last.previous]}” (both reviews stay in the audit log).`
+          : `Undone: candidate ${c.rank} is not reviewed again (the withdrawn review stays in the audit log).`,
+      );
+    } catch (err) {
+      history.push(last);
+      app.flash(`Not undone: ${err.message}`, true);
+    }
+  }
+
+  /** "Not a match" for every candidate not reviewed yet, after a confirmation: one review
+   * each (each audited), with the progress shown. */
+  async function restNotAMatch() {
+    const rest = candidates.filter((c) => !c.decision);
+    if (!rest.length) {
+      app.flash("Every candidate is already reviewed.");
+      return;
+    }
+    const ok = await confirmDialog(
+      `Record “not a match” for the ${rest.length} candidate${rest.length === 1 ? "" : "s"} not reviewed yet? Each is recorded as your review in the audit log (Undo does not reverse this).`,
+      `Mark ${rest.length} not a match`,
     );
+    if (!ok) return;
+    let done = 0;
+    for (const c of rest) {
+      progressText.textContent = `Recording “not a match” for the rest: ${done} of ${rest.length}…`;
+      try {
+        await record(c, "not_a_match", note.value.trim());
+      } catch (err) {
+        render();
+        app.flash(`Stopped after ${done} of ${rest.length}: ${err.message}`, true);
+        return;
+      }
+      done += 1;
+      progressBar.value = candidates.filter((x) => x.decision).length;
+    }
+    render();
+    app.flash(`Recorded “not a match” for the ${done} remaining candidate${done === 1 ? "" : "s"}.`);
+  }
+
+  function showCompare() {
+    if (!candidates.length) return;
+    openCompare(app, {
+      search,
+      candidates,
+      probes,
+      at: () => at,
+      moveTo,
+      decide: canReview ? decide : null,
+    });
   }
 
   function showImage(c) {
@@ -253,6 +378,7 @@ export async function resultsView(app, [searchId], query) {
     else if (BACK_KEYS.includes(key)) moveTo(at - 1);
     else if (canReview && ["u", "U"].includes(key)) undo();
     else if (["v", "V"].includes(key)) showImage(candidates[at]);
+    else if (["c", "C"].includes(key)) showCompare();
     else if (canReview && ["n", "N"].includes(key)) note.focus();
     else return;
     event.preventDefault();
@@ -260,6 +386,19 @@ export async function resultsView(app, [searchId], query) {
   document.addEventListener("keydown", onKey);
   app.cleanup.push(() => document.removeEventListener("keydown", onKey));
 
+  /** Greyscale pictures (the wellbeing setting) shown in colour on request, and back. */
+  function colourToggle() {
+    const button = h("button", { type: "button", class: "secondary", id: "show-colour", "aria-pressed": "false" }, "Show pictures in colour");
+    button.addEventListener("click", () => {
+      const on = document.body.classList.toggle("wb-colour");
+      button.setAttribute("aria-pressed", String(on));
+      replace(button, on ? "Show pictures greyscale" : "Show pictures in colour");
+    });
+    app.cleanup.push(() => document.body.classList.remove("wb-colour"));
+    return h("p", {}, button);
+  }
+
+  if (query.get("compare")) setTimeout(showCompare, 0);
   save();
   render();
   const hidden = [];
@@ -288,6 +427,7 @@ export async function resultsView(app, [searchId], query) {
     search.results_purged_at ? errorBox(new Error(`Results purged ${formatTime(search.results_purged_at)} (retention).`)) : null,
     progressText,
     progressBar,
+    wellbeing(app).greyscale ? colourToggle() : null,
     h("div", { class: "results-layout" }, grid, panel),
     standingForm(app, search),
   );

@@ -152,3 +152,43 @@ def test_upload_rules_job_and_wellbeing(
             (False, False),
         ]
         assert views[-1].details["crop"] is True
+
+
+def test_a_job_whose_server_died_is_shown_interrupted(tmp_path: Path) -> None:
+    """Upload jobs are catalog rows: one left running by a dead server process is marked
+    interrupted, with the reason, by the next process on the catalog."""
+    import socket
+
+    from sqlalchemy import select
+
+    from facesearch.govern.schema import Case
+    from facesearch.media.schema import MediaUploadJob
+
+    with api_env(tmp_path, passwords=("inv", "sup")) as env:
+        open_case(env, "C-1", "inv")
+        with env.service.governance.session() as s:
+            case_id = s.scalar(select(Case.id).where(Case.number == "C-1"))
+            s.add(
+                MediaUploadJob(
+                    case_id=case_id,
+                    set_name="phone-9",
+                    note="warrant 9",
+                    files=["a.zip"],
+                    status="running",
+                    created_by="inv",
+                    files_total=10,
+                    files_done=3,
+                    faces=1,
+                    owner_host=socket.gethostname(),
+                    owner_pid=2**22 + 17,  # no such process
+                    owner_started="@1",
+                )
+            )
+            s.commit()
+        inv = env.client("inv")
+        assert inv.get(JOBS).json()[0]["status"] == "running"
+        assert len(env.service.media_jobs.recover()) == 1
+        (job,) = inv.get(JOBS).json()
+        assert job["status"] == "interrupted" and "stopped" in job["error"]
+        assert job["finished_at"] and job["files_done"] == 3
+        assert env.service.media_jobs.recover() == []  # once

@@ -43,6 +43,11 @@ WRITE_EVERY_S = 1.0
 UPLOADS = "media-uploads"  # under the data directory
 
 
+class MediaJobStopped(KeyboardInterrupt):
+    """Raised from the progress callback when the server stops: the import ends the way
+    Ctrl-C ends it (what was stored stays; the import is recorded as interrupted)."""
+
+
 class MediaJobs:
     """This process's queue of media upload jobs and the one thread that runs them."""
 
@@ -139,7 +144,8 @@ class MediaJobs:
                 self._cond.wait(0.2)
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop taking jobs; the queued ones are left interrupted (the running one ends)."""
+        """Stop: the running job stops at its next progress report and, like the queued
+        ones, is left interrupted (what it imported stays)."""
         with self._cond:
             self._stopping = True
             queued = list(self._queue)
@@ -182,9 +188,15 @@ class MediaJobs:
             folder = Path(row.folder or "")
         self._write(job_id, status="running", started_at=utcnow(), heartbeat=time.time())
         written = 0.0
+        reports = 0
 
         def on_progress(p: MediaProgress) -> None:
-            nonlocal written
+            nonlocal written, reports
+            reports += 1
+            # not at the first report: the run has not yet entered the loop that records an
+            # interruption (and keeps what was stored) when the run stops
+            if self._stopping and reports > 1:
+                raise MediaJobStopped()
             now = time.monotonic()
             if now - written >= WRITE_EVERY_S or p.files_done >= p.files_total:
                 written = now
@@ -215,7 +227,7 @@ class MediaJobs:
                 "files_total": max(report.files_read, 0),
             }
             if report.interrupted:
-                status, error = "interrupted", "the import was interrupted"
+                status, error = "interrupted", "the server stopped during the import"
             elif report.faces:
                 media.cluster(actor, number)  # the new faces among the case's persons
         except Exception as exc:

@@ -77,7 +77,9 @@ class MediaJobs:
                 owner = Owner(row.owner_host or "", row.owner_pid or 0, row.owner_started or "")
                 if owner == self.owner or owner.alive(row.heartbeat, now):
                     continue
-                row.status = "interrupted"
+                if row.folder:  # not resumable: what was imported stays, the upload goes
+                    shutil.rmtree(row.folder, ignore_errors=True)
+                row.status, row.folder = "interrupted", None
                 row.finished_at = utcnow()
                 row.error = (
                     f"the server process running it ({owner.describe()}) stopped; what was "

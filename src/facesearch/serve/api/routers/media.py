@@ -165,7 +165,7 @@ def upload_media(
     set's ``label`` and a ``note`` of the material's source and legal basis (audited as
     ``media.upload``); imported and clustered in the background (``GET .../jobs``)."""
     check_content_length(request, settings.max_archive_bytes, "upload")
-    _media(service).may_upload(who.username, number)  # before a byte is stored
+    _media(service).may_upload(who.username, number)  # before the upload is saved
     jobs = service.media_jobs
     folder = jobs.upload_dir()
     names = save_media_files(files, folder / "files", settings)  # removes folder on refusal

@@ -35,7 +35,7 @@ export async function mediaView(app, [number]) {
   const review = open && (assigned || app.has("supervisor")) ? reviewer(app, c) : null;
   const clusters = everyone.filter((cl) => !cl.hidden);
   const hidden = everyone.filter((cl) => cl.hidden);
-  const notes = new Map(jobs.filter((j) => j.status === "completed").map((j) => [j.media_set, j.note]));
+  const notes = new Map(jobs.map((j) => [j.media_set, j.note])); // an uploaded set: its source
   const wb = wellbeingOf(app);
   return h(
     "section",

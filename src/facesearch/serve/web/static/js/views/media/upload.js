@@ -49,7 +49,9 @@ export function uploadSection(app, c, jobs, canUpload) {
         ? table(["Media set", "Files", "Uploaded", "Status", "Progress", "Outcome"], list.map(jobRow), "Media uploads")
         : h("p", { class: "muted" }, "No upload yet."),
     );
+  let alive = true; // false once the user has left the page
   async function poll() {
+    if (!alive) return;
     let list;
     try {
       list = await api("GET", `${path}/jobs`);
@@ -57,6 +59,7 @@ export function uploadSection(app, c, jobs, canUpload) {
       replace(box, errorBox(err));
       return;
     }
+    if (!alive) return;
     render(list);
     const ended = list.filter((j) => active.has(j.id) && !ACTIVE.has(j.status));
     active = new Set(list.filter((j) => ACTIVE.has(j.status)).map((j) => j.id));
@@ -70,7 +73,10 @@ export function uploadSection(app, c, jobs, canUpload) {
     clearTimeout(timer);
     if (active.size) timer = setTimeout(poll, POLL_MS);
   }
-  app.cleanup.push(() => clearTimeout(timer));
+  app.cleanup.push(() => {
+    alive = false;
+    clearTimeout(timer);
+  });
   render(jobs);
   if (active.size) timer = setTimeout(poll, POLL_MS);
 

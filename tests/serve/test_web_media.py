@@ -370,6 +370,7 @@ def test_media_page_of_eight_persons_is_compact(session_for: Any, web_server: We
     first.locator("button.person-toggle").click()
     first.locator(".media-face").first.wait_for()
     assert first.get_by_role("button", name="Save name").is_visible()
+    assert first.locator("button.more-faces").is_hidden()  # its one face is shown
     page.wait_for_function(PICTURES_SHOWN)
     check_page(ivy)
     first.locator("button.person-toggle").click()

@@ -192,3 +192,13 @@ def test_a_job_whose_server_died_is_shown_interrupted(tmp_path: Path) -> None:
         assert job["status"] == "interrupted" and "stopped" in job["error"]
         assert job["finished_at"] and job["files_done"] == 3
         assert env.service.media_jobs.recover() == []  # once
+
+
+def test_the_upload_route_takes_archive_sized_bodies(tmp_path: Path) -> None:
+    """The request guard caps a media upload at the archive limit, not at the JSON limit."""
+    from facesearch.serve.api.guard import MULTIPART_SLACK, body_cap
+    from facesearch.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, max_archive_bytes=50 * 1024 * 1024)
+    assert body_cap(settings, UPLOAD) == settings.max_archive_bytes + MULTIPART_SLACK
+    assert body_cap(settings, JOBS) == settings.max_request_bytes < settings.max_archive_bytes

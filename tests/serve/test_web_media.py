@@ -310,11 +310,16 @@ def test_upload_a_zip_in_the_browser_then_its_persons(
     page = ivy.go(f"#/cases/{number}/media")
     assert page.locator("article.person").count() == 0
     open_section(page, "media-upload")
-    page.get_by_label("Photos, videos, or a zip or tar archive of them").set_input_files(
-        str(archive)
-    )
+    chooser = page.get_by_label("Photos, videos, or a zip or tar archive of them")
     page.get_by_label("Label of the new media set").fill("phone-upload")
     page.get_by_label("Source and legal basis").fill("Seized phone, warrant 12/2026, exhibit 3")
+    # a file that is no photo, video or archive: refused with a clear message, nothing queued
+    notes = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo"}
+    chooser.set_input_files(notes)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.locator("#flash p.error", has_text="notes.txt is not a photo, a video").wait_for()
+    assert page.locator("#media-jobs tr[data-job]").count() == 0
+    chooser.set_input_files(str(archive))
     check_page(ivy)
     page.get_by_role("button", name="Upload", exact=True).click()
     # the job is listed with its progress, then the page is shown again with the new set

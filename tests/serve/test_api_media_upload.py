@@ -202,3 +202,15 @@ def test_the_upload_route_takes_archive_sized_bodies(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, max_archive_bytes=50 * 1024 * 1024)
     assert body_cap(settings, UPLOAD) == settings.max_archive_bytes + MULTIPART_SLACK
     assert body_cap(settings, JOBS) == settings.max_request_bytes < settings.max_archive_bytes
+
+
+def test_an_uploaded_file_keeps_its_own_name_and_nothing_else() -> None:
+    """An upload's file name is stored without any folder, control character or dot-name."""
+    from types import SimpleNamespace
+
+    from facesearch.serve.api.media_upload import _name
+
+    taken: set[str] = set()
+    names = ["../../etc/x.jpg", "..", ".", "a\x00b.jpg", "IMG.jpg", "IMG.jpg", ""]
+    shown = [_name(SimpleNamespace(filename=n), taken) for n in names]  # type: ignore[arg-type]
+    assert shown == ["x.jpg", "upload", "upload-2", "a_b.jpg", "IMG.jpg", "IMG-2.jpg", "upload-3"]

@@ -6,6 +6,7 @@ limit, 415 for a file that is none of these, 422 for no file or an archive with 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -22,7 +23,10 @@ MAX_FILES = 1000
 
 def _name(upload: UploadFile, taken: set[str]) -> str:
     """The upload's own file name (no folder), made unique among the upload's files."""
-    base = Path(upload.filename or "").name.strip() or "upload"
+    base = Path(upload.filename or "").name.strip()
+    base = re.sub(r"[\x00-\x1f\x7f/\\]", "_", base)[:200]  # no control character, no folder
+    if base.strip(".") == "":  # "", "." and ".." are no file names
+        base = "upload"
     name, n = base, 1
     while name in taken:
         n += 1

@@ -128,6 +128,8 @@ class MediaJobs:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="media-jobs", daemon=True)
                 self._thread.start()
+                beat = threading.Thread(target=self._heartbeat, name="media-jobs-beat", daemon=True)
+                beat.start()
             self._cond.notify_all()
         return job
 
@@ -163,6 +165,28 @@ class MediaJobs:
     def _write(self, job_id: int, **values: Any) -> None:
         with self._sessions() as s, s.begin():
             s.execute(update(MediaUploadJob).where(MediaUploadJob.id == job_id).values(**values))
+
+    def _heartbeat(self) -> None:
+        """The heartbeat of this process's unfinished jobs, so that a server on another host
+        does not take them for orphans (store/jobs.py's rule)."""
+        while True:
+            with self._cond:
+                self._cond.wait(HEARTBEAT_S)
+                if self._stopping:
+                    return
+            try:
+                with self._sessions() as s, s.begin():
+                    s.execute(
+                        update(MediaUploadJob)
+                        .where(
+                            MediaUploadJob.status.in_(UNFINISHED),
+                            MediaUploadJob.owner_host == self.owner.host,
+                            MediaUploadJob.owner_pid == self.owner.pid,
+                        )
+                        .values(heartbeat=time.time())
+                    )
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.exception("media upload jobs' heartbeat failed")
 
     def _loop(self) -> None:
         while True:

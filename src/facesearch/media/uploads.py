@@ -11,6 +11,7 @@ Supervisors see the case's upload jobs; they do not upload (the case's investiga
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,7 +113,7 @@ class MediaUploads(MediaAccess):
                 owner_host=owner.host,
                 owner_pid=owner.pid,
                 owner_started=owner.started,
-                heartbeat=None,
+                heartbeat=time.time(),
             )
             s.add(row)
             s.flush()

@@ -520,6 +520,15 @@ CELLS: list[Cell] = [
     Cell("GET", "/cases/C-1/media/alerts", only(200, "inv", "sup"), media_cluster),
     Cell("GET", "/cases/C-1/media/faces/{face}/picture", only(200, "inv", "sup"), media_face),
     Cell("POST", "/cases/C-1/media/faces/{face}/reveal", only(200, "inv", "sup"), media_face),
+    # media uploaded from the browser: the case's investigators upload, its readers follow
+    Cell(
+        "POST",
+        "/cases/C-1/media/upload",
+        only(202, "inv"),
+        files=lambda w: {"files": ("p.jpg", w.probe, "image/jpeg")},
+        data={"label": "matrix-upload", "note": "the permission matrix"},
+    ),
+    Cell("GET", "/cases/C-1/media/jobs", only(200, "inv", "sup")),
     # review decisions on a person of the media: the case's investigators and supervisors
     Cell(
         "POST",

@@ -67,16 +67,18 @@ def test_media_endpoints_and_multi_probe_searches(tmp_path, pipeline, shared_fac
         r = inv2.post(f"/api/v1/cases/C-1/media/faces/{face}/reveal")
         assert r.status_code in (403, 404) and "one-" not in r.text
 
-        # a face's picture: greyscale and blurred by default; as it is only on a logged reveal
+        # a face's picture: blurred outside the face by default (the default wellbeing
+        # setting: colour, blurred; tests/serve/test_api_media_upload.py tries the others);
+        # as it is only on a logged reveal
         shown = inv.get(f"/api/v1/cases/C-1/media/faces/{face}/picture")
         assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
-        grey = np.asarray(Image.open(io.BytesIO(shown.content)).convert("RGB")).astype(int)
-        assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 2
+        assert shown.headers["x-wellbeing"] == "greyscale=0; blur=1"
+        shielded = np.asarray(Image.open(io.BytesIO(shown.content)).convert("RGB")).astype(int)
         assert inv.get(f"/api/v1/cases/C-1/media/faces/{face}/reveal").status_code in (404, 405)
         revealed = inv.post(f"/api/v1/cases/C-1/media/faces/{face}/reveal")
         assert revealed.status_code == 200
         colour = np.asarray(Image.open(io.BytesIO(revealed.content)).convert("RGB")).astype(int)
-        assert colour.shape == grey.shape and np.abs(colour - grey).mean() > 1
+        assert colour.shape == shielded.shape and np.abs(colour - shielded).mean() > 1
         with env.service.governance.session() as s:
             log = [e for e in entries(s) if e.action.startswith("media.face.")]
             assert [(e.action, e.actor) for e in log] == [

@@ -25,6 +25,7 @@ from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
+from facesearch.app.media_jobs import MediaJobs
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
 from facesearch.app.web_state import WebState
@@ -59,8 +60,10 @@ class Service:
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)
         self.library = Library(self.ctx)
+        self.media_jobs = MediaJobs(self.ctx)  # media uploaded from the browser
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)
+            self.media_jobs.recover()
         except BaseException:
             self.ctx.close()
             raise
@@ -84,6 +87,7 @@ class Service:
 
     def close(self) -> None:
         self.library.jobs.shutdown()
+        self.media_jobs.shutdown()
         self.ctx.close()
 
     def __enter__(self) -> Service:

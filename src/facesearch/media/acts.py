@@ -11,7 +11,8 @@ grouped by responsibility:
 * :class:`~facesearch.media.hashset_library.HashSetLibrary` - known-image hash sets;
 * :class:`~facesearch.media.review.PersonReview` - clustering, persons, video appearances and
   review decisions (the clustering itself: :mod:`.persons`);
-* :class:`~facesearch.media.wellbeing.Pictures` - a face's picture, shielded unless revealed.
+* :class:`~facesearch.media.wellbeing.Pictures` - a face's picture, shielded unless revealed;
+* :class:`~facesearch.media.uploads.MediaUploads` - media uploaded from the browser (jobs).
 
     media = MediaService(governance, gallery, MediaSettings.from_settings(settings))
     report = media.import_media("ivy", "CASE-1", [Path("seized/phone")])
@@ -25,10 +26,11 @@ from facesearch.media.config import MediaSettings
 from facesearch.media.hashset_library import HashSetLibrary
 from facesearch.media.material import CaseMaterial
 from facesearch.media.review import PersonReview
+from facesearch.media.uploads import MediaUploads
 from facesearch.media.wellbeing import Pictures
 
 __all__ = ["MediaService", "MediaSettings"]
 
 
-class MediaService(CaseMaterial, HashSetLibrary, PersonReview, Pictures):
+class MediaService(CaseMaterial, HashSetLibrary, PersonReview, Pictures, MediaUploads):
     """Every governed act on media sets, hash sets and persons (see the groups above)."""

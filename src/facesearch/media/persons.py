@@ -37,6 +37,7 @@ class ClusterView:
     hidden: bool
     reviewed: bool
     faces: list[ClusterFace]
+    best_face: int | None = None  # the face of the best quality: the person's picture
 
 
 @dataclass(frozen=True)
@@ -172,15 +173,25 @@ def cluster_views(s: Session, c: Case, *, include_hidden: bool = False) -> list[
         .order_by(MediaFace.id)
     ).all()
     members: dict[int, list[ClusterFace]] = defaultdict(list)
+    best: dict[int, tuple[float, int]] = {}
     for f, path in rows:
         assert f.cluster_id is not None
         members[f.cluster_id].append(ClusterFace(int(f.id), path, f.frame_ms))
+        if f.cluster_id not in best or f.quality > best[f.cluster_id][0]:
+            best[f.cluster_id] = (f.quality, int(f.id))
     clusters = {
         cl.id: cl
         for cl in s.execute(select(MediaCluster).where(MediaCluster.case_id == c.id)).scalars()
     }
     views = [
-        ClusterView(cid, clusters[cid].name, clusters[cid].hidden, clusters[cid].reviewed, faces)
+        ClusterView(
+            cid,
+            clusters[cid].name,
+            clusters[cid].hidden,
+            clusters[cid].reviewed,
+            faces,
+            best[cid][1],
+        )
         for cid, faces in members.items()
         if include_hidden or not clusters[cid].hidden
     ]

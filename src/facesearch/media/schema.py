@@ -18,6 +18,10 @@ cross-case alerts that reveal nothing but the other case's number and supervisor
 * ``media_clusters``: persons found by clustering; a person's decisions pin faces
   (``media_faces.pinned``), so that re-clustering keeps them; ``media_cluster_decisions`` keeps
   each decision (also in the audit log).
+* ``media_upload_jobs``: a browser upload into a new media set of a case (its label and the
+  source or legal basis noted by the uploader), imported and clustered in the background by the
+  server that took it (app/media_jobs.py): status, progress, owner and heartbeat, the import it
+  ran, the upload's folder (removed when the job ends).
 * ``media_hash_sets`` / ``media_hash_entries``: known material (Project VIC VICS, CAID, plain
   lists, facesearch's own exports), agency-wide, not tied to a case.
 * ``media_alerts``: one row per side of a cross-case hit (media/alerts.py): a media face of
@@ -64,6 +68,7 @@ __all__ = [
     "MediaImport",
     "MediaSet",
     "MediaTrack",
+    "MediaUploadJob",
 ]
 
 
@@ -242,3 +247,33 @@ class MediaAlert(Base):
     score: Mapped[float] = mapped_column(Float)  # kept for the audit; not shown
     model: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MediaUploadJob(Base):
+    """One upload of media into a new media set, imported in the background (ids never given
+    twice, even on SQLite)."""
+
+    __tablename__ = "media_upload_jobs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("gov_cases.id"), index=True)
+    set_name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text)  # the source or legal basis of the material
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)  # as uploaded (names)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    faces: Mapped[int] = mapped_column(Integer, default=0)
+    import_id: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    folder: Mapped[str | None] = mapped_column(Text)  # the upload's files, until the job ends
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_started: Mapped[str | None] = mapped_column(String(40))
+    heartbeat: Mapped[float | None] = mapped_column(Float)

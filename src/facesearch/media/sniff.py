@@ -8,6 +8,9 @@ stills, taken so that they are reported as undecodable rather than silently left
 
 from __future__ import annotations
 
+import tarfile
+import zipfile
+from pathlib import Path
 from typing import Literal
 
 from facesearch.engine.formats import sniff
@@ -46,3 +49,27 @@ def is_video(head: bytes) -> bool:
         return True
     # MPEG transport stream: a sync byte every 188 bytes
     return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47
+
+
+def archive_holds_media(path: Path) -> bool:
+    """Whether the zip or tar archive at ``path`` holds a photo or a video among its own
+    members (by their first bytes; only the members' heads are read). False for anything
+    that is no readable archive."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    if not info.is_dir():
+                        with z.open(info) as member:
+                            if media_kind(member.read(SNIFF_BYTES)) is not None:
+                                return True
+            return False
+        with tarfile.open(path) as t:
+            for m in t:
+                if m.isfile():
+                    data = t.extractfile(m)
+                    if data is not None and media_kind(data.read(SNIFF_BYTES)) is not None:
+                        return True
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, RuntimeError):
+        return False
+    return False

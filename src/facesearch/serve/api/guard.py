@@ -37,6 +37,7 @@ MULTIPART_SLACK = 64 * 1024  # a form's other fields and boundaries
 PROBE_UPLOADS = re.compile(
     rf"{API}/cases/[^/]+/searches|{API}/cases/[^/]+/searches/multi|{API}/removals"
 )
+MEDIA_UPLOADS = re.compile(rf"{API}/cases/[^/]+/media/upload")
 PROBLEM_JSON = "application/problem+json"
 # a Content-Length: ASCII digits ("²".isdigit() is true too), few enough for int()
 DIGITS = re.compile(r"[0-9]{1,4000}")
@@ -49,7 +50,7 @@ def is_protected(path: str) -> bool:
 
 def body_cap(settings: Settings, path: str) -> int:
     """The largest body the route at ``path`` takes."""
-    if path == f"{API}/ingest/jobs/upload":
+    if path == f"{API}/ingest/jobs/upload" or MEDIA_UPLOADS.fullmatch(path):
         return settings.max_archive_bytes + MULTIPART_SLACK
     if PROBE_UPLOADS.fullmatch(path):
         return settings.max_probe_bytes * max(MAX_PROBES, MAX_PHOTOS) + MULTIPART_SLACK

@@ -2,22 +2,30 @@
 and a face's picture (the persons found and their review: routers/persons). Governed like the CLI
 (``facesearch media``): only the case's assigned investigators and supervisors; every read and
 every refusal is logged; a case the caller may not read answers as it does for any other
-refusal. A face's picture is greyscale and blurred outside the face box (``GET .../picture``);
-the picture as it is only through the explicit ``POST .../reveal``, logged as
-``media.face.reveal`` (like ``facesearch media picture --reveal``). Import and clustering stay on
-the CLI (they run for minutes on the data's machine)."""
+refusal. A face's picture is drawn as the caller's wellbeing setting asks (app/wellbeing.py:
+greyscale or colour, blurred outside the face box or not; ``crop``: the face alone), decided by
+the server from the principal (``GET .../picture``); the picture as it is only through the
+explicit ``POST .../reveal``, logged as ``media.face.reveal`` (like ``facesearch media picture
+--reveal``). The case's investigators upload photos, videos or an archive of them into a new
+media set (``POST .../upload``, multipart: ``files``, ``label``, ``note``), imported and
+clustered in the background (``GET .../jobs``: progress); the CLI imports from the data's
+machine."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict
 
+from facesearch.app import wellbeing
 from facesearch.app.media import MediaService, media_service
 from facesearch.app.service import Service
-from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
+from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep, SettingsDep
+from facesearch.serve.api.media_upload import save_media_files
+from facesearch.serve.api.schemas_media import MediaUploadJobOut
+from facesearch.serve.api.uploads import check_content_length
 
 router = APIRouter(prefix="/cases/{number}/media", tags=["media"])
 
@@ -96,11 +104,29 @@ _JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
 
 
 @router.get("/faces/{face}/picture", response_class=Response, responses=_JPEG)
-def face_picture(number: str, face: PathId, who: CurrentPrincipal, service: ServiceDep) -> Response:
-    """The picture the face was found in: greyscale, blurred outside the face box (logged as
-    ``media.face.view``)."""
-    data = _media(service).face_picture(who.username, number, face)
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+def face_picture(
+    number: str,
+    face: PathId,
+    who: CurrentPrincipal,
+    service: ServiceDep,
+    crop: Annotated[bool, Query(description="Only the face box and a margin.")] = False,
+) -> Response:
+    """The picture the face was found in, as the caller's wellbeing setting asks (greyscale
+    or colour, blurred outside the face box or not; logged as ``media.face.view``)."""
+    mine = wellbeing.user_wellbeing(service.governance, who.username)
+    data = _media(service).face_picture(
+        who.username,
+        number,
+        face,
+        greyscale=mine.greyscale,
+        blur=mine.blur_outside_face,
+        crop=crop,
+    )
+    headers = {
+        "Cache-Control": "private, no-store",
+        "X-Wellbeing": f"greyscale={int(mine.greyscale)}; blur={int(mine.blur_outside_face)}",
+    }
+    return Response(data, media_type="image/jpeg", headers=headers)
 
 
 @router.post("/faces/{face}/reveal", response_class=Response, responses=_JPEG)
@@ -109,3 +135,45 @@ def reveal_face(number: str, face: PathId, who: CurrentPrincipal, service: Servi
     ``media.face.reveal`` before the picture is sent."""
     data = _media(service).face_picture(who.username, number, face, reveal=True)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.post(
+    "/upload",
+    response_model=MediaUploadJobOut,
+    status_code=202,
+    responses={
+        403: {
+            "description": "not an investigator of the case, the case not open, or the "
+            "media set exists"
+        },
+        413: {"description": "larger than the server's limits"},
+        415: {"description": "not a photo, a video, or a zip or tar archive"},
+        422: {"description": "no file, no label or note, or an archive with no media inside"},
+    },
+)
+def upload_media(
+    number: str,
+    request: Request,
+    who: CurrentPrincipal,
+    service: ServiceDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="Photos, videos, or a zip or tar.")],
+    label: Annotated[str, Form(min_length=1, max_length=200, pattern=r"\S")],
+    note: Annotated[str, Form(min_length=1, max_length=2000, pattern=r"\S")],
+) -> MediaUploadJobOut:
+    """Upload media into a new media set of the case (its investigators, the case open): the
+    set's ``label`` and a ``note`` of the material's source and legal basis (audited as
+    ``media.upload``); imported and clustered in the background (``GET .../jobs``)."""
+    check_content_length(request, settings.max_archive_bytes, "upload")
+    _media(service).may_upload(who.username, number)  # before the upload is saved
+    jobs = service.media_jobs
+    folder = jobs.upload_dir()
+    names = save_media_files(files, folder / "files", settings)  # removes folder on refusal
+    job = jobs.start(who, number, set_name=label, note=note, files=names, folder=folder)
+    return MediaUploadJobOut.model_validate(job)
+
+
+@router.get("/jobs", response_model=list[MediaUploadJobOut])
+def upload_jobs(number: str, who: CurrentPrincipal, service: ServiceDep) -> list[MediaUploadJobOut]:
+    """The case's media upload jobs, newest first, with their progress."""
+    return [MediaUploadJobOut.model_validate(j) for j in service.media_jobs.jobs(who, number)]

@@ -48,6 +48,9 @@ class ClusterOut(_PersonOut):
     hidden: bool
     reviewed: bool
     faces: list[ClusterFaceOut]
+    best_face: int | None = Field(
+        default=None, description="The face of the best quality: the person's picture."
+    )
 
 
 class NameIn(_DecisionBody):

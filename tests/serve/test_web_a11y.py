@@ -100,9 +100,9 @@ def search_id(web_server: WebServer) -> int:
 
 def _open(browser: Any, server: WebServer, width: int, username: str | None) -> Session:
     session = Session(browser, server)
-    session.page.set_viewport_size(VIEWPORTS[width])
     if username:
-        session.login(username)
+        session.login(username)  # at the Session's own size (the Sign out button in view)
+    session.page.set_viewport_size(VIEWPORTS[width])
     return session
 
 
@@ -128,10 +128,39 @@ def _check(session: Any, name: str, width: int, problems: list[str]) -> None:
         if scroll > inner:
             problems.append(f"{name}@390: {scroll} px wide: {page.evaluate(WIDE)}")
         problems.extend(f"{name}@390: small target {t}" for t in page.evaluate(SMALL_TARGETS, 44))
+        _check_menu(session, name, problems)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=False)
     problems.extend(f"{name}@{width}: page error {e}" for e in session.errors)
     session.errors.clear()
+
+
+def _check_menu(session: Any, name: str, problems: list[str]) -> None:
+    """At 390 px the navigation is behind a "Menu" button: it opens (its links and the
+    sign-out button large enough, the page no wider), and closes again."""
+    page = session.page
+    if page.locator("dialog[open]").count():  # a modal dialog over the page: not its menu
+        return
+    toggle = page.locator("#menu-toggle")
+    if not toggle.is_visible():
+        if name != "login":  # signed in: there is a menu
+            problems.append(f"{name}@390: no menu button")
+        return
+    nav = page.get_by_role("navigation", name="Main")
+    if nav.is_visible() or toggle.get_attribute("aria-expanded") != "false":
+        problems.append(f"{name}@390: the menu is open before it is asked for")
+    toggle.click()
+    nav.get_by_role("link").first.wait_for()
+    page.get_by_role("button", name="Sign out").wait_for()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    problems.extend(f"{name}@390 menu: small target {t}" for t in page.evaluate(SMALL_TARGETS, 44))
+    scroll, inner = page.evaluate(WIDTH)
+    if scroll > inner:
+        problems.append(f"{name}@390 menu: {scroll} px wide: {page.evaluate(WIDE)}")
+    if name == "cases":
+        page.screenshot(path=str(SCREENSHOTS / "menu-390.png"), full_page=False)
+    toggle.click()
+    nav.wait_for(state="hidden")
 
 
 def _pages_of_ivy(session: Any, search: int) -> list[tuple[str, Callable[[], None]]]:

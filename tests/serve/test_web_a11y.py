@@ -19,6 +19,7 @@ tests/support/js): skipped without it, except under CI, where it fails.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -44,37 +45,48 @@ MIN_TARGET = 44
 # Controls smaller than MIN_TARGET (see the module's docstring for what is measured and what is
 # exempt); each as "tag text: width x height".
 SMALL_TARGETS = """(min) => {
-  const visible = (el) => { const s = getComputedStyle(el); const r = el.getBoundingClientRect();
+  const visible = (el) => {
+    const s = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
     return s.visibility !== 'hidden' && s.display !== 'none' && r.width > 0 && r.height > 0
       && r.right > 0 && r.bottom > 0 && !el.closest('[hidden], .hidden'); };
-  const inline = (el) => { const p = el.parentElement; if (!p) return false;
+  const inline = (el) => {  // a link inside a sentence: its parent holds other text
+    const p = el.parentElement;
+    if (!p) return false;
     const text = [...p.childNodes].filter((n) => n !== el && !(n.contains && n.contains(el)))
       .map((n) => n.textContent).join('').trim();
     return text.length > 0; };
-  const box = (el) => { let r = el.getBoundingClientRect();
+  const box = (el) => {  // a checkbox or radio button counts with its label
+    const r = el.getBoundingClientRect();
     let [x0, y0, x1, y1] = [r.left, r.top, r.right, r.bottom];
-    if (el.matches('input[type=checkbox], input[type=radio]')) for (const l of el.labels || []) {
-      const q = l.getBoundingClientRect();
-      x0 = Math.min(x0, q.left); y0 = Math.min(y0, q.top); x1 = Math.max(x1, q.right); y1 = Math.max(y1, q.bottom); }
+    if (el.matches('input[type=checkbox], input[type=radio]'))
+      for (const l of el.labels || []) {
+        const q = l.getBoundingClientRect();
+        [x0, y0] = [Math.min(x0, q.left), Math.min(y0, q.top)];
+        [x1, y1] = [Math.max(x1, q.right), Math.max(y1, q.bottom)];
+      }
     return { w: x1 - x0, h: y1 - y0 }; };
-  const dialog = document.querySelector('dialog[open]');
-  const scope = dialog || document;
+  const scope = document.querySelector('dialog[open]') || document;
+  const targets = 'a[href], button, input:not([type=hidden]), select, textarea, summary, '
+    + '[tabindex]:not([tabindex="-1"])';
   const bad = [];
-  for (const el of scope.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])')) {
+  for (const el of scope.querySelectorAll(targets)) {
     if (!visible(el) || el.matches('.skip-link') || (el.tagName === 'A' && inline(el))) continue;
-    if (el.matches('main[tabindex="-1"]')) continue;
     const { w, h } = box(el);
+    const what = (el.textContent || el.getAttribute('aria-label') || el.name || '').trim();
     if (w < min - 0.5 || h < min - 0.5)
-      bad.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute('aria-label') || el.name || '').trim().slice(0, 40)}": ${w.toFixed(0)}x${h.toFixed(0)}`);
+      bad.push(`${el.tagName} "${what.slice(0, 40)}": ${w.toFixed(0)}x${h.toFixed(0)}`);
   }
   return bad; }"""
 
 WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 # What sticks out past the right edge (to name the culprit when the page is too wide).
 WIDE = """() => [...document.querySelectorAll('body *')].filter((el) => {
-    const r = el.getBoundingClientRect(); return r.width > 0 && r.right > window.innerWidth + 1
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.right > window.innerWidth + 1
       && !el.closest('.table-scroll') && getComputedStyle(el).position !== 'fixed'; })
-  .slice(0, 6).map((el) => `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+  .slice(0, 6)
+  .map((el) => `${el.tagName} .${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
 
 
 def _search(server: WebServer, k: int = 6) -> int:
@@ -108,10 +120,9 @@ def _open(browser: Any, server: WebServer, width: int, username: str | None) -> 
 
 def _settle(page: Any) -> None:
     """Wait for the page's own requests and pictures (a page that polls keeps its last state)."""
-    try:
+    # a page that polls is never idle: its first render is enough
+    with contextlib.suppress(Exception):
         page.wait_for_load_state("networkidle", timeout=5_000)
-    except Exception:  # noqa: BLE001 - a page that polls is never idle: its first render is enough
-        pass
     page.wait_for_function(
         "() => [...document.images].every((i) => i.complete)"
         " && !document.querySelector('[data-state=\"loading\"]')"
@@ -287,3 +298,18 @@ def test_visible_focus_and_review_by_keyboard(
         assert session.errors == [], session.errors
     finally:
         session.close()
+
+
+def test_without_axe_core_skipped_locally_failed_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """axe-core missing: a clear skip on a developer's machine, a failure under CI."""
+    from tests.support import web
+
+    monkeypatch.setattr(web, "AXE_JS", tmp_path / "missing" / "axe.min.js")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="npm ci"):
+        web.require_axe()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="axe-core is not installed"):
+        web.require_axe()

@@ -361,7 +361,7 @@ LOW_CONTRAST = """() => {
 # in that folder, as .ci/run does) checks each page against WCAG 2.x A/AA and best practice.
 AXE_JS = REPO / "tests" / "support" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_MISSING = (
-    f"axe-core is not installed ({AXE_JS} not found): run `npm ci` in tests/support/js "
+    "axe-core is not installed ({} not found): run `npm ci` in tests/support/js "
     "(the browser tests' accessibility checks need it; CI installs it)"
 )
 SERIOUS = ("serious", "critical")
@@ -383,8 +383,8 @@ def require_axe() -> None:
     """Skip without axe-core locally; under CI (the CI variable set) fail instead."""
     if not axe_installed():
         if os.environ.get("CI"):
-            pytest.fail(AXE_MISSING)
-        pytest.skip(AXE_MISSING)
+            pytest.fail(AXE_MISSING.format(AXE_JS))
+        pytest.skip(AXE_MISSING.format(AXE_JS))
 
 
 def axe_violations(session: Any, impact: tuple[str, ...] = SERIOUS) -> list[str]:
@@ -410,5 +410,5 @@ def check_page(session: Any) -> None:
     if axe_installed() or os.environ.get("CI"):
         assert axe_violations(session) == []
     else:
-        warnings.warn(AXE_MISSING, stacklevel=2)
+        warnings.warn(AXE_MISSING.format(AXE_JS), stacklevel=2)
     assert session.errors == [], session.errors

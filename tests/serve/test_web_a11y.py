@@ -238,12 +238,14 @@ FOCUS_STYLE = """(el) => { const s = getComputedStyle(el);
   return [s.outlineStyle, s.outlineWidth, s.outlineColor, s.boxShadow].join(' '); }"""
 
 
-def test_visible_focus_and_review_by_keyboard(
+def test_visible_focus_and_search_review_confirm_by_keyboard(
     browser: Any, web_server: WebServer, search_id: int
 ) -> None:
-    """Keyboard only on the results page: Tab reaches the candidates with a visible focus
-    ring, Enter picks one, V opens the full image in a dialog that holds the focus, Escape
-    gives the focus back, and the review keys record decisions."""
+    """Keyboard only: every control reached by Tab shows a focus ring; on the results page Tab
+    reaches the candidates, Enter picks one (the focus stays on it), V opens the full image in
+    a dialog that holds the focus, Escape gives it back, the review keys record decisions; a
+    supervisor Tabs to the Verify control, types the basis and a note and confirms with Enter.
+    (The search itself is run over HTTP: a file chooser is the operating system's.)"""
     require_axe()
     session = _open(browser, web_server, 1366, "ivy")
     try:
@@ -267,12 +269,7 @@ def test_visible_focus_and_review_by_keyboard(
         page.locator("#candidates li").first.wait_for()
         progress = page.locator("#review-progress")
         pick = page.locator("#candidates button.pick").nth(1)
-        for _ in range(40):  # Tab until the second candidate's button has the focus
-            page.keyboard.press("Tab")
-            if pick.evaluate("(el) => el === document.activeElement"):
-                break
-        else:
-            raise AssertionError("Tab never reached the second candidate")
+        _tab_to(page, '#candidates li[data-rank="2"] button.pick')
         ring = page.evaluate(FOCUS_STYLE, pick.element_handle())
         assert ring.startswith("solid"), ring
         page.keyboard.press("Enter")
@@ -294,10 +291,41 @@ def test_visible_focus_and_review_by_keyboard(
         progress.filter(has_text="Candidate 3 of").wait_for()
         page.keyboard.press("u")  # undone
         progress.filter(has_text="Candidate 2 of").wait_for()
+        page.keyboard.press("1")  # a possible match, for a second examiner to verify
+        progress.filter(has_text="Reviewed 1").wait_for()
         assert axe_violations(session) == []
         assert session.errors == [], session.errors
     finally:
         session.close()
+
+    # the confirmation, by keyboard: sam Tabs to the Verify control, types, presses Confirm
+    sam = _open(browser, web_server, 1366, "sam")
+    try:
+        page = sam.page
+        sam.go(f"#/searches/{search_id}?at=1")
+        status = page.locator("#identification-status")
+        status.filter(has_text="possible match").wait_for()
+        _tab_to(page, "#verify-basis")
+        page.keyboard.type("FISWG morphological comparison")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "verify-note"
+        page.keyboard.type("keyboard only: ears and scar agree")
+        _tab_to(page, '#verify button[data-verdict="confirm"]')
+        page.keyboard.press("Enter")
+        status.filter(has_text="confirmed identification").wait_for()
+        assert axe_violations(sam) == []
+        assert sam.errors == [], sam.errors
+    finally:
+        sam.close()
+
+
+def _tab_to(page: Any, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element of `selector` has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
 
 
 def test_without_axe_core_skipped_locally_failed_under_ci(

@@ -1,7 +1,7 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast test-long test-trials demo fuzz
+.PHONY: check format lint types test test-fast test-long test-trials test-js-deps demo fuzz
 
 check: format lint types test
 
@@ -29,6 +29,10 @@ test-trials:
 
 test-fast:
 	$(PY) -m pytest -q -m "not slow"
+
+# the browser tests' test-only npm package (axe-core, pinned with its lock file)
+test-js-deps:
+	cd tests/support/js && npm ci --no-audit --no-fund
 
 # The main job on the embedded default (SQLite + FAISS in ./facesearch-data): install,
 # ingest a folder of photos, open and approve a case, search a probe, review, report.

@@ -10,9 +10,11 @@ Chromium is Debian's (``/usr/bin/chromium``); Playwright's own browser download 
 from __future__ import annotations
 
 import csv
+import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -355,9 +357,58 @@ LOW_CONTRAST = """() => {
   return bad; }"""
 
 
+# axe-core (the npm package, test-only: tests/support/js/package.json, installed by `npm ci`
+# in that folder, as .ci/run does) checks each page against WCAG 2.x A/AA and best practice.
+AXE_JS = REPO / "tests" / "support" / "js" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_MISSING = (
+    "axe-core is not installed ({} not found): run `npm ci` in tests/support/js "
+    "(the browser tests' accessibility checks need it; CI installs it)"
+)
+SERIOUS = ("serious", "critical")
+
+# axe.run on the document; each violation as "rule (impact): help, the first nodes' targets".
+AXE_RUN = """async (impacts) => {
+  const result = await window.axe.run(document, { resultTypes: ['violations'] });
+  return result.violations.filter((v) => impacts.includes(v.impact)).map((v) =>
+    `${v.id} (${v.impact}): ${v.help}: ` +
+    v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} ${n.failureSummary || ''}`).join(' | '));
+}"""
+
+
+def axe_installed() -> bool:
+    return AXE_JS.is_file()
+
+
+def require_axe() -> None:
+    """Skip without axe-core locally; under CI (the CI variable set) fail instead."""
+    if not axe_installed():
+        if os.environ.get("CI"):
+            pytest.fail(AXE_MISSING.format(AXE_JS))
+        pytest.skip(AXE_MISSING.format(AXE_JS))
+
+
+def axe_violations(session: Any, impact: tuple[str, ...] = SERIOUS) -> list[str]:
+    """axe-core's violations of the page as shown now, of the given impact levels.
+
+    The app's CSP forbids inline scripts, so axe is not added as a <script>: its source is
+    evaluated through the DevTools protocol (page.evaluate), which the CSP does not govern.
+    """
+    require_axe()
+    page = session.page
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    return list(page.evaluate(AXE_RUN, list(impact)))
+
+
 def check_page(session: Any) -> None:
-    """Labels on every visible control, readable contrast, no script error or CSP violation."""
+    """Labels on every visible control, readable contrast, no script error or CSP violation,
+    and no serious or critical axe-core violation (checked where axe-core is installed: a
+    warning without it locally, a failure under CI)."""
     page = session.page
     assert page.evaluate(UNLABELLED_CONTROLS) == []
     assert page.evaluate(LOW_CONTRAST) == []
+    if axe_installed() or os.environ.get("CI"):
+        assert axe_violations(session) == []
+    else:
+        warnings.warn(AXE_MISSING.format(AXE_JS), stacklevel=2)
     assert session.errors == [], session.errors

@@ -73,14 +73,26 @@ export function formatTime(iso) {
   return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
 }
 
+/**
+ * A table of `rows` under `headers` (strings or {label, num}), in its own scrollable region:
+ * on a narrow screen a wide table scrolls sideways inside that region, never the page. The
+ * region is named by the caption.
+ */
 export function table(headers, rows, caption) {
-  return h(
+  const el = h(
     "table",
     {},
     caption ? h("caption", { class: "hidden" }, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col", class: x.num ? "num" : null }, x.label ?? x)))),
     h("tbody", {}, rows),
   );
+  const region = h("div", { class: "table-scroll", role: "region", "aria-label": caption || "Table" }, el);
+  // focusable only while it scrolls (a keyboard user then scrolls it with the arrow keys)
+  new ResizeObserver(() => {
+    if (region.scrollWidth > region.clientWidth + 1) region.setAttribute("tabindex", "0");
+    else region.removeAttribute("tabindex");
+  }).observe(region);
+  return region;
 }
 
 /**

@@ -72,11 +72,12 @@ export async function resultsView(app, [searchId], query) {
               type: "button",
               class: "pick",
               "aria-current": i === at ? "true" : null,
-              "aria-label": `Candidate ${c.rank}: score ${c.score.toFixed(3)}, band ${c.band}${c.decision ? `, reviewed: ${DECISION_WORDS[c.decision]}` : ", not reviewed"}`,
               on: { click: () => moveTo(i) },
             },
-            h("img", { class: pictureClass(app), src: c.crop_url, alt: `Face crop of candidate ${c.rank}`, loading: "lazy" }),
-            h("div", { class: "meta" }, h("span", {}, `#${c.rank}`), h("span", {}, c.score.toFixed(3)), bandBadge(c.band)),
+            // named by its visible text (axe: label-content-name-mismatch), "Candidate" for
+            // screen readers only; the crop is described by that name
+            h("img", { class: pictureClass(app), src: c.crop_url, alt: "", loading: "lazy" }),
+            h("div", { class: "meta" }, h("span", {}, h("span", { class: "visually-hidden" }, "Candidate "), `#${c.rank}`), h("span", {}, c.score.toFixed(3)), bandBadge(c.band)),
             h(
               "div",
               { class: "decision" },
@@ -233,9 +234,12 @@ export async function resultsView(app, [searchId], query) {
   }
 
   function render() {
+    const focusInGrid = grid.contains(document.activeElement); // the grid is built anew:
     renderGrid();
     renderPanel();
     renderProgress();
+    // keep a keyboard user's focus, on the current candidate (not lost to the page's body)
+    if (focusInGrid) grid.querySelector('button.pick[aria-current="true"]')?.focus({ preventScroll: true });
   }
 
   function moveTo(i) {

@@ -14,8 +14,6 @@ import pytest
 from PIL import Image
 from tests.support.api import api_env, open_case
 
-from facesearch.app import wellbeing
-from facesearch.app.wellbeing import Wellbeing
 from facesearch.govern.audit import entries
 
 pytestmark = pytest.mark.slow  # real models: an import of two photos
@@ -135,10 +133,11 @@ def test_upload_rules_job_and_wellbeing(
         default = _rgb(inv.get(picture).content)
         spread = np.abs(default[..., 0] - default[..., 1]).max()
         assert spread > 30 and np.abs(default - revealed).mean() > 1  # colour, blurred
-        monkeypatch.setattr(wellbeing, "user_wellbeing", lambda gov, who: Wellbeing(True, True))
+        me = "/api/v1/auth/me/wellbeing"  # the user's own setting, as the web app changes it
+        assert inv.put(me, json={"greyscale": True, "blur_outside_face": True}).status_code == 200
         grey = _rgb(inv.get(picture).content)
         assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 2
-        monkeypatch.setattr(wellbeing, "user_wellbeing", lambda gov, who: Wellbeing(False, False))
+        assert inv.put(me, json={"greyscale": False, "blur_outside_face": False}).status_code == 200
         plain = inv.get(picture)
         assert plain.headers["x-wellbeing"] == "greyscale=0; blur=0"
         assert np.abs(_rgb(plain.content) - revealed).mean() < 1  # the picture as it is

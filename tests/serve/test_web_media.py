@@ -15,6 +15,7 @@ import io
 import re
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ from tests.support.web import (
     check_page,
 )
 
-from facesearch.app import wellbeing
-from facesearch.app.wellbeing import Wellbeing
+from facesearch.app.service import Service
+from facesearch.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -83,15 +84,24 @@ def _zip(paths: list[Path]) -> bytes:
     return out.getvalue()
 
 
-def _picture_wellbeing(monkeypatch: pytest.MonkeyPatch, greyscale: bool, blur: bool) -> None:
-    """The user's wellbeing setting as the (in-process) server reads it."""
-    monkeypatch.setattr(wellbeing, "user_wellbeing", lambda gov, who: Wellbeing(greyscale, blur))
+@pytest.fixture
+def ivy_greyscale(web_server: WebServer) -> Iterator[None]:
+    """ivy's own wellbeing setting: greyscale, blurred outside the face (stored as the My
+    account page stores it), back to the defaults afterwards."""
+
+    def set_to(greyscale: bool, blur: bool) -> None:
+        with Service.for_cli(Settings.load(data_dir=web_server.data_dir)) as service:
+            ivy = service.accounts.principal("ivy", "cli")
+            service.accounts.set_wellbeing(ivy, greyscale, blur)
+
+    set_to(True, True)
+    yield
+    set_to(False, True)
 
 
 def test_media_view_blurred_reveal_logged_and_other_case_refused(
-    session_for: Any, web_server: WebServer, monkeypatch: pytest.MonkeyPatch
+    session_for: Any, web_server: WebServer, ivy_greyscale: None
 ) -> None:
-    _picture_wellbeing(monkeypatch, True, True)  # a user who asked for greyscale
     ivy = session_for("ivy")
     page = ivy.go(f"#/cases/{CASE}")
     page.get_by_role("link", name="Media", exact=True).click()

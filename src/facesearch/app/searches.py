@@ -17,6 +17,7 @@ from facesearch.app.multisearch import (
     case_for_probes,
 )
 from facesearch.app.principal import Principal
+from facesearch.app.probes import ProbeFaces, probe_faces
 from facesearch.app.results import Media, SearchView
 from facesearch.engine.formats import sniff_mime
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
@@ -60,6 +61,12 @@ class Searches:
             boxes={c.face_id: c.bbox for c in engine.candidates},
             probe_ambiguous=bool(engine.probe_ambiguous),
         )
+
+    def probe_faces(self, who: Principal, case: str | None, probe: bytes) -> ProbeFaces:
+        """The faces of a probe before any search (nothing searched, stored or counted):
+        each with box, detector confidence, quality and flags, and the one to preselect
+        (:mod:`facesearch.app.probes`); allowed to whoever may search ``case``."""
+        return probe_faces(self.ctx, who, case, probe)
 
     def engine_search(self, probe: bytes, k: int, request: SearchRequest) -> SearchResult:
         """The engine's search, on the calling (search pool) thread's own face pipeline,

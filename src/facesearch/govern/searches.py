@@ -39,6 +39,7 @@ from facesearch.govern.cases import (
 )
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
+from facesearch.govern.probe_quality import quality_refusal
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
@@ -80,6 +81,17 @@ def probe_quality(result: EngineResult) -> float | None:
         if f.index == result.face and f.quality is not None:
             return float(f.quality)
     return None
+
+
+def probe_flags(result: EngineResult) -> tuple[str, ...]:
+    """The engine's quality flags of the probe face searched (of a multi-probe search: every
+    probe's, for the refusal's words)."""
+    if isinstance(result, MultiProbeResult):
+        return tuple(f for p in result.probes for f in getattr(p, "flags", ()))
+    for f in result.probe_faces:
+        if f.index == result.face:
+            return tuple(f.flags)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -223,6 +235,19 @@ def check_may_search(
     return user, case
 
 
+PROBE_FACES = "probe.faces"  # the faces of a probe examined before a search: not a search
+
+
+def check_may_examine(session: Session, policy: Policy, actor: str, number: str) -> Case:
+    """Raise :class:`RefusedError` (action ``probe.faces``) unless ``actor`` may search in
+    case ``number`` now: who may search a case may see the faces of a probe first. No quota
+    is counted: nothing is searched."""
+    try:
+        return check_may_search(session, policy, actor, number, 1)[1]
+    except RefusedError as exc:
+        raise RefusedError(PROBE_FACES, exc.reason) from None
+
+
 class QuotaExceededError(RefusedError):
     """A user ran as many searches as the policy allows in a period; ``retry_after`` is the
     number of seconds until the oldest counted search leaves the period."""
@@ -313,8 +338,7 @@ def record_search(
             )
         if float(quality) < min_q:
             raise RefusedError(
-                "search",
-                f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
+                "search", quality_refusal(float(quality), min_q, probe_flags(result))
             )
     raw: list[SearchCandidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]

@@ -16,6 +16,7 @@ from facesearch.app.multisearch import (
     asked_of,
     case_for_probes,
 )
+from facesearch.app.overrides import Overrides
 from facesearch.app.principal import Principal
 from facesearch.app.probes import ProbeFaces, probe_faces
 from facesearch.app.results import Media, SearchView
@@ -37,6 +38,8 @@ class Searches:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        # supervised quality overrides: asked, granted or refused, used by a search
+        self.overrides = Overrides(ctx)
 
     def search(
         self, who: Principal, case: str | None, probe: bytes, request: SearchRequest

@@ -38,6 +38,8 @@ from facesearch.govern.cases import (
     require_readable_case,
 )
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.overrides import granted_override, override_summary, use_override
+from facesearch.govern.overrides_schema import QualityOverride
 from facesearch.govern.policy import Policy
 from facesearch.govern.probe_quality import quality_refusal
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
@@ -165,6 +167,8 @@ class SearchOutcome:
     audit_seq: int | None
     results_purged_at: datetime | None = None
     statement: str = field(default=LEADS_STATEMENT)
+    # the supervised quality override it ran under (who asked and granted, the reason)
+    quality_override: dict[str, Any] | None = None
 
 
 def outcome_of(search: Search) -> SearchOutcome:
@@ -203,6 +207,7 @@ def outcome_of(search: Search) -> SearchOutcome:
         candidates=cands,
         audit_seq=search.audit_seq,
         results_purged_at=search.results_purged_at,
+        quality_override=override_summary(search),
     )
 
 
@@ -329,6 +334,7 @@ def record_search(
     quality = probe_quality(result)
     thresholds = {k: float(v) for k, v in result.thresholds.items() if v is not None}
     min_q = policy.search.min_probe_quality
+    override: QualityOverride | None = None
     if min_q > 0:
         if quality is None:
             raise RefusedError(
@@ -336,9 +342,13 @@ def record_search(
                 f"the policy requires probe quality >= {min_q} but the search engine did not "
                 "report the probe's quality",
             )
-        if float(quality) < min_q:
+        if float(quality) < min_q and not isinstance(result, MultiProbeResult):
+            override = granted_override(session, policy, case, user, probe_sha, result.face)
+        if float(quality) < min_q and override is None:
+            allowed = policy.search.quality_override and not isinstance(result, MultiProbeResult)
             raise RefusedError(
-                "search", quality_refusal(float(quality), min_q, probe_flags(result))
+                "search",
+                quality_refusal(float(quality), min_q, probe_flags(result), override=allowed),
             )
     raw: list[SearchCandidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
@@ -369,6 +379,8 @@ def record_search(
         candidates=[],
     )
     session.add(search)
+    if override is None:
+        setattr(search, "quality_override", None)  # known: no query for it  # noqa: B010
     # one bulk INSERT of the candidates at the flush; built with their (empty) reviews so
     # that the outcome below is made from memory, with no query per candidate
     session.add_all(
@@ -413,6 +425,9 @@ def record_search(
     backend_sha = result.probe_sha256
     if backend_sha and backend_sha != probe_sha:
         details["backend_probe_sha256"] = backend_sha
+    if override is not None:  # the one search this grant allows (govern/overrides.py)
+        details["quality_override"] = use_override(audit, actor, override, search, now)
+        session.flush()
     entry = audit.record(actor, "search", details)
     search.audit_seq = entry.seq
     session.flush()

@@ -1,10 +1,13 @@
-"""Schemas of the probe examined before a search (``POST /cases/{number}/probe-faces``)."""
+"""Schemas of the probe examined before a search (``POST /cases/{number}/probe-faces``) and of
+the supervised quality overrides."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
-from facesearch.serve.api.schemas import Out
+from facesearch.serve.api.schemas import In, Out, UtcDateTime
 
 
 class DetectedFaceOut(Out):
@@ -33,3 +36,31 @@ class ProbeFacesOut(Out):
     )
     min_quality: float = Field(description="The policy's search.min_probe_quality.")
     message: str = Field(description="What to tell the investigator of this photo.")
+
+
+class QualityOverrideIn(In):
+    probe_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="The probe's SHA-256.")
+    face: int = Field(ge=0, le=1000, description="The probe face (its index, 0 = largest).")
+    reason: str = Field(min_length=1, max_length=5000, description="Why it must be searched.")
+    quality: float | None = Field(default=None, ge=0, le=1, description="As probe-faces said.")
+
+
+class OverrideDecisionIn(In):
+    note: str = Field(default="", max_length=5000, description="Required to refuse.")
+
+
+class QualityOverrideOut(Out):
+    id: int
+    case: str
+    probe_sha256: str
+    face: int
+    quality: float | None
+    reason: str
+    status: Literal["pending", "granted", "refused", "used"]
+    requested_by: str
+    requested_at: UtcDateTime
+    decided_by: str | None
+    decided_at: UtcDateTime | None
+    decision_note: str
+    search_id: int | None
+    used_at: UtcDateTime | None

@@ -243,6 +243,21 @@ def nothing(w: World) -> dict[str, Any]:
     return {}
 
 
+def fresh_sha() -> str:
+    import hashlib
+
+    return hashlib.sha256(_unique("probe").encode()).hexdigest()
+
+
+def pending_override(w: World) -> dict[str, Any]:
+    """A quality override of a fresh probe face in C-1, asked by inv."""
+    inv = w.env.service.accounts.principal("inv", "token")
+    asked = w.env.service.searches.overrides.request(
+        inv, "C-1", fresh_sha(), 0, "the only photo of the suspect"
+    )
+    return {"override_id": asked.id}
+
+
 # --- the table -------------------------------------------------------------------------------
 
 OK = dict.fromkeys(ROLES[1:], 200)
@@ -400,6 +415,34 @@ CELLS: list[Cell] = [
         "/cases/C-1/searches",
         only(201, "inv"),
         files=lambda w: [("probe", ("p.jpg", w.probe, "image/jpeg"))] * 2,  # multi-probe
+    ),
+    # a probe's faces before any search, and the supervised quality overrides
+    Cell(
+        "POST",
+        "/cases/C-1/probe-faces",
+        only(200, "inv"),
+        files=lambda w: {"probe": ("p.jpg", w.probe, "image/jpeg")},
+    ),
+    Cell(
+        "POST",
+        "/cases/C-1/quality-overrides",
+        only(201, "inv"),
+        json=lambda w: {"probe_sha256": fresh_sha(), "face": 0, "reason": "the only photo"},
+    ),
+    Cell("GET", "/quality-overrides", {**OK, "admin": 403}),
+    Cell(
+        "POST",
+        "/quality-overrides/{override_id}/grant",
+        only(200, "sup"),
+        pending_override,
+        lambda w: {"note": "ok"},
+    ),
+    Cell(
+        "POST",
+        "/quality-overrides/{override_id}/refuse",
+        only(200, "sup"),
+        pending_override,
+        lambda w: {"note": "get a better photo"},
     ),
     Cell(
         "POST",

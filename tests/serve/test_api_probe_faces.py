@@ -150,3 +150,56 @@ def test_anonymous_is_refused(e: Env) -> None:
     )
     assert r.status_code == 401
     assert json.loads(r.text)["status"] == 401
+
+
+def test_a_quality_override_through_the_api(
+    tmp_path: Path, pipeline: Any, astronaut: Any, e: Env
+) -> None:
+    from importlib import resources
+
+    from tests.conftest import write_image
+
+    text = (resources.files("facesearch.govern") / "default_policy.toml").read_text("utf-8")
+    strict = text.replace("min_probe_quality = 0.3", "min_probe_quality = 0.99")
+    photos = tmp_path / "photos"
+    write_image(photos / "astronaut.jpg", astronaut)
+    with api_env(tmp_path, passwords=(), pipeline=pipeline, policy_text=strict) as env:
+        env.ingest([photos], collection="evidence", workers=0)
+        gov = env.service.governance
+        gov.open_case("inv", "C-1", "threat-to-life", "warrant 1", "override test case")
+        gov.approve_case("sup", "C-1", "ok")
+        inv, sup, aud = (env.client() for _ in range(3))
+        for client, user in ((inv, "inv"), (sup, "sup"), (aud, "aud")):
+            token = gov.create_token(user, user, "test")[0]
+            client.headers["Authorization"] = f"Bearer {token}"
+        files = {"probe": ("group.jpg", e.group, "image/jpeg")}
+        found = inv.post("/api/v1/cases/C-1/probe-faces", files=files).json()
+        assert all(f["below_minimum"] for f in found["faces"])
+        assert "none reaches the policy's minimum quality of 0.99" in found["message"]
+
+        def search() -> Any:
+            return inv.post("/api/v1/cases/C-1/searches", files=files, data={"face": "0"})
+
+        refused = search()
+        assert refused.status_code == 403
+        assert "below the policy minimum of 0.99" in refused.json()["detail"]
+        assert "ask a supervisor of the case for a quality override" in refused.json()["detail"]
+        body = {"probe_sha256": found["sha256"], "face": 0, "reason": "the only photo we hold"}
+        asked = inv.post("/api/v1/cases/C-1/quality-overrides", json=body)
+        assert asked.status_code == 201, asked.text
+        oid = asked.json()["id"]
+        assert asked.json()["status"] == "pending"
+        assert inv.post(f"/api/v1/quality-overrides/{oid}/grant", json={}).status_code == 403
+        queue = sup.get("/api/v1/quality-overrides", params={"status": "pending"}).json()
+        assert [o["id"] for o in queue] == [oid]
+        granted = sup.post(f"/api/v1/quality-overrides/{oid}/grant", json={"note": "ok"})
+        assert granted.status_code == 200 and granted.json()["decided_by"] == "sup"
+        ran = search()
+        assert ran.status_code == 201, ran.text
+        used = ran.json()["quality_override"]
+        assert used["granted_by"] == "sup" and used["reason"] == "the only photo we hold"
+        again = inv.get(f"/api/v1/searches/{ran.json()['search_id']}").json()
+        assert again["quality_override"]["id"] == oid
+        assert search().status_code == 403  # used once
+        seen = aud.get("/api/v1/quality-overrides").json()
+        assert [(o["status"], o["search_id"]) for o in seen] == [("used", ran.json()["search_id"])]

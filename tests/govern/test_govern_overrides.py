@@ -166,3 +166,21 @@ def test_the_policy_may_forbid_overrides(engine: Engine) -> None:  # noqa: F811
     with pytest.raises(RefusedError) as refused:
         w.search("alice", "C-1", probe_bytes(3))
     assert "override" not in refused.value.reason
+
+
+def test_a_multi_photo_refusal_names_the_photos() -> None:
+    import numpy as np
+
+    from facesearch.govern.multisearch import low_probes_refusal
+    from facesearch.govern.policy import default_policy
+    from facesearch.search.multiprobe import ProbeVector
+
+    def probe(label: str, quality: float, flags: tuple[str, ...] = ()) -> ProbeVector:
+        return ProbeVector(np.ones(4, np.float32), "0" * 64, quality, label=label, flags=flags)
+
+    probes = [probe("front.jpg", 0.9), probe("side.jpg", 0.0, ("profile",)), probe("far.jpg", 0.2)]
+    text = low_probes_refusal(probes, [(2, 0.0), (3, 0.2)], default_policy())
+    assert text.startswith("2 of 3 probes cannot be searched.")
+    assert "In photo 2 (side.jpg): the face is turned to the side (a profile): quality 0.00" in text
+    assert "photo 3 (far.jpg)" in text and "front.jpg" not in text
+    assert "Drop them and search the rest" in text

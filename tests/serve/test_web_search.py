@@ -21,7 +21,9 @@ IN_VIEW = """(el) => { const r = el.getBoundingClientRect();
 
 
 def _searches(server: WebServer) -> list[dict[str, Any]]:
-    return [e for e in server.audit_actions() if e["action"].split(".")[0] == "search"]
+    """The searches run, refused or failed (not the views of their results)."""
+    kinds = {"search", "search.refused", "search.failed", "search.probes"}
+    return [e for e in server.audit_actions() if e["action"] in kinds]
 
 
 def _new_search(session: Any) -> Any:
@@ -122,3 +124,35 @@ def test_photos_of_a_query_listed_and_dropped(
     assert page.locator("button.face-choice").get_attribute("aria-pressed") == "true"
     assert page.locator("#run-search").inner_text() == "Search face 1"
     assert len(_searches(web_server)) == before
+
+
+def test_a_supervisor_grants_a_quality_override_in_the_queue(
+    session_for: Any, web_server: WebServer
+) -> None:
+    import hashlib
+
+    from facesearch.app.service import Service
+    from facesearch.settings import Settings
+
+    sha = hashlib.sha256(b"a probe of test_web_search").hexdigest()
+    with Service.for_cli(Settings.load(data_dir=web_server.data_dir)) as service:
+        ivy = service.accounts.principal("ivy", "cli")
+        asked = service.searches.overrides.request(
+            ivy, CASE, sha, 1, "the only photo of the caller", 0.12
+        )
+    session = session_for("sam")
+    page = session.go("#/approvals")
+    section = page.locator("#quality-overrides")
+    row = section.locator(f'tr[data-override="{asked.id}"]')
+    row.wait_for()
+    assert (
+        "face 2 of probe" in row.inner_text() and "the only photo of the caller" in row.inner_text()
+    )
+    check_page(session)
+    row.get_by_role("button", name=f"Refuse override {asked.id}").click()
+    page.get_by_text("A refusal needs a note saying why.").wait_for()
+    row.get_by_role("button", name=f"Grant override {asked.id}").click()
+    page.get_by_text(f"Override {asked.id} for case {CASE}: granted.").wait_for()
+    assert section.locator(f'tr[data-override="{asked.id}"]').count() == 0
+    grants = [e for e in web_server.audit_actions() if e["action"] == "quality_override.grant"]
+    assert grants[-1]["actor"] == "sam" and grants[-1]["details"]["override_id"] == asked.id

@@ -323,9 +323,11 @@ export async function newSearchView(app, [number]) {
     },
     dropzone,
     field("Number of candidates (k)", k, "Capped by the policy."),
+    h("div", { class: "actions" }, submit, h("a", { href: `#/cases/${encodeURIComponent(c.number)}` }, "Back to the case")),
+    status,
     h(
       "details",
-      { class: "search-filters" },
+      { class: "search-filters", open: true },
       h("summary", {}, "Filters: collection, capture dates, source"),
       h(
         "fieldset",
@@ -338,8 +340,6 @@ export async function newSearchView(app, [number]) {
         h("div", { class: "check" }, flagged, h("label", { for: flagged.id }, "Include faces flagged by quality checks")),
       ),
     ),
-    h("div", { class: "actions" }, submit, h("a", { href: `#/cases/${encodeURIComponent(c.number)}` }, "Back to the case")),
-    status,
   );
 
   return h(

@@ -17,7 +17,7 @@ from tests.support.web import CASE, WebServer, check_page
 pytestmark = pytest.mark.slow
 
 IN_VIEW = """(el) => { const r = el.getBoundingClientRect();
-  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"""
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight + 1; }"""
 
 
 def _searches(server: WebServer) -> list[dict[str, Any]]:
@@ -156,3 +156,38 @@ def test_a_supervisor_grants_a_quality_override_in_the_queue(
     row.wait_for(state="detached")  # the queue is read again: no longer pending
     grants = [e for e in web_server.audit_actions() if e["action"] == "quality_override.grant"]
     assert grants[-1]["actor"] == "sam" and grants[-1]["details"]["override_id"] == asked.id
+
+
+def test_a_face_below_the_quality_minimum_is_explained_and_an_override_asked(
+    session_for: Any, web_server: WebServer, tmp_path: Path
+) -> None:
+    from PIL import ImageFilter
+
+    blurred = tmp_path / "blurred.png"
+    astro = Image.open(web_server.photos / "astronaut.jpg").convert("RGB").resize((256, 256))
+    astro.filter(ImageFilter.GaussianBlur(4)).save(blurred)
+    session = session_for("ivy")
+    page = _new_search(session)
+    before = len(_searches(web_server))
+    page.locator("#probe-file").set_input_files(str(blurred))
+    alert = page.locator("#search-status .probe-problem")
+    alert.wait_for(timeout=60_000)
+    text = alert.inner_text()
+    assert re.search(
+        r"Face 1 would be refused: the face is blurred; quality 0\.\d\d, "
+        r"the policy asks at least 0\.30",
+        text,
+    ), text
+    assert "ask a supervisor of the case for a quality override" in text
+    assert page.evaluate(IN_VIEW, alert.element_handle())
+    page.get_by_label("Reason to search face 1 anyway").fill("the only photo of the caller")
+    page.get_by_role("button", name="Ask a supervisor for an override").click()
+    page.get_by_text(re.compile(r"Override \d+ asked: waiting for a supervisor")).wait_for()
+    check_page(session)
+    page.locator("#run-search").click()  # not granted yet: refused, in words, in view
+    page.get_by_text("below the policy minimum of 0.30").wait_for(timeout=60_000)
+    assert page.evaluate(IN_VIEW, alert.element_handle())
+    logged = _searches(web_server)[before:]
+    assert [e["action"] for e in logged] == ["search.refused"]
+    asks = [e for e in web_server.audit_actions() if e["action"] == "quality_override.request"]
+    assert asks[-1]["actor"] == "ivy" and asks[-1]["details"]["face"] == 0

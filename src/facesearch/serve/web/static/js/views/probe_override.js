@@ -26,10 +26,16 @@ export function overridePanel(app, c, found, f) {
     const open = mine.find((o) => o.status === "pending" || o.status === "granted");
     if (open) {
       replace(box, h("p", { class: `override-state override-${open.status}` }, STATE_WORDS[open.status](open)));
-      return;
+    } else {
+      const last = mine[0];
+      replace(box, last ? h("p", { class: "override-state" }, STATE_WORDS[last.status](last)) : null, form());
     }
-    const last = mine[0];
-    replace(box, last ? h("p", { class: "override-state" }, STATE_WORDS[last.status](last)) : null, form());
+    keepInView();
+  }
+
+  /** The message grew: keep all of it (the status box around it) in view. */
+  function keepInView() {
+    (box.closest("#search-status") || box).scrollIntoView({ block: "nearest" });
   }
 
   function form() {
@@ -47,6 +53,7 @@ export function overridePanel(app, c, found, f) {
           json: { probe_sha256: found.sha256, face: f.index, reason: reason.value.trim(), quality: f.quality },
         });
         replace(box, h("p", { class: "override-state override-pending" }, STATE_WORDS.pending(out)));
+        keepInView();
       } catch (err) {
         ask.disabled = false;
         app.flash(err.message, true);

@@ -186,6 +186,8 @@ def test_a_face_below_the_quality_minimum_is_explained_and_an_override_asked(
     check_page(session)
     page.locator("#run-search").click()  # not granted yet: refused, in words, in view
     page.get_by_text("below the policy minimum of 0.30").wait_for(timeout=60_000)
+    # the refusal keeps the state of the request
+    alert.get_by_text(re.compile(r"Override \d+ asked: waiting for a supervisor")).wait_for()
     assert page.evaluate(IN_VIEW, alert.element_handle())
     logged = _searches(web_server)[before:]
     assert [e["action"] for e in logged] == ["search.refused"]

@@ -302,7 +302,11 @@ export async function newSearchView(app, [number]) {
       stopTimer();
       app.go(`#/searches/${out.search_id}`);
     } catch (err) {
-      say(problem(err.message), { alert: true });
+      // a face refused for its quality keeps the way out: the override request (or its state)
+      const one = photos.length === 1 ? photos[0] : null;
+      const f = one && one.found ? one.found.faces.find((x) => x.index === picked) : null;
+      const override = f && f.below_minimum && err.status === 403 ? overridePanel(app, c, one.found, f) : null;
+      say(h("div", { class: "error-box probe-problem", role: "alert" }, h("p", {}, err.message), override), { alert: true });
     } finally {
       busy = false;
       setSubmit();

@@ -203,3 +203,8 @@ def test_a_quality_override_through_the_api(
         assert search().status_code == 403  # used once
         seen = aud.get("/api/v1/quality-overrides").json()
         assert [(o["status"], o["search_id"]) for o in seen] == [("used", ran.json()["search_id"])]
+
+
+def test_the_policy_says_whether_overrides_are_allowed(e: Env) -> None:
+    search = e.clients["inv"].get("/api/v1/policy").json()["search"]
+    assert search["quality_override"] is True and search["min_probe_quality"] == 0.3

@@ -152,6 +152,11 @@ export async function newSearchView(app, [number]) {
     if (picked === null) picked = found.preselected;
     setSubmit();
     if (p.bitmap) drawProbe(preview, p.bitmap, found.faces, picked);
+    const doubtful = found.faces.filter((f) => !f.likely_face).length;
+    preview.setAttribute(
+      "aria-label",
+      `The probe photo with ${found.faces.length} numbered face box${found.faces.length === 1 ? "" : "es"}${doubtful ? ` (${doubtful} doubtful, dashed)` : ""}${picked !== null ? `; face ${picked + 1} picked` : ""}`,
+    );
     if (!found.faces.length) {
       replace(picker);
       say(problem(found.message), { alert: true });

@@ -9,6 +9,7 @@ cell starts from the same situation whatever ran before it. Machine clients use 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import zipfile
@@ -317,6 +318,28 @@ def nothing(w: World) -> dict[str, Any]:
     return {}
 
 
+def fresh_sha() -> str:
+    return hashlib.sha256(_unique("probe").encode()).hexdigest()
+
+
+def asked(w: World) -> dict[str, Any]:  # a quality override of a fresh probe face, by inv
+    inv = w.env.service.accounts.principal("inv", "token")
+    found = w.env.service.searches.overrides.request(inv, "C-1", fresh_sha(), 0, "the one photo")
+    return {"override_id": found.id}
+
+
+def probe_file(w: World) -> dict[str, Any]:
+    return {"probe": ("p.jpg", w.probe, "image/jpeg")}
+
+
+def note(w: World) -> dict[str, Any]:
+    return {"note": "a note"}
+
+
+def override_in(w: World) -> dict[str, Any]:
+    return {"probe_sha256": fresh_sha(), "face": 0, "reason": "the only photo"}
+
+
 # --- the table -------------------------------------------------------------------------------
 
 OK = dict.fromkeys(ROLES[1:], 200)
@@ -506,6 +529,12 @@ CELLS: list[Cell] = [
         only(201, "inv"),
         files=lambda w: [("probe", ("p.jpg", w.probe, "image/jpeg"))] * 2,  # multi-probe
     ),
+    # a probe's faces before any search, and the supervised quality overrides
+    Cell("POST", "/cases/C-1/probe-faces", only(200, "inv"), files=probe_file),
+    Cell("POST", "/cases/C-1/quality-overrides", only(201, "inv"), json=override_in),
+    Cell("GET", "/quality-overrides", {**OK, "admin": 403}),
+    Cell("POST", "/quality-overrides/{override_id}/grant", only(200, "sup"), asked, note),
+    Cell("POST", "/quality-overrides/{override_id}/refuse", only(200, "sup"), asked, note),
     Cell(
         "POST",
         "/cases/C-1/media/clusters/{cluster}/searches",

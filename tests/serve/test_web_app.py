@@ -129,7 +129,7 @@ def _search_with_picked_face(session: Any, server: WebServer) -> int:
     _drop_file(page, "#dropzone", server.probe, "image/jpeg")
     page.get_by_text("probe-two-faces.jpg").wait_for()
     page.get_by_label("Number of candidates (k)").fill("12")
-    page.get_by_role("button", name="Search", exact=True).click()
+    # the faces are found before any search: pick one, then search it
     picker = page.locator("#face-picker")
     picker.get_by_role("heading", name="Pick the face to search").wait_for(timeout=120_000)
     choices = picker.locator("button.face-choice")
@@ -139,7 +139,8 @@ def _search_with_picked_face(session: Any, server: WebServer) -> int:
     # The astronaut is the left face of the probe (Grace Hopper the right one).
     boxes = [choices.nth(i).get_attribute("data-bbox") for i in range(2)]
     left = min(range(2), key=lambda i: float(str(boxes[i]).split(",")[0]))
-    choices.nth(left).click()  # the searched face opens its results; the other searches again
+    choices.nth(left).click()
+    page.get_by_role("button", name=f"Search face {left + 1}", exact=True).click()
     page.locator("#candidates li, main .error-box").first.wait_for(timeout=120_000)
     assert page.locator("main .error-box").count() == 0, page.locator(
         "main .error-box"
@@ -299,7 +300,7 @@ def test_several_photos_searched_as_one_query(session_for: Any, web_server: WebS
     photos = [web_server.photos / "astronaut.jpg", web_server.photos / "astronaut-small.jpg"]
     page.locator("#probe-file").set_input_files([str(p) for p in photos])
     page.get_by_text("2 photos of one person, searched as one query").wait_for()
-    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("button", name="Search 2 photos", exact=True).click()
     page.locator("#candidates li, main .error-box").first.wait_for(timeout=120_000)
     assert page.locator("main .error-box").count() == 0
     probes = page.locator("#probes").inner_text()

@@ -16,7 +16,9 @@ from facesearch.app.multisearch import (
     asked_of,
     case_for_probes,
 )
+from facesearch.app.overrides import Overrides
 from facesearch.app.principal import Principal
+from facesearch.app.probes import ProbeFaces, probe_faces
 from facesearch.app.results import Media, SearchView
 from facesearch.engine.formats import sniff_mime
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView, multi_details
@@ -36,6 +38,8 @@ class Searches:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        # supervised quality overrides: asked, granted or refused, used by a search
+        self.overrides = Overrides(ctx)
 
     def search(
         self, who: Principal, case: str | None, probe: bytes, request: SearchRequest
@@ -60,6 +64,12 @@ class Searches:
             boxes={c.face_id: c.bbox for c in engine.candidates},
             probe_ambiguous=bool(engine.probe_ambiguous),
         )
+
+    def probe_faces(self, who: Principal, case: str | None, probe: bytes) -> ProbeFaces:
+        """The faces of a probe before any search (nothing searched, stored or counted):
+        each with box, detector confidence, quality and flags, and the one to preselect
+        (:mod:`facesearch.app.probes`); allowed to whoever may search ``case``."""
+        return probe_faces(self.ctx, who, case, probe)
 
     def engine_search(self, probe: bytes, k: int, request: SearchRequest) -> SearchResult:
         """The engine's search, on the calling (search pool) thread's own face pipeline,

@@ -24,6 +24,7 @@ from facesearch.cli.cases import build_case_apps
 from facesearch.cli.confirm import register as register_confirm
 from facesearch.cli.groups import ServiceFactory
 from facesearch.cli.oversight import build_oversight_apps, make_purge_command
+from facesearch.cli.probes import register as register_probes
 
 __all__ = ["build_apps", "register"]
 
@@ -43,3 +44,4 @@ def register(app: typer.Typer, factory: ServiceFactory) -> None:
         app.add_typer(sub, name=name)
     app.command("purge")(make_purge_command(factory))
     register_confirm(app, factory)
+    register_probes(app, factory)

@@ -24,6 +24,7 @@ from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.policy import Policy
+from facesearch.govern.probe_quality import quality_refusal
 from facesearch.govern.schema import Case, Search
 from facesearch.govern.searches import (
     SearchOutcome,
@@ -34,7 +35,7 @@ from facesearch.govern.searches import (
     store_probe,
 )
 from facesearch.govern.suppression import SuppressionMatcher
-from facesearch.search.multiprobe import MultiProbeResult
+from facesearch.search.multiprobe import MultiProbeResult, ProbeVector
 from facesearch.store.crypto import Cipher
 
 
@@ -111,12 +112,7 @@ def record_multi_search(
         if p.quality is not None and p.quality < policy.search.min_probe_quality
     ]
     if low:
-        i, q = low[0]
-        raise RefusedError(
-            "search",
-            f"probe {i} ({probes[i - 1].label or probes[i - 1].sha256[:12]}) has face quality "
-            f"{q:.3f}, below the policy minimum {policy.search.min_probe_quality}",
-        )
+        raise RefusedError("search", low_probes_refusal(probes, low, policy))
     outcome = record_search(
         session,
         audit,
@@ -204,6 +200,28 @@ def record_multi_search(
         },
     )
     return MultiSearchOutcome(outcome, tuple(views), scores, cluster)
+
+
+def low_probes_refusal(
+    probes: Sequence[ProbeVector], low: Sequence[tuple[int, float]], policy: Policy
+) -> str:
+    """The refusal of a multi-probe search with probes below the quality minimum: each one
+    named (position and label) with its cause in plain words, and what to do."""
+    minimum = policy.search.min_probe_quality
+    named = [f"photo {i} ({probes[i - 1].label or probes[i - 1].sha256[:12]})" for i, _ in low]
+    parts = [
+        quality_refusal(q, minimum, getattr(probes[i - 1], "flags", ()), photo=name).split(" Try ")[
+            0
+        ]
+        for (i, q), name in zip(low, named, strict=True)
+    ]
+    which = "it" if len(low) == 1 else "them"
+    return (
+        f"{len(low)} of {len(probes)} probes cannot be searched. "
+        + " ".join(parts)
+        + f" Drop {which} and search the rest, use a more frontal, sharper or larger photo, "
+        "or ask a supervisor of the case for a quality override."
+    )
 
 
 def multi_details(

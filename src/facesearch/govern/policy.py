@@ -42,6 +42,9 @@ class SearchPolicy:
     min_probe_quality: float
     bands: tuple[str, ...]  # strongest first
     min_band_shown: str
+    # a supervisor of the case may let one probe face below min_probe_quality be searched
+    # (govern/overrides.py); optional in a policy file, on when absent
+    quality_override: bool = True
 
     def band_shown(self, band: str) -> bool:
         """True if candidates in ``band`` may be shown (unknown bands are never shown)."""
@@ -159,10 +162,11 @@ class Policy:
             approval = "supervisor approval required" if p.requires_approval else "no approval"
             lines.append(f"  {p.key}: {p.name} ({approval})")
         s, r, o = self.search, self.retention, self.oversight
+        override = "with a supervisor's grant" if s.quality_override else "forbidden"
         lines += [
             f"search: at most {s.max_candidates} candidates; probe quality >= "
             f"{s.min_probe_quality}; bands {', '.join(s.bands)}; shown down to "
-            f"'{s.min_band_shown}'",
+            f"'{s.min_band_shown}'; quality overrides {override}",
             f"retention: probes {r.probe_days_after_close} days and results "
             f"{r.results_days_after_close} days after a case is closed",
             f"oversight: flag > {o.max_searches_per_case} searches per case in a period or > "
@@ -197,7 +201,13 @@ class _Checker:
     def bad(self, field: str, message: str) -> None:
         self.problems.append((field, message))
 
-    def table(self, doc: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+    def table(
+        self,
+        doc: dict[str, Any],
+        name: str,
+        allowed: set[str],
+        optional: set[str] | None = None,
+    ) -> dict[str, Any]:
         value = doc.get(name)
         if value is None:
             self.bad(name, "section is missing")
@@ -207,7 +217,7 @@ class _Checker:
             return {}
         self.unknown(value, name, allowed)
         if not value:  # the callers skip an empty table's fields: each is missing
-            for key in sorted(allowed):
+            for key in sorted(allowed - (optional or set())):
                 self.bad(_join(name, key), "is missing")
         return value
 
@@ -322,7 +332,13 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 seen.add(ident)
             purposes.append(Purpose(key=key, name=name, requires_approval=approval))
 
-    s = c.table(doc, "search", {"max_candidates", "min_probe_quality", "bands", "min_band_shown"})
+    s = c.table(
+        doc,
+        "search",
+        {"max_candidates", "min_probe_quality", "bands", "min_band_shown", "quality_override"},
+        optional={"quality_override"},
+    )
+    quality_override = c.bool_(s, "search", "quality_override") if "quality_override" in s else True
     max_candidates = c.int_(s, "search", "max_candidates", 1) if s else 1
     min_quality = c.float_(s, "search", "min_probe_quality", 0.0, 1.0) if s else 0.0
     bands: tuple[str, ...] = ()
@@ -402,7 +418,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     return Policy(
         version=version,
         purposes=tuple(purposes),
-        search=SearchPolicy(max_candidates, min_quality, bands, min_band),
+        search=SearchPolicy(max_candidates, min_quality, bands, min_band, quality_override),
         retention=RetentionPolicy(probe_days, results_days),
         oversight=OversightPolicy(max_per_case, max_per_day),
         suppression=SuppressionPolicy(threshold),

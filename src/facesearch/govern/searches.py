@@ -39,7 +39,10 @@ from facesearch.govern.cases import (
 )
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.incidents import check_not_suspended
+from facesearch.govern.overrides import granted_override, override_summary, use_override
+from facesearch.govern.overrides_schema import QualityOverride
 from facesearch.govern.policy import Policy
+from facesearch.govern.probe_quality import quality_refusal
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
@@ -88,6 +91,17 @@ def probe_quality(result: EngineResult) -> float | None:
         if f.index == result.face and f.quality is not None:
             return float(f.quality)
     return None
+
+
+def probe_flags(result: EngineResult) -> tuple[str, ...]:
+    """The engine's quality flags of the probe face searched (of a multi-probe search: every
+    probe's, for the refusal's words)."""
+    if isinstance(result, MultiProbeResult):
+        return tuple(f for p in result.probes for f in getattr(p, "flags", ()))
+    for f in result.probe_faces:
+        if f.index == result.face:
+            return tuple(f.flags)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,8 @@ class SearchOutcome:
     audit_seq: int | None
     results_purged_at: datetime | None = None
     statement: str = field(default=LEADS_STATEMENT)
+    # the supervised quality override it ran under (who asked and granted, the reason)
+    quality_override: dict[str, Any] | None = None
 
 
 def outcome_of(search: Search) -> SearchOutcome:
@@ -200,6 +216,7 @@ def outcome_of(search: Search) -> SearchOutcome:
         candidates=cands,
         audit_seq=search.audit_seq,
         results_purged_at=search.results_purged_at,
+        quality_override=override_summary(search),
     )
 
 
@@ -231,6 +248,19 @@ def check_may_search(
     if k < 1:
         raise RefusedError(action, f"k must be at least 1, got {k}")
     return user, case
+
+
+PROBE_FACES = "probe.faces"  # the faces of a probe examined before a search: not a search
+
+
+def check_may_examine(session: Session, policy: Policy, actor: str, number: str) -> Case:
+    """Raise :class:`RefusedError` (action ``probe.faces``) unless ``actor`` may search in
+    case ``number`` now: who may search a case may see the faces of a probe first. No quota
+    is counted: nothing is searched."""
+    try:
+        return check_may_search(session, policy, actor, number, 1)[1]
+    except RefusedError as exc:
+        raise RefusedError(PROBE_FACES, exc.reason) from None
 
 
 class QuotaExceededError(RefusedError):
@@ -314,6 +344,7 @@ def record_search(
     quality = probe_quality(result)
     thresholds = {k: float(v) for k, v in result.thresholds.items() if v is not None}
     min_q = policy.search.min_probe_quality
+    override: QualityOverride | None = None
     if min_q > 0:
         if quality is None:
             raise RefusedError(
@@ -321,10 +352,13 @@ def record_search(
                 f"the policy requires probe quality >= {min_q} but the search engine did not "
                 "report the probe's quality",
             )
-        if float(quality) < min_q:
+        if float(quality) < min_q and not isinstance(result, MultiProbeResult):
+            override = granted_override(session, policy, case, user, probe_sha, result.face)
+        if float(quality) < min_q and override is None:
+            allowed = policy.search.quality_override and not isinstance(result, MultiProbeResult)
             raise RefusedError(
                 "search",
-                f"probe face quality {float(quality):.3f} is below the policy minimum {min_q}",
+                quality_refusal(float(quality), min_q, probe_flags(result), override=allowed),
             )
     raw: list[SearchCandidate | MultiCandidate] = list(result.candidates)
     shown_band = [c for c in raw if policy.search.band_shown(str(c.band))]
@@ -355,6 +389,8 @@ def record_search(
         candidates=[],
     )
     session.add(search)
+    if override is None:
+        setattr(search, "quality_override", None)  # known: no query for it  # noqa: B010
     # one bulk INSERT of the candidates at the flush; built with their (empty) reviews so
     # that the outcome below is made from memory, with no query per candidate
     session.add_all(
@@ -399,6 +435,9 @@ def record_search(
     backend_sha = result.probe_sha256
     if backend_sha and backend_sha != probe_sha:
         details["backend_probe_sha256"] = backend_sha
+    if override is not None:  # the one search this grant allows (govern/overrides.py)
+        details["quality_override"] = use_override(audit, actor, override, search, now)
+        session.flush()
     entry = audit.record(actor, "search", details)
     search.audit_seq = entry.seq
     session.flush()

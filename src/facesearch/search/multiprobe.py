@@ -50,6 +50,7 @@ class ProbeVector:
     face: int | None = None
     media_face_id: int | None = None
     label: str = ""
+    flags: tuple[str, ...] = ()  # the engine's quality flags of the face (profile, blurred...)
 
 
 @dataclass(frozen=True)
@@ -246,4 +247,5 @@ def probe_from_face(face: Any, sha256: str, label: str = "") -> ProbeVector:
         yaw=float(face.quality.yaw),
         face=int(face.index),
         label=label,
+        flags=tuple(face.quality.flags),
     )

@@ -2,7 +2,7 @@
 and source note, imported in the background with progress)
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 09:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -449,6 +449,7 @@ class SearchOut(Out):
     multi_probe: bool = False
     probes: list[SearchProbeOut] = Field(default_factory=list)
     cluster: int | None = None  # the media-set cluster whose faces were the probes
+    quality_override: dict[str, Any] | None = None  # the supervised override it ran under
 
     @model_validator(mode="before")
     @classmethod

@@ -62,6 +62,7 @@ def policy_out(p: Policy) -> PolicyOut:
             "min_probe_quality": p.search.min_probe_quality,
             "bands": list(p.search.bands),
             "min_band_shown": p.search.min_band_shown,
+            "quality_override": p.search.quality_override,
         },
         retention=asdict(p.retention),
         session={

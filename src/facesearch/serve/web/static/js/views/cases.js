@@ -1,6 +1,7 @@
 import { all, api } from "../api.js";
 import { field, formatTime, h, input, replace, select, table } from "../dom.js";
 import { DECISION_WORDS, errorBox, statusBadge, withButton } from "./common.js";
+import { overridesSection } from "./overrides.js";
 
 function caseRows(cases, extra) {
   return cases.map((c) =>
@@ -117,6 +118,7 @@ export async function approvalsView(app) {
     h("p", {}, "Cases waiting for a supervisor's decision. You cannot approve a case you requested."),
     body,
     await identificationsSection(),
+    overridesSection(app),
   );
 }
 

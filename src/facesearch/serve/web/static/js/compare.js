@@ -206,6 +206,8 @@ export async function openCompare(app, ctx) {
   dialog.showModal();
   close.focus();
 
+  // declared before the first await: listeners added above may draw while it waits
+  let current = null; // {probe, probePic, cand, candPic}
   let marks = {};
   try {
     marks = await landmarksOf(ctx.search.search_id);
@@ -241,8 +243,6 @@ export async function openCompare(app, ctx) {
     }
     return pictures.get(c.face_id);
   }
-
-  let current = null; // {probe, probePic, cand, candPic}
 
   async function load() {
     const c = ctx.candidates[ctx.at()];

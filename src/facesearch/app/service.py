@@ -24,6 +24,7 @@ from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
+from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
 from facesearch.app.web_state import WebState
@@ -56,6 +57,7 @@ class Service:
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)
+        self.reports = Reports(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)

@@ -17,7 +17,10 @@ from facesearch.govern.errors import (
     PolicyError,
     RefusedError,
 )
+from facesearch.govern.annual import AnnualReport, year_span
+from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
+from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.report import fmt_time
@@ -46,16 +49,20 @@ from facesearch.store.catalog import SearchFilters
 
 __all__ = [
     "ACCEPTED_LABEL",
+    "KINDS",
+    "KIND_LABELS",
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
     "STATUS_LABELS",
     "AlertView",
+    "AnnualReport",
     "ArchiveLimits",
     "ArchiveRefusedError",
     "AuthMethod",
     "AuthenticationError",
     "Backends",
+    "Bundle",
     "CandidateView",
     "CaseSummary",
     "EntryFilter",
@@ -64,6 +71,7 @@ __all__ = [
     "MultiSearchOutcome",
     "NewIncident",
     "NotVisibleError",
+    "OutcomeView",
     "Policy",
     "PolicyError",
     "ProbeScores",
@@ -88,4 +96,6 @@ __all__ = [
     "is_archive",
     "load_policy",
     "sniff_mime",
+    "verify_bundle",
+    "year_span",
 ]

@@ -16,8 +16,8 @@ from facesearch.errors import FacesearchError
 from facesearch.govern import outcomes as out
 from facesearch.govern import public_records as pub
 from facesearch.govern.accountability import AccountabilityReport, build_accountability
-from facesearch.govern.audit import AuditLog
 from facesearch.govern.annual import READERS, AnnualReport, annual_pdf, build_annual
+from facesearch.govern.audit import AuditLog
 from facesearch.govern.disclosure import Bundle, build_bundle
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.outcomes import OutcomeView

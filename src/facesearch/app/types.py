@@ -8,20 +8,20 @@ from facesearch.app.context import LOCAL_READS
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
+from facesearch.govern.annual import AnnualReport, year_span
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.cases import CaseSummary, case_number_problem
+from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.errors import (
     AuthenticationError,
     NotVisibleError,
     PolicyError,
     RefusedError,
 )
-from facesearch.govern.annual import AnnualReport, year_span
-from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
-from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
+from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (

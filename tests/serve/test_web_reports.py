@@ -5,6 +5,7 @@ among them) and downloads the annual report as CSV; an investigator has no Repor
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ def test_outcome_on_the_case_page_and_the_reports_page(session_for: Any) -> None
     assert int(searches.inner_text()) >= 0
     with reports.expect_download() as info:
         reports.get_by_role("link", name="Annual report (CSV)").click()
-    text = open(info.value.path(), encoding="utf-8").read()
+    text = Path(info.value.path()).read_text(encoding="utf-8")
     assert text.startswith("section,key,metric,value") and "ivy" not in text
     assert re.search(r"^outcomes,all,arrest,[1-9]", text, re.M)
     check_page(audrey)

@@ -24,6 +24,7 @@ from tests.support.govern import (  # noqa: F401
     engine,
     make_world,
     open_approved_case,
+    pg_engine,
     probe_bytes,
 )
 
@@ -246,3 +247,22 @@ def test_oversight_lists_suspensions_and_incidents_and_accountability(engine: En
     assert recognizer["licence"] and len(recognizer["sha256"]) == 64
     assert [s["collection"] for s in a["data_sources"]] == ["web"]
     assert "<h2>Limits</h2>" in acc.to_html() and acc.to_pdf("audrey").startswith(b"%PDF")
+
+
+def test_the_reports_on_postgresql(pg_engine: Engine) -> None:  # noqa: F811
+    w = make_world(pg_engine)
+    _activity(w)
+    start, end = year_span(2024)
+    key = Ed25519PrivateKey.generate()
+    with w.sessions() as s:
+        annual = build_annual(s, start, end, w.clock())
+        acc = build_accountability(s, w.gov.policy, "9.9", w.clock())
+        rows = pub.public_rows(s, start, end, pub.FIELDS, "salt")
+    assert annual.as_dict()["totals"]["searches"] == 2 == len(rows)
+    assert acc.data["data_sources"][0]["images"] > 0
+    bundle = _run(
+        w,
+        "sam",
+        lambda s, a: build_bundle(s, a, "sam", "C-1", key, w.clock(), cipher=None, crop=dict().get),
+    )
+    assert verify_bundle(bundle.data, key.public_key()) == []

@@ -193,6 +193,19 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         default=None, description="Derived model files (default: ~/.cache/facesearch/models)."
     )
+    reports_public_fields: list[str] = Field(
+        default=[
+            "date",
+            "case_ref",
+            "purpose",
+            "results",
+            "reviewed",
+            "possible_matches",
+            "confirmed",
+            "outcomes",
+        ],
+        description="Fields of the public-records export of the search log (JSON list).",
+    )
     detector_runtime: str | None = None
     recognizer_runtime: str | None = None
     second_runtime: str | None = None

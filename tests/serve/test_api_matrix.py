@@ -270,6 +270,21 @@ def incident(w: World) -> dict[str, Any]:
     return {"incident_id": made.id}
 
 
+def signing_key(w: World) -> dict[str, Any]:
+    """An audit checkpoint key configured (the disclosure bundle is signed with it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if "FACESEARCH_AUDIT_KEY_PEM" not in w.gov.signing_env:
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        w.gov.signing_env = {**w.gov.signing_env, "FACESEARCH_AUDIT_KEY_PEM": pem.decode()}
+    return {}
+
+
 def standing_query(w: World) -> dict[str, Any]:
     """A fresh standing query of C-1's search, owned by ``inv``."""
     svc = w.env.service
@@ -719,6 +734,18 @@ CELLS: list[Cell] = [
         {"admin": 403, "inv": 200, "inv2": 404, "sup": 200, "aud": 403},
         standing_alert,
     ),
+    # case outcomes and the reports that leave the system
+    Cell(
+        "POST",
+        "/cases/C-1/outcomes",
+        {"admin": 403, "inv": 201, "inv2": 404, "sup": 201, "aud": 403},
+        json=lambda w: {"kind": "arrest"},
+    ),
+    Cell("GET", "/cases/C-1/outcomes", only(200, "inv", "sup", "aud", others=404)),
+    Cell("GET", "/cases/C-1/disclosure", only(200, "sup", "aud"), signing_key),
+    Cell("GET", "/reports/annual", only(200, "admin", "sup", "aud"), params={"year": 2026}),
+    Cell("GET", "/reports/public-records", only(200, "admin", "sup", "aud"), params={"year": 2026}),
+    Cell("GET", "/reports/accountability", only(200, "admin", "sup", "aud")),
     # incidents, and the suspension of searching (last: a suspension stops every search;
     # "end" leaves one in force, "suspend" ends it before each role and leaves none)
     Cell("GET", "/incidents", only(200, "admin", "sup", "aud")),

@@ -26,6 +26,7 @@ from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
 from facesearch.app.media_jobs import MediaJobs
+from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
 from facesearch.app.web_state import WebState
@@ -59,6 +60,7 @@ class Service:
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)
+        self.reports = Reports(self.ctx)
         self.library = Library(self.ctx)
         self.media_jobs = MediaJobs(self.ctx)  # media uploaded from the browser
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted

@@ -8,9 +8,11 @@ from facesearch.app.context import LOCAL_READS
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
+from facesearch.govern.annual import AnnualReport, year_span
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.cases import CaseSummary, case_number_problem
+from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.errors import (
     AuthenticationError,
     NotVisibleError,
@@ -19,6 +21,7 @@ from facesearch.govern.errors import (
 )
 from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
+from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.policy import Policy, load_policy
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (
@@ -46,16 +49,20 @@ from facesearch.store.catalog import SearchFilters
 
 __all__ = [
     "ACCEPTED_LABEL",
+    "KINDS",
+    "KIND_LABELS",
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
     "STATUS_LABELS",
     "AlertView",
+    "AnnualReport",
     "ArchiveLimits",
     "ArchiveRefusedError",
     "AuthMethod",
     "AuthenticationError",
     "Backends",
+    "Bundle",
     "CandidateView",
     "CaseSummary",
     "EntryFilter",
@@ -64,6 +71,7 @@ __all__ = [
     "MultiSearchOutcome",
     "NewIncident",
     "NotVisibleError",
+    "OutcomeView",
     "Policy",
     "PolicyError",
     "ProbeScores",
@@ -88,4 +96,6 @@ __all__ = [
     "is_archive",
     "load_policy",
     "sniff_mime",
+    "verify_bundle",
+    "year_span",
 ]

@@ -18,6 +18,7 @@ from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.originals import register as register_originals
+from facesearch.cli.reports import register as register_reports
 from facesearch.cli.serve import register as register_serve
 from facesearch.cli.standing import register as register_standing
 from facesearch.cli.state import CliState, service_for
@@ -66,6 +67,7 @@ register_backup(app, service_for)
 register_originals(app, service_for)
 register_incidents(app, service_for)
 register_standing(app, service_for)
+register_reports(app, service_for)
 
 
 def main() -> None:

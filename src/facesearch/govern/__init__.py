@@ -18,6 +18,7 @@ Importing this package registers its tables on ``facesearch.store.schema.Base``.
 """
 
 from facesearch.errors import EncryptionError
+from facesearch.govern import outcomes as _outcomes  # noqa: F401 (registers gov_case_outcomes)
 from facesearch.govern.audit import AuditLog, Entry, VerifyResult, canonical_json, verify
 from facesearch.govern.cases import CaseSummary
 from facesearch.govern.errors import (

@@ -48,6 +48,7 @@ from facesearch.govern.audit import (
     utc_now,
     verify,
 )
+from facesearch.govern.oversight_incidents import suspension_lines, suspensions_and_incidents
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Case
 
@@ -90,6 +91,9 @@ class OversightReport:
     by_purpose: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_period: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     anomalies: list[Anomaly] = field(default_factory=list)
+    # suspensions of searching and incidents of the period (facesearch.govern.incidents)
+    suspensions: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         def table(d: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
@@ -126,6 +130,8 @@ class OversightReport:
                 }
                 for a in self.anomalies
             ],
+            "suspensions": self.suspensions,
+            "incidents": self.incidents,
         }
 
     def to_text(self) -> str:
@@ -156,6 +162,7 @@ class OversightReport:
                 lines.append(f"      why: {a.why}")
         if not self.anomalies:
             lines.append("  none")
+        lines += suspension_lines(self.suspensions, self.incidents)
         return "\n".join(lines)
 
 
@@ -211,6 +218,7 @@ def build_report(
         a if a.why else dataclasses.replace(a, why=WHY.get(a.rule, "")) for a in report.anomalies
     ]
     report.anomalies.sort(key=lambda a: a.seqs[0] if a.seqs else 0)
+    report.suspensions, report.incidents = suspensions_and_incidents(session, start, end)
     return report
 
 

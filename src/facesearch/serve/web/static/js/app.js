@@ -13,6 +13,7 @@ import { policyView } from "./views/policy.js";
 import { accountView } from "./views/account.js";
 import { auditView } from "./views/audit.js";
 import { incidentsView } from "./views/incidents.js";
+import { reportsView } from "./views/reports.js";
 import { alertsView, refreshAlertBadge } from "./views/alerts.js";
 import { showSuspension } from "./banner.js";
 import { errorTitle, sentence } from "./views/common.js";
@@ -67,6 +68,7 @@ const NAV = [
   { hash: "#/admin/ingest", label: "Ingest", roles: ["administrator"] },
   { hash: "#/admin/users", label: "Users and tokens", roles: ["administrator"] },
   { hash: "#/audit", label: "Audit", roles: ["auditor", "supervisor", "administrator"] },
+  { hash: "#/reports", label: "Reports", roles: ["auditor", "supervisor", "administrator"] },
   { hash: "#/incidents", label: "Incidents", roles: null },
   { hash: "#/policy", label: "Policy", roles: null },
 ];
@@ -86,6 +88,7 @@ const ROUTES = [
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
   [/^\/policy$/, policyView, null],
   [/^\/incidents$/, incidentsView, null],
+  [/^\/reports$/, reportsView, ["auditor", "supervisor", "administrator"]],
   [/^\/alerts$/, alertsView, ["investigator", "supervisor"]],
   [/^\/account$/, accountView, null],
 ];

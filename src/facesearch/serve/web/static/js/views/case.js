@@ -2,6 +2,7 @@ import { all, api, url } from "../api.js";
 import { confirmDialog, field, formatTime, h, input, replace, select, table } from "../dom.js";
 import { DECISION_WORDS, EVENT_WORDS, FIELD_WORDS, statusBadge, withButton } from "./common.js";
 import { decisionControls } from "./cases.js";
+import { outcomesSection } from "./reports.js";
 
 /** One case: details, approval state, supervisors' actions, its searches and reviews, export. */
 export async function caseView(app, [number]) {
@@ -18,6 +19,7 @@ export async function caseView(app, [number]) {
       searchesSection(app, c, searches),
       reviewsSection(searches),
       historySection(c),
+      outcomesSection(app, c),
       exportSection(c),
     );
   }

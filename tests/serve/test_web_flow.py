@@ -27,7 +27,8 @@ NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 WIDE = """() => [...document.querySelectorAll('main *, body > *')].filter((el) => {
   const r = el.getBoundingClientRect(); return r.right > window.innerWidth + 1 && r.width > 0
     && ![...el.children].some((c) => c.getBoundingClientRect().right > window.innerWidth + 1);
-}).slice(0, 8).map((el) => `${el.tagName}#${el.id}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+}).slice(0, 8)
+  .map((el) => `${el.tagName}#${el.id}.${el.className} ${el.getBoundingClientRect().right}`)"""
 IN_VIEW = """(el) => { const r = el.getBoundingClientRect();
   return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight + 1; }"""
 

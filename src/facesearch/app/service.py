@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from facesearch.app.accounts import Accounts
 from facesearch.app.admin import Admin
+from facesearch.app.authorisations import Authorisations
 from facesearch.app.cases import Cases
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
@@ -56,6 +57,7 @@ class Service:
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)
+        self.authorisations = Authorisations(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)

@@ -10,6 +10,8 @@ from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
+from facesearch.govern.authorisations import KINDS as AUTHORISATION_KINDS
+from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.errors import (
     AuthenticationError,
@@ -20,6 +22,7 @@ from facesearch.govern.errors import (
 from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.receipts import ReceiptView, verify_receipt
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (
     LEADS_STATEMENT,
@@ -46,6 +49,7 @@ from facesearch.store.catalog import SearchFilters
 
 __all__ = [
     "ACCEPTED_LABEL",
+    "AUTHORISATION_KINDS",
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
@@ -55,6 +59,7 @@ __all__ = [
     "ArchiveRefusedError",
     "AuthMethod",
     "AuthenticationError",
+    "AuthorisationView",
     "Backends",
     "CandidateView",
     "CaseSummary",
@@ -62,6 +67,7 @@ __all__ = [
     "Identification",
     "IncidentView",
     "MultiSearchOutcome",
+    "NewAuthorisation",
     "NewIncident",
     "NotVisibleError",
     "Policy",
@@ -69,6 +75,7 @@ __all__ = [
     "ProbeScores",
     "ProbeView",
     "QuotaExceededError",
+    "ReceiptView",
     "RefusedError",
     "ReviewDecision",
     "ReviewView",
@@ -88,4 +95,5 @@ __all__ = [
     "is_archive",
     "load_policy",
     "sniff_mime",
+    "verify_receipt",
 ]

@@ -4,7 +4,6 @@ Art. 12(3) record (facesearch.govern.authorisations, .receipts, .search_record).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -31,7 +30,7 @@ EU = '\n[authorisation]\nrequired = "before_or_urgent"\nurgent_hours = 48\n'
 PDF = b"%PDF-1.4 a warrant"
 
 
-def eu_world(engine: Engine, key: Ed25519PrivateKey | None) -> World:
+def eu_world(db: Engine, key: Ed25519PrivateKey | None) -> World:
     policy = parse_policy(default_policy().text + EU, "<eu>")
     env = {}
     if key is not None:
@@ -41,7 +40,7 @@ def eu_world(engine: Engine, key: Ed25519PrivateKey | None) -> World:
             serialization.NoEncryption(),
         )
         env["FACESEARCH_AUDIT_KEY_PEM"] = pem.decode()
-    w = make_world(engine, policy, signing_env=env)
+    w = make_world(db, policy, signing_env=env)
     open_approved_case(w)
     return w
 
@@ -68,7 +67,7 @@ def test_policy_section_parses_and_rejects_bad_values() -> None:
     p = parse_policy(default_policy().text + EU, "<eu>")
     assert (p.authorisation.required, p.authorisation.urgent_hours) == ("before_or_urgent", 48)
     assert default_policy().authorisation.required == "no"
-    with pytest.raises(PolicyError, match="authorisation.required"):
+    with pytest.raises(PolicyError, match=r"authorisation\.required"):
         parse_policy(default_policy().text + '\n[authorisation]\nrequired = "maybe"\n')
 
 

@@ -122,7 +122,7 @@ class Authorisations:
             )
             aad = (row.scan_sha256 or "").encode()
             plain = maybe_decrypt(gov.cipher, data, aad=aad) if row.scan_encrypted else data
-            return bytes(plain or b""), row.scan_type or "application/octet-stream"
+            return bytes(plain), row.scan_type or "application/octet-stream"
 
         found: tuple[bytes, str] = gov.run(
             who.username, "authorisation.scan", {"authorisation": authorisation_id}, fn

@@ -305,16 +305,17 @@ def of_case(session: Session, actor: str, number: str) -> list[AuthorisationView
 
 def scan_of(
     session: Session, actor: str, authorisation_id: int
-) -> tuple[Authorisation, bytes | None]:
+) -> tuple[Authorisation, bytes]:
     """The stored (maybe encrypted) scan, for a reader of the case; the caller decrypts."""
     action = "authorisation.scan"
     user = require_user(session, actor, action)
     row = require_authorisation(session, authorisation_id, action)
     if not can_read_case(user, row.case):
         raise RefusedError(action, f"no authorisation {authorisation_id}")
-    if row.scan is None:
+    data = row.scan
+    if data is None:
         raise RefusedError(action, f"authorisation {authorisation_id} has no scan")
-    return row, row.scan
+    return row, data
 
 
 def deadlines(session: Session, actor: str) -> list[AuthorisationView]:

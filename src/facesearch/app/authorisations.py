@@ -19,7 +19,7 @@ from facesearch.govern import receipts
 from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
 from facesearch.govern.authorisations_schema import DeletionReceipt
 from facesearch.govern.cases import can_read_case, require_case
-from facesearch.govern.errors import RefusedError
+from facesearch.govern.errors import NotVisibleError
 from facesearch.govern.receipts import ReceiptView
 from facesearch.govern.search_record import search_record
 from facesearch.govern.users import Role, has_role, require_user
@@ -152,7 +152,11 @@ class Authorisations:
             user = require_user(s, who.username, "receipt.view")
             row = receipts.require_receipt(s, receipt_id, "receipt.view")
             if not can_read_case(user, row.case) and not has_role(user, Role.ADMINISTRATOR):
-                raise RefusedError("receipt.view", f"no receipt {receipt_id}")
+                raise NotVisibleError(
+                    "receipt.view",
+                    f"user {user.username!r} may not read case {row.case.number!r}",
+                    f"no receipt {receipt_id}",
+                )
             a.record(who.username, "receipt.view", {"case": row.case.number, "receipt_id": row.id})
             return receipts.receipt_document(row)
 

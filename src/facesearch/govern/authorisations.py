@@ -37,8 +37,14 @@ from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, as_utc, canonical_json
 from facesearch.govern.authorisations_schema import Authorisation, DeletionReceipt
-from facesearch.govern.cases import OPEN, can_read_case, is_assigned, require_case
-from facesearch.govern.errors import RefusedError
+from facesearch.govern.cases import (
+    OPEN,
+    can_read_case,
+    is_assigned,
+    require_case,
+    require_readable_case,
+)
+from facesearch.govern.errors import NotVisibleError, RefusedError
 from facesearch.govern.multisearch_schema import MultiProbeScore, SearchProbe
 from facesearch.govern.policy import Policy
 from facesearch.govern.receipts import write_receipt
@@ -294,24 +300,24 @@ def of_case(session: Session, actor: str, number: str) -> list[AuthorisationView
     """The case's authorisations, oldest first (whoever may read the case)."""
     action = "authorisation.list"
     user = require_user(session, actor, action)
-    case = require_case(session, number, action)
-    if not can_read_case(user, case):
-        raise RefusedError(action, f"user {user.username!r} may not read case {case.number!r}")
+    case = require_readable_case(session, user, number, action)
     rows = session.scalars(
         select(Authorisation).where(Authorisation.case_id == case.id).order_by(Authorisation.id)
     )
     return [_view(session, r) for r in rows]
 
 
-def scan_of(
-    session: Session, actor: str, authorisation_id: int
-) -> tuple[Authorisation, bytes]:
+def scan_of(session: Session, actor: str, authorisation_id: int) -> tuple[Authorisation, bytes]:
     """The stored (maybe encrypted) scan, for a reader of the case; the caller decrypts."""
     action = "authorisation.scan"
     user = require_user(session, actor, action)
     row = require_authorisation(session, authorisation_id, action)
     if not can_read_case(user, row.case):
-        raise RefusedError(action, f"no authorisation {authorisation_id}")
+        raise NotVisibleError(
+            action,
+            f"user {user.username!r} may not read case {row.case.number!r}",
+            f"no authorisation {authorisation_id}",
+        )
     data = row.scan
     if data is None:
         raise RefusedError(action, f"authorisation {authorisation_id} has no scan")

@@ -28,6 +28,7 @@ from facesearch.serve.api.refusals import RefusalLog
 from facesearch.serve.api.routers import (
     audit,
     auth,
+    authorisations,
     cases,
     gallery,
     health,
@@ -137,6 +138,7 @@ def create_app(
         standing,
         identifications,
         incidents,
+        authorisations,
         media,
         persons,
         audit,

@@ -2,6 +2,7 @@ import { all, api, url } from "../api.js";
 import { confirmDialog, field, formatTime, h, input, replace, table } from "../dom.js";
 import { DECISION_WORDS, statusBadge, withButton } from "./common.js";
 import { decisionControls } from "./cases.js";
+import { authorisationSection } from "./authorisations.js";
 
 /** One case: details, approval state, supervisors' actions, its searches and reviews, export. */
 export async function caseView(app, [number]) {
@@ -14,6 +15,7 @@ export async function caseView(app, [number]) {
       h("h1", {}, `Case ${c.number} `, statusBadge(c.status)),
       details(c),
       actions(app, c, render),
+      authorisationSection(app, c),
       searchesSection(app, c, searches),
       reviewsSection(searches),
       exportSection(c),

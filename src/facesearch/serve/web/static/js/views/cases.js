@@ -1,6 +1,7 @@
 import { all, api } from "../api.js";
 import { field, formatTime, h, input, replace, select, table } from "../dom.js";
 import { statusBadge, withButton } from "./common.js";
+import { deadlinesSection } from "./authorisations.js";
 
 function caseRows(cases, extra) {
   return cases.map((c) =>
@@ -98,6 +99,7 @@ export async function approvalsView(app) {
     h("h1", {}, "Approval queue"),
     h("p", {}, "Cases waiting for a supervisor's decision. You cannot approve a case you requested."),
     body,
+    deadlinesSection(),
   );
 }
 

@@ -127,6 +127,7 @@ def test_urgent_use_past_its_deadline_is_deleted_with_a_verifiable_receipt(world
         assert rec["probe"]["kept"] is False
         # searching needs a new authorisation
         assert world.search().status_code == 403
+        assert world.env.service.authorisations.enforce_due() == 0  # done: nothing due
         listed = world.client("sup").get("/api/v1/cases/C-1/authorisations").json()
         assert listed[0]["status"] == "expired" and listed[0]["receipt_id"] == made["id"]
     finally:

@@ -11,11 +11,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from facesearch.app.accounts import LOCAL_OPERATOR
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.govern import authorisations as authz
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern import receipts
+from facesearch.govern.audit import as_utc
 from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
 from facesearch.govern.authorisations_schema import DeletionReceipt
 from facesearch.govern.cases import can_read_case, require_case
@@ -86,11 +88,31 @@ class Authorisations:
         return found
 
     def deadlines(self, who: Principal) -> list[AuthorisationView]:
+        """Urgent uses awaiting their authorisation; those past their deadline are enforced
+        first (so a supervisor never sees a deadline that has passed)."""
+        now, key = self._now(), self._key()
+
+        def fn(s: Any, a: Any) -> list[AuthorisationView]:
+            found = authz.deadlines(s, who.username)  # the role check first
+            if any(x.deadline_at and as_utc(x.deadline_at) <= as_utc(now) for x in found):
+                authz.enforce(s, a, who.username, key, now)
+                found = authz.deadlines(s, who.username)
+            return found
+
         found: list[AuthorisationView] = self.ctx.governance.run(
-            who.username,
-            "authorisation.deadlines",
+            who.username, "authorisation.deadlines", {}, fn
+        )
+        return found
+
+    def enforce_due(self) -> int:
+        """At server start: enforce the deadlines that passed while no server ran (the system
+        acts, as the local operator); the number of receipts written."""
+        now, key = self._now(), self._key()
+        found: int = self.ctx.governance.run(
+            LOCAL_OPERATOR,
+            "authorisation.enforce",
             {},
-            lambda s, a: authz.deadlines(s, who.username),
+            lambda s, a: len(authz.enforce(s, a, LOCAL_OPERATOR, key, now)),
         )
         return found
 

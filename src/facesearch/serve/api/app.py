@@ -88,6 +88,7 @@ def create_app(
         if owned:
             app.state.service = Service.open(settings)
         _set_session_timeouts(app)
+        app.state.service.authorisations.enforce_due()  # urgent-use deadlines passed meanwhile
         try:
             yield
         finally:

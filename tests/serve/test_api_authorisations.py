@@ -169,3 +169,9 @@ def test_warrant_with_scan_and_the_search_record(world: World) -> None:
     assert rec["started_at"] <= rec["ended_at"] and rec["gallery_generation"] >= 1
     assert rec["candidates"] and rec["probe"]["sha256"] == r.json()["probe_sha256"]
     assert world.client("inv2").get(f"/api/v1/searches/{sid}/record").status_code == 404
+    # a re-index is a new version of the gallery: the next search's record says so
+    service = world.env.service
+    service.library.reindex(service.accounts.principal("admin", "token"))
+    again = world.search("C-2").json()["search_id"]
+    rec2 = world.client("aud").get(f"/api/v1/searches/{again}/record").json()
+    assert rec2["gallery_generation"] > rec["gallery_generation"]

@@ -41,6 +41,7 @@ from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, Second
 from facesearch.ingest.second_vectors import SecondVectors, SecondVectorsPlan
 from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
+from facesearch.store import generation
 from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
@@ -330,7 +331,10 @@ class Gallery:
     def reindex(self) -> int:
         """Rebuild the vector index from the catalog, the source of truth."""
         with self.writing("re-index"):
-            return self.vectors.rebuild()
+            rebuilt = self.vectors.rebuild()
+            with self.catalog.session() as s:  # a new gallery version (the Art. 12 record)
+                generation.bump(s)
+            return rebuilt
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(

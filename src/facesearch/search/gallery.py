@@ -41,7 +41,6 @@ from facesearch.ingest.second_pass import SecondPass, SecondPassCallback, Second
 from facesearch.ingest.second_vectors import SecondVectors, SecondVectorsPlan
 from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
-from facesearch.store import generation
 from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
@@ -54,6 +53,7 @@ from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
+from facesearch.store import generation
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
 from facesearch.store.originals import originals_summary

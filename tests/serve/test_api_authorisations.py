@@ -159,10 +159,12 @@ def test_warrant_with_scan_and_the_search_record(world: World) -> None:
     assert world.client("inv2").get("/api/v1/cases/C-2/authorisations").status_code == 404
     scan = world.client("sup").get(f"/api/v1/authorisations/{auth['id']}/scan")
     assert scan.status_code == 200 and scan.content == pdf
+    assert scan.headers["content-disposition"].startswith("attachment")
     r = world.client("sup").post(f"/api/v1/authorisations/{auth['id']}/validate")
     assert r.status_code == 200 and r.json()["validated_by"] == "sup"
     r = world.search("C-2")
     assert r.status_code == 201, r.text
+    assert world.client("sup").get("/api/v1/cases/C-2/report").status_code == 200
     sid = r.json()["search_id"]
     rec = world.client("aud").get(f"/api/v1/searches/{sid}/record").json()
     assert rec["authorisation"]["reference"] == "W-9"

@@ -84,7 +84,13 @@ def authorisation_scan(
 ) -> Response:
     """The document's scan, decrypted (readers of the case; audited)."""
     data, media_type = service.authorisations.scan(who, authorisation_id)
-    return Response(content=data, media_type=media_type, headers={"Cache-Control": "no-store"})
+    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(media_type, "bin")
+    headers = {
+        "Cache-Control": "no-store",
+        # an uploaded document: downloaded, never rendered as part of the app's origin
+        "Content-Disposition": f'attachment; filename="authorisation-{authorisation_id}.{ext}"',
+    }
+    return Response(content=data, media_type=media_type, headers=headers)
 
 
 @router.get("/authorisations/deadlines", response_model=list[AuthorisationOut])

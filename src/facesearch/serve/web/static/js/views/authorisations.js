@@ -98,7 +98,7 @@ function listTable(app, items, refresh) {
         "td",
         {},
         a.scan_sha256
-          ? h("a", { href: url(`/authorisations/${a.id}/scan`), target: "_blank", rel: "noopener" }, `Scan (${a.scan_type})`)
+          ? h("a", { href: url(`/authorisations/${a.id}/scan`), download: `authorisation-${a.id}` }, `Scan (${a.scan_type})`)
           : "",
       ),
       h("td", {}, `${a.recorded_by}, ${formatTime(a.recorded_at)}`),

@@ -15,6 +15,7 @@ from tests.support.govern import (  # noqa: F401
     engine,
     make_world,
     open_approved_case,
+    pg_engine,
     probe_bytes,
 )
 
@@ -72,8 +73,16 @@ def test_policy_section_parses_and_rejects_bad_values() -> None:
 
 
 def test_eu_urgent_search_past_deadline_is_deleted_with_a_signed_receipt(engine: Engine) -> None:  # noqa: F811
+    eu_deadline_flow(engine)
+
+
+def test_eu_deadline_on_postgres(pg_engine: Engine) -> None:  # noqa: F811
+    eu_deadline_flow(pg_engine)
+
+
+def eu_deadline_flow(db: Engine) -> None:
     key = Ed25519PrivateKey.generate()
-    w = eu_world(engine, key)
+    w = eu_world(db, key)
     # no authorisation: the search is refused
     with pytest.raises(RefusedError, match="no granted authorisation"):
         w.search("alice", "C-1", probe_bytes(1))

@@ -407,7 +407,8 @@ def enforce(
     )
     if case is not None:
         query = query.where(Authorisation.case_id == case.id)
-    rows = list(session.scalars(query.order_by(Authorisation.id)))
+    # locked (PostgreSQL): two servers enforcing at once write one receipt, not two
+    rows = list(session.scalars(query.order_by(Authorisation.id).with_for_update()))
     return [_delete_urgent(session, audit, actor, r, "expired", key, now) for r in rows]
 
 

@@ -4,6 +4,7 @@ Art. 12(3) record (facesearch.govern.authorisations, .receipts, .search_record).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +25,7 @@ from facesearch.govern import authorisations as authz
 from facesearch.govern.authorisations import NewAuthorisation
 from facesearch.govern.policy import PolicyError, default_policy, parse_policy
 from facesearch.govern.receipts import receipt_document, require_receipt, verify_receipt
-from facesearch.govern.schema import CandidateRow, Probe, Review, Search
+from facesearch.govern.schema import CandidateRow, Probe, Review, Search, StandingQuery
 from facesearch.govern.search_record import search_record
 
 EU = '\n[authorisation]\nrequired = "before_or_urgent"\nurgent_hours = 48\n'
@@ -44,6 +45,24 @@ def eu_world(db: Engine, key: Ed25519PrivateKey | None) -> World:
     w = make_world(db, policy, signing_env=env)
     open_approved_case(w)
     return w
+
+
+def standing_query_of(w: World, search_id: int) -> int:
+    """A standing query kept from a search (its probe and vector copies), as the library
+    stores one."""
+    with w.sessions() as s:
+        search = s.get(Search, search_id)
+        assert search is not None
+        now = w.clock.now
+        row = StandingQuery(
+            case_id=search.case_id, owner_id=search.user_id, search_id=search_id, objective="x",
+            face=0, model=search.model, embedding=b"v", probe=b"p", probe_sha256="0" * 64,
+            after_face_id=0, created_at=now, review_at=now, expires_at=now + timedelta(days=9),
+            status="active", end_note="",
+        )  # fmt: skip
+        s.add(row)
+        s.commit()
+        return row.id
 
 
 def record(w: World, actor: str, new: NewAuthorisation, key: Ed25519PrivateKey | None = None):  # type: ignore[no-untyped-def]
@@ -90,6 +109,7 @@ def eu_deadline_flow(db: Engine) -> None:
     assert urgent.awaiting and urgent.deadline_at is not None
     o = w.search("alice", "C-1", probe_bytes(1))
     w.gov.review("alice", o.search_id, o.candidates[0].face_id, "possible_match", "n")
+    standing = standing_query_of(w, o.search_id)
     # the export is refused while the authorisation is awaited
     with pytest.raises(RefusedError, match="cannot be exported"):
         w.gov.case_report("sam", "C-1", "html")
@@ -111,6 +131,9 @@ def eu_deadline_flow(db: Engine) -> None:
         assert search is not None and search.results_purged_at is not None
         assert s.get(Probe, search.probe_id).data is None  # type: ignore[union-attr]
         doc = receipt_document(require_receipt(s, receipts[0], "t"))
+    with w.sessions() as s:  # a standing query kept from that search is stopped, its copies gone
+        q = s.get(StandingQuery, standing)
+        assert q is not None and q.status == "stopped" and q.probe is None and q.embedding is None
     body = doc["receipt"]
     assert body["reason"] == "expired" and body["case"] == "C-1"
     assert body["searches"][0]["probe_sha256"] == o.probe_sha256

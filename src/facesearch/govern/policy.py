@@ -192,10 +192,10 @@ class Policy:
         if self.wellbeing.force_blur:
             lines.append("wellbeing: pictures are always blurred outside the face")
         if self.authorisation.required != "no":
-            a = self.authorisation
+            au = self.authorisation
             lines.append(
-                f"authorisation: required {a.required.replace('_', ' ')}; urgent use "
-                f"{a.urgent_hours} hours; kinds {', '.join(a.types)}"
+                f"authorisation: required {au.required.replace('_', ' ')}; urgent use "
+                f"{au.urgent_hours} hours; kinds {', '.join(au.types)}"
             )
         if self.audit is not None:
             a = self.audit

@@ -285,6 +285,29 @@ def signing_key(w: World) -> dict[str, Any]:
     return {}
 
 
+def authorisation(w: World) -> dict[str, Any]:
+    """A fresh authorisation of C-1 ("not required", with a scan), recorded by ``inv``."""
+    from facesearch.govern.authorisations import NewAuthorisation
+
+    svc = w.env.service
+    new = NewAuthorisation("not_required", reason="matrix", scan=b"%PDF-1.4 matrix")
+    made = svc.authorisations.record(svc.accounts.principal("inv", "token"), "C-1", new)
+    return {"authorisation_id": made.id}
+
+
+def receipt(w: World) -> dict[str, Any]:
+    """A fresh (unsigned, empty) deletion receipt of C-1."""
+    from facesearch.govern.cases import require_case
+    from facesearch.govern.receipts import write_receipt
+
+    def fn(s: Any, a: Any) -> int:
+        case = require_case(s, "C-1", "matrix")
+        now = w.gov.clock()
+        return int(write_receipt(s, a, "admin", case, "expired", {"searches": []}, None, now).id)
+
+    return {"receipt_id": w.gov.run("admin", "matrix", {}, fn)}
+
+
 def standing_query(w: World) -> dict[str, Any]:
     """A fresh standing query of C-1's search, owned by ``inv``."""
     svc = w.env.service
@@ -746,6 +769,37 @@ CELLS: list[Cell] = [
     Cell("GET", "/reports/annual", only(200, "admin", "sup", "aud"), params={"year": 2026}),
     Cell("GET", "/reports/public-records", only(200, "admin", "sup", "aud"), params={"year": 2026}),
     Cell("GET", "/reports/accountability", only(200, "admin", "sup", "aud")),
+    # authorisations of searches, urgent-use deadlines, deletion receipts, the Art. 12 record
+    Cell("GET", "/cases/C-1/authorisations", only(200, "inv", "sup", "aud", others=404)),
+    Cell(
+        "POST",
+        "/cases/C-1/authorisations",
+        {"admin": 403, "inv": 201, "inv2": 403, "sup": 201, "aud": 403},
+        files=lambda w: {"scan": ("w.pdf", b"%PDF-1.4 w", "application/pdf")},
+        data={"kind": "not_required", "reason": "matrix"},
+    ),
+    Cell("POST", "/authorisations/{authorisation_id}/validate", only(200, "sup"), authorisation),
+    Cell(
+        "GET",
+        "/authorisations/{authorisation_id}/scan",
+        only(200, "inv", "sup", "aud", others=404),
+        authorisation,
+    ),
+    Cell("GET", "/authorisations/deadlines", only(200, "admin", "sup", "aud")),
+    Cell("POST", "/authorisations/enforce", only(200, "admin")),
+    Cell("GET", "/receipts", only(200, "admin", "sup", "aud")),
+    Cell(
+        "GET",
+        "/receipts/{receipt_id}",
+        {"admin": 200, "inv": 200, "inv2": 404, "sup": 200, "aud": 200},
+        receipt,
+    ),
+    Cell(
+        "GET",
+        "/searches/{search_id}/record",
+        only(200, "inv", "sup", "aud", others=404),
+        search_ids,
+    ),
     # incidents, and the suspension of searching (last: a suspension stops every search;
     # "end" leaves one in force, "suspend" ends it before each role and leaves none)
     Cell("GET", "/incidents", only(200, "admin", "sup", "aud")),

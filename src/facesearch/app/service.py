@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from facesearch.app.accounts import Accounts
 from facesearch.app.admin import Admin
+from facesearch.app.authorisations import Authorisations
 from facesearch.app.cases import Cases
 from facesearch.app.compare import Compare
 from facesearch.app.context import LOCAL_READS, AppContext
@@ -61,6 +62,7 @@ class Service:
         self.incidents = Incidents(self.ctx)
         self.standing = Standing(self.ctx)
         self.reports = Reports(self.ctx)
+        self.authorisations = Authorisations(self.ctx)
         self.library = Library(self.ctx)
         self.media_jobs = MediaJobs(self.ctx)  # media uploaded from the browser
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted

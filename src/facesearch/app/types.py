@@ -11,6 +11,8 @@ from facesearch.govern.actor import AuthMethod
 from facesearch.govern.annual import AnnualReport, year_span
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
+from facesearch.govern.authorisations import KINDS as AUTHORISATION_KINDS
+from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.errors import (
@@ -23,6 +25,7 @@ from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionVie
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.receipts import ReceiptView, verify_receipt
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (
     LEADS_STATEMENT,
@@ -49,6 +52,7 @@ from facesearch.store.catalog import SearchFilters
 
 __all__ = [
     "ACCEPTED_LABEL",
+    "AUTHORISATION_KINDS",
     "KINDS",
     "KIND_LABELS",
     "LEADS_STATEMENT",
@@ -61,6 +65,7 @@ __all__ = [
     "ArchiveRefusedError",
     "AuthMethod",
     "AuthenticationError",
+    "AuthorisationView",
     "Backends",
     "Bundle",
     "CandidateView",
@@ -69,6 +74,7 @@ __all__ = [
     "Identification",
     "IncidentView",
     "MultiSearchOutcome",
+    "NewAuthorisation",
     "NewIncident",
     "NotVisibleError",
     "OutcomeView",
@@ -77,6 +83,7 @@ __all__ = [
     "ProbeScores",
     "ProbeView",
     "QuotaExceededError",
+    "ReceiptView",
     "RefusedError",
     "ReviewDecision",
     "ReviewView",
@@ -97,5 +104,6 @@ __all__ = [
     "load_policy",
     "sniff_mime",
     "verify_bundle",
+    "verify_receipt",
     "year_span",
 ]

@@ -9,6 +9,7 @@ import os
 import typer
 
 from facesearch.cli import gallery, ingest, search, tools
+from facesearch.cli.authorisations import register as register_authorisations
 from facesearch.cli.backup import register as register_backup
 from facesearch.cli.common import DatabaseUrlOption, DataDirOption
 from facesearch.cli.evaluate import register as register_evaluate
@@ -68,6 +69,7 @@ register_originals(app, service_for)
 register_incidents(app, service_for)
 register_standing(app, service_for)
 register_reports(app, service_for)
+register_authorisations(app, service_for)
 
 
 def main() -> None:

@@ -406,7 +406,10 @@ def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
     ) -> None:
         """Delete probe images and search results whose retention period has ended."""
         service = factory(ctx)
-        r = service.admin.purge(principal_for(service, cred), when(now))
+        who = principal_for(service, cred)
+        r = service.admin.purge(who, when(now))
+        receipts = service.authorisations.enforce(who, when(now))  # urgent uses past deadline
+        typer.echo(f"{len(receipts)} urgent use(s) past their deadline: searches deleted")
         typer.echo(
             f"purged {r.probes_purged} probe images and the results of {r.searches_purged} "
             f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "

@@ -117,7 +117,19 @@ class WellbeingPolicy:
     force_blur: bool
 
 
+@dataclass(frozen=True)
+class AuthorisationPolicy:
+    """Whether a search needs a recorded authorisation (``facesearch.govern.authorisations``):
+    ``required`` is "no", "before_search" or "before_or_urgent" (urgent use allowed, the
+    authorisation recorded within ``urgent_hours``); ``types``: the kinds that may be recorded."""
+
+    required: str = "no"
+    urgent_hours: int = 48
+    types: tuple[str, ...] = ("judicial_warrant", "administrative", "urgent", "not_required")
+
+
 DEFAULT_WELLBEING = WellbeingPolicy(False)
+DEFAULT_AUTHORISATION = AuthorisationPolicy()
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
 DEFAULT_STANDING = StandingPolicy()
 DEFAULT_REVIEW = ReviewPolicy(2)
@@ -146,6 +158,7 @@ class Policy:
     review: ReviewPolicy = DEFAULT_REVIEW
     standing: StandingPolicy = DEFAULT_STANDING
     wellbeing: WellbeingPolicy = DEFAULT_WELLBEING
+    authorisation: AuthorisationPolicy = DEFAULT_AUTHORISATION
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -182,6 +195,12 @@ class Policy:
         ]
         if self.wellbeing.force_blur:
             lines.append("wellbeing: pictures are always blurred outside the face")
+        if self.authorisation.required != "no":
+            au = self.authorisation
+            lines.append(
+                f"authorisation: required {au.required.replace('_', ' ')}; urgent use "
+                f"{au.urgent_hours} hours; kinds {', '.join(au.types)}"
+            )
         if self.audit is not None:
             a = self.audit
             lines.append(
@@ -301,6 +320,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "review",
             "standing",
             "wellbeing",
+            "authorisation",
         },
     )
 
@@ -413,6 +433,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         if wb:
             wellbeing = WellbeingPolicy(c.bool_(wb, "wellbeing", "force_blur"))
 
+    authorisation = _authorisation_policy(c, doc)
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -430,6 +451,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         review=review,
         standing=standing,
         wellbeing=wellbeing,
+        authorisation=authorisation,
     )
 
 
@@ -445,6 +467,23 @@ def _audit_policy(c: _Checker, doc: dict[str, Any]) -> AuditPolicy | None:
     if every_entries == 0 and every_minutes == 0 and fields <= set(a):
         c.bad("audit", "set checkpoint_every_entries or checkpoint_every_minutes above 0")
     return AuditPolicy(folder, every_entries, every_minutes)
+
+
+def _authorisation_policy(c: _Checker, doc: dict[str, Any]) -> AuthorisationPolicy:
+    """The optional [authorisation] section (every field optional)."""
+    if "authorisation" not in doc:
+        return DEFAULT_AUTHORISATION
+    a = c.table(doc, "authorisation", {"required", "urgent_hours", "types"})
+    d = DEFAULT_AUTHORISATION
+    required = c.str_(a, "authorisation", "required") if "required" in a else d.required
+    if required not in ("no", "before_search", "before_or_urgent"):
+        c.bad("authorisation.required", "must be no, before_search or before_or_urgent")
+    hours = c.int_(a, "authorisation", "urgent_hours", 1) if "urgent_hours" in a else 48
+    types = a.get("types", list(d.types))
+    if not isinstance(types, list) or not types or any(t not in d.types for t in types):
+        c.bad("authorisation.types", f"must be a non-empty list of {', '.join(d.types)}")
+        types = list(d.types)
+    return AuthorisationPolicy(required, hours, tuple(types))
 
 
 def load_policy(path: Path | str | None = None) -> Policy:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from facesearch.govern import cases as cases_mod
 from facesearch.govern import users
 from facesearch.govern.audit import AuditLog
+from facesearch.govern.authorisations import check_export
 from facesearch.govern.report import (
     PictureRequests,
     Pictures,
@@ -55,7 +56,9 @@ def export_case_report(
 
     def reader(s: Session) -> tuple[User, Case]:
         user = users.require_user(s, actor, ACTION)
-        return user, cases_mod.require_readable_case(s, user, number, ACTION)
+        case = cases_mod.require_readable_case(s, user, number, ACTION)
+        check_export(s, case, ACTION)  # not while an urgent use awaits its authorisation
+        return user, case
 
     def readable(s: Session) -> Case:
         return reader(s)[1]

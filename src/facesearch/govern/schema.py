@@ -228,6 +228,11 @@ class Search(Base):
     policy_sha256: Mapped[str] = mapped_column(String(64))
     audit_seq: Mapped[int | None] = mapped_column(Integer)
     results_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the Art. 12(3) record (govern/authorisations.py): when the search started (``at``: when
+    # it ended), the gallery's generation searched, and the authorisation it ran under
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    generation: Mapped[int | None] = mapped_column(Integer)
+    authorisation_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     case: Mapped[Case] = relationship()
     user: Mapped[User] = relationship()

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facesearch.govern.audit import AuditLog, as_utc, jsonable
+from facesearch.govern.authorisations import authorise_search
 from facesearch.govern.cases import (
     OPEN,
     active_assignment,
@@ -48,6 +49,7 @@ from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.search.multiprobe import MultiCandidate, MultiProbeResult
 from facesearch.search.scoring import LEADS_NOTICE, SearchCandidate, SearchResult
+from facesearch.store import generation
 from facesearch.store.crypto import Cipher, maybe_encrypt
 
 LEADS_STATEMENT = LEADS_NOTICE  # one wording everywhere (facesearch.search.scoring)
@@ -309,6 +311,8 @@ class SearchPermit:
     case: str
     k_requested: int
     k_used: int
+    # the Art. 12(3) record (govern/authorisations.py): when the search started
+    started_at: datetime | None = None
 
 
 def permit_search(
@@ -318,7 +322,8 @@ def permit_search(
     k_req = policy.search.max_candidates if k is None else int(k)
     user, case = check_may_search(session, policy, actor, number, k_req)
     check_quota(session, policy, user, now)
-    return SearchPermit(actor, case.number, k_req, min(k_req, policy.search.max_candidates))
+    authorise_search(session, policy, case, now)  # refused without a needed authorisation
+    return SearchPermit(actor, case.number, k_req, min(k_req, policy.search.max_candidates), now)
 
 
 def record_search(
@@ -388,6 +393,11 @@ def record_search(
         policy_sha256=policy.sha256,
         candidates=[],
     )
+    # --- the authorisation it runs under and the Art. 12(3) record (govern/authorisations)
+    under = authorise_search(session, policy, case, now)
+    search.authorisation_id = under.id if under is not None else None
+    search.started_at, search.generation = permit.started_at or now, generation.current(session)
+    # ---
     session.add(search)
     if override is None:
         setattr(search, "quality_override", None)  # known: no query for it  # noqa: B010
@@ -427,6 +437,8 @@ def record_search(
         "hidden_below_band": below_band,
         "hidden_suppressed": suppressed,
         "policy_sha256": policy.sha256,
+        "authorisation": search.authorisation_id,
+        "gallery_generation": search.generation,
         "candidates": [
             {"face_id": int(c.face_id), "score": round(float(c.score), 6), "band": str(c.band)}
             for c in kept

@@ -53,6 +53,7 @@ from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
+from facesearch.store import generation
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
 from facesearch.store.originals import originals_summary
@@ -330,7 +331,10 @@ class Gallery:
     def reindex(self) -> int:
         """Rebuild the vector index from the catalog, the source of truth."""
         with self.writing("re-index"):
-            return self.vectors.rebuild()
+            rebuilt = self.vectors.rebuild()
+            with self.catalog.session() as s:  # a new gallery version (the Art. 12 record)
+                generation.bump(s)
+            return rebuilt
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(

@@ -1,7 +1,7 @@
 """Outcomes of cases (gov_case_outcomes), counted by the annual report
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-07 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

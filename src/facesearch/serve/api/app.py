@@ -28,6 +28,7 @@ from facesearch.serve.api.refusals import RefusalLog
 from facesearch.serve.api.routers import (
     audit,
     auth,
+    authorisations,
     cases,
     compare,
     gallery,
@@ -90,6 +91,7 @@ def create_app(
         if owned:
             app.state.service = Service.open(settings)
         _set_session_timeouts(app)
+        app.state.service.authorisations.enforce_due()  # urgent-use deadlines passed meanwhile
         try:
             yield
         finally:
@@ -143,6 +145,7 @@ def create_app(
         identifications,
         incidents,
         reports,
+        authorisations,
         media,
         persons,
         audit,

@@ -72,6 +72,8 @@ def _not_found_reason(reason: str) -> bool:
             "no case",
             "no face",
             "no incident",
+            "no authorisation",
+            "no receipt",
             "no alert",
             "no standing query",
             "no collection",

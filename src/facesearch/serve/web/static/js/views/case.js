@@ -3,6 +3,7 @@ import { confirmDialog, field, formatTime, h, input, replace, select, table } fr
 import { DECISION_WORDS, EVENT_WORDS, FIELD_WORDS, statusBadge, withButton } from "./common.js";
 import { decisionControls } from "./cases.js";
 import { outcomesSection } from "./reports.js";
+import { authorisationSection } from "./authorisations.js";
 
 /** One case: details, approval state, supervisors' actions, its searches and reviews, export. */
 export async function caseView(app, [number]) {
@@ -16,6 +17,7 @@ export async function caseView(app, [number]) {
       details(c),
       actions(app, c, render),
       await resubmitSection(app, c, render),
+      authorisationSection(app, c),
       searchesSection(app, c, searches),
       reviewsSection(searches),
       historySection(c),

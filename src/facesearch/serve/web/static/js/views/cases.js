@@ -2,6 +2,7 @@ import { all, api } from "../api.js";
 import { field, formatTime, h, input, replace, select, table } from "../dom.js";
 import { DECISION_WORDS, errorBox, statusBadge, withButton } from "./common.js";
 import { overridesSection } from "./overrides.js";
+import { deadlinesSection } from "./authorisations.js";
 
 function caseRows(cases, extra) {
   return cases.map((c) =>
@@ -119,6 +120,7 @@ export async function approvalsView(app) {
     body,
     await identificationsSection(),
     overridesSection(app),
+    deadlinesSection(),
   );
 }
 

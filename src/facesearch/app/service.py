@@ -20,6 +20,7 @@ from __future__ import annotations
 from facesearch.app.accounts import Accounts
 from facesearch.app.admin import Admin
 from facesearch.app.cases import Cases
+from facesearch.app.compliance import Compliance
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
@@ -55,6 +56,7 @@ class Service:
         self.faces = Faces(self.ctx)
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
+        self.compliance = Compliance(self.ctx)
         self.standing = Standing(self.ctx)
         self.library = Library(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted

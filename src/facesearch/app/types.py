@@ -11,6 +11,7 @@ from facesearch.govern.actor import AuthMethod
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.cases import CaseSummary, case_number_problem
+from facesearch.govern.collection_basis import BasisView, NewBasis
 from facesearch.govern.errors import (
     AuthenticationError,
     NotVisibleError,
@@ -20,6 +21,7 @@ from facesearch.govern.errors import (
 from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionView
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.profiles import PROFILES, Profile, RequirementStatus
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (
     LEADS_STATEMENT,
@@ -31,6 +33,7 @@ from facesearch.govern.searches import (
     VerificationView,
 )
 from facesearch.govern.standing import AlertView, StandingView
+from facesearch.govern.trainings import TrainingView
 from facesearch.govern.users import Role
 from facesearch.govern.verifications import STATUS_LABELS, Identification
 from facesearch.ingest.archives import (
@@ -49,6 +52,7 @@ __all__ = [
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
+    "PROFILES",
     "STATUS_LABELS",
     "AlertView",
     "ArchiveLimits",
@@ -56,20 +60,24 @@ __all__ = [
     "AuthMethod",
     "AuthenticationError",
     "Backends",
+    "BasisView",
     "CandidateView",
     "CaseSummary",
     "EntryFilter",
     "Identification",
     "IncidentView",
     "MultiSearchOutcome",
+    "NewBasis",
     "NewIncident",
     "NotVisibleError",
     "Policy",
     "PolicyError",
     "ProbeScores",
     "ProbeView",
+    "Profile",
     "QuotaExceededError",
     "RefusedError",
+    "RequirementStatus",
     "ReviewDecision",
     "ReviewView",
     "Role",
@@ -77,6 +85,7 @@ __all__ = [
     "SearchOutcome",
     "StandingView",
     "SuspensionView",
+    "TrainingView",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

@@ -279,7 +279,7 @@ class Governance(AccountGovernance):
             "review",
             {"search_id": search_id, "face_id": face_id, "decision": decision},
             lambda s, a: searches.review_candidate(
-                s, a, actor, search_id, face_id, decision, note, self.clock()
+                s, a, actor, search_id, face_id, decision, note, self.clock(), self.policy
             ),
         )
 

@@ -1,5 +1,6 @@
 """Import every module that defines catalog tables, so Base.metadata knows them all."""
 
+from facesearch.govern import compliance_schema as govern_compliance_schema  # noqa: F401
 from facesearch.govern import multisearch_schema as govern_multisearch_schema  # noqa: F401
 from facesearch.govern import schema as govern_schema  # noqa: F401
 from facesearch.govern import web_sessions as govern_web_sessions  # noqa: F401

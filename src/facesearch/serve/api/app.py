@@ -37,6 +37,7 @@ from facesearch.serve.api.routers import (
     media,
     persons,
     policy,
+    profiles,
     removals,
     searches,
     standing,
@@ -142,6 +143,7 @@ def create_app(
         audit,
         removals,
         policy,
+        profiles,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     install_openapi(app)

@@ -5,7 +5,7 @@ current training where it says so), and its requirements are listed met or not m
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -230,3 +230,18 @@ def test_retention_rules_are_checked() -> None:
     assert cb.retention_days("365 days") == 365
     with pytest.raises(RefusedError, match="retention rule must be"):
         cb.normalise_rule("forever", "x")
+
+
+def test_a_collections_retention_rule_makes_its_old_faces_due(world: World) -> None:  # noqa: F811
+    rule = cb.NewBasis("Police Act s.1", retention_rule="365 days")
+    _run(
+        world,
+        "admin",
+        lambda s, a: cb.record_basis(s, a, world.gov.policy, "admin", "web", rule, world.clock()),
+    )
+    now = datetime.now(UTC)
+    with world.sessions() as s:
+        assert [(d.collection, d.face_ids) for d in cb.purge_due(s, now)] == [("web", ())]
+        (due,) = cb.purge_due(s, now + timedelta(days=366))
+        assert due.days == 365 and set(due.face_ids) == set(world.faces.values())
+        assert cb.not_convicted_collections(s) == []

@@ -163,5 +163,7 @@ def test_profile_over_the_cli(world: World) -> None:
     )  # fmt: skip
     assert "sup: FR completed 2020-02-01, no expiry (current)" in out
     assert "sup: FR" in world.cli("user", "training", "list", "sup", role="aud")
+    out = world.cli("purge", role="admin")  # the collection's retention rule is named
+    assert "collection mugshots: records of people not convicted must be removed" in out
     out = world.cli("policy", "validate", code=2)  # the audit key is not configured here
     assert "to do: sign the audit log" in out or "[authorisation]" in out or "[standing]" in out

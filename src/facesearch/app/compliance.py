@@ -115,3 +115,35 @@ class Compliance:
             lambda s, a: cb.bases(s, gov.policy, who.username),
         )
         return found
+
+    def purge_collections(
+        self, who: Principal, now: datetime | None = None
+    ) -> tuple[dict[str, int], list[str]]:
+        """Apply each collection's ``"N days"`` retention rule (administrators): delete the
+        faces of its images ingested more than N days before ``now`` through the gallery's
+        removal path, one audit entry per collection. Returns the faces removed per collection
+        and the collections whose rule is ``not-convicted-purge`` (the agency's to mark)."""
+        ctx, when = self.ctx, now or self._now()
+        ctx.governance.require_role(who.username, "retention.collections", Role.ADMINISTRATOR)
+        with ctx.governance.session() as s:
+            due = cb.purge_due(s, when)
+            flagged = cb.not_convicted_collections(s)
+        removed: dict[str, int] = {}
+        for item in due:
+            count = 0
+            if item.face_ids:
+                with ctx.writing("retention"):
+                    count = int(ctx.gallery.remove_faces(list(item.face_ids)))
+            removed[item.collection] = count
+            ctx.governance.record(
+                who.username,
+                "retention.collection",
+                {
+                    "collection": item.collection,
+                    "days": item.days,
+                    "as_of": when.isoformat(),
+                    "faces": list(item.face_ids),
+                    "removed": count,
+                },
+            )
+        return removed, flagged

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,10 @@ from facesearch.app.types import (
 )
 from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, shown
 from facesearch.cli.groups import ServiceFactory, acting_with, fail, guard
+
+if TYPE_CHECKING:
+    from facesearch.app import Service
+    from facesearch.app.principal import Principal
 
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON output.")]
 
@@ -84,6 +88,23 @@ def _basis_line(b: BasisView) -> str:
     if b.missing:
         text += f" — NOT SEARCHABLE, missing {', '.join(b.missing)}"
     return shown(text, markup=False)
+
+
+def purge_collections(service: Service, who: Principal, now: datetime | None) -> None:
+    """The per-collection part of ``facesearch purge``: each collection's retention rule."""
+    removed, flagged = service.compliance.purge_collections(who, now)
+    for name, count in removed.items():
+        typer.echo(
+            shown(f"collection {name}: {count} faces past its retention removed", markup=False)
+        )
+    for name in flagged:
+        typer.echo(
+            shown(
+                f"collection {name}: records of people not convicted must be removed "
+                "(facesearch suppress)",
+                markup=False,
+            )
+        )
 
 
 def add_compliance_commands(apps: dict[str, typer.Typer], factory: ServiceFactory) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.policy import Policy
 from facesearch.govern.profiles import BASIS_LABELS, missing_basis, profile_of
 from facesearch.govern.users import Role, require_user
-from facesearch.store.schema import Collection
+from facesearch.store.schema import Collection, FaceRow, Provenance
 
 READERS = {Role.ADMINISTRATOR, Role.AUDITOR, Role.SUPERVISOR}
 NOT_CONVICTED = "not-convicted-purge"
@@ -172,3 +172,43 @@ def check_searchable(session: Session, policy: Policy, collection: str | None) -
                 "requires before its faces are searched; an administrator records it "
                 "(facesearch collection basis set)",
             )
+
+
+@dataclass(frozen=True)
+class CollectionPurge:
+    """What a collection's retention rule makes due: the faces of its images ingested more
+    than ``days`` ago (an image also held in another collection is kept)."""
+
+    collection: str
+    days: int
+    face_ids: tuple[int, ...]
+
+
+def purge_due(session: Session, now: datetime) -> list[CollectionPurge]:
+    """Per collection with an ``"N days"`` retention rule, the faces due for deletion."""
+    out = []
+    for row in session.scalars(select(CollectionBasis).order_by(CollectionBasis.collection)):
+        days = retention_days(row.retention_rule)
+        coll = session.scalar(select(Collection.id).where(Collection.name == row.collection))
+        if days is None or coll is None:
+            continue
+        old = select(Provenance.image_id).where(
+            Provenance.collection_id == coll, Provenance.ingested_at < now - timedelta(days=days)
+        )
+        elsewhere = select(Provenance.image_id).where(Provenance.collection_id != coll)
+        ids = session.scalars(
+            select(FaceRow.id)
+            .where(FaceRow.image_id.in_(old), FaceRow.image_id.not_in(elsewhere))
+            .order_by(FaceRow.id)
+        ).all()
+        out.append(CollectionPurge(row.collection, days, tuple(int(i) for i in ids)))
+    return out
+
+
+def not_convicted_collections(session: Session) -> list[str]:
+    """Collections whose rule says records of people not convicted are purged (the agency
+    marks those records; the purge names the collections so that they are not forgotten)."""
+    rows = session.scalars(
+        select(CollectionBasis.collection).where(CollectionBasis.retention_rule == NOT_CONVICTED)
+    )
+    return sorted(rows)

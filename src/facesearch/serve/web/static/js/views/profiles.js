@@ -71,20 +71,18 @@ export function trainingsSection(app) {
 }
 
 /** Administrators: each collection's legal basis, source attestation, DPIA/PIA and retention
- * rule, and whether its faces are searchable under the profile. */
+ * rule, and whether its faces are searchable under the profile (one card per collection). */
 export function basisSection(app) {
-  const box = h("div", { id: "collection-bases" });
+  const box = h("div", { id: "collection-bases", class: "basis-list" });
   async function refresh() {
     const items = await api("GET", "/collection-bases");
-    replace(box, items.length
-      ? table(["Collection", "Legal basis", "Source", "DPIA/PIA", "Retention", "Searchable", ""], items.map((b) => basisRow(app, b, refresh)), "Lawful basis of the collections")
-      : h("p", { class: "muted" }, "No collection yet."));
+    replace(box, items.length ? items.map((b) => basisCard(app, b, refresh)) : h("p", { class: "muted" }, "No collection yet."));
   }
   refresh().catch((err) => replace(box, errorBox(err)));
-  return h("section", {}, h("h2", {}, "Lawful basis"), box);
+  return h("section", { "aria-labelledby": "bases-title" }, h("h2", { id: "bases-title" }, "Lawful basis of the collections"), box);
 }
 
-function basisRow(app, b, refresh) {
+function basisCard(app, b, refresh) {
   const key = b.collection.replace(/[^A-Za-z0-9_-]/g, "_");
   const legal = input("legal_basis", { value: b.legal_basis, required: true, id: `basis-${key}-legal` });
   const source = input("source_attestation", { value: b.source_attestation, id: `basis-${key}-source` });
@@ -99,11 +97,23 @@ function basisRow(app, b, refresh) {
       await refresh();
     }); } } },
     field("Legal basis", legal), field("Source attestation", source), field("DPIA/PIA reference", dpia), field("Retention rule", retention),
-    save,
+    h("div", { class: "actions" }, save),
   );
   const state = b.searchable ? "yes" : `no: missing ${b.missing.map((m) => m.replaceAll("_", " ")).join(", ")}`;
-  return h("tr", { dataset: { collection: b.collection } },
-    h("td", {}, b.collection), h("td", {}, b.legal_basis || "-"), h("td", {}, b.source_attestation || "-"), h("td", {}, b.dpia_reference || "-"),
-    h("td", {}, b.retention_rule || "keep"), h("td", { class: b.searchable ? "" : "not-searchable" }, state),
-    h("td", {}, h("details", {}, h("summary", {}, b.recorded ? `Edit (recorded by ${b.recorded_by}, ${formatTime(b.recorded_at)})` : "Record a basis"), form)));
+  return h(
+    "article",
+    { class: "card", dataset: { collection: b.collection } },
+    h("h3", {}, b.collection),
+    h(
+      "dl",
+      { class: "details" },
+      h("dt", {}, "Legal basis"), h("dd", {}, b.legal_basis || "-"),
+      h("dt", {}, "Source attestation"), h("dd", {}, b.source_attestation || "-"),
+      h("dt", {}, "DPIA/PIA"), h("dd", {}, b.dpia_reference || "-"),
+      h("dt", {}, "Retention"), h("dd", {}, b.retention_rule || "keep"),
+      h("dt", {}, "Searchable"), h("dd", { class: b.searchable ? "" : "not-searchable" }, state),
+      b.recorded ? [h("dt", {}, "Recorded"), h("dd", {}, `${formatTime(b.recorded_at)} by ${b.recorded_by}`)] : null,
+    ),
+    h("details", {}, h("summary", {}, b.recorded ? "Change the basis" : "Record a basis"), form),
+  );
 }

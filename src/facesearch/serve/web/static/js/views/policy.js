@@ -1,7 +1,7 @@
 import { api } from "../api.js";
 import { field, formatTime, h, replace, table } from "../dom.js";
 import { withButton } from "./common.js";
-import { requirementsSection, requirementsTable } from "./profiles.js";
+import { profilePicker, requirementsSection, requirementsTable } from "./profiles.js";
 
 /** The policy in force (its hash, since when, who put it in force), the changed policy waiting
  * for two administrators (if any, with a diff against the one in force), and (administrators,
@@ -120,6 +120,7 @@ function checkForm(app, text) {
           : h("div", { class: "error-box" }, h("p", {}, "Not valid:"), h("ul", {}, res.problems.map((p) => h("li", {}, `${p.field}: ${p.message}`)))),
       );
     }); } } },
+    profilePicker(area),
     field("Policy text (TOML)", area),
     h("div", { class: "actions" }, check),
     out,

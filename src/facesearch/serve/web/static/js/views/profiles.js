@@ -117,3 +117,17 @@ function basisCard(app, b, refresh) {
     h("details", {}, h("summary", {}, b.recorded ? "Change the basis" : "Record a basis"), form),
   );
 }
+
+const PROFILES = ["custom", "eu-ai-act", "canada", "uk", "us-washington", "us-montana"];
+
+/** A choice of jurisdiction profile that writes `[profile] name` into the policy text being
+ * checked (the section is added when the text has none). */
+export function profilePicker(area) {
+  const current = (area.value.match(/^\[profile\][\s\S]*?^name\s*=\s*"([^"]*)"/m) || [])[1] || "custom";
+  const pick = h("select", { name: "profile", id: "profile-pick" }, PROFILES.map((p) => h("option", { value: p, selected: p === current }, p)));
+  pick.addEventListener("change", () => {
+    const re = /(^\[profile\][\s\S]*?^name\s*=\s*)"[^"]*"/m;
+    area.value = re.test(area.value) ? area.value.replace(re, `$1"${pick.value}"`) : `${area.value.trimEnd()}\n\n[profile]\nname = "${pick.value}"\n`;
+  });
+  return field("Jurisdiction profile", pick, "Writes [profile] name into the text below; check it to see what the profile requires.");
+}

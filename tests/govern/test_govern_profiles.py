@@ -16,6 +16,7 @@ from tests.support.govern import (  # noqa: F401
     engine,
     make_world,
     open_approved_case,
+    pg_engine,
     policy_with,
     probe_bytes,
     world,
@@ -245,3 +246,7 @@ def test_a_collections_retention_rule_makes_its_old_faces_due(world: World) -> N
         (due,) = cb.purge_due(s, now + timedelta(days=366))
         assert due.days == 365 and set(due.face_ids) == set(world.faces.values())
         assert cb.not_convicted_collections(s) == []
+
+
+def test_the_gates_on_postgresql(pg_engine: Engine) -> None:  # noqa: F811
+    test_each_profile_gates_searches_on_the_collections_basis(pg_engine, "canada")

@@ -17,6 +17,7 @@ from PIL import Image
 from tests.support.api import ApiEnv, api_env
 from typer.testing import CliRunner
 
+from facesearch.govern.audit import entries
 from facesearch.govern.policy import PROFILE_NAMES, default_policy
 from facesearch.govern.profiles import PROFILES
 from facesearch.store.schema import Collection
@@ -103,6 +104,12 @@ def test_profile_gates_and_requirements_over_http(world: World) -> None:
     assert basis_req["met"] is False and "mugshots" in basis_req["todo"]
     assert body["unmet"] >= 1
     assert world.client("inv").get("/api/v1/policy/requirements").status_code == 403
+    # standing queries (which search every collection) wait for the basis too
+    run = world.env.service.standing.run(world.env.service.accounts.principal("admin", "cli"))
+    assert run.alerts == [] and run.new_faces == 0
+    with world.env.service.governance.session() as s:
+        (last,) = [e for e in entries(s) if e.action == "standing.run"][-1:]
+    assert "collection 'mugshots' has no recorded legal basis" in last.details["held_back"]
     assert world.client("aud").get("/api/v1/policy/requirements").status_code == 200
     # validating a text lists its profile's requirements; an unknown profile is a problem
     r = admin.post("/api/v1/policy/validate", json={"text": policy_text(world.profile)})

@@ -174,6 +174,16 @@ def check_searchable(session: Session, policy: Policy, collection: str | None) -
             )
 
 
+def held_back(session: Session, policy: Policy) -> str:
+    """Why standing queries (which search every collection) must wait, or "" (the same rule
+    as a search without a collection filter: :func:`check_searchable`)."""
+    try:
+        check_searchable(session, policy, None)
+    except RefusedError as exc:
+        return exc.reason
+    return ""
+
+
 @dataclass(frozen=True)
 class CollectionPurge:
     """What a collection's retention rule makes due: the faces of its images ingested more

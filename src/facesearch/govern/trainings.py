@@ -124,7 +124,7 @@ def expiring(
     session: Session, actor: str, now: datetime, days: int = EXPIRING_DAYS
 ) -> list[TrainingView]:
     """Current trainings that expire within ``days`` days, soonest first, and those already
-    expired whose user has no current training of the same course (administrators)."""
+    expired, of active users who have no later training of the same course (administrators)."""
     require_user(session, actor, "training.expiring", {Role.ADMINISTRATOR})
     today = now.date()
     rows = session.scalars(
@@ -137,7 +137,11 @@ def expiring(
         for t in session.scalars(select(Training)).all()
         if is_current(t, today) and (t.expires_on is None or t.expires_on > today + timedelta(days))
     }
-    return [_view(t, today) for t in rows if (t.user_id, t.course) not in renewed]
+    return [
+        _view(t, today)
+        for t in rows
+        if (t.user_id, t.course) not in renewed and t.user.disabled_at is None
+    ]
 
 
 def check_trained(session: Session, policy: Policy, user: User, action: str, now: datetime) -> None:

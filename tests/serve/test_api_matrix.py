@@ -378,6 +378,14 @@ def override_in(w: World) -> dict[str, Any]:
     return {"probe_sha256": fresh_sha(), "face": 0, "reason": "the only photo"}
 
 
+def user_inv(w: World) -> dict[str, Any]:
+    return {"username": "inv"}
+
+
+def collection_matrix(w: World) -> dict[str, Any]:
+    return {"name": "matrix"}
+
+
 # --- the table -------------------------------------------------------------------------------
 
 OK = dict.fromkeys(ROLES[1:], 200)
@@ -711,6 +719,25 @@ CELLS: list[Cell] = [
         "POST", "/removals/{request_id}/cancel", only(204, "admin"), removal_request, lambda w: {}
     ),
     Cell("GET", "/policy", OK),
+    # jurisdiction profiles: requirements, trainings, collections' basis
+    Cell("GET", "/policy/requirements", only(200, "admin", "sup", "aud")),
+    Cell("GET", "/trainings/expiring", only(200, "admin")),
+    Cell("GET", "/users/{username}/trainings", only(200, "admin", "inv", "sup", "aud"), user_inv),
+    Cell(
+        "POST",
+        "/users/{username}/trainings",
+        only(201, "admin"),
+        user_inv,
+        lambda w: {"course": "matrix", "completed_on": "2020-01-01"},
+    ),
+    Cell("GET", "/collection-bases", only(200, "admin", "sup", "aud")),
+    Cell(
+        "PUT",
+        "/collections/{name}/basis",
+        only(200, "admin"),
+        collection_matrix,
+        lambda w: {"legal_basis": "matrix"},
+    ),
     Cell(
         "POST",
         "/policy/validate",

@@ -99,7 +99,9 @@ def governed_search(
     outcome and the engine's result."""
 
     def permit_step(s: Session, _a: AuditLog) -> tuple[SearchPermit, P]:  # step 1
-        permit = permit_search(s, gov.policy, actor, case, k, gov.clock())
+        permit = permit_search(
+            s, gov.policy, actor, case, k, gov.clock(), collection=asked.get("collection")
+        )
         return permit, steps.prepare(s, permit)
 
     permit, prepared = gov.run(actor, "search", asked, permit_step)

@@ -22,6 +22,7 @@ from facesearch.app.admin import Admin
 from facesearch.app.authorisations import Authorisations
 from facesearch.app.cases import Cases
 from facesearch.app.compare import Compare
+from facesearch.app.compliance import Compliance
 from facesearch.app.context import LOCAL_READS, AppContext
 from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
@@ -60,6 +61,7 @@ class Service:
         self.compare = Compare(self.ctx)
         self.admin = Admin(self.ctx)
         self.incidents = Incidents(self.ctx)
+        self.compliance = Compliance(self.ctx)
         self.standing = Standing(self.ctx)
         self.reports = Reports(self.ctx)
         self.authorisations = Authorisations(self.ctx)

@@ -26,6 +26,7 @@ import numpy as np
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.govern import standing as st
+from facesearch.govern.collection_basis import held_back
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.searches import SearchPermit
 from facesearch.govern.searches import record_search as record_one
@@ -203,6 +204,11 @@ class Standing:
             lambda s, a: st.expire_and_collect(s, a, gov.cipher, actor, now),
         )
         out = StandingRun()
+        with gov.session() as s:  # jurisdiction profile: every collection's basis first
+            held = held_back(s, gov.policy)
+        if held:  # the new faces stay unseen: compared once the basis is recorded
+            gov.record(actor, "standing.run", {**out.counts(), "held_back": held})
+            return out
         if due:
             with self.ctx.reading():
                 results, scanned, top = self._score(due, out)

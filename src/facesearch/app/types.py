@@ -14,6 +14,7 @@ from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.authorisations import KINDS as AUTHORISATION_KINDS
 from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
 from facesearch.govern.cases import CaseSummary, case_number_problem
+from facesearch.govern.collection_basis import BasisView, NewBasis
 from facesearch.govern.disclosure import Bundle, verify_bundle
 from facesearch.govern.errors import (
     AuthenticationError,
@@ -25,6 +26,7 @@ from facesearch.govern.incidents import IncidentView, NewIncident, SuspensionVie
 from facesearch.govern.multisearch import MultiSearchOutcome, ProbeScores, ProbeView
 from facesearch.govern.outcomes import KIND_LABELS, KINDS, OutcomeView
 from facesearch.govern.policy import Policy, load_policy
+from facesearch.govern.profiles import PROFILES, Profile, RequirementStatus
 from facesearch.govern.receipts import ReceiptView, verify_receipt
 from facesearch.govern.report import fmt_time
 from facesearch.govern.searches import (
@@ -37,6 +39,7 @@ from facesearch.govern.searches import (
     VerificationView,
 )
 from facesearch.govern.standing import AlertView, StandingView
+from facesearch.govern.trainings import TrainingView
 from facesearch.govern.users import Role
 from facesearch.govern.verifications import STATUS_LABELS, Identification
 from facesearch.ingest.archives import (
@@ -58,6 +61,7 @@ __all__ = [
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
+    "PROFILES",
     "STATUS_LABELS",
     "AlertView",
     "AnnualReport",
@@ -67,6 +71,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorisationView",
     "Backends",
+    "BasisView",
     "Bundle",
     "CandidateView",
     "CaseSummary",
@@ -75,6 +80,7 @@ __all__ = [
     "IncidentView",
     "MultiSearchOutcome",
     "NewAuthorisation",
+    "NewBasis",
     "NewIncident",
     "NotVisibleError",
     "OutcomeView",
@@ -82,9 +88,11 @@ __all__ = [
     "PolicyError",
     "ProbeScores",
     "ProbeView",
+    "Profile",
     "QuotaExceededError",
     "ReceiptView",
     "RefusedError",
+    "RequirementStatus",
     "ReviewDecision",
     "ReviewView",
     "Role",
@@ -92,6 +100,7 @@ __all__ = [
     "SearchOutcome",
     "StandingView",
     "SuspensionView",
+    "TrainingView",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

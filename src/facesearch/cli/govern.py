@@ -21,6 +21,7 @@ import typer
 
 from facesearch.cli.accounts import build_account_apps
 from facesearch.cli.cases import build_case_apps
+from facesearch.cli.compliance import add_compliance_commands
 from facesearch.cli.confirm import register as register_confirm
 from facesearch.cli.groups import ServiceFactory
 from facesearch.cli.oversight import build_oversight_apps, make_purge_command
@@ -31,11 +32,13 @@ __all__ = ["build_apps", "register"]
 
 def build_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
     """The sub-apps by name: user, token, case, review, audit, policy, suppress."""
-    return {
+    apps = {
         **build_account_apps(factory),
         **build_case_apps(factory),
         **build_oversight_apps(factory),
     }
+    add_compliance_commands(apps, factory)
+    return apps
 
 
 def register(app: typer.Typer, factory: ServiceFactory) -> None:

@@ -14,6 +14,7 @@ import typer
 from facesearch.app.types import EntryFilter, PolicyError, load_policy
 from facesearch.app.types import checkpoint as ckpt
 from facesearch.cli.common import NO_CREDENTIAL, Credential, authenticated, read_probe, shown
+from facesearch.cli.compliance import purge_collections
 from facesearch.cli.groups import (
     PeriodChoice,
     ServiceFactory,
@@ -415,5 +416,6 @@ def make_purge_command(factory: ServiceFactory) -> Callable[..., None]:
             f"searches ({r.candidates_deleted} candidates, {r.reviews_deleted} reviews) in "
             f"{len(r.cases)} cases; audit entry #{r.audit_seq}"
         )
+        purge_collections(service, principal_for(service, cred), when(now))  # retention rules
 
     return purge

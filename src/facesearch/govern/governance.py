@@ -281,7 +281,7 @@ class Governance(SupervisionGovernance):
             "review",
             {"search_id": search_id, "face_id": face_id, "decision": decision},
             lambda s, a: searches.review_candidate(
-                s, a, actor, search_id, face_id, decision, note, self.clock()
+                s, a, actor, search_id, face_id, decision, note, self.clock(), self.policy
             ),
         )
 

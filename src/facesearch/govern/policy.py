@@ -8,7 +8,8 @@ fields are errors, so a typo cannot silently fall back to a default. The one exc
 :data:`DEFAULT_ACCESS`, and ``describe()`` says so; within the table every field is required.
 Likewise ``[review]`` (how many people must examine a possible match): without it,
 :data:`DEFAULT_REVIEW` (two people); and ``[wellbeing]`` (``force_blur``: nobody may turn off
-the blur outside the face): without it, :data:`DEFAULT_WELLBEING` (not forced).
+the blur outside the face): without it, :data:`DEFAULT_WELLBEING` (not forced); and
+``[profile]`` (the jurisdiction profile): without it, "custom".
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -128,6 +129,16 @@ class AuthorisationPolicy:
     types: tuple[str, ...] = ("judicial_warrant", "administrative", "urgent", "not_required")
 
 
+@dataclass(frozen=True)
+class ProfilePolicy:
+    """The jurisdiction profile (``[profile] name``): which fields, gates and reports its
+    rules require (``facesearch.govern.profiles``). "custom": nothing beyond the policy."""
+
+    name: str = "custom"
+
+
+PROFILE_NAMES = ("custom", "eu-ai-act", "canada", "uk", "us-washington", "us-montana")
+DEFAULT_PROFILE = ProfilePolicy()
 DEFAULT_WELLBEING = WellbeingPolicy(False)
 DEFAULT_AUTHORISATION = AuthorisationPolicy()
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
@@ -159,6 +170,7 @@ class Policy:
     standing: StandingPolicy = DEFAULT_STANDING
     wellbeing: WellbeingPolicy = DEFAULT_WELLBEING
     authorisation: AuthorisationPolicy = DEFAULT_AUTHORISATION
+    profile: ProfilePolicy = DEFAULT_PROFILE
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -193,6 +205,10 @@ class Policy:
             f"{self.review.verifications_required} people have examined it (the reviewer and "
             f"{self.review.verifications_required - 1} independent verifier(s))",
         ]
+        if self.profile.name != "custom":
+            lines.append(
+                f"profile: {self.profile.name} (facesearch policy validate lists its rules)"
+            )
         if self.wellbeing.force_blur:
             lines.append("wellbeing: pictures are always blurred outside the face")
         if self.authorisation.required != "no":
@@ -321,6 +337,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "standing",
             "wellbeing",
             "authorisation",
+            "profile",
         },
     )
 
@@ -434,6 +451,15 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             wellbeing = WellbeingPolicy(c.bool_(wb, "wellbeing", "force_blur"))
 
     authorisation = _authorisation_policy(c, doc)
+    profile = DEFAULT_PROFILE
+    if "profile" in doc:
+        pr = c.table(doc, "profile", {"name"})
+        if pr:
+            name = c.str_(pr, "profile", "name")
+            if name and name not in PROFILE_NAMES:
+                c.bad("profile.name", f"must be one of {list(PROFILE_NAMES)}, got {name!r}")
+            profile = ProfilePolicy(name or "custom")
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -452,6 +478,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         standing=standing,
         wellbeing=wellbeing,
         authorisation=authorisation,
+        profile=profile,
     )
 
 

@@ -38,6 +38,7 @@ from facesearch.govern.cases import (
     require_case,
     require_readable_case,
 )
+from facesearch.govern.collection_basis import check_searchable
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.incidents import check_not_suspended
 from facesearch.govern.overrides import granted_override, override_summary, use_override
@@ -46,6 +47,7 @@ from facesearch.govern.policy import Policy
 from facesearch.govern.probe_quality import quality_refusal
 from facesearch.govern.schema import CandidateRow, Case, Probe, Review, Search, User
 from facesearch.govern.suppression import SuppressionMatcher, filter_candidates
+from facesearch.govern.trainings import check_trained
 from facesearch.govern.users import Role, has_role, require_user
 from facesearch.search.multiprobe import MultiCandidate, MultiProbeResult
 from facesearch.search.scoring import LEADS_NOTICE, SearchCandidate, SearchResult
@@ -316,13 +318,21 @@ class SearchPermit:
 
 
 def permit_search(
-    session: Session, policy: Policy, actor: str, number: str, k: int | None, now: datetime
+    session: Session,
+    policy: Policy,
+    actor: str,
+    number: str,
+    k: int | None,
+    now: datetime,
+    collection: str | None = None,
 ) -> SearchPermit:
-    """Step 1 of a governed search (its own transaction): role, case, assignment, quota."""
+    """Step 1 of a governed search (its own transaction): role, case, assignment, quota, and
+    the lawful basis of the collections searched where the profile requires one."""
     k_req = policy.search.max_candidates if k is None else int(k)
     user, case = check_may_search(session, policy, actor, number, k_req)
     check_quota(session, policy, user, now)
     authorise_search(session, policy, case, now)  # refused without a needed authorisation
+    check_searchable(session, policy, collection)  # jurisdiction profile: collections' basis
     return SearchPermit(actor, case.number, k_req, min(k_req, policy.search.max_candidates), now)
 
 
@@ -529,9 +539,12 @@ def review_candidate(
     decision: str,
     note: str,
     now: datetime,
+    policy: Policy | None = None,
 ) -> ReviewView:
     action = "review"
     user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
+    if policy is not None:  # jurisdiction profile: a current training
+        check_trained(session, policy, user, action, now)
     search = require_search(session, action, search_id)
     case = search.case
     if case.status != OPEN:

@@ -51,6 +51,7 @@ from facesearch.govern.searches import (
     searches_of_case,
     shown_candidate,
 )
+from facesearch.govern.trainings import check_trained
 from facesearch.govern.users import Role, has_role, require_user
 
 CONFIRM = "confirm"
@@ -167,6 +168,7 @@ def verify_candidate(
     """Record ``actor``'s independent verdict on a possible match (the rules: module doc)."""
     action = "verify"
     user = require_user(session, actor, action, {Role.INVESTIGATOR, Role.SUPERVISOR})
+    check_trained(session, policy, user, action, now)  # jurisdiction profile: a training
     search = require_search(session, action, search_id)
     case = search.case
     if case.status != OPEN:

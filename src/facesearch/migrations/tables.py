@@ -1,6 +1,7 @@
 """Import every module that defines catalog tables, so Base.metadata knows them all."""
 
 from facesearch.govern import authorisations_schema as govern_authorisations_schema  # noqa: F401
+from facesearch.govern import compliance_schema as govern_compliance_schema  # noqa: F401
 from facesearch.govern import multisearch_schema as govern_multisearch_schema  # noqa: F401
 from facesearch.govern import outcomes as govern_outcomes  # noqa: F401
 from facesearch.govern import overrides_schema as govern_overrides_schema  # noqa: F401

@@ -40,6 +40,7 @@ from facesearch.serve.api.routers import (
     persons,
     policy,
     probes,
+    profiles,
     removals,
     reports,
     searches,
@@ -151,6 +152,7 @@ def create_app(
         audit,
         removals,
         policy,
+        profiles,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     install_openapi(app)

@@ -11,15 +11,16 @@ from fastapi.responses import JSONResponse
 
 from facesearch.app.types import PolicyError
 from facesearch.serve.api.deps import CurrentPrincipal, ServiceDep
+from facesearch.serve.api.routers.profiles import requirements_out
 from facesearch.serve.api.schemas import (
     ChangeOut,
     PendingPolicyOut,
-    PolicyCheckOut,
     PolicyOut,
     PolicyProblemOut,
     PolicyTextIn,
 )
 from facesearch.serve.api.schemas_account import PolicyInForceOut, PolicyRequestIn
+from facesearch.serve.api.schemas_profiles import PolicyValidateOut
 from facesearch.serve.api.views import policy_out
 
 router = APIRouter(prefix="/policy", tags=["policy"])
@@ -36,17 +37,20 @@ def show(who: CurrentPrincipal, service: ServiceDep) -> PolicyOut:
     return out
 
 
-@router.post("/validate", response_model=PolicyCheckOut)
-def validate(body: PolicyTextIn, who: CurrentPrincipal, service: ServiceDep) -> PolicyCheckOut:
+@router.post("/validate", response_model=PolicyValidateOut)
+def validate(body: PolicyTextIn, who: CurrentPrincipal, service: ServiceDep) -> PolicyValidateOut:
+    """Check a policy text (nothing changes): every problem, or, when valid, what its
+    jurisdiction profile requires and which requirements this installation does not meet."""
     try:
         parsed = service.admin.validate_policy(who, body.text)
     except PolicyError as exc:
-        return PolicyCheckOut(
+        return PolicyValidateOut(
             valid=False,
             sha256=None,
             problems=[PolicyProblemOut(field=f, message=m) for f, m in exc.problems],
         )
-    return PolicyCheckOut(valid=True, sha256=parsed.sha256, problems=[])
+    found = requirements_out(*service.compliance.requirements(who, parsed))
+    return PolicyValidateOut(valid=True, sha256=parsed.sha256, problems=[], profile=found)
 
 
 @router.get("/in-force", response_model=PolicyInForceOut)

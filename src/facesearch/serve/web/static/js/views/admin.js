@@ -5,9 +5,10 @@ import { errorBox, withButton } from "./common.js";
 const POLL_MS = 1000;
 
 export { galleryView } from "./gallery.js";
+import { basisSection } from "./profiles.js";
 
 /** Collections and the gallery's figures. */
-export async function collectionsView() {
+export async function collectionsView(app) {
   const [collections, stats] = await Promise.all([all("/collections"), api("GET", "/stats")]);
   const flagged = Object.entries(stats.flagged_faces || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ") || "none";
   return h(
@@ -38,6 +39,7 @@ export async function collectionsView() {
           ),
         ), "Collections")
       : h("p", { class: "muted" }, "No collection yet: ingest photos first."),
+    basisSection(app),
   );
 }
 

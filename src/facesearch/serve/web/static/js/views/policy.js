@@ -1,6 +1,7 @@
 import { api } from "../api.js";
 import { field, formatTime, h, replace, table } from "../dom.js";
 import { withButton } from "./common.js";
+import { profilePicker, requirementsSection, requirementsTable } from "./profiles.js";
 
 /** The policy in force (its hash, since when, who put it in force), the changed policy waiting
  * for two administrators (if any, with a diff against the one in force), and (administrators,
@@ -27,6 +28,7 @@ export async function policyView(app) {
       h("dt", {}, "Source"), h("dd", {}, policy.source),
     ),
     policy.pending ? pendingBox(app, policy.pending, inForce.diff) : null,
+    requirementsSection(app),
     h("h2", {}, "Purposes"),
     purposes,
     h("div", { class: "charts" }, settings("Search", policy.search), settings("Retention", policy.retention), settings("Sessions", policy.session)),
@@ -114,10 +116,11 @@ function checkForm(app, text) {
       replace(
         out,
         res.valid
-          ? h("div", {}, h("p", { class: "chain-ok" }, `Valid (SHA-256 ${res.sha256}).${admin ? " A second administrator must approve it before it is in force." : " An administrator may ask to put it in force."}`), admin ? ask(checked) : null)
+          ? h("div", {}, h("p", { class: "chain-ok" }, `Valid (SHA-256 ${res.sha256}).${admin ? " A second administrator must approve it before it is in force." : " An administrator may ask to put it in force."}`), res.profile ? requirementsTable(res.profile) : null, admin ? ask(checked) : null)
           : h("div", { class: "error-box" }, h("p", {}, "Not valid:"), h("ul", {}, res.problems.map((p) => h("li", {}, `${p.field}: ${p.message}`)))),
       );
     }); } } },
+    profilePicker(area),
     field("Policy text (TOML)", area),
     h("div", { class: "actions" }, check),
     out,

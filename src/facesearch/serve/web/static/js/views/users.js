@@ -1,6 +1,7 @@
 import { all, api } from "../api.js";
 import { confirmDialog, copyButton, field, formatTime, h, input, replace, table } from "../dom.js";
 import { withButton } from "./common.js";
+import { trainingsSection } from "./profiles.js";
 
 const ROLES = ["administrator", "investigator", "supervisor", "auditor"];
 
@@ -84,6 +85,7 @@ export async function usersView(app) {
     tokenForm,
     tokenOnce,
     tokensBox,
+    isAdmin ? trainingsSection(app) : null,
   );
 }
 

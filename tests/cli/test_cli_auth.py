@@ -33,6 +33,11 @@ CREDENTIAL_OPTIONS = {"--as", "--token", "--token-file", "--password-stdin"}
 EXEMPT = {
     "init", "restore", "stats", "runs", "policy show", "policy check", "audit keygen", "embed",
     "compare", "eval", "calibrate", "serve", "keys generate", "originals stats",
+    # a file checked with a public key only (no data directory read)
+    "receipts verify", "disclosure verify",
+    # the operator's reads, like stats: whether searching is suspended, and the policy file's
+    # requirements against the installation (counts and names, no case or face data)
+    "suspension status", "policy validate",
 }  # fmt: skip
 
 

@@ -120,6 +120,7 @@ def test_kill_9_mid_ingest_then_resume(many_photos, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # make test-long; the crash trials (make test-trials, in CI) kill ingests too
 def test_ctrl_c_stops_cleanly_and_resumes(many_photos, tmp_path):
     data = tmp_path / "data"
     proc = _cli(data, "ingest", str(many_photos), "--workers", "1")
@@ -188,6 +189,7 @@ def _worker_pids(parent: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # make test-long; the crash trials (make test-trials, in CI) kill workers too
 def test_a_killed_worker_does_not_stop_the_run(many_photos, tmp_path):
     data = tmp_path / "data"
     proc = _cli(data, "ingest", str(many_photos), "--workers", "2", "--json")

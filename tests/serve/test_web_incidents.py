@@ -28,9 +28,10 @@ def test_suspend_searching_banner_refusal_and_incidents(session_for: Any) -> Non
         new = ivy.go(f"#/cases/{CASE}/search")
         banner = new.locator("#suspension-banner")
         banner.get_by_text(re.compile("Searching is suspended.*recognizer under review")).wait_for()
-        new.locator("#probe-file").set_input_files(str(ivy.server.probe))
-        new.get_by_role("button", name=re.compile(r"^Search")).first.click()
-        new.get_by_text(re.compile("all searching is suspended", re.I)).last.wait_for()
+        new.locator("#probe-file").set_input_files(str(ivy.server.probe))  # refused, in words
+        new.locator("#search-status").get_by_text(
+            re.compile("searching is suspended", re.I)
+        ).wait_for()
         # an incident, recorded by the investigator
         inc = ivy.go("#/incidents")
         inc.get_by_label("What happened (a line)").fill("a lead was acted on before review")

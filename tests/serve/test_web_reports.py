@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_outcome_on_the_case_page_and_the_reports_page(session_for: Any) -> None:
     sam = session_for("sam")
     page = sam.go(f"#/cases/{CASE}")
-    page.get_by_label("Outcome", exact=True).select_option("arrest")
+    page.locator("#outcome-form").get_by_label("Outcome", exact=True).select_option("arrest")
     page.get_by_label("Note (optional; no names needed)").fill("web test")
     page.get_by_role("button", name="Record the outcome").click()
     page.locator("#flash").get_by_text("Outcome recorded.").wait_for()

@@ -408,7 +408,8 @@ def check_page(session: Any) -> None:
     assert page.evaluate(UNLABELLED_CONTROLS) == []
     assert page.evaluate(LOW_CONTRAST) == []
     if axe_installed() or os.environ.get("CI"):
-        assert axe_violations(session) == []
+        found = axe_violations(session)
+        assert found == [], found
     else:
         warnings.warn(AXE_MISSING.format(AXE_JS), stacklevel=2)
     assert session.errors == [], session.errors

@@ -197,7 +197,6 @@ export async function newSearchView(app, [number]) {
         type: "button",
         class: `secondary face-choice${f.likely_face ? "" : " doubtful"}${f.below_minimum ? " below-minimum" : ""}`,
         "aria-pressed": isPicked ? "true" : "false",
-        "aria-label": `Face ${f.index + 1}${f.index === 0 ? " (largest)" : ""}: ${details}${notes.length ? `; ${notes.join("; ")}` : ""}`,
         dataset: { face: String(f.index), bbox: f.bbox.join(",") },
         on: {
           click: () => {
@@ -208,8 +207,9 @@ export async function newSearchView(app, [number]) {
         },
       },
       thumb,
-      h("span", { class: "face-title" }, `Face ${f.index + 1}${f.likely_face ? "" : " ?"}`),
-      h("span", { class: "face-details" }, details),
+      // named by its visible text (axe: label-content-name-mismatch)
+      h("span", { class: "face-title" }, `Face ${f.index + 1}${f.likely_face ? "" : " ?"}`, f.index === 0 ? h("span", { class: "visually-hidden" }, " (largest)") : null, " "),
+      h("span", { class: "face-details" }, details, " "),
       notes.length ? h("span", { class: "face-flags" }, notes.join("; ")) : null,
     );
   }

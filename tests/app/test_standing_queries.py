@@ -131,3 +131,31 @@ def _audit(service):
 
     with service.governance.session() as s:
         return [{"action": e.action} for e in entries(s)]
+
+
+def test_a_media_persons_standing_query_alerts_on_a_later_ingest(
+    service, tmp_path, astronaut, other_faces
+):
+    """A person found in a case's seized media, searched against the gallery with its best
+    faces, kept searching: a later ingest of the same person raises one alert."""
+    from facesearch.media.acts import MediaService
+
+    admin = service.accounts.principal("admin", "cli")
+    inv = service.accounts.principal("inv", "cli")
+    service.library.ingest(admin, [_folder(tmp_path, "first", other_faces[1:3])], workers=0)
+    seized = write_image(tmp_path / "seized" / "phone-1.jpg", astronaut)
+    media = MediaService(service.governance, service.ctx.gallery)
+    media.import_media("inv", "C-1", [seized], workers=0)
+    media.cluster("inv", "C-1")
+    (person,) = media.clusters("inv", "C-1")
+    found = service.searches.cluster_search(inv, "C-1", person.cluster, SearchRequest(k=5))
+    query = service.standing.create(inv, found.outcome.search_id, "identify the child")
+    assert query.status == "active" and query.search_id == found.outcome.search_id
+
+    crop = np.ascontiguousarray(astronaut[0:400, 40:440][:, ::-1])
+    report = service.library.ingest(admin, [_folder(tmp_path, "later", [crop])], workers=0)
+    assert report.followups["standing_alerts"] == 1
+    (alert,) = service.standing.alerts(inv)
+    assert alert.query_id == query.id
+    hits = service.searches.view(inv, alert.search_id).candidates
+    assert hits and hits[0].band in ("strong", "possible")

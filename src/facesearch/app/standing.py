@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from facesearch.app.context import AppContext
+from facesearch.app.governed import SearchRequest
+from facesearch.app.multisearch import DEFAULT_CLUSTER_PROBES, Cluster
 from facesearch.app.principal import Principal
 from facesearch.govern import standing as st
 from facesearch.govern.collection_basis import held_back
@@ -34,7 +36,8 @@ from facesearch.govern.standing import AlertView, DueQuery, QueryVectors, Standi
 from facesearch.govern.suppression import SuppressionMatcher
 from facesearch.govern.users import Role
 from facesearch.search.compare import probe_face
-from facesearch.search.scoring import POSSIBLE, STRONG, SearchResult
+from facesearch.search.multiprobe import ProbeVector, mean_probe
+from facesearch.search.scoring import POSSIBLE, STRONG, ProbeFace, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +95,25 @@ class Standing:
         gov = self.ctx.governance
         asked = {"search_id": search_id, "objective": objective}
 
-        def read(s: Any, _a: Any) -> tuple[bytes, int]:
-            search, _ = st.require_search_for_query(s, who.username, search_id)
-            return st.probe_of(s, gov.cipher, search), search.face or 0
+        def read(s: Any, _a: Any) -> tuple[bytes, int, list[ProbeVector] | None]:
+            search, _, cluster = st.require_search_for_query(s, who.username, search_id)
+            person = None
+            if cluster is not None:  # a media person: the best faces its search used
+                n = DEFAULT_CLUSTER_PROBES
+                steps = Cluster(self.ctx, cluster, n, SearchRequest())
+                person = [
+                    v
+                    for v, _ in steps.prepare(
+                        s, SearchPermit(who.username, search.case.number, n, n)
+                    )
+                ]
+            return st.probe_of(s, gov.cipher, search), search.face or 0, person
 
-        probe, face = gov.run(who.username, "standing.create", asked, read)
-        vectors = self.ctx.pool.run(lambda: self._vectors(probe, face))
+        probe, face, person = gov.run(who.username, "standing.create", asked, read)
+        if person:
+            vectors = self._person_vectors(person, probe)
+        else:
+            vectors = self.ctx.pool.run(lambda: self._vectors(probe, face))
         _, after = self.ctx.gallery.catalog.searchable_summary(vectors.model)
         now = self._now()
         made: StandingView = gov.run(
@@ -126,6 +142,17 @@ class Standing:
             chosen.quality.yaw,
             seen,
         )
+
+    def _person_vectors(self, faces: list[ProbeVector], probe: bytes) -> QueryVectors:
+        """A media person's query: the mean of its best faces' vectors, as its search made it
+        (the primary recognizer only, as media faces have no second vector); the recorded
+        probe is the person's best face crop, the search's first probe."""
+        gallery = self.ctx.gallery
+        mean = mean_probe(faces)
+        h, w = gallery.decode(probe).pixels.shape[:2]
+        quality = min((f.quality for f in faces if f.quality is not None), default=0.0)
+        seen = ProbeFace(0, (0.0, 0.0, float(w), float(h)), float(quality), ())
+        return QueryVectors(gallery.model_key, mean.embedding, None, None, None, seen)
 
     def end(self, who: Principal, query_id: int, note: str = "") -> StandingView:
         found: StandingView = self.ctx.governance.run(

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.cases import OPEN, can_read_case, is_assigned, require_case
 from facesearch.govern.errors import RefusedError
-from facesearch.govern.multisearch_schema import SearchProbe
+from facesearch.govern.multisearch import multi_details
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Case, Search, StandingAlert, StandingQuery, User
 from facesearch.govern.users import Role, has_role, require_user
@@ -155,9 +155,12 @@ def _alert_view(a: StandingAlert) -> AlertView:
     )
 
 
-def require_search_for_query(session: Session, actor: str, search_id: int) -> tuple[Search, User]:
-    """The one-photo search a standing query is made from, if ``actor`` may make one of it:
-    an investigator assigned to its open case, its probe still kept."""
+def require_search_for_query(
+    session: Session, actor: str, search_id: int
+) -> tuple[Search, User, int | None]:
+    """The search a standing query is made from, if ``actor`` may make one of it: an
+    investigator assigned to its open case, its probe still kept; a one-photo search, or a
+    media person's (the cluster it searched is returned: its faces make the query)."""
     action = "standing.create"
     user = require_user(session, actor, action, {Role.INVESTIGATOR})
     search = session.get(Search, search_id)
@@ -168,13 +171,19 @@ def require_search_for_query(session: Session, actor: str, search_id: int) -> tu
         raise RefusedError(action, f"case {case.number!r} is not open")
     if not is_assigned(session, case, user):
         raise RefusedError(action, f"user {actor!r} is not assigned to case {case.number!r}")
-    if session.scalar(select(SearchProbe.id).where(SearchProbe.search_id == search.id).limit(1)):
-        raise RefusedError(
-            action, "a standing query starts from a one-photo search, not a multi-probe one"
-        )
+    cluster = None
+    multi = multi_details(session, [search.id]).get(search.id)
+    if multi is not None:
+        cluster = multi[2]
+        if cluster is None:
+            raise RefusedError(
+                action,
+                "a standing query starts from a one-photo search or a media person's search "
+                "(Search the gallery with Person N), not from several photos",
+            )
     if search.probe.data is None:
         raise RefusedError(action, f"search {search_id}'s probe was purged (retention)")
-    return search, user
+    return search, user, cluster
 
 
 def probe_of(session: Session, cipher: Cipher | None, search: Search) -> bytes:
@@ -220,7 +229,7 @@ def create_query(
     action = "standing.create"
     if not policy.standing.allowed:
         raise RefusedError(action, "the policy in force does not allow standing queries")
-    search, user = require_search_for_query(session, actor, search_id)
+    search, user, _ = require_search_for_query(session, actor, search_id)
     text = objective.strip()
     if not text:
         raise RefusedError(action, "an objective is required (what the query is for)")

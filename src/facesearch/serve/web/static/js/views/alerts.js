@@ -112,7 +112,9 @@ function queryActions(app, q) {
 /** The results page's form: keep this (one-photo) search's probe face searching every later
  * ingest, with an objective; shown to the case's investigators. */
 export function standingForm(app, search) {
-  if (!app.has("investigator") || search.multi_probe || search.results_purged_at) return null;
+  // a one-photo search, or a media person's (its cluster): not several photos
+  const person = search.cluster !== null && search.cluster !== undefined;
+  if (!app.has("investigator") || (search.multi_probe && !person) || search.results_purged_at) return null;
   const objective = input("objective", { id: "standing-objective", required: true, maxlength: 2000, placeholder: "e.g. identify the child in series 4" });
   const submit = h("button", { type: "submit", class: "secondary", id: "standing-start" }, "Keep searching");
   const form = h(

@@ -18,8 +18,9 @@ from facesearch.govern import users as users_mod
 from facesearch.govern import wellbeing as wellbeing_mod
 from facesearch.govern.actor import Actor
 from facesearch.govern.changes import ChangeView
-from facesearch.govern.errors import AuthenticationError, RefusedError
+from facesearch.govern.errors import AuthenticationError, PolicyError, RefusedError
 from facesearch.govern.policy import parse_policy
+from facesearch.govern.profiles import policy_gaps
 from facesearch.govern.schema import PolicyVersion
 from facesearch.govern.users import PasswordChangeRequired, Role
 
@@ -277,6 +278,12 @@ class Accounts:
         gov = self.ctx.governance
         self.ctx.require(who, "policy.request", Role.ADMINISTRATOR)
         policy = parse_policy(text, source=f"<asked for by {who.username}>")
+        gaps = policy_gaps(policy)  # a profile turns its settings on: all of them, or none
+        if gaps:
+            raise PolicyError(
+                policy.source,
+                [(f"profile {policy.profile.name}: {g.rule}", g.todo) for g in gaps],
+            )
         in_force = gov.refresh_policy()
 
         def fn(s: Any, a: Any) -> ChangeView:

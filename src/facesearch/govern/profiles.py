@@ -423,3 +423,12 @@ def evaluate(profile: Profile, state: InstallationState) -> list[RequirementStat
         todo = r.check(state)
         out.append(RequirementStatus(r.id, r.rule, r.does, r.kind, not todo, todo))
     return out
+
+
+def policy_gaps(policy: Policy) -> list[RequirementStatus]:
+    """The requirements of ``policy``'s profile that the policy text itself does not meet
+    (its settings: verifications, authorisation, standing queries, probe quality, approval),
+    whatever the installation's state (trainings, bases and the signing key are met later,
+    and gated when used). A policy naming a profile is not put in force with any of these."""
+    state = InstallationState(policy, audit_key=True)
+    return [s for s in evaluate(profile_of(policy), state) if s.met is False]

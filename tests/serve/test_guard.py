@@ -144,3 +144,23 @@ def test_requests_without_a_body_are_untouched(env: ApiEnv) -> None:
     # login takes a body without credentials (it is public)
     r = client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong"})
     assert r.status_code == 401 and r.json()["detail"] == "wrong user name or password"
+
+
+def test_a_probe_or_a_scan_over_the_json_cap_reaches_its_route(env: ApiEnv) -> None:
+    """Finding a probe's faces takes the photo a search takes (10 MiB, not the 1 MiB of a JSON
+    body), and an authorisation's scan its own 10 MiB: the guard caps each route by what it
+    takes. A 3 MiB body that is not an image reaches the route, which refuses it in words (415,
+    or a refusal of the case), never the guard's 413."""
+    token = env.service.governance.create_token("inv", "inv", "guard")[0]
+    client = env.client()
+    client.headers["Authorization"] = f"Bearer {token}"
+    big = b"x" * (3 * 1024 * 1024)
+    assert env.settings.max_request_bytes < len(big) < env.settings.max_probe_bytes
+    r = client.post("/api/v1/cases/C-1/probe-faces", files={"probe": ("p.jpg", big, "image/jpeg")})
+    assert r.status_code != 413, r.text
+    r = client.post(
+        "/api/v1/cases/C-1/authorisations",
+        data={"kind": "judicial_warrant", "authority": "court", "reference": "W-1"},
+        files={"scan": ("warrant.pdf", b"%PDF-1.4\n" + big, "application/pdf")},
+    )
+    assert r.status_code != 413, r.text

@@ -12,7 +12,7 @@ from facesearch.govern.annual import AnnualReport, year_span
 from facesearch.govern.audit import VerifyResult, as_utc
 from facesearch.govern.audit_browse import EntryFilter
 from facesearch.govern.authorisations import KINDS as AUTHORISATION_KINDS
-from facesearch.govern.authorisations import AuthorisationView, NewAuthorisation
+from facesearch.govern.authorisations import MAX_SCAN, AuthorisationView, NewAuthorisation
 from facesearch.govern.cases import CaseSummary, case_number_problem
 from facesearch.govern.collection_basis import BasisView, NewBasis
 from facesearch.govern.disclosure import Bundle, verify_bundle
@@ -61,6 +61,7 @@ __all__ = [
     "LEADS_STATEMENT",
     "LOCAL_READS",
     "MAX_PROBES",
+    "MAX_SCAN",
     "PROFILES",
     "STATUS_LABELS",
     "AlertView",

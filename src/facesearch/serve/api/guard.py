@@ -24,7 +24,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facesearch.app.types import MAX_PROBES, AuthenticationError
+from facesearch.app.types import MAX_PROBES, MAX_SCAN, AuthenticationError
 from facesearch.serve.api.deps import remember_token_principal
 from facesearch.serve.api.refusals import BAD_SCHEME, BAD_TOKEN, NO_CREDENTIALS, SESSION_ENDED
 from facesearch.serve.api.routers.removals import MAX_PHOTOS
@@ -36,7 +36,9 @@ PUBLIC_PATHS = frozenset({f"{API}/health", f"{API}/auth/login", f"{API}/auth/pas
 MULTIPART_SLACK = 64 * 1024  # a form's other fields and boundaries
 PROBE_UPLOADS = re.compile(
     rf"{API}/cases/[^/]+/searches|{API}/cases/[^/]+/searches/multi|{API}/removals"
+    rf"|{API}/cases/[^/]+/probe-faces"  # the faces of the photos a search would take
 )
+SCAN_UPLOADS = re.compile(rf"{API}/cases/[^/]+/authorisations")  # a warrant's scan
 MEDIA_UPLOADS = re.compile(rf"{API}/cases/[^/]+/media/upload")
 PROBLEM_JSON = "application/problem+json"
 # a Content-Length: ASCII digits ("²".isdigit() is true too), few enough for int()
@@ -54,6 +56,8 @@ def body_cap(settings: Settings, path: str) -> int:
         return settings.max_archive_bytes + MULTIPART_SLACK
     if PROBE_UPLOADS.fullmatch(path):
         return settings.max_probe_bytes * max(MAX_PROBES, MAX_PHOTOS) + MULTIPART_SLACK
+    if SCAN_UPLOADS.fullmatch(path):
+        return max(MAX_SCAN + MULTIPART_SLACK, settings.max_request_bytes)
     return settings.max_request_bytes
 
 

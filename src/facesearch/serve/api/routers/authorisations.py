@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
-from facesearch.app.types import NewAuthorisation, as_utc
+from facesearch.app.types import MAX_SCAN, NewAuthorisation, as_utc
 from facesearch.serve.api.deps import CurrentPrincipal, PathId, ServiceDep
 from facesearch.serve.api.errors import ApiError
 from facesearch.serve.api.schemas_authorisations import (
@@ -21,7 +21,6 @@ from facesearch.serve.api.schemas_authorisations import (
 from facesearch.serve.api.uploads import check_content_length
 
 router = APIRouter(tags=["authorisations"])
-MAX_SCAN = 10 * 1024 * 1024
 
 
 @router.get("/cases/{number}/authorisations", response_model=list[AuthorisationOut])

@@ -24,7 +24,9 @@ from facesearch.govern.users import Role
 from facesearch.settings import Settings
 from facesearch.store.catalog import SearchFilters
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.shared_data]
+# long (make test-long): 45 s; in CI, scripts/check_extras.py uses each backend over a real
+# connection and tests/store's conformance tests check Milvus and PostgreSQL against an oracle
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.postgres, pytest.mark.shared_data]
 
 PEOPLE = [f"{i:03d}" for i in range(1, 13)]  # 12 CFP identities
 GALLERY_PHOTOS = ("01", "02", "03")  # frontal photos ingested per person

@@ -96,6 +96,7 @@ def _check_consistent(data: Path, expected_images: int, expected_provenance: int
 
 
 @pytest.mark.slow
+@pytest.mark.long  # make test-long; the crash trials (make test-trials, in CI) kill ingests
 def test_kill_9_mid_ingest_then_resume(many_photos, tmp_path):
     data = tmp_path / "data"
     first = sorted(many_photos.iterdir())[:10]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.agency_model import make_agency_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FACES = Path(os.environ.get("FACESEARCH_SHARED_FACES", REPO.parent / "shared" / "faces"))
@@ -182,3 +183,10 @@ def ray_local() -> Iterator[str]:
         yield "ray://local"
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def agency_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A real second ONNX recognizer and its TOML card (tests/support/agency_model.py):
+    (model file, card file), made once per session (about a second)."""
+    return make_agency_model(tmp_path_factory.mktemp("agency-model"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from facesearch.errors import ConfigError, ModelFileError
 from facesearch.models.base import InferenceModel
-from facesearch.models.manifest import ModelSpec, sha256_file, verified_model_path
+from facesearch.models.manifest import STORE, ModelSpec, sha256_file, verified_model_path
 from facesearch.models.runtime import Session, open_session
 
 if TYPE_CHECKING:
@@ -396,5 +396,7 @@ def manifest_fusion(manifest: Manifest) -> ScoreFusion | None:
     """The score fusion recorded for the second recognizer in the manifest, if any."""
     spec = second_model_spec(manifest)
     if spec is None or not spec.calibration or "fusion" not in spec.calibration:
+        return None
+    if manifest.recognizer.source == STORE:  # the fusion was fitted with the shipped primary
         return None
     return ScoreFusion.from_dict(spec.calibration["fusion"])

@@ -16,13 +16,9 @@ import numpy as np
 from facesearch.engine.align import align_face
 from facesearch.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_bytes, decode_file
 from facesearch.engine.detect import Detection, DetectorSettings, YuNetDetector
-from facesearch.engine.embed import (
-    DlibEmbedder,
-    SFaceEmbedder,
-    second_model_spec,
-    second_vectors_manifest,
-)
+from facesearch.engine.embed import DlibEmbedder, second_model_spec, second_vectors_manifest
 from facesearch.engine.quality import QualityReport, QualitySettings, assess
+from facesearch.engine.recognizers import make_recognizer
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest, load_manifest
 
@@ -87,7 +83,9 @@ class FacePipeline:
         inference = self.settings.inference or InferenceSettings()
         self.inference = inference
         self.detector = YuNetDetector(manifest.detector, self.settings.detector, inference)
-        self.embedder = SFaceEmbedder(
+        # the primary recognizer: SFace, or the model the gallery switched to (an agency's own,
+        # added with a card: engine/recognizers.py)
+        self.embedder = make_recognizer(
             manifest.recognizer,
             batch_size=self.settings.batch_size,
             flip_fusion=self.settings.flip_fusion,

@@ -257,7 +257,7 @@ class IngestRun:
         if self.workers <= 0:
             return InlineExecutor()
         plan = self.plan
-        initargs = (plan.worker_settings, 1, plan.chips, plan.second, plan.nice)
+        initargs = (plan.worker_settings, 1, plan.chips, plan.second, plan.nice, plan.manifest)
         if self.executor_factory is not None:  # e.g. Ray actors (ingest/ray_executor.py)
             return self.executor_factory(self.workers, init_worker, initargs)
         return process_pool(self.workers, init_worker, initargs)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from facesearch.engine.pipeline import FacePipeline, PipelineSettings
     from facesearch.ingest.second_vectors import SecondVectorsPlan
     from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
+    from facesearch.models.manifest import Manifest
     from facesearch.store.catalog import ImageRecord, ProvenanceRecord
 
 #: True for the face (its primary embedding) of a person on the suppression list.
@@ -79,3 +80,6 @@ class IngestPlan:
     #: the most bytes of a photo kept as its original in the blob store (None: originals are
     #: not kept, the full image is read from where it was ingested: ``keep_originals``)
     originals: int | None = None
+    #: the gallery's manifest (with its own calibration and the model store's models): the
+    #: workers run its recognizer, which may be an agency's own (None: the packaged manifest)
+    manifest: Manifest | None = None

@@ -131,14 +131,21 @@ def init_worker(
     chips: ChipGeometry | None = None,
     second: SecondRecognizer | None = None,
     nice: int = 0,
+    manifest: Manifest | None = None,
 ) -> None:
+    """Load the worker's pipeline: ``manifest``'s recognizer (the gallery's; None: the
+    packaged manifest's), one thread."""
     import signal
 
     # Ctrl-C is handled by the main process, which stops the pool and keeps finished work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority(nice)
     set_threads(threads)
-    _state.pipeline = FacePipeline.load(settings)
+    if manifest is None:
+        _state.pipeline = FacePipeline.load(settings)
+    else:
+        _state.pipeline = FacePipeline(manifest, settings)
+        _state.pipeline.load_models()
     _state.chips = chips
     _state.second = second.load() if second is not None and chips is not None else None
 

@@ -52,6 +52,35 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
+class Preprocess:
+    """How a recognizer added from a model card (``models/card.py``) wants its input and gives
+    its output: ``tensor = (pixel - mean) * scale`` per channel, in ``colour`` order and
+    ``layout``; the output L2-normalised or not; optionally averaged with the mirrored face's."""
+
+    colour: str = "rgb"  # rgb | bgr
+    layout: str = "nchw"  # nchw | nhwc
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    l2: bool = True  # the graph's output is L2-normalised here ("none": it already is)
+    flip: bool = False  # average the face's vector with its mirror image's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "colour": self.colour,
+            "layout": self.layout,
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "normalise": "l2" if self.l2 else "none",
+            "flip": self.flip,
+        }
+
+
+#: where a model's file comes from: a pinned package (the manifest) or the data directory's
+#: model store (an agency's own model, added with ``facesearch models add``)
+PACKAGE, STORE = "package", "store"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     key: str
     kind: str
@@ -73,6 +102,10 @@ class ModelSpec:
     # how the model's vectors are made when not plain, e.g. "flip" (averaged with the mirrored
     # face's, embed.DlibEmbedder); part of the model key, so the two are never compared
     vector_variant: str = ""
+    # a model added from a card: its pre- and post-processing (None: a shipped model, whose
+    # embedder knows them), and where its file is (``file`` is then an absolute path)
+    preprocess: Preprocess | None = None
+    source: str = PACKAGE
 
     def runtime_spec(self, name: str | None = None) -> RuntimeSpec:
         """The runtime ``name`` of this model (default: the one chosen in the manifest)."""

@@ -66,7 +66,10 @@ class OnnxRuntimeSession:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(path), options, providers=execution_providers(ort.get_available_providers())
+        )
+        self.providers = list(self._session.get_providers())
         self._input_name = self._session.get_inputs()[0].name
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
@@ -120,6 +123,17 @@ class OpenVINOSession:
     def run_all(self, tensor: np.ndarray) -> list[np.ndarray]:
         self._request.infer({0: np.ascontiguousarray(tensor, dtype=np.float32)})
         return [np.array(self._request.get_output_tensor(i).data) for i in range(self._n_outputs)]
+
+
+# accelerators ONNX Runtime may offer, preferred in this order before the CPU
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "ROCMExecutionProvider",
+                 "DmlExecutionProvider", "CoreMLExecutionProvider")  # fmt: skip
+
+
+def execution_providers(available: list[str]) -> list[str]:
+    """The providers a session asks for: a GPU provider when this ONNX Runtime build has one
+    (onnxruntime-gpu and the like), always with the CPU after it."""
+    return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
 def open_session(

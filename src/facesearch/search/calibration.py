@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 from facesearch.engine.embed import manifest_fusion, second_vectors_manifest, variant_name
 from facesearch.engine.pipeline import PipelineSettings
+from facesearch.errors import ModelFileError
 from facesearch.models.calibration import Calibration, CalibrationError, find_calibration
-from facesearch.models.manifest import load_manifest
+from facesearch.models.manifest import STORE, load_manifest
+from facesearch.models.store import ModelStore, with_store
+from facesearch.store.recognizers import active_recognizer
 
 if TYPE_CHECKING:
     from facesearch.engine.pipeline import PipelineSettings
     from facesearch.models.manifest import Manifest
+    from facesearch.store.catalog import SqlCatalog
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +99,35 @@ def calibrated_manifest(
 
     chosen = settings or PipelineSettings()
     base = manifest or load_manifest()
+    if base.recognizer.source == STORE:  # an agency model: its bands are its own calibration's
+        return base
     if chosen.second_model:  # the second recognizer's vectors as this pipeline makes them
         base = second_vectors_manifest(base, chosen.second_flip)
     calibration = find_calibration(data_dir)
     if calibration is None:
         return base
     return apply_calibration(base, calibration, variant=embedding_variant(settings))
+
+
+def gallery_manifest(
+    data_dir: Path, catalog: SqlCatalog, manifest: Manifest | None = None
+) -> Manifest:
+    """``manifest`` (default: the packaged one) with the data directory's model store added
+    and the recognizer the catalog says the gallery searches with as its recognizer."""
+    base = with_store(manifest or load_manifest(), ModelStore.of(data_dir))
+    active = active_recognizer(catalog.engine)
+    if active is None or active.key == base.default_recognizer:
+        return base
+    if active.key not in base.models:
+        raise ModelFileError(
+            f"the gallery searches with {active.key}, which is not in its model store "
+            f"({data_dir / 'models'}); restore the model folder from a backup, or add the "
+            f"model again with 'facesearch models add'"
+        )
+    spec = base.models[active.key]
+    if spec.model_key != active.model_key:
+        raise ModelFileError(
+            f"the gallery's vectors were made by {active.model_key}, but the model store holds "
+            f"{spec.model_key} under that name: the file changed; restore the original file"
+        )
+    return dataclasses.replace(base, default_recognizer=active.key)

@@ -43,9 +43,9 @@ from facesearch.ingest.second_vectors import resolve as resolve_second_vectors
 from facesearch.ingest.sink import IngestPlan, SuppressionPredicate
 from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.inference import InferenceSettings
-from facesearch.models.manifest import Manifest, load_manifest
+from facesearch.models.manifest import Manifest
 from facesearch.search.backends import Backends
-from facesearch.search.calibration import calibrated_manifest
+from facesearch.search.calibration import calibrated_manifest, gallery_manifest
 from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
@@ -94,9 +94,11 @@ class Gallery:
             inference = InferenceSettings.from_settings(self.settings)
             chosen = dataclasses.replace(chosen, inference=inference)
         self.pipeline_settings = chosen
-        # the packaged manifest, with this data directory's own calibration if it has one
+        # the packaged manifest with the model store's models, answering with the recognizer
+        # the catalog names (store/recognizers.py), with this data directory's own
+        # calibration if it has one
         self.manifest = calibrated_manifest(
-            data_dir, manifest or load_manifest(), self.pipeline_settings
+            data_dir, gallery_manifest(data_dir, catalog, manifest), self.pipeline_settings
         )
         # encryption at rest: one cipher (key read once) for the blobs, the catalog's vectors
         # and the saved index (store/crypto.py); None: nothing is encrypted
@@ -410,6 +412,7 @@ class Gallery:
             second_vectors=where,
             nice=self.settings.ingest_nice,
             originals=self.settings.max_original_bytes if self.settings.keep_originals else None,
+            manifest=self.manifest,
         )
 
     def _loaded_second(self) -> DlibEmbedder:

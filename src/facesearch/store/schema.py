@@ -200,3 +200,20 @@ class CatalogGeneration(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
     max_face_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecognizerState(Base):
+    """One row (id 1): the recognizer whose vectors the gallery searches (``active``, a model
+    key of the manifest or the model store, and ``model_key``, the key its vectors carry), since
+    when and who switched to it, and the one before (``store/recognizers.py``). No row: the
+    packaged default recognizer, as before revision 0026."""
+
+    __tablename__ = "recognizer_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    active: Mapped[str] = mapped_column(String(120))
+    model_key: Mapped[str] = mapped_column(String(120))
+    previous: Mapped[str | None] = mapped_column(String(120))
+    previous_model_key: Mapped[str | None] = mapped_column(String(120))
+    switched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    switched_by: Mapped[str] = mapped_column(String(64), default="")

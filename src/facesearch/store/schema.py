@@ -217,3 +217,51 @@ class RecognizerState(Base):
     previous_model_key: Mapped[str | None] = mapped_column(String(120))
     switched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     switched_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class FaceVector(Base):
+    """A face's vector made by a recognizer other than the one its ``faces`` row holds: the
+    target of a model migration (``facesearch models migrate``) until the switch, the old
+    model's after it (kept until an administrator drops them, so the gallery can switch
+    back), or a fusion member's. Sealed like ``faces.embedding`` (bound to the face id and
+    ``model``), so a switch moves the bytes between the two tables as they are."""
+
+    __tablename__ = "face_vectors"
+    __table_args__ = (Index("ix_face_vectors_model", "model", "face_id"),)
+
+    face_id: Mapped[int] = mapped_column(
+        FaceId, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(120), primary_key=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # what it was made from: "photo" (the stored original) or "crop" (the 160 px crop, where
+    # the original is gone)
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelMigration(Base):
+    """One move of the gallery to another recognizer: the re-embedding pass (resumable: the
+    faces already in ``face_vectors`` under ``target_model_key`` are done), then the switch.
+    ``state``: running | interrupted | ready (every searchable face has its vector) |
+    switched | cancelled | failed."""
+
+    __tablename__ = "model_migrations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(120))  # the model's key (manifest or store)
+    target_model_key: Mapped[str] = mapped_column(String(120))
+    source_model_key: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    from_crop: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # face id -> why
+    started_by: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    switched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    switched_by: Mapped[str | None] = mapped_column(String(64))

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import sessionmaker
 
 from facesearch.app.concurrency import ReadersWriterLock, SearchPool
+from facesearch.app.model_moves import StandingMove
 from facesearch.app.principal import Principal
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance, load_policy
@@ -115,6 +116,9 @@ class AppContext:
         self.pool = SearchPool(settings.search_workers, settings.search_queue_size)
         self._pipeline_lock = threading.Lock()
         self._gallery_pipeline_taken = False
+        #: standing data that moves with the gallery to another recognizer
+        #: (app/model_moves.py; app/model_switch.py runs them)
+        self.moves: list[StandingMove] = []
 
     # --- who may act --------------------------------------------------------------------------
 
@@ -178,26 +182,30 @@ class AppContext:
 
     def verifier(self) -> Verifier:
         """This search thread's verifier: its own face pipeline (the models' per-call state is
-        not safe to share between threads); the first search thread reuses the gallery's."""
+        not safe to share between threads); the first search thread reuses the gallery's.
+        Renewed when the gallery switched recognizer since (``Gallery.recognizer_epoch``):
+        take it under :meth:`reading`, so the probe's vector and the index are of one model."""
         local = self.pool.local
+        gallery = self.gallery
         verifier: Verifier | None = getattr(local, "verifier", None)
-        if verifier is None:
-            gallery = self.gallery
-            with self._pipeline_lock:
-                if self.share_pipeline and not self._gallery_pipeline_taken:
-                    pipeline = gallery.pipeline
-                    self._gallery_pipeline_taken = True
-                else:
-                    pipeline = FacePipeline(gallery.manifest, gallery.pipeline_settings)
-                    pipeline.load_models()
-            verifier = Verifier(pipeline, gallery.scoring)
-            local.verifier = verifier
+        if verifier is not None and getattr(local, "epoch", None) == gallery.recognizer_epoch:
+            return verifier
+        with self._pipeline_lock:
+            shares = getattr(local, "shares_gallery_pipeline", False)
+            if shares or (self.share_pipeline and not self._gallery_pipeline_taken):
+                pipeline = gallery.pipeline
+                self._gallery_pipeline_taken = local.shares_gallery_pipeline = True
+            else:
+                pipeline = FacePipeline(gallery.manifest, gallery.pipeline_settings)
+                pipeline.load_models()
+        verifier = Verifier(pipeline, gallery.scoring)
+        local.verifier, local.epoch = verifier, gallery.recognizer_epoch
         return verifier
 
     def embed(self, image: bytes) -> list[Any]:
         """Every face of ``image`` on this search thread's pipeline (under the read lock)."""
-        verifier = self.verifier()
-        with self.engine_lock.read():
+        with self.reading():
+            verifier = self.verifier()
             faces: list[Any] = verifier.pipeline.process_image(self.gallery.decode(image)).faces
             return faces
 

@@ -61,9 +61,9 @@ class Photos:
         ctx = self.ctx
 
         def run() -> MultiProbeResult:
-            verifier = ctx.verifier()
             start = time.perf_counter()
-            with ctx.reading():
+            with ctx.reading():  # the verifier after catching up: of the index's model
+                verifier = ctx.verifier()
                 probes = []
                 for label, data, face in zip(self.labels, self.photos, self.faces, strict=True):
                     _, found, choice = verifier.choose(data, face, photo=label)

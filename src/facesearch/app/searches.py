@@ -76,8 +76,8 @@ class Searches:
         under the engine's read lock, over every face committed before it started (other
         processes' too: ``AppContext.reading``). Also what the load benchmark compares
         against."""
-        verifier = self.ctx.verifier()
-        with self.ctx.reading():
+        with self.ctx.reading():  # the verifier after catching up: of the index's model
+            verifier = self.ctx.verifier()
             return self.ctx.gallery.search(
                 probe,
                 k,

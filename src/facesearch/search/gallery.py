@@ -50,6 +50,7 @@ from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
 from facesearch.search.indexing import GalleryIndex
+from facesearch.search.recognizer_reload import recognizer_moved, reload_recognizer
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
@@ -94,6 +95,7 @@ class Gallery:
             inference = InferenceSettings.from_settings(self.settings)
             chosen = dataclasses.replace(chosen, inference=inference)
         self.pipeline_settings = chosen
+        self.base_manifest = manifest  # as given: a switch derives the new one from it
         # the packaged manifest with the model store's models, answering with the recognizer
         # the catalog names (store/recognizers.py), with this data directory's own
         # calibration if it has one
@@ -110,6 +112,10 @@ class Gallery:
         )
         self._pipeline: FacePipeline | None = pipeline
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
+        # a recognizer switch (search/recognizer_reload.py) keeps the pipelines loaded and
+        # counts the switches this object followed (search threads renew their own pipelines)
+        self.recognizer_pipelines: dict[str, FacePipeline] = {}
+        self.recognizer_epoch = 0
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
         # searches read the vectors held in memory together; a change to them (an ingest
@@ -216,8 +222,16 @@ class Gallery:
     def pipeline(self, pipeline: FacePipeline) -> None:
         """Use a face pipeline already loaded (the seam for an open gallery; new galleries
         take it in :meth:`open`)."""
+        self.use_pipeline(pipeline)
+
+    def use_pipeline(self, pipeline: FacePipeline | None) -> None:
+        """Use ``pipeline`` (None: load the manifest's on first use)."""
         self._pipeline = pipeline
         self._ingest_pipelines.clear()
+
+    @property
+    def loaded_pipeline(self) -> FacePipeline | None:
+        return self._pipeline
 
     def ingest_settings(self) -> PipelineSettings:
         """The pipeline settings of ingest workers: SFace only (the workers run the second
@@ -257,7 +271,7 @@ class Gallery:
         holding thread."""
         with self.writer.hold(what):
             with self.engine_lock.write():
-                self.vectors.refresh()
+                self.refresh_index()
             yield
 
     @contextmanager
@@ -271,13 +285,20 @@ class Gallery:
 
     def index_stale(self) -> bool:
         """True when another process added or removed faces since the index held in memory
-        was last brought up to date (one read of the catalog's generation)."""
-        return self.vectors.stale()
+        was last brought up to date (one read of the catalog's generation), or switched the
+        gallery to another recognizer before the index was opened."""
+        vectors = self.vectors
+        return vectors.stale() or (not vectors.opened and recognizer_moved(self))
 
     def refresh_index(self) -> tuple[int, int]:
         """Bring the index held in memory up to date with the faces other processes added
         or removed (nothing when the catalog's generation has not moved). Returns (added,
-        removed). A server runs it under its engine's write lock, before a search."""
+        removed). A server runs it under its engine's write lock, before a search. When
+        another process switched the gallery to another recognizer, the model, scoring,
+        pipeline and index change to it first (``search/recognizer_reload.py``)."""
+        vectors = self.vectors
+        if (vectors.stale() or not vectors.opened) and recognizer_moved(self):
+            reload_recognizer(self)
         return self.vectors.refresh()
 
     # --- the vector index (search/indexing.py) --------------------------------------------

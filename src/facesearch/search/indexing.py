@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facesearch.errors import IndexCorruptError, StorageError
+from facesearch.errors import IndexCorruptError, ModelMismatchError, StorageError
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.vectors.port import Facet, SearchHits, VectorFilter, VectorStore
 from facesearch.store.writer_lock import WriterLock
@@ -95,6 +95,9 @@ class GalleryIndex:
         except IndexCorruptError as exc:
             log.warning("%s; rebuilding from the catalog", exc)
             self.repairs["rebuilt"] = 1
+            return self._fill(self._open_store(load=False))
+        except ModelMismatchError as exc:  # the gallery switched recognizer since it was saved
+            log.info("%s; rebuilding from the catalog", exc)
             return self._fill(self._open_store(load=False))
         if store.fresh:  # nothing saved yet: the catalog's faces go in
             return self._fill(store)
@@ -164,6 +167,18 @@ class GalleryIndex:
         self._store = store
         self._save_if_free()
         return len(missing), len(extra)
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    def discard(self) -> None:
+        """Close the store without saving it (the gallery switched to another recognizer:
+        this model's index must not be saved over the new one's)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._dirty = False
 
     # --- other processes' changes -----------------------------------------------------------
     def stale(self) -> bool:

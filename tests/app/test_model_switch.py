@@ -1,0 +1,203 @@
+"""Switching a gallery to an agency's own recognizer while searches run (issue 25 item 3):
+the one audited transaction, the refusals, the switch back and dropping kept vectors, and a
+second process (its own Service on the same data directory) answering with the new model.
+
+Real models: SFace (the shared pipeline) and the test suite's own ONNX re-export of dlib's
+ResNet (``test-resnet``); the target vectors are the ones a gallery ingested from scratch with
+``test-resnet`` made of the same photos (what the migration pass makes)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from tests.conftest import write_image
+from tests.support.govern import add_user_approved
+from tests.support.switching import (
+    AGENCY,
+    BANDS,
+    add_agency_model,
+    face_names,
+    fill_target_vectors,
+    scratch_gallery,
+)
+
+from facesearch.app.service import SearchRequest, Service
+from facesearch.govern.errors import RefusedError
+from facesearch.govern.schema import AuditEntry, Search
+from facesearch.govern.users import Role
+from facesearch.models.store import ModelStore
+from facesearch.settings import Settings
+from facesearch.store.schema import FaceVector
+
+K = 5
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, other_faces, astronaut) -> Path:
+    folder = tmp_path_factory.mktemp("switch-photos")
+    for i, img in enumerate(other_faces[:8]):
+        write_image(folder / f"other_{i}.png", img)
+    write_image(folder / "astronaut.png", astronaut)
+    write_image(folder / "astronaut_flipped.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory, astronaut) -> bytes:
+    path = tmp_path_factory.mktemp("switch-probe") / "probe.jpg"
+    return write_image(path, astronaut[40:300, 120:360]).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory, agency_model, photos):  # type: ignore[no-untyped-def]
+    """The same photos ingested with test-resnet as the gallery's recognizer from scratch."""
+    gallery = scratch_gallery(tmp_path_factory.mktemp("scratch") / "data", agency_model, photos)
+    yield gallery
+    gallery.close()
+
+
+@pytest.fixture
+def service(tmp_path, pipeline, photos):  # type: ignore[no-untyped-def]
+    svc = Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline)
+    svc.library.initialise("admin")
+    gov = svc.governance
+    add_user_approved(gov, "admin", "sup", [Role.SUPERVISOR])
+    gov.add_user("admin", "inv", [Role.INVESTIGATOR])
+    gov.open_case("inv", "C-1", "threat-to-life", "Order 7", "imminent threat")
+    gov.approve_case("sup", "C-1")
+    svc.library.ingest(svc.accounts.principal("admin", "cli"), [photos], workers=0)
+    yield svc
+    svc.close()
+
+
+def _admin(svc: Service):  # type: ignore[no-untyped-def]
+    return svc.accounts.principal("admin", "cli")
+
+
+def _ranked(result, names: dict[int, tuple[str, int]]) -> list[tuple[tuple[str, int], float]]:  # type: ignore[no-untyped-def]
+    return [(names[c.face_id], c.score) for c in result.candidates]
+
+
+def _same(a: list[tuple[tuple[str, int], float]], b: list[tuple[tuple[str, int], float]]) -> bool:
+    return [n for n, _ in a] == [n for n, _ in b] and all(
+        abs(x - y) < 1e-4 for (_, x), (_, y) in zip(a, b, strict=True)
+    )
+
+
+def test_switch_while_searching_back_and_drop(service, scratch, agency_model, probe, tmp_path):
+    svc = service
+    data = svc.settings.data_dir
+    names = face_names(svc.gallery)
+    sface_key = svc.gallery.model_key
+    agency_key = add_agency_model(data, agency_model, calibrate=True)
+    assert agency_key == scratch.model_key
+    assert fill_target_vectors(svc.gallery, scratch) == len(names)
+    request = SearchRequest(k=K)
+    before = svc.searches.engine_search(probe, K, request)
+    assert before.model == sface_key
+    expected = {
+        sface_key: _ranked(before, names),
+        agency_key: _ranked(scratch.search(probe, K), face_names(scratch)),
+    }
+    assert expected[agency_key] != expected[sface_key]
+
+    # a second process's view: its own Service (and pipelines) on the same data directory
+    other = Service.open(Settings(data_dir=data))
+    try:
+        assert other.searches.engine_search(probe, K, request).model == sface_key
+
+        # searches loop in another thread while the switch happens
+        results, errors, stop = [], [], threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set() or (len(results) < 6 and not errors):
+                try:
+                    results.append(svc.searches.engine_search(probe, K, request))
+                except Exception as exc:  # noqa: BLE001  (every failure is the finding)
+                    errors.append(exc)
+                    return
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            while len(results) < 3 and not errors:
+                stop.wait(0.05)
+            report = svc.model_switch.switch(_admin(svc), AGENCY)
+            n_before_switch_done = len(results)
+        finally:
+            stop.set()
+            thread.join(timeout=120)
+        assert not errors, errors
+        assert report.moved == len(names) and report.kept == 0
+        assert report.source_model_key == sface_key and report.target_model_key == agency_key
+        models = {r.model for r in results}
+        assert models == {sface_key, agency_key}, models
+        for r in results:  # each search answered with one model, with that model's scores
+            assert _same(_ranked(r, names), expected[r.model])
+        assert results[-1].model == agency_key and n_before_switch_done < len(results)
+
+        # the other process picks the switch up before its next search
+        seen = other.searches.engine_search(probe, K, request)
+        assert seen.model == agency_key
+        assert _same(_ranked(seen, names), expected[agency_key])
+    finally:
+        other.close()
+
+    # a governed search records the model that answered
+    view = svc.searches.search(svc.accounts.principal("inv", "cli"), "C-1", probe, request)
+    assert view.outcome.model == agency_key
+    with svc.governance.session() as s:
+        row = s.scalar(select(Search).order_by(Search.id.desc()).limit(1))
+        assert row is not None and row.model == agency_key
+        assert row.model_sha256 == svc.gallery.manifest.recognizer.sha256
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "models.switch"))
+        assert entry is not None and entry.actor == "admin"
+        assert f'"to_model_key":"{agency_key}"' in entry.details.replace(" ", "")
+    assert svc.admin.verify_audit(_admin(svc)).ok
+
+    status = svc.model_switch.status(_admin(svc))
+    assert status.active == AGENCY and status.previous_model_key == sface_key
+    assert status.can_switch_back and status.migration is not None
+    assert status.migration.state == "switched"
+
+    # the active model's vectors cannot be dropped; back to SFace restores its results
+    with pytest.raises(RefusedError):
+        svc.model_switch.drop(_admin(svc), agency_key)
+    back = svc.model_switch.switch_back(_admin(svc))
+    assert back.target_model_key == sface_key and back.moved == len(names)
+    again = svc.searches.engine_search(probe, K, request)
+    assert again.model == sface_key and _same(_ranked(again, names), expected[sface_key])
+
+    dropped = svc.model_switch.drop(_admin(svc), agency_key)
+    assert dropped.vectors == len(names)
+    with svc.gallery.catalog.session() as s:
+        left = s.scalar(select(func.count()).select_from(FaceVector))
+    assert left == 0
+    assert not svc.model_switch.status(_admin(svc)).can_switch_back
+    assert svc.admin.verify_audit(_admin(svc)).ok
+
+
+def test_switch_refused_uncalibrated_or_incomplete(service, scratch, agency_model, probe):
+    svc = service
+    data = svc.settings.data_dir
+    sface_key = svc.gallery.model_key
+    add_agency_model(data, agency_model, calibrate=False)
+    fill_target_vectors(svc.gallery, scratch, skip=1)  # one searchable face lacks its vector
+    with pytest.raises(RefusedError, match="no calibration of its own"):
+        svc.model_switch.switch(_admin(svc), AGENCY)
+    ModelStore.of(data).write_calibration(AGENCY, BANDS)
+    with pytest.raises(RefusedError, match="1 searchable faces"):
+        svc.model_switch.switch(_admin(svc), AGENCY)
+    with pytest.raises(RefusedError):  # investigators may not switch
+        svc.model_switch.switch(svc.accounts.principal("inv", "cli"), AGENCY)
+    # nothing moved: the gallery still answers with SFace
+    assert svc.searches.engine_search(probe, K, SearchRequest(k=K)).model == sface_key
+    with svc.governance.session() as s:
+        refused = s.scalars(
+            select(AuditEntry.details).where(AuditEntry.action == "models.switch.refused")
+        ).all()
+    assert len(refused) == 3 and "1 searchable faces" in refused[1]

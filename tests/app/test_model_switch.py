@@ -8,14 +8,14 @@ ResNet (``test-resnet``); the target vectors are the ones a gallery ingested fro
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import write_image
 from tests.support.govern import add_user_approved
+from tests.support.media import cfp_frontal
 from tests.support.switching import (
     AGENCY,
     BANDS,
@@ -37,19 +37,19 @@ K = 5
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory, other_faces, astronaut) -> Path:
+def photos(tmp_path_factory, shared_faces) -> Path:
+    """Good CFP frontal photos (every face searchable whichever recognizer aligns it: the
+    quality check runs on the recognizer's own aligned crop)."""
     folder = tmp_path_factory.mktemp("switch-photos")
-    for i, img in enumerate(other_faces[:8]):
-        write_image(folder / f"other_{i}.png", img)
-    write_image(folder / "astronaut.png", astronaut)
-    write_image(folder / "astronaut_flipped.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    for person in range(1, 6):
+        for photo in (1, 2):
+            shutil.copy(cfp_frontal(shared_faces, person, photo), folder / f"p{person}_{photo}.jpg")
     return folder
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory, astronaut) -> bytes:
-    path = tmp_path_factory.mktemp("switch-probe") / "probe.jpg"
-    return write_image(path, astronaut[40:300, 120:360]).read_bytes()
+def probe(shared_faces) -> bytes:
+    return cfp_frontal(shared_faces, 2, 3).read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from facesearch.cli.incidents import register as register_incidents
 from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
+from facesearch.cli.model_switch import register as register_model_switch
 from facesearch.cli.originals import register as register_originals
 from facesearch.cli.reports import register as register_reports
 from facesearch.cli.serve import register as register_serve
@@ -70,6 +71,11 @@ register_incidents(app, service_for)
 register_standing(app, service_for)
 register_reports(app, service_for)
 register_authorisations(app, service_for)
+# the gallery's recognizer: switch, switch back, drop kept vectors (a minimal "models" group
+# until the models commands' own group, cli/models.py, is merged: register on that one)
+models_app = typer.Typer(help="The recognizers of the gallery.", no_args_is_help=True)
+register_model_switch(models_app, service_for)
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

@@ -535,6 +535,17 @@ CELLS: list[Cell] = [
         only(200, "inv", "sup", "aud", others=404),
         search_ids,
     ),
+    # the gallery's recognizer: status (administrators, auditors); the switch and the switch
+    # back are administrators' (409: the matrix gallery already searches with SFace and was
+    # never switched, so neither changes anything)
+    Cell("GET", "/models/migration", only(200, "admin", "aud")),
+    Cell(
+        "POST",
+        "/models/migration/switch",
+        only(409, "admin"),
+        json=lambda w: {"target": "sface-2021dec-int8bq"},
+    ),
+    Cell("POST", "/models/migration/switch-back", only(409, "admin")),
     # incidents, and the suspension of searching (last: a suspension stops every search;
     # "end" leaves one in force, "suspend" ends it before each role and leaves none)
     Cell("GET", "/incidents", only(200, "admin", "sup", "aud")),

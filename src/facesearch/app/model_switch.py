@@ -49,9 +49,22 @@ from facesearch.store import switch as switch_sql
 from facesearch.store.recognizers import ActiveRecognizer, read_active, set_active
 from facesearch.store.schema import ModelMigration
 
-__all__ = ["DropReport", "MigrationInfo", "ModelSwitch", "ModelsStatus", "SwitchReport"]
+__all__ = [
+    "DropReport",
+    "MigrationInfo",
+    "ModelSwitch",
+    "ModelsStatus",
+    "SwitchRefusedError",
+    "SwitchReport",
+]
 
 RECOGNIZER_KINDS = ("recognizer",)
+
+
+class SwitchRefusedError(RefusedError):
+    """A switch, switch back or drop refused for the gallery's state (not ready, nothing to
+    go back to, the active model...), not for who asked: logged like every refusal (the HTTP
+    API answers 409)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,8 @@ class ModelSwitch:
         return Recognizer(spec.key, spec.model_key, gallery.model_key)
 
     def _refuse(self, who: Principal, action: str, reason: str, asked: dict[str, Any]) -> NoReturn:
-        self.ctx.refuse(who, action, reason, asked)
+        self.ctx.governance.log_refusal(who.username, action, reason, asked)
+        raise SwitchRefusedError(action, reason)
 
     def _uncalibrated(self, manifest: Manifest, spec: ModelSpec) -> str | None:
         """Why ``spec`` may not be searched with (None: it may)."""
@@ -269,7 +283,7 @@ class ModelSwitch:
             require_user(s, who.username, action, {Role.ADMINISTRATOR})
             missing = switch_sql.missing_vectors(s, source.vectors_key, goal.vectors_key)
             if missing:
-                raise RefusedError(
+                raise SwitchRefusedError(
                     action,
                     f"{missing} searchable faces of {source.model_key} have no vector of "
                     f"{goal.model_key} yet: run 'facesearch models migrate {goal.key}' (it "
@@ -380,8 +394,9 @@ class ModelSwitch:
 
     def status(self, who: Principal) -> ModelsStatus:
         """The active recognizer, the previous one (and whether the gallery can go back to
-        it), the latest migration with its progress and whether it can be switched to."""
-        self.ctx.require(who, "models.status", Role.ADMINISTRATOR)
+        it), the latest migration with its progress and whether it can be switched to
+        (administrators, auditors)."""
+        self.ctx.require(who, "models.status", Role.ADMINISTRATOR, Role.AUDITOR)
         self.ctx.catch_up()
         manifest = self._manifest()
         active = self._active()

@@ -117,3 +117,14 @@ __all__ = [
     "verify_receipt",
     "year_span",
 ]
+
+# the recognizer switch (app/model_switch.py)
+from facesearch.app.model_switch import (  # noqa: E402
+    DropReport,
+    MigrationInfo,
+    ModelsStatus,
+    SwitchRefusedError,
+    SwitchReport,
+)
+
+__all__ += ["DropReport", "MigrationInfo", "ModelsStatus", "SwitchRefusedError", "SwitchReport"]

@@ -37,6 +37,7 @@ from facesearch.serve.api.routers import (
     incidents,
     ingest,
     media,
+    model_migration,
     persons,
     policy,
     probes,
@@ -137,6 +138,7 @@ def create_app(
         auth,
         users,
         gallery,
+        model_migration,  # before any /models/{name} route: /models/migration is its own
         ingest,
         cases,
         searches,

@@ -15,6 +15,7 @@ import { auditView } from "./views/audit.js";
 import { incidentsView } from "./views/incidents.js";
 import { reportsView } from "./views/reports.js";
 import { alertsView, refreshAlertBadge } from "./views/alerts.js";
+import { modelsView } from "./views/models.js";
 import { showSuspension } from "./banner.js";
 import { errorTitle, sentence } from "./views/common.js";
 
@@ -67,6 +68,7 @@ const NAV = [
   { hash: "#/admin/collections", label: "Collections", roles: ["administrator"] },
   { hash: "#/admin/ingest", label: "Ingest", roles: ["administrator"] },
   { hash: "#/admin/users", label: "Users and tokens", roles: ["administrator"] },
+  { hash: "#/admin/models", label: "Models", roles: ["administrator"] },
   { hash: "#/audit", label: "Audit", roles: ["auditor", "supervisor", "administrator"] },
   { hash: "#/reports", label: "Reports", roles: ["auditor", "supervisor", "administrator"] },
   { hash: "#/incidents", label: "Incidents", roles: null },
@@ -85,6 +87,7 @@ const ROUTES = [
   [/^\/admin\/collections\/([^/]+)$/, galleryView, ["administrator"]],
   [/^\/admin\/ingest$/, ingestView, ["administrator"]],
   [/^\/admin\/users$/, usersView, ["administrator"]],
+  [/^\/admin\/models$/, modelsView, ["administrator"]],
   [/^\/audit$/, auditView, ["auditor", "supervisor", "administrator"]],
   [/^\/policy$/, policyView, null],
   [/^\/incidents$/, incidentsView, null],

@@ -63,11 +63,11 @@ export async function modelsView(app) {
   }
 
   function render(s) {
-    const switchButton = h("button", { type: "button", id: "switch", disabled: s.can_switch ? null : "" }, s.migration ? `Switch to ${s.migration.target}` : "Switch");
+    const switchButton = h("button", { type: "button", id: "switch", disabled: !s.can_switch }, s.migration ? `Switch to ${s.migration.target}` : "Switch");
     switchButton.addEventListener("click", () =>
       act(switchButton, `Switch every search of this gallery to ${s.migration.target}? The old vectors are kept until dropped.`, "Switch", "/models/migration/switch", { target: s.migration.target }),
     );
-    const backButton = h("button", { type: "button", class: "secondary", id: "switch-back", disabled: s.can_switch_back ? null : "" }, s.previous ? `Switch back to ${s.previous}` : "Switch back");
+    const backButton = h("button", { type: "button", class: "secondary", id: "switch-back", disabled: !s.can_switch_back }, s.previous ? `Switch back to ${s.previous}` : "Switch back");
     backButton.addEventListener("click", () =>
       act(backButton, `Switch the gallery back to ${s.previous}?`, "Switch back", "/models/migration/switch-back"),
     );

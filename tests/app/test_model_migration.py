@@ -140,13 +140,13 @@ def test_migrate_makes_the_vectors_a_fresh_ingest_with_the_new_model_makes(ws: S
 
 def _pass(ws: Service, migration_id: int, **kw: Any) -> Any:
     g = ws.gallery
-    spec, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
+    _, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
     return MigrationPass(g, migration_id, spec, key, g.model_key, workers=0, **kw)
 
 
 def test_an_interrupted_pass_keeps_whole_results_and_the_next_does_the_rest(ws: Service) -> None:
     g = ws.gallery
-    spec, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
+    _, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
     opened, resumed = rows.open_migration(g.catalog.engine, TARGET, key, g.model_key, "admin")
     assert not resumed
 

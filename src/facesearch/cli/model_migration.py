@@ -85,10 +85,11 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
             table = Table(title="Model migration", show_header=False)
             _rows(table, status)
             if report is not None:
+                where = report.executor or "nothing to do"
                 table.add_row(
                     "this run",
                     f"{report.made:,} faces in {report.seconds:.1f} s "
-                    f"({report.faces_per_second:.1f} faces/s, {report.executor or 'nothing to do'})",
+                    f"({report.faces_per_second:.1f} faces/s, {where})",
                 )
             console.print(table)
             for face_id, reason in status.errors.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -63,14 +63,22 @@ class MigrationStatus:
         return out
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes: they were stored in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def status_of(row: ModelMigration) -> MigrationStatus:
     errors = dict(list((row.errors or {}).items())[:SHOWN_ERRORS])
     return MigrationStatus(
         id=row.id, target=row.target, target_model_key=row.target_model_key,
         source_model_key=row.source_model_key, state=row.state, total=row.total,
         done=row.done, from_crop=row.from_crop, failed=row.failed, errors=errors,
-        started_by=row.started_by, started_at=row.started_at, updated_at=row.updated_at,
-        finished_at=row.finished_at, switched_at=row.switched_at, switched_by=row.switched_by,
+        started_by=row.started_by, started_at=_utc(row.started_at),
+        updated_at=_utc(row.updated_at), finished_at=_utc(row.finished_at),
+        switched_at=_utc(row.switched_at), switched_by=row.switched_by,
     )  # fmt: skip
 
 

@@ -140,7 +140,7 @@ def test_migrate_makes_the_vectors_a_fresh_ingest_with_the_new_model_makes(ws: S
 
 def _pass(ws: Service, migration_id: int, **kw: Any) -> Any:
     g = ws.gallery
-    _, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
+    spec, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
     return MigrationPass(g, migration_id, spec, key, g.model_key, workers=0, **kw)
 
 

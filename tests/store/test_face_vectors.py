@@ -56,7 +56,7 @@ def _faces(catalog: SqlCatalog, n: int, cipher: Cipher | None = None) -> list[in
                     model=SOURCE,
                     embedding=b"\0" * 8,
                     crop=f"c{i}",
-                )  # fmt: skip
+                )
             )
         s.flush()
         return list(s.scalars(select(FaceRow.id).order_by(FaceRow.id)))

@@ -144,7 +144,9 @@ def _pass(ws: Service, migration_id: int, **kw: Any) -> Any:
     return MigrationPass(g, migration_id, spec, key, g.model_key, workers=0, **kw)
 
 
-def test_an_interrupted_pass_keeps_whole_results_and_the_next_does_the_rest(ws: Service) -> None:
+def test_an_interrupted_pass_keeps_whole_results_and_the_next_does_the_rest(
+    ws: Service, tmp_path: Path, astronaut: Any
+) -> None:
     g = ws.gallery
     _, key = target_of(gallery_manifest(g.data_dir, g.catalog), TARGET, g.pipeline_settings)
     opened, resumed = rows.open_migration(g.catalog.engine, TARGET, key, g.model_key, "admin")
@@ -164,11 +166,22 @@ def test_an_interrupted_pass_keeps_whole_results_and_the_next_does_the_rest(ws: 
         kept,
         8,
     )
-    # the application resumes the same migration and makes only the rest
-    done = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0)
-    assert done.id == opened.id and done.state == "ready" and done.done == 8
+    # the application resumes the same migration and makes only the rest; a photo ingested
+    # during it (with SFace) is picked up before it says ready
+    new_photo = write_image(tmp_path / "later" / "crop.png", astronaut[0:260, 120:400])
+    ingested: list[int] = []
+
+    def ingest_once(p: MigrationProgress) -> None:
+        if not ingested:
+            report = ws.library.ingest(admin(ws), [new_photo.parent], workers=0, second_pass=False)
+            ingested.append(report.faces_indexed)
+
+    done = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0, on_progress=ingest_once)
+    assert ingested == [1]
+    assert done.id == opened.id and done.state == "ready" and done.done == done.total == 9
     assert ws.migrations.last_report is not None
-    assert ws.migrations.last_report.made == 8 - kept
+    assert ws.migrations.last_report.made == 9 - kept
+    assert fv.missing_faces(g.catalog.engine, g.model_key, key) == 0
 
 
 def test_a_face_whose_original_is_gone_is_made_from_its_crop_and_counted(ws: Service) -> None:

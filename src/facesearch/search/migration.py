@@ -437,8 +437,13 @@ class MigrationPass:
         must = final or len(done.vectors) >= self.max_waiting
         writer = self.gallery.writer
         with contextlib.ExitStack() as stack:
-            if must:
-                stack.enter_context(writer.hold(WRITER))
+            if must:  # the pass pauses until the other writer (a long ingest) is done
+                while True:
+                    try:
+                        stack.enter_context(writer.hold(WRITER))
+                        break
+                    except WriterBusyError:
+                        self._emit()
             elif not stack.enter_context(writer.try_hold(WRITER)):
                 return
             made = {i: (v, done.sources.get(i, fv.FROM_PHOTO)) for i, v in done.vectors.items()}
@@ -456,7 +461,7 @@ class MigrationPass:
         """The last commit, then the row's true figures and state."""
         try:
             self._commit(final=True)
-        except WriterBusyError:  # the last group is redone by the next run
+        except KeyboardInterrupt:  # stopped while waiting for the writer lock: redone later
             self.report.interrupted = True
         counts = fv.face_vector_counts(self.engine, self.target_key, of_model=self.source_key)
         self.report.missing = fv.missing_faces(self.engine, self.source_key, self.target_key)

@@ -34,7 +34,7 @@ from facesearch.search.migration import MigrationPass, target_of
 from facesearch.settings import Settings
 from facesearch.store import face_vectors as fv
 from facesearch.store import model_migrations as rows
-from facesearch.store.schema import FaceRow, Image
+from facesearch.store.schema import FaceRow, FaceVector, Image
 
 TARGET = "test-resnet"
 
@@ -186,25 +186,44 @@ def test_an_interrupted_pass_keeps_whole_results_and_the_next_does_the_rest(
 
 def test_a_face_whose_original_is_gone_is_made_from_its_crop_and_counted(ws: Service) -> None:
     g = ws.gallery
-    with g.catalog.session() as s:
-        image_id, original = s.execute(
-            select(Image.id, Image.original).where(Image.path.like("%other_0.png"))
-        ).one()
-        face_ids = list(s.scalars(select(FaceRow.id).where(FaceRow.image_id == image_id)))
-    assert original is not None and face_ids
-    g.blobs.delete(original)
-    status = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0)
-    assert status.state == "ready" and status.from_crop == len(face_ids) and status.done == 8
-    with g.catalog.session() as s:
-        from facesearch.store.schema import FaceVector
 
+    def image_of(name: str) -> tuple[str, list[tuple[int, str, bool]]]:
+        with g.catalog.session() as s:
+            image_id, original = s.execute(
+                select(Image.id, Image.original).where(Image.path.like(f"%{name}"))
+            ).one()
+            faces = s.execute(
+                select(FaceRow.id, FaceRow.crop, FaceRow.searchable).where(
+                    FaceRow.image_id == image_id
+                )
+            ).all()
+        return original, [(int(i), c, bool(v)) for i, c, v in faces]
+
+    original, faces = image_of("other_0.png")
+    face_ids = [f[0] for f in faces]
+    g.blobs.delete(original)
+    # and a face with neither its original nor its crop: it fails, with why
+    lost_original, lost = image_of("astronaut_flipped.jpg")
+    (lost_id, lost_crop, searchable) = lost[0]
+    assert searchable and len(lost) == 1
+    g.blobs.delete(lost_original)
+    g.blobs.delete(lost_crop)
+    status = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0)
+    assert status.state == "failed" and status.failed == 1 and status.done == 7
+    assert status.errors == {str(lost_id): "its original and its crop are missing"}
+    assert status.from_crop == len(face_ids)
+    with g.catalog.session() as s:
         sources = dict(s.execute(select(FaceVector.face_id, FaceVector.source)).all())
     assert {sources[i] for i in face_ids} == {"crop"}
-    assert sum(1 for v in sources.values() if v == "photo") == 8 - len(face_ids)
+    assert sum(1 for v in sources.values() if v == "photo") == 7 - len(face_ids)
     # the crop's vector is of the same face, if less exact than the photo's
     fresh = fresh_vectors(ws, ws.photos)  # type: ignore[attr-defined]
     made = fv.read_face_vectors(g.catalog.engine, g.cipher, status.target_model_key, face_ids)
     assert float(made[face_ids[0]] @ fresh[("other_0.png", 0)]) > 0.8
+    # once the face is removed, running it again says ready (nothing else to do)
+    ws.gallery.remove_faces([lost_id])
+    again = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0)
+    assert again.id == status.id and again.state == "ready" and again.failed == 0
 
 
 def test_the_command_line_migrates_and_shows_the_status(ws: Service, monkeypatch: Any) -> None:

@@ -42,6 +42,7 @@ from facesearch.store.crypto import (
     Keyring,
     generate_key,
 )
+from facesearch.store.face_vectors import rotate_face_vectors
 from facesearch.store.keysource import read_key_file
 from facesearch.store.rotation import (
     Budget,
@@ -69,6 +70,7 @@ STAGES = (
     "suppressions",
     "media-faces",
     "standing",
+    "face-vectors",  # other recognizers' vectors (model migrations)
 )
 
 
@@ -268,6 +270,8 @@ class Keys:
                 on_cursor=cursor,
                 budget=budget,
             )
+        if stage == "face-vectors":  # other recognizers' vectors (model migrations)
+            return rotate_face_vectors(sessions, keys, on_progress=on_progress, spend=budget.spend)
         if stage == "index":
             if gallery.backends.vector_store.kind != "faiss":
                 return 0  # Milvus keeps its vectors itself (docs/security.md)

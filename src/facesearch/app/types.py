@@ -5,6 +5,7 @@ helpers they format them with. ``serve/`` and ``cli/`` import these from here (a
 or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
+from facesearch.app.model_migration import MigrationError, MigrationProgress, MigrationStatus
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
@@ -79,6 +80,9 @@ __all__ = [
     "EntryFilter",
     "Identification",
     "IncidentView",
+    "MigrationError",
+    "MigrationProgress",
+    "MigrationStatus",
     "MultiSearchOutcome",
     "NewAuthorisation",
     "NewBasis",

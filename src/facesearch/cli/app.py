@@ -18,6 +18,7 @@ from facesearch.cli.incidents import register as register_incidents
 from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
+from facesearch.cli.model_migration import register as register_model_migration
 from facesearch.cli.model_switch import register as register_model_switch
 from facesearch.cli.originals import register as register_originals
 from facesearch.cli.reports import register as register_reports
@@ -71,11 +72,15 @@ register_incidents(app, service_for)
 register_standing(app, service_for)
 register_reports(app, service_for)
 register_authorisations(app, service_for)
-# the gallery's recognizer: switch, switch back, drop kept vectors (a minimal "models" group
-# until the models commands' own group, cli/models.py, is merged: register on that one)
-models_app = typer.Typer(help="The recognizers of the gallery.", no_args_is_help=True)
-register_model_switch(models_app, service_for)
+
+
+# the models group (the lead merges it with cli/models.py): migrate, status
+models_app = typer.Typer(
+    help="Recognizers: move the gallery to another model.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
+register_model_migration(models_app, service_for)
+register_model_switch(models_app, service_for)  # switch, switch-back, drop
 
 
 def main() -> None:

@@ -95,7 +95,9 @@ def test_switch_while_searching_back_and_drop(service, scratch, agency_model, pr
     sface_key = svc.gallery.model_key
     agency_key = add_agency_model(data, agency_model, calibrate=True)
     assert agency_key == scratch.model_key
-    assert fill_target_vectors(svc.gallery, scratch) == len(names)
+    migrated = svc.migrations.start_or_resume(_admin(svc), AGENCY, workers=0)  # the real pass
+    assert migrated.state == "ready" and migrated.done == len(names)
+    assert svc.model_switch.status(_admin(svc)).can_switch
     request = SearchRequest(k=K)
     before = svc.searches.engine_search(probe, K, request)
     assert before.model == sface_key
@@ -117,7 +119,7 @@ def test_switch_while_searching_back_and_drop(service, scratch, agency_model, pr
             while not stop.is_set() or (len(results) < 6 and not errors):
                 try:
                     results.append(svc.searches.engine_search(probe, K, request))
-                except Exception as exc:  # noqa: BLE001  (every failure is the finding)
+                except Exception as exc:
                     errors.append(exc)
                     return
 

@@ -48,8 +48,9 @@ def scratch_gallery(data_dir: Path, agency_model: tuple[Path, Path], photos: Pat
 def _faces(gallery: Gallery) -> dict[tuple[str, int], tuple[int, str, bytes]]:
     with gallery.catalog.session() as s:
         rows = s.execute(
-            select(Image.path, FaceRow.face_index, FaceRow.id, FaceRow.model, FaceRow.embedding)
-            .join(Image, Image.id == FaceRow.image_id)
+            select(
+                Image.path, FaceRow.face_index, FaceRow.id, FaceRow.model, FaceRow.embedding
+            ).join(Image, Image.id == FaceRow.image_id)
         ).all()
     return {(Path(p).name, i): (fid, model, emb) for p, i, fid, model, emb in rows}
 

@@ -45,13 +45,15 @@ from facesearch.govern.users import Role, require_user
 from facesearch.models.manifest import STORE, Manifest, ModelSpec
 from facesearch.search.calibration import gallery_manifest
 from facesearch.store import generation
+from facesearch.store import model_migrations as migration_rows
 from facesearch.store import switch as switch_sql
+from facesearch.store.model_migrations import MigrationStatus
 from facesearch.store.recognizers import ActiveRecognizer, read_active, set_active
 from facesearch.store.schema import ModelMigration
+from facesearch.store.switch import latest_migration
 
 __all__ = [
     "DropReport",
-    "MigrationInfo",
     "ModelSwitch",
     "ModelsStatus",
     "SwitchRefusedError",
@@ -97,47 +99,6 @@ class DropReport:
 
 
 @dataclass(frozen=True)
-class MigrationInfo:
-    id: int
-    target: str
-    target_model_key: str
-    source_model_key: str
-    state: str
-    total: int
-    done: int
-    from_crop: int
-    failed: int
-    errors: dict[str, str]
-    started_by: str
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    switched_at: datetime | None
-    switched_by: str | None
-
-    @classmethod
-    def of(cls, row: ModelMigration) -> MigrationInfo:
-        return cls(
-            id=int(row.id),
-            target=row.target,
-            target_model_key=row.target_model_key,
-            source_model_key=row.source_model_key,
-            state=row.state,
-            total=int(row.total),
-            done=int(row.done),
-            from_crop=int(row.from_crop),
-            failed=int(row.failed),
-            errors=dict(row.errors or {}),
-            started_by=row.started_by,
-            started_at=row.started_at,
-            updated_at=row.updated_at,
-            finished_at=row.finished_at,
-            switched_at=row.switched_at,
-            switched_by=row.switched_by,
-        )
-
-
-@dataclass(frozen=True)
 class ModelsStatus:
     active: str
     active_model_key: str
@@ -147,7 +108,7 @@ class ModelsStatus:
     previous_model_key: str | None
     can_switch_back: bool
     switch_back_blockers: list[str]
-    migration: MigrationInfo | None
+    migration: MigrationStatus | None  # the latest model migration
     can_switch: bool  # the latest migration is open and its target covers every face
     switch_blockers: list[str]
 
@@ -224,13 +185,16 @@ class ModelSwitch:
     def switch_back(self, who: Principal) -> SwitchReport:
         """Move the gallery back to the recognizer it searched with before the last switch
         (its vectors were kept; faces added since need one made by a migration first)."""
-        action, asked = "models.switch_back", {}
+        action = "models.switch_back"
+        asked: dict[str, Any] = {}
         self.ctx.require(who, action, Role.ADMINISTRATOR)
         with self.ctx.writing("model switch back"):
             manifest = self._manifest()
             state = self._state()
             if state is None or not state.previous:
-                self._refuse(who, action, "the gallery was never switched: nothing to go back to", asked)
+                self._refuse(
+                    who, action, "the gallery was never switched: nothing to go back to", asked
+                )
             asked = {"target": state.previous}
             if state.previous not in manifest.models:
                 self._refuse(
@@ -299,7 +263,9 @@ class ModelSwitch:
                 by=who.username,
             )
             generation.bump(s)
-            standing = {m.kind: int(m.switch(s, source.vectors_key, goal.vectors_key)) for m in moves}
+            standing = {
+                m.kind: int(m.switch(s, source.vectors_key, goal.vectors_key)) for m in moves
+            }
             migration = (
                 switch_sql.record_switch(
                     s,
@@ -402,8 +368,7 @@ class ModelSwitch:
         active = self._active()
         with self.ctx.governance.session() as s:
             state = read_active(s)
-            row = switch_sql.latest_migration(s)
-            migration = None if row is None else MigrationInfo.of(row)
+            migration = migration_rows.status_of(row) if (row := latest_migration(s)) else None
             back = self._back_blockers(s, manifest, state, active)
             ahead = self._switch_blockers(s, manifest, migration, active)
         return ModelsStatus(
@@ -444,7 +409,7 @@ class ModelSwitch:
         self,
         s: Session,
         manifest: Manifest,
-        migration: MigrationInfo | None,
+        migration: MigrationStatus | None,
         active: Recognizer,
     ) -> list[str]:
         if migration is None:

@@ -123,12 +123,11 @@ __all__ = [
 ]
 
 # the recognizer switch (app/model_switch.py)
-from facesearch.app.model_switch import (  # noqa: E402
+from facesearch.app.model_switch import (
     DropReport,
-    MigrationInfo,
     ModelsStatus,
     SwitchRefusedError,
     SwitchReport,
 )
 
-__all__ += ["DropReport", "MigrationInfo", "ModelsStatus", "SwitchRefusedError", "SwitchReport"]
+__all__ += ["DropReport", "ModelsStatus", "SwitchRefusedError", "SwitchReport"]

@@ -99,7 +99,9 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
         ctx: typer.Context,
         model_key: Annotated[
             str,
-            typer.Argument(help="The model key (or name) whose kept vectors go.", show_default=False),
+            typer.Argument(
+                help="The model key (or name) whose kept vectors go.", show_default=False
+            ),
         ],
         yes: YesOption = False,
         json_out: JsonOption = False,

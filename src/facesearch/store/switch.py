@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Exists
 
 from facesearch.store.schema import FaceRow, FaceVector, ModelMigration
 
@@ -48,7 +49,7 @@ class SwapCounts:
     kept: int  # faces of the source model left on it (no target vector; none searchable)
 
 
-def _has_vector(model_key: str):  # type: ignore[no-untyped-def]
+def _has_vector(model_key: str) -> Exists:
     return exists().where(and_(FaceVector.face_id == FaceRow.id, FaceVector.model == model_key))
 
 
@@ -117,9 +118,7 @@ def swap_vectors(session: Session, source_key: str, target_key: str) -> SwapCoun
     session.execute(
         delete(FaceVector)
         .where(FaceVector.model == target_key)
-        .where(
-            FaceVector.face_id.in_(select(FaceRow.id).where(FaceRow.model == target_key))
-        )
+        .where(FaceVector.face_id.in_(select(FaceRow.id).where(FaceRow.model == target_key)))
         .execution_options(synchronize_session=False)
     )
     kept = model_faces(session, source_key, searchable_only=False)

@@ -22,8 +22,8 @@ class MigrationOut(Out):
     failed: int
     errors: dict[str, str] = Field(description="face id -> why")
     started_by: str
-    started_at: UtcDateTime
-    updated_at: UtcDateTime
+    started_at: UtcDateTime | None
+    updated_at: UtcDateTime | None
     finished_at: UtcDateTime | None
     switched_at: UtcDateTime | None
     switched_by: str | None

@@ -46,7 +46,7 @@ def _faces(
         for i in range(n):
             s.add(FaceRow(image_id=image.id, face_index=i, x=0.0, y=0.0, w=30.0, h=40.0,
                           landmarks=[[1.0, 2.0]] * 5, detector_score=0.9, quality=0.8,
-                          sharpness=1.0, yaw=0.0, searchable=True if searchable is None else searchable(i),
+                          sharpness=1.0, yaw=0.0, searchable=bool(searchable(i)),
                           model=SOURCE, embedding=b""))  # fmt: skip
         s.flush()
         ids = list(s.scalars(select(FaceRow.id).order_by(FaceRow.id)))
@@ -85,8 +85,8 @@ def test_swap_back_and_drop(catalog: SqlCatalog) -> None:
     with catalog.session() as s:
         assert sw.missing_vectors(s, SOURCE, TARGET) == 1
     with catalog.session() as s:  # face 3 gets its vector: only the flagged face lacks one
-        s.add(FaceVector(face_id=ids[3], model=TARGET, source="crop",
-                         embedding=seal_embedding(cipher, np.full(4, -3, np.float32), ids[3], TARGET)))  # fmt: skip
+        vec = seal_embedding(cipher, np.full(4, -3, np.float32), ids[3], TARGET)
+        s.add(FaceVector(face_id=ids[3], model=TARGET, source="crop", embedding=vec))
     with catalog.session() as s:
         assert sw.missing_vectors(s, SOURCE, TARGET) == 0
         counts = sw.swap_vectors(s, SOURCE, TARGET)
@@ -112,8 +112,10 @@ def test_record_switch_closes_the_open_migration(catalog: SqlCatalog) -> None:
     engine = catalog.engine
     started, _ = rows.open_migration(engine, "other", TARGET, SOURCE, "admin")
     with catalog.session() as s:
-        assert sw.record_switch(s, target="other", target_model_key=TARGET,
-                                source_model_key=SOURCE, by="admin", moved=3) == started.id  # fmt: skip
+        found = sw.record_switch(
+            s, target="other", target_model_key=TARGET, source_model_key=SOURCE, by="admin", moved=3
+        )
+        assert found == started.id
     status = rows.get(engine, started.id)
     assert status is not None and status.state == "switched" and status.switched_by == "admin"
     with catalog.session() as s:  # vectors that came another way: a row of its own

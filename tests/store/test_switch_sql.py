@@ -1,7 +1,7 @@
 """``store/switch.py`` on SQLite and PostgreSQL: the set-based swap of a gallery's vectors to
 another model and back (sealed vectors move as they are and still open under their face and
 model), the count of searchable faces lacking a target vector, dropping kept vectors, the
-migration row marked switched; and (slow) 100k faces swapped in seconds."""
+migration row marked switched; and (make test-long) 100k faces swapped in seconds."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_record_switch_closes_the_open_migration(catalog: SqlCatalog) -> None:
         assert row is not None and (row.state, row.total, row.done) == ("switched", 3, 3)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # make test-long (about 10 s: the rows' insert is most of it)
 def test_100k_faces_swap_in_seconds(tmp_path: Path) -> None:
     catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     n = 100_000

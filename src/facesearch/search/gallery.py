@@ -108,7 +108,9 @@ class Gallery:
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )
-        self._pipeline: FacePipeline | None = pipeline
+        # a pipeline given (already loaded) serves only a gallery of its recognizer
+        same = pipeline is not None and pipeline.model_key == self.model_key
+        self._pipeline: FacePipeline | None = pipeline if same else None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)

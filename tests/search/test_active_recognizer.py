@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
+from tests.conftest import SHARED_FACES
 
 from facesearch.errors import ConfigError, ModelFileError
 from facesearch.models.card import parse_card, read_card
@@ -14,8 +15,6 @@ from facesearch.models.manifest import load_manifest
 from facesearch.models.store import ModelStore
 from facesearch.search.gallery import Gallery
 from facesearch.store.recognizers import set_active
-
-from tests.conftest import SHARED_FACES
 
 PHOTOS = SHARED_FACES / "face_recognition_ageitgey"
 

@@ -45,7 +45,7 @@ from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest
 from facesearch.search.backends import Backends
-from facesearch.search.calibration import calibrated_manifest, gallery_manifest
+from facesearch.search.calibration import calibrated_manifest, gallery_manifest, index_directory
 from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
@@ -123,7 +123,7 @@ class Gallery:
             self.backends,
             self.model_key,
             self.pipeline_dim,
-            data_dir / "index",
+            index_directory(data_dir, self.manifest),
             lock=self.writer,
         )
 

@@ -168,8 +168,10 @@ def score_model(
     *,
     seed: int,
     max_impostors: int | None,
+    why: str = "",
 ) -> EvalReport:
-    """The report of an embedding pass; without bands, no figures at the operating point."""
+    """The report of an embedding pass; without bands, no figures at the operating point
+    (``why`` says so in the report's notes; default: the model is not calibrated)."""
     if thresholds is not None:
         return score_report(
             dataset, embeddings, thresholds, seed=seed, max_impostors=max_impostors
@@ -182,7 +184,8 @@ def score_model(
         report.verification.quality_bins = []
         report.verification.groups = {}
     report.notes.append(
-        f"{embeddings.model_key} has no calibration of its own: no figures at the operating "
+        why
+        or f"{embeddings.model_key} has no calibration of its own: no figures at the operating "
         "point (bands are never borrowed from another model; calibrate it with "
         "'facesearch calibrate --model')"
     )
@@ -315,7 +318,10 @@ def compare_models(
     notes: list[str] = []
 
     def unbanded(embeddings: EmbeddingSet) -> EvalReport:
-        return score_model(dataset, embeddings, None, seed=seed, max_impostors=max_impostors)
+        why = "a fusion measured here has no bands of its own: no figures at the operating point"
+        return score_model(
+            dataset, embeddings, None, seed=seed, max_impostors=max_impostors, why=why
+        )
 
     for name in dict.fromkeys(names):
         if name == current.name:

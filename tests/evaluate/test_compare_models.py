@@ -21,6 +21,7 @@ from facesearch.evaluate.compare_models import (
     rank1_at_gallery_sizes,
     wilson,
 )
+from facesearch.evaluate.featurecache import FeatureCache
 from facesearch.evaluate.identification import prepare_records
 from facesearch.evaluate.protocols import LabelledImage
 from facesearch.evaluate.runner import (
@@ -120,3 +121,18 @@ def test_a_photo_either_model_misses_has_no_face_in_the_fusion() -> None:
     other = dataset.records[1].path
     assert paired[other].second is candidate[other].embedding
     assert paired[other].embedding is current[other].embedding
+
+
+def test_feature_caches_are_keyed_by_model_and_never_mix(tmp_path: Path) -> None:
+    """Two models never share cached vectors: a cache records its models' keys, keeps them
+    through save/load, and refuses to merge with a cache of other models."""
+    _, current, candidate = _two_models(n_ids=3, per_id=2)
+    root = Path("/synthetic")
+    mine = FeatureCache.from_embeddings(current, root, "second@0")
+    theirs = FeatureCache.from_embeddings(candidate, root, "second@0")
+    assert (mine.model_key, theirs.model_key) == ("current@0", "candidate@1")
+    loaded = FeatureCache.load(mine.save(tmp_path / "cache.npz"))
+    assert loaded.model_key == "current@0" and loaded.second_model_key == "second@0"
+    assert loaded.merge(mine).len == mine.len
+    with pytest.raises(ValueError, match="different models"):
+        loaded.merge(theirs)

@@ -173,9 +173,7 @@ def score_model(
     """The report of an embedding pass; without bands, no figures at the operating point
     (``why`` says so in the report's notes; default: the model is not calibrated)."""
     if thresholds is not None:
-        return score_report(
-            dataset, embeddings, thresholds, seed=seed, max_impostors=max_impostors
-        )
+        return score_report(dataset, embeddings, thresholds, seed=seed, max_impostors=max_impostors)
     report = score_report(
         dataset, embeddings, Thresholds(math.nan, math.nan), seed=seed, max_impostors=max_impostors
     )

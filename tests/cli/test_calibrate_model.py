@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from facesearch.app.model_compare import choose_model
 from facesearch.models.card import parse_card, read_card
 from facesearch.models.manifest import load_manifest
 from facesearch.models.store import ModelStore
+from facesearch.settings import Settings
+from facesearch.store.catalog import SqlCatalog
+from facesearch.store.recognizers import set_active
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # 15 people x 10 photos: 10 500 impostor pairs, enough for FAR 1e-4
@@ -80,6 +84,7 @@ def test_compare_prints_models_side_by_side_and_the_current_one_as_plain_eval(
     assert "TAR @ FAR 1e-03" in out and "rank-1, gallery" in out and "100.00% [" in out
     assert "Wilson" in out and "optimistic" in out
     assert (tmp_path / "p" / "roc.png").read_bytes()[:8] == PNG_MAGIC
+    assert "NaN" not in compared.read_text()  # strict JSON: a missing figure is null
     d = json.loads(compared.read_text())
     rows = {m["role"]: m for m in d["models"]}
     assert [m["role"] for m in d["models"]] == ["current", "candidate", "fusion"]
@@ -101,3 +106,30 @@ def test_compare_prints_models_side_by_side_and_the_current_one_as_plain_eval(
     assert current["verification"] == alone["verification"]
     assert current["identification"] == alone["identification"]
     assert current["model"] == alone["model"]
+
+
+def test_without_a_name_the_gallerys_active_recognizer_is_measured(agency_model, tmp_path):
+    """No --model: the recognizer the catalog says the gallery searches with (no catalog, or
+    no switch: the packaged default, measured exactly as plain eval)."""
+    data_dir = _data_dir(tmp_path, agency_model)
+    settings = Settings.load(data_dir=data_dir)
+    before = choose_model(settings, None)
+    assert before.packaged_default and before.name == load_manifest().default_recognizer
+    assert not (data_dir / "catalog.db").exists()  # looking did not make a catalog
+    catalog = SqlCatalog(settings.catalog_url)
+    stored = ModelStore.of(data_dir).get("test-resnet", load_manifest())
+    with catalog.session() as session:
+        set_active(
+            session,
+            "test-resnet",
+            stored.spec.model_key,
+            previous=before.name,
+            previous_model_key=before.model_key,
+            by="test",
+        )
+    catalog.close()
+    after = choose_model(settings, None)
+    assert after.name == "test-resnet" and not after.packaged_default
+    assert after.stored is not None and after.thresholds is None  # not calibrated: no bands
+    assert not after.pipeline.second_model  # an agency model is scored alone
+    assert after.model_key == stored.spec.model_key

@@ -23,7 +23,7 @@ from facesearch.evaluate.compare_models import (
 )
 from facesearch.evaluate.featurecache import FeatureCache
 from facesearch.evaluate.identification import prepare_records
-from facesearch.evaluate.protocols import LabelledImage
+from facesearch.evaluate.protocols import LabelledImage, VerificationPair
 from facesearch.evaluate.runner import (
     NO_FACE,
     Dataset,
@@ -136,3 +136,29 @@ def test_feature_caches_are_keyed_by_model_and_never_mix(tmp_path: Path) -> None
     assert loaded.merge(mine).len == mine.len
     with pytest.raises(ValueError, match="different models"):
         loaded.merge(theirs)
+
+
+def test_a_pair_protocol_is_compared_on_its_pairs_with_parts_by_fold() -> None:
+    identities, current, candidate = _two_models(n_ids=30, per_id=4)
+    paths = [r.path for r in identities.records]
+    rng = np.random.default_rng(1)
+    pairs = []
+    for k in range(400):
+        same = k % 2 == 0
+        i = int(rng.integers(30))
+        j = i if same else (i + 1 + int(rng.integers(29))) % 30
+        a, b = rng.choice(4, 2, replace=False)
+        pairs.append(VerificationPair(paths[4 * i + a], paths[4 * j + b], same, fold=k % 10))
+    dataset = Dataset("pairs", Path("/synthetic"), pairs=tuple(pairs))
+    assert gallery_sizes(dataset) == ([], [])  # no identities: no rank-1
+
+    def report_of(emb: EmbeddingSet):  # type: ignore[no-untyped-def]
+        return evaluate(dataset, emb, Thresholds(0.5, 0.6))
+
+    row = fusion_row("both", dataset, current, candidate, report_of, seed=3, sizes=[])
+    assert row.fusion is not None and row.fusion["parts"] == 5
+    assert "protocol folds" in row.fusion["rule"]
+    acc = row.figures["accuracy_10fold"]
+    assert acc is not None and acc.n == 400
+    assert row.report.verification.n_genuine == 200  # type: ignore[union-attr]
+    assert not any(name.startswith("rank1") for name in row.figures)

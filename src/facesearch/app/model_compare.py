@@ -350,6 +350,20 @@ def compare_models(
     return Comparison(dataset, rows, size_names, notes)
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (figures that do not exist), so that any
+    JSON reader takes the file."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if hasattr(value, "tolist"):
+        return strict_json(value.tolist())
+    return value
+
+
 def write_comparison(
     comparison: Comparison, *, name: str, out: Path | None, json_file: Path | None
 ) -> list[Path]:
@@ -362,7 +376,10 @@ def write_comparison(
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(
-            json.dumps(comparison.to_dict(), indent=2, default=_json_default) + "\n",
+            json.dumps(
+                strict_json(comparison.to_dict()), indent=2, default=_json_default, allow_nan=False
+            )
+            + "\n",
             encoding="utf-8",
         )
         written.append(json_file)

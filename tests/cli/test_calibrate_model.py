@@ -63,6 +63,15 @@ def test_calibrate_model_writes_the_store_models_own_bands(shared_faces, agency_
     assert record["n_genuine"] == 15 * 45 and record["n_impostor"] == 150 * 149 // 2 - 675
     assert record["figures"]["far_1e-03"]["tar"] > 0.9
     assert record["far_thresholds"]["far_1e-04"] <= strong  # rounded up, never down
+    # eval --model measures it alone, at its own bands
+    report_file = tmp_path / "eval.json"
+    common = ["eval", orl, *_includes(FIVE), "--model", "test-resnet", "--json", str(report_file)]
+    result = CliRunner().invoke(_app(), [*common, "--data-dir", str(data_dir), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(report_file.read_text())
+    assert d["model"]["key"] == stored.spec.model_key
+    assert d["model"]["thresholds"] == {"match": match, "strong": strong}
+    assert d["verification"]["at_thresholds"]["match"]["threshold"] == match
 
 
 @pytest.mark.shared_data

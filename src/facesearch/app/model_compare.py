@@ -325,11 +325,19 @@ def compare_models(
         if name == current.name:
             notes.append(f"{name} is the current model: shown once")
             continue
-        choice = choose_model(settings, name, fusion=False)
-        embeddings = embed_model(dataset, choice, workers=workers, on_progress=on_progress)
-        report = score_model(
-            dataset, embeddings, choice.thresholds, seed=seed, max_impostors=max_impostors
+        report = evaluate_model(
+            dataset,
+            settings=settings,
+            name=name,
+            fusion=fusion,
+            flip=False,
+            workers=workers,
+            seed=seed,
+            max_impostors=max_impostors,
+            on_progress=on_progress,
+            note=note,
         )
+        embeddings = report.embeddings
         rows.append(model_row(name, CANDIDATE, report, seed=seed, sizes=sampled))
         rows.append(
             fusion_row(

@@ -28,19 +28,20 @@ GroupsOption = Annotated[
 
 def print_groups(run: GroupRun) -> None:
     """The per-group table of each label column, the flags, and the files written."""
-    from facesearch.app.group_eval import column_header, column_rows, flag_text, rate_text
+    from facesearch.app.group_eval import column_header, column_rows, flag_text, rate_short
 
     r = run.report
     for col in r.columns:
         table = Table(title=f"by {col.column} at threshold {r.threshold:.4f}")
         for name in column_header(r.gallery_sizes):
             table.add_column(name, overflow="fold")
-        for row in column_rows(col, r.gallery_sizes):
+        for row in column_rows(col, r.gallery_sizes, rate_short):
             table.add_row(*row)
         console.print(table)
+    console.print("rates: percent, errors (or hits) / pairs (or probes), [Wilson 95% interval]")
     if r.age is not None:
-        bands = ", ".join(f"{k}: {rate_text(v)}" for k, v in r.age.bands.items())
-        gaps = ", ".join(f"{k}: {rate_text(v)}" for k, v in r.age.gaps.items())
+        bands = ", ".join(f"{k}: {rate_short(v)}" for k, v in r.age.bands.items())
+        gaps = ", ".join(f"{k}: {rate_short(v)}" for k, v in r.age.gaps.items())
         console.print(f"FNMR by age band: {bands}\nFNMR by age gap (years): {gaps}")
     flags = r.flags
     console.print(

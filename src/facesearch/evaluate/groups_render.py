@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from facesearch.evaluate.groups_report import (
-    METHOD,
     ColumnReport,
     GroupReport,
     Rate,
     flag_text,
+    method_paragraphs,
 )
 from facesearch.evaluate.metrics import roc_curve
 from facesearch.govern.report_pdf import _find_font
@@ -40,6 +40,14 @@ def rate_text(r: Rate) -> str:
     if ci is None:
         return "no pairs"
     return f"{_pct(r.rate)} [{100 * ci[0]:.1f}%, {100 * ci[1]:.1f}%] ({r.count}/{r.n})"
+
+
+def rate_short(r: Rate) -> str:
+    """``1.2% 7/600 [0.6-2.4]``: the terminal's narrower form of :func:`rate_text`."""
+    ci = r.ci95
+    if ci is None or r.rate is None:
+        return "-"
+    return f"{100 * r.rate:.1f}% {r.count}/{r.n} [{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]"
 
 
 def det_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +92,7 @@ def det_png(column: ColumnReport, threshold: float) -> bytes | None:
     ax.set_xlabel("FMR (false match rate, impostor pairs within the group)")
     ax.set_ylabel("FNMR (false non-match rate)")
     ax.set_title(f"DET by {column.column} (dots: operating threshold {threshold:.4f})")
+    fig.text(0.01, 0.01, "rates of 0 are drawn at 1/(2 x pairs)", fontsize="x-small")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
@@ -92,7 +101,9 @@ def det_png(column: ColumnReport, threshold: float) -> bytes | None:
     return buf.getvalue()
 
 
-def column_rows(column: ColumnReport, sizes: list[str]) -> list[list[str]]:
+def column_rows(
+    column: ColumnReport, sizes: list[str], fmt: Callable[[Rate], str] = rate_text
+) -> list[list[str]]:
     rows = []
     for g in column.groups:
         rows.append(
@@ -100,16 +111,16 @@ def column_rows(column: ColumnReport, sizes: list[str]) -> list[list[str]]:
                 g.value,
                 str(g.n_identities),
                 str(g.n_images),
-                rate_text(g.fnmr),
-                rate_text(g.fmr_within),
-                rate_text(g.fmr_across),
-                *(rate_text(g.rank1[s]) for s in sizes),
+                fmt(g.fnmr),
+                fmt(g.fmr_within),
+                fmt(g.fmr_across),
+                *(fmt(g.rank1[s]) for s in sizes),
                 ", ".join(g.flags) or "-",
             ]
         )
     if column.mixed_genuine.n:
         blank = ["-"] * (len(sizes) + 2)
-        rows.append(["(pairs across groups)", "-", "-", rate_text(column.mixed_genuine), *blank])
+        rows.append(["(pairs across groups)", "-", "-", fmt(column.mixed_genuine), *blank])
     return rows
 
 
@@ -147,7 +158,7 @@ def _facts(report: GroupReport) -> list[tuple[str, str]]:
         ("created", report.created_at),
         ("data set", report.dataset),
         ("group labels", report.labels_file),
-        ("model", report.model_key),
+        ("model", f"{report.model_key} ({report.scoring})" if report.scoring else report.model_key),
         ("operating threshold", f"{report.threshold:.4f} (match band)"),
         ("disparity factor", f"{report.disparity_factor:g} ({report.factor_source})"),
         ("photos scored", str(report.n_images)),
@@ -207,7 +218,9 @@ def render_html(report: GroupReport, plots: dict[str, bytes | None]) -> str:
     parts += [
         "<h2>Method</h2>",
         "<p>Rates are shown as rate [95% interval] (errors or hits / pairs or probes).</p>",
-        f"<pre>{e(METHOD)}</pre>",
+        "<ul>",
+        *(f"<li>{e(p)}</li>" for p in method_paragraphs()),
+        "</ul>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -283,5 +296,7 @@ def render_pdf(report: GroupReport, plots: dict[str, bytes | None], author: str)
         text(8, "", f"note: {note}")
     pdf.ln(2)
     text(12, "B", "Method")
-    text(8, "", "Rates: rate [95% interval] (errors or hits / pairs or probes).\n" + METHOD)
+    text(8, "", "Rates: rate [95% interval] (errors or hits / pairs or probes).")
+    for paragraph in method_paragraphs():
+        text(8, "", "- " + paragraph)
     return bytes(pdf.output())

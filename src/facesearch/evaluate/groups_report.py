@@ -74,7 +74,15 @@ def wilson_interval(errors: int, n: int, z: float = Z95) -> tuple[float, float] 
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if errors == 0 else max(0.0, centre - half)
+    high = 1.0 if errors == n else min(1.0, centre + half)
+    return low, high
+
+
+def method_paragraphs() -> list[str]:
+    """:data:`METHOD` as one paragraph per point (for HTML and PDF)."""
+    points = METHOD.strip().removeprefix("* ").split("\n* ")
+    return [" ".join(line.strip() for line in p.splitlines()) for p in points]
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ class AgeReport:
 class GroupReport:
     dataset: str
     model_key: str
+    scoring: str  # the embedding variant scored (e.g. fused with the second recognizer)
     threshold: float
     disparity_factor: float
     factor_source: str
@@ -215,6 +224,7 @@ class GroupReport:
             "dataset": self.dataset,
             "labels_file": self.labels_file,
             "model_key": self.model_key,
+            "scoring": self.scoring,
             "threshold": self.threshold,
             "disparity_factor": self.disparity_factor,
             "disparity_factor_from": self.factor_source,
@@ -236,6 +246,7 @@ class GroupReport:
             "date": self.created_at,
             "dataset": self.dataset,
             "model_key": self.model_key,
+            "scoring": self.scoring,
             "threshold": self.threshold,
             "disparity_factor": self.disparity_factor,
             "columns": [c.column for c in self.columns],
@@ -466,6 +477,7 @@ def group_report(
     factor_source: str = "default",
     dataset: str,
     model_key: str,
+    scoring: str = "",
     created_at: str,
     impostors_sampled: bool = False,
     sizes: Sequence[int] = DEFAULT_GALLERY_SIZES,
@@ -495,6 +507,7 @@ def group_report(
     return GroupReport(
         dataset=dataset,
         model_key=model_key,
+        scoring=scoring,
         threshold=threshold,
         disparity_factor=disparity_factor,
         factor_source=factor_source,

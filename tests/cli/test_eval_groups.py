@@ -59,6 +59,14 @@ def test_eval_groups_writes_the_report_flags_and_feeds_accountability(shared_fac
     assert acc.exit_code == 0, acc.output
     shown = json.loads(acc.output)["accuracy_groups"]
     assert shown["flags"] == summary["flags"] and shown["date"] == summary["date"]
+    page = tmp_path / "accountability.html"
+    args = ["-d", str(data), "reports", "accountability", "--format", "html", "--out", str(page)]
+    assert CliRunner().invoke(app, args, env=users.env("admin")).exit_code == 0
+    assert "<h2>Accuracy by group</h2>" in page.read_text() and "cohort=worse" in page.read_text()
+    pdf = tmp_path / "accountability.pdf"
+    args = [*args[:5], "pdf", "--out", str(pdf)]
+    assert CliRunner().invoke(app, args, env=users.env("admin")).exit_code == 0
+    assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
 def test_eval_groups_refuses_a_bad_label_file_before_embedding(tmp_path: Path) -> None:

@@ -280,9 +280,9 @@ def test_policy_accuracy_section() -> None:
     text = default_policy().text
     three = parse_policy(text.replace("disparity_factor = 1.5", "disparity_factor = 3"))
     assert three.accuracy.disparity_factor == 3.0 and "more than 3x" in three.describe()
-    with pytest.raises(PolicyError, match="accuracy.disparity_factor"):
+    with pytest.raises(PolicyError, match=r"accuracy\.disparity_factor"):
         parse_policy(
             default_policy().text.replace("disparity_factor = 1.5", "disparity_factor = 0.9")
         )
-    with pytest.raises(PolicyError, match="accuracy.factor"):
+    with pytest.raises(PolicyError, match=r"accuracy\.factor"):
         parse_policy(default_policy().text.replace("disparity_factor = 1.5", "factor = 2"))

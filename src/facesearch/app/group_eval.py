@@ -106,7 +106,8 @@ def prepare(dataset: Dataset, csv_path: Path, data_dir: Path) -> GroupsInput:
 class GroupRun:
     report: GroupReport
     written: list[Path] = field(default_factory=list)
-    summary_file: Path | None = None
+    summary_file: Path | None = None  # None: no data directory to store the summary in
+    data_dir: Path | None = None
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -166,4 +167,4 @@ def run_groups(
         summary = {**groups.summary(), "report_files": files}
         text = json.dumps(summary, indent=2) + "\n"
         summary_file = _write(Path(data_dir) / ACCURACY_GROUPS_FILE, text.encode("utf-8"))
-    return GroupRun(groups, written, summary_file)
+    return GroupRun(groups, written, summary_file, data_dir)

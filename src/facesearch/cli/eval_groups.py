@@ -54,3 +54,8 @@ def print_groups(run: GroupRun) -> None:
         console.print(f"[dim]wrote {path}[/]")
     if run.summary_file is not None:
         console.print(f"[dim]summary for the accountability report: {run.summary_file}[/]")
+    else:
+        console.print(
+            f"[yellow]note:[/] no data directory at {run.data_dir}: the summary for the "
+            "accountability report was not stored (give --data-dir)"
+        )

@@ -271,6 +271,13 @@ def test_bad_label_files_say_which_lines(tmp_path: Path) -> None:
     assert labels.value(records[0].path, "sex") == "F"  # from the identity row
     assert labels.value(absolute, "sex") == "M"  # the image row wins
     assert labels.value(records[2].path, "sex") == ""  # unlabelled, not guessed
+    # photos of DATA that --include leaves out: their rows are skipped and counted
+    left_out = [LabelledImage(tmp_path / "p3" / "0.jpg", "p3")]
+    good.write_text("identity,path,sex\np1,,F\n,p3/0.jpg,M\np3,,M\n", encoding="utf-8")
+    labels = read_group_labels(good, records, tmp_path, outside=left_out)
+    assert labels.n_rows_outside == 2 and labels.value(records[0].path, "sex") == "F"
+    with pytest.raises(GroupLabelsError, match=r"line 3: image 'p3/0\.jpg' is not in the data"):
+        read_group_labels(good, records, tmp_path)
 
 
 def test_policy_accuracy_section() -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from facesearch.app.context import POLICY_FILE
-from facesearch.evaluate.datasets import Dataset
+from facesearch.evaluate.datasets import Dataset, load_dataset
 from facesearch.evaluate.group_labels import GroupLabels, GroupLabelsError, read_group_labels
 from facesearch.evaluate.groups_render import (
     column_header,
@@ -35,6 +35,7 @@ from facesearch.evaluate.groups_report import (
     group_report,
     scored_pairs,
 )
+from facesearch.evaluate.protocols import LabelledImage
 from facesearch.evaluate.reports import EvalReport
 from facesearch.govern.accountability import ACCURACY_GROUPS_FILE
 from facesearch.govern.policy import load_policy
@@ -57,9 +58,11 @@ __all__ = [
 IDENTITY_PROTOCOLS = ("folders", "manifest")
 
 
-def read_labels(dataset: Dataset, csv_path: Path) -> GroupLabels:
-    """The group labels of ``csv_path`` for ``dataset`` (identity folders or a manifest);
-    raises :class:`GroupLabelsError` (every problem, with its line) or ValueError."""
+def read_labels(dataset: Dataset, csv_path: Path, include: Sequence[str] = ()) -> GroupLabels:
+    """The group labels of ``csv_path`` for ``dataset`` (identity folders or a manifest, read
+    with the ``include`` patterns: rows naming photos those leave out are skipped and
+    counted); raises :class:`GroupLabelsError` (every problem, with its line) or
+    ValueError."""
     if dataset.kind not in IDENTITY_PROTOCOLS:
         raise ValueError(
             f"--groups needs photos labelled by identity (identity folders or a manifest), "
@@ -67,7 +70,12 @@ def read_labels(dataset: Dataset, csv_path: Path) -> GroupLabels:
             "identification within the set"
         )
     root = dataset.source if dataset.kind == "folders" else dataset.source.parent
-    return read_group_labels(csv_path, dataset.records, root)
+    outside: tuple[LabelledImage, ...] = ()
+    if include:
+        everything = load_dataset(dataset.source, dataset.kind, group_columns=())
+        kept = {r.path for r in dataset.records}
+        outside = tuple(r for r in everything.records if r.path not in kept)
+    return read_group_labels(csv_path, dataset.records, root, outside=outside)
 
 
 def disparity_factor(data_dir: Path) -> tuple[float, str]:
@@ -94,10 +102,12 @@ class GroupsInput:
     data_dir: Path
 
 
-def prepare(dataset: Dataset, csv_path: Path, data_dir: Path) -> GroupsInput:
+def prepare(
+    dataset: Dataset, csv_path: Path, data_dir: Path, include: Sequence[str] = ()
+) -> GroupsInput:
     """Read and check the labels and the policy first, so that a mistake in either is
     reported before the (long) embedding pass."""
-    labels = read_labels(dataset, csv_path)
+    labels = read_labels(dataset, csv_path, include)
     factor, source = disparity_factor(data_dir)
     return GroupsInput(labels, factor, source, Path(data_dir))
 

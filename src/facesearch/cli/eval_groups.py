@@ -43,6 +43,8 @@ def print_groups(run: GroupRun) -> None:
         bands = ", ".join(f"{k}: {rate_short(v)}" for k, v in r.age.bands.items())
         gaps = ", ".join(f"{k}: {rate_short(v)}" for k, v in r.age.gaps.items())
         console.print(f"FNMR by age band: {bands}\nFNMR by age gap (years): {gaps}")
+    for note in r.notes:
+        console.print(f"[dim]note: {note}[/]")
     flags = r.flags
     console.print(
         f"{len(flags)} group(s) flagged (error rate more than {r.disparity_factor:g}x the best "

@@ -192,7 +192,9 @@ def eval_command(
             )
             labels = None
             if groups is not None:
-                labels = group_eval.prepare(dataset, groups, _settings(ctx, data_dir).data_dir)
+                labels = group_eval.prepare(
+                    dataset, groups, _settings(ctx, data_dir).data_dir, include or ()
+                )
         except ValueError as exc:  # GroupLabelsError too: every problem, with its line
             raise typer.BadParameter(str(exc)) from None
         with _progress("embed", err_console.is_terminal) as update:

@@ -59,6 +59,7 @@ class GroupLabels:
     n_rows: int = 0
     n_image_rows: int = 0
     n_identity_rows: int = 0
+    n_rows_outside: int = 0  # rows naming photos or people of DATA left out (``--include``)
 
     @property
     def has_ages(self) -> bool:
@@ -130,11 +131,17 @@ def _parse_age(text: str) -> float | None:
 
 
 def read_group_labels(
-    csv_path: Path | str, records: Sequence[LabelledImage], root: Path | str
+    csv_path: Path | str,
+    records: Sequence[LabelledImage],
+    root: Path | str,
+    *,
+    outside: Sequence[LabelledImage] = (),
 ) -> GroupLabels:
     """Read ``csv_path`` against the data set's ``records`` (relative paths under ``root``).
 
-    Raises :class:`GroupLabelsError` listing every problem with its line.
+    ``outside``: photos of the data set left out of this evaluation (``--include``): rows
+    naming only those are skipped and counted, not refused. Raises
+    :class:`GroupLabelsError` listing every problem with its line.
     """
     path = Path(csv_path)
     base = Path(root)
@@ -151,6 +158,9 @@ def read_group_labels(
     by_identity: dict[str, list[Path]] = {}
     for r in records:
         by_identity.setdefault(r.identity, []).append(_key(r.path))
+    left_paths = {_key(r.path) for r in outside} - set(by_path)
+    left_ids = {r.identity for r in outside} - set(by_identity)
+    n_outside = 0
     image_rows: dict[Path, dict[str, str]] = {}
     identity_rows: dict[str, dict[str, str]] = {}
     ages: dict[Path, float] = {}
@@ -169,6 +179,9 @@ def read_group_labels(
             given = Path(where)
             image = _key(given if given.is_absolute() else base / given)
             seen = first_line.setdefault(("path", str(image)), line)
+            if image in left_paths and seen == line:
+                n_outside += 1
+                continue
             if image not in by_path:
                 problems.append((line, f"image {where!r} is not in the data set ({base})"))
                 continue
@@ -192,6 +205,9 @@ def read_group_labels(
             n_image += 1
         elif who:
             seen = first_line.setdefault(("identity", who), line)
+            if who in left_ids and seen == line:
+                n_outside += 1
+                continue
             if who not in by_identity:
                 problems.append((line, f"identity {who!r} is not in the data set ({base})"))
                 continue
@@ -223,4 +239,5 @@ def read_group_labels(
         n_rows=len(rows),
         n_image_rows=n_image,
         n_identity_rows=n_identity,
+        n_rows_outside=n_outside,
     )

@@ -186,7 +186,7 @@ def render_html(report: GroupReport, plots: dict[str, bytes | None]) -> str:
         "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.2em .5em;text-align:left;"
         "font-size:.9em}.flag{color:#a00;font-weight:bold}pre{white-space:pre-wrap}",
         "</style></head><body><h1>Accuracy by group</h1>",
-        table(["", ""], [[k, v] for k, v in _facts(report)]),
+        table(["about", ""], [[k, v] for k, v in _facts(report)]),
         "<h2>Flags</h2>",
     ]
     if flags:

@@ -497,6 +497,10 @@ def group_report(
         if len(report.groups) < 2:
             notes.append(f"{column}: fewer than two groups, nothing to compare")
     age = _age_report(labels, pairs, threshold) if labels.has_ages else None
+    if labels.n_rows_outside:
+        notes.append(
+            f"{labels.n_rows_outside} label row(s) name photos or people left out by --include"
+        )
     kept = {r.path.resolve() for r in prepared.records}
     left_out = sum(1 for p in labels.labels if p not in kept)
     if left_out:

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors, shown
+from facesearch.cli.eval_groups import GroupsOption, print_groups
 
 if TYPE_CHECKING:
     from facesearch.app.evaluation import Dataset
@@ -196,6 +197,7 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    groups: GroupsOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline.
@@ -203,14 +205,19 @@ def eval_command(
     Figures at the operating point use the search bands of the data directory (its
     calibration.json if there is one, else the packaged manifest's).
     """
-    from facesearch.app import evaluation, model_compare
+    from facesearch.app import evaluation, group_eval, model_compare
 
     with friendly_errors():
         try:
             dataset = evaluation.load_dataset(
                 data, _protocol(protocol), images=images, include=include or (), group_columns=group
             )
-        except ValueError as exc:
+            labels = None
+            if groups is not None:
+                labels = group_eval.prepare(
+                    dataset, groups, _settings(ctx, data_dir).data_dir, include or ()
+                )
+        except ValueError as exc:  # GroupLabelsError too: every problem, with its line
             raise typer.BadParameter(str(exc)) from None
         if compare is not None:
             if model is not None:
@@ -244,6 +251,16 @@ def eval_command(
         written = evaluation.write_outputs(
             report, dataset, name=data.name or str(data), out=out, json_file=json_file
         )
+        group_run = None
+        if labels is not None:
+            group_run = group_eval.run_groups(
+                report,
+                dataset,
+                labels,
+                seed=seed,
+                max_impostors=max_impostors or None,
+                out=out,
+            )
     emb = report.embeddings
     table = Table(
         title=f"{dataset.kind}: {data}  (model {emb.model_key}, {emb.variant})",
@@ -261,6 +278,8 @@ def eval_command(
         console.print(f"  [yellow]no face / unreadable[/] {shown(path)}")
     if len(missing) > 20:
         console.print(f"  ... and {len(missing) - 20} more (see the JSON report)")
+    if group_run is not None:
+        print_groups(group_run)
     for path in written:
         console.print(f"[dim]wrote {path}[/]")
 

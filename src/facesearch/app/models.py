@@ -32,6 +32,7 @@ from facesearch.app.model_smoke import (
     smoke_test,
 )
 from facesearch.app.principal import Principal
+from facesearch.errors import ModelFileError
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role, require_user
@@ -41,10 +42,21 @@ from facesearch.models.store import ModelStore, StoredModel, with_store
 from facesearch.store.recognizers import active_recognizer, read_active
 from facesearch.store.schema import FaceRow, FaceVector, ModelMigration
 
-__all__ = ["AddedModel", "ModelView", "Models", "SmokeResult", "SmokeTestFailed"]
+__all__ = [
+    "AddedModel",
+    "ModelView",
+    "Models",
+    "SmokeResult",
+    "SmokeTestFailed",
+    "UnknownModelError",
+]
 
 READERS = (Role.ADMINISTRATOR, Role.AUDITOR)
 UNFINISHED = ("running", "interrupted", "ready")  # migrations that still need their models
+
+
+class UnknownModelError(ModelFileError):
+    """No recognizer of that name, shipped or in the model store."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,17 @@ class Models:
         base = load_manifest()
         if name in base.models and base.models[name].kind.startswith("recognizer"):
             return self._shipped_view(base.models[name], self._active_key())
-        return self._view(self.store.get(name, base), self._active_key())
+        return self._view(self._stored(name, base), self._active_key())
+
+    def _stored(self, name: str, base: Manifest) -> StoredModel:
+        store = self.store
+        if name not in store.names():
+            known = ", ".join(store.names()) or "none"
+            raise UnknownModelError(
+                f"no model {name!r} in the model store (added models: {known}; "
+                "'facesearch models list' shows the shipped ones too)"
+            )
+        return store.get(name, base)
 
     def _view(self, m: StoredModel, active: str) -> ModelView:
         spec = m.spec
@@ -194,8 +216,15 @@ class Models:
         ctx.require(who, "models.add", Role.ADMINISTRATOR)
         base = load_manifest()
         card = parse_card(read_card(card_path), base)
-        people, source = self._photos(photos)  # before anything is copied: may need PyPI
         store = self.store
+        if card.name in store.names():
+            raise ModelFileError(
+                f"a model named {card.name} is already in the store ({store.root / card.name}): "
+                f"give a new file or version of it a name of its own in its card, e.g. name = "
+                f'"{card.name}-2" (and its version in version = "..."); the old one stays until '
+                f"'facesearch models remove {card.name}'"
+            )
+        people, source = self._photos(photos)  # before anything is copied: may need PyPI
         stored = store.add(onnx_path, card, added_by=who.username)
         asked = {
             "name": card.name,
@@ -238,7 +267,7 @@ class Models:
         """Remove a model from the store, unless anything still uses its vectors (the refusal
         says what, and how to drop it first). Administrators; audited."""
         base = load_manifest()
-        stored = self.store.get(name, base)  # an unknown name: said with the names there are
+        stored = self._stored(name, base)
         view = self._view(stored, self._active_key())
         asked = {"name": name}
 

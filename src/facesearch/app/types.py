@@ -5,7 +5,13 @@ helpers they format them with. ``serve/`` and ``cli/`` import these from here (a
 or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
-from facesearch.app.models import AddedModel, ModelView, SmokeResult, SmokeTestFailed
+from facesearch.app.models import (
+    AddedModel,
+    ModelView,
+    SmokeResult,
+    SmokeTestFailed,
+    UnknownModelError,
+)
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
@@ -109,6 +115,7 @@ __all__ = [
     "StandingView",
     "SuspensionView",
     "TrainingView",
+    "UnknownModelError",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

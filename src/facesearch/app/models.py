@@ -16,6 +16,7 @@ figures and calibration.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ class Models:
         view = self._view(store.get(card.name, base), self._active_key())
         return AddedModel(view, result)
 
-    def _photos(self, photos: Path | None) -> tuple[dict[str, list[Path]], str]:
+    def _photos(self, photos: Path | None) -> tuple[dict[str, builtins.list[Path]], str]:
         if photos is not None:
             return identity_photos(photos), str(photos)
         cache = Path(self.ctx.settings.demo_photos_dir)
@@ -273,7 +274,7 @@ class Models:
 
         def fn(s: Session, audit: AuditLog) -> ModelView:
             require_user(s, who.username, "models.remove", {Role.ADMINISTRATOR})
-            uses = self._uses(s, name, view.key)
+            uses = uses_of(s, name, view.key)
             if uses:
                 raise RefusedError(
                     "models.remove", f"{name} ({view.key}) is in use: {'; '.join(uses)}"
@@ -296,49 +297,48 @@ class Models:
         found: ModelView = self.ctx.governance.run(who.username, "models.remove", asked, fn)
         return found
 
-    def _uses(self, s: Session, name: str, key: str) -> list[str]:
-        """What still uses the model ``name`` (its vectors carry ``key``), each said with how
-        to end that use."""
-        uses = []
-        active = read_active(s)
-        if active is not None and (active.key == name or active.model_key == key):
-            uses.append(
-                f"it is the recognizer the gallery searches with; switch back first "
-                f"('facesearch models switch {active.previous or 'MODEL'}')"
-            )
 
-        def of_key(column: Any) -> Any:
-            return or_(column == key, column.like(f"{key}+%"))
-
-        faces = s.scalar(select(func.count()).select_from(FaceRow).where(of_key(FaceRow.model)))
-        if faces:
-            uses.append(
-                f"{faces} faces in the gallery carry its vectors; switch the gallery to "
-                f"another model first ('facesearch models migrate MODEL', then "
-                f"'facesearch models switch MODEL')"
-            )
-        kept = s.scalar(
-            select(func.count()).select_from(FaceVector).where(of_key(FaceVector.model))
+def uses_of(s: Session, name: str, key: str) -> list[str]:
+    """What still uses the model ``name`` (its vectors carry ``key``), each said with how
+    to end that use."""
+    uses = []
+    active = read_active(s)
+    if active is not None and (active.key == name or active.model_key == key):
+        uses.append(
+            f"it is the recognizer the gallery searches with; switch back first "
+            f"('facesearch models switch {active.previous or 'MODEL'}')"
         )
-        if kept:
-            uses.append(
-                f"{kept} of its vectors are kept for switching back; drop them first "
-                f"('facesearch models drop {name}')"
-            )
-        moving = s.scalars(
-            select(ModelMigration.id).where(
-                ModelMigration.state.in_(UNFINISHED),
-                or_(
-                    ModelMigration.target == name,
-                    ModelMigration.target_model_key == key,
-                    ModelMigration.source_model_key == key,
-                ),
-            )
-        ).all()
-        if moving:
-            ids = ", ".join(f"#{i}" for i in moving)
-            uses.append(
-                f"model migration {ids} to or from it is unfinished; cancel or finish it first "
-                "('facesearch models status')"
-            )
-        return uses
+
+    def of_key(column: Any) -> Any:
+        return or_(column == key, column.like(f"{key}+%"))
+
+    faces = s.scalar(select(func.count()).select_from(FaceRow).where(of_key(FaceRow.model)))
+    if faces:
+        uses.append(
+            f"{faces} faces in the gallery carry its vectors; switch the gallery to "
+            f"another model first ('facesearch models migrate MODEL', then "
+            f"'facesearch models switch MODEL')"
+        )
+    kept = s.scalar(select(func.count()).select_from(FaceVector).where(of_key(FaceVector.model)))
+    if kept:
+        uses.append(
+            f"{kept} of its vectors are kept for switching back; drop them first "
+            f"('facesearch models drop {name}')"
+        )
+    moving = s.scalars(
+        select(ModelMigration.id).where(
+            ModelMigration.state.in_(UNFINISHED),
+            or_(
+                ModelMigration.target == name,
+                ModelMigration.target_model_key == key,
+                ModelMigration.source_model_key == key,
+            ),
+        )
+    ).all()
+    if moving:
+        ids = ", ".join(f"#{i}" for i in moving)
+        uses.append(
+            f"model migration {ids} to or from it is unfinished; cancel or finish it first "
+            "('facesearch models status')"
+        )
+    return uses

@@ -34,6 +34,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 PER_PERSON = 6  # photos used of each identity folder (sorted by name)
 MAX_PEOPLE = 8
 NORM_TOLERANCE = 1e-3
+RUNS = 3  # timed runs of the recognizer for its ms/face
 # the demo photos used: whole faces only (the two partial-face crops of obama.jpg are left out:
 # they are the same photo as obama.jpg, cut off at the frame's edge)
 DEMO_NAMES = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
@@ -181,14 +182,18 @@ def smoke_test(
 
 
 def _ms_per_face(pipe: FacePipeline, crops: list[np.ndarray]) -> float | None:
-    """Milliseconds per face of the recognizer alone on this CPU (a second run of the faces
-    already embedded, so that loading and the first run's set-up are not counted)."""
+    """Milliseconds per face of the recognizer alone on this CPU: the best of three more runs
+    of the faces already embedded (loading and the first run's set-up not counted; the best,
+    as other work on a shared machine only ever adds time)."""
     if not crops:
         return None
     batch = np.stack(crops)
-    start = time.perf_counter()
-    pipe.embed_aligned(batch)
-    return round((time.perf_counter() - start) * 1000 / len(crops), 2)
+    best = float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        pipe.embed_aligned(batch)
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000 / len(crops), 2)
 
 
 def judge(

@@ -61,6 +61,16 @@ def test_models_are_listed_and_shown_to_administrators_and_auditors(world: Any) 
     assert detail["smoke"]["margin"] == 0.11 and detail["thresholds"] == {}
     r = client(world, "admin").get("/api/v1/models/nope")
     assert r.status_code == 404 and "no model 'nope'" in r.json()["detail"]
+    damaged = world[0].settings.data_dir / "models" / "damaged"
+    damaged.mkdir()
+    (damaged / "card.json").write_text("{ not json")
+    try:  # a damaged folder is listed, saying why, and hides no other model
+        found = {m["name"]: m for m in client(world, "aud").get("/api/v1/models").json()}
+        assert "cannot read" in found["damaged"]["problem"] and "test-resnet" in found
+        assert found["damaged"]["smoke_summary"].startswith("UNREADABLE")
+    finally:
+        (damaged / "card.json").unlink()
+        damaged.rmdir()
     for role in ("inv", "sup"):
         assert client(world, role).get("/api/v1/models").status_code == 403
         assert client(world, role).get("/api/v1/models/test-resnet").status_code == 403

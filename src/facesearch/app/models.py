@@ -17,6 +17,7 @@ figures and calibration.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role, require_user
 from facesearch.models.card import parse_card, read_card
 from facesearch.models.manifest import Manifest, ModelSpec, load_manifest
-from facesearch.models.store import ModelStore, StoredModel, with_store
+from facesearch.models.store import ModelStore, StoredModel
 from facesearch.store.recognizers import active_recognizer, read_active
 from facesearch.store.schema import FaceRow, FaceVector, ModelMigration
 
@@ -82,11 +83,14 @@ class ModelView:
     added_by: str = ""
     smoke: dict[str, Any] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)  # as stored (empty for shipped models)
+    problem: str = ""  # why a stored model cannot be read (its folder is listed all the same)
 
     @property
     def smoke_summary(self) -> str:
         if self.source != "store":
             return "shipped"
+        if self.problem:
+            return f"UNREADABLE: {self.problem}"
         if not self.smoke:
             return "not tested"
         verdict = "passed" if self.smoke.get("passed") else "FAILED"
@@ -120,11 +124,6 @@ class Models:
     def store(self) -> ModelStore:
         return ModelStore.of(Path(self.ctx.settings.data_dir))
 
-    def _manifest(self) -> Manifest:
-        """The shipped manifest with the store's models, as they are on disk now (a model
-        added by another process since the gallery opened is there too)."""
-        return with_store(load_manifest(), self.store)
-
     def _active_key(self) -> str:
         active = active_recognizer(self.ctx.gallery.catalog.engine)
         return active.key if active is not None else load_manifest().default_recognizer
@@ -141,7 +140,19 @@ class Models:
             for spec in base.models.values()
             if spec.kind.startswith("recognizer")
         ]
-        return shipped + [self._view(m, active) for m in self.store.models(base)]
+        return shipped + [self._readable_view(name, base, active) for name in self.store.names()]
+
+    def _readable_view(self, name: str, base: Manifest, active: str) -> ModelView:
+        """A stored model's view, or one saying why it cannot be read (a damaged folder
+        must not hide the others)."""
+        try:
+            return self._view(self.store.get(name, base), active)
+        except ModelFileError as exc:
+            return ModelView(
+                name=name, version="?", licence="?", source="store", key="?", sha256="?",
+                embedding_size=None, input_size=(0, 0), runtime="?", active=name == active,
+                calibrated=False, thresholds={}, fusion=None, problem=str(exc),
+            )  # fmt: skip
 
     def show(self, who: Principal, name: str) -> ModelView:
         """One model: its card, hash, smoke figures, calibration and whether it is active."""
@@ -236,7 +247,11 @@ class Models:
         }
         try:
             result = smoke_test(
-                with_store(base, store), card.name, people, source, ctx.gallery.pipeline_settings
+                dataclasses.replace(base, models={**base.models, card.name: stored.spec}),
+                card.name,
+                people,
+                source,
+                ctx.gallery.pipeline_settings,
             )
         except BaseException:
             store.remove(card.name)

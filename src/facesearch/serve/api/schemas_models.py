@@ -30,6 +30,7 @@ class ModelOut(Out):
     added_at: str
     added_by: str
     smoke_summary: str = Field(description="passed/FAILED, margin and ms per face, in a line")
+    problem: str = Field(description="why a stored model cannot be read ('' when it can)")
 
 
 class ModelDetailOut(ModelOut):

@@ -2,7 +2,7 @@
 ``test-resnet``, tests/support/agency_model.py): added through its card and smoke-tested on
 real photos of two people, listed and shown, audited; models that cannot tell people apart
 (a graph that outputs constants, a card with the wrong embedding size) fail the smoke test and
-leave nothing in the store; removal refused while a migration uses the model."""
+leave nothing in the store; removal refused while a migration or kept vectors use the model."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import Session
 from tests.support.cli import PASSWORD, CliUsers, init_args, init_input
+from tests.support.govern import add_face
 from typer.testing import CliRunner
 
 from facesearch.govern.schema import AuditEntry
 from facesearch.models.digest import sha256_file
-from facesearch.store.schema import ModelMigration
+from facesearch.store.schema import FaceVector, ModelMigration
 
 # two people of the shared face data (face_recognition's test photos), a few photos each
 PEOPLE = {
@@ -190,7 +191,7 @@ def test_models_that_cannot_tell_people_apart_are_not_added(
     assert store_names(cli) == []
 
 
-def test_removal_is_refused_while_a_migration_uses_the_model(
+def test_removal_is_refused_while_a_migration_or_kept_vectors_use_it(
     cli: Cli, agency_model: tuple[Path, Path], photos: Path
 ) -> None:
     onnx_path, card = agency_model
@@ -210,6 +211,14 @@ def test_removal_is_refused_while_a_migration_uses_the_model(
         with Session(engine) as s:
             for row in s.scalars(select(ModelMigration)):
                 row.state = "cancelled"
+            face = add_face(s, 1, 0)  # a face whose test-resnet vector is kept
+            s.add(FaceVector(face_id=face, model=key, embedding=b"\0" * 512, source="photo"))
+            s.commit()
+        out = cli("models", "remove", "test-resnet", code=2)
+        assert "1 of its vectors are kept for switching back; drop them first " in out
+        assert f"'facesearch models drop {key}'" in out and "migration" not in out
+        with Session(engine) as s:
+            s.execute(delete(FaceVector))
             s.commit()
     finally:
         engine.dispose()

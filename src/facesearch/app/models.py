@@ -319,10 +319,12 @@ def uses_of(s: Session, name: str, key: str) -> list[str]:
     uses = []
     active = read_active(s)
     if active is not None and (active.key == name or active.model_key == key):
-        uses.append(
-            f"it is the recognizer the gallery searches with; switch back first "
-            f"('facesearch models switch {active.previous or 'MODEL'}')"
+        how = (
+            f"switch back first ('facesearch models switch-back', to {active.previous})"
+            if active.previous
+            else "switch the gallery to another model first ('facesearch models switch MODEL')"
         )
+        uses.append(f"it is the recognizer the gallery searches with; {how}")
 
     def of_key(column: Any) -> Any:
         return or_(column == key, column.like(f"{key}+%"))
@@ -338,7 +340,7 @@ def uses_of(s: Session, name: str, key: str) -> list[str]:
     if kept:
         uses.append(
             f"{kept} of its vectors are kept for switching back; drop them first "
-            f"('facesearch models drop {name}')"
+            f"('facesearch models drop {key}')"
         )
     moving = s.scalars(
         select(ModelMigration.id).where(

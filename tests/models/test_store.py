@@ -89,5 +89,5 @@ def test_a_stored_card_edited_by_hand_is_refused(stored: ModelStore) -> None:
     with pytest.raises(ModelFileError, match="no longer valid: layout must be one of"):
         stored.get("test-resnet", MANIFEST)
     path.write_text("{ not json")
-    with pytest.raises(ModelFileError, match="cannot read .*card.json"):
+    with pytest.raises(ModelFileError, match=r"cannot read .*card\.json"):
         stored.get("test-resnet", MANIFEST)

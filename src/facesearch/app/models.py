@@ -196,8 +196,9 @@ class Models:
             card=m.card.to_dict(),
         )
 
-    @staticmethod
-    def _shipped_view(spec: ModelSpec, active: str) -> ModelView:
+    def _shipped_view(self, shipped: ModelSpec, active: str) -> ModelView:
+        # the gallery's own spec of it: with the bands the data directory's calibration set
+        spec = self.ctx.gallery.manifest.models.get(shipped.key, shipped)
         calibration = spec.calibration or {}
         return ModelView(
             name=spec.key,

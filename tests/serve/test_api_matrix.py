@@ -51,6 +51,7 @@ from tests.support.matrix import (
     rejected_case,
     removal_request,
     search_ids,
+    shipped_model,
     signing_key,
     spare_image,
     standing_alert,
@@ -535,6 +536,9 @@ CELLS: list[Cell] = [
         only(200, "inv", "sup", "aud", others=404),
         search_ids,
     ),
+    # the recognizers (read only: administrators and auditors)
+    Cell("GET", "/models", only(200, "admin", "aud")),
+    Cell("GET", "/models/{name}", only(200, "admin", "aud"), shipped_model),
     # incidents, and the suspension of searching (last: a suspension stops every search;
     # "end" leaves one in force, "suspend" ends it before each role and leaves none)
     Cell("GET", "/incidents", only(200, "admin", "sup", "aud")),

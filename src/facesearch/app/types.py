@@ -5,6 +5,13 @@ helpers they format them with. ``serve/`` and ``cli/`` import these from here (a
 or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
+from facesearch.app.models import (
+    AddedModel,
+    ModelView,
+    SmokeResult,
+    SmokeTestFailed,
+    UnknownModelError,
+)
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
@@ -49,6 +56,7 @@ from facesearch.ingest.archives import (
     check_archive,
 )
 from facesearch.ingest.sources import is_archive
+from facesearch.models.card import CardError
 from facesearch.search.backends import Backends
 from facesearch.search.multiprobe import MAX_PROBES
 from facesearch.store.catalog import SearchFilters
@@ -64,6 +72,7 @@ __all__ = [
     "MAX_SCAN",
     "PROFILES",
     "STATUS_LABELS",
+    "AddedModel",
     "AlertView",
     "AnnualReport",
     "ArchiveLimits",
@@ -75,10 +84,12 @@ __all__ = [
     "BasisView",
     "Bundle",
     "CandidateView",
+    "CardError",
     "CaseSummary",
     "EntryFilter",
     "Identification",
     "IncidentView",
+    "ModelView",
     "MultiSearchOutcome",
     "NewAuthorisation",
     "NewBasis",
@@ -99,9 +110,12 @@ __all__ = [
     "Role",
     "SearchFilters",
     "SearchOutcome",
+    "SmokeResult",
+    "SmokeTestFailed",
     "StandingView",
     "SuspensionView",
     "TrainingView",
+    "UnknownModelError",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

@@ -147,7 +147,8 @@ class Settings(BaseSettings):
     audit_key_pem: SecretStr | None = Field(
         default=None, description="The checkpoint signing key's PEM text (instead of a file)."
     )
-    # the demo (facesearch/cli/demo.py): where its photos are cached
+    # the demo photos (facesearch/app/demo_photos.py; the demo and the smoke test of
+    # models add): where they are cached
     demo_photos: Path | None = Field(
         default=None,
         description="Demo photo cache (default: facesearch/demo-photos in the "

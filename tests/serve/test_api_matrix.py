@@ -51,6 +51,7 @@ from tests.support.matrix import (
     rejected_case,
     removal_request,
     search_ids,
+    shipped_model,
     signing_key,
     spare_image,
     standing_alert,
@@ -535,6 +536,9 @@ CELLS: list[Cell] = [
         only(200, "inv", "sup", "aud", others=404),
         search_ids,
     ),
+    # the recognizers (read only: administrators and auditors)
+    Cell("GET", "/models", only(200, "admin", "aud")),
+    Cell("GET", "/models/{name}", only(200, "admin", "aud"), shipped_model),
     # the gallery's recognizer: status (administrators, auditors); the switch and the switch
     # back are administrators' (409: the matrix gallery already searches with SFace and was
     # never switched, so neither changes anything)

@@ -342,3 +342,8 @@ def user_inv(w: World) -> dict[str, Any]:
 
 def collection_matrix(w: World) -> dict[str, Any]:
     return {"name": "matrix"}
+
+
+def shipped_model(w: World) -> dict[str, Any]:
+    """A recognizer every gallery has (GET /models/{name}): the shipped primary."""
+    return {"name": "sface-2021dec-int8bq"}

@@ -15,7 +15,11 @@ from facesearch.app.principal import Principal
 from facesearch.errors import FacesearchError
 from facesearch.govern import outcomes as out
 from facesearch.govern import public_records as pub
-from facesearch.govern.accountability import AccountabilityReport, build_accountability
+from facesearch.govern.accountability import (
+    AccountabilityReport,
+    build_accountability,
+    read_accuracy_groups,
+)
 from facesearch.govern.annual import READERS, AnnualReport, annual_pdf, build_annual
 from facesearch.govern.audit import AuditLog
 from facesearch.govern.disclosure import Bundle, build_bundle
@@ -165,7 +169,8 @@ class Reports:
 
         def fn(s: Session, a: AuditLog) -> AccountabilityReport:
             require_user(s, who.username, "report.accountability", READERS)
-            report = build_accountability(s, gov.policy, __version__, now)
+            groups = read_accuracy_groups(self.ctx.settings.data_dir)
+            report = build_accountability(s, gov.policy, __version__, now, groups)
             a.record(who.username, "report.accountability", {})
             return report
 

@@ -30,6 +30,7 @@ from facesearch.app.library import Library
 from facesearch.app.media_jobs import MediaJobs
 from facesearch.app.model_migration import ModelMigrations
 from facesearch.app.model_switch import ModelSwitch
+from facesearch.app.models import Models
 from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
@@ -62,6 +63,7 @@ class Service:
         self.faces = Faces(self.ctx)
         self.compare = Compare(self.ctx)
         self.admin = Admin(self.ctx)
+        self.models = Models(self.ctx)  # the recognizers an agency adds (app/models.py)
         self.incidents = Incidents(self.ctx)
         self.compliance = Compliance(self.ctx)
         self.standing = Standing(self.ctx)

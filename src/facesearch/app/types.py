@@ -6,6 +6,13 @@ or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
 from facesearch.app.model_migration import MigrationError, MigrationProgress, MigrationStatus
+from facesearch.app.models import (
+    AddedModel,
+    ModelView,
+    SmokeResult,
+    SmokeTestFailed,
+    UnknownModelError,
+)
 from facesearch.engine.formats import ACCEPTED_LABEL, sniff_mime
 from facesearch.govern import checkpoint
 from facesearch.govern.actor import AuthMethod
@@ -50,6 +57,7 @@ from facesearch.ingest.archives import (
     check_archive,
 )
 from facesearch.ingest.sources import is_archive
+from facesearch.models.card import CardError
 from facesearch.search.backends import Backends
 from facesearch.search.multiprobe import MAX_PROBES
 from facesearch.store.catalog import SearchFilters
@@ -65,6 +73,7 @@ __all__ = [
     "MAX_SCAN",
     "PROFILES",
     "STATUS_LABELS",
+    "AddedModel",
     "AlertView",
     "AnnualReport",
     "ArchiveLimits",
@@ -76,6 +85,7 @@ __all__ = [
     "BasisView",
     "Bundle",
     "CandidateView",
+    "CardError",
     "CaseSummary",
     "EntryFilter",
     "Identification",
@@ -83,6 +93,7 @@ __all__ = [
     "MigrationError",
     "MigrationProgress",
     "MigrationStatus",
+    "ModelView",
     "MultiSearchOutcome",
     "NewAuthorisation",
     "NewBasis",
@@ -103,9 +114,12 @@ __all__ = [
     "Role",
     "SearchFilters",
     "SearchOutcome",
+    "SmokeResult",
+    "SmokeTestFailed",
     "StandingView",
     "SuspensionView",
     "TrainingView",
+    "UnknownModelError",
     "UnreadableArchiveError",
     "VerificationView",
     "VerifyResult",

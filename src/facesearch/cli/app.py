@@ -20,6 +20,7 @@ from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
 from facesearch.cli.model_migration import register as register_model_migration
 from facesearch.cli.model_switch import register as register_model_switch
+from facesearch.cli.models import register as register_models
 from facesearch.cli.originals import register as register_originals
 from facesearch.cli.reports import register as register_reports
 from facesearch.cli.serve import register as register_serve
@@ -72,14 +73,8 @@ register_incidents(app, service_for)
 register_standing(app, service_for)
 register_reports(app, service_for)
 register_authorisations(app, service_for)
-
-
-# the models group (the lead merges it with cli/models.py): migrate, status
-models_app = typer.Typer(
-    help="Recognizers: move the gallery to another model.", no_args_is_help=True
-)
-app.add_typer(models_app, name="models")
-register_model_migration(models_app, service_for)
+models_app = register_models(app, service_for)  # add, list, show, remove
+register_model_migration(models_app, service_for)  # migrate, status
 register_model_switch(models_app, service_for)  # switch, switch-back, drop
 
 

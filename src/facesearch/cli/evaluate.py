@@ -28,8 +28,10 @@ from rich.progress import (
 from rich.table import Table
 
 from facesearch.cli.common import DataDirOption, console, err_console, friendly_errors, shown
+from facesearch.cli.eval_groups import GroupsOption, print_groups
 
 if TYPE_CHECKING:
+    from facesearch.app.evaluation import Dataset
     from facesearch.settings import Settings
 
 
@@ -75,6 +77,16 @@ SfaceOnlyOption = Annotated[
         "--sface-only",
         help="Score with SFace alone (to measure it), not as search and compare do (SFace "
         "fused with the second recognizer, dlib ResNet).",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="NAME",
+        help="The recognizer to use: a model added with 'facesearch models add' or a packaged "
+        "one (default: the one the gallery searches with).",
+        show_default=False,
     ),
 ]
 ImagesOption = Annotated[
@@ -174,6 +186,18 @@ def eval_command(
         ),
     ] = False,
     sface_only: SfaceOnlyOption = False,
+    model: ModelOption = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            metavar="NAME[,NAME...]",
+            help="Compare the current model with these models (and fusions of them) side by "
+            "side, with 95% confidence intervals.",
+            show_default=False,
+        ),
+    ] = None,
+    groups: GroupsOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure 1:1 and 1:N accuracy on labelled photos through the search pipeline.
@@ -181,19 +205,41 @@ def eval_command(
     Figures at the operating point use the search bands of the data directory (its
     calibration.json if there is one, else the packaged manifest's).
     """
-    from facesearch.app import evaluation
+    from facesearch.app import evaluation, group_eval, model_compare
 
     with friendly_errors():
         try:
             dataset = evaluation.load_dataset(
                 data, _protocol(protocol), images=images, include=include or (), group_columns=group
             )
-        except ValueError as exc:
+            labels = None
+            if groups is not None:
+                labels = group_eval.prepare(
+                    dataset, groups, _settings(ctx, data_dir).data_dir, include or ()
+                )
+        except ValueError as exc:  # GroupLabelsError too: every problem, with its line
             raise typer.BadParameter(str(exc)) from None
+        if compare is not None:
+            if model is not None:
+                raise typer.BadParameter("--compare compares with the current model: no --model")
+            compare_eval(
+                dataset,
+                data,
+                [n.strip() for n in compare.split(",") if n.strip()],
+                settings=_settings(ctx, data_dir),
+                fusion=not sface_only,
+                workers=workers,
+                seed=seed,
+                max_impostors=max_impostors or None,
+                out=out,
+                json_file=json_file,
+            )
+            return
         with _progress("embed", err_console.is_terminal) as update:
-            report = evaluation.evaluate(
+            report = model_compare.evaluate_model(
                 dataset,
                 settings=_settings(ctx, data_dir),
+                name=model,
                 flip=flip,
                 fusion=not sface_only,
                 workers=workers,
@@ -205,6 +251,16 @@ def eval_command(
         written = evaluation.write_outputs(
             report, dataset, name=data.name or str(data), out=out, json_file=json_file
         )
+        group_run = None
+        if labels is not None:
+            group_run = group_eval.run_groups(
+                report,
+                dataset,
+                labels,
+                seed=seed,
+                max_impostors=max_impostors or None,
+                out=out,
+            )
     emb = report.embeddings
     table = Table(
         title=f"{dataset.kind}: {data}  (model {emb.model_key}, {emb.variant})",
@@ -222,6 +278,8 @@ def eval_command(
         console.print(f"  [yellow]no face / unreadable[/] {shown(path)}")
     if len(missing) > 20:
         console.print(f"  ... and {len(missing) - 20} more (see the JSON report)")
+    if group_run is not None:
+        print_groups(group_run)
     for path in written:
         console.print(f"[dim]wrote {path}[/]")
 
@@ -260,10 +318,15 @@ def calibrate_command(
     ] = False,
     workers: WorkersOption = None,
     sface_only: SfaceOnlyOption = False,
+    model: ModelOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
-    from facesearch.app import evaluation
+    """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos.
+
+    With --model NAME (a model added with 'facesearch models add'), its own bands are
+    written to its calibration.json in the model store, never to the gallery's.
+    """
+    from facesearch.app import evaluation, model_compare
 
     with friendly_errors():
         try:
@@ -273,23 +336,29 @@ def calibrate_command(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         with _progress("embed", err_console.is_terminal and not json_out) as update:
-            run = evaluation.calibrate(
-                dataset,
-                settings=_settings(ctx, data_dir),
-                output=output,
-                fusion=not sface_only,
-                workers=workers,
-                include=include or (),
-                dry_run=dry_run,
-                on_progress=update,
-                note=_note,
-            )
+            settings = _settings(ctx, data_dir)
+            try:
+                run = model_compare.calibrate_model(
+                    dataset,
+                    settings=settings,
+                    name=model,
+                    output=output,
+                    fusion=not sface_only,
+                    workers=workers,
+                    include=include or (),
+                    dry_run=dry_run,
+                    on_progress=update,
+                    note=_note,
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
     calibration, current, current_fused = run.calibration, run.current, run.current_fused
     root, target = run.root, run.target
     if json_out:
         console.print_json(json.dumps(calibration.to_dict()))
         return
-    old_match, old_strong = float(current["match"]), float(current["strong"])
+    old_match = float(current.get("match", math.nan))
+    old_strong = float(current.get("strong", math.nan))
     table = Table(title=f"Calibration on {data} ({calibration.protocol})")
     for col in ("band", "old threshold", "new threshold", "FAR target", "TAR on this data"):
         table.add_column(col)
@@ -298,7 +367,8 @@ def calibrate_command(
         ("strong", old_strong, calibration.strong, "1e-04"),
     ):
         fig = calibration.figures.get(f"far_{far}", {})
-        table.add_row(band, f"{old:.4f}", f"{new:.4f}", far, _fmt_pct(fig.get("tar")))
+        shown_old = "-" if math.isnan(old) else f"{old:.4f}"
+        table.add_row(band, shown_old, f"{new:.4f}", far, _fmt_pct(fig.get("tar")))
     if calibration.fused:
         fused_figs = calibration.fused.get("figures", {})
         for band, key, far in (
@@ -323,11 +393,89 @@ def calibrate_command(
         console.print(f"[yellow]warning:[/] {warning}")
     if dry_run:
         console.print("dry run: nothing written")
+    elif root != settings.data_dir:  # a model of the model store: its own bands
+        console.print(
+            f"wrote {target}: the bands of {calibration.model_key}, used when the gallery "
+            "searches with it (the gallery's calibration.json is not touched)."
+        )
     else:
         console.print(
             f"wrote {target}; galleries in {root} use these thresholds. "
             "Delete the file to return to the packaged ones."
         )
+
+
+def compare_eval(
+    dataset: Dataset,
+    data: Path,
+    names: list[str],
+    *,
+    settings: Settings,
+    fusion: bool,
+    workers: int | None,
+    seed: int,
+    max_impostors: int | None,
+    out: Path | None,
+    json_file: Path | None,
+) -> None:
+    """``eval --compare``: the current model and each named one (and their fusions) side by
+    side in one table."""
+    from facesearch.app import model_compare
+
+    if not names:
+        raise typer.BadParameter("--compare needs one or more model names")
+    with _progress("embed", err_console.is_terminal) as update:
+        comparison = model_compare.compare_models(
+            dataset,
+            names,
+            settings=settings,
+            fusion=fusion,
+            workers=workers,
+            seed=seed,
+            max_impostors=max_impostors,
+            on_progress=update,
+            note=_note,
+        )
+    written = model_compare.write_comparison(
+        comparison, name=data.name or str(data), out=out, json_file=json_file
+    )
+    table = Table(title=f"{dataset.kind}: {data}  (95% confidence intervals)")
+    table.add_column("figure", style="bold")
+    for row in comparison.rows:
+        table.add_column(f"{row.label}\n({row.role})", overflow="fold")
+    labels = {"accuracy_10fold": "10-fold accuracy"}
+    labels.update({f"rank1_gallery_{g}": f"rank-1, gallery {g}" for g in comparison.gallery_sizes})
+    for name in comparison.figure_names():
+        title = labels.get(name) or "TAR @ FAR " + name.rsplit("_", 1)[-1]
+        cells = []
+        for row in comparison.rows:
+            fig = row.figures.get(name)
+            cells.append("n/a" if fig is None else fig.shown())
+        table.add_row(title, *cells)
+    for title, key in (
+        ("genuine / impostor pairs", ""),
+        ("identities / probes", ""),
+        ("photos without a face", "n_no_face"),
+    ):
+        cells = []
+        for row in comparison.rows:
+            c = row.counts
+            if title.startswith("genuine"):
+                cells.append(f"{c.get('n_genuine', 0)} / {c.get('n_impostor', 0)}")
+            elif title.startswith("identities"):
+                cells.append(f"{c.get('n_identities', '-')} / {c.get('n_probes', '-')}")
+            else:
+                cells.append(str(c.get(key, 0)))
+        table.add_row(title, *cells)
+    console.print(table)
+    console.print(f"[dim]intervals: {model_compare.CI_METHOD}[/]")
+    for note in [*dataset.notes, *comparison.notes]:
+        console.print(f"[dim]note: {note}[/]")
+    for row in comparison.rows:
+        for note in [*row.notes, *row.report.notes]:
+            console.print(f"[dim]note ({row.label}): {note}[/]")
+    for path in written:
+        console.print(f"[dim]wrote {path}[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from facesearch.engine.decode import DecodedImage
     from facesearch.engine.embed import ScoreFusion
     from facesearch.engine.pipeline import Face, FacePipeline, PipelineSettings
+    from facesearch.models.manifest import Manifest
 
 
 NO_FACE = "no face found"
@@ -148,10 +149,11 @@ def embed_one_face(
     return result, face, decoded
 
 
-def init_eval_worker(settings: PipelineSettings | None) -> None:
-    """Set up as ingest's workers are (one OpenCV thread, Ctrl-C left to the parent)."""
+def init_eval_worker(settings: PipelineSettings | None, manifest: Manifest | None = None) -> None:
+    """Set up as ingest's workers are (one OpenCV thread, Ctrl-C left to the parent), running
+    ``manifest``'s recognizer (None: the packaged one)."""
 
-    init_worker(settings, 1)
+    init_worker(settings, 1, manifest=manifest)
 
 
 def eval_worker_pipeline() -> FacePipeline:
@@ -171,12 +173,13 @@ def embed_in_workers(
     settings: PipelineSettings | None,
     workers: int,
     failed: Callable[[Path, str], T],
+    manifest: Manifest | None = None,
 ) -> Iterator[list[T]]:
     """Each chunk's results, in order, from ``workers`` processes set up by
     :func:`init_eval_worker` running ``chunk_fn``; an image that kills its worker on its own
     comes back as ``failed(path, reason)``."""
     runner: BatchRunner[Path, list[T]] = BatchRunner(
-        partial(process_pool, workers, init_eval_worker, (settings,)),
+        partial(process_pool, workers, init_eval_worker, (settings, manifest)),
         lambda executor: chunk_fn,
         max_in_flight=2 * workers,
         ordered=True,
@@ -212,6 +215,7 @@ def embed_images(
     chunk_size: int = 16,
     fusion: ScoreFusion | None = None,
     face_rule: str = LARGEST,
+    manifest: Manifest | None = None,
 ) -> EmbeddingSet:
     """Embed every distinct path once, keeping the face ``face_rule`` picks in each.
 
@@ -220,7 +224,9 @@ def embed_images(
     workers). ``workers=None`` picks :func:`default_workers`. When the pipeline runs the
     second recognizer (``PipelineSettings.second_model``, the default), every score is
     fused, with ``fusion`` or else the manifest's recorded fusion, as search and ``compare``
-    score; ``PipelineSettings(second_model=False)`` measures SFace alone.
+    score; ``PipelineSettings(second_model=False)`` measures SFace alone. ``manifest`` runs
+    another recognizer (e.g. a model of the data directory's model store as its
+    ``default_recognizer``); None: the packaged manifest's.
     """
 
     unique = list(dict.fromkeys(Path(p) for p in paths))
@@ -231,7 +237,7 @@ def embed_images(
     if on_progress:
         on_progress(0, len(unique))
     if n_workers == 0:
-        pipe = pipeline or FacePipeline.load(settings)
+        pipe = pipeline or _loaded(manifest, settings)
         for path in unique:
             results[path] = embed_one(pipe, path, face_rule)
             done += 1
@@ -242,13 +248,14 @@ def embed_images(
         chosen = settings if settings is not None else (pipeline.settings if pipeline else None)
         chunks = [unique[i : i + chunk_size] for i in range(0, len(unique), chunk_size)]
         task = partial(_embed_chunk, face_rule=face_rule)
-        for chunk_results in embed_in_workers(chunks, task, chosen, n_workers, failed_image):
+        batches = embed_in_workers(chunks, task, chosen, n_workers, failed_image, manifest)
+        for chunk_results in batches:
             for r in chunk_results:
                 results[r.path] = r
             done += len(chunk_results)
             if on_progress:
                 on_progress(done, len(unique))
-        pipe = pipeline or FacePipeline(load_manifest(), chosen)
+        pipe = pipeline or FacePipeline(manifest or load_manifest(), chosen)
         key, variant, dim = pipe.model_key, _variant(pipe), pipe.dim
     if pipe.second is None:
         fusion = None
@@ -264,6 +271,14 @@ def embed_images(
         fusion=fusion,
         face_rule=face_rule,
     )
+
+
+def _loaded(manifest: Manifest | None, settings: PipelineSettings | None) -> FacePipeline:
+    if manifest is None:
+        return FacePipeline.load(settings)
+    pipe = FacePipeline(manifest, settings)
+    pipe.load_models()
+    return pipe
 
 
 def _variant(pipeline: FacePipeline) -> str:

@@ -11,8 +11,10 @@ with the data set and the protocol); docs/accuracy.md tells how they were measur
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -41,6 +43,39 @@ LIMITS = (
     "Profile faces are matched about 5 points less accurately than frontal ones and are not "
     "searched by default.",
 )
+
+
+# The latest accuracy-by-group summary (``facesearch eval --groups``), in the data directory
+ACCURACY_GROUPS_FILE = Path("reports") / "accuracy-groups.json"
+
+
+def read_accuracy_groups(data_dir: Path) -> dict[str, Any] | None:
+    """The latest accuracy-by-group summary stored in ``data_dir`` (None when there is none;
+    an unreadable one is reported as such, not hidden)."""
+    path = Path(data_dir) / ACCURACY_GROUPS_FILE
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"error": f"{path} cannot be read: {exc}"}
+    return found if isinstance(found, dict) else {"error": f"{path} is not a JSON object"}
+
+
+def _groups_rows(summary: dict[str, Any] | None) -> list[list[str]]:
+    if not summary:
+        return []
+    if "error" in summary:
+        return [["error", str(summary["error"])]]
+    flags = summary.get("flags") or []
+    return [
+        ["date", str(summary.get("date", ""))],
+        ["data set", str(summary.get("dataset", ""))],
+        ["model", str(summary.get("model_key", ""))],
+        ["group columns", ", ".join(str(c) for c in summary.get("columns") or [])],
+        ["disparity factor", str(summary.get("disparity_factor", ""))],
+        ["flags", "; ".join(str(f) for f in flags) if flags else "none"],
+    ]
 
 
 def measured_accuracy(spec: ModelSpec) -> dict[str, Any] | None:
@@ -146,6 +181,14 @@ class AccountabilityReport:
                     for m in d["models"]
                 ],
             ),
+            *(
+                [
+                    "<h2>Accuracy by group</h2>",
+                    table(["field", "value"], _groups_rows(d.get("accuracy_groups"))),
+                ]
+                if d.get("accuracy_groups")
+                else []
+            ),
             "<h2>Limits</h2><ul>",
             *(f"<li>{e(x)}</li>" for x in d["limits"]),
             "</ul><h2>Data sources</h2>",
@@ -188,6 +231,17 @@ class AccountabilityReport:
                     for m in d["models"]
                 ],
             ),
+            *(
+                [
+                    Table(
+                        "Accuracy by group",
+                        ("field", "value"),
+                        [tuple(r) for r in _groups_rows(d.get("accuracy_groups"))],
+                    )
+                ]
+                if d.get("accuracy_groups")
+                else []
+            ),
             Table("Limits", ("limit",), [(x,) for x in d["limits"]]),
             Table(
                 "Data sources",
@@ -221,8 +275,14 @@ def _acc(m: dict[str, Any]) -> str:
 
 
 def build_accountability(
-    session: Session, policy: Policy, version: str, now: datetime
+    session: Session,
+    policy: Policy,
+    version: str,
+    now: datetime,
+    accuracy_groups: dict[str, Any] | None = None,
 ) -> AccountabilityReport:
+    """The report; ``accuracy_groups``: the latest accuracy-by-group summary, when there is
+    one (:func:`read_accuracy_groups`), shown as the section "Accuracy by group"."""
     incidents = session.scalar(select(func.count()).select_from(Incident)) or 0
     serious = session.scalar(
         select(func.count()).select_from(Incident).where(Incident.serious.is_(True))
@@ -240,6 +300,7 @@ def build_accountability(
         "generated_at": format_ts(now),
         "models": models_facts(),
         "limits": list(LIMITS),
+        "accuracy_groups": accuracy_groups,
         "data_sources": data_sources(session),
         "policy": {
             "sha256": policy.sha256,

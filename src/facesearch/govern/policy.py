@@ -9,7 +9,9 @@ fields are errors, so a typo cannot silently fall back to a default. The one exc
 Likewise ``[review]`` (how many people must examine a possible match): without it,
 :data:`DEFAULT_REVIEW` (two people); and ``[wellbeing]`` (``force_blur``: nobody may turn off
 the blur outside the face): without it, :data:`DEFAULT_WELLBEING` (not forced); and
-``[profile]`` (the jurisdiction profile): without it, "custom".
+``[profile]`` (the jurisdiction profile): without it, "custom"; and ``[accuracy]``
+(``disparity_factor``, how much worse than the best group a group's error rate may be before
+``facesearch eval --groups`` flags it): without it, 1.5.
 
 See ``default_policy.toml`` beside this module for the format.
 """
@@ -137,8 +139,18 @@ class ProfilePolicy:
     name: str = "custom"
 
 
+@dataclass(frozen=True)
+class AccuracyPolicy:
+    """How accuracy by group is judged (``facesearch eval --groups``): a group is flagged when
+    its FNMR or FMR is more than ``disparity_factor`` times the best group's."""
+
+    disparity_factor: float = 1.5
+
+
 PROFILE_NAMES = ("custom", "eu-ai-act", "canada", "uk", "us-washington", "us-montana")
 DEFAULT_PROFILE = ProfilePolicy()
+DEFAULT_ACCURACY = AccuracyPolicy()
+MAX_DISPARITY_FACTOR = 100.0
 DEFAULT_WELLBEING = WellbeingPolicy(False)
 DEFAULT_AUTHORISATION = AuthorisationPolicy()
 DEFAULT_ACCESS = AccessPolicy(30, 12, 60, 300)
@@ -171,6 +183,7 @@ class Policy:
     wellbeing: WellbeingPolicy = DEFAULT_WELLBEING
     authorisation: AuthorisationPolicy = DEFAULT_AUTHORISATION
     profile: ProfilePolicy = DEFAULT_PROFILE
+    accuracy: AccuracyPolicy = DEFAULT_ACCURACY
 
     def purpose(self, key_or_name: str) -> Purpose | None:
         """The purpose with this key or full name, or None if the policy does not allow it."""
@@ -208,6 +221,11 @@ class Policy:
         if self.profile.name != "custom":
             lines.append(
                 f"profile: {self.profile.name} (facesearch policy validate lists its rules)"
+            )
+        if self.accuracy != DEFAULT_ACCURACY:
+            lines.append(
+                f"accuracy: a group is flagged when its error rate is more than "
+                f"{self.accuracy.disparity_factor:g}x the best group's"
             )
         if self.wellbeing.force_blur:
             lines.append("wellbeing: pictures are always blurred outside the face")
@@ -338,6 +356,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             "wellbeing",
             "authorisation",
             "profile",
+            "accuracy",
         },
     )
 
@@ -460,6 +479,13 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 c.bad("profile.name", f"must be one of {list(PROFILE_NAMES)}, got {name!r}")
             profile = ProfilePolicy(name or "custom")
 
+    accuracy = DEFAULT_ACCURACY
+    if "accuracy" in doc:
+        ac = c.table(doc, "accuracy", {"disparity_factor"}, optional={"disparity_factor"})
+        if "disparity_factor" in ac:
+            factor = c.float_(ac, "accuracy", "disparity_factor", 1.0, MAX_DISPARITY_FACTOR)
+            accuracy = AccuracyPolicy(factor)
+
     if c.problems:
         raise PolicyError(source, c.problems)
     return Policy(
@@ -479,6 +505,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         wellbeing=wellbeing,
         authorisation=authorisation,
         profile=profile,
+        accuracy=accuracy,
     )
 
 

@@ -158,25 +158,43 @@ def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...], default: st
     return value
 
 
+def _points(raw: Any, size: tuple[int, int]) -> tuple[tuple[float, float], ...]:
+    if not (
+        isinstance(raw, list)
+        and len(raw) == 5
+        and all(
+            isinstance(p, list)
+            and len(p) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
+            for p in raw
+        )
+    ):
+        raise CardError(
+            "template must be five [x, y] points (right eye, left eye, nose tip, right "
+            "and left mouth corner as seen in the image), in pixels of the input"
+        )
+    pts = tuple((float(p[0]), float(p[1])) for p in raw)
+    if not all(0 <= x <= size[0] and 0 <= y <= size[1] for x, y in pts):
+        raise CardError(f"template points must lie inside the {size[0]}x{size[1]} input")
+    return pts
+
+
 def _template(
     raw: dict[str, Any], size: tuple[int, int], manifest: Manifest
 ) -> tuple[str, tuple[tuple[float, float], ...]]:
-    if "template" in raw and raw["template"] is not None and "alignment" not in raw:
-        points = raw["template"]
-        if not (
-            isinstance(points, list)
-            and len(points) == 5
-            and all(isinstance(p, list) and len(p) == 2 for p in points)
-        ):
+    """The alignment's name ("custom" for a card's own points) and its template at ``size``.
+    A stored card (``ModelCard.to_dict``) names both: a known alignment with its scaled
+    points, or "custom" with the card's own."""
+    name = raw.get("alignment")
+    points = raw.get("template")
+    if name is None or str(name).lower() == "custom":
+        if points is None:
             raise CardError(
-                "template must be five [x, y] points (right eye, left eye, nose tip, right "
-                "and left mouth corner as seen in the image), in pixels of the input"
+                f"the card needs alignment = one of {', '.join(KNOWN_ALIGNMENTS)}, or "
+                "template = five [x, y] points"
             )
-        pts = tuple((float(p[0]), float(p[1])) for p in points)
-        if not all(0 <= x <= size[0] and 0 <= y <= size[1] for x, y in pts):
-            raise CardError(f"template points must lie inside the {size[0]}x{size[1]} input")
-        return "custom", pts
-    name = str(raw.get("alignment", "")).lower()
+        return "custom", _points(points, size)
+    name = str(name).lower()
     if name not in KNOWN_ALIGNMENTS:
         raise CardError(
             f"alignment must be one of {', '.join(KNOWN_ALIGNMENTS)} (or give template = five "
@@ -186,7 +204,19 @@ def _template(
     base = manifest.models[key].alignment_template
     assert base is not None
     sx, sy = size[0] / w, size[1] / h
-    return name, tuple((x * sx, y * sy) for x, y in base)
+    scaled = tuple((x * sx, y * sy) for x, y in base)
+    if points is not None:
+        given = _points(points, size)
+        if any(
+            abs(a - b) > 1e-3
+            for p, q in zip(given, scaled, strict=True)
+            for a, b in zip(p, q, strict=True)
+        ):
+            raise CardError(
+                f"give alignment = {name!r} or your own template, not both (the template "
+                f"differs from {name}'s at {size[0]}x{size[1]})"
+            )
+    return name, scaled
 
 
 def parse_card(raw: dict[str, Any], manifest: Manifest) -> ModelCard:

@@ -66,6 +66,16 @@ class StoredModel:
         return "match" in thresholds and "strong" in thresholds
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path} is not a JSON object")
+    return data
+
+
 def _atomic_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -96,13 +106,13 @@ class ModelStore:
         if not card_path.is_file():
             known = ", ".join(self.names()) or "none"
             raise ModelFileError(f"no model {name!r} in {self.root} (added models: {known})")
-        raw = json.loads(card_path.read_text(encoding="utf-8"))
+        raw = _read_json(card_path)
         calibration_path = folder / CALIBRATION_FILE
-        calibration = (
-            json.loads(calibration_path.read_text(encoding="utf-8"))
-            if calibration_path.is_file()
-            else None
-        )
+        calibration = _read_json(calibration_path) if calibration_path.is_file() else None
+        if not isinstance(raw.get("card"), dict) or not raw.get("sha256"):
+            raise ModelFileError(
+                f"{card_path} lacks the card or the file's SHA-256: add the model again"
+            )
         try:
             card = parse_card(raw["card"], manifest)
         except CardError as exc:

@@ -131,3 +131,12 @@ def gallery_manifest(
             f"{spec.model_key} under that name: the file changed; restore the original file"
         )
     return dataclasses.replace(base, default_recognizer=active.key)
+
+
+def index_directory(data_dir: Path, manifest: Manifest) -> Path:
+    """Where the saved vector index of the gallery's recognizer lives: ``index`` for the
+    packaged default recognizer (as always), ``index-<name>`` for another one, so each model
+    keeps its own index and a switch back finds it (reconciled with the catalog on open)."""
+    if manifest.recognizer.source != STORE:
+        return data_dir / "index"
+    return data_dir / f"index-{manifest.recognizer.key}"

@@ -45,7 +45,7 @@ from facesearch.ingest.worker import ChipGeometry, SecondRecognizer
 from facesearch.models.inference import InferenceSettings
 from facesearch.models.manifest import Manifest
 from facesearch.search.backends import Backends
-from facesearch.search.calibration import calibrated_manifest, gallery_manifest
+from facesearch.search.calibration import calibrated_manifest, gallery_manifest, index_directory
 from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
@@ -110,7 +110,9 @@ class Gallery:
         self.scoring = Scoring.from_manifest(
             self.manifest, fusion=self.pipeline_settings.second_model
         )
-        self._pipeline: FacePipeline | None = pipeline
+        # a pipeline given (already loaded) serves only a gallery of its recognizer
+        same = pipeline is not None and pipeline.model_key == self.model_key
+        self._pipeline: FacePipeline | None = pipeline if same else None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # a recognizer switch (search/recognizer_reload.py) keeps the pipelines loaded and
         # counts the switches this object followed (search threads renew their own pipelines)
@@ -127,7 +129,7 @@ class Gallery:
             self.backends,
             self.model_key,
             self.pipeline_dim,
-            data_dir / "index",
+            index_directory(data_dir, self.manifest),
             lock=self.writer,
         )
 

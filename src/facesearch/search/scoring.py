@@ -47,6 +47,11 @@ class Bands:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> Bands:
+        if "match" not in spec.thresholds or "strong" not in spec.thresholds:
+            raise ConfigError(
+                f"{spec.key} has no bands of its own: calibrate it on labelled photos first "
+                f"('facesearch calibrate --model {spec.key}'); bands never come from another model"
+            )
         return cls(match=float(spec.thresholds["match"]), strong=float(spec.thresholds["strong"]))
 
     def band(self, score: float) -> str:

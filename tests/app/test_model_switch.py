@@ -31,6 +31,7 @@ from facesearch.govern.schema import AuditEntry, Search
 from facesearch.govern.users import Role
 from facesearch.models.store import ModelStore
 from facesearch.settings import Settings
+from facesearch.store import model_migrations as migration_rows
 from facesearch.store.schema import FaceVector
 
 K = 5
@@ -192,6 +193,12 @@ def test_switch_refused_uncalibrated_or_incomplete(service, scratch, agency_mode
     with pytest.raises(RefusedError, match="no calibration of its own"):
         svc.model_switch.switch(_admin(svc), AGENCY)
     ModelStore.of(data).write_calibration(AGENCY, BANDS)
+    engine = svc.gallery.catalog.engine
+    started, _ = migration_rows.open_migration(engine, AGENCY, scratch.model_key, sface_key, "t")
+    with pytest.raises(RefusedError, match="still running"):  # its pass may still commit
+        svc.model_switch.switch(_admin(svc), AGENCY)
+    with svc.gallery.catalog.session() as s:
+        migration_rows.update_migration(s, started.id, state="interrupted")
     with pytest.raises(RefusedError, match="1 searchable faces"):
         svc.model_switch.switch(_admin(svc), AGENCY)
     with pytest.raises(RefusedError):  # investigators may not switch
@@ -202,4 +209,4 @@ def test_switch_refused_uncalibrated_or_incomplete(service, scratch, agency_mode
         refused = s.scalars(
             select(AuditEntry.details).where(AuditEntry.action == "models.switch.refused")
         ).all()
-    assert len(refused) == 3 and "1 searchable faces" in refused[1]
+    assert len(refused) == 4 and "1 searchable faces" in refused[2]

@@ -245,6 +245,14 @@ class ModelSwitch:
 
         def fn(s: Session, audit: AuditLog) -> SwitchReport:
             require_user(s, who.username, action, {Role.ADMINISTRATOR})
+            running = switch_sql.running_migration(s, source.vectors_key, goal.vectors_key)
+            if running is not None:
+                raise SwitchRefusedError(
+                    action,
+                    f"migration {running} to {goal.key} is still running (or its process was "
+                    f"killed): wait for it to end, or run 'facesearch models migrate {goal.key}' "
+                    f"again to finish it",
+                )
             missing = switch_sql.missing_vectors(s, source.vectors_key, goal.vectors_key)
             if missing:
                 raise SwitchRefusedError(
@@ -416,6 +424,8 @@ class ModelSwitch:
             return ["no model migration was started"]
         if migration.state not in switch_sql.OPEN_STATES:
             return [f"the latest migration is {migration.state}"]
+        if migration.state == "running":
+            return ["the migration pass is still running"]
         if migration.source_model_key != active.vectors_key:
             return [f"the latest migration started from {migration.source_model_key}"]
         if migration.target not in manifest.models:

@@ -35,6 +35,7 @@ __all__ = [
     "missing_vectors",
     "model_faces",
     "record_switch",
+    "running_migration",
     "swap_vectors",
     "vector_count",
 ]
@@ -133,6 +134,19 @@ def drop_vectors(session: Session, model_key: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(done, "rowcount", 0) or 0)
+
+
+def running_migration(session: Session, source_key: str, target_key: str) -> int | None:
+    """The id of a migration pass from ``source_key`` to ``target_key`` still marked running
+    (its process may still be committing vectors, and would then record its own end)."""
+    found = session.scalar(
+        select(ModelMigration.id).where(
+            ModelMigration.source_model_key == source_key,
+            ModelMigration.target_model_key == target_key,
+            ModelMigration.state == "running",
+        )
+    )
+    return None if found is None else int(found)
 
 
 def latest_migration(session: Session) -> ModelMigration | None:

@@ -26,7 +26,9 @@ def _pair_set(
     return lodo.ScoredSet(name, s1, s2, labels, folds, np.full(n, np.nan), group=group)
 
 
-def _multi_set(name: str, rng: np.random.Generator, n: int, helps: list[float]) -> lm.MultiScoredSet:
+def _multi_set(
+    name: str, rng: np.random.Generator, n: int, helps: list[float]
+) -> lm.MultiScoredSet:
     labels = np.arange(n) % 2 == 0
     signal = labels.astype(float)
     cols = [0.1 + 0.3 * signal + rng.normal(0, 0.12, n)]

@@ -85,6 +85,28 @@ ImagesOption = Annotated[
 ]
 
 
+FuseModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="NAME",
+        help="A model of the data directory's model store (with --fuse: the fusion's primary).",
+        show_default=False,
+    ),
+]
+FuseOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fuse",
+        metavar="OTHER[,OTHER...]",
+        help="Choose a fusion of --model with these recognizers (leave-one-dataset-out over "
+        "the DATA sets; k-fold within one) and record it, with its fused bands, in the "
+        "model's calibration.json in the model store.",
+        show_default=False,
+    ),
+]
+
+
 def _protocol(choice: ProtocolChoice | None) -> str | None:
     return choice.value if choice is not None else None
 
@@ -239,6 +261,15 @@ def calibrate_command(
             "protocols work too but seldom hold enough impostor pairs."
         ),
     ],
+    more_data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[DATA]...",
+            help="More labelled sets (only with --fuse: the fusion's weights are chosen "
+            "leave-one-dataset-out over all of them).",
+            show_default=False,
+        ),
+    ] = None,
     protocol: ProtocolOption = None,
     images: ImagesOption = None,
     include: IncludeOption = None,
@@ -261,10 +292,28 @@ def calibrate_command(
     workers: WorkersOption = None,
     sface_only: SfaceOnlyOption = False,
     data_dir: DataDirOption = None,
+    fuse_model: FuseModelOption = None,
+    fuse: FuseOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos."""
     from facesearch.app import evaluation
 
+    if fuse:
+        _calibrate_fusion(
+            ctx,
+            [data, *(more_data or [])],
+            protocol,
+            images,
+            include,
+            fuse_model,
+            fuse,
+            dry_run,
+            json_out,
+            data_dir,
+        )
+        return
+    if more_data:
+        raise typer.BadParameter("more than one DATA is taken only with --fuse")
     with friendly_errors():
         try:
             dataset = evaluation.load_dataset(
@@ -328,6 +377,48 @@ def calibrate_command(
             f"wrote {target}; galleries in {root} use these thresholds. "
             "Delete the file to return to the packaged ones."
         )
+
+
+def _calibrate_fusion(
+    ctx: typer.Context,
+    data: list[Path],
+    protocol: ProtocolChoice | None,
+    images: Path | None,
+    include: list[str] | None,
+    model: str | None,
+    fuse: list[str],
+    dry_run: bool,
+    json_out: bool,
+    data_dir: Path | None,
+) -> None:
+    """``calibrate --model NAME --fuse OTHER ... DATA [DATA...]`` (app/model_fusion.py)."""
+    from facesearch.app import evaluation, model_fusion
+    from facesearch.cli.model_fusion import fuse_names, print_fusion_run
+
+    if not model:
+        raise typer.BadParameter("--fuse needs --model NAME (a model of the model store)")
+    with friendly_errors():
+        datasets = {}
+        for path in data:
+            try:
+                ds = evaluation.load_dataset(
+                    path, _protocol(protocol), images=images, include=include or ()
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            name = path.name or str(path)
+            datasets[name if name not in datasets else f"{name} ({len(datasets) + 1})"] = ds
+        with _progress("embed", err_console.is_terminal and not json_out) as update:
+            run = model_fusion.calibrate_fusion(
+                datasets,
+                model=model,
+                fuse=fuse_names(fuse),
+                settings=_settings(ctx, data_dir),
+                dry_run=dry_run,
+                on_progress=update,
+                note=_note,
+            )
+    print_fusion_run(run, json_out=json_out, dry_run=dry_run)
 
 
 def register(app: typer.Typer) -> None:

@@ -116,7 +116,8 @@ class MultiCandidate:
 
     def fusion(self, models: Sequence[str], stats: Sequence[tuple[float, float]]) -> MultiFusion:
         members = tuple(
-            Member(m, mean, std, w) for m, (mean, std), w in zip(models, stats, self.weights, strict=True)
+            Member(m, mean, std, w)
+            for m, (mean, std), w in zip(models, stats, self.weights, strict=True)
         )
         return MultiFusion(members, self.normalisation)
 

@@ -398,7 +398,7 @@ def _calibrate_fusion(
     if not model:
         raise typer.BadParameter("--fuse needs --model NAME (a model of the model store)")
     with friendly_errors():
-        datasets = {}
+        datasets: dict[str, evaluation.Dataset] = {}
         for path in data:
             try:
                 ds = evaluation.load_dataset(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -224,6 +224,6 @@ class MultiFusion:
         return cls(members, str(raw.get("normalisation", "z")))
 
 
-def is_multi_record(raw: Any) -> bool:
+def is_multi_record(raw: Any) -> TypeGuard[dict[str, Any]]:
     """Whether a recorded fusion is a :class:`MultiFusion`'s (rather than a ScoreFusion's)."""
     return isinstance(raw, dict) and raw.get("kind") == KIND and "members" in raw

@@ -50,6 +50,7 @@ from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
 from facesearch.search.indexing import GalleryIndex
+from facesearch.search.member_probe import MemberRecognizers
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
@@ -109,6 +110,7 @@ class Gallery:
             self.manifest, fusion=self.pipeline_settings.second_model
         )
         self._pipeline: FacePipeline | None = pipeline
+        self._members: MemberRecognizers | None = None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
@@ -489,6 +491,9 @@ class Gallery:
             verifier = self.verifier
         start = time.perf_counter()
         decoded, faces, chosen = verifier.face(self.decode(probe), face)
+        members = None
+        if self.scoring.multi is not None:  # the probe by the fusion's other members
+            members = self.member_recognizers.vectors(decoded.pixels, chosen.landmarks)
         return self.searcher.search_embedding(
             chosen.embedding,
             k,
@@ -502,7 +507,19 @@ class Gallery:
             probe_faces=[probe_face(f) for f in faces],
             face=chosen.index,
             started=start,
+            members=members,
         )
+
+    @property
+    def member_recognizers(self) -> MemberRecognizers:
+        """The other members of the active recognizer's N-recognizer fusion (loaded on first
+        use; ``search/member_probe.py``)."""
+        if self._members is None:
+            assert self.scoring.multi is not None
+            self._members = MemberRecognizers(
+                self.manifest, self.scoring.multi, self.pipeline_settings.inference
+            )
+        return self._members
 
     @property
     def searcher(self) -> Searcher:
@@ -522,6 +539,7 @@ class Gallery:
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
         refresh: bool = True,
+        members: Mapping[str, np.ndarray] | None = None,
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
         index's shortlist re-ranked by fused score with the probe's ``second`` vector);
@@ -537,6 +555,7 @@ class Gallery:
             collection=collection,
             filters=filters,
             include_flagged=include_flagged,
+            members=members,
         )
 
     def compare(

@@ -80,14 +80,14 @@ def test_two_members_reproduce_lodo(pair_sets: list[lodo.ScoredSet], by_group: b
 def _oracle(train: list[lm.MultiScoredSet], cands: list[lm.MultiCandidate], models) -> int:
     stats = lm.impostor_statistics(train)
     best = {
-        s.name: max(lodo.score_set(s.scores[:, j], s).accuracy for j in range(len(models)))  # type: ignore[arg-type]
+        s.name: max(lodo.score_set(s.scores[:, j], s).accuracy for j in range(len(models)))
         for s in train
     }
     rows = []
     for i, c in enumerate(cands):
         f = c.fusion(models, stats)
-        accs = [lodo.score_set(lm.fused_scores(f, s), s).accuracy for s in train]  # type: ignore[arg-type]
-        eers = [lodo.score_set(lm.fused_scores(f, s), s).eer for s in train]  # type: ignore[arg-type]
+        accs = [lodo.score_set(lm.fused_scores(f, s), s).accuracy for s in train]
+        eers = [lodo.score_set(lm.fused_scores(f, s), s).eer for s in train]
         no_worse = sum(a >= best[s.name] - lodo.EPS for a, s in zip(accs, train, strict=True))
         rows.append((no_worse, float(np.mean(accs)), float(np.mean(eers)), i))
     most = max(r[0] for r in rows)

@@ -121,5 +121,9 @@ def test_search_reranks_with_every_member_and_keeps_the_primary_where_one_is_mis
         assert missing in seen
         scores = [c.score for c in result.candidates]
         assert scores == sorted(scores, reverse=True)
+        # compare scores the pair the same way, from the two photos
+        comparison = g.compare(probe, astronaut)
+        assert comparison.fused and comparison.threshold == FUSED["match"]
+        assert comparison.score == pytest.approx(result.candidates[0].score, abs=1e-3)
     finally:
         g.close()

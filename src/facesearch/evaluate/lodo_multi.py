@@ -196,7 +196,7 @@ def _kfold_mean(scores: np.ndarray, s: MultiScoredSet) -> float:
 
 
 def single_scores(s: MultiScoredSet, models: Sequence[str]) -> dict[str, SetScore]:
-    return {m: score_set(s.scores[:, j], s) for j, m in enumerate(models)}  # type: ignore[arg-type]
+    return {m: score_set(s.scores[:, j], s) for j, m in enumerate(models)}
 
 
 @dataclass(frozen=True)
@@ -248,12 +248,12 @@ def select(
     tied = [r for r in feasible if r[1] >= top - EPS]
     best_row, best_eer = tied[0], math.inf
     for r in tied:
-        eers = [score_set(fused_scores(r[3], s), s).eer for s in train]  # type: ignore[arg-type]
+        eers = [score_set(fused_scores(r[3], s), s).eer for s in train]
         mean_eer = float(np.nanmean(eers)) if np.isfinite(eers).any() else math.inf
         if mean_eer < best_eer - EPS:
             best_row, best_eer = r, mean_eer
     no_worse, mean_acc, i, fusion = best_row
-    per = {s.name: score_set(fused_scores(fusion, s), s) for s in train}  # type: ignore[arg-type]
+    per = {s.name: score_set(fused_scores(fusion, s), s) for s in train}
     return MultiSelection(
         candidate=candidates[i],
         fusion=fusion,
@@ -324,10 +324,10 @@ def leave_one_out(
         mine = singles[held.name]
         best = max(range(len(models)), key=lambda j: mine[models[j]].accuracy)
         test = PairedTest.of(
-            correct_decisions(scores, held),  # type: ignore[arg-type]
-            correct_decisions(held.scores[:, best], held),  # type: ignore[arg-type]
+            correct_decisions(scores, held),
+            correct_decisions(held.scores[:, best], held),
         )
-        out.append(MultiHeldOut(held.name, sel, score_set(scores, held), mine, test))  # type: ignore[arg-type]
+        out.append(MultiHeldOut(held.name, sel, score_set(scores, held), mine, test))
     return out
 
 

@@ -110,6 +110,7 @@ class Gallery:
             self.manifest, fusion=self.pipeline_settings.second_model
         )
         self._pipeline: FacePipeline | None = pipeline
+        # the other members of an N-recognizer fusion, for this gallery's own verifier
         self._members: MemberRecognizers | None = None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
@@ -457,7 +458,11 @@ class Gallery:
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.pipeline, self.scoring)
+        if self.scoring.multi is not None and self._members is None:
+            self._members = MemberRecognizers(
+                self.manifest, self.scoring.multi, self.pipeline_settings.inference
+            )
+        return Verifier(self.pipeline, self.scoring, self._members)
 
     # --- search -----------------------------------------------------------------------------
     def search(
@@ -491,9 +496,7 @@ class Gallery:
             verifier = self.verifier
         start = time.perf_counter()
         decoded, faces, chosen = verifier.face(self.decode(probe), face)
-        members = None
-        if self.scoring.multi is not None:  # the probe by the fusion's other members
-            members = self.member_recognizers.vectors(decoded.pixels, chosen.landmarks)
+        members = verifier.member_vectors(decoded, chosen)  # an N-recognizer fusion's
         return self.searcher.search_embedding(
             chosen.embedding,
             k,
@@ -509,17 +512,6 @@ class Gallery:
             started=start,
             members=members,
         )
-
-    @property
-    def member_recognizers(self) -> MemberRecognizers:
-        """The other members of the active recognizer's N-recognizer fusion (loaded on first
-        use; ``search/member_probe.py``)."""
-        if self._members is None:
-            assert self.scoring.multi is not None
-            self._members = MemberRecognizers(
-                self.manifest, self.scoring.multi, self.pipeline_settings.inference
-            )
-        return self._members
 
     @property
     def searcher(self) -> Searcher:

@@ -170,3 +170,17 @@ def test_scoring_reads_a_recorded_fusion_and_refuses_one_of_another_file() -> No
         Scoring.from_manifest(
             dataclasses.replace(manifest, models={**manifest.models, spec.key: bad})
         )
+
+
+def test_members_of_weight_zero_are_left_out_but_the_primary_stays() -> None:
+    f = MultiFusion(
+        (Member("p", 0.1, 0.1, 0.0), Member("a", 0.2, 0.1, 0.5), Member("b", 0.3, 0.1, 0.5))
+    )
+    assert f.without_idle() is f  # the primary stays whatever its weight
+    g = MultiFusion(
+        (Member("p", 0.1, 0.1, 0.6), Member("a", 0.2, 0.1, 0.0), Member("b", 0.3, 0.1, 0.4))
+    )
+    h = g.without_idle()
+    assert h.models == ("p", "b")
+    x = np.random.default_rng(2).uniform(-1, 1, (50, 3))
+    np.testing.assert_allclose(h.fuse(x[:, [0, 2]]), g.fuse(x))

@@ -29,7 +29,7 @@ from facesearch.engine.pipeline import FacePipeline, PipelineSettings
 from facesearch.errors import ConfigError
 from facesearch.evaluate.datasets import Dataset
 from facesearch.evaluate.embedding import EmbeddingSet, embed_images
-from facesearch.evaluate.fusion_sets import fused_bands, fusion_data
+from facesearch.evaluate.fusion_sets import fused_bands, fusion_data, fusion_data_for
 from facesearch.evaluate.lodo_multi import MAX_CANDIDATES, MultiLodo, choose
 from facesearch.models.calibration import Calibration
 from facesearch.models.inference import InferenceSettings
@@ -128,12 +128,18 @@ def calibrate_fusion(
     keys = tuple(e.model_key for e in embeddings)
     data = fusion_data(datasets, embeddings, seed=seed)
     lodo = choose(data.sets, keys, max_candidates=max_candidates)
-    fusion = lodo.final.fusion
+    # a member the choice gave weight 0 is left out of the record: search would otherwise
+    # need its vectors (and make the probe's) for nothing
+    fusion = lodo.final.fusion.without_idle()
+    kept = [i for i, k in enumerate(keys) if k in set(fusion.models)]
+    if len(kept) < len(keys):
+        data = fusion_data_for(data, kept)
     source = ", ".join(str(ds.source) for ds in datasets.values())
     bands = fused_bands(fusion, data, model_key=keys[0], dataset=source)
     record: dict[str, Any] = {
         **fusion.to_dict(),
-        "names": list(names),
+        "names": [names[i] for i in kept],
+        "left_out_with_weight_0": [n for i, n in enumerate(names) if i not in kept],
         "thresholds": {"match": bands.match, "strong": bands.strong},
         "bands": bands.to_dict(),
         "chosen_by": {

@@ -53,6 +53,9 @@ def print_fusion_run(run: FusionRun, *, json_out: bool, dry_run: bool) -> None:
         f"chosen on all sets: {lodo.final.candidate.normalisation}-norm, weights {weights} "
         f"({lodo.final.n_candidates} candidates, weight step {lodo.step:g})"
     )
+    idle = run.record.get("left_out_with_weight_0") or []
+    if idle:
+        console.print(f"recorded without {', '.join(idle)} (weight 0: it changes no score)")
     verdict = "accepted" if lodo.decision.accepted else "NOT accepted"
     console.print(
         f"{verdict}: "

@@ -128,6 +128,14 @@ class MultiFusion:
     def weights(self) -> np.ndarray:
         return np.array([m.weight for m in self.members], np.float64)
 
+    def without_idle(self) -> MultiFusion:
+        """The same fusion without its members of weight 0 beyond the primary (they change no
+        score, but a pair missing one's vector would not be fused); at least two members stay."""
+        kept = tuple(m for i, m in enumerate(self.members) if i == 0 or m.weight > 0)
+        if len(kept) < 2 or len(kept) == len(self.members):
+            return self
+        return MultiFusion(kept, self.normalisation)
+
     def _columns(self, scores: Any) -> np.ndarray:
         x = np.asarray(scores, np.float64)
         if x.ndim == 1:

@@ -145,6 +145,21 @@ def fusion_data(
     return FusionData([replace(s, group=groups[s.name]) for s in out], all_pairs)
 
 
+def fusion_data_for(data: FusionData, members: Sequence[int]) -> FusionData:
+    """``data`` with only the given members' columns (by index, in order)."""
+    cols = list(members)
+    sets = [
+        replace(
+            s,
+            scores=s.scores[:, cols],
+            impostor_scores=None if s.impostor_scores is None else s.impostor_scores[:, cols],
+        )
+        for s in data.sets
+    ]
+    pairs = [replace(p, matrices=[p.matrices[i] for i in cols]) for p in data.pairs]
+    return FusionData(sets, pairs)
+
+
 def fused_bands(
     fusion: MultiFusion,
     data: FusionData,

@@ -139,13 +139,14 @@ def test_scoring_reads_a_recorded_fusion_and_refuses_one_of_another_file() -> No
 
     manifest = load_manifest()
     spec = manifest.recognizer
-    f = MultiFusion((Member(spec.model_key, 0.05, 0.09, 0.7), Member("other@1", 0.8, 0.04, 0.3)))
+    other = manifest.models["dlib-resnet-v1"].model_key
+    f = MultiFusion((Member(spec.model_key, 0.05, 0.09, 0.7), Member(other, 0.8, 0.04, 0.3)))
     record = {**f.to_dict(), "thresholds": {"match": 0.3, "strong": 0.4}}
     with_fusion = dataclasses.replace(spec, calibration={"fusion": record})
     m = dataclasses.replace(manifest, models={**manifest.models, spec.key: with_fusion})
     scoring = Scoring.from_manifest(m)
     assert scoring.multi == f and scoring.fusion is None
-    assert scoring.fused_bands == Bands(0.3, 0.4) and scoring.member_models == ("other@1",)
+    assert scoring.fused_bands == Bands(0.3, 0.4) and scoring.member_models == (other,)
     assert Scoring.from_manifest(m, fusion=False).multi is None  # the primary alone
     rng = np.random.default_rng(5)
     probe = rng.normal(size=16)
@@ -154,18 +155,24 @@ def test_scoring_reads_a_recorded_fusion_and_refuses_one_of_another_file() -> No
     others /= np.linalg.norm(others, axis=1, keepdims=True)
     others[2] = np.nan  # a gallery face without the member's vector
     primary = np.array([0.5, 0.3, 0.2])
-    scores, fused = scoring.scores_multi(primary, {"other@1": probe}, {"other@1": others})
+    scores, fused = scoring.scores_multi(primary, {other: probe}, {other: others})
     assert fused.tolist() == [True, True, False] and scores[2] == 0.2
     want = f.fuse(np.column_stack([primary[:2], others[:2] @ probe]))
     np.testing.assert_allclose(scores[:2], want)
     one, was_fused = scoring.score_multi(
-        np.array([1.0, 0.0]), np.array([0.5, 0.866]), {"other@1": probe}, {"other@1": others[0]}
+        np.array([1.0, 0.0]), np.array([0.5, 0.866]), {other: probe}, {other: others[0]}
     )
     assert was_fused and one == pytest.approx(
         float(f.fuse(np.array([[0.5, others[0] @ probe]]))[0]), abs=1e-3
     )
     stale = {**record, "members": [{**record["members"][0], "model": "x@2"}, record["members"][1]]}
     bad = dataclasses.replace(spec, calibration={"fusion": stale})
+    gone = {**record, "members": [record["members"][0], {**record["members"][1], "model": "y@3"}]}
+    removed = dataclasses.replace(spec, calibration={"fusion": gone})
+    with pytest.raises(ConfigError, match="names y@3, not among"):
+        Scoring.from_manifest(
+            dataclasses.replace(manifest, models={**manifest.models, spec.key: removed})
+        )
     with pytest.raises(ConfigError, match="chosen for x@2"):
         Scoring.from_manifest(
             dataclasses.replace(manifest, models={**manifest.models, spec.key: bad})

@@ -72,6 +72,14 @@ def recorded_multi_fusion(manifest: Manifest) -> tuple[MultiFusion, Bands] | Non
             f"the fusion recorded for {spec.key} was chosen for {fusion.primary}, not "
             f"{spec.model_key}: run `facesearch calibrate --model {spec.key} --fuse ...` again"
         )
+    known = {s.model_key for s in manifest.models.values()}
+    gone = [key for key in fusion.extra_models if key not in known]
+    if gone:  # said when the gallery opens, not at every search
+        raise ConfigError(
+            f"the fusion recorded for {spec.key} names {', '.join(gone)}, not among this data "
+            f"directory's models (removed, or added again as another file): add it back, or run "
+            f"`facesearch calibrate --model {spec.key} --fuse ...` again"
+        )
     thresholds = raw.get("thresholds") or {}
     if "match" not in thresholds or "strong" not in thresholds:
         raise ConfigError(f"the fusion recorded for {spec.key} has no fused bands")

@@ -314,6 +314,8 @@ def calibrate_command(
         return
     if more_data:
         raise typer.BadParameter("more than one DATA is taken only with --fuse")
+    if fuse_model:  # merge note: `calibrate --model NAME` alone is the calib helper's
+        raise typer.BadParameter("--model is taken here only with --fuse")
     with friendly_errors():
         try:
             dataset = evaluation.load_dataset(

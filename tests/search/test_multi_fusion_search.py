@@ -121,6 +121,7 @@ def test_search_reranks_with_every_member_and_keeps_the_primary_where_one_is_mis
         assert missing in seen
         scores = [c.score for c in result.candidates]
         assert scores == sorted(scores, reverse=True)
+        assert g.stats()["fusion_member_vectors"] == {sface_key: len(ids) - 1}
         # compare scores the pair the same way, from the two photos
         comparison = g.compare(probe, astronaut)
         assert comparison.fused and comparison.threshold == FUSED["match"]

@@ -57,6 +57,7 @@ from facesearch.settings import Settings
 from facesearch.store import generation
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.member_vectors import member_vector_counts
 from facesearch.store.originals import originals_summary
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
@@ -573,6 +574,11 @@ class Gallery:
         stats["originals"] = originals_summary(self.catalog)  # kept photos and their bytes
         if self.scoring.second_model:  # and how many second vectors are of another model
             stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
+        if self.scoring.multi is not None:  # faces without a member's vector: primary alone
+            with self.catalog.session() as s:
+                stats["fusion_member_vectors"] = member_vector_counts(
+                    s, self.model_key, self.scoring.member_models
+                )
         stats["indexed_faces"] = len(self.index)
         stats["index"] = self.index.describe()
         stats["backends"] = self.backends.describe()

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facesearch.store.crypto import Cipher, open_embedding
-from facesearch.store.schema import FaceVector
+from facesearch.store.schema import FaceRow, FaceVector
 
 CHUNK = 10_000
 
@@ -53,4 +53,23 @@ def member_matrix(found: dict[int, np.ndarray], face_ids: Sequence[int], dim: in
         vec = found.get(int(face_id))
         if vec is not None and vec.size == dim:
             out[row] = vec
+    return out
+
+
+def member_vector_counts(
+    session: Session, face_model: str, models: Sequence[str]
+) -> dict[str, int]:
+    """Per member model key, how many faces of ``face_model`` (the active recognizer's) have
+    that member's vector: the others are scored by the primary alone."""
+    out = {m: 0 for m in models}
+    if not models:
+        return out
+    rows = session.execute(
+        select(FaceVector.model, func.count(FaceVector.face_id))
+        .join(FaceRow, FaceRow.id == FaceVector.face_id)
+        .where(FaceRow.model == face_model, FaceVector.model.in_(list(models)))
+        .group_by(FaceVector.model)
+    ).all()
+    for model, count in rows:
+        out[str(model)] = int(count)
     return out

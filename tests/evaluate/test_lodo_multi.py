@@ -7,6 +7,8 @@ training on the held-out set.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,16 @@ def test_one_set_is_k_fold_within_it_and_said_so() -> None:
     record = out.to_dict()
     assert record["chosen_on_all"]["fusion"]["members"][0]["model"] == "a"
     assert record["weight_step"] == pytest.approx(0.1)
+
+
+def test_sets_of_one_group_are_held_out_one_by_one_and_said_so() -> None:
+    rng = np.random.default_rng(8)
+    a = _multi_set("a", rng, 200, [1.0])
+    b = _multi_set("b", rng, 200, [1.0])
+    same = [dataclasses.replace(s, group="a+b") for s in (a, b)]
+    out = lm.choose(same, ("x", "y"), candidates=lm.simplex_grid(2)[0][:4])
+    assert out.method == "leave-one-set-out (one group)" and "flatters" in out.note
+    assert [h.selection.trained_on for h in out.held_out] == [("b",), ("a",)]
+    assert out.step is None and out.to_dict()["weight_step"] is None
+    out = lm.choose([a, b], ("x", "y"))
+    assert out.method == "leave-one-dataset-out"

@@ -51,7 +51,8 @@ def print_fusion_run(run: FusionRun, *, json_out: bool, dry_run: bool) -> None:
     weights = ", ".join(f"{short[m.model]} {m.weight:g}" for m in lodo.final.fusion.members)
     console.print(
         f"chosen on all sets: {lodo.final.candidate.normalisation}-norm, weights {weights} "
-        f"({lodo.final.n_candidates} candidates, weight step {lodo.step:g})"
+        f"({lodo.final.n_candidates} candidates"
+        + (f", weight step {lodo.step:g})" if lodo.step is not None else ")")
     )
     idle = run.record.get("left_out_with_weight_0") or []
     if idle:

@@ -370,7 +370,7 @@ class MultiLodo:
     models: tuple[str, ...]
     method: str  # "leave-one-dataset-out" | "k-fold within one set"
     note: str
-    step: float
+    step: float | None  # None: candidates given by the caller
     held_out: list[MultiHeldOut]
     decision: LodoDecision
     final: MultiSelection  # chosen on every set (or part)
@@ -406,7 +406,7 @@ def choose(
     if candidates is None:
         candidates, step = simplex_grid(len(models), max_candidates=max_candidates)
     else:
-        step = float("nan")
+        step = None
     groups = {s.key for s in sets}
     if len(sets) == 1 or (by_group and len(groups) == 1):
         pool = [p for s in sets for p in kfold_parts(s, k)] if len(sets) == 1 else list(sets)

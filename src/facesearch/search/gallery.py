@@ -50,12 +50,14 @@ from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
 from facesearch.search.indexing import GalleryIndex
+from facesearch.search.member_probe import MemberRecognizers
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
 from facesearch.store import generation
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.member_vectors import member_vector_counts
 from facesearch.store.originals import originals_summary
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
@@ -111,6 +113,8 @@ class Gallery:
         # a pipeline given (already loaded) serves only a gallery of its recognizer
         same = pipeline is not None and pipeline.model_key == self.model_key
         self._pipeline: FacePipeline | None = pipeline if same else None
+        # the other members of an N-recognizer fusion, for this gallery's own verifier
+        self._members: MemberRecognizers | None = None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
@@ -457,7 +461,11 @@ class Gallery:
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.pipeline, self.scoring)
+        if self.scoring.multi is not None and self._members is None:
+            self._members = MemberRecognizers(
+                self.manifest, self.scoring.multi, self.pipeline_settings.inference
+            )
+        return Verifier(self.pipeline, self.scoring, self._members)
 
     # --- search -----------------------------------------------------------------------------
     def search(
@@ -491,6 +499,7 @@ class Gallery:
             verifier = self.verifier
         start = time.perf_counter()
         decoded, faces, chosen = verifier.face(self.decode(probe), face)
+        members = verifier.member_vectors(decoded, chosen)  # an N-recognizer fusion's
         return self.searcher.search_embedding(
             chosen.embedding,
             k,
@@ -504,6 +513,7 @@ class Gallery:
             probe_faces=[probe_face(f) for f in faces],
             face=chosen.index,
             started=start,
+            members=members,
         )
 
     @property
@@ -524,6 +534,7 @@ class Gallery:
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
         refresh: bool = True,
+        members: Mapping[str, np.ndarray] | None = None,
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
         index's shortlist re-ranked by fused score with the probe's ``second`` vector);
@@ -539,6 +550,7 @@ class Gallery:
             collection=collection,
             filters=filters,
             include_flagged=include_flagged,
+            members=members,
         )
 
     def compare(
@@ -564,6 +576,11 @@ class Gallery:
         stats["originals"] = originals_summary(self.catalog)  # kept photos and their bytes
         if self.scoring.second_model:  # and how many second vectors are of another model
             stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
+        if self.scoring.multi is not None:  # faces without a member's vector: primary alone
+            with self.catalog.session() as s:
+                stats["fusion_member_vectors"] = member_vector_counts(
+                    s, self.model_key, self.scoring.member_models
+                )
         stats["indexed_faces"] = len(self.index)
         stats["index"] = self.index.describe()
         stats["backends"] = self.backends.describe()

@@ -265,7 +265,7 @@ class StandingMoves:
         if name is None:
             ctx.refuse(who, action, "no model named and no migration under way: give --model")
         with gov.session() as s:
-            old_model = gsm.entry_model(s, entry_id)
+            old_model, old_threshold = gsm.entry_model(s, gov.policy, entry_id)
         if old_model != ctx.gallery.model_key:
             ctx.refuse(
                 who,
@@ -277,6 +277,19 @@ class StandingMoves:
             target = pipeline or model_pipeline(ctx, name)
         except ValueError as exc:
             ctx.refuse(who, action, str(exc))
+        try:
+            threshold = gsm.carried_threshold(
+                old_threshold,
+                ctx.gallery.manifest.recognizer.thresholds,
+                target.manifest.recognizer.thresholds,
+            )
+        except ValueError as exc:
+            ctx.refuse(
+                who,
+                action,
+                f"{exc}: calibrate {name} first (facesearch calibrate --model {name}); the "
+                "entry's threshold on its scale comes from its bands",
+            )
         old_faces = ctx.pool.run(lambda: ctx.embed(photo))
         new_faces = target.process_image(ctx.gallery.decode(photo)).faces
         if [f.bbox for f in old_faces] != [f.bbox for f in new_faces]:
@@ -289,7 +302,7 @@ class StandingMoves:
             {"suppression_id": entry_id, "model": target.model_key},
             lambda s, a: gsm.enrol_entry(
                 s, a, gov.policy, gov.cipher, who.username, entry_id, old, new,
-                target.model_key, gov.clock(),
+                target.model_key, threshold, gov.clock(),
             ),
         )  # fmt: skip
         return done

@@ -52,4 +52,6 @@ class SuppressionVector(Base):
     # an enrolment: who, and the old model's score of the photo against the entry
     enrolled_by: Mapped[str | None] = mapped_column(String(64))
     old_score: Mapped[float | None] = mapped_column(Float)
+    # the entry's threshold on this model's scale (NULL: the policy's; see gov_suppressions)
+    threshold: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

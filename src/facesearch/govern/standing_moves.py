@@ -27,7 +27,7 @@ scores of past searches: records, left as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -265,9 +265,11 @@ def switch_suppressions(session: Session, source: str, target: str) -> int:
                 dim=entry.dim,
                 embedding=entry.embedding,
                 source=KEPT,
+                threshold=entry.threshold,
             )
         )
         entry.model, entry.dim, entry.embedding = target, vector.dim, vector.embedding
+        entry.threshold = vector.threshold
         session.delete(vector)
         moved += 1
     session.flush()
@@ -298,12 +300,34 @@ class Enrolment:
     old_score: float
 
 
-def entry_model(session: Session, entry_id: int) -> str:
-    """The model of suppression entry ``entry_id``'s vector (refused if there is none)."""
+def entry_model(session: Session, policy: Policy, entry_id: int) -> tuple[str, float]:
+    """The model of suppression entry ``entry_id``'s vector and the entry's threshold on that
+    model's scale (its own, else the policy's); refused if there is no such entry."""
     entry = session.get(Suppression, entry_id)
     if entry is None:
         raise RefusedError("suppression.enrol_model", f"no suppression entry {entry_id}")
-    return entry.model
+    own = entry.threshold
+    return entry.model, policy.suppression.threshold if own is None else float(own)
+
+
+def carried_threshold(
+    threshold: float, source_bands: Mapping[str, Any], target_bands: Mapping[str, Any]
+) -> float:
+    """A similarity threshold of one recognizer carried to another's scale: the same place
+    relative to each model's own calibrated bands (``match``: FAR 1e-3, ``strong``: FAR 1e-4),
+    linearly between and beyond them. A cosine means different things to different models
+    (0.40 is about SFace's FAR 1e-4, but below nearly every impostor pair of dlib's ResNet), so
+    an entry moved to another model takes its threshold along this way. Raises ValueError
+    when either model has no calibrated bands."""
+    try:
+        m, s = float(source_bands["match"]), float(source_bands["strong"])
+        m2, s2 = float(target_bands["match"]), float(target_bands["strong"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("both models need calibrated match and strong bands") from None
+    if not s > m or not s2 > m2:
+        raise ValueError("a model's strong band must be above its match band")
+    carried = m2 + (threshold - m) * (s2 - m2) / (s - m)
+    return float(min(max(carried, 1e-6), 1.0))
 
 
 def enrol_entry(
@@ -316,13 +340,15 @@ def enrol_entry(
     old_vectors: np.ndarray,
     new_vectors: np.ndarray,
     new_model: str,
+    new_threshold: float,
     now: datetime,
 ) -> Enrolment:
     """Store ``new_model``'s vector of suppression entry ``entry_id``'s person, from a photo:
     ``old_vectors``/``new_vectors`` are the photo's faces by the entry's own model and by the
     new one (same order). The face scoring best against the entry with its own model is the
-    person's; it must reach the suppression threshold, else nothing is stored (another person).
-    Administrators; audited."""
+    person's; it must reach the entry's threshold (its own, else the policy's), else nothing is
+    stored (another person). ``new_threshold``: the entry's threshold on the new model's scale
+    (:func:`carried_threshold`). Administrators; audited."""
     action = "suppression.enrol_model"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
     entry = session.get(Suppression, entry_id)
@@ -338,7 +364,7 @@ def enrol_entry(
         raise RefusedError(action, f"the photo was not embedded with {entry.model}")
     scores = old @ (ref / np.linalg.norm(ref))
     best = int(np.argmax(scores))
-    threshold = policy.suppression.threshold
+    threshold = policy.suppression.threshold if entry.threshold is None else entry.threshold
     if float(scores[best]) < threshold:
         raise RefusedError(
             action,
@@ -361,6 +387,7 @@ def enrol_entry(
             source=PHOTO,
             enrolled_by=actor,
             old_score=round(float(scores[best]), 6),
+            threshold=float(new_threshold),
             created_at=now,
         )
     )
@@ -377,6 +404,7 @@ def enrol_entry(
             "model": new_model,
             "old_model": entry.model,
             "old_score": done.old_score,
+            "threshold": round(float(new_threshold), 6),
         },
     )
     return done

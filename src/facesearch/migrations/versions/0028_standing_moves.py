@@ -1,5 +1,6 @@
 """Vectors of other recognizers for standing data: standing queries (standing_query_vectors),
-suppression entries (suppression_vectors) and media faces (media_face_vectors)
+suppression entries (suppression_vectors) and media faces (media_face_vectors); a suppression
+entry's own threshold on its model's scale (gov_suppressions.threshold)
 
 Revision ID: 0028
 Revises: 0026
@@ -18,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("gov_suppressions") as batch:
+        batch.add_column(sa.Column("threshold", sa.Float(), nullable=True))
     op.create_table(
         "standing_query_vectors",
         sa.Column("query_id", sa.Integer(), nullable=False),
@@ -37,6 +40,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=8), nullable=False),
         sa.Column("enrolled_by", sa.String(length=64), nullable=True),
         sa.Column("old_score", sa.Float(), nullable=True),
+        sa.Column("threshold", sa.Float(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["suppression_id"], ["gov_suppressions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("suppression_id", "model"),
@@ -60,3 +64,5 @@ def downgrade() -> None:
     op.drop_table("media_face_vectors")
     op.drop_table("suppression_vectors")
     op.drop_table("standing_query_vectors")
+    with op.batch_alter_table("gov_suppressions") as batch:
+        batch.drop_column("threshold")

@@ -211,7 +211,7 @@ def test_media_faces_move_from_their_crops_and_persons_keep_their_ids(
     source, tkey = service.gallery.model_key, target.model_key
     move = _move(service, "media faces")
     with gov.session() as s:
-        before = {f.id: (f.cluster_id, f.embedding) for f in s.scalars(select(MediaFace))}
+        before = {f.id: f.embedding for f in s.scalars(select(MediaFace))}
     assert len(before) == 2
 
     (blocker,) = move.blockers(source, tkey)
@@ -229,21 +229,36 @@ def test_media_faces_move_from_their_crops_and_persons_keep_their_ids(
         }
     assert max(float(_unit(v) @ whole) for v in vectors.values()) > 0.9
 
+    # a media person's standing query: the mean of its faces' target vectors (here one face)
+    media.cluster("ivy", "A")
+    ivy = service.accounts.principal("ivy", "cli")
+    with gov.session() as s:
+        her = max(vectors, key=lambda i: float(_unit(vectors[i]) @ whole))
+        cluster = s.get(MediaFace, her).cluster_id
+        persons = {f.id: f.cluster_id for f in s.scalars(select(MediaFace))}
+    assert cluster is not None and len(set(persons.values())) == 2
+    found = service.searches.cluster_search(ivy, "A", cluster, SearchRequest(k=5))
+    query = service.standing.create(ivy, found.outcome.search_id, "identify the child")
+    queries = _move(service, "standing queries")
+    assert queries.prepare(target, source).moved == 1
+    with gov.session() as s:
+        row = s.get(StandingQueryVector, (query.id, tkey))
+        kept = open_embedding(gov.cipher, row.embedding, query.id, tkey, EMBEDDING_COLUMN)
+    assert float(kept @ _unit(vectors[her])) > 0.9999
+
     with gov.session() as s:
         assert move.switch(s, source, tkey) == 2
     with gov.session() as s:
         after = {f.id: f for f in s.scalars(select(MediaFace))}
         for face_id, face in after.items():
-            assert face.model == tkey and face.cluster_id == before[face_id][0]
+            assert face.model == tkey and face.cluster_id == persons[face_id]
             got = open_face_vector(cipher, face.embedding, face_id, tkey)
             assert np.allclose(got, vectors[face_id])
-            assert s.get(MediaFaceVector, (face_id, source)).embedding == before[face_id][1]
+            assert s.get(MediaFaceVector, (face_id, source)).embedding == before[face_id]
     with gov.session() as s:  # switch back: the same bytes
         assert move.switch(s, tkey, source) == 2
     with gov.session() as s:
-        assert {f.id: f.embedding for f in s.scalars(select(MediaFace))} == {
-            i: b for i, (_, b) in before.items()
-        }
+        assert {f.id: f.embedding for f in s.scalars(select(MediaFace))} == before
         assert move.drop(s, tkey) == 2
 
 

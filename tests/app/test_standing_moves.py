@@ -143,6 +143,17 @@ def test_a_standing_query_moves_and_alerts_with_the_new_model(
         (view,) = [q for q in moved.standing.queries(ivy, "A") if q.id == query.id]
         assert view.model == tkey
 
+        # a new removal request on the agency model: the policy's threshold is carried to its
+        # scale (taken as it is, 0.40 would list her face for another person: 0.89 with dlib)
+        stranger = write_image(tmp_path / "other.jpg", other_faces[0]).read_bytes()
+        request_id, matches = moved.admin.preview_removal(admin, [stranger], "him", "DSR-2")
+        assert matches == []
+        with moved.governance.session() as s:
+            (entry,) = s.scalars(select(Suppression).where(Suppression.request_id == request_id))
+            sface = load_manifest().recognizer.thresholds
+            threshold = moved.governance.policy.suppression.threshold
+            assert entry.threshold == pytest.approx(carried_threshold(threshold, sface, BANDS))
+
 
 def test_a_suppression_entry_blocks_until_enrolled_with_a_photo_of_the_same_person(
     world, tmp_path, astronaut, other_faces

@@ -35,6 +35,7 @@ from facesearch.govern.standing_moves import Enrolment
 from facesearch.govern.users import Role
 from facesearch.media import model_moves as mm
 from facesearch.media.access import MEDIA_BLOBS
+from facesearch.models.manifest import load_manifest
 from facesearch.search.calibration import gallery_manifest
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.crypto import Cipher
@@ -205,6 +206,24 @@ def standing_moves(ctx: AppContext) -> list[StandingMove]:
         StandingQueryMove(gov.session, gov.cipher, person_vector),
         SuppressionMove(gov.session),
     ]
+
+
+def policy_threshold_on(ctx: AppContext, model: str) -> float | None:
+    """The policy's suppression threshold carried to the scale of ``model`` when that is the
+    gallery's recognizer and not the shipped one the policy's threshold is for (None: the
+    policy's applies as it is). Refused (ValueError) when that model has no bands."""
+    gallery = ctx.gallery
+    shipped = load_manifest()
+    if (
+        model != gallery.model_key
+        or gallery.manifest.default_recognizer == shipped.default_recognizer
+    ):
+        return None
+    return gsm.carried_threshold(
+        ctx.governance.policy.suppression.threshold,
+        shipped.recognizer.thresholds,
+        gallery.manifest.recognizer.thresholds,
+    )
 
 
 def model_pipeline(ctx: AppContext, name: str) -> FacePipeline:

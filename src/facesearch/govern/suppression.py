@@ -301,6 +301,7 @@ def preview_removal(
     finder: FaceFinder | None = None,
     threshold: float | None = None,
     cipher: Cipher | None = None,
+    entry_threshold: float | None = None,
 ) -> tuple[RemovalRequest, list[PreviewMatch]]:
     action = "removal.preview"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
@@ -340,6 +341,8 @@ def preview_removal(
             active=False,
             created_by=actor,
             created_at=now,
+            # on a model other than the one the policy's threshold is for: its own
+            threshold=entry_threshold,
         )
         for q in queries
     ]

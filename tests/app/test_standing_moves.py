@@ -250,8 +250,19 @@ def test_media_faces_move_from_their_crops_and_persons_keep_their_ids(
     assert cluster is not None and len(set(persons.values())) == 2
     found = service.searches.cluster_search(ivy, "A", cluster, SearchRequest(k=5))
     query = service.standing.create(ivy, found.outcome.search_id, "identify the child")
-    queries = _move(service, "standing queries")
-    assert queries.prepare(target, source).moved == 1
+    admin = service.accounts.principal("admin", "cli")
+    seen: list[str] = []
+    reports = service.standing_moves.prepare(
+        admin, AGENCY, pipeline=target, on_progress=lambda kind, done, total: seen.append(kind)
+    )
+    by_kind = {r.kind: (r.moved, r.already, len(r.failed)) for r in reports}
+    assert by_kind == {
+        "media faces": (0, 2, 0),
+        "standing queries": (1, 0, 0),
+        "suppression entries": (0, 0, 0),
+    }
+    assert "standing queries" in seen
+    assert "models.standing_prepare" in [e["action"] for e in _audit(service)]
     with gov.session() as s:
         row = s.get(StandingQueryVector, (query.id, tkey))
         kept = open_embedding(gov.cipher, row.embedding, query.id, tkey, EMBEDDING_COLUMN)

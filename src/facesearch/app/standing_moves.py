@@ -264,6 +264,54 @@ class StandingMoves:
                 return None
             return row.target
 
+    def prepare(
+        self,
+        who: Principal,
+        model: str | None = None,
+        *,
+        pipeline: FacePipeline | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[MoveReport]:
+        """Make ``model``'s vectors (default: the model the gallery is moving to) of every
+        kind of standing data, for the switch: run after (or with) the migration pass of the
+        gallery's faces, again after a resumed pass (done items are skipped). Administrators;
+        audited (``models.standing_prepare``, with each kind's counts and what it could not
+        move). ``on_progress(kind, done, total)``; ``pipeline``: the model's, already loaded."""
+        action = "models.standing_prepare"
+        ctx = self.ctx
+        ctx.require(who, action, Role.ADMINISTRATOR)
+        name = model or self.migration_target()
+        if name is None:
+            ctx.refuse(who, action, "no model named and no migration under way")
+        try:
+            target = pipeline or model_pipeline(ctx, name)
+        except ValueError as exc:
+            ctx.refuse(who, action, str(exc))
+        source = ctx.gallery.model_key
+        reports = []
+        for move in self.moves():
+            kind = move.kind
+
+            def progress(done: int, total: int, kind: str = kind) -> None:
+                if on_progress is not None:
+                    on_progress(kind, done, total)
+
+            reports.append(move.prepare(target, source, progress))
+        ctx.governance.record(
+            who.username,
+            action,
+            {
+                "source": source,
+                "target": target.model_key,
+                "moves": {
+                    r.kind: {"moved": r.moved, "already": r.already, "failed": len(r.failed)}
+                    for r in reports
+                },
+                "failed": dict(list(((k, v) for r in reports for k, v in r.failed.items()))[:50]),
+            },
+        )
+        return reports
+
     def enrol_suppression(
         self,
         who: Principal,

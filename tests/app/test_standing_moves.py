@@ -43,8 +43,17 @@ BANDS = {"match": 0.92, "strong": 0.95}  # plausible for dlib's ResNet, whose ve
 
 
 @pytest.fixture
-def world(tmp_path, pipeline, agency_model):
-    setup = make_app(tmp_path / "data", pipeline, search_workers=1)
+def database_url(request) -> str | None:  # type: ignore[no-untyped-def]
+    """SQLite in the data directory unless a test asks for PostgreSQL (a fresh schema)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def world(tmp_path, pipeline, agency_model, database_url):
+    setup = make_app(tmp_path / "data", pipeline, search_workers=1, database_url=database_url)
     onnx, card = agency_model
     store = ModelStore.of(setup.service.settings.data_dir)
     store.add(onnx, parse_card(read_card(card), load_manifest()))
@@ -208,6 +217,9 @@ def test_a_suppression_entry_blocks_until_enrolled_with_a_photo_of_the_same_pers
     assert "suppression.enrol_model" in actions
 
 
+@pytest.mark.parametrize(
+    "database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_media_faces_move_from_their_crops_and_persons_keep_their_ids(
     world, tmp_path, astronaut, other_faces
 ):

@@ -103,6 +103,10 @@ PLAIN_KINDS = {
     "probe images": Probe.data,
     "standing queries' vectors": StandingQuery.embedding,
     "standing queries' probes": StandingQuery.probe,
+    # vectors of another recognizer kept during a model migration (app/standing_moves.py)
+    "standing queries' other models' vectors": StandingQueryVector.embedding,
+    "suppression entries' other models' vectors": SuppressionVector.embedding,
+    "media faces' other models' vectors": MediaFaceVector.embedding,
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 

@@ -72,9 +72,9 @@ STAGES = (
     "blobs",
     "media-blobs",
     "suppressions",
+    "moved-vectors",  # standing data's vectors of other recognizers (app/standing_moves.py)
     "media-faces",
     "standing",
-    "moved-vectors",  # standing data's vectors of other recognizers (app/standing_moves.py)
 )
 
 

@@ -28,7 +28,7 @@ from facesearch.govern.standing import EMBEDDING_COLUMN
 from facesearch.govern.standing_moves import carried_threshold
 from facesearch.govern.suppression import SuppressionMatcher
 from facesearch.media.moves_schema import MediaFaceVector
-from facesearch.media.schema import MediaFace
+from facesearch.media.schema import MediaFace, MediaFile
 from facesearch.media.vectors import open_face_vector
 from facesearch.models.card import parse_card, read_card
 from facesearch.models.manifest import load_manifest
@@ -239,8 +239,22 @@ def test_media_faces_move_from_their_crops_and_persons_keep_their_ids(
 
     (blocker,) = move.blockers(source, tkey)
     assert blocker.startswith("case A: 2 searchable media face(s)")
+    # a face whose crop is gone cannot move: said so, and it still blocks the switch
+    with gov.session() as s:
+        gone, key = s.execute(
+            select(MediaFace.id, MediaFace.crop)
+            .join(MediaFile, MediaFile.id == MediaFace.file_id)
+            .where(MediaFile.path.like("%b.jpg"))
+        ).one()
+    kept_crop = media.blobs.get_stored(key)
+    media.blobs.delete(key)
     report = move.prepare(target, source)
-    assert (report.moved, report.failed) == (2, {})
+    assert (report.moved, report.failed) == (1, {f"media face {gone}": "its stored crop is gone"})
+    (blocker,) = move.blockers(source, tkey)
+    assert blocker.startswith("case A: 1 searchable media face(s)")
+    media.blobs.put_stored(key, kept_crop)
+    report = move.prepare(target, source)  # resumed: only the face left
+    assert (report.moved, report.already, report.failed) == (1, 1, {})
     assert move.blockers(source, tkey) == []
     assert move.prepare(target, source).moved == 0
     # made from the 160 px crop: close to the vector of the original photo's face

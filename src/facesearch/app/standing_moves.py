@@ -30,6 +30,7 @@ from facesearch.app.context import AppContext
 from facesearch.app.model_moves import MoveProgress, MoveReport, StandingMove
 from facesearch.app.principal import Principal
 from facesearch.engine.pipeline import FacePipeline
+from facesearch.errors import FacesearchError
 from facesearch.govern import standing_moves as gsm
 from facesearch.govern.standing_moves import Enrolment
 from facesearch.govern.users import Role
@@ -124,7 +125,7 @@ class StandingQueryMove:
                     vec = gsm.query_target_vector(
                         s, self.cipher, query_id, pipeline, self.person_vector
                     )
-                except ValueError as exc:
+                except (ValueError, FacesearchError) as exc:  # unreadable probe, or face not found
                     report.failed[f"standing query {query_id}"] = str(exc)
                     vec = None
                 if vec is not None:
@@ -180,22 +181,12 @@ class SuppressionMove:
         return gsm.drop_suppression_vectors(session, model_key)
 
 
-def _crop_reader(blobs: FileBlobStore) -> mm.CropReader:
-    def read(key: str) -> bytes | None:
-        try:
-            return blobs.get(key)
-        except (OSError, KeyError):
-            return None
-
-    return read
-
-
 def standing_moves(ctx: AppContext) -> list[StandingMove]:
     """Every kind of standing data holding vectors of the active recognizer, in the order
     they are prepared: media faces, standing queries, suppression entries."""
     gov, gallery = ctx.governance, ctx.gallery
     media_blobs = FileBlobStore(gallery.data_dir / MEDIA_BLOBS, cipher=gallery.blobs.cipher)
-    crop_of = _crop_reader(media_blobs)
+    crop_of = media_blobs.get
     media_cipher = gallery.cipher  # media faces are sealed with the gallery's (media/access.py)
 
     def person_vector(session: Session, search_id: int, pipeline: FacePipeline) -> np.ndarray:

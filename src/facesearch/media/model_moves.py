@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.engine.align import align_face
 from facesearch.engine.pipeline import FacePipeline
+from facesearch.errors import FacesearchError
 from facesearch.govern.multisearch_schema import SearchProbe
 from facesearch.govern.schema import Case
 from facesearch.ingest.worker import crop_origin
@@ -38,7 +39,7 @@ from facesearch.store.crypto import Cipher
 from facesearch.store.schema import utcnow
 
 CROP, KEPT = "crop", "kept"
-#: a blob key -> the stored crop's bytes (None when it is gone)
+#: a blob key -> the stored crop's bytes (raises FileNotFoundError when it is gone)
 CropReader = Callable[[str], bytes | None]
 
 
@@ -86,7 +87,9 @@ def embed_crops(pipeline: FacePipeline, jobs: list[CropJob], crop_of: CropReader
                 raise ValueError("no crop stored for this face")
             chips.append(aligned_from_crop(pipeline, job, data))
             ids.append(job.face_id)
-        except ValueError as exc:
+        except FileNotFoundError:
+            out.errors[job.face_id] = "its stored crop is gone"
+        except (ValueError, OSError, FacesearchError) as exc:  # unreadable, or the wrong key
             out.errors[job.face_id] = str(exc)
     if chips:
         vectors = pipeline.embed_aligned(np.stack(chips))

@@ -32,6 +32,7 @@ from facesearch.app.models import Models
 from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
+from facesearch.app.standing_moves import StandingMoves
 from facesearch.app.web_state import WebState
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
@@ -65,6 +66,7 @@ class Service:
         self.incidents = Incidents(self.ctx)
         self.compliance = Compliance(self.ctx)
         self.standing = Standing(self.ctx)
+        self.standing_moves = StandingMoves(self.ctx)
         self.reports = Reports(self.ctx)
         self.authorisations = Authorisations(self.ctx)
         self.library = Library(self.ctx)

@@ -35,6 +35,7 @@ STAGES = {
     "suppressions": "suppression entries",
     "media-faces": "media face vectors",
     "standing": "standing queries",
+    "moved-vectors": "standing data's other models' vectors",
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
+from facesearch.app.standing_moves import policy_threshold_on
 from facesearch.govern import audit_browse
 from facesearch.govern import checkpoint as ckpt
 from facesearch.govern.audit import AuditLog, VerifyResult
@@ -226,6 +227,9 @@ class Admin:
         embeddings of ``model``."""
         ctx = self.ctx
         indexed = model == ctx.gallery.model_key
+        # on an agency's own recognizer the policy's threshold (SFace's scale) is carried to
+        # its scale, for the preview and for the entries (app/standing_moves.py)
+        own = policy_threshold_on(ctx, model)
         with ctx.reading():
             found: tuple[int, list[PreviewMatch]] = ctx.governance.preview_removal(
                 who.username,
@@ -234,7 +238,8 @@ class Admin:
                 requester,
                 reason,
                 finder=index_finder(ctx.gallery.index.search, k=1000) if indexed else None,
-                threshold=threshold,
+                threshold=own if threshold is None else threshold,
+                entry_threshold=own,
             )
             return found
 

@@ -183,12 +183,12 @@ class AppContext:
     def verifier(self) -> Verifier:
         """This search thread's verifier: its own face pipeline (the models' per-call state is
         not safe to share between threads); the first search thread reuses the gallery's.
-        Renewed when the gallery switched recognizer since (``Gallery.recognizer_epoch``):
+        Renewed when the gallery switched recognizer since (``Gallery.followed``):
         take it under :meth:`reading`, so the probe's vector and the index are of one model."""
         local = self.pool.local
         gallery = self.gallery
         verifier: Verifier | None = getattr(local, "verifier", None)
-        if verifier is not None and getattr(local, "epoch", None) == gallery.recognizer_epoch:
+        if verifier is not None and getattr(local, "epoch", None) == gallery.followed.epoch:
             return verifier
         with self._pipeline_lock:
             shares = getattr(local, "shares_gallery_pipeline", False)
@@ -199,7 +199,7 @@ class AppContext:
                 pipeline = FacePipeline(gallery.manifest, gallery.pipeline_settings)
                 pipeline.load_models()
         verifier = Verifier(pipeline, gallery.scoring)
-        local.verifier, local.epoch = verifier, gallery.recognizer_epoch
+        local.verifier, local.epoch = verifier, gallery.followed.epoch
         return verifier
 
     def embed(self, image: bytes) -> list[Any]:

@@ -63,7 +63,8 @@ def operating_thresholds(
         note(f"{exc}; using the packaged thresholds")
         manifest = load_manifest()
     scoring = Scoring.from_manifest(manifest, fusion=fused)
-    bands = scoring.bands_for(fused)
+    # evaluation fuses SFace with dlib only: an N-recognizer fusion's bands never band its scores
+    bands = scoring.bands_for(fused and scoring.fusion is not None)
     return Thresholds(bands.match, bands.strong)
 
 

@@ -22,17 +22,21 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from facesearch.app.context import AppContext
 from facesearch.app.principal import Principal
 from facesearch.errors import EncryptionError
+from facesearch.govern.moves_schema import StandingQueryVector, SuppressionVector
 from facesearch.govern.schema import CandidateRow, Probe, StandingQuery, Suppression
 from facesearch.govern.standing import EMBEDDING_COLUMN as STANDING_EMBEDDING
 from facesearch.govern.standing import SECOND_COLUMN as STANDING_SECOND
 from facesearch.govern.suppression import rename_preview_crops
 from facesearch.govern.users import Role
 from facesearch.media.access import MEDIA_BLOBS
+from facesearch.media.moves_schema import MediaFaceVector
 from facesearch.media.schema import MediaFace, MediaFile
 from facesearch.store.blobs import FileBlobStore
 from facesearch.store.crypto import (
@@ -44,6 +48,7 @@ from facesearch.store.crypto import (
 )
 from facesearch.store.face_vectors import rotate_face_vectors
 from facesearch.store.keysource import read_key_file
+from facesearch.store.pair_rotation import rotate_pair_vectors
 from facesearch.store.rotation import (
     Budget,
     ProgressFn,
@@ -68,6 +73,7 @@ STAGES = (
     "blobs",
     "media-blobs",
     "suppressions",
+    "moved-vectors",  # standing data's vectors of other recognizers (app/standing_moves.py)
     "media-faces",
     "standing",
     "face-vectors",  # other recognizers' vectors (model migrations)
@@ -99,6 +105,10 @@ PLAIN_KINDS = {
     "probe images": Probe.data,
     "standing queries' vectors": StandingQuery.embedding,
     "standing queries' probes": StandingQuery.probe,
+    # vectors of another recognizer kept during a model migration (app/standing_moves.py)
+    "standing queries' other models' vectors": StandingQueryVector.embedding,
+    "suppression entries' other models' vectors": SuppressionVector.embedding,
+    "media faces' other models' vectors": MediaFaceVector.embedding,
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 
@@ -337,6 +347,19 @@ class Keys:
                 sessions, StandingQuery.id, StandingQuery.probe, StandingQuery.probe_sha256, keys,
                 stage=stage, on_progress=on_progress, budget=budget,
             )  # fmt: skip
+        if stage == "moved-vectors":  # standing data's vectors of other recognizers
+            moved = 0
+            for cls, id_column, label in (
+                (StandingQueryVector, "query_id", STANDING_EMBEDDING),
+                (SuppressionVector, "suppression_id", SUPPRESSION_COLUMN),
+                (MediaFaceVector, "face_id", MEDIA_FACE_COLUMN),
+            ):
+                table = cast(Table, cls.__table__)
+                moved += rotate_pair_vectors(
+                    sessions, table, id_column, label, keys,
+                    stage=stage, on_progress=on_progress, budget=budget,
+                )  # fmt: skip
+            return moved
         if stage == "media-faces":
             return rotate_vectors(
                 sessions,

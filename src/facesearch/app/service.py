@@ -34,6 +34,7 @@ from facesearch.app.models import Models
 from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
 from facesearch.app.standing import Standing
+from facesearch.app.standing_moves import StandingMoves
 from facesearch.app.web_state import WebState
 from facesearch.engine.pipeline import FacePipeline
 from facesearch.govern import Governance
@@ -67,12 +68,14 @@ class Service:
         self.incidents = Incidents(self.ctx)
         self.compliance = Compliance(self.ctx)
         self.standing = Standing(self.ctx)
+        self.standing_moves = StandingMoves(self.ctx)
         self.reports = Reports(self.ctx)
         self.authorisations = Authorisations(self.ctx)
         self.library = Library(self.ctx)
         self.media_jobs = MediaJobs(self.ctx)  # media uploaded from the browser
         self.migrations = ModelMigrations(self.ctx)  # moving the gallery to another model
         # switch the gallery to another recognizer, back, drop kept vectors (ctx.moves)
+        self.ctx.moves = self.standing_moves.moves()  # standing data moving with a switch
         self.model_switch = ModelSwitch(self.ctx)
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)

@@ -97,6 +97,19 @@ ImagesOption = Annotated[
 ]
 
 
+FuseOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fuse",
+        metavar="OTHER[,OTHER...]",
+        help="Choose a fusion of --model with these recognizers (leave-one-dataset-out over "
+        "the DATA sets; k-fold within one) and record it, with its fused bands, in the "
+        "model's calibration.json in the model store.",
+        show_default=False,
+    ),
+]
+
+
 def _protocol(choice: ProtocolChoice | None) -> str | None:
     return choice.value if choice is not None else None
 
@@ -297,6 +310,15 @@ def calibrate_command(
             "protocols work too but seldom hold enough impostor pairs."
         ),
     ],
+    more_data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[DATA]...",
+            help="More labelled sets (only with --fuse: the fusion's weights are chosen "
+            "leave-one-dataset-out over all of them).",
+            show_default=False,
+        ),
+    ] = None,
     protocol: ProtocolOption = None,
     images: ImagesOption = None,
     include: IncludeOption = None,
@@ -320,6 +342,7 @@ def calibrate_command(
     sface_only: SfaceOnlyOption = False,
     model: ModelOption = None,
     data_dir: DataDirOption = None,
+    fuse: FuseOption = None,
 ) -> None:
     """Calibrate the match/strong thresholds (FAR 1e-3 / 1e-4) on your own labelled photos.
 
@@ -328,6 +351,22 @@ def calibrate_command(
     """
     from facesearch.app import evaluation, model_compare
 
+    if fuse:
+        _calibrate_fusion(
+            ctx,
+            [data, *(more_data or [])],
+            protocol,
+            images,
+            include,
+            model,
+            fuse,
+            dry_run,
+            json_out,
+            data_dir,
+        )
+        return
+    if more_data:
+        raise typer.BadParameter("more than one DATA is taken only with --fuse")
     with friendly_errors():
         try:
             dataset = evaluation.load_dataset(
@@ -476,6 +515,48 @@ def compare_eval(
             console.print(f"[dim]note ({row.label}): {note}[/]")
     for path in written:
         console.print(f"[dim]wrote {path}[/]")
+
+
+def _calibrate_fusion(
+    ctx: typer.Context,
+    data: list[Path],
+    protocol: ProtocolChoice | None,
+    images: Path | None,
+    include: list[str] | None,
+    model: str | None,
+    fuse: list[str],
+    dry_run: bool,
+    json_out: bool,
+    data_dir: Path | None,
+) -> None:
+    """``calibrate --model NAME --fuse OTHER ... DATA [DATA...]`` (app/model_fusion.py)."""
+    from facesearch.app import evaluation, model_fusion
+    from facesearch.cli.model_fusion import fuse_names, print_fusion_run
+
+    if not model:
+        raise typer.BadParameter("--fuse needs --model NAME (a model of the model store)")
+    with friendly_errors():
+        datasets: dict[str, evaluation.Dataset] = {}
+        for path in data:
+            try:
+                ds = evaluation.load_dataset(
+                    path, _protocol(protocol), images=images, include=include or ()
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            name = path.name or str(path)
+            datasets[name if name not in datasets else f"{name} ({len(datasets) + 1})"] = ds
+        with _progress("embed", err_console.is_terminal and not json_out) as update:
+            run = model_fusion.calibrate_fusion(
+                datasets,
+                model=model,
+                fuse=fuse_names(fuse),
+                settings=_settings(ctx, data_dir),
+                dry_run=dry_run,
+                on_progress=update,
+                note=_note,
+            )
+    print_fusion_run(run, json_out=json_out, dry_run=dry_run)
 
 
 def register(app: typer.Typer) -> None:

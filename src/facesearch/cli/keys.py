@@ -36,6 +36,7 @@ STAGES = {
     "suppressions": "suppression entries",
     "media-faces": "media face vectors",
     "standing": "standing queries",
+    "moved-vectors": "standing data's other models' vectors",
 }
 
 

@@ -24,6 +24,7 @@ from facesearch.cli.groups import (
     principal_for,
     when,
 )
+from facesearch.cli.suppress_models import add_enrol_command
 
 
 class OutcomeChoice(StrEnum):
@@ -391,6 +392,7 @@ def build_oversight_apps(factory: ServiceFactory) -> dict[str, typer.Typer]:
         service.admin.cancel_removal(who, request_id, note)
         typer.echo(f"request {request_id} cancelled")
 
+    add_enrol_command(suppress_app, factory)
     return {"audit": audit_app, "policy": policy_app, "suppress": suppress_app}
 
 

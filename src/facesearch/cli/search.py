@@ -238,6 +238,12 @@ def _print_search(view: dict[str, Any]) -> None:
             f"SFace's score, banded at strong >= {t['sface_strong']}, possible >= "
             f"{t['sface_match']}."
         )
+    if "primary_match" in t:  # an agency model's fusion with other recognizers
+        console.print(
+            "Scores fuse the model's recognizers; a candidate without a member's vector keeps "
+            f"the model's own score, banded at strong >= {t['primary_strong']}, possible >= "
+            f"{t['primary_match']}."
+        )
     console.print("Face crops: --grid FILE.png draws them; --json gives each crop_path.")
     console.print(f"Review each candidate: facesearch review mark {view['search_id']} FACE_ID ...")
     console.print(f"[bold]{view['statement']}[/]")

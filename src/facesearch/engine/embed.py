@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facesearch.engine.fusion import NORMALISATIONS, fuse_normalised, normalised
 from facesearch.errors import ConfigError, ModelFileError
 from facesearch.models.base import InferenceModel
 from facesearch.models.manifest import STORE, ModelSpec, sha256_file, verified_model_path
@@ -209,7 +210,6 @@ class DlibEmbedder(InferenceModel[np.ndarray, np.ndarray]):
         return normalise(np.stack(out))
 
 
-NORMALISATIONS = ("z", "unit")
 OUTPUTS = ("unit", "sface")
 
 
@@ -280,9 +280,7 @@ class ScoreFusion:
         return self.weight + (self.profile_weight - self.weight) * ramp
 
     def _normalised(self, score: Any, mean: float, std: float) -> Any:
-        if self.normalisation == "z":
-            return (score - mean) / std
-        return (score - mean) / (1.0 - mean)
+        return normalised(score, mean, std, self.normalisation)
 
     def fuse(self, primary: Any, secondary: Any, pose: Any = None) -> np.ndarray:
         """Fused scores of pairs with these SFace and second-model cosines (and pose terms,
@@ -296,13 +294,11 @@ class ScoreFusion:
             self.secondary_mean,
             self.secondary_std,
         )
-        z = (1.0 - w) * self._normalised(p, m1, s1) + w * self._normalised(s, m2, s2)
         if self.output == "sface":
+            z = (1.0 - w) * self._normalised(p, m1, s1) + w * self._normalised(s, m2, s2)
             return m1 + s1 * z
-        perfect = (1.0 - w) * self._normalised(np.float64(1.0), m1, s1) + w * self._normalised(
-            np.float64(1.0), m2, s2
-        )
-        return m1 + (1.0 - m1) * z / perfect
+        # the two-member case of MultiFusion (engine/fusion.py): one source of the arithmetic
+        return fuse_normalised((p, s), (m1, m2), (s1, s2), (1.0 - w, w), self.normalisation)
 
     @classmethod
     def fit(

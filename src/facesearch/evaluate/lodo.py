@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +42,17 @@ from facesearch.evaluate.metrics import eer, kfold_verification_accuracy
 
 SFACE, SECOND = "sface", "second"
 EPS = 1e-9
+
+
+class LabelledPairs(Protocol):
+    """What scoring a set's pairs needs: their labels and fold ids (a :class:`ScoredSet`, or
+    ``lodo_multi.MultiScoredSet``)."""
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    @property
+    def folds(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ class SetScore:
     eer: float
 
 
-def correct_decisions(scores: np.ndarray, s: ScoredSet) -> np.ndarray:
+def correct_decisions(scores: np.ndarray, s: LabelledPairs) -> np.ndarray:
     """Per pair, whether the 10-fold protocol decides it correctly (threshold from the other
     folds)."""
     x = _with_failures(scores)
@@ -176,7 +187,7 @@ def _kfold_mean(scores: np.ndarray, s: ScoredSet) -> float:
     return kfold_verification_accuracy(_with_failures(scores), s.labels, s.folds).mean
 
 
-def score_set(scores: np.ndarray, s: ScoredSet) -> SetScore:
+def score_set(scores: np.ndarray, s: LabelledPairs) -> SetScore:
     """10-fold accuracy (mean, std over folds) and EER of these scores of ``s``'s pairs."""
     x = _with_failures(scores)
     k = kfold_verification_accuracy(x, s.labels, s.folds)

@@ -359,9 +359,12 @@ class Governance(SupervisionGovernance):
         *,
         finder: FaceFinder | None = None,
         threshold: float | None = None,
+        entry_threshold: float | None = None,
     ) -> tuple[int, list[PreviewMatch]]:
         """Find the gallery faces matching a person's embeddings; returns
-        ``(request_id, matches)`` for a person to check before :meth:`apply_removal`."""
+        ``(request_id, matches)`` for a person to check before :meth:`apply_removal`.
+        ``entry_threshold``: the entries' own threshold (a model other than the one the
+        policy's threshold is for)."""
 
         def fn(s: Session, a: AuditLog) -> tuple[int, list[PreviewMatch]]:
             req, matches = suppression.preview_removal(
@@ -377,6 +380,7 @@ class Governance(SupervisionGovernance):
                 finder,
                 threshold,
                 self.cipher,
+                entry_threshold,
             )
             return req.id, matches
 

@@ -339,6 +339,10 @@ class Suppression(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the similarity at which a face counts as this person's, on the scale of the entry's model
+    # (NULL: the policy's [suppression] threshold, which is on the shipped recognizer's); set
+    # when the entry moved to another recognizer (govern/standing_moves.py; revision 0028)
+    threshold: Mapped[float | None] = mapped_column(Float)
 
 
 class AuditEntry(Base):

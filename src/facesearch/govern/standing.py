@@ -16,7 +16,8 @@ Life of a query: ``active`` until its expiry (then ``expired``, by itself, at th
 until a supervisor of the case or its owner ends it (``ended``), or until its case or owner can
 no longer search (``stopped``, with the reason: case closed, owner no longer assigned). A
 supervisor renews an active query (a new expiry within the cap and a new review date). Ending,
-expiry and stopping delete the kept probe photo and vectors. Every step is audited.
+expiry and stopping delete the kept probe photo and vectors (also those kept for another
+recognizer: ``govern/standing_moves.py``). Every step is audited.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, object_session
 
 from facesearch.govern.audit import AuditLog, as_utc
 from facesearch.govern.cases import OPEN, can_read_case, is_assigned, require_case
 from facesearch.govern.errors import RefusedError
+from facesearch.govern.moves_schema import StandingQueryVector
 from facesearch.govern.multisearch import multi_details
 from facesearch.govern.policy import Policy
 from facesearch.govern.schema import Case, Search, StandingAlert, StandingQuery, User
@@ -288,6 +290,9 @@ def _forget(row: StandingQuery, status: str, now: datetime, note: str, by: User 
     row.status, row.ended_at, row.end_note = status, now, note
     row.ended_by_id = by.id if by else None
     row.probe, row.embedding, row.second_embedding = None, None, None
+    session = object_session(row)
+    if session is not None:  # and its vectors of other recognizers (govern/standing_moves.py)
+        session.execute(delete(StandingQueryVector).where(StandingQueryVector.query_id == row.id))
 
 
 def _require_query(session: Session, query_id: int, action: str) -> StandingQuery:

@@ -89,47 +89,72 @@ def open_entry(
 
 
 class SuppressionMatcher:
-    """The active suppression entries, loaded once; cheap to query per face."""
+    """The active suppression entries, loaded once; cheap to query per face.
 
-    def __init__(self, by_model: dict[str, np.ndarray], threshold: float) -> None:
+    ``threshold``: the policy's; an entry moved to another recognizer carries its own, on
+    that model's scale (``limits``: per model, one per entry, in the order of ``by_model``)."""
+
+    def __init__(
+        self,
+        by_model: dict[str, np.ndarray],
+        threshold: float,
+        limits: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.by_model = by_model
         self.threshold = threshold
+        self.limits = {
+            m: (limits or {}).get(m, np.full(len(ref), threshold, np.float32))
+            for m, ref in by_model.items()
+        }
 
     @classmethod
     def load(cls, session: Session, threshold: float, cipher: Cipher | None) -> SuppressionMatcher:
         """The active entries; ``cipher``: the key they are sealed with (None: stored plain)."""
         rows = session.execute(
-            select(Suppression.id, Suppression.model, Suppression.dim, Suppression.embedding).where(
-                Suppression.active.is_(True)
-            )
+            select(
+                Suppression.id,
+                Suppression.model,
+                Suppression.dim,
+                Suppression.embedding,
+                Suppression.threshold,
+            ).where(Suppression.active.is_(True))
         ).all()
         grouped: dict[str, list[np.ndarray]] = {}
-        for entry_id, model, dim, blob in rows:
+        limits: dict[str, list[float]] = {}
+        for entry_id, model, dim, blob, own in rows:
             grouped.setdefault(model, []).append(open_entry(cipher, blob, entry_id, model, dim))
-        return cls({m: unit_rows(np.stack(v)) for m, v in grouped.items()}, threshold)
+            limits.setdefault(model, []).append(threshold if own is None else float(own))
+        return cls(
+            {m: unit_rows(np.stack(v)) for m, v in grouped.items()},
+            threshold,
+            {m: np.asarray(v, np.float32) for m, v in limits.items()},
+        )
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_model.values())
 
-    def _refs(self, model: str | None, dim: int) -> list[np.ndarray]:
+    def _refs(self, model: str | None, dim: int) -> list[tuple[np.ndarray, np.ndarray]]:
         if model is not None:
             ref = self.by_model.get(model)
-            return [ref] if ref is not None and ref.shape[1] == dim else []
-        return [r for r in self.by_model.values() if r.shape[1] == dim]
+            ok = ref is not None and ref.shape[1] == dim
+            return [(ref, self.limits[model])] if ok else []  # type: ignore[list-item]
+        return [(r, self.limits[m]) for m, r in self.by_model.items() if r.shape[1] == dim]
 
     def scores(self, embeddings: np.ndarray, model: str | None = None) -> np.ndarray:
         """Best similarity of each embedding to any suppressed face (-1 when none apply)."""
         q = unit_rows(embeddings)
         best = np.full(q.shape[0], -1.0, dtype=np.float32)
-        for ref in self._refs(model, q.shape[1]):
+        for ref, _ in self._refs(model, q.shape[1]):
             best = np.maximum(best, (q @ ref.T).max(axis=1))
         return best
 
     def matches(self, embeddings: np.ndarray, model: str | None = None) -> np.ndarray:
+        """Whether each embedding reaches any entry's threshold (its own, or the policy's)."""
         q = unit_rows(embeddings)
-        if len(self) == 0:
-            return np.zeros(q.shape[0], dtype=bool)
-        return self.scores(q, model) >= self.threshold
+        hit = np.zeros(q.shape[0], dtype=bool)
+        for ref, limit in self._refs(model, q.shape[1]):
+            hit |= ((q @ ref.T) >= limit[None, :]).any(axis=1)
+        return hit
 
     def is_suppressed(self, embedding: np.ndarray, model: str | None = None) -> bool:
         """True if this face is a suppressed person's (model: compare only its entries)."""
@@ -276,6 +301,7 @@ def preview_removal(
     finder: FaceFinder | None = None,
     threshold: float | None = None,
     cipher: Cipher | None = None,
+    entry_threshold: float | None = None,
 ) -> tuple[RemovalRequest, list[PreviewMatch]]:
     action = "removal.preview"
     require_user(session, actor, action, {Role.ADMINISTRATOR})
@@ -315,6 +341,8 @@ def preview_removal(
             active=False,
             created_by=actor,
             created_at=now,
+            # on a model other than the one the policy's threshold is for: its own
+            threshold=entry_threshold,
         )
         for q in queries
     ]

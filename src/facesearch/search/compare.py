@@ -24,6 +24,7 @@ from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import DecodeError, FacesearchError, ModelMismatchError, NoFaceError
 from facesearch.models.inference import InferenceSettings
 from facesearch.search.calibration import calibrated_manifest
+from facesearch.search.member_probe import MemberRecognizers
 from facesearch.search.scoring import (
     Bands,
     Comparison,
@@ -247,9 +248,25 @@ class PhotoComparison(Comparison):
 class Verifier:
     """Faces of images and their comparison, without a gallery."""
 
-    def __init__(self, pipeline: FacePipeline, scoring: Scoring) -> None:
+    def __init__(
+        self, pipeline: FacePipeline, scoring: Scoring, members: MemberRecognizers | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.scoring = scoring
+        # an N-recognizer fusion's other members (given, or loaded on first use: like the
+        # pipeline, a thread's own)
+        self._members = members
+
+    def member_vectors(self, decoded: DecodedImage, face: Face) -> dict[str, np.ndarray] | None:
+        """The face's vectors by the other members of the scoring's N-recognizer fusion
+        (None without one): each member on the face aligned on its landmarks."""
+        if self.scoring.multi is None:
+            return None
+        if self._members is None:
+            self._members = MemberRecognizers(
+                self.pipeline.manifest, self.scoring.multi, self.pipeline.settings.inference
+            )
+        return self._members.vectors(decoded.pixels, face.landmarks)
 
     @property
     def bands(self) -> Bands:
@@ -320,14 +337,22 @@ class Verifier:
     ) -> PhotoComparison:
         """1:1 verification of the chosen face in each image (``face_a``/``face_b``, else the
         one ``rule`` picks), with every face found and whether each photo is ambiguous."""
-        _, faces_a, choice_a = self.choose(a, face_a, rule=rule, photo=_photo_name(a, "A"))
-        _, faces_b, choice_b = self.choose(b, face_b, rule=rule, photo=_photo_name(b, "B"))
+        dec_a, faces_a, choice_a = self.choose(a, face_a, rule=rule, photo=_photo_name(a, "A"))
+        dec_b, faces_b, choice_b = self.choose(b, face_b, rule=rule, photo=_photo_name(b, "B"))
         fa, fb = faces_a[choice_a.used], faces_b[choice_b.used]
         if fa.model != fb.model:
             raise ModelMismatchError(f"cannot compare vectors of {fa.model} and {fb.model}")
-        score, fused = self.scoring.score(
-            fa.embedding, fb.embedding, fa.second, fb.second, fa.quality.yaw, fb.quality.yaw
-        )
+        if self.scoring.multi is not None:  # an agency model's fusion with other recognizers
+            score, fused = self.scoring.score_multi(
+                fa.embedding,
+                fb.embedding,
+                self.member_vectors(dec_a, fa),
+                self.member_vectors(dec_b, fb),
+            )
+        else:
+            score, fused = self.scoring.score(
+                fa.embedding, fb.embedding, fa.second, fb.second, fa.quality.yaw, fb.quality.yaw
+            )
         bands = self.scoring.bands_for(fused)
         return PhotoComparison(
             score=round(score, 4),

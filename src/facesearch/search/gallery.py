@@ -50,13 +50,15 @@ from facesearch.search.compare import Verifier, probe_face
 from facesearch.search.engine_lock import ReadersWriterLock
 from facesearch.search.gallery_sink import GallerySink
 from facesearch.search.indexing import GalleryIndex
-from facesearch.search.recognizer_reload import recognizer_moved, reload_recognizer
+from facesearch.search.member_probe import MemberRecognizers
+from facesearch.search.recognizer_reload import Followed, recognizer_moved, reload_recognizer
 from facesearch.search.scoring import Bands, Comparison, Scoring, SearchResult
 from facesearch.search.searcher import Searcher
 from facesearch.settings import Settings
 from facesearch.store import generation
 from facesearch.store.catalog import SearchFilters, SqlCatalog
 from facesearch.store.crypto import Cipher
+from facesearch.store.member_vectors import member_vector_counts
 from facesearch.store.originals import originals_summary
 from facesearch.store.private import make_private, private_dir
 from facesearch.store.vectors.port import SearchHits, VectorStore
@@ -113,11 +115,10 @@ class Gallery:
         # a pipeline given (already loaded) serves only a gallery of its recognizer
         same = pipeline is not None and pipeline.model_key == self.model_key
         self._pipeline: FacePipeline | None = pipeline if same else None
+        # the other members of an N-recognizer fusion, for this gallery's own verifier
+        self._members: MemberRecognizers | None = None
         self._ingest_pipelines: dict[PipelineSettings, FacePipeline] = {}
-        # a recognizer switch (search/recognizer_reload.py) keeps the pipelines loaded and
-        # counts the switches this object followed (search threads renew their own pipelines)
-        self.recognizer_pipelines: dict[str, FacePipeline] = {}
-        self.recognizer_epoch = 0
+        self.followed = Followed()  # the recognizer switches followed (recognizer_reload.py)
         # one writer at a time on the data directory, across processes (store/writer_lock.py)
         self.writer = WriterLock(data_dir, timeout=self.settings.writer_wait)
         # searches read the vectors held in memory together; a change to them (an ingest
@@ -221,14 +222,9 @@ class Gallery:
         return self._pipeline
 
     @pipeline.setter
-    def pipeline(self, pipeline: FacePipeline) -> None:
-        """Use a face pipeline already loaded (the seam for an open gallery; new galleries
-        take it in :meth:`open`)."""
-        self.use_pipeline(pipeline)
-
-    def use_pipeline(self, pipeline: FacePipeline | None) -> None:
-        """Use ``pipeline`` (None: load the manifest's on first use)."""
-        self._pipeline = pipeline
+    def pipeline(self, pipeline: FacePipeline | None) -> None:
+        """Use a face pipeline already loaded (None: the manifest's, loaded on first use)."""
+        self._pipeline, self._members = pipeline, None
         self._ingest_pipelines.clear()
 
     @property
@@ -286,20 +282,17 @@ class Gallery:
             self.vectors.caught_up()
 
     def index_stale(self) -> bool:
-        """True when another process added or removed faces since the index held in memory
-        was last brought up to date (one read of the catalog's generation), or switched the
-        gallery to another recognizer before the index was opened."""
-        vectors = self.vectors
-        return vectors.stale() or (not vectors.opened and recognizer_moved(self))
+        """True when another process changed the faces or switched the recognizer since the
+        index held in memory was last brought up to date (reads the catalog's generation)."""
+        return self.vectors.stale() or (not self.vectors.opened and recognizer_moved(self))
 
     def refresh_index(self) -> tuple[int, int]:
         """Bring the index held in memory up to date with the faces other processes added
         or removed (nothing when the catalog's generation has not moved). Returns (added,
-        removed). A server runs it under its engine's write lock, before a search. When
-        another process switched the gallery to another recognizer, the model, scoring,
-        pipeline and index change to it first (``search/recognizer_reload.py``)."""
-        vectors = self.vectors
-        if (vectors.stale() or not vectors.opened) and recognizer_moved(self):
+        removed). A server runs it under its engine's write lock, before a search. After a
+        recognizer switch, the model, scoring, pipeline and index change first
+        (``search/recognizer_reload.py``)."""
+        if (self.vectors.stale() or not self.vectors.opened) and recognizer_moved(self):
             reload_recognizer(self)
         return self.vectors.refresh()
 
@@ -478,7 +471,11 @@ class Gallery:
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.pipeline, self.scoring)
+        if self.scoring.multi is not None and self._members is None:
+            self._members = MemberRecognizers(
+                self.manifest, self.scoring.multi, self.pipeline_settings.inference
+            )
+        return Verifier(self.pipeline, self.scoring, self._members)
 
     # --- search -----------------------------------------------------------------------------
     def search(
@@ -512,6 +509,7 @@ class Gallery:
             verifier = self.verifier
         start = time.perf_counter()
         decoded, faces, chosen = verifier.face(self.decode(probe), face)
+        members = verifier.member_vectors(decoded, chosen)  # an N-recognizer fusion's
         return self.searcher.search_embedding(
             chosen.embedding,
             k,
@@ -525,6 +523,7 @@ class Gallery:
             probe_faces=[probe_face(f) for f in faces],
             face=chosen.index,
             started=start,
+            members=members,
         )
 
     @property
@@ -545,6 +544,7 @@ class Gallery:
         filters: SearchFilters | None = None,
         include_flagged: bool = False,
         refresh: bool = True,
+        members: Mapping[str, np.ndarray] | None = None,
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding`` (``Searcher.search_embedding``: the
         index's shortlist re-ranked by fused score with the probe's ``second`` vector);
@@ -560,6 +560,7 @@ class Gallery:
             collection=collection,
             filters=filters,
             include_flagged=include_flagged,
+            members=members,
         )
 
     def compare(
@@ -585,6 +586,11 @@ class Gallery:
         stats["originals"] = originals_summary(self.catalog)  # kept photos and their bytes
         if self.scoring.second_model:  # and how many second vectors are of another model
             stats["second_vectors"] = self.catalog.second_vector_counts(self.scoring.second_model)
+        if self.scoring.multi is not None:  # faces without a member's vector: primary alone
+            with self.catalog.session() as s:
+                stats["fusion_member_vectors"] = member_vector_counts(
+                    s, self.model_key, self.scoring.member_models
+                )
         stats["indexed_faces"] = len(self.index)
         stats["index"] = self.index.describe()
         stats["backends"] = self.backends.describe()

@@ -14,6 +14,7 @@ runs meanwhile: a search in flight finished on the old model, the next one runs 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from facesearch.search.calibration import calibrated_manifest, gallery_manifest
@@ -22,9 +23,20 @@ from facesearch.search.scoring import Scoring
 from facesearch.store.recognizers import active_model_key
 
 if TYPE_CHECKING:
+    from facesearch.engine.pipeline import FacePipeline
     from facesearch.search.gallery import Gallery
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Followed:
+    """What a gallery object keeps across the switches it followed: the pipelines loaded
+    (by model key: a switch back needs no load) and how many (search threads compare it to
+    renew their own pipelines)."""
+
+    pipelines: dict[str, FacePipeline] = field(default_factory=dict)
+    epoch: int = 0
 
 
 def recognizer_moved(gallery: Gallery) -> bool:
@@ -45,12 +57,13 @@ def reload_recognizer(gallery: Gallery) -> bool:
     new = manifest.recognizer.model_key
     if new == old:
         return False
-    pipelines = gallery.recognizer_pipelines
-    if gallery.loaded_pipeline is not None:  # kept: a switch back needs no reload
-        pipelines[old] = gallery.loaded_pipeline
+    followed = gallery.followed
     gallery.manifest = manifest
     gallery.scoring = Scoring.from_manifest(manifest, fusion=gallery.pipeline_settings.second_model)
-    gallery.use_pipeline(pipelines.get(new))  # None: loaded on first use, from the new one
+    before = gallery.loaded_pipeline
+    if before is not None:  # kept: a switch back needs no load
+        followed.pipelines[old] = before
+    gallery.pipeline = followed.pipelines.get(new)  # None: loaded on first use
     previous = gallery.vectors
     gallery.vectors = GalleryIndex(
         gallery.catalog,
@@ -62,6 +75,6 @@ def reload_recognizer(gallery: Gallery) -> bool:
     )
     previous.discard()  # the old model's index is not saved over the new one
     gallery.vectors.store  # noqa: B018  (open now, under the caller's write lock)
-    gallery.recognizer_epoch += 1
+    followed.epoch += 1
     log.info("gallery switched from %s to %s", old, new)
     return True

@@ -6,13 +6,14 @@ statement, the score, and a plain-language band derived from the model's thresho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facesearch.engine.embed import manifest_fusion, pair_pose, second_model_spec
+from facesearch.engine.fusion import MultiFusion, is_multi_record
 from facesearch.engine.quality import TOO_SMALL
 from facesearch.errors import ConfigError
 from facesearch.models.manifest import ModelSpec
@@ -62,6 +63,34 @@ class Bands:
         return WEAK
 
 
+def recorded_multi_fusion(manifest: Manifest) -> tuple[MultiFusion, Bands] | None:
+    """The N-recognizer fusion recorded in the active recognizer's own calibration (a store
+    model's calibration.json, ``facesearch calibrate --model NAME --fuse ...``) and its fused
+    bands, if any. A record chosen for another file of the model is refused, not ignored."""
+    spec = manifest.recognizer
+    raw = (spec.calibration or {}).get("fusion")
+    if not is_multi_record(raw):
+        return None
+    fusion = MultiFusion.from_dict(raw)
+    if fusion.primary != spec.model_key:
+        raise ConfigError(
+            f"the fusion recorded for {spec.key} was chosen for {fusion.primary}, not "
+            f"{spec.model_key}: run `facesearch calibrate --model {spec.key} --fuse ...` again"
+        )
+    known = {s.model_key for s in manifest.models.values()}
+    gone = [key for key in fusion.extra_models if key not in known]
+    if gone:  # said when the gallery opens, not at every search
+        raise ConfigError(
+            f"the fusion recorded for {spec.key} names {', '.join(gone)}, not among this data "
+            f"directory's models (removed, or added again as another file): add it back, or run "
+            f"`facesearch calibrate --model {spec.key} --fuse ...` again"
+        )
+    thresholds = raw.get("thresholds") or {}
+    if "match" not in thresholds or "strong" not in thresholds:
+        raise ConfigError(f"the fusion recorded for {spec.key} has no fused bands")
+    return fusion, Bands(float(thresholds["match"]), float(thresholds["strong"]))
+
+
 @dataclass(frozen=True)
 class Scoring:
     """How two faces are scored, the same way in search, ``compare`` and ``eval``.
@@ -71,6 +100,13 @@ class Scoring:
     (:class:`~facesearch.engine.embed.ScoreFusion`, on SFace's scale) and is banded with
     ``fused_bands``; a pair without it (a gallery face ingested with the second model switched
     off) keeps the SFace score and SFace's ``bands``.
+
+    With ``multi`` (an agency model whose calibration records a fusion with other recognizers:
+    :func:`recorded_multi_fusion`), a pair whose faces both carry every other member's vector
+    gets the N-recognizer fused score (:class:`~facesearch.engine.fusion.MultiFusion`, on the
+    primary's scale) banded with ``fused_bands``; a pair missing any member's vector keeps the
+    primary's score and bands (the fusion's missing-member rule). The two kinds never mix: the
+    shipped SFace+dlib fusion is off when the primary is a store model.
     """
 
     bands: Bands
@@ -78,11 +114,20 @@ class Scoring:
     fused_bands: Bands | None = None
     model: str = ""  # key of the primary recognizer
     second_model: str = ""  # key of the second recognizer when fusion is on
+    multi: MultiFusion | None = None  # an N-recognizer fusion (then ``fusion`` is None)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, *, fusion: bool = True) -> Scoring:
 
         bands = Bands.from_spec(manifest.recognizer)
+        multi = recorded_multi_fusion(manifest) if fusion else None
+        if multi is not None:
+            return cls(
+                bands=bands,
+                fused_bands=multi[1],
+                model=manifest.recognizer.model_key,
+                multi=multi[0],
+            )
         spec = second_model_spec(manifest) if fusion else None
         score_fusion = manifest_fusion(manifest) if spec is not None else None
         if spec is None or score_fusion is None:
@@ -148,6 +193,52 @@ class Scoring:
         fused = self.fusion.fuse(primary, float(np.dot(a_second, b_second)), pose)
         return float(fused), True
 
+    @property
+    def member_models(self) -> tuple[str, ...]:
+        """The model keys of an N-recognizer fusion's members beyond the primary."""
+        return self.multi.extra_models if self.multi is not None else ()
+
+    def scores_multi(
+        self,
+        primary: np.ndarray,
+        probe_members: Mapping[str, np.ndarray] | None,
+        others_members: Mapping[str, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of one face against many with the N-recognizer fusion: ``primary`` (n,)
+        cosines, the probe's vector by each other member (or None), and the others' (n, d)
+        vectors by each member (NaN rows where absent). Returns the scores and which are fused
+        (the others keep the primary's cosine, banded with the primary's bands)."""
+        p = np.asarray(primary, np.float64)
+        if self.multi is None or probe_members is None:
+            return p, np.zeros(p.shape, bool)
+        columns = [p]
+        for model in self.multi.extra_models:
+            probe = probe_members.get(model)
+            others = others_members.get(model)
+            column = np.full(p.shape, np.nan)
+            if probe is not None and others is not None:
+                x = np.asarray(others, np.float64).reshape(len(p), -1)
+                if x.shape[1] == np.size(probe):
+                    column = x @ np.asarray(probe, np.float64)
+            columns.append(column)
+        matrix = np.column_stack(columns)
+        return self.multi.fuse(matrix), self.multi.fused_mask(matrix)
+
+    def score_multi(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        a_members: Mapping[str, np.ndarray] | None,
+        b_members: Mapping[str, np.ndarray] | None,
+    ) -> tuple[float, bool]:
+        """One pair with the N-recognizer fusion: the score and whether it is fused."""
+        primary = np.array([float(np.dot(a, b))])
+        if b_members is None:
+            return float(primary[0]), False
+        others = {k: np.asarray(v, np.float64)[None, :] for k, v in b_members.items()}
+        scores, fused = self.scores_multi(primary, a_members, others)
+        return float(scores[0]), bool(fused[0])
+
     def bands_for(self, fused: bool) -> Bands:
         return self.fused_bands if fused and self.fused_bands is not None else self.bands
 
@@ -156,6 +247,13 @@ class Scoring:
         with fusion, SFace's own (``sface_match``, ``sface_strong``) for unfused scores."""
         if self.fused_bands is None:
             return {"match": self.bands.match, "strong": self.bands.strong}
+        if self.multi is not None:  # the primary is not SFace: its own bands by that name
+            return {
+                "match": self.fused_bands.match,
+                "strong": self.fused_bands.strong,
+                "primary_match": self.bands.match,
+                "primary_strong": self.bands.strong,
+            }
         return {
             "match": self.fused_bands.match,
             "strong": self.fused_bands.strong,

@@ -10,7 +10,7 @@ by an exact scan of their embeddings in the catalog when asked for. Reads only.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ from facesearch.errors import ModelMismatchError
 from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import ProbeFace, Scoring, SearchCandidate, SearchResult
 from facesearch.store.catalog import SearchFilters, SqlCatalog, StoredFace
+from facesearch.store.member_vectors import member_matrix, member_vectors
 
 if TYPE_CHECKING:
     from facesearch.store.blobs import FileBlobStore
@@ -63,11 +64,14 @@ class Searcher:
         face: int = 0,
         started: float | None = None,
         include_flagged: bool = False,
+        members: Mapping[str, np.ndarray] | None = None,
     ) -> SearchResult:
         """The k gallery faces nearest to ``embedding``; with the probe's ``second`` vector
         and fusion on, the index's best :data:`FUSION_CANDIDATES` (at least k) are re-ranked
         by fused score from their stored second vectors (a face without one keeps its SFace
-        score and SFace's bands, ``fused: False``). Reads only."""
+        score and SFace's bands, ``fused: False``). With an N-recognizer fusion
+        (``Scoring.multi``) and the probe's vectors by its other ``members``, the same
+        shortlist is re-ranked with the members' vectors in ``face_vectors``. Reads only."""
         start = time.perf_counter() if started is None else started
         if k < 1:
             raise ValueError("k must be at least 1")
@@ -78,7 +82,8 @@ class Searcher:
             )
         query = np.asarray(embedding, np.float32)
         fuse = self.scoring.fused and second is not None
-        shortlist = max(k, FUSION_CANDIDATES) if fuse else k
+        multi = self.scoring.multi is not None and members is not None
+        shortlist = max(k, FUSION_CANDIDATES) if fuse or multi else k
         hits = self.index.search(query[None, :], shortlist, collection=collection, filters=filters)
         allowed = None
         filtered = collection is not None or (filters is not None and not filters.empty)
@@ -98,6 +103,7 @@ class Searcher:
             k,
             second=second if fuse else None,
             yaw=yaw,
+            members=members if multi else None,
             probe_sha256=probe_sha256,
             probe_faces=probe_faces,
             face=face,
@@ -115,6 +121,7 @@ class Searcher:
         probe_faces: list[ProbeFace] | None = None,
         face: int = 0,
         started: float | None = None,
+        members: Mapping[str, np.ndarray] | None = None,
     ) -> SearchResult:
         """The result of (face id, primary score) ``pairs`` the caller found: re-ranked by
         fused score when the probe's ``second`` vector is given and fusion is on, the best k
@@ -124,9 +131,12 @@ class Searcher:
         fuse = self.scoring.fused and second is not None
         stored = self.catalog.faces([i for i, _ in pairs])
         pairs = [(i, s) for i, s in pairs if i in stored]  # deleted after the index was written
-        scored = (
-            self._fused(pairs, stored, second, yaw) if fuse else [(i, s, False) for i, s in pairs]
-        )
+        if self.scoring.multi is not None and members is not None:
+            scored = self._multi_fused(pairs, members)
+        elif fuse:
+            scored = self._fused(pairs, stored, second, yaw)
+        else:
+            scored = [(i, s, False) for i, s in pairs]
         candidates: list[SearchCandidate] = []
         for face_id, score, fused in scored[:k]:
             sf = stored[face_id]
@@ -188,6 +198,26 @@ class Searcher:
         scores, fused = self.scoring.scores(
             np.array([s for _, s in pairs]), second, others, yaw, others_yaw
         )
+        order = np.argsort(-scores, kind="stable")
+        return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
+
+    def _multi_fused(
+        self, pairs: list[tuple[int, float]], members: Mapping[str, np.ndarray]
+    ) -> list[tuple[int, float, bool]]:
+        """Re-rank (id, primary score) pairs by the N-recognizer fused score, best first: the
+        gallery's member vectors from ``face_vectors`` (a face without one of them keeps its
+        primary score and the primary's bands)."""
+        if not pairs:
+            return []
+        ids = [face_id for face_id, _ in pairs]
+        with self.catalog.session() as session:
+            found = member_vectors(session, self.catalog.cipher, ids, self.scoring.member_models)
+        others = {
+            model: member_matrix(found[model], ids, int(np.size(members[model])))
+            for model in self.scoring.member_models
+            if model in members
+        }
+        scores, fused = self.scoring.scores_multi(np.array([s for _, s in pairs]), members, others)
         order = np.argsort(-scores, kind="stable")
         return [(pairs[i][0], float(scores[i]), bool(fused[i])) for i in order]
 

@@ -210,3 +210,20 @@ def test_switch_refused_uncalibrated_or_incomplete(service, scratch, agency_mode
             select(AuditEntry.details).where(AuditEntry.action == "models.switch.refused")
         ).all()
     assert len(refused) == 4 and "1 searchable faces" in refused[2]
+
+
+def test_switch_refused_while_standing_data_cannot_move(
+    service, scratch, agency_model, shared_faces
+):
+    """A suppression entry keeps no image: it blocks the switch until it is enrolled for the
+    new model (the service's standing moves, app/standing_moves.py, run by the switch)."""
+    svc = service
+    add_agency_model(svc.settings.data_dir, agency_model, calibrate=True)
+    admin = _admin(svc)
+    her = cfp_frontal(shared_faces, 5, 3).read_bytes()
+    request_id, _ = svc.admin.preview_removal(admin, [her], "the person", "request 1")
+    svc.admin.apply_removal(admin, request_id, None)
+    fill_target_vectors(svc.gallery, scratch)
+    with pytest.raises(RefusedError, match=r"suppression entries: .*enrol-model"):
+        svc.model_switch.switch(admin, AGENCY)
+    assert svc.model_switch.status(admin).active != AGENCY

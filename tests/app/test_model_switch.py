@@ -113,16 +113,17 @@ def test_switch_while_searching_back_and_drop(service, scratch, agency_model, pr
     try:
         assert other.searches.engine_search(probe, K, request).model == sface_key
 
-        # searches loop in another thread while the switch happens
+        # searches loop in another thread while the switch happens, and go on for three
+        # more once it returned
         results, errors, stop = [], [], threading.Event()
+        until = [10**9]
 
         def loop() -> None:
-            while not stop.is_set() or (len(results) < 6 and not errors):
+            while len(results) < until[0] and not errors:
                 try:
                     results.append(svc.searches.engine_search(probe, K, request))
                 except Exception as exc:
                     errors.append(exc)
-                    return
 
         thread = threading.Thread(target=loop, daemon=True)
         thread.start()
@@ -132,7 +133,7 @@ def test_switch_while_searching_back_and_drop(service, scratch, agency_model, pr
             report = svc.model_switch.switch(_admin(svc), AGENCY)
             n_before_switch_done = len(results)
         finally:
-            stop.set()
+            until[0] = len(results) + 3
             thread.join(timeout=120)
         assert not errors, errors
         assert report.moved == len(names) and report.kept == 0

@@ -62,8 +62,18 @@ def scratch(tmp_path_factory, agency_model, photos):  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def service(tmp_path, pipeline, photos):  # type: ignore[no-untyped-def]
-    svc = Service.for_cli(Settings(data_dir=tmp_path / "data"), pipeline=pipeline)
+def database_url(request) -> str | None:  # type: ignore[no-untyped-def]
+    """SQLite in the data directory unless a test asks for PostgreSQL (a fresh schema)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def service(tmp_path, pipeline, photos, database_url):  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    svc = Service.for_cli(settings, pipeline=pipeline)
     svc.library.initialise("admin")
     gov = svc.governance
     add_user_approved(gov, "admin", "sup", [Role.SUPERVISOR])
@@ -89,6 +99,7 @@ def _same(a: list[tuple[tuple[str, int], float]], b: list[tuple[tuple[str, int],
     )
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_switch_while_searching_back_and_drop(service, scratch, agency_model, probe, tmp_path):
     svc = service
     data = svc.settings.data_dir
@@ -109,7 +120,7 @@ def test_switch_while_searching_back_and_drop(service, scratch, agency_model, pr
     assert expected[agency_key] != expected[sface_key]
 
     # a second process's view: its own Service (and pipelines) on the same data directory
-    other = Service.open(Settings(data_dir=data))
+    other = Service.open(Settings(data_dir=data, database_url=svc.settings.database_url))
     try:
         assert other.searches.engine_search(probe, K, request).model == sface_key
 

@@ -43,6 +43,7 @@ from facesearch.govern.audit import AuditLog
 from facesearch.govern.errors import RefusedError
 from facesearch.govern.users import Role, require_user
 from facesearch.models.manifest import STORE, Manifest, ModelSpec
+from facesearch.models.store import verified_store_file
 from facesearch.search.calibration import gallery_manifest
 from facesearch.store import generation
 from facesearch.store import model_migrations as migration_rows
@@ -176,6 +177,8 @@ class ModelSwitch:
             why = self._uncalibrated(manifest, spec)
             if why:
                 self._refuse(who, action, why, asked)
+            if spec.source == STORE:  # its file as added (else every search would fail after)
+                verified_store_file(spec)
             source = self._active()
             goal = self._recognizer(manifest, target)
             if goal.model_key == source.model_key:

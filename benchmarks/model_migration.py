@@ -14,10 +14,13 @@ In one run, on one data directory:
 
 1. ingest the photos (``Library.ingest``, --workers processes; the second-vector pass after it
    is not timed): faces/s = faces indexed / the ingest's own seconds;
-2. search p50 idle: one thread searching a probe after another (``Gallery.search``, k = 20,
-   probe photos outside the gallery) for --idle seconds;
-3. the migration pass (``ModelMigrations.start_or_resume``, --workers processes) while the same
-   thread searches: faces/s = vectors made / the pass's seconds, and search p50 during it.
+2. search p50 idle: one thread searching (``Gallery.search``, k = 20, 20 probe photos in turn),
+   a search every --every seconds, for --idle seconds;
+3. the migration pass (``ModelMigrations.start_or_resume``, --workers processes):
+   faces/s = vectors made / the pass's seconds, and search p50 during it.
+
+The same search load runs during the ingest and during the pass, so both rates are measured
+under it.
 
     python benchmarks/model_migration.py                    # 2,000 faces (small)
     python benchmarks/model_migration.py --faces 100000     # the real run (~1 GB of photos)
@@ -88,14 +91,36 @@ def photos(n: int, folder: Path) -> tuple[list[Path], list[bytes]]:
 
 
 def search_loop(
-    gallery: Any, probes: list[bytes], stop: threading.Event, out: list[float]
+    gallery: Any, probes: list[bytes], stop: threading.Event, out: list[float], every: float
 ) -> None:
+    """One investigator: a search every ``every`` seconds (back to back when a search takes
+    longer), each latency in ms."""
     i = 0
     while not stop.is_set():
         t0 = time.perf_counter()
         gallery.search(probes[i % len(probes)], 20)
         out.append((time.perf_counter() - t0) * 1000)
         i += 1
+        stop.wait(max(0.0, every - (time.perf_counter() - t0)))
+
+
+class Searching:
+    """``search_loop`` in a thread for the time of a ``with`` block."""
+
+    def __init__(self, gallery: Any, probes: list[bytes], every: float) -> None:
+        self.ms: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=search_loop, args=(gallery, probes, self.stop, self.ms, every)
+        )
+
+    def __enter__(self) -> Searching:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def p50(ms: list[float]) -> float:
@@ -118,39 +143,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         onnx_path, card_path = make_agency_model(work / "model")
         card = parse_card(read_card(card_path), load_manifest())
         ModelStore.of(data).add(onnx_path, card)
-        with Service.for_cli(Settings(data_dir=data)) as ws:
+        nice = {} if args.nice is None else {"ingest_nice": args.nice}
+        with Service.for_cli(Settings(data_dir=data, **nice)) as ws:
             ws.library.initialise("admin", PASSWORD)
             admin = ws.accounts.principal("admin", "cli")
-            log(f"ingest of {len(files)} photos, {args.workers} workers ...")
-            ingest = ws.library.ingest(admin, files, workers=args.workers, second_pass=False)
-            ingest_fps = ingest.faces_indexed / ingest.seconds
-            log(f"  {ingest.faces_indexed} faces in {ingest.seconds:.1f} s: {ingest_fps:.1f}/s")
             gallery = ws.gallery
-            for probe in probes[:3]:  # warm: models loaded, index in memory
+            for probe in probes[:3]:  # warm: models loaded
                 gallery.search(probe, 20)
-            stop, idle = threading.Event(), []
-            t = threading.Thread(target=search_loop, args=(gallery, probes, stop, idle))
-            t.start()
-            time.sleep(args.idle)
-            stop.set()
-            t.join()
+            log(f"ingest of {len(files)} photos, {args.workers} workers, searches going on ...")
+            with Searching(gallery, probes, args.every) as during_ingest:
+                ingest = ws.library.ingest(admin, files, workers=args.workers, second_pass=False)
+            stored = int(gallery.stats()["faces"])  # searchable or not: the pass does all
+            ingest_fps = stored / ingest.seconds
+            log(f"  {stored} faces in {ingest.seconds:.1f} s: {ingest_fps:.1f}/s")
+            for probe in probes[:3]:  # the index in memory holds every face
+                gallery.search(probe, 20)
+            with Searching(gallery, probes, args.every) as searching:
+                time.sleep(args.idle)
+            idle = searching.ms
             log(f"  idle searches: {len(idle)}, p50 {p50(idle)} ms")
-            stop, during = threading.Event(), []
-            t = threading.Thread(target=search_loop, args=(gallery, probes, stop, during))
-            t.start()
-            try:
+            with Searching(gallery, probes, args.every) as searching:
                 status = ws.migrations.start_or_resume(admin, card.name, workers=args.workers)
-            finally:
-                stop.set()
-                t.join()
+            during = searching.ms
             report = ws.migrations.last_report
             assert report is not None
             log(f"  migration: {report.made} faces in {report.seconds:.1f} s ({status.state})")
             return {
                 "cpu": cpu(),
                 "workers": args.workers,
-                "faces": ingest.faces_indexed,
-                "second_vectors": str(ws.settings.second_vectors),
+                "nice": ws.settings.ingest_nice,
+                "faces": stored,
+                "faces_indexed": ingest.faces_indexed,
+                # where ingest made dlib's second vectors (in its workers: counted in its rate)
+                "second_vectors": gallery.second_vectors_plan(ws.settings.second_vectors).at,
                 "ingest_seconds": round(ingest.seconds, 1),
                 "ingest_faces_per_s": round(ingest_fps, 1),
                 "migration_state": status.state,
@@ -160,6 +185,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "migration_seconds": round(report.seconds, 1),
                 "migration_faces_per_s": round(report.faces_per_second, 1),
                 "migration_vs_ingest": round(report.faces_per_second / ingest_fps, 2),
+                "search_every_s": args.every,
+                "search_during_ingest_p50_ms": p50(during_ingest.ms),
                 "search_idle_n": len(idle),
                 "search_idle_p50_ms": p50(idle),
                 "search_during_n": len(during),
@@ -178,7 +205,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faces", type=int, default=2000, help="photos (one face each)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle searches")
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle searches")
+    parser.add_argument(
+        "--every", type=float, default=1.0, help="seconds between searches (in all three phases)"
+    )
+    parser.add_argument(
+        "--nice", type=int, default=None, help="workers' nice (ingest and pass; default: setting)"
+    )
     parser.add_argument("--tmp", default=None, help="where the data directory goes")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--json", action="store_true")

@@ -244,3 +244,19 @@ def test_the_command_line_migrates_and_shows_the_status(ws: Service, monkeypatch
     shown = CliRunner().invoke(app, ["-d", str(data), "models", "status"])
     assert shown.exit_code == 0, shown.output
     assert "ready" in shown.output and TARGET in shown.output
+
+
+@pytest.mark.long  # two worker processes starting on busy cores: make test-long
+def test_the_pass_on_worker_processes_makes_the_same_vectors(ws: Service) -> None:
+    """The process pool (what 'models migrate' uses by default): the same vectors as in this
+    process, each worker loading the agency model from the store (checked on load)."""
+    status = ws.migrations.start_or_resume(admin(ws), TARGET, workers=2)
+    assert status.state == "ready" and status.done == 8
+    assert ws.migrations.last_report is not None
+    assert ws.migrations.last_report.executor == "processes"
+    fresh = fresh_vectors(ws, ws.photos)  # type: ignore[attr-defined]
+    made = fv.read_face_vectors(
+        ws.gallery.catalog.engine, ws.gallery.cipher, status.target_model_key
+    )
+    for where, (face_id, *_rest) in faces_by_path(ws).items():
+        assert float(made[face_id] @ fresh[where]) > 0.9999, where

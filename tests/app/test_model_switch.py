@@ -8,12 +8,17 @@ ResNet (``test-resnet``); the target vectors are the ones a gallery ingested fro
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.support.cli import make_token
 from tests.support.govern import add_user_approved
 from tests.support.media import cfp_frontal
 from tests.support.switching import (
@@ -239,3 +244,30 @@ def test_switch_refused_while_standing_data_cannot_move(
     with pytest.raises(RefusedError, match=r"suppression entries: .*enrol-model"):
         svc.model_switch.switch(admin, AGENCY)
     assert svc.model_switch.status(admin).active != AGENCY
+
+
+def test_a_server_picks_up_a_switch_the_cli_made_in_another_process(
+    service, scratch, agency_model, probe
+):
+    """``facesearch models switch`` in its own process; this process's service (holding the
+    gallery, its index and pipelines in memory) answers its next search with the new model."""
+    svc = service
+    data = svc.settings.data_dir
+    names = face_names(svc.gallery)
+    agency_key = add_agency_model(data, agency_model, calibrate=True)
+    fill_target_vectors(svc.gallery, scratch)
+    request = SearchRequest(k=K)
+    assert svc.searches.engine_search(probe, K, request).model != agency_key
+    env = {k: v for k, v in os.environ.items() if k not in ("FACESEARCH_TOKEN", "FACESEARCH_USER")}
+    token = make_token(data, "admin")
+    done = subprocess.run(
+        [sys.executable, "-m", "facesearch", "-d", str(data), "models", "switch", AGENCY,
+         "--yes", "--json", "--token", token],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["target_model_key"] == agency_key
+    seen = svc.searches.engine_search(probe, K, request)
+    assert seen.model == agency_key
+    expected = _ranked(scratch.search(probe, K), face_names(scratch))
+    assert _same(_ranked(seen, names), expected)

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from facesearch.engine.pipeline import embedding_model_key
 from facesearch.search.calibration import calibrated_manifest, gallery_manifest
 from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import Scoring
@@ -57,24 +58,25 @@ def reload_recognizer(gallery: Gallery) -> bool:
     new = manifest.recognizer.model_key
     if new == old:
         return False
-    followed = gallery.followed
-    gallery.manifest = manifest
-    gallery.scoring = Scoring.from_manifest(manifest, fusion=gallery.pipeline_settings.second_model)
-    before = gallery.loaded_pipeline
-    if before is not None:  # kept: a switch back needs no load
-        followed.pipelines[old] = before
-    gallery.pipeline = followed.pipelines.get(new)  # None: loaded on first use
-    previous = gallery.vectors
-    gallery.vectors = GalleryIndex(
+    # everything of the new model first (any of it may refuse: nothing has changed then)
+    scoring = Scoring.from_manifest(manifest, fusion=gallery.pipeline_settings.second_model)
+    vectors = GalleryIndex(
         gallery.catalog,
         gallery.backends,
-        gallery.model_key,
-        gallery.pipeline_dim,
+        embedding_model_key(manifest, gallery.pipeline_settings),
+        int(manifest.recognizer.embedding_size or 0),
         gallery.data_dir / "index",
         lock=gallery.writer,
     )
+    vectors.store  # noqa: B018  (opened now: the saved index if of this model, else rebuilt)
+    followed = gallery.followed
+    before = gallery.loaded_pipeline
+    if before is not None:  # kept: a switch back needs no load
+        followed.pipelines[old] = before
+    gallery.manifest, gallery.scoring = manifest, scoring
+    gallery.pipeline = followed.pipelines.get(new)  # None: loaded on first use
+    previous, gallery.vectors = gallery.vectors, vectors
     previous.discard()  # the old model's index is not saved over the new one
-    gallery.vectors.store  # noqa: B018  (open now, under the caller's write lock)
     followed.epoch += 1
     log.info("gallery switched from %s to %s", old, new)
     return True

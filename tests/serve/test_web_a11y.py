@@ -200,6 +200,7 @@ ROLES: dict[str, Callable[[Any, int], list[tuple[str, Callable[[], None]]]]] = {
         ("collections", lambda: s.go("#/admin/collections")),
         ("ingest", lambda: s.go("#/admin/ingest")),
         ("users", lambda: s.go("#/admin/users")),
+        ("models", lambda: s.go("#/admin/models")),
     ],
     "audrey": lambda s, _: [
         ("audit", lambda: s.go("#/audit")),

@@ -214,6 +214,8 @@ def test_switch_refused_uncalibrated_or_incomplete(service, scratch, agency_mode
     started, _ = migration_rows.open_migration(engine, AGENCY, scratch.model_key, sface_key, "t")
     with pytest.raises(RefusedError, match="still running"):  # its pass may still commit
         svc.model_switch.switch(_admin(svc), AGENCY)
+    with pytest.raises(RefusedError, match="still running"):  # nor drop what it writes
+        svc.model_switch.drop(_admin(svc), AGENCY)
     with svc.gallery.catalog.session() as s:
         migration_rows.update_migration(s, started.id, state="interrupted")
     with pytest.raises(RefusedError, match="1 searchable faces"):

@@ -347,6 +347,13 @@ class ModelSwitch:
 
             def fn(s: Session, audit: AuditLog) -> DropReport:
                 require_user(s, who.username, action, {Role.ADMINISTRATOR})
+                running = switch_sql.running_migration(s, active.vectors_key, key)
+                if running is not None:
+                    raise SwitchRefusedError(
+                        action,
+                        f"migration {running} to {key} is still running: stop it (Ctrl-C), "
+                        f"then drop its vectors",
+                    )
                 dropped = switch_sql.drop_vectors(s, key)
                 standing = {m.kind: int(m.drop(s, key)) for m in moves}
                 s.execute(  # a migration to it can no longer be switched to

@@ -246,7 +246,7 @@ def test_the_command_line_migrates_and_shows_the_status(ws: Service, monkeypatch
     assert "ready" in shown.output and TARGET in shown.output
 
 
-@pytest.mark.long  # two worker processes starting on busy cores: make test-long
+@pytest.mark.slow  # two worker processes start (3 s on 2 idle cores, ~15 s on busy ones)
 def test_the_pass_on_worker_processes_makes_the_same_vectors(ws: Service) -> None:
     """The process pool (what 'models migrate' uses by default): the same vectors as in this
     process, each worker loading the agency model from the store (checked on load)."""

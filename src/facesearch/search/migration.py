@@ -322,9 +322,9 @@ class MigrationPass:
                 s, self.migration_id, state=rows.RUNNING, total=counts["faces"],
                 done=counts["with"], from_crop=counts["from_crop"],
             )  # fmt: skip
-        self._emit()
         error: BaseException | None = None
         try:
+            self._emit()
             while self._round():  # again while faces arrived (an ingest) since the last
                 pass
         except KeyboardInterrupt:

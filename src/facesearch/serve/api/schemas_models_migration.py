@@ -3,7 +3,9 @@ switch and the switch back."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from facesearch.serve.api.schemas import In, Out, UtcDateTime
 
@@ -27,6 +29,11 @@ class MigrationOut(Out):
     finished_at: UtcDateTime | None
     switched_at: UtcDateTime | None
     switched_by: str | None
+
+    @field_validator("errors", mode="before")
+    @classmethod
+    def _face_ids_as_text(cls, value: Any) -> Any:
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class ModelsMigrationOut(Out):

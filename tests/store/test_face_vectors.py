@@ -108,6 +108,9 @@ def test_migration_rows_resume_and_cancel(catalog: SqlCatalog) -> None:
     again, resumed = rows.open_migration(engine, "other", TARGET, SOURCE, "admin")
     assert resumed and again.id == first.id and (again.state, again.done) == ("running", 1)
     assert again.failed == 0 and again.errors == {}  # a run retries its failures
+    # a row left running by a process that died (kill -9) is resumed too
+    dead, resumed = rows.open_migration(engine, "other", TARGET, SOURCE, "admin")
+    assert resumed and dead.id == first.id
     other, resumed = rows.open_migration(engine, "third", "third@3", SOURCE, "admin")
     assert not resumed and other.id != first.id
     cancelled = rows.get(engine, first.id)

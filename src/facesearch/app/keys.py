@@ -55,7 +55,7 @@ from facesearch.store.rotation import (
     rotate_index,
     rotate_vectors,
 )
-from facesearch.store.schema import FaceRow, Image, SecondVectorQueue
+from facesearch.store.schema import FaceRow, FaceVector, Image, SecondVectorQueue
 from facesearch.store.vectors.files import atomic_write
 
 __all__ = ["STATE_FILE", "Keys", "RotationReport", "RotationStopped"]
@@ -99,6 +99,7 @@ PLAIN_KINDS = {
     "probe images": Probe.data,
     "standing queries' vectors": StandingQuery.embedding,
     "standing queries' probes": StandingQuery.probe,
+    "other models' face vectors": FaceVector.embedding,  # kept by a model migration
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 

@@ -46,6 +46,7 @@ from facesearch.store.crypto import (
     Keyring,
     generate_key,
 )
+from facesearch.store.face_vectors import rotate_face_vectors
 from facesearch.store.keysource import read_key_file
 from facesearch.store.pair_rotation import rotate_pair_vectors
 from facesearch.store.rotation import (
@@ -59,7 +60,7 @@ from facesearch.store.rotation import (
     rotate_index,
     rotate_vectors,
 )
-from facesearch.store.schema import FaceRow, Image, SecondVectorQueue
+from facesearch.store.schema import FaceRow, FaceVector, Image, SecondVectorQueue
 from facesearch.store.vectors.files import atomic_write
 
 __all__ = ["STATE_FILE", "Keys", "RotationReport", "RotationStopped"]
@@ -75,6 +76,7 @@ STAGES = (
     "moved-vectors",  # standing data's vectors of other recognizers (app/standing_moves.py)
     "media-faces",
     "standing",
+    "face-vectors",  # other recognizers' vectors (model migrations)
 )
 
 
@@ -107,6 +109,7 @@ PLAIN_KINDS = {
     "standing queries' other models' vectors": StandingQueryVector.embedding,
     "suppression entries' other models' vectors": SuppressionVector.embedding,
     "media faces' other models' vectors": MediaFaceVector.embedding,
+    "other models' face vectors": FaceVector.embedding,  # kept by a model migration
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 
@@ -278,6 +281,8 @@ class Keys:
                 on_cursor=cursor,
                 budget=budget,
             )
+        if stage == "face-vectors":  # other recognizers' vectors (model migrations)
+            return rotate_face_vectors(sessions, keys, on_progress=on_progress, spend=budget.spend)
         if stage == "index":
             if gallery.backends.vector_store.kind != "faiss":
                 return 0  # Milvus keeps its vectors itself (docs/security.md)

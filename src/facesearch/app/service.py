@@ -28,6 +28,7 @@ from facesearch.app.faces import Faces
 from facesearch.app.incidents import Incidents
 from facesearch.app.library import Library
 from facesearch.app.media_jobs import MediaJobs
+from facesearch.app.model_migration import ModelMigrations
 from facesearch.app.models import Models
 from facesearch.app.reports import Reports
 from facesearch.app.searches import Searches, SearchRequest
@@ -71,6 +72,7 @@ class Service:
         self.authorisations = Authorisations(self.ctx)
         self.library = Library(self.ctx)
         self.media_jobs = MediaJobs(self.ctx)  # media uploaded from the browser
+        self.migrations = ModelMigrations(self.ctx)  # moving the gallery to another model
         try:  # ingest jobs are rows of the catalog; those a dead process left: interrupted
             self.library.jobs.bind(self.ctx)
             self.media_jobs.recover()

@@ -5,6 +5,7 @@ helpers they format them with. ``serve/`` and ``cli/`` import these from here (a
 or ingest themselves."""
 
 from facesearch.app.context import LOCAL_READS
+from facesearch.app.model_migration import MigrationError, MigrationProgress, MigrationStatus
 from facesearch.app.models import (
     AddedModel,
     ModelView,
@@ -89,6 +90,9 @@ __all__ = [
     "EntryFilter",
     "Identification",
     "IncidentView",
+    "MigrationError",
+    "MigrationProgress",
+    "MigrationStatus",
     "ModelView",
     "MultiSearchOutcome",
     "NewAuthorisation",

@@ -18,6 +18,7 @@ from facesearch.cli.incidents import register as register_incidents
 from facesearch.cli.keys import register as register_keys
 from facesearch.cli.media import register as register_media
 from facesearch.cli.migrate import register as register_migrate
+from facesearch.cli.model_migration import register as register_model_migration
 from facesearch.cli.models import register as register_models
 from facesearch.cli.originals import register as register_originals
 from facesearch.cli.reports import register as register_reports
@@ -71,7 +72,8 @@ register_incidents(app, service_for)
 register_standing(app, service_for)
 register_reports(app, service_for)
 register_authorisations(app, service_for)
-register_models(app, service_for)
+models_app = register_models(app, service_for)
+register_model_migration(models_app, service_for)
 
 
 def main() -> None:

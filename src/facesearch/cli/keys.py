@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 STAGES = {
     "embeddings": "face vectors",
+    "face-vectors": "other models' vectors",
     "index": "vector index",
     "probes": "probe images",
     "blobs": "crops, thumbnails",

@@ -260,3 +260,58 @@ def test_the_pass_on_worker_processes_makes_the_same_vectors(ws: Service) -> Non
     )
     for where, (face_id, *_rest) in faces_by_path(ws).items():
         assert float(made[face_id] @ fresh[where]) > 0.9999, where
+
+
+@pytest.mark.long  # 600 photos ingested, then the command killed halfway: about a minute
+def test_the_command_killed_halfway_resumes(
+    tmp_path: Path, shared_faces: Path, agency_model: Any, monkeypatch: Any
+) -> None:
+    """``facesearch models migrate`` killed with SIGKILL after its first grouped commit: the
+    vectors committed are whole, the row says running (its process is gone), and the next
+    run resumes the same migration and makes only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for var in ("FACESEARCH_USER", "FACESEARCH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    frontal = sorted((shared_faces / "cfp" / "Data" / "Images").glob("*/frontal/*.jpg"))[:600]
+    data = tmp_path / "data"
+    onnx_path, card_path = agency_model
+    ModelStore.of(data).add(onnx_path, parse_card(read_card(card_path), load_manifest()))
+    with Service.for_cli(Settings(data_dir=data)) as service:
+        service.library.initialise("admin", PASSWORD)
+        service.library.ingest(admin(service), frontal, workers=2, second_pass=False)
+        token = service.governance.create_token("admin", "admin", "migrate")[0]
+        engine = service.gallery.catalog.engine
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "facesearch", "-d", str(data), "models", "migrate", TARGET,
+             "--workers", "1"],
+            env={**os.environ, "FACESEARCH_TOKEN": token},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                found = rows.latest(engine)
+                if found is not None and found.done > 0:
+                    break
+                assert proc.poll() is None, "the command ended before its first commit"
+                time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        killed = rows.latest(engine)
+        assert killed is not None and killed.state == "running"
+        key = killed.target_model_key
+        kept = fv.read_face_vectors(engine, service.gallery.cipher, key)
+        assert 0 < len(kept) < killed.total
+        assert all(v.shape == (128,) and abs(float(v @ v) - 1) < 1e-4 for v in kept.values())
+        done = service.migrations.start_or_resume(admin(service), TARGET, workers=0)
+        assert done.id == killed.id and done.state == "ready" and done.done == done.total
+        assert service.migrations.last_report is not None
+        assert service.migrations.last_report.made == done.total - len(kept)

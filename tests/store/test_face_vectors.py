@@ -15,6 +15,7 @@ from facesearch.store import face_vectors as fv
 from facesearch.store import model_migrations as rows
 from facesearch.store.catalog import SqlCatalog
 from facesearch.store.crypto import Cipher, Keyring, generate_key, open_embedding, seal_embedding
+from facesearch.store.rotation import count_plain
 from facesearch.store.schema import FaceRow, FaceVector, Image
 
 SOURCE, TARGET = "sface@1", "other@2"
@@ -108,6 +109,9 @@ def test_migration_rows_resume_and_cancel(catalog: SqlCatalog) -> None:
     again, resumed = rows.open_migration(engine, "other", TARGET, SOURCE, "admin")
     assert resumed and again.id == first.id and (again.state, again.done) == ("running", 1)
     assert again.failed == 0 and again.errors == {}  # a run retries its failures
+    # a row left running by a process that died (kill -9) is resumed too
+    dead, resumed = rows.open_migration(engine, "other", TARGET, SOURCE, "admin")
+    assert resumed and dead.id == first.id
     other, resumed = rows.open_migration(engine, "third", "third@3", SOURCE, "admin")
     assert not resumed and other.id != first.id
     cancelled = rows.get(engine, first.id)
@@ -124,14 +128,21 @@ def test_key_rotation_reseals_face_vectors(catalog: SqlCatalog) -> None:
         fv.store_face_vectors(s, old, TARGET, {i: (vec, "photo") for i in ids})
         s.add(FaceVector(face_id=ids[0], model="third@3", source="photo",
                          embedding=seal_embedding(old, vec + 1, ids[0], "third@3")))  # fmt: skip
+    with catalog.session() as s:  # stored before a key was set: sealed by --from-plain
+        fv.store_face_vectors(s, None, "plain@4", {ids[1]: (vec + 2, "crop")})
+    assert count_plain(catalog.session, FaceVector.embedding) == 1
     seen: list[tuple[str, int, int]] = []
     done = fv.rotate_face_vectors(
-        catalog.session, Keyring(new, old), chunk=2, on_progress=lambda *p: seen.append(p)
+        catalog.session,
+        Keyring(new, old, plain=True),
+        chunk=2,
+        on_progress=lambda *p: seen.append(p),
     )
-    assert done == 4 and seen[-1] == ("face-vectors", 4, 4)
+    assert done == 5 and seen[-1] == ("face-vectors", 5, 5)
+    assert count_plain(catalog.session, FaceVector.embedding) == 0
     assert fv.rotate_face_vectors(catalog.session, Keyring(new, old)) == 0  # all current
     with catalog.session() as s:
         stored = s.execute(select(FaceVector.face_id, FaceVector.model, FaceVector.embedding))
         for face_id, model, blob in stored:
-            expected = vec + 1 if model == "third@3" else vec
+            expected = {"third@3": vec + 1, "plain@4": vec + 2}.get(model, vec)
             assert np.array_equal(open_embedding(new, blob, face_id, model), expected)

@@ -60,7 +60,7 @@ from facesearch.store.rotation import (
     rotate_index,
     rotate_vectors,
 )
-from facesearch.store.schema import FaceRow, Image, SecondVectorQueue
+from facesearch.store.schema import FaceRow, FaceVector, Image, SecondVectorQueue
 from facesearch.store.vectors.files import atomic_write
 
 __all__ = ["STATE_FILE", "Keys", "RotationReport", "RotationStopped"]
@@ -109,6 +109,7 @@ PLAIN_KINDS = {
     "standing queries' other models' vectors": StandingQueryVector.embedding,
     "suppression entries' other models' vectors": SuppressionVector.embedding,
     "media faces' other models' vectors": MediaFaceVector.embedding,
+    "other models' face vectors": FaceVector.embedding,  # kept by a model migration
 }
 SEAL_COMMAND = "facesearch keys rotate --from-plain"
 

@@ -13,9 +13,12 @@ interrupted or failed).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from facesearch.app.context import AppContext
+from facesearch.app.model_moves import MoveReport
 from facesearch.app.principal import Principal
+from facesearch.app.standing_moves import StandingMoves
 from facesearch.engine.pipeline import embedding_model_key
 from facesearch.govern.users import Role
 from facesearch.search.calibration import gallery_manifest
@@ -49,6 +52,9 @@ class ModelMigrations:
         self.ctx = ctx
         #: the last pass's report in this process (the CLI prints its faces/s)
         self.last_report: MigrationReport | None = None
+        #: what the last run did to the standing data (standing queries, media faces,
+        #: suppression entries) once every face was ready
+        self.last_moves: list[MoveReport] = []
 
     def status(self) -> MigrationStatus | None:
         """The latest migration (None: none was ever started)."""
@@ -61,11 +67,15 @@ class ModelMigrations:
         *,
         workers: int | None = None,
         on_progress: MigrationCallback | None = None,
+        on_standing: Callable[[str, int, int], None] | None = None,
     ) -> MigrationStatus:
         """Re-embed every face of the gallery with ``target`` (a model of the packaged
         manifest or the model store, not the one searched now), or resume the migration to it
         where it stopped. The target need not be calibrated for this (the switch needs it).
-        Returns the migration's status once the pass ends (ready, interrupted, failed)."""
+        Returns the migration's status once the pass ends (ready, interrupted, failed). Once
+        every face is ready, the standing data moves too (``StandingMoves.prepare``: its
+        vectors of the target are made, ``on_standing(kind, done, total)``; what cannot move
+        is what the switch then names)."""
         ctx = self.ctx
         gallery = ctx.gallery
         gov = ctx.governance
@@ -118,6 +128,9 @@ class ModelMigrations:
                 },
             )
         assert status is not None
+        self.last_moves = []
+        if status.state == "ready":
+            self.last_moves = StandingMoves(ctx).prepare(who, target, on_progress=on_standing)
         return status
 
 

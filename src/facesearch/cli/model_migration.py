@@ -29,7 +29,7 @@ from facesearch.cli.progress import stage_bars
 if TYPE_CHECKING:
     from facesearch.app import Service
 
-LABELS = {"faces": "faces re-embedded"}
+LABELS = {"faces": "faces re-embedded"}  # then one bar per kind of standing data
 
 
 def _rows(table: Table, status: MigrationStatus) -> None:
@@ -73,13 +73,17 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
                     bars("faces", p.done, p.total)
 
                 status = service.migrations.start_or_resume(
-                    who, target, workers=workers, on_progress=on_progress
+                    who, target, workers=workers, on_progress=on_progress, on_standing=bars
                 )
             report = service.migrations.last_report
         if json_out:
             out = status.as_dict()
             if report is not None:
                 out["run"] = report.counts()
+            out["standing"] = [
+                {"kind": m.kind, "moved": m.moved, "already": m.already, "failed": m.failed}
+                for m in service.migrations.last_moves
+            ]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
             table = Table(title="Model migration", show_header=False)
@@ -94,6 +98,13 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
             console.print(table)
             for face_id, reason in status.errors.items():
                 console.print(f"  [red]failed[/] face {face_id}: {shown(reason)}")
+            for move in service.migrations.last_moves:
+                console.print(
+                    f"{move.kind}: {move.moved} moved now, {move.already} already, "
+                    f"{len(move.failed)} could not move"
+                )
+                for item, why in list(move.failed.items())[:20]:
+                    console.print(f"  [yellow]not moved[/] {item}: {shown(why)}")
             if status.state == "ready":
                 console.print(f"ready: every searchable face has a vector of {status.target}")
         if status.state == "interrupted":

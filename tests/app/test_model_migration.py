@@ -108,6 +108,9 @@ def test_migrate_makes_the_vectors_a_fresh_ingest_with_the_new_model_makes(ws: S
 
     status = ws.migrations.start_or_resume(admin(ws), TARGET, workers=0, on_progress=on_progress)
     assert status.state == "ready", status
+    # then the standing data moved with it (none here: each kind ran, nothing failed)
+    moved = {m.kind: (m.moved, len(m.failed)) for m in ws.migrations.last_moves}
+    assert moved == {k: (0, 0) for k in ("media faces", "standing queries", "suppression entries")}
     assert status.total == status.done == len(before) and status.from_crop == 0
     assert status.source_model_key == sface and status.target_model_key.startswith(TARGET + "@")
     assert ws.migrations.status() == status

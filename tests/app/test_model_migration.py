@@ -244,7 +244,11 @@ def test_the_command_line_migrates_and_shows_the_status(ws: Service, monkeypatch
     report = json.loads(out.output[out.output.index("{") :])
     assert (report["state"], report["done"], report["total"]) == ("ready", 8, 8)
     assert report["run"]["made"] == 8 and report["run"]["faces_per_second"] > 0
-    shown = CliRunner().invoke(app, ["-d", str(data), "models", "status"])
+    refused = CliRunner().invoke(app, ["-d", str(data), "models", "status"], env={})
+    assert refused.exit_code != 0  # who asks is always known: administrators and auditors
+    shown = CliRunner().invoke(
+        app, ["-d", str(data), "models", "status"], env={"FACESEARCH_TOKEN": token}
+    )
     assert shown.exit_code == 0, shown.output
     assert "ready" in shown.output and TARGET in shown.output
 

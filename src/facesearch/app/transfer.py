@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Table, func, insert, select, text
+from sqlalchemy import Engine, Table, func, insert, literal, select, text, tuple_
 
 from facesearch.errors import FacesearchError
 from facesearch.store.catalog import SqlCatalog
@@ -91,11 +91,22 @@ def _tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
-def _pk(table: Table) -> Any:
+def _pk(table: Table) -> list[Any]:
+    """The table's key columns, in order: rows are copied in this order and resumed after
+    the last one the target holds (a composite key compares as a row value)."""
     cols = list(table.primary_key.columns)
-    if len(cols) != 1:
-        raise MigrationError(f"table {table.name} has no single-column key to resume on")
-    return cols[0]
+    if not cols:
+        raise MigrationError(f"table {table.name} has no key to resume on")
+    return cols
+
+
+def _key(cols: list[Any]) -> Any:
+    return cols[0] if len(cols) == 1 else tuple_(*cols)
+
+
+def _bound(cols: list[Any], last: tuple[Any, ...]) -> Any:
+    """The value of the key ``last`` to compare ``_key(cols)`` with."""
+    return last[0] if len(cols) == 1 else tuple_(*(literal(v) for v in last))
 
 
 def _count(engine: Engine, table: Table) -> int:
@@ -116,10 +127,11 @@ def copy_catalog(
     total = sum(_count(source, t) for t in tables)
     done = 0
     for table in tables:
-        pk = _pk(table)
+        cols = _pk(table)
+        key = _key(cols)
         if table.name in REPLACED_TABLES:  # small tables updated in place: copied whole
             with source.connect() as conn:
-                rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(pk))]
+                rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(*cols))]
             with target.begin() as conn:
                 conn.execute(table.delete())
                 if rows:
@@ -128,26 +140,33 @@ def copy_catalog(
             done += len(rows)
             continue
         with target.connect() as conn:
-            after = conn.scalar(select(func.max(pk)))
+            found = conn.execute(select(*cols).order_by(*(c.desc() for c in cols)).limit(1)).first()
+        after: tuple[Any, ...] | None = None if found is None else tuple(found)
         if after is not None:
             with source.connect() as conn:
-                done += int(conn.scalar(select(func.count()).where(pk <= after)) or 0)
+                done += int(
+                    conn.scalar(
+                        select(func.count()).select_from(table).where(key <= _bound(cols, after))
+                    )
+                    or 0
+                )
         while True:
-            q = select(table).order_by(pk).limit(chunk)
+            q = select(table).order_by(*cols).limit(chunk)
             if after is not None:
-                q = q.where(pk > after)
+                q = q.where(key > _bound(cols, after))
             with source.connect() as conn:
                 rows = [dict(r._mapping) for r in conn.execute(q)]
             if not rows:
                 break
             with target.begin() as conn:
                 conn.execute(insert(table), rows)
-            after = rows[-1][pk.name]
+            after = tuple(rows[-1][c.name] for c in cols)
             copied += len(rows)
             done += len(rows)
             if on_progress:
                 on_progress("catalog", done, total)
-        if target.dialect.name == "postgresql":
+        if target.dialect.name == "postgresql" and len(cols) == 1:
+            pk = cols[0]
             with target.begin() as conn:
                 seq = conn.scalar(
                     text("SELECT pg_get_serial_sequence(:t, :c)"),

@@ -4,6 +4,7 @@ re-embeds the gallery with another recognizer while searches go on (``app/model_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -113,19 +114,31 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
             raise typer.Exit(1)
 
     @models_app.command("status")
+    @authenticated
     def status(
         ctx: typer.Context,
         json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
         data_dir: DataDirOption = None,
         database_url: DatabaseUrlOption = None,
+        cred: Credential = NO_CREDENTIAL,
     ) -> None:
-        """The latest model migration: its target, state and progress."""
+        """The recognizer searched, the migration's progress, whether to switch (admins, auditors).
+
+        Also the previous recognizer and whether the gallery can switch back to it."""
         with friendly_errors():
             service = service_for(ctx, data_dir, database_url)
-            found = service.migrations.status()
+            who = principal_for(service, cred)
+            now = service.model_switch.status(who)
+        found = now.migration
         if json_out:
-            sys.stdout.write(json.dumps(found.as_dict() if found else None, indent=2) + "\n")
+            out = dataclasses.asdict(now)
+            out["migration"] = found.as_dict() if found else None
+            sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
             return
+        console.print(f"searching with {now.active} ({now.active_model_key})")
+        if now.previous:
+            back = "yes" if now.can_switch_back else "; ".join(now.switch_back_blockers)
+            console.print(f"previous: {now.previous} ({now.previous_model_key}); back: {back}")
         if found is None:
             console.print("no model migration was started in this gallery")
             return
@@ -134,3 +147,5 @@ def register(models_app: typer.Typer, service_for: Callable[..., Service]) -> No
         console.print(table)
         for face_id, reason in found.errors.items():
             console.print(f"  [red]failed[/] face {face_id}: {shown(reason)}")
+        for blocker in now.switch_blockers:
+            console.print(f"  [yellow]switch waits:[/] {shown(blocker)}")

@@ -16,7 +16,7 @@ from facesearch.settings import Settings
 
 
 @pytest.mark.registry
-@pytest.mark.slow
+@pytest.mark.long  # needs PyPI; the smoke test itself runs in the default run (--photos)
 def test_the_smoke_test_uses_the_demo_photos_by_default(
     tmp_path: Path,
     agency_model: tuple[Path, Path],

@@ -75,6 +75,7 @@ def test_calibrate_model_writes_the_store_models_own_bands(shared_faces, agency_
 
 
 @pytest.mark.shared_data
+@pytest.mark.long  # three embeddings of 50 photos; the comparison is tested in evaluate/
 def test_compare_prints_models_side_by_side_and_the_current_one_as_plain_eval(
     shared_faces, agency_model, tmp_path
 ):

@@ -34,7 +34,7 @@ def _migrate(g: Gallery, workers: int) -> tuple[Any, dict[int, Any]]:
     return report, fv.read_face_vectors(g.catalog.engine, g.cipher, key)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # Ray starts (5 s); the process-pool pass is in the default run
 def test_the_pass_on_ray_makes_the_vectors_of_the_pass_in_process(
     ray_local: str, tmp_path: Path, other_faces: Any, agency_model: Any, pipeline: Any
 ) -> None:

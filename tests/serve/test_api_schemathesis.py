@@ -57,7 +57,7 @@ def _fuzz(operation: Any, token: str) -> None:
     run()
 
 
-@pytest.mark.slow
+@pytest.mark.trials  # API fuzzing: run in CI by make test-trials (19 s; kept out of make test)
 def test_api_conforms_to_its_schema(api_schema: Any, fuzz_env: ApiEnv) -> None:
     """Every operation (the schemathesis pytest plugin does not load under pytest 9, so the
     operations are walked here, each with its own bounded Hypothesis run)."""

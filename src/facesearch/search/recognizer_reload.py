@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from facesearch.engine.pipeline import embedding_model_key
-from facesearch.search.calibration import calibrated_manifest, gallery_manifest
+from facesearch.search.calibration import calibrated_manifest, gallery_manifest, index_directory
 from facesearch.search.indexing import GalleryIndex
 from facesearch.search.scoring import Scoring
 from facesearch.store.recognizers import active_model_key
@@ -65,7 +65,7 @@ def reload_recognizer(gallery: Gallery) -> bool:
         gallery.backends,
         embedding_model_key(manifest, gallery.pipeline_settings),
         int(manifest.recognizer.embedding_size or 0),
-        gallery.data_dir / "index",
+        index_directory(gallery.data_dir, manifest),  # each model its own saved index
         lock=gallery.writer,
     )
     vectors.store  # noqa: B018  (opened now: the saved index if of this model, else rebuilt)

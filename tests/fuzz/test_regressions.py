@@ -149,6 +149,20 @@ def test_a_set_with_a_category_or_media_id_of_other_digits_exports(value: str) -
     assert again.records[0].category == value
 
 
+def test_a_csv_category_of_digits_and_separators_exports() -> None:
+    """Found by a CI trial (2026-12-07): a CAID CSV category of digits and U+001C (kept by
+    the import: its cut to 100 characters comes after the strip), which ``str.strip``
+    removed when the export asked whether it was a number and ``int`` then refused."""
+    data = f"MD5,Category\n{MD5},20000{chr(0x1C) * 97}0000010\n".encode()
+    parsed = hashsets.parse(data, "caid", "set.txt")
+    category = parsed.records[0].category
+    assert category is not None and category.startswith("20000\x1c")
+    doc = hashsets.to_vics(parsed.records)
+    assert doc["value"][0]["Category"] == category  # kept as given, not a number
+    again = hashsets.parse(hashsets.dumps(doc).encode())
+    assert again.records[0].category == category
+
+
 def test_pdq_crops_and_quality_without_a_pdq_survive_the_export() -> None:
     """Found by the first 8-second trial. An entry with PDQCrops (and PDQQuality) but no PDQ
     of the whole file: the export dropped both, so exporting and importing again lost the

@@ -302,7 +302,9 @@ def to_vics(records: Iterable[HashRecord], *, version: int = 2) -> dict[str, Any
 
 
 def _is_int(value: str | None) -> bool:
-    return value is not None and _INT_RE.fullmatch(value.strip()) is not None
+    """Whether ``int(value)`` reads it: digits with only the spaces ``int`` itself strips
+    around them (``str.strip`` also strips separators such as U+001C, which ``int`` refuses)."""
+    return value is not None and _INT_RE.fullmatch(value.strip(" \t\n\r\f\v")) is not None
 
 
 def dumps(doc: dict[str, Any]) -> str:

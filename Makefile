@@ -1,7 +1,7 @@
 # One command runs format, lint, types and tests: `make check`.
 PY ?= python
 
-.PHONY: check format lint types test test-fast test-long test-trials test-js-deps demo fuzz
+.PHONY: check format lint types test test-fast test-long test-trials test-e2e test-js-deps demo fuzz
 
 check: format lint types test
 
@@ -26,6 +26,10 @@ test-long:
 # libFuzzer run of every fuzz/ harness: ~5 min, in CI after make test
 test-trials:
 	$(PY) -m pytest -q -m trials
+
+# the end-to-end tests of 5 s or more (in CI, after make test)
+test-e2e:
+	$(PY) -m pytest -q -m e2e
 
 test-fast:
 	$(PY) -m pytest -q -m "not slow"

@@ -51,6 +51,7 @@ def embedded(tmp_path: Path, pipeline, other_faces) -> Path:  # type: ignore[no-
     return data
 
 
+@pytest.mark.e2e
 def test_migrate_resumes_verifies_and_the_copy_serves(
     embedded: Path, postgres_url: str, milvus_uri: str, s3_endpoint: str, monkeypatch, pipeline
 ) -> None:  # type: ignore[no-untyped-def]

@@ -104,6 +104,7 @@ def test_the_service_sees_a_cli_ingest_and_another_process_removal(service, tmp_
     assert found[0].face_id not in ids and found[1].face_id in ids
 
 
+@pytest.mark.e2e
 def test_two_cli_ingests_at_once_are_serialised(tmp_path, pipeline, other_faces):
     data = tmp_path / "data"
     with Service.for_cli(Settings(data_dir=data), pipeline=pipeline) as svc:

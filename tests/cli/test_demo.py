@@ -180,6 +180,7 @@ def test_demo_refuses_a_missing_probe_before_doing_anything(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.registry
+@pytest.mark.e2e
 def test_make_demo_defaults_show_a_real_match(tmp_path, fetched_demo_photos):
     photos = fetched_demo_photos
     # The photos are cached by now, so pip gets no index at all: no network is needed.

@@ -76,6 +76,7 @@ def cli(tmp_path: Path) -> Any:
     return run
 
 
+@pytest.mark.e2e
 def test_cli_workflow(cli: Any) -> None:
     # the operator's setup: two administrators, so that one can approve what the other asks
     out = cli(

@@ -139,6 +139,7 @@ def test_packaged_manifest_thresholds_come_from_its_calibration_record() -> None
 
 
 @pytest.mark.shared_data
+@pytest.mark.e2e
 def test_calibrate_reproduces_the_recorded_subset(shared_faces, tmp_path):
     """`facesearch calibrate` on the manifest's recorded CFP subset gives its recorded figures."""
     from facesearch.cli.evaluate import make_app

@@ -43,6 +43,7 @@ def _poisoned_pool(
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_a_worker_killed_by_a_file_fails_that_file_and_the_import_finishes(
     tmp_path, shared_faces, pipeline, monkeypatch
 ):

@@ -29,6 +29,7 @@ def _degrade(data: bytes) -> bytes:
     return bytes(buf.tobytes())
 
 
+@pytest.mark.e2e
 def test_three_photos_rank_1_at_least_as_often_as_the_best_single(gallery, shared_faces, tmp_path):
     images = shared_faces / "cfp" / "Data" / "Images"
     people = sorted(p.name for p in images.iterdir() if p.is_dir())

@@ -108,6 +108,7 @@ def serve(data: Path, roots: Path, log: Path) -> Iterator[tuple[subprocess.Popen
                 proc.wait()
 
 
+@pytest.mark.e2e
 def test_a_killed_server_leaves_no_worker_and_its_job_resumes(
     tmp_path: Path, other_faces: list[np.ndarray]
 ) -> None:

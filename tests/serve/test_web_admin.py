@@ -56,6 +56,7 @@ def test_administrator_pages(session_for: Any, web_server: WebServer) -> None:
     session.screenshot("users-and-tokens")
 
 
+@pytest.mark.e2e
 def test_an_interrupted_job_is_resumed_from_the_ingest_page(
     session_for: Any, web_server: WebServer
 ) -> None:

@@ -212,7 +212,8 @@ class CatalogBacked:
         return self.index.store.health()
 
 
-BACKENDS = ["faiss", "faiss-catalog", "milvus"]
+# Milvus (a real server, ~17 s to start) runs with the end-to-end tests: make test-e2e, in CI
+BACKENDS = ["faiss", "faiss-catalog", pytest.param("milvus", marks=pytest.mark.e2e)]
 
 
 @pytest.fixture(scope="module")
@@ -462,6 +463,7 @@ def test_vectors_of_another_model_refused(store) -> None:  # type: ignore[no-unt
     assert store.count() == 0
 
 
+@pytest.mark.e2e
 def test_milvus_collection_of_another_model_refused(milvus_uri: str) -> None:
     from facesearch.store.vectors.milvus import MilvusConfig, MilvusVectorStore, collection_name
 
@@ -477,6 +479,7 @@ def test_milvus_collection_of_another_model_refused(milvus_uri: str) -> None:
         store.close()
 
 
+@pytest.mark.e2e
 def test_milvus_reingest_and_reindex_write_in_batches(  # type: ignore[no-untyped-def]
     milvus_uri: str, tmp_path, pipeline, other_faces, monkeypatch
 ) -> None:
